@@ -1,0 +1,22 @@
+import { fetcherV1, tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { createGrpcClient, type GrpcClient } from '@ais/platform-grpc';
+
+export interface Downstreams {
+  tokenVault: GrpcClient<tokenvaultV1.TokenVaultServiceClient>;
+  fetcher: GrpcClient<fetcherV1.FetcherServiceClient>;
+  close(): void;
+}
+
+/** One channel per downstream per process. */
+export function connectDownstreams(cfg: { TOKEN_VAULT_ADDR: string; DATA_FETCHER_ADDR: string; GRPC_DEADLINE_MS: number }): Downstreams {
+  const tokenVault = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, cfg.TOKEN_VAULT_ADDR, cfg.GRPC_DEADLINE_MS);
+  const fetcher = createGrpcClient(fetcherV1.FetcherServiceClient, cfg.DATA_FETCHER_ADDR, cfg.GRPC_DEADLINE_MS);
+  return {
+    tokenVault,
+    fetcher,
+    close() {
+      tokenVault.close();
+      fetcher.close();
+    },
+  };
+}

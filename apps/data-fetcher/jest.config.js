@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'data-fetcher',
+  preset: '../../jest.preset.js',
+  rootDir: __dirname,
+};

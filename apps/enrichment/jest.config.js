@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'enrichment',
+  preset: '../../jest.preset.js',
+  rootDir: __dirname,
+};

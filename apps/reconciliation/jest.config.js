@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'reconciliation',
+  preset: '../../jest.preset.js',
+  rootDir: __dirname,
+};

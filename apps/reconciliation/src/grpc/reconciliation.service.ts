@@ -1,0 +1,51 @@
+import type { reconciliationV1 } from '@ais/contracts-proto-ts';
+import { AppError } from '@ais/platform-errors';
+import type { ServiceHandlers } from '@ais/platform-grpc';
+import type { AccountRepository } from '../data/account.model';
+
+const ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+export function encodePageToken(lastId: string): string {
+  return Buffer.from(JSON.stringify({ a: lastId }), 'utf8').toString('base64url');
+}
+
+export function decodePageToken(token: string): string | undefined {
+  if (token === '') return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { a?: unknown };
+    if (typeof parsed.a === 'string' && ID.test(parsed.a)) return parsed.a;
+  } catch {
+    // fall through
+  }
+  throw AppError.invalid('invalid_page_token', 'page_token is not one this service issued', [{ field: 'page_token', description: 'malformed' }]);
+}
+
+export function reconciliationHandlers(deps: { accounts: AccountRepository }): ServiceHandlers<typeof reconciliationV1.ReconciliationServiceService> {
+  return {
+    async listAccounts(req) {
+      if (!ID.test(req.clientId) || !ID.test(req.userId)) {
+        throw AppError.invalid('invalid_argument', 'client_id and user_id are required ids', [
+          { field: 'client_id', description: 'id' },
+          { field: 'user_id', description: 'id' },
+        ]);
+      }
+      const size = req.pageSize === 0 ? 100 : Math.min(req.pageSize, 500);
+      const after = decodePageToken(req.pageToken);
+      const docs = await deps.accounts.page(req.clientId, req.userId, size + 1, after);
+      const page = docs.slice(0, size);
+      const last = page[page.length - 1];
+      return {
+        accounts: page.map((d) => ({
+          accountId: d._id,
+          userId: d.userId,
+          connectionId: d.connectionId,
+          displayName: d.displayName,
+          accountType: d.accountType,
+          currency: d.currency,
+          updatedAt: d.updatedAt,
+        })),
+        nextPageToken: docs.length > size && last ? encodePageToken(last._id) : '',
+      };
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { TOPICS } from '@ais/contracts-events';
+import { reconciliationV1 } from '@ais/contracts-proto-ts';
+import { Service } from '@ais/platform-runtime';
+import { loadConfig } from './config';
+import { AccountRepository } from './data/account.model';
+import { reconciliationHandlers } from './grpc/reconciliation.service';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const service = new Service('reconciliation', config);
+  try {
+    const mongo = await service.mongo(config);
+    const kafka = service.kafka(config);
+    if (config.KAFKA_CREATE_TOPICS) await service.topics(kafka, config.KAFKA_TOPIC_PREFIX, [TOPICS.enriched, TOPICS.ledger, TOPICS.deadLetter]);
+    await service.producer(kafka);
+    const accounts = new AccountRepository(mongo);
+    const grpc = service
+      .grpcServer()
+      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ accounts }));
+    const port = await grpc.listen(config.GRPC_HOST, config.GRPC_PORT);
+    grpc.setServing('SERVING');
+    service.started({ grpcPort: port });
+  } catch (error) {
+    await service.fail(error);
+  }
+}
+
+void main();

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'token-vault',
+  preset: '../../jest.preset.js',
+  rootDir: __dirname,
+};

@@ -1,0 +1,14 @@
+// Integration tests: real Kafka, MongoDB-wire server, Vault and Zipkin (started once by globalSetup, or reused).
+const preset = require('./jest.preset.js');
+
+module.exports = {
+  ...preset,
+  displayName: 'integration',
+  rootDir: __dirname,
+  testMatch: ['<rootDir>/{apps,libs,tests}/**/*.int-spec.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
+  globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',
+  testTimeout: 120_000,
+  slowTestThreshold: 30,
+};

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'contracts-events',
+  preset: '../../../jest.preset.js',
+  rootDir: __dirname,
+};

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'contracts-proto-ts',
+  preset: '../../../jest.preset.js',
+  rootDir: __dirname,
+};

@@ -1,0 +1,86 @@
+import { enrichmentV1 } from '@ais/contracts-proto-ts';
+import { AppError } from '@ais/platform-errors';
+import { createLogger } from '@ais/platform-logger';
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { checkHealth, createGrpcClient, GrpcServer } from './index';
+
+const logger = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+
+describe('GrpcServer + createGrpcClient', () => {
+  let server: GrpcServer;
+  let address: string;
+  let client: ReturnType<typeof createGrpcClient<enrichmentV1.EnrichmentServiceClient>>;
+
+  beforeAll(async () => {
+    server = new GrpcServer({ logger, reflectionProtoRoot: join(__dirname, '../../../../proto') });
+    server.add('ais.enrichment.v1.EnrichmentService', enrichmentV1.EnrichmentServiceService, {
+      categorize: async (req) => {
+        if (req.description === '') throw AppError.invalid('empty_description', 'description is required', [{ field: 'description', description: 'empty' }]);
+        if (req.description === 'slow') await new Promise((r) => setTimeout(r, 500));
+        if (req.description === 'boom') throw new Error('secret internals');
+        return { category: 'Groceries', subcategory: '', merchant: req.merchantName, source: 'fallback' };
+      },
+    });
+    const port = await server.listen('127.0.0.1', 0);
+    address = `127.0.0.1:${port}`;
+    client = createGrpcClient(enrichmentV1.EnrichmentServiceClient, address, 2000);
+  });
+
+  afterAll(async () => {
+    client.close();
+    await server.shutdown();
+  });
+
+  const req = (description: string) => ({ description, amount: '-120', currency: 'GBP', providerClassification: [], merchantName: 'Tesco' });
+
+  it('serves a unary call', async () => {
+    await expect(client.categorize(req('TESCO STORES'))).resolves.toMatchObject({ category: 'Groceries', merchant: 'Tesco' });
+  });
+
+  it('maps an AppError to INVALID_ARGUMENT with code and field violations the client gets back', async () => {
+    const err = await client.categorize(req('')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'empty_description', kind: 'invalid_argument', violations: [{ field: 'description', description: 'empty' }] });
+  });
+
+  it('hides unknown errors behind INTERNAL', async () => {
+    const err = (await client.categorize(req('boom')).catch((e: unknown) => e)) as AppError;
+    expect(err.kind).toBe('internal');
+    expect(err.message).not.toContain('secret internals');
+  });
+
+  it('enforces the deadline', async () => {
+    const err = (await client.categorize(req('slow'), { deadlineMs: 100 }).catch((e: unknown) => e)) as AppError;
+    expect(err.kind).toBe('deadline_exceeded');
+  });
+
+  it('reports health per service and flips it', async () => {
+    await expect(checkHealth(address, 'ais.enrichment.v1.EnrichmentService')).resolves.toBe('NOT_SERVING');
+    server.setServing('SERVING');
+    await expect(checkHealth(address, '')).resolves.toBe('SERVING');
+    await expect(checkHealth(address, 'ais.enrichment.v1.EnrichmentService')).resolves.toBe('SERVING');
+  });
+
+  it('answers reflection with the registered services', async () => {
+    const def = await import('@grpc/proto-loader').then((pl) =>
+      pl.loadSync(require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto'), { keepCase: true }),
+    );
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
+    };
+    const refl = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
+    const services = await new Promise<string[]>((resolve, reject) => {
+      const stream = refl.serverReflectionInfo();
+      stream.on('data', (msg: { list_services_response?: { service: { name: string }[] } }) => {
+        resolve((msg.list_services_response?.service ?? []).map((s) => s.name));
+        stream.end();
+      });
+      stream.on('error', reject);
+      stream.write({ list_services: '*' });
+    });
+    refl.close();
+    expect(services).toContain('ais.enrichment.v1.EnrichmentService');
+  });
+});

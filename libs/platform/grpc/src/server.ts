@@ -1,0 +1,151 @@
+/**
+ * gRPC server helpers: one server per process with health (grpc.health.v1, per service name), optional
+ * reflection, keepalive, and handler wrapping that maps {@link AppError}s to status codes with details in
+ * trailing metadata. Unknown errors become INTERNAL and are logged once with their stack.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { toAppError, toGrpcStatus } from '@ais/platform-errors';
+import type { Logger } from '@ais/platform-logger';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface CallContext {
+  metadata: grpc.Metadata;
+  deadline: Date | number | undefined;
+  peer: string;
+  cancelled: () => boolean;
+}
+
+export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+
+export type ServiceHandlers<Def extends grpc.ServiceDefinition> = {
+  [K in keyof Def]: Def[K] extends grpc.MethodDefinition<infer Req, infer Res> ? UnaryHandler<Req, Res> : never;
+};
+
+export const KEEPALIVE_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+  'grpc.max_receive_message_length': 16 * 1024 * 1024,
+};
+
+function toMetadata(entries: Record<string, string>): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(entries)) md.set(k, v);
+  return md;
+}
+
+/** Wraps an async handler as a grpc-js unary handler with error mapping. */
+export function unary<Req, Res>(
+  method: string,
+  handler: UnaryHandler<Req, Res>,
+  logger: Logger,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const ctx: CallContext = {
+      metadata: call.metadata,
+      deadline: call.getDeadline(),
+      peer: call.getPeer(),
+      cancelled: () => call.cancelled,
+    };
+    handler(call.request, ctx).then(
+      (response) => callback(null, response),
+      (error: unknown) => {
+        const app = toAppError(error);
+        const status = toGrpcStatus(app);
+        const span = trace.getActiveSpan();
+        if (app.kind === 'internal') {
+          logger.error({ err: error, method }, 'unhandled error in gRPC handler');
+          span?.recordException(error instanceof Error ? error : new Error(String(error)));
+        } else {
+          logger.info({ method, code: app.code, grpcCode: status.code }, 'gRPC call rejected');
+        }
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: app.code });
+        callback({ code: status.code, details: status.details, metadata: toMetadata(status.metadata) }, null);
+      },
+    );
+  };
+}
+
+export interface GrpcServerOptions {
+  logger: Logger;
+  /** Directory of .proto files for the reflection service; omitted = no reflection. */
+  reflectionProtoRoot?: string;
+}
+
+export class GrpcServer {
+  readonly server: grpc.Server;
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private readonly serviceNames: string[] = [];
+  private boundPort: number | undefined;
+
+  constructor(private readonly options: GrpcServerOptions) {
+    this.server = new grpc.Server(KEEPALIVE_OPTIONS);
+    this.health.addToServer(this.server);
+  }
+
+  /** Registers a service whose methods are all unary async handlers. */
+  add<Def extends grpc.ServiceDefinition>(name: string, definition: Def, handlers: ServiceHandlers<Def>): this {
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const key of Object.keys(definition) as (keyof Def & string)[]) {
+      const handler = handlers[key] as UnaryHandler<unknown, unknown>;
+      impl[key] = unary(`${name}/${key}`, handler, this.options.logger);
+    }
+    this.server.addService(definition, impl);
+    this.serviceNames.push(name);
+    this.health.setStatus(name, 'NOT_SERVING');
+    return this;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    if (this.options.reflectionProtoRoot) this.addReflection(this.options.reflectionProtoRoot);
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      );
+    });
+    return this.boundPort;
+  }
+
+  get port(): number {
+    if (this.boundPort === undefined) throw new Error('server not bound');
+    return this.boundPort;
+  }
+
+  setServing(status: ServingStatus): void {
+    this.health.setStatus('', status);
+    for (const name of this.serviceNames) this.health.setStatus(name, status);
+  }
+
+  /** Graceful stop: refuses new calls and waits for in-flight ones. */
+  shutdown(): Promise<void> {
+    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+  }
+
+  forceShutdown(): void {
+    this.server.forceShutdown();
+  }
+
+  private addReflection(root: string): void {
+    const files = listProtos(root);
+    if (files.length === 0) return;
+    const definition = protoLoader.loadSync(files, { includeDirs: [root], keepCase: true });
+    new ReflectionService(definition).addToServer(this.server);
+  }
+}
+
+function listProtos(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const entry of readdirSync(dir)) {
+    const full = join(dir, entry);
+    if (statSync(full).isDirectory()) out.push(...listProtos(full));
+    else if (entry.endsWith('.proto')) out.push(full);
+  }
+  return out;
+}

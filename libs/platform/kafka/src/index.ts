@@ -1,0 +1,12 @@
+export { createKafka, ensureTopics, type KafkaSettings, type TopicSpec } from './kafka';
+export { EventProducer, newMeta, headersFor, type ProducerSettings } from './producer';
+export {
+  EventConsumer,
+  replayDeadLetter,
+  headersToRecord,
+  type ConsumerSettings,
+  type EventHandler,
+  type IdempotencyGuard,
+  type MessageContext,
+} from './consumer';
+export type { EventCodec, TopicBinding, WithMeta } from './codec';

@@ -1,0 +1,108 @@
+/**
+ * Graceful shutdown in a fixed order, once, with a hard timeout.
+ *
+ * Services register hooks in phases: `readiness` (flip health to NOT_SERVING / 503), `intake` (stop accepting:
+ * consumers leave the group, servers stop listening), `drain` (wait for in-flight work), `flush` (producers,
+ * database, telemetry). Phases run in that order; hooks within a phase run concurrently. If everything has not
+ * finished within `timeoutMs`, `onTimeout` runs (force-close) and the process exits with status 1.
+ */
+
+export type Phase = 'readiness' | 'intake' | 'drain' | 'flush';
+export const PHASES: readonly Phase[] = ['readiness', 'intake', 'drain', 'flush'];
+
+export interface LifecycleLogger {
+  info(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface LifecycleOptions {
+  timeoutMs: number;
+  logger: LifecycleLogger;
+  /** Called with the exit code when shutdown is over; `process.exit` in services, a spy in tests. */
+  exit?: (code: number) => void;
+  /** Last resort when the timeout fires (e.g. grpc forceShutdown, destroy sockets). */
+  onTimeout?: () => void;
+}
+
+interface Hook {
+  name: string;
+  phase: Phase;
+  run: () => Promise<void> | void;
+}
+
+export class Lifecycle {
+  private readonly hooks: Hook[] = [];
+  private shutdownPromise: Promise<number> | undefined;
+  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+
+  constructor(private readonly options: LifecycleOptions) {}
+
+  /** Registers a shutdown hook. Hooks of one phase run together; phases run in order. */
+  on(phase: Phase, name: string, run: () => Promise<void> | void): this {
+    this.hooks.push({ name, phase, run });
+    return this;
+  }
+
+  get shuttingDown(): boolean {
+    return this.shutdownPromise !== undefined;
+  }
+
+  /** Installs SIGTERM/SIGINT handlers that start shutdown once. */
+  installSignalHandlers(signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): this {
+    for (const signal of signals) {
+      const handler = () => void this.shutdown(signal);
+      this.signalHandlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+    return this;
+  }
+
+  /** Runs the shutdown sequence (idempotent) and resolves with the exit code it passed to `exit`. */
+  shutdown(reason: string): Promise<number> {
+    if (!this.shutdownPromise) this.shutdownPromise = this.run(reason);
+    return this.shutdownPromise;
+  }
+
+  private async run(reason: string): Promise<number> {
+    const { logger, timeoutMs } = this.options;
+    const started = Date.now();
+    logger.info({ reason, timeoutMs }, 'shutdown started');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      timer.unref();
+    });
+    let failures = 0;
+    const sequence = (async () => {
+      for (const phase of PHASES) {
+        const hooks = this.hooks.filter((h) => h.phase === phase);
+        const results = await Promise.allSettled(hooks.map(async (h) => h.run()));
+        results.forEach((r, i) => {
+          if (r.status === 'rejected') {
+            failures += 1;
+            logger.error({ err: r.reason, hook: hooks[i]?.name, phase }, 'shutdown hook failed');
+          }
+        });
+      }
+      return 'done' as const;
+    })();
+    const outcome = await Promise.race([sequence, timedOut]);
+    if (timer) clearTimeout(timer);
+    let code = 0;
+    if (outcome === 'timeout') {
+      logger.error({ reason, timeoutMs }, 'shutdown timed out; forcing');
+      try {
+        this.options.onTimeout?.();
+      } catch (err) {
+        logger.error({ err }, 'force shutdown failed');
+      }
+      code = 1;
+    } else if (failures > 0) {
+      code = 1;
+    }
+    for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
+    logger.info({ reason, code, ms: Date.now() - started }, 'shutdown complete');
+    (this.options.exit ?? ((c: number) => process.exit(c)))(code);
+    return code;
+  }
+}

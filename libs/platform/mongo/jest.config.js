@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'platform-mongo',
+  preset: '../../../jest.preset.js',
+  rootDir: __dirname,
+};

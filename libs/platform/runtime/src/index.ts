@@ -1,0 +1,116 @@
+/**
+ * The start-up and shutdown skeleton every service shares, in the order STYLE.md §2 and §20 fix:
+ * config (already parsed by the caller) → logger → connections → servers/consumers → signal handlers, and on
+ * SIGTERM: not ready → stop intake → drain → flush (producer, Mongo, telemetry) → exit, with a hard timeout.
+ *
+ * Start-up failures (unreachable server, bad credentials) end the process once with a clear log line and exit
+ * status 1; nothing loops.
+ */
+import { topicName, type TopicName } from '@ais/contracts-events';
+import { isAppError } from '@ais/platform-errors';
+import { GrpcServer } from '@ais/platform-grpc';
+import { createKafka, ensureTopics, EventProducer } from '@ais/platform-kafka';
+import { Lifecycle } from '@ais/platform-lifecycle';
+import { createLogger, type Logger } from '@ais/platform-logger';
+import { connectMongo, type Connection } from '@ais/platform-mongo';
+import { Vault } from '@ais/platform-vault';
+import { telemetry } from '@ais/platform-telemetry';
+import type { Kafka } from 'kafkajs';
+import { resolve } from 'node:path';
+
+export const PROTO_ROOT = resolve(__dirname, '../../../../proto');
+
+export interface BaseConfig {
+  NODE_ENV: string;
+  DEPLOYMENT_ENVIRONMENT: string;
+  LOG_LEVEL: string;
+  SHUTDOWN_TIMEOUT_MS: number;
+}
+
+export class Service {
+  readonly logger: Logger;
+  readonly lifecycle: Lifecycle;
+  private readonly readyChecks: Array<() => boolean> = [];
+  private readonly forceHooks: Array<() => void> = [];
+  private exitCode: number | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly config: BaseConfig,
+    readonly version = '0.1.0',
+  ) {
+    this.logger = createLogger({ service: name, version, environment: config.DEPLOYMENT_ENVIRONMENT, level: config.LOG_LEVEL });
+    this.lifecycle = new Lifecycle({
+      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+      logger: this.logger,
+      onTimeout: () => this.forceHooks.forEach((force) => force()),
+      exit: (code) => process.exit(this.exitCode ?? code),
+    });
+    this.lifecycle.on('flush', 'telemetry', () => telemetry().shutdown());
+  }
+
+  /** Adds a readiness condition (all must hold for /readyz or gRPC SERVING). */
+  readiness(check: () => boolean): void {
+    this.readyChecks.push(check);
+  }
+
+  get ready(): boolean {
+    return !this.lifecycle.shuttingDown && this.readyChecks.every((c) => c());
+  }
+
+  async mongo(cfg: { MONGODB_URI: string; MONGODB_DB: string; MONGODB_CONNECT_TIMEOUT_MS: number }): Promise<Connection> {
+    const conn = await connectMongo({ uri: cfg.MONGODB_URI, db: cfg.MONGODB_DB, logger: this.logger, connectTimeoutMs: cfg.MONGODB_CONNECT_TIMEOUT_MS });
+    this.lifecycle.on('flush', 'mongo', () => conn.close());
+    this.readiness(() => conn.readyState === 1);
+    return conn;
+  }
+
+  kafka(cfg: { KAFKA_BROKERS: string[]; KAFKA_CLIENT_ID: string; KAFKA_CONNECT_TIMEOUT_MS: number }): Kafka {
+    return createKafka({ brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, logger: this.logger, connectionTimeoutMs: cfg.KAFKA_CONNECT_TIMEOUT_MS });
+  }
+
+  /** Creates missing topics (development and tests; production provisions topics out of band). */
+  async topics(kafka: Kafka, prefix: string, names: TopicName[], partitions = 3): Promise<void> {
+    const created = await ensureTopics(kafka, names.map((n) => ({ topic: topicName(n, prefix) })), partitions);
+    if (created.length > 0) this.logger.info({ created }, 'kafka topics created');
+  }
+
+  async producer(kafka: Kafka): Promise<EventProducer> {
+    const producer = new EventProducer(kafka, { service: this.name });
+    await producer.connect();
+    this.lifecycle.on('flush', 'kafka-producer', () => producer.disconnect());
+    return producer;
+  }
+
+  async vault(cfg: { VAULT_ADDR: string; VAULT_TOKEN: string; VAULT_KV_MOUNT: string; VAULT_TRANSIT_MOUNT: string; VAULT_TIMEOUT_MS: number }): Promise<Vault> {
+    const vault = new Vault({ addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, kvMount: cfg.VAULT_KV_MOUNT, transitMount: cfg.VAULT_TRANSIT_MOUNT, timeoutMs: cfg.VAULT_TIMEOUT_MS });
+    if (!(await vault.healthy())) {
+      throw Object.assign(new Error(`Vault at ${cfg.VAULT_ADDR} is unreachable, sealed or not initialised`), { code: 'vault_unavailable' });
+    }
+    return vault;
+  }
+
+  grpcServer(): GrpcServer {
+    const server = new GrpcServer({ logger: this.logger, reflectionProtoRoot: PROTO_ROOT });
+    this.lifecycle.on('readiness', 'grpc-health', () => server.setServing('NOT_SERVING'));
+    this.lifecycle.on('intake', 'grpc-server', () => server.shutdown());
+    this.forceHooks.push(() => server.forceShutdown());
+    return server;
+  }
+
+  /** Marks the service started: installs signal handlers and logs one `service ready` line with its endpoints. */
+  started(endpoints: Record<string, string | number>): void {
+    this.lifecycle.installSignalHandlers();
+    this.logger.info({ ...endpoints, pid: process.pid }, 'service ready');
+  }
+
+  /** Logs a start-up failure once, clearly, and exits 1. */
+  async fail(error: unknown): Promise<never> {
+    const code = isAppError(error) ? error.code : ((error as { code?: string }).code ?? 'startup_failed');
+    this.logger.fatal({ err: error, code }, `start-up failed: ${(error as Error).message}`);
+    this.exitCode = 1;
+    await this.lifecycle.shutdown('startup-failed').catch(() => undefined);
+    process.exit(1);
+  }
+}
+

@@ -1,0 +1,2 @@
+export { startTelemetry, telemetry, type TelemetryHandle, type TelemetryConfig } from './sdk';
+export { RedactingExporter, scrubAttributes, scrubSpan, scrubString, MASK } from './redaction';

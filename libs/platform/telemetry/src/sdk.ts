@@ -1,0 +1,120 @@
+/**
+ * OpenTelemetry NodeSDK set-up. The exporter is chosen by the standard variables:
+ * `OTEL_TRACES_EXPORTER` = `otlp` (production; `OTEL_EXPORTER_OTLP_ENDPOINT`), `zipkin` (local;
+ * `OTEL_EXPORTER_ZIPKIN_ENDPOINT`), `console` or `none`. Spans go through a BatchSpanProcessor and the
+ * {@link RedactingExporter}. Instrumented: http, express, grpc, kafkajs, mongoose.
+ */
+import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
+import { loadConfig, z } from '@ais/platform-config';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
+import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
+import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { KafkaJsInstrumentation } from '@opentelemetry/instrumentation-kafkajs';
+import { MongooseInstrumentation } from '@opentelemetry/instrumentation-mongoose';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import {
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { RedactingExporter } from './redaction';
+
+const telemetrySchema = z.object({
+  OTEL_SERVICE_NAME: z.string().min(1),
+  OTEL_SERVICE_VERSION: z.string().default('0.1.0'),
+  DEPLOYMENT_ENVIRONMENT: z.string().default('local'),
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false'),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'zipkin', 'console', 'none']).default('otlp'),
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().optional(),
+  /** Export each span as soon as it ends (tests and demos only; never in production). */
+  OTEL_SIMPLE_SPAN_PROCESSOR: z.enum(['true', 'false']).default('false'),
+});
+
+export type TelemetryConfig = z.infer<typeof telemetrySchema>;
+
+export interface TelemetryHandle {
+  readonly enabled: boolean;
+  shutdown(): Promise<void>;
+  forceFlush(): Promise<void>;
+}
+
+let active: { sdk: NodeSDK; processor: SpanProcessor } | undefined;
+
+function makeExporter(cfg: TelemetryConfig): SpanExporter | undefined {
+  switch (cfg.OTEL_TRACES_EXPORTER) {
+    case 'none':
+      return undefined;
+    case 'console':
+      return new ConsoleSpanExporter();
+    case 'zipkin':
+      return new ZipkinExporter(cfg.OTEL_EXPORTER_ZIPKIN_ENDPOINT ? { url: cfg.OTEL_EXPORTER_ZIPKIN_ENDPOINT } : {});
+    case 'otlp':
+      // Reads OTEL_EXPORTER_OTLP_ENDPOINT / _TRACES_ENDPOINT / _HEADERS itself.
+      return new OTLPTraceExporter();
+  }
+}
+
+const diagToStderr: DiagLogger = {
+  error: (msg, ...args) => process.stderr.write(`${JSON.stringify({ level: 'error', msg: `otel: ${msg}`, args: args.map(String) })}\n`),
+  warn: (msg, ...args) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg: `otel: ${msg}`, args: args.map(String) })}\n`),
+  info: () => undefined,
+  debug: () => undefined,
+  verbose: () => undefined,
+};
+
+/** Starts tracing once per process. Must run before the instrumented modules are first required. */
+export function startTelemetry(env: Readonly<Record<string, string | undefined>> = process.env): TelemetryHandle {
+  const cfg = loadConfig('telemetry', telemetrySchema, env);
+  if (active) return handle(true);
+  const exporter = cfg.OTEL_SDK_DISABLED === 'true' ? undefined : makeExporter(cfg);
+  if (!exporter) return handle(false);
+  diag.setLogger(diagToStderr, DiagLogLevel.WARN);
+  const redacting = new RedactingExporter(exporter);
+  const processor =
+    cfg.OTEL_SIMPLE_SPAN_PROCESSOR === 'true' ? new SimpleSpanProcessor(redacting) : new BatchSpanProcessor(redacting);
+  const sdk = new NodeSDK({
+    resource: resourceFromAttributes({
+      'service.name': cfg.OTEL_SERVICE_NAME,
+      'service.version': cfg.OTEL_SERVICE_VERSION,
+      'deployment.environment.name': cfg.DEPLOYMENT_ENVIRONMENT,
+    }),
+    spanProcessors: [processor],
+    instrumentations: [
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (req) => ['/livez', '/readyz', '/metrics'].includes((req.url ?? '').split('?')[0] ?? ''),
+      }),
+      new ExpressInstrumentation({ ignoreLayersType: ['middleware' as never] }),
+      new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch'] }),
+      new KafkaJsInstrumentation(),
+      new MongooseInstrumentation({ suppressInternalInstrumentation: true }),
+    ],
+  });
+  sdk.start();
+  active = { sdk, processor };
+  return handle(true);
+}
+
+function handle(enabled: boolean): TelemetryHandle {
+  return {
+    enabled,
+    async shutdown() {
+      if (!active) return;
+      const { sdk } = active;
+      active = undefined;
+      await sdk.shutdown();
+    },
+    async forceFlush() {
+      await active?.processor.forceFlush();
+    },
+  };
+}
+
+/** The handle of the SDK started by `register` (or a no-op one). */
+export function telemetry(): TelemetryHandle {
+  return handle(active !== undefined);
+}

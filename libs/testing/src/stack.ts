@@ -1,0 +1,106 @@
+/**
+ * Real servers for integration tests. `ensureStack()` reuses a running local stack (`.infra/stack.env`, e.g. the
+ * one `.ci/run` or `npm run stack:up` started) when every server answers, otherwise starts a private one with
+ * `infra/stack.sh up --dir <tmp>` and remembers to stop it. No Docker needed; where a Docker engine exists the
+ * same native stack is used, so results do not depend on the machine. A suite never skips: if the servers cannot
+ * be had, setup fails with the reason.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO_ROOT = resolve(__dirname, '../../..');
+
+export interface StackEnv {
+  KAFKA_BROKERS: string;
+  MONGODB_URI: string;
+  VAULT_ADDR: string;
+  VAULT_TOKEN: string;
+  ZIPKIN_URL: string;
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT: string;
+  AIS_STACK_DIR: string;
+  [key: string]: string;
+}
+
+export const STACK_KEYS = ['KAFKA_BROKERS', 'MONGODB_URI', 'VAULT_ADDR', 'VAULT_TOKEN', 'ZIPKIN_URL', 'OTEL_EXPORTER_ZIPKIN_ENDPOINT'] as const;
+
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    let value = line.slice(eq + 1);
+    if ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'"))) value = value.slice(1, -1);
+    out[line.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+export function readStackEnv(file: string): StackEnv {
+  const env = parseEnvFile(readFileSync(file, 'utf8'));
+  for (const key of STACK_KEYS) if (!env[key]) throw new Error(`${file} lacks ${key}`);
+  return env as StackEnv;
+}
+
+function tcpOpen(hostPort: string, timeoutMs = 1500): Promise<boolean> {
+  const m = /^(.*):(\d+)$/.exec(hostPort);
+  if (!m) return Promise.resolve(false);
+  return new Promise((res) => {
+    const socket = connect({ host: m[1], port: Number(m[2]) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      res(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** True when every server of the stack accepts connections. */
+export async function stackAlive(env: StackEnv): Promise<boolean> {
+  const hostPorts = [
+    ...env.KAFKA_BROKERS.split(','),
+    new URL(env.MONGODB_URI).host,
+    new URL(env.VAULT_ADDR).host,
+    new URL(env.ZIPKIN_URL).host,
+  ];
+  const results = await Promise.all(hostPorts.map((hp) => tcpOpen(hp)));
+  return results.every(Boolean);
+}
+
+export interface StackHandle {
+  env: StackEnv;
+  /** Whether this process started it (and so must stop it). */
+  owned: boolean;
+  dir: string;
+}
+
+export async function ensureStack(log: (msg: string) => void = () => undefined): Promise<StackHandle> {
+  const candidates = [process.env['AIS_STACK_ENV'], join(REPO_ROOT, '.infra/stack.env')].filter((x): x is string => Boolean(x));
+  for (const file of candidates) {
+    if (!existsSync(file)) continue;
+    const env = readStackEnv(file);
+    if (await stackAlive(env)) {
+      log(`[stack] reusing running stack from ${file}`);
+      return { env, owned: false, dir: env.AIS_STACK_DIR };
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ais-stack-'));
+  log(`[stack] starting a private stack in ${dir}`);
+  try {
+    execFileSync('bash', [join(REPO_ROOT, 'infra/stack.sh'), 'up', '--dir', dir], { stdio: 'inherit' });
+  } catch (error) {
+    throw new Error(`could not start the test servers with infra/stack.sh (see its output above): ${String(error)}`);
+  }
+  return { env: readStackEnv(join(dir, 'stack.env')), owned: true, dir };
+}
+
+export function stopStack(handle: StackHandle): void {
+  if (!handle.owned) return;
+  execFileSync('bash', [join(REPO_ROOT, 'infra/stack.sh'), 'down', '--dir', handle.dir], { stdio: 'inherit' });
+}
