@@ -1,0 +1,614 @@
+#!/usr/bin/env bash
+# infra/stack.sh up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin] [--timeout SECS]
+#
+# Runs the local infrastructure as native background processes on free 127.0.0.1 ports:
+#   kafka  - Apache Kafka (KRaft, single combined broker+controller)
+#   mongo  - FerretDB v1 (MongoDB wire protocol) on SQLite
+#   vault  - OpenBao dev server (Vault API; KV v2 at secret/, Transit at transit/)
+#   zipkin - Zipkin server, in-memory storage, UI at /zipkin/
+#
+# State lives in DIR (default <repo>/.infra): pids/<name>.pid, data/, logs/, run/, stack.env.
+# `up` writes connection settings to DIR/stack.env as plain KEY=value lines.
+# `down` stops only the PIDs recorded in DIR/pids (TERM, then KILL after 15 s).
+#
+# Environment:
+#   AIS_INFRA_HOME          install cache (see install.sh)
+#   AIS_STACK_TIMEOUT       readiness timeout per server in seconds (default 120)
+#   AIS_KAFKA_JVM_OPTS      override the broker JVM flags
+#   AIS_ZIPKIN_JVM_OPTS     override the Zipkin JVM flags
+#   AIS_FERRETDB_LOG_LEVEL  debug|info|warn|error (default warn)
+#   JAVA_HOME               Java 17+ to use (default: java on PATH)
+# shellcheck disable=SC2317  # readiness predicates are invoked indirectly through wait_until
+set -euo pipefail
+set +m
+
+if (( BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1) )); then
+  echo "[stack] ERROR: bash >= 5.1 required (have $BASH_VERSION)" >&2; exit 1
+fi
+[[ -d /proc/self ]] || { echo "[stack] ERROR: Linux /proc required" >&2; exit 1; }
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$SCRIPT_DIR/.." && pwd)"
+INFRA_HOME="${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}"
+# shellcheck source=versions.env
+. "$SCRIPT_DIR/versions.env"
+
+KAFKA_HOME="$INFRA_HOME/kafka-$KAFKA_VERSION"
+FERRETDB_BIN="$INFRA_HOME/ferretdb-$FERRETDB_VERSION/bin/ferretdb"
+BAO_BIN="$INFRA_HOME/openbao-$OPENBAO_VERSION/bin/bao"
+ZIPKIN_HOME="$INFRA_HOME/zipkin-$ZIPKIN_VERSION"
+
+ALL_SERVICES=(kafka mongo vault zipkin)
+KAFKA_JVM_OPTS="${AIS_KAFKA_JVM_OPTS:--Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true}"
+ZIPKIN_JVM_OPTS="${AIS_ZIPKIN_JVM_OPTS:--Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Djava.net.preferIPv4Stack=true}"
+TIMEOUT="${AIS_STACK_TIMEOUT:-120}"
+STOP_GRACE=15
+
+log() { printf '[stack] %s\n' "$*"; }
+err() { printf '[stack] ERROR: %s\n' "$*" >&2; }
+die() { err "$*"; exit 1; }
+
+usage() {
+  cat <<EOF
+usage: $(basename "$0") up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin] [--timeout SECS]
+  up      install what is needed, start the servers on free 127.0.0.1 ports, wait until ready,
+          write DIR/stack.env (reuses a stack that is already running and healthy)
+  down    stop the processes recorded in DIR/pids
+  status  print alive/dead per server (exit 0 only if every recorded server is alive)
+  env     print the path of DIR/stack.env
+DIR defaults to $REPO_DIR/.infra
+EOF
+}
+
+# ---- small helpers ---------------------------------------------------------------------------
+now_ms() { date +%s%3N; }
+secs_since() { local d=$(( $(now_ms) - $1 )); printf '%d.%02d' $((d / 1000)) $(((d % 1000) / 10)); }
+
+java_bin() {
+  if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then printf '%s\n' "$JAVA_HOME/bin/java"; return; fi
+  command -v java || die "java not found (need Java 17+)"
+}
+
+random_token() {
+  if command -v openssl >/dev/null 2>&1; then openssl rand -hex 24
+  else od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; echo; fi
+}
+
+kafka_cluster_id() { # 16 random bytes, URL-safe base64 without padding (Kafka Uuid format)
+  local id
+  while :; do
+    id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    [[ "$id" != -* ]] && { printf '%s\n' "$id"; return; }
+  done
+}
+
+tcp_open() { (: <>"/dev/tcp/$1/$2") 2>/dev/null; }
+http_ok() { curl -sf -o /dev/null --max-time 3 "$1"; }
+
+# A recorded PID counts as ours only if the process is alive (not a zombie) and was started by
+# this script for this DIR (its environment carries AIS_INFRA_STACK_DIR=DIR). This protects
+# against PID reuse after a reboot or a crash.
+pid_alive() {
+  local pid="$1" st
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  st="$(ps -o stat= -p "$pid" 2>/dev/null || true)"
+  [[ -n "$st" && "$st" != Z* ]]
+}
+pid_ours() {
+  local pid="$1"
+  pid_alive "$pid" || return 1
+  grep -qzxF "AIS_INFRA_STACK_DIR=$DIR" "/proc/$pid/environ" 2>/dev/null
+}
+descendants() { # all descendant PIDs of $1
+  local c
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null || true); do
+    printf '%s\n' "$c"
+    descendants "$c"
+  done
+}
+read_pid() { [[ -f "$PIDS/$1.pid" ]] && tr -dc '0-9' <"$PIDS/$1.pid"; }
+
+# Start a server in its own session as a direct background child: the PID recorded is the
+# server's own PID (setsid does not fork when the caller is not a group leader, and env/java
+# exec in place). Every inherited fd above 2 is closed so the server holds no lock or pipe of
+# the caller's.
+spawn() {
+  local name="$1" logf="$2"; shift 2
+  [[ -e "$RUN/abort" ]] && return 1
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd="${fd##*/}"
+      if [[ "$fd" =~ ^[0-9]+$ ]] && (( fd > 2 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec setsid "$@"
+  ) </dev/null >>"$logf" 2>&1 &
+  local pid=$!
+  printf '%s\n' "$pid" >"$PIDS/$name.pid"
+  SPAWNED_PID="$pid"
+}
+
+# Wait until "$@" succeeds; fail if the PID dies or the timeout passes.
+wait_until() {
+  local name="$1" pid="$2" limit="$3"; shift 3
+  local deadline=$(( $(date +%s) + limit ))
+  while :; do
+    if "$@"; then return 0; fi
+    [[ -e "$RUN/abort" ]] && return 1   # another server failed: give up quietly
+    if ! pid_alive "$pid"; then err "$name: process $pid exited during startup"; return 1; fi
+    if (( $(date +%s) >= deadline )); then err "$name: not ready after ${limit}s"; return 1; fi
+    sleep 0.2
+  done
+}
+
+fail_with_log() { # name logfile...
+  local name="$1"; shift
+  local f
+  [[ -e "$RUN/abort" ]] && return 1   # aborted because another server failed: no noise
+  for f in "$@"; do
+    [[ -f "$f" ]] || continue
+    printf '[stack] ----- %s: last 40 lines of %s -----\n' "$name" "$f" >&2
+    tail -n 40 "$f" >&2 || true
+  done
+  return 1
+}
+
+# Free ports: bind every requested port at once (so they are distinct), then release them.
+# Vault needs a pair (P, P+1): the dev server also binds its cluster listener on port+1.
+pick_ports() { # <singles> <pairs>  -> prints singles..., then the first port of each pair
+  if ! command -v python3 >/dev/null 2>&1; then pick_ports_node "$@"; return; fi
+  python3 - "$1" "$2" <<'PY'
+import socket, sys
+singles, pairs = int(sys.argv[1]), int(sys.argv[2])
+held, out = [], []
+def bind(p):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", p))
+    held.append(s)
+    return s.getsockname()[1]
+for _ in range(singles):
+    out.append(bind(0))
+for _ in range(pairs):
+    for _attempt in range(200):
+        p = bind(0)
+        if p >= 65535:
+            continue
+        try:
+            bind(p + 1)
+        except OSError:
+            continue
+        out.append(p)
+        break
+    else:
+        sys.exit("no free port pair found")
+print(" ".join(map(str, out)))
+PY
+}
+
+pick_ports_node() { # same contract as pick_ports, for machines without python3
+  node - "$1" "$2" <<'JS'
+const net = require('net');
+const [singles, pairs] = process.argv.slice(2).map(Number);
+const held = [], out = [];
+const bind = (p) => new Promise((ok, ko) => { const s = net.createServer(); s.once('error', ko);
+  s.listen({ port: p, host: '127.0.0.1', exclusive: true }, () => { held.push(s); ok(s.address().port); }); });
+(async () => {
+  for (let i = 0; i < singles; i++) out.push(await bind(0));
+  for (let i = 0; i < pairs; i++) {
+    for (let a = 0; ; a++) {
+      if (a > 200) throw new Error('no free port pair found');
+      const p = await bind(0);
+      if (p >= 65535) continue;
+      try { await bind(p + 1); out.push(p); break; } catch { /* try another */ }
+    }
+  }
+  console.log(out.join(' '));
+  held.forEach((s) => s.close());
+})().catch((e) => { console.error(e.message); process.exit(1); });
+JS
+}
+
+# ---- per-server start functions (each runs in the background during `up`) -------------------
+# Each writes run/<name>.env (its stack.env lines) and run/<name>.ready (seconds) on success.
+
+start_kafka() {
+  local kport="$1" cport="$2" t0; t0="$(now_ms)"
+  local java; java="$(java_bin)"
+  local data="$DATA/kafka" cfg="$DATA/kafka/server.properties" logf="$LOGS/kafka.log"
+  mkdir -p "$data/logs" "$data/tmp"
+  cat >"$cfg" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$kport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$kport
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$data/logs
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+num.network.threads=2
+num.io.threads=2
+EOF
+  # shellcheck disable=SC2086  # JVM flag lists are meant to be split
+  if ! env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
+      "$java" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Djava.io.tmpdir="$data/tmp" -cp "$KAFKA_HOME/lib/*" \
+      kafka.tools.StorageTool format -t "$(kafka_cluster_id)" -c "$cfg" </dev/null >"$LOGS/kafka-format.log" 2>&1; then
+    err "kafka: storage format failed"
+    fail_with_log kafka "$LOGS/kafka-format.log"; return 1
+  fi
+  # shellcheck disable=SC2086
+  spawn kafka "$logf" env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
+    "$java" $KAFKA_JVM_OPTS -Djava.io.tmpdir="$data/tmp" -cp "$KAFKA_HOME/lib/*" kafka.Kafka "$cfg"
+  local pid="$SPAWNED_PID"
+  kafka_ready() { grep -q 'Kafka Server started' "$logf" && tcp_open 127.0.0.1 "$kport"; }
+  wait_until kafka "$pid" "$TIMEOUT" kafka_ready || { fail_with_log kafka "$logf"; return 1; }
+  printf 'KAFKA_BROKERS=127.0.0.1:%s\n' "$kport" >"$RUN/kafka.env"
+  secs_since "$t0" >"$RUN/kafka.ready"
+}
+
+start_mongo() {
+  local port="$1" t0; t0="$(now_ms)"
+  local data="$DATA/mongo" logf="$LOGS/mongo.log"
+  mkdir -p "$data"
+  spawn mongo "$logf" env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
+    "$FERRETDB_BIN" --listen-addr="127.0.0.1:$port" --handler=sqlite --sqlite-url="file:$data/" \
+    --log-level="${AIS_FERRETDB_LOG_LEVEL:-warn}"
+  local pid="$SPAWNED_PID"
+  mongo_ready() { grep -q "^READY mongodb://127.0.0.1:$port/" "$logf" && tcp_open 127.0.0.1 "$port"; }
+  wait_until mongo "$pid" "$TIMEOUT" mongo_ready || { fail_with_log mongo "$logf"; return 1; }
+  printf 'MONGODB_URI=mongodb://127.0.0.1:%s/?directConnection=true\n' "$port" >"$RUN/mongo.env"
+  secs_since "$t0" >"$RUN/mongo.ready"
+}
+
+start_vault() {
+  local port="$1" t0; t0="$(now_ms)"
+  local data="$DATA/vault" logf="$LOGS/vault.log" addr="http://127.0.0.1:$1" token
+  mkdir -p "$data"
+  token="$(random_token)"
+  [[ ${#token} -ge 32 ]] || { err "vault: could not generate a root token"; return 1; }
+  # token goes in through the environment (not argv); the header file keeps it out of curl's argv
+  (umask 077; printf 'X-Vault-Token: %s\n' "$token" >"$RUN/vault.hdr")
+  spawn vault "$logf" env -i PATH="$PATH" HOME="$data" AIS_INFRA_STACK_DIR="$DIR" \
+    BAO_DEV_ROOT_TOKEN_ID="$token" \
+    "$BAO_BIN" server -dev -dev-listen-address="127.0.0.1:$port" -dev-no-store-token
+  local pid="$SPAWNED_PID"
+  vault_ready() { http_ok "$addr/v1/sys/health"; }
+  wait_until vault "$pid" "$TIMEOUT" vault_ready || { fail_with_log vault "$logf"; return 1; }
+
+  vapi() { # method path [json]
+    local body=()
+    [[ $# -ge 3 ]] && body=(--data "$3")
+    curl -sS -f --max-time 10 -X "$1" -H @"$RUN/vault.hdr" -H 'Content-Type: application/json' \
+      "${body[@]}" "$addr/v1/$2"
+  }
+  local out ct pt
+  if ! {
+    vapi POST sys/mounts/transit '{"type":"transit"}' >/dev/null &&
+    # KV v2 write + read (dev mode mounts KV v2 at secret/)
+    vapi POST secret/data/ais-stack-smoke '{"data":{"probe":"ok"}}' >/dev/null &&
+    out="$(vapi GET secret/data/ais-stack-smoke)" && [[ "$out" == *'"probe":"ok"'* ]] &&
+    vapi DELETE secret/metadata/ais-stack-smoke >/dev/null &&
+    # Transit key + encrypt/decrypt round trip
+    vapi POST transit/keys/ais-stack-smoke '{}' >/dev/null &&
+    pt="$(printf 'ais-stack-smoke' | base64)" &&
+    out="$(vapi POST transit/encrypt/ais-stack-smoke "{\"plaintext\":\"$pt\"}")" &&
+    ct="$(sed -n 's/.*"ciphertext":"\([^"]*\)".*/\1/p' <<<"$out")" && [[ "$ct" == vault:v1:* ]] &&
+    out="$(vapi POST transit/decrypt/ais-stack-smoke "{\"ciphertext\":\"$ct\"}")" &&
+    [[ "$out" == *"\"plaintext\":\"$pt\""* ]] &&
+    vapi POST transit/keys/ais-stack-smoke/config '{"deletion_allowed":true}' >/dev/null &&
+    vapi DELETE transit/keys/ais-stack-smoke >/dev/null
+  } >>"$LOGS/vault-setup.log" 2>&1; then
+    err "vault: enabling transit / KV v2 + transit smoke test failed"
+    fail_with_log vault "$LOGS/vault-setup.log" "$logf"; return 1
+  fi
+  printf 'VAULT_ADDR=%s\nVAULT_TOKEN=%s\n' "$addr" "$token" >"$RUN/vault.env"
+  secs_since "$t0" >"$RUN/vault.ready"
+}
+
+start_zipkin() {
+  local port="$1" t0; t0="$(now_ms)"
+  local java; java="$(java_bin)"
+  local logf="$LOGS/zipkin.log" url="http://127.0.0.1:$1" mode cp_args tmp="$DATA/zipkin/tmp"
+  # native libs (brotli4j, netty) are extracted to java.io.tmpdir: keep them in the stack dir
+  mkdir -p "$tmp"
+  mode="$(cat "$ZIPKIN_HOME/MODE" 2>/dev/null || echo exec)"
+  if [[ "$mode" == thin ]]; then
+    cp_args=(-cp "$ZIPKIN_HOME/lib/*" zipkin.server.ZipkinServer)
+  else
+    cp_args=(-jar "$ZIPKIN_HOME/zipkin-server-$ZIPKIN_VERSION-exec.jar")
+  fi
+  # Clean environment: Zipkin auto-enables collectors/storage from env vars such as
+  # KAFKA_BOOTSTRAP_SERVERS, RABBIT_ADDRESSES, STORAGE_TYPE, ES_HOSTS that a test env may set.
+  # shellcheck disable=SC2086
+  spawn zipkin "$logf" env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
+    STORAGE_TYPE=mem MEM_MAX_SPANS=100000 SELF_TRACING_ENABLED=false \
+    "$java" $ZIPKIN_JVM_OPTS -Djava.io.tmpdir="$tmp" "${cp_args[@]}" \
+    "--armeria.ports[0].ip=127.0.0.1" "--armeria.ports[0].port=$port" "--armeria.ports[0].protocols[0]=http"
+  local pid="$SPAWNED_PID"
+  zipkin_ready() { http_ok "$url/health"; }
+  wait_until zipkin "$pid" "$TIMEOUT" zipkin_ready || { fail_with_log zipkin "$logf"; return 1; }
+  printf 'ZIPKIN_URL=%s\nOTEL_EXPORTER_ZIPKIN_ENDPOINT=%s/api/v2/spans\n' "$url" "$url" >"$RUN/zipkin.env"
+  secs_since "$t0" >"$RUN/zipkin.ready"
+}
+
+# ---- commands --------------------------------------------------------------------------------
+recorded_services() {
+  local s
+  for s in "${ALL_SERVICES[@]}"; do [[ -f "$PIDS/$s.pid" ]] && printf '%s\n' "$s"; done
+  return 0
+}
+
+env_value() { # key -> value from stack.env
+  [[ -f "$ENVF" ]] || return 1
+  sed -n "s/^$1=//p" "$ENVF" | head -n1
+}
+
+service_healthy() { # name: recorded PID is ours and its endpoint answers
+  local s="$1" pid v
+  pid="$(read_pid "$s")" || return 1
+  pid_ours "$pid" || return 1
+  case "$s" in
+    kafka)  v="$(env_value KAFKA_BROKERS)" && tcp_open 127.0.0.1 "${v##*:}" ;;
+    mongo)  v="$(env_value MONGODB_URI)" && v="${v#mongodb://127.0.0.1:}" && tcp_open 127.0.0.1 "${v%%/*}" ;;
+    vault)  v="$(env_value VAULT_ADDR)" && http_ok "$v/v1/sys/health" ;;
+    zipkin) v="$(env_value ZIPKIN_URL)" && http_ok "$v/health" ;;
+  esac
+}
+
+stop_one() {
+  local s="$1" pid t0 kids k
+  t0="$(now_ms)"
+  pid="$(read_pid "$s")" || return 0
+  if ! pid_ours "$pid"; then
+    log "$s: not running (stale pid file for $pid removed)"
+    rm -f "$PIDS/$s.pid"; return 0
+  fi
+  kids="$(descendants "$pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$(( $(date +%s) + STOP_GRACE ))
+  while pid_alive "$pid" && (( $(date +%s) < deadline )); do sleep 0.1; done
+  if pid_alive "$pid"; then
+    log "$s: still alive after ${STOP_GRACE}s, sending SIGKILL to $pid"
+    kill -KILL "$pid" 2>/dev/null || true
+    while pid_alive "$pid"; do sleep 0.1; done
+  fi
+  # it has exited; give its reaper (init) a moment so `ps` right after `down` shows no zombie
+  local z=0
+  while kill -0 "$pid" 2>/dev/null && (( z < 30 )); do sleep 0.1; z=$((z + 1)); done
+  # children it had when we stopped it (none expected): stop them too, by PID
+  for k in $kids; do
+    if pid_ours "$k"; then
+      log "$s: stopping leftover child $k"
+      kill -TERM "$k" 2>/dev/null || true; sleep 1
+      if pid_alive "$k"; then kill -KILL "$k" 2>/dev/null || true; fi
+    fi
+  done
+  rm -f "$PIDS/$s.pid"
+  log "$s: stopped (pid $pid) in $(secs_since "$t0")s"
+}
+
+cmd_down() {
+  local s jobs=()
+  local recorded; recorded="$(recorded_services)"
+  if [[ -z "$recorded" ]]; then
+    log "nothing recorded in $PIDS; nothing to stop"
+  else
+    for s in $recorded; do stop_one "$s" & jobs+=($!); done
+    for s in "${jobs[@]}"; do wait "$s" || true; done
+  fi
+  rm -f "$ENVF" "$RUN/vault.hdr"
+  # verification only (never used to kill): anything still running with this DIR's marker?
+  local left=() p
+  for p in $(grep -lzxF "AIS_INFRA_STACK_DIR=$DIR" /proc/[0-9]*/environ 2>/dev/null || true); do
+    p="${p#/proc/}"; p="${p%/environ}"
+    pid_alive "$p" && left+=("$p")
+  done
+  if (( ${#left[@]} > 0 )); then
+    err "processes started for $DIR are still running: ${left[*]}"
+    ps -o pid,ppid,args -p "$(IFS=,; echo "${left[*]}")" >&2 || true
+    return 1
+  fi
+  return 0
+}
+
+cmd_status() {
+  local s pid any=0 bad=0
+  for s in "${ALL_SERVICES[@]}"; do
+    if ! pid="$(read_pid "$s")"; then
+      printf '%-7s not started\n' "$s"; continue
+    fi
+    any=1
+    if pid_ours "$pid"; then
+      printf '%-7s alive  (pid %s, rss %s MB)\n' "$s" "$pid" "$(( $(ps -o rss= -p "$pid" | tr -d ' ') / 1024 ))"
+    else
+      printf '%-7s dead   (pid %s recorded)\n' "$s" "$pid"; bad=1
+    fi
+  done
+  [[ -f "$ENVF" ]] && printf 'env     %s\n' "$ENVF"
+  (( any == 1 && bad == 0 ))
+}
+
+on_interrupt() {
+  trap '' INT TERM
+  err "interrupted; stopping what was started"
+  touch "$RUN/abort"   # start jobs give up and spawn nothing more
+  wait || true         # let them finish, so nothing is started after the stop below
+  cmd_down || true
+  exit 130
+}
+
+cmd_up() {
+  local s t_up; t_up="$(now_ms)"
+  # 1. reuse a running, healthy stack that covers what is asked for
+  local recorded; recorded="$(recorded_services)"
+  if [[ -n "$recorded" ]]; then
+    local covered=1 healthy=1
+    for s in "${SERVICES[@]}"; do grep -qx "$s" <<<"$recorded" || covered=0; done
+    for s in $recorded; do service_healthy "$s" || { healthy=0; log "$s: recorded but not healthy"; }; done
+    if (( covered && healthy )) && [[ -f "$ENVF" ]]; then
+      log "stack in $DIR is already running and healthy ($(tr '\n' ' ' <<<"$recorded" | sed 's/ $//')); reusing it"
+      log "env file: $ENVF"
+      return 0
+    fi
+    if (( healthy )); then log "running stack in $DIR lacks some of: ${SERVICES[*]}; restarting it with those"
+    else log "existing stack in $DIR is partial or unhealthy; stopping it and starting fresh"; fi
+    cmd_down || die "could not stop the previous stack cleanly"
+  fi
+
+  # 2. install what is needed (fast when cached)
+  local items=()
+  for s in "${SERVICES[@]}"; do
+    case "$s" in kafka) items+=(kafka) ;; mongo) items+=(ferretdb) ;; vault) items+=(openbao) ;; zipkin) items+=(zipkin) ;; esac
+  done
+  bash "$SCRIPT_DIR/install.sh" "${items[@]}" || die "install failed"
+  if [[ " ${SERVICES[*]} " == *" kafka "* || " ${SERVICES[*]} " == *" zipkin "* ]]; then
+    local j jv; j="$(java_bin)"; jv="$("$j" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
+    [[ "${jv%%.*}" -ge 17 ]] 2>/dev/null || die "Java 17+ required for Kafka/Zipkin; $j is ${jv:-unknown}"
+  fi
+  command -v curl >/dev/null || die "curl is required"
+
+  # 3. fresh runtime dirs
+  rm -rf "$DATA" "$LOGS" "$RUN"
+  mkdir -p "$DATA" "$LOGS" "$RUN" "$PIDS"
+  chmod 700 "$DIR" "$RUN"
+
+  # 4. ports
+  local singles=0 pairs=0
+  for s in "${SERVICES[@]}"; do
+    case "$s" in kafka) singles=$((singles + 2)) ;; mongo|zipkin) singles=$((singles + 1)) ;; vault) pairs=1 ;; esac
+  done
+  local ports; read -r -a ports <<<"$(pick_ports "$singles" "$pairs")"
+  local i=0 kp cp mp zp vp
+  for s in "${SERVICES[@]}"; do
+    case "$s" in
+      kafka) kp="${ports[$i]}"; cp="${ports[$((i + 1))]}"; i=$((i + 2)) ;;
+      mongo) mp="${ports[$i]}"; i=$((i + 1)) ;;
+      zipkin) zp="${ports[$i]}"; i=$((i + 1)) ;;
+    esac
+  done
+  (( pairs )) && vp="${ports[$i]}"
+
+  # 5. start everything in parallel; stop what was started if anything fails or we are interrupted
+  trap on_interrupt INT TERM
+  log "starting ${SERVICES[*]} in $DIR"
+  local -A svc_of=()
+  local pending=()
+  for s in "${SERVICES[@]}"; do
+    case "$s" in
+      kafka)  start_kafka "$kp" "$cp" & ;;
+      mongo)  start_mongo "$mp" & ;;
+      vault)  start_vault "$vp" & ;;
+      zipkin) start_zipkin "$zp" & ;;
+    esac
+    svc_of[$!]="$s"; pending+=("$!")
+  done
+  # collect results as they come; on the first failure tell the others to give up (run/abort)
+  local failed=() aborted=() done_pid rc p left
+  while (( ${#pending[@]} > 0 )); do
+    done_pid=""
+    if wait -n -p done_pid "${pending[@]}"; then rc=0; else rc=$?; fi
+    [[ -n "$done_pid" ]] || break
+    left=(); for p in "${pending[@]}"; do [[ "$p" == "$done_pid" ]] || left+=("$p"); done
+    pending=("${left[@]}")
+    s="${svc_of[$done_pid]}"
+    if (( rc == 0 )); then
+      log "$(printf '%-6s' "$s") ready in $(cat "$RUN/$s.ready")s  (pid $(read_pid "$s"))"
+    elif [[ -e "$RUN/abort" ]]; then
+      aborted+=("$s")
+    else
+      failed+=("$s")
+      touch "$RUN/abort"
+    fi
+  done
+  if (( ${#failed[@]} > 0 )); then
+    err "failed to start: ${failed[*]}${aborted[*]:+ (gave up on: ${aborted[*]})}; logs in $LOGS; stopping the rest"
+    cmd_down || true
+    exit 1
+  fi
+  trap - INT TERM
+
+  # 6. env file (atomic)
+  {
+    printf 'AIS_STACK_DIR=%s\n' "$DIR"
+    for s in "${SERVICES[@]}"; do cat "$RUN/$s.env"; done
+  } >"$ENVF.tmp"
+  chmod 600 "$ENVF.tmp"
+  mv -f "$ENVF.tmp" "$ENVF"
+
+  for s in "${SERVICES[@]}"; do
+    local pid; pid="$(read_pid "$s")"
+    log "$(printf '%-6s' "$s") rss $(( $(ps -o rss= -p "$pid" | tr -d ' ') / 1024 )) MB"
+  done
+  log "stack up in $(secs_since "$t_up")s; env file: $ENVF"
+  sed 's/^VAULT_TOKEN=.*/VAULT_TOKEN=<redacted, see env file>/' "$ENVF" | sed 's/^/[stack]   /'
+}
+
+# ---- argument parsing ------------------------------------------------------------------------
+CMD="${1:-}"; [[ $# -gt 0 ]] && shift
+DIR="$REPO_DIR/.infra"
+ONLY=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dir) DIR="${2:?--dir needs a value}"; shift 2 ;;
+    --dir=*) DIR="${1#--dir=}"; shift ;;
+    --only) ONLY="${2:?--only needs a value}"; shift 2 ;;
+    --only=*) ONLY="${1#--only=}"; shift ;;
+    --timeout) TIMEOUT="${2:?--timeout needs a value}"; shift 2 ;;
+    --timeout=*) TIMEOUT="${1#--timeout=}"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+done
+
+SERVICES=()
+if [[ -z "$ONLY" ]]; then
+  SERVICES=("${ALL_SERVICES[@]}")
+else
+  IFS=',' read -r -a _only <<<"$ONLY"
+  for s in "${ALL_SERVICES[@]}"; do # canonical order
+    for o in "${_only[@]}"; do
+      case "$o" in ferretdb) o=mongo ;; openbao|bao) o=vault ;; esac
+      [[ "$o" == "$s" ]] && { SERVICES+=("$s"); break; }
+    done
+  done
+  for o in "${_only[@]}"; do
+    case "$o" in kafka|mongo|vault|zipkin|ferretdb|openbao|bao) ;; *) die "unknown service in --only: $o" ;; esac
+  done
+  [[ ${#SERVICES[@]} -gt 0 ]] || die "--only selected nothing"
+fi
+
+case "$CMD" in
+  up|down|status|env) ;;
+  -h|--help|help) usage; exit 0 ;;
+  *) usage >&2; exit 2 ;;
+esac
+
+if [[ "$CMD" == up ]]; then mkdir -p "$DIR"; fi
+if [[ -d "$DIR" ]]; then DIR="$(cd "$DIR" && pwd -P)"
+else DIR="$(cd "$(dirname "$DIR")" 2>/dev/null && pwd -P)/$(basename "$DIR")" || die "no such dir: $DIR"; fi
+PIDS="$DIR/pids"; DATA="$DIR/data"; LOGS="$DIR/logs"; RUN="$DIR/run"; ENVF="$DIR/stack.env"
+
+case "$CMD" in
+  env)
+    [[ -f "$ENVF" ]] || { err "no env file at $ENVF (run: $0 up${DIR:+ --dir $DIR})"; printf '%s\n' "$ENVF"; exit 1; }
+    printf '%s\n' "$ENVF" ;;
+  status)
+    cmd_status ;;
+  up|down)
+    if [[ "$CMD" == down && ! -d "$DIR" ]]; then log "no stack dir $DIR; nothing to stop"; exit 0; fi
+    mkdir -p "$DIR"
+    exec 9>"$DIR/.lock"
+    flock -w 600 9 || die "another stack.sh is working on $DIR"
+    if [[ "$CMD" == up ]]; then cmd_up; else cmd_down; fi ;;
+esac
