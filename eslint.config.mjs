@@ -24,6 +24,11 @@ export default [
           depConstraints: [
             {
               sourceTag: 'type:app',
+              onlyDependOnLibsWithTags: ['type:contract', 'type:util', 'type:data-access', 'type:telemetry', 'type:runtime'],
+              bannedExternalImports: otelSdk,
+            },
+            {
+              sourceTag: 'type:runtime',
               onlyDependOnLibsWithTags: ['type:contract', 'type:util', 'type:data-access', 'type:telemetry'],
               bannedExternalImports: otelSdk,
             },
@@ -39,7 +44,7 @@ export default [
               bannedExternalImports: [...transports, ...otelSdk],
             },
             { sourceTag: 'type:contract', onlyDependOnLibsWithTags: ['type:contract'], bannedExternalImports: transports },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contract', 'type:util', 'type:data-access', 'type:telemetry', 'type:testing'] },
+            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contract', 'type:util', 'type:data-access', 'type:telemetry', 'type:runtime', 'type:testing'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:auth-gateway', onlyDependOnLibsWithTags: ['scope:auth-gateway', 'scope:shared'] },
             { sourceTag: 'scope:token-vault', onlyDependOnLibsWithTags: ['scope:token-vault', 'scope:shared'] },

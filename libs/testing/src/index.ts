@@ -1,3 +1,3 @@
 export { ensureStack, stopStack, readStackEnv, parseEnvFile, stackAlive, REPO_ROOT, type StackEnv, type StackHandle } from './stack';
-export { startService, type ServiceProcess } from './service-process';
+export { startService, runToExit, type ServiceProcess } from './service-process';
 export { getTrace, waitForTrace, servicesIn, type ZipkinSpan } from './zipkin';

@@ -81,3 +81,34 @@ export async function startService(name: string, env: Record<string, string>, ti
     throw error;
   }
 }
+
+/** Runs a service that is expected to exit on its own (e.g. bad configuration); kills it by PID after `timeoutMs`. */
+export async function runToExit(
+  name: string,
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<{ code: number | string; output: string; lines: Record<string, unknown>[]; ms: number }> {
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    ['--require', 'tsx/cjs', '--require', './libs/platform/telemetry/src/register.ts', join('apps', name, 'src/main.ts')],
+    { cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', OTEL_SERVICE_NAME: name, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | string>((resolve) => child.once('exit', (c, s) => resolve(c ?? s ?? 'unknown')));
+  clearTimeout(timer);
+  const lines = output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return { raw: l };
+      }
+    });
+  return { code, output, lines, ms: Date.now() - started };
+}

@@ -72,7 +72,7 @@ describe('GrpcServer + createGrpcClient', () => {
     };
     const refl = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
     const services = await new Promise<string[]>((resolve, reject) => {
-      const stream = refl.serverReflectionInfo();
+      const stream = refl.serverReflectionInfo!();
       stream.on('data', (msg: { list_services_response?: { service: { name: string }[] } }) => {
         resolve((msg.list_services_response?.service ?? []).map((s) => s.name));
         stream.end();

@@ -47,6 +47,8 @@ export interface ConsumerSettings {
   fromBeginning?: boolean;
   partitionsConsumedConcurrently?: number;
   sessionTimeoutMs?: number;
+  /** Long-poll wait of an empty fetch; also bounds how long a disconnect waits (default 1000 ms). */
+  maxWaitTimeMs?: number;
 }
 
 const tracer = trace.getTracer('@ais/platform-kafka');
@@ -85,6 +87,7 @@ export class EventConsumer {
     this.consumer = kafka.consumer({
       groupId: settings.groupId,
       sessionTimeout: settings.sessionTimeoutMs ?? 30_000,
+      maxWaitTimeInMs: settings.maxWaitTimeMs ?? 1_000,
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
     });

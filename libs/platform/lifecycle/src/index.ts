@@ -76,7 +76,13 @@ export class Lifecycle {
     const sequence = (async () => {
       for (const phase of PHASES) {
         const hooks = this.hooks.filter((h) => h.phase === phase);
-        const results = await Promise.allSettled(hooks.map(async (h) => h.run()));
+        const results = await Promise.allSettled(
+          hooks.map(async (h) => {
+            const t0 = Date.now();
+            await h.run();
+            logger.info({ hook: h.name, phase, ms: Date.now() - t0 }, 'shutdown hook done');
+          }),
+        );
         results.forEach((r, i) => {
           if (r.status === 'rejected') {
             failures += 1;

@@ -26,7 +26,9 @@ export const SECRET_KEYS = [
   'refresh_token',
   'refreshToken',
   'id_token',
-  'code',
+  // OAuth authorization codes: always named so in this code base (never plain `code`, which is an error code).
+  'authCode',
+  'authorization_code',
   'code_verifier',
   'codeVerifier',
   'apiKey',

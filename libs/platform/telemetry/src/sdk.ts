@@ -31,6 +31,9 @@ const telemetrySchema = z.object({
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false'),
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'zipkin', 'console', 'none']).default('otlp'),
   OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().optional(),
+  /** Metrics and OTel logs are opt-in (logs go to stdout via pino); unset = off, any other value = SDK's env handling. */
+  OTEL_METRICS_EXPORTER: z.string().default('none'),
+  OTEL_LOGS_EXPORTER: z.string().default('none'),
   /** Export each span as soon as it ends (tests and demos only; never in production). */
   OTEL_SIMPLE_SPAN_PROCESSOR: z.enum(['true', 'false']).default('false'),
 });
@@ -84,6 +87,8 @@ export function startTelemetry(env: Readonly<Record<string, string | undefined>>
       'deployment.environment.name': cfg.DEPLOYMENT_ENVIRONMENT,
     }),
     spanProcessors: [processor],
+    ...(cfg.OTEL_METRICS_EXPORTER === 'none' ? { metricReaders: [] } : {}),
+    ...(cfg.OTEL_LOGS_EXPORTER === 'none' ? { logRecordProcessors: [] } : {}),
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => ['/livez', '/readyz', '/metrics'].includes((req.url ?? '').split('?')[0] ?? ''),

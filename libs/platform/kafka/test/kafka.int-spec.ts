@@ -1,0 +1,172 @@
+/**
+ * kafkajs against the real Kafka 4.1 broker, through the platform wrapper: admin, produce, consumer group,
+ * trace context in headers, idempotency on event_id, retry of retriable failures, dead letters and replay.
+ */
+import { HEADERS } from '@ais/contracts-events';
+import { eventsV1 } from '@ais/contracts-proto-ts';
+import { AppError } from '@ais/platform-errors';
+import { createLogger } from '@ais/platform-logger';
+import { context, propagation, trace, type SpanContext } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { randomBytes } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import {
+  createKafka,
+  ensureTopics,
+  EventConsumer,
+  EventProducer,
+  newMeta,
+  replayDeadLetter,
+  type IdempotencyGuard,
+  type MessageContext,
+  type TopicBinding,
+} from '../src';
+
+const logger = createLogger({ service: 'kafka-int', level: 'warn' });
+const ns = randomBytes(4).toString('hex');
+const TOPIC = `it.${ns}.diagnostics`;
+const DLQ = `it.${ns}.dlq`;
+
+const binding: TopicBinding<eventsV1.DiagnosticsEvent> = {
+  topic: TOPIC,
+  codec: eventsV1.DiagnosticsEvent,
+  keyOf: (e) => (e.payload?.$case === 'probeRequested' ? e.payload.probeRequested.probeId : ''),
+};
+
+function probe(probeId: string, origin = 'test'): eventsV1.DiagnosticsEvent {
+  const meta = newMeta('kafka-int', 'diagnostics.probe_requested');
+  return { meta, payload: { $case: 'probeRequested', probeRequested: { probeId, origin, requestedAt: meta.occurredAt } } };
+}
+
+class MemoryGuard implements IdempotencyGuard {
+  readonly ids = new Set<string>();
+  async has(id: string) {
+    return this.ids.has(id);
+  }
+  async remember(id: string) {
+    this.ids.add(id);
+  }
+}
+
+async function until(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('platform-kafka on a real broker', () => {
+  let kafka: Kafka;
+  let producer: EventProducer;
+  const consumers: EventConsumer[] = [];
+
+  beforeAll(async () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    kafka = createKafka({ brokers: process.env['KAFKA_BROKERS']!.split(','), clientId: `it-${ns}`, logger });
+    const created = await ensureTopics(kafka, [{ topic: TOPIC, numPartitions: 3 }, { topic: DLQ, numPartitions: 1 }]);
+    expect(created.sort()).toEqual([DLQ, TOPIC].sort());
+    expect(await ensureTopics(kafka, [{ topic: TOPIC }])).toEqual([]); // idempotent
+    producer = new EventProducer(kafka, { service: 'kafka-int' });
+    await producer.connect();
+  });
+
+  afterAll(async () => {
+    await Promise.all(consumers.map((c) => c.stop()));
+    await producer.disconnect();
+    context.disable();
+    propagation.disable();
+  });
+
+  async function startConsumer(group: string, handler: (m: MessageContext<eventsV1.DiagnosticsEvent>) => Promise<void>, guard?: IdempotencyGuard) {
+    const consumer = new EventConsumer(kafka, {
+      groupId: `${group}-${ns}`,
+      logger,
+      producer,
+      deadLetterTopic: DLQ,
+      fromBeginning: true,
+      retryBackoffMs: 20,
+      maxAttempts: 3,
+      ...(guard ? { idempotency: guard } : {}),
+    }).on(binding, handler);
+    consumers.push(consumer);
+    await consumer.start();
+    await consumer.waitUntilReady();
+    return consumer;
+  }
+
+  it('describes the cluster through admin', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    const meta = await admin.fetchTopicMetadata({ topics: [TOPIC] });
+    await admin.disconnect();
+    expect(cluster.brokers.length).toBeGreaterThan(0);
+    expect(meta.topics[0]?.partitions).toHaveLength(3);
+  });
+
+  it('delivers a batch in order per key to a consumer group, with envelope headers and the trace context', async () => {
+    const got: MessageContext<eventsV1.DiagnosticsEvent>[] = [];
+    const parent: SpanContext = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: 1 };
+    const events = Array.from({ length: 20 }, (_, i) => probe(`key-${i % 2}`, `n${i}`));
+    await context.with(trace.setSpan(context.active(), trace.wrapSpanContext(parent)), () => producer.publish(binding, events));
+    const seenTrace: string[] = [];
+    await startConsumer('order', async (m) => {
+      got.push(m);
+      seenTrace.push(trace.getActiveSpan()?.spanContext().traceId ?? '');
+    });
+    await until(() => got.length >= 20);
+    for (const key of ['key-0', 'key-1']) {
+      const origins = got.filter((m) => m.key === key).map((m) => (m.event.payload?.$case === 'probeRequested' ? m.event.payload.probeRequested.origin : ''));
+      const expected = events.filter((e) => binding.keyOf(e) === key).map((e) => (e.payload?.$case === 'probeRequested' ? e.payload.probeRequested.origin : ''));
+      expect(origins).toEqual(expected);
+    }
+    expect(got[0]!.headers[HEADERS.eventId]).toBe(got[0]!.meta.eventId);
+    expect(got[0]!.headers[HEADERS.eventType]).toBe('diagnostics.probe_requested');
+    expect(got[0]!.headers['traceparent']).toContain(parent.traceId);
+    // the handler ran inside the producer's trace
+    expect(new Set(seenTrace)).toEqual(new Set([parent.traceId]));
+  });
+
+  it('skips a redelivered event_id, retries retriable failures, dead-letters poison with the reason, and replays it', async () => {
+    const guard = new MemoryGuard();
+    const handled: string[] = [];
+    let flaky = 2;
+    await startConsumer(
+      'errors',
+      async (m) => {
+        const origin = m.event.payload?.$case === 'probeRequested' ? m.event.payload.probeRequested.origin : '';
+        if (origin === 'poison' && !handled.includes('poison-allowed')) throw AppError.invalid('bad_origin', 'origin poison is not accepted');
+        if (origin === 'flaky' && flaky-- > 0) throw AppError.unavailable('db_down', 'temporarily down');
+        handled.push(`${origin}:${m.meta.eventId}`);
+      },
+      guard,
+    );
+    const dup = probe('d', 'dup');
+    await producer.publish(binding, [dup, dup, probe('f', 'flaky'), probe('p', 'poison')]);
+    // an undecodable message goes to the DLQ too
+    await producer.sendRaw(TOPIC, [{ key: 'junk', value: Buffer.from([0xff, 0xff, 0xff]) }]);
+
+    const dlq = kafka.consumer({ groupId: `dlq-${ns}` });
+    const dead: eventsV1.DeadLetter[] = [];
+    await dlq.connect();
+    await dlq.subscribe({ topic: DLQ, fromBeginning: true });
+    await dlq.run({ eachMessage: async ({ message }) => void dead.push(eventsV1.DeadLetter.decode(message.value!)) });
+
+    await until(() => handled.some((h) => h.startsWith('flaky:')) && dead.length >= 2);
+    expect(handled.filter((h) => h.startsWith('dup:'))).toHaveLength(1);
+    expect(flaky).toBe(-1); // two retriable failures, then the third attempt succeeded
+    const poison = dead.find((d) => d.errorCode === 'bad_origin');
+    expect(poison).toMatchObject({ sourceTopic: TOPIC, consumerGroup: `errors-${ns}`, errorMessage: 'origin poison is not accepted' });
+    expect(dead.find((d) => d.errorCode === 'decode_failed')).toMatchObject({ sourceTopic: TOPIC, originalKey: Buffer.from('junk') });
+
+    // the poison event, once the handler accepts it, can be replayed byte for byte
+    handled.push('poison-allowed');
+    await replayDeadLetter(producer, poison!);
+    await until(() => handled.some((h) => h.startsWith('poison:')));
+    expect(handled.find((h) => h.startsWith('poison:'))).toBe(`poison:${poison!.eventId}`);
+    await dlq.disconnect();
+  });
+});

@@ -1,0 +1,60 @@
+/** mongoose against the real MongoDB-wire server: CRUD, a unique index, idempotency markers, fail-fast connect. */
+import { createLogger } from '@ais/platform-logger';
+import { AppError } from '@ais/platform-errors';
+import { randomBytes } from 'node:crypto';
+import { Schema } from 'mongoose';
+import { connectMongo, isDuplicateKeyError, MongoIdempotencyGuard, mongoReady, type Connection } from '../src';
+
+const logger = createLogger({ service: 'mongo-int', level: 'warn' });
+
+describe('platform-mongo on a real MongoDB-wire server', () => {
+  let conn: Connection;
+
+  beforeAll(async () => {
+    conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_${randomBytes(4).toString('hex')}`, logger });
+  });
+
+  afterAll(async () => {
+    await conn.dropDatabase();
+    await conn.close();
+  });
+
+  it('creates, reads, updates and deletes documents with mongoose', async () => {
+    expect(mongoReady(conn)).toBe(true);
+    const Item = conn.model('Item', new Schema({ sku: { type: String, required: true }, qty: Number }, { versionKey: false }));
+    const created = await Item.create({ sku: 'a', qty: 1 });
+    await Item.updateOne({ _id: created._id }, { $inc: { qty: 2 } });
+    expect(await Item.findById(created._id).lean()).toMatchObject({ sku: 'a', qty: 3 });
+    await Item.deleteOne({ _id: created._id });
+    expect(await Item.countDocuments()).toBe(0);
+  });
+
+  it('enforces a unique index', async () => {
+    const schema = new Schema({ email: { type: String, required: true } }, { versionKey: false });
+    schema.index({ email: 1 }, { unique: true });
+    const User = conn.model('User', schema);
+    await User.init();
+    await User.create({ email: 'x@example.test' });
+    const error = await User.create({ email: 'x@example.test' }).catch((e: unknown) => e);
+    expect(isDuplicateKeyError(error)).toBe(true);
+    expect(await User.countDocuments({ email: 'x@example.test' })).toBe(1);
+  });
+
+  it('remembers processed event ids once and purges old markers', async () => {
+    const guard = new MongoIdempotencyGuard(conn, 'processed_events_it');
+    expect(await guard.has('e1')).toBe(false);
+    await guard.remember('e1');
+    await guard.remember('e1'); // a concurrent duplicate is not an error
+    expect(await guard.has('e1')).toBe(true);
+    expect(await guard.purge(new Date(Date.now() + 1000))).toBe(1);
+    expect(await guard.has('e1')).toBe(false);
+  });
+
+  it('fails fast with a clear error when the server is unreachable', async () => {
+    const started = Date.now();
+    const error = await connectMongo({ uri: 'mongodb://127.0.0.1:1/?directConnection=true', db: 'x', logger, connectTimeoutMs: 1500 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppError);
+    expect(error).toMatchObject({ code: 'mongo_unreachable', kind: 'unavailable' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
