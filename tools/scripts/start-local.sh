@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: install (cached) and start the real servers, start every service from
+# source against them, send a pipeline probe through the whole path and print where to see its trace.
+# Runs until Ctrl-C (or exits after the probe with --once); stops only what it started.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+bash infra/install.sh all
+bash infra/stack.sh up
+exec node --require tsx/cjs tools/scripts/start-local.ts "$@"
