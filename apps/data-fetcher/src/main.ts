@@ -29,10 +29,7 @@ async function main(): Promise<void> {
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());
     service.readiness(() => consumer.healthy);
     const grpc = service.grpcServer().add('ais.fetcher.v1.FetcherService', fetcherV1.FetcherServiceService, fetcherHandlers({ probes }));
-    const port = await grpc.listen(config.GRPC_HOST, config.GRPC_PORT);
-    await consumer.start();
-    grpc.setServing('SERVING');
-    service.started({ grpcPort: port });
+    await service.serve(grpc, config, () => consumer.start());
   } catch (error) {
     await service.fail(error);
   }

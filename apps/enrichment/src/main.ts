@@ -13,9 +13,7 @@ async function main(): Promise<void> {
     if (config.KAFKA_CREATE_TOPICS) await service.topics(kafka, config.KAFKA_TOPIC_PREFIX, [TOPICS.raw, TOPICS.enriched, TOPICS.deadLetter]);
     await service.producer(kafka);
     const grpc = service.grpcServer().add('ais.enrichment.v1.EnrichmentService', enrichmentV1.EnrichmentServiceService, enrichmentHandlers());
-    const port = await grpc.listen(config.GRPC_HOST, config.GRPC_PORT);
-    grpc.setServing('SERVING');
-    service.started({ grpcPort: port });
+    await service.serve(grpc, config);
   } catch (error) {
     await service.fail(error);
   }

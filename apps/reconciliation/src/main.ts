@@ -17,9 +17,7 @@ async function main(): Promise<void> {
     const grpc = service
       .grpcServer()
       .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ accounts }));
-    const port = await grpc.listen(config.GRPC_HOST, config.GRPC_PORT);
-    grpc.setServing('SERVING');
-    service.started({ grpcPort: port });
+    await service.serve(grpc, config);
   } catch (error) {
     await service.fail(error);
   }

@@ -20,9 +20,7 @@ async function main(): Promise<void> {
       tokenvaultV1.TokenVaultServiceService,
       tokenVaultHandlers({ connections, producer, topicPrefix: config.KAFKA_TOPIC_PREFIX }),
     );
-    const port = await grpc.listen(config.GRPC_HOST, config.GRPC_PORT);
-    grpc.setServing('SERVING');
-    service.started({ grpcPort: port });
+    await service.serve(grpc, config);
   } catch (error) {
     await service.fail(error);
   }

@@ -1,9 +1,7 @@
 import type { reconciliationV1 } from '@ais/contracts-proto-ts';
-import { AppError } from '@ais/platform-errors';
+import { AppError, isOpaqueId, requireIds } from '@ais/platform-errors';
 import type { ServiceHandlers } from '@ais/platform-grpc';
 import type { AccountRepository } from '../data/account.model';
-
-const ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 export function encodePageToken(lastId: string): string {
   return Buffer.from(JSON.stringify({ a: lastId }), 'utf8').toString('base64url');
@@ -13,7 +11,7 @@ export function decodePageToken(token: string): string | undefined {
   if (token === '') return undefined;
   try {
     const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { a?: unknown };
-    if (typeof parsed.a === 'string' && ID.test(parsed.a)) return parsed.a;
+    if (typeof parsed.a === 'string' && isOpaqueId(parsed.a)) return parsed.a;
   } catch {
     // fall through
   }
@@ -23,12 +21,7 @@ export function decodePageToken(token: string): string | undefined {
 export function reconciliationHandlers(deps: { accounts: AccountRepository }): ServiceHandlers<typeof reconciliationV1.ReconciliationServiceService> {
   return {
     async listAccounts(req) {
-      if (!ID.test(req.clientId) || !ID.test(req.userId)) {
-        throw AppError.invalid('invalid_argument', 'client_id and user_id are required ids', [
-          { field: 'client_id', description: 'id' },
-          { field: 'user_id', description: 'id' },
-        ]);
-      }
+      requireIds({ client_id: req.clientId, user_id: req.userId });
       const size = req.pageSize === 0 ? 100 : Math.min(req.pageSize, 500);
       const after = decodePageToken(req.pageToken);
       const docs = await deps.accounts.page(req.clientId, req.userId, size + 1, after);

@@ -1,9 +1,9 @@
 import { bindings, EVENT_TYPES } from '@ais/contracts-events';
 import type { tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { requireIds } from '@ais/platform-errors';
 import type { ServiceHandlers } from '@ais/platform-grpc';
 import { newMeta, type EventProducer } from '@ais/platform-kafka';
 import type { ConnectionRepository } from '../data/connection.model';
-import { requireIds } from '../domain/validation';
 
 export function tokenVaultHandlers(deps: {
   connections: ConnectionRepository;

@@ -235,3 +235,19 @@ export type Disposition = 'retry' | 'dead-letter';
 export function dispositionOf(error: unknown): Disposition {
   return isAppError(error) && error.retriable ? 'retry' : 'dead-letter';
 }
+
+const OPAQUE_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+/** True for an opaque identifier: 1-128 characters of A-Z a-z 0-9 . _ : @ - (no operators, no spaces). */
+export function isOpaqueId(value: string): boolean {
+  return OPAQUE_ID.test(value);
+}
+
+/** Validates caller-supplied ids, listing every bad field in one INVALID_ARGUMENT error. */
+export function requireIds(fields: Record<string, string>): void {
+  const violations: FieldViolation[] = [];
+  for (const [field, value] of Object.entries(fields)) {
+    if (!OPAQUE_ID.test(value)) violations.push({ field, description: 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -' });
+  }
+  if (violations.length > 0) throw AppError.invalid('invalid_argument', `invalid ${violations.map((v) => v.field).join(', ')}`, violations);
+}

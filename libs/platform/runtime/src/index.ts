@@ -16,9 +16,11 @@ import { connectMongo, type Connection } from '@ais/platform-mongo';
 import { Vault } from '@ais/platform-vault';
 import { telemetry } from '@ais/platform-telemetry';
 import type { Kafka } from 'kafkajs';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
-export const PROTO_ROOT = resolve(__dirname, '../../../../proto');
+/** .proto files for gRPC reflection: next to a bundled service (dist/apps/<name>/proto) or the repo's /proto. */
+export const PROTO_ROOT = [join(__dirname, 'proto'), resolve(__dirname, '../../../../proto')].find((dir) => existsSync(dir)) ?? '';
 
 export interface BaseConfig {
   NODE_ENV: string;
@@ -91,11 +93,20 @@ export class Service {
   }
 
   grpcServer(): GrpcServer {
-    const server = new GrpcServer({ logger: this.logger, reflectionProtoRoot: PROTO_ROOT });
+    const server = new GrpcServer({ logger: this.logger, ...(PROTO_ROOT ? { reflectionProtoRoot: PROTO_ROOT } : {}) });
     this.lifecycle.on('readiness', 'grpc-health', () => server.setServing('NOT_SERVING'));
     this.lifecycle.on('intake', 'grpc-server', () => server.shutdown());
     this.forceHooks.push(() => server.forceShutdown());
     return server;
+  }
+
+  /** Binds the gRPC server, flips health to SERVING and logs `service ready` with the port. */
+  async serve(server: GrpcServer, cfg: { GRPC_HOST: string; GRPC_PORT: number }, before?: () => Promise<void>): Promise<number> {
+    const port = await server.listen(cfg.GRPC_HOST, cfg.GRPC_PORT);
+    if (before) await before();
+    server.setServing('SERVING');
+    this.started({ grpcPort: port });
+    return port;
   }
 
   /** Marks the service started: installs signal handlers and logs one `service ready` line with its endpoints. */

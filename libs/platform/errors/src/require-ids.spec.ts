@@ -1,5 +1,5 @@
-import { AppError } from '@ais/platform-errors';
-import { requireIds } from './validation';
+import { AppError } from './index';
+import { requireIds } from './index';
 
 describe('requireIds', () => {
   it('accepts opaque ids and lists every bad field at once', () => {
