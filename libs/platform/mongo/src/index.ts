@@ -81,3 +81,57 @@ export class MongoIdempotencyGuard {
     return res.deletedCount;
   }
 }
+
+/**
+ * Leases and once-only markers built on the one write that is atomic on every MongoDB-wire server we run: an
+ * insert into a unique `_id`. (FerretDB v1 evaluates a conditional `updateOne`/`findOneAndUpdate` filter and
+ * the write separately, so two concurrent "compare-and-set" updates can both succeed: measured, see
+ * infra/README.md. MongoDB itself is atomic per document either way.)
+ */
+export class Leases {
+  private readonly collection;
+
+  constructor(conn: Connection, collectionName = 'leases') {
+    this.collection = conn.collection<{ _id: string; owner: string; until: Date }>(collectionName);
+  }
+
+  /** Takes `key` for `ttlMs` unless someone else holds it; a lapsed lease is taken over. */
+  async acquire(key: string, owner: string, ttlMs: number, now = new Date()): Promise<boolean> {
+    const until = new Date(now.getTime() + ttlMs);
+    try {
+      await this.collection.insertOne({ _id: key, owner, until });
+      return true;
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+    }
+    const current = await this.collection.findOne({ _id: key });
+    if (!current || current.until.getTime() > now.getTime()) return false;
+    await this.collection.deleteOne({ _id: key, owner: current.owner, until: current.until });
+    try {
+      await this.collection.insertOne({ _id: key, owner, until });
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
+
+  async holds(key: string, owner: string): Promise<boolean> {
+    return (await this.collection.countDocuments({ _id: key, owner }, { limit: 1 })) > 0;
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    await this.collection.deleteOne({ _id: key, owner });
+  }
+
+  /** True exactly once per key across every instance (e.g. "consent_expiring 7d for connection X sent"). */
+  async once(key: string, now = new Date()): Promise<boolean> {
+    try {
+      await this.collection.insertOne({ _id: `once:${key}`, owner: 'once', until: now });
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
+}

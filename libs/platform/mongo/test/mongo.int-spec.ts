@@ -3,7 +3,7 @@ import { createLogger } from '@ais/platform-logger';
 import { AppError } from '@ais/platform-errors';
 import { randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
-import { connectMongo, isDuplicateKeyError, MongoIdempotencyGuard, mongoReady, type Connection } from '../src';
+import { connectMongo, isDuplicateKeyError, Leases, MongoIdempotencyGuard, mongoReady, type Connection } from '../src';
 
 const logger = createLogger({ service: 'mongo-int', level: 'warn' });
 
@@ -56,5 +56,41 @@ describe('platform-mongo on a real MongoDB-wire server', () => {
     expect(error).toBeInstanceOf(AppError);
     expect(error).toMatchObject({ code: 'mongo_unreachable', kind: 'unavailable' });
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe('Leases on a real MongoDB-wire server', () => {
+  let conn: Connection;
+  beforeAll(async () => {
+    conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_leases_${randomBytes(4).toString('hex')}`, logger });
+  });
+  afterAll(async () => {
+    await conn.dropDatabase();
+    await conn.close();
+  });
+
+  it('grants a lease to exactly one of many concurrent contenders, from two connections', async () => {
+    const other = await connectMongo({ uri: process.env['MONGODB_URI']!, db: conn.name, logger });
+    const a = new Leases(conn);
+    const b = new Leases(other);
+    for (let round = 0; round < 10; round += 1) {
+      const wins = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).acquire(`k${round}`, `o${i}`, 60_000)));
+      expect(wins.filter(Boolean)).toHaveLength(1);
+    }
+    await other.close();
+  });
+
+  it('takes over a lapsed lease, releases only its own, and says once exactly once', async () => {
+    const leases = new Leases(conn);
+    const t0 = new Date('2030-01-01T00:00:00Z');
+    expect(await leases.acquire('x', 'a', 1000, t0)).toBe(true);
+    expect(await leases.acquire('x', 'b', 1000, new Date(t0.getTime() + 500))).toBe(false);
+    expect(await leases.acquire('x', 'b', 1000, new Date(t0.getTime() + 1500))).toBe(true);
+    await leases.release('x', 'a');
+    expect(await leases.holds('x', 'b')).toBe(true);
+    await leases.release('x', 'b');
+    expect(await leases.holds('x', 'b')).toBe(false);
+    const once = await Promise.all(Array.from({ length: 8 }, () => leases.once('event-1')));
+    expect(once.filter(Boolean)).toHaveLength(1);
   });
 });
