@@ -41,6 +41,10 @@ export const EVENT_TYPES = {
   probeRequested: 'diagnostics.probe_requested',
   connectionAuthorized: 'connection.authorized',
   connectionRevoked: 'connection.revoked',
+  tokenRefreshed: 'connection.token_refreshed',
+  consentExpiring: 'connection.consent_expiring',
+  consentExpired: 'connection.consent_expired',
+  reauthRequired: 'connection.reauth_required',
 } as const;
 
 /** Topic name with an optional deployment prefix (several stacks can share one cluster). */
@@ -67,13 +71,21 @@ export const bindings = {
     topic: topicName(TOPICS.connection, prefix),
     codec: eventsV1.ConnectionEvent,
     keyOf: (e) => {
-      switch (e.payload?.$case) {
+      const p = e.payload;
+      if (!p) return '';
+      switch (p.$case) {
         case 'authorized':
-          return e.payload.authorized.connectionId;
+          return p.authorized.connectionId;
         case 'revoked':
-          return e.payload.revoked.connectionId;
-        default:
-          return '';
+          return p.revoked.connectionId;
+        case 'tokenRefreshed':
+          return p.tokenRefreshed.connectionId;
+        case 'consentExpiring':
+          return p.consentExpiring.connectionId;
+        case 'consentExpired':
+          return p.consentExpired.connectionId;
+        case 'reauthRequired':
+          return p.reauthRequired.connectionId;
       }
     },
   }),

@@ -29,6 +29,44 @@ export interface ConnectionRevoked {
   connectionId: string;
   userId: string;
   reason: string;
+  clientId: string;
+}
+
+export interface TokenRefreshed {
+  connectionId: string;
+  accessTokenExpiresAt?:
+    | Date
+    | undefined;
+  /** True when TrueLayer returned a new refresh token (rotation). */
+  refreshTokenRotated: boolean;
+  /** "on_demand" (a caller needed a token) or "keep_alive" (background job). */
+  trigger: string;
+}
+
+export interface ConsentExpiring {
+  connectionId: string;
+  userId: string;
+  clientId: string;
+  consentExpiresAt?:
+    | Date
+    | undefined;
+  /** The horizon that fired, in days (e.g. 14, 7, 1). */
+  horizonDays: number;
+}
+
+export interface ConsentExpired {
+  connectionId: string;
+  userId: string;
+  clientId: string;
+  consentExpiredAt?: Date | undefined;
+}
+
+export interface ReauthRequired {
+  connectionId: string;
+  userId: string;
+  clientId: string;
+  /** TrueLayer's error code that caused it (e.g. invalid_grant, access_denied). */
+  errorCode: string;
 }
 
 /** Topic ais.connection.v1, key = connection_id. */
@@ -37,6 +75,10 @@ export interface ConnectionEvent {
   payload?:
     | { $case: "authorized"; authorized: ConnectionAuthorized }
     | { $case: "revoked"; revoked: ConnectionRevoked }
+    | { $case: "tokenRefreshed"; tokenRefreshed: TokenRefreshed }
+    | { $case: "consentExpiring"; consentExpiring: ConsentExpiring }
+    | { $case: "consentExpired"; consentExpired: ConsentExpired }
+    | { $case: "reauthRequired"; reauthRequired: ReauthRequired }
     | undefined;
 }
 
@@ -282,7 +324,7 @@ export const ConnectionAuthorized: MessageFns<ConnectionAuthorized> = {
 };
 
 function createBaseConnectionRevoked(): ConnectionRevoked {
-  return { connectionId: "", userId: "", reason: "" };
+  return { connectionId: "", userId: "", reason: "", clientId: "" };
 }
 
 export const ConnectionRevoked: MessageFns<ConnectionRevoked> = {
@@ -295,6 +337,9 @@ export const ConnectionRevoked: MessageFns<ConnectionRevoked> = {
     }
     if (message.reason !== "") {
       writer.uint32(26).string(message.reason);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(34).string(message.clientId);
     }
     return writer;
   },
@@ -336,6 +381,14 @@ export const ConnectionRevoked: MessageFns<ConnectionRevoked> = {
             message.reason = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -361,6 +414,11 @@ export const ConnectionRevoked: MessageFns<ConnectionRevoked> = {
         ? globalThis.String(object.user_id)
         : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
     };
   },
 
@@ -375,6 +433,9 @@ export const ConnectionRevoked: MessageFns<ConnectionRevoked> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
     return obj;
   },
 
@@ -386,6 +447,555 @@ export const ConnectionRevoked: MessageFns<ConnectionRevoked> = {
     message.connectionId = object.connectionId ?? "";
     message.userId = object.userId ?? "";
     message.reason = object.reason ?? "";
+    message.clientId = object.clientId ?? "";
+    return message;
+  },
+};
+
+function createBaseTokenRefreshed(): TokenRefreshed {
+  return { connectionId: "", accessTokenExpiresAt: undefined, refreshTokenRotated: false, trigger: "" };
+}
+
+export const TokenRefreshed: MessageFns<TokenRefreshed> = {
+  encode(message: TokenRefreshed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionId !== "") {
+      writer.uint32(10).string(message.connectionId);
+    }
+    if (message.accessTokenExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.accessTokenExpiresAt), writer.uint32(18).fork()).join();
+    }
+    if (message.refreshTokenRotated !== false) {
+      writer.uint32(24).bool(message.refreshTokenRotated);
+    }
+    if (message.trigger !== "") {
+      writer.uint32(34).string(message.trigger);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenRefreshed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenRefreshed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.accessTokenExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.refreshTokenRotated = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.trigger = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenRefreshed {
+    return {
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      accessTokenExpiresAt: isSet(object.accessTokenExpiresAt)
+        ? fromJsonTimestamp(object.accessTokenExpiresAt)
+        : isSet(object.access_token_expires_at)
+        ? fromJsonTimestamp(object.access_token_expires_at)
+        : undefined,
+      refreshTokenRotated: isSet(object.refreshTokenRotated)
+        ? globalThis.Boolean(object.refreshTokenRotated)
+        : isSet(object.refresh_token_rotated)
+        ? globalThis.Boolean(object.refresh_token_rotated)
+        : false,
+      trigger: isSet(object.trigger) ? globalThis.String(object.trigger) : "",
+    };
+  },
+
+  toJSON(message: TokenRefreshed): unknown {
+    const obj: any = {};
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.accessTokenExpiresAt !== undefined) {
+      obj.accessTokenExpiresAt = message.accessTokenExpiresAt.toISOString();
+    }
+    if (message.refreshTokenRotated !== false) {
+      obj.refreshTokenRotated = message.refreshTokenRotated;
+    }
+    if (message.trigger !== "") {
+      obj.trigger = message.trigger;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TokenRefreshed>, I>>(base?: I): TokenRefreshed {
+    return TokenRefreshed.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TokenRefreshed>, I>>(object: I): TokenRefreshed {
+    const message = createBaseTokenRefreshed();
+    message.connectionId = object.connectionId ?? "";
+    message.accessTokenExpiresAt = object.accessTokenExpiresAt ?? undefined;
+    message.refreshTokenRotated = object.refreshTokenRotated ?? false;
+    message.trigger = object.trigger ?? "";
+    return message;
+  },
+};
+
+function createBaseConsentExpiring(): ConsentExpiring {
+  return { connectionId: "", userId: "", clientId: "", consentExpiresAt: undefined, horizonDays: 0 };
+}
+
+export const ConsentExpiring: MessageFns<ConsentExpiring> = {
+  encode(message: ConsentExpiring, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionId !== "") {
+      writer.uint32(10).string(message.connectionId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(26).string(message.clientId);
+    }
+    if (message.consentExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.consentExpiresAt), writer.uint32(34).fork()).join();
+    }
+    if (message.horizonDays !== 0) {
+      writer.uint32(40).int32(message.horizonDays);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConsentExpiring {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConsentExpiring();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.consentExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.horizonDays = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConsentExpiring {
+    return {
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      consentExpiresAt: isSet(object.consentExpiresAt)
+        ? fromJsonTimestamp(object.consentExpiresAt)
+        : isSet(object.consent_expires_at)
+        ? fromJsonTimestamp(object.consent_expires_at)
+        : undefined,
+      horizonDays: isSet(object.horizonDays)
+        ? globalThis.Number(object.horizonDays)
+        : isSet(object.horizon_days)
+        ? globalThis.Number(object.horizon_days)
+        : 0,
+    };
+  },
+
+  toJSON(message: ConsentExpiring): unknown {
+    const obj: any = {};
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.consentExpiresAt !== undefined) {
+      obj.consentExpiresAt = message.consentExpiresAt.toISOString();
+    }
+    if (message.horizonDays !== 0) {
+      obj.horizonDays = Math.round(message.horizonDays);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConsentExpiring>, I>>(base?: I): ConsentExpiring {
+    return ConsentExpiring.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConsentExpiring>, I>>(object: I): ConsentExpiring {
+    const message = createBaseConsentExpiring();
+    message.connectionId = object.connectionId ?? "";
+    message.userId = object.userId ?? "";
+    message.clientId = object.clientId ?? "";
+    message.consentExpiresAt = object.consentExpiresAt ?? undefined;
+    message.horizonDays = object.horizonDays ?? 0;
+    return message;
+  },
+};
+
+function createBaseConsentExpired(): ConsentExpired {
+  return { connectionId: "", userId: "", clientId: "", consentExpiredAt: undefined };
+}
+
+export const ConsentExpired: MessageFns<ConsentExpired> = {
+  encode(message: ConsentExpired, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionId !== "") {
+      writer.uint32(10).string(message.connectionId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(26).string(message.clientId);
+    }
+    if (message.consentExpiredAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.consentExpiredAt), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConsentExpired {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConsentExpired();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.consentExpiredAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConsentExpired {
+    return {
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      consentExpiredAt: isSet(object.consentExpiredAt)
+        ? fromJsonTimestamp(object.consentExpiredAt)
+        : isSet(object.consent_expired_at)
+        ? fromJsonTimestamp(object.consent_expired_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ConsentExpired): unknown {
+    const obj: any = {};
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.consentExpiredAt !== undefined) {
+      obj.consentExpiredAt = message.consentExpiredAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConsentExpired>, I>>(base?: I): ConsentExpired {
+    return ConsentExpired.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConsentExpired>, I>>(object: I): ConsentExpired {
+    const message = createBaseConsentExpired();
+    message.connectionId = object.connectionId ?? "";
+    message.userId = object.userId ?? "";
+    message.clientId = object.clientId ?? "";
+    message.consentExpiredAt = object.consentExpiredAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseReauthRequired(): ReauthRequired {
+  return { connectionId: "", userId: "", clientId: "", errorCode: "" };
+}
+
+export const ReauthRequired: MessageFns<ReauthRequired> = {
+  encode(message: ReauthRequired, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionId !== "") {
+      writer.uint32(10).string(message.connectionId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(26).string(message.clientId);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(34).string(message.errorCode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReauthRequired {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReauthRequired();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReauthRequired {
+    return {
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+    };
+  },
+
+  toJSON(message: ReauthRequired): unknown {
+    const obj: any = {};
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReauthRequired>, I>>(base?: I): ReauthRequired {
+    return ReauthRequired.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReauthRequired>, I>>(object: I): ReauthRequired {
+    const message = createBaseReauthRequired();
+    message.connectionId = object.connectionId ?? "";
+    message.userId = object.userId ?? "";
+    message.clientId = object.clientId ?? "";
+    message.errorCode = object.errorCode ?? "";
     return message;
   },
 };
@@ -405,6 +1015,18 @@ export const ConnectionEvent: MessageFns<ConnectionEvent> = {
         break;
       case "revoked":
         ConnectionRevoked.encode(message.payload.revoked, writer.uint32(90).fork()).join();
+        break;
+      case "tokenRefreshed":
+        TokenRefreshed.encode(message.payload.tokenRefreshed, writer.uint32(98).fork()).join();
+        break;
+      case "consentExpiring":
+        ConsentExpiring.encode(message.payload.consentExpiring, writer.uint32(106).fork()).join();
+        break;
+      case "consentExpired":
+        ConsentExpired.encode(message.payload.consentExpired, writer.uint32(114).fork()).join();
+        break;
+      case "reauthRequired":
+        ReauthRequired.encode(message.payload.reauthRequired, writer.uint32(122).fork()).join();
         break;
     }
     return writer;
@@ -447,6 +1069,50 @@ export const ConnectionEvent: MessageFns<ConnectionEvent> = {
             message.payload = { $case: "revoked", revoked: ConnectionRevoked.decode(reader, reader.uint32()) };
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.payload = {
+              $case: "tokenRefreshed",
+              tokenRefreshed: TokenRefreshed.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.payload = {
+              $case: "consentExpiring",
+              consentExpiring: ConsentExpiring.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.payload = {
+              $case: "consentExpired",
+              consentExpired: ConsentExpired.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.payload = {
+              $case: "reauthRequired",
+              reauthRequired: ReauthRequired.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -466,6 +1132,22 @@ export const ConnectionEvent: MessageFns<ConnectionEvent> = {
         ? { $case: "authorized", authorized: ConnectionAuthorized.fromJSON(object.authorized) }
         : isSet(object.revoked)
         ? { $case: "revoked", revoked: ConnectionRevoked.fromJSON(object.revoked) }
+        : isSet(object.tokenRefreshed)
+        ? { $case: "tokenRefreshed", tokenRefreshed: TokenRefreshed.fromJSON(object.tokenRefreshed) }
+        : isSet(object.token_refreshed)
+        ? { $case: "tokenRefreshed", tokenRefreshed: TokenRefreshed.fromJSON(object.token_refreshed) }
+        : isSet(object.consentExpiring)
+        ? { $case: "consentExpiring", consentExpiring: ConsentExpiring.fromJSON(object.consentExpiring) }
+        : isSet(object.consent_expiring)
+        ? { $case: "consentExpiring", consentExpiring: ConsentExpiring.fromJSON(object.consent_expiring) }
+        : isSet(object.consentExpired)
+        ? { $case: "consentExpired", consentExpired: ConsentExpired.fromJSON(object.consentExpired) }
+        : isSet(object.consent_expired)
+        ? { $case: "consentExpired", consentExpired: ConsentExpired.fromJSON(object.consent_expired) }
+        : isSet(object.reauthRequired)
+        ? { $case: "reauthRequired", reauthRequired: ReauthRequired.fromJSON(object.reauthRequired) }
+        : isSet(object.reauth_required)
+        ? { $case: "reauthRequired", reauthRequired: ReauthRequired.fromJSON(object.reauth_required) }
         : undefined,
     };
   },
@@ -479,6 +1161,14 @@ export const ConnectionEvent: MessageFns<ConnectionEvent> = {
       obj.authorized = ConnectionAuthorized.toJSON(message.payload.authorized);
     } else if (message.payload?.$case === "revoked") {
       obj.revoked = ConnectionRevoked.toJSON(message.payload.revoked);
+    } else if (message.payload?.$case === "tokenRefreshed") {
+      obj.tokenRefreshed = TokenRefreshed.toJSON(message.payload.tokenRefreshed);
+    } else if (message.payload?.$case === "consentExpiring") {
+      obj.consentExpiring = ConsentExpiring.toJSON(message.payload.consentExpiring);
+    } else if (message.payload?.$case === "consentExpired") {
+      obj.consentExpired = ConsentExpired.toJSON(message.payload.consentExpired);
+    } else if (message.payload?.$case === "reauthRequired") {
+      obj.reauthRequired = ReauthRequired.toJSON(message.payload.reauthRequired);
     }
     return obj;
   },
@@ -502,6 +1192,42 @@ export const ConnectionEvent: MessageFns<ConnectionEvent> = {
       case "revoked": {
         if (object.payload?.revoked !== undefined && object.payload?.revoked !== null) {
           message.payload = { $case: "revoked", revoked: ConnectionRevoked.fromPartial(object.payload.revoked) };
+        }
+        break;
+      }
+      case "tokenRefreshed": {
+        if (object.payload?.tokenRefreshed !== undefined && object.payload?.tokenRefreshed !== null) {
+          message.payload = {
+            $case: "tokenRefreshed",
+            tokenRefreshed: TokenRefreshed.fromPartial(object.payload.tokenRefreshed),
+          };
+        }
+        break;
+      }
+      case "consentExpiring": {
+        if (object.payload?.consentExpiring !== undefined && object.payload?.consentExpiring !== null) {
+          message.payload = {
+            $case: "consentExpiring",
+            consentExpiring: ConsentExpiring.fromPartial(object.payload.consentExpiring),
+          };
+        }
+        break;
+      }
+      case "consentExpired": {
+        if (object.payload?.consentExpired !== undefined && object.payload?.consentExpired !== null) {
+          message.payload = {
+            $case: "consentExpired",
+            consentExpired: ConsentExpired.fromPartial(object.payload.consentExpired),
+          };
+        }
+        break;
+      }
+      case "reauthRequired": {
+        if (object.payload?.reauthRequired !== undefined && object.payload?.reauthRequired !== null) {
+          message.payload = {
+            $case: "reauthRequired",
+            reauthRequired: ReauthRequired.fromPartial(object.payload.reauthRequired),
+          };
         }
         break;
       }

@@ -20,22 +20,162 @@ import {
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../../google/protobuf/timestamp";
 
-export interface ListConnectionsRequest {
-  clientId: string;
-  userId: string;
+export enum ConnectionStatus {
+  CONNECTION_STATUS_UNSPECIFIED = 0,
+  CONNECTION_STATUS_ACTIVE = 1,
+  /** CONNECTION_STATUS_REAUTH_REQUIRED - The consent must be renewed by the user (refresh refused, consent expired at the bank). */
+  CONNECTION_STATUS_REAUTH_REQUIRED = 2,
+  CONNECTION_STATUS_EXPIRED = 3,
+  CONNECTION_STATUS_REVOKED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function connectionStatusFromJSON(object: any): ConnectionStatus {
+  switch (object) {
+    case 0:
+    case "CONNECTION_STATUS_UNSPECIFIED":
+      return ConnectionStatus.CONNECTION_STATUS_UNSPECIFIED;
+    case 1:
+    case "CONNECTION_STATUS_ACTIVE":
+      return ConnectionStatus.CONNECTION_STATUS_ACTIVE;
+    case 2:
+    case "CONNECTION_STATUS_REAUTH_REQUIRED":
+      return ConnectionStatus.CONNECTION_STATUS_REAUTH_REQUIRED;
+    case 3:
+    case "CONNECTION_STATUS_EXPIRED":
+      return ConnectionStatus.CONNECTION_STATUS_EXPIRED;
+    case 4:
+    case "CONNECTION_STATUS_REVOKED":
+      return ConnectionStatus.CONNECTION_STATUS_REVOKED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ConnectionStatus.UNRECOGNIZED;
+  }
+}
+
+export function connectionStatusToJSON(object: ConnectionStatus): string {
+  switch (object) {
+    case ConnectionStatus.CONNECTION_STATUS_UNSPECIFIED:
+      return "CONNECTION_STATUS_UNSPECIFIED";
+    case ConnectionStatus.CONNECTION_STATUS_ACTIVE:
+      return "CONNECTION_STATUS_ACTIVE";
+    case ConnectionStatus.CONNECTION_STATUS_REAUTH_REQUIRED:
+      return "CONNECTION_STATUS_REAUTH_REQUIRED";
+    case ConnectionStatus.CONNECTION_STATUS_EXPIRED:
+      return "CONNECTION_STATUS_EXPIRED";
+    case ConnectionStatus.CONNECTION_STATUS_REVOKED:
+      return "CONNECTION_STATUS_REVOKED";
+    case ConnectionStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 export interface Connection {
   connectionId: string;
   userId: string;
   providerId: string;
-  status: string;
+  status: ConnectionStatus;
   consentCreatedAt?: Date | undefined;
   consentExpiresAt?: Date | undefined;
+  scopes: string[];
+  /** Whole days until consent_expires_at (negative once expired). */
+  daysLeft: number;
+  /** True inside the re-consent window (configurable; 14 days by default) or when reauth is required. */
+  reconsentDue: boolean;
+  /** The connection this one renewed, if any. */
+  previousConnectionId: string;
+  clientId: string;
+  createdAt?: Date | undefined;
+  updatedAt?: Date | undefined;
+}
+
+export interface ListConnectionsRequest {
+  clientId: string;
+  userId: string;
 }
 
 export interface ListConnectionsResponse {
   connections: Connection[];
+}
+
+export interface GetConnectionRequest {
+  clientId: string;
+  userId: string;
+  connectionId: string;
+}
+
+export interface GetConnectionResponse {
+  connection?: Connection | undefined;
+}
+
+export interface ExchangeCodeRequest {
+  clientId: string;
+  userId: string;
+  /** The OAuth authorization code from the redirect (single use, short lived). */
+  authorizationCode: string;
+  redirectUri: string;
+  /** PKCE verifier kept server side by the gateway since the link was built. */
+  codeVerifier: string;
+  /** Set when this authorization renews an existing connection of the same user. */
+  previousConnectionId: string;
+}
+
+export interface ExchangeCodeResponse {
+  connection?: Connection | undefined;
+}
+
+export interface GetAccessTokenRequest {
+  connectionId: string;
+  /** Refresh even if the current token is still valid (after a 401 from the Data API). */
+  forceRefresh: boolean;
+}
+
+export interface GetAccessTokenResponse {
+  accessToken: string;
+  expiresAt?: Date | undefined;
+  providerId: string;
+  scopes: string[];
+}
+
+export interface StartReconsentRequest {
+  clientId: string;
+  userId: string;
+  connectionId: string;
+  /** Where TrueLayer sends the user back after a reauth. */
+  redirectUri: string;
+  /** The user reconfirmed on our own page (required for extend). */
+  userReconfirmed: boolean;
+  /** The real user's IP when present (extend requires a present user). */
+  userIp: string;
+  /** The state value the gateway bound to this re-consent. */
+  state: string;
+}
+
+export interface StartReconsentResponse {
+  outcome?:
+    | //
+    /** Extended in place: the connection with its new consent dates. */
+    { $case: "extended"; extended: Connection }
+    | //
+    /** Send the user here to reauthenticate; credentials_id is kept. */
+    { $case: "reauthUri"; reauthUri: string }
+    | //
+    /** Neither extend nor reauth is possible: start a fresh auth carrying this connection in state. */
+    { $case: "newAuthRequired"; newAuthRequired: string }
+    | undefined;
+}
+
+export interface RevokeConnectionRequest {
+  clientId: string;
+  userId: string;
+  connectionId: string;
+  reason: string;
+}
+
+export interface RevokeConnectionResponse {
+  connection?: Connection | undefined;
 }
 
 export interface StartProbeRequest {
@@ -47,6 +187,327 @@ export interface StartProbeResponse {
   probeId: string;
   eventId: string;
 }
+
+function createBaseConnection(): Connection {
+  return {
+    connectionId: "",
+    userId: "",
+    providerId: "",
+    status: 0,
+    consentCreatedAt: undefined,
+    consentExpiresAt: undefined,
+    scopes: [],
+    daysLeft: 0,
+    reconsentDue: false,
+    previousConnectionId: "",
+    clientId: "",
+    createdAt: undefined,
+    updatedAt: undefined,
+  };
+}
+
+export const Connection: MessageFns<Connection> = {
+  encode(message: Connection, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionId !== "") {
+      writer.uint32(10).string(message.connectionId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.providerId !== "") {
+      writer.uint32(26).string(message.providerId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(32).int32(message.status);
+    }
+    if (message.consentCreatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.consentCreatedAt), writer.uint32(42).fork()).join();
+    }
+    if (message.consentExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.consentExpiresAt), writer.uint32(50).fork()).join();
+    }
+    for (const v of message.scopes) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.daysLeft !== 0) {
+      writer.uint32(64).int32(message.daysLeft);
+    }
+    if (message.reconsentDue !== false) {
+      writer.uint32(72).bool(message.reconsentDue);
+    }
+    if (message.previousConnectionId !== "") {
+      writer.uint32(82).string(message.previousConnectionId);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(90).string(message.clientId);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(98).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(106).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Connection {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnection();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.providerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.consentCreatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.consentExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.scopes.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.daysLeft = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.reconsentDue = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.previousConnectionId = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Connection {
+    return {
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      providerId: isSet(object.providerId)
+        ? globalThis.String(object.providerId)
+        : isSet(object.provider_id)
+        ? globalThis.String(object.provider_id)
+        : "",
+      status: isSet(object.status) ? connectionStatusFromJSON(object.status) : 0,
+      consentCreatedAt: isSet(object.consentCreatedAt)
+        ? fromJsonTimestamp(object.consentCreatedAt)
+        : isSet(object.consent_created_at)
+        ? fromJsonTimestamp(object.consent_created_at)
+        : undefined,
+      consentExpiresAt: isSet(object.consentExpiresAt)
+        ? fromJsonTimestamp(object.consentExpiresAt)
+        : isSet(object.consent_expires_at)
+        ? fromJsonTimestamp(object.consent_expires_at)
+        : undefined,
+      scopes: globalThis.Array.isArray(object?.scopes)
+        ? object.scopes.map((e: any) => globalThis.String(e))
+        : [],
+      daysLeft: isSet(object.daysLeft)
+        ? globalThis.Number(object.daysLeft)
+        : isSet(object.days_left)
+        ? globalThis.Number(object.days_left)
+        : 0,
+      reconsentDue: isSet(object.reconsentDue)
+        ? globalThis.Boolean(object.reconsentDue)
+        : isSet(object.reconsent_due)
+        ? globalThis.Boolean(object.reconsent_due)
+        : false,
+      previousConnectionId: isSet(object.previousConnectionId)
+        ? globalThis.String(object.previousConnectionId)
+        : isSet(object.previous_connection_id)
+        ? globalThis.String(object.previous_connection_id)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Connection): unknown {
+    const obj: any = {};
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.providerId !== "") {
+      obj.providerId = message.providerId;
+    }
+    if (message.status !== 0) {
+      obj.status = connectionStatusToJSON(message.status);
+    }
+    if (message.consentCreatedAt !== undefined) {
+      obj.consentCreatedAt = message.consentCreatedAt.toISOString();
+    }
+    if (message.consentExpiresAt !== undefined) {
+      obj.consentExpiresAt = message.consentExpiresAt.toISOString();
+    }
+    if (message.scopes?.length) {
+      obj.scopes = message.scopes;
+    }
+    if (message.daysLeft !== 0) {
+      obj.daysLeft = Math.round(message.daysLeft);
+    }
+    if (message.reconsentDue !== false) {
+      obj.reconsentDue = message.reconsentDue;
+    }
+    if (message.previousConnectionId !== "") {
+      obj.previousConnectionId = message.previousConnectionId;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Connection>, I>>(base?: I): Connection {
+    return Connection.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Connection>, I>>(object: I): Connection {
+    const message = createBaseConnection();
+    message.connectionId = object.connectionId ?? "";
+    message.userId = object.userId ?? "";
+    message.providerId = object.providerId ?? "";
+    message.status = object.status ?? 0;
+    message.consentCreatedAt = object.consentCreatedAt ?? undefined;
+    message.consentExpiresAt = object.consentExpiresAt ?? undefined;
+    message.scopes = object.scopes?.map((e) => e) || [];
+    message.daysLeft = object.daysLeft ?? 0;
+    message.reconsentDue = object.reconsentDue ?? false;
+    message.previousConnectionId = object.previousConnectionId ?? "";
+    message.clientId = object.clientId ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    message.updatedAt = object.updatedAt ?? undefined;
+    return message;
+  },
+};
 
 function createBaseListConnectionsRequest(): ListConnectionsRequest {
   return { clientId: "", userId: "" };
@@ -141,182 +602,6 @@ export const ListConnectionsRequest: MessageFns<ListConnectionsRequest> = {
   },
 };
 
-function createBaseConnection(): Connection {
-  return {
-    connectionId: "",
-    userId: "",
-    providerId: "",
-    status: "",
-    consentCreatedAt: undefined,
-    consentExpiresAt: undefined,
-  };
-}
-
-export const Connection: MessageFns<Connection> = {
-  encode(message: Connection, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.connectionId !== "") {
-      writer.uint32(10).string(message.connectionId);
-    }
-    if (message.userId !== "") {
-      writer.uint32(18).string(message.userId);
-    }
-    if (message.providerId !== "") {
-      writer.uint32(26).string(message.providerId);
-    }
-    if (message.status !== "") {
-      writer.uint32(34).string(message.status);
-    }
-    if (message.consentCreatedAt !== undefined) {
-      Timestamp.encode(toTimestamp(message.consentCreatedAt), writer.uint32(42).fork()).join();
-    }
-    if (message.consentExpiresAt !== undefined) {
-      Timestamp.encode(toTimestamp(message.consentExpiresAt), writer.uint32(50).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): Connection {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseConnection();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.connectionId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.userId = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.providerId = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.status = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.consentCreatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 6: {
-            if (tag !== 50) {
-              break;
-            }
-
-            message.consentExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): Connection {
-    return {
-      connectionId: isSet(object.connectionId)
-        ? globalThis.String(object.connectionId)
-        : isSet(object.connection_id)
-        ? globalThis.String(object.connection_id)
-        : "",
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-      providerId: isSet(object.providerId)
-        ? globalThis.String(object.providerId)
-        : isSet(object.provider_id)
-        ? globalThis.String(object.provider_id)
-        : "",
-      status: isSet(object.status) ? globalThis.String(object.status) : "",
-      consentCreatedAt: isSet(object.consentCreatedAt)
-        ? fromJsonTimestamp(object.consentCreatedAt)
-        : isSet(object.consent_created_at)
-        ? fromJsonTimestamp(object.consent_created_at)
-        : undefined,
-      consentExpiresAt: isSet(object.consentExpiresAt)
-        ? fromJsonTimestamp(object.consentExpiresAt)
-        : isSet(object.consent_expires_at)
-        ? fromJsonTimestamp(object.consent_expires_at)
-        : undefined,
-    };
-  },
-
-  toJSON(message: Connection): unknown {
-    const obj: any = {};
-    if (message.connectionId !== "") {
-      obj.connectionId = message.connectionId;
-    }
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    if (message.providerId !== "") {
-      obj.providerId = message.providerId;
-    }
-    if (message.status !== "") {
-      obj.status = message.status;
-    }
-    if (message.consentCreatedAt !== undefined) {
-      obj.consentCreatedAt = message.consentCreatedAt.toISOString();
-    }
-    if (message.consentExpiresAt !== undefined) {
-      obj.consentExpiresAt = message.consentExpiresAt.toISOString();
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<Connection>, I>>(base?: I): Connection {
-    return Connection.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Connection>, I>>(object: I): Connection {
-    const message = createBaseConnection();
-    message.connectionId = object.connectionId ?? "";
-    message.userId = object.userId ?? "";
-    message.providerId = object.providerId ?? "";
-    message.status = object.status ?? "";
-    message.consentCreatedAt = object.consentCreatedAt ?? undefined;
-    message.consentExpiresAt = object.consentExpiresAt ?? undefined;
-    return message;
-  },
-};
-
 function createBaseListConnectionsResponse(): ListConnectionsResponse {
   return { connections: [] };
 }
@@ -384,6 +669,1172 @@ export const ListConnectionsResponse: MessageFns<ListConnectionsResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListConnectionsResponse>, I>>(object: I): ListConnectionsResponse {
     const message = createBaseListConnectionsResponse();
     message.connections = object.connections?.map((e) => Connection.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetConnectionRequest(): GetConnectionRequest {
+  return { clientId: "", userId: "", connectionId: "" };
+}
+
+export const GetConnectionRequest: MessageFns<GetConnectionRequest> = {
+  encode(message: GetConnectionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.connectionId !== "") {
+      writer.uint32(26).string(message.connectionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConnectionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConnectionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConnectionRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetConnectionRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetConnectionRequest>, I>>(base?: I): GetConnectionRequest {
+    return GetConnectionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetConnectionRequest>, I>>(object: I): GetConnectionRequest {
+    const message = createBaseGetConnectionRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.connectionId = object.connectionId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetConnectionResponse(): GetConnectionResponse {
+  return { connection: undefined };
+}
+
+export const GetConnectionResponse: MessageFns<GetConnectionResponse> = {
+  encode(message: GetConnectionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connection !== undefined) {
+      Connection.encode(message.connection, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConnectionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConnectionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connection = Connection.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConnectionResponse {
+    return { connection: isSet(object.connection) ? Connection.fromJSON(object.connection) : undefined };
+  },
+
+  toJSON(message: GetConnectionResponse): unknown {
+    const obj: any = {};
+    if (message.connection !== undefined) {
+      obj.connection = Connection.toJSON(message.connection);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetConnectionResponse>, I>>(base?: I): GetConnectionResponse {
+    return GetConnectionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetConnectionResponse>, I>>(object: I): GetConnectionResponse {
+    const message = createBaseGetConnectionResponse();
+    message.connection = (object.connection !== undefined && object.connection !== null)
+      ? Connection.fromPartial(object.connection)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseExchangeCodeRequest(): ExchangeCodeRequest {
+  return {
+    clientId: "",
+    userId: "",
+    authorizationCode: "",
+    redirectUri: "",
+    codeVerifier: "",
+    previousConnectionId: "",
+  };
+}
+
+export const ExchangeCodeRequest: MessageFns<ExchangeCodeRequest> = {
+  encode(message: ExchangeCodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.authorizationCode !== "") {
+      writer.uint32(26).string(message.authorizationCode);
+    }
+    if (message.redirectUri !== "") {
+      writer.uint32(34).string(message.redirectUri);
+    }
+    if (message.codeVerifier !== "") {
+      writer.uint32(42).string(message.codeVerifier);
+    }
+    if (message.previousConnectionId !== "") {
+      writer.uint32(50).string(message.previousConnectionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExchangeCodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExchangeCodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.authorizationCode = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.redirectUri = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.codeVerifier = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.previousConnectionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExchangeCodeRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      authorizationCode: isSet(object.authorizationCode)
+        ? globalThis.String(object.authorizationCode)
+        : isSet(object.authorization_code)
+        ? globalThis.String(object.authorization_code)
+        : "",
+      redirectUri: isSet(object.redirectUri)
+        ? globalThis.String(object.redirectUri)
+        : isSet(object.redirect_uri)
+        ? globalThis.String(object.redirect_uri)
+        : "",
+      codeVerifier: isSet(object.codeVerifier)
+        ? globalThis.String(object.codeVerifier)
+        : isSet(object.code_verifier)
+        ? globalThis.String(object.code_verifier)
+        : "",
+      previousConnectionId: isSet(object.previousConnectionId)
+        ? globalThis.String(object.previousConnectionId)
+        : isSet(object.previous_connection_id)
+        ? globalThis.String(object.previous_connection_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ExchangeCodeRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.authorizationCode !== "") {
+      obj.authorizationCode = message.authorizationCode;
+    }
+    if (message.redirectUri !== "") {
+      obj.redirectUri = message.redirectUri;
+    }
+    if (message.codeVerifier !== "") {
+      obj.codeVerifier = message.codeVerifier;
+    }
+    if (message.previousConnectionId !== "") {
+      obj.previousConnectionId = message.previousConnectionId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExchangeCodeRequest>, I>>(base?: I): ExchangeCodeRequest {
+    return ExchangeCodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExchangeCodeRequest>, I>>(object: I): ExchangeCodeRequest {
+    const message = createBaseExchangeCodeRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.authorizationCode = object.authorizationCode ?? "";
+    message.redirectUri = object.redirectUri ?? "";
+    message.codeVerifier = object.codeVerifier ?? "";
+    message.previousConnectionId = object.previousConnectionId ?? "";
+    return message;
+  },
+};
+
+function createBaseExchangeCodeResponse(): ExchangeCodeResponse {
+  return { connection: undefined };
+}
+
+export const ExchangeCodeResponse: MessageFns<ExchangeCodeResponse> = {
+  encode(message: ExchangeCodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connection !== undefined) {
+      Connection.encode(message.connection, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExchangeCodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExchangeCodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connection = Connection.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExchangeCodeResponse {
+    return { connection: isSet(object.connection) ? Connection.fromJSON(object.connection) : undefined };
+  },
+
+  toJSON(message: ExchangeCodeResponse): unknown {
+    const obj: any = {};
+    if (message.connection !== undefined) {
+      obj.connection = Connection.toJSON(message.connection);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExchangeCodeResponse>, I>>(base?: I): ExchangeCodeResponse {
+    return ExchangeCodeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExchangeCodeResponse>, I>>(object: I): ExchangeCodeResponse {
+    const message = createBaseExchangeCodeResponse();
+    message.connection = (object.connection !== undefined && object.connection !== null)
+      ? Connection.fromPartial(object.connection)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetAccessTokenRequest(): GetAccessTokenRequest {
+  return { connectionId: "", forceRefresh: false };
+}
+
+export const GetAccessTokenRequest: MessageFns<GetAccessTokenRequest> = {
+  encode(message: GetAccessTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionId !== "") {
+      writer.uint32(10).string(message.connectionId);
+    }
+    if (message.forceRefresh !== false) {
+      writer.uint32(16).bool(message.forceRefresh);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAccessTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAccessTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.forceRefresh = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAccessTokenRequest {
+    return {
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      forceRefresh: isSet(object.forceRefresh)
+        ? globalThis.Boolean(object.forceRefresh)
+        : isSet(object.force_refresh)
+        ? globalThis.Boolean(object.force_refresh)
+        : false,
+    };
+  },
+
+  toJSON(message: GetAccessTokenRequest): unknown {
+    const obj: any = {};
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.forceRefresh !== false) {
+      obj.forceRefresh = message.forceRefresh;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAccessTokenRequest>, I>>(base?: I): GetAccessTokenRequest {
+    return GetAccessTokenRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAccessTokenRequest>, I>>(object: I): GetAccessTokenRequest {
+    const message = createBaseGetAccessTokenRequest();
+    message.connectionId = object.connectionId ?? "";
+    message.forceRefresh = object.forceRefresh ?? false;
+    return message;
+  },
+};
+
+function createBaseGetAccessTokenResponse(): GetAccessTokenResponse {
+  return { accessToken: "", expiresAt: undefined, providerId: "", scopes: [] };
+}
+
+export const GetAccessTokenResponse: MessageFns<GetAccessTokenResponse> = {
+  encode(message: GetAccessTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accessToken !== "") {
+      writer.uint32(10).string(message.accessToken);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(18).fork()).join();
+    }
+    if (message.providerId !== "") {
+      writer.uint32(26).string(message.providerId);
+    }
+    for (const v of message.scopes) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAccessTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAccessTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accessToken = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.providerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.scopes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAccessTokenResponse {
+    return {
+      accessToken: isSet(object.accessToken)
+        ? globalThis.String(object.accessToken)
+        : isSet(object.access_token)
+        ? globalThis.String(object.access_token)
+        : "",
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+      providerId: isSet(object.providerId)
+        ? globalThis.String(object.providerId)
+        : isSet(object.provider_id)
+        ? globalThis.String(object.provider_id)
+        : "",
+      scopes: globalThis.Array.isArray(object?.scopes) ? object.scopes.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: GetAccessTokenResponse): unknown {
+    const obj: any = {};
+    if (message.accessToken !== "") {
+      obj.accessToken = message.accessToken;
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    if (message.providerId !== "") {
+      obj.providerId = message.providerId;
+    }
+    if (message.scopes?.length) {
+      obj.scopes = message.scopes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAccessTokenResponse>, I>>(base?: I): GetAccessTokenResponse {
+    return GetAccessTokenResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAccessTokenResponse>, I>>(object: I): GetAccessTokenResponse {
+    const message = createBaseGetAccessTokenResponse();
+    message.accessToken = object.accessToken ?? "";
+    message.expiresAt = object.expiresAt ?? undefined;
+    message.providerId = object.providerId ?? "";
+    message.scopes = object.scopes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseStartReconsentRequest(): StartReconsentRequest {
+  return { clientId: "", userId: "", connectionId: "", redirectUri: "", userReconfirmed: false, userIp: "", state: "" };
+}
+
+export const StartReconsentRequest: MessageFns<StartReconsentRequest> = {
+  encode(message: StartReconsentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.connectionId !== "") {
+      writer.uint32(26).string(message.connectionId);
+    }
+    if (message.redirectUri !== "") {
+      writer.uint32(34).string(message.redirectUri);
+    }
+    if (message.userReconfirmed !== false) {
+      writer.uint32(40).bool(message.userReconfirmed);
+    }
+    if (message.userIp !== "") {
+      writer.uint32(50).string(message.userIp);
+    }
+    if (message.state !== "") {
+      writer.uint32(58).string(message.state);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartReconsentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartReconsentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.redirectUri = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.userReconfirmed = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.userIp = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartReconsentRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      redirectUri: isSet(object.redirectUri)
+        ? globalThis.String(object.redirectUri)
+        : isSet(object.redirect_uri)
+        ? globalThis.String(object.redirect_uri)
+        : "",
+      userReconfirmed: isSet(object.userReconfirmed)
+        ? globalThis.Boolean(object.userReconfirmed)
+        : isSet(object.user_reconfirmed)
+        ? globalThis.Boolean(object.user_reconfirmed)
+        : false,
+      userIp: isSet(object.userIp)
+        ? globalThis.String(object.userIp)
+        : isSet(object.user_ip)
+        ? globalThis.String(object.user_ip)
+        : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+    };
+  },
+
+  toJSON(message: StartReconsentRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.redirectUri !== "") {
+      obj.redirectUri = message.redirectUri;
+    }
+    if (message.userReconfirmed !== false) {
+      obj.userReconfirmed = message.userReconfirmed;
+    }
+    if (message.userIp !== "") {
+      obj.userIp = message.userIp;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartReconsentRequest>, I>>(base?: I): StartReconsentRequest {
+    return StartReconsentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartReconsentRequest>, I>>(object: I): StartReconsentRequest {
+    const message = createBaseStartReconsentRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.connectionId = object.connectionId ?? "";
+    message.redirectUri = object.redirectUri ?? "";
+    message.userReconfirmed = object.userReconfirmed ?? false;
+    message.userIp = object.userIp ?? "";
+    message.state = object.state ?? "";
+    return message;
+  },
+};
+
+function createBaseStartReconsentResponse(): StartReconsentResponse {
+  return { outcome: undefined };
+}
+
+export const StartReconsentResponse: MessageFns<StartReconsentResponse> = {
+  encode(message: StartReconsentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "extended":
+        Connection.encode(message.outcome.extended, writer.uint32(10).fork()).join();
+        break;
+      case "reauthUri":
+        writer.uint32(18).string(message.outcome.reauthUri);
+        break;
+      case "newAuthRequired":
+        writer.uint32(26).string(message.outcome.newAuthRequired);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartReconsentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartReconsentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "extended", extended: Connection.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "reauthUri", reauthUri: reader.string() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.outcome = { $case: "newAuthRequired", newAuthRequired: reader.string() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartReconsentResponse {
+    return {
+      outcome: isSet(object.extended)
+        ? { $case: "extended", extended: Connection.fromJSON(object.extended) }
+        : isSet(object.reauthUri)
+        ? { $case: "reauthUri", reauthUri: globalThis.String(object.reauthUri) }
+        : isSet(object.reauth_uri)
+        ? { $case: "reauthUri", reauthUri: globalThis.String(object.reauth_uri) }
+        : isSet(object.newAuthRequired)
+        ? { $case: "newAuthRequired", newAuthRequired: globalThis.String(object.newAuthRequired) }
+        : isSet(object.new_auth_required)
+        ? { $case: "newAuthRequired", newAuthRequired: globalThis.String(object.new_auth_required) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: StartReconsentResponse): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "extended") {
+      obj.extended = Connection.toJSON(message.outcome.extended);
+    } else if (message.outcome?.$case === "reauthUri") {
+      obj.reauthUri = message.outcome.reauthUri;
+    } else if (message.outcome?.$case === "newAuthRequired") {
+      obj.newAuthRequired = message.outcome.newAuthRequired;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartReconsentResponse>, I>>(base?: I): StartReconsentResponse {
+    return StartReconsentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartReconsentResponse>, I>>(object: I): StartReconsentResponse {
+    const message = createBaseStartReconsentResponse();
+    switch (object.outcome?.$case) {
+      case "extended": {
+        if (object.outcome?.extended !== undefined && object.outcome?.extended !== null) {
+          message.outcome = { $case: "extended", extended: Connection.fromPartial(object.outcome.extended) };
+        }
+        break;
+      }
+      case "reauthUri": {
+        if (object.outcome?.reauthUri !== undefined && object.outcome?.reauthUri !== null) {
+          message.outcome = { $case: "reauthUri", reauthUri: object.outcome.reauthUri };
+        }
+        break;
+      }
+      case "newAuthRequired": {
+        if (object.outcome?.newAuthRequired !== undefined && object.outcome?.newAuthRequired !== null) {
+          message.outcome = { $case: "newAuthRequired", newAuthRequired: object.outcome.newAuthRequired };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseRevokeConnectionRequest(): RevokeConnectionRequest {
+  return { clientId: "", userId: "", connectionId: "", reason: "" };
+}
+
+export const RevokeConnectionRequest: MessageFns<RevokeConnectionRequest> = {
+  encode(message: RevokeConnectionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.connectionId !== "") {
+      writer.uint32(26).string(message.connectionId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeConnectionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeConnectionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeConnectionRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RevokeConnectionRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeConnectionRequest>, I>>(base?: I): RevokeConnectionRequest {
+    return RevokeConnectionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeConnectionRequest>, I>>(object: I): RevokeConnectionRequest {
+    const message = createBaseRevokeConnectionRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.connectionId = object.connectionId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeConnectionResponse(): RevokeConnectionResponse {
+  return { connection: undefined };
+}
+
+export const RevokeConnectionResponse: MessageFns<RevokeConnectionResponse> = {
+  encode(message: RevokeConnectionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connection !== undefined) {
+      Connection.encode(message.connection, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeConnectionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeConnectionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connection = Connection.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeConnectionResponse {
+    return { connection: isSet(object.connection) ? Connection.fromJSON(object.connection) : undefined };
+  },
+
+  toJSON(message: RevokeConnectionResponse): unknown {
+    const obj: any = {};
+    if (message.connection !== undefined) {
+      obj.connection = Connection.toJSON(message.connection);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeConnectionResponse>, I>>(base?: I): RevokeConnectionResponse {
+    return RevokeConnectionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeConnectionResponse>, I>>(object: I): RevokeConnectionResponse {
+    const message = createBaseRevokeConnectionResponse();
+    message.connection = (object.connection !== undefined && object.connection !== null)
+      ? Connection.fromPartial(object.connection)
+      : undefined;
     return message;
   },
 };
@@ -570,7 +2021,11 @@ export const StartProbeResponse: MessageFns<StartProbeResponse> = {
   },
 };
 
-/** TokenVaultService holds TrueLayer credentials and tokens; it is the only service that sees them in plaintext. */
+/**
+ * TokenVaultService holds TrueLayer client credentials and users' tokens; it is the only service that sees
+ * them in plaintext. Every call that names a user carries the calling API client's id: one client never
+ * reaches another client's users.
+ */
 export type TokenVaultServiceService = typeof TokenVaultServiceService;
 export const TokenVaultServiceService = {
   /** ListConnections returns a user's connections (never tokens). */
@@ -584,6 +2039,73 @@ export const TokenVaultServiceService = {
     responseSerialize: (value: ListConnectionsResponse): Buffer =>
       Buffer.from(ListConnectionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListConnectionsResponse => ListConnectionsResponse.decode(value),
+  },
+  /** GetConnection returns one connection of a user. */
+  getConnection: {
+    path: "/ais.tokenvault.v1.TokenVaultService/GetConnection" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetConnectionRequest): Buffer => Buffer.from(GetConnectionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetConnectionRequest => GetConnectionRequest.decode(value),
+    responseSerialize: (value: GetConnectionResponse): Buffer =>
+      Buffer.from(GetConnectionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetConnectionResponse => GetConnectionResponse.decode(value),
+  },
+  /**
+   * ExchangeCode turns the authorization code of a finished auth dialog into a stored, encrypted connection.
+   * When previous_connection_id is set (a re-consent through a fresh auth), the old connection is renewed.
+   */
+  exchangeCode: {
+    path: "/ais.tokenvault.v1.TokenVaultService/ExchangeCode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExchangeCodeRequest): Buffer => Buffer.from(ExchangeCodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExchangeCodeRequest => ExchangeCodeRequest.decode(value),
+    responseSerialize: (value: ExchangeCodeResponse): Buffer =>
+      Buffer.from(ExchangeCodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExchangeCodeResponse => ExchangeCodeResponse.decode(value),
+  },
+  /**
+   * GetAccessToken hands an internal caller (data-fetcher) a valid access token, refreshing ahead of expiry
+   * under a per-connection lock shared by every token-vault instance.
+   */
+  getAccessToken: {
+    path: "/ais.tokenvault.v1.TokenVaultService/GetAccessToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAccessTokenRequest): Buffer =>
+      Buffer.from(GetAccessTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAccessTokenRequest => GetAccessTokenRequest.decode(value),
+    responseSerialize: (value: GetAccessTokenResponse): Buffer =>
+      Buffer.from(GetAccessTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetAccessTokenResponse => GetAccessTokenResponse.decode(value),
+  },
+  /**
+   * StartReconsent renews consent: extend when the user reconfirmed on our page, else a reauth link, else
+   * tells the caller a fresh auth is needed.
+   */
+  startReconsent: {
+    path: "/ais.tokenvault.v1.TokenVaultService/StartReconsent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartReconsentRequest): Buffer =>
+      Buffer.from(StartReconsentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartReconsentRequest => StartReconsentRequest.decode(value),
+    responseSerialize: (value: StartReconsentResponse): Buffer =>
+      Buffer.from(StartReconsentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartReconsentResponse => StartReconsentResponse.decode(value),
+  },
+  /** RevokeConnection deletes the connection at TrueLayer and purges its tokens. */
+  revokeConnection: {
+    path: "/ais.tokenvault.v1.TokenVaultService/RevokeConnection" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeConnectionRequest): Buffer =>
+      Buffer.from(RevokeConnectionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeConnectionRequest => RevokeConnectionRequest.decode(value),
+    responseSerialize: (value: RevokeConnectionResponse): Buffer =>
+      Buffer.from(RevokeConnectionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeConnectionResponse => RevokeConnectionResponse.decode(value),
   },
   /** StartProbe publishes a pipeline probe event (operators' end-to-end check). */
   startProbe: {
@@ -600,6 +2122,25 @@ export const TokenVaultServiceService = {
 export interface TokenVaultServiceServer extends UntypedServiceImplementation {
   /** ListConnections returns a user's connections (never tokens). */
   listConnections: handleUnaryCall<ListConnectionsRequest, ListConnectionsResponse>;
+  /** GetConnection returns one connection of a user. */
+  getConnection: handleUnaryCall<GetConnectionRequest, GetConnectionResponse>;
+  /**
+   * ExchangeCode turns the authorization code of a finished auth dialog into a stored, encrypted connection.
+   * When previous_connection_id is set (a re-consent through a fresh auth), the old connection is renewed.
+   */
+  exchangeCode: handleUnaryCall<ExchangeCodeRequest, ExchangeCodeResponse>;
+  /**
+   * GetAccessToken hands an internal caller (data-fetcher) a valid access token, refreshing ahead of expiry
+   * under a per-connection lock shared by every token-vault instance.
+   */
+  getAccessToken: handleUnaryCall<GetAccessTokenRequest, GetAccessTokenResponse>;
+  /**
+   * StartReconsent renews consent: extend when the user reconfirmed on our page, else a reauth link, else
+   * tells the caller a fresh auth is needed.
+   */
+  startReconsent: handleUnaryCall<StartReconsentRequest, StartReconsentResponse>;
+  /** RevokeConnection deletes the connection at TrueLayer and purges its tokens. */
+  revokeConnection: handleUnaryCall<RevokeConnectionRequest, RevokeConnectionResponse>;
   /** StartProbe publishes a pipeline probe event (operators' end-to-end check). */
   startProbe: handleUnaryCall<StartProbeRequest, StartProbeResponse>;
 }
@@ -620,6 +2161,95 @@ export interface TokenVaultServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListConnectionsResponse) => void,
+  ): ClientUnaryCall;
+  /** GetConnection returns one connection of a user. */
+  getConnection(
+    request: GetConnectionRequest,
+    callback: (error: ServiceError | null, response: GetConnectionResponse) => void,
+  ): ClientUnaryCall;
+  getConnection(
+    request: GetConnectionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetConnectionResponse) => void,
+  ): ClientUnaryCall;
+  getConnection(
+    request: GetConnectionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetConnectionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ExchangeCode turns the authorization code of a finished auth dialog into a stored, encrypted connection.
+   * When previous_connection_id is set (a re-consent through a fresh auth), the old connection is renewed.
+   */
+  exchangeCode(
+    request: ExchangeCodeRequest,
+    callback: (error: ServiceError | null, response: ExchangeCodeResponse) => void,
+  ): ClientUnaryCall;
+  exchangeCode(
+    request: ExchangeCodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExchangeCodeResponse) => void,
+  ): ClientUnaryCall;
+  exchangeCode(
+    request: ExchangeCodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExchangeCodeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetAccessToken hands an internal caller (data-fetcher) a valid access token, refreshing ahead of expiry
+   * under a per-connection lock shared by every token-vault instance.
+   */
+  getAccessToken(
+    request: GetAccessTokenRequest,
+    callback: (error: ServiceError | null, response: GetAccessTokenResponse) => void,
+  ): ClientUnaryCall;
+  getAccessToken(
+    request: GetAccessTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetAccessTokenResponse) => void,
+  ): ClientUnaryCall;
+  getAccessToken(
+    request: GetAccessTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetAccessTokenResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * StartReconsent renews consent: extend when the user reconfirmed on our page, else a reauth link, else
+   * tells the caller a fresh auth is needed.
+   */
+  startReconsent(
+    request: StartReconsentRequest,
+    callback: (error: ServiceError | null, response: StartReconsentResponse) => void,
+  ): ClientUnaryCall;
+  startReconsent(
+    request: StartReconsentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartReconsentResponse) => void,
+  ): ClientUnaryCall;
+  startReconsent(
+    request: StartReconsentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartReconsentResponse) => void,
+  ): ClientUnaryCall;
+  /** RevokeConnection deletes the connection at TrueLayer and purges its tokens. */
+  revokeConnection(
+    request: RevokeConnectionRequest,
+    callback: (error: ServiceError | null, response: RevokeConnectionResponse) => void,
+  ): ClientUnaryCall;
+  revokeConnection(
+    request: RevokeConnectionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeConnectionResponse) => void,
+  ): ClientUnaryCall;
+  revokeConnection(
+    request: RevokeConnectionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeConnectionResponse) => void,
   ): ClientUnaryCall;
   /** StartProbe publishes a pipeline probe event (operators' end-to-end check). */
   startProbe(

@@ -1,0 +1,52 @@
+/**
+ * The TrueLayer client, built lazily from credentials held in Vault KV v2 (`client_id`, `client_secret` at
+ * TRUELAYER_CREDENTIALS_PATH). The secret lives only inside the client object; it is never logged or traced.
+ */
+import { AppError } from '@ais/platform-errors';
+import type { Vault } from '@ais/platform-vault';
+import { createTrueLayerClient, customEnvironment, TRUELAYER_PRODUCTION, TRUELAYER_SANDBOX, type TrueLayerClient, type TrueLayerEnvironment } from '@ais/truelayer-client';
+
+export interface TrueLayerSettings {
+  env: 'production' | 'sandbox' | 'custom';
+  authUrl?: string | undefined;
+  apiUrl?: string | undefined;
+  credentialsPath: string;
+  timeoutMs: number;
+  now?: () => number;
+}
+
+export function environmentFor(s: TrueLayerSettings): TrueLayerEnvironment {
+  if (s.env === 'production') return TRUELAYER_PRODUCTION;
+  if (s.env === 'sandbox') return TRUELAYER_SANDBOX;
+  return customEnvironment({ authBaseUrl: s.authUrl!, apiBaseUrl: s.apiUrl! });
+}
+
+/** Credentials from Vault, or (explicit development mode, checked by the config) from the environment. */
+export function trueLayerFromVault(
+  vault: Vault,
+  s: TrueLayerSettings,
+  devCredentials?: { client_id: string; client_secret: string },
+): () => Promise<TrueLayerClient> {
+  let client: Promise<TrueLayerClient> | undefined;
+  return () => {
+    const read = devCredentials ? Promise.resolve(devCredentials) : vault.kvRead<{ client_id?: unknown; client_secret?: unknown }>(s.credentialsPath);
+    client ??= read
+      .then((creds) => {
+        if (typeof creds.client_id !== 'string' || typeof creds.client_secret !== 'string') {
+          throw new AppError({ code: 'truelayer_credentials_invalid', message: `Vault ${s.credentialsPath} lacks client_id/client_secret`, kind: 'failed_precondition' });
+        }
+        return createTrueLayerClient({
+          environment: environmentFor(s),
+          clientId: creds.client_id,
+          clientSecret: creds.client_secret,
+          timeoutMs: s.timeoutMs,
+          ...(s.now ? { now: s.now } : {}),
+        });
+      })
+      .catch((error: unknown) => {
+        client = undefined;
+        throw error;
+      });
+    return client;
+  };
+}

@@ -1,0 +1,59 @@
+import { bindings, EVENT_TYPES } from '@ais/contracts-events';
+import type { eventsV1 } from '@ais/contracts-proto-ts';
+import { newMeta, type EventProducer } from '@ais/platform-kafka';
+import type { ConnectionEventPayload, ConnectionEvents } from '../domain/connection-service';
+
+type Payload = NonNullable<eventsV1.ConnectionEvent['payload']>;
+
+function toPayload(e: ConnectionEventPayload): { type: string; payload: Payload } {
+  const d = e.doc;
+  const who = { connectionId: d._id, userId: d.userId, clientId: d.clientId };
+  switch (e.kind) {
+    case 'authorized':
+      return {
+        type: EVENT_TYPES.connectionAuthorized,
+        payload: {
+          $case: 'authorized',
+          authorized: {
+            ...who,
+            providerId: d.providerId,
+            scopes: d.scopes,
+            consentCreatedAt: d.consentCreatedAt,
+            consentExpiresAt: d.consentExpiresAt,
+            previousConnectionId: d.previousConnectionId,
+            credentialsId: d.credentialsId,
+          },
+        },
+      };
+    case 'revoked':
+      return { type: EVENT_TYPES.connectionRevoked, payload: { $case: 'revoked', revoked: { ...who, reason: e.reason } } };
+    case 'token_refreshed':
+      return {
+        type: EVENT_TYPES.tokenRefreshed,
+        payload: { $case: 'tokenRefreshed', tokenRefreshed: { connectionId: d._id, accessTokenExpiresAt: e.expiresAt, refreshTokenRotated: e.rotated, trigger: e.trigger } },
+      };
+    case 'consent_expiring':
+      return { type: EVENT_TYPES.consentExpiring, payload: { $case: 'consentExpiring', consentExpiring: { ...who, consentExpiresAt: d.consentExpiresAt, horizonDays: e.horizonDays } } };
+    case 'consent_expired':
+      return { type: EVENT_TYPES.consentExpired, payload: { $case: 'consentExpired', consentExpired: { ...who, consentExpiredAt: d.consentExpiresAt } } };
+    case 'reauth_required':
+      return { type: EVENT_TYPES.reauthRequired, payload: { $case: 'reauthRequired', reauthRequired: { ...who, errorCode: e.errorCode } } };
+  }
+}
+
+/** Publishes connection lifecycle events to ais.connection.v1 (key = connection id). Never carries tokens. */
+export class KafkaConnectionEvents implements ConnectionEvents {
+  private readonly binding;
+
+  constructor(
+    private readonly producer: EventProducer,
+    prefix: string,
+  ) {
+    this.binding = bindings.connection(prefix);
+  }
+
+  async publish(event: ConnectionEventPayload): Promise<void> {
+    const { type, payload } = toPayload(event);
+    await this.producer.publish(this.binding, [{ meta: newMeta(this.producer.service, type, 1, event.doc._id), payload }]);
+  }
+}
