@@ -1,0 +1,24 @@
+/* A bare grpc-js unary echo on loopback (same library, same keepalive options): the baseline for RPC benchmarks. */
+import * as grpc from '@grpc/grpc-js';
+import { KEEPALIVE_OPTIONS } from '@ais/platform-grpc';
+
+const identity = (b: Buffer) => b;
+export const ECHO_DEFINITION: grpc.ServiceDefinition = {
+  Echo: {
+    path: '/bench.Echo/Echo',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+};
+
+const server = new grpc.Server(KEEPALIVE_OPTIONS);
+server.addService(ECHO_DEFINITION, { Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) });
+server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+  if (err) throw err;
+  process.stdout.write(`${JSON.stringify({ msg: 'service ready', grpcPort: port })}\n`);
+});
+process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)));
