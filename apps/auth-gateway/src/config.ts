@@ -1,19 +1,85 @@
-import { commonSchema, env, loadConfigOrExit, mongoSchema, z } from '@ais/platform-config';
+import { commonSchema, env, loadConfigOrExit, mongoSchema, vaultSchema, z } from '@ais/platform-config';
 
-export const schema = commonSchema.extend(mongoSchema.shape).extend({
-  MONGODB_DB: z.string().min(1).default('auth_gateway'),
-  /** The public edge. */
-  HTTP_HOST: z.string().default('127.0.0.1'),
-  HTTP_PORT: env.port.default(0),
-  /** Operator surface (diagnostics); bind to loopback or a private interface only. */
-  ADMIN_HOST: z.string().default('127.0.0.1'),
-  ADMIN_PORT: env.port.default(0),
-  TOKEN_VAULT_ADDR: env.hostPort,
-  DATA_FETCHER_ADDR: env.hostPort,
-  GRPC_DEADLINE_MS: env.ms.default(5_000),
-  HTTP_BODY_LIMIT: z.string().default('100kb'),
-  TRUST_PROXY: z.string().default('loopback'),
+/** JSON held in one environment variable, parsed then validated by `schema`. */
+function jsonEnv<T extends z.ZodType>(schema: T) {
+  return z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+}
+
+/** apple-app-site-association: at least the `applinks` section. */
+export const aasaSchema = z.looseObject({
+  applinks: z.looseObject({
+    details: z.array(z.looseObject({ appIDs: z.array(z.string()).optional(), appID: z.string().optional(), components: z.array(z.looseObject({})).optional(), paths: z.array(z.string()).optional() })).optional(),
+  }),
 });
+
+/** Digital Asset Links statements. */
+export const assetLinksSchema = z.array(
+  z.looseObject({
+    relation: z.array(z.string()).min(1),
+    target: z.looseObject({ namespace: z.string(), package_name: z.string().optional(), sha256_cert_fingerprints: z.array(z.string()).optional() }),
+  }),
+);
+
+export const schema = commonSchema
+  .extend(mongoSchema.shape)
+  .extend(vaultSchema.shape)
+  .extend({
+    MONGODB_DB: z.string().min(1).default('auth_gateway'),
+    /** The public edge. */
+    HTTP_HOST: z.string().default('127.0.0.1'),
+    HTTP_PORT: env.port.default(0),
+    /** Operator surface (diagnostics, API-client provisioning); bind to loopback or a private interface only. */
+    ADMIN_HOST: z.string().default('127.0.0.1'),
+    ADMIN_PORT: env.port.default(0),
+    TOKEN_VAULT_ADDR: env.hostPort,
+    DATA_FETCHER_ADDR: env.hostPort,
+    GRPC_DEADLINE_MS: env.ms.default(5_000),
+    HTTP_BODY_LIMIT: z.string().default('100kb'),
+    TRUST_PROXY: z.string().default('loopback'),
+    /** Public origin of this gateway as browsers see it (hosted pages, callback). Default: http://HTTP_HOST:<bound port>. */
+    PUBLIC_BASE_URL: env.url.optional(),
+    /** Vault KV path of the gateway's own secrets (API-key pepper, state key); created on first start. */
+    GATEWAY_KEYS_VAULT_PATH: z.string().min(1).default('ais/auth-gateway/keys'),
+    /** TrueLayer client id (public; the secret lives in token-vault only). */
+    TRUELAYER_CLIENT_ID: z.string().min(1).default('sandbox-ais-platform'),
+    /** Auth server origin (auth dialog, /api/providers). */
+    TRUELAYER_AUTH_BASE_URL: env.url.default('https://auth.truelayer-sandbox.com'),
+    /** Registered redirect URI; default `${PUBLIC_BASE_URL}/v1/callback`. */
+    TRUELAYER_REDIRECT_URI: env.url.optional(),
+    TRUELAYER_PROVIDERS: env.list.pipe(z.array(z.string().min(1)).min(1)).default(['uk-ob-all', 'uk-oauth-all']),
+    TRUELAYER_SCOPES: env.list
+      .pipe(z.array(z.string().regex(/^[a-z_:]+$/)).min(1))
+      .default(['info', 'accounts', 'balance', 'cards', 'transactions', 'direct_debits', 'standing_orders', 'offline_access']),
+    /** Country filter offered by the hosted bank picker (TrueLayer's codes: uk, ie, fr, ...). */
+    TRUELAYER_COUNTRIES: env.list.default([]),
+    PROVIDERS_CACHE_MS: env.ms.default(600_000),
+    /** Lifetime of a connect session and of its `state` (minutes, not hours). */
+    CONNECT_SESSION_TTL_MS: env.ms.max(30 * 60_000).default(10 * 60_000),
+    /** How long a finished session's bounce page stays reachable. */
+    BOUNCE_TTL_MS: env.ms.default(15 * 60_000),
+    AUTH_SESSION_PURGE_INTERVAL_MS: env.ms.default(60_000),
+    /** Keep finished/expired session records this long (audit) before the purge job deletes them. */
+    AUTH_SESSION_RETENTION_MS: env.ms.default(24 * 3_600_000),
+    DEFAULT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+    /** Seconds before the bounce page opens the return URL by itself (0: the user taps). */
+    BOUNCE_AUTO_REDIRECT_SECONDS: z.coerce.number().int().min(0).max(30).default(0),
+    PRODUCT_NAME: z.string().min(1).default('our service'),
+    PRIVACY_POLICY_URL: env.url.default('https://example.com/privacy'),
+    /** Served at /.well-known/apple-app-site-association (JSON). 404 when unset. */
+    WELL_KNOWN_AASA_JSON: jsonEnv(aasaSchema).optional(),
+    /** Served at /.well-known/assetlinks.json (JSON array). 404 when unset. */
+    WELL_KNOWN_ASSETLINKS_JSON: jsonEnv(assetLinksSchema).optional(),
+  });
 
 export type Config = z.infer<typeof schema>;
 export const loadConfig = (): Readonly<Config> => loadConfigOrExit('auth-gateway', schema);

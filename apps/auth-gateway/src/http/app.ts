@@ -1,10 +1,34 @@
 import type { Logger } from '@ais/platform-logger';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
+import { apiClientAdminRoutes } from '../api/api-clients.admin';
+import { RateLimiter, requireApiKey } from '../api/auth';
+import { openApiDocument } from '../api/openapi';
+import { v1Routes } from '../api/v1.routes';
 import type { Downstreams } from '../clients/grpc-clients';
+import { pagesRoutes } from '../connect/pages.routes';
+import type { ProviderCatalog } from '../connect/providers';
+import { ConnectService, type ConnectSettings } from '../connect/service';
+import type { ApiClientStore } from '../data/api-clients';
+import type { AuthSessionStore } from '../data/auth-sessions';
+import type { StateCodec } from '../security/state';
 import { accessLog } from './access-log';
 import { adminRoutes } from './admin.routes';
 import { notFound, problemHandler } from './problems';
+
+export interface GatewayDeps {
+  clients: ApiClientStore;
+  sessions: AuthSessionStore;
+  apiKeyPepper: Buffer;
+  state: StateCodec;
+  providers: ProviderCatalog;
+  settings: ConnectSettings;
+  defaultRateLimitPerMinute: number;
+  rateLimiter?: RateLimiter;
+  aasa?: unknown;
+  assetLinks?: unknown;
+  now?: () => Date;
+}
 
 export interface AppDeps {
   logger: Logger;
@@ -12,6 +36,7 @@ export interface AppDeps {
   ready: () => boolean;
   bodyLimit: string;
   trustProxy: string;
+  gateway: GatewayDeps;
 }
 
 function base(deps: AppDeps): Express {
@@ -29,18 +54,33 @@ function base(deps: AppDeps): Express {
   return app;
 }
 
-/** The public edge: caller API (versioned under /v1) and health. */
+export function connectService(deps: AppDeps): ConnectService {
+  const g = deps.gateway;
+  return new ConnectService(g.settings, g.sessions, g.state, deps.downstreams, deps.logger, g.now);
+}
+
+/** The public edge: caller API (versioned under /v1), hosted pages, callback, app association and health. */
 export function publicApp(deps: AppDeps): Express {
   const app = base(deps);
+  const g = deps.gateway;
+  const connect = connectService(deps);
+  app.get('/v1/openapi.json', (_req, res) => void res.json(openApiDocument));
+  app.use(
+    pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, ...(g.now ? { now: g.now } : {}) }),
+  );
+  // The key is checked on the caller resources; an unknown /v1 path stays a plain 404.
+  app.use('/v1/users', requireApiKey(g.clients, g.apiKeyPepper, g.rateLimiter ?? new RateLimiter()));
+  app.use('/v1', v1Routes(deps.downstreams, connect));
   app.use(notFound);
   app.use(problemHandler(deps.logger));
   return app;
 }
 
-/** Operator surface: diagnostics. Never exposed publicly. */
+/** Operator surface: diagnostics and API-client provisioning. Never exposed publicly. */
 export function adminApp(deps: AppDeps): Express {
   const app = base(deps);
   app.use(adminRoutes(deps.downstreams));
+  app.use(apiClientAdminRoutes(deps.gateway.clients, deps.gateway.apiKeyPepper, deps.gateway.defaultRateLimitPerMinute));
   app.use(notFound);
   app.use(problemHandler(deps.logger));
   return app;

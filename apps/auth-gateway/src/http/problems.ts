@@ -2,6 +2,7 @@ import { AppError, PROBLEM_CONTENT_TYPE, toAppError, toProblem } from '@ais/plat
 import type { Logger } from '@ais/platform-logger';
 import { trace } from '@opentelemetry/api';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { loggablePath } from './access-log';
 
 export const notFound: RequestHandler = (req, _res, next) => {
   next(AppError.notFound('route_not_found', `no route for ${req.method} ${req.path}`));
@@ -20,6 +21,6 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     res
       .status(app.httpStatus)
       .type(PROBLEM_CONTENT_TYPE)
-      .send(JSON.stringify(toProblem(app, { instance: req.originalUrl.split('?')[0] ?? '', ...(traceId ? { traceId } : {}) })));
+      .send(JSON.stringify(toProblem(app, { instance: loggablePath(req.originalUrl.split('?')[0] ?? ''), ...(traceId ? { traceId } : {}) })));
   };
 }

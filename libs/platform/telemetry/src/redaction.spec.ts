@@ -8,6 +8,9 @@ describe('span redaction', () => {
       `http://127.0.0.1/v1/callback?code=${MASK}&state=${MASK}&x=1`,
     );
     expect(scrubString('Bearer eyJhbGciOi.xyz')).toBe(`Bearer ${MASK}`);
+    expect(scrubString('GET http://gw/connect/AbCdEfGhIjKlMnOpQrStUv/consent')).toBe(`GET http://gw/connect/${MASK}/consent`);
+    expect(scrubString('/bounce/AbCdEfGhIjKlMnOpQrStUv12')).toBe(`/bounce/${MASK}`);
+    expect(scrubString('/connect/:token')).toBe('/connect/:token');
   });
 
   it('exports spans with sensitive attributes, events and status scrubbed', async () => {

@@ -1,0 +1,141 @@
+/** The caller API under /v1 (API key required). Every gRPC call carries the caller's client id. */
+import { tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { z } from '@ais/platform-config';
+import { AppError } from '@ais/platform-errors';
+import { Router, type Request } from 'express';
+import type { Downstreams } from '../clients/grpc-clients';
+import type { ConnectService } from '../connect/service';
+import { clientOf } from './auth';
+
+const USER_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+const CONNECTION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function userIdOf(req: Request): string {
+  const id = String(req.params['userId'] ?? '');
+  if (!USER_ID.test(id)) throw AppError.invalid('invalid_user_id', 'userId must be 1-128 characters of [A-Za-z0-9._:@-]', [{ field: 'userId', description: 'pattern' }]);
+  return id;
+}
+
+function connectionIdOf(req: Request): string {
+  const id = String(req.params['connectionId'] ?? '');
+  if (!CONNECTION_ID.test(id)) throw AppError.invalid('invalid_connection_id', 'connectionId is malformed', [{ field: 'connectionId', description: 'pattern' }]);
+  return id;
+}
+
+function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) {
+    throw AppError.invalid(
+      'invalid_body',
+      'the request body is invalid',
+      r.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', description: i.message })),
+    );
+  }
+  return r.data;
+}
+
+const listOf = (re: RegExp) => z.array(z.string().regex(re)).min(1).max(50);
+
+export const connectSessionBody = z.strictObject({
+  dialog: z.enum(['truelayer', 'hosted']),
+  providers: listOf(/^[a-z0-9-]{1,64}$/).optional(),
+  scopes: listOf(/^[a-z_:]{1,40}$/).optional(),
+  return_url: z.string().max(2000).optional(),
+  web_fallback_url: z.string().max(2000).optional(),
+  response_mode: z.enum(['query', 'form_post']).optional(),
+});
+
+export const reconsentBody = z.strictObject({
+  user_reconfirmed: z.boolean().optional(),
+  /** The end user's IP when they are present (TrueLayer's extend requires a present user). */
+  user_ip: z.union([z.ipv4(), z.ipv6()]).optional(),
+  return_url: z.string().max(2000).optional(),
+  dialog: z.enum(['truelayer', 'hosted']).optional(),
+});
+
+const STATUS: Record<number, string> = {
+  [tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_ACTIVE]: 'active',
+  [tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_REAUTH_REQUIRED]: 'reauth_required',
+  [tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_EXPIRED]: 'expired',
+  [tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_REVOKED]: 'revoked',
+};
+
+export function connectionJson(c: tokenvaultV1.Connection): Record<string, unknown> {
+  return {
+    connection_id: c.connectionId,
+    user_id: c.userId,
+    provider_id: c.providerId,
+    status: STATUS[c.status] ?? 'unknown',
+    scopes: c.scopes,
+    consent_created_at: c.consentCreatedAt?.toISOString() ?? null,
+    consent_expires_at: c.consentExpiresAt?.toISOString() ?? null,
+    days_left: c.daysLeft,
+    reconsent_due: c.reconsentDue,
+    previous_connection_id: c.previousConnectionId || null,
+    created_at: c.createdAt?.toISOString() ?? null,
+    updated_at: c.updatedAt?.toISOString() ?? null,
+  };
+}
+
+export function v1Routes(downstreams: Downstreams, connect: ConnectService): Router {
+  const router = Router();
+
+  router.post('/users/:userId/connect-sessions', async (req, res) => {
+    const client = clientOf(res);
+    const userId = userIdOf(req);
+    const body = parseBody(connectSessionBody, req.body);
+    const s = await connect.createSession({
+      client,
+      userId,
+      dialog: body.dialog,
+      providers: body.providers,
+      scopes: body.scopes,
+      returnUrl: body.return_url,
+      webFallbackUrl: body.web_fallback_url,
+      responseMode: body.response_mode,
+    });
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(201).json({ session_id: s.sessionId, url: s.url, expires_at: s.expiresAt.toISOString() });
+  });
+
+  router.get('/users/:userId/connections', async (req, res) => {
+    const client = clientOf(res);
+    const out = await downstreams.tokenVault.listConnections({ clientId: client._id, userId: userIdOf(req) });
+    res.json({ connections: out.connections.map(connectionJson) });
+  });
+
+  router.get('/users/:userId/connections/:connectionId', async (req, res) => {
+    const client = clientOf(res);
+    const out = await downstreams.tokenVault.getConnection({ clientId: client._id, userId: userIdOf(req), connectionId: connectionIdOf(req) });
+    if (!out.connection) throw AppError.notFound('connection_not_found', 'no such connection for this user');
+    res.json(connectionJson(out.connection));
+  });
+
+  router.post('/users/:userId/connections/:connectionId/reconsent', async (req, res) => {
+    const client = clientOf(res);
+    const body = parseBody(reconsentBody, req.body);
+    const r = await connect.reconsent({
+      client,
+      userId: userIdOf(req),
+      connectionId: connectionIdOf(req),
+      userReconfirmed: body.user_reconfirmed === true,
+      userIp: body.user_ip,
+      returnUrl: body.return_url,
+      dialog: body.dialog ?? 'truelayer',
+    });
+    res.setHeader('Cache-Control', 'no-store');
+    if (r.outcome === 'extended') {
+      res.json({ outcome: 'extended', connection: connectionJson(r.connection) });
+      return;
+    }
+    res.status(201).json({ outcome: r.outcome, session_id: r.sessionId, url: r.url, expires_at: r.expiresAt.toISOString() });
+  });
+
+  router.delete('/users/:userId/connections/:connectionId', async (req, res) => {
+    const client = clientOf(res);
+    const out = await downstreams.tokenVault.revokeConnection({ clientId: client._id, userId: userIdOf(req), connectionId: connectionIdOf(req), reason: 'revoked_by_client' });
+    res.json(out.connection ? connectionJson(out.connection) : { connection_id: req.params['connectionId'], status: 'revoked' });
+  });
+
+  return router;
+}

@@ -1,0 +1,245 @@
+/**
+ * Browser-facing routes: hosted bank picker and permission screen (option 2), the OAuth callback (query and
+ * form_post), the bounce page and the app-association files. No API key here: the hosted pages are bound to a
+ * session by an unguessable token in the path; the callback by the encrypted, single-use `state`.
+ */
+import type { Logger } from '@ais/platform-logger';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import helmet from 'helmet';
+import { createHash } from 'node:crypto';
+import type { AuthSessionStore } from '../data/auth-sessions';
+import type { ProviderCatalog, ProviderInfo } from './providers';
+import type { ConnectService, ConnectSettings, RejectReason } from './service';
+import { withParams } from './service';
+import { bouncePage, consentPage, outcomePage, pickerPage, reconfirmPage, STYLE } from './views';
+
+const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE, 'utf8').digest('base64')}'`;
+const TOKEN_RE = /^[A-Za-z0-9_-]{20,100}$/;
+const CONSENT_DAYS = 90;
+
+const REJECT_TEXT: Record<RejectReason, string> = {
+  missing: 'This page was opened without the information that links it to your request.',
+  malformed: 'This link is not valid. Please start connecting your bank again from the app.',
+  forged: 'This link is not valid. Please start connecting your bank again from the app.',
+  unknown: 'This link is not valid or has expired. Please start connecting your bank again from the app.',
+  expired: 'This link has expired. For your security, links work for a few minutes only. Please start again from the app.',
+  replayed: 'This link has already been used. Please start connecting your bank again from the app.',
+  mismatch: 'This link belongs to a different request. Please start connecting your bank again from the app.',
+};
+
+export interface PagesDeps {
+  connect: ConnectService;
+  sessions: AuthSessionStore;
+  providers: ProviderCatalog;
+  settings: ConnectSettings;
+  logger: Logger;
+  aasa: unknown;
+  assetLinks: unknown;
+  now?: () => Date;
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function first(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v) && typeof v[0] === 'string') return v[0];
+  return undefined;
+}
+
+export function pagesRoutes(deps: PagesDeps): Router {
+  const router = Router();
+  const now = deps.now ?? (() => new Date());
+  const authOrigin = originOf(deps.settings.authBaseUrl) ?? "'none'";
+  const csp: RequestHandler = helmet.contentSecurityPolicy({
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'none'"],
+      styleSrc: [STYLE_HASH],
+      imgSrc: ["'self'", 'data:', (_req, res) => ((res as Response).locals['imgOrigins'] as string | undefined) ?? "'self'"],
+      formAction: ["'self'", authOrigin],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+    },
+  });
+  const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+  const html = (res: Response, status: number, body: string): void => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(status).type('html').send(body);
+  };
+  const rejected = (res: Response, reason: RejectReason): void => {
+    html(res, reason === 'expired' ? 410 : 400, outcomePage({ outcome: reason === 'expired' ? 'expired' : 'rejected', title: 'We could not connect your bank', message: REJECT_TEXT[reason] }));
+  };
+  const pageError = (res: Response, error: unknown): void => {
+    deps.logger.error({ err: error }, 'hosted page failed');
+    html(res, 502, outcomePage({ outcome: 'failed', title: 'Something went wrong', message: 'We could not load this page. Please try again in a moment.' }));
+  };
+
+  router.use(['/connect', '/bounce', '/v1/callback'], csp);
+
+  // ---- app association ----------------------------------------------------------------------------------------
+  router.get('/.well-known/apple-app-site-association', (_req, res) => {
+    if (!deps.aasa) return void res.status(404).type('application/json').send('{}');
+    res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.type('application/json').send(JSON.stringify(deps.aasa));
+  });
+  router.get('/.well-known/assetlinks.json', (_req, res) => {
+    if (!deps.assetLinks) return void res.status(404).type('application/json').send('[]');
+    res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.type('application/json').send(JSON.stringify(deps.assetLinks));
+  });
+
+  // ---- option 2: hosted bank picker and permission screen ----------------------------------------------------------
+  const hostedSession = async (req: Request, res: Response) => {
+    const token = String(req.params['token'] ?? '');
+    const session = TOKEN_RE.test(token) ? await deps.sessions.findByPageToken(token, now()) : null;
+    if (!session) rejected(res, 'unknown');
+    return session ? { token, session } : undefined;
+  };
+
+  /** Allows the shown logos' origins in img-src: re-applies the CSP header now that they are known. */
+  const setImgOrigins = (req: Request, res: Response, providers: ProviderInfo[]): void => {
+    const origins = new Set(providers.map((p) => (p.logoUrl ? originOf(p.logoUrl) : undefined)).filter((o): o is string => o !== undefined));
+    res.locals['imgOrigins'] = [...origins].join(' ') || "'self'";
+    csp(req, res, () => undefined);
+  };
+
+  router.get('/connect/:token', async (req, res) => {
+    try {
+      const h = await hostedSession(req, res);
+      if (!h) return;
+      const all = await deps.providers.list();
+      const query = (first(req.query['q']) ?? '').trim().slice(0, 100);
+      const country = (first(req.query['country']) ?? '').trim().toLowerCase().slice(0, 10);
+      const countries = deps.settings.countries.length > 0 ? deps.settings.countries : [...new Set(all.map((p) => p.country))].sort();
+      const q = query.toLowerCase();
+      const shown = all
+        .filter((p) => (country ? p.country.toLowerCase() === country : true))
+        .filter((p) => (q ? p.displayName.toLowerCase().includes(q) || p.providerId.includes(q) : true))
+        .sort((a, b) => a.displayName.localeCompare(b.displayName));
+      setImgOrigins(req, res, shown);
+      html(res, 200, pickerPage({ token: h.token, productName: deps.settings.productName, providers: shown, countries, query, country }));
+    } catch (error) {
+      pageError(res, error);
+    }
+  });
+
+  const findProvider = async (id: string | undefined): Promise<ProviderInfo | undefined> => (id ? (await deps.providers.list()).find((p) => p.providerId === id) : undefined);
+
+  router.get('/connect/:token/consent', async (req, res) => {
+    try {
+      const h = await hostedSession(req, res);
+      if (!h) return;
+      const provider = await findProvider(first(req.query['provider_id']));
+      if (!provider) return void res.redirect(303, `/connect/${h.token}`);
+      setImgOrigins(req, res, [provider]);
+      html(res, 200, consentPage({ token: h.token, productName: deps.settings.productName, provider, scopes: h.session.scopes, privacyPolicyUrl: deps.settings.privacyPolicyUrl, consentDays: CONSENT_DAYS }));
+    } catch (error) {
+      pageError(res, error);
+    }
+  });
+
+  router.post('/connect/:token/consent', form, async (req, res) => {
+    try {
+      const h = await hostedSession(req, res);
+      if (!h) return;
+      const provider = await findProvider(first((req.body as Record<string, unknown> | undefined)?.['provider_id']));
+      if (!provider) return void res.redirect(303, `/connect/${h.token}`);
+      await deps.sessions.setProvider(h.session._id, provider.providerId);
+      // provider_id must be covered by `providers`: add the single id so TrueLayer's own picker never shows.
+      const session = h.session.providers.includes(provider.providerId) ? h.session : { ...h.session, providers: [...h.session.providers, provider.providerId] };
+      res.setHeader('Cache-Control', 'no-store');
+      res.redirect(303, deps.connect.authLink(session, provider.providerId));
+    } catch (error) {
+      pageError(res, error);
+    }
+  });
+
+  // ---- our own re-consent page (the user reconfirms here; then extend, reauth or a fresh auth) ----------------------
+  router.get('/connect/:token/reconfirm', async (req, res) => {
+    try {
+      const h = await hostedSession(req, res);
+      if (!h) return;
+      if (h.session.intent.kind !== 'reconsent') return void res.redirect(303, `/connect/${h.token}`);
+      const conn = await deps.connect.connection(h.session.clientId, h.session.userId, h.session.intent.connectionId);
+      const provider = await findProvider(conn.providerId).catch(() => undefined);
+      html(res, 200, reconfirmPage({
+        token: h.token,
+        productName: deps.settings.productName,
+        providerName: provider?.displayName ?? conn.providerId,
+        scopes: conn.scopes.length > 0 ? conn.scopes : h.session.scopes,
+        daysLeft: conn.daysLeft,
+        privacyPolicyUrl: deps.settings.privacyPolicyUrl,
+        consentDays: CONSENT_DAYS,
+      }));
+    } catch (error) {
+      pageError(res, error);
+    }
+  });
+
+  router.post('/connect/:token/reconfirm', form, async (req, res) => {
+    try {
+      const h = await hostedSession(req, res);
+      if (!h) return;
+      const r = await deps.connect.reconfirm(h.session, req.ip);
+      res.setHeader('Cache-Control', 'no-store');
+      res.redirect(303, r.kind === 'bounce' ? `/bounce/${r.bounceToken}` : r.url);
+    } catch (error) {
+      pageError(res, error);
+    }
+  });
+
+  router.post('/connect/:token/cancel', async (req, res) => {
+    try {
+      const h = await hostedSession(req, res);
+      if (!h) return;
+      const s = await deps.sessions.consume(h.session._id, h.session.userId, h.session.clientId, now());
+      if (s) await deps.sessions.finish(s._id, { outcome: 'cancelled', outcomeCode: 'access_denied', connectionId: null, bounceToken: null, bounceExpiresAt: null });
+      html(res, 200, outcomePage({ outcome: 'cancelled', title: 'You cancelled', message: 'You cancelled connecting your bank. Nothing was shared.', returnUrl: s ? deps.connect.returnWith(s, { status: 'cancelled', error: 'access_denied' }) : undefined }));
+    } catch (error) {
+      pageError(res, error);
+    }
+  });
+
+  // ---- the redirect back from TrueLayer -------------------------------------------------------------------------
+  const callback = async (req: Request, res: Response, params: Record<string, unknown>) => {
+    const result = await deps.connect.callback({ state: first(params['state']), authCode: first(params['code']), error: first(params['error']) });
+    switch (result.kind) {
+      case 'rejected':
+        deps.logger.warn({ reason: result.reason }, 'callback rejected');
+        return rejected(res, result.reason);
+      case 'cancelled':
+        return html(res, 200, outcomePage({ outcome: 'cancelled', title: 'You cancelled', message: 'You cancelled connecting your bank. Nothing was shared.', returnUrl: result.returnUrl }));
+      case 'failed':
+        return html(res, 502, outcomePage({ outcome: 'failed', title: 'We could not connect your bank', message: result.code === 'exchange_failed' ? 'Your bank approved the request but we could not complete the connection. Please try again.' : 'Your bank or TrueLayer reported a problem. Please try again later.', returnUrl: result.returnUrl }));
+      case 'connected':
+        res.setHeader('Cache-Control', 'no-store');
+        return res.redirect(303, `/bounce/${result.bounceToken}`);
+    }
+  };
+  router.get('/v1/callback', async (req, res) => callback(req, res, req.query as Record<string, unknown>));
+  router.post('/v1/callback', form, async (req, res) => callback(req, res, (req.body ?? {}) as Record<string, unknown>));
+
+  // ---- bounce back to the product ----------------------------------------------------------------------------------
+  router.get('/bounce/:token', async (req, res) => {
+    try {
+      const token = String(req.params['token'] ?? '');
+      const s = TOKEN_RE.test(token) ? await deps.sessions.findByBounceToken(token, now()) : null;
+      if (!s || (s.outcome !== 'connected' && s.outcome !== 'extended')) return rejected(res, 'unknown');
+      const params = { status: s.outcome, session_id: s._id, ...(s.connectionId ? { connection_id: s.connectionId } : {}) };
+      const appUrl = s.returnUrl ? withParams(s.returnUrl, params) : undefined;
+      const webUrl = s.webFallbackUrl ? withParams(s.webFallbackUrl, params) : appUrl;
+      const provider = s.providerId ? await findProvider(s.providerId).catch(() => undefined) : undefined;
+      html(res, 200, bouncePage({ appUrl, webUrl, providerName: provider?.displayName, outcome: s.outcome, autoRedirectSeconds: deps.settings.bounceAutoRedirectSeconds }));
+    } catch (error) {
+      pageError(res, error);
+    }
+  });
+
+  return router;
+}

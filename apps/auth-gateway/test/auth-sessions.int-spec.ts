@@ -1,0 +1,64 @@
+/**
+ * MongoAuthSessionStore on the real MongoDB-wire server: single use under concurrency, purge job, lookups.
+ * (Conditional findOneAndUpdate is not atomic on the local wire server; the store guards with a unique insert.)
+ */
+import { createLogger } from '@ais/platform-logger';
+import { connectMongo, type Connection } from '@ais/platform-mongo';
+import { randomBytes } from 'node:crypto';
+import { MongoAuthSessionStore, type AuthSessionRecord } from '../src/data/auth-sessions';
+
+const logger = createLogger({ service: 'gw-sessions-int', level: 'warn' });
+
+describe('auth sessions on a real MongoDB-wire server', () => {
+  let conn: Connection;
+  let store: MongoAuthSessionStore;
+  const now = new Date();
+  const rec = (id: string, expiresAt: Date, over: Partial<AuthSessionRecord> = {}): AuthSessionRecord => ({
+    _id: id, clientId: 'c-x', userId: 'u-x', intent: { kind: 'new' }, dialog: 'truelayer', pageToken: null, codeVerifier: 'v', redirectUri: 'http://127.0.0.1/v1/callback',
+    responseMode: 'query', providers: ['uk-cs-mock'], scopes: ['info'], providerId: null, returnUrl: null, webFallbackUrl: null, createdAt: now, expiresAt,
+    consumedAt: null, outcome: null, outcomeCode: null, connectionId: null, bounceToken: null, bounceExpiresAt: null, ...over,
+  });
+
+  beforeAll(async () => {
+    conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `gw_it_${randomBytes(4).toString('hex')}`, logger });
+    store = new MongoAuthSessionStore(conn);
+    await store.ensureIndexes();
+  });
+
+  afterAll(async () => {
+    await conn.dropDatabase();
+    await conn.close();
+  });
+
+  it('concurrent consumes of one session have exactly one winner', async () => {
+    for (let round = 0; round < 10; round += 1) {
+      const id = `race-${round}`;
+      await store.create(rec(id, new Date(now.getTime() + 60_000)));
+      const results = await Promise.all(Array.from({ length: 8 }, () => store.consume(id, 'u-x', 'c-x', new Date())));
+      expect(results.filter((r) => r !== null)).toHaveLength(1);
+      expect(await store.consume(id, 'u-x', 'c-x', new Date())).toBeNull();
+      expect((await store.peek(id))?.consumedAt).not.toBeNull();
+    }
+  });
+
+  it('does not consume for another user, another client, or after expiry (and writes nothing then)', async () => {
+    await store.create(rec('guarded', new Date(now.getTime() + 60_000)));
+    expect(await store.consume('guarded', 'someone-else', 'c-x', new Date())).toBeNull();
+    expect(await store.consume('guarded', 'u-x', 'other-client', new Date())).toBeNull();
+    expect(await store.consume('guarded', 'u-x', 'c-x', new Date(now.getTime() + 120_000))).toBeNull();
+    expect(await conn.collection('auth_session_uses').countDocuments({ _id: 'guarded' } as never)).toBe(0);
+    expect(await store.consume('guarded', 'u-x', 'c-x', new Date())).not.toBeNull();
+  });
+
+  it('finds hosted and bounce sessions by token and purges expired records', async () => {
+    await store.create(rec('hosted', new Date(now.getTime() + 60_000), { pageToken: 'p'.repeat(43) }));
+    expect((await store.findByPageToken('p'.repeat(43), new Date()))?._id).toBe('hosted');
+    expect(await store.findByPageToken('p'.repeat(43), new Date(now.getTime() + 61_000))).toBeNull();
+    await store.finish('hosted', { outcome: 'connected', outcomeCode: null, connectionId: 'c1', bounceToken: 'b'.repeat(43), bounceExpiresAt: new Date(now.getTime() + 60_000) });
+    expect((await store.findByBounceToken('b'.repeat(43), new Date()))?.connectionId).toBe('c1');
+    await store.create(rec('old', new Date(now.getTime() - 3_600_000)));
+    expect(await store.purge(new Date(now.getTime() - 60_000))).toBe(1);
+    expect(await store.peek('old')).toBeNull();
+    expect(await store.peek('hosted')).not.toBeNull();
+  });
+});

@@ -1,0 +1,155 @@
+/** Unit-test harness: the gateway's apps with memory stores, a fake provider catalogue and faked gRPC downstreams. */
+import { tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { AppError } from '@ais/platform-errors';
+import { createLogger } from '@ais/platform-logger';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import { RateLimiter } from '../src/api/auth';
+import type { Downstreams } from '../src/clients/grpc-clients';
+import type { ProviderCatalog, ProviderInfo } from '../src/connect/providers';
+import type { ConnectSettings } from '../src/connect/service';
+import { MemoryApiClientStore } from '../src/data/api-clients';
+import { MemoryAuthSessionStore } from '../src/data/auth-sessions';
+import { adminApp, publicApp, type AppDeps } from '../src/http/app';
+import { StateCodec } from '../src/security/state';
+
+export const logger = createLogger({ service: 'gw-test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+
+export const PROVIDERS: ProviderInfo[] = [
+  { providerId: 'mock', displayName: 'Mock', country: 'uk', logoUrl: 'http://tl.test/logos/mock.svg', scopes: ['info', 'accounts'] },
+  { providerId: 'ob-barclays', displayName: 'Barclays', country: 'uk', logoUrl: 'http://tl.test/logos/ob-barclays.svg', scopes: ['info', 'accounts'] },
+  { providerId: 'fr-stet-bnp', displayName: 'BNP Paribas', country: 'fr', logoUrl: undefined, scopes: ['info', 'accounts'] },
+];
+
+export function connection(over: Partial<tokenvaultV1.Connection> = {}): tokenvaultV1.Connection {
+  return {
+    connectionId: 'conn-1',
+    userId: 'user-1',
+    providerId: 'mock',
+    status: tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_ACTIVE,
+    consentCreatedAt: new Date('2026-11-01T00:00:00Z'),
+    consentExpiresAt: new Date('2027-01-30T00:00:00Z'),
+    scopes: ['info', 'accounts'],
+    daysLeft: 66,
+    reconsentDue: false,
+    previousConnectionId: '',
+    clientId: 'c1',
+    createdAt: new Date('2026-11-01T00:00:00Z'),
+    updatedAt: new Date('2026-11-01T00:00:00Z'),
+    ...over,
+  };
+}
+
+export interface Harness {
+  deps: AppDeps;
+  pub: ReturnType<typeof publicApp>;
+  admin: ReturnType<typeof adminApp>;
+  clients: MemoryApiClientStore;
+  sessions: MemoryAuthSessionStore;
+  codec: StateCodec;
+  clock: { now: number };
+  tv: {
+    listConnections: jest.Mock;
+    getConnection: jest.Mock;
+    exchangeCode: jest.Mock;
+    startReconsent: jest.Mock;
+    revokeConnection: jest.Mock;
+    startProbe: jest.Mock;
+  };
+  settings: ConnectSettings;
+  /** Creates an API client through the admin route; returns its id and key. */
+  newClient(opts?: { rate?: number; returnUrls?: string[] }): Promise<{ clientId: string; key: string }>;
+}
+
+export function harness(opts: { aasa?: unknown; assetLinks?: unknown } = {}): Harness {
+  const clock = { now: Date.parse('2026-11-25T12:00:00Z') };
+  const clients = new MemoryApiClientStore();
+  const sessions = new MemoryAuthSessionStore();
+  const codec = new StateCodec(randomBytes(32));
+  const tv = {
+    listConnections: jest.fn(async (r: { clientId: string; userId: string }) => ({ connections: [connection({ userId: r.userId, clientId: r.clientId })] })),
+    getConnection: jest.fn(async (r: { clientId: string; userId: string; connectionId: string }) => {
+      if (r.connectionId !== 'conn-1') throw AppError.notFound('connection_not_found', 'no such connection');
+      return { connection: connection({ userId: r.userId, clientId: r.clientId }) };
+    }),
+    exchangeCode: jest.fn(async (r: { clientId: string; userId: string; previousConnectionId: string }) => ({
+      connection: connection({ connectionId: 'conn-new', userId: r.userId, clientId: r.clientId, previousConnectionId: r.previousConnectionId }),
+    })),
+    startReconsent: jest.fn(async () => ({ outcome: { $case: 'reauthUri', reauthUri: 'http://tl.test/reauth?x=1' } })),
+    revokeConnection: jest.fn(async (r: { clientId: string; userId: string }) => ({
+      connection: connection({ userId: r.userId, clientId: r.clientId, status: tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_REVOKED }),
+    })),
+    startProbe: jest.fn(async (r: { probeId: string }) => ({ probeId: r.probeId, eventId: 'e-1' })),
+  };
+  const downstreams = {
+    tokenVault: tv,
+    fetcher: {
+      getProbe: jest.fn(async () => {
+        throw AppError.notFound('probe_not_found', 'probe x has not reached data-fetcher');
+      }),
+    },
+    close: () => undefined,
+  } as unknown as Downstreams;
+  const settings: ConnectSettings = {
+    publicBaseUrl: 'http://gw.test',
+    redirectUri: undefined,
+    trueLayerClientId: 'sandbox-ais-test',
+    authBaseUrl: 'http://tl.test',
+    providers: ['uk-ob-all', 'uk-oauth-all'],
+    scopes: ['info', 'accounts', 'balance', 'transactions', 'offline_access'],
+    countries: [],
+    sessionTtlMs: 600_000,
+    bounceTtlMs: 900_000,
+    productName: 'Budgetly',
+    privacyPolicyUrl: 'https://budgetly.test/privacy',
+    bounceAutoRedirectSeconds: 0,
+  };
+  const catalog: ProviderCatalog = { list: async () => PROVIDERS };
+  const deps: AppDeps = {
+    logger,
+    downstreams,
+    ready: () => true,
+    bodyLimit: '1kb',
+    trustProxy: 'loopback',
+    gateway: {
+      clients,
+      sessions,
+      apiKeyPepper: randomBytes(32),
+      state: codec,
+      providers: catalog,
+      settings,
+      defaultRateLimitPerMinute: 100,
+      rateLimiter: new RateLimiter(() => clock.now),
+      aasa: opts.aasa,
+      assetLinks: opts.assetLinks,
+      now: () => new Date(clock.now),
+    },
+  };
+  const admin = adminApp(deps);
+  return {
+    deps,
+    pub: publicApp(deps),
+    admin,
+    clients,
+    sessions,
+    codec,
+    clock,
+    tv,
+    settings,
+    async newClient(o = {}) {
+      const res = await request(admin)
+        .post('/admin/api-clients')
+        .send({ name: 'Budgetly', rate_limit_per_minute: o.rate ?? 100, allowed_return_urls: o.returnUrls ?? ['https://app.budgetly.test/connected'] })
+        .expect(201);
+      return { clientId: res.body.client_id as string, key: res.body.api_key as string };
+    },
+  };
+}
+
+/** Pulls `state` out of an auth link. */
+export function stateOf(url: string): string {
+  const s = new URL(url).searchParams.get('state');
+  if (!s) throw new Error('no state in link');
+  return s;
+}
