@@ -57,6 +57,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
   const shots: string[] = [];
   /** States, codes and page tokens seen during the run: none may appear in the gateway's logs. */
   const secretsSeen: string[] = [];
+  const startedAt = Date.now();
 
   const shot = async (page: Page, name: string): Promise<void> => {
     const file = join(ARTIFACTS, `${String(shots.length + 1).padStart(2, '0')}-${name}.png`);
@@ -92,7 +93,14 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     sandbox = await startSandboxProcess({ SANDBOX_CLIENT_ID: clientId, SANDBOX_REDIRECT_URIS: redirectUri });
     const credentialsPath = `ais/truelayer-${ns}`;
     await vaultKvWrite(infra['VAULT_ADDR']!, infra['VAULT_TOKEN']!, credentialsPath, { client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
-    const common = { ...infra, LOG_LEVEL: 'info', KAFKA_TOPIC_PREFIX: `cj${ns}`, SHUTDOWN_TIMEOUT_MS: '15000', OTEL_TRACES_EXPORTER: 'none' };
+    const common = {
+      ...infra,
+      LOG_LEVEL: 'info',
+      KAFKA_TOPIC_PREFIX: `cj${ns}`,
+      SHUTDOWN_TIMEOUT_MS: '15000',
+      OTEL_TRACES_EXPORTER: 'zipkin',
+      OTEL_SIMPLE_SPAN_PROCESSOR: 'true',
+    };
     tokenVault = await startService('token-vault', {
       ...common,
       MONGODB_DB: `tv_cj_${ns}`,
@@ -262,7 +270,9 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     await shot(page, 'reauth-bounce');
     await page.close();
     const after = (await api('GET', '/v1/users/user-1/connections')).json['connections'] as Array<Record<string, unknown>>;
-    expect(after.some((c) => c['status'] === 'active' && (c['connection_id'] === oldId || c['previous_connection_id'] === oldId))).toBe(true);
+    // the same bank consent (credentials_id kept by the reauth): the connection keeps its id and is active
+    expect(after).toHaveLength(before.length);
+    expect(after.find((c) => c['connection_id'] === oldId)).toMatchObject({ status: 'active', reconsent_due: false });
   });
 
   it('re-consent with extend: a user who reconfirmed on our page is extended in place (no browser)', async () => {
@@ -348,5 +358,44 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     for (const secret of secretsSeen) expect(out).not.toContain(secret);
     expect(out).not.toMatch(/code_verifier|codeVerifier"\s*:\s*"[A-Za-z0-9_-]{43}/);
     expect(shots.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('after the journeys: no token, client secret, code, state or API key in MongoDB, logs, spans or Kafka', async () => {
+    const jwt = /eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/; // the simulator's access tokens are JWTs
+    const refreshToken = /\b[0-9A-F]{64}\b/; // the simulator's refresh tokens: 64 upper-case hex
+    const secrets = [sandbox.clientSecret, apiKey, ...secretsSeen];
+    const dbs = [`gw_cj_${ns}`, `tv_cj_${ns}`];
+    const dumps: string[] = [];
+    for (const name of dbs) {
+      const conn = db.useDb(name);
+      for (const c of await conn.listCollections()) dumps.push(JSON.stringify(await conn.collection(c.name).find().toArray()));
+    }
+    const mongoText = dumps.join('\n');
+    expect(mongoText).toContain('vault:v1:'); // the tokens are there, encrypted
+    const logs = gateway.output() + tokenVault.output();
+    const spans: string[] = [];
+    for (const service of ['auth-gateway', 'token-vault']) {
+      // only this suite's spans (the Zipkin server may hold other runs')
+      const r = await fetch(`${infra['ZIPKIN_URL']}/api/v2/traces?serviceName=${service}&limit=1000&endTs=${Date.now()}&lookback=${Date.now() - startedAt + 1000}`);
+      spans.push(await r.text());
+    }
+    const spanText = spans.join('\n');
+    expect(spanText).toMatch(/token-vault/); // the scan read real spans
+    const { Kafka } = await import('kafkajs');
+    const kafka = new Kafka({ brokers: infra['KAFKA_BROKERS']!.split(','), clientId: `scan-${ns}`, logLevel: 0 });
+    const consumer = kafka.consumer({ groupId: `scan-${ns}` });
+    const events: string[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic: `cj${ns}.ais.connection.v1`, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void events.push(`${JSON.stringify(message.headers)} ${message.value?.toString('latin1') ?? ''}`) });
+    for (let i = 0; i < 100 && !events.some((e) => e.includes('connection.revoked')); i += 1) await new Promise((r) => setTimeout(r, 100));
+    await consumer.disconnect();
+    const kafkaText = events.join('\n');
+    expect(kafkaText).toContain('connection.authorized');
+    expect(kafkaText).toContain('connection.revoked');
+    for (const [where, text] of [['mongo', mongoText], ['logs', logs], ['spans', spanText], ['kafka', kafkaText]] as const) {
+      expect({ where, jwt: jwt.test(text), refresh: refreshToken.test(text) }).toEqual({ where, jwt: false, refresh: false });
+      for (const secret of secrets) expect({ where, leaked: text.includes(secret) }).toEqual({ where, leaked: false });
+    }
   });
 });

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
       { addr: config.VAULT_ADDR, token: config.VAULT_TOKEN, mount: config.VAULT_KV_MOUNT, timeoutMs: config.VAULT_TIMEOUT_MS },
       config.GATEWAY_KEYS_VAULT_PATH,
     );
-    const sessions = new MongoAuthSessionStore(conn);
+    const sessions = new MongoAuthSessionStore(conn, secrets.stateKey);
     await sessions.ensureIndexes();
     const downstreams = connectDownstreams(config);
     const settings: ConnectSettings = {

@@ -21,7 +21,7 @@ describe('auth sessions on a real MongoDB-wire server', () => {
 
   beforeAll(async () => {
     conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `gw_it_${randomBytes(4).toString('hex')}`, logger });
-    store = new MongoAuthSessionStore(conn);
+    store = new MongoAuthSessionStore(conn, randomBytes(32));
     await store.ensureIndexes();
   });
 

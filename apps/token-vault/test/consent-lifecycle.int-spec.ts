@@ -152,10 +152,16 @@ describe('consent lifecycle with a controllable clock', () => {
       codeVerifier: '',
       previousConnectionId: first._id,
     });
-    expect(renewed.previousConnectionId).toBe(first._id);
+    // the same bank consent (credentials_id kept), so the same connection, renewed in place
+    expect(renewed._id).toBe(first._id);
     expect(renewed.credentialsId).toBe(first.credentialsId);
-    expect((await service.get('c1', 'u1', first._id)).status).toBe('revoked');
-    expect((await service.get('c1', 'u1', first._id)).tokens).toBeNull();
+    expect(renewed.status).toBe('active');
+    expect(renewed.tokenVersion).toBeGreaterThan(extended.tokenVersion);
+    const authorizedAgain = events.filter((e) => e.kind === 'authorized').at(-1);
+    expect(authorizedAgain).toMatchObject({ previousConnectionId: first._id });
+    expect((await service.list('c1', 'u1')).map((c) => c._id)).toEqual([first._id]);
+    const afterReauth = await service.getAccessToken(first._id);
+    expect((await fetch(`${sandbox.url}/data/v1/me`, { headers: { authorization: `Bearer ${afterReauth.accessToken}` } })).status).toBe(200);
 
     // expiry: past the consent end the job expires the connection and purges its tokens
     await advance(renewed.consentExpiresAt.getTime() - clock.now().getTime() + DAY);

@@ -1,3 +1,4 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { isDuplicateKeyError, type Connection } from '@ais/platform-mongo';
 import type { Intent } from '../security/state';
 
@@ -62,6 +63,10 @@ export interface AuthSessionStore {
   count(): Promise<number>;
 }
 
+function hashToken(value: string | null): string | null {
+  return value === null ? null : createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
 /**
  * MongoDB store. Single use is guarded by a unique-`_id` insert into `auth_session_uses`, NOT by a conditional
  * `findOneAndUpdate`: on the MongoDB-wire server used locally (FerretDB) concurrent conditional updates of one
@@ -71,10 +76,45 @@ export interface AuthSessionStore {
 export class MongoAuthSessionStore implements AuthSessionStore {
   private readonly col;
   private readonly uses;
+  private readonly fieldKey: Buffer;
 
-  constructor(conn: Connection) {
+  /**
+   * At rest, page and bounce tokens are stored as SHA-256 hashes (looked up by hash) and the PKCE verifier is
+   * sealed with AES-256-GCM under a key derived (HKDF) from the gateway's state key held in Vault: a database
+   * dump alone opens no hosted page, bounce page or code exchange.
+   */
+  constructor(conn: Connection, stateKey: Buffer) {
     this.col = conn.collection<AuthSessionRecord>('auth_sessions');
     this.uses = conn.collection<{ _id: string; at: Date; expiresAt: Date }>('auth_session_uses');
+    this.fieldKey = Buffer.from(hkdfSync('sha256', stateKey, Buffer.alloc(0), 'ais auth_sessions fields v1', 32));
+  }
+
+  private seal(value: string | null): string | null {
+    if (value === null) return null;
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.fieldKey, iv);
+    const ct = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
+    return `gcm1:${Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64url')}`;
+  }
+
+  private unseal(value: string | null): string | null {
+    if (value === null || !value.startsWith('gcm1:')) return value;
+    const raw = Buffer.from(value.slice(5), 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', this.fieldKey, raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  }
+
+  private toStored<T extends Partial<AuthSessionRecord>>(r: T): T {
+    const out = { ...r };
+    if (out.pageToken !== undefined) out.pageToken = hashToken(out.pageToken);
+    if (out.bounceToken !== undefined) out.bounceToken = hashToken(out.bounceToken);
+    if (out.codeVerifier !== undefined) out.codeVerifier = this.seal(out.codeVerifier);
+    return out;
+  }
+
+  private fromStored(r: AuthSessionRecord | null): AuthSessionRecord | null {
+    return r ? { ...r, codeVerifier: this.unseal(r.codeVerifier) } : null;
   }
 
   async ensureIndexes(): Promise<void> {
@@ -84,15 +124,15 @@ export class MongoAuthSessionStore implements AuthSessionStore {
   }
 
   async create(record: AuthSessionRecord): Promise<void> {
-    await this.col.insertOne(record);
+    await this.col.insertOne(this.toStored(record));
   }
 
   async peek(sid: string): Promise<AuthSessionRecord | null> {
-    return this.col.findOne({ _id: sid });
+    return this.fromStored(await this.col.findOne({ _id: sid }));
   }
 
   async findByPageToken(pageToken: string, now: Date): Promise<AuthSessionRecord | null> {
-    return this.col.findOne({ pageToken, consumedAt: null, expiresAt: { $gt: now } });
+    return this.fromStored(await this.col.findOne({ pageToken: hashToken(pageToken), consumedAt: null, expiresAt: { $gt: now } }));
   }
 
   async consume(sid: string, userId: string, clientId: string, now: Date): Promise<AuthSessionRecord | null> {
@@ -105,7 +145,7 @@ export class MongoAuthSessionStore implements AuthSessionStore {
       throw error;
     }
     await this.col.updateOne({ _id: sid }, { $set: { consumedAt: now } });
-    return rec;
+    return this.fromStored(rec);
   }
 
   async setProvider(sid: string, providerId: string): Promise<void> {
@@ -113,15 +153,15 @@ export class MongoAuthSessionStore implements AuthSessionStore {
   }
 
   async setVerifier(sid: string, codeVerifier: string, dialog: Dialog, pageToken: string | null): Promise<void> {
-    await this.col.updateOne({ _id: sid, consumedAt: null }, { $set: { codeVerifier, dialog, pageToken } });
+    await this.col.updateOne({ _id: sid, consumedAt: null }, { $set: this.toStored({ codeVerifier, dialog, pageToken }) });
   }
 
   async finish(sid: string, update: OutcomeUpdate): Promise<void> {
-    await this.col.updateOne({ _id: sid }, { $set: { ...update } });
+    await this.col.updateOne({ _id: sid }, { $set: this.toStored({ ...update }) });
   }
 
   async findByBounceToken(bounceToken: string, now: Date): Promise<AuthSessionRecord | null> {
-    return this.col.findOne({ bounceToken, bounceExpiresAt: { $gt: now } });
+    return this.fromStored(await this.col.findOne({ bounceToken: hashToken(bounceToken), bounceExpiresAt: { $gt: now } }));
   }
 
   async delete(sid: string): Promise<void> {

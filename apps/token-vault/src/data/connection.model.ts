@@ -98,6 +98,35 @@ export class ConnectionRepository {
       .exec();
   }
 
+  /** Re-consent of the same bank consent: new tokens and consent dates, same connection id. */
+  async renew(
+    id: string,
+    p: { tokens: EncryptedTokens; scopes: string[]; consentCreatedAt: Date; consentExpiresAt: Date; now: Date },
+  ): Promise<ConnectionDoc> {
+    const doc = await this.model
+      .findOneAndUpdate(
+        { _id: id },
+        {
+          $set: {
+            tokens: p.tokens,
+            scopes: p.scopes,
+            consentCreatedAt: p.consentCreatedAt,
+            consentExpiresAt: p.consentExpiresAt,
+            status: 'active',
+            statusReason: '',
+            lastRefreshAt: p.now,
+            jobDueAt: p.now,
+          },
+          $inc: { tokenVersion: 1 },
+        },
+        { returnDocument: 'after' },
+      )
+      .lean<ConnectionDoc>()
+      .exec();
+    if (!doc) throw new Error(`connection ${id} vanished during renewal`);
+    return doc;
+  }
+
   async extendConsent(id: string, consentExpiresAt: Date, tokens: EncryptedTokens | null, now: Date): Promise<ConnectionDoc | null> {
     const set: Record<string, unknown> = { consentExpiresAt, status: 'active', statusReason: '' };
     if (tokens) Object.assign(set, { tokens, lastRefreshAt: now });

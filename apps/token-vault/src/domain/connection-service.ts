@@ -16,7 +16,7 @@ import type { ConnectionDoc, ConnectionRepository, EncryptedTokens } from '../da
 import type { TokenCipher } from '../data/token-cipher';
 
 export type ConnectionEventPayload =
-  | { kind: 'authorized'; doc: ConnectionDoc }
+  | { kind: 'authorized'; doc: ConnectionDoc; previousConnectionId?: string }
   | { kind: 'revoked'; doc: ConnectionDoc; reason: string }
   | { kind: 'token_refreshed'; doc: ConnectionDoc; expiresAt: Date; rotated: boolean; trigger: 'on_demand' | 'keep_alive' }
   | { kind: 'consent_expiring'; doc: ConnectionDoc; horizonDays: number }
@@ -148,6 +148,20 @@ export class ConnectionService {
     });
     const info = me.results[0];
     const now = this.clock.now();
+    if (previous && info?.credentials_id && info.credentials_id === previous.credentialsId) {
+      // A reauth of the same consent at the bank: the connection is renewed in place and keeps its id.
+      const renewed = await this.repo.renew(previous._id, {
+        tokens: await this.encryptTokens(previous._id, tokens, null),
+        scopes: tokens.scope.length > 0 ? tokens.scope : previous.scopes,
+        consentCreatedAt: toDate(info.consent_created_at) ?? now,
+        consentExpiresAt: toDate(info.consent_expires_at) ?? new Date(now.getTime() + 90 * DAY),
+        now,
+      });
+      this.cache.delete(previous._id);
+      await this.events.publish({ kind: 'authorized', doc: renewed, previousConnectionId: previous._id });
+      this.logger.info({ connectionId: previous._id, providerId: renewed.providerId }, 'connection renewed in place');
+      return renewed;
+    }
     const id = randomUUID();
     const consentCreatedAt = toDate(info?.consent_created_at) ?? now;
     const doc: Omit<ConnectionDoc, 'createdAt' | 'updatedAt'> = {

@@ -20,7 +20,7 @@ function toPayload(e: ConnectionEventPayload): { type: string; payload: Payload 
             scopes: d.scopes,
             consentCreatedAt: d.consentCreatedAt,
             consentExpiresAt: d.consentExpiresAt,
-            previousConnectionId: d.previousConnectionId,
+            previousConnectionId: e.previousConnectionId ?? d.previousConnectionId,
             credentialsId: d.credentialsId,
           },
         },

@@ -10,6 +10,8 @@ describe('span redaction', () => {
     expect(scrubString('Bearer eyJhbGciOi.xyz')).toBe(`Bearer ${MASK}`);
     expect(scrubString('GET http://gw/connect/AbCdEfGhIjKlMnOpQrStUv/consent')).toBe(`GET http://gw/connect/${MASK}/consent`);
     expect(scrubString('/bounce/AbCdEfGhIjKlMnOpQrStUv12')).toBe(`/bounce/${MASK}`);
+    expect(scrubString('code=2C21FFD55BA6&state=abc&x=1')).toBe(`code=${MASK}&state=${MASK}&x=1`);
+    expect(scrubString('errorcode=1&x=2')).toBe('errorcode=1&x=2');
     expect(scrubString('/connect/:token')).toBe('/connect/:token');
   });
 

@@ -11,7 +11,8 @@ export const MASK = '[REDACTED]';
 
 const SENSITIVE_KEY = /(token|secret|password|passwd|authorization|cookie|api[-_.]?key|code_verifier|credential|ciphertext|plaintext)/i;
 const SENSITIVE_PARAMS = ['code', 'state', 'access_token', 'refresh_token', 'id_token', 'client_secret', 'token', 'code_verifier', 'api_key'];
-const QUERY_PARAM = new RegExp(`([?&#](?:${SENSITIVE_PARAMS.join('|')})=)[^&#\\s]*`, 'gi');
+// Also matches at the start of a bare query string (the `url.query` attribute has no leading `?`).
+const QUERY_PARAM = new RegExp(`((?:^|[?&#;"'])(?:${SENSITIVE_PARAMS.join('|')})=)[^&#\\s"']*`, 'gi');
 // Hosted-page and bounce tokens travel in the path: /connect/<token>/..., /bounce/<token>
 const PATH_TOKEN = /(\/(?:connect|bounce)\/)[A-Za-z0-9_-]{16,}/g;
 const TOKENISH = /\b(Bearer\s+)[A-Za-z0-9._~+/-]+=*|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g;
