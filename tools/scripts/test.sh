@@ -20,4 +20,9 @@ phase generated bash tools/scripts/check-generated.sh
 phase lint      npx nx run-many -t lint --parallel=2 --outputStyle=static
 phase typecheck npx nx run-many -t typecheck --parallel=2 --outputStyle=static
 phase unit      npx nx run-many -t test --parallel=2 --outputStyle=static
-phase integration npx jest -c jest.integration.config.js --runInBand
+mkdir -p tmp
+phase integration npx jest -c jest.integration.config.js --runInBand --json --outputFile=tmp/integration-results.json
+node -e '
+  const r = require("./tmp/integration-results.json");
+  console.log(`integration: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+'
