@@ -8,10 +8,9 @@
  *
  * Needs /usr/bin/chromium (infra/install-browser.sh).
  */
-import { startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
+import { freePort, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import mongoose from 'mongoose';
 import { mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { stackEnv, uniqueSuffix } from './stack-env';
@@ -21,18 +20,6 @@ jest.setTimeout(240_000);
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = resolve(__dirname, '..', '..', 'test-artifacts', 'connect-journey');
 const RETURN_URL = 'https://app.budgetly.test/connected';
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 async function vaultKvWrite(addr: string, token: string, path: string, data: Record<string, string>): Promise<void> {
   const res = await fetch(`${addr.replace(/\/+$/, '')}/v1/secret/data/${path}`, {

@@ -30,16 +30,7 @@ describe('token-vault against the simulator', () => {
   let mongo: MongoClient;
   const seenAccessTokens = new Set<string>();
 
-  const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${sandbox.url}/__admin${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`admin ${method} ${path} -> ${res.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  };
+  const admin = <T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => sandbox.admin<T>(method, path, body);
   const refreshGrants = async () => (await admin<{ token_grants: { refresh_token: number } }>('GET', '/counters')).token_grants.refresh_token;
 
   /** Runs the auth dialog for a mock user and exchanges the code through token-vault. */

@@ -4,25 +4,13 @@
  * simulator's client credentials, creates an API client, connects a mock bank user end to end (auth link →
  * simulator dialog → callback → token-vault), sends a pipeline probe, and prints every URL to open.
  */
-import { readStackEnv, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
+import { freePort, readStackEnv, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import { Vault } from '@ais/platform-vault';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 const once = process.argv.includes('--once');
 const root = join(__dirname, '../..');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
 
 async function main(): Promise<void> {
   const stack = readStackEnv(join(root, '.infra/stack.env'));

@@ -28,16 +28,7 @@ describe('consent lifecycle with a controllable clock', () => {
   const clock = { now: () => new Date(Date.now() + offset) };
   const events: ConnectionEventPayload[] = [];
 
-  const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${sandbox.url}/__admin${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`admin ${method} ${path} -> ${res.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  };
+  const admin = <T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => sandbox.admin<T>(method, path, body);
 
   /** Moves both clocks (ours and the simulator's) forward. */
   const advance = async (ms: number) => {

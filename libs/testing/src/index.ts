@@ -1,4 +1,4 @@
-export { ensureStack, stopStack, readStackEnv, parseEnvFile, stackAlive, REPO_ROOT, type StackEnv, type StackHandle } from './stack';
+export { ensureStack, freePort, stopStack, readStackEnv, parseEnvFile, stackAlive, REPO_ROOT, type StackEnv, type StackHandle } from './stack';
 export { startService, runToExit, type ServiceProcess } from './service-process';
 export { getTrace, waitForTrace, servicesIn, type ZipkinSpan } from './zipkin';
 export { startSandboxProcess, type SandboxProcess, type SandboxProcessOptions } from './sandbox-process';

@@ -21,6 +21,8 @@ export interface SandboxProcess {
   pid: number;
   /** Last log lines of the child (stdout and stderr), for failure messages. */
   logs(): string[];
+  /** Calls the simulator's admin API (`/__admin<path>`); throws with the status and body on a non-2xx answer. */
+  admin<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -120,6 +122,16 @@ export async function startSandboxProcess(
     redirectUri,
     pid,
     logs: () => [...logLines],
+    admin: async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+      const res = await fetch(`${url}/__admin${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`admin ${method} ${path} -> ${res.status} ${text}`);
+      return (text ? JSON.parse(text) : undefined) as T;
+    },
     stop: () => {
       stopping ??= stopChild(child, pid, () => exited, exitPromise, opts.stopTimeoutMs ?? 5_000).finally(() => {
         process.removeListener('exit', onParentExit);

@@ -65,16 +65,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     });
   const client = makeClient();
 
-  const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${sandbox.url}/__admin${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`admin ${method} ${path} -> ${res.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  };
+  const admin = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+    sandbox.admin<T>(method as 'GET', path, body);
 
   const connect = async (opts: ConnectOptions = {}): Promise<Connected> => {
     const c = opts.client ?? client;
