@@ -8,6 +8,7 @@
  *
  * Needs /usr/bin/chromium (infra/install-browser.sh).
  */
+import { Vault } from '@ais/platform-vault';
 import { freePort, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import mongoose from 'mongoose';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -20,15 +21,6 @@ jest.setTimeout(240_000);
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = resolve(__dirname, '..', '..', 'test-artifacts', 'connect-journey');
 const RETURN_URL = 'https://app.budgetly.test/connected';
-
-async function vaultKvWrite(addr: string, token: string, path: string, data: Record<string, string>): Promise<void> {
-  const res = await fetch(`${addr.replace(/\/+$/, '')}/v1/secret/data/${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-vault-token': token },
-    body: JSON.stringify({ data }),
-  });
-  if (!res.ok) throw new Error(`vault write ${path}: HTTP ${res.status}`);
-}
 
 describe('connect journey in Chromium (both options, cancel, state attacks)', () => {
   const ns = uniqueSuffix();
@@ -79,7 +71,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     const clientId = 'sandbox-ais-test';
     sandbox = await startSandboxProcess({ SANDBOX_CLIENT_ID: clientId, SANDBOX_REDIRECT_URIS: redirectUri });
     const credentialsPath = `ais/truelayer-${ns}`;
-    await vaultKvWrite(infra['VAULT_ADDR']!, infra['VAULT_TOKEN']!, credentialsPath, { client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
+    await new Vault({ addr: infra['VAULT_ADDR']!, token: infra['VAULT_TOKEN']! }).kvWrite(credentialsPath, { client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
     const common = {
       ...infra,
       LOG_LEVEL: 'info',

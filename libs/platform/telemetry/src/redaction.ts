@@ -3,11 +3,13 @@
  * keys are dropped, sensitive query parameters in URL-ish attributes are masked, and bearer tokens / JWTs inside
  * any string attribute or exception event are masked.
  */
+import { REDACTED, scrubText } from '@ais/platform-logger';
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
-export const MASK = '[REDACTED]';
+/** The same mask the logs use, so a scrubbed value reads the same in logs and spans. */
+export const MASK = REDACTED;
 
 const SENSITIVE_KEY = /(token|secret|password|passwd|authorization|cookie|api[-_.]?key|code_verifier|credential|ciphertext|plaintext)/i;
 const SENSITIVE_PARAMS = ['code', 'state', 'access_token', 'refresh_token', 'id_token', 'client_secret', 'token', 'code_verifier', 'api_key'];
@@ -15,13 +17,13 @@ const SENSITIVE_PARAMS = ['code', 'state', 'access_token', 'refresh_token', 'id_
 const QUERY_PARAM = new RegExp(`((?:^|[?&#;"'])(?:${SENSITIVE_PARAMS.join('|')})=)[^&#\\s"']*`, 'gi');
 // Hosted-page and bounce tokens travel in the path: /connect/<token>/..., /bounce/<token>
 const PATH_TOKEN = /(\/(?:connect|bounce)\/)[A-Za-z0-9_-]{16,}/g;
-const TOKENISH = /\b(Bearer\s+)[A-Za-z0-9._~+/-]+=*|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g;
 
 export function scrubString(value: string): string {
-  return value
+  const masked = value
     .replace(QUERY_PARAM, (_m, prefix: string) => `${prefix}${MASK}`)
-    .replace(PATH_TOKEN, (_m, prefix: string) => `${prefix}${MASK}`)
-    .replace(TOKENISH, (_m, bearer: string | undefined) => (bearer ? `${bearer}${MASK}` : MASK));
+    .replace(PATH_TOKEN, (_m, prefix: string) => `${prefix}${MASK}`);
+  // bearer tokens and JWT-shaped strings: the logger's scrubber, one definition for logs and spans
+  return scrubText(masked);
 }
 
 function scrubValue(value: AttributeValue | undefined): AttributeValue | undefined {
