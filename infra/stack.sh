@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# infra/stack.sh up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin] [--timeout SECS]
+# infra/stack.sh up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin] [--timeout SECS] [--fresh]
 #
 # Runs the local infrastructure as native background processes on free 127.0.0.1 ports:
 #   kafka  - Apache Kafka (KRaft, single combined broker+controller)
-#   mongo  - FerretDB v1 (MongoDB wire protocol) on SQLite
+#   mongo  - FerretDB 2 (MongoDB wire protocol) over PostgreSQL 15 with the DocumentDB extension; its data
+#            (DIR/data/mongo) survives down/up, `up --fresh` wipes it
 #   vault  - OpenBao dev server (Vault API; KV v2 at secret/, Transit at transit/)
 #   zipkin - Zipkin server, in-memory storage, UI at /zipkin/
 #
@@ -17,6 +18,7 @@
 #   AIS_KAFKA_JVM_OPTS      override the broker JVM flags
 #   AIS_ZIPKIN_JVM_OPTS     override the Zipkin JVM flags
 #   AIS_FERRETDB_LOG_LEVEL  debug|info|warn|error (default warn)
+#   AIS_PG_OPTS             extra `-c name=value` options for PostgreSQL (e.g. -c shared_buffers=512MB)
 #   JAVA_HOME               Java 17+ to use (default: java on PATH)
 # shellcheck disable=SC2317  # readiness predicates are invoked indirectly through wait_until
 set -euo pipefail
@@ -34,7 +36,9 @@ INFRA_HOME="${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}"
 . "$SCRIPT_DIR/versions.env"
 
 KAFKA_HOME="$INFRA_HOME/kafka-$KAFKA_VERSION"
-FERRETDB_BIN="$INFRA_HOME/ferretdb-$FERRETDB_VERSION/bin/ferretdb"
+STORE_HOME="$INFRA_HOME/store-$FERRETDB_VERSION-$DOCUMENTDB_REV"
+FERRETDB_BIN="$STORE_HOME/bin/ferretdb"
+PG_BIN="$STORE_HOME/pg/usr/lib/postgresql/$POSTGRES_MAJOR/bin"
 BAO_BIN="$INFRA_HOME/openbao-$OPENBAO_VERSION/bin/bao"
 ZIPKIN_HOME="$INFRA_HOME/zipkin-$ZIPKIN_VERSION"
 
@@ -50,7 +54,7 @@ die() { err "$*"; exit 1; }
 
 usage() {
   cat <<EOF
-usage: $(basename "$0") up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin] [--timeout SECS]
+usage: $(basename "$0") up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin] [--timeout SECS] [--fresh]
   up      install what is needed, start the servers on free 127.0.0.1 ports, wait until ready,
           write DIR/stack.env (reuses a stack that is already running and healthy)
   down    stop the processes recorded in DIR/pids
@@ -257,17 +261,63 @@ EOF
   secs_since "$t0" >"$RUN/kafka.ready"
 }
 
-start_mongo() {
-  local port="$1" t0; t0="$(now_ms)"
-  local data="$DATA/mongo" logf="$LOGS/mongo.log"
-  mkdir -p "$data"
-  spawn mongo "$logf" env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
-    "$FERRETDB_BIN" --listen-addr="127.0.0.1:$port" --handler=sqlite --sqlite-url="file:$data/" \
+# PostgreSQL refuses to run as root. As root, it runs in a user namespace of its own (`unshare -U`) in which this
+# process's uid maps to the unprivileged `postgres` account (initdb looks its name up): files stay owned by the
+# caller outside, the data dir stays under DIR, and the PID recorded is the server's own (unshare without
+# --fork execs in place).
+pg_prefix() {
+  if [[ "$(id -u)" -eq 0 ]]; then
+    printf '%s\n' unshare -U "--map-user=$(id -u postgres 2>/dev/null || echo 70)" "--map-group=$(id -g postgres 2>/dev/null || echo 70)"
+  fi
+}
+
+start_mongo() { # port pgport: PostgreSQL + DocumentDB on pgport, FerretDB on port
+  local port="$1" pgport="$2" t0; t0="$(now_ms)"
+  local data="$DATA/mongo" pgdata="$DATA/mongo/pgdata" logf="$LOGS/mongo.log" pglog="$LOGS/postgres.log"
+  local prefix; mapfile -t prefix < <(pg_prefix)
+  mkdir -p "$data/ferretdb"
+  if (( ${#prefix[@]} > 0 )) && ! "${prefix[@]}" true 2>/dev/null; then
+    err "mongo: as root, PostgreSQL needs a user namespace (unshare -U) to run unprivileged, and this machine refuses one; run as a normal user"
+    return 1
+  fi
+  if [[ ! -f "$pgdata/PG_VERSION" ]]; then
+    rm -rf "$pgdata"
+    if ! env -i PATH="$PATH" LANG=C.UTF-8 "${prefix[@]}" "$PG_BIN/initdb" -D "$pgdata" -U postgres -A trust -E UTF8 \
+        --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1; then
+      err "mongo: initdb failed"; fail_with_log mongo "$LOGS/initdb.log"; return 1
+    fi
+    # Settings that belong to the data dir; the address and port are passed at each start.
+    cat >>"$pgdata/postgresql.conf" <<EOF
+# ais-platform local store (infra/stack.sh)
+shared_preload_libraries = 'pg_cron,pg_documentdb_core,pg_documentdb'
+cron.database_name = 'postgres'
+documentdb.enableBackgroundWorker = true
+documentdb.enableBackgroundWorkerJobs = true
+documentdb.enableSortbyIdPushDownToPrimaryKey = true
+ssl = off
+EOF
+  fi
+  # shellcheck disable=SC2086  # AIS_PG_OPTS is a flag list
+  spawn mongo-pg "$pglog" env -i PATH="$PATH" LANG=C.UTF-8 AIS_INFRA_STACK_DIR="$DIR" \
+    "${prefix[@]}" "$PG_BIN/postgres" -D "$pgdata" -p "$pgport" -c listen_addresses=127.0.0.1 -c unix_socket_directories= \
+    ${AIS_PG_OPTS:-}
+  local pgpid="$SPAWNED_PID"
+  pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgres; }
+  wait_until postgres "$pgpid" "$TIMEOUT" pg_ready || { fail_with_log mongo "$pglog"; return 1; }
+  if ! "$PG_BIN/psql" -h 127.0.0.1 -p "$pgport" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt \
+      -c 'CREATE EXTENSION IF NOT EXISTS documentdb CASCADE;' >>"$LOGS/postgres-setup.log" 2>&1; then
+    err "mongo: CREATE EXTENSION documentdb failed"; fail_with_log mongo "$LOGS/postgres-setup.log" "$pglog"; return 1
+  fi
+  local pg_ms=$(( $(now_ms) - t0 ))
+  spawn mongo "$logf" env -i PATH="$PATH" HOME="$data/ferretdb" AIS_INFRA_STACK_DIR="$DIR" \
+    "$FERRETDB_BIN" --listen-addr="127.0.0.1:$port" --debug-addr=127.0.0.1:0 --state-dir="$data/ferretdb" \
+    --postgresql-url="postgres://postgres@127.0.0.1:$pgport/postgres" --no-auth --telemetry=disable \
     --log-level="${AIS_FERRETDB_LOG_LEVEL:-warn}"
   local pid="$SPAWNED_PID"
-  mongo_ready() { grep -q "^READY mongodb://127.0.0.1:$port/" "$logf" && tcp_open 127.0.0.1 "$port"; }
-  wait_until mongo "$pid" "$TIMEOUT" mongo_ready || { fail_with_log mongo "$logf"; return 1; }
-  printf 'MONGODB_URI=mongodb://127.0.0.1:%s/?directConnection=true\n' "$port" >"$RUN/mongo.env"
+  mongo_ready() { tcp_open 127.0.0.1 "$port"; }
+  wait_until mongo "$pid" "$TIMEOUT" mongo_ready || { fail_with_log mongo "$logf" "$pglog"; return 1; }
+  printf 'MONGODB_URI=mongodb://127.0.0.1:%s/?directConnection=true\nAIS_STORE_PG_PORT=%s\n' "$port" "$pgport" >"$RUN/mongo.env"
+  printf '%d.%02d' $((pg_ms / 1000)) $(((pg_ms % 1000) / 10)) >"$RUN/mongo.pg-ready"
   secs_since "$t0" >"$RUN/mongo.ready"
 }
 
@@ -345,7 +395,9 @@ start_zipkin() {
 # ---- commands --------------------------------------------------------------------------------
 recorded_services() {
   local s
-  for s in "${ALL_SERVICES[@]}"; do [[ -f "$PIDS/$s.pid" ]] && printf '%s\n' "$s"; done
+  for s in "${ALL_SERVICES[@]}"; do
+    if [[ -f "$PIDS/$s.pid" ]] || [[ "$s" == mongo && -f "$PIDS/mongo-pg.pid" ]]; then printf '%s\n' "$s"; fi
+  done
   return 0
 }
 
@@ -360,14 +412,15 @@ service_healthy() { # name: recorded PID is ours and its endpoint answers
   pid_ours "$pid" || return 1
   case "$s" in
     kafka)  v="$(env_value KAFKA_BROKERS)" && tcp_open 127.0.0.1 "${v##*:}" ;;
-    mongo)  v="$(env_value MONGODB_URI)" && v="${v#mongodb://127.0.0.1:}" && tcp_open 127.0.0.1 "${v%%/*}" ;;
+    mongo)  pid_ours "$(read_pid mongo-pg)" && v="$(env_value MONGODB_URI)" && v="${v#mongodb://127.0.0.1:}" \
+              && tcp_open 127.0.0.1 "${v%%/*}" ;;
     vault)  v="$(env_value VAULT_ADDR)" && http_ok "$v/v1/sys/health" ;;
     zipkin) v="$(env_value ZIPKIN_URL)" && http_ok "$v/health" ;;
   esac
 }
 
-stop_one() {
-  local s="$1" pid t0 kids k
+stop_one() { # name [signal]: PostgreSQL gets INT (fast shutdown: TERM would wait for every client to leave)
+  local s="$1" sig="${2:-TERM}" pid t0 kids k
   t0="$(now_ms)"
   pid="$(read_pid "$s")" || return 0
   if ! pid_ours "$pid"; then
@@ -375,7 +428,7 @@ stop_one() {
     rm -f "$PIDS/$s.pid"; return 0
   fi
   kids="$(descendants "$pid")"
-  kill -TERM "$pid" 2>/dev/null || true
+  kill "-$sig" "$pid" 2>/dev/null || true
   local deadline=$(( $(date +%s) + STOP_GRACE ))
   while pid_alive "$pid" && (( $(date +%s) < deadline )); do sleep 0.1; done
   if pid_alive "$pid"; then
@@ -404,7 +457,10 @@ cmd_down() {
   if [[ -z "$recorded" ]]; then
     log "nothing recorded in $PIDS; nothing to stop"
   else
-    for s in $recorded; do stop_one "$s" & jobs+=($!); done
+    for s in $recorded; do
+      if [[ "$s" == mongo ]]; then { stop_one mongo; stop_one mongo-pg INT; } & else stop_one "$s" & fi
+      jobs+=($!)
+    done
     for s in "${jobs[@]}"; do wait "$s" || true; done
   fi
   rm -f "$ENVF" "$RUN/vault.hdr"
@@ -431,6 +487,12 @@ cmd_status() {
     any=1
     if pid_ours "$pid"; then
       printf '%-7s alive  (pid %s, rss %s MB)\n' "$s" "$pid" "$(( $(ps -o rss= -p "$pid" | tr -d ' ') / 1024 ))"
+      if [[ "$s" == mongo ]]; then
+        local pg; pg="$(read_pid mongo-pg || true)"
+        if pid_ours "$pg"; then printf '%-7s alive  (postgres pid %s, rss %s MB with its backends)\n' '' "$pg" \
+          "$(( $( { ps -o rss= -p "$pg"; ps -o rss= --ppid "$pg"; } | awk '{t+=$1} END {print t+0}') / 1024 ))"
+        else printf '%-7s dead   (postgres pid %s recorded)\n' '' "$pg"; bad=1; fi
+      fi
     else
       printf '%-7s dead   (pid %s recorded)\n' "$s" "$pid"; bad=1
     fi
@@ -469,7 +531,7 @@ cmd_up() {
   # 2. install what is needed (fast when cached)
   local items=()
   for s in "${SERVICES[@]}"; do
-    case "$s" in kafka) items+=(kafka) ;; mongo) items+=(ferretdb) ;; vault) items+=(openbao) ;; zipkin) items+=(zipkin) ;; esac
+    case "$s" in kafka) items+=(kafka) ;; mongo) items+=(store) ;; vault) items+=(openbao) ;; zipkin) items+=(zipkin) ;; esac
   done
   bash "$SCRIPT_DIR/install.sh" "${items[@]}" || die "install failed"
   if [[ " ${SERVICES[*]} " == *" kafka "* || " ${SERVICES[*]} " == *" zipkin "* ]]; then
@@ -478,22 +540,23 @@ cmd_up() {
   fi
   command -v curl >/dev/null || die "curl is required"
 
-  # 3. fresh runtime dirs
-  rm -rf "$DATA" "$LOGS" "$RUN"
+  # 3. fresh runtime dirs; the store's data survives (a second `up` reuses it) unless --fresh
+  if (( FRESH )); then rm -rf "$DATA"; else find "$DATA" -mindepth 1 -maxdepth 1 ! -name mongo -exec rm -rf {} + 2>/dev/null || true; fi
+  rm -rf "$LOGS" "$RUN"
   mkdir -p "$DATA" "$LOGS" "$RUN" "$PIDS"
   chmod 700 "$DIR" "$RUN"
 
   # 4. ports
   local singles=0 pairs=0
   for s in "${SERVICES[@]}"; do
-    case "$s" in kafka) singles=$((singles + 2)) ;; mongo|zipkin) singles=$((singles + 1)) ;; vault) pairs=1 ;; esac
+    case "$s" in kafka|mongo) singles=$((singles + 2)) ;; zipkin) singles=$((singles + 1)) ;; vault) pairs=1 ;; esac
   done
   local ports; read -r -a ports <<<"$(pick_ports "$singles" "$pairs")"
-  local i=0 kp cp mp zp vp
+  local i=0 kp cp mp mpg zp vp
   for s in "${SERVICES[@]}"; do
     case "$s" in
       kafka) kp="${ports[$i]}"; cp="${ports[$((i + 1))]}"; i=$((i + 2)) ;;
-      mongo) mp="${ports[$i]}"; i=$((i + 1)) ;;
+      mongo) mp="${ports[$i]}"; mpg="${ports[$((i + 1))]}"; i=$((i + 2)) ;;
       zipkin) zp="${ports[$i]}"; i=$((i + 1)) ;;
     esac
   done
@@ -507,7 +570,7 @@ cmd_up() {
   for s in "${SERVICES[@]}"; do
     case "$s" in
       kafka)  start_kafka "$kp" "$cp" & ;;
-      mongo)  start_mongo "$mp" & ;;
+      mongo)  start_mongo "$mp" "$mpg" & ;;
       vault)  start_vault "$vp" & ;;
       zipkin) start_zipkin "$zp" & ;;
     esac
@@ -523,7 +586,7 @@ cmd_up() {
     pending=("${left[@]}")
     s="${svc_of[$done_pid]}"
     if (( rc == 0 )); then
-      log "$(printf '%-6s' "$s") ready in $(cat "$RUN/$s.ready")s  (pid $(read_pid "$s"))"
+      log "$(printf '%-6s' "$s") ready in $(cat "$RUN/$s.ready")s  (pid $(read_pid "$s")$([[ "$s" == mongo ]] && printf '; postgres pid %s, ready in %ss' "$(read_pid mongo-pg)" "$(cat "$RUN/mongo.pg-ready")"))"
     elif [[ -e "$RUN/abort" ]]; then
       aborted+=("$s")
     else
@@ -558,6 +621,7 @@ cmd_up() {
 CMD="${1:-}"; [[ $# -gt 0 ]] && shift
 DIR="$REPO_DIR/.infra"
 ONLY=""
+FRESH=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) DIR="${2:?--dir needs a value}"; shift 2 ;;
@@ -566,6 +630,7 @@ while [[ $# -gt 0 ]]; do
     --only=*) ONLY="${1#--only=}"; shift ;;
     --timeout) TIMEOUT="${2:?--timeout needs a value}"; shift 2 ;;
     --timeout=*) TIMEOUT="${1#--timeout=}"; shift ;;
+    --fresh) FRESH=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -578,12 +643,12 @@ else
   IFS=',' read -r -a _only <<<"$ONLY"
   for s in "${ALL_SERVICES[@]}"; do # canonical order
     for o in "${_only[@]}"; do
-      case "$o" in ferretdb) o=mongo ;; openbao|bao) o=vault ;; esac
+      case "$o" in ferretdb|store|postgres) o=mongo ;; openbao|bao) o=vault ;; esac
       [[ "$o" == "$s" ]] && { SERVICES+=("$s"); break; }
     done
   done
   for o in "${_only[@]}"; do
-    case "$o" in kafka|mongo|vault|zipkin|ferretdb|openbao|bao) ;; *) die "unknown service in --only: $o" ;; esac
+    case "$o" in kafka|mongo|vault|zipkin|ferretdb|store|postgres|openbao|bao) ;; *) die "unknown service in --only: $o" ;; esac
   done
   [[ ${#SERVICES[@]} -gt 0 ]] || die "--only selected nothing"
 fi
