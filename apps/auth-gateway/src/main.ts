@@ -66,7 +66,8 @@ async function main(): Promise<void> {
     if (!settings.publicBaseUrl) settings.publicBaseUrl = `http://${config.HTTP_HOST}:${pub.port}`;
     const admin = await listen(adminApp(deps), config.ADMIN_HOST, config.ADMIN_PORT);
 
-    // No TTL indexes on the MongoDB-wire server: expired sessions are purged by this job.
+    // Expired sessions are purged by this job rather than a TTL index: a record lives until both its own and its
+    // bounce page's expiry (plus the retention), a condition over two fields that one TTL field cannot express.
     const purge = setInterval(() => {
       sessions
         .purge(new Date(Date.now() - config.AUTH_SESSION_RETENTION_MS))

@@ -18,12 +18,14 @@ async function main(): Promise<void> {
     if (config.KAFKA_CREATE_TOPICS) await service.topics(kafka, prefix, [TOPICS.connection, TOPICS.fetch, TOPICS.raw, TOPICS.diagnostics, TOPICS.deadLetter]);
     const producer = await service.producer(kafka);
     const probes = new ProbeRepository(mongo);
+    const idempotency = new MongoIdempotencyGuard(mongo);
+    await idempotency.ensureIndexes();
     const consumer = new EventConsumer(kafka, {
       groupId: config.KAFKA_GROUP_ID,
       logger: service.logger,
       producer,
       deadLetterTopic: topicName(TOPICS.deadLetter, prefix),
-      idempotency: new MongoIdempotencyGuard(mongo),
+      idempotency,
     });
     subscribeDiagnostics(consumer, probes, prefix);
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());

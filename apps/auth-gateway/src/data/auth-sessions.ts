@@ -68,10 +68,10 @@ function hashToken(value: string | null): string | null {
 }
 
 /**
- * MongoDB store. Single use is guarded by a unique-`_id` insert into `auth_session_uses`, NOT by a conditional
- * `findOneAndUpdate`: on the MongoDB-wire server used locally (FerretDB) concurrent conditional updates of one
- * document can all match (measured: 6 of 8 parallel `findOneAndUpdate({consumedAt:null})` "won"), while duplicate
- * `_id` inserts are rejected reliably. On real MongoDB both are atomic; the insert guard is correct on both.
+ * MongoDB store. Single use is guarded by a unique-`_id` insert into `auth_session_uses`. (It was chosen when the
+ * local server, FerretDB 1.24, let several concurrent conditional `findOneAndUpdate({consumedAt:null})` win; the
+ * local server now, FerretDB 2 over DocumentDB, and MongoDB are both atomic per document, and the insert guard
+ * stays: one write, correct on every MongoDB-wire server, and it leaves a record of the use.)
  */
 export class MongoAuthSessionStore implements AuthSessionStore {
   private readonly col;

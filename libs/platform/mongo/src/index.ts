@@ -2,8 +2,10 @@
  * MongoDB connection bootstrap (mongoose) and small shared helpers. Each service owns its database and its
  * models live in the service's own `data/` folder; only connection handling and generic helpers live here.
  *
- * Works against MongoDB and against the MongoDB-wire server used locally (FerretDB): no transactions, no TTL
- * indexes, no change streams are assumed.
+ * Works against MongoDB and against the MongoDB-wire server used locally (FerretDB 2 over PostgreSQL with
+ * DocumentDB, see infra/README.md): indexes, TTL indexes and atomic single-document conditional updates are
+ * relied on (both servers have them, and test/store.int-spec.ts proves it on the local one); multi-document
+ * transactions and change streams are not (the local server has neither).
  */
 import mongoose, { type Connection } from 'mongoose';
 import { AppError } from '@ais/platform-errors';
@@ -52,15 +54,28 @@ export function isDuplicateKeyError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: number }).code === 11000;
 }
 
+/** How long processed-event markers are kept by default: well past Kafka's default 7-day retention. */
+export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 14 * 24 * 3600_000;
+
 /**
  * Remembers processed event ids (one document per id) so that a redelivered Kafka event is skipped.
- * Purged by age by an explicit job (no TTL index: the local wire server lacks them).
+ * Markers expire through a TTL index on `at` (`ensureIndexes`), named `processed_events_ttl`; a marker must
+ * outlive any redelivery, so the retention is longer than the topic's.
  */
 export class MongoIdempotencyGuard {
   private readonly collection;
 
-  constructor(conn: Connection, collectionName = 'processed_events') {
+  constructor(
+    conn: Connection,
+    collectionName = 'processed_events',
+    private readonly retentionMs = DEFAULT_IDEMPOTENCY_RETENTION_MS,
+  ) {
     this.collection = conn.collection<{ _id: string; at: Date }>(collectionName);
+  }
+
+  /** Creates the TTL index that purges old markers (idempotent; call once at start). */
+  async ensureIndexes(): Promise<void> {
+    await this.collection.createIndex({ at: 1 }, { name: 'processed_events_ttl', expireAfterSeconds: Math.ceil(this.retentionMs / 1000) });
   }
 
   async has(eventId: string): Promise<boolean> {
@@ -83,10 +98,9 @@ export class MongoIdempotencyGuard {
 }
 
 /**
- * Leases and once-only markers built on the one write that is atomic on every MongoDB-wire server we run: an
- * insert into a unique `_id`. (FerretDB v1 evaluates a conditional `updateOne`/`findOneAndUpdate` filter and
- * the write separately, so two concurrent "compare-and-set" updates can both succeed: measured, see
- * infra/README.md. MongoDB itself is atomic per document either way.)
+ * Leases and once-only markers. A free key is taken by an insert into a unique `_id`; a lapsed lease is taken
+ * over by one conditional update (`until <= now`), atomic per document on MongoDB and on the local server
+ * (racing takeovers have exactly one winner: test/mongo.int-spec.ts). Once-markers are unique inserts.
  */
 export class Leases {
   private readonly collection;
@@ -104,16 +118,8 @@ export class Leases {
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
     }
-    const current = await this.collection.findOne({ _id: key });
-    if (!current || current.until.getTime() > now.getTime()) return false;
-    await this.collection.deleteOne({ _id: key, owner: current.owner, until: current.until });
-    try {
-      await this.collection.insertOne({ _id: key, owner, until });
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
-    }
+    const takeover = await this.collection.updateOne({ _id: key, until: { $lte: now } }, { $set: { owner, until } });
+    return takeover.modifiedCount === 1;
   }
 
   async holds(key: string, owner: string): Promise<boolean> {
@@ -134,4 +140,26 @@ export class Leases {
       throw error;
     }
   }
+}
+
+/**
+ * Whether a query plan (the `explain()` result) reads through the index named `indexName`. MongoDB names the
+ * index of each IXSCAN stage of `queryPlanner.winningPlan` in `indexName` (rejected plans are ignored);
+ * the local server (FerretDB 2 over DocumentDB) returns PostgreSQL's plan, whose index scans carry it in
+ * `Index Name`. Used by tests that pin every hot query to its named index.
+ */
+export function explainUsesIndex(explain: unknown, indexName: string): boolean {
+  const planner = (explain as { queryPlanner?: { winningPlan?: unknown; Plan?: unknown } } | null)?.queryPlanner;
+  const root = planner?.winningPlan ?? planner?.Plan ?? explain;
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (Array.isArray(node)) stack.push(...(node as unknown[]));
+    else if (node && typeof node === 'object') {
+      const record = node as Record<string, unknown>;
+      if (record['indexName'] === indexName || record['Index Name'] === indexName) return true;
+      stack.push(...Object.values(record));
+    }
+  }
+  return false;
 }

@@ -40,8 +40,12 @@ describe('platform-mongo on a real MongoDB-wire server', () => {
     expect(await User.countDocuments({ email: 'x@example.test' })).toBe(1);
   });
 
-  it('remembers processed event ids once and purges old markers', async () => {
-    const guard = new MongoIdempotencyGuard(conn, 'processed_events_it');
+  it('remembers processed event ids once, expires them through a TTL index, and purges old markers', async () => {
+    const guard = new MongoIdempotencyGuard(conn, 'processed_events_it', 3 * 24 * 3600_000);
+    await guard.ensureIndexes();
+    await guard.ensureIndexes(); // idempotent at every start
+    const indexes = await conn.collection('processed_events_it').indexes();
+    expect(indexes.find((i) => i.name === 'processed_events_ttl')).toMatchObject({ key: { at: 1 }, expireAfterSeconds: 3 * 24 * 3600 });
     expect(await guard.has('e1')).toBe(false);
     await guard.remember('e1');
     await guard.remember('e1'); // a concurrent duplicate is not an error
@@ -76,6 +80,22 @@ describe('Leases on a real MongoDB-wire server', () => {
     for (let round = 0; round < 10; round += 1) {
       const wins = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).acquire(`k${round}`, `o${i}`, 60_000)));
       expect(wins.filter(Boolean)).toHaveLength(1);
+    }
+    await other.close();
+  });
+
+  it('hands a lapsed lease to exactly one of many racing contenders', async () => {
+    const other = await connectMongo({ uri: process.env['MONGODB_URI']!, db: conn.name, logger });
+    const a = new Leases(conn);
+    const b = new Leases(other);
+    const t0 = new Date('2031-01-01T00:00:00Z');
+    for (let round = 0; round < 10; round += 1) {
+      expect(await a.acquire(`lapsed${round}`, 'crashed', 1000, t0)).toBe(true);
+      const later = new Date(t0.getTime() + 5000);
+      const wins = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).acquire(`lapsed${round}`, `o${i}`, 60_000, later)));
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      const winner = `o${wins.indexOf(true)}`;
+      expect(await a.holds(`lapsed${round}`, winner)).toBe(true);
     }
     await other.close();
   });
