@@ -293,7 +293,9 @@ shared_preload_libraries = 'pg_cron,pg_documentdb_core,pg_documentdb'
 cron.database_name = 'postgres'
 documentdb.enableBackgroundWorker = true
 documentdb.enableBackgroundWorkerJobs = true
-documentdb.enableSortbyIdPushDownToPrimaryKey = true
+# DocumentDB's jobs (index builds, TTL) run through pg_cron every few seconds: keep them out of the log
+cron.log_run = off
+cron.log_statement = off
 ssl = off
 EOF
   fi
