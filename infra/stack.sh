@@ -60,7 +60,7 @@ usage: $(basename "$0") up|down|status|env [--dir DIR] [--only kafka,mongo,vault
   down    stop the processes recorded in DIR/pids
   status  print alive/dead per server (exit 0 only if every recorded server is alive)
   env     print the path of DIR/stack.env
-DIR defaults to $REPO_DIR/.infra
+DIR defaults to $REPO_DIR/.infra. The store's data (DIR/data/mongo) survives down/up; --fresh wipes it first.
 EOF
 }
 
