@@ -58,6 +58,21 @@ export default [
     },
   },
   {
+    // The local MongoDB-wire server has no multi-document transactions: it applies a session transaction's writes
+    // one by one and then fails commitTransaction (code 59), so a transaction would half-apply. Designs do without
+    // them (infra/README.md, "The store"); this keeps it so.
+    files: ['apps/**/*.ts', 'libs/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name=/^(withTransaction|startTransaction|commitTransaction)$/]",
+          message: 'no multi-document transactions: the local store half-applies them (see infra/README.md, "The store")',
+        },
+      ],
+    },
+  },
+  {
     // Domain code stays pure: no transports, no database drivers.
     files: ['apps/*/src/domain/**/*.ts'],
     rules: {
