@@ -53,7 +53,9 @@ sha_of() { # fingerprint of a recipe: strings and file contents
   { printf '%s\n' "$@"; } | sha256sum | cut -c1-16
 }
 
-file_sha() { sha256sum "$@" | sha256sum | cut -c1-16; }
+# contents only: a checkout in another folder (CI's clone, a worktree) must reach the same fingerprint, or it would
+# wipe and rebuild an install that another stack's servers are running from
+file_sha() { cat "$@" | sha256sum | cut -c1-16; }
 
 # Run a command, appending its output to a log with URL hosts and colour codes stripped
 # (install logs never record where a registry lives).
