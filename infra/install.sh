@@ -322,6 +322,10 @@ main() {
       kafka|store|openbao|zipkin) items+=("$a") ;;
       mongo|ferretdb|postgres) items+=(store) ;;
       vault|bao) items+=(openbao) ;;
+      --fingerprints) # print each item's cache dir and recipe fingerprint, install nothing
+        printf 'kafka-%s %s\nstore-%s %s\nopenbao-%s %s\nzipkin-%s %s\n' "$KAFKA_VERSION" "$(kafka_fp)" \
+          "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" "$OPENBAO_VERSION" "$(openbao_fp)" "$ZIPKIN_VERSION" "$(zipkin_fp)"
+        exit 0 ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown item: $a" ;;
     esac
