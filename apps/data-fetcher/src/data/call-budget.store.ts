@@ -43,9 +43,9 @@ export class MongoCallBudgetStore implements SlotStore {
     }
   }
 
-  async takeLapsed(id: string, lapsedBy: Date, set: Omit<SlotDoc, '_id' | 'connectionId' | 'resourceId' | 'endpoint' | 'slot'>): Promise<boolean> {
+  async takeLapsed(id: string, seen: Date, lapsedBy: Date, set: Omit<SlotDoc, '_id' | 'connectionId' | 'resourceId' | 'endpoint' | 'slot'>): Promise<boolean> {
     const res = await this.collection.updateOne(
-      { _id: id, usedAt: { $lte: lapsedBy } },
+      { _id: id, usedAt: { $eq: seen, $lte: lapsedBy } },
       { $set: set, $unset: { refundedAt: '', refundReason: '' } },
     );
     return res.modifiedCount === 1;

@@ -39,10 +39,10 @@ class MemorySlotStore implements SlotStore {
     this.docs.set(doc._id, { ...doc });
     return true;
   }
-  async takeLapsed(id: string, lapsedBy: Date, set: Partial<SlotDoc>): Promise<boolean> {
+  async takeLapsed(id: string, seen: Date, lapsedBy: Date, set: Partial<SlotDoc>): Promise<boolean> {
     await this.yieldRandomly();
     const doc = this.docs.get(id);
-    if (!doc || doc.usedAt.getTime() > lapsedBy.getTime()) return false;
+    if (!doc || doc.usedAt.getTime() !== seen.getTime() || doc.usedAt.getTime() > lapsedBy.getTime()) return false;
     const { refundedAt: _r, refundReason: _rr, ...rest } = doc;
     this.docs.set(id, { ...rest, ...set } as SlotDoc);
     return true;
@@ -224,6 +224,32 @@ describe('CallBudget', () => {
     expect(await budget.remaining(key, at(30 * H))).toMatchObject({ used: 0, left: 4 });
     expect(reused.slot).toBe(1); // the oldest lapsed slot (slot 0 was refunded, so it was taken last, at H + 3)
     expect(store.docs.get(slotId(key, reused.slot))!.usedAt).toEqual(usedAtBySlot.get(reused.slot));
+  });
+
+  it('never forgets a use that raced in between a read and a refunded take (compare-and-set on the value read)', async () => {
+    // A reads the slots, B takes slot 0 before A writes, A (clock a day ahead) takes a slot and refunds it. A refund
+    // must put back B's use, not the value A had read, or a fifth call would fit into B's window.
+    const store = new MemorySlotStore(() => 0);
+    const budget = (instance: string) => new CallBudget(store, { clock: fixedClock(T0), instance, safetyMarginMs: 0 });
+    const [a, b, c] = [budget('a'), budget('b'), budget('c')];
+    for (let i = 0; i < 4; i += 1) expect((await a.tryConsume(key, T0)).granted).toBe(true);
+    const take = store.takeLapsed.bind(store);
+    let raced = false;
+    store.takeLapsed = async (...args) => {
+      if (!raced) {
+        raced = true;
+        expect(await b.tryConsume(key, at(25 * H))).toMatchObject({ granted: true, slot: 0 });
+      }
+      return take(...args);
+    };
+    const grantA = await a.tryConsume(key, at(50 * H));
+    if (!grantA.granted) throw new Error('expected a grant');
+    expect(grantA.slot).not.toBe(0); // its compare-and-set on slot 0 lost to B
+    expect(await a.refund(grantA, { kind: 'not_sent', reason: 'circuit open' }, at(50 * H))).toBe(true);
+    const after = await Promise.all([0, 1, 2, 3].map(() => c.tryConsume(key, at(26 * H))));
+    expect(after.filter((r) => r.granted)).toHaveLength(3); // B's call at 25 h still holds slot 0
+    const counted = [0, 0, 0, 0, 25 * H, ...after.flatMap((r) => (r.granted ? [r.usedAt.getTime() - T0.getTime()] : []))];
+    expect(maxInAnyWindow(counted, REGULATORY_WINDOW_MS)).toBe(4);
   });
 
   it('grants exactly four to 30 concurrent callers on three instances, and again after the window', async () => {

@@ -9,17 +9,19 @@
  * holding `usedAt`, the time of the last call that used it. A call is granted only by taking a slot, and a slot is
  * taken by exactly one single-document write:
  * - a slot that does not exist yet is taken by **inserting** it (the unique `_id` lets one insert win);
- * - an existing slot is taken by **one conditional update** `{_id, usedAt: {$lte: now - window}} → {$set:
- *   {usedAt: now, ...}}`, atomic per document on MongoDB and on the local MongoDB-wire server (racing
- *   conditional updates have exactly one winner: libs/platform/mongo/test/store.int-spec.ts).
+ * - an existing slot is taken by **one conditional update** `{_id, usedAt: {$eq: seen, $lte: now - window}} →
+ *   {$set: {usedAt: now, previousUsedAt: seen, ...}}`, a compare-and-set on the value just read, atomic per
+ *   document on MongoDB and on the local MongoDB-wire server (racing conditional updates have exactly one
+ *   winner: libs/platform/mongo/test/store.int-spec.ts).
  *
  * ## Why it cannot overrun (proof sketch)
  * 1. Every grant is a write to one slot that the writer won; two grants never share a write (unique `_id` for the
  *    insert, atomic compare-and-set for the update), so grants on one slot are totally ordered by the store.
- * 2. If grant g2 follows grant g1 on the same slot, g2 was an update whose condition saw `usedAt = t1`
- *    (the value g1 wrote, or a later one) and required `t1 <= t2 - window`, so `t2 - t1 >= window >= 24 h`.
- *    (A refund, below, only moves `usedAt` back to the value the slot had before g1, i.e. to a grant that is
- *    itself at least a window older than g1; grants that never reached the bank are not counted.)
+ * 2. If counted grant g2 follows counted grant g1 on the same slot, g2 was an update whose condition required
+ *    the slot's current `usedAt` to be at most `t2 - window`; that value is t1 or a later counted grant's time
+ *    (a refund, below, puts back exactly the value its grant replaced, i.e. the previous counted grant's time,
+ *    because the grant was a compare-and-set on that value), so `t2 - t1 >= window >= 24 h`. Refunded grants
+ *    never reached the bank and are not counted.
  * 3. So any half-open interval [t, t + 24 h) holds at most one counted grant per slot, and with four slots at
  *    most four per key. No read-then-write decides a grant, so no interleaving of instances can add a fifth.
  * The times are the granting instance's clock; the window is 24 h plus a safety margin (default 15 min) that
@@ -115,8 +117,11 @@ export interface SlotDoc {
 export interface SlotStore {
   /** Inserts a never-used slot; false when the `_id` exists (someone else took it first). */
   insert(doc: SlotDoc): Promise<boolean>;
-  /** Takes an existing slot iff `usedAt <= lapsedBy` (one conditional update); true when this call won. */
-  takeLapsed(id: string, lapsedBy: Date, set: Omit<SlotDoc, '_id' | 'connectionId' | 'resourceId' | 'endpoint' | 'slot'>): Promise<boolean>;
+  /**
+   * Takes an existing slot iff its `usedAt` still equals `seen` and is at most `lapsedBy` (one conditional update,
+   * a compare-and-set); true when this call won.
+   */
+  takeLapsed(id: string, seen: Date, lapsedBy: Date, set: Omit<SlotDoc, '_id' | 'connectionId' | 'resourceId' | 'endpoint' | 'slot'>): Promise<boolean>;
   /** Restores `usedAt = previousUsedAt` iff the slot still holds `grantId` (one conditional update). */
   refund(id: string, grantId: string, at: Date, reason: string): Promise<boolean>;
   /** The slots of one key (at most four, read by `_id`). */
@@ -268,7 +273,7 @@ export class CallBudget {
         const won =
           claim.kind === 'insert'
             ? await this.store.insert({ _id: ids[claim.slot]!, ...key, slot: claim.slot, ...fields })
-            : await this.store.takeLapsed(ids[claim.slot]!, lapsedBy, fields);
+            : await this.store.takeLapsed(ids[claim.slot]!, previous, lapsedBy, fields);
         if (won) return { granted: true, slot: claim.slot, grantId, usedAt: now, key };
       }
     }
