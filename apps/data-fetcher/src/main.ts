@@ -4,6 +4,7 @@ import { EventConsumer } from '@ais/platform-kafka';
 import { MongoIdempotencyGuard } from '@ais/platform-mongo';
 import { Service } from '@ais/platform-runtime';
 import { loadConfig } from './config';
+import { MongoCallBudgetStore } from './data/call-budget.store';
 import { ProbeRepository } from './data/probe.model';
 import { fetcherHandlers } from './grpc/fetcher.service';
 import { subscribeDiagnostics } from './kafka/diagnostics.consumer';
@@ -20,6 +21,8 @@ async function main(): Promise<void> {
     const probes = new ProbeRepository(mongo);
     const idempotency = new MongoIdempotencyGuard(mongo);
     await idempotency.ensureIndexes();
+    // The unattended-call ledger is not used yet (issue 9); its indexes exist from the first start.
+    await new MongoCallBudgetStore(mongo).ensureIndexes();
     const consumer = new EventConsumer(kafka, {
       groupId: config.KAFKA_GROUP_ID,
       logger: service.logger,

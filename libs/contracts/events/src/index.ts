@@ -8,7 +8,11 @@ export const TOPICS = {
   connection: 'ais.connection.v1',
   /** Fetch requests (webhooks, schedules, user refresh); key = connection_id. */
   fetch: 'ais.fetch.v1',
-  /** Raw TrueLayer data batches; key = account id. */
+  /**
+   * Raw TrueLayer data (RawDataEvent: transactions, pending, balances, accounts, cards, standing orders, direct
+   * debits, identity); key = **user id**, so everything of one user is in order on one partition and one consumer
+   * at a time writes a user's data.
+   */
   raw: 'ais.raw.v1',
   /** Enriched batches; key = account id. */
   enriched: 'ais.enriched.v1',
@@ -45,6 +49,14 @@ export const EVENT_TYPES = {
   consentExpiring: 'connection.consent_expiring',
   consentExpired: 'connection.consent_expired',
   reauthRequired: 'connection.reauth_required',
+  rawTransactions: 'raw.transactions',
+  rawPendingTransactions: 'raw.pending_transactions',
+  rawBalance: 'raw.balance',
+  rawAccounts: 'raw.accounts',
+  rawCards: 'raw.cards',
+  rawStandingOrders: 'raw.standing_orders',
+  rawDirectDebits: 'raw.direct_debits',
+  rawIdentity: 'raw.identity',
 } as const;
 
 /** Topic name with an optional deployment prefix (several stacks can share one cluster). */
@@ -66,6 +78,12 @@ export const bindings = {
     topic: topicName(TOPICS.diagnostics, prefix),
     codec: eventsV1.DiagnosticsEvent,
     keyOf: (e) => (e.payload?.$case === 'probeRequested' ? e.payload.probeRequested.probeId : ''),
+  }),
+  /** Raw data; key = user id (see TOPICS.raw). */
+  raw: (prefix = ''): EventBinding<eventsV1.RawDataEvent> => ({
+    topic: topicName(TOPICS.raw, prefix),
+    codec: eventsV1.RawDataEvent,
+    keyOf: (e) => e.userId,
   }),
   connection: (prefix = ''): EventBinding<eventsV1.ConnectionEvent> => ({
     topic: topicName(TOPICS.connection, prefix),
@@ -90,3 +108,77 @@ export const bindings = {
     },
   }),
 };
+
+/**
+ * Most items one RawDataEvent carries (transactions, accounts, cards, standing orders, direct debits or
+ * identities). 500 transactions encode to roughly 150 KB, well under Kafka's default 1 MB message limit, and a
+ * consumer upserts one message in one bulk write.
+ */
+export const RAW_EVENT_MAX_ITEMS = 500;
+
+/** The schema version raw events carry in their envelope. */
+export const RAW_EVENT_SCHEMA_VERSION = 1;
+
+/**
+ * Splits one fetch result into the item lists of its messages, at most `max` each. Always at least one list: an
+ * empty result is published as one message with no items, so that a consumer learns that everything it held for
+ * the window (e.g. pending transactions) is gone.
+ */
+export function splitRawItems<T>(items: readonly T[], max = RAW_EVENT_MAX_ITEMS): T[][] {
+  if (!Number.isInteger(max) || max < 1) throw new RangeError('max must be a positive integer');
+  if (items.length === 0) return [[]];
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += max) out.push(items.slice(i, i + max));
+  return out;
+}
+
+/** Number of items a raw event carries (balance: 1). */
+export function rawItemCount(event: eventsV1.RawDataEvent): number {
+  const p = event.payload;
+  if (!p) return 0;
+  switch (p.$case) {
+    case 'transactions':
+      return p.transactions.transactions.length;
+    case 'pendingTransactions':
+      return p.pendingTransactions.transactions.length;
+    case 'balance':
+      return 1;
+    case 'accounts':
+      return p.accounts.accounts.length;
+    case 'cards':
+      return p.cards.cards.length;
+    case 'standingOrders':
+      return p.standingOrders.standingOrders.length;
+    case 'directDebits':
+      return p.directDebits.directDebits.length;
+    case 'identity':
+      return p.identity.identities.length;
+  }
+}
+
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+
+/**
+ * An amount as raw events carry it: a decimal string in major units, never an exponent ("-2.99", "1238.6",
+ * "0.0000001"). TrueLayer sends JSON numbers; the shortest representation that reads back as the same double is
+ * exactly the text TrueLayer wrote for any amount of up to 15 significant digits. Strings (standing-order amounts
+ * are typed as strings in the spec) must already be decimals; a leading "+" is dropped.
+ */
+export function toDecimalString(value: number | string): string {
+  if (typeof value === 'string') {
+    const text = value.trim().replace(/^\+/, '');
+    if (!DECIMAL.test(text)) throw new RangeError(`not a decimal amount: ${JSON.stringify(value)}`);
+    return text;
+  }
+  if (!Number.isFinite(value)) throw new RangeError(`not a finite amount: ${value}`);
+  if (Object.is(value, -0)) return '0';
+  const text = String(value);
+  const m = /^(-?)(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(text);
+  if (!m) return text;
+  const [, sign, int, frac = '', exp] = m;
+  const digits = `${int}${frac}`;
+  const point = int!.length + Number(exp);
+  const body =
+    point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? `${digits}${'0'.repeat(point - digits.length)}` : `${digits.slice(0, point)}.${digits.slice(point)}`;
+  return `${sign}${body}`;
+}
