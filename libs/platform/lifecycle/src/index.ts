@@ -37,17 +37,32 @@ export interface LifecycleOptions {
 }
 
 const WATCHDOG_SOURCE = `
-const { workerData } = require('node:worker_threads');
-setTimeout(() => {
-  try { process.kill(workerData.pid, 'SIGKILL'); } catch { /* already gone */ }
-}, workerData.ms);
+const { parentPort, workerData } = require('node:worker_threads');
+parentPort.on('message', (ms) => {
+  setTimeout(() => {
+    try { process.kill(workerData.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }, ms);
+});
 `;
 
-/** Kills process `pid` with SIGKILL after `ms` from a separate thread, so a blocked main thread cannot stop it. */
-export function startWatchdog(ms: number, pid = process.pid): { stop(): Promise<void> } {
-  const worker = new Worker(WATCHDOG_SOURCE, { eval: true, workerData: { pid, ms } });
+export interface Watchdog {
+  /** SIGKILLs the process `ms` from now unless it has exited. */
+  arm(ms: number): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * A thread that can kill process `pid` even while the main thread is blocked. Started ahead of need (a thread
+ * boots on its own, but better not to rely on it while the main thread is stuck); no preloads (`execArgv: []`),
+ * so it costs a few MB and no telemetry or compiler of its own; unref'd, so it never keeps the process alive.
+ */
+export function createWatchdog(pid = process.pid): Watchdog {
+  const worker = new Worker(WATCHDOG_SOURCE, { eval: true, workerData: { pid }, execArgv: [], stdout: true, stderr: true });
   worker.unref();
-  return { stop: () => worker.terminate().then(() => undefined) };
+  return {
+    arm: (ms) => worker.postMessage(ms),
+    stop: () => worker.terminate().then(() => undefined),
+  };
 }
 
 interface Hook {
@@ -60,6 +75,7 @@ export class Lifecycle {
   private readonly hooks: Hook[] = [];
   private shutdownPromise: Promise<number> | undefined;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private watchdog: Watchdog | undefined;
 
   constructor(private readonly options: LifecycleOptions) {}
 
@@ -75,6 +91,7 @@ export class Lifecycle {
 
   /** Installs SIGTERM/SIGINT handlers that start shutdown once. */
   installSignalHandlers(signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): this {
+    if (this.options.watchdogGraceMs !== undefined) this.watchdog ??= createWatchdog();
     for (const signal of signals) {
       const handler = () => void this.shutdown(signal);
       this.signalHandlers.set(signal, handler);
@@ -94,7 +111,8 @@ export class Lifecycle {
     const started = Date.now();
     logger.info({ reason, timeoutMs }, 'shutdown started');
     const graceMs = this.options.watchdogGraceMs;
-    const watchdog = graceMs === undefined ? undefined : startWatchdog(timeoutMs + graceMs);
+    const watchdog = graceMs === undefined ? undefined : (this.watchdog ??= createWatchdog());
+    watchdog?.arm(timeoutMs + (graceMs ?? 0));
     let timer: NodeJS.Timeout | undefined;
     // Not unref'd: this timer must keep the process alive until the sequence is over or the deadline has passed.
     const timedOut = new Promise<'timeout'>((resolve) => {
