@@ -10,8 +10,11 @@ jest.setTimeout(120_000);
 
 const SHUTDOWN_TIMEOUT_MS = 4_000;
 
-function waitExit(proc: ServiceProcess, ms: number): Promise<number | string | 'still running'> {
-  return Promise.race([proc.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms))]);
+async function waitExit(proc: ServiceProcess, ms: number): Promise<number | string | 'still running'> {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([proc.exited, new Promise<'still running'>((r) => (timer = setTimeout(() => r('still running'), ms)))]);
+  clearTimeout(timer);
+  return outcome;
 }
 
 describe('shutdown of an orphaned service', () => {
