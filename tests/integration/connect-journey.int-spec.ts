@@ -9,7 +9,7 @@
  * Needs /usr/bin/chromium (infra/install-browser.sh).
  */
 import { Vault } from '@ais/platform-vault';
-import { freePort, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
+import { freePort, provisionTopics, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import mongoose from 'mongoose';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -80,6 +80,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
       OTEL_TRACES_EXPORTER: 'zipkin',
       OTEL_SIMPLE_SPAN_PROCESSOR: 'true',
     };
+    await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix: common.KAFKA_TOPIC_PREFIX });
     tokenVault = await startService('token-vault', {
       ...common,
       MONGODB_DB: `tv_cj_${ns}`,

@@ -30,7 +30,7 @@ describe('start-up failures', () => {
     const fatal = r.lines.filter((l) => l['level'] === 'fatal');
     expect(fatal).toHaveLength(1);
     expect(fatal[0]).toMatchObject({ code: 'mongo_unreachable' });
-    expect(String(fatal[0]!['msg'])).toContain('cannot reach MongoDB');
+    expect(String(fatal[0]!['msg'])).toContain('cannot reach MongoDB at 127.0.0.1:1');
     expect(r.ms).toBeLessThan(30_000);
   });
 
@@ -43,9 +43,21 @@ describe('start-up failures', () => {
     expect(r.output).not.toContain(infra['VAULT_TOKEN']!);
   });
 
-  it('an unreachable Kafka exits 1 instead of retrying forever', async () => {
-    const r = await runToExit('enrichment', { ...base, KAFKA_BROKERS: '127.0.0.1:1' }, 90_000);
+  it('an unreachable Kafka exits 1 within the start-up budget with one fatal line naming the address', async () => {
+    const r = await runToExit('enrichment', { ...base, KAFKA_BROKERS: '127.0.0.1:1', STARTUP_TIMEOUT_MS: '3000' }, 60_000);
     expect(r.code).toBe(1);
-    expect(r.lines.filter((l) => l['level'] === 'fatal')).toHaveLength(1);
+    const fatal = r.lines.filter((l) => l['level'] === 'fatal');
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatchObject({ code: 'kafka_unreachable' });
+    expect(String(fatal[0]!['msg'])).toContain('cannot reach Kafka at 127.0.0.1:1 within 3000 ms');
+    expect(r.ms).toBeLessThan(15_000); // 3 s budget + process start and shutdown, not kafkajs' own ~38 s
+  });
+
+  it('the default start-up budget is about 10 s', async () => {
+    const r = await runToExit('reconciliation', { ...base, KAFKA_BROKERS: '127.0.0.1:1' }, 60_000);
+    expect(r.code).toBe(1);
+    expect(String(r.lines.find((l) => l['level'] === 'fatal')?.['msg'])).toContain('cannot reach Kafka at 127.0.0.1:1 within 10000 ms');
+    expect(r.ms).toBeGreaterThan(9_000);
+    expect(r.ms).toBeLessThan(22_000);
   });
 });

@@ -85,6 +85,7 @@ describe('token-vault against the simulator', () => {
       // The tests age tokens by editing MongoDB, which an in-memory copy would not see: re-read on every call.
       TOKEN_CACHE_TTL_MS: '0',
     };
+    // Not provisioned beforehand on purpose: two instances create the same topics at once ("already exists" is fine).
     [a, b] = await Promise.all([startService('token-vault', env), startService('token-vault', env)]);
     tvA = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, `127.0.0.1:${String(a.ready['grpcPort'])}`, 20_000);
     tvB = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, `127.0.0.1:${String(b.ready['grpcPort'])}`, 20_000);

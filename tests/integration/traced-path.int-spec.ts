@@ -4,7 +4,7 @@
  * Also: every service boots, reports health, and exits 0 on SIGTERM.
  */
 import { checkHealth } from '@ais/platform-grpc';
-import { servicesIn, startService, waitForTrace, type ServiceProcess } from '@ais/testing';
+import { provisionTopics, servicesIn, startService, waitForTrace, type ServiceProcess } from '@ais/testing';
 import { stackEnv, uniqueSuffix } from './stack-env';
 
 jest.setTimeout(180_000);
@@ -27,6 +27,7 @@ describe('traced path across services', () => {
   let gateway: ServiceProcess;
 
   beforeAll(async () => {
+    await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix: `t${ns}` });
     [tokenVault, fetcher, enrichment, reconciliation] = await Promise.all([
       startService('token-vault', { ...common, MONGODB_DB: `tv_${ns}` }),
       startService('data-fetcher', { ...common, MONGODB_DB: `df_${ns}`, KAFKA_GROUP_ID: `data-fetcher-${ns}` }),

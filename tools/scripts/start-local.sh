@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install (cached) and start the real servers, start every service from
-# source against them, send a pipeline probe through the whole path and print where to see its trace.
-# Runs until Ctrl-C (or exits after the probe with --once); stops only what it started.
+# The main job on a fresh machine: install (cached) and start the real servers, provision the Kafka topics, start
+# every service from source against them, send a pipeline probe through the whole path and print where to see its
+# trace. Runs until Ctrl-C (or exits after the probe with --once); stops only what it started. The servers run on
+# (in $AIS_STACK_DIR, default .infra; `npm run stack:down` stops them).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+export AIS_STACK_DIR="${AIS_STACK_DIR:-$ROOT/.infra}"
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 bash infra/install.sh all
-bash infra/stack.sh up
+bash infra/stack.sh up --dir "$AIS_STACK_DIR"
+export KAFKAJS_NO_PARTITIONER_WARNING=1
 exec node --require tsx/cjs tools/scripts/start-local.ts "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: generated-code freshness, lint (module boundaries), typecheck, unit tests, then the
-# integration tests against real Kafka / MongoDB-wire / Vault / Zipkin (reused when `npm run stack:up` or CI
-# started them, otherwise started privately and stopped again). Prints how long each phase took.
+# The whole test suite: what the tests need first (the browser, as .ci/run installs it: cached, idempotent; without
+# root it stops at once naming the command to run), generated-code freshness, lint (module boundaries), typecheck,
+# unit tests, then the integration tests against real Kafka / MongoDB-wire / Vault / Zipkin (reused when
+# `npm run stack:up` or CI started them, otherwise started privately and stopped again). Prints each phase's time.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -16,6 +17,7 @@ phase() { # name, command...
   echo "::phase $name done in $(( $(date +%s) - t0 ))s"
 }
 
+phase browser   bash infra/install-browser.sh
 phase generated bash tools/scripts/check-generated.sh
 phase lint      npx nx run-many -t lint --parallel=2 --outputStyle=static
 phase typecheck npx nx run-many -t typecheck --parallel=2 --outputStyle=static

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());
     service.readiness(() => consumer.healthy);
     const grpc = service.grpcServer().add('ais.fetcher.v1.FetcherService', fetcherV1.FetcherServiceService, fetcherHandlers({ probes }));
-    await service.serve(grpc, config, () => consumer.start());
+    await service.serve(grpc, config, () => consumer.start(service.kafkaStartup));
   } catch (error) {
     await service.fail(error);
   }

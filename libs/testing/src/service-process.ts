@@ -18,9 +18,49 @@ export interface ServiceProcess {
   /** SIGTERM, wait for exit; SIGKILL after `graceMs`. Resolves with the exit code (or signal name). */
   stop(graceMs?: number): Promise<number | string>;
   exited: Promise<number | string>;
+  /** Closes our ends of its stdout and stderr, as when the parent that started it is gone. */
+  closeOutput(): void;
 }
 
-export async function startService(name: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
+/** A service that exited (or timed out) before its `service ready` line; `reason` is its fatal log line. */
+export class ServiceStartError extends Error {
+  constructor(
+    readonly service: string,
+    readonly exitCode: number | string | undefined,
+    readonly reason: string,
+    readonly output: string,
+  ) {
+    super(
+      exitCode === undefined
+        ? `${service} not ready: ${reason}`
+        : `${service} exited (${exitCode}) before it was ready: ${reason}`,
+    );
+    this.name = 'ServiceStartError';
+  }
+}
+
+export interface StartServiceOptions {
+  /** How long to wait for `service ready` (default 60 s). */
+  timeoutMs?: number;
+  /** Called right after the spawn, before readiness: lets a caller stop a process that never gets ready. */
+  onSpawn?: (proc: { name: string; pid: number; stop(graceMs?: number): Promise<number | string> }) => void;
+}
+
+/** The message of the last fatal (else error) JSON log line in `logs`, else the last line of `text`. */
+function failureReason(logs: Record<string, unknown>[], text: string): string {
+  for (const level of ['fatal', 'error']) {
+    const line = [...logs].reverse().find((l) => l['level'] === level && typeof l['msg'] === 'string');
+    if (line) return String(line['msg']);
+  }
+  return text.trim().split('\n').slice(-1)[0] ?? 'no output';
+}
+
+export async function startService(
+  name: string,
+  env: Record<string, string>,
+  options: number | StartServiceOptions = {},
+): Promise<ServiceProcess> {
+  const { timeoutMs = 60_000, onSpawn } = typeof options === 'number' ? { timeoutMs: options } : options;
   const child: ChildProcess = spawn(
     process.execPath,
     ['--enable-source-maps', '--require', 'tsx/cjs', '--require', './libs/platform/telemetry/src/register.ts', join('apps', name, 'src/main.ts')],
@@ -35,8 +75,9 @@ export async function startService(name: string, env: Record<string, string>, ti
   let text = '';
   let buffer = '';
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const outputClosed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} not ready in ${timeoutMs} ms; output:\n${text.slice(-4000)}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new ServiceStartError(name, undefined, `no "service ready" line within ${timeoutMs} ms`, text.slice(-4000))), timeoutMs);
     child.stdout?.on('data', (chunk: Buffer) => {
       text += chunk.toString('utf8');
       buffer += chunk.toString('utf8');
@@ -62,7 +103,10 @@ export async function startService(name: string, env: Record<string, string>, ti
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`${name} exited (${code}) before it was ready; output:\n${text.slice(-4000)}`));
+      // Let the last output chunks arrive (stdio closes after the exit event) before naming the reason.
+      void Promise.race([outputClosed, new Promise((r) => setTimeout(r, 500))]).then(() =>
+        reject(new ServiceStartError(name, code, failureReason(logs, text), text.slice(-4000))),
+      );
     });
   });
   const pid = child.pid;
@@ -74,8 +118,13 @@ export async function startService(name: string, env: Record<string, string>, ti
     clearTimeout(timer);
     return code;
   };
+  const closeOutput = () => {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  };
+  onSpawn?.({ name, pid, stop });
   try {
-    return { name, pid, ready: await ready, logs, output: () => text, stop, exited };
+    return { name, pid, ready: await ready, logs, output: () => text, stop, exited, closeOutput };
   } catch (error) {
     await stop(2_000);
     throw error;

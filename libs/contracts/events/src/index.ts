@@ -25,6 +25,9 @@ export const TOPICS = {
 } as const;
 export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
 
+/** Every topic of the platform (what a deployment provisions before services start). */
+export const ALL_TOPICS: readonly TopicName[] = Object.values(TOPICS);
+
 /** Header keys. Trace context travels as W3C `traceparent` / `tracestate` / `baggage`. */
 export const HEADERS = {
   eventId: 'ais-event-id',

@@ -73,6 +73,8 @@ export const commonSchema = z.object({
   DEPLOYMENT_ENVIRONMENT: z.string().default('local'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: env.ms.default(15_000),
+  /** How long start-up keeps retrying a server that is not ready yet before the service exits with one fatal line. */
+  STARTUP_TIMEOUT_MS: env.ms.default(10_000),
 });
 
 export const mongoSchema = z.object({

@@ -17,6 +17,7 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGett
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { TopicBinding, WithMeta } from './codec';
 import type { EventProducer } from './producer';
+import { KafkaStartupError, withStartupRetry } from './startup';
 
 export interface IdempotencyGuard {
   has(eventId: string): Promise<boolean>;
@@ -79,6 +80,7 @@ export class EventConsumer {
   private joined = false;
   private crashed = false;
   private running = false;
+  private lastCrash: unknown;
 
   constructor(
     kafka: Kafka,
@@ -101,6 +103,7 @@ export class EventConsumer {
     this.consumer.on(CRASH, (event) => {
       const restart = Boolean((event.payload as { restart?: boolean }).restart);
       this.settings.logger.error({ err: event.payload.error, groupId: event.payload.groupId, restart }, 'consumer crashed');
+      this.lastCrash = event.payload.error;
       if (!restart) this.crashed = true;
     });
   }
@@ -122,9 +125,27 @@ export class EventConsumer {
     return !this.crashed;
   }
 
-  async start(): Promise<void> {
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.subscriptions.keys()], fromBeginning: this.settings.fromBeginning ?? false });
+  /**
+   * Connects, subscribes and runs, then waits until the group is joined: right after a broker starts, the
+   * subscription's metadata and the group's first join (coordinator loading) fail for a while; those errors are
+   * retried within `startup.budgetMs` (default 30 s), after which start() rejects with a {@link KafkaStartupError}.
+   */
+  async start(startup: { budgetMs?: number; brokers?: readonly string[] } = {}): Promise<void> {
+    const budgetMs = startup.budgetMs ?? 30_000;
+    const brokers = startup.brokers ?? [];
+    const { groupId } = this.settings;
+    await withStartupRetry(
+      async () => {
+        await this.consumer.connect();
+        await this.consumer.subscribe({ topics: [...this.subscriptions.keys()], fromBeginning: this.settings.fromBeginning ?? false });
+      },
+      {
+        step: `subscription of group ${groupId}`,
+        brokers,
+        budgetMs,
+        onRetry: ({ attempt, delayMs, error }) => this.settings.logger.warn({ attempt, delayMs, err: error, groupId }, 'kafka not ready for the subscription yet; retrying'),
+      },
+    );
     await this.consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
@@ -132,6 +153,13 @@ export class EventConsumer {
       eachBatch: (payload) => this.eachBatch(payload),
     });
     this.running = true;
+    // kafkajs retries (and restarts after) the join's retriable errors by itself; wait for it, within the budget.
+    const deadline = Date.now() + budgetMs;
+    while (!this.joined) {
+      if (this.crashed) throw new KafkaStartupError(`first join of group ${groupId}`, brokers, budgetMs, this.lastCrash, false);
+      if (Date.now() > deadline) throw new KafkaStartupError(`first join of group ${groupId}`, brokers, budgetMs, this.lastCrash, true);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Waits until the group is joined (for tests and readiness gates). */

@@ -4,6 +4,7 @@
  */
 import { Kafka, logLevel, type ITopicConfig, type LogEntry, type Admin } from 'kafkajs';
 import type { Logger } from '@ais/platform-logger';
+import { isAlreadyExists, withStartupRetry } from './startup';
 
 export interface KafkaSettings {
   brokers: string[];
@@ -45,26 +46,73 @@ export interface TopicSpec {
   configEntries?: ITopicConfig['configEntries'];
 }
 
-/** Creates missing topics and waits for their leaders. Existing topics are left as they are. */
-export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], defaultPartitions = 3): Promise<string[]> {
-  const admin: Admin = kafka.admin();
-  await admin.connect();
+export interface EnsureTopicsOptions {
+  /** Partitions of topics created without `numPartitions`. Default 3. */
+  defaultPartitions?: number;
+  /** How long to keep retrying a broker that is not ready yet (ms). Default 10 000. */
+  budgetMs?: number;
+  /** Brokers, for the error message. */
+  brokers?: readonly string[];
+  logger?: Pick<Logger, 'warn'>;
+}
+
+/**
+ * Creates missing topics and waits until every partition of every listed topic has a leader that serves it.
+ * Idempotent and safe to race: a topic another process created first ("already exists") counts as created, and
+ * the "not ready yet" errors of a broker that has just started are retried with backoff within `budgetMs`.
+ * Resolves with the topics this call created.
+ */
+export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], opts: EnsureTopicsOptions = {}): Promise<string[]> {
+  const names = topics.map((t) => t.topic);
+  const created = new Set<string>();
+  const admin: Admin = kafka.admin({ retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 } });
   try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t.topic));
-    if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({
-          topic: t.topic,
-          numPartitions: t.numPartitions ?? defaultPartitions,
-          replicationFactor: -1,
-          ...(t.configEntries ? { configEntries: t.configEntries } : {}),
-        })),
-      });
-    }
-    return missing.map((t) => t.topic);
+    await withStartupRetry(
+      async () => {
+        await admin.connect();
+        const existing = new Set(await admin.listTopics());
+        const missing = topics.filter((t) => !existing.has(t.topic));
+        if (missing.length > 0) {
+          try {
+            const didCreate = await admin.createTopics({
+              waitForLeaders: false,
+              topics: missing.map((t) => ({
+                topic: t.topic,
+                numPartitions: t.numPartitions ?? opts.defaultPartitions ?? 3,
+                replicationFactor: -1,
+                ...(t.configEntries ? { configEntries: t.configEntries } : {}),
+              })),
+            });
+            if (didCreate) missing.forEach((t) => created.add(t.topic));
+          } catch (error) {
+            if (!isAlreadyExists(error)) throw error;
+          }
+        }
+        await awaitLeaders(admin, names);
+      },
+      {
+        step: `topics ${names.join(', ')}`,
+        brokers: opts.brokers ?? [],
+        budgetMs: opts.budgetMs ?? 10_000,
+        onRetry: ({ attempt, delayMs, error }) =>
+          opts.logger?.warn({ attempt, delayMs, err: error }, 'kafka not ready for topic provisioning yet; retrying'),
+      },
+    );
+    return [...created];
   } finally {
-    await admin.disconnect();
+    await admin.disconnect().catch(() => undefined);
   }
+}
+
+/** Throws a retriable error unless every partition of `topics` has a leader that answers for it. */
+async function awaitLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+  for (const t of meta) {
+    if (t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)) {
+      throw Object.assign(new Error(`topic ${t.name}: leader not available yet`), { retriable: true, type: 'LEADER_NOT_AVAILABLE' });
+    }
+  }
+  // Metadata can name a leader before that broker serves the partition; ListOffsets goes to each leader and
+  // fails with "does not host this topic-partition" until it does.
+  for (const t of topics) await admin.fetchTopicOffsets(t);
 }

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Lifecycle } from './index';
 
 const silent = { info: () => undefined, error: () => undefined };
@@ -52,5 +54,29 @@ describe('Lifecycle', () => {
       .on('flush', 'later', later);
     await expect(lc.shutdown('test')).resolves.toBe(1);
     expect(later).toHaveBeenCalled();
+  });
+});
+
+describe('Lifecycle hard timeout in a real process', () => {
+  const run = (mode: string) => {
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', join(__dirname, '../test/shutdown-fixture.ts'), mode], {
+      cwd: join(__dirname, '../../../..'),
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    return { status: r.status, signal: r.signal, stdout: r.stdout, ms: Date.now() - t0 };
+  };
+
+  it('exits 1 at the deadline even when a hook awaits forever and nothing else holds the event loop', () => {
+    const r = run('pending');
+    expect(r.stdout).toContain('exit 1 after: shutdown started | shutdown timed out; forcing | shutdown complete');
+    expect(r.status).toBe(1);
+  });
+
+  it('is killed by the watchdog when the main thread itself is blocked', () => {
+    const r = run('blocked');
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.ms).toBeLessThan(15_000); // not the spawnSync timeout (20 s), which would also SIGKILL
   });
 });

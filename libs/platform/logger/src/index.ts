@@ -8,8 +8,10 @@
  */
 import { trace } from '@opentelemetry/api';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { fdDestination } from './stdout';
 
 export type { Logger } from 'pino';
+export { fdDestination, type FdDestination, type FdDestinationOptions } from './stdout';
 
 /** Keys whose values never reach a log line. Lower-case; matched exactly at each depth. */
 export const SECRET_KEYS = [
@@ -69,7 +71,7 @@ export interface LoggerSettings {
   version?: string;
   environment?: string;
   level?: string;
-  /** Where lines go; stdout by default. Tests pass a stream to capture output. */
+  /** Where lines go; stdout by default (see {@link fdDestination}: never blocks on a broken or full pipe). Tests pass a stream. */
   destination?: DestinationStream;
 }
 
@@ -104,5 +106,5 @@ export function createLogger(settings: LoggerSettings): Logger {
       },
     },
   };
-  return settings.destination ? pino(options, settings.destination) : pino(options);
+  return pino(options, settings.destination ?? fdDestination());
 }

@@ -40,10 +40,15 @@ export async function connectMongo(settings: MongoSettings): Promise<Connection>
     await conn.asPromise();
   } catch (error) {
     await conn.close().catch(() => undefined);
-    throw AppError.unavailable('mongo_unreachable', `cannot reach MongoDB for database ${settings.db} within ${timeout} ms`, error);
+    throw AppError.unavailable('mongo_unreachable', `cannot reach MongoDB at ${mongoHosts(settings.uri)} for database ${settings.db} within ${timeout} ms`, error);
   }
   log.info('mongo connected');
   return conn;
+}
+
+/** The host list of a MongoDB URI, without credentials or options (for messages). */
+export function mongoHosts(uri: string): string {
+  return /^mongodb(?:\+srv)?:\/\/(?:[^@/]*@)?([^/?]+)/.exec(uri)?.[1] ?? '(unparsable URI)';
 }
 
 export function mongoReady(conn: Connection): boolean {

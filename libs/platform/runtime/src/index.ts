@@ -9,7 +9,7 @@
 import { topicName, type TopicName } from '@ais/contracts-events';
 import { isAppError } from '@ais/platform-errors';
 import { GrpcServer } from '@ais/platform-grpc';
-import { createKafka, ensureTopics, EventProducer } from '@ais/platform-kafka';
+import { createKafka, ensureTopics, EventProducer, withStartupRetry } from '@ais/platform-kafka';
 import { Lifecycle } from '@ais/platform-lifecycle';
 import { createLogger, type Logger } from '@ais/platform-logger';
 import { connectMongo, type Connection } from '@ais/platform-mongo';
@@ -27,6 +27,8 @@ export interface BaseConfig {
   DEPLOYMENT_ENVIRONMENT: string;
   LOG_LEVEL: string;
   SHUTDOWN_TIMEOUT_MS: number;
+  /** How long start-up keeps retrying a Kafka broker that is not ready (per step: topics, producer, group join). */
+  STARTUP_TIMEOUT_MS: number;
 }
 
 export class Service {
@@ -35,6 +37,7 @@ export class Service {
   private readonly readyChecks: Array<() => boolean> = [];
   private readonly forceHooks: Array<() => void> = [];
   private exitCode: number | undefined;
+  private kafkaBrokers: readonly string[] = [];
 
   constructor(
     readonly name: string,
@@ -47,6 +50,8 @@ export class Service {
       logger: this.logger,
       onTimeout: () => this.forceHooks.forEach((force) => force()),
       exit: (code) => process.exit(this.exitCode ?? code),
+      // Last resort, from another thread: SIGKILL 2 s after the hard timeout if the main thread is stuck.
+      watchdogGraceMs: 2_000,
     });
     this.lifecycle.on('flush', 'telemetry', () => telemetry().shutdown());
   }
@@ -68,18 +73,32 @@ export class Service {
   }
 
   kafka(cfg: { KAFKA_BROKERS: string[]; KAFKA_CLIENT_ID: string; KAFKA_CONNECT_TIMEOUT_MS: number }): Kafka {
+    this.kafkaBrokers = cfg.KAFKA_BROKERS;
     return createKafka({ brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, logger: this.logger, connectionTimeoutMs: cfg.KAFKA_CONNECT_TIMEOUT_MS });
   }
 
-  /** Creates missing topics (development and tests; production provisions topics out of band). */
+  /** Budget and brokers for Kafka start-up steps (e.g. `consumer.start(service.kafkaStartup)`). */
+  get kafkaStartup(): { budgetMs: number; brokers: readonly string[] } {
+    return { budgetMs: this.config.STARTUP_TIMEOUT_MS, brokers: this.kafkaBrokers };
+  }
+
+  /**
+   * Creates missing topics and waits for their partitions' leaders (development and tests; production provisions
+   * topics out of band). Safe when topics already exist or another process creates them at the same time; a broker
+   * that is still starting is retried within STARTUP_TIMEOUT_MS.
+   */
   async topics(kafka: Kafka, prefix: string, names: TopicName[], partitions = 3): Promise<void> {
-    const created = await ensureTopics(kafka, names.map((n) => ({ topic: topicName(n, prefix) })), partitions);
+    const created = await ensureTopics(
+      kafka,
+      names.map((n) => ({ topic: topicName(n, prefix) })),
+      { defaultPartitions: partitions, budgetMs: this.config.STARTUP_TIMEOUT_MS, brokers: this.kafkaBrokers, logger: this.logger },
+    );
     if (created.length > 0) this.logger.info({ created }, 'kafka topics created');
   }
 
   async producer(kafka: Kafka): Promise<EventProducer> {
     const producer = new EventProducer(kafka, { service: this.name });
-    await producer.connect();
+    await withStartupRetry(() => producer.connect(), { step: 'producer connection', ...this.kafkaStartup });
     this.lifecycle.on('flush', 'kafka-producer', () => producer.disconnect());
     return producer;
   }
