@@ -17,6 +17,7 @@ import {
   type BudgetKey,
   type ConsumeResult,
 } from '../src/domain/call-budget';
+import { maxInAnyWindow } from './support/windows';
 
 const logger = createLogger({ service: 'call-budget-int', level: 'warn' });
 const URI = process.env['MONGODB_URI']!;
@@ -24,17 +25,6 @@ const H = 3600_000;
 const MIN = 60_000;
 // Far from the server's real clock, so the TTL index (on the server's clock) never touches a slot mid-test.
 const T0 = Date.parse('2031-03-01T00:00:00Z');
-
-/** The largest number of times in any half-open window [t, t + windowMs) starting at one of the times. */
-function maxInAnyWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < sorted.length; i += 1) {
-    while (j < sorted.length && sorted[j]! < sorted[i]! + windowMs) j += 1;
-    best = Math.max(best, j - i);
-  }
-  return best;
-}
 
 describe('call budget ledger on a real MongoDB-wire server, three racing instances', () => {
   const db = `it_call_budget_${randomBytes(4).toString('hex')}`;

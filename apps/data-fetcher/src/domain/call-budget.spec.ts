@@ -15,6 +15,7 @@ import {
   type SlotDoc,
   type SlotStore,
 } from './call-budget';
+import { maxInAnyWindow } from '../../test/support/windows';
 
 const H = 3600_000;
 const T0 = new Date('2030-01-01T00:00:00Z');
@@ -74,17 +75,6 @@ function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** The largest number of times in any half-open window [t, t + windowMs) that starts at one of the times. */
-function maxInAnyWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < sorted.length; i += 1) {
-    while (j < sorted.length && sorted[j]! < sorted[i]! + windowMs) j += 1;
-    best = Math.max(best, j - i);
-  }
-  return best;
 }
 
 const fixedClock = (d: Date) => ({ now: () => d });
