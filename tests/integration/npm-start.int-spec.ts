@@ -4,7 +4,7 @@
  * when it is itself stopped with SIGTERM, it stops them too.
  */
 import { spawn } from 'node:child_process';
-import { REPO_ROOT } from '@ais/testing';
+import { pidAlive, REPO_ROOT } from '@ais/testing';
 
 jest.setTimeout(240_000);
 
@@ -12,15 +12,6 @@ interface Run {
   code: number | null;
   signal: NodeJS.Signals | null;
   output: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** `[start] spawned <name> pid <pid>` lines: every process start-local started. */
@@ -54,7 +45,7 @@ describe('npm start', () => {
     expect(run.output).toMatch(/^\[start\] FAILED: enrichment exited \(1\) before it was ready: start-up failed: cannot reach Kafka at 127\.0\.0\.1:1 within 3000 ms/m);
     const pids = spawnedPids(run.output);
     expect([...pids.keys()].sort()).toEqual(expect.arrayContaining(['data-fetcher', 'enrichment', 'reconciliation', 'token-vault', 'truelayer-sandbox']));
-    const left = [...pids].filter(([, pid]) => alive(pid));
+    const left = [...pids].filter(([, pid]) => pidAlive(pid));
     expect(left).toEqual([]);
   });
 
@@ -72,6 +63,6 @@ describe('npm start', () => {
     expect(result.code).toBe(143);
     const pids = spawnedPids(result.output);
     expect(pids.size).toBe(6); // simulator + five services
-    expect([...pids].filter(([, pid]) => alive(pid))).toEqual([]);
+    expect([...pids].filter(([, pid]) => pidAlive(pid))).toEqual([]);
   });
 });

@@ -14,6 +14,7 @@
  */
 import {
   freePort,
+  pidAlive,
   provisionTopics,
   readStackEnv,
   ServiceStartError,
@@ -38,21 +39,12 @@ const secs = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
 const spawned: Array<{ name: string; pid: number; stop(graceMs?: number): Promise<unknown> }> = [];
 let stopping: Promise<void> | undefined;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Stops everything this script started (SIGTERM, SIGKILL after the grace period), by recorded PID, once. */
 function stopAll(): Promise<void> {
   stopping ??= (async () => {
     if (spawned.length === 0) return;
     await Promise.all(spawned.map((p) => p.stop(20_000).catch(() => undefined)));
-    const left = spawned.filter((p) => alive(p.pid));
+    const left = spawned.filter((p) => pidAlive(p.pid));
     if (left.length > 0) say(`WARNING: still running after stop: ${left.map((p) => `${p.name} pid ${p.pid}`).join(', ')}`);
     else say(`stopped ${spawned.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}`);
   })();

@@ -1,5 +1,5 @@
 export { ensureStack, freePort, stopStack, readStackEnv, parseEnvFile, stackAlive, REPO_ROOT, type StackEnv, type StackHandle } from './stack';
-export { startService, runToExit, ServiceStartError, type ServiceProcess, type StartServiceOptions } from './service-process';
+export { pidAlive, startService, runToExit, ServiceStartError, type ServiceProcess, type StartServiceOptions } from './service-process';
 export { provisionTopics, type ProvisionOptions } from './topics';
 export { getTrace, waitForTrace, servicesIn, type ZipkinSpan } from './zipkin';
 export { startSandboxProcess, type SandboxProcess, type SandboxProcessOptions } from './sandbox-process';

@@ -6,6 +6,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from './stack';
 
+/** Whether a process with this PID exists (signal 0: nothing is sent). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface ServiceProcess {
   name: string;
   pid: number;
