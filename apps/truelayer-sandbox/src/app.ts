@@ -83,8 +83,10 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   app.set('etag', false);
   app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
   app.use(express.urlencoded({ extended: false, limit: '1mb' }));
-  app.use((req, _res, next) => {
+  app.use((req, res, next) => {
     logger.debug({ method: req.method, path: req.path }, 'request');
+    // Every response is dated by the simulated clock, like the data and Last-Modified (Node would use the wall clock).
+    res.setHeader('Date', new Date(clock.now()).toUTCString());
     next();
   });
   app.use('/data/v1', dataRouter(context));

@@ -43,6 +43,9 @@ describe('auth dialog (HTML) with PKCE', () => {
     await agent.post(formAction(providers.text, 'provider-mock')).type('form').send({ provider_id: 'mock' }).expect(303);
     const consent = await agent.get(page).expect(200);
     expect(consent.text).toContain('data-testid="consent-allow"');
+    // the page lists exactly what will be granted: the mock bank has no direct debits or standing orders
+    const listed = [...consent.text.matchAll(/data-testid="scope-([a-z_]+)"/g)].map((m) => m[1]);
+    expect(listed).toEqual(['info', 'accounts', 'balance', 'cards', 'transactions', 'offline_access']);
     await agent.post(formAction(consent.text, 'consent-allow')).type('form').send({}).expect(303);
     const login = await agent.get(page).expect(200);
     expect(login.text).toContain('data-testid="login-submit"');
@@ -61,6 +64,7 @@ describe('auth dialog (HTML) with PKCE', () => {
     const token = await exchange(sb, code, { code_verifier: verifier }).expect(200);
     expect(token.body).toMatchObject({ token_type: 'Bearer', expires_in: 3600 });
     expect(token.body.scope).toBe('info accounts balance cards transactions offline_access'); // mock provider: no DD/SO
+    expect(token.body.scope).toBe(listed.join(' ')); // granted = what the consent page showed
     expect(token.body.refresh_token).toMatch(/^[0-9A-F]{64}$/);
     const claims = JSON.parse(Buffer.from(token.body.access_token.split('.')[1], 'base64url').toString());
     expect(claims).toMatchObject({ aud: 'data_api', connector_id: 'mock', client_id: CLIENT_ID });

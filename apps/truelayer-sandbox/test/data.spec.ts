@@ -134,6 +134,31 @@ describe('Data API v1', () => {
     expect(cached.headers['cache-control']).toBe('max-age=1800');
   });
 
+  it('validation comes before the budget: a bad date range is 400 even when the budget is spent, and never spends it', async () => {
+    sb.admin.setSwitches({ cacheTtlSeconds: 0 });
+    const accId = (await get('/accounts')).body.results[0].account_id;
+    const path = `/accounts/${accId}/transactions`;
+    const from = isoDate(sb.clock.now() - 10 * DAY);
+    const to = isoDate(sb.clock.now() - 20 * DAY);
+    // three rejected requests first: none of them may count
+    for (let i = 0; i < 3; i += 1) expect((await get(`${path}?from=${from}&to=${to}`).expect(400)).body.error).toBe('invalid_date_range');
+    await get(`${path}?from=not-a-date`).expect(400);
+    for (let i = 0; i < 4; i += 1) await get(path).expect(200); // all four unattended calls are still there
+    await get(path).expect(429);
+    expect((await get(`${path}?from=${from}&to=${to}`).expect(400)).body.error).toBe('invalid_date_range'); // still first, budget spent
+    const counters = await request(sb.app).get('/__admin/counters').expect(200);
+    expect(counters.body.per_connection[t.credentials_id].calls).toMatchObject({ unattended: 4 + 1, rejected: 1 }); // + the /accounts call
+  });
+
+  it('dates every response by the simulated clock', async () => {
+    sb.admin.advanceClock(37 * MINUTE + 13_000); // within the access token's hour, off the wall clock's second
+    const res = await get('/accounts').expect(200);
+    expect(res.headers['date']).toBe(new Date(sb.clock.now()).toUTCString());
+    expect(res.headers['date']).toBe(res.headers['last-modified']);
+    const auth = await request(sb.app).get('/api/providers').expect(200);
+    expect(auth.headers['date']).toBe(new Date(sb.clock.now()).toUTCString());
+  });
+
   it('mock error users fail every data call with their code', async () => {
     const locked = await connect(sb, { username: 'error.account_temporarily_locked', password: 'error' });
     const res = await get('/accounts', locked.access_token).expect(403);

@@ -105,6 +105,12 @@ export function executeCall(ctx: SandboxContext, input: CallInput, path: string,
   ctx.state.counters.dataCalls += 1;
   conn.dataCalls += 1;
   const c = counts(ctx, conn.credentialsId);
+  // TrueLayer validates the parameters before it calls the bank: a 400 (validation_error, invalid_date_range) never
+  // reaches the bank, so it spends no unattended budget. (The SCA window is the bank's rule and comes later.)
+  if (endpoint.name.includes('transactions')) {
+    const invalid = resolveRange({ from: input.query['from'], to: input.query['to'], now, inScaWindow: true, historyDaysOutsideSca: sw.historyDaysOutsideSca });
+    if (invalid instanceof TlError) return errorOutcome(invalid);
+  }
   if (endpoint.provider) {
     if (input.psuIp) c.attended += 1;
     else {

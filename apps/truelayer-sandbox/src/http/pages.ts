@@ -1,5 +1,5 @@
 /** Server-rendered HTML for the auth dialog. Stable ids and data-testid attributes for browser tests. */
-import type { AuthSession } from '../domain/state';
+import { grantedScopes, type AuthSession } from '../domain/state';
 import type { Provider } from '../domain/providers';
 import { DOCUMENTED_USERS } from '../domain/users';
 import { escapeHtml } from './common';
@@ -41,8 +41,9 @@ export function providerPage(session: AuthSession, providers: Provider[]): strin
   return layout('Select your bank', `<ul id="provider-list" data-testid="provider-list">${items}</ul>${cancelForm(session)}`, 'provider-selection');
 }
 
+/** The consent page lists what the user will really share: the requested scopes this provider supports (the grant). */
 export function consentPage(session: AuthSession, provider: Provider, clientId: string): string {
-  const scopes = session.scopes.map((s) => `<li data-testid="scope-${escapeHtml(s)}">${escapeHtml(SCOPE_TEXT[s] ?? s)}</li>`).join('');
+  const scopes = grantedScopes(session.scopes, provider).map((s) => `<li data-testid="scope-${escapeHtml(s)}">${escapeHtml(SCOPE_TEXT[s] ?? s)}</li>`).join('');
   return layout(
     'Share your data',
     `<p id="consent-text"><strong>${escapeHtml(clientId)}</strong> asks to access the following data from <strong id="consent-provider">${escapeHtml(provider.display_name)}</strong>:</p>
