@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     if (config.KAFKA_CREATE_TOPICS) await service.topics(kafka, config.KAFKA_TOPIC_PREFIX, [TOPICS.connection, TOPICS.diagnostics, TOPICS.deadLetter]);
     const producer = await service.producer(kafka);
     const leases = new Leases(mongo);
+    await leases.ensureIndexes();
     const connections = new ConnectionService(
       new ConnectionRepository(connectionModel(mongo)),
       leases,

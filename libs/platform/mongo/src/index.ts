@@ -114,6 +114,15 @@ export class Leases {
     this.collection = conn.collection<{ _id: string; owner: string; until: Date }>(collectionName);
   }
 
+  /**
+   * Creates the TTL index `leases_ttl` on `until` (idempotent; call once at start): a lease that lapsed, or a
+   * once-marker written, more than `retentionMs` ago (default 180 days, two consent periods) is deleted. Callers
+   * key once-markers by period, so a marker is never needed after its period is over.
+   */
+  async ensureIndexes(retentionMs = 180 * 24 * 3600_000): Promise<void> {
+    await this.collection.createIndex({ until: 1 }, { name: 'leases_ttl', expireAfterSeconds: Math.ceil(retentionMs / 1000) });
+  }
+
   /** Takes `key` for `ttlMs` unless someone else holds it; a lapsed lease is taken over. */
   async acquire(key: string, owner: string, ttlMs: number, now = new Date()): Promise<boolean> {
     const until = new Date(now.getTime() + ttlMs);

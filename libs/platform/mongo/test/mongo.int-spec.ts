@@ -112,5 +112,10 @@ describe('Leases on a real MongoDB-wire server', () => {
     expect(await leases.holds('x', 'b')).toBe(false);
     const once = await Promise.all(Array.from({ length: 8 }, () => leases.once('event-1')));
     expect(once.filter(Boolean)).toHaveLength(1);
+    // lapsed leases and old once-markers expire through a TTL index
+    await leases.ensureIndexes(30 * 24 * 3600_000);
+    await leases.ensureIndexes(30 * 24 * 3600_000);
+    const indexes = await conn.collection('leases').indexes();
+    expect(indexes.find((i) => i.name === 'leases_ttl')).toMatchObject({ key: { until: 1 }, expireAfterSeconds: 30 * 24 * 3600 });
   });
 });
