@@ -11,7 +11,7 @@
  * Also here: the backoff ({@link backoffDelay}), the decision for one failed call ({@link ErrorPolicy}) and the
  * per-provider circuit breaker ({@link CircuitBreakers}). All pure: clock and randomness are injected.
  */
-import { ERROR_HANDLING, handlingFor, isKnownErrorCode, type ErrorCategory, type KnownErrorCode } from '@ais/truelayer-client';
+import { DEFAULT_RETRY, ERROR_HANDLING, fullJitterDelay, handlingFor, isKnownErrorCode, type ErrorCategory, type KnownErrorCode } from '@ais/truelayer-client';
 
 export const FETCH_ERROR_ACTIONS = [
   'retry',
@@ -137,10 +137,9 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({ baseDel
  */
 export function backoffDelay(retry: number, options: BackoffOptions, random: () => number, retryAfterMs?: number): number {
   if (retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs >= 0) return Math.ceil(retryAfterMs);
-  const exponent = Math.max(0, Math.floor(retry) - 1);
-  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.min(exponent, 52));
-  const r = Math.min(Math.max(random(), 0), 1 - Number.EPSILON);
-  return Math.floor(r * ceiling);
+  // the client's full-jitter formula, with the draw kept below 1 so that a delay stays under its ceiling
+  const draw = () => Math.min(Math.max(random(), 0), 1 - Number.EPSILON);
+  return fullJitterDelay(Math.floor(retry), { ...DEFAULT_RETRY, ...options }, draw);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
