@@ -94,15 +94,12 @@ async function timed(n: number, fn: (i: number) => Promise<unknown>): Promise<{ 
   return { p50: round(pct(ms, 50)), p99: round(pct(ms, 99)) };
 }
 
-/** ANALYZE after a bulk load, as a DBA would (see infra/README.md); only on the local server, through psql. */
-function analyze(pgPort: string | undefined): boolean {
-  if (!pgPort) return false;
-  const versions = readFileSync(join(REPO_ROOT, 'infra/versions.env'), 'utf8');
-  const v = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(versions)?.[1] ?? '';
-  const home = process.env['AIS_INFRA_HOME'] ?? join(process.env['HOME'] ?? '', '.cache/ais-platform');
-  const psql = join(home, `store-${v('FERRETDB_VERSION')}-${v('DOCUMENTDB_REV')}`, `pg/usr/lib/postgresql/${v('POSTGRES_MAJOR')}/bin/psql`);
-  if (!existsSync(psql)) return false;
-  execFileSync(psql, ['-h', '127.0.0.1', '-p', pgPort, '-U', 'postgres', '-d', 'postgres', '-qAt', '-c', 'ANALYZE;'], { stdio: 'ignore' });
+/** ANALYZE after a bulk load, as a DBA would (see infra/README.md); only on the local store, through its psql. */
+function analyze(env: Record<string, string>): boolean {
+  const psql = env['AIS_STORE_PSQL'];
+  const port = env['AIS_STORE_PG_PORT'];
+  if (!psql || !port || !existsSync(psql)) return false;
+  execFileSync(psql, ['-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-d', 'postgres', '-qAt', '-c', 'ANALYZE;'], { stdio: 'ignore' });
   return true;
 }
 
@@ -152,7 +149,7 @@ async function main(): Promise<void> {
         loaded += n;
       }
       const loadSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const analyzed = analyze(stack.env['AIS_STORE_PG_PORT']);
+      const analyzed = analyze(stack.env);
       const pick = (i: number) => (i * 7_919 + 13) % size;
       const ping = await timed(SAMPLES, () => raw.command({ ping: 1 }));
       const upsertKey = await timed(SAMPLES, (i) => {

@@ -318,7 +318,8 @@ EOF
   local pid="$SPAWNED_PID"
   mongo_ready() { tcp_open 127.0.0.1 "$port"; }
   wait_until mongo "$pid" "$TIMEOUT" mongo_ready || { fail_with_log mongo "$logf" "$pglog"; return 1; }
-  printf 'MONGODB_URI=mongodb://127.0.0.1:%s/?directConnection=true\nAIS_STORE_PG_PORT=%s\n' "$port" "$pgport" >"$RUN/mongo.env"
+  printf 'MONGODB_URI=mongodb://127.0.0.1:%s/?directConnection=true\nAIS_STORE_PG_PORT=%s\nAIS_STORE_PSQL=%s\n' \
+    "$port" "$pgport" "$PG_BIN/psql" >"$RUN/mongo.env"
   printf '%d.%02d' $((pg_ms / 1000)) $(((pg_ms % 1000) / 10)) >"$RUN/mongo.pg-ready"
   secs_since "$t0" >"$RUN/mongo.ready"
 }
