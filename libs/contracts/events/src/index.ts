@@ -6,7 +6,7 @@
 export const TOPICS = {
   /** Connection lifecycle; key = connection_id. */
   connection: 'ais.connection.v1',
-  /** Fetch requests (webhooks, schedules, user refresh); key = connection_id. */
+  /** Fetch work (FetchEvent: accepted TrueLayer webhooks, replayed fetch work); key = **user id**. */
   fetch: 'ais.fetch.v1',
   /**
    * Raw TrueLayer data (RawDataEvent: transactions, pending, balances, accounts, cards, standing orders, direct
@@ -14,7 +14,7 @@ export const TOPICS = {
    * at a time writes a user's data.
    */
   raw: 'ais.raw.v1',
-  /** Enriched batches; key = account id. */
+  /** Enriched batches; key = user id (same partitioning as raw). */
   enriched: 'ais.enriched.v1',
   /** Downstream change feed; key = user id. */
   ledger: 'ais.ledger.v1',
@@ -60,6 +60,8 @@ export const EVENT_TYPES = {
   rawStandingOrders: 'raw.standing_orders',
   rawDirectDebits: 'raw.direct_debits',
   rawIdentity: 'raw.identity',
+  fetchTaskWebhook: 'fetch.task_webhook',
+  fetchRequested: 'fetch.requested',
 } as const;
 
 /** Topic name with an optional deployment prefix (several stacks can share one cluster). */
@@ -87,6 +89,16 @@ export const bindings = {
     topic: topicName(TOPICS.raw, prefix),
     codec: eventsV1.RawDataEvent,
     keyOf: (e) => e.userId,
+  }),
+  /** Fetch work; key = user id (see TOPICS.fetch). */
+  fetch: (prefix = ''): EventBinding<eventsV1.FetchEvent> => ({
+    topic: topicName(TOPICS.fetch, prefix),
+    codec: eventsV1.FetchEvent,
+    keyOf: (e) => {
+      const p = e.payload;
+      if (!p) return '';
+      return p.$case === 'taskWebhook' ? p.taskWebhook.userId : p.fetchRequested.userId;
+    },
   }),
   connection: (prefix = ''): EventBinding<eventsV1.ConnectionEvent> => ({
     topic: topicName(TOPICS.connection, prefix),

@@ -9,3 +9,4 @@ export * from "./ais/events/v1/envelope";
 export * from "./ais/events/v1/connection_events";
 export * from "./ais/events/v1/diagnostics_events";
 export * from "./ais/events/v1/raw_events";
+export * from "./ais/events/v1/fetch_events";

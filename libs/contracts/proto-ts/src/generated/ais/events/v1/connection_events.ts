@@ -23,6 +23,14 @@ export interface ConnectionAuthorized {
   /** Set when this authorization renews an earlier connection. */
   previousConnectionId: string;
   credentialsId: string;
+  /**
+   * The IP address of the user who just consented, as auth-gateway saw it on the redirect. data-fetcher sends it as
+   * X-PSU-IP only for the post-consent fetch, and only inside the post-consent window (the user's own action
+   * triggered that fetch); empty when unknown. Never logged.
+   */
+  psuIp: string;
+  /** When the user completed the bank's authentication (start of the post-consent window). */
+  authenticatedAt?: Date | undefined;
 }
 
 export interface ConnectionRevoked {
@@ -93,6 +101,8 @@ function createBaseConnectionAuthorized(): ConnectionAuthorized {
     consentExpiresAt: undefined,
     previousConnectionId: "",
     credentialsId: "",
+    psuIp: "",
+    authenticatedAt: undefined,
   };
 }
 
@@ -124,6 +134,12 @@ export const ConnectionAuthorized: MessageFns<ConnectionAuthorized> = {
     }
     if (message.credentialsId !== "") {
       writer.uint32(74).string(message.credentialsId);
+    }
+    if (message.psuIp !== "") {
+      writer.uint32(82).string(message.psuIp);
+    }
+    if (message.authenticatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.authenticatedAt), writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -213,6 +229,22 @@ export const ConnectionAuthorized: MessageFns<ConnectionAuthorized> = {
             message.credentialsId = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.psuIp = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.authenticatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -270,6 +302,16 @@ export const ConnectionAuthorized: MessageFns<ConnectionAuthorized> = {
         : isSet(object.credentials_id)
         ? globalThis.String(object.credentials_id)
         : "",
+      psuIp: isSet(object.psuIp)
+        ? globalThis.String(object.psuIp)
+        : isSet(object.psu_ip)
+        ? globalThis.String(object.psu_ip)
+        : "",
+      authenticatedAt: isSet(object.authenticatedAt)
+        ? fromJsonTimestamp(object.authenticatedAt)
+        : isSet(object.authenticated_at)
+        ? fromJsonTimestamp(object.authenticated_at)
+        : undefined,
     };
   },
 
@@ -302,6 +344,12 @@ export const ConnectionAuthorized: MessageFns<ConnectionAuthorized> = {
     if (message.credentialsId !== "") {
       obj.credentialsId = message.credentialsId;
     }
+    if (message.psuIp !== "") {
+      obj.psuIp = message.psuIp;
+    }
+    if (message.authenticatedAt !== undefined) {
+      obj.authenticatedAt = message.authenticatedAt.toISOString();
+    }
     return obj;
   },
 
@@ -319,6 +367,8 @@ export const ConnectionAuthorized: MessageFns<ConnectionAuthorized> = {
     message.consentExpiresAt = object.consentExpiresAt ?? undefined;
     message.previousConnectionId = object.previousConnectionId ?? "";
     message.credentialsId = object.credentialsId ?? "";
+    message.psuIp = object.psuIp ?? "";
+    message.authenticatedAt = object.authenticatedAt ?? undefined;
     return message;
   },
 };

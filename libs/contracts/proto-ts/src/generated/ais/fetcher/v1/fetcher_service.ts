@@ -33,6 +33,142 @@ export interface GetProbeResponse {
   deliveries: number;
 }
 
+export interface RefreshConnectionRequest {
+  /** The calling API client; one client never reaches another client's users. */
+  clientId: string;
+  userId: string;
+  connectionId: string;
+  /** The end user's IP address (sent as X-PSU-IP). Required: a SYNC refresh is only for a present user. */
+  psuIp: string;
+}
+
+/** What one refresh did for one data kind of one account, card or the connection. */
+export interface RefreshedItem {
+  /** identity, accounts, cards, transactions, pending_transactions, balance, standing_orders, direct_debits. */
+  kind: string;
+  /** Empty for connection-level kinds. */
+  accountId: string;
+  isCard: boolean;
+  /** ok, not_supported (remembered: not asked again), skipped (scope not granted) or failed. */
+  outcome: string;
+  items: number;
+  /** TrueLayer's error code when it failed. */
+  errorCode: string;
+  /** X-TL-Correlation-Id of the call, to quote to TrueLayer support. */
+  correlationId: string;
+}
+
+export interface RefreshConnectionResponse {
+  connectionId: string;
+  /** Shared by the raw events this refresh published. */
+  fetchId: string;
+  startedAt?: Date | undefined;
+  finishedAt?:
+    | Date
+    | undefined;
+  /** True when this call joined a refresh that was already running. */
+  coalesced: boolean;
+  items: RefreshedItem[];
+}
+
+export interface CheckWebhookRequest {
+  taskId: string;
+  resultsUri: string;
+  credentialsId: string;
+  status: string;
+}
+
+export interface CheckWebhookResponse {
+  accepted: boolean;
+  /** Why it was refused: unknown_task, not_pending, results_uri_mismatch, credentials_id_mismatch. */
+  reason: string;
+  connectionId: string;
+  userId: string;
+}
+
+export interface GetSupportReportRequest {
+  connectionId: string;
+  /** Most timeline entries to return (newest first); default 200. */
+  limit: number;
+}
+
+/** One TrueLayer call as data-fetcher journaled it. */
+export interface JournalEntry {
+  at?:
+    | Date
+    | undefined;
+  /** Endpoint template, e.g. "GET /data/v1/accounts/{account_id}/transactions". */
+  endpoint: string;
+  accountId: string;
+  windowFrom?: Date | undefined;
+  windowTo?:
+    | Date
+    | undefined;
+  /** HTTP status TrueLayer answered (0: no answer, e.g. a timeout). */
+  httpStatus: number;
+  /** TrueLayer's error code; empty on success. */
+  errorCode: string;
+  errorDescription: string;
+  /** X-TL-Correlation-Id. */
+  correlationId: string;
+  durationMs: number;
+  /** True when X-PSU-IP was sent (the user was present). */
+  attended: boolean;
+  traceId: string;
+  /** backfill, scheduled or user. */
+  mode: string;
+  /** The async task, when the call started or read one. */
+  taskId: string;
+  items: number;
+  /** What data-fetcher did about an error (retry, wait_for_budget, reauth_required, ...). */
+  action: string;
+}
+
+/** The unattended budget of one account (or card, or the connection) × endpoint over the rolling window. */
+export interface BudgetLine {
+  endpoint: string;
+  resourceId: string;
+  used: number;
+  left: number;
+  /** When the next slot frees up; unset when one is free now. */
+  nextFreeAt?: Date | undefined;
+}
+
+export interface LastSuccess {
+  kind: string;
+  accountId: string;
+  at?:
+    | Date
+    | undefined;
+  /** The newest transactions window end read (transactions only). */
+  syncedTo?: Date | undefined;
+}
+
+export interface GetSupportReportResponse {
+  connectionId: string;
+  userId: string;
+  clientId: string;
+  providerId: string;
+  credentialsId: string;
+  /** active, reauth_required or revoked. */
+  status: string;
+  /** pending, running, done or partial (stopped at the provider's limit), with the reason when partial. */
+  backfill: string;
+  backfillNote: string;
+  nextRefreshAt?:
+    | Date
+    | undefined;
+  /** The provider's circuit breaker in this instance: closed, open or half_open. */
+  circuit: string;
+  unsupported: string[];
+  timeline: JournalEntry[];
+  errors: JournalEntry[];
+  budget: BudgetLine[];
+  lastSuccess: LastSuccess[];
+  generatedAt?: Date | undefined;
+  authorizedAt?: Date | undefined;
+}
+
 function createBaseGetProbeRequest(): GetProbeRequest {
   return { probeId: "" };
 }
@@ -271,6 +407,1853 @@ export const GetProbeResponse: MessageFns<GetProbeResponse> = {
   },
 };
 
+function createBaseRefreshConnectionRequest(): RefreshConnectionRequest {
+  return { clientId: "", userId: "", connectionId: "", psuIp: "" };
+}
+
+export const RefreshConnectionRequest: MessageFns<RefreshConnectionRequest> = {
+  encode(message: RefreshConnectionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.connectionId !== "") {
+      writer.uint32(26).string(message.connectionId);
+    }
+    if (message.psuIp !== "") {
+      writer.uint32(34).string(message.psuIp);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshConnectionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshConnectionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.psuIp = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefreshConnectionRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      psuIp: isSet(object.psuIp)
+        ? globalThis.String(object.psuIp)
+        : isSet(object.psu_ip)
+        ? globalThis.String(object.psu_ip)
+        : "",
+    };
+  },
+
+  toJSON(message: RefreshConnectionRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.psuIp !== "") {
+      obj.psuIp = message.psuIp;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RefreshConnectionRequest>, I>>(base?: I): RefreshConnectionRequest {
+    return RefreshConnectionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RefreshConnectionRequest>, I>>(object: I): RefreshConnectionRequest {
+    const message = createBaseRefreshConnectionRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.connectionId = object.connectionId ?? "";
+    message.psuIp = object.psuIp ?? "";
+    return message;
+  },
+};
+
+function createBaseRefreshedItem(): RefreshedItem {
+  return { kind: "", accountId: "", isCard: false, outcome: "", items: 0, errorCode: "", correlationId: "" };
+}
+
+export const RefreshedItem: MessageFns<RefreshedItem> = {
+  encode(message: RefreshedItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(18).string(message.accountId);
+    }
+    if (message.isCard !== false) {
+      writer.uint32(24).bool(message.isCard);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(34).string(message.outcome);
+    }
+    if (message.items !== 0) {
+      writer.uint32(40).uint32(message.items);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(50).string(message.errorCode);
+    }
+    if (message.correlationId !== "") {
+      writer.uint32(58).string(message.correlationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshedItem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshedItem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.isCard = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.items = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.correlationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefreshedItem {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      isCard: isSet(object.isCard)
+        ? globalThis.Boolean(object.isCard)
+        : isSet(object.is_card)
+        ? globalThis.Boolean(object.is_card)
+        : false,
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      items: isSet(object.items) ? globalThis.Number(object.items) : 0,
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      correlationId: isSet(object.correlationId)
+        ? globalThis.String(object.correlationId)
+        : isSet(object.correlation_id)
+        ? globalThis.String(object.correlation_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RefreshedItem): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.isCard !== false) {
+      obj.isCard = message.isCard;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.items !== 0) {
+      obj.items = Math.round(message.items);
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.correlationId !== "") {
+      obj.correlationId = message.correlationId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RefreshedItem>, I>>(base?: I): RefreshedItem {
+    return RefreshedItem.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RefreshedItem>, I>>(object: I): RefreshedItem {
+    const message = createBaseRefreshedItem();
+    message.kind = object.kind ?? "";
+    message.accountId = object.accountId ?? "";
+    message.isCard = object.isCard ?? false;
+    message.outcome = object.outcome ?? "";
+    message.items = object.items ?? 0;
+    message.errorCode = object.errorCode ?? "";
+    message.correlationId = object.correlationId ?? "";
+    return message;
+  },
+};
+
+function createBaseRefreshConnectionResponse(): RefreshConnectionResponse {
+  return { connectionId: "", fetchId: "", startedAt: undefined, finishedAt: undefined, coalesced: false, items: [] };
+}
+
+export const RefreshConnectionResponse: MessageFns<RefreshConnectionResponse> = {
+  encode(message: RefreshConnectionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionId !== "") {
+      writer.uint32(10).string(message.connectionId);
+    }
+    if (message.fetchId !== "") {
+      writer.uint32(18).string(message.fetchId);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(26).fork()).join();
+    }
+    if (message.finishedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(34).fork()).join();
+    }
+    if (message.coalesced !== false) {
+      writer.uint32(40).bool(message.coalesced);
+    }
+    for (const v of message.items) {
+      RefreshedItem.encode(v!, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshConnectionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshConnectionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fetchId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.coalesced = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.items.push(RefreshedItem.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefreshConnectionResponse {
+    return {
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      fetchId: isSet(object.fetchId)
+        ? globalThis.String(object.fetchId)
+        : isSet(object.fetch_id)
+        ? globalThis.String(object.fetch_id)
+        : "",
+      startedAt: isSet(object.startedAt)
+        ? fromJsonTimestamp(object.startedAt)
+        : isSet(object.started_at)
+        ? fromJsonTimestamp(object.started_at)
+        : undefined,
+      finishedAt: isSet(object.finishedAt)
+        ? fromJsonTimestamp(object.finishedAt)
+        : isSet(object.finished_at)
+        ? fromJsonTimestamp(object.finished_at)
+        : undefined,
+      coalesced: isSet(object.coalesced) ? globalThis.Boolean(object.coalesced) : false,
+      items: globalThis.Array.isArray(object?.items)
+        ? object.items.map((e: any) => RefreshedItem.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RefreshConnectionResponse): unknown {
+    const obj: any = {};
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.fetchId !== "") {
+      obj.fetchId = message.fetchId;
+    }
+    if (message.startedAt !== undefined) {
+      obj.startedAt = message.startedAt.toISOString();
+    }
+    if (message.finishedAt !== undefined) {
+      obj.finishedAt = message.finishedAt.toISOString();
+    }
+    if (message.coalesced !== false) {
+      obj.coalesced = message.coalesced;
+    }
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => RefreshedItem.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RefreshConnectionResponse>, I>>(base?: I): RefreshConnectionResponse {
+    return RefreshConnectionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RefreshConnectionResponse>, I>>(object: I): RefreshConnectionResponse {
+    const message = createBaseRefreshConnectionResponse();
+    message.connectionId = object.connectionId ?? "";
+    message.fetchId = object.fetchId ?? "";
+    message.startedAt = object.startedAt ?? undefined;
+    message.finishedAt = object.finishedAt ?? undefined;
+    message.coalesced = object.coalesced ?? false;
+    message.items = object.items?.map((e) => RefreshedItem.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCheckWebhookRequest(): CheckWebhookRequest {
+  return { taskId: "", resultsUri: "", credentialsId: "", status: "" };
+}
+
+export const CheckWebhookRequest: MessageFns<CheckWebhookRequest> = {
+  encode(message: CheckWebhookRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.resultsUri !== "") {
+      writer.uint32(18).string(message.resultsUri);
+    }
+    if (message.credentialsId !== "") {
+      writer.uint32(26).string(message.credentialsId);
+    }
+    if (message.status !== "") {
+      writer.uint32(34).string(message.status);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckWebhookRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckWebhookRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.resultsUri = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.credentialsId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckWebhookRequest {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      resultsUri: isSet(object.resultsUri)
+        ? globalThis.String(object.resultsUri)
+        : isSet(object.results_uri)
+        ? globalThis.String(object.results_uri)
+        : "",
+      credentialsId: isSet(object.credentialsId)
+        ? globalThis.String(object.credentialsId)
+        : isSet(object.credentials_id)
+        ? globalThis.String(object.credentials_id)
+        : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+    };
+  },
+
+  toJSON(message: CheckWebhookRequest): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.resultsUri !== "") {
+      obj.resultsUri = message.resultsUri;
+    }
+    if (message.credentialsId !== "") {
+      obj.credentialsId = message.credentialsId;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckWebhookRequest>, I>>(base?: I): CheckWebhookRequest {
+    return CheckWebhookRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckWebhookRequest>, I>>(object: I): CheckWebhookRequest {
+    const message = createBaseCheckWebhookRequest();
+    message.taskId = object.taskId ?? "";
+    message.resultsUri = object.resultsUri ?? "";
+    message.credentialsId = object.credentialsId ?? "";
+    message.status = object.status ?? "";
+    return message;
+  },
+};
+
+function createBaseCheckWebhookResponse(): CheckWebhookResponse {
+  return { accepted: false, reason: "", connectionId: "", userId: "" };
+}
+
+export const CheckWebhookResponse: MessageFns<CheckWebhookResponse> = {
+  encode(message: CheckWebhookResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accepted !== false) {
+      writer.uint32(8).bool(message.accepted);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.connectionId !== "") {
+      writer.uint32(26).string(message.connectionId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(34).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckWebhookResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckWebhookResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.accepted = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckWebhookResponse {
+    return {
+      accepted: isSet(object.accepted) ? globalThis.Boolean(object.accepted) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CheckWebhookResponse): unknown {
+    const obj: any = {};
+    if (message.accepted !== false) {
+      obj.accepted = message.accepted;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckWebhookResponse>, I>>(base?: I): CheckWebhookResponse {
+    return CheckWebhookResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckWebhookResponse>, I>>(object: I): CheckWebhookResponse {
+    const message = createBaseCheckWebhookResponse();
+    message.accepted = object.accepted ?? false;
+    message.reason = object.reason ?? "";
+    message.connectionId = object.connectionId ?? "";
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetSupportReportRequest(): GetSupportReportRequest {
+  return { connectionId: "", limit: 0 };
+}
+
+export const GetSupportReportRequest: MessageFns<GetSupportReportRequest> = {
+  encode(message: GetSupportReportRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionId !== "") {
+      writer.uint32(10).string(message.connectionId);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSupportReportRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSupportReportRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSupportReportRequest {
+    return {
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: GetSupportReportRequest): unknown {
+    const obj: any = {};
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSupportReportRequest>, I>>(base?: I): GetSupportReportRequest {
+    return GetSupportReportRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSupportReportRequest>, I>>(object: I): GetSupportReportRequest {
+    const message = createBaseGetSupportReportRequest();
+    message.connectionId = object.connectionId ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseJournalEntry(): JournalEntry {
+  return {
+    at: undefined,
+    endpoint: "",
+    accountId: "",
+    windowFrom: undefined,
+    windowTo: undefined,
+    httpStatus: 0,
+    errorCode: "",
+    errorDescription: "",
+    correlationId: "",
+    durationMs: 0,
+    attended: false,
+    traceId: "",
+    mode: "",
+    taskId: "",
+    items: 0,
+    action: "",
+  };
+}
+
+export const JournalEntry: MessageFns<JournalEntry> = {
+  encode(message: JournalEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(10).fork()).join();
+    }
+    if (message.endpoint !== "") {
+      writer.uint32(18).string(message.endpoint);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(26).string(message.accountId);
+    }
+    if (message.windowFrom !== undefined) {
+      Timestamp.encode(toTimestamp(message.windowFrom), writer.uint32(34).fork()).join();
+    }
+    if (message.windowTo !== undefined) {
+      Timestamp.encode(toTimestamp(message.windowTo), writer.uint32(42).fork()).join();
+    }
+    if (message.httpStatus !== 0) {
+      writer.uint32(48).uint32(message.httpStatus);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(58).string(message.errorCode);
+    }
+    if (message.errorDescription !== "") {
+      writer.uint32(66).string(message.errorDescription);
+    }
+    if (message.correlationId !== "") {
+      writer.uint32(74).string(message.correlationId);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(80).uint32(message.durationMs);
+    }
+    if (message.attended !== false) {
+      writer.uint32(88).bool(message.attended);
+    }
+    if (message.traceId !== "") {
+      writer.uint32(98).string(message.traceId);
+    }
+    if (message.mode !== "") {
+      writer.uint32(106).string(message.mode);
+    }
+    if (message.taskId !== "") {
+      writer.uint32(114).string(message.taskId);
+    }
+    if (message.items !== 0) {
+      writer.uint32(120).uint32(message.items);
+    }
+    if (message.action !== "") {
+      writer.uint32(130).string(message.action);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JournalEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJournalEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.windowFrom = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.windowTo = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.httpStatus = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.errorDescription = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.correlationId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.durationMs = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.attended = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.traceId = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.items = reader.uint32();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JournalEntry {
+    return {
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      windowFrom: isSet(object.windowFrom)
+        ? fromJsonTimestamp(object.windowFrom)
+        : isSet(object.window_from)
+        ? fromJsonTimestamp(object.window_from)
+        : undefined,
+      windowTo: isSet(object.windowTo)
+        ? fromJsonTimestamp(object.windowTo)
+        : isSet(object.window_to)
+        ? fromJsonTimestamp(object.window_to)
+        : undefined,
+      httpStatus: isSet(object.httpStatus)
+        ? globalThis.Number(object.httpStatus)
+        : isSet(object.http_status)
+        ? globalThis.Number(object.http_status)
+        : 0,
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorDescription: isSet(object.errorDescription)
+        ? globalThis.String(object.errorDescription)
+        : isSet(object.error_description)
+        ? globalThis.String(object.error_description)
+        : "",
+      correlationId: isSet(object.correlationId)
+        ? globalThis.String(object.correlationId)
+        : isSet(object.correlation_id)
+        ? globalThis.String(object.correlation_id)
+        : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      attended: isSet(object.attended) ? globalThis.Boolean(object.attended) : false,
+      traceId: isSet(object.traceId)
+        ? globalThis.String(object.traceId)
+        : isSet(object.trace_id)
+        ? globalThis.String(object.trace_id)
+        : "",
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      items: isSet(object.items) ? globalThis.Number(object.items) : 0,
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+    };
+  },
+
+  toJSON(message: JournalEntry): unknown {
+    const obj: any = {};
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.windowFrom !== undefined) {
+      obj.windowFrom = message.windowFrom.toISOString();
+    }
+    if (message.windowTo !== undefined) {
+      obj.windowTo = message.windowTo.toISOString();
+    }
+    if (message.httpStatus !== 0) {
+      obj.httpStatus = Math.round(message.httpStatus);
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorDescription !== "") {
+      obj.errorDescription = message.errorDescription;
+    }
+    if (message.correlationId !== "") {
+      obj.correlationId = message.correlationId;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.attended !== false) {
+      obj.attended = message.attended;
+    }
+    if (message.traceId !== "") {
+      obj.traceId = message.traceId;
+    }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.items !== 0) {
+      obj.items = Math.round(message.items);
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JournalEntry>, I>>(base?: I): JournalEntry {
+    return JournalEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JournalEntry>, I>>(object: I): JournalEntry {
+    const message = createBaseJournalEntry();
+    message.at = object.at ?? undefined;
+    message.endpoint = object.endpoint ?? "";
+    message.accountId = object.accountId ?? "";
+    message.windowFrom = object.windowFrom ?? undefined;
+    message.windowTo = object.windowTo ?? undefined;
+    message.httpStatus = object.httpStatus ?? 0;
+    message.errorCode = object.errorCode ?? "";
+    message.errorDescription = object.errorDescription ?? "";
+    message.correlationId = object.correlationId ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    message.attended = object.attended ?? false;
+    message.traceId = object.traceId ?? "";
+    message.mode = object.mode ?? "";
+    message.taskId = object.taskId ?? "";
+    message.items = object.items ?? 0;
+    message.action = object.action ?? "";
+    return message;
+  },
+};
+
+function createBaseBudgetLine(): BudgetLine {
+  return { endpoint: "", resourceId: "", used: 0, left: 0, nextFreeAt: undefined };
+}
+
+export const BudgetLine: MessageFns<BudgetLine> = {
+  encode(message: BudgetLine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpoint !== "") {
+      writer.uint32(10).string(message.endpoint);
+    }
+    if (message.resourceId !== "") {
+      writer.uint32(18).string(message.resourceId);
+    }
+    if (message.used !== 0) {
+      writer.uint32(24).uint32(message.used);
+    }
+    if (message.left !== 0) {
+      writer.uint32(32).uint32(message.left);
+    }
+    if (message.nextFreeAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.nextFreeAt), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BudgetLine {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBudgetLine();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.resourceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.used = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.left = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nextFreeAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BudgetLine {
+    return {
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      resourceId: isSet(object.resourceId)
+        ? globalThis.String(object.resourceId)
+        : isSet(object.resource_id)
+        ? globalThis.String(object.resource_id)
+        : "",
+      used: isSet(object.used) ? globalThis.Number(object.used) : 0,
+      left: isSet(object.left) ? globalThis.Number(object.left) : 0,
+      nextFreeAt: isSet(object.nextFreeAt)
+        ? fromJsonTimestamp(object.nextFreeAt)
+        : isSet(object.next_free_at)
+        ? fromJsonTimestamp(object.next_free_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: BudgetLine): unknown {
+    const obj: any = {};
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.resourceId !== "") {
+      obj.resourceId = message.resourceId;
+    }
+    if (message.used !== 0) {
+      obj.used = Math.round(message.used);
+    }
+    if (message.left !== 0) {
+      obj.left = Math.round(message.left);
+    }
+    if (message.nextFreeAt !== undefined) {
+      obj.nextFreeAt = message.nextFreeAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BudgetLine>, I>>(base?: I): BudgetLine {
+    return BudgetLine.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BudgetLine>, I>>(object: I): BudgetLine {
+    const message = createBaseBudgetLine();
+    message.endpoint = object.endpoint ?? "";
+    message.resourceId = object.resourceId ?? "";
+    message.used = object.used ?? 0;
+    message.left = object.left ?? 0;
+    message.nextFreeAt = object.nextFreeAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseLastSuccess(): LastSuccess {
+  return { kind: "", accountId: "", at: undefined, syncedTo: undefined };
+}
+
+export const LastSuccess: MessageFns<LastSuccess> = {
+  encode(message: LastSuccess, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(18).string(message.accountId);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(26).fork()).join();
+    }
+    if (message.syncedTo !== undefined) {
+      Timestamp.encode(toTimestamp(message.syncedTo), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LastSuccess {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLastSuccess();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.syncedTo = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LastSuccess {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+      syncedTo: isSet(object.syncedTo)
+        ? fromJsonTimestamp(object.syncedTo)
+        : isSet(object.synced_to)
+        ? fromJsonTimestamp(object.synced_to)
+        : undefined,
+    };
+  },
+
+  toJSON(message: LastSuccess): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    if (message.syncedTo !== undefined) {
+      obj.syncedTo = message.syncedTo.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LastSuccess>, I>>(base?: I): LastSuccess {
+    return LastSuccess.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LastSuccess>, I>>(object: I): LastSuccess {
+    const message = createBaseLastSuccess();
+    message.kind = object.kind ?? "";
+    message.accountId = object.accountId ?? "";
+    message.at = object.at ?? undefined;
+    message.syncedTo = object.syncedTo ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetSupportReportResponse(): GetSupportReportResponse {
+  return {
+    connectionId: "",
+    userId: "",
+    clientId: "",
+    providerId: "",
+    credentialsId: "",
+    status: "",
+    backfill: "",
+    backfillNote: "",
+    nextRefreshAt: undefined,
+    circuit: "",
+    unsupported: [],
+    timeline: [],
+    errors: [],
+    budget: [],
+    lastSuccess: [],
+    generatedAt: undefined,
+    authorizedAt: undefined,
+  };
+}
+
+export const GetSupportReportResponse: MessageFns<GetSupportReportResponse> = {
+  encode(message: GetSupportReportResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionId !== "") {
+      writer.uint32(10).string(message.connectionId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(26).string(message.clientId);
+    }
+    if (message.providerId !== "") {
+      writer.uint32(34).string(message.providerId);
+    }
+    if (message.credentialsId !== "") {
+      writer.uint32(42).string(message.credentialsId);
+    }
+    if (message.status !== "") {
+      writer.uint32(50).string(message.status);
+    }
+    if (message.backfill !== "") {
+      writer.uint32(58).string(message.backfill);
+    }
+    if (message.backfillNote !== "") {
+      writer.uint32(66).string(message.backfillNote);
+    }
+    if (message.nextRefreshAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.nextRefreshAt), writer.uint32(74).fork()).join();
+    }
+    if (message.circuit !== "") {
+      writer.uint32(82).string(message.circuit);
+    }
+    for (const v of message.unsupported) {
+      writer.uint32(90).string(v!);
+    }
+    for (const v of message.timeline) {
+      JournalEntry.encode(v!, writer.uint32(98).fork()).join();
+    }
+    for (const v of message.errors) {
+      JournalEntry.encode(v!, writer.uint32(106).fork()).join();
+    }
+    for (const v of message.budget) {
+      BudgetLine.encode(v!, writer.uint32(114).fork()).join();
+    }
+    for (const v of message.lastSuccess) {
+      LastSuccess.encode(v!, writer.uint32(122).fork()).join();
+    }
+    if (message.generatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.generatedAt), writer.uint32(130).fork()).join();
+    }
+    if (message.authorizedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.authorizedAt), writer.uint32(138).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSupportReportResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSupportReportResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.connectionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.providerId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.credentialsId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.backfill = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.backfillNote = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.nextRefreshAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.circuit = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.unsupported.push(reader.string());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.timeline.push(JournalEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.errors.push(JournalEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.budget.push(BudgetLine.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.lastSuccess.push(LastSuccess.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.generatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.authorizedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSupportReportResponse {
+    return {
+      connectionId: isSet(object.connectionId)
+        ? globalThis.String(object.connectionId)
+        : isSet(object.connection_id)
+        ? globalThis.String(object.connection_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      providerId: isSet(object.providerId)
+        ? globalThis.String(object.providerId)
+        : isSet(object.provider_id)
+        ? globalThis.String(object.provider_id)
+        : "",
+      credentialsId: isSet(object.credentialsId)
+        ? globalThis.String(object.credentialsId)
+        : isSet(object.credentials_id)
+        ? globalThis.String(object.credentials_id)
+        : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      backfill: isSet(object.backfill) ? globalThis.String(object.backfill) : "",
+      backfillNote: isSet(object.backfillNote)
+        ? globalThis.String(object.backfillNote)
+        : isSet(object.backfill_note)
+        ? globalThis.String(object.backfill_note)
+        : "",
+      nextRefreshAt: isSet(object.nextRefreshAt)
+        ? fromJsonTimestamp(object.nextRefreshAt)
+        : isSet(object.next_refresh_at)
+        ? fromJsonTimestamp(object.next_refresh_at)
+        : undefined,
+      circuit: isSet(object.circuit) ? globalThis.String(object.circuit) : "",
+      unsupported: globalThis.Array.isArray(object?.unsupported)
+        ? object.unsupported.map((e: any) => globalThis.String(e))
+        : [],
+      timeline: globalThis.Array.isArray(object?.timeline)
+        ? object.timeline.map((e: any) => JournalEntry.fromJSON(e))
+        : [],
+      errors: globalThis.Array.isArray(object?.errors)
+        ? object.errors.map((e: any) => JournalEntry.fromJSON(e))
+        : [],
+      budget: globalThis.Array.isArray(object?.budget)
+        ? object.budget.map((e: any) => BudgetLine.fromJSON(e))
+        : [],
+      lastSuccess: globalThis.Array.isArray(object?.lastSuccess)
+        ? object.lastSuccess.map((e: any) => LastSuccess.fromJSON(e))
+        : globalThis.Array.isArray(object?.last_success)
+        ? object.last_success.map((e: any) => LastSuccess.fromJSON(e))
+        : [],
+      generatedAt: isSet(object.generatedAt)
+        ? fromJsonTimestamp(object.generatedAt)
+        : isSet(object.generated_at)
+        ? fromJsonTimestamp(object.generated_at)
+        : undefined,
+      authorizedAt: isSet(object.authorizedAt)
+        ? fromJsonTimestamp(object.authorizedAt)
+        : isSet(object.authorized_at)
+        ? fromJsonTimestamp(object.authorized_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetSupportReportResponse): unknown {
+    const obj: any = {};
+    if (message.connectionId !== "") {
+      obj.connectionId = message.connectionId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.providerId !== "") {
+      obj.providerId = message.providerId;
+    }
+    if (message.credentialsId !== "") {
+      obj.credentialsId = message.credentialsId;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.backfill !== "") {
+      obj.backfill = message.backfill;
+    }
+    if (message.backfillNote !== "") {
+      obj.backfillNote = message.backfillNote;
+    }
+    if (message.nextRefreshAt !== undefined) {
+      obj.nextRefreshAt = message.nextRefreshAt.toISOString();
+    }
+    if (message.circuit !== "") {
+      obj.circuit = message.circuit;
+    }
+    if (message.unsupported?.length) {
+      obj.unsupported = message.unsupported;
+    }
+    if (message.timeline?.length) {
+      obj.timeline = message.timeline.map((e) => JournalEntry.toJSON(e));
+    }
+    if (message.errors?.length) {
+      obj.errors = message.errors.map((e) => JournalEntry.toJSON(e));
+    }
+    if (message.budget?.length) {
+      obj.budget = message.budget.map((e) => BudgetLine.toJSON(e));
+    }
+    if (message.lastSuccess?.length) {
+      obj.lastSuccess = message.lastSuccess.map((e) => LastSuccess.toJSON(e));
+    }
+    if (message.generatedAt !== undefined) {
+      obj.generatedAt = message.generatedAt.toISOString();
+    }
+    if (message.authorizedAt !== undefined) {
+      obj.authorizedAt = message.authorizedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSupportReportResponse>, I>>(base?: I): GetSupportReportResponse {
+    return GetSupportReportResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSupportReportResponse>, I>>(object: I): GetSupportReportResponse {
+    const message = createBaseGetSupportReportResponse();
+    message.connectionId = object.connectionId ?? "";
+    message.userId = object.userId ?? "";
+    message.clientId = object.clientId ?? "";
+    message.providerId = object.providerId ?? "";
+    message.credentialsId = object.credentialsId ?? "";
+    message.status = object.status ?? "";
+    message.backfill = object.backfill ?? "";
+    message.backfillNote = object.backfillNote ?? "";
+    message.nextRefreshAt = object.nextRefreshAt ?? undefined;
+    message.circuit = object.circuit ?? "";
+    message.unsupported = object.unsupported?.map((e) => e) || [];
+    message.timeline = object.timeline?.map((e) => JournalEntry.fromPartial(e)) || [];
+    message.errors = object.errors?.map((e) => JournalEntry.fromPartial(e)) || [];
+    message.budget = object.budget?.map((e) => BudgetLine.fromPartial(e)) || [];
+    message.lastSuccess = object.lastSuccess?.map((e) => LastSuccess.fromPartial(e)) || [];
+    message.generatedAt = object.generatedAt ?? undefined;
+    message.authorizedAt = object.authorizedAt ?? undefined;
+    return message;
+  },
+};
+
 /** FetcherService plans and runs fetches from TrueLayer. */
 export type FetcherServiceService = typeof FetcherServiceService;
 export const FetcherServiceService = {
@@ -284,11 +2267,72 @@ export const FetcherServiceService = {
     responseSerialize: (value: GetProbeResponse): Buffer => Buffer.from(GetProbeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetProbeResponse => GetProbeResponse.decode(value),
   },
+  /**
+   * RefreshConnection reads every data kind of a connection now, in SYNC mode with X-PSU-IP (the user is present
+   * and asked for it), outside the unattended budget. Concurrent refreshes of one connection are coalesced: a
+   * caller that arrives while one runs gets that run's result.
+   */
+  refreshConnection: {
+    path: "/ais.fetcher.v1.FetcherService/RefreshConnection" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RefreshConnectionRequest): Buffer =>
+      Buffer.from(RefreshConnectionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RefreshConnectionRequest => RefreshConnectionRequest.decode(value),
+    responseSerialize: (value: RefreshConnectionResponse): Buffer =>
+      Buffer.from(RefreshConnectionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RefreshConnectionResponse => RefreshConnectionResponse.decode(value),
+  },
+  /**
+   * CheckWebhook tells whether a TrueLayer webhook names an async task that is pending for that connection.
+   * Unknown, finished (replayed) and mismatching tasks are refused with the reason.
+   */
+  checkWebhook: {
+    path: "/ais.fetcher.v1.FetcherService/CheckWebhook" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckWebhookRequest): Buffer => Buffer.from(CheckWebhookRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckWebhookRequest => CheckWebhookRequest.decode(value),
+    responseSerialize: (value: CheckWebhookResponse): Buffer =>
+      Buffer.from(CheckWebhookResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckWebhookResponse => CheckWebhookResponse.decode(value),
+  },
+  /**
+   * GetSupportReport describes one connection for support: timeline of TrueLayer calls, errors with TrueLayer's
+   * correlation ids, unattended budget used and left per endpoint, last success per data kind.
+   */
+  getSupportReport: {
+    path: "/ais.fetcher.v1.FetcherService/GetSupportReport" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetSupportReportRequest): Buffer =>
+      Buffer.from(GetSupportReportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetSupportReportRequest => GetSupportReportRequest.decode(value),
+    responseSerialize: (value: GetSupportReportResponse): Buffer =>
+      Buffer.from(GetSupportReportResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetSupportReportResponse => GetSupportReportResponse.decode(value),
+  },
 } as const;
 
 export interface FetcherServiceServer extends UntypedServiceImplementation {
   /** GetProbe returns what data-fetcher recorded for a pipeline probe. */
   getProbe: handleUnaryCall<GetProbeRequest, GetProbeResponse>;
+  /**
+   * RefreshConnection reads every data kind of a connection now, in SYNC mode with X-PSU-IP (the user is present
+   * and asked for it), outside the unattended budget. Concurrent refreshes of one connection are coalesced: a
+   * caller that arrives while one runs gets that run's result.
+   */
+  refreshConnection: handleUnaryCall<RefreshConnectionRequest, RefreshConnectionResponse>;
+  /**
+   * CheckWebhook tells whether a TrueLayer webhook names an async task that is pending for that connection.
+   * Unknown, finished (replayed) and mismatching tasks are refused with the reason.
+   */
+  checkWebhook: handleUnaryCall<CheckWebhookRequest, CheckWebhookResponse>;
+  /**
+   * GetSupportReport describes one connection for support: timeline of TrueLayer calls, errors with TrueLayer's
+   * correlation ids, unattended budget used and left per endpoint, last success per data kind.
+   */
+  getSupportReport: handleUnaryCall<GetSupportReportRequest, GetSupportReportResponse>;
 }
 
 export interface FetcherServiceClient extends Client {
@@ -307,6 +2351,64 @@ export interface FetcherServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetProbeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RefreshConnection reads every data kind of a connection now, in SYNC mode with X-PSU-IP (the user is present
+   * and asked for it), outside the unattended budget. Concurrent refreshes of one connection are coalesced: a
+   * caller that arrives while one runs gets that run's result.
+   */
+  refreshConnection(
+    request: RefreshConnectionRequest,
+    callback: (error: ServiceError | null, response: RefreshConnectionResponse) => void,
+  ): ClientUnaryCall;
+  refreshConnection(
+    request: RefreshConnectionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RefreshConnectionResponse) => void,
+  ): ClientUnaryCall;
+  refreshConnection(
+    request: RefreshConnectionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RefreshConnectionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CheckWebhook tells whether a TrueLayer webhook names an async task that is pending for that connection.
+   * Unknown, finished (replayed) and mismatching tasks are refused with the reason.
+   */
+  checkWebhook(
+    request: CheckWebhookRequest,
+    callback: (error: ServiceError | null, response: CheckWebhookResponse) => void,
+  ): ClientUnaryCall;
+  checkWebhook(
+    request: CheckWebhookRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckWebhookResponse) => void,
+  ): ClientUnaryCall;
+  checkWebhook(
+    request: CheckWebhookRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckWebhookResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetSupportReport describes one connection for support: timeline of TrueLayer calls, errors with TrueLayer's
+   * correlation ids, unattended budget used and left per endpoint, last success per data kind.
+   */
+  getSupportReport(
+    request: GetSupportReportRequest,
+    callback: (error: ServiceError | null, response: GetSupportReportResponse) => void,
+  ): ClientUnaryCall;
+  getSupportReport(
+    request: GetSupportReportRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetSupportReportResponse) => void,
+  ): ClientUnaryCall;
+  getSupportReport(
+    request: GetSupportReportRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetSupportReportResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -120,6 +120,11 @@ export interface ExchangeCodeRequest {
   codeVerifier: string;
   /** Set when this authorization renews an existing connection of the same user. */
   previousConnectionId: string;
+  /**
+   * The consenting user's IP as the gateway saw it on the redirect; passed on in connection.authorized for the
+   * post-consent fetch (X-PSU-IP). Empty when unknown.
+   */
+  psuIp: string;
 }
 
 export interface ExchangeCodeResponse {
@@ -863,6 +868,7 @@ function createBaseExchangeCodeRequest(): ExchangeCodeRequest {
     redirectUri: "",
     codeVerifier: "",
     previousConnectionId: "",
+    psuIp: "",
   };
 }
 
@@ -885,6 +891,9 @@ export const ExchangeCodeRequest: MessageFns<ExchangeCodeRequest> = {
     }
     if (message.previousConnectionId !== "") {
       writer.uint32(50).string(message.previousConnectionId);
+    }
+    if (message.psuIp !== "") {
+      writer.uint32(58).string(message.psuIp);
     }
     return writer;
   },
@@ -950,6 +959,14 @@ export const ExchangeCodeRequest: MessageFns<ExchangeCodeRequest> = {
             message.previousConnectionId = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.psuIp = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -994,6 +1011,11 @@ export const ExchangeCodeRequest: MessageFns<ExchangeCodeRequest> = {
         : isSet(object.previous_connection_id)
         ? globalThis.String(object.previous_connection_id)
         : "",
+      psuIp: isSet(object.psuIp)
+        ? globalThis.String(object.psuIp)
+        : isSet(object.psu_ip)
+        ? globalThis.String(object.psu_ip)
+        : "",
     };
   },
 
@@ -1017,6 +1039,9 @@ export const ExchangeCodeRequest: MessageFns<ExchangeCodeRequest> = {
     if (message.previousConnectionId !== "") {
       obj.previousConnectionId = message.previousConnectionId;
     }
+    if (message.psuIp !== "") {
+      obj.psuIp = message.psuIp;
+    }
     return obj;
   },
 
@@ -1031,6 +1056,7 @@ export const ExchangeCodeRequest: MessageFns<ExchangeCodeRequest> = {
     message.redirectUri = object.redirectUri ?? "";
     message.codeVerifier = object.codeVerifier ?? "";
     message.previousConnectionId = object.previousConnectionId ?? "";
+    message.psuIp = object.psuIp ?? "";
     return message;
   },
 };
