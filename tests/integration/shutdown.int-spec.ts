@@ -20,7 +20,7 @@ async function waitExit(proc: ServiceProcess, ms: number): Promise<number | stri
 describe('shutdown of an orphaned service', () => {
   const prefix = `sd${uniqueSuffix()}`;
   const infra = stackEnv();
-  const env = { ...infra, KAFKA_TOPIC_PREFIX: prefix, OTEL_TRACES_EXPORTER: 'none', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) };
+  const env = { ...infra, TOKEN_VAULT_ADDR: '127.0.0.1:1', KAFKA_TOPIC_PREFIX: prefix, OTEL_TRACES_EXPORTER: 'none', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) };
   const started: ServiceProcess[] = [];
 
   beforeAll(() => provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix }));

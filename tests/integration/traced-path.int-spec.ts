@@ -4,7 +4,7 @@
  * Also: every service boots, reports health, and exits 0 on SIGTERM.
  */
 import { checkHealth } from '@ais/platform-grpc';
-import { provisionTopics, servicesIn, startService, waitForTrace, type ServiceProcess } from '@ais/testing';
+import { freePort, provisionTopics, servicesIn, startService, waitForTrace, type ServiceProcess } from '@ais/testing';
 import { stackEnv, uniqueSuffix } from './stack-env';
 
 jest.setTimeout(180_000);
@@ -28,9 +28,10 @@ describe('traced path across services', () => {
 
   beforeAll(async () => {
     await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix: `t${ns}` });
+    const tvPort = await freePort();
     [tokenVault, fetcher, enrichment, reconciliation] = await Promise.all([
-      startService('token-vault', { ...common, MONGODB_DB: `tv_${ns}` }),
-      startService('data-fetcher', { ...common, MONGODB_DB: `df_${ns}`, KAFKA_GROUP_ID: `data-fetcher-${ns}` }),
+      startService('token-vault', { ...common, MONGODB_DB: `tv_${ns}`, GRPC_PORT: String(tvPort) }),
+      startService('data-fetcher', { ...common, MONGODB_DB: `df_${ns}`, KAFKA_GROUP_ID: `data-fetcher-${ns}`, TOKEN_VAULT_ADDR: `127.0.0.1:${String(tvPort)}` }),
       startService('enrichment', { ...common, MONGODB_DB: `en_${ns}` }),
       startService('reconciliation', { ...common, MONGODB_DB: `rc_${ns}` }),
     ]);

@@ -93,9 +93,16 @@ async function main(): Promise<void> {
   await vault.kvWrite('ais/truelayer', { client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
 
   const common: Record<string, string> = { ...stack, OTEL_TRACES_EXPORTER: 'zipkin', LOG_LEVEL: 'info' };
+  const tvPort = await freePort();
   const [tv, df, en, rc] = await Promise.all([
-    service('token-vault', { ...common, TRUELAYER_ENV: 'custom', TRUELAYER_AUTH_URL: sandbox.url, TRUELAYER_API_URL: sandbox.url }),
-    service('data-fetcher', common),
+    service('token-vault', { ...common, GRPC_PORT: String(tvPort), TRUELAYER_ENV: 'custom', TRUELAYER_AUTH_URL: sandbox.url, TRUELAYER_API_URL: sandbox.url }),
+    service('data-fetcher', {
+      ...common,
+      TOKEN_VAULT_ADDR: `127.0.0.1:${String(tvPort)}`,
+      TRUELAYER_ENV: 'custom',
+      TRUELAYER_API_URL: sandbox.url,
+      WEBHOOK_URI: `${gwBase}/v1/webhooks/truelayer`,
+    }),
     service('enrichment', common),
     service('reconciliation', common),
   ]);

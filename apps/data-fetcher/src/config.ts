@@ -1,5 +1,7 @@
 import { commonSchema, grpcServerSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
+const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
 export const schema = commonSchema
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
@@ -9,6 +11,53 @@ export const schema = commonSchema
     KAFKA_CLIENT_ID: z.string().min(1).default('data-fetcher'),
     KAFKA_GROUP_ID: z.string().min(1).default('data-fetcher'),
     KAFKA_CREATE_TOPICS: env.bool.default(true),
+    /** token-vault (GetAccessToken): the only source of access tokens; data-fetcher never stores one. */
+    TOKEN_VAULT_ADDR: env.hostPort,
+    GRPC_DEADLINE_MS: env.ms.default(10_000),
+    TRUELAYER_ENV: z.enum(['production', 'sandbox', 'custom']).default('sandbox'),
+    TRUELAYER_AUTH_URL: z.url().optional(),
+    TRUELAYER_API_URL: z.url().optional(),
+    /** Per attempt. */
+    TRUELAYER_TIMEOUT_MS: env.ms.default(30_000),
+    /** `real`, or `scaled:<realAnchorMs>:<simAnchorMs>:<rate>` (tests: the simulator runs the same clock). */
+    CLOCK: z.string().default('real'),
+    /** Public URL of the gateway's webhook route (POST /v1/webhooks/truelayer); unset: async tasks are polled. */
+    WEBHOOK_URI: env.url.optional(),
+    /** Background refreshes as async tasks (TrueLayer's recommendation for unattended reads). */
+    ASYNC_REFRESH: env.bool.default(true),
+    BACKFILL_WINDOW_MONTHS: count(1, 24).default(3),
+    /** How far back the post-consent fetch goes at most (providers serve up to 5–6 years). */
+    BACKFILL_MAX_MONTHS: count(1, 240).default(84),
+    /** After consent, full history (and X-PSU-IP) for this long; longer for the providers in plan.ts. */
+    POST_CONSENT_WINDOW_MS: env.ms.default(5 * 60_000),
+    /** Each incremental window starts this many days before the end of the last successful one. */
+    SYNC_OVERLAP_DAYS: count(0, 60).default(7),
+    HISTORY_DAYS_OUTSIDE_SCA: count(1, 365).default(90),
+    /** Background refreshes per rolling budget window (at most 4: each spends one unattended call per endpoint). */
+    REFRESHES_PER_WINDOW: count(1, 4).default(4),
+    /** Added to the 24 h of the unattended budget (skew between instances, delay until the bank counts). */
+    BUDGET_SAFETY_MARGIN_MS: z.coerce.number().int().min(0).default(15 * 60_000),
+    SCHEDULER_ENABLED: env.bool.default(true),
+    SCHEDULER_TICK_MS: env.ms.default(1_000),
+    SCHEDULER_BATCH: count(1, 1000).default(50),
+    SCHEDULER_CONCURRENCY: count(1, 64).default(4),
+    /** Real-time lease on a connection while it is fetched (renewed during long runs). */
+    FETCH_LEASE_MS: env.ms.default(120_000),
+    USER_REFRESH_LEASE_MS: env.ms.default(60_000),
+    /** Clock time after which a task without webhook is polled. */
+    TASK_POLL_AFTER_MS: env.ms.default(5 * 60_000),
+    TASK_POLL_INTERVAL_MS: env.ms.default(60_000),
+    TASK_CLAIM_MS: env.ms.default(2 * 60_000),
+    TASK_RETENTION_MS: env.ms.default(7 * 86_400_000),
+    /** The call journal keeps this much (TTL index fetch_journal_ttl). */
+    JOURNAL_RETENTION_MS: env.ms.default(30 * 86_400_000),
+    RETRY_MAX_ATTEMPTS: count(1, 10).default(4),
+    RETRY_BASE_DELAY_MS: env.ms.default(1_000),
+    RETRY_MAX_DELAY_MS: env.ms.default(5 * 60_000),
+    /** A backoff longer than this is not slept inline: the work is rescheduled. */
+    RETRY_MAX_INLINE_MS: env.ms.default(60_000),
+    CIRCUIT_FAILURE_THRESHOLD: count(1, 1000).default(5),
+    CIRCUIT_COOL_DOWN_MS: env.ms.default(30_000),
   });
 
 export type Config = z.infer<typeof schema>;

@@ -1,18 +1,29 @@
-import { TOPICS, topicName } from '@ais/contracts-events';
-import { fetcherV1 } from '@ais/contracts-proto-ts';
-import { EventConsumer } from '@ais/platform-kafka';
-import { MongoIdempotencyGuard } from '@ais/platform-mongo';
+import { randomUUID } from 'node:crypto';
+import { bindings, EVENT_TYPES, HEADERS, TOPICS, topicName } from '@ais/contracts-events';
+import { eventsV1, fetcherV1, tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { createGrpcClient } from '@ais/platform-grpc';
+import { EventConsumer, headersFor, newMeta } from '@ais/platform-kafka';
+import { Leases, MongoIdempotencyGuard } from '@ais/platform-mongo';
 import { Service } from '@ais/platform-runtime';
+import { createTrueLayerClient, customEnvironment, TRUELAYER_PRODUCTION, TRUELAYER_SANDBOX } from '@ais/truelayer-client';
 import { loadConfig } from './config';
 import { MongoCallBudgetStore } from './data/call-budget.store';
+import { FetchStateStore } from './data/fetch-state.store';
 import { ProbeRepository } from './data/probe.model';
+import { CallBudget } from './domain/call-budget';
+import { CircuitBreakers, ErrorPolicy } from './domain/error-policy';
+import { Fetcher, kafkaRawSink, type DeadLetterSink } from './domain/fetcher';
+import { Scheduler } from './domain/scheduler';
 import { fetcherHandlers } from './grpc/fetcher.service';
 import { subscribeDiagnostics } from './kafka/diagnostics.consumer';
+import { subscribeConnections, subscribeFetchWork } from './kafka/fetch.consumers';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const service = new Service('data-fetcher', config);
   try {
+    const clock = { now: () => new Date() };
+    const instance = `data-fetcher-${process.pid}-${randomUUID().slice(0, 8)}`;
     const mongo = await service.mongo(config);
     const kafka = service.kafka(config);
     const prefix = config.KAFKA_TOPIC_PREFIX;
@@ -21,20 +32,122 @@ async function main(): Promise<void> {
     const probes = new ProbeRepository(mongo);
     const idempotency = new MongoIdempotencyGuard(mongo);
     await idempotency.ensureIndexes();
-    // The unattended-call ledger is not used yet (issue 9); its indexes exist from the first start.
-    await new MongoCallBudgetStore(mongo).ensureIndexes();
-    const consumer = new EventConsumer(kafka, {
-      groupId: config.KAFKA_GROUP_ID,
-      logger: service.logger,
-      producer,
-      deadLetterTopic: topicName(TOPICS.deadLetter, prefix),
-      idempotency,
+    const budgetStore = new MongoCallBudgetStore(mongo);
+    await budgetStore.ensureIndexes();
+    const store = new FetchStateStore(mongo, config.JOURNAL_RETENTION_MS);
+    await store.ensureIndexes();
+    const leases = new Leases(mongo);
+    await leases.ensureIndexes();
+
+    const tokenVault = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, config.TOKEN_VAULT_ADDR, config.GRPC_DEADLINE_MS);
+    const environment =
+      config.TRUELAYER_ENV === 'production'
+        ? TRUELAYER_PRODUCTION
+        : config.TRUELAYER_ENV === 'sandbox'
+          ? TRUELAYER_SANDBOX
+          : customEnvironment({ authBaseUrl: config.TRUELAYER_AUTH_URL ?? config.TRUELAYER_API_URL!, apiBaseUrl: config.TRUELAYER_API_URL! });
+    // The Data API needs only the user's bearer token: data-fetcher holds no client credentials (token-vault does)
+    // and never calls the auth server, so the client is built without them.
+    const truelayer = createTrueLayerClient({ environment, clientId: 'data-fetcher', clientSecret: '', timeoutMs: config.TRUELAYER_TIMEOUT_MS, now: () => clock.now().getTime() });
+
+    const budget = new CallBudget(budgetStore, { clock, instance, safetyMarginMs: config.BUDGET_SAFETY_MARGIN_MS });
+    const policy = new ErrorPolicy({
+      clock,
+      random: Math.random,
+      maxAttempts: config.RETRY_MAX_ATTEMPTS,
+      backoff: { baseDelayMs: config.RETRY_BASE_DELAY_MS, maxDelayMs: config.RETRY_MAX_DELAY_MS },
+      maxInlineDelayMs: config.RETRY_MAX_INLINE_MS,
+      narrowWindowDays: config.HISTORY_DAYS_OUTSIDE_SCA - 1,
     });
+    const breakers = new CircuitBreakers({
+      clock,
+      failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
+      coolDownMs: config.CIRCUIT_COOL_DOWN_MS,
+      onTransition: (t) => service.logger.warn({ providerId: t.providerId, from: t.from, to: t.to, failures: t.failures, reason: t.reason }, 'provider circuit breaker changed state'),
+    });
+    const fetchTopic = topicName(TOPICS.fetch, prefix);
+    const deadLetterTopic = topicName(TOPICS.deadLetter, prefix);
+    const deadLetters: DeadLetterSink = {
+      async send(work, code, reason) {
+        const event: eventsV1.FetchEvent = { meta: newMeta('data-fetcher', EVENT_TYPES.fetchRequested, 1, work.connectionId), payload: { $case: 'fetchRequested', fetchRequested: { ...work, reason: `replay of: ${reason}` } } };
+        const headers = headersFor(event.meta!);
+        const record: eventsV1.DeadLetter = {
+          sourceTopic: fetchTopic,
+          sourcePartition: -1,
+          sourceOffset: '',
+          consumerGroup: config.KAFKA_GROUP_ID,
+          errorCode: code,
+          errorMessage: reason.slice(0, 2000),
+          failedAt: new Date(),
+          attempts: config.RETRY_MAX_ATTEMPTS,
+          originalKey: Buffer.from(bindings.fetch(prefix).keyOf(event)),
+          originalValue: Buffer.from(eventsV1.FetchEvent.encode(event).finish()),
+          originalHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])),
+          eventId: event.meta!.eventId,
+        };
+        await producer.sendRaw(deadLetterTopic, [
+          { key: work.userId, value: Buffer.from(eventsV1.DeadLetter.encode(record).finish()), headers: { ...record.originalHeaders, [HEADERS.deadLetterCode]: code, [HEADERS.deadLetterReason]: reason.slice(0, 500) } },
+        ]);
+        service.logger.warn({ connectionId: work.connectionId, code, reason }, 'fetch work dead-lettered (replay with tools/scripts/replay-dead-letters.ts)');
+      },
+    };
+    const fetcher = new Fetcher({
+      store,
+      budget,
+      policy,
+      breakers,
+      tokens: { get: async (connectionId, force) => (await tokenVault.getAccessToken({ connectionId, forceRefresh: force })).accessToken },
+      data: truelayer.data,
+      raw: kafkaRawSink(producer, prefix),
+      deadLetters,
+      clock,
+      logger: service.logger,
+      instance,
+      settings: {
+        backfillWindowMonths: config.BACKFILL_WINDOW_MONTHS,
+        backfillMaxMonths: config.BACKFILL_MAX_MONTHS,
+        postConsentWindowMs: config.POST_CONSENT_WINDOW_MS,
+        overlapDays: config.SYNC_OVERLAP_DAYS,
+        historyDaysOutsideSca: config.HISTORY_DAYS_OUTSIDE_SCA,
+        refreshesPerWindow: config.REFRESHES_PER_WINDOW,
+        webhookUri: config.WEBHOOK_URI ?? '',
+        asyncRefresh: config.ASYNC_REFRESH,
+        taskPollAfterMs: config.TASK_POLL_AFTER_MS,
+        taskPollIntervalMs: config.TASK_POLL_INTERVAL_MS,
+        taskClaimMs: config.TASK_CLAIM_MS,
+        taskRetentionMs: config.TASK_RETENTION_MS,
+        publishChunk: 8,
+      },
+    });
+    const scheduler = new Scheduler({
+      store,
+      fetcher,
+      leases,
+      instance,
+      clock,
+      logger: service.logger,
+      tickMs: config.SCHEDULER_TICK_MS,
+      batch: config.SCHEDULER_BATCH,
+      leaseMs: config.FETCH_LEASE_MS,
+      concurrency: config.SCHEDULER_CONCURRENCY,
+    });
+
+    const consumer = new EventConsumer(kafka, { groupId: config.KAFKA_GROUP_ID, logger: service.logger, producer, deadLetterTopic, idempotency });
     subscribeDiagnostics(consumer, probes, prefix);
+    const intake = { store, fetcher, clock, logger: service.logger, kick: () => scheduler.kick() };
+    subscribeConnections(consumer, prefix, intake);
+    subscribeFetchWork(consumer, prefix, intake);
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());
+    service.lifecycle.on('intake', 'scheduler', () => scheduler.stop());
+    service.lifecycle.on('flush', 'grpc-clients', () => tokenVault.close());
     service.readiness(() => consumer.healthy);
-    const grpc = service.grpcServer().add('ais.fetcher.v1.FetcherService', fetcherV1.FetcherServiceService, fetcherHandlers({ probes }));
-    await service.serve(grpc, config, () => consumer.start(service.kafkaStartup));
+    const grpc = service
+      .grpcServer()
+      .add('ais.fetcher.v1.FetcherService', fetcherV1.FetcherServiceService, fetcherHandlers({ probes, store, fetcher, budget, breakers, leases, instance, clock, userLeaseMs: config.USER_REFRESH_LEASE_MS }));
+    await service.serve(grpc, config, async () => {
+      await consumer.start(service.kafkaStartup);
+      if (config.SCHEDULER_ENABLED) scheduler.start();
+    });
   } catch (error) {
     await service.fail(error);
   }

@@ -136,6 +136,12 @@ export class Leases {
     return takeover.modifiedCount === 1;
   }
 
+  /** Extends a lease this owner still holds (long work renews before `ttlMs` runs out); false when it was lost. */
+  async renew(key: string, owner: string, ttlMs: number, now = new Date()): Promise<boolean> {
+    const res = await this.collection.updateOne({ _id: key, owner }, { $set: { until: new Date(now.getTime() + ttlMs) } });
+    return res.matchedCount === 1;
+  }
+
   async holds(key: string, owner: string): Promise<boolean> {
     return (await this.collection.countDocuments({ _id: key, owner }, { limit: 1 })) > 0;
   }

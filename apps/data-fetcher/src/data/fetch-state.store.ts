@@ -1,0 +1,276 @@
+/**
+ * data-fetcher's own state in MongoDB, through the driver collections of the mongoose connection:
+ *
+ * - `fetch_connections`: one document per connection (from `connection.authorized`): what was granted, the
+ *   backfill's progress, per account/card how far transactions are synced and when each kind last succeeded, what
+ *   the provider does not support, and when the next background refresh is due (index `fetch_connections_due`:
+ *   the scheduler's cost is O(due work), never a scan of all connections).
+ * - `fetch_tasks`: async tasks started with `async=true`, until their results are read (webhook or polling;
+ *   index `fetch_tasks_poll` finds the ones whose webhook is late). Finished tasks expire (`fetch_tasks_ttl`).
+ * - `fetch_journal`: every TrueLayer call (index `fetch_journal_connection` for the support report), bounded by
+ *   the TTL index `fetch_journal_ttl` (MongoDB's TTL monitor is the purge job; the retention is a setting).
+ *
+ * Writes are single-document. Who may write what: the instance holding the connection's lease (scheduler, user
+ * refresh) writes its run's fields; a task's completion is claimed by one conditional update (`claimTask`), so a
+ * webhook and the poller racing for one task never both publish it.
+ */
+import type { Connection } from '@ais/platform-mongo';
+
+export const FETCH_INDEXES = {
+  connectionsDue: 'fetch_connections_due',
+  tasksPoll: 'fetch_tasks_poll',
+  tasksTtl: 'fetch_tasks_ttl',
+  journalByConnection: 'fetch_journal_connection',
+  journalTtl: 'fetch_journal_ttl',
+} as const;
+
+export type ConnectionStatus = 'active' | 'reauth_required' | 'revoked';
+export type BackfillState = 'pending' | 'running' | 'done' | 'partial';
+
+/** The data kinds, as the proto's FetchKind and the support report name them. */
+export const KINDS = ['identity', 'accounts', 'cards', 'transactions', 'pending_transactions', 'balance', 'standing_orders', 'direct_debits'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export interface ResourceState {
+  id: string;
+  isCard: boolean;
+  /** Oldest day the backfill has read (it goes back from here); unset before the first window. */
+  backfillFrom?: string;
+  /** True once the backfill of this resource's history is over (done or stopped at the provider's limit). */
+  backfillDone?: boolean;
+  /** End of the newest transactions window read successfully. */
+  syncedTo?: string;
+  lastSuccess?: Partial<Record<Kind, Date>>;
+  /** Gone from the last account/card list. */
+  gone?: boolean;
+}
+
+export interface FetchConnectionDoc {
+  _id: string;
+  userId: string;
+  clientId: string;
+  providerId: string;
+  credentialsId: string;
+  scopes: string[];
+  status: ConnectionStatus;
+  statusReason?: string;
+  /** When the user completed the bank's authentication: start of the post-consent window. */
+  authorizedAt: Date;
+  consentExpiresAt?: Date;
+  previousConnectionId?: string;
+  /** The consenting user's IP, kept only while the post-consent fetch may use it (then unset). */
+  psuIp?: string;
+  backfill: BackfillState;
+  backfillNote?: string;
+  /** Kinds the provider answered `endpoint_not_supported` to (or that have no scope): never asked again. */
+  unsupported: string[];
+  /** Accounts and cards by `resourceKey`. */
+  resources: Record<string, ResourceState>;
+  lastSuccess: Partial<Record<Kind, Date>>;
+  nextDueAt: Date;
+  lastRefreshAt?: Date;
+  /** Background refreshes started (one per due run). */
+  refreshes: number;
+  lastUserRefresh?: { fetchId: string; startedAt: Date; finishedAt: Date; items: RefreshedItemDoc[] };
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface RefreshedItemDoc {
+  kind: Kind;
+  accountId: string;
+  isCard: boolean;
+  outcome: 'ok' | 'not_supported' | 'skipped' | 'failed';
+  items: number;
+  errorCode: string;
+  correlationId: string;
+}
+
+/** The key of an account or card inside `resources` (ids are made safe for a field name). */
+export function resourceKey(id: string, isCard: boolean): string {
+  return `${isCard ? 'c' : 'a'}_${Buffer.from(id).toString('base64url')}`;
+}
+
+export type TaskStatus = 'pending' | 'claimed' | 'done' | 'failed';
+
+export interface FetchTaskDoc {
+  _id: string;
+  connectionId: string;
+  userId: string;
+  credentialsId: string;
+  kind: Kind;
+  accountId: string;
+  isCard: boolean;
+  window?: { from: string; to: string };
+  resultsUri: string;
+  resource: string;
+  status: TaskStatus;
+  fetchId: string;
+  correlationIds: string[];
+  createdAt: Date;
+  /** When the poller should read the results if no webhook came first. */
+  pollAt: Date;
+  claimedBy?: string;
+  claimedUntil?: Date;
+  pollCount: number;
+  via?: 'webhook' | 'poll';
+  finishedAt?: Date;
+  /** Set when finished; the TTL index removes the task after it. */
+  expiresAt?: Date;
+  error?: string;
+}
+
+export interface JournalDoc {
+  connectionId: string;
+  at: Date;
+  endpoint: string;
+  accountId: string;
+  windowFrom?: Date;
+  windowTo?: Date;
+  httpStatus: number;
+  errorCode: string;
+  errorDescription: string;
+  correlationId: string;
+  durationMs: number;
+  attended: boolean;
+  traceId: string;
+  mode: string;
+  taskId: string;
+  items: number;
+  action: string;
+}
+
+export class FetchStateStore {
+  readonly connections;
+  readonly tasks;
+  readonly journal;
+
+  constructor(
+    conn: Connection,
+    private readonly journalRetentionMs: number,
+  ) {
+    this.connections = conn.collection<FetchConnectionDoc>('fetch_connections');
+    this.tasks = conn.collection<FetchTaskDoc>('fetch_tasks');
+    this.journal = conn.collection<JournalDoc>('fetch_journal');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.connections.createIndex({ status: 1, nextDueAt: 1 }, { name: FETCH_INDEXES.connectionsDue });
+    await this.tasks.createIndex({ status: 1, pollAt: 1 }, { name: FETCH_INDEXES.tasksPoll });
+    await this.tasks.createIndex({ expiresAt: 1 }, { name: FETCH_INDEXES.tasksTtl, expireAfterSeconds: 0 });
+    await this.journal.createIndex({ connectionId: 1, at: -1 }, { name: FETCH_INDEXES.journalByConnection });
+    await this.journal.createIndex({ at: 1 }, { name: FETCH_INDEXES.journalTtl, expireAfterSeconds: Math.ceil(this.journalRetentionMs / 1000) });
+  }
+
+  // ---- connections ----
+
+  get(connectionId: string): Promise<FetchConnectionDoc | null> {
+    return this.connections.findOne({ _id: connectionId });
+  }
+
+  /** Records an authorized connection; a renewal (same id, or `previousConnectionId`) keeps what was synced. */
+  async upsertAuthorized(doc: Omit<FetchConnectionDoc, 'resources' | 'lastSuccess' | 'unsupported' | 'refreshes' | 'createdAt' | 'updatedAt'>, inherited?: FetchConnectionDoc | null): Promise<void> {
+    const now = new Date();
+    await this.connections.updateOne(
+      { _id: doc._id },
+      {
+        $set: { ...doc, updatedAt: now },
+        $setOnInsert: {
+          resources: inherited?.resources ?? {},
+          lastSuccess: inherited?.lastSuccess ?? {},
+          unsupported: inherited?.unsupported ?? [],
+          refreshes: 0,
+          createdAt: now,
+        },
+      },
+      { upsert: true },
+    );
+  }
+
+  async setStatus(connectionId: string, status: ConnectionStatus, reason: string): Promise<void> {
+    await this.connections.updateOne({ _id: connectionId }, { $set: { status, statusReason: reason, updatedAt: new Date() }, $unset: { psuIp: '' } });
+  }
+
+  async update(connectionId: string, set: Record<string, unknown>, unset: string[] = []): Promise<void> {
+    const update: Record<string, unknown> = { $set: { ...set, updatedAt: new Date() } };
+    if (unset.length > 0) update['$unset'] = Object.fromEntries(unset.map((k) => [k, '']));
+    await this.connections.updateOne({ _id: connectionId }, update);
+  }
+
+  async addUnsupported(connectionId: string, what: string): Promise<void> {
+    await this.connections.updateOne({ _id: connectionId }, { $addToSet: { unsupported: what }, $set: { updatedAt: new Date() } });
+  }
+
+  /** Active connections whose refresh is due, oldest first (served by `fetch_connections_due`). */
+  findDue(now: Date, limit: number): Promise<FetchConnectionDoc[]> {
+    return this.connections.find({ status: 'active', nextDueAt: { $lte: now } }).sort({ status: 1, nextDueAt: 1 }).limit(limit).toArray();
+  }
+
+  // ---- tasks ----
+
+  async addTask(task: FetchTaskDoc): Promise<void> {
+    await this.tasks.insertOne(task);
+  }
+
+  getTask(taskId: string): Promise<FetchTaskDoc | null> {
+    return this.tasks.findOne({ _id: taskId });
+  }
+
+  /**
+   * Takes a task for reading its results: pending, or claimed by someone whose claim lapsed. One conditional
+   * update: exactly one of a racing webhook consumer and poller wins.
+   */
+  async claimTask(taskId: string, owner: string, now: Date, claimMs: number, via: 'webhook' | 'poll'): Promise<FetchTaskDoc | null> {
+    const res = await this.tasks.findOneAndUpdate(
+      { _id: taskId, $or: [{ status: 'pending' }, { status: 'claimed', claimedUntil: { $lte: now } }] },
+      // pollAt follows the claim, so a claim whose holder died is found again by the poll index
+      { $set: { status: 'claimed', claimedBy: owner, claimedUntil: new Date(now.getTime() + claimMs), pollAt: new Date(now.getTime() + claimMs), via } },
+      { returnDocument: 'after' },
+    );
+    return res ?? null;
+  }
+
+  /** Gives a claimed task back (results not ready yet): polled again at `pollAt`. */
+  async releaseTask(taskId: string, owner: string, pollAt: Date): Promise<void> {
+    await this.tasks.updateOne({ _id: taskId, claimedBy: owner, status: 'claimed' }, { $set: { status: 'pending', pollAt }, $inc: { pollCount: 1 }, $unset: { claimedBy: '', claimedUntil: '' } });
+  }
+
+  async finishTask(taskId: string, status: 'done' | 'failed', now: Date, retentionMs: number, error?: string, correlationIds: string[] = []): Promise<void> {
+    await this.tasks.updateOne(
+      { _id: taskId },
+      {
+        $set: { status, finishedAt: now, expiresAt: new Date(now.getTime() + retentionMs), ...(error ? { error } : {}) },
+        $addToSet: { correlationIds: { $each: correlationIds } },
+        $unset: { claimedUntil: '' },
+      },
+    );
+  }
+
+  /** Tasks whose webhook is late (served by `fetch_tasks_poll`). */
+  findPollDue(now: Date, limit: number): Promise<FetchTaskDoc[]> {
+    return this.tasks.find({ status: 'pending', pollAt: { $lte: now } }).sort({ status: 1, pollAt: 1 }).limit(limit).toArray();
+  }
+
+  /** Claimed tasks whose claimant died (claim lapsed: `pollAt` is the claim's end); same index. */
+  findLapsedClaims(now: Date, limit: number): Promise<FetchTaskDoc[]> {
+    return this.tasks.find({ status: 'claimed', pollAt: { $lte: now } }).sort({ status: 1, pollAt: 1 }).limit(limit).toArray();
+  }
+
+  countOpenTasks(connectionId: string): Promise<number> {
+    return this.tasks.countDocuments({ connectionId, status: { $in: ['pending', 'claimed'] } });
+  }
+
+  // ---- journal ----
+
+  async record(entry: JournalDoc): Promise<void> {
+    await this.journal.insertOne(entry);
+  }
+
+  timeline(connectionId: string, limit: number): Promise<JournalDoc[]> {
+    return this.journal.find({ connectionId }).sort({ connectionId: 1, at: -1 }).limit(limit).toArray();
+  }
+
+  errors(connectionId: string, limit: number): Promise<JournalDoc[]> {
+    return this.journal.find({ connectionId, errorCode: { $ne: '' } }).sort({ connectionId: 1, at: -1 }).limit(limit).toArray();
+  }
+}

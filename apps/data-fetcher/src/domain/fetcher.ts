@@ -1,0 +1,753 @@
+/**
+ * The fetch engine: one TrueLayer call with the whole error policy around it (budget, circuit breaker, token
+ * refresh, backoff, narrowing, journal), and the three runs built from such calls:
+ *
+ * - **backfill** right after consent: identity, accounts, cards, then per account/card the full history in date
+ *   windows from newest to oldest (resumable: progress is saved per window), then balance, pending transactions,
+ *   standing orders and direct debits. Calls carry the consenting user's IP (X-PSU-IP) only inside the
+ *   post-consent window; after it they are unattended and budgeted like any background call.
+ * - **scheduled** background refresh: every kind as an ASYNC task (`async=true` + `webhook_uri`), each call
+ *   taking a slot of the unattended ledger first; results arrive by webhook (through the gateway and Kafka) or,
+ *   when the webhook is late, by polling.
+ * - **user** refresh: SYNC, with the present user's IP, outside the budget (the gRPC service coalesces them).
+ *
+ * Who writes a connection's state: the instance holding its lease (`fetch:<id>`) for runs; task completions are
+ * claimed one by one (FetchStateStore.claimTask). Raw events are keyed by user id, so one user's events stay in
+ * order on one partition.
+ */
+import { randomUUID } from 'node:crypto';
+import { bindings, EVENT_TYPES, RAW_EVENT_SCHEMA_VERSION, splitRawItems } from '@ais/contracts-events';
+import { eventsV1 } from '@ais/contracts-proto-ts';
+import type { Logger } from '@ais/platform-logger';
+import { AppError } from '@ais/platform-errors';
+import { newMeta } from '@ais/platform-kafka';
+import { isTrueLayerError, TrueLayerError, type DataRequest, type DataResponse, type PendingTask, type TrueLayerDataClient } from '@ais/truelayer-client';
+import { trace } from '@opentelemetry/api';
+import { accountKey, cardKey, connectionKey, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
+import type { CircuitBreakers, Decision, ErrorPolicy, NextStep } from './error-policy';
+import { addDays, dayOf, incrementalWindow, nextBackfillWindow, postConsentWindowMs, refreshIntervalMs, spreadOffsetMs, windowBounds, type DayWindow } from './plan';
+import { rawAccount, rawBalance, rawCard, rawDirectDebit, rawIdentity, rawStandingOrder, rawTransaction } from './raw-mapping';
+import { resourceKey, type FetchConnectionDoc, type FetchStateStore, type FetchTaskDoc, type Kind, type RefreshedItemDoc, type ResourceState } from '../data/fetch-state.store';
+
+export type Mode = 'backfill' | 'scheduled' | 'user';
+
+const MODE_PROTO: Record<Mode, eventsV1.FetchMode> = {
+  backfill: eventsV1.FetchMode.FETCH_MODE_BACKFILL,
+  scheduled: eventsV1.FetchMode.FETCH_MODE_SCHEDULED,
+  user: eventsV1.FetchMode.FETCH_MODE_USER,
+};
+
+export const KIND_PROTO: Record<Kind, eventsV1.FetchKind> = {
+  identity: eventsV1.FetchKind.FETCH_KIND_IDENTITY,
+  accounts: eventsV1.FetchKind.FETCH_KIND_ACCOUNTS,
+  cards: eventsV1.FetchKind.FETCH_KIND_CARDS,
+  transactions: eventsV1.FetchKind.FETCH_KIND_TRANSACTIONS,
+  pending_transactions: eventsV1.FetchKind.FETCH_KIND_PENDING_TRANSACTIONS,
+  balance: eventsV1.FetchKind.FETCH_KIND_BALANCE,
+  standing_orders: eventsV1.FetchKind.FETCH_KIND_STANDING_ORDERS,
+  direct_debits: eventsV1.FetchKind.FETCH_KIND_DIRECT_DEBITS,
+};
+
+/** One unit of fetch work: a kind, for the connection or one account/card, with a window for transactions. */
+export interface Unit {
+  kind: Kind;
+  accountId: string;
+  isCard: boolean;
+  window?: DayWindow | undefined;
+}
+
+/** The scope each kind needs (besides `accounts`/`cards` for the per-resource kinds). */
+const SCOPE_OF: Record<Kind, string> = {
+  identity: 'info',
+  accounts: 'accounts',
+  cards: 'cards',
+  transactions: 'transactions',
+  pending_transactions: 'transactions',
+  balance: 'balance',
+  standing_orders: 'standing_orders',
+  direct_debits: 'direct_debits',
+};
+
+const BUDGET_ENDPOINT: Record<Kind, BudgetEndpoint> = {
+  identity: 'info',
+  accounts: 'accounts',
+  cards: 'cards',
+  transactions: 'transactions',
+  pending_transactions: 'pending',
+  balance: 'balance',
+  standing_orders: 'standing_orders',
+  direct_debits: 'direct_debits',
+};
+
+export const ACCOUNT_KINDS: readonly Kind[] = ['balance', 'pending_transactions', 'standing_orders', 'direct_debits'];
+export const CARD_KINDS: readonly Kind[] = ['balance', 'pending_transactions'];
+
+export function dataRequestOf(unit: Unit): DataRequest {
+  const range = unit.window ? { from: unit.window.from, to: unit.window.to } : undefined;
+  const id = unit.accountId;
+  switch (unit.kind) {
+    case 'identity':
+      return { resource: 'info' };
+    case 'accounts':
+      return { resource: 'accounts' };
+    case 'cards':
+      return { resource: 'cards' };
+    case 'transactions':
+      if (!range) throw new TypeError('transactions need a window');
+      return unit.isCard ? { resource: 'cardTransactions', cardId: id, range } : { resource: 'transactions', accountId: id, range };
+    case 'pending_transactions':
+      return unit.isCard ? { resource: 'cardPendingTransactions', cardId: id } : { resource: 'pendingTransactions', accountId: id };
+    case 'balance':
+      return unit.isCard ? { resource: 'cardBalance', cardId: id } : { resource: 'balance', accountId: id };
+    case 'standing_orders':
+      return { resource: 'standingOrders', accountId: id };
+    case 'direct_debits':
+      return { resource: 'directDebits', accountId: id };
+  }
+}
+
+export function budgetKeyOf(connectionId: string, unit: Unit): BudgetKey {
+  const endpoint = BUDGET_ENDPOINT[unit.kind];
+  if (!unit.accountId) return connectionKey(connectionId, endpoint);
+  return unit.isCard ? cardKey(connectionId, unit.accountId, endpoint) : accountKey(connectionId, unit.accountId, endpoint);
+}
+
+const ENDPOINT_TEMPLATE: Record<string, string> = {
+  info: '/info',
+  accounts: '/accounts',
+  cards: '/cards',
+  transactions: '/accounts/{account_id}/transactions',
+  pendingTransactions: '/accounts/{account_id}/transactions/pending',
+  balance: '/accounts/{account_id}/balance',
+  standingOrders: '/accounts/{account_id}/standing_orders',
+  directDebits: '/accounts/{account_id}/direct_debits',
+  cardTransactions: '/cards/{account_id}/transactions',
+  cardPendingTransactions: '/cards/{account_id}/transactions/pending',
+  cardBalance: '/cards/{account_id}/balance',
+};
+
+export function endpointOf(unit: Unit): string {
+  return `GET /data/v1${ENDPOINT_TEMPLATE[dataRequestOf(unit).resource] ?? ''}`;
+}
+
+/** Whether the connection may be asked for `kind`: scope granted and not known to be unsupported. */
+export function allowed(conn: Pick<FetchConnectionDoc, 'scopes' | 'unsupported'>, kind: Kind, isCard = false): boolean {
+  if (conn.unsupported.includes(kind)) return false;
+  if (!conn.scopes.includes(SCOPE_OF[kind])) return false;
+  if (kind !== 'accounts' && kind !== 'cards' && kind !== 'identity' && !conn.scopes.includes(isCard ? 'cards' : 'accounts')) return false;
+  return true;
+}
+
+export interface FetcherSettings {
+  backfillWindowMonths: number;
+  backfillMaxMonths: number;
+  postConsentWindowMs: number;
+  overlapDays: number;
+  historyDaysOutsideSca: number;
+  refreshesPerWindow: number;
+  /** Where TrueLayer posts async webhooks (the gateway's public route); empty: async without webhook, polled. */
+  webhookUri: string;
+  /** Use async tasks for scheduled refreshes (default true). */
+  asyncRefresh: boolean;
+  /** When to poll a task whose webhook did not come (clock ms after start). */
+  taskPollAfterMs: number;
+  /** Between polls of a task that is still running (clock ms). */
+  taskPollIntervalMs: number;
+  /** How long a claim on a task lasts (clock ms). */
+  taskClaimMs: number;
+  taskRetentionMs: number;
+  /** Raw events per Kafka request. */
+  publishChunk: number;
+}
+
+export interface TokenSource {
+  /** A valid access token from token-vault; `force` after a 401. */
+  get(connectionId: string, force: boolean): Promise<string>;
+}
+
+export interface RawSink {
+  publish(events: eventsV1.RawDataEvent[]): Promise<void>;
+}
+
+export interface DeadLetterSink {
+  /** Work that exhausted its retries or failed for good, with the reason: replayable as a FetchRequested. */
+  send(work: eventsV1.FetchRequested, code: string, reason: string): Promise<void>;
+}
+
+export interface FetcherDeps {
+  store: FetchStateStore;
+  budget: CallBudget;
+  policy: ErrorPolicy;
+  breakers: CircuitBreakers;
+  tokens: TokenSource;
+  data: TrueLayerDataClient;
+  raw: RawSink;
+  deadLetters: DeadLetterSink;
+  clock: { now(): Date };
+  logger: Logger;
+  settings: FetcherSettings;
+  instance: string;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** How one unit ended. */
+export type UnitOutcome =
+  | { ok: true; items: number; correlationId: string; correlationIds: string[]; task?: PendingTask }
+  | {
+      ok: false;
+      code: string;
+      action: string;
+      next: NextStep;
+      correlationId: string;
+      correlationIds: string[];
+      /** True when the unit was never sent (budget spent, circuit open). */
+      notSent?: boolean;
+    };
+
+interface RunContext {
+  mode: Mode;
+  fetchId: string;
+  /** X-PSU-IP: only for a user who is present (user refresh, post-consent fetch inside its window). */
+  psuIp?: string | undefined;
+  /** Start an async task instead of a SYNC read. */
+  async?: boolean;
+  /** Narrowing an SCA-refused window is allowed (the newest window only). */
+  allowNarrow?: boolean;
+}
+
+const errorCodeOf = (error: unknown): { code: string; httpStatus: number; description: string; retryAfterMs?: number; correlationId: string } => {
+  if (isTrueLayerError(error)) {
+    return { code: error.code, httpStatus: error.httpStatus, description: error.description ?? '', correlationId: error.correlationId ?? '', ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}) };
+  }
+  return { code: 'internal', httpStatus: 0, description: error instanceof Error ? error.message : String(error), correlationId: '' };
+};
+
+const TOKEN_STOP_CODES = new Set(['reauth_required', 'expired', 'revoked', 'no_tokens', 'no_refresh_token', 'connection_not_found']);
+
+export class Fetcher {
+  private readonly sleep: (ms: number) => Promise<void>;
+  readonly intervalMs: number;
+
+  constructor(private readonly deps: FetcherDeps) {
+    this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.intervalMs = refreshIntervalMs(deps.budget.windowMs, deps.settings.refreshesPerWindow);
+  }
+
+  private now(): Date {
+    return this.deps.clock.now();
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // One call
+
+  /**
+   * Runs one unit against TrueLayer with the error policy: unattended calls take a ledger slot before every
+   * attempt (each attempt reaches the bank), refunded only when the bank was provably not called.
+   */
+  async call(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<{ outcome: UnitOutcome; response?: DataResponse<unknown>; unit: Unit }> {
+    const correlationIds: string[] = [];
+    let attempt = 1;
+    let forceToken = false;
+    let tokenRefreshed = false;
+    let current: Unit = unit;
+    for (;;) {
+      const permit = this.deps.breakers.acquire(conn.providerId);
+      if (!permit.allowed) {
+        return { unit: current, outcome: { ok: false, code: 'circuit_open', action: 'retry', next: { kind: 'reschedule', notBefore: permit.retryAt }, correlationId: '', correlationIds, notSent: true } };
+      }
+      let grant: Awaited<ReturnType<CallBudget['tryConsume']>> | undefined;
+      if (!ctx.psuIp) {
+        grant = await this.deps.budget.tryConsume(budgetKeyOf(conn._id, current), this.now(), { reason: ctx.mode, correlationId: ctx.fetchId });
+        if (!grant.granted) {
+          if (permit.probe) this.deps.breakers.record(conn.providerId, 'wait_for_budget');
+          return { unit: current, outcome: { ok: false, code: 'budget_spent', action: 'wait_for_budget', next: { kind: 'reschedule', notBefore: grant.nextAvailableAt }, correlationId: '', correlationIds, notSent: true } };
+        }
+      }
+      const started = Date.now();
+      const at = this.now();
+      let token: string;
+      try {
+        token = await this.deps.tokens.get(conn._id, forceToken);
+      } catch (error) {
+        if (grant?.granted) await this.deps.budget.refund(grant, { kind: 'not_sent', reason: 'no access token' });
+        if (permit.probe) this.deps.breakers.record(conn.providerId, 'success');
+        const code = error instanceof AppError ? error.code : 'token_vault_unavailable';
+        const stop = error instanceof AppError && TOKEN_STOP_CODES.has(error.code);
+        await this.journal(conn, current, ctx, at, started, { httpStatus: 0, errorCode: code, errorDescription: 'token-vault: ' + (error instanceof Error ? error.message : ''), action: stop ? 'reauth_required' : 'retry' });
+        return {
+          unit: current,
+          outcome: { ok: false, code, action: stop ? 'reauth_required' : 'retry', next: stop ? { kind: 'stop_connection' } : { kind: 'reschedule', notBefore: new Date(this.now().getTime() + 60_000) }, correlationId: '', correlationIds, notSent: true },
+        };
+      }
+      try {
+        const req = dataRequestOf(current);
+        const call = { maxAttempts: 1, clientCorrelationId: randomUUID(), ...(ctx.psuIp ? { psuIp: ctx.psuIp } : {}) };
+        if (ctx.async) {
+          const task = await this.deps.data.startTask(token, req, this.deps.settings.webhookUri ? { webhookUri: this.deps.settings.webhookUri } : {}, call);
+          this.deps.breakers.record(conn.providerId, 'success');
+          if (task.correlationId) correlationIds.push(task.correlationId);
+          await this.journal(conn, current, ctx, at, started, { httpStatus: 202, correlationId: task.correlationId ?? '', taskId: task.taskId });
+          return { unit: current, outcome: { ok: true, items: 0, correlationId: task.correlationId ?? '', correlationIds, task } };
+        }
+        const response = await this.deps.data.get(token, req, call);
+        this.deps.breakers.record(conn.providerId, 'success');
+        if (response.correlationId) correlationIds.push(response.correlationId);
+        await this.journal(conn, current, ctx, at, started, { httpStatus: response.httpStatus, correlationId: response.correlationId ?? '', items: response.results.length });
+        return { unit: current, outcome: { ok: true, items: response.results.length, correlationId: response.correlationId ?? '', correlationIds }, response: response as DataResponse<unknown> };
+      } catch (error) {
+        const e = errorCodeOf(error);
+        if (e.correlationId) correlationIds.push(e.correlationId);
+        if (grant?.granted) await this.deps.budget.refund(grant, isTrueLayerError(error) && error.httpStatus > 0 ? { kind: 'truelayer_error', code: e.code, httpStatus: e.httpStatus } : { kind: 'other', reason: e.code });
+        const decision = this.decide(e, attempt, tokenRefreshed, current, ctx);
+        this.deps.breakers.record(conn.providerId, decision.action);
+        await this.journal(conn, current, ctx, at, started, { httpStatus: e.httpStatus, errorCode: e.code, errorDescription: e.description, correlationId: e.correlationId, action: decision.action });
+        this.deps.logger.warn(
+          { connectionId: conn._id, endpoint: endpointOf(current), code: e.code, httpStatus: e.httpStatus, correlationId: e.correlationId, action: decision.action, next: decision.next.kind, attempt, mode: ctx.mode },
+          'TrueLayer call failed',
+        );
+        switch (decision.next.kind) {
+          case 'repeat':
+            await this.sleep(decision.next.afterMs);
+            attempt += 1;
+            continue;
+          case 'refresh_and_repeat':
+            forceToken = true;
+            tokenRefreshed = true;
+            attempt += 1;
+            continue;
+          case 'repeat_with_window':
+            current = { ...current, window: { from: dayOf(decision.next.from), to: dayOf(decision.next.to) } };
+            attempt += 1;
+            continue;
+          default:
+            return { unit: current, outcome: { ok: false, code: e.code, action: decision.action, next: decision.next, correlationId: e.correlationId, correlationIds } };
+        }
+      }
+    }
+  }
+
+  private decide(e: { code: string; httpStatus: number; retryAfterMs?: number }, attempt: number, tokenRefreshed: boolean, unit: Unit, ctx: RunContext): Decision {
+    const window = unit.window && ctx.allowNarrow ? windowBounds(unit.window) : undefined;
+    return this.deps.policy.decide({ code: e.code, httpStatus: e.httpStatus, retryAfterMs: e.retryAfterMs }, { attempt, tokenRefreshed, window });
+  }
+
+  private async journal(
+    conn: FetchConnectionDoc,
+    unit: Unit,
+    ctx: RunContext,
+    at: Date,
+    startedMs: number,
+    r: { httpStatus: number; errorCode?: string; errorDescription?: string; correlationId?: string; items?: number; taskId?: string; action?: string },
+  ): Promise<void> {
+    const bounds = unit.window ? windowBounds(unit.window) : undefined;
+    await this.deps.store
+      .record({
+        connectionId: conn._id,
+        at,
+        endpoint: endpointOf(unit),
+        accountId: unit.accountId,
+        ...(bounds ? { windowFrom: bounds.from, windowTo: bounds.to } : {}),
+        httpStatus: r.httpStatus,
+        errorCode: r.errorCode ?? '',
+        errorDescription: (r.errorDescription ?? '').slice(0, 500),
+        correlationId: r.correlationId ?? '',
+        durationMs: Date.now() - startedMs,
+        attended: Boolean(ctx.psuIp),
+        traceId: trace.getActiveSpan()?.spanContext().traceId ?? '',
+        mode: ctx.mode,
+        taskId: r.taskId ?? '',
+        items: r.items ?? 0,
+        action: r.action ?? '',
+      })
+      .catch((error: unknown) => this.deps.logger.warn({ err: error, connectionId: conn._id }, 'journal write failed'));
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Results → raw events and state
+
+  /** Publishes one result as raw events (≤ 500 items each) and records the success. */
+  async deliver(conn: FetchConnectionDoc, unit: Unit, mode: Mode, fetchId: string, results: unknown[], correlationIds: string[]): Promise<number> {
+    const events = this.rawEvents(conn, unit, mode, fetchId, results, correlationIds);
+    for (let i = 0; i < events.length; i += this.deps.settings.publishChunk) await this.deps.raw.publish(events.slice(i, i + this.deps.settings.publishChunk));
+    await this.recordSuccess(conn, unit, results);
+    return results.length;
+  }
+
+  rawEvents(conn: FetchConnectionDoc, unit: Unit, mode: Mode, fetchId: string, results: unknown[], correlationIds: string[]): eventsV1.RawDataEvent[] {
+    const fetchedAt = this.now();
+    const base = (eventType: string, index: number, count: number): Omit<eventsV1.RawDataEvent, 'payload'> => ({
+      meta: { ...newMeta('data-fetcher', eventType, RAW_EVENT_SCHEMA_VERSION, fetchId) },
+      userId: conn.userId,
+      clientId: conn.clientId,
+      connectionId: conn._id,
+      providerId: conn.providerId,
+      credentialsId: conn.credentialsId,
+      accountId: unit.accountId,
+      isCard: unit.isCard,
+      fetchId,
+      mode: MODE_PROTO[mode],
+      window: unit.window ? windowBounds(unit.window) : undefined,
+      batch: { index, count, complete: true },
+      correlationIds,
+      fetchedAt,
+    });
+    const many = <T>(items: T[], eventType: string, payload: (chunk: T[]) => eventsV1.RawDataEvent['payload']): eventsV1.RawDataEvent[] => {
+      const chunks = splitRawItems(items);
+      return chunks.map((chunk, i) => ({ ...base(eventType, i, chunks.length), payload: payload(chunk) }));
+    };
+    const r = results as never[];
+    switch (unit.kind) {
+      case 'transactions':
+        return many(r.map(rawTransaction), EVENT_TYPES.rawTransactions, (c) => ({ $case: 'transactions', transactions: { transactions: c } }));
+      case 'pending_transactions':
+        return many(r.map(rawTransaction), EVENT_TYPES.rawPendingTransactions, (c) => ({ $case: 'pendingTransactions', pendingTransactions: { transactions: c } }));
+      case 'accounts':
+        return many(r.map(rawAccount), EVENT_TYPES.rawAccounts, (c) => ({ $case: 'accounts', accounts: { accounts: c } }));
+      case 'cards':
+        return many(r.map(rawCard), EVENT_TYPES.rawCards, (c) => ({ $case: 'cards', cards: { cards: c } }));
+      case 'standing_orders':
+        return many(r.map(rawStandingOrder), EVENT_TYPES.rawStandingOrders, (c) => ({ $case: 'standingOrders', standingOrders: { standingOrders: c } }));
+      case 'direct_debits':
+        return many(r.map(rawDirectDebit), EVENT_TYPES.rawDirectDebits, (c) => ({ $case: 'directDebits', directDebits: { directDebits: c } }));
+      case 'identity':
+        return many(r.map(rawIdentity), EVENT_TYPES.rawIdentity, (c) => ({ $case: 'identity', identity: { identities: c } }));
+      case 'balance': {
+        const balances = r.map(rawBalance);
+        return balances.map((balance, i) => ({ ...base(EVENT_TYPES.rawBalance, i, balances.length), payload: { $case: 'balance', balance } }));
+      }
+    }
+  }
+
+  private async recordSuccess(conn: FetchConnectionDoc, unit: Unit, results: unknown[]): Promise<void> {
+    const now = this.now();
+    if (!unit.accountId) {
+      const set: Record<string, unknown> = { [`lastSuccess.${unit.kind}`]: now };
+      if (unit.kind === 'accounts' || unit.kind === 'cards') {
+        const isCard = unit.kind === 'cards';
+        const seen = new Set<string>();
+        for (const item of results as { account_id?: string }[]) {
+          if (!item.account_id) continue;
+          const rk = resourceKey(item.account_id, isCard);
+          seen.add(rk);
+          set[`resources.${rk}.id`] = item.account_id;
+          set[`resources.${rk}.isCard`] = isCard;
+          set[`resources.${rk}.gone`] = false;
+        }
+        const fresh = await this.deps.store.get(conn._id);
+        for (const [rk, res] of Object.entries(fresh?.resources ?? {})) if (res.isCard === isCard && !seen.has(rk)) set[`resources.${rk}.gone`] = true;
+      }
+      await this.deps.store.update(conn._id, set);
+      return;
+    }
+    const rk = resourceKey(unit.accountId, unit.isCard);
+    const set: Record<string, unknown> = { [`resources.${rk}.lastSuccess.${unit.kind}`]: now };
+    if (unit.kind === 'transactions' && unit.window) {
+      const fresh = await this.deps.store.get(conn._id);
+      const syncedTo = fresh?.resources[rk]?.syncedTo;
+      if (!syncedTo || unit.window.to > syncedTo) set[`resources.${rk}.syncedTo`] = unit.window.to;
+    }
+    await this.deps.store.update(conn._id, set);
+  }
+
+  /** Reacts to a failed unit that the run will not repeat: remember, stop, or dead-letter. */
+  private async settleFailure(conn: FetchConnectionDoc, unit: Unit, mode: Mode, outcome: Extract<UnitOutcome, { ok: false }>): Promise<void> {
+    switch (outcome.next.kind) {
+      case 'skip_endpoint':
+        await this.deps.store.addUnsupported(conn._id, unit.kind);
+        this.deps.logger.info({ connectionId: conn._id, kind: unit.kind, code: outcome.code }, 'provider does not support this kind: not asked again');
+        return;
+      case 'stop_connection':
+        await this.deps.store.setStatus(conn._id, 'reauth_required', outcome.code);
+        this.deps.logger.warn({ connectionId: conn._id, code: outcome.code }, 'consent gone: scheduling stopped until the user re-consents');
+        return;
+      case 'fail':
+        await this.deadLetter(conn, unit, mode, outcome.code, `failed: ${outcome.next.reason}`);
+        return;
+      case 'reschedule':
+        if (outcome.action === 'retry' && !outcome.notSent) await this.deadLetter(conn, unit, mode, outcome.code, `retries exhausted: ${outcome.code}`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async deadLetter(conn: FetchConnectionDoc, unit: Unit, mode: Mode, code: string, reason: string): Promise<void> {
+    const work: eventsV1.FetchRequested = {
+      connectionId: conn._id,
+      userId: conn.userId,
+      kind: KIND_PROTO[unit.kind],
+      accountId: unit.accountId,
+      isCard: unit.isCard,
+      window: unit.window ? windowBounds(unit.window) : undefined,
+      mode: MODE_PROTO[mode],
+      reason,
+    };
+    await this.deps.deadLetters.send(work, code, reason).catch((error: unknown) => this.deps.logger.error({ err: error, connectionId: conn._id }, 'dead-letter write failed'));
+  }
+
+  /** A SYNC read of one unit, delivered; failures settled. */
+  async runUnit(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<UnitOutcome> {
+    // `sent` is the unit as last sent: a narrowed window is what the result covers
+    const { outcome, response, unit: sent } = await this.call(conn, unit, ctx);
+    if (outcome.ok && response) {
+      await this.deliver(conn, sent, ctx.mode, ctx.fetchId, response.results, outcome.correlationIds);
+    } else if (!outcome.ok) await this.settleFailure(conn, unit, ctx.mode, outcome);
+    return outcome;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Runs
+
+  private postConsentIp(conn: FetchConnectionDoc): string | undefined {
+    if (!conn.psuIp) return undefined;
+    const open = conn.authorizedAt.getTime() + postConsentWindowMs(conn.providerId, this.deps.settings.postConsentWindowMs);
+    return this.now().getTime() < open ? conn.psuIp : undefined;
+  }
+
+  private nextRefreshAt(conn: FetchConnectionDoc, from: Date): Date {
+    return new Date(from.getTime() + this.intervalMs + spreadOffsetMs(conn._id, Math.min(this.intervalMs / 4, 30 * 60_000)));
+  }
+
+  private activeResources(conn: FetchConnectionDoc): ResourceState[] {
+    return Object.values(conn.resources ?? {}).filter((r) => !r.gone);
+  }
+
+  /** The post-consent fetch (also resumes an interrupted one). Returns when done, stopped or waiting. */
+  async runBackfill(connectionId: string): Promise<void> {
+    let conn = await this.deps.store.get(connectionId);
+    if (!conn || conn.status !== 'active') return;
+    const fetchId = randomUUID();
+    // re-evaluated per call: the post-consent window may close while the backfill runs
+    const ctx = (extra: Partial<RunContext> = {}): RunContext => ({ mode: 'backfill', fetchId, psuIp: this.postConsentIp(conn!), ...extra });
+    await this.deps.store.update(connectionId, { backfill: 'running' });
+    const notes: string[] = [];
+    const wait = async (outcome: Extract<UnitOutcome, { ok: false }>): Promise<boolean> => {
+      if (outcome.next.kind === 'stop_connection') return true;
+      if (outcome.next.kind === 'reschedule') {
+        await this.deps.store.update(connectionId, { nextDueAt: outcome.next.notBefore, backfillNote: `waiting: ${outcome.code}` });
+        return true;
+      }
+      return false;
+    };
+    for (const kind of ['identity', 'accounts', 'cards'] as const) {
+      if (!allowed(conn, kind)) continue;
+      if (kind === 'identity' && conn.lastSuccess?.identity) continue;
+      const out = await this.runUnit(conn, { kind, accountId: '', isCard: false }, ctx());
+      if (!out.ok && (kind !== 'identity' || out.next.kind === 'stop_connection') && (await wait(out))) return;
+    }
+    conn = (await this.deps.store.get(connectionId))!;
+    const today = dayOf(this.now());
+    const earliest = addDays(today, -Math.round(this.deps.settings.backfillMaxMonths * 30.44));
+    for (const res of this.activeResources(conn)) {
+      const rk = resourceKey(res.id, res.isCard);
+      if (allowed(conn, 'transactions', res.isCard)) {
+        if (res.syncedTo && res.backfillDone) {
+          // A renewal: the history is there; read only what is new since the last sync.
+          const w = incrementalWindow(today, res.syncedTo, this.deps.settings.overlapDays, this.deps.settings.historyDaysOutsideSca);
+          const out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: true }));
+          if (!out.ok && (await wait(out))) return;
+        }
+        let from = res.backfillFrom;
+        while (!res.backfillDone) {
+          const w = nextBackfillWindow(today, from, this.deps.settings.backfillWindowMonths, earliest);
+          if (!w) {
+            await this.deps.store.update(connectionId, { [`resources.${rk}.backfillDone`]: true });
+            break;
+          }
+          const out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: w.to === today }));
+          if (out.ok) {
+            from = w.from;
+            await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: w.from });
+            continue;
+          }
+          if (out.next.kind === 'fail' || out.next.kind === 'skip_endpoint' || out.action === 'narrow_window') {
+            // The provider's limit (sca_exceeded past the window, invalid_date_range): the history ends here.
+            notes.push(`${res.isCard ? 'card' : 'account'} ${res.id}: history read back to ${from ?? today}, stopped at ${out.code}`);
+            await this.deps.store.update(connectionId, { [`resources.${rk}.backfillDone`]: true });
+            break;
+          }
+          if (await wait(out)) return;
+          break;
+        }
+      }
+      for (const kind of res.isCard ? CARD_KINDS : ACCOUNT_KINDS) {
+        if (!allowed(conn, kind, res.isCard)) continue;
+        const out = await this.runUnit(conn, { kind, accountId: res.id, isCard: res.isCard }, ctx());
+        if (!out.ok && out.next.kind === 'stop_connection') return;
+      }
+      conn = (await this.deps.store.get(connectionId))!;
+    }
+    const now = this.now();
+    await this.deps.store.update(
+      connectionId,
+      { backfill: notes.length > 0 ? 'partial' : 'done', backfillNote: notes.join('; '), nextDueAt: this.nextRefreshAt(conn, now) },
+      ['psuIp'],
+    );
+    this.deps.logger.info({ connectionId, fetchId, backfill: notes.length > 0 ? 'partial' : 'done' }, 'post-consent fetch finished');
+  }
+
+  /** The units of one refresh of the connection (what is allowed and not known to be unsupported). */
+  refreshUnits(conn: FetchConnectionDoc, today: string): Unit[] {
+    const units: Unit[] = [];
+    for (const kind of ['accounts', 'cards'] as const) if (allowed(conn, kind)) units.push({ kind, accountId: '', isCard: false });
+    for (const res of this.activeResources(conn)) {
+      if (allowed(conn, 'transactions', res.isCard)) {
+        units.push({ kind: 'transactions', accountId: res.id, isCard: res.isCard, window: incrementalWindow(today, res.syncedTo, this.deps.settings.overlapDays, this.deps.settings.historyDaysOutsideSca) });
+      }
+      for (const kind of res.isCard ? CARD_KINDS : ACCOUNT_KINDS) if (allowed(conn, kind, res.isCard)) units.push({ kind, accountId: res.id, isCard: res.isCard });
+    }
+    return units;
+  }
+
+  /** A background refresh: every unit as an ASYNC task (or SYNC when async is off), each inside the budget. */
+  async runScheduled(connectionId: string): Promise<void> {
+    const conn = await this.deps.store.get(connectionId);
+    if (!conn || conn.status !== 'active') return;
+    const now = this.now();
+    const fetchId = randomUUID();
+    let nextDueAt = this.nextRefreshAt(conn, now);
+    await this.deps.store.update(connectionId, { lastRefreshAt: now, nextDueAt, refreshes: (conn.refreshes ?? 0) + 1 });
+    const async = this.deps.settings.asyncRefresh;
+    for (const unit of this.refreshUnits(conn, dayOf(now))) {
+      const ctx: RunContext = { mode: 'scheduled', fetchId, async, allowNarrow: true };
+      if (!async) {
+        const out = await this.runUnit(conn, unit, ctx);
+        if (!out.ok && out.next.kind === 'stop_connection') return;
+        continue;
+      }
+      const { outcome } = await this.call(conn, unit, ctx);
+      if (outcome.ok && outcome.task) {
+        const t = outcome.task;
+        const startedAt = this.now();
+        await this.deps.store.addTask({
+          _id: t.taskId,
+          connectionId,
+          userId: conn.userId,
+          credentialsId: t.credentialsId ?? conn.credentialsId,
+          kind: unit.kind,
+          accountId: unit.accountId,
+          isCard: unit.isCard,
+          ...(unit.window ? { window: unit.window } : {}),
+          resultsUri: t.resultsUri,
+          resource: t.resource,
+          status: 'pending',
+          fetchId,
+          correlationIds: outcome.correlationIds,
+          createdAt: startedAt,
+          pollAt: new Date(startedAt.getTime() + (this.deps.settings.webhookUri ? this.deps.settings.taskPollAfterMs : this.deps.settings.taskPollIntervalMs)),
+          pollCount: 0,
+        });
+        continue;
+      }
+      if (!outcome.ok) {
+        await this.settleFailure(conn, unit, 'scheduled', outcome);
+        if (outcome.next.kind === 'stop_connection') return;
+        if (outcome.next.kind === 'reschedule' && outcome.code === 'budget_spent' && outcome.next.notBefore > nextDueAt) {
+          // The budget is spent for this key (e.g. a call outside this scheduler): come back when it frees up.
+          nextDueAt = outcome.next.notBefore;
+          await this.deps.store.update(connectionId, { nextDueAt });
+        }
+      }
+    }
+  }
+
+  /** Reads a task's results (after its webhook, or when polling). Exactly one caller wins the claim. */
+  async completeTask(taskId: string, via: 'webhook' | 'poll'): Promise<'done' | 'not_ready' | 'failed' | 'skipped'> {
+    const now = this.now();
+    const task = await this.deps.store.claimTask(taskId, this.deps.instance, now, this.deps.settings.taskClaimMs, via);
+    if (!task) return 'skipped';
+    const conn = await this.deps.store.get(task.connectionId);
+    if (!conn || conn.status !== 'active') {
+      await this.deps.store.finishTask(taskId, 'failed', now, this.deps.settings.taskRetentionMs, 'connection not active');
+      return 'failed';
+    }
+    const unit: Unit = { kind: task.kind, accountId: task.accountId, isCard: task.isCard, window: task.window };
+    const ctx: RunContext = { mode: 'scheduled', fetchId: task.fetchId };
+    const started = Date.now();
+    try {
+      const token = await this.deps.tokens.get(conn._id, false);
+      const res = await this.deps.data.fetchResults(token, { resultsUri: task.resultsUri, resource: task.resource as PendingTask['resource'] }, { maxAttempts: 2 });
+      if (!res.done) {
+        await this.deps.store.releaseTask(taskId, this.deps.instance, new Date(this.now().getTime() + this.deps.settings.taskPollIntervalMs));
+        return 'not_ready';
+      }
+      const ids = [...task.correlationIds, ...(res.correlationId ? [res.correlationId] : [])];
+      await this.journalTask(conn, unit, ctx, task, started, { httpStatus: res.httpStatus, correlationId: res.correlationId ?? '', items: res.results.length });
+      await this.deliver(conn, unit, 'scheduled', task.fetchId, res.results, ids);
+      await this.deps.store.finishTask(taskId, 'done', this.now(), this.deps.settings.taskRetentionMs, undefined, ids);
+      return 'done';
+    } catch (error) {
+      const e = errorCodeOf(error);
+      if (!(error instanceof TrueLayerError) && !(error instanceof AppError)) throw error;
+      // The bank's answer to a finished task is final for this task: no inline retry (a large attempt number makes
+      // the policy reschedule instead of repeat); the next refresh starts a new task.
+      const decision = this.decide(e, Number.MAX_SAFE_INTEGER, false, unit, ctx);
+      await this.journalTask(conn, unit, ctx, task, started, { httpStatus: e.httpStatus, errorCode: e.code, errorDescription: e.description, correlationId: e.correlationId, action: decision.action });
+      if (decision.next.kind === 'refresh_and_repeat' || error instanceof AppError) {
+        await this.deps.store.releaseTask(taskId, this.deps.instance, new Date(this.now().getTime() + this.deps.settings.taskPollIntervalMs));
+        return 'not_ready';
+      }
+      await this.deps.store.finishTask(taskId, 'failed', this.now(), this.deps.settings.taskRetentionMs, e.code, e.correlationId ? [e.correlationId] : []);
+      await this.settleFailure(conn, unit, 'scheduled', { ok: false, code: e.code, action: decision.action, next: decision.next, correlationId: e.correlationId, correlationIds: [] });
+      return 'failed';
+    }
+  }
+
+  private journalTask(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext, task: FetchTaskDoc, started: number, r: Parameters<Fetcher['journal']>[5]): Promise<void> {
+    return this.journal(conn, unit, ctx, this.now(), started, { ...r, taskId: task._id });
+  }
+
+  /** A SYNC refresh for a present user (X-PSU-IP), outside the budget. */
+  async runUser(connectionId: string, psuIp: string): Promise<{ fetchId: string; startedAt: Date; finishedAt: Date; items: RefreshedItemDoc[] }> {
+    let conn = await this.deps.store.get(connectionId);
+    if (!conn) throw AppError.notFound('connection_not_found', 'data-fetcher has no such connection (not authorized yet?)');
+    if (conn.status !== 'active') throw new AppError({ code: conn.status, message: `the connection is ${conn.status}; the user must re-consent`, kind: 'failed_precondition' });
+    const fetchId = randomUUID();
+    const startedAt = this.now();
+    const items: RefreshedItemDoc[] = [];
+    const ctx: RunContext = { mode: 'user', fetchId, psuIp, allowNarrow: true };
+    const run = async (unit: Unit): Promise<boolean> => {
+      if (!allowed(conn!, unit.kind, unit.isCard)) {
+        items.push({ kind: unit.kind, accountId: unit.accountId, isCard: unit.isCard, outcome: conn!.unsupported.includes(unit.kind) ? 'not_supported' : 'skipped', items: 0, errorCode: '', correlationId: '' });
+        return true;
+      }
+      const out = await this.runUnit(conn!, unit, ctx);
+      items.push({
+        kind: unit.kind,
+        accountId: unit.accountId,
+        isCard: unit.isCard,
+        outcome: out.ok ? 'ok' : out.next.kind === 'skip_endpoint' ? 'not_supported' : 'failed',
+        items: out.ok ? out.items : 0,
+        errorCode: out.ok ? '' : out.code,
+        correlationId: out.correlationId,
+      });
+      return out.ok || out.next.kind !== 'stop_connection';
+    };
+    for (const kind of ['accounts', 'cards'] as const) if (!(await run({ kind, accountId: '', isCard: false }))) break;
+    conn = (await this.deps.store.get(connectionId))!;
+    const today = dayOf(this.now());
+    if (conn.status === 'active') {
+      for (const unit of this.refreshUnits(conn, today).filter((u) => u.accountId)) if (!(await run(unit))) break;
+    }
+    const finishedAt = this.now();
+    await this.deps.store.update(connectionId, { lastUserRefresh: { fetchId, startedAt, finishedAt, items } });
+    return { fetchId, startedAt, finishedAt, items };
+  }
+
+  /** Runs one replayed or handed-over unit (FetchRequested). */
+  async runRequested(work: eventsV1.FetchRequested): Promise<UnitOutcome | undefined> {
+    const conn = await this.deps.store.get(work.connectionId);
+    if (!conn || conn.status !== 'active') return undefined;
+    const kind = (Object.entries(KIND_PROTO).find(([, v]) => v === work.kind)?.[0] ?? '') as Kind;
+    if (!kind) throw AppError.invalid('unknown_fetch_kind', `unknown fetch kind ${work.kind}`);
+    const window = work.window?.from && work.window.to ? { from: dayOf(work.window.from), to: dayOf(work.window.to) } : undefined;
+    const mode: Mode = work.mode === eventsV1.FetchMode.FETCH_MODE_BACKFILL ? 'backfill' : 'scheduled';
+    return this.runUnit(conn, { kind, accountId: work.accountId, isCard: work.isCard, window }, { mode, fetchId: randomUUID(), allowNarrow: true });
+  }
+}
+
+/** The raw topic's sink. */
+export function kafkaRawSink(producer: { publish: (binding: ReturnType<typeof bindings.raw>, events: eventsV1.RawDataEvent[]) => Promise<void> }, prefix: string): RawSink {
+  const binding = bindings.raw(prefix);
+  return { publish: (events) => producer.publish(binding, events) };
+}
