@@ -1,0 +1,177 @@
+/**
+ * The data plane's front half on the real stack, for integration tests: the TrueLayer simulator, token-vault,
+ * one or more data-fetcher instances and auth-gateway as child processes (each on its own databases and topic
+ * prefix), an API client, and a Kafka reader that collects every raw event.
+ */
+import { bindings } from '@ais/contracts-events';
+import type { eventsV1 } from '@ais/contracts-proto-ts';
+import { Vault } from '@ais/platform-vault';
+import { freePort, provisionTopics, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import mongoose from 'mongoose';
+import { stackEnv, uniqueSuffix } from './stack-env';
+
+export interface FetchStackOptions {
+  fetchers?: number;
+  sandboxEnv?: Record<string, string>;
+  fetcherEnv?: Record<string, string>;
+  tokenVaultEnv?: Record<string, string>;
+  gatewayEnv?: Record<string, string>;
+}
+
+export interface FetchStack {
+  ns: string;
+  prefix: string;
+  sandbox: SandboxProcess;
+  tokenVault: ServiceProcess;
+  fetchers: ServiceProcess[];
+  gateway: ServiceProcess;
+  base: string;
+  admin: string;
+  apiKey: string;
+  /** data-fetcher's database (shared by its instances). */
+  fetcherDb: mongoose.Connection;
+  raw: RawCollector;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }>;
+  stop(): Promise<void>;
+}
+
+/** Every raw event of the stack's topic, decoded, in arrival order. */
+export class RawCollector {
+  readonly events: eventsV1.RawDataEvent[] = [];
+  private consumer: Consumer | undefined;
+
+  async start(brokers: string[], prefix: string): Promise<void> {
+    const binding = bindings.raw(prefix);
+    const kafka = new Kafka({ clientId: `raw-collector-${prefix}`, brokers, logLevel: logLevel.NOTHING });
+    this.consumer = kafka.consumer({ groupId: `raw-collector-${prefix}`, maxWaitTimeInMs: 200 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: binding.topic, fromBeginning: true });
+    await this.consumer.run({
+      eachMessage: async ({ message }) => {
+        if (message.value) this.events.push(binding.codec.decode(message.value));
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchStack> {
+  const infra = stackEnv();
+  const ns = uniqueSuffix();
+  const prefix = `df${ns}`;
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const procs: ServiceProcess[] = [];
+  const sandbox = await startSandboxProcess({ SANDBOX_REDIRECT_URIS: `${base}/v1/callback`, ...(o.sandboxEnv ?? {}) });
+  const credentialsPath = `ais/truelayer-${ns}`;
+  await new Vault({ addr: infra['VAULT_ADDR']!, token: infra['VAULT_TOKEN']! }).kvWrite(credentialsPath, { client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
+  const common = { ...infra, LOG_LEVEL: 'info', KAFKA_TOPIC_PREFIX: prefix, KAFKA_CREATE_TOPICS: 'false', SHUTDOWN_TIMEOUT_MS: '10000', OTEL_TRACES_EXPORTER: 'none' };
+  await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix });
+  const raw = new RawCollector();
+  await raw.start(infra['KAFKA_BROKERS']!.split(','), prefix);
+  const stopAll = async (): Promise<void> => {
+    await raw.stop().catch(() => undefined);
+    await Promise.all(procs.map((p) => p.stop(5_000).catch(() => undefined)));
+    await sandbox.stop();
+  };
+  try {
+    const tvPort = await freePort();
+    const tokenVault = await startService('token-vault', {
+      ...common,
+      MONGODB_DB: `tv_${ns}`,
+      GRPC_PORT: String(tvPort),
+      TRUELAYER_ENV: 'custom',
+      TRUELAYER_AUTH_URL: sandbox.url,
+      TRUELAYER_API_URL: sandbox.url,
+      TRUELAYER_CREDENTIALS_PATH: credentialsPath,
+      JOBS_INTERVAL_MS: '0',
+      ...(o.tokenVaultEnv ?? {}),
+    });
+    procs.push(tokenVault);
+    const fetchers = await Promise.all(
+      Array.from({ length: o.fetchers ?? 1 }, () =>
+        startService('data-fetcher', {
+          ...common,
+          MONGODB_DB: `df_${ns}`,
+          KAFKA_GROUP_ID: `data-fetcher-${ns}`,
+          TOKEN_VAULT_ADDR: `127.0.0.1:${tvPort}`,
+          TRUELAYER_ENV: 'custom',
+          TRUELAYER_API_URL: sandbox.url,
+          WEBHOOK_URI: `${base}/v1/webhooks/truelayer`,
+          SCHEDULER_TICK_MS: '200',
+          ...(o.fetcherEnv ?? {}),
+        }),
+      ),
+    );
+    procs.push(...fetchers);
+    const gateway = await startService('auth-gateway', {
+      ...common,
+      MONGODB_DB: `gw_${ns}`,
+      HTTP_PORT: String(port),
+      PUBLIC_BASE_URL: base,
+      GATEWAY_KEYS_VAULT_PATH: `ais/auth-gateway-${ns}`,
+      TOKEN_VAULT_ADDR: `127.0.0.1:${tvPort}`,
+      DATA_FETCHER_ADDR: `127.0.0.1:${String(fetchers[0]!.ready['grpcPort'])}`,
+      TRUELAYER_CLIENT_ID: sandbox.clientId,
+      TRUELAYER_AUTH_BASE_URL: sandbox.url,
+      TRUELAYER_PROVIDERS: 'uk-cs-mock,uk-ob-all',
+      ...(o.gatewayEnv ?? {}),
+    });
+    procs.push(gateway);
+    const admin = `http://127.0.0.1:${String(gateway.ready['adminPort'])}`;
+    const created = await fetch(`${admin}/admin/api-clients`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `fetch-${ns}`, allowed_return_urls: ['https://app.example.test/done'] }),
+    });
+    if (created.status !== 201) throw new Error(`api client: HTTP ${created.status}`);
+    const apiKey = ((await created.json()) as { api_key: string }).api_key;
+    const fetcherDb = mongoose.createConnection(infra['MONGODB_URI']!, { dbName: `df_${ns}` });
+    await fetcherDb.asPromise();
+    const api: FetchStack['api'] = async (method, path, body, headers = {}) => {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    };
+    return {
+      ns,
+      prefix,
+      sandbox,
+      tokenVault,
+      fetchers,
+      gateway,
+      base,
+      admin,
+      apiKey,
+      fetcherDb,
+      raw,
+      api,
+      async stop() {
+        await fetcherDb.close().catch(() => undefined);
+        await stopAll();
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
