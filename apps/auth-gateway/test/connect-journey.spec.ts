@@ -402,6 +402,8 @@ describe('public documents', () => {
     expect(Object.keys(doc.paths['/v1/users/{userId}/connect-sessions']!)).toEqual(['post']);
     expect(Object.keys(doc.paths['/v1/users/{userId}/connections/{connectionId}']!).sort()).toEqual(['delete', 'get']);
     expect(doc.paths['/v1/users/{userId}/connections/{connectionId}/reconsent']).toBeDefined();
+    expect(Object.keys(doc.paths['/v1/users/{userId}/connections/{connectionId}/refresh']!)).toEqual(['post']);
+    expect(doc.paths['/v1/webhooks/truelayer']!['post']).toMatchObject({ security: [] });
     expect(Object.keys(doc.paths['/v1/callback']!).sort()).toEqual(['get', 'post']);
     // every $ref resolves
     const refs = res.text.match(/"#\/components\/[^"]+"/g) ?? [];
