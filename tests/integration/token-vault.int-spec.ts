@@ -57,6 +57,7 @@ describe('token-vault against the simulator', () => {
       redirectUri: sandbox.redirectUri,
       codeVerifier: pkce.codeVerifier,
       previousConnectionId: '',
+      psuIp: '203.0.113.5',
     });
     return res.connection!;
   }
