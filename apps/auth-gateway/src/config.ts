@@ -1,4 +1,4 @@
-import { commonSchema, env, loadConfigOrExit, mongoSchema, vaultSchema, z } from '@ais/platform-config';
+import { commonSchema, env, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z } from '@ais/platform-config';
 
 /** JSON held in one environment variable, parsed then validated by `schema`. */
 function jsonEnv<T extends z.ZodType>(schema: T) {
@@ -32,9 +32,13 @@ export const assetLinksSchema = z.array(
 
 export const schema = commonSchema
   .extend(mongoSchema.shape)
+  .extend(kafkaSchema.shape)
   .extend(vaultSchema.shape)
   .extend({
     MONGODB_DB: z.string().min(1).default('auth_gateway'),
+    /** Kafka: the gateway only produces (accepted TrueLayer webhooks to ais.fetch.v1). */
+    KAFKA_CLIENT_ID: z.string().min(1).default('auth-gateway'),
+    KAFKA_CREATE_TOPICS: env.bool.default(true),
     /** The public edge. */
     HTTP_HOST: z.string().default('127.0.0.1'),
     HTTP_PORT: env.port.default(0),
@@ -44,7 +48,11 @@ export const schema = commonSchema
     TOKEN_VAULT_ADDR: env.hostPort,
     DATA_FETCHER_ADDR: env.hostPort,
     GRPC_DEADLINE_MS: env.ms.default(5_000),
+    /** Deadline of RefreshConnection: a SYNC refresh reads every data kind of a connection while the user waits. */
+    REFRESH_DEADLINE_MS: env.ms.default(60_000),
     HTTP_BODY_LIMIT: z.string().default('100kb'),
+    /** Body limit of the unauthenticated TrueLayer webhook (its JSON is a few hundred bytes). */
+    WEBHOOK_BODY_LIMIT: z.string().default('8kb'),
     TRUST_PROXY: z.string().default('loopback'),
     /** Public origin of this gateway as browsers see it (hosted pages, callback). Default: http://HTTP_HOST:<bound port>. */
     PUBLIC_BASE_URL: env.url.optional(),

@@ -1,3 +1,4 @@
+import { TOPICS } from '@ais/contracts-events';
 import { Service } from '@ais/platform-runtime';
 import { connectDownstreams } from './clients/grpc-clients';
 import { loadConfig } from './config';
@@ -23,6 +24,9 @@ async function main(): Promise<void> {
     );
     const sessions = new MongoAuthSessionStore(conn, secrets.stateKey);
     await sessions.ensureIndexes();
+    const kafka = service.kafka(config);
+    if (config.KAFKA_CREATE_TOPICS) await service.topics(kafka, config.KAFKA_TOPIC_PREFIX, [TOPICS.fetch]);
+    const producer = await service.producer(kafka);
     const downstreams = connectDownstreams(config);
     const settings: ConnectSettings = {
       publicBaseUrl: config.PUBLIC_BASE_URL ?? '',
@@ -44,6 +48,9 @@ async function main(): Promise<void> {
       ready: () => service.ready,
       bodyLimit: config.HTTP_BODY_LIMIT,
       trustProxy: config.TRUST_PROXY,
+      events: { producer, topicPrefix: config.KAFKA_TOPIC_PREFIX },
+      webhookBodyLimit: config.WEBHOOK_BODY_LIMIT,
+      refreshDeadlineMs: config.REFRESH_DEADLINE_MS,
       gateway: {
         clients: new MongoApiClientStore(conn),
         sessions,

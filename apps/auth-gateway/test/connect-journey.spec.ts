@@ -95,7 +95,8 @@ describe('callback', () => {
     const { clientId, key } = await h.newClient();
     const s = await session(h, key);
     const state = stateOf(s.url);
-    const res = await request(h.pub).get('/v1/callback').query({ code: 'the-code', state, scope: 'info accounts' }).expect(303);
+    // the proxy in front (loopback, trusted by TRUST_PROXY) names the user's IP
+    const res = await request(h.pub).get('/v1/callback').set('x-forwarded-for', '198.51.100.23').query({ code: 'the-code', state, scope: 'info accounts' }).expect(303);
     expect(res.headers['location']).toMatch(/^\/bounce\/[A-Za-z0-9_-]{43}$/);
     const rec = h.sessions.records.get(s.session_id)!;
     expect(h.tv.exchangeCode).toHaveBeenCalledWith({
@@ -105,6 +106,7 @@ describe('callback', () => {
       redirectUri: 'http://gw.test/v1/callback',
       codeVerifier: rec.codeVerifier,
       previousConnectionId: '',
+      psuIp: '198.51.100.23',
     });
     expect(rec).toMatchObject({ outcome: 'connected', connectionId: 'conn-new' });
     expect(rec.consumedAt).not.toBeNull();
@@ -122,7 +124,8 @@ describe('callback', () => {
     const s = await session(h, key, { response_mode: 'form_post' });
     const res = await request(h.pub).post('/v1/callback').type('form').send({ code: 'c2', state: stateOf(s.url) }).expect(303);
     expect(res.headers['location']).toMatch(/^\/bounce\//);
-    expect(h.tv.exchangeCode).toHaveBeenCalledWith(expect.objectContaining({ authorizationCode: 'c2' }));
+    // without a proxy header: the peer's own address
+    expect(h.tv.exchangeCode).toHaveBeenCalledWith(expect.objectContaining({ authorizationCode: 'c2', psuIp: expect.stringMatching(/127\.0\.0\.1$|^::1$/) }));
   });
 
   it('access_denied ends in a "you cancelled" page, consumes the session and never exchanges', async () => {
@@ -399,6 +402,8 @@ describe('public documents', () => {
     expect(Object.keys(doc.paths['/v1/users/{userId}/connect-sessions']!)).toEqual(['post']);
     expect(Object.keys(doc.paths['/v1/users/{userId}/connections/{connectionId}']!).sort()).toEqual(['delete', 'get']);
     expect(doc.paths['/v1/users/{userId}/connections/{connectionId}/reconsent']).toBeDefined();
+    expect(Object.keys(doc.paths['/v1/users/{userId}/connections/{connectionId}/refresh']!)).toEqual(['post']);
+    expect(doc.paths['/v1/webhooks/truelayer']!['post']).toMatchObject({ security: [] });
     expect(Object.keys(doc.paths['/v1/callback']!).sort()).toEqual(['get', 'post']);
     // every $ref resolves
     const refs = res.text.match(/"#\/components\/[^"]+"/g) ?? [];

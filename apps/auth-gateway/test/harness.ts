@@ -1,5 +1,7 @@
 /** Unit-test harness: the gateway's apps with memory stores, a fake provider catalogue and faked gRPC downstreams. */
+import type { eventsV1, fetcherV1 } from '@ais/contracts-proto-ts';
 import { tokenvaultV1 } from '@ais/contracts-proto-ts';
+import type { TopicBinding } from '@ais/platform-kafka';
 import { AppError } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
 import { randomBytes } from 'node:crypto';
@@ -57,6 +59,14 @@ export interface Harness {
     revokeConnection: jest.Mock;
     startProbe: jest.Mock;
   };
+  fetcher: {
+    getProbe: jest.Mock;
+    checkWebhook: jest.Mock;
+    refreshConnection: jest.Mock;
+    getSupportReport: jest.Mock;
+  };
+  /** Every producer.publish call: the binding (topic, key function) and the events. */
+  published: Array<{ binding: TopicBinding<eventsV1.FetchEvent>; events: eventsV1.FetchEvent[] }>;
   settings: ConnectSettings;
   /** Creates an API client through the admin route; returns its id and key. */
   newClient(opts?: { rate?: number; returnUrls?: string[] }): Promise<{ clientId: string; key: string }>;
@@ -82,15 +92,38 @@ export function harness(opts: { aasa?: unknown; assetLinks?: unknown } = {}): Ha
     })),
     startProbe: jest.fn(async (r: { probeId: string }) => ({ probeId: r.probeId, eventId: 'e-1' })),
   };
+  const fetcher = {
+    getProbe: jest.fn(async () => {
+      throw AppError.notFound('probe_not_found', 'probe x has not reached data-fetcher');
+    }),
+    checkWebhook: jest.fn(async (r: fetcherV1.CheckWebhookRequest): Promise<fetcherV1.CheckWebhookResponse> =>
+      r.taskId === 'task-1' ? { accepted: true, reason: '', connectionId: 'conn-1', userId: 'user-1' } : { accepted: false, reason: 'unknown_task', connectionId: '', userId: '' },
+    ),
+    refreshConnection: jest.fn(async (r: fetcherV1.RefreshConnectionRequest): Promise<fetcherV1.RefreshConnectionResponse> => {
+      if (r.connectionId !== 'conn-1') throw AppError.notFound('connection_not_found', 'no such connection');
+      return {
+        connectionId: r.connectionId,
+        fetchId: 'fetch-1',
+        startedAt: new Date('2026-11-25T12:00:00Z'),
+        finishedAt: new Date('2026-11-25T12:00:04Z'),
+        coalesced: false,
+        items: [
+          { kind: 'accounts', accountId: '', isCard: false, outcome: 'ok', items: 2, errorCode: '', correlationId: 'corr-a' },
+          { kind: 'transactions', accountId: 'acc-1', isCard: false, outcome: 'failed', items: 0, errorCode: 'provider_error', correlationId: 'corr-t' },
+        ],
+      };
+    }),
+    getSupportReport: jest.fn(async (r: fetcherV1.GetSupportReportRequest) => supportReport({ connectionId: r.connectionId })),
+  };
   const downstreams = {
     tokenVault: tv,
-    fetcher: {
-      getProbe: jest.fn(async () => {
-        throw AppError.notFound('probe_not_found', 'probe x has not reached data-fetcher');
-      }),
-    },
+    fetcher,
     close: () => undefined,
   } as unknown as Downstreams;
+  const published: Harness['published'] = [];
+  const producer = {
+    publish: jest.fn(async (binding: TopicBinding<eventsV1.FetchEvent>, events: eventsV1.FetchEvent[]) => void published.push({ binding, events })),
+  };
   const settings: ConnectSettings = {
     publicBaseUrl: 'http://gw.test',
     redirectUri: undefined,
@@ -112,6 +145,9 @@ export function harness(opts: { aasa?: unknown; assetLinks?: unknown } = {}): Ha
     ready: () => true,
     bodyLimit: '1kb',
     trustProxy: 'loopback',
+    events: { producer: producer as unknown as AppDeps['events']['producer'], topicPrefix: 'gwtest' },
+    webhookBodyLimit: '2kb',
+    refreshDeadlineMs: 60_000,
     gateway: {
       clients,
       sessions,
@@ -136,6 +172,8 @@ export function harness(opts: { aasa?: unknown; assetLinks?: unknown } = {}): Ha
     codec,
     clock,
     tv,
+    fetcher,
+    published,
     settings,
     async newClient(o = {}) {
       const res = await request(admin)
@@ -152,4 +190,48 @@ export function stateOf(url: string): string {
   const s = new URL(url).searchParams.get('state');
   if (!s) throw new Error('no state in link');
   return s;
+}
+
+/** A support report as data-fetcher would answer it. */
+export function supportReport(over: Partial<fetcherV1.GetSupportReportResponse> = {}): fetcherV1.GetSupportReportResponse {
+  const entry = (o: Partial<fetcherV1.JournalEntry>): fetcherV1.JournalEntry => ({
+    at: new Date('2026-11-25T11:00:00Z'),
+    endpoint: 'GET /data/v1/accounts/{account_id}/transactions',
+    accountId: 'acc-1',
+    windowFrom: new Date('2026-11-01T00:00:00Z'),
+    windowTo: new Date('2026-11-25T00:00:00Z'),
+    httpStatus: 200,
+    errorCode: '',
+    errorDescription: '',
+    correlationId: 'corr-ok-1',
+    durationMs: 420,
+    attended: false,
+    traceId: 'trace-1',
+    mode: 'scheduled',
+    taskId: '',
+    items: 12,
+    action: '',
+    ...o,
+  });
+  const failed = entry({ at: new Date('2026-11-25T11:30:00Z'), httpStatus: 503, errorCode: 'provider_error', errorDescription: 'The bank is unavailable', correlationId: 'corr-err-1', items: 0, action: 'retry' });
+  return {
+    connectionId: 'conn-1',
+    userId: 'user-1',
+    clientId: 'c1',
+    providerId: 'ob-barclays',
+    credentialsId: 'cred-1',
+    status: 'active',
+    backfill: 'done',
+    backfillNote: '',
+    nextRefreshAt: new Date('2026-11-25T18:00:00Z'),
+    circuit: 'closed',
+    unsupported: ['standing_orders'],
+    timeline: [failed, entry({})],
+    errors: [failed],
+    budget: [{ endpoint: 'GET /data/v1/accounts/{account_id}/transactions', resourceId: 'acc-1', used: 3, left: 1, nextFreeAt: new Date('2026-11-26T06:00:00Z') }],
+    lastSuccess: [{ kind: 'transactions', accountId: 'acc-1', at: new Date('2026-11-25T11:00:00Z'), syncedTo: new Date('2026-11-25T00:00:00Z') }],
+    generatedAt: new Date('2026-11-25T12:00:00Z'),
+    authorizedAt: new Date('2026-11-01T00:00:00Z'),
+    ...over,
+  };
 }

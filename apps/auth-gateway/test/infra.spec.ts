@@ -59,13 +59,14 @@ describe('gateway secrets in Vault KV', () => {
 });
 
 describe('configuration', () => {
-  const base = { MONGODB_URI: 'mongodb://127.0.0.1:27017', VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN: 't', TOKEN_VAULT_ADDR: '127.0.0.1:1', DATA_FETCHER_ADDR: '127.0.0.1:2' };
+  const base = { MONGODB_URI: 'mongodb://127.0.0.1:27017', VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN: 't', TOKEN_VAULT_ADDR: '127.0.0.1:1', DATA_FETCHER_ADDR: '127.0.0.1:2', KAFKA_BROKERS: '127.0.0.1:9092' };
 
   it('has working defaults and validates the well-known JSON', () => {
     const cfg = schema.parse(base);
     expect(cfg.TRUELAYER_PROVIDERS).toEqual(['uk-ob-all', 'uk-oauth-all']);
     expect(cfg.CONNECT_SESSION_TTL_MS).toBe(600_000);
     expect(cfg.WELL_KNOWN_AASA_JSON).toBeUndefined();
+    expect(cfg).toMatchObject({ KAFKA_CLIENT_ID: 'auth-gateway', KAFKA_CREATE_TOPICS: true, REFRESH_DEADLINE_MS: 60_000, WEBHOOK_BODY_LIMIT: '8kb' });
     const ok = schema.parse({ ...base, WELL_KNOWN_AASA_JSON: '{"applinks":{"details":[{"appIDs":["T.app"],"components":[{"/":"/c/*"}]}]}}', WELL_KNOWN_ASSETLINKS_JSON: '[{"relation":["delegate_permission/common.handle_all_urls"],"target":{"namespace":"android_app","package_name":"a.b","sha256_cert_fingerprints":["AA"]}}]' });
     expect(ok.WELL_KNOWN_AASA_JSON?.applinks).toBeDefined();
     expect(schema.safeParse({ ...base, WELL_KNOWN_AASA_JSON: '{not json' }).success).toBe(false);

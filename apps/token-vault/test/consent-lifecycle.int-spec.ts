@@ -96,9 +96,13 @@ describe('consent lifecycle with a controllable clock', () => {
       redirectUri: sandbox.redirectUri,
       codeVerifier: pkce.codeVerifier,
       previousConnectionId: '',
+      psuIp: '203.0.113.9',
     });
     expect(service.daysLeft(first, clock.now())).toBeGreaterThanOrEqual(89);
     expect(kinds()).toEqual(['authorized']);
+    // the consenting user's IP reaches the event (for the post-consent fetch) but never the stored connection
+    expect(events[0]).toMatchObject({ psuIp: '203.0.113.9', authenticatedAt: expect.any(Date) });
+    expect(JSON.stringify(await connectionModel(mongo).findById(first._id).lean())).not.toContain('203.0.113.9');
 
     // access token expiry: the next call refreshes on demand, and the new token works at TrueLayer
     await advance(2 * HOUR);

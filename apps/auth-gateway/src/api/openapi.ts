@@ -46,6 +46,32 @@ export const openApiDocument = {
         responses: { '200': { description: 'Extended', content: json('ReconsentExtended') }, '201': { description: 'User action needed', content: json('ReconsentLink') }, ...errors },
       },
     },
+    '/v1/users/{userId}/connections/{connectionId}/refresh': {
+      post: {
+        operationId: 'refreshConnection',
+        summary: 'Refresh now, for a present user (SYNC)',
+        description:
+          "Reads every data kind of the connection now, while your end user waits, outside TrueLayer's unattended limit (the bank is told the user is present). Call it only when the user is present in your product and asked for the refresh (opened the app, pulled to refresh). Pass **their** IP address: `X-PSU-IP` header or body `user_ip` (one of them; both must agree). Never send a server's IP and never make one up; without the user's IP the answer is 400 `psu_ip_required`. Background updates need no call: the platform refreshes connections on its own schedule. Concurrent refreshes of one connection are coalesced (`coalesced: true`). Each item carries TrueLayer's correlation id to quote to support.",
+        parameters: [
+          userId,
+          connectionId,
+          { name: 'X-PSU-IP', in: 'header', required: false, description: "The present end user's IPv4 or IPv6 address (or body `user_ip`).", schema: { type: 'string' } },
+        ],
+        requestBody: { required: false, content: json('RefreshRequest') },
+        responses: { '200': { description: 'What the refresh read', content: json('RefreshResult') }, '409': problem, '504': problem, ...errors },
+      },
+    },
+    '/v1/webhooks/truelayer': {
+      post: {
+        operationId: 'trueLayerWebhook',
+        security: [],
+        summary: "TrueLayer's Data API v1 webhook (TrueLayer only)",
+        description:
+          'Called by TrueLayer when an async data request finishes. No API key (Data API v1 webhooks are unsigned): the body is accepted only when data-fetcher has that task pending for that connection, and it is only a signal: the results are read with our own token. 404 `unknown_task`, 409 `not_pending` (replayed), 400 invalid or mismatching body, 503 when it cannot be checked now (TrueLayer retries).',
+        requestBody: { required: true, content: json('TrueLayerWebhook') },
+        responses: { '202': { description: 'Accepted', content: { 'application/json': { schema: { type: 'object', properties: { accepted: { const: true } } } } } }, '400': problem, '404': problem, '409': problem, '503': problem },
+      },
+    },
     '/v1/callback': {
       get: { operationId: 'authCallbackQuery', security: [], summary: "TrueLayer's redirect back (query). Browser only.", parameters: ['code', 'state', 'error', 'scope'].map((n) => ({ name: n, in: 'query', required: false, schema: { type: 'string' } })), responses: { '303': { description: 'To the bounce page' }, '200': { description: 'Outcome page (cancelled)', content: { 'text/html': {} } }, '400': { description: 'Rejected state (HTML)', content: { 'text/html': {} } }, '410': { description: 'Expired state (HTML)', content: { 'text/html': {} } } } },
       post: { operationId: 'authCallbackFormPost', security: [], summary: "TrueLayer's redirect back (response_mode=form_post). Browser only.", requestBody: { content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { code: { type: 'string' }, state: { type: 'string' }, error: { type: 'string' } } } } } }, responses: { '303': { description: 'To the bounce page' }, '200': { description: 'Outcome page', content: { 'text/html': {} } }, '400': { description: 'Rejected state (HTML)', content: { 'text/html': {} } } } },
@@ -100,6 +126,51 @@ export const openApiDocument = {
           user_ip: { type: 'string', description: "The end user's IP when present." },
           return_url: { type: 'string', format: 'uri' },
           dialog: { enum: ['truelayer', 'hosted'], description: '`hosted` without `user_reconfirmed`: returns our re-consent page (outcome `confirm`). Otherwise the dialog used when a new auth is needed (default truelayer).' },
+        },
+      },
+      RefreshRequest: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { user_ip: { type: 'string', description: "The present end user's IPv4 or IPv6 address (or the X-PSU-IP header). Required by one of the two." } },
+      },
+      RefreshResult: {
+        type: 'object',
+        required: ['connection_id', 'fetch_id', 'coalesced', 'items'],
+        properties: {
+          connection_id: { type: 'string' },
+          fetch_id: { type: 'string', description: 'Shared by the data events this refresh produced.' },
+          started_at: { type: ['string', 'null'], format: 'date-time' },
+          finished_at: { type: ['string', 'null'], format: 'date-time' },
+          coalesced: { type: 'boolean', description: 'True when this call joined a refresh that was already running.' },
+          items: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                kind: { enum: ['identity', 'accounts', 'cards', 'transactions', 'pending_transactions', 'balance', 'standing_orders', 'direct_debits'] },
+                account_id: { type: ['string', 'null'], description: 'Null for connection-level kinds.' },
+                is_card: { type: 'boolean' },
+                outcome: { enum: ['ok', 'not_supported', 'skipped', 'failed'] },
+                items: { type: 'integer' },
+                error_code: { type: ['string', 'null'], description: "TrueLayer's error code when it failed." },
+                correlation_id: { type: ['string', 'null'], description: "TrueLayer's X-TL-Correlation-Id, to quote to support." },
+              },
+            },
+          },
+        },
+      },
+      TrueLayerWebhook: {
+        type: 'object',
+        required: ['task_id', 'results_uri', 'status'],
+        properties: {
+          task_id: { type: 'string' },
+          results_uri: { type: 'string' },
+          credentials_id: { type: 'string' },
+          status: { type: 'string', description: 'Succeeded or Failed' },
+          error: { type: 'string' },
+          error_description: { type: 'string' },
+          request_timestamp: { type: 'string' },
+          request_uri: { type: 'string' },
         },
       },
       ReconsentExtended: { type: 'object', properties: { outcome: { const: 'extended' }, connection: { $ref: '#/components/schemas/Connection' } } },

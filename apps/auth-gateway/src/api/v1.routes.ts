@@ -1,5 +1,5 @@
 /** The caller API under /v1 (API key required). Every gRPC call carries the caller's client id. */
-import { tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { fetcherV1, tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { z } from '@ais/platform-config';
 import { AppError } from '@ais/platform-errors';
 import { Router, type Request } from 'express';
@@ -16,7 +16,7 @@ export function userIdOf(req: Request): string {
   return id;
 }
 
-function connectionIdOf(req: Request): string {
+export function connectionIdOf(req: Request): string {
   const id = String(req.params['connectionId'] ?? '');
   if (!CONNECTION_ID.test(id)) throw AppError.invalid('invalid_connection_id', 'connectionId is malformed', [{ field: 'connectionId', description: 'pattern' }]);
   return id;
@@ -53,6 +53,61 @@ export const reconsentBody = z.strictObject({
   dialog: z.enum(['truelayer', 'hosted']).optional(),
 });
 
+/** An end user's IP address (IPv4 or IPv6), as the product saw it. */
+const ipAddress = z.union([z.ipv4(), z.ipv6()]);
+
+export const refreshBody = z.strictObject({
+  /** The end user's IP (alternative to the X-PSU-IP header). */
+  user_ip: z.string().max(64).optional(),
+});
+
+/**
+ * The present end user's IP for a SYNC refresh, from `X-PSU-IP` or the body's `user_ip` (one of them; both must agree
+ * when both are sent). IPv4-mapped IPv6 is unwrapped. Required: without a present user there is no SYNC refresh.
+ */
+export function psuIpOf(req: Request): string {
+  const body = parseBody(refreshBody, req.body);
+  const header = req.get('x-psu-ip')?.trim() || undefined;
+  const fromBody = body.user_ip?.trim() || undefined;
+  const raw = header ?? fromBody;
+  if (raw === undefined) {
+    throw AppError.invalid(
+      'psu_ip_required',
+      "the end user's IP is required (X-PSU-IP header or body user_ip): a refresh through this route is a SYNC refresh for a user who is present and asked for it. Do not call it for background updates: data-fetcher refreshes connections on its own schedule.",
+      [{ field: 'X-PSU-IP', description: 'required: IPv4 or IPv6 address of the present end user' }],
+    );
+  }
+  const unwrap = (ip: string) => ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  for (const [field, value] of [['X-PSU-IP', header], ['user_ip', fromBody]] as const) {
+    if (value !== undefined && !ipAddress.safeParse(unwrap(value)).success) {
+      throw AppError.invalid('invalid_psu_ip', `${field} is not an IPv4 or IPv6 address`, [{ field, description: 'IPv4 or IPv6 address' }]);
+    }
+  }
+  if (header !== undefined && fromBody !== undefined && unwrap(header) !== unwrap(fromBody)) {
+    throw AppError.invalid('psu_ip_conflict', 'X-PSU-IP and user_ip name different addresses; send one', [{ field: 'user_ip', description: 'same as X-PSU-IP' }]);
+  }
+  return unwrap(raw);
+}
+
+export function refreshJson(r: fetcherV1.RefreshConnectionResponse): Record<string, unknown> {
+  return {
+    connection_id: r.connectionId,
+    fetch_id: r.fetchId,
+    started_at: r.startedAt?.toISOString() ?? null,
+    finished_at: r.finishedAt?.toISOString() ?? null,
+    coalesced: r.coalesced,
+    items: r.items.map((i) => ({
+      kind: i.kind,
+      account_id: i.accountId || null,
+      is_card: i.isCard,
+      outcome: i.outcome,
+      items: i.items,
+      error_code: i.errorCode || null,
+      correlation_id: i.correlationId || null,
+    })),
+  };
+}
+
 const STATUS: Record<number, string> = {
   [tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_ACTIVE]: 'active',
   [tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_REAUTH_REQUIRED]: 'reauth_required',
@@ -77,7 +132,7 @@ export function connectionJson(c: tokenvaultV1.Connection): Record<string, unkno
   };
 }
 
-export function v1Routes(downstreams: Downstreams, connect: ConnectService): Router {
+export function v1Routes(downstreams: Downstreams, connect: ConnectService, opts: { refreshDeadlineMs: number }): Router {
   const router = Router();
 
   router.post('/users/:userId/connect-sessions', async (req, res) => {
@@ -129,6 +184,17 @@ export function v1Routes(downstreams: Downstreams, connect: ConnectService): Rou
       return;
     }
     res.status(201).json({ outcome: r.outcome, session_id: r.sessionId, url: r.url, expires_at: r.expiresAt.toISOString() });
+  });
+
+  // SYNC refresh for a present user (X-PSU-IP); data-fetcher coalesces concurrent refreshes of one connection.
+  router.post('/users/:userId/connections/:connectionId/refresh', async (req, res) => {
+    const client = clientOf(res);
+    const userId = userIdOf(req);
+    const connectionId = connectionIdOf(req);
+    const psuIp = psuIpOf(req);
+    const out = await downstreams.fetcher.refreshConnection({ clientId: client._id, userId, connectionId, psuIp }, { deadlineMs: opts.refreshDeadlineMs });
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(refreshJson(out));
   });
 
   router.delete('/users/:userId/connections/:connectionId', async (req, res) => {

@@ -208,7 +208,7 @@ export function pagesRoutes(deps: PagesDeps): Router {
 
   // ---- the redirect back from TrueLayer -------------------------------------------------------------------------
   const callback = async (req: Request, res: Response, params: Record<string, unknown>) => {
-    const result = await deps.connect.callback({ state: first(params['state']), authCode: first(params['code']), error: first(params['error']) });
+    const result = await deps.connect.callback({ state: first(params['state']), authCode: first(params['code']), error: first(params['error']), userIp: req.ip });
     switch (result.kind) {
       case 'rejected':
         deps.logger.warn({ reason: result.reason }, 'callback rejected');

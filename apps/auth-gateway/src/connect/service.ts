@@ -47,7 +47,8 @@ export interface CreatedSession {
   expiresAt: Date;
 }
 
-export type CallbackInput = { state?: string | undefined; authCode?: string | undefined; error?: string | undefined };
+/** `userIp`: the consenting user's IP as this gateway saw the redirect (Express `req.ip`, honouring TRUST_PROXY). */
+export type CallbackInput = { state?: string | undefined; authCode?: string | undefined; error?: string | undefined; userIp?: string | undefined };
 
 export type RejectReason = 'missing' | 'malformed' | 'forged' | 'expired' | 'replayed' | 'mismatch' | 'unknown';
 
@@ -200,6 +201,8 @@ export class ConnectService {
         redirectUri: session.redirectUri,
         codeVerifier: session.codeVerifier ?? '',
         previousConnectionId: session.intent.kind === 'reconsent' ? session.intent.connectionId : '',
+        // For data-fetcher's post-consent fetch (X-PSU-IP), carried by connection.authorized; never logged.
+        psuIp: input.userIp ?? '',
       });
       const bounceToken = token();
       await this.sessions.finish(session._id, {

@@ -2,7 +2,9 @@ import { AppError } from '@ais/platform-errors';
 import { trace } from '@opentelemetry/api';
 import { Router } from 'express';
 import { randomUUID } from 'node:crypto';
+import { connectionIdOf } from '../api/v1.routes';
 import type { Downstreams } from '../clients/grpc-clients';
+import { supportReportJson, supportReportPage } from './support-report';
 
 /**
  * Operator routes (admin listener only). A pipeline probe travels edge → token-vault (gRPC) → Kafka →
@@ -32,6 +34,23 @@ export function adminRoutes(downstreams: Downstreams): Router {
       received_at: probe.receivedAt?.toISOString(),
       deliveries: probe.deliveries,
     });
+  });
+
+  // What data-fetcher knows about one connection, for support: JSON, or a readable page for a browser / ?format=html.
+  router.get('/admin/connections/:connectionId/support-report', async (req, res) => {
+    const connectionId = connectionIdOf(req);
+    const rawLimit = typeof req.query['limit'] === 'string' ? req.query['limit'] : undefined;
+    const limit = rawLimit === undefined ? 0 : Number(rawLimit);
+    if (!Number.isInteger(limit) || limit < 0 || limit > 5000) {
+      throw AppError.invalid('invalid_limit', 'limit must be an integer from 0 (the default of data-fetcher) to 5000', [{ field: 'limit', description: 'integer 0-5000' }]);
+    }
+    const report = await downstreams.fetcher.getSupportReport({ connectionId, limit });
+    const format = req.query['format'];
+    const html = format === 'html' || (format !== 'json' && req.accepts(['application/json', 'text/html']) === 'text/html');
+    res.setHeader('Cache-Control', 'no-store');
+    res.vary('Accept');
+    if (html) res.type('html').send(supportReportPage(report));
+    else res.json(supportReportJson(report));
   });
 
   return router;

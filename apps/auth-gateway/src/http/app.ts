@@ -12,6 +12,7 @@ import { ConnectService, type ConnectSettings } from '../connect/service';
 import type { ApiClientStore } from '../data/api-clients';
 import type { AuthSessionStore } from '../data/auth-sessions';
 import type { StateCodec } from '../security/state';
+import { isWebhookPath, webhookRoutes, type EventSink } from '../webhooks/truelayer.routes';
 import { accessLog } from './access-log';
 import { adminRoutes } from './admin.routes';
 import { notFound, problemHandler } from './problems';
@@ -37,6 +38,12 @@ export interface AppDeps {
   bodyLimit: string;
   trustProxy: string;
   gateway: GatewayDeps;
+  /** Accepted TrueLayer webhooks go here (ais.fetch.v1). */
+  events: EventSink;
+  /** The webhook's own, smaller body limit. */
+  webhookBodyLimit: string;
+  /** Deadline of RefreshConnection (a SYNC refresh takes longer than the other calls). */
+  refreshDeadlineMs: number;
 }
 
 function base(deps: AppDeps): Express {
@@ -45,7 +52,9 @@ function base(deps: AppDeps): Express {
   app.set('trust proxy', deps.trustProxy);
   app.use(helmet());
   app.use(accessLog(deps.logger));
-  app.use(express.json({ limit: deps.bodyLimit }));
+  const json = express.json({ limit: deps.bodyLimit });
+  // The TrueLayer webhook parses its body itself, with a smaller limit.
+  app.use((req, res, next) => (isWebhookPath(req.path) ? next() : json(req, res, next)));
   app.get('/livez', (_req, res) => void res.json({ status: 'ok' }));
   app.get('/readyz', (_req, res) => {
     const ready = deps.ready();
@@ -59,7 +68,7 @@ export function connectService(deps: AppDeps): ConnectService {
   return new ConnectService(g.settings, g.sessions, g.state, deps.downstreams, deps.logger, g.now);
 }
 
-/** The public edge: caller API (versioned under /v1), hosted pages, callback, app association and health. */
+/** The public edge: caller API (versioned under /v1), hosted pages, callback, TrueLayer webhook, app association and health. */
 export function publicApp(deps: AppDeps): Express {
   const app = base(deps);
   const g = deps.gateway;
@@ -68,9 +77,10 @@ export function publicApp(deps: AppDeps): Express {
   app.use(
     pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, ...(g.now ? { now: g.now } : {}) }),
   );
+  app.use(webhookRoutes({ fetcher: deps.downstreams.fetcher, events: deps.events, logger: deps.logger, bodyLimit: deps.webhookBodyLimit, ...(g.now ? { now: g.now } : {}) }));
   // The key is checked on the caller resources; an unknown /v1 path stays a plain 404.
   app.use('/v1/users', requireApiKey(g.clients, g.apiKeyPepper, g.rateLimiter ?? new RateLimiter()));
-  app.use('/v1', v1Routes(deps.downstreams, connect));
+  app.use('/v1', v1Routes(deps.downstreams, connect, { refreshDeadlineMs: deps.refreshDeadlineMs }));
   app.use(notFound);
   app.use(problemHandler(deps.logger));
   return app;

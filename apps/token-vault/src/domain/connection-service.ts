@@ -16,7 +16,12 @@ import type { ConnectionDoc, ConnectionRepository, EncryptedTokens } from '../da
 import type { TokenCipher } from '../data/token-cipher';
 
 export type ConnectionEventPayload =
-  | { kind: 'authorized'; doc: ConnectionDoc; previousConnectionId?: string }
+  /**
+   * `psuIp` and `authenticatedAt` are set when the user just completed the bank's authentication (code exchange):
+   * data-fetcher's post-consent fetch may send that IP as X-PSU-IP. The IP travels in the event only: it is never
+   * stored or logged.
+   */
+  | { kind: 'authorized'; doc: ConnectionDoc; previousConnectionId?: string; psuIp?: string; authenticatedAt?: Date }
   | { kind: 'revoked'; doc: ConnectionDoc; reason: string }
   | { kind: 'token_refreshed'; doc: ConnectionDoc; expiresAt: Date; rotated: boolean; trigger: 'on_demand' | 'keep_alive' }
   | { kind: 'consent_expiring'; doc: ConnectionDoc; horizonDays: number }
@@ -126,6 +131,8 @@ export class ConnectionService {
     redirectUri: string;
     codeVerifier: string;
     previousConnectionId: string;
+    /** The consenting user's IP as the gateway saw it on the redirect (event only; never stored or logged). */
+    psuIp?: string;
   }): Promise<ConnectionDoc> {
     let previous: ConnectionDoc | null = null;
     if (p.previousConnectionId) {
@@ -143,6 +150,8 @@ export class ConnectionService {
     } catch (error) {
       throw mapTrueLayerError(error, 'exchange');
     }
+    // The code is exchanged right after the user completed the bank's authentication: the post-consent window starts here.
+    const consented = { authenticatedAt: this.clock.now(), ...(p.psuIp ? { psuIp: p.psuIp } : {}) };
     const me = await tl.data.me(tokens.accessToken).catch((error: unknown) => {
       throw mapTrueLayerError(error, 'me');
     });
@@ -158,7 +167,7 @@ export class ConnectionService {
         now,
       });
       this.cache.delete(previous._id);
-      await this.events.publish({ kind: 'authorized', doc: renewed, previousConnectionId: previous._id });
+      await this.events.publish({ kind: 'authorized', doc: renewed, previousConnectionId: previous._id, ...consented });
       this.logger.info({ connectionId: previous._id, providerId: renewed.providerId }, 'connection renewed in place');
       return renewed;
     }
@@ -187,7 +196,7 @@ export class ConnectionService {
       const old = await this.repo.setStatus(previous._id, 'revoked', `superseded_by:${id}`, true);
       if (old) await this.events.publish({ kind: 'revoked', doc: old, reason: 'superseded' });
     }
-    await this.events.publish({ kind: 'authorized', doc: stored });
+    await this.events.publish({ kind: 'authorized', doc: stored, ...consented });
     this.logger.info({ connectionId: id, providerId: stored.providerId, renewed: previous?._id ?? null }, 'connection authorized');
     return stored;
   }

@@ -3,6 +3,7 @@ import { tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { AppError, requireIds } from '@ais/platform-errors';
 import type { ServiceHandlers } from '@ais/platform-grpc';
 import { newMeta, type EventProducer } from '@ais/platform-kafka';
+import { isIP } from 'node:net';
 import type { ConnectionDoc } from '../data/connection.model';
 import type { ConnectionService } from '../domain/connection-service';
 
@@ -12,6 +13,15 @@ const STATUS: Record<ConnectionDoc['status'], tokenvaultV1.ConnectionStatus> = {
   expired: tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_EXPIRED,
   revoked: tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_REVOKED,
 };
+
+/**
+ * The consenting user's IP from ExchangeCode, or undefined when absent or not an IP address (then the post-consent
+ * fetch goes without X-PSU-IP; a bad value never fails the single-use code exchange). IPv4-mapped IPv6 is unwrapped.
+ */
+export function psuIpOf(raw: string): string | undefined {
+  const ip = raw.trim().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  return ip.length <= 45 && isIP(ip) !== 0 ? ip : undefined;
+}
 
 export function toProto(doc: ConnectionDoc, service: ConnectionService): tokenvaultV1.Connection {
   return {
@@ -58,6 +68,7 @@ export function tokenVaultHandlers(deps: {
       if (!/^https?:\/\//.test(req.redirectUri)) {
         throw AppError.invalid('invalid_argument', 'redirect_uri must be an http(s) URL', [{ field: 'redirect_uri', description: 'absolute URL' }]);
       }
+      const psuIp = psuIpOf(req.psuIp);
       const doc = await svc.exchangeCode({
         clientId: req.clientId,
         userId: req.userId,
@@ -65,6 +76,7 @@ export function tokenVaultHandlers(deps: {
         redirectUri: req.redirectUri,
         codeVerifier: req.codeVerifier,
         previousConnectionId: req.previousConnectionId,
+        ...(psuIp ? { psuIp } : {}),
       });
       return { connection: toProto(doc, svc) };
     },

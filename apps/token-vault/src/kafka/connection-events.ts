@@ -22,6 +22,8 @@ function toPayload(e: ConnectionEventPayload): { type: string; payload: Payload 
             consentExpiresAt: d.consentExpiresAt,
             previousConnectionId: e.previousConnectionId ?? d.previousConnectionId,
             credentialsId: d.credentialsId,
+            psuIp: e.psuIp ?? '',
+            authenticatedAt: e.authenticatedAt,
           },
         },
       };
