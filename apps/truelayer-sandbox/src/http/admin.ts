@@ -16,7 +16,7 @@ export function adminRouter(ctx: SandboxContext): Router {
   const r = express.Router();
   const bad = (message: string): { status: number; body: { error: string; message: string } } => ({ status: 400, body: { error: 'bad_request', message } });
 
-  const clockView = (): Record<string, unknown> => ({ now: new Date(ctx.clock.now()).toISOString(), offset_ms: ctx.clock.offset() });
+  const clockView = (): Record<string, unknown> => ({ now: new Date(ctx.clock.now()).toISOString(), offset_ms: ctx.clock.offset(), rate: ctx.clock.rate() });
 
   r.get('/clock', (_req, res) => {
     res.json(clockView());
