@@ -10,6 +10,7 @@ describe('config', () => {
       { client_id: 'sandbox-ais-platform', client_secret: 's', redirect_uris: ['http://127.0.0.1:3000/callback', 'http://localhost:3000/callback'] },
     ]);
     expect(adminEnabled(cfg)).toBe(true);
+    expect(cfg.SANDBOX_CLOCK).toEqual({ kind: 'real' });
     expect(adminEnabled(loadConfig('x', configSchema, { SANDBOX_CLIENT_SECRET: 's', NODE_ENV: 'production' }))).toBe(false);
   });
 
@@ -27,5 +28,11 @@ describe('config', () => {
     } catch (err) {
       expect(String(err)).not.toContain('super-secret-value');
     }
+  });
+
+  it('reads SANDBOX_CLOCK as a clock spec', () => {
+    const cfg = loadConfig('x', configSchema, { SANDBOX_CLIENT_SECRET: 's', SANDBOX_CLOCK: 'scaled:1700000000000:1767225600000:1440' });
+    expect(cfg.SANDBOX_CLOCK).toEqual({ kind: 'scaled', realAnchorMs: 1_700_000_000_000, simAnchorMs: 1_767_225_600_000, rate: 1440 });
+    expect(() => loadConfig('x', configSchema, { SANDBOX_CLIENT_SECRET: 's', SANDBOX_CLOCK: 'fast' })).toThrow(/SANDBOX_CLOCK: expected 'real' or 'scaled/);
   });
 });

@@ -17,6 +17,11 @@ export const configSchema = commonSchema
     SANDBOX_API_BASE_URL: env.url.optional(),
     SANDBOX_SEED: z.string().min(1).default('truelayer-sandbox'),
     SANDBOX_ADMIN: env.bool.optional(),
+    /**
+     * Base of the simulated clock: `real` (default) or `scaled:<realAnchorMs>:<simAnchorMs>:<rate>`, the spec other
+     * processes of a test (data-fetcher) are given too; admin clock calls move an offset on top of it.
+     */
+    SANDBOX_CLOCK: env.clock,
     /** JSON array of {client_id, client_secret, redirect_uris[]}; replaces the default dev client. */
     SANDBOX_CLIENTS: z
       .string()

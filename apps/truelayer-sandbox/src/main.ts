@@ -1,8 +1,9 @@
 /** Entry point: `npx tsx apps/truelayer-sandbox/src/main.ts` (see README for the environment). */
-import { loadConfigOrExit } from '@ais/platform-config';
+import { clockFromSpec, formatClockSpec, loadConfigOrExit } from '@ais/platform-config';
 import { createLogger } from '@ais/platform-logger';
 import type { AddressInfo } from 'node:net';
 import { createSandbox } from './app';
+import { createClock } from './clock';
 import { adminEnabled, clientsFromConfig, configSchema } from './config';
 
 function main(): void {
@@ -13,6 +14,7 @@ function main(): void {
   const sandbox = createSandbox({
     clients,
     seed: config.SANDBOX_SEED,
+    clock: createClock(clockFromSpec(config.SANDBOX_CLOCK)),
     logger,
     authBaseUrl: config.SANDBOX_AUTH_BASE_URL,
     apiBaseUrl: config.SANDBOX_API_BASE_URL,
@@ -22,7 +24,7 @@ function main(): void {
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     logger.info(
-      { url: `http://${host}:${address.port}`, clients: clients.map((c) => c.client_id), admin },
+      { url: `http://${host}:${address.port}`, clients: clients.map((c) => c.client_id), admin, clock: formatClockSpec(config.SANDBOX_CLOCK) },
       'listening',
     );
   });

@@ -3,3 +3,15 @@ export { pidAlive, startService, runToExit, ServiceStartError, type ServiceProce
 export { provisionTopics, type ProvisionOptions } from './topics';
 export { getTrace, waitForTrace, servicesIn, type ZipkinSpan } from './zipkin';
 export { startSandboxProcess, type SandboxProcess, type SandboxProcessOptions } from './sandbox-process';
+export {
+  callbackRequest,
+  connectMockUser,
+  ConnectMockUserError,
+  newConnectionId,
+  parseBouncePage,
+  type AuthorizeAnswer,
+  type BouncePage,
+  type CallbackRequest,
+  type ConnectMockUserOptions,
+  type MockUserConnection,
+} from './connect-mock-user';

@@ -301,6 +301,16 @@ export class DataService {
     };
   }
 
+  /** Booking dates of the first and the last booked transaction at the clock's now (undefined: none booked yet). */
+  bookedSpan(conn: Connection, target: { kind: 'account'; account: ResolvedAccount } | { kind: 'card'; card: ResolvedCard }): { earliestMs: number; latestMs: number } | undefined {
+    const ledger = target.kind === 'account' ? this.cache.account(conn.user.dataKey, target.account.spec) : this.cache.card(conn.user.dataKey, target.card.spec);
+    const end = bookedEnd(ledger, this.now());
+    const first = ledger.items[0];
+    const last = ledger.items[end - 1];
+    if (end === 0 || first === undefined || last === undefined) return undefined;
+    return { earliestMs: bookedDate(first), latestMs: bookedDate(last) };
+  }
+
   cardTransactions(conn: Connection, card: ResolvedCard, range: { fromMs: number; toMs: number }, pending: boolean): Json[] {
     const ledger = this.cache.card(conn.user.dataKey, card.spec);
     const views = pending ? pendingAt(ledger, this.now(), range.fromMs, range.toMs) : bookedBetween(ledger, this.now(), range.fromMs, range.toMs);

@@ -1,13 +1,16 @@
 /** Admin surface (`/__admin/*`): clock, switches, faults, counters, authorize shortcut. Enabled only in dev/test. */
 import express, { type Router } from 'express';
 import { DAY, HOUR, MINUTE, SECOND } from '../clock';
+import { resolveRange } from '../domain/dates';
+import { TlError } from '../domain/errors';
 import { parseFaultRule } from '../domain/faults';
+import { isoDay, ledgerId, type LedgerKind, ledgerSummary } from '../domain/ledger';
 import { findProvider } from '../domain/providers';
 import { SandboxState } from '../domain/state';
 import { applySwitchPatch, DEFAULT_SWITCHES } from '../domain/switches';
 import { authenticateMockUser } from '../domain/users';
 import { LinkError, redirectUrl, sessionFromLink } from './auth';
-import { bodyObject, firstString } from './common';
+import { bodyObject, firstString, sendTlError } from './common';
 import type { SandboxContext } from './context';
 
 const DEFAULT_SCOPE = 'info accounts balance cards transactions direct_debits standing_orders offline_access';
@@ -16,7 +19,7 @@ export function adminRouter(ctx: SandboxContext): Router {
   const r = express.Router();
   const bad = (message: string): { status: number; body: { error: string; message: string } } => ({ status: 400, body: { error: 'bad_request', message } });
 
-  const clockView = (): Record<string, unknown> => ({ now: new Date(ctx.clock.now()).toISOString(), offset_ms: ctx.clock.offset() });
+  const clockView = (): Record<string, unknown> => ({ now: new Date(ctx.clock.now()).toISOString(), offset_ms: ctx.clock.offset(), rate: ctx.clock.rate() });
 
   r.get('/clock', (_req, res) => {
     res.json(clockView());
@@ -97,6 +100,60 @@ export function adminRouter(ctx: SandboxContext): Router {
     if (!conn) return res.status(404).json({ error: 'not_found', message: 'unknown credentials_id' });
     ctx.state.revoke(conn);
     res.json({ credentials_id: conn.credentialsId, revoked: true });
+  });
+
+  /**
+   * The booked (or pending) transactions of one account or card that the Data API returns for the window, from the
+   * same DataService calls as /data/v1/.../transactions, ignoring budget, SCA window, faults and cache.
+   */
+  r.get('/ledger', (req, res) => {
+    const q = (k: string): string | undefined => firstString(req.query[k]);
+    const credentialsId = q('credentials_id');
+    const accountId = q('account_id');
+    const cardId = q('card_id');
+    const kind = q('kind') ?? 'transactions';
+    if (!credentialsId || (!accountId && !cardId) || (accountId && cardId)) {
+      const e = bad('credentials_id and one of account_id or card_id are required');
+      return res.status(e.status).json(e.body);
+    }
+    if (kind !== 'transactions' && kind !== 'pending') {
+      const e = bad('kind must be transactions or pending');
+      return res.status(e.status).json(e.body);
+    }
+    const conn = ctx.state.connections.get(credentialsId);
+    if (!conn) return res.status(404).json({ error: 'not_found', message: 'unknown credentials_id' });
+    const range = resolveRange({ from: req.query['from'], to: req.query['to'], now: ctx.clock.now(), inScaWindow: true, historyDaysOutsideSca: ctx.state.switches.historyDaysOutsideSca });
+    if (range instanceof TlError) return sendTlError(res, range);
+    const pending = kind === 'pending';
+    // account_id names an account or (like the Data API's /cards/{account_id}) a card; card_id only a card.
+    const account = accountId ? ctx.data.findAccount(conn, accountId) : undefined;
+    const cardKey = cardId ?? accountId;
+    const card = account || cardKey === undefined ? undefined : ctx.data.findCard(conn, cardKey);
+    let results;
+    if (account) results = ctx.data.accountTransactions(conn, account, range, pending);
+    else if (card) results = ctx.data.cardTransactions(conn, card, range, pending);
+    else return res.status(404).json({ error: 'account_not_found', message: 'no such account or card on this connection' });
+    res.json(ledgerSummary(results.map((r) => ledgerId(r, kind as LedgerKind))));
+  });
+
+  /** Accounts and cards of a connection with their booked history span (YYYY-MM-DD, null when nothing is booked yet). */
+  r.get('/ledger/accounts', (req, res) => {
+    const credentialsId = firstString(req.query['credentials_id']);
+    if (!credentialsId) {
+      const e = bad('credentials_id is required');
+      return res.status(e.status).json(e.body);
+    }
+    const conn = ctx.state.connections.get(credentialsId);
+    if (!conn) return res.status(404).json({ error: 'not_found', message: 'unknown credentials_id' });
+    const span = (s: { earliestMs: number; latestMs: number } | undefined): { earliest: string | null; latest: string | null } => ({
+      earliest: s ? isoDay(s.earliestMs) : null,
+      latest: s ? isoDay(s.latestMs) : null,
+    });
+    res.json({
+      credentials_id: conn.credentialsId,
+      accounts: ctx.data.accounts(conn).map((a) => ({ account_id: a.id, display_name: a.spec.displayName, ...span(ctx.data.bookedSpan(conn, { kind: 'account', account: a })) })),
+      cards: ctx.data.cards(conn).map((c) => ({ card_id: c.id, display_name: c.spec.displayName, ...span(ctx.data.bookedSpan(conn, { kind: 'card', card: c })) })),
+    });
   });
 
   r.get('/state', (_req, res) => {

@@ -3,8 +3,20 @@
  * before it opens a port or a connection. Nothing else in the code base reads `process.env`.
  */
 import { z } from 'zod';
+import { clockSpecSchema } from './clock';
 
 export { z };
+export {
+  type Clock,
+  type ClockSpec,
+  ClockSpecError,
+  clockFromSpec,
+  clockSpecSchema,
+  formatClockSpec,
+  parseClockSpec,
+  scaledClockSpec,
+  type SpecClock,
+} from './clock';
 
 export class ConfigError extends Error {
   constructor(
@@ -66,6 +78,8 @@ export const env = {
   list: z
     .string()
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+  /** `real` (default) or `scaled:<realAnchorMs>:<simAnchorMs>:<rate>`; parses to a ClockSpec (see clock.ts). */
+  clock: clockSpecSchema,
 };
 
 export const commonSchema = z.object({
