@@ -20,7 +20,7 @@ export const schema = commonSchema
     /** Per attempt. */
     TRUELAYER_TIMEOUT_MS: env.ms.default(30_000),
     /** `real`, or `scaled:<realAnchorMs>:<simAnchorMs>:<rate>` (tests: the simulator runs the same clock). */
-    CLOCK: z.string().default('real'),
+    CLOCK: env.clock,
     /** Public URL of the gateway's webhook route (POST /v1/webhooks/truelayer); unset: async tasks are polled. */
     WEBHOOK_URI: env.url.optional(),
     /** Background refreshes as async tasks (TrueLayer's recommendation for unattended reads). */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { bindings, EVENT_TYPES, HEADERS, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1, fetcherV1, tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { clockFromSpec } from '@ais/platform-config';
 import { createGrpcClient } from '@ais/platform-grpc';
 import { EventConsumer, headersFor, newMeta } from '@ais/platform-kafka';
 import { Leases, MongoIdempotencyGuard } from '@ais/platform-mongo';
@@ -22,7 +23,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const service = new Service('data-fetcher', config);
   try {
-    const clock = { now: () => new Date() };
+    // Business time (schedules, budget, journal): the real clock, or a scaled one shared with the simulator in tests.
+    const base = clockFromSpec(config.CLOCK);
+    const clock = { now: () => new Date(base.now()) };
     const instance = `data-fetcher-${process.pid}-${randomUUID().slice(0, 8)}`;
     const mongo = await service.mongo(config);
     const kafka = service.kafka(config);
