@@ -29,7 +29,8 @@ describe('data-fetcher end to end', () => {
   let heavy: { connectionId: string; userId: string; credentialsId: string };
 
   beforeAll(async () => {
-    stack = await startFetchStack({ fetcherEnv: { TASK_POLL_AFTER_MS: '3000', TASK_POLL_INTERVAL_MS: '500' } });
+    // a task is polled when its webhook is 15 s late (long enough for every webhook of a refresh to be consumed first)
+    stack = await startFetchStack({ fetcherEnv: { TASK_POLL_AFTER_MS: '15000', TASK_POLL_INTERVAL_MS: '500' } });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -157,6 +158,8 @@ describe('data-fetcher end to end', () => {
   });
 
   it('the support report shows errors with TrueLayer\'s correlation ids, as JSON and as a page', async () => {
+    // TrueLayer answers an identical GET from its cache for an hour; turn that off so the call reaches the fault
+    await stack.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0 });
     await stack.sandbox.admin('POST', '/faults', { endpoint: 'account.balance', error: 'provider_error', count: 1 });
     const res = await stack.api('POST', `/v1/users/user-heavy/connections/${encodeURIComponent(heavy.connectionId)}/refresh`, { user_ip: '203.0.113.7' });
     expect(res.status).toBe(200);

@@ -6,7 +6,7 @@ import { createGrpcClient } from '@ais/platform-grpc';
 import { EventConsumer, headersFor, newMeta } from '@ais/platform-kafka';
 import { Leases, MongoIdempotencyGuard } from '@ais/platform-mongo';
 import { Service } from '@ais/platform-runtime';
-import { createTrueLayerClient, customEnvironment, TRUELAYER_PRODUCTION, TRUELAYER_SANDBOX } from '@ais/truelayer-client';
+import { createTrueLayerDataClient, customEnvironment, TRUELAYER_PRODUCTION, TRUELAYER_SANDBOX } from '@ais/truelayer-client';
 import { loadConfig } from './config';
 import { MongoCallBudgetStore } from './data/call-budget.store';
 import { FetchStateStore } from './data/fetch-state.store';
@@ -49,9 +49,8 @@ async function main(): Promise<void> {
         : config.TRUELAYER_ENV === 'sandbox'
           ? TRUELAYER_SANDBOX
           : customEnvironment({ authBaseUrl: config.TRUELAYER_AUTH_URL ?? config.TRUELAYER_API_URL!, apiBaseUrl: config.TRUELAYER_API_URL! });
-    // The Data API needs only the user's bearer token: data-fetcher holds no client credentials (token-vault does)
-    // and never calls the auth server, so the client is built without them.
-    const truelayer = createTrueLayerClient({ environment, clientId: 'data-fetcher', clientSecret: '', timeoutMs: config.TRUELAYER_TIMEOUT_MS, now: () => clock.now().getTime() });
+    // The Data API needs only the user's bearer token: data-fetcher holds no client credentials (token-vault does).
+    const truelayer = { data: createTrueLayerDataClient({ environment, timeoutMs: config.TRUELAYER_TIMEOUT_MS, now: () => clock.now().getTime() }) };
 
     const budget = new CallBudget(budgetStore, { clock, instance, safetyMarginMs: config.BUDGET_SAFETY_MARGIN_MS });
     const policy = new ErrorPolicy({

@@ -95,7 +95,8 @@ export function executeCall(ctx: SandboxContext, input: CallInput, path: string,
   const now = ctx.clock.now();
   const sw = ctx.state.switches;
   const key = cacheKey(input, path);
-  if (useCache && endpoint.provider) {
+  // cacheTtlSeconds 0 disables the cache, including answers cached before it was switched off
+  if (useCache && endpoint.provider && sw.cacheTtlSeconds > 0) {
     const hit = ctx.cache.get(key, now);
     if (hit) {
       counts(ctx, conn.credentialsId).cached += 1;

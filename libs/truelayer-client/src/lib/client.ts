@@ -24,3 +24,16 @@ export function createTrueLayerClient(config: TrueLayerClientConfig): TrueLayerC
   const data = new TrueLayerDataClient(environment, http, auth);
   return Object.freeze({ environment, auth, data });
 }
+
+export interface TrueLayerDataClientConfig extends TransportOptions {
+  environment: TrueLayerEnvironment;
+}
+
+/**
+ * A Data API client without client credentials: reading data needs only the user's access token, so a service
+ * that never talks to the auth server (data-fetcher) holds no client secret at all.
+ */
+export function createTrueLayerDataClient(config: TrueLayerDataClientConfig): TrueLayerDataClient {
+  const { environment, ...transport } = config;
+  return new TrueLayerDataClient(environment, new HttpTransport(transport));
+}

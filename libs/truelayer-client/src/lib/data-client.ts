@@ -161,7 +161,8 @@ export class TrueLayerDataClient {
   constructor(
     env: TrueLayerEnvironment,
     private readonly http: HttpTransport,
-    private readonly auth: TrueLayerAuthClient,
+    /** Only for `extendConnection`; a data-only client (no client credentials) has none. */
+    private readonly auth?: TrueLayerAuthClient,
   ) {
     this.base = dataBaseUrl(env);
   }
@@ -433,6 +434,7 @@ export class TrueLayerDataClient {
 
   /** Same as `auth.extendConnection` (the endpoint lives on the API host). */
   extendConnection(p: ExtendConnectionParams, call: CallOptions = {}): Promise<ExtendConnectionResult> {
+    if (!this.auth) return Promise.reject(new TypeError('extendConnection needs a client built with client credentials (createTrueLayerClient)'));
     return this.auth.extendConnection(p, call);
   }
 
