@@ -69,6 +69,8 @@ export interface FetchConnectionDoc {
   lastSuccess: Partial<Record<Kind, Date>>;
   nextDueAt: Date;
   lastRefreshAt?: Date;
+  /** When the last background refreshes (at most 4) finished issuing their calls: the next one is planned from them. */
+  refreshEnds?: Date[];
   /** Background refreshes started (one per due run). */
   refreshes: number;
   lastUserRefresh?: { fetchId: string; startedAt: Date; finishedAt: Date; items: RefreshedItemDoc[] };

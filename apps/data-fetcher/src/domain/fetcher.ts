@@ -23,7 +23,7 @@ import { AppError } from '@ais/platform-errors';
 import { newMeta } from '@ais/platform-kafka';
 import { isTrueLayerError, TrueLayerError, type DataRequest, type DataResponse, type PendingTask, type TrueLayerDataClient } from '@ais/truelayer-client';
 import { trace } from '@opentelemetry/api';
-import { accountKey, cardKey, connectionKey, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
+import { accountKey, cardKey, connectionKey, UNATTENDED_CALLS_PER_WINDOW, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
 import type { CircuitBreakers, Decision, ErrorPolicy, NextStep } from './error-policy';
 import { addDays, dayOf, incrementalWindow, nextBackfillWindow, postConsentWindowMs, refreshIntervalMs, spreadOffsetMs, windowBounds, type DayWindow } from './plan';
 import { rawAccount, rawBalance, rawCard, rawDirectDebit, rawIdentity, rawStandingOrder, rawTransaction } from './raw-mapping';
@@ -125,6 +125,22 @@ const ENDPOINT_TEMPLATE: Record<string, string> = {
   cardPendingTransactions: '/cards/{account_id}/transactions/pending',
   cardBalance: '/cards/{account_id}/balance',
 };
+
+/**
+ * When the next background refresh may start, from the ends of the last refreshes (newest last, at most 4): one
+ * interval after the last one, but once four are known, as soon as the oldest of them has left the budget window
+ * (every call it made is then out of the rolling window, so each key has a free slot). Anchoring on the budget
+ * instead of on "last + interval" keeps scheduling latency from accumulating, so an account gets its 4 refreshes
+ * per window; never sooner than 90% of an interval after the last one, so refreshes stay spread over the day.
+ */
+export function nextRefreshTime(ends: readonly Date[], windowMs: number, intervalMs: number): number {
+  const last = ends.at(-1)!.getTime();
+  if (ends.length < UNATTENDED_CALLS_PER_WINDOW) return last + intervalMs;
+  return Math.max(ends[0]!.getTime() + windowMs, last + Math.floor(intervalMs * 0.9));
+}
+
+/** The journal's name for reading an async task's results. */
+export const RESULTS_ENDPOINT = 'GET /data/v1/results/{task_id}';
 
 export function endpointOf(unit: Unit): string {
   return `GET /data/v1${ENDPOINT_TEMPLATE[dataRequestOf(unit).resource] ?? ''}`;
@@ -337,14 +353,14 @@ export class Fetcher {
     ctx: RunContext,
     at: Date,
     startedMs: number,
-    r: { httpStatus: number; errorCode?: string; errorDescription?: string; correlationId?: string; items?: number; taskId?: string; action?: string },
+    r: { httpStatus: number; errorCode?: string; errorDescription?: string; correlationId?: string; items?: number; taskId?: string; action?: string; endpoint?: string },
   ): Promise<void> {
     const bounds = unit.window ? windowBounds(unit.window) : undefined;
     await this.deps.store
       .record({
         connectionId: conn._id,
         at,
-        endpoint: endpointOf(unit),
+        endpoint: r.endpoint ?? endpointOf(unit),
         accountId: unit.accountId,
         ...(bounds ? { windowFrom: bounds.from, windowTo: bounds.to } : {}),
         httpStatus: r.httpStatus,
@@ -605,8 +621,9 @@ export class Fetcher {
     if (!conn || conn.status !== 'active') return;
     const now = this.now();
     const fetchId = randomUUID();
-    let nextDueAt = this.nextRefreshAt(conn, now);
-    await this.deps.store.update(connectionId, { lastRefreshAt: now, nextDueAt, refreshes: (conn.refreshes ?? 0) + 1 });
+    // provisional; the run's end sets the real one (the lease already keeps other instances out)
+    await this.deps.store.update(connectionId, { lastRefreshAt: now, nextDueAt: new Date(now.getTime() + this.intervalMs), refreshes: (conn.refreshes ?? 0) + 1 });
+    let waitUntil: Date | undefined;
     const async = this.deps.settings.asyncRefresh;
     for (const unit of this.refreshUnits(conn, dayOf(now))) {
       const ctx: RunContext = { mode: 'scheduled', fetchId, async, allowNarrow: true };
@@ -642,13 +659,16 @@ export class Fetcher {
       if (!outcome.ok) {
         await this.settleFailure(conn, unit, 'scheduled', outcome);
         if (outcome.next.kind === 'stop_connection') return;
-        if (outcome.next.kind === 'reschedule' && outcome.code === 'budget_spent' && outcome.next.notBefore > nextDueAt) {
-          // The budget is spent for this key (e.g. a call outside this scheduler): come back when it frees up.
-          nextDueAt = outcome.next.notBefore;
-          await this.deps.store.update(connectionId, { nextDueAt });
+        if (outcome.next.kind === 'reschedule' && outcome.code === 'budget_spent' && (!waitUntil || outcome.next.notBefore > waitUntil)) {
+          // The budget is spent for this key (e.g. calls outside this scheduler): not before it frees up.
+          waitUntil = outcome.next.notBefore;
         }
       }
     }
+    const end = this.now();
+    const ends = [...(conn.refreshEnds ?? []), end].slice(-UNATTENDED_CALLS_PER_WINDOW);
+    const nextDueAt = new Date(Math.max(nextRefreshTime(ends, this.deps.budget.windowMs, this.intervalMs), waitUntil?.getTime() ?? 0));
+    await this.deps.store.update(connectionId, { nextDueAt, refreshEnds: ends });
   }
 
   /** Reads a task's results (after its webhook, or when polling). Exactly one caller wins the claim. */
@@ -694,7 +714,8 @@ export class Fetcher {
   }
 
   private journalTask(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext, task: FetchTaskDoc, started: number, r: Parameters<Fetcher['journal']>[5]): Promise<void> {
-    return this.journal(conn, unit, ctx, this.now(), started, { ...r, taskId: task._id });
+    // the call made is the results read (no bank call, never budgeted); account, window and task id say for what
+    return this.journal(conn, unit, ctx, this.now(), started, { ...r, taskId: task._id, endpoint: RESULTS_ENDPOINT });
   }
 
   /** A SYNC refresh for a present user (X-PSU-IP), outside the budget. */
