@@ -23,7 +23,7 @@ import { AppError } from '@ais/platform-errors';
 import { newMeta } from '@ais/platform-kafka';
 import { isTrueLayerError, TrueLayerError, type DataRequest, type DataResponse, type PendingTask, type TrueLayerDataClient } from '@ais/truelayer-client';
 import { trace } from '@opentelemetry/api';
-import { accountKey, cardKey, connectionKey, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
+import { accountKey, cardKey, connectionKey, UNATTENDED_CALLS_PER_WINDOW, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
 import type { CircuitBreakers, Decision, ErrorPolicy, NextStep } from './error-policy';
 import { addDays, dayOf, incrementalWindow, nextBackfillWindow, postConsentWindowMs, refreshIntervalMs, spreadOffsetMs, windowBounds, type DayWindow } from './plan';
 import { rawAccount, rawBalance, rawCard, rawDirectDebit, rawIdentity, rawStandingOrder, rawTransaction } from './raw-mapping';
@@ -300,6 +300,7 @@ export class Fetcher {
         if (grant?.granted) await this.deps.budget.refund(grant, isTrueLayerError(error) && error.httpStatus > 0 ? { kind: 'truelayer_error', code: e.code, httpStatus: e.httpStatus } : { kind: 'other', reason: e.code });
         const decision = this.decide(e, attempt, tokenRefreshed, current, ctx);
         this.deps.breakers.record(conn.providerId, decision.action);
+        if (decision.action === 'wait_for_budget' && !ctx.psuIp) await this.exhaustBudget(conn, current, ctx);
         await this.journal(conn, current, ctx, at, started, { httpStatus: e.httpStatus, errorCode: e.code, errorDescription: e.description, correlationId: e.correlationId, action: decision.action });
         this.deps.logger.warn(
           { connectionId: conn._id, endpoint: endpointOf(current), code: e.code, httpStatus: e.httpStatus, correlationId: e.correlationId, action: decision.action, next: decision.next.kind, attempt, mode: ctx.mode },
@@ -323,6 +324,19 @@ export class Fetcher {
             return { unit: current, outcome: { ok: false, code: e.code, action: decision.action, next: decision.next, correlationId: e.correlationId, correlationIds } };
         }
       }
+    }
+  }
+
+  /**
+   * The bank says the unattended budget of this key is spent (it counts calls we cannot see, e.g. another app on
+   * the same consent): take every slot still free in the ledger, so no unattended call goes for this key until the
+   * window has passed (a user-present call still may).
+   */
+  private async exhaustBudget(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<void> {
+    const key = budgetKeyOf(conn._id, unit);
+    for (let i = 0; i < UNATTENDED_CALLS_PER_WINDOW; i += 1) {
+      const grant = await this.deps.budget.tryConsume(key, this.now(), { reason: 'provider_request_limit_exceeded', correlationId: ctx.fetchId });
+      if (!grant.granted) return;
     }
   }
 
