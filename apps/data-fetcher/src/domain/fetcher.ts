@@ -192,7 +192,15 @@ export interface FetcherDeps {
 
 /** How one unit ended. */
 export type UnitOutcome =
-  | { ok: true; items: number; correlationId: string; correlationIds: string[]; task?: PendingTask }
+  | {
+      ok: true;
+      items: number;
+      correlationId: string;
+      correlationIds: string[];
+      task?: PendingTask;
+      /** The window the result covers (narrower than asked after an SCA refusal). */
+      window?: DayWindow | undefined;
+    }
   | {
       ok: false;
       code: string;
@@ -505,6 +513,7 @@ export class Fetcher {
     const { outcome, response, unit: sent } = await this.call(conn, unit, ctx);
     if (outcome.ok && response) {
       await this.deliver(conn, sent, ctx.mode, ctx.fetchId, response.results, outcome.correlationIds);
+      return sent.window ? { ...outcome, window: sent.window } : outcome;
     } else if (!outcome.ok) await this.settleFailure(conn, unit, ctx.mode, outcome);
     return outcome;
   }
@@ -570,8 +579,9 @@ export class Fetcher {
           }
           const out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: w.to === today }));
           if (out.ok) {
-            from = w.from;
-            await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: w.from });
+            // a narrowed window read less than asked: the next window starts where the read one really began
+            from = out.window?.from ?? w.from;
+            await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: from });
             continue;
           }
           if (out.next.kind === 'fail' || out.next.kind === 'skip_endpoint' || out.action === 'narrow_window') {
