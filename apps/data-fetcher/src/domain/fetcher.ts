@@ -483,6 +483,9 @@ export class Fetcher {
         this.deps.logger.warn({ connectionId: conn._id, code: outcome.code }, 'consent gone: scheduling stopped until the user re-consents');
         return;
       case 'fail':
+        // A backfill window refused past the SCA window is where the provider's history ends: runBackfill records
+        // it in the note and marks the resource done; a replay would only be refused again.
+        if (mode === 'backfill' && outcome.action === 'narrow_window') return;
         await this.deadLetter(conn, unit, mode, outcome.code, `failed: ${outcome.next.reason}`);
         return;
       case 'reschedule':
