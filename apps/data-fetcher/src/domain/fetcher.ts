@@ -208,7 +208,15 @@ export interface FetcherDeps {
 
 /** How one unit ended. */
 export type UnitOutcome =
-  | { ok: true; items: number; correlationId: string; correlationIds: string[]; task?: PendingTask }
+  | {
+      ok: true;
+      items: number;
+      correlationId: string;
+      correlationIds: string[];
+      task?: PendingTask;
+      /** The window the result covers (narrower than asked after an SCA refusal). */
+      window?: DayWindow | undefined;
+    }
   | {
       ok: false;
       code: string;
@@ -316,6 +324,7 @@ export class Fetcher {
         if (grant?.granted) await this.deps.budget.refund(grant, isTrueLayerError(error) && error.httpStatus > 0 ? { kind: 'truelayer_error', code: e.code, httpStatus: e.httpStatus } : { kind: 'other', reason: e.code });
         const decision = this.decide(e, attempt, tokenRefreshed, current, ctx);
         this.deps.breakers.record(conn.providerId, decision.action);
+        if (decision.action === 'wait_for_budget' && !ctx.psuIp) await this.exhaustBudget(conn, current, ctx);
         await this.journal(conn, current, ctx, at, started, { httpStatus: e.httpStatus, errorCode: e.code, errorDescription: e.description, correlationId: e.correlationId, action: decision.action });
         this.deps.logger.warn(
           { connectionId: conn._id, endpoint: endpointOf(current), code: e.code, httpStatus: e.httpStatus, correlationId: e.correlationId, action: decision.action, next: decision.next.kind, attempt, mode: ctx.mode },
@@ -339,6 +348,19 @@ export class Fetcher {
             return { unit: current, outcome: { ok: false, code: e.code, action: decision.action, next: decision.next, correlationId: e.correlationId, correlationIds } };
         }
       }
+    }
+  }
+
+  /**
+   * The bank says the unattended budget of this key is spent (it counts calls we cannot see, e.g. another app on
+   * the same consent): take every slot still free in the ledger, so no unattended call goes for this key until the
+   * window has passed (a user-present call still may).
+   */
+  private async exhaustBudget(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<void> {
+    const key = budgetKeyOf(conn._id, unit);
+    for (let i = 0; i < UNATTENDED_CALLS_PER_WINDOW; i += 1) {
+      const grant = await this.deps.budget.tryConsume(key, this.now(), { reason: 'provider_request_limit_exceeded', correlationId: ctx.fetchId });
+      if (!grant.granted) return;
     }
   }
 
@@ -477,6 +499,9 @@ export class Fetcher {
         this.deps.logger.warn({ connectionId: conn._id, code: outcome.code }, 'consent gone: scheduling stopped until the user re-consents');
         return;
       case 'fail':
+        // A backfill window refused past the SCA window is where the provider's history ends: runBackfill records
+        // it in the note and marks the resource done; a replay would only be refused again.
+        if (mode === 'backfill' && outcome.action === 'narrow_window') return;
         await this.deadLetter(conn, unit, mode, outcome.code, `failed: ${outcome.next.reason}`);
         return;
       case 'reschedule':
@@ -507,6 +532,7 @@ export class Fetcher {
     const { outcome, response, unit: sent } = await this.call(conn, unit, ctx);
     if (outcome.ok && response) {
       await this.deliver(conn, sent, ctx.mode, ctx.fetchId, response.results, outcome.correlationIds);
+      return sent.window ? { ...outcome, window: sent.window } : outcome;
     } else if (!outcome.ok) await this.settleFailure(conn, unit, ctx.mode, outcome);
     return outcome;
   }
@@ -572,8 +598,9 @@ export class Fetcher {
           }
           const out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: w.to === today }));
           if (out.ok) {
-            from = w.from;
-            await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: w.from });
+            // a narrowed window read less than asked: the next window starts where the read one really began
+            from = out.window?.from ?? w.from;
+            await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: from });
             continue;
           }
           if (out.next.kind === 'fail' || out.next.kind === 'skip_endpoint' || out.action === 'narrow_window') {

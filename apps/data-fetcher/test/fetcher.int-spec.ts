@@ -1,0 +1,503 @@
+/**
+ * The fetch engine against the real store (MongoDB-wire server, a unique db) and the real TrueLayer simulator: a
+ * real connection from the simulator's auth dialog and token endpoint, the real Data API client, the real ledger.
+ * Kafka is replaced by in-memory sinks that capture what the engine publishes and dead-letters.
+ *
+ * The engine's clock is the test's (the budget, breaker and scheduling see it); the simulator keeps real time.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { eventsV1 } from '@ais/contracts-proto-ts';
+import { AppError } from '@ais/platform-errors';
+import { createLogger } from '@ais/platform-logger';
+import { connectMongo, type Connection } from '@ais/platform-mongo';
+import { startSandboxProcess, type SandboxProcess } from '@ais/testing';
+import { createPkcePair, createTrueLayerClient, customEnvironment, parseAuthRedirect, SYNTHETIC_ERROR_CODES, type TrueLayerClient } from '@ais/truelayer-client';
+import { MongoCallBudgetStore } from '../src/data/call-budget.store';
+import { FetchStateStore, type FetchConnectionDoc } from '../src/data/fetch-state.store';
+import { accountKey, CallBudget, REGULATORY_WINDOW_MS, UNATTENDED_CALLS_PER_WINDOW } from '../src/domain/call-budget';
+import { CircuitBreakers, errorPolicyTable, ErrorPolicy, type CircuitTransition, type FetchErrorAction } from '../src/domain/error-policy';
+import { Fetcher, type FetcherSettings, type Unit } from '../src/domain/fetcher';
+import { addDays, addMonths, backfillWindows, dayOf } from '../src/domain/plan';
+import { fetcherHandlers } from '../src/grpc/fetcher.service';
+
+jest.setTimeout(60_000);
+
+const logger = createLogger({ service: 'fetcher-int', level: 'error' });
+const SCOPES = ['info', 'accounts', 'balance', 'cards', 'transactions', 'direct_debits', 'standing_orders', 'offline_access'];
+const PROVIDER = 'ob-barclays';
+const PSU_IP = '203.0.113.7';
+const MIN = 60_000;
+
+/** Codes the engine cannot be shown handling through the Data API, with the reason (the test names say it). */
+const NOT_FROM_DATA_API: Partial<Record<string, string>> = {
+  network_error: 'client-side: the socket failed, no TrueLayer answer to inject',
+  invalid_response: 'client-side: a 2xx body the client cannot parse, no TrueLayer error code',
+  extend_validation_error: 'auth-only: a problem of POST /connections/extend, never of a Data API read',
+  extend_unauthorized: 'auth-only: a problem of POST /connections/extend, never of a Data API read',
+  extend_not_possible: 'auth-only: a problem of POST /connections/extend, never of a Data API read',
+};
+
+describe('Fetcher against the simulator and the real store', () => {
+  const db = `it_fetcher_${randomBytes(4).toString('hex')}`;
+  let sandbox: SandboxProcess;
+  let tl: TrueLayerClient;
+  let mongo: Connection;
+  let store: FetchStateStore;
+  let budget: CallBudget;
+  let nowMs = Date.now();
+  const clock = { now: () => new Date(nowMs) };
+  const advance = (ms: number) => {
+    nowMs += ms;
+  };
+
+  const raw: eventsV1.RawDataEvent[] = [];
+  const dead: { work: eventsV1.FetchRequested; code: string; reason: string }[] = [];
+  const tokens = new Map<string, { access: string; refresh: string; forced: number }>();
+  const sleeps: number[] = [];
+
+  const admin = <T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown) => sandbox.admin<T>(method, path, body);
+  const fault = (rule: Record<string, unknown>) => admin<{ id: string }>('POST', '/faults', rule);
+  const faults = () => admin<{ id: string; fired: number; remaining?: number }[]>('GET', '/faults');
+  interface Counters {
+    data_calls: number;
+    per_connection: Record<string, { data_calls: number; calls: { attended: number; unattended: number; cached: number } }>;
+    unattended_budget: Record<string, number>;
+    webhooks: { attempted: number; dropped: number };
+  }
+  const counters = () => admin<Counters>('GET', '/counters');
+  const dataCalls = async (credentialsId: string) => (await counters()).per_connection[credentialsId]?.data_calls ?? 0;
+  /** Unattended calls the simulator's bank saw for one account × endpoint (its own 24 h count). */
+  const unattendedAt = async (credentialsId: string, accountId: string, endpoint: string) => (await counters()).unattended_budget[`${credentialsId}|${accountId}|${endpoint}`] ?? 0;
+
+  const settings = (over: Partial<FetcherSettings> = {}): FetcherSettings => ({
+    backfillWindowMonths: 6,
+    backfillMaxMonths: 24,
+    postConsentWindowMs: 10 * MIN,
+    overlapDays: 7,
+    historyDaysOutsideSca: 90,
+    refreshesPerWindow: 4,
+    webhookUri: '',
+    asyncRefresh: false,
+    taskPollAfterMs: 5 * MIN,
+    taskPollIntervalMs: MIN,
+    taskClaimMs: 2 * MIN,
+    taskRetentionMs: 86_400_000,
+    publishChunk: 8,
+    ...over,
+  });
+
+  function makeFetcher(over: Partial<FetcherSettings> = {}, breakerOptions: { failureThreshold?: number; coolDownMs?: number; onTransition?: (t: CircuitTransition) => void } = {}) {
+    const breakers = new CircuitBreakers({ clock, ...breakerOptions });
+    const fetcher = new Fetcher({
+      store,
+      budget,
+      policy: new ErrorPolicy({ clock, random: Math.random, maxAttempts: 4, backoff: { baseDelayMs: 5, maxDelayMs: 50 }, maxInlineDelayMs: 5_000, narrowWindowDays: 89 }),
+      breakers,
+      tokens: {
+        async get(connectionId, force) {
+          const t = tokens.get(connectionId);
+          if (!t) throw AppError.notFound('connection_not_found', 'no tokens');
+          if (force) {
+            t.forced += 1;
+            const set = await tl.auth.refresh(t.refresh);
+            t.access = set.accessToken;
+            t.refresh = set.refreshToken ?? t.refresh;
+          }
+          return t.access;
+        },
+      },
+      data: tl.data,
+      raw: { publish: async (events) => void raw.push(...events) },
+      deadLetters: { send: async (work, code, reason) => void dead.push({ work, code, reason }) },
+      clock,
+      logger,
+      settings: settings(over),
+      instance: `it-${randomUUID().slice(0, 8)}`,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        await new Promise((r) => setTimeout(r, ms));
+      },
+    });
+    return { fetcher, breakers };
+  }
+
+  /** The auth dialog for a mock user, the code exchanged at the token endpoint, the connection recorded as on `authorized`. */
+  async function connect(username = 'small', password = 'small', opts: { psuIp?: string } = {}): Promise<{ id: string; credentialsId: string }> {
+    const pkce = createPkcePair();
+    const state = `st-${randomUUID()}`;
+    const url = tl.auth.authLink({ redirectUri: sandbox.redirectUri, scope: SCOPES, providers: ['uk-ob-all'], providerId: PROVIDER, state, codeChallenge: pkce.codeChallenge, codeChallengeMethod: 'S256' });
+    const done = await admin<{ redirect_url: string; credentials_id: string }>('POST', '/authorize', { auth_url: url, username, password });
+    const redirect = parseAuthRedirect(done.redirect_url, state);
+    if (!redirect.ok) throw new Error(`authorization failed: ${redirect.error}`);
+    const set = await tl.auth.exchangeCode({ code: redirect.code, redirectUri: sandbox.redirectUri, codeVerifier: pkce.codeVerifier });
+    const id = `conn-${randomUUID()}`;
+    tokens.set(id, { access: set.accessToken, refresh: set.refreshToken!, forced: 0 });
+    // as fetch.consumers.ts records connection.authorized
+    await store.upsertAuthorized({
+      _id: id,
+      userId: `user-${id}`,
+      clientId: 'client-it',
+      providerId: PROVIDER,
+      credentialsId: done.credentials_id,
+      scopes: set.scope.length > 0 ? set.scope : SCOPES,
+      status: 'active',
+      authorizedAt: clock.now(),
+      ...(opts.psuIp ? { psuIp: opts.psuIp } : {}),
+      backfill: 'pending',
+      nextDueAt: clock.now(),
+    });
+    return { id, credentialsId: done.credentials_id };
+  }
+
+  const conn = async (id: string): Promise<FetchConnectionDoc> => (await store.get(id))!;
+  const eventsOf = (connectionId: string, kase?: string) => raw.filter((e) => e.connectionId === connectionId && (!kase || e.payload?.$case === kase));
+  const journalOf = (connectionId: string) => store.journal.find({ connectionId }).sort({ at: 1, _id: 1 }).toArray();
+
+  /** A connection whose accounts are known (read with the user present), and its first account. */
+  async function withAccount(fetcher: Fetcher, username = 'small', password = 'small') {
+    const c = await connect(username, password);
+    const out = await fetcher.runUnit(await conn(c.id), { kind: 'accounts', accountId: '', isCard: false }, { mode: 'user', fetchId: randomUUID(), psuIp: PSU_IP });
+    expect(out.ok).toBe(true);
+    const accountId = Object.values((await conn(c.id)).resources).find((r) => !r.isCard)!.id;
+    return { ...c, accountId };
+  }
+
+  beforeAll(async () => {
+    sandbox = await startSandboxProcess();
+    tl = createTrueLayerClient({
+      environment: customEnvironment({ authBaseUrl: sandbox.url, apiBaseUrl: sandbox.url }),
+      clientId: sandbox.clientId,
+      clientSecret: sandbox.clientSecret,
+      timeoutMs: 1_500,
+    });
+    // No response cache (every call reaches the bank and is counted); the SCA window open unless a test closes it;
+    // the bank's own 4/day limit out of the way (the engine's ledger is what is tested; the code is injected).
+    await admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 86_400, unattendedCallLimit: 1_000 });
+    mongo = await connectMongo({ uri: process.env['MONGODB_URI']!, db, logger });
+    store = new FetchStateStore(mongo, 7 * 86_400_000);
+    await store.ensureIndexes();
+    const budgetStore = new MongoCallBudgetStore(mongo);
+    await budgetStore.ensureIndexes();
+    budget = new CallBudget(budgetStore, { clock, instance: 'it' });
+  });
+
+  afterEach(async () => {
+    await admin('DELETE', '/faults');
+    await admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 86_400, unattendedCallLimit: 1_000, dropWebhooks: false });
+  });
+
+  afterAll(async () => {
+    await mongo?.dropDatabase().catch(() => undefined);
+    await mongo?.close();
+    await sandbox?.stop();
+  });
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Every code of the policy table
+
+  const table = errorPolicyTable();
+  const tested = table.filter((r) => !NOT_FROM_DATA_API[r.code]);
+  const skipped = table.filter((r) => NOT_FROM_DATA_API[r.code]).map((r) => [r.code, NOT_FROM_DATA_API[r.code]!] as const);
+
+  it('every code of the table is either tested below or skipped with a reason', () => {
+    expect(new Set([...tested.map((r) => r.code), ...skipped.map(([c]) => c)])).toEqual(new Set(table.map((r) => r.code)));
+    for (const code of SYNTHETIC_ERROR_CODES) if (code !== 'request_timeout') expect(NOT_FROM_DATA_API[code]).toBeDefined();
+  });
+
+  it.skip.each(skipped)('%s: not injectable (%s)', () => undefined);
+
+  /** The endpoint a code is shown on: transactions for SCA (a window to narrow), standing orders for capabilities. */
+  const targetOf = (action: FetchErrorAction): { kind: Unit['kind']; endpoint: string } =>
+    action === 'narrow_window' ? { kind: 'transactions', endpoint: 'account.transactions' } : action === 'capability_missing' ? { kind: 'standing_orders', endpoint: 'account.standing_orders' } : { kind: 'balance', endpoint: 'account.balance' };
+
+  it.each(tested.map((r) => [r.code, r.httpStatus, r.action] as const))('%s (HTTP %i) → %s', async (code, httpStatus, action) => {
+    const { fetcher } = makeFetcher();
+    const c = await withAccount(fetcher);
+    const target = targetOf(action);
+    const today = dayOf(clock.now());
+    const window = target.kind === 'transactions' ? { from: addDays(addMonths(today, -6), 1), to: today } : undefined;
+    const unit: Unit = { kind: target.kind, accountId: c.accountId, isCard: false, window };
+    const ctx = { mode: 'scheduled' as const, fetchId: randomUUID(), allowNarrow: true };
+    const persistent = action === 'reauth_required' || action === 'capability_missing' || action === 'wait_for_budget';
+    const retryAfterSeconds = code === 'provider_too_many_requests' ? 1 : undefined;
+    await fault({
+      endpoint: target.endpoint,
+      provider: PROVIDER,
+      ...(code === 'request_timeout' ? { timeout: true } : { error: code, status: httpStatus }),
+      ...(persistent ? {} : { count: action === 'fail_fast' ? 2 : 1 }),
+      ...(retryAfterSeconds ? { retryAfterSeconds } : {}),
+    });
+    const deadBefore = dead.length;
+    const started = Date.now();
+    const out = await fetcher.runUnit(await conn(c.id), unit, ctx);
+    const elapsed = Date.now() - started;
+    const journal = (await journalOf(c.id)).filter((j) => j.endpoint.endsWith(target.kind === 'transactions' ? '/transactions' : target.kind === 'balance' ? '/balance' : '/standing_orders'));
+    const kase = target.kind === 'transactions' ? 'transactions' : target.kind === 'balance' ? 'balance' : 'standingOrders';
+
+    switch (action) {
+      case 'retry': {
+        // recovers after the transient fault; the data arrives exactly once
+        expect(out).toMatchObject({ ok: true });
+        expect(eventsOf(c.id, kase)).toHaveLength(1);
+        expect(journal.map((j) => [j.errorCode, j.action])).toEqual([
+          [code, 'retry'],
+          ['', ''],
+        ]);
+        if (retryAfterSeconds) {
+          // Retry-After wins over the 5 ms backoff, and the engine really waited that long
+          expect(sleeps[sleeps.length - 1]).toBe(retryAfterSeconds * 1000);
+          expect(elapsed).toBeGreaterThanOrEqual(retryAfterSeconds * 1000);
+        }
+        expect(dead.length).toBe(deadBefore);
+        break;
+      }
+      case 'refresh_token': {
+        // one forced token refresh, then success
+        expect(out).toMatchObject({ ok: true });
+        expect(tokens.get(c.id)!.forced).toBe(1);
+        expect(eventsOf(c.id, kase)).toHaveLength(1);
+        expect(journal.map((j) => j.errorCode)).toEqual([code, '']);
+        break;
+      }
+      case 'reauth_required': {
+        // the connection stops: reauth_required, and no further call of any kind
+        expect(out).toMatchObject({ ok: false, code, next: { kind: 'stop_connection' } });
+        expect(await conn(c.id)).toMatchObject({ status: 'reauth_required', statusReason: code });
+        const calls = await dataCalls(c.credentialsId);
+        await fetcher.runScheduled(c.id);
+        await fetcher.runBackfill(c.id);
+        await expect(fetcher.runUser(c.id, PSU_IP)).rejects.toMatchObject({ code: 'reauth_required' });
+        expect(await dataCalls(c.credentialsId)).toBe(calls);
+        expect(journal).toHaveLength(1);
+        break;
+      }
+      case 'narrow_window': {
+        // the newest window, refused past the SCA window, is retried narrowed to the last 90 days
+        expect(out).toMatchObject({ ok: true });
+        expect(journal.map((j) => [j.errorCode, dayOf(j.windowFrom!), dayOf(j.windowTo!)])).toEqual([
+          [code, window!.from, today],
+          ['', addDays(today, -89), today],
+        ]);
+        const events = eventsOf(c.id, kase);
+        expect(events).toHaveLength(1);
+        expect(dayOf(events[0]!.window!.from!)).toBe(addDays(today, -89));
+        break;
+      }
+      case 'capability_missing': {
+        // remembered, and never asked again: a scheduled refresh asks for everything else only
+        expect(out).toMatchObject({ ok: false, code, next: { kind: 'skip_endpoint' } });
+        expect((await conn(c.id)).unsupported).toEqual(['standing_orders']);
+        expect(await unattendedAt(c.credentialsId, c.accountId, target.endpoint)).toBe(1);
+        await fetcher.runScheduled(c.id);
+        await fetcher.runScheduled(c.id);
+        expect(await unattendedAt(c.credentialsId, c.accountId, target.endpoint)).toBe(1);
+        expect(await unattendedAt(c.credentialsId, c.accountId, 'account.balance')).toBe(2);
+        expect(dead.length).toBe(deadBefore);
+        break;
+      }
+      case 'wait_for_budget': {
+        // the bank's 4/day is spent: no further unattended call for this key until the window has passed
+        expect(out).toMatchObject({ ok: false, code, next: { kind: 'reschedule' } });
+        const next = (out as { next: { notBefore: Date } }).next.notBefore.getTime();
+        expect(next).toBeGreaterThanOrEqual(nowMs + REGULATORY_WINDOW_MS);
+        await admin('DELETE', '/faults');
+        const again = await fetcher.runUnit(await conn(c.id), unit, { ...ctx, fetchId: randomUUID() });
+        expect(again).toMatchObject({ ok: false, code: 'budget_spent', notSent: true });
+        expect((again as { next: { notBefore: Date } }).next.notBefore.getTime()).toBeGreaterThanOrEqual(nowMs + REGULATORY_WINDOW_MS);
+        expect(await unattendedAt(c.credentialsId, c.accountId, target.endpoint)).toBe(1);
+        expect(await budget.remaining(accountKey(c.id, c.accountId, 'balance'), clock.now())).toMatchObject({ left: 0 });
+        // a user who is present may still ask
+        const attended = await fetcher.runUnit(await conn(c.id), unit, { mode: 'user', fetchId: randomUUID(), psuIp: PSU_IP });
+        expect(attended).toMatchObject({ ok: true });
+        expect(dead.length).toBe(deadBefore);
+        break;
+      }
+      case 'fail_fast': {
+        // fail fast: one call only (the second injected fault never fires), a dead letter with the reason
+        expect(out).toMatchObject({ ok: false, code, next: { kind: 'fail' } });
+        expect(journal).toHaveLength(1);
+        expect((await faults()).find((f) => f.remaining !== undefined)?.remaining).toBe(1);
+        expect(dead.slice(deadBefore)).toEqual([
+          {
+            code,
+            reason: `failed: ${code}`,
+            work: expect.objectContaining({ connectionId: c.id, accountId: c.accountId, kind: eventsV1.FetchKind.FETCH_KIND_BALANCE, mode: eventsV1.FetchMode.FETCH_MODE_SCHEDULED }),
+          },
+        ]);
+        expect(eventsOf(c.id, kase)).toHaveLength(0);
+        break;
+      }
+    }
+  });
+
+  // ------------------------------------------------------------------------------------------------------------
+  // SCA window in the backfill
+
+  it('sca_exceeded on the newest backfill window: narrowed and retried, then the backfill goes on without a gap', async () => {
+    const { fetcher } = makeFetcher();
+    const c = await connect('small', 'small', { psuIp: PSU_IP });
+    await fault({ endpoint: 'account.transactions', provider: PROVIDER, error: 'sca_exceeded', count: 1 });
+    await fetcher.runBackfill(c.id);
+    const doc = await conn(c.id);
+    expect(doc.backfill).toBe('done');
+    const today = dayOf(clock.now());
+    const earliest = addDays(today, -Math.round(24 * 30.44));
+    const reads = (await journalOf(c.id)).filter((j) => j.endpoint.endsWith('/accounts/{account_id}/transactions'));
+    expect(reads[0]).toMatchObject({ errorCode: 'sca_exceeded', action: 'narrow_window', attended: true });
+    const ok = reads.filter((j) => j.httpStatus === 200).map((j) => ({ from: dayOf(j.windowFrom!), to: dayOf(j.windowTo!) }));
+    expect(ok[0]).toEqual({ from: addDays(today, -89), to: today });
+    // every day from earliest to today read exactly once: consecutive windows touch, none overlaps
+    for (let i = 1; i < ok.length; i += 1) expect(ok[i]!.to).toBe(addDays(ok[i - 1]!.from, -1));
+    expect(ok[ok.length - 1]!.from).toBe(earliest);
+    expect(eventsOf(c.id, 'transactions').map((e) => dayOf(e.window!.to!))).toEqual(ok.map((w) => w.to));
+  });
+
+  it('past the SCA window: the newest window narrows to 90 days, the next (older) one ends the backfill as partial with a note, no dead letter', async () => {
+    await admin('PATCH', '/switches', { scaWindowSeconds: 0 });
+    const { fetcher } = makeFetcher();
+    const c = await connect('small', 'small', { psuIp: PSU_IP });
+    const deadBefore = dead.length;
+    await fetcher.runBackfill(c.id);
+    const doc = await conn(c.id);
+    const today = dayOf(clock.now());
+    expect(doc.backfill).toBe('partial');
+    expect(doc.backfillNote).toMatch(new RegExp(`account .+: history read back to ${addDays(today, -89)}, stopped at sca_exceeded`));
+    const reads = (await journalOf(c.id)).filter((j) => j.endpoint.endsWith('/accounts/{account_id}/transactions'));
+    expect(reads.map((j) => [j.errorCode, dayOf(j.windowFrom!), dayOf(j.windowTo!)])).toEqual([
+      ['sca_exceeded', backfillWindows(today, 6, '2000-01-01')[0]!.from, today],
+      ['', addDays(today, -89), today],
+      ['sca_exceeded', addDays(addMonths(addDays(today, -90), -6), 1), addDays(today, -90)],
+    ]);
+    expect(dead.length).toBe(deadBefore);
+    // the rest of the backfill still ran
+    expect(eventsOf(c.id, 'balance')).toHaveLength(1);
+    expect(Object.values(doc.resources).every((r) => r.backfillDone)).toBe(true);
+  });
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Circuit breaker
+
+  it('the circuit opens after repeated 5xx and stops calls without spending budget, then half-opens and closes on a good probe', async () => {
+    const transitions: string[] = [];
+    const { fetcher, breakers } = makeFetcher({}, { failureThreshold: 3, coolDownMs: 30_000, onTransition: (t) => transitions.push(`${t.from}->${t.to}`) });
+    const c = await withAccount(fetcher);
+    const key = accountKey(c.id, c.accountId, 'balance');
+    const unit: Unit = { kind: 'balance', accountId: c.accountId, isCard: false };
+    const ctx = () => ({ mode: 'scheduled' as const, fetchId: randomUUID() });
+    await fault({ endpoint: 'account.balance', provider: PROVIDER, error: 'provider_error' });
+
+    const first = await fetcher.runUnit(await conn(c.id), unit, ctx());
+    expect(first).toMatchObject({ ok: false, code: 'circuit_open', notSent: true });
+    expect(breakers.state(PROVIDER)).toBe('open');
+    expect(transitions).toEqual(['closed->open']);
+    const calls = await unattendedAt(c.credentialsId, c.accountId, 'account.balance');
+    expect(calls).toBe(3);
+    expect((await budget.remaining(key, clock.now())).used).toBe(3);
+
+    // open: refused before the ledger and before TrueLayer
+    for (let i = 0; i < 3; i += 1) expect(await fetcher.runUnit(await conn(c.id), unit, ctx())).toMatchObject({ ok: false, code: 'circuit_open', notSent: true });
+    expect(await unattendedAt(c.credentialsId, c.accountId, 'account.balance')).toBe(calls);
+    expect((await budget.remaining(key, clock.now())).used).toBe(3);
+
+    // cool-down over: one probe goes, succeeds, closes the circuit
+    await admin('DELETE', '/faults');
+    advance(30_001);
+    expect(await fetcher.runUnit(await conn(c.id), unit, ctx())).toMatchObject({ ok: true });
+    expect(transitions).toEqual(['closed->open', 'open->half_open', 'half_open->closed']);
+    expect(breakers.state(PROVIDER)).toBe('closed');
+    expect(eventsOf(c.id, 'balance')).toHaveLength(1);
+  });
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Journal and support report
+
+  it("journals every call with TrueLayer's correlation id, and the support report shows the errors with theirs", async () => {
+    const { fetcher, breakers } = makeFetcher();
+    const c = await withAccount(fetcher);
+    await fault({ endpoint: 'account.balance', provider: PROVIDER, error: 'connector_timeout', count: 1 });
+    await fault({ endpoint: 'account.direct_debits', provider: PROVIDER, error: 'validation_error', count: 1 });
+    const ctx = { mode: 'scheduled' as const, fetchId: randomUUID() };
+    expect(await fetcher.runUnit(await conn(c.id), { kind: 'balance', accountId: c.accountId, isCard: false }, ctx)).toMatchObject({ ok: true });
+    expect(await fetcher.runUnit(await conn(c.id), { kind: 'direct_debits', accountId: c.accountId, isCard: false }, ctx)).toMatchObject({ ok: false });
+
+    const journal = await journalOf(c.id);
+    expect(journal).toHaveLength(4); // accounts, balance (error, ok), direct debits (error)
+    for (const j of journal) expect(j.correlationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new Set(journal.map((j) => j.correlationId)).size).toBe(4);
+    // the balance event carries the correlation ids of both attempts
+    expect(eventsOf(c.id, 'balance')[0]!.correlationIds).toEqual(journal.filter((j) => j.endpoint.endsWith('/balance')).map((j) => j.correlationId));
+
+    const handlers = fetcherHandlers({ probes: {} as never, store, fetcher, budget, breakers, leases: {} as never, instance: 'it', clock, userLeaseMs: 1_000 });
+    const report = await handlers.getSupportReport({ connectionId: c.id, limit: 50 }, {} as never);
+    expect(report).toMatchObject({ connectionId: c.id, credentialsId: c.credentialsId, providerId: PROVIDER, status: 'active', circuit: 'closed' });
+    expect(report.timeline).toHaveLength(4);
+    expect(report.errors.map((e) => [e.errorCode, e.httpStatus, e.correlationId, e.action]).sort()).toEqual(
+      journal
+        .filter((j) => j.errorCode)
+        .map((j) => [j.errorCode, j.httpStatus, j.correlationId, j.action])
+        .sort(),
+    );
+    expect(report.errors.map((e) => e.errorCode).sort()).toEqual(['connector_timeout', 'validation_error']);
+    // the ledger: balance spent twice (both attempts reached the bank), direct debits refunded (validation_error never reaches it)
+    const usage = Object.fromEntries(report.budget.map((b) => [`${b.resourceId}|${b.endpoint}`, b.used]));
+    expect(usage).toEqual({ [`account:${c.accountId}|balance`]: 2, [`account:${c.accountId}|direct_debits`]: 0 });
+  });
+
+  // ------------------------------------------------------------------------------------------------------------
+  // The unattended budget under repeated scheduling
+
+  it('never more than 4 unattended calls per account × endpoint in 24 h, even with runScheduled six times in a row (SYNC)', async () => {
+    const { fetcher } = makeFetcher({ asyncRefresh: false });
+    const c = await connect('john', 'doe', { psuIp: PSU_IP });
+    await fetcher.runBackfill(c.id); // with the user present: outside the budget
+    const before = (await counters()).per_connection[c.credentialsId]!.calls.unattended;
+    expect(before).toBe(0);
+    for (let i = 0; i < 6; i += 1) {
+      await fetcher.runScheduled(c.id);
+      advance(10 * MIN);
+    }
+    const snapshot = Object.entries((await counters()).unattended_budget).filter(([k]) => k.startsWith(`${c.credentialsId}|`));
+    expect(snapshot.length).toBeGreaterThanOrEqual(8); // accounts, cards, and per account/card its kinds
+    for (const [key, n] of snapshot) expect([key, n]).toEqual([key, UNATTENDED_CALLS_PER_WINDOW]);
+    for (const u of await budget.usage(c.id, clock.now())) expect(u.used).toBeLessThanOrEqual(UNATTENDED_CALLS_PER_WINDOW);
+    expect((await conn(c.id)).refreshes).toBe(6);
+  });
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Async tasks: lost webhook, double completion
+
+  it('a lost webhook still completes by polling, and completing a task twice (or racing) publishes it once', async () => {
+    await admin('PATCH', '/switches', { dropWebhooks: true });
+    const { fetcher } = makeFetcher({ asyncRefresh: true, webhookUri: 'http://127.0.0.1:9/webhooks/truelayer' });
+    const c = await withAccount(fetcher);
+    await fetcher.runScheduled(c.id);
+    const tasks = await store.tasks.find({ connectionId: c.id }).toArray();
+    expect(tasks.length).toBeGreaterThanOrEqual(5); // accounts, cards, transactions, balance, pending, standing orders, direct debits
+    const eventsBefore = eventsOf(c.id).length;
+
+    const complete = async (id: string): Promise<string> => {
+      for (let i = 0; i < 50; i += 1) {
+        const r = await fetcher.completeTask(id, 'poll');
+        if (r !== 'not_ready') return r;
+        advance(MIN + 1);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      return 'not_ready';
+    };
+    const [race, ...rest] = tasks;
+    // the webhook consumer and the poller racing for one task: exactly one publishes
+    await new Promise((res) => setTimeout(res, 200));
+    const raced = await Promise.all([fetcher.completeTask(race!._id, 'webhook'), complete(race!._id)]);
+    expect(raced.filter((r) => r === 'done')).toHaveLength(1);
+    for (const t of rest) expect(await complete(t._id)).toBe('done');
+    const published = eventsOf(c.id).length;
+    expect(published - eventsBefore).toBeGreaterThanOrEqual(tasks.length - 1);
+    for (const t of tasks) expect(await fetcher.completeTask(t._id, 'poll')).toBe('skipped');
+    expect(eventsOf(c.id).length).toBe(published);
+    expect(await store.tasks.countDocuments({ connectionId: c.id, status: 'done' })).toBe(tasks.length);
+    expect((await counters()).webhooks.dropped).toBeGreaterThanOrEqual(tasks.length);
+    // each task's results published once: one balance event, one pending-transactions event...
+    expect(eventsOf(c.id, 'balance')).toHaveLength(1);
+    expect(eventsOf(c.id, 'pendingTransactions')).toHaveLength(1);
+  });
+});
