@@ -53,9 +53,12 @@ describe('unattended budget: 3 data-fetcher instances, fast clock, 3 simulated d
         SCHEDULER_CONCURRENCY: '4',
         RETRY_BASE_DELAY_MS: '20',
       },
+      // token-vault stamps the consent time (authenticated_at) on the same clock
+      tokenVaultEnv: { CLOCK: clock },
     });
-    // tokens and codes outlive the run (token-vault and the gateway keep real time; the simulator runs 2880 × faster)
-    await stack.sandbox.admin('PATCH', '/switches', { accessTokenTtlSeconds: 30 * 86_400, authCodeTtlSeconds: 86_400, scaWindowSeconds: 6 * 3600, cacheTtlSeconds: 0 });
+    // Tokens, codes and async results outlive the run: a token refresh every 1.25 real seconds per connection, or a
+    // code that lapses between the redirect and the exchange, would test the machine's speed, not the budget.
+    await stack.sandbox.admin('PATCH', '/switches', { accessTokenTtlSeconds: 30 * 86_400, authCodeTtlSeconds: 86_400, scaWindowSeconds: 6 * 3600, cacheTtlSeconds: 0, asyncResultTtlSeconds: 86_400 });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -95,7 +98,14 @@ describe('unattended budget: 3 data-fetcher instances, fast clock, 3 simulated d
     // every account refreshed as often as the budget allows
     const scheduledTxn = unattended.filter((j) => j.mode === 'scheduled' && j.endpoint.endsWith('/transactions') && j.httpStatus === 202);
     const perAccount = new Map<string, number>();
-    for (const j of scheduledTxn) perAccount.set(`${j.connectionId}|${j.accountId}`, (perAccount.get(`${j.connectionId}|${j.accountId}`) ?? 0) + 1);
+    const times = new Map<string, number[]>();
+    for (const j of scheduledTxn) {
+      const k = `${j.connectionId}|${j.accountId}`;
+      perAccount.set(k, (perAccount.get(k) ?? 0) + 1);
+      times.set(k, [...(times.get(k) ?? []), j.at.getTime()]);
+    }
+    // steady state: refreshes per day between an account's first and last background refresh
+    const steady = [...times.values()].filter((t) => t.length > 1).map((t) => ((t.length - 1) * DAY) / (Math.max(...t) - Math.min(...t)));
     const docs = await connections.find({}).toArray();
     const accounts = docs.flatMap((d) => Object.values((d['resources'] ?? {}) as Record<string, { id: string }>).map((r) => `${String(d['_id'])}|${r.id}`));
     expect(accounts.length).toBeGreaterThanOrEqual(CONNECTIONS);
@@ -113,7 +123,8 @@ describe('unattended budget: 3 data-fetcher instances, fast clock, 3 simulated d
     const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
     process.stdout.write(
       `fetch-budget: ${accounts.length} accounts/cards on ${CONNECTIONS} connections, ${elapsedDays.toFixed(2)} simulated days, ` +
-        `${scheduledTxn.length} scheduled transaction refreshes: mean ${mean.toFixed(2)} per account per day (min ${Math.min(...rates).toFixed(2)}, max ${Math.max(...rates).toFixed(2)}; budget allows ${(DAY / INTERVAL).toFixed(2)}), ` +
+        `${scheduledTxn.length} scheduled transaction refreshes: mean ${mean.toFixed(2)} per account per day over the run incl. the first wait (min ${Math.min(...rates).toFixed(2)}, max ${Math.max(...rates).toFixed(2)}), ` +
+        `steady state ${Math.min(...steady).toFixed(2)}–${Math.max(...steady).toFixed(2)} per day (budget allows ${(DAY / INTERVAL).toFixed(2)}), ` +
         `${unattended.length} unattended calls, 0 refused; instances used: ${instances.length}\n`,
     );
   });

@@ -15,6 +15,8 @@ export const schema = commonSchema
     KAFKA_CLIENT_ID: z.string().min(1).default('token-vault'),
     KAFKA_CREATE_TOPICS: env.bool.default(true),
     /** TrueLayer hosts: `production`, `sandbox` (TrueLayer's), or `custom` (the simulator) with both URLs. */
+    /** Business time (token and consent expiry): `real`, or a scaled clock shared with the simulator in tests. */
+    CLOCK: env.clock,
     TRUELAYER_ENV: z.enum(['production', 'sandbox', 'custom']).default('sandbox'),
     TRUELAYER_AUTH_URL: z.url().optional(),
     TRUELAYER_API_URL: z.url().optional(),

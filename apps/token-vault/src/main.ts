@@ -1,5 +1,6 @@
 import { TOPICS } from '@ais/contracts-events';
 import { tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { clockFromSpec } from '@ais/platform-config';
 import { Leases } from '@ais/platform-mongo';
 import { Service } from '@ais/platform-runtime';
 import { loadConfig } from './config';
@@ -14,6 +15,8 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const service = new Service('token-vault', config);
   try {
+    const base = clockFromSpec(config.CLOCK);
+    const clock = { now: () => new Date(base.now()) };
     const mongo = await service.mongo(config);
     const vault = await service.vault(config);
     const cipher = new VaultTokenCipher(vault, config.TOKEN_TRANSIT_KEY);
@@ -33,6 +36,7 @@ async function main(): Promise<void> {
         apiUrl: config.TRUELAYER_API_URL,
         credentialsPath: config.TRUELAYER_CREDENTIALS_PATH,
         timeoutMs: config.TRUELAYER_TIMEOUT_MS,
+        now: () => base.now(),
       }, config.TRUELAYER_CREDENTIALS_SOURCE === 'env' ? { client_id: config.TRUELAYER_CLIENT_ID!, client_secret: config.TRUELAYER_CLIENT_SECRET! } : undefined),
       new KafkaConnectionEvents(producer, config.KAFKA_TOPIC_PREFIX),
       {
@@ -45,6 +49,7 @@ async function main(): Promise<void> {
         tokenCacheTtlMs: config.TOKEN_CACHE_TTL_MS,
       },
       service.logger,
+      clock,
     );
     const grpc = service.grpcServer().add(
       'ais.tokenvault.v1.TokenVaultService',
