@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     const done = (await (await fetch(`${sandbox.url}/__admin/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth_url: url, username: 'john', password: 'doe' }) })).json()) as { redirect_url: string };
     const redirect = parseAuthRedirect(done.redirect_url, 's');
     if (!redirect.ok) throw new Error('authorize failed');
-    const ex = await unary<tokenvaultV1.ExchangeCodeRequest, tokenvaultV1.ExchangeCodeResponse>(client.exchangeCode.bind(client), { clientId: 'bench', userId: 'u', authorizationCode: redirect.code, redirectUri: sandbox.redirectUri, codeVerifier: pkce.codeVerifier, previousConnectionId: '' });
+    const ex = await unary<tokenvaultV1.ExchangeCodeRequest, tokenvaultV1.ExchangeCodeResponse>(client.exchangeCode.bind(client), { clientId: 'bench', userId: 'u', authorizationCode: redirect.code, redirectUri: sandbox.redirectUri, codeVerifier: pkce.codeVerifier, previousConnectionId: '', psuIp: '' });
     const connectionId = ex.connection!.connectionId;
 
     const echoClient = new (grpc.makeGenericClientConstructor(ECHO_DEFINITION, 'Echo'))(`127.0.0.1:${echoPort}`, grpc.credentials.createInsecure()) as unknown as { Echo: (r: Buffer, cb: (e: grpc.ServiceError | null, r: Buffer) => void) => void };

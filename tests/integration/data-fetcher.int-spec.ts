@@ -10,7 +10,10 @@
  */
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { connectMockUser } from '@ais/testing';
+import { REPO_ROOT } from '@ais/testing';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
 import { startFetchStack, waitFor, type FetchStack } from './fetch-harness';
 
 jest.setTimeout(300_000);
@@ -174,5 +177,35 @@ describe('data-fetcher end to end', () => {
     const html = await page.text();
     expect(html).toContain(err!.correlation_id);
     expect(html).toContain('provider_error');
+  });
+
+  it('work that failed for good is dead-lettered with the reason, and the operator command replays it', async () => {
+    const path = `/v1/users/user-heavy/connections/${encodeURIComponent(heavy.connectionId)}/refresh`;
+    await stack.sandbox.admin('POST', '/faults', { endpoint: 'account.transactions.pending', error: 'account_not_found', count: 1 });
+    const res = await stack.api('POST', path, { user_ip: '203.0.113.7' });
+    expect(res.status).toBe(200);
+    const failed = (res.json['items'] as { kind: string; account_id: string; outcome: string; error_code: string }[]).find((i) => i.outcome === 'failed');
+    expect(failed).toMatchObject({ kind: 'pending_transactions', error_code: 'account_not_found' });
+    const dlq = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--require', 'tsx/cjs', 'tools/scripts/replay-dead-letters.ts', '--prefix', stack.prefix, '--code', 'account_not_found', ...args], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, KAFKA_BROKERS: process.env['KAFKA_BROKERS'] },
+        timeout: 60_000,
+      });
+    const listed = await waitFor('the dead letter', async () => {
+      const out = (await dlq()).stdout;
+      return out.includes('code=account_not_found') ? out : undefined;
+    }, 30_000, 1_000);
+    expect(listed).toMatch(/ais\.fetch\.v1 event=\S+ code=account_not_found reason="failed: account_not_found"/);
+    const before = stack.raw.events.length;
+    const replayed = (await dlq('--replay')).stdout;
+    expect(replayed).toMatch(/1 replayed/);
+    // data-fetcher reads the replayed fetch_requested and runs the unit again: the pending transactions arrive
+    const event = await waitFor(
+      'the replayed unit\'s data',
+      async () => stack.raw.events.slice(before).find((e) => e.payload?.$case === 'pendingTransactions' && e.accountId === failed!.account_id),
+      30_000,
+    );
+    expect(event.connectionId).toBe(heavy.connectionId);
   });
 });
