@@ -3,8 +3,8 @@
  * one or more data-fetcher instances and auth-gateway as child processes (each on its own databases and topic
  * prefix), an API client, and a Kafka reader that collects every raw event.
  */
-import { bindings } from '@ais/contracts-events';
-import type { eventsV1 } from '@ais/contracts-proto-ts';
+import { bindings, TOPICS, topicName } from '@ais/contracts-events';
+import { eventsV1 } from '@ais/contracts-proto-ts';
 import { Vault } from '@ais/platform-vault';
 import { freePort, provisionTopics, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
@@ -36,20 +36,24 @@ export interface FetchStack {
   stop(): Promise<void>;
 }
 
-/** Every raw event of the stack's topic, decoded, in arrival order. */
+/** Every raw event and every dead letter of the stack's topics, decoded, in arrival order. */
 export class RawCollector {
   readonly events: eventsV1.RawDataEvent[] = [];
+  readonly deadLetters: eventsV1.DeadLetter[] = [];
   private consumer: Consumer | undefined;
 
   async start(brokers: string[], prefix: string): Promise<void> {
     const binding = bindings.raw(prefix);
+    const dlq = topicName(TOPICS.deadLetter, prefix);
     const kafka = new Kafka({ clientId: `raw-collector-${prefix}`, brokers, logLevel: logLevel.NOTHING });
     this.consumer = kafka.consumer({ groupId: `raw-collector-${prefix}`, maxWaitTimeInMs: 200 });
     await this.consumer.connect();
-    await this.consumer.subscribe({ topic: binding.topic, fromBeginning: true });
+    await this.consumer.subscribe({ topics: [binding.topic, dlq], fromBeginning: true });
     await this.consumer.run({
-      eachMessage: async ({ message }) => {
-        if (message.value) this.events.push(binding.codec.decode(message.value));
+      eachMessage: async ({ topic, message }) => {
+        if (!message.value) return;
+        if (topic === dlq) this.deadLetters.push(eventsV1.DeadLetter.decode(message.value));
+        else this.events.push(binding.codec.decode(message.value));
       },
     });
   }

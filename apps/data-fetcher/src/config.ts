@@ -48,6 +48,8 @@ export const schema = commonSchema
     TASK_POLL_AFTER_MS: env.ms.default(5 * 60_000),
     TASK_POLL_INTERVAL_MS: env.ms.default(60_000),
     TASK_CLAIM_MS: env.ms.default(2 * 60_000),
+    /** A task not finished after this long (clock time) is given up and its unit started again as a new task. */
+    TASK_MAX_AGE_MS: env.ms.default(30 * 60_000),
     TASK_RETENTION_MS: env.ms.default(7 * 86_400_000),
     /** The call journal keeps this much (TTL index fetch_journal_ttl). */
     JOURNAL_RETENTION_MS: env.ms.default(30 * 86_400_000),

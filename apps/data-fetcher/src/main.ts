@@ -117,6 +117,8 @@ async function main(): Promise<void> {
         taskPollAfterMs: config.TASK_POLL_AFTER_MS,
         taskPollIntervalMs: config.TASK_POLL_INTERVAL_MS,
         taskClaimMs: config.TASK_CLAIM_MS,
+        taskMaxAgeMs: config.TASK_MAX_AGE_MS,
+        taskAttempts: config.RETRY_MAX_ATTEMPTS,
         taskRetentionMs: config.TASK_RETENTION_MS,
         publishChunk: 8,
       },

@@ -81,6 +81,8 @@ describe('Fetcher against the simulator and the real store', () => {
     taskPollAfterMs: 5 * MIN,
     taskPollIntervalMs: MIN,
     taskClaimMs: 2 * MIN,
+    taskMaxAgeMs: 30 * MIN,
+    taskAttempts: 4,
     taskRetentionMs: 86_400_000,
     publishChunk: 8,
     ...over,

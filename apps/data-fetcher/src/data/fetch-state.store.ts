@@ -115,6 +115,10 @@ export interface FetchTaskDoc {
   claimedBy?: string;
   claimedUntil?: Date;
   pollCount: number;
+  /** 1 for the unit's first task; a failed or hung task is replaced by a new one with attempt + 1. */
+  attempt?: number;
+  /** The task that replaced this one. */
+  replacedBy?: string;
   via?: 'webhook' | 'poll';
   finishedAt?: Date;
   /** Set when finished; the TTL index removes the task after it. */
@@ -237,11 +241,11 @@ export class FetchStateStore {
     await this.tasks.updateOne({ _id: taskId, claimedBy: owner, status: 'claimed' }, { $set: { status: 'pending', pollAt }, $inc: { pollCount: 1 }, $unset: { claimedBy: '', claimedUntil: '' } });
   }
 
-  async finishTask(taskId: string, status: 'done' | 'failed', now: Date, retentionMs: number, error?: string, correlationIds: string[] = []): Promise<void> {
+  async finishTask(taskId: string, status: 'done' | 'failed', now: Date, retentionMs: number, error?: string, correlationIds: string[] = [], replacedBy?: string): Promise<void> {
     await this.tasks.updateOne(
       { _id: taskId },
       {
-        $set: { status, finishedAt: now, expiresAt: new Date(now.getTime() + retentionMs), ...(error ? { error } : {}) },
+        $set: { status, finishedAt: now, expiresAt: new Date(now.getTime() + retentionMs), ...(error ? { error } : {}), ...(replacedBy ? { replacedBy } : {}) },
         $addToSet: { correlationIds: { $each: correlationIds } },
         $unset: { claimedUntil: '' },
       },

@@ -169,6 +169,10 @@ export interface FetcherSettings {
   taskPollAfterMs: number;
   /** Between polls of a task that is still running (clock ms). */
   taskPollIntervalMs: number;
+  /** A task still not finished after this long (clock ms) is given up and its unit started anew. */
+  taskMaxAgeMs: number;
+  /** Tasks one unit may take (the first included) before it is given up and dead-lettered. */
+  taskAttempts: number;
   /** How long a claim on a task lasts (clock ms). */
   taskClaimMs: number;
   taskRetentionMs: number;
@@ -661,26 +665,7 @@ export class Fetcher {
       }
       const { outcome } = await this.call(conn, unit, ctx);
       if (outcome.ok && outcome.task) {
-        const t = outcome.task;
-        const startedAt = this.now();
-        await this.deps.store.addTask({
-          _id: t.taskId,
-          connectionId,
-          userId: conn.userId,
-          credentialsId: t.credentialsId ?? conn.credentialsId,
-          kind: unit.kind,
-          accountId: unit.accountId,
-          isCard: unit.isCard,
-          ...(unit.window ? { window: unit.window } : {}),
-          resultsUri: t.resultsUri,
-          resource: t.resource,
-          status: 'pending',
-          fetchId,
-          correlationIds: outcome.correlationIds,
-          createdAt: startedAt,
-          pollAt: new Date(startedAt.getTime() + (this.deps.settings.webhookUri ? this.deps.settings.taskPollAfterMs : this.deps.settings.taskPollIntervalMs)),
-          pollCount: 0,
-        });
+        await this.recordTask(conn, unit, fetchId, outcome.task, outcome.correlationIds, 1);
         continue;
       }
       if (!outcome.ok) {
@@ -699,7 +684,7 @@ export class Fetcher {
   }
 
   /** Reads a task's results (after its webhook, or when polling). Exactly one caller wins the claim. */
-  async completeTask(taskId: string, via: 'webhook' | 'poll'): Promise<'done' | 'not_ready' | 'failed' | 'skipped'> {
+  async completeTask(taskId: string, via: 'webhook' | 'poll'): Promise<'done' | 'not_ready' | 'failed' | 'restarted' | 'skipped'> {
     const now = this.now();
     const task = await this.deps.store.claimTask(taskId, this.deps.instance, now, this.deps.settings.taskClaimMs, via);
     if (!task) return 'skipped';
@@ -711,12 +696,18 @@ export class Fetcher {
     const unit: Unit = { kind: task.kind, accountId: task.accountId, isCard: task.isCard, window: task.window };
     const ctx: RunContext = { mode: 'scheduled', fetchId: task.fetchId };
     const started = Date.now();
+    const pollAgain = async (): Promise<'not_ready'> => {
+      await this.deps.store.releaseTask(taskId, this.deps.instance, new Date(this.now().getTime() + this.deps.settings.taskPollIntervalMs));
+      return 'not_ready';
+    };
     try {
       const token = await this.deps.tokens.get(conn._id, false);
       const res = await this.deps.data.fetchResults(token, { resultsUri: task.resultsUri, resource: task.resource as PendingTask['resource'] }, { maxAttempts: 2 });
       if (!res.done) {
-        await this.deps.store.releaseTask(taskId, this.deps.instance, new Date(this.now().getTime() + this.deps.settings.taskPollIntervalMs));
-        return 'not_ready';
+        // A task the bank never finishes (the provider hung) is given up after TASK_MAX_AGE_MS and started anew.
+        if (this.now().getTime() - task.createdAt.getTime() < this.deps.settings.taskMaxAgeMs) return await pollAgain();
+        await this.journalTask(conn, unit, ctx, task, started, { httpStatus: res.status === 'Queued' ? 202 : 202, errorCode: 'task_timeout', errorDescription: `still ${res.status} after ${this.deps.settings.taskMaxAgeMs} ms`, correlationId: res.correlationId ?? '', action: 'retry' });
+        return await this.restartTask(conn, task, unit, 'task_timeout');
       }
       const ids = [...task.correlationIds, ...(res.correlationId ? [res.correlationId] : [])];
       await this.journalTask(conn, unit, ctx, task, started, { httpStatus: res.httpStatus, correlationId: res.correlationId ?? '', items: res.results.length });
@@ -726,18 +717,62 @@ export class Fetcher {
     } catch (error) {
       const e = errorCodeOf(error);
       if (!(error instanceof TrueLayerError) && !(error instanceof AppError)) throw error;
-      // The bank's answer to a finished task is final for this task: no inline retry (a large attempt number makes
-      // the policy reschedule instead of repeat); the next refresh starts a new task.
+      // No inline retry here (a large attempt number makes the policy answer reschedule rather than repeat): what
+      // to do next is decided per task below.
       const decision = this.decide(e, Number.MAX_SAFE_INTEGER, false, unit, ctx);
       await this.journalTask(conn, unit, ctx, task, started, { httpStatus: e.httpStatus, errorCode: e.code, errorDescription: e.description, correlationId: e.correlationId, action: decision.action });
-      if (decision.next.kind === 'refresh_and_repeat' || error instanceof AppError) {
-        await this.deps.store.releaseTask(taskId, this.deps.instance, new Date(this.now().getTime() + this.deps.settings.taskPollIntervalMs));
-        return 'not_ready';
+      if (error instanceof AppError || decision.next.kind === 'refresh_and_repeat') return pollAgain();
+      if (decision.action === 'retry') {
+        // The read failed, or the task failed at the bank: TrueLayer's results read answers both the same way. Read
+        // again (free: no bank call) a couple of times, then start the unit anew (a new bank call, within the budget).
+        if (task.pollCount < 2) return pollAgain();
+        return this.restartTask(conn, task, unit, e.code);
       }
       await this.deps.store.finishTask(taskId, 'failed', this.now(), this.deps.settings.taskRetentionMs, e.code, e.correlationId ? [e.correlationId] : []);
       await this.settleFailure(conn, unit, 'scheduled', { ok: false, code: e.code, action: decision.action, next: decision.next, correlationId: e.correlationId, correlationIds: [] });
       return 'failed';
     }
+  }
+
+  private async recordTask(conn: FetchConnectionDoc, unit: Unit, fetchId: string, t: PendingTask, correlationIds: string[], attempt: number): Promise<void> {
+    const startedAt = this.now();
+    await this.deps.store.addTask({
+      _id: t.taskId,
+      connectionId: conn._id,
+      userId: conn.userId,
+      credentialsId: t.credentialsId ?? conn.credentialsId,
+      kind: unit.kind,
+      accountId: unit.accountId,
+      isCard: unit.isCard,
+      ...(unit.window ? { window: unit.window } : {}),
+      resultsUri: t.resultsUri,
+      resource: t.resource,
+      status: 'pending',
+      fetchId,
+      correlationIds,
+      createdAt: startedAt,
+      pollAt: new Date(startedAt.getTime() + (this.deps.settings.webhookUri ? this.deps.settings.taskPollAfterMs : this.deps.settings.taskPollIntervalMs)),
+      pollCount: 0,
+      attempt,
+    });
+  }
+
+  /** Starts a failed or hung task's unit again as a new task (up to the policy's attempts), else gives it up. */
+  private async restartTask(conn: FetchConnectionDoc, task: FetchTaskDoc, unit: Unit, code: string): Promise<'restarted' | 'failed'> {
+    const attempt = (task.attempt ?? 1) + 1;
+    const give = async (outcome: Extract<UnitOutcome, { ok: false }>): Promise<'failed'> => {
+      await this.deps.store.finishTask(task._id, 'failed', this.now(), this.deps.settings.taskRetentionMs, outcome.code);
+      await this.settleFailure(conn, unit, 'scheduled', outcome);
+      return 'failed';
+    };
+    if (attempt > this.deps.settings.taskAttempts) {
+      return give({ ok: false, code, action: 'retry', next: { kind: 'reschedule', notBefore: this.now() }, correlationId: '', correlationIds: [] });
+    }
+    const { outcome } = await this.call(conn, unit, { mode: 'scheduled', fetchId: task.fetchId, async: true, allowNarrow: true });
+    if (!outcome.ok || !outcome.task) return give(outcome.ok ? { ok: false, code: 'invalid_response', action: 'fail_fast', next: { kind: 'fail', reason: 'no task' }, correlationId: '', correlationIds: [] } : outcome);
+    await this.recordTask(conn, unit, task.fetchId, outcome.task, outcome.correlationIds, attempt);
+    await this.deps.store.finishTask(task._id, 'failed', this.now(), this.deps.settings.taskRetentionMs, code, [], outcome.task.taskId);
+    return 'restarted';
   }
 
   private journalTask(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext, task: FetchTaskDoc, started: number, r: Parameters<Fetcher['journal']>[5]): Promise<void> {
