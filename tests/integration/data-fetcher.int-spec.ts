@@ -9,7 +9,7 @@
  * - the support report (JSON and page on the gateway's admin port) shows the calls with TrueLayer's correlation ids.
  */
 import { eventsV1 } from '@ais/contracts-proto-ts';
-import { connectMockUser } from '@ais/testing';
+import { connectMockUser, servicesIn, waitForTrace, type ZipkinSpan } from '@ais/testing';
 import { REPO_ROOT } from '@ais/testing';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -33,7 +33,7 @@ describe('data-fetcher end to end', () => {
 
   beforeAll(async () => {
     // a task is polled when its webhook is 15 s late (long enough for every webhook of a refresh to be consumed first)
-    stack = await startFetchStack({ fetcherEnv: { TASK_POLL_AFTER_MS: '15000', TASK_POLL_INTERVAL_MS: '500' } });
+    stack = await startFetchStack({ tracing: true, fetcherEnv: { TASK_POLL_AFTER_MS: '15000', TASK_POLL_INTERVAL_MS: '500' } });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -44,6 +44,8 @@ describe('data-fetcher end to end', () => {
     expect(res.status).toBe(200);
     return (await res.json()) as Record<string, unknown>;
   };
+  const names = (spans: ZipkinSpan[]): string[] => spans.map((x) => `${x.localEndpoint?.serviceName}:${x.kind ?? ''}:${x.name}`);
+  const traceOf = (traceId: string, ready: (spans: ZipkinSpan[]) => boolean) => waitForTrace(process.env['ZIPKIN_URL']!, traceId, ready, 30_000);
   const txnEvents = (connectionId: string, mode: eventsV1.FetchMode) =>
     stack.raw.events.filter((e) => e.connectionId === connectionId && e.mode === mode && e.payload?.$case === 'transactions');
 
@@ -97,6 +99,21 @@ describe('data-fetcher end to end', () => {
     expect(finished.every((t) => t['via'] === 'webhook')).toBe(true);
     const webhooks = await stack.sandbox.admin<{ task_id: string; outcome: string; body: Record<string, unknown> }[]>('GET', '/webhooks');
     expect(webhooks.filter((w) => w.outcome === 'delivered').length).toBeGreaterThanOrEqual(finished.length);
+    // one trace per webhook: the gateway's webhook request → Kafka → data-fetcher reading the results → raw event
+    const read = await stack.fetcherDb.collection('fetch_journal').findOne({ connectionId: heavy.connectionId, endpoint: 'GET /data/v1/results/{task_id}', traceId: { $ne: '' } });
+    const webhookTrace = await traceOf(String(read!['traceId']), (s) => servicesIn(s).has('auth-gateway') && names(s).some((n) => n.startsWith('data-fetcher:PRODUCER')));
+    // data-fetcher asks token-vault for the token inside the same trace
+    expect(servicesIn(webhookTrace)).toEqual(new Set(['auth-gateway', 'data-fetcher', 'token-vault']));
+    expect(names(webhookTrace)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^auth-gateway:SERVER:post/i),
+        expect.stringMatching(/^auth-gateway:PRODUCER:/),
+        expect.stringMatching(/^data-fetcher:CONSUMER:.*process/),
+        'data-fetcher::fetch.task_results',
+        expect.stringMatching(/^data-fetcher:CLIENT:truelayer get \/data\/v1\/results/i),
+        expect.stringMatching(/^data-fetcher:PRODUCER:/),
+      ]),
+    );
     const scheduled = stack.raw.events.slice(before).filter((e) => e.mode === eventsV1.FetchMode.FETCH_MODE_SCHEDULED);
     expect(scheduled.some((e) => e.payload?.$case === 'transactions')).toBe(true);
     expect(scheduled.some((e) => e.payload?.$case === 'balance')).toBe(true);
@@ -158,6 +175,14 @@ describe('data-fetcher end to end', () => {
     expect(after.unattended).toBe(before.unattended);
     expect(after.attended).toBeGreaterThan(before.attended);
     expect(stack.raw.events.some((e) => e.fetchId === a.json['fetch_id'] && e.mode === eventsV1.FetchMode.FETCH_MODE_USER)).toBe(true);
+    // one trace: the product's request → gateway → gRPC → data-fetcher → TrueLayer calls, each with the circuit state
+    const call = await stack.fetcherDb.collection('fetch_journal').findOne({ connectionId: heavy.connectionId, mode: 'user', traceId: { $ne: '' } }, { sort: { at: -1 } });
+    const spans = await traceOf(String(call!['traceId']), (s) => names(s).some((n) => n === 'data-fetcher::fetch.user') && servicesIn(s).has('auth-gateway'));
+    expect(names(spans)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^auth-gateway:SERVER:post/i), expect.stringMatching(/^auth-gateway:CLIENT:.*RefreshConnection/i), expect.stringMatching(/^data-fetcher:SERVER:.*RefreshConnection/i), 'data-fetcher::fetch.user', 'data-fetcher::fetch.unit']),
+    );
+    const unit = spans.find((x) => x.name === 'fetch.unit')!;
+    expect(unit.tags).toMatchObject({ 'ais.fetch.mode': 'user', 'ais.fetch.attended': 'true', 'ais.circuit.state': 'closed' });
   });
 
   it('the support report shows errors with TrueLayer\'s correlation ids, as JSON and as a page', async () => {

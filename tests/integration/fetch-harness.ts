@@ -17,6 +17,8 @@ export interface FetchStackOptions {
   fetcherEnv?: Record<string, string>;
   tokenVaultEnv?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
+  /** Export spans to the stack's Zipkin (each span as it ends). */
+  tracing?: boolean;
 }
 
 export interface FetchStack {
@@ -73,7 +75,8 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
   const sandbox = await startSandboxProcess({ SANDBOX_REDIRECT_URIS: `${base}/v1/callback`, ...(o.sandboxEnv ?? {}) });
   const credentialsPath = `ais/truelayer-${ns}`;
   await new Vault({ addr: infra['VAULT_ADDR']!, token: infra['VAULT_TOKEN']! }).kvWrite(credentialsPath, { client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
-  const common = { ...infra, LOG_LEVEL: 'info', KAFKA_TOPIC_PREFIX: prefix, KAFKA_CREATE_TOPICS: 'false', SHUTDOWN_TIMEOUT_MS: '10000', OTEL_TRACES_EXPORTER: 'none' };
+  const tracing: Record<string, string> = o.tracing ? { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_SIMPLE_SPAN_PROCESSOR: 'true' } : { OTEL_TRACES_EXPORTER: 'none' };
+  const common = { ...infra, LOG_LEVEL: 'info', KAFKA_TOPIC_PREFIX: prefix, KAFKA_CREATE_TOPICS: 'false', SHUTDOWN_TIMEOUT_MS: '10000', ...tracing };
   await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix });
   const raw = new RawCollector();
   await raw.start(infra['KAFKA_BROKERS']!.split(','), prefix);

@@ -23,6 +23,8 @@ export const schema = commonSchema
     CLOCK: env.clock,
     /** Public URL of the gateway's webhook route (POST /v1/webhooks/truelayer); unset: async tasks are polled. */
     WEBHOOK_URI: env.url.optional(),
+    /** How long a webhook for a task not recorded yet waits for it, while its connection is starting tasks. */
+    WEBHOOK_GRACE_MS: env.ms.default(2_000),
     /** Background refreshes as async tasks (TrueLayer's recommendation for unattended reads). */
     ASYNC_REFRESH: env.bool.default(true),
     BACKFILL_WINDOW_MONTHS: count(1, 24).default(3),

@@ -7,6 +7,7 @@ import { EventConsumer, headersFor, newMeta } from '@ais/platform-kafka';
 import { Leases, MongoIdempotencyGuard } from '@ais/platform-mongo';
 import { Service } from '@ais/platform-runtime';
 import { createTrueLayerDataClient, customEnvironment, TRUELAYER_PRODUCTION, TRUELAYER_SANDBOX } from '@ais/truelayer-client';
+import { trace } from '@opentelemetry/api';
 import { loadConfig } from './config';
 import { MongoCallBudgetStore } from './data/call-budget.store';
 import { FetchStateStore } from './data/fetch-state.store';
@@ -65,7 +66,10 @@ async function main(): Promise<void> {
       clock,
       failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
       coolDownMs: config.CIRCUIT_COOL_DOWN_MS,
-      onTransition: (t) => service.logger.warn({ providerId: t.providerId, from: t.from, to: t.to, failures: t.failures, reason: t.reason }, 'provider circuit breaker changed state'),
+      onTransition: (t) => {
+        service.logger.warn({ providerId: t.providerId, from: t.from, to: t.to, failures: t.failures, reason: t.reason }, 'provider circuit breaker changed state');
+        trace.getActiveSpan()?.addEvent('circuit_breaker', { 'ais.provider_id': t.providerId, 'ais.circuit.from': t.from, 'ais.circuit.to': t.to, 'ais.circuit.reason': t.reason });
+      },
     });
     const fetchTopic = topicName(TOPICS.fetch, prefix);
     const deadLetterTopic = topicName(TOPICS.deadLetter, prefix);
@@ -147,7 +151,7 @@ async function main(): Promise<void> {
     service.readiness(() => consumer.healthy);
     const grpc = service
       .grpcServer()
-      .add('ais.fetcher.v1.FetcherService', fetcherV1.FetcherServiceService, fetcherHandlers({ probes, store, fetcher, budget, breakers, leases, instance, clock, userLeaseMs: config.USER_REFRESH_LEASE_MS }));
+      .add('ais.fetcher.v1.FetcherService', fetcherV1.FetcherServiceService, fetcherHandlers({ probes, store, fetcher, budget, breakers, leases, instance, clock, userLeaseMs: config.USER_REFRESH_LEASE_MS, webhookGraceMs: config.WEBHOOK_GRACE_MS }));
     await service.serve(grpc, config, async () => {
       await consumer.start(service.kafkaStartup);
       if (config.SCHEDULER_ENABLED) scheduler.start();

@@ -429,7 +429,7 @@ describe('Fetcher against the simulator and the real store', () => {
     // the balance event carries the correlation ids of both attempts
     expect(eventsOf(c.id, 'balance')[0]!.correlationIds).toEqual(journal.filter((j) => j.endpoint.endsWith('/balance')).map((j) => j.correlationId));
 
-    const handlers = fetcherHandlers({ probes: {} as never, store, fetcher, budget, breakers, leases: {} as never, instance: 'it', clock, userLeaseMs: 1_000 });
+    const handlers = fetcherHandlers({ probes: {} as never, store, fetcher, budget, breakers, leases: {} as never, instance: 'it', clock, userLeaseMs: 1_000, webhookGraceMs: 0 });
     const report = await handlers.getSupportReport({ connectionId: c.id, limit: 50 }, {} as never);
     expect(report).toMatchObject({ connectionId: c.id, credentialsId: c.credentialsId, providerId: PROVIDER, status: 'active', circuit: 'closed' });
     expect(report.timeline).toHaveLength(4);

@@ -18,6 +18,7 @@ import type { Connection } from '@ais/platform-mongo';
 
 export const FETCH_INDEXES = {
   connectionsDue: 'fetch_connections_due',
+  connectionsCredentials: 'fetch_connections_credentials',
   tasksPoll: 'fetch_tasks_poll',
   tasksTtl: 'fetch_tasks_ttl',
   journalByConnection: 'fetch_journal_connection',
@@ -69,6 +70,11 @@ export interface FetchConnectionDoc {
   lastSuccess: Partial<Record<Kind, Date>>;
   nextDueAt: Date;
   lastRefreshAt?: Date;
+  /**
+   * Set while this connection's async tasks are being started: TrueLayer may call the webhook before the start's
+   * answer is recorded, and CheckWebhook waits for the task only then.
+   */
+  startingTasksUntil?: Date;
   /** When the last background refreshes (at most 4) finished issuing their calls: the next one is planned from them. */
   refreshEnds?: Date[];
   /** Background refreshes started (one per due run). */
@@ -162,6 +168,7 @@ export class FetchStateStore {
 
   async ensureIndexes(): Promise<void> {
     await this.connections.createIndex({ status: 1, nextDueAt: 1 }, { name: FETCH_INDEXES.connectionsDue });
+    await this.connections.createIndex({ credentialsId: 1 }, { name: FETCH_INDEXES.connectionsCredentials });
     await this.tasks.createIndex({ status: 1, pollAt: 1 }, { name: FETCH_INDEXES.tasksPoll });
     await this.tasks.createIndex({ expiresAt: 1 }, { name: FETCH_INDEXES.tasksTtl, expireAfterSeconds: 0 });
     await this.journal.createIndex({ connectionId: 1, at: -1 }, { name: FETCH_INDEXES.journalByConnection });
@@ -205,6 +212,11 @@ export class FetchStateStore {
 
   async addUnsupported(connectionId: string, what: string): Promise<void> {
     await this.connections.updateOne({ _id: connectionId }, { $addToSet: { unsupported: what }, $set: { updatedAt: new Date() } });
+  }
+
+  /** The connection with this TrueLayer credentials id that is starting tasks now, if any. */
+  startingTasks(credentialsId: string, now: Date): Promise<FetchConnectionDoc | null> {
+    return this.connections.findOne({ credentialsId, startingTasksUntil: { $gt: now } });
   }
 
   /** Active connections whose refresh is due, oldest first (served by `fetch_connections_due`). */

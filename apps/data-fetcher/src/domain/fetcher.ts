@@ -22,7 +22,7 @@ import type { Logger } from '@ais/platform-logger';
 import { AppError } from '@ais/platform-errors';
 import { newMeta } from '@ais/platform-kafka';
 import { isTrueLayerError, TrueLayerError, type DataRequest, type DataResponse, type PendingTask, type TrueLayerDataClient } from '@ais/truelayer-client';
-import { trace } from '@opentelemetry/api';
+import { SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import { accountKey, cardKey, connectionKey, UNATTENDED_CALLS_PER_WINDOW, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
 import type { CircuitBreakers, Decision, ErrorPolicy, NextStep } from './error-policy';
 import { addDays, dayOf, incrementalWindow, nextBackfillWindow, postConsentWindowMs, refreshIntervalMs, spreadOffsetMs, windowBounds, type DayWindow } from './plan';
@@ -250,6 +250,23 @@ const errorCodeOf = (error: unknown): { code: string; httpStatus: number; descri
   return { code: 'internal', httpStatus: 0, description: error instanceof Error ? error.message : String(error), correlationId: '' };
 };
 
+const tracer = trace.getTracer('data-fetcher');
+
+/** Runs `fn` in a span (child of whatever is active: a Kafka consumer span, a gRPC call; else a new trace). */
+export async function inSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn();
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
 const TOKEN_STOP_CODES = new Set(['reauth_required', 'expired', 'revoked', 'no_tokens', 'no_refresh_token', 'connection_not_found']);
 
 export class Fetcher {
@@ -273,6 +290,26 @@ export class Fetcher {
    * attempt (each attempt reaches the bank), refunded only when the bank was provably not called.
    */
   async call(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<{ outcome: UnitOutcome; response?: DataResponse<unknown>; unit: Unit }> {
+    const attributes: Attributes = {
+      'ais.fetch.kind': unit.kind,
+      'ais.fetch.mode': ctx.mode,
+      'ais.fetch.async': Boolean(ctx.async),
+      'ais.fetch.attended': Boolean(ctx.psuIp),
+      'ais.connection_id': conn._id,
+      'ais.provider_id': conn.providerId,
+      'ais.circuit.state': this.deps.breakers.state(conn.providerId),
+      ...(unit.window ? { 'ais.fetch.window_from': unit.window.from, 'ais.fetch.window_to': unit.window.to } : {}),
+    };
+    return inSpan('fetch.unit', attributes, async () => {
+      const result = await this.callInner(conn, unit, ctx);
+      const span = trace.getActiveSpan();
+      span?.setAttributes({ 'ais.fetch.ok': result.outcome.ok, 'ais.circuit.state': this.deps.breakers.state(conn.providerId) });
+      if (!result.outcome.ok) span?.setAttributes({ 'ais.fetch.error_code': result.outcome.code, 'ais.fetch.action': result.outcome.action });
+      return result;
+    });
+  }
+
+  private async callInner(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<{ outcome: UnitOutcome; response?: DataResponse<unknown>; unit: Unit }> {
     const correlationIds: string[] = [];
     let attempt = 1;
     let forceToken = false;
@@ -559,7 +596,11 @@ export class Fetcher {
   }
 
   /** The post-consent fetch (also resumes an interrupted one). Returns when done, stopped or waiting. */
-  async runBackfill(connectionId: string): Promise<void> {
+  runBackfill(connectionId: string): Promise<void> {
+    return inSpan('fetch.backfill', { 'ais.connection_id': connectionId }, () => this.runBackfillInner(connectionId));
+  }
+
+  private async runBackfillInner(connectionId: string): Promise<void> {
     let conn = await this.deps.store.get(connectionId);
     if (!conn || conn.status !== 'active') return;
     const fetchId = randomUUID();
@@ -647,13 +688,22 @@ export class Fetcher {
   }
 
   /** A background refresh: every unit as an ASYNC task (or SYNC when async is off), each inside the budget. */
-  async runScheduled(connectionId: string): Promise<void> {
+  runScheduled(connectionId: string): Promise<void> {
+    return inSpan('fetch.scheduled', { 'ais.connection_id': connectionId }, () => this.runScheduledInner(connectionId));
+  }
+
+  private async runScheduledInner(connectionId: string): Promise<void> {
     const conn = await this.deps.store.get(connectionId);
     if (!conn || conn.status !== 'active') return;
     const now = this.now();
     const fetchId = randomUUID();
     // provisional; the run's end sets the real one (the lease already keeps other instances out)
-    await this.deps.store.update(connectionId, { lastRefreshAt: now, nextDueAt: new Date(now.getTime() + this.intervalMs), refreshes: (conn.refreshes ?? 0) + 1 });
+    await this.deps.store.update(connectionId, {
+      lastRefreshAt: now,
+      nextDueAt: new Date(now.getTime() + this.intervalMs),
+      refreshes: (conn.refreshes ?? 0) + 1,
+      ...(this.deps.settings.asyncRefresh ? { startingTasksUntil: new Date(now.getTime() + this.deps.settings.taskClaimMs) } : {}),
+    });
     let waitUntil: Date | undefined;
     const async = this.deps.settings.asyncRefresh;
     for (const unit of this.refreshUnits(conn, dayOf(now))) {
@@ -680,11 +730,19 @@ export class Fetcher {
     const end = this.now();
     const ends = [...(conn.refreshEnds ?? []), end].slice(-UNATTENDED_CALLS_PER_WINDOW);
     const nextDueAt = new Date(Math.max(nextRefreshTime(ends, this.deps.budget.windowMs, this.intervalMs), waitUntil?.getTime() ?? 0));
-    await this.deps.store.update(connectionId, { nextDueAt, refreshEnds: ends });
+    await this.deps.store.update(connectionId, { nextDueAt, refreshEnds: ends }, ['startingTasksUntil']);
   }
 
   /** Reads a task's results (after its webhook, or when polling). Exactly one caller wins the claim. */
-  async completeTask(taskId: string, via: 'webhook' | 'poll'): Promise<'done' | 'not_ready' | 'failed' | 'restarted' | 'skipped'> {
+  completeTask(taskId: string, via: 'webhook' | 'poll'): Promise<'done' | 'not_ready' | 'failed' | 'restarted' | 'skipped'> {
+    return inSpan('fetch.task_results', { 'ais.task_id': taskId, 'ais.fetch.via': via }, async () => {
+      const result = await this.completeTaskInner(taskId, via);
+      trace.getActiveSpan()?.setAttribute('ais.task.result', result);
+      return result;
+    });
+  }
+
+  private async completeTaskInner(taskId: string, via: 'webhook' | 'poll'): Promise<'done' | 'not_ready' | 'failed' | 'restarted' | 'skipped'> {
     const now = this.now();
     const task = await this.deps.store.claimTask(taskId, this.deps.instance, now, this.deps.settings.taskClaimMs, via);
     if (!task) return 'skipped';
@@ -768,6 +826,7 @@ export class Fetcher {
     if (attempt > this.deps.settings.taskAttempts) {
       return give({ ok: false, code, action: 'retry', next: { kind: 'reschedule', notBefore: this.now() }, correlationId: '', correlationIds: [] });
     }
+    await this.deps.store.update(conn._id, { startingTasksUntil: new Date(this.now().getTime() + this.deps.settings.taskClaimMs) });
     const { outcome } = await this.call(conn, unit, { mode: 'scheduled', fetchId: task.fetchId, async: true, allowNarrow: true });
     if (!outcome.ok || !outcome.task) return give(outcome.ok ? { ok: false, code: 'invalid_response', action: 'fail_fast', next: { kind: 'fail', reason: 'no task' }, correlationId: '', correlationIds: [] } : outcome);
     await this.recordTask(conn, unit, task.fetchId, outcome.task, outcome.correlationIds, attempt);
@@ -781,7 +840,11 @@ export class Fetcher {
   }
 
   /** A SYNC refresh for a present user (X-PSU-IP), outside the budget. */
-  async runUser(connectionId: string, psuIp: string): Promise<{ fetchId: string; startedAt: Date; finishedAt: Date; items: RefreshedItemDoc[] }> {
+  runUser(connectionId: string, psuIp: string): Promise<{ fetchId: string; startedAt: Date; finishedAt: Date; items: RefreshedItemDoc[] }> {
+    return inSpan('fetch.user', { 'ais.connection_id': connectionId }, () => this.runUserInner(connectionId, psuIp));
+  }
+
+  private async runUserInner(connectionId: string, psuIp: string): Promise<{ fetchId: string; startedAt: Date; finishedAt: Date; items: RefreshedItemDoc[] }> {
     let conn = await this.deps.store.get(connectionId);
     if (!conn) throw AppError.notFound('connection_not_found', 'data-fetcher has no such connection (not authorized yet?)');
     if (conn.status !== 'active') throw new AppError({ code: conn.status, message: `the connection is ${conn.status}; the user must re-consent`, kind: 'failed_precondition' });

@@ -18,6 +18,8 @@ export interface FetcherServiceDeps {
   leases: Leases;
   instance: string;
   clock: { now(): Date };
+  /** How long CheckWebhook waits for a task that is being started (real ms). */
+  webhookGraceMs: number;
   /** Real-time lease of a user refresh (other instances wait for it and return its result). */
   userLeaseMs: number;
 }
@@ -115,7 +117,16 @@ export function fetcherHandlers(deps: FetcherServiceDeps): ServiceHandlers<typeo
 
     async checkWebhook(req) {
       requireIds({ task_id: req.taskId });
-      const task = await deps.store.getTask(req.taskId);
+      let task = await deps.store.getTask(req.taskId);
+      // TrueLayer may call before data-fetcher has recorded the task it just started (the webhook can beat the
+      // 202's journey back): wait a little, but only while that connection is starting tasks.
+      if (!task && req.credentialsId && (await deps.store.startingTasks(req.credentialsId, deps.clock.now()))) {
+        const until = Date.now() + deps.webhookGraceMs;
+        while (!task && Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 100));
+          task = await deps.store.getTask(req.taskId);
+        }
+      }
       const refuse = (reason: string): fetcherV1.CheckWebhookResponse => ({ accepted: false, reason, connectionId: '', userId: '' });
       if (!task) return refuse('unknown_task');
       if (task.status !== 'pending' && task.status !== 'claimed') return refuse('not_pending');
