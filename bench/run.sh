@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks (not tests): each writes bench/results/<name>.json and prints itself next to its baseline.
 #   npm run bench                 every benchmark
-#   npm run bench -- store        only bench/store.bench.ts (likewise get-access-token)
+#   npm run bench -- store        only bench/store.bench.ts (likewise get-access-token, fetch)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(get-access-token store)
+[ ${#names[@]} -gt 0 ] || names=(get-access-token store fetch)
 for name in "${names[@]}"; do
   [ -f "bench/$name.bench.ts" ] || { echo "no benchmark bench/$name.bench.ts" >&2; exit 2; }
   echo "==> bench $name"

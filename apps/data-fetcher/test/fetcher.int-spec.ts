@@ -11,7 +11,7 @@ import { AppError } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, type Connection } from '@ais/platform-mongo';
 import { startSandboxProcess, type SandboxProcess } from '@ais/testing';
-import { createPkcePair, createTrueLayerClient, customEnvironment, parseAuthRedirect, SYNTHETIC_ERROR_CODES, type TrueLayerClient } from '@ais/truelayer-client';
+import { createTrueLayerClient, customEnvironment, SYNTHETIC_ERROR_CODES, type TrueLayerClient } from '@ais/truelayer-client';
 import { MongoCallBudgetStore } from '../src/data/call-budget.store';
 import { FetchStateStore, type FetchConnectionDoc } from '../src/data/fetch-state.store';
 import { accountKey, CallBudget, REGULATORY_WINDOW_MS, UNATTENDED_CALLS_PER_WINDOW } from '../src/domain/call-budget';
@@ -19,6 +19,7 @@ import { CircuitBreakers, errorPolicyTable, ErrorPolicy, type CircuitTransition,
 import { Fetcher, type FetcherSettings, type Unit } from '../src/domain/fetcher';
 import { addDays, addMonths, backfillWindows, dayOf } from '../src/domain/plan';
 import { fetcherHandlers } from '../src/grpc/fetcher.service';
+import { authorizeMockUser } from './support/mock-user';
 
 jest.setTimeout(60_000);
 
@@ -125,13 +126,7 @@ describe('Fetcher against the simulator and the real store', () => {
 
   /** The auth dialog for a mock user, the code exchanged at the token endpoint, the connection recorded as on `authorized`. */
   async function connect(username = 'small', password = 'small', opts: { psuIp?: string } = {}): Promise<{ id: string; credentialsId: string }> {
-    const pkce = createPkcePair();
-    const state = `st-${randomUUID()}`;
-    const url = tl.auth.authLink({ redirectUri: sandbox.redirectUri, scope: SCOPES, providers: ['uk-ob-all'], providerId: PROVIDER, state, codeChallenge: pkce.codeChallenge, codeChallengeMethod: 'S256' });
-    const done = await admin<{ redirect_url: string; credentials_id: string }>('POST', '/authorize', { auth_url: url, username, password });
-    const redirect = parseAuthRedirect(done.redirect_url, state);
-    if (!redirect.ok) throw new Error(`authorization failed: ${redirect.error}`);
-    const set = await tl.auth.exchangeCode({ code: redirect.code, redirectUri: sandbox.redirectUri, codeVerifier: pkce.codeVerifier });
+    const { credentialsId, tokens: set } = await authorizeMockUser(sandbox, tl.auth, { username, password, scopes: SCOPES, providerId: PROVIDER });
     const id = `conn-${randomUUID()}`;
     tokens.set(id, { access: set.accessToken, refresh: set.refreshToken!, forced: 0 });
     // as fetch.consumers.ts records connection.authorized
@@ -140,7 +135,7 @@ describe('Fetcher against the simulator and the real store', () => {
       userId: `user-${id}`,
       clientId: 'client-it',
       providerId: PROVIDER,
-      credentialsId: done.credentials_id,
+      credentialsId,
       scopes: set.scope.length > 0 ? set.scope : SCOPES,
       status: 'active',
       authorizedAt: clock.now(),
@@ -148,7 +143,7 @@ describe('Fetcher against the simulator and the real store', () => {
       backfill: 'pending',
       nextDueAt: clock.now(),
     });
-    return { id, credentialsId: done.credentials_id };
+    return { id, credentialsId };
   }
 
   const conn = async (id: string): Promise<FetchConnectionDoc> => (await store.get(id))!;
