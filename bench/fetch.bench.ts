@@ -302,6 +302,8 @@ async function main(): Promise<void> {
             taskPollAfterMs: config.TASK_POLL_AFTER_MS,
             taskPollIntervalMs: config.TASK_POLL_INTERVAL_MS,
             taskClaimMs: config.TASK_CLAIM_MS,
+            taskMaxAgeMs: 30 * 60_000,
+            taskAttempts: 4,
             taskRetentionMs: config.TASK_RETENTION_MS,
             publishChunk: 8,
           },
