@@ -149,6 +149,22 @@ async function main(): Promise<void> {
   console.log(`gateway:            ${gwBase}/v1/openapi.json   (API key of the local-demo client: ${keyFile})`);
   if (!recorded) throw new Error('the probe did not reach data-fetcher');
   say(`probe recorded at ${secs()}`);
+
+  // The demo user's bank data: data-fetcher's post-consent fetch, seen through the support report.
+  const connectionId = ((connections as { connections?: { connection_id: string }[] }).connections ?? [])[0]?.connection_id;
+  if (!connectionId) throw new Error('the demo user has no connection');
+  let report: { backfill?: string; timeline?: { endpoint: string; items: number }[]; errors?: unknown[] } = {};
+  for (let i = 0; i < 240 && report.backfill !== 'done' && report.backfill !== 'partial'; i += 1) {
+    const r = await fetch(`${admin}/admin/connections/${encodeURIComponent(connectionId)}/support-report`);
+    if (r.ok) report = (await r.json()) as typeof report;
+    if (report.backfill !== 'done' && report.backfill !== 'partial') await new Promise((r2) => setTimeout(r2, 250));
+  }
+  const timeline = report.timeline ?? [];
+  const transactions = timeline.filter((t) => t.endpoint.endsWith('/transactions')).reduce((n, t) => n + (t.items ?? 0), 0);
+  console.log(`post-consent fetch of demo-user: ${report.backfill ?? 'not finished'}; ${timeline.length} TrueLayer calls, ${transactions} transactions published to Kafka, ${(report.errors ?? []).length} errors`);
+  console.log(`support report:     ${admin}/admin/connections/${encodeURIComponent(connectionId)}/support-report?format=html`);
+  if (report.backfill !== 'done' && report.backfill !== 'partial') throw new Error('the post-consent fetch did not finish within 60 s');
+  say(`bank data fetched at ${secs()}`);
   if (once) {
     await stopAll();
     say(`done in ${secs()}`);
