@@ -35,7 +35,7 @@ import { connectMongo } from '@ais/platform-mongo';
 import { ensureStack, provisionTopics, REPO_ROOT, startSandboxProcess, stopStack, type SandboxProcess } from '@ais/testing';
 import { createTrueLayerClient, createTrueLayerDataClient, customEnvironment, type TrueLayerDataClient } from '@ais/truelayer-client';
 import type { Kafka } from 'kafkajs';
-import { schema as fetcherConfigSchema, type Config } from '../apps/data-fetcher/src/config';
+import { fetcherSettings, schema as fetcherConfigSchema, type Config } from '../apps/data-fetcher/src/config';
 import { MongoCallBudgetStore } from '../apps/data-fetcher/src/data/call-budget.store';
 import { FetchStateStore } from '../apps/data-fetcher/src/data/fetch-state.store';
 import { CallBudget } from '../apps/data-fetcher/src/domain/call-budget';
@@ -290,23 +290,7 @@ async function main(): Promise<void> {
           clock,
           logger,
           instance,
-          settings: {
-            backfillWindowMonths: config.BACKFILL_WINDOW_MONTHS,
-            backfillMaxMonths: config.BACKFILL_MAX_MONTHS,
-            postConsentWindowMs: config.POST_CONSENT_WINDOW_MS,
-            overlapDays: config.SYNC_OVERLAP_DAYS,
-            historyDaysOutsideSca: config.HISTORY_DAYS_OUTSIDE_SCA,
-            refreshesPerWindow: config.REFRESHES_PER_WINDOW,
-            webhookUri: config.WEBHOOK_URI ?? '',
-            asyncRefresh: config.ASYNC_REFRESH,
-            taskPollAfterMs: config.TASK_POLL_AFTER_MS,
-            taskPollIntervalMs: config.TASK_POLL_INTERVAL_MS,
-            taskClaimMs: config.TASK_CLAIM_MS,
-            taskMaxAgeMs: 30 * 60_000,
-            taskAttempts: 4,
-            taskRetentionMs: config.TASK_RETENTION_MS,
-            publishChunk: 8,
-          },
+          settings: fetcherSettings(config),
         });
         // as fetch.consumers.ts records connection.authorized
         const connectionId = `bench-conn-${ns}-${run}`;

@@ -1,3 +1,4 @@
+import type { FetcherSettings } from './domain/fetcher';
 import { commonSchema, grpcServerSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -65,5 +66,26 @@ export const schema = commonSchema
   });
 
 export type Config = z.infer<typeof schema>;
+
+/** The engine's settings from the configuration (main.ts and the benchmark build the Fetcher with them). */
+export function fetcherSettings(config: Config): FetcherSettings {
+  return {
+    backfillWindowMonths: config.BACKFILL_WINDOW_MONTHS,
+    backfillMaxMonths: config.BACKFILL_MAX_MONTHS,
+    postConsentWindowMs: config.POST_CONSENT_WINDOW_MS,
+    overlapDays: config.SYNC_OVERLAP_DAYS,
+    historyDaysOutsideSca: config.HISTORY_DAYS_OUTSIDE_SCA,
+    refreshesPerWindow: config.REFRESHES_PER_WINDOW,
+    webhookUri: config.WEBHOOK_URI ?? '',
+    asyncRefresh: config.ASYNC_REFRESH,
+    taskPollAfterMs: config.TASK_POLL_AFTER_MS,
+    taskPollIntervalMs: config.TASK_POLL_INTERVAL_MS,
+    taskClaimMs: config.TASK_CLAIM_MS,
+    taskMaxAgeMs: config.TASK_MAX_AGE_MS,
+    taskAttempts: config.RETRY_MAX_ATTEMPTS,
+    taskRetentionMs: config.TASK_RETENTION_MS,
+    publishChunk: 8,
+  };
+}
 
 export const loadConfig = (): Readonly<Config> => loadConfigOrExit('data-fetcher', schema);

@@ -8,7 +8,7 @@ import { Leases, MongoIdempotencyGuard } from '@ais/platform-mongo';
 import { Service } from '@ais/platform-runtime';
 import { createTrueLayerDataClient, customEnvironment, TRUELAYER_PRODUCTION, TRUELAYER_SANDBOX } from '@ais/truelayer-client';
 import { trace } from '@opentelemetry/api';
-import { loadConfig } from './config';
+import { fetcherSettings, loadConfig } from './config';
 import { MongoCallBudgetStore } from './data/call-budget.store';
 import { FetchStateStore } from './data/fetch-state.store';
 import { ProbeRepository } from './data/probe.model';
@@ -109,23 +109,7 @@ async function main(): Promise<void> {
       clock,
       logger: service.logger,
       instance,
-      settings: {
-        backfillWindowMonths: config.BACKFILL_WINDOW_MONTHS,
-        backfillMaxMonths: config.BACKFILL_MAX_MONTHS,
-        postConsentWindowMs: config.POST_CONSENT_WINDOW_MS,
-        overlapDays: config.SYNC_OVERLAP_DAYS,
-        historyDaysOutsideSca: config.HISTORY_DAYS_OUTSIDE_SCA,
-        refreshesPerWindow: config.REFRESHES_PER_WINDOW,
-        webhookUri: config.WEBHOOK_URI ?? '',
-        asyncRefresh: config.ASYNC_REFRESH,
-        taskPollAfterMs: config.TASK_POLL_AFTER_MS,
-        taskPollIntervalMs: config.TASK_POLL_INTERVAL_MS,
-        taskClaimMs: config.TASK_CLAIM_MS,
-        taskMaxAgeMs: config.TASK_MAX_AGE_MS,
-        taskAttempts: config.RETRY_MAX_ATTEMPTS,
-        taskRetentionMs: config.TASK_RETENTION_MS,
-        publishChunk: 8,
-      },
+      settings: fetcherSettings(config),
     });
     const scheduler = new Scheduler({
       store,
