@@ -3,9 +3,9 @@
  * simulated days in a few real minutes (the simulator and every data-fetcher run the same scaled clock, so they
  * agree on the time without talking). Proves invariant 3:
  * - the simulator (the bank's side) never answers `provider_request_limit_exceeded` to an unattended call;
- * - no account × endpoint gets more than 4 unattended calls in any rolling 24 h (counted by the simulator);
- * - every account is refreshed as often as the budget allows: ⌊elapsed / interval⌋ refreshes, the interval being
- *   (24 h + 15 min margin) / 4 (the measured rate is printed);
+ * - no account × endpoint gets more than 4 unattended calls in any rolling 24 h (from data-fetcher's journal);
+ * - every account is refreshed as often as the budget allows: from its first background refresh on, one per
+ *   interval, the interval being (24 h + 15 min margin) / 4 (the measured rates are printed);
  * - the instances shared the work (leases) and never fetched one connection twice at once.
  */
 import { scaledClockSpec } from '@ais/platform-config';
@@ -110,12 +110,14 @@ describe('unattended budget: 3 data-fetcher instances, fast clock, 3 simulated d
     const accounts = docs.flatMap((d) => Object.values((d['resources'] ?? {}) as Record<string, { id: string }>).map((r) => `${String(d['_id'])}|${r.id}`));
     expect(accounts.length).toBeGreaterThanOrEqual(CONNECTIONS);
     const elapsedDays = (endedAt - connectedAt) / DAY;
-    const expected = Math.floor((endedAt - connectedAt) / INTERVAL) - 1; // the first refresh waits one interval after the backfill
     const rates: number[] = [];
     for (const account of accounts) {
-      const n = perAccount.get(account) ?? 0;
-      expect(n).toBeGreaterThanOrEqual(expected);
-      rates.push(n / elapsedDays);
+      const t = times.get(account) ?? [];
+      expect(t.length).toBeGreaterThan(0);
+      // from its first background refresh to the end of the run, an account gets one refresh per interval (at most
+      // one fewer: scheduling latency, which the fast clock magnifies 2880 times, can push the last one past the end)
+      expect(t.length).toBeGreaterThanOrEqual(Math.floor((endedAt - Math.min(...t)) / INTERVAL));
+      rates.push(t.length / elapsedDays);
     }
     // the instances shared the work
     const instances = await stack.fetcherDb.collection('call_budget').distinct('instance');
