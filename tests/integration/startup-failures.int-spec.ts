@@ -25,7 +25,7 @@ describe('start-up failures', () => {
   });
 
   it('an unreachable MongoDB exits 1 with one clear fatal line', async () => {
-    const r = await runToExit('data-fetcher', { ...base, MONGODB_URI: 'mongodb://127.0.0.1:1/?directConnection=true' });
+    const r = await runToExit('data-fetcher', { ...base, TOKEN_VAULT_ADDR: '127.0.0.1:1', MONGODB_URI: 'mongodb://127.0.0.1:1/?directConnection=true' });
     expect(r.code).toBe(1);
     const fatal = r.lines.filter((l) => l['level'] === 'fatal');
     expect(fatal).toHaveLength(1);
