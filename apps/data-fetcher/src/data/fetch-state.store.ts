@@ -29,7 +29,7 @@ export type ConnectionStatus = 'active' | 'reauth_required' | 'revoked';
 export type BackfillState = 'pending' | 'running' | 'done' | 'partial';
 
 /** The data kinds, as the proto's FetchKind and the support report name them. */
-export const KINDS = ['identity', 'accounts', 'cards', 'transactions', 'pending_transactions', 'balance', 'standing_orders', 'direct_debits'] as const;
+export const KINDS = ['me', 'identity', 'accounts', 'cards', 'transactions', 'pending_transactions', 'balance', 'standing_orders', 'direct_debits'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface ResourceState {
@@ -58,6 +58,8 @@ export interface FetchConnectionDoc {
   /** When the user completed the bank's authentication: start of the post-consent window. */
   authorizedAt: Date;
   consentExpiresAt?: Date;
+  /** `consent_status` of TrueLayer's `/me`, when read. */
+  consentStatus?: string;
   previousConnectionId?: string;
   /** The consenting user's IP, kept only while the post-consent fetch may use it (then unset). */
   psuIp?: string;

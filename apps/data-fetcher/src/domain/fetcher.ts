@@ -21,7 +21,7 @@ import { eventsV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
 import { AppError } from '@ais/platform-errors';
 import { newMeta } from '@ais/platform-kafka';
-import { isTrueLayerError, TrueLayerError, type DataRequest, type DataResponse, type PendingTask, type TrueLayerDataClient } from '@ais/truelayer-client';
+import { isTrueLayerError, toDate, TrueLayerError, type DataRequest, type DataResponse, type PendingTask, type TrueLayerDataClient } from '@ais/truelayer-client';
 import { SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import { accountKey, cardKey, connectionKey, UNATTENDED_CALLS_PER_WINDOW, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
 import type { CircuitBreakers, Decision, ErrorPolicy, NextStep } from './error-policy';
@@ -38,6 +38,7 @@ const MODE_PROTO: Record<Mode, eventsV1.FetchMode> = {
 };
 
 export const KIND_PROTO: Record<Kind, eventsV1.FetchKind> = {
+  me: eventsV1.FetchKind.FETCH_KIND_ME,
   identity: eventsV1.FetchKind.FETCH_KIND_IDENTITY,
   accounts: eventsV1.FetchKind.FETCH_KIND_ACCOUNTS,
   cards: eventsV1.FetchKind.FETCH_KIND_CARDS,
@@ -58,6 +59,7 @@ export interface Unit {
 
 /** The scope each kind needs (besides `accounts`/`cards` for the per-resource kinds). */
 const SCOPE_OF: Record<Kind, string> = {
+  me: '',
   identity: 'info',
   accounts: 'accounts',
   cards: 'cards',
@@ -68,7 +70,9 @@ const SCOPE_OF: Record<Kind, string> = {
   direct_debits: 'direct_debits',
 };
 
-const BUDGET_ENDPOINT: Record<Kind, BudgetEndpoint> = {
+/** `me` is TrueLayer's own metadata (no bank call): never budgeted. */
+const BUDGET_ENDPOINT: Record<Kind, BudgetEndpoint | undefined> = {
+  me: undefined,
   identity: 'info',
   accounts: 'accounts',
   cards: 'cards',
@@ -86,6 +90,8 @@ export function dataRequestOf(unit: Unit): DataRequest {
   const range = unit.window ? { from: unit.window.from, to: unit.window.to } : undefined;
   const id = unit.accountId;
   switch (unit.kind) {
+    case 'me':
+      return { resource: 'me' };
     case 'identity':
       return { resource: 'info' };
     case 'accounts':
@@ -106,13 +112,16 @@ export function dataRequestOf(unit: Unit): DataRequest {
   }
 }
 
-export function budgetKeyOf(connectionId: string, unit: Unit): BudgetKey {
+/** The ledger key of a unit; undefined for what never reaches a bank (`/me`). */
+export function budgetKeyOf(connectionId: string, unit: Unit): BudgetKey | undefined {
   const endpoint = BUDGET_ENDPOINT[unit.kind];
+  if (!endpoint) return undefined;
   if (!unit.accountId) return connectionKey(connectionId, endpoint);
   return unit.isCard ? cardKey(connectionId, unit.accountId, endpoint) : accountKey(connectionId, unit.accountId, endpoint);
 }
 
 const ENDPOINT_TEMPLATE: Record<string, string> = {
+  me: '/me',
   info: '/info',
   accounts: '/accounts',
   cards: '/cards',
@@ -149,6 +158,7 @@ export function endpointOf(unit: Unit): string {
 /** Whether the connection may be asked for `kind`: scope granted and not known to be unsupported. */
 export function allowed(conn: Pick<FetchConnectionDoc, 'scopes' | 'unsupported'>, kind: Kind, isCard = false): boolean {
   if (conn.unsupported.includes(kind)) return false;
+  if (kind === 'me') return true;
   if (!conn.scopes.includes(SCOPE_OF[kind])) return false;
   if (kind !== 'accounts' && kind !== 'cards' && kind !== 'identity' && !conn.scopes.includes(isCard ? 'cards' : 'accounts')) return false;
   return true;
@@ -321,8 +331,9 @@ export class Fetcher {
         return { unit: current, outcome: { ok: false, code: 'circuit_open', action: 'retry', next: { kind: 'reschedule', notBefore: permit.retryAt }, correlationId: '', correlationIds, notSent: true } };
       }
       let grant: Awaited<ReturnType<CallBudget['tryConsume']>> | undefined;
-      if (!ctx.psuIp) {
-        grant = await this.deps.budget.tryConsume(budgetKeyOf(conn._id, current), this.now(), { reason: ctx.mode, correlationId: ctx.fetchId });
+      const budgetKey = ctx.psuIp ? undefined : budgetKeyOf(conn._id, current);
+      if (budgetKey) {
+        grant = await this.deps.budget.tryConsume(budgetKey, this.now(), { reason: ctx.mode, correlationId: ctx.fetchId });
         if (!grant.granted) {
           if (permit.probe) this.deps.breakers.record(conn.providerId, 'wait_for_budget');
           return { unit: current, outcome: { ok: false, code: 'budget_spent', action: 'wait_for_budget', next: { kind: 'reschedule', notBefore: grant.nextAvailableAt }, correlationId: '', correlationIds, notSent: true } };
@@ -399,6 +410,7 @@ export class Fetcher {
    */
   private async exhaustBudget(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<void> {
     const key = budgetKeyOf(conn._id, unit);
+    if (!key) return;
     for (let i = 0; i < UNATTENDED_CALLS_PER_WINDOW; i += 1) {
       const grant = await this.deps.budget.tryConsume(key, this.now(), { reason: 'provider_request_limit_exceeded', correlationId: ctx.fetchId });
       if (!grant.granted) return;
@@ -476,6 +488,8 @@ export class Fetcher {
     };
     const r = results as never[];
     switch (unit.kind) {
+      case 'me':
+        return [];
       case 'transactions':
         return many(r.map(rawTransaction), EVENT_TYPES.rawTransactions, (c) => ({ $case: 'transactions', transactions: { transactions: c } }));
       case 'pending_transactions':
@@ -501,6 +515,13 @@ export class Fetcher {
     const now = this.now();
     if (!unit.accountId) {
       const set: Record<string, unknown> = { [`lastSuccess.${unit.kind}`]: now };
+      if (unit.kind === 'me') {
+        // TrueLayer's own view of the consent: the support report shows it next to ours
+        const me = (results as { consent_expires_at?: string; consent_status?: string }[])[0];
+        const expires = me?.consent_expires_at ? toDate(me.consent_expires_at) : undefined;
+        if (expires) set['consentExpiresAt'] = expires;
+        if (me?.consent_status) set['consentStatus'] = me.consent_status;
+      }
       if (unit.kind === 'accounts' || unit.kind === 'cards') {
         const isCard = unit.kind === 'cards';
         const seen = new Set<string>();
@@ -616,7 +637,7 @@ export class Fetcher {
       }
       return false;
     };
-    for (const kind of ['identity', 'accounts', 'cards'] as const) {
+    for (const kind of ['me', 'identity', 'accounts', 'cards'] as const) {
       if (!allowed(conn, kind)) continue;
       if (kind === 'identity' && conn.lastSuccess?.identity) continue;
       const out = await this.runUnit(conn, { kind, accountId: '', isCard: false }, ctx());

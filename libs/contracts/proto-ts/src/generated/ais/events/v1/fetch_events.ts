@@ -21,6 +21,8 @@ export enum FetchKind {
   FETCH_KIND_BALANCE = 6,
   FETCH_KIND_STANDING_ORDERS = 7,
   FETCH_KIND_DIRECT_DEBITS = 8,
+  /** FETCH_KIND_ME - /me: the connection's consent and provider as TrueLayer holds them (no bank call, no raw event). */
+  FETCH_KIND_ME = 9,
   UNRECOGNIZED = -1,
 }
 
@@ -53,6 +55,9 @@ export function fetchKindFromJSON(object: any): FetchKind {
     case 8:
     case "FETCH_KIND_DIRECT_DEBITS":
       return FetchKind.FETCH_KIND_DIRECT_DEBITS;
+    case 9:
+    case "FETCH_KIND_ME":
+      return FetchKind.FETCH_KIND_ME;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -80,6 +85,8 @@ export function fetchKindToJSON(object: FetchKind): string {
       return "FETCH_KIND_STANDING_ORDERS";
     case FetchKind.FETCH_KIND_DIRECT_DEBITS:
       return "FETCH_KIND_DIRECT_DEBITS";
+    case FetchKind.FETCH_KIND_ME:
+      return "FETCH_KIND_ME";
     case FetchKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
