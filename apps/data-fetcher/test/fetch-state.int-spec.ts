@@ -35,8 +35,8 @@ describe('data-fetcher state: hot queries use their indexes', () => {
       unsupported: [],
       resources: {},
       lastSuccess: {},
-      // a few due now, most later in the day
-      nextDueAt: new Date(now.getTime() + ((i * 7919) % 86_400) * 1000 - 60_000),
+      // 5% due now, the rest later in the day
+      nextDueAt: new Date(now.getTime() + ((i % 100) - 5) * 15 * 60_000 + (i % 7) * 1000),
       refreshes: 0,
       createdAt: now,
       updatedAt: now,
