@@ -145,18 +145,39 @@ export function titleCase(s: string): string {
   return s.toLowerCase().replace(/(^|[\s\-/&(])([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
 }
 
+export interface DictionaryMatch {
+  entry: MerchantEntry;
+  /** The text the family's pattern matched ("DECATHLON"). */
+  matched: string;
+}
+
 /** The dictionary family a text belongs to, if any (first match in dictionary order). */
-export function lookup(text: string): MerchantEntry | undefined {
+export function lookup(text: string): DictionaryMatch | undefined {
   const s = canonical(text);
   if (s === '') return undefined;
-  return MERCHANTS.find((m) => m.pattern.test(s));
+  for (const entry of MERCHANTS) {
+    const found = entry.pattern.exec(s);
+    if (found) return { entry, matched: found[0] };
+  }
+  return undefined;
+}
+
+/** Words that name a kind of business, not a brand: a group matched on them is named by the description. */
+const GENERIC = /^(?:INSURANCE|CREDIT\s+CARD|PERSONAL\s+LOAN|LOAN\s+REPAYMENT|CAR\s*FINANCE|MOTOR\s+FINANCE|PCP|HIRE\s+PURCHASE|VAPE|TOBACCONIST|E-?CIG|GARDEN\s+CENTRE)$/;
+
+function named(match: DictionaryMatch, cleaned: string): { name: string; key: string } {
+  const { entry, matched } = match;
+  if (!entry.group) return { name: entry.name, key: entry.key };
+  const brand = matched.replace(/[^A-Z0-9&+. ]/g, ' ').replace(/\s+/g, ' ').trim();
+  const name = GENERIC.test(brand) || brand === '' ? titleCase(cleaned || brand) : titleCase(brand);
+  return { name, key: slug(name) };
 }
 
 export function normalise(description: string, merchantName?: string): NormalisedMerchant {
   const given = (merchantName ?? '').trim();
   const cleaned = clean(description);
-  const entry = (given !== '' ? lookup(given) : undefined) ?? lookup(cleaned) ?? lookup(description);
-  if (entry) return { name: entry.name, key: entry.key, entry };
+  const match = (given !== '' ? lookup(given) : undefined) ?? lookup(cleaned) ?? lookup(description);
+  if (match) return { ...named(match, cleaned), entry: match.entry };
   if (given !== '') return { name: given, key: slug(given) };
   const name = titleCase(cleaned);
   return { name, key: slug(name) };

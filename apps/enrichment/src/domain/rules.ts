@@ -32,7 +32,6 @@ export interface Rule {
 const has = (re: RegExp) => (c: RuleContext) => re.test(c.text);
 const out = (re: RegExp) => (c: RuleContext) => c.direction === 'out' && re.test(c.text);
 const inn = (re: RegExp) => (c: RuleContext) => c.direction === 'in' && re.test(c.text);
-const type = (...types: string[]) => (c: RuleContext) => types.includes(c.type);
 
 const TRANSFER_TYPES = ['TRANSFER', 'STANDING_ORDER', 'BILL_PAYMENT', 'CREDIT', 'DEBIT', 'OTHER', 'UNKNOWN', ''];
 const OWN_ACCOUNT = /\b(?:SAVINGS?|SAVER|ISA|RESERVE|VAULT|POT|ROUND\s?UPS?|STASH|SPACE|GOAL|RAINY\s+DAY|HOLIDAY\s+FUND|EMERGENCY\s+FUND)\b/;
