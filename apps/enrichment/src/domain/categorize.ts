@@ -159,8 +159,9 @@ export function categorize(input: CategorizeInput, userRules: readonly UserRule[
   if (entry) return result(forDirection(entry.category, direction), 'merchant', `merchant:${entry.key}`, 0.9, merchant);
 
   // 5. Keyword rules, on the cleaned name and on TrueLayer's merchant_name.
+  // (Not on the raw line: a payment reference such as "REF TICKETS" says what it was for, not who was paid.)
   const named: RuleContext = { ...ctx, text: canonical(`${merchant.name} ${input.merchantName ?? ''}`) };
-  const keyword = firstRule(KEYWORD_RULES, named) ?? firstRule(KEYWORD_RULES, ctx);
+  const keyword = firstRule(KEYWORD_RULES, named);
   if (keyword) return result(forDirection(keyword.category, direction), 'rule', `rule:${keyword.id}`, keyword.confidence, merchant);
 
   // 6. Payment type and direction.

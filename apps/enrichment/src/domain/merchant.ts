@@ -69,14 +69,14 @@ const PREFIX = new RegExp(
 const PROCESSOR = /^(?:SQ ?\*|SUM ?UP ?\*|SUMUP\s|ZETTLE_?\s?\*|IZ ?\*|SP ?\*|CKO ?\*|TST ?\*|STRIPE ?\*|PAYPAL ?\*|PP ?\*|GOOGLE ?\*(?!PLAY)|WORLDPAY ?\*|YOYO ?\*|PAYPAL (?!PAYMENT|TRANSFER|PAY IN|CREDIT)(?=\S))\s*/;
 
 const NOISE: readonly RegExp[] = [
+  /\b(?:EUR|USD|GBP|CHF|PLN)\s?\d+(?:[.,]\d{2})?\b|\b\d+(?:[.,]\d{2})\s?(?:EUR|USD|GBP|CHF|PLN)\b/g, // FX amounts
   /\b(?:CARD|CRD|CD)\s*(?:NO\.?\s*)?[X*]*\d{4}\b/g, // CRD 1234, CARD NO XXXX1234
   /\b\d{4,6}[X*]{4,}\d{4}\b|[X*]{4,}\d{3,4}\b/g, // masked PANs
-  /\b(?:REF|REFERENCE|MANDATE(?: NO)?|MAN)\b[:.]?\s*\S+/g, // references (value included)
+  /\b(?:REF|REFERENCE|MANDATE(?: NO)?)\b.*$/g, // references, to the end of the line
   /\bON\s+\d{1,2}\s*(?:[A-Z]{3}|[/.-]\d{1,2})(?:\s*\d{2,4})?\b/g, // "ON 12 MAR"
   new RegExp(`\\b\\d{1,2}\\s?(?:${MONTHS})(?:\\s?\\d{2,4})?\\b`, 'g'), // 12MAR, 12 MAR 24
   /\b\d{1,2}[/.-]\d{1,2}(?:[/.-]\d{2,4})?\b/g, // 12/03/24
   /\b\d{1,2}[:.]\d{2}(?::\d{2})?\b/g, // 14:32
-  /\b(?:EUR|USD|GBP|CHF|PLN)\s?\d+(?:[.,]\d{2})?\b|\b\d+(?:[.,]\d{2})\s?(?:EUR|USD|GBP|CHF|PLN)\b/g, // FX amounts
   /\b(?:RATE|@)\s*\d+\.\d+\b/g,
   /\*(?=[A-Z0-9]*\d)[A-Z0-9]+/g, // *2K4F9, *MK1AB2CD3
   /\b(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z0-9]{6,}\b/g, // mixed reference tokens
@@ -86,8 +86,12 @@ const NOISE: readonly RegExp[] = [
   /\b(?:WWW\.|HTTPS?:\/\/)/g,
   /\bHELP\./g,
   /\.(?:COM|CO\.UK|ORG\.UK|ORG|NET|UK|IO|EU)\b/g, // web domains keep their name
-  /\b(?:GB|GBR|UK|IE|IRL|USA|US|NLD|LUX|LU|IRELAND|UNITED KINGDOM)\b$/g,
+  /\b(?:GB|GBR|UK|IE|IRL|USA|US|NL|NLD|LUX|LU|FR|FRA|DE|DEU|ES|ESP|IT|ITA|PT|PRT|BE|SE|IRELAND|UNITED KINGDOM)\b$/g,
 ];
+
+/** What a payment was for, not who it went to: dropped from the ends of a name. */
+const PURPOSE_TAIL = /\s(?:SALARY|SAL|WAGES|PAYROLL|PAY|DIV|DIVIDEND|DD|SO|RENT|PAYMENTS?|PYMTS?|REFUND|PAYOUT|CT|TAX|P2P|SUBSCRIPTION|MEMBERSHIP|TRANSFER|TFR|BGC|FPI|FPO|PROTECT\s+PLAN)$/;
+const PURPOSE_HEAD = /^(?:EXPENSES\s+CLAIM|TOP[-\s]?UP|MOB\/BANK\s+TRANSFER(?:\s+TO)?|P2P|TRANSFER\s+TO|TO)\s+/;
 
 const LEGAL = /\s+(?:LTD|LIMITED|PLC|LLP|INC|CO|& CO|T\/A)\.?$/;
 const COUNTRY_INLINE = /\s(?:GB|GBR)(?=\s|$)/g;
@@ -117,7 +121,7 @@ export function clean(description: string): string {
   s = tidy(s);
   for (let i = 0; i < 4; i++) {
     const before = s;
-    s = tidy(s.replace(TRAILING_TOWN, '').replace(/\s(?:GB|GBR|UK)$/, '').replace(LEGAL, ''));
+    s = tidy(s.replace(TRAILING_TOWN, (town, offset: number) => (/\s(?:OF|UPON|ON|IN|AT)$/.test(s.slice(0, offset)) ? town : '')).replace(/\s(?:GB|GBR|UK|IE|IRL|FR|DE|ES|NL|IT|PT|BE|US|USA)$/, '').replace(LEGAL, '').replace(PURPOSE_TAIL, '').replace(PURPOSE_HEAD, ''));
     if (s === before || s === '') break;
   }
   // A town or legal word alone is not a merchant name: keep what there was.

@@ -30,6 +30,7 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   m('sainsburys-bank', "Sainsbury's Bank", /\bSAINSBURYS?\s+BANK\b/, 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT'),
   m('asda-fuel', 'Asda Petrol', /\bASDA\s+(?:PFS|PETROL|FUEL)\b/, 'TRANSPORTATION_GAS'),
   m('morrisons-fuel', 'Morrisons Petrol', /\bMORRISONS?\s+(?:PFS|PETROL|FUEL)\b/, 'TRANSPORTATION_GAS'),
+  m('shell-energy', 'Shell Energy', /\bSHELL\s+ENERGY\s+BROADBAND\b/, 'RENT_AND_UTILITIES_INTERNET_AND_CABLE'),
   m('shell-energy', 'Shell Energy', /\bSHELL\s+ENERGY\b/, 'RENT_AND_UTILITIES_GAS_AND_ELECTRICITY'),
   m('sky-bet', 'Sky Bet', /\bSKY\s*BET(?:TING)?\b|\bSKYBET\b|\bSKY\s+VEGAS\b/, 'ENTERTAINMENT_CASINOS_AND_GAMBLING'),
   m('virgin-media', 'Virgin Media', /\bVIRGIN\s*MEDIA\b/, 'RENT_AND_UTILITIES_INTERNET_AND_CABLE'),
@@ -63,6 +64,7 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   m('marks-and-spencer', 'Marks & Spencer', /\bM\s?&\s?S\b|\bMARKS\s*(?:&|AND)?\s*SPENCER\b|\bMARKS\s+SPENCER\b/, 'GENERAL_MERCHANDISE_DEPARTMENT_STORES'),
   m('abel-cole', 'Abel & Cole', /\bABEL\s*(?:&|AND)\s*COLE\b/, 'FOOD_AND_DRINK_GROCERIES'),
   g('hellofresh', 'HelloFresh', /\bHELLO\s?FRESH\b|\bGOUSTO\b|\bMINDFUL\s+CHEF\b/, 'FOOD_AND_DRINK_GROCERIES'),
+  g('foreign-grocers', 'Supermarket abroad', /\bCARREFOUR\b|\bAUCHAN\b|\bMERCADONA\b|\bALBERT\s+HEIJN\b|\bREWE\b|\bEDEKA\b|\bINTERMARCHE\b|\bE\.?\s?LECLERC\b|\bCONTINENTE\b|\bPINGO\s+DOCE\b|\bESSELUNGA\b|\bCONAD\b|\bDUNNES\s+STORES\b|\bSUPERVALU\b|\bMONOPRIX\b|\bFRANPRIX\b|\bDELHAIZE\b|\bJUMBO\s+SUPERMARKT/, 'FOOD_AND_DRINK_GROCERIES'),
   m('costco', 'Costco', /\bCOSTCO\b/, 'GENERAL_MERCHANDISE_SUPERSTORES'),
   g('booker', 'Booker', /\bBOOKER\b|\bMAKRO\b/, 'GENERAL_MERCHANDISE_SUPERSTORES'),
   // Convenience stores.
@@ -119,6 +121,8 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   m('selecta', 'Selecta', /\bSELECTA\b/, 'FOOD_AND_DRINK_VENDING_MACHINES'),
 
   // Transport.
+  g('congestion-charge', 'TfL Congestion Charge', /\bCONGESTION\s+CHARGE\b|\bULEZ\b|\bCLEAN\s+AIR\s+ZONE\b/, 'TRANSPORTATION_TOLLS'),
+  m('santander-cycles', 'Santander Cycles', /\bSANTANDER\s+CYCLES\b/, 'TRANSPORTATION_BIKES_AND_SCOOTERS'),
   m('tfl', 'Transport for London', /\bTFL\b|\bTRANSPORT\s+FOR\s+LONDON\b|\bLUL\s+TICKET/, 'TRANSPORTATION_PUBLIC_TRANSIT'),
   m('trainline', 'Trainline', /\bTRAINLINE\b/, 'TRANSPORTATION_PUBLIC_TRANSIT'),
   m('uber', 'Uber', /\bUBER\b/, 'TRANSPORTATION_TAXIS_AND_RIDE_SHARES'),
@@ -126,7 +130,6 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   m('freenow', 'FREENOW', /\bFREE\s?NOW\b/, 'TRANSPORTATION_TAXIS_AND_RIDE_SHARES'),
   m('addison-lee', 'Addison Lee', /\bADDISON\s+LEE\b/, 'TRANSPORTATION_TAXIS_AND_RIDE_SHARES'),
   m('lime', 'Lime', /\bLIME\s*\*?\s*(?:RIDE|SCOOTER|BIKE)|\bLIMEBIKE\b|\bLIME\b$/, 'TRANSPORTATION_BIKES_AND_SCOOTERS'),
-  m('santander-cycles', 'Santander Cycles', /\bSANTANDER\s+CYCLES\b/, 'TRANSPORTATION_BIKES_AND_SCOOTERS'),
   m('voi', 'Voi', /\bVOI\s+(?:TECHNOLOGY|SCOOTER)|\bVOISCOOTERS\b/, 'TRANSPORTATION_BIKES_AND_SCOOTERS'),
   m('gwr', 'Great Western Railway', /\bGWR\b|\bGREAT\s+WESTERN\s+RAIL/, 'TRANSPORTATION_PUBLIC_TRANSIT'),
   m('lner', 'LNER', /\bLNER\b/, 'TRANSPORTATION_PUBLIC_TRANSIT'),
@@ -150,9 +153,8 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   m('paybyphone', 'PayByPhone', /\bPAY\s?BY\s?PHONE\b/, 'TRANSPORTATION_PARKING'),
   m('justpark', 'JustPark', /\bJUST\s?PARK\b/, 'TRANSPORTATION_PARKING'),
   g('apcoa', 'APCOA', /\bAPCOA\b|\bEURO\s*CAR\s*PARKS\b|\bSABA\s+PARK/, 'TRANSPORTATION_PARKING'),
-  m('dart-charge', 'Dart Charge', /\bDART\s?CHARGE\b/, 'TRANSPORTATION_TOLLS'),
+  m('dart-charge', 'Dart Charge', /\bDART[\s-]?CHARGE\b/, 'TRANSPORTATION_TOLLS'),
   m('m6-toll', 'M6 Toll', /\bM6\s?TOLL\b/, 'TRANSPORTATION_TOLLS'),
-  g('congestion-charge', 'TfL Congestion Charge', /\bCONGESTION\s+CHARGE\b|\bULEZ\b|\bCLEAN\s+AIR\s+ZONE\b/, 'TRANSPORTATION_TOLLS'),
   g('zipcar', 'Zipcar', /\bZIPCAR\b|\bENTERPRISE\s+CAR\s+CLUB\b/, 'TRANSPORTATION_OTHER_TRANSPORTATION'),
 
   // Travel.
@@ -260,7 +262,8 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   g('boohoo', 'boohoo', /\bBOOHOO\b|\bPRETTYLITTLETHING\b|\bPLT\b|\bMISSGUIDED\b/, 'GENERAL_MERCHANDISE_CLOTHING_AND_ACCESSORIES'),
   g('new-look', 'New Look', /\bNEW\s+LOOK\b|\bRIVER\s+ISLAND\b|\bTOPSHOP\b|\bMATALAN\b|\bPEACOCKS\b|\bMONSOON\b|\bFAT\s?FACE\b|\bWHITE\s+STUFF\b|\bSEASALT\b|\bSUPERDRY\b|\bSCHUH\b|\bCLARKS\b|\bOFFICE\s+SHOES\b|\bMANGO\b|\bGAP\b|\bJACK\s+WILLS\b|\bHOLLISTER\b|\bABERCROMBIE\b|\bMOSS\s+BROS\b|\bTED\s+BAKER\b|\bREISS\b|\bCOS\b|\bJOULES\b|\bDUNE\b|\bFOOTASYLUM\b|\bVERY\.CO\b|\bVERY\b$|\bNEXT\b$/, 'GENERAL_MERCHANDISE_CLOTHING_AND_ACCESSORIES'),
   m('jd-sports', 'JD Sports', /\bJD\s?SPORTS\b|\bJD\s+\d|\bJDSPORTS\b/, 'GENERAL_MERCHANDISE_CLOTHING_AND_ACCESSORIES'),
-  g('sports-direct', 'Sports Direct', /\bSPORTS\s?DIRECT\b|\bDECATHLON\b|\bGO\s+OUTDOORS\b|\bMOUNTAIN\s+WAREHOUSE\b|\bBLACKS\b|\bCOTSWOLD\s+OUTDOOR\b|\bWIGGLE\b|\bEVANS\s+CYCLES\b/, 'GENERAL_MERCHANDISE_SPORTING_GOODS'),
+  m('sports-direct', 'Sports Direct', /\bSPORTS\s?DIRECT\b/, 'GENERAL_MERCHANDISE_SPORTING_GOODS'),
+  g('sporting-goods', 'Sporting goods', /\bDECATHLON\b|\bGO\s+OUTDOORS\b|\bMOUNTAIN\s+WAREHOUSE\b|\bBLACKS\b|\bCOTSWOLD\s+OUTDOOR\b|\bWIGGLE\b|\bEVANS\s+CYCLES\b/, 'GENERAL_MERCHANDISE_SPORTING_GOODS'),
   m('currys', 'Currys', /\bCURRYS\b|\bPC\s+WORLD\b/, 'GENERAL_MERCHANDISE_ELECTRONICS'),
   m('ao', 'AO.com', /\bAO\.?COM\b|\bAO\s+RETAIL\b/, 'GENERAL_MERCHANDISE_ELECTRONICS'),
   g('cex', 'CeX', /\bCEX\b|\bSCAN\s+COMPUTERS\b|\bBOX\.CO\.UK\b|\bRICHER\s+SOUNDS\b|\bSAMSUNG\b|\bDELL\b|\bGAME\s+(?:DIGITAL|RETAIL|STORES?)\b/, 'GENERAL_MERCHANDISE_ELECTRONICS'),
@@ -279,7 +282,8 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   m('screwfix', 'Screwfix', /\bSCREWFIX\b/, 'HOME_IMPROVEMENT_HARDWARE'),
   g('toolstation', 'Toolstation', /\bTOOLSTATION\b|\bHOMEBASE\b|\bTRAVIS\s+PERKINS\b|\bJEWSON\b|\bCITY\s+PLUMBING\b|\bTOPPS\s+TILES\b|\bCROWN\s+PAINTS\b|\bDULUX\b/, 'HOME_IMPROVEMENT_HARDWARE'),
   g('homeserve', 'HomeServe', /\bHOMESERVE\b|\bCHECKATRADE\b|\bBOILER\s?CARE\b|\bDYNO\b|\bMYBUILDER\b/, 'HOME_IMPROVEMENT_REPAIR_AND_MAINTENANCE'),
-  g('ring', 'Ring', /\bRING\s+(?:PROTECT|SUBSCRIPTION|\.COM)|\bRING\.COM\b|\bSIMPLISAFE\b|\bVERISURE\b|\bADT\b|\bYALE\b/, 'HOME_IMPROVEMENT_SECURITY'),
+  m('ring', 'Ring', /\bRING\s+(?:PROTECT|SUBSCRIPTION)|\bRING\.COM\b/, 'HOME_IMPROVEMENT_SECURITY'),
+  g('home-security', 'Home security', /\bSIMPLISAFE\b|\bVERISURE\b|\bADT\b|\bYALE\b/, 'HOME_IMPROVEMENT_SECURITY'),
   g('garden-centre', 'Garden centre', /\bGARDEN\s+CENTRE\b|\bDOBBIES\b|\bWYEVALE\b|\bBLUE\s+DIAMOND\b|\bNOTCUTTS\b/, 'HOME_IMPROVEMENT_OTHER_HOME_IMPROVEMENT'),
 
   // Medical.
@@ -287,7 +291,7 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   m('superdrug', 'Superdrug', /\bSUPERDRUG\b/, 'MEDICAL_PHARMACIES_AND_SUPPLEMENTS'),
   g('lloyds-pharmacy', 'LloydsPharmacy', /\bLLOYDS\s?PHARMACY\b|\bWELL\s+PHARMACY\b|\bROWLANDS\s+PHARMACY\b|\bPHARMACY2U\b|\bSUPERDRUG\s+PHARMACY\b/, 'MEDICAL_PHARMACIES_AND_SUPPLEMENTS'),
   g('holland-barrett', 'Holland & Barrett', /\bHOLLAND\s*(?:&|AND)?\s*BARRETT\b|\bMYPROTEIN\b|\bMY\s+PROTEIN\b/, 'MEDICAL_PHARMACIES_AND_SUPPLEMENTS'),
-  m('nhs-prescriptions', 'NHS Prescriptions', /\bNHS\s*(?:BSA|BUSINESS\s+SERVICES|PRESCRIPTION|PPC)/, 'MEDICAL_PHARMACIES_AND_SUPPLEMENTS'),
+  m('nhs-prescriptions', 'NHS Prescriptions', /\bNHS\s*(?:BSA|PRESCRIPTION|PPC)/, 'MEDICAL_PHARMACIES_AND_SUPPLEMENTS'),
   g('specsavers', 'Specsavers', /\bSPECSAVERS\b|\bVISION\s+EXPRESS\b|\bOPTICAL\s+EXPRESS\b|\bLENSTORE\b|\bSCRIVENS\b/, 'MEDICAL_EYE_CARE'),
   g('bupa-dental', 'Bupa Dental Care', /\bBUPA\s+DENTAL\b|\bMYDENTIST\b|\bMY\s+DENTIST\b|\bPORTMAN\s+DENTAL\b|\bDENTALPLAN\b|\bDENPLAN\b/, 'MEDICAL_DENTAL_CARE'),
   g('medivet', 'Medivet', /\bMEDIVET\b|\bVETS?\s?(?:NOW|PARTNERS)\b|\bIVC\s+EVIDENSIA\b|\bCVS\s+VETS\b/, 'MEDICAL_VETERINARY_SERVICES'),
@@ -309,11 +313,13 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   g('kwik-fit', 'Kwik Fit', /\bKWIK\s?FIT\b|\bHALFORDS\s+AUTOCENTRE\b|\bNATIONAL\s+TYRES\b|\bATS\s+EUROMASTER\b|\bMOT\s+CENTRE\b|\bIMO\s+CAR\s+WASH\b|\bWAVES\s+CAR\s+WASH\b/, 'GENERAL_SERVICES_AUTOMOTIVE'),
   m('halfords', 'Halfords', /\bHALFORDS\b/, 'GENERAL_SERVICES_AUTOMOTIVE'),
   g('big-yellow', 'Big Yellow', /\bBIG\s+YELLOW\b|\bSAFESTORE\b|\bACCESS\s+SELF\s+STORAGE\b|\bSHURGARD\b|\bICLOUD\b|\bDROPBOX\b/, 'GENERAL_SERVICES_STORAGE'),
+  g('nurseries', 'Nursery', /\bBRIGHT\s+HORIZONS\b|\bBUSY\s+BEES\b|\bKIDS\s+PLANET\b|\bTOPS\s+DAY\s+NURSERIES\b|\bLITTLE\s+GARDEN\s+NURSERIES\b/, 'GENERAL_SERVICES_CHILDCARE'),
   g('education', 'Education provider', /\bOPEN\s+UNIVERSITY\b|\bUDEMY\b|\bCOURSERA\b|\bDUOLINGO\b|\bBABBEL\b|\bMASTERCLASS\b|\bLINKEDIN\s+LEARNING\b/, 'GENERAL_SERVICES_EDUCATION'),
   g('accounting', 'Accounting software', /\bXERO\b|\bQUICKBOOKS\b|\bINTUIT\b|\bFREEAGENT\b|\bTAXSCOUTS\b|\bGOSIMPLETAX\b/, 'GENERAL_SERVICES_ACCOUNTING_AND_FINANCIAL_PLANNING'),
   g('software', 'Software subscription', /\bMICROSOFT\b|\bMSFT\b|\bADOBE\b|\bOPENAI\b|\bCHATGPT\b|\bGITHUB\b|\bCANVA\b|\bNOTION\b|\bZOOM\.US\b|\bZOOM\s+VIDEO\b|\bNORTON\b|\bMCAFEE\b|\bNORDVPN\b|\bEXPRESSVPN\b|\bGOOGLE\s*\*?\s*(?:WORKSPACE|GSUITE|CLOUD)\b/, 'GENERAL_SERVICES_OTHER_GENERAL_SERVICES'),
 
   // Government and charities.
+  m('dwp', 'DWP', /\bDWP\b|\bDEPT\s+FOR\s+WORK/, 'GOVERNMENT_AND_NON_PROFIT_GOVERNMENT_DEPARTMENTS_AND_AGENCIES'),
   m('hmrc', 'HMRC', /\bHMRC\b|\bHM\s+REVENUE\b|\bINLAND\s+REVENUE\b/, 'GOVERNMENT_AND_NON_PROFIT_TAX_PAYMENT'),
   m('dvla', 'DVLA', /\bDVLA\b|\bDVSA\b|\bVEHICLE\s+TAX\b/, 'GOVERNMENT_AND_NON_PROFIT_GOVERNMENT_DEPARTMENTS_AND_AGENCIES'),
   g('gov-uk', 'GOV.UK', /\bGOV\.?UK\b|\bHM\s+PASSPORT\b|\bHMPO\b|\bHOME\s+OFFICE\b|\bHM\s+COURTS\b|\bHMCTS\b|\bLAND\s+REGISTRY\b|\bDBS\b|\bUK\s+VISAS\b/, 'GOVERNMENT_AND_NON_PROFIT_GOVERNMENT_DEPARTMENTS_AND_AGENCIES'),
@@ -324,12 +330,16 @@ export const MERCHANTS: readonly MerchantEntry[] = [
   m('amex', 'American Express', /\bAMEX\b|\bAMERICAN\s+EXPRESS\b/, 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT'),
   g('card-issuers', 'Credit card', /\bMBNA\b|\bCAPITAL\s+ONE\b|\bVANQUIS\b|\bAQUA\s+CARD\b|\bAQUA\b|\bNEWDAY\b|\bMARBLES\b|\bFLUID\s+CARD|\bJAJA\b|\bZABLE\b|\bHSBC\s+(?:CREDIT\s+)?CARD\b|\bNATWEST\s+CARD\b|\bLLOYDS\s+(?:BANK\s+)?(?:CREDIT\s+)?CARD\b|\bHALIFAX\s+CREDIT\s+CARD\b|\bVIRGIN\s+MONEY\s+CC\b|\bCREDIT\s+CARD\b/, 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT'),
   m('student-loans', 'Student Loans Company', /\bSTUDENT\s+LOANS?\b|\bSLC\b|\bSLC\s+RECEIPTS\b/, 'LOAN_PAYMENTS_STUDENT_LOAN_PAYMENT'),
-  g('car-finance', 'Car finance', /\bBLACK\s+HORSE\b|\bMOTONOVO\b|\bVW\s+FIN|\bVOLKSWAGEN\s+FIN|\bBMW\s+FIN|\bMERCEDES\s+BENZ\s+FIN|\bFORD\s+CREDIT\b|\bTOYOTA\s+FIN|\bSANTANDER\s+CONSUMER\b|\bCLOSE\s+BROTHERS\s+MOTOR\b|\bMOTOR\s+FINANCE\b|\bCAR\s+FINANCE\b|\bCARFINANCE\b|\bPCP\b|\bHIRE\s+PURCHASE\b/, 'LOAN_PAYMENTS_CAR_PAYMENT'),
+  g('car-finance', 'Car finance', /\bBLACK\s+HORSE\b|\bMOTONOVO\b|\bVW\s+FIN\w*(?:\s+SERVICES)?|\bVOLKSWAGEN\s+FIN\w*(?:\s+SERVICES)?|\bBMW\s+FIN\w*(?:\s+SERVICES)?|\bMERCEDES[\s-]BENZ\s+FIN\w*(?:\s+SERVICES)?|\bFORD\s+CREDIT\b|\bTOYOTA\s+FIN|\bSANTANDER\s+CONSUMER\b|\bCLOSE\s+BROTHERS\s+MOTOR\b|\bMOTOR\s+FINANCE\b|\bCAR\s+FINANCE\b|\bCARFINANCE\b|\bPCP\b|\bHIRE\s+PURCHASE\b/, 'LOAN_PAYMENTS_CAR_PAYMENT'),
   g('bnpl', 'Buy now pay later', /\bKLARNA\b|\bCLEARPAY\b|\bLAYBUY\b|\bPAYPAL\s+PAY\s+IN\s+3\b|\bZILCH\b/, 'LOAN_PAYMENTS_OTHER_PAYMENT'),
   g('personal-lenders', 'Personal loan', /\bZOPA\b|\bNOVUNA\b|\bHITACHI\s+CAPITAL\b|\bFUNDING\s+CIRCLE\b|\bRATESETTER\b|\bUNITED\s+TRUST\b|\bLENDABLE\b|\bPERSONAL\s+LOAN\b|\bLOAN\s+REPAYMENT\b/, 'LOAN_PAYMENTS_PERSONAL_LOAN_PAYMENT'),
 
   // Investing and savings apps (money moved to them).
   g('investment-platforms', 'Investment platform', /\bVANGUARD\b|\bHARGREAVES\s+LANSDOWN\b|\bHARGREAVES\b|\bAJ\s+BELL\b|\bFREETRADE\b|\bTRADING\s?212\b|\bNUTMEG\b|\bINTERACTIVE\s+INVESTOR\b|\bFIDELITY\b|\bETORO\b|\bWEALTHIFY\b|\bMONEYFARM\b|\bCOINBASE\b|\bBINANCE\b|\bKRAKEN\b|\bPENSIONBEE\b|\bCHIP\s+INVEST/, 'TRANSFER_OUT_INVESTMENT_AND_RETIREMENT_FUNDS'),
   g('savings-apps', 'Savings app', /\bMONEYBOX\b|\bPLUM\s+(?:SAVE|FINTECH)|\bCHIP\b|\bRAISIN\b/, 'TRANSFER_OUT_SAVINGS'),
+  m('revolut', 'Revolut', /\bREVOLUT\b/, 'TRANSFER_OUT_ACCOUNT_TRANSFER'),
+  m('monzo', 'Monzo', /\bMONZO\b/, 'TRANSFER_OUT_ACCOUNT_TRANSFER'),
+  m('starling', 'Starling', /\bSTARLING\s+BANK\b/, 'TRANSFER_OUT_ACCOUNT_TRANSFER'),
+  m('wise', 'Wise', /\bWISE\s+(?:PAYMENTS|EUROPE)\b|\bTRANSFERWISE\b/, 'TRANSFER_OUT_ACCOUNT_TRANSFER'),
   m('paypal', 'PayPal', /\bPAYPAL\b/, 'TRANSFER_OUT_ACCOUNT_TRANSFER'),
 ];
