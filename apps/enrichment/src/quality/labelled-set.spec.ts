@@ -1,0 +1,19 @@
+import { evaluate, loadLabelledSet, primaryAccuracy } from './labelled-set';
+import { PRIMARIES } from '../domain/taxonomy';
+
+describe('the labelled set', () => {
+  const set = loadLabelledSet();
+
+  it('has at least 320 lines over every primary category, with a holdout of every 5th line', () => {
+    expect(set.length).toBeGreaterThanOrEqual(320);
+    const primaries = new Set(set.map((t) => t.expected.primary));
+    for (const p of PRIMARIES) expect([p, primaries.has(p)]).toEqual([p, true]);
+    expect(set.filter((t) => t.part === 'holdout').length).toBe(Math.floor(set.length / 5));
+  });
+
+  it('is categorised with at least 90% primary accuracy, on the whole and on the holdout', () => {
+    const e = evaluate(set);
+    expect(primaryAccuracy(e, 'all')).toBeGreaterThanOrEqual(0.9);
+    expect(primaryAccuracy(e, 'holdout')).toBeGreaterThanOrEqual(0.9);
+  });
+});
