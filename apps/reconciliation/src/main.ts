@@ -2,7 +2,7 @@ import { TOPICS } from '@ais/contracts-events';
 import { reconciliationV1 } from '@ais/contracts-proto-ts';
 import { Service } from '@ais/platform-runtime';
 import { loadConfig } from './config';
-import { AccountRepository } from './data/account.model';
+import { ReconciliationStore } from './data/store';
 import { reconciliationHandlers } from './grpc/reconciliation.service';
 
 async function main(): Promise<void> {
@@ -13,10 +13,11 @@ async function main(): Promise<void> {
     const kafka = service.kafka(config);
     if (config.KAFKA_CREATE_TOPICS) await service.topics(kafka, config.KAFKA_TOPIC_PREFIX, [TOPICS.enriched, TOPICS.ledger, TOPICS.deadLetter]);
     await service.producer(kafka);
-    const accounts = new AccountRepository(mongo);
+    const store = new ReconciliationStore(mongo);
+    await store.ensureIndexes();
     const grpc = service
       .grpcServer()
-      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ accounts }));
+      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ store }));
     await service.serve(grpc, config);
   } catch (error) {
     await service.fail(error);

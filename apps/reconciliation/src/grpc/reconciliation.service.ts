@@ -1,7 +1,7 @@
 import type { reconciliationV1 } from '@ais/contracts-proto-ts';
 import { AppError, isOpaqueId, requireIds } from '@ais/platform-errors';
 import type { ServiceHandlers } from '@ais/platform-grpc';
-import type { AccountRepository } from '../data/account.model';
+import type { ReconciliationStore } from '../data/store';
 
 export function encodePageToken(lastId: string): string {
   return Buffer.from(JSON.stringify({ a: lastId }), 'utf8').toString('base64url');
@@ -18,13 +18,13 @@ export function decodePageToken(token: string): string | undefined {
   throw AppError.invalid('invalid_page_token', 'page_token is not one this service issued', [{ field: 'page_token', description: 'malformed' }]);
 }
 
-export function reconciliationHandlers(deps: { accounts: AccountRepository }): ServiceHandlers<typeof reconciliationV1.ReconciliationServiceService> {
+export function reconciliationHandlers(deps: { store: ReconciliationStore }): ServiceHandlers<typeof reconciliationV1.ReconciliationServiceService> {
   return {
     async listAccounts(req) {
       requireIds({ client_id: req.clientId, user_id: req.userId });
       const size = req.pageSize === 0 ? 100 : Math.min(req.pageSize, 500);
       const after = decodePageToken(req.pageToken);
-      const docs = await deps.accounts.page(req.clientId, req.userId, size + 1, after);
+      const docs = await deps.store.accountsPage(req.clientId, req.userId, size + 1, after);
       const page = docs.slice(0, size);
       const last = page[page.length - 1];
       return {
@@ -33,7 +33,7 @@ export function reconciliationHandlers(deps: { accounts: AccountRepository }): S
           userId: d.userId,
           connectionId: d.connectionId,
           displayName: d.displayName,
-          accountType: d.accountType,
+          accountType: d.type,
           currency: d.currency,
           updatedAt: d.updatedAt,
         })),

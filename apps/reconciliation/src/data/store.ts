@@ -1,0 +1,572 @@
+/**
+ * The canonical store of reconciliation, through the driver collections of the mongoose connection (no mongoose
+ * hydration on the hot path, STYLE.md §19):
+ *
+ * - `accounts`: internal accounts, stable across re-consents (domain/identity.ts); `providerAccountIds` holds every
+ *   TrueLayer id an account has had, so a raw event's `account_id` finds its internal account
+ *   (`accounts_provider_id`).
+ * - `transactions`: booked and pending rows, unique per user on `dedupeKey` (`transactions_dedupe`, the upsert key,
+ *   domain/dedupe.ts says why it is never `transaction_id`); removed pending rows stay as tombstones
+ *   (`removed: true`) so that the change feed can say so.
+ * - `balances`: snapshots per account and `asOf`, kept only when they differ from the one before (domain/balance.ts).
+ * - `user_edits`: the user's category override, notes, tags and hide flag, per transaction or account. Syncs never
+ *   write this collection, so an edit survives every later sync (invariant 8).
+ * - `user_state`: per user, the sequence counter (`seq`: highest number handed out; `committedSeq`: highest number
+ *   whose writes are all done) and the connection renewals seen (`links`).
+ *
+ * ## The change feed and the single writer
+ *
+ * Every stored change (add, modify, remove of an account, transaction, balance snapshot or user edit) carries the
+ * user's next sequence number on the document itself (`seq`, `changeKind`, `createdSeq`), no outbox: a publisher
+ * reads a user's changes after a sequence number through the `*_changes` indexes ({userId, seq}), up to
+ * `committedSeq`, and sends `added` when `createdSeq` is past its cursor, else `modified`/`removed`.
+ *
+ * The numbers come from a plain read-then-write of `user_state.seq`, without an atomic increment. That is only
+ * correct because there is ONE WRITER PER USER: pipeline events are keyed by user id, so one consumer (one
+ * partition owner) applies a user's events at a time, in order, and everything that writes a user's data here
+ * (`applyBatch`, `applyEdit`, `linkConnection`) is called from that consumer. A user edit therefore travels over the
+ * user-keyed pipeline too; a gRPC handler must not call `applyEdit` directly. See `reserveSeq`.
+ *
+ * Crash safety without transactions (the local server has none): numbers are reserved (written to `seq`) before
+ * the documents are written, so a crash between the two leaves a gap, never a number used twice; `committedSeq` is
+ * written after the documents, so a publisher never reads past a number whose document may still be missing.
+ * A redelivered batch finds its changes already stored, computes no operation and takes no number.
+ *
+ * Determinism: every time written comes from the event (`fetchedAt`) and every new id is derived from the data, so
+ * replaying the same events into an empty store gives the same documents (`checksum`).
+ */
+import { AppError } from '@ais/platform-errors';
+import type { Connection } from '@ais/platform-mongo';
+import type { mongo } from 'mongoose';
+import { balanceAsOf, balanceId, normaliseBalance, sameBalance, type BalanceValues } from '../domain/balance';
+import { canonicalJson, contentHash, sha256Hex } from '../domain/canonical';
+import { DEFAULT_RULES, reconcileTransactions, type FetchedTransaction, type ReconcileRules, type StoredTx, type TxContent, type TxOp } from '../domain/dedupe';
+import { matchAccounts, newAccountId, type AccountKind, type FetchedAccount, type MatchRule } from '../domain/identity';
+
+export const RECON_INDEXES = {
+  accountsByUser: 'accounts_user',
+  accountsProviderId: 'accounts_provider_id',
+  accountsChanges: 'accounts_changes',
+  transactionsDedupe: 'transactions_dedupe',
+  transactionsChanges: 'transactions_changes',
+  transactionsTimeline: 'transactions_timeline',
+  transactionsPending: 'transactions_pending',
+  balancesHistory: 'balances_history',
+  balancesChanges: 'balances_changes',
+  editsChanges: 'user_edits_changes',
+} as const;
+
+export type ChangeKind = 'added' | 'modified' | 'removed';
+
+/** What every changed document carries for the change feed. */
+export interface ChangeFields {
+  userId: string;
+  /** The user's sequence number of the latest change of this document. */
+  seq: number;
+  /** The sequence number of the change that created it. */
+  createdSeq: number;
+  changeKind: ChangeKind;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AccountDoc extends ChangeFields {
+  _id: string;
+  clientId: string;
+  kind: AccountKind;
+  providerId: string;
+  /** The connection that last listed it, and its TrueLayer id there. */
+  connectionId: string;
+  providerAccountId: string;
+  providerAccountIds: string[];
+  displayName: string;
+  type: string;
+  currency: string;
+  number: string;
+  sortCode: string;
+  iban: string;
+  routingNumber: string;
+  bsb: string;
+  swiftBic: string;
+  partialCardNumber: string;
+  nameOnCard: string;
+  cardNetwork: string;
+  validFrom: string;
+  validTo: string;
+  /** How the last listing was matched to it ('new' when it created the account). */
+  matchedBy: MatchRule | 'new';
+  /** Known accounts that fitted equally well when it was created (so it was not merged into any). */
+  ambiguousWith: string[];
+  contentHash: string;
+}
+
+export interface TransactionDoc extends ChangeFields, TxContent {
+  _id: string;
+  clientId: string;
+  /** Internal account id. */
+  accountId: string;
+  dedupeKey: string;
+  transactionId: string;
+  fingerprint: string;
+  contentHash: string;
+  removed: boolean;
+  missingSince: Date | null;
+  lastFetchId: string | null;
+  /** Why the last change happened: content, settled (pending to booked), restored, pending_gone. */
+  changeReason: string;
+}
+
+export interface BalanceDoc extends ChangeFields, BalanceValues {
+  _id: string;
+  accountId: string;
+  asOf: Date;
+}
+
+export interface UserEdit {
+  categoryOverride?: string | null;
+  notes?: string | null;
+  tags?: string[] | null;
+  hidden?: boolean | null;
+}
+
+export interface UserEditDoc extends ChangeFields, UserEdit {
+  /** `<target>:<targetId>`. */
+  _id: string;
+  target: 'transaction' | 'account';
+  targetId: string;
+}
+
+export interface UserStateDoc {
+  _id: string;
+  seq: number;
+  committedSeq: number;
+  links: { connectionId: string; previousConnectionId: string }[];
+}
+
+/** What applyBatch needs of a raw (or enriched) data event; the Kafka consumer maps RawDataEvent to it. */
+export interface BatchMeta {
+  /** Envelope event id (for logs; idempotency comes from the data itself). */
+  eventId: string;
+  clientId: string;
+  connectionId: string;
+  providerId: string;
+  /** From token-vault's authorized event; when unset, the link recorded by `linkConnection` is used. */
+  previousConnectionId?: string;
+  fetchId: string;
+  fetchedAt: Date;
+}
+
+export type BatchPayload =
+  | { kind: 'accounts'; accounts: FetchedAccount[] }
+  | {
+      kind: 'transactions' | 'pending_transactions';
+      /** TrueLayer's account (or card) id of the event. */
+      providerAccountId: string;
+      window?: { from: Date; to: Date };
+      batch: { index: number; count: number; complete: boolean };
+      transactions: FetchedTransaction[];
+    }
+  | { kind: 'balance'; providerAccountId: string; balance: BalanceValues & { updateTimestamp?: Date | undefined } };
+
+export type Batch = BatchMeta & { payload: BatchPayload };
+
+export interface ApplyResult {
+  /** Changes written (each took one sequence number). */
+  changes: number;
+  /** The sequence numbers taken, when any. */
+  firstSeq?: number;
+  lastSeq?: number;
+  /** Bookkeeping writes without a sequence number (pending rows seen or missing). */
+  touched: number;
+}
+
+const DAY = 86_400_000;
+
+export class ReconciliationStore {
+  readonly accounts: mongo.Collection<AccountDoc>;
+  readonly transactions: mongo.Collection<TransactionDoc>;
+  readonly balances: mongo.Collection<BalanceDoc>;
+  readonly edits: mongo.Collection<UserEditDoc>;
+  readonly state: mongo.Collection<UserStateDoc>;
+
+  constructor(
+    conn: Connection,
+    private readonly rules: ReconcileRules = DEFAULT_RULES,
+  ) {
+    this.accounts = conn.collection<AccountDoc>('accounts');
+    this.transactions = conn.collection<TransactionDoc>('transactions');
+    this.balances = conn.collection<BalanceDoc>('balances');
+    this.edits = conn.collection<UserEditDoc>('user_edits');
+    this.state = conn.collection<UserStateDoc>('user_state');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.accounts.createIndex({ clientId: 1, userId: 1, _id: 1 }, { name: RECON_INDEXES.accountsByUser });
+    await this.accounts.createIndex({ userId: 1, providerAccountIds: 1 }, { name: RECON_INDEXES.accountsProviderId });
+    await this.accounts.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.accountsChanges });
+    await this.transactions.createIndex({ userId: 1, dedupeKey: 1 }, { name: RECON_INDEXES.transactionsDedupe, unique: true });
+    await this.transactions.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.transactionsChanges });
+    await this.transactions.createIndex({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 }, { name: RECON_INDEXES.transactionsTimeline });
+    await this.transactions.createIndex({ userId: 1, accountId: 1, status: 1, removed: 1 }, { name: RECON_INDEXES.transactionsPending });
+    await this.balances.createIndex({ userId: 1, accountId: 1, asOf: -1 }, { name: RECON_INDEXES.balancesHistory, unique: true });
+    await this.balances.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.balancesChanges });
+    await this.edits.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.editsChanges });
+  }
+
+  /**
+   * The hot queries as cursors, each with the index that serves it (test/store.int-spec.ts checks every one with
+   * explain()). Sorts lead with the equality fields so that the server walks the index in order.
+   */
+  readonly cursors = {
+    accountsPage: (clientId: string, userId: string, limit: number, after?: string) =>
+      this.accounts.find(after ? { clientId, userId, _id: { $gt: after } } : { clientId, userId }).sort({ clientId: 1, userId: 1, _id: 1 }).limit(limit),
+    accountByProviderId: (userId: string, providerAccountId: string) => this.accounts.find({ userId, providerAccountIds: providerAccountId }).limit(2),
+    userAccounts: (userId: string) => this.accounts.find({ userId }).hint(RECON_INDEXES.accountsProviderId),
+    /** Keyset page of an account's live transactions, newest first; `after` is the last row of the previous page. */
+    timeline: (userId: string, accountId: string, limit: number, after?: { bookedAt: Date; id: string }) =>
+      this.transactions
+        .find({
+          userId,
+          accountId,
+          removed: false,
+          ...(after ? { bookedAt: { $lte: after.bookedAt }, $or: [{ bookedAt: { $lt: after.bookedAt } }, { _id: { $lt: after.id } }] } : {}),
+        })
+        .sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 })
+        // pinned: with `removed` in the filter a planner may prefer transactions_pending and sort afterwards
+        .hint(RECON_INDEXES.transactionsTimeline)
+        .limit(limit),
+    /** Stored rows of an account in a posting-time range (what a batch is reconciled against). */
+    window: (userId: string, accountId: string, from: Date, to: Date) =>
+      this.transactions.find({ userId, accountId, bookedAt: { $gte: from, $lte: to } }).sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 }),
+    livePending: (userId: string, accountId: string) => this.transactions.find({ userId, accountId, status: 'pending', removed: false }),
+    transactionChanges: (userId: string, afterSeq: number, limit: number) => this.transactions.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
+    accountChanges: (userId: string, afterSeq: number, limit: number) => this.accounts.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
+    balanceChanges: (userId: string, afterSeq: number, limit: number) => this.balances.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
+    editChanges: (userId: string, afterSeq: number, limit: number) => this.edits.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
+    balanceHistory: (userId: string, accountId: string, limit: number, before?: Date) =>
+      this.balances.find({ userId, accountId, ...(before ? { asOf: { $lte: before } } : {}) }).sort({ userId: 1, accountId: 1, asOf: -1 }).limit(limit),
+  };
+
+  // ---- sequence numbers ----
+
+  /**
+   * Reserves `n` sequence numbers for `userId` and returns the first. Read, then write: no atomic increment, which
+   * is correct ONLY under the single-writer-per-user rule (see the file comment): the consumer that owns the
+   * user's partition is the only caller. The reservation is written before the documents that carry the numbers.
+   */
+  private async reserveSeq(userId: string, n: number): Promise<number> {
+    const state = await this.state.findOne({ _id: userId });
+    const first = (state?.seq ?? 0) + 1;
+    await this.state.updateOne({ _id: userId }, { $set: { seq: first + n - 1 }, $setOnInsert: { committedSeq: 0, links: [] } }, { upsert: true });
+    return first;
+  }
+
+  /** After the documents are written: the publisher may read up to `lastSeq`. */
+  private async commitSeq(userId: string, lastSeq: number): Promise<void> {
+    await this.state.updateOne({ _id: userId }, { $max: { committedSeq: lastSeq } });
+  }
+
+  async userState(userId: string): Promise<UserStateDoc | null> {
+    return this.state.findOne({ _id: userId });
+  }
+
+  /** Records that `connectionId` renews `previousConnectionId` (token-vault's authorized event); idempotent. */
+  async linkConnection(userId: string, connectionId: string, previousConnectionId: string): Promise<void> {
+    await this.state.updateOne(
+      { _id: userId },
+      { $addToSet: { links: { connectionId, previousConnectionId } }, $setOnInsert: { seq: 0, committedSeq: 0 } },
+      { upsert: true },
+    );
+  }
+
+  // ---- applying a batch ----
+
+  /**
+   * Applies one message of a fetch result for `userId`: computes the changes against what is stored and writes them
+   * with unordered bulk upserts through the driver, each change with the user's next sequence number. Idempotent:
+   * the same batch again (redelivery, replay) computes no change and takes no number. Single writer: see the file
+   * comment.
+   */
+  async applyBatch(userId: string, batch: Batch): Promise<ApplyResult> {
+    const p = batch.payload;
+    switch (p.kind) {
+      case 'accounts':
+        return this.applyAccounts(userId, batch, p.accounts);
+      case 'transactions':
+      case 'pending_transactions':
+        return this.applyTransactions(userId, batch, p);
+      case 'balance':
+        return this.applyBalance(userId, batch, p.providerAccountId, p.balance);
+    }
+  }
+
+  private async applyAccounts(userId: string, batch: Batch, fetched: FetchedAccount[]): Promise<ApplyResult> {
+    const known = await this.cursors.userAccounts(userId).toArray();
+    const previous = batch.previousConnectionId ?? (await this.userState(userId))?.links.find((l) => l.connectionId === batch.connectionId)?.previousConnectionId;
+    const results = matchAccounts(
+      fetched,
+      known.map((k) => ({ ...k, id: k._id })),
+      { connectionId: batch.connectionId, ...(previous ? { previousConnectionId: previous } : {}) },
+    );
+    const byId = new Map(known.map((k) => [k._id, k]));
+    const planned: { doc: AccountDoc; existing?: AccountDoc }[] = [];
+    for (const r of results) {
+      const f = r.fetched;
+      const existing = r.matchedId ? byId.get(r.matchedId) : undefined;
+      const id = existing?._id ?? newAccountId(userId, batch.connectionId, f);
+      const content = {
+        clientId: batch.clientId,
+        kind: f.kind,
+        providerId: f.providerId,
+        connectionId: batch.connectionId,
+        providerAccountId: f.accountId,
+        providerAccountIds: existing?.providerAccountIds.includes(f.accountId) ? existing.providerAccountIds : [...(existing?.providerAccountIds ?? []), f.accountId],
+        displayName: f.displayName,
+        type: f.type,
+        currency: f.currency,
+        number: f.number ?? '',
+        sortCode: f.sortCode ?? '',
+        iban: f.iban ?? '',
+        routingNumber: f.routingNumber ?? '',
+        bsb: f.bsb ?? '',
+        swiftBic: f.swiftBic ?? '',
+        partialCardNumber: f.partialCardNumber ?? '',
+        nameOnCard: f.nameOnCard ?? '',
+        cardNetwork: f.cardNetwork ?? '',
+        validFrom: f.validFrom ?? '',
+        validTo: f.validTo ?? '',
+      };
+      const hash = contentHash(content);
+      if (existing && existing.contentHash === hash) continue;
+      const doc: AccountDoc = {
+        _id: id,
+        userId,
+        ...content,
+        matchedBy: r.rule ?? 'new',
+        ambiguousWith: existing?.ambiguousWith ?? r.ambiguousWith,
+        contentHash: hash,
+        seq: 0,
+        createdSeq: existing?.createdSeq ?? 0,
+        changeKind: existing ? 'modified' : 'added',
+        createdAt: existing?.createdAt ?? batch.fetchedAt,
+        updatedAt: batch.fetchedAt,
+      };
+      planned.push(existing ? { doc, existing } : { doc });
+    }
+    if (planned.length === 0) return { changes: 0, touched: 0 };
+    const first = await this.reserveSeq(userId, planned.length);
+    const ops: mongo.AnyBulkWriteOperation<AccountDoc>[] = planned.map(({ doc, existing }, i) => {
+      doc.seq = first + i;
+      if (!existing) {
+        doc.createdSeq = doc.seq;
+        return { updateOne: { filter: { _id: doc._id }, update: { $setOnInsert: doc }, upsert: true } };
+      }
+      const { _id, createdSeq: _c, createdAt: _a, ...set } = doc;
+      return { updateOne: { filter: { _id, userId }, update: { $set: set } } };
+    });
+    await this.accounts.bulkWrite(ops, { ordered: false });
+    const last = first + planned.length - 1;
+    await this.commitSeq(userId, last);
+    return { changes: planned.length, firstSeq: first, lastSeq: last, touched: 0 };
+  }
+
+  private async internalAccount(userId: string, providerAccountId: string): Promise<AccountDoc> {
+    const found = await this.cursors.accountByProviderId(userId, providerAccountId).toArray();
+    if (found.length !== 1) {
+      // The accounts (or cards) list of a connection precedes its data on the user's partition; data for an unknown
+      // account is a poison message (dead-lettered, replayable once the list is stored).
+      throw new AppError({
+        code: found.length === 0 ? 'unknown_account' : 'ambiguous_account',
+        message: `no single internal account for this provider account id (${found.length} found)`,
+        kind: 'failed_precondition',
+        retriable: false,
+      });
+    }
+    return found[0]!;
+  }
+
+  private async applyTransactions(userId: string, batch: Batch, p: Extract<BatchPayload, { kind: 'transactions' | 'pending_transactions' }>): Promise<ApplyResult> {
+    const account = await this.internalAccount(userId, p.providerAccountId);
+    const status = p.kind === 'transactions' ? 'booked' : 'pending';
+    const times = p.transactions.map((t) => (t.timestamp ?? new Date(0)).getTime());
+    const lo = Math.min(p.window?.from.getTime() ?? Infinity, ...times, batch.fetchedAt.getTime());
+    const hi = Math.max(p.window?.to.getTime() ?? -Infinity, ...times);
+    const [inWindow, pending] = await Promise.all([
+      this.cursors.window(userId, account._id, new Date(lo - 2 * DAY), new Date(hi + 2 * DAY)).toArray(),
+      this.cursors.livePending(userId, account._id).toArray(),
+    ]);
+    const stored = new Map<string, StoredTx>();
+    for (const d of [...inWindow, ...pending]) stored.set(d._id, { ...d, id: d._id });
+    const ops = reconcileTransactions({
+      userId,
+      accountId: account._id,
+      status,
+      rows: p.transactions,
+      stored: [...stored.values()],
+      fetchId: batch.fetchId,
+      fetchedAt: batch.fetchedAt,
+      window: p.window,
+      completeResult: p.batch.complete && p.batch.index === p.batch.count - 1,
+      rules: this.rules,
+    });
+    return this.writeTransactionOps(userId, batch, account, ops);
+  }
+
+  private async writeTransactionOps(userId: string, batch: Batch, account: AccountDoc, ops: TxOp[]): Promise<ApplyResult> {
+    if (ops.length === 0) return { changes: 0, touched: 0 };
+    const changes = ops.filter((o) => o.op !== 'touch').length;
+    let seq = changes > 0 ? await this.reserveSeq(userId, changes) : 0;
+    const first = seq;
+    const at = batch.fetchedAt;
+    const writes: mongo.AnyBulkWriteOperation<TransactionDoc>[] = ops.map((o) => {
+      switch (o.op) {
+        case 'add': {
+          const doc: TransactionDoc = {
+            _id: o.id,
+            userId,
+            clientId: account.clientId,
+            accountId: account._id,
+            dedupeKey: o.dedupeKey,
+            transactionId: o.transactionId,
+            fingerprint: o.fingerprint,
+            contentHash: o.contentHash,
+            ...o.content,
+            removed: false,
+            missingSince: null,
+            lastFetchId: o.lastFetchId,
+            seq,
+            createdSeq: seq,
+            changeKind: 'added',
+            changeReason: 'content',
+            createdAt: at,
+            updatedAt: at,
+          };
+          seq += 1;
+          // upsert on the unique key: if the row exists after all (outside the window read), it is left as it is
+          return { updateOne: { filter: { userId, dedupeKey: o.dedupeKey }, update: { $setOnInsert: doc }, upsert: true } };
+        }
+        case 'modify': {
+          const set = {
+            ...o.content,
+            dedupeKey: o.dedupeKey,
+            fingerprint: o.fingerprint,
+            contentHash: o.contentHash,
+            removed: false,
+            missingSince: null,
+            lastFetchId: o.lastFetchId,
+            seq,
+            changeKind: 'modified' as const,
+            changeReason: o.reason,
+            updatedAt: at,
+          };
+          seq += 1;
+          return { updateOne: { filter: { _id: o.id, userId }, update: { $set: set } } };
+        }
+        case 'remove': {
+          const set = { removed: true, missingSince: o.missingSince, seq, changeKind: 'removed' as const, changeReason: 'pending_gone', updatedAt: at };
+          seq += 1;
+          return { updateOne: { filter: { _id: o.id, userId }, update: { $set: set } } };
+        }
+        case 'touch':
+          return { updateOne: { filter: { _id: o.id, userId }, update: { $set: { lastFetchId: o.lastFetchId, missingSince: o.missingSince } } } };
+      }
+    });
+    await this.transactions.bulkWrite(writes, { ordered: false });
+    if (changes > 0) await this.commitSeq(userId, seq - 1);
+    return changes > 0 ? { changes, firstSeq: first, lastSeq: seq - 1, touched: ops.length - changes } : { changes: 0, touched: ops.length };
+  }
+
+  private async applyBalance(userId: string, batch: Batch, providerAccountId: string, raw: BalanceValues & { updateTimestamp?: Date | undefined }): Promise<ApplyResult> {
+    const account = await this.internalAccount(userId, providerAccountId);
+    const values = normaliseBalance(raw);
+    const asOf = balanceAsOf(raw.updateTimestamp, batch.fetchedAt);
+    const [before] = await this.cursors.balanceHistory(userId, account._id, 1, asOf).toArray();
+    if (before && sameBalance(before, values)) return { changes: 0, touched: 0 };
+    const seq = await this.reserveSeq(userId, 1);
+    const id = balanceId(userId, account._id, asOf);
+    const doc: BalanceDoc = { _id: id, userId, accountId: account._id, asOf, ...values, seq, createdSeq: seq, changeKind: 'added', createdAt: batch.fetchedAt, updatedAt: batch.fetchedAt };
+    if (before && before.asOf.getTime() === asOf.getTime()) {
+      // the same instant with other values: the later delivery wins
+      const { _id, createdSeq: _c, createdAt: _a, ...set } = doc;
+      await this.balances.bulkWrite([{ updateOne: { filter: { _id, userId }, update: { $set: { ...set, changeKind: 'modified' } } } }], { ordered: false });
+    } else {
+      await this.balances.bulkWrite([{ updateOne: { filter: { _id: id }, update: { $setOnInsert: doc }, upsert: true } }], { ordered: false });
+    }
+    await this.commitSeq(userId, seq);
+    return { changes: 1, firstSeq: seq, lastSeq: seq, touched: 0 };
+  }
+
+  // ---- user edits ----
+
+  /**
+   * Sets the user's edit of a transaction or account (a `null` field clears it). Stored apart from fetched data:
+   * no sync writes `user_edits`. Single writer: called by the consumer that owns the user (see the file comment).
+   */
+  async applyEdit(userId: string, target: 'transaction' | 'account', targetId: string, edit: UserEdit, at: Date): Promise<ApplyResult> {
+    const _id = `${target}:${targetId}`;
+    const existing = await this.edits.findOne({ _id, userId });
+    const merged: UserEdit = {
+      categoryOverride: existing?.categoryOverride ?? null,
+      notes: existing?.notes ?? null,
+      tags: existing?.tags ?? null,
+      hidden: existing?.hidden ?? null,
+    };
+    for (const k of ['categoryOverride', 'notes', 'tags', 'hidden'] as const) if (edit[k] !== undefined) (merged as Record<string, unknown>)[k] = edit[k];
+    if (existing && canonicalJson(merged) === canonicalJson({ categoryOverride: existing.categoryOverride, notes: existing.notes, tags: existing.tags, hidden: existing.hidden })) {
+      return { changes: 0, touched: 0 };
+    }
+    const seq = await this.reserveSeq(userId, 1);
+    await this.edits.bulkWrite(
+      [
+        {
+          updateOne: {
+            filter: { _id },
+            update: {
+              $set: { ...merged, userId, target, targetId, seq, changeKind: existing ? 'modified' : 'added', updatedAt: at },
+              $setOnInsert: { createdSeq: seq, createdAt: at },
+            },
+            upsert: true,
+          },
+        },
+      ],
+      { ordered: false },
+    );
+    await this.commitSeq(userId, seq);
+    return { changes: 1, firstSeq: seq, lastSeq: seq, touched: 0 };
+  }
+
+  async editsOf(userId: string, target: 'transaction' | 'account', targetIds: string[]): Promise<UserEditDoc[]> {
+    return this.edits.find({ _id: { $in: targetIds.map((id) => `${target}:${id}`) }, userId }).toArray();
+  }
+
+  // ---- reads ----
+
+  accountsPage(clientId: string, userId: string, limit: number, after?: string): Promise<AccountDoc[]> {
+    return this.cursors.accountsPage(clientId, userId, limit, after).toArray();
+  }
+
+  timeline(userId: string, accountId: string, limit: number, after?: { bookedAt: Date; id: string }): Promise<TransactionDoc[]> {
+    return this.cursors.timeline(userId, accountId, limit, after).toArray();
+  }
+
+  /**
+   * A canonical checksum of everything stored for a user (every document of the five collections, sorted by id,
+   * as canonical JSON): replaying the same events twice, or into a fresh store, must give the same value.
+   */
+  async checksum(userId: string): Promise<string> {
+    const parts: string[] = [];
+    const collections: [string, mongo.Collection<mongo.Document>][] = [
+      ['accounts', this.accounts as unknown as mongo.Collection<mongo.Document>],
+      ['transactions', this.transactions as unknown as mongo.Collection<mongo.Document>],
+      ['balances', this.balances as unknown as mongo.Collection<mongo.Document>],
+      ['user_edits', this.edits as unknown as mongo.Collection<mongo.Document>],
+    ];
+    for (const [name, c] of collections) {
+      const docs = await c.find({ userId }).sort({ _id: 1 }).toArray();
+      parts.push(name, ...docs.map((d) => canonicalJson(d)));
+    }
+    const state = await this.state.findOne({ _id: userId });
+    parts.push('user_state', canonicalJson(state ? { ...state, links: [...state.links].sort((a, b) => canonicalJson(a).localeCompare(canonicalJson(b))) } : null));
+    return sha256Hex(parts.join('\n'));
+  }
+}

@@ -1,0 +1,327 @@
+/**
+ * The canonical store on the real MongoDB-wire server: idempotent batches (the same events twice, or replayed into
+ * an empty store, give the same checksum and no new sequence numbers), re-consent with changed TrueLayer ids keeps
+ * internal accounts and adds no transaction, pending→booked replaces, user edits survive syncs, and every hot query
+ * is served by its named index (explain(), with enough documents that a scan would be the planner's other choice).
+ */
+import { createLogger } from '@ais/platform-logger';
+import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
+import { randomBytes } from 'node:crypto';
+import { RECON_INDEXES, ReconciliationStore, type Batch, type TransactionDoc } from '../src/data/store';
+import type { FetchedTransaction } from '../src/domain/dedupe';
+import type { FetchedAccount } from '../src/domain/identity';
+
+const logger = createLogger({ service: 'reconciliation-store-int', level: 'warn' });
+const DAY = 86_400_000;
+const RULES = { pendingGraceMs: 2 * DAY, settleWindowMs: 10 * DAY };
+const T0 = new Date('2026-03-01T00:00:00Z');
+
+function accountsOf(suffix: string): FetchedAccount[] {
+  return [
+    { kind: 'account', accountId: `tl-cur-${suffix}`, providerId: 'ob-lloyds', displayName: 'Club Lloyds', currency: 'GBP', type: 'TRANSACTION', sortCode: '30-94-57', number: '12345678' },
+    { kind: 'account', accountId: `tl-sav-${suffix}`, providerId: 'ob-lloyds', displayName: 'Easy Saver', currency: 'GBP', type: 'SAVINGS', sortCode: '30-94-57', number: '87654321' },
+    { kind: 'card', accountId: `tl-card-${suffix}`, providerId: 'ob-lloyds', displayName: 'Credit Card', currency: 'GBP', type: 'CREDIT', partialCardNumber: '4242', nameOnCard: 'ANN SMITH', cardNetwork: 'VISA' },
+  ];
+}
+
+/** The bank's booked history of the current account: stable normalised ids, two id-less identical coffees. */
+function booked(idSalt: string): FetchedTransaction[] {
+  const rows: FetchedTransaction[] = Array.from({ length: 40 }, (_, i) => ({
+    transactionId: `tid-${idSalt}-${i}`,
+    normalisedProviderTransactionId: `txn-${i}`,
+    providerTransactionId: `bank-${i}`,
+    timestamp: new Date(T0.getTime() + (i % 20) * DAY),
+    description: `SHOP ${i % 7}`,
+    amount: `-${(i + 1) * 3}.25`,
+    currency: 'GBP',
+    transactionType: 'DEBIT',
+    transactionCategory: 'PURCHASE',
+    transactionClassification: ['Shopping'],
+    merchantName: '',
+    meta: {},
+  }));
+  for (const k of [0, 1]) {
+    rows.push({ ...rows[0]!, transactionId: `coffee-${idSalt}-${k}`, normalisedProviderTransactionId: '', providerTransactionId: '', description: 'PRET A MANGER', amount: '-2.50', timestamp: new Date(T0.getTime() + 5 * DAY) });
+  }
+  return rows;
+}
+
+function batch(connectionId: string, at: Date, payload: Batch['payload'], extra: Partial<Batch> = {}): Batch {
+  return { eventId: `ev-${Math.random()}`, clientId: 'client-1', connectionId, providerId: 'ob-lloyds', fetchId: `fetch-${connectionId}-${at.toISOString()}`, fetchedAt: at, payload, ...extra };
+}
+
+const single = { index: 0, count: 1, complete: true };
+const window = { from: T0, to: new Date(T0.getTime() + 30 * DAY) };
+
+/** One connection's first sync: accounts, cards, booked and pending transactions, balances. */
+function firstSync(): Batch[] {
+  const at = new Date(T0.getTime() + 25 * DAY);
+  const [cur, sav, card] = accountsOf('1');
+  return [
+    batch('conn-1', at, { kind: 'accounts', accounts: [cur!, sav!] }),
+    batch('conn-1', at, { kind: 'accounts', accounts: [card!] }),
+    batch('conn-1', at, { kind: 'transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: booked('a') }),
+    batch('conn-1', at, {
+      kind: 'pending_transactions',
+      providerAccountId: 'tl-cur-1',
+      window,
+      batch: single,
+      transactions: [{ ...booked('p')[0]!, transactionId: 'pend-1', normalisedProviderTransactionId: '', providerTransactionId: '', description: 'TESCO STORES 3297', amount: '-23.10', timestamp: new Date(T0.getTime() + 24 * DAY + 3600_000) }],
+    }),
+    batch('conn-1', at, { kind: 'balance', providerAccountId: 'tl-cur-1', balance: { currency: 'GBP', current: '100.00', available: '1100.00', overdraft: '1000', creditLimit: '', updateTimestamp: at } }),
+    batch('conn-1', new Date(at.getTime() + 3600_000), { kind: 'balance', providerAccountId: 'tl-cur-1', balance: { currency: 'GBP', current: '100.0', available: '1100', overdraft: '1000.00', creditLimit: '' } }),
+  ];
+}
+
+describe('reconciliation store (real server)', () => {
+  const dbs: string[] = [];
+  const conns: Connection[] = [];
+  async function freshStore(): Promise<ReconciliationStore> {
+    const db = `it_recon_${randomBytes(4).toString('hex')}`;
+    const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db, logger });
+    dbs.push(db);
+    conns.push(conn);
+    const store = new ReconciliationStore(conn, RULES);
+    await store.ensureIndexes();
+    return store;
+  }
+  afterAll(async () => {
+    for (const c of conns) {
+      await c.dropDatabase().catch(() => undefined);
+      await c.close();
+    }
+  });
+
+  async function applyAll(store: ReconciliationStore, userId: string, batches: Batch[]): Promise<number> {
+    let changes = 0;
+    for (const b of batches) changes += (await store.applyBatch(userId, b)).changes;
+    return changes;
+  }
+
+  it('the same batches twice: identical checksum, no new sequence numbers; a replay into an empty store is identical', async () => {
+    const store = await freshStore();
+    const events = firstSync();
+    const first = await applyAll(store, 'u1', events);
+    // 3 accounts + 42 booked + 1 pending + 1 balance (the second balance equals the first)
+    expect(first).toBe(47);
+    const sum = await store.checksum('u1');
+    const state = await store.userState('u1');
+    expect(state).toMatchObject({ seq: 47, committedSeq: 47 });
+    for (const b of events) expect(await store.applyBatch('u1', b)).toEqual({ changes: 0, touched: 0 });
+    expect(await store.checksum('u1')).toBe(sum);
+    expect(await store.userState('u1')).toEqual(state);
+    expect(await store.transactions.countDocuments({ userId: 'u1' })).toBe(43);
+    expect(await store.balances.countDocuments({ userId: 'u1' })).toBe(1);
+
+    const replay = await freshStore();
+    await applyAll(replay, 'u1', events);
+    expect(await replay.checksum('u1')).toBe(sum);
+  });
+
+  it('re-consent with new account ids and new transaction ids keeps internal accounts and adds no transaction', async () => {
+    const store = await freshStore();
+    await applyAll(store, 'u2', firstSync());
+    const before = await store.accounts.find({ userId: 'u2' }).sort({ _id: 1 }).toArray();
+    const { seq } = (await store.userState('u2'))!;
+    const at = new Date(T0.getTime() + 40 * DAY);
+    const [cur, sav, card] = accountsOf('2'); // every TrueLayer account id changed
+    await store.linkConnection('u2', 'conn-2', 'conn-1');
+    await store.applyBatch('u2', batch('conn-2', at, { kind: 'accounts', accounts: [sav!, cur!] }));
+    await store.applyBatch('u2', batch('conn-2', at, { kind: 'accounts', accounts: [card!] }));
+    const after = await store.accounts.find({ userId: 'u2' }).sort({ _id: 1 }).toArray();
+    expect(after.map((a) => a._id)).toEqual(before.map((a) => a._id));
+    expect(after.map((a) => a.matchedBy).sort()).toEqual(['card', 'domestic_number', 'domestic_number']);
+    expect(after.find((a) => a.kind === 'card')!.providerAccountIds).toEqual(['tl-card-1', 'tl-card-2']);
+    // the same history again under the new account id, with every transaction_id changed
+    const res = await store.applyBatch('u2', batch('conn-2', at, { kind: 'transactions', providerAccountId: 'tl-cur-2', window, batch: single, transactions: booked('b') }));
+    expect(res.changes).toBe(0);
+    expect(await store.transactions.countDocuments({ userId: 'u2' })).toBe(43);
+    expect(await store.cursors.transactionChanges('u2', seq, 100).toArray()).toEqual([]);
+  });
+
+  it('a pending row that settles is replaced in place; a pending row gone from a complete result is removed after grace', async () => {
+    const store = await freshStore();
+    await applyAll(store, 'u3', firstSync());
+    const pending = await store.transactions.findOne({ userId: 'u3', status: 'pending' });
+    const { seq } = (await store.userState('u3'))!;
+    const at = new Date(T0.getTime() + 27 * DAY);
+    const settled: FetchedTransaction = { ...booked('c')[0]!, transactionId: 'x', normalisedProviderTransactionId: 'txn-tesco', providerTransactionId: '', description: 'Tesco Stores 3297 LONDON', amount: '-23.1', timestamp: new Date(T0.getTime() + 26 * DAY) };
+    const res = await store.applyBatch('u3', batch('conn-1', at, { kind: 'transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: [...booked('c'), settled] }));
+    expect(res.changes).toBe(1);
+    const row = await store.transactions.findOne({ _id: pending!._id });
+    expect(row).toMatchObject({ status: 'booked', changeKind: 'modified', changeReason: 'settled', seq: seq + 1, createdSeq: pending!.createdSeq, dedupeKey: expect.stringMatching(/^n:.*:txn-tesco$/) });
+    expect(await store.transactions.countDocuments({ userId: 'u3', removed: false })).toBe(43);
+
+    // a new pending row, then a complete pending result without it: missing, then removed after the grace period
+    const hold: FetchedTransaction = { ...settled, transactionId: 'h', normalisedProviderTransactionId: '', description: 'HOTEL HOLD', amount: '-200', timestamp: new Date(T0.getTime() + 27 * DAY) };
+    await store.applyBatch('u3', batch('conn-1', at, { kind: 'pending_transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: [hold] }));
+    const day1 = new Date(at.getTime() + DAY);
+    expect(await store.applyBatch('u3', batch('conn-1', day1, { kind: 'pending_transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: [] }))).toEqual({ changes: 0, touched: 1 });
+    const day3 = new Date(at.getTime() + 3 * DAY);
+    const removal = await store.applyBatch('u3', batch('conn-1', day3, { kind: 'pending_transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: [] }));
+    expect(removal.changes).toBe(1);
+    const gone = await store.transactions.findOne({ userId: 'u3', description: 'HOTEL HOLD' });
+    expect(gone).toMatchObject({ removed: true, changeKind: 'removed', changeReason: 'pending_gone', missingSince: day1 });
+    // the change feed of this user after `seq`, in order
+    const feed = await store.cursors.transactionChanges('u3', seq, 100).toArray();
+    expect(feed.map((d) => [d.changeKind, d.seq])).toEqual([
+      ['modified', seq + 1],
+      ['removed', seq + 3],
+    ]);
+  });
+
+  it('a user edit survives a later sync that changes the transaction', async () => {
+    const store = await freshStore();
+    await applyAll(store, 'u4', firstSync());
+    const target = (await store.transactions.findOne({ userId: 'u4', normalisedProviderTransactionId: 'txn-3' }))!;
+    const edit = await store.applyEdit('u4', 'transaction', target._id, { categoryOverride: 'Groceries', notes: 'split with Bob', tags: ['shared'] }, new Date(T0.getTime() + 26 * DAY));
+    expect(edit.changes).toBe(1);
+    expect((await store.applyEdit('u4', 'transaction', target._id, { categoryOverride: 'Groceries' }, new Date())).changes).toBe(0);
+    const rows = booked('d').map((r) => (r.normalisedProviderTransactionId === 'txn-3' ? { ...r, merchantName: 'Tesco', transactionClassification: ['Shopping', 'Groceries'] } : r));
+    const res = await store.applyBatch('u4', batch('conn-1', new Date(T0.getTime() + 28 * DAY), { kind: 'transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: rows }));
+    expect(res.changes).toBe(1);
+    expect(await store.transactions.findOne({ _id: target._id })).toMatchObject({ merchantName: 'Tesco', changeKind: 'modified' });
+    const [kept] = await store.editsOf('u4', 'transaction', [target._id]);
+    expect(kept).toMatchObject({ categoryOverride: 'Groceries', notes: 'split with Bob', tags: ['shared'], seq: edit.firstSeq });
+  });
+
+  describe('hot queries use their named indexes', () => {
+    let store: ReconciliationStore;
+    const USERS = 60;
+    const PER_USER = 100;
+    beforeAll(async () => {
+      store = await freshStore();
+      const docs: TransactionDoc[] = [];
+      for (let u = 0; u < USERS; u += 1) {
+        for (let i = 0; i < PER_USER; i += 1) {
+          const at = new Date(T0.getTime() + i * 3600_000);
+          docs.push({
+            _id: `txn_${u}_${i}`,
+            userId: `seed-${u}`,
+            clientId: 'client-1',
+            accountId: `acc_${u}_${i % 3}`,
+            dedupeKey: `n:acc_${u}_${i % 3}:txn-${i}`,
+            transactionId: `t-${i}`,
+            fingerprint: `fp-${u}-${i}`,
+            contentHash: 'h',
+            status: i % 25 === 0 ? 'pending' : 'booked',
+            bookedAt: at,
+            amount: '-1',
+            currency: 'GBP',
+            description: 'X',
+            transactionType: 'DEBIT',
+            transactionCategory: 'PURCHASE',
+            classification: [],
+            merchantName: '',
+            runningBalance: null,
+            meta: {},
+            normalisedProviderTransactionId: `txn-${i}`,
+            providerTransactionId: '',
+            removed: false,
+            missingSince: null,
+            lastFetchId: null,
+            seq: i + 1,
+            createdSeq: i + 1,
+            changeKind: 'added',
+            changeReason: 'content',
+            createdAt: at,
+            updatedAt: at,
+          });
+        }
+      }
+      await store.transactions.insertMany(docs);
+      await store.accounts.insertMany(
+        Array.from({ length: USERS * 3 }, (_, i) => ({
+          ...({} as Record<string, never>),
+          _id: `acc_${Math.floor(i / 3)}_${i % 3}`,
+          userId: `seed-${Math.floor(i / 3)}`,
+          clientId: 'client-1',
+          kind: 'account' as const,
+          providerId: 'ob-x',
+          connectionId: 'c',
+          providerAccountId: `tl-${i}`,
+          providerAccountIds: [`tl-${i}`],
+          displayName: 'A',
+          type: 'TRANSACTION',
+          currency: 'GBP',
+          number: '',
+          sortCode: '',
+          iban: '',
+          routingNumber: '',
+          bsb: '',
+          swiftBic: '',
+          partialCardNumber: '',
+          nameOnCard: '',
+          cardNetwork: '',
+          validFrom: '',
+          validTo: '',
+          matchedBy: 'new' as const,
+          ambiguousWith: [],
+          contentHash: 'h',
+          seq: i + 1,
+          createdSeq: i + 1,
+          changeKind: 'added' as const,
+          createdAt: T0,
+          updatedAt: T0,
+        })),
+      );
+      await store.balances.insertMany(
+        Array.from({ length: USERS * PER_USER }, (_, i) => ({
+          _id: `bal_${i}`,
+          userId: `seed-${i % USERS}`,
+          accountId: `acc_${i % USERS}_0`,
+          asOf: new Date(T0.getTime() + i * 60_000),
+          currency: 'GBP',
+          current: '1',
+          available: '1',
+          overdraft: '',
+          creditLimit: '',
+          seq: i + 1,
+          createdSeq: i + 1,
+          changeKind: 'added' as const,
+          createdAt: T0,
+          updatedAt: T0,
+        })),
+      );
+      await store.edits.insertMany(
+        Array.from({ length: USERS * 20 }, (_, i) => ({ _id: `transaction:txn_${i % USERS}_${i}`, userId: `seed-${i % USERS}`, target: 'transaction' as const, targetId: `txn_${i % USERS}_${i}`, notes: 'n', seq: i + 1, createdSeq: i + 1, changeKind: 'added' as const, createdAt: T0, updatedAt: T0 })),
+      );
+    });
+
+    const uses = async (cursor: { explain: () => Promise<unknown> }, index: string): Promise<void> => {
+      const plan = await cursor.explain();
+      if (!explainUsesIndex(plan, index)) throw new Error(`expected ${index}, got ${JSON.stringify(plan).slice(0, 1500)}`);
+    };
+
+    it('transactions: keyset timeline, batch window, live pending, change feed', async () => {
+      await uses(store.cursors.timeline('seed-7', 'acc_7_1', 50), RECON_INDEXES.transactionsTimeline);
+      await uses(store.cursors.timeline('seed-7', 'acc_7_1', 50, { bookedAt: new Date(T0.getTime() + 40 * 3600_000), id: 'txn_7_40' }), RECON_INDEXES.transactionsTimeline);
+      await uses(store.cursors.window('seed-7', 'acc_7_1', T0, new Date(T0.getTime() + DAY)), RECON_INDEXES.transactionsTimeline);
+      await uses(store.cursors.livePending('seed-7', 'acc_7_0'), RECON_INDEXES.transactionsPending);
+      await uses(store.cursors.transactionChanges('seed-7', 50, 100), RECON_INDEXES.transactionsChanges);
+      // the keyset pages walk the account newest first without gaps or repeats
+      const seen: string[] = [];
+      let after: { bookedAt: Date; id: string } | undefined;
+      for (;;) {
+        const page = await store.timeline('seed-7', 'acc_7_1', 7, after);
+        if (page.length === 0) break;
+        seen.push(...page.map((d) => d._id));
+        after = { bookedAt: page.at(-1)!.bookedAt, id: page.at(-1)!._id };
+      }
+      expect(seen).toEqual(Array.from({ length: PER_USER }, (_, i) => i).filter((i) => i % 3 === 1).reverse().map((i) => `txn_7_${i}`));
+      expect(new Set(seen).size).toBe(seen.length);
+    });
+
+    it('accounts, balances and edits', async () => {
+      await uses(store.cursors.accountsPage('client-1', 'seed-3', 10), RECON_INDEXES.accountsByUser);
+      await uses(store.cursors.accountsPage('client-1', 'seed-3', 10, 'acc_3_0'), RECON_INDEXES.accountsByUser);
+      await uses(store.cursors.accountByProviderId('seed-3', 'tl-10'), RECON_INDEXES.accountsProviderId);
+      await uses(store.cursors.userAccounts('seed-3'), RECON_INDEXES.accountsProviderId);
+      await uses(store.cursors.accountChanges('seed-3', 0, 10), RECON_INDEXES.accountsChanges);
+      await uses(store.cursors.balanceHistory('seed-3', 'acc_3_0', 10), RECON_INDEXES.balancesHistory);
+      await uses(store.cursors.balanceHistory('seed-3', 'acc_3_0', 1, new Date(T0.getTime() + 3000 * 60_000)), RECON_INDEXES.balancesHistory);
+      await uses(store.cursors.balanceChanges('seed-3', 10, 10), RECON_INDEXES.balancesChanges);
+      await uses(store.cursors.editChanges('seed-3', 10, 10), RECON_INDEXES.editsChanges);
+    });
+  });
+});
