@@ -35,7 +35,7 @@ import { connectMongo } from '@ais/platform-mongo';
 import { ensureStack, provisionTopics, REPO_ROOT, startSandboxProcess, stopStack, type SandboxProcess } from '@ais/testing';
 import { createTrueLayerClient, createTrueLayerDataClient, customEnvironment, type TrueLayerDataClient } from '@ais/truelayer-client';
 import type { Kafka } from 'kafkajs';
-import { fetcherSettings, schema as fetcherConfigSchema, type Config } from '../apps/data-fetcher/src/config';
+import { errorPolicyOptions, fetcherSettings, schema as fetcherConfigSchema, type Config } from '../apps/data-fetcher/src/config';
 import { MongoCallBudgetStore } from '../apps/data-fetcher/src/data/call-budget.store';
 import { FetchStateStore } from '../apps/data-fetcher/src/data/fetch-state.store';
 import { CallBudget } from '../apps/data-fetcher/src/domain/call-budget';
@@ -262,14 +262,7 @@ async function main(): Promise<void> {
         const store = new FetchStateStore(mongo, config.JOURNAL_RETENTION_MS);
         await store.ensureIndexes();
         const budget = new CallBudget(budgetStore, { clock, instance, safetyMarginMs: config.BUDGET_SAFETY_MARGIN_MS });
-        const policy = new ErrorPolicy({
-          clock,
-          random: Math.random,
-          maxAttempts: config.RETRY_MAX_ATTEMPTS,
-          backoff: { baseDelayMs: config.RETRY_BASE_DELAY_MS, maxDelayMs: config.RETRY_MAX_DELAY_MS },
-          maxInlineDelayMs: config.RETRY_MAX_INLINE_MS,
-          narrowWindowDays: config.HISTORY_DAYS_OUTSIDE_SCA - 1,
-        });
+        const policy = new ErrorPolicy({ clock, random: Math.random, ...errorPolicyOptions(config) });
         const breakers = new CircuitBreakers({ clock, failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD, coolDownMs: config.CIRCUIT_COOL_DOWN_MS });
         const deadLettered: string[] = [];
         const deadLetters: DeadLetterSink = {

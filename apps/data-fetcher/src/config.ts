@@ -1,3 +1,4 @@
+import type { ErrorPolicyOptions } from './domain/error-policy';
 import type { FetcherSettings } from './domain/fetcher';
 import { commonSchema, grpcServerSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
@@ -85,6 +86,17 @@ export function fetcherSettings(config: Config): FetcherSettings {
     taskAttempts: config.RETRY_MAX_ATTEMPTS,
     taskRetentionMs: config.TASK_RETENTION_MS,
     publishChunk: 8,
+  };
+}
+
+/** The error policy's limits from the configuration (clock and randomness are the caller's). */
+export function errorPolicyOptions(config: Config): Omit<ErrorPolicyOptions, 'clock' | 'random'> {
+  return {
+    maxAttempts: config.RETRY_MAX_ATTEMPTS,
+    backoff: { baseDelayMs: config.RETRY_BASE_DELAY_MS, maxDelayMs: config.RETRY_MAX_DELAY_MS },
+    maxInlineDelayMs: config.RETRY_MAX_INLINE_MS,
+    // TrueLayer serves 90 days outside the SCA window; one day less keeps a narrowed `from` inside it
+    narrowWindowDays: config.HISTORY_DAYS_OUTSIDE_SCA - 1,
   };
 }
 

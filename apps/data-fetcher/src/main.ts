@@ -8,7 +8,7 @@ import { Leases, MongoIdempotencyGuard } from '@ais/platform-mongo';
 import { Service } from '@ais/platform-runtime';
 import { createTrueLayerDataClient, customEnvironment, TRUELAYER_PRODUCTION, TRUELAYER_SANDBOX } from '@ais/truelayer-client';
 import { trace } from '@opentelemetry/api';
-import { fetcherSettings, loadConfig } from './config';
+import { errorPolicyOptions, fetcherSettings, loadConfig } from './config';
 import { MongoCallBudgetStore } from './data/call-budget.store';
 import { FetchStateStore } from './data/fetch-state.store';
 import { ProbeRepository } from './data/probe.model';
@@ -54,14 +54,7 @@ async function main(): Promise<void> {
     const truelayer = { data: createTrueLayerDataClient({ environment, timeoutMs: config.TRUELAYER_TIMEOUT_MS, now: () => clock.now().getTime() }) };
 
     const budget = new CallBudget(budgetStore, { clock, instance, safetyMarginMs: config.BUDGET_SAFETY_MARGIN_MS });
-    const policy = new ErrorPolicy({
-      clock,
-      random: Math.random,
-      maxAttempts: config.RETRY_MAX_ATTEMPTS,
-      backoff: { baseDelayMs: config.RETRY_BASE_DELAY_MS, maxDelayMs: config.RETRY_MAX_DELAY_MS },
-      maxInlineDelayMs: config.RETRY_MAX_INLINE_MS,
-      narrowWindowDays: config.HISTORY_DAYS_OUTSIDE_SCA - 1,
-    });
+    const policy = new ErrorPolicy({ clock, random: Math.random, ...errorPolicyOptions(config) });
     const breakers = new CircuitBreakers({
       clock,
       failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
