@@ -201,7 +201,24 @@ describe('Fetcher against the simulator and the real store', () => {
     for (const code of SYNTHETIC_ERROR_CODES) if (code !== 'request_timeout') expect(NOT_FROM_DATA_API[code]).toBeDefined();
   });
 
-  it.skip.each(skipped)('%s: not injectable (%s)', () => undefined);
+  // Codes the Data API never sends (client-side, or only /connections/extend's) cannot be injected into a data
+  // call; their handling is the policy's decision, asserted here for a first failed attempt.
+  const EXPECTED_NEXT: Readonly<Record<FetchErrorAction, string>> = {
+    retry: 'repeat',
+    wait_for_budget: 'reschedule',
+    refresh_token: 'refresh_and_repeat',
+    reauth_required: 'stop_connection',
+    narrow_window: 'fail',
+    capability_missing: 'skip_endpoint',
+    fail_fast: 'fail',
+  };
+  it.each(skipped)('%s (not sent by the Data API: %s) gets its table handling from the policy', (code) => {
+    const row = table.find((r) => r.code === code)!;
+    const policy = new ErrorPolicy({ clock, random: () => 0.5, backoff: { baseDelayMs: 5, maxDelayMs: 50 } });
+    const decision = policy.decide({ code, httpStatus: row.httpStatus }, { attempt: 1 });
+    expect(decision.action).toBe(row.action);
+    expect(decision.next.kind).toBe(EXPECTED_NEXT[row.action]);
+  });
 
   /** The endpoint a code is shown on: transactions for SCA (a window to narrow), standing orders for capabilities. */
   const targetOf = (action: FetchErrorAction): { kind: Unit['kind']; endpoint: string } =>
