@@ -31,13 +31,6 @@ describe('data-fetcher with 10% injected faults', () => {
       },
     });
     await stack.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0 });
-    for (const rule of [
-      { error: 'provider_error', rate: 0.04 },
-      { timeout: true, rate: 0.03 },
-      { error: 'provider_too_many_requests', rate: 0.03, retryAfterSeconds: 1 },
-    ]) {
-      await stack.sandbox.admin('POST', '/faults', { endpoint: '*', ...rule });
-    }
   });
   afterAll(async () => {
     await stack?.stop();
@@ -45,9 +38,18 @@ describe('data-fetcher with 10% injected faults', () => {
 
   it('delivers every transaction once, completes a background refresh, dead-letters nothing', async () => {
     const users = [
-      await connectMockUser({ gatewayUrl: stack.base, apiKey: stack.apiKey, simulatorUrl: stack.sandbox.url, userId: 'f-heavy', username: 'heavy', password: 'heavy' }),
       await connectMockUser({ gatewayUrl: stack.base, apiKey: stack.apiKey, simulatorUrl: stack.sandbox.url, userId: 'f-john', username: 'john7', password: 'doe7' }),
+      await connectMockUser({ gatewayUrl: stack.base, apiKey: stack.apiKey, simulatorUrl: stack.sandbox.url, userId: 'f-heavy', username: 'heavy', password: 'heavy' }),
     ];
+    // The faults start once both users are connected: they are the bank's (Data API), not the auth server's (a code
+    // exchange is single-use and never retried, by design).
+    for (const rule of [
+      { error: 'provider_error', rate: 0.04 },
+      { timeout: true, rate: 0.03 },
+      { error: 'provider_too_many_requests', rate: 0.03, retryAfterSeconds: 1 },
+    ]) {
+      await stack.sandbox.admin('POST', '/faults', { endpoint: '*', ...rule });
+    }
     const connections = stack.fetcherDb.collection('fetch_connections');
     await waitFor('both post-consent fetches', async () => ((await connections.countDocuments({ backfill: 'done' })) === users.length ? true : undefined), 300_000, 1_000);
 
