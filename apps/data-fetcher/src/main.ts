@@ -6,7 +6,7 @@ import { createGrpcClient } from '@ais/platform-grpc';
 import { EventConsumer, headersFor, newMeta } from '@ais/platform-kafka';
 import { Leases, MongoIdempotencyGuard } from '@ais/platform-mongo';
 import { Service } from '@ais/platform-runtime';
-import { createTrueLayerDataClient, customEnvironment, TRUELAYER_PRODUCTION, TRUELAYER_SANDBOX } from '@ais/truelayer-client';
+import { createTrueLayerDataClient, environmentFor } from '@ais/truelayer-client';
 import { trace } from '@opentelemetry/api';
 import { errorPolicyOptions, fetcherSettings, loadConfig } from './config';
 import { MongoCallBudgetStore } from './data/call-budget.store';
@@ -44,12 +44,7 @@ async function main(): Promise<void> {
     await leases.ensureIndexes();
 
     const tokenVault = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, config.TOKEN_VAULT_ADDR, config.GRPC_DEADLINE_MS);
-    const environment =
-      config.TRUELAYER_ENV === 'production'
-        ? TRUELAYER_PRODUCTION
-        : config.TRUELAYER_ENV === 'sandbox'
-          ? TRUELAYER_SANDBOX
-          : customEnvironment({ authBaseUrl: config.TRUELAYER_AUTH_URL ?? config.TRUELAYER_API_URL!, apiBaseUrl: config.TRUELAYER_API_URL! });
+    const environment = environmentFor({ env: config.TRUELAYER_ENV, authUrl: config.TRUELAYER_AUTH_URL, apiUrl: config.TRUELAYER_API_URL });
     // The Data API needs only the user's bearer token: data-fetcher holds no client credentials (token-vault does).
     const truelayer = { data: createTrueLayerDataClient({ environment, timeoutMs: config.TRUELAYER_TIMEOUT_MS, now: () => clock.now().getTime() }) };
 

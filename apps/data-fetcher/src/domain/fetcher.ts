@@ -785,7 +785,7 @@ export class Fetcher {
       if (!res.done) {
         // A task the bank never finishes (the provider hung) is given up after TASK_MAX_AGE_MS and started anew.
         if (this.now().getTime() - task.createdAt.getTime() < this.deps.settings.taskMaxAgeMs) return await pollAgain();
-        await this.journalTask(conn, unit, ctx, task, started, { httpStatus: res.status === 'Queued' ? 202 : 202, errorCode: 'task_timeout', errorDescription: `still ${res.status} after ${this.deps.settings.taskMaxAgeMs} ms`, correlationId: res.correlationId ?? '', action: 'retry' });
+        await this.journalTask(conn, unit, ctx, task, started, { httpStatus: 202, errorCode: 'task_timeout', errorDescription: `still ${res.status} after ${this.deps.settings.taskMaxAgeMs} ms`, correlationId: res.correlationId ?? '', action: 'retry' });
         return await this.restartTask(conn, task, unit, 'task_timeout');
       }
       const ids = [...task.correlationIds, ...(res.correlationId ? [res.correlationId] : [])];

@@ -4,7 +4,7 @@
  */
 import { AppError } from '@ais/platform-errors';
 import type { Vault } from '@ais/platform-vault';
-import { createTrueLayerClient, customEnvironment, TRUELAYER_PRODUCTION, TRUELAYER_SANDBOX, type TrueLayerClient, type TrueLayerEnvironment } from '@ais/truelayer-client';
+import { createTrueLayerClient, environmentFor, type TrueLayerClient } from '@ais/truelayer-client';
 
 export interface TrueLayerSettings {
   env: 'production' | 'sandbox' | 'custom';
@@ -13,12 +13,6 @@ export interface TrueLayerSettings {
   credentialsPath: string;
   timeoutMs: number;
   now?: () => number;
-}
-
-export function environmentFor(s: TrueLayerSettings): TrueLayerEnvironment {
-  if (s.env === 'production') return TRUELAYER_PRODUCTION;
-  if (s.env === 'sandbox') return TRUELAYER_SANDBOX;
-  return customEnvironment({ authBaseUrl: s.authUrl!, apiBaseUrl: s.apiUrl! });
 }
 
 /** Credentials from Vault, or (explicit development mode, checked by the config) from the environment. */

@@ -55,3 +55,14 @@ export function customEnvironment(opts: { authBaseUrl: string; apiBaseUrl: strin
 export function dataBaseUrl(env: TrueLayerEnvironment): string {
   return `${env.apiBaseUrl}/data/v1`;
 }
+
+/**
+ * The environment a service's configuration names: `production`, `sandbox`, or `custom` with its own origins (the
+ * simulator). A custom environment without an auth URL uses the API URL for both (a data-only client).
+ */
+export function environmentFor(s: { env: 'production' | 'sandbox' | 'custom'; authUrl?: string | undefined; apiUrl?: string | undefined }): TrueLayerEnvironment {
+  if (s.env === 'production') return TRUELAYER_PRODUCTION;
+  if (s.env === 'sandbox') return TRUELAYER_SANDBOX;
+  if (!s.apiUrl) throw new TypeError('a custom TrueLayer environment needs its API URL');
+  return customEnvironment({ authBaseUrl: s.authUrl ?? s.apiUrl, apiBaseUrl: s.apiUrl });
+}
