@@ -162,29 +162,37 @@ fail_with_log() { # name logfile...
 pick_ports() { # <singles> <pairs>  -> prints singles..., then the first port of each pair
   if ! command -v python3 >/dev/null 2>&1; then pick_ports_node "$@"; return; fi
   python3 - "$1" "$2" <<'PY'
-import socket, sys
+import random, socket, sys
 singles, pairs = int(sys.argv[1]), int(sys.argv[2])
+# Ports below the kernel's ephemeral range: the kernel hands those out for bind(0) and for the local end of
+# every outgoing connection, so a port picked from it can be taken by someone's client socket between our
+# release and the server's bind (seen in CI as EADDRINUSE). Nothing is ever assigned below the range.
+try:
+    eph_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    eph_low = 32768
+lo, hi = 15000, max(15100, eph_low - 1)
 held, out = [], []
 def bind(p):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", p))
     held.append(s)
     return s.getsockname()[1]
-for _ in range(singles):
-    out.append(bind(0))
-for _ in range(pairs):
-    for _attempt in range(200):
-        p = bind(0)
-        if p >= 65535:
-            continue
+def pick(width):
+    for _attempt in range(500):
+        p = random.randint(lo, hi - width)
+        got = []
         try:
-            bind(p + 1)
+            for k in range(width):
+                got.append(bind(p + k))
+            return p
         except OSError:
             continue
-        out.append(p)
-        break
-    else:
-        sys.exit("no free port pair found")
+    sys.exit("no free port found below the ephemeral range")
+for _ in range(singles):
+    out.append(pick(1))
+for _ in range(pairs):
+    out.append(pick(2))
 print(" ".join(map(str, out)))
 PY
 }
@@ -192,20 +200,24 @@ PY
 pick_ports_node() { # same contract as pick_ports, for machines without python3
   node - "$1" "$2" <<'JS'
 const net = require('net');
+const fs = require('fs');
 const [singles, pairs] = process.argv.slice(2).map(Number);
+let ephLow = 32768;
+try { ephLow = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768; } catch { /* default */ }
+const lo = 15000, hi = Math.max(15100, ephLow - 1);
 const held = [], out = [];
 const bind = (p) => new Promise((ok, ko) => { const s = net.createServer(); s.once('error', ko);
   s.listen({ port: p, host: '127.0.0.1', exclusive: true }, () => { held.push(s); ok(s.address().port); }); });
-(async () => {
-  for (let i = 0; i < singles; i++) out.push(await bind(0));
-  for (let i = 0; i < pairs; i++) {
-    for (let a = 0; ; a++) {
-      if (a > 200) throw new Error('no free port pair found');
-      const p = await bind(0);
-      if (p >= 65535) continue;
-      try { await bind(p + 1); out.push(p); break; } catch { /* try another */ }
-    }
+const pick = async (width) => {
+  for (let a = 0; a < 500; a++) {
+    const p = lo + Math.floor(Math.random() * (hi - width - lo));
+    try { for (let k = 0; k < width; k++) await bind(p + k); return p; } catch { /* try another */ }
   }
+  throw new Error('no free port found below the ephemeral range');
+};
+(async () => {
+  for (let i = 0; i < singles; i++) out.push(await pick(1));
+  for (let i = 0; i < pairs; i++) out.push(await pick(2));
   console.log(out.join(' '));
   held.forEach((s) => s.close());
 })().catch((e) => { console.error(e.message); process.exit(1); });

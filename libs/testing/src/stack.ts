@@ -61,16 +61,41 @@ function tcpOpen(hostPort: string, timeoutMs = 1500): Promise<boolean> {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (for servers whose URL must be known before they start, e.g. redirect URIs). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+/**
+ * The low end of the kernel's ephemeral port range. The kernel hands those ports out for bind(0) and for the local
+ * end of every outgoing connection, so a port picked from it may be taken by some client socket between our release
+ * and the server's bind (seen in CI: EADDRINUSE on a port freePort had just returned). Ports below it are never
+ * assigned by the kernel.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 15_100 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((res) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolvePort(typeof addr === 'object' && addr ? addr.port : 0));
-    });
+    srv.once('error', () => res(false));
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => res(true)));
   });
+}
+
+/**
+ * A free TCP port on 127.0.0.1 for a server whose address must be known before it starts (e.g. redirect URIs),
+ * chosen below the ephemeral range so that no outgoing connection or bind(0) can take it before the server binds.
+ */
+export async function freePort(): Promise<number> {
+  const lo = 15_000;
+  const hi = ephemeralLow() - 1;
+  for (let attempt = 0; attempt < 500; attempt += 1) {
+    const port = lo + Math.floor(Math.random() * (hi - lo));
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port on 127.0.0.1 between ${String(lo)} and ${String(hi)}`);
 }
 
 /** True when every server of the stack accepts connections. */
