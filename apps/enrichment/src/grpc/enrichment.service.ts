@@ -11,7 +11,17 @@ import { categorize, type Categorization } from '../domain/categorize';
  */
 export function toResponse(c: Categorization): enrichmentV1.CategorizeResponse {
   const source = c.source === 'rule' ? c.reason : c.source === 'merchant' ? `rule:${c.reason}` : c.source;
-  return { category: c.primary, subcategory: c.detailed, merchant: c.merchant.name, source };
+  return {
+    category: c.primary,
+    subcategory: c.detailed,
+    merchant: c.merchant.name,
+    source,
+    merchantKey: c.merchant.key,
+    confidence: c.confidence,
+    version: c.version,
+    reason: c.reason,
+    taxonomy: c.taxonomy,
+  };
 }
 
 export function enrichmentHandlers(): ServiceHandlers<typeof enrichmentV1.EnrichmentServiceService> {
@@ -29,5 +39,10 @@ export function enrichmentHandlers(): ServiceHandlers<typeof enrichmentV1.Enrich
         }),
       );
     },
+    // placeholders until the user-rule store lands (this session, issue 10)
+    categorizeBatch: () => Promise.reject(new AppError({ code: 'not_implemented', message: 'not implemented yet', kind: 'not_implemented' })),
+    putUserRule: () => Promise.reject(new AppError({ code: 'not_implemented', message: 'not implemented yet', kind: 'not_implemented' })),
+    listUserRules: () => Promise.reject(new AppError({ code: 'not_implemented', message: 'not implemented yet', kind: 'not_implemented' })),
+    deleteUserRule: () => Promise.reject(new AppError({ code: 'not_implemented', message: 'not implemented yet', kind: 'not_implemented' })),
   };
 }

@@ -112,8 +112,30 @@ export interface TransactionDoc extends ChangeFields, TxContent {
   removed: boolean;
   missingSince: Date | null;
   lastFetchId: string | null;
-  /** Why the last change happened: content, settled (pending to booked), restored, pending_gone. */
+  /** Why the last change happened: content, settled (pending to booked), restored, pending_gone, enrichment, analysis. */
   changeReason: string;
+  /**
+   * enrichment's result for the row (events/v1 TransactionEnrichment), kept apart from the fetched content so that
+   * `contentHash` covers only what the bank sent; `enrichmentHash` tells whether a re-enrichment changed anything.
+   * Absent on rows stored from raw (unenriched) data.
+   */
+  enrichment?: StoredEnrichment | null;
+  enrichmentHash?: string;
+  /** Derived from the user's history (data/analysis.ts): the recurring series and the other side of an own transfer. */
+  recurring?: { seriesId: string; cadence: string } | null;
+  transferPairId?: string | null;
+}
+
+export interface StoredEnrichment {
+  primary: string;
+  detailed: string;
+  merchantName: string;
+  merchantKey: string;
+  source: string;
+  reason: string;
+  confidence: number;
+  version: string;
+  taxonomy: string;
 }
 
 export interface BalanceDoc extends ChangeFields, BalanceValues {
@@ -254,7 +276,7 @@ export class ReconciliationStore {
    * is correct ONLY under the single-writer-per-user rule (see the file comment): the consumer that owns the
    * user's partition is the only caller. The reservation is written before the documents that carry the numbers.
    */
-  private async reserveSeq(userId: string, n: number): Promise<number> {
+  async reserveSeq(userId: string, n: number): Promise<number> {
     const state = await this.state.findOne({ _id: userId });
     const first = (state?.seq ?? 0) + 1;
     await this.state.updateOne({ _id: userId }, { $set: { seq: first + n - 1 }, $setOnInsert: { committedSeq: 0, links: [] } }, { upsert: true });
@@ -262,7 +284,7 @@ export class ReconciliationStore {
   }
 
   /** After the documents are written: the publisher may read up to `lastSeq`. */
-  private async commitSeq(userId: string, lastSeq: number): Promise<void> {
+  async commitSeq(userId: string, lastSeq: number): Promise<void> {
     await this.state.updateOne({ _id: userId }, { $max: { committedSeq: lastSeq } });
   }
 

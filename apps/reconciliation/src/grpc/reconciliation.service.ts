@@ -2,6 +2,7 @@ import type { reconciliationV1 } from '@ais/contracts-proto-ts';
 import { AppError, isOpaqueId, requireIds } from '@ais/platform-errors';
 import type { ServiceHandlers } from '@ais/platform-grpc';
 import type { ReconciliationStore } from '../data/store';
+import { accountView } from '../domain/view';
 
 export function encodePageToken(lastId: string): string {
   return Buffer.from(JSON.stringify({ a: lastId }), 'utf8').toString('base64url');
@@ -28,17 +29,19 @@ export function reconciliationHandlers(deps: { store: ReconciliationStore }): Se
       const page = docs.slice(0, size);
       const last = page[page.length - 1];
       return {
-        accounts: page.map((d) => ({
-          accountId: d._id,
-          userId: d.userId,
-          connectionId: d.connectionId,
-          displayName: d.displayName,
-          accountType: d.type,
-          currency: d.currency,
-          updatedAt: d.updatedAt,
-        })),
+        accounts: page.map((d) => accountView(d, undefined, undefined)),
         nextPageToken: docs.length > size && last ? encodePageToken(last._id) : '',
       };
     },
+    // placeholders until the read API lands (this session, issue 10)
+    getBalanceHistory: notYet,
+    listTransactions: notYet,
+    getChanges: notYet,
+    editTransaction: notYet,
+    editAccount: notYet,
+    getSpendingSummary: notYet,
+    listRecurring: notYet,
   };
 }
+
+const notYet = (): Promise<never> => Promise.reject(new AppError({ code: 'not_implemented', message: 'not implemented yet', kind: 'not_implemented' }));

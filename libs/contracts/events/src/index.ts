@@ -62,6 +62,10 @@ export const EVENT_TYPES = {
   rawIdentity: 'raw.identity',
   fetchTaskWebhook: 'fetch.task_webhook',
   fetchRequested: 'fetch.requested',
+  enrichedBatch: 'enriched.batch',
+  reEnrichment: 'enriched.re_enrichment',
+  userEdit: 'enriched.user_edit',
+  ledgerChange: 'ledger.change',
 } as const;
 
 /** Topic name with an optional deployment prefix (several stacks can share one cluster). */
@@ -88,6 +92,18 @@ export const bindings = {
   raw: (prefix = ''): EventBinding<eventsV1.RawDataEvent> => ({
     topic: topicName(TOPICS.raw, prefix),
     codec: eventsV1.RawDataEvent,
+    keyOf: (e) => e.userId,
+  }),
+  /** Enriched batches and user commands; key = user id (see TOPICS.enriched). */
+  enriched: (prefix = ''): EventBinding<eventsV1.EnrichedEvent> => ({
+    topic: topicName(TOPICS.enriched, prefix),
+    codec: eventsV1.EnrichedEvent,
+    keyOf: (e) => e.userId,
+  }),
+  /** The downstream change feed; key = user id (see TOPICS.ledger). */
+  ledger: (prefix = ''): EventBinding<eventsV1.ChangeEvent> => ({
+    topic: topicName(TOPICS.ledger, prefix),
+    codec: eventsV1.ChangeEvent,
     keyOf: (e) => e.userId,
   }),
   /** Fetch work; key = user id (see TOPICS.fetch). */

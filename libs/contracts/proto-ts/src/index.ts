@@ -3,5 +3,5 @@ export * from './generated';
 export * as tokenvaultV1 from './generated/ais/tokenvault/v1/token_vault_service';
 export * as fetcherV1 from './generated/ais/fetcher/v1/fetcher_service';
 export * as enrichmentV1 from './generated/ais/enrichment/v1/enrichment_service';
-export * as reconciliationV1 from './generated/ais/reconciliation/v1/reconciliation_service';
+export * as reconciliationV1 from './generated/index.ais.reconciliation.v1';
 export * as eventsV1 from './generated/index.ais.events.v1';

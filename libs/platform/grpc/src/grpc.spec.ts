@@ -20,8 +20,13 @@ describe('GrpcServer + createGrpcClient', () => {
         if (req.description === '') throw AppError.invalid('empty_description', 'description is required', [{ field: 'description', description: 'empty' }]);
         if (req.description === 'slow') await new Promise((r) => setTimeout(r, 500));
         if (req.description === 'boom') throw new Error('secret internals');
-        return { category: 'Groceries', subcategory: '', merchant: req.merchantName, source: 'fallback' };
+        return enrichmentV1.CategorizeResponse.fromPartial({ category: 'Groceries', subcategory: '', merchant: req.merchantName, source: 'fallback' });
       },
+      // not exercised here: the server needs every method of the service
+      categorizeBatch: async () => ({ results: [] }),
+      putUserRule: async () => ({}),
+      listUserRules: async () => ({ rules: [] }),
+      deleteUserRule: async () => ({ deleted: false }),
     });
     const port = await server.listen('127.0.0.1', 0);
     address = `127.0.0.1:${port}`;
@@ -33,7 +38,7 @@ describe('GrpcServer + createGrpcClient', () => {
     await server.shutdown();
   });
 
-  const req = (description: string) => ({ description, amount: '-120', currency: 'GBP', providerClassification: [], merchantName: 'Tesco' });
+  const req = (description: string) => enrichmentV1.CategorizeRequest.fromPartial({ description, amount: '-120', currency: 'GBP', providerClassification: [], merchantName: 'Tesco' });
 
   it('serves a unary call', async () => {
     await expect(client.categorize(req('TESCO STORES'))).resolves.toMatchObject({ category: 'Groceries', merchant: 'Tesco' });

@@ -9,4 +9,6 @@ export * from "./ais/events/v1/envelope";
 export * from "./ais/events/v1/connection_events";
 export * from "./ais/events/v1/diagnostics_events";
 export * from "./ais/events/v1/raw_events";
+export * from "./ais/events/v1/enriched_events";
 export * from "./ais/events/v1/fetch_events";
+export * from "./ais/events/v1/ledger_events";

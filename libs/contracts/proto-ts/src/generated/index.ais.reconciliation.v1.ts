@@ -5,4 +5,5 @@
 
 /* eslint-disable */
 
+export * from "./ais/reconciliation/v1/model";
 export * from "./ais/reconciliation/v1/reconciliation_service";

@@ -7,6 +7,6 @@
 
 export * as enrichment from "./index.ais.enrichment";
 export * as events from "./index.ais.events";
-export * as fetcher from "./index.ais.fetcher";
 export * as reconciliation from "./index.ais.reconciliation";
+export * as fetcher from "./index.ais.fetcher";
 export * as tokenvault from "./index.ais.tokenvault";

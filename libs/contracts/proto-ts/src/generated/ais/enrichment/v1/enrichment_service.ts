@@ -21,24 +21,99 @@ import {
 
 export interface CategorizeRequest {
   description: string;
-  /** Minor units as a decimal string (forceLong-safe), negative for debits. */
+  /** Decimal string in major units, negative for money out on account endpoints. */
   amount: string;
   currency: string;
   /** TrueLayer's transaction_classification, if any (e.g. ["Shopping", "Groceries"]). */
   providerClassification: string[];
   merchantName: string;
+  /** DEBIT or CREDIT (wins over the amount's sign: card endpoints report purchases positive). */
+  transactionType: string;
+  /** TrueLayer's transaction_category (PURCHASE, DIRECT_DEBIT, STANDING_ORDER, TRANSFER, ATM, ...). */
+  transactionCategory: string;
+  /** When set (with client_id), the user's own rules are consulted first. */
+  clientId: string;
+  userId: string;
 }
 
 export interface CategorizeResponse {
+  /** PFC primary, e.g. FOOD_AND_DRINK. */
   category: string;
+  /** PFC detailed, e.g. FOOD_AND_DRINK_GROCERIES. */
   subcategory: string;
   merchant: string;
-  /** "provider" when TrueLayer's classification was used, "rule:<id>" for an own rule, "fallback" otherwise. */
+  /** user, provider, rule, merchant or fallback. */
   source: string;
+  merchantKey: string;
+  confidence: number;
+  /** ENRICHMENT_VERSION. */
+  version: string;
+  /** What decided within the source, e.g. "merchant:tesco". */
+  reason: string;
+  taxonomy: string;
+}
+
+export interface CategorizeBatchRequest {
+  transactions: CategorizeRequest[];
+}
+
+export interface CategorizeBatchResponse {
+  results: CategorizeResponse[];
+}
+
+export interface UserRule {
+  ruleId: string;
+  clientId: string;
+  userId: string;
+  /** A detailed PFC category. */
+  detailedCategory: string;
+  /** Matches transactions of this merchant key ... */
+  merchantKey: string;
+  /** ... or whose description contains this text (case-insensitive). */
+  descriptionContains: string;
+  /** in, out or empty (both). */
+  direction: string;
+}
+
+export interface PutUserRuleRequest {
+  rule?: UserRule | undefined;
+}
+
+export interface PutUserRuleResponse {
+  rule?: UserRule | undefined;
+}
+
+export interface ListUserRulesRequest {
+  clientId: string;
+  userId: string;
+}
+
+export interface ListUserRulesResponse {
+  rules: UserRule[];
+}
+
+export interface DeleteUserRuleRequest {
+  clientId: string;
+  userId: string;
+  ruleId: string;
+}
+
+export interface DeleteUserRuleResponse {
+  deleted: boolean;
 }
 
 function createBaseCategorizeRequest(): CategorizeRequest {
-  return { description: "", amount: "", currency: "", providerClassification: [], merchantName: "" };
+  return {
+    description: "",
+    amount: "",
+    currency: "",
+    providerClassification: [],
+    merchantName: "",
+    transactionType: "",
+    transactionCategory: "",
+    clientId: "",
+    userId: "",
+  };
 }
 
 export const CategorizeRequest: MessageFns<CategorizeRequest> = {
@@ -57,6 +132,18 @@ export const CategorizeRequest: MessageFns<CategorizeRequest> = {
     }
     if (message.merchantName !== "") {
       writer.uint32(42).string(message.merchantName);
+    }
+    if (message.transactionType !== "") {
+      writer.uint32(50).string(message.transactionType);
+    }
+    if (message.transactionCategory !== "") {
+      writer.uint32(58).string(message.transactionCategory);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(66).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(74).string(message.userId);
     }
     return writer;
   },
@@ -114,6 +201,38 @@ export const CategorizeRequest: MessageFns<CategorizeRequest> = {
             message.merchantName = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.transactionType = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.transactionCategory = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -141,6 +260,26 @@ export const CategorizeRequest: MessageFns<CategorizeRequest> = {
         : isSet(object.merchant_name)
         ? globalThis.String(object.merchant_name)
         : "",
+      transactionType: isSet(object.transactionType)
+        ? globalThis.String(object.transactionType)
+        : isSet(object.transaction_type)
+        ? globalThis.String(object.transaction_type)
+        : "",
+      transactionCategory: isSet(object.transactionCategory)
+        ? globalThis.String(object.transactionCategory)
+        : isSet(object.transaction_category)
+        ? globalThis.String(object.transaction_category)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
     };
   },
 
@@ -161,6 +300,18 @@ export const CategorizeRequest: MessageFns<CategorizeRequest> = {
     if (message.merchantName !== "") {
       obj.merchantName = message.merchantName;
     }
+    if (message.transactionType !== "") {
+      obj.transactionType = message.transactionType;
+    }
+    if (message.transactionCategory !== "") {
+      obj.transactionCategory = message.transactionCategory;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
     return obj;
   },
 
@@ -174,12 +325,26 @@ export const CategorizeRequest: MessageFns<CategorizeRequest> = {
     message.currency = object.currency ?? "";
     message.providerClassification = object.providerClassification?.map((e) => e) || [];
     message.merchantName = object.merchantName ?? "";
+    message.transactionType = object.transactionType ?? "";
+    message.transactionCategory = object.transactionCategory ?? "";
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
     return message;
   },
 };
 
 function createBaseCategorizeResponse(): CategorizeResponse {
-  return { category: "", subcategory: "", merchant: "", source: "" };
+  return {
+    category: "",
+    subcategory: "",
+    merchant: "",
+    source: "",
+    merchantKey: "",
+    confidence: 0,
+    version: "",
+    reason: "",
+    taxonomy: "",
+  };
 }
 
 export const CategorizeResponse: MessageFns<CategorizeResponse> = {
@@ -195,6 +360,21 @@ export const CategorizeResponse: MessageFns<CategorizeResponse> = {
     }
     if (message.source !== "") {
       writer.uint32(34).string(message.source);
+    }
+    if (message.merchantKey !== "") {
+      writer.uint32(42).string(message.merchantKey);
+    }
+    if (message.confidence !== 0) {
+      writer.uint32(49).double(message.confidence);
+    }
+    if (message.version !== "") {
+      writer.uint32(58).string(message.version);
+    }
+    if (message.reason !== "") {
+      writer.uint32(66).string(message.reason);
+    }
+    if (message.taxonomy !== "") {
+      writer.uint32(74).string(message.taxonomy);
     }
     return writer;
   },
@@ -244,6 +424,46 @@ export const CategorizeResponse: MessageFns<CategorizeResponse> = {
             message.source = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.merchantKey = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.confidence = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.taxonomy = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -262,6 +482,15 @@ export const CategorizeResponse: MessageFns<CategorizeResponse> = {
       subcategory: isSet(object.subcategory) ? globalThis.String(object.subcategory) : "",
       merchant: isSet(object.merchant) ? globalThis.String(object.merchant) : "",
       source: isSet(object.source) ? globalThis.String(object.source) : "",
+      merchantKey: isSet(object.merchantKey)
+        ? globalThis.String(object.merchantKey)
+        : isSet(object.merchant_key)
+        ? globalThis.String(object.merchant_key)
+        : "",
+      confidence: isSet(object.confidence) ? globalThis.Number(object.confidence) : 0,
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      taxonomy: isSet(object.taxonomy) ? globalThis.String(object.taxonomy) : "",
     };
   },
 
@@ -279,6 +508,21 @@ export const CategorizeResponse: MessageFns<CategorizeResponse> = {
     if (message.source !== "") {
       obj.source = message.source;
     }
+    if (message.merchantKey !== "") {
+      obj.merchantKey = message.merchantKey;
+    }
+    if (message.confidence !== 0) {
+      obj.confidence = floatToJson(message.confidence);
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.taxonomy !== "") {
+      obj.taxonomy = message.taxonomy;
+    }
     return obj;
   },
 
@@ -291,11 +535,832 @@ export const CategorizeResponse: MessageFns<CategorizeResponse> = {
     message.subcategory = object.subcategory ?? "";
     message.merchant = object.merchant ?? "";
     message.source = object.source ?? "";
+    message.merchantKey = object.merchantKey ?? "";
+    message.confidence = object.confidence ?? 0;
+    message.version = object.version ?? "";
+    message.reason = object.reason ?? "";
+    message.taxonomy = object.taxonomy ?? "";
     return message;
   },
 };
 
-/** EnrichmentService categorises transactions on demand (the Kafka path uses the same rules). */
+function createBaseCategorizeBatchRequest(): CategorizeBatchRequest {
+  return { transactions: [] };
+}
+
+export const CategorizeBatchRequest: MessageFns<CategorizeBatchRequest> = {
+  encode(message: CategorizeBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.transactions) {
+      CategorizeRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CategorizeBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCategorizeBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transactions.push(CategorizeRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CategorizeBatchRequest {
+    return {
+      transactions: globalThis.Array.isArray(object?.transactions)
+        ? object.transactions.map((e: any) => CategorizeRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CategorizeBatchRequest): unknown {
+    const obj: any = {};
+    if (message.transactions?.length) {
+      obj.transactions = message.transactions.map((e) => CategorizeRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CategorizeBatchRequest>, I>>(base?: I): CategorizeBatchRequest {
+    return CategorizeBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CategorizeBatchRequest>, I>>(object: I): CategorizeBatchRequest {
+    const message = createBaseCategorizeBatchRequest();
+    message.transactions = object.transactions?.map((e) => CategorizeRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCategorizeBatchResponse(): CategorizeBatchResponse {
+  return { results: [] };
+}
+
+export const CategorizeBatchResponse: MessageFns<CategorizeBatchResponse> = {
+  encode(message: CategorizeBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      CategorizeResponse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CategorizeBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCategorizeBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(CategorizeResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CategorizeBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => CategorizeResponse.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CategorizeBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => CategorizeResponse.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CategorizeBatchResponse>, I>>(base?: I): CategorizeBatchResponse {
+    return CategorizeBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CategorizeBatchResponse>, I>>(object: I): CategorizeBatchResponse {
+    const message = createBaseCategorizeBatchResponse();
+    message.results = object.results?.map((e) => CategorizeResponse.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseUserRule(): UserRule {
+  return {
+    ruleId: "",
+    clientId: "",
+    userId: "",
+    detailedCategory: "",
+    merchantKey: "",
+    descriptionContains: "",
+    direction: "",
+  };
+}
+
+export const UserRule: MessageFns<UserRule> = {
+  encode(message: UserRule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ruleId !== "") {
+      writer.uint32(10).string(message.ruleId);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(18).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(26).string(message.userId);
+    }
+    if (message.detailedCategory !== "") {
+      writer.uint32(34).string(message.detailedCategory);
+    }
+    if (message.merchantKey !== "") {
+      writer.uint32(42).string(message.merchantKey);
+    }
+    if (message.descriptionContains !== "") {
+      writer.uint32(50).string(message.descriptionContains);
+    }
+    if (message.direction !== "") {
+      writer.uint32(58).string(message.direction);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserRule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserRule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ruleId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.detailedCategory = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.merchantKey = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.descriptionContains = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.direction = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserRule {
+    return {
+      ruleId: isSet(object.ruleId)
+        ? globalThis.String(object.ruleId)
+        : isSet(object.rule_id)
+        ? globalThis.String(object.rule_id)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      detailedCategory: isSet(object.detailedCategory)
+        ? globalThis.String(object.detailedCategory)
+        : isSet(object.detailed_category)
+        ? globalThis.String(object.detailed_category)
+        : "",
+      merchantKey: isSet(object.merchantKey)
+        ? globalThis.String(object.merchantKey)
+        : isSet(object.merchant_key)
+        ? globalThis.String(object.merchant_key)
+        : "",
+      descriptionContains: isSet(object.descriptionContains)
+        ? globalThis.String(object.descriptionContains)
+        : isSet(object.description_contains)
+        ? globalThis.String(object.description_contains)
+        : "",
+      direction: isSet(object.direction) ? globalThis.String(object.direction) : "",
+    };
+  },
+
+  toJSON(message: UserRule): unknown {
+    const obj: any = {};
+    if (message.ruleId !== "") {
+      obj.ruleId = message.ruleId;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.detailedCategory !== "") {
+      obj.detailedCategory = message.detailedCategory;
+    }
+    if (message.merchantKey !== "") {
+      obj.merchantKey = message.merchantKey;
+    }
+    if (message.descriptionContains !== "") {
+      obj.descriptionContains = message.descriptionContains;
+    }
+    if (message.direction !== "") {
+      obj.direction = message.direction;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UserRule>, I>>(base?: I): UserRule {
+    return UserRule.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UserRule>, I>>(object: I): UserRule {
+    const message = createBaseUserRule();
+    message.ruleId = object.ruleId ?? "";
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.detailedCategory = object.detailedCategory ?? "";
+    message.merchantKey = object.merchantKey ?? "";
+    message.descriptionContains = object.descriptionContains ?? "";
+    message.direction = object.direction ?? "";
+    return message;
+  },
+};
+
+function createBasePutUserRuleRequest(): PutUserRuleRequest {
+  return { rule: undefined };
+}
+
+export const PutUserRuleRequest: MessageFns<PutUserRuleRequest> = {
+  encode(message: PutUserRuleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== undefined) {
+      UserRule.encode(message.rule, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutUserRuleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutUserRuleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = UserRule.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutUserRuleRequest {
+    return { rule: isSet(object.rule) ? UserRule.fromJSON(object.rule) : undefined };
+  },
+
+  toJSON(message: PutUserRuleRequest): unknown {
+    const obj: any = {};
+    if (message.rule !== undefined) {
+      obj.rule = UserRule.toJSON(message.rule);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutUserRuleRequest>, I>>(base?: I): PutUserRuleRequest {
+    return PutUserRuleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutUserRuleRequest>, I>>(object: I): PutUserRuleRequest {
+    const message = createBasePutUserRuleRequest();
+    message.rule = (object.rule !== undefined && object.rule !== null) ? UserRule.fromPartial(object.rule) : undefined;
+    return message;
+  },
+};
+
+function createBasePutUserRuleResponse(): PutUserRuleResponse {
+  return { rule: undefined };
+}
+
+export const PutUserRuleResponse: MessageFns<PutUserRuleResponse> = {
+  encode(message: PutUserRuleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== undefined) {
+      UserRule.encode(message.rule, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutUserRuleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutUserRuleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = UserRule.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutUserRuleResponse {
+    return { rule: isSet(object.rule) ? UserRule.fromJSON(object.rule) : undefined };
+  },
+
+  toJSON(message: PutUserRuleResponse): unknown {
+    const obj: any = {};
+    if (message.rule !== undefined) {
+      obj.rule = UserRule.toJSON(message.rule);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutUserRuleResponse>, I>>(base?: I): PutUserRuleResponse {
+    return PutUserRuleResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutUserRuleResponse>, I>>(object: I): PutUserRuleResponse {
+    const message = createBasePutUserRuleResponse();
+    message.rule = (object.rule !== undefined && object.rule !== null) ? UserRule.fromPartial(object.rule) : undefined;
+    return message;
+  },
+};
+
+function createBaseListUserRulesRequest(): ListUserRulesRequest {
+  return { clientId: "", userId: "" };
+}
+
+export const ListUserRulesRequest: MessageFns<ListUserRulesRequest> = {
+  encode(message: ListUserRulesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListUserRulesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListUserRulesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListUserRulesRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListUserRulesRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListUserRulesRequest>, I>>(base?: I): ListUserRulesRequest {
+    return ListUserRulesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListUserRulesRequest>, I>>(object: I): ListUserRulesRequest {
+    const message = createBaseListUserRulesRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseListUserRulesResponse(): ListUserRulesResponse {
+  return { rules: [] };
+}
+
+export const ListUserRulesResponse: MessageFns<ListUserRulesResponse> = {
+  encode(message: ListUserRulesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rules) {
+      UserRule.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListUserRulesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListUserRulesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rules.push(UserRule.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListUserRulesResponse {
+    return { rules: globalThis.Array.isArray(object?.rules) ? object.rules.map((e: any) => UserRule.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListUserRulesResponse): unknown {
+    const obj: any = {};
+    if (message.rules?.length) {
+      obj.rules = message.rules.map((e) => UserRule.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListUserRulesResponse>, I>>(base?: I): ListUserRulesResponse {
+    return ListUserRulesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListUserRulesResponse>, I>>(object: I): ListUserRulesResponse {
+    const message = createBaseListUserRulesResponse();
+    message.rules = object.rules?.map((e) => UserRule.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeleteUserRuleRequest(): DeleteUserRuleRequest {
+  return { clientId: "", userId: "", ruleId: "" };
+}
+
+export const DeleteUserRuleRequest: MessageFns<DeleteUserRuleRequest> = {
+  encode(message: DeleteUserRuleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.ruleId !== "") {
+      writer.uint32(26).string(message.ruleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteUserRuleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteUserRuleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ruleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteUserRuleRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      ruleId: isSet(object.ruleId)
+        ? globalThis.String(object.ruleId)
+        : isSet(object.rule_id)
+        ? globalThis.String(object.rule_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteUserRuleRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.ruleId !== "") {
+      obj.ruleId = message.ruleId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteUserRuleRequest>, I>>(base?: I): DeleteUserRuleRequest {
+    return DeleteUserRuleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteUserRuleRequest>, I>>(object: I): DeleteUserRuleRequest {
+    const message = createBaseDeleteUserRuleRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.ruleId = object.ruleId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteUserRuleResponse(): DeleteUserRuleResponse {
+  return { deleted: false };
+}
+
+export const DeleteUserRuleResponse: MessageFns<DeleteUserRuleResponse> = {
+  encode(message: DeleteUserRuleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deleted !== false) {
+      writer.uint32(8).bool(message.deleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteUserRuleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteUserRuleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.deleted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteUserRuleResponse {
+    return { deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false };
+  },
+
+  toJSON(message: DeleteUserRuleResponse): unknown {
+    const obj: any = {};
+    if (message.deleted !== false) {
+      obj.deleted = message.deleted;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteUserRuleResponse>, I>>(base?: I): DeleteUserRuleResponse {
+    return DeleteUserRuleResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteUserRuleResponse>, I>>(object: I): DeleteUserRuleResponse {
+    const message = createBaseDeleteUserRuleResponse();
+    message.deleted = object.deleted ?? false;
+    return message;
+  },
+};
+
+/**
+ * EnrichmentService categorises transactions on demand (the Kafka path uses the same rules) and holds the users'
+ * own categorisation rules.
+ */
 export type EnrichmentServiceService = typeof EnrichmentServiceService;
 export const EnrichmentServiceService = {
   categorize: {
@@ -307,10 +1372,67 @@ export const EnrichmentServiceService = {
     responseSerialize: (value: CategorizeResponse): Buffer => Buffer.from(CategorizeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CategorizeResponse => CategorizeResponse.decode(value),
   },
+  /** Up to 1000 transactions in one call; results in request order. */
+  categorizeBatch: {
+    path: "/ais.enrichment.v1.EnrichmentService/CategorizeBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CategorizeBatchRequest): Buffer =>
+      Buffer.from(CategorizeBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CategorizeBatchRequest => CategorizeBatchRequest.decode(value),
+    responseSerialize: (value: CategorizeBatchResponse): Buffer =>
+      Buffer.from(CategorizeBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CategorizeBatchResponse => CategorizeBatchResponse.decode(value),
+  },
+  /**
+   * Creates or replaces a user rule ("always categorise this merchant as ..."); it applies to every later
+   * enrichment of the user's transactions, and the stored history is re-enriched (the change feed reports only the
+   * transactions whose category changed).
+   */
+  putUserRule: {
+    path: "/ais.enrichment.v1.EnrichmentService/PutUserRule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutUserRuleRequest): Buffer => Buffer.from(PutUserRuleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutUserRuleRequest => PutUserRuleRequest.decode(value),
+    responseSerialize: (value: PutUserRuleResponse): Buffer => Buffer.from(PutUserRuleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PutUserRuleResponse => PutUserRuleResponse.decode(value),
+  },
+  listUserRules: {
+    path: "/ais.enrichment.v1.EnrichmentService/ListUserRules" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListUserRulesRequest): Buffer => Buffer.from(ListUserRulesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListUserRulesRequest => ListUserRulesRequest.decode(value),
+    responseSerialize: (value: ListUserRulesResponse): Buffer =>
+      Buffer.from(ListUserRulesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListUserRulesResponse => ListUserRulesResponse.decode(value),
+  },
+  deleteUserRule: {
+    path: "/ais.enrichment.v1.EnrichmentService/DeleteUserRule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteUserRuleRequest): Buffer =>
+      Buffer.from(DeleteUserRuleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteUserRuleRequest => DeleteUserRuleRequest.decode(value),
+    responseSerialize: (value: DeleteUserRuleResponse): Buffer =>
+      Buffer.from(DeleteUserRuleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteUserRuleResponse => DeleteUserRuleResponse.decode(value),
+  },
 } as const;
 
 export interface EnrichmentServiceServer extends UntypedServiceImplementation {
   categorize: handleUnaryCall<CategorizeRequest, CategorizeResponse>;
+  /** Up to 1000 transactions in one call; results in request order. */
+  categorizeBatch: handleUnaryCall<CategorizeBatchRequest, CategorizeBatchResponse>;
+  /**
+   * Creates or replaces a user rule ("always categorise this merchant as ..."); it applies to every later
+   * enrichment of the user's transactions, and the stored history is re-enriched (the change feed reports only the
+   * transactions whose category changed).
+   */
+  putUserRule: handleUnaryCall<PutUserRuleRequest, PutUserRuleResponse>;
+  listUserRules: handleUnaryCall<ListUserRulesRequest, ListUserRulesResponse>;
+  deleteUserRule: handleUnaryCall<DeleteUserRuleRequest, DeleteUserRuleResponse>;
 }
 
 export interface EnrichmentServiceClient extends Client {
@@ -329,6 +1451,72 @@ export interface EnrichmentServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CategorizeResponse) => void,
   ): ClientUnaryCall;
+  /** Up to 1000 transactions in one call; results in request order. */
+  categorizeBatch(
+    request: CategorizeBatchRequest,
+    callback: (error: ServiceError | null, response: CategorizeBatchResponse) => void,
+  ): ClientUnaryCall;
+  categorizeBatch(
+    request: CategorizeBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CategorizeBatchResponse) => void,
+  ): ClientUnaryCall;
+  categorizeBatch(
+    request: CategorizeBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CategorizeBatchResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Creates or replaces a user rule ("always categorise this merchant as ..."); it applies to every later
+   * enrichment of the user's transactions, and the stored history is re-enriched (the change feed reports only the
+   * transactions whose category changed).
+   */
+  putUserRule(
+    request: PutUserRuleRequest,
+    callback: (error: ServiceError | null, response: PutUserRuleResponse) => void,
+  ): ClientUnaryCall;
+  putUserRule(
+    request: PutUserRuleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PutUserRuleResponse) => void,
+  ): ClientUnaryCall;
+  putUserRule(
+    request: PutUserRuleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PutUserRuleResponse) => void,
+  ): ClientUnaryCall;
+  listUserRules(
+    request: ListUserRulesRequest,
+    callback: (error: ServiceError | null, response: ListUserRulesResponse) => void,
+  ): ClientUnaryCall;
+  listUserRules(
+    request: ListUserRulesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListUserRulesResponse) => void,
+  ): ClientUnaryCall;
+  listUserRules(
+    request: ListUserRulesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListUserRulesResponse) => void,
+  ): ClientUnaryCall;
+  deleteUserRule(
+    request: DeleteUserRuleRequest,
+    callback: (error: ServiceError | null, response: DeleteUserRuleResponse) => void,
+  ): ClientUnaryCall;
+  deleteUserRule(
+    request: DeleteUserRuleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteUserRuleResponse) => void,
+  ): ClientUnaryCall;
+  deleteUserRule(
+    request: DeleteUserRuleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteUserRuleResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const EnrichmentServiceClient = makeGenericClientConstructor(
@@ -339,6 +1527,10 @@ export const EnrichmentServiceClient = makeGenericClientConstructor(
   service: typeof EnrichmentServiceService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../../google/protobuf/timestamp";
+import { Account, Balance, RecurringSeries, Transaction } from "./model";
 
 export interface ListAccountsRequest {
   clientId: string;
@@ -27,19 +28,162 @@ export interface ListAccountsRequest {
   pageToken: string;
 }
 
-export interface Account {
-  accountId: string;
-  userId: string;
-  connectionId: string;
-  displayName: string;
-  accountType: string;
-  currency: string;
-  updatedAt?: Date | undefined;
-}
-
 export interface ListAccountsResponse {
   accounts: Account[];
   nextPageToken: string;
+}
+
+export interface GetBalanceHistoryRequest {
+  clientId: string;
+  userId: string;
+  accountId: string;
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface GetBalanceHistoryResponse {
+  balances: Balance[];
+  nextPageToken: string;
+}
+
+export interface ListTransactionsRequest {
+  clientId: string;
+  userId: string;
+  pageSize: number;
+  /** Opaque keyset token of the previous page (stable under concurrent inserts). */
+  pageToken: string;
+  /** Filters; each optional. */
+  accountId: string;
+  from?: Date | undefined;
+  to?:
+    | Date
+    | undefined;
+  /** A primary or detailed PFC category (of the effective category). */
+  category: string;
+  merchantKey: string;
+  /** Case-insensitive text in the description or merchant name. */
+  text: string;
+  /** booked or pending; empty = both. */
+  status: string;
+  /** Include transactions the user hid (default false). */
+  includeHidden: boolean;
+}
+
+export interface ListTransactionsResponse {
+  transactions: Transaction[];
+  nextPageToken: string;
+}
+
+export interface GetChangesRequest {
+  clientId: string;
+  userId: string;
+  /** Empty: from the beginning. Cursors stay valid for at least a year. */
+  cursor: string;
+  count: number;
+}
+
+export interface GetChangesResponse {
+  added: Transaction[];
+  modified: Transaction[];
+  /** Only transaction_id, account_id and seq are meaningful. */
+  removed: Transaction[];
+  /** Accounts added or changed since the cursor. */
+  accounts: Account[];
+  nextCursor: string;
+  hasMore: boolean;
+}
+
+/**
+ * Fields to change; see UserEditCommand (events/v1/enriched_events.proto). Each changes only when its set_* flag is
+ * true; an empty value with the flag set clears it.
+ */
+export interface EditFields {
+  setCategoryOverride: boolean;
+  /** A detailed PFC category. */
+  categoryOverride: string;
+  setNotes: boolean;
+  notes: string;
+  setTags: boolean;
+  tags: string[];
+  setHidden: boolean;
+  hidden: boolean;
+}
+
+export interface EditTransactionRequest {
+  clientId: string;
+  userId: string;
+  transactionId: string;
+  fields?:
+    | EditFields
+    | undefined;
+  /** Also make a user rule: every transaction of this merchant gets category_override (now and in future syncs). */
+  applyToMerchant: boolean;
+  /** Caller's idempotency key (e.g. the HTTP Idempotency-Key); generated when empty. */
+  requestId: string;
+}
+
+export interface EditTransactionResponse {
+  /**
+   * True when the edit is stored (the response then carries the resulting state); false when the wait timed out
+   * (the edit is queued and will be applied).
+   */
+  applied: boolean;
+  transaction?: Transaction | undefined;
+  requestId: string;
+}
+
+export interface EditAccountRequest {
+  clientId: string;
+  userId: string;
+  accountId: string;
+  fields?: EditFields | undefined;
+  requestId: string;
+}
+
+export interface EditAccountResponse {
+  applied: boolean;
+  account?: Account | undefined;
+  requestId: string;
+}
+
+export interface GetSpendingSummaryRequest {
+  clientId: string;
+  userId: string;
+  /** Inclusive months "YYYY-MM"; default: the last 6 months up to the latest transaction. */
+  fromMonth: string;
+  toMonth: string;
+  accountId: string;
+}
+
+export interface CategoryTotal {
+  primary: string;
+  detailed: string;
+  /** Sum of money out (positive number) or in, per currency. */
+  total: string;
+  currency: string;
+  count: number;
+}
+
+export interface MonthSummary {
+  /** "YYYY-MM". */
+  month: string;
+  spending: CategoryTotal[];
+  income: CategoryTotal[];
+  /** Transfers between the user's own accounts are excluded from both, and counted here. */
+  ownTransfers: number;
+}
+
+export interface GetSpendingSummaryResponse {
+  months: MonthSummary[];
+}
+
+export interface ListRecurringRequest {
+  clientId: string;
+  userId: string;
+}
+
+export interface ListRecurringResponse {
+  series: RecurringSeries[];
 }
 
 function createBaseListAccountsRequest(): ListAccountsRequest {
@@ -175,203 +319,6 @@ export const ListAccountsRequest: MessageFns<ListAccountsRequest> = {
   },
 };
 
-function createBaseAccount(): Account {
-  return {
-    accountId: "",
-    userId: "",
-    connectionId: "",
-    displayName: "",
-    accountType: "",
-    currency: "",
-    updatedAt: undefined,
-  };
-}
-
-export const Account: MessageFns<Account> = {
-  encode(message: Account, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.accountId !== "") {
-      writer.uint32(10).string(message.accountId);
-    }
-    if (message.userId !== "") {
-      writer.uint32(18).string(message.userId);
-    }
-    if (message.connectionId !== "") {
-      writer.uint32(26).string(message.connectionId);
-    }
-    if (message.displayName !== "") {
-      writer.uint32(34).string(message.displayName);
-    }
-    if (message.accountType !== "") {
-      writer.uint32(42).string(message.accountType);
-    }
-    if (message.currency !== "") {
-      writer.uint32(50).string(message.currency);
-    }
-    if (message.updatedAt !== undefined) {
-      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(58).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): Account {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseAccount();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.accountId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.userId = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.connectionId = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.displayName = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.accountType = reader.string();
-            continue;
-          }
-          case 6: {
-            if (tag !== 50) {
-              break;
-            }
-
-            message.currency = reader.string();
-            continue;
-          }
-          case 7: {
-            if (tag !== 58) {
-              break;
-            }
-
-            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): Account {
-    return {
-      accountId: isSet(object.accountId)
-        ? globalThis.String(object.accountId)
-        : isSet(object.account_id)
-        ? globalThis.String(object.account_id)
-        : "",
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-      connectionId: isSet(object.connectionId)
-        ? globalThis.String(object.connectionId)
-        : isSet(object.connection_id)
-        ? globalThis.String(object.connection_id)
-        : "",
-      displayName: isSet(object.displayName)
-        ? globalThis.String(object.displayName)
-        : isSet(object.display_name)
-        ? globalThis.String(object.display_name)
-        : "",
-      accountType: isSet(object.accountType)
-        ? globalThis.String(object.accountType)
-        : isSet(object.account_type)
-        ? globalThis.String(object.account_type)
-        : "",
-      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
-      updatedAt: isSet(object.updatedAt)
-        ? fromJsonTimestamp(object.updatedAt)
-        : isSet(object.updated_at)
-        ? fromJsonTimestamp(object.updated_at)
-        : undefined,
-    };
-  },
-
-  toJSON(message: Account): unknown {
-    const obj: any = {};
-    if (message.accountId !== "") {
-      obj.accountId = message.accountId;
-    }
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    if (message.connectionId !== "") {
-      obj.connectionId = message.connectionId;
-    }
-    if (message.displayName !== "") {
-      obj.displayName = message.displayName;
-    }
-    if (message.accountType !== "") {
-      obj.accountType = message.accountType;
-    }
-    if (message.currency !== "") {
-      obj.currency = message.currency;
-    }
-    if (message.updatedAt !== undefined) {
-      obj.updatedAt = message.updatedAt.toISOString();
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<Account>, I>>(base?: I): Account {
-    return Account.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Account>, I>>(object: I): Account {
-    const message = createBaseAccount();
-    message.accountId = object.accountId ?? "";
-    message.userId = object.userId ?? "";
-    message.connectionId = object.connectionId ?? "";
-    message.displayName = object.displayName ?? "";
-    message.accountType = object.accountType ?? "";
-    message.currency = object.currency ?? "";
-    message.updatedAt = object.updatedAt ?? undefined;
-    return message;
-  },
-};
-
 function createBaseListAccountsResponse(): ListAccountsResponse {
   return { accounts: [], nextPageToken: "" };
 }
@@ -461,9 +408,2307 @@ export const ListAccountsResponse: MessageFns<ListAccountsResponse> = {
   },
 };
 
-/** ReconciliationService is the canonical store's query API. */
+function createBaseGetBalanceHistoryRequest(): GetBalanceHistoryRequest {
+  return { clientId: "", userId: "", accountId: "", pageSize: 0, pageToken: "" };
+}
+
+export const GetBalanceHistoryRequest: MessageFns<GetBalanceHistoryRequest> = {
+  encode(message: GetBalanceHistoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(26).string(message.accountId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(32).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(42).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBalanceHistoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBalanceHistoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetBalanceHistoryRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: GetBalanceHistoryRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetBalanceHistoryRequest>, I>>(base?: I): GetBalanceHistoryRequest {
+    return GetBalanceHistoryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetBalanceHistoryRequest>, I>>(object: I): GetBalanceHistoryRequest {
+    const message = createBaseGetBalanceHistoryRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.accountId = object.accountId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseGetBalanceHistoryResponse(): GetBalanceHistoryResponse {
+  return { balances: [], nextPageToken: "" };
+}
+
+export const GetBalanceHistoryResponse: MessageFns<GetBalanceHistoryResponse> = {
+  encode(message: GetBalanceHistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.balances) {
+      Balance.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBalanceHistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBalanceHistoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.balances.push(Balance.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetBalanceHistoryResponse {
+    return {
+      balances: globalThis.Array.isArray(object?.balances) ? object.balances.map((e: any) => Balance.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: GetBalanceHistoryResponse): unknown {
+    const obj: any = {};
+    if (message.balances?.length) {
+      obj.balances = message.balances.map((e) => Balance.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetBalanceHistoryResponse>, I>>(base?: I): GetBalanceHistoryResponse {
+    return GetBalanceHistoryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetBalanceHistoryResponse>, I>>(object: I): GetBalanceHistoryResponse {
+    const message = createBaseGetBalanceHistoryResponse();
+    message.balances = object.balances?.map((e) => Balance.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListTransactionsRequest(): ListTransactionsRequest {
+  return {
+    clientId: "",
+    userId: "",
+    pageSize: 0,
+    pageToken: "",
+    accountId: "",
+    from: undefined,
+    to: undefined,
+    category: "",
+    merchantKey: "",
+    text: "",
+    status: "",
+    includeHidden: false,
+  };
+}
+
+export const ListTransactionsRequest: MessageFns<ListTransactionsRequest> = {
+  encode(message: ListTransactionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(42).string(message.accountId);
+    }
+    if (message.from !== undefined) {
+      Timestamp.encode(toTimestamp(message.from), writer.uint32(50).fork()).join();
+    }
+    if (message.to !== undefined) {
+      Timestamp.encode(toTimestamp(message.to), writer.uint32(58).fork()).join();
+    }
+    if (message.category !== "") {
+      writer.uint32(66).string(message.category);
+    }
+    if (message.merchantKey !== "") {
+      writer.uint32(74).string(message.merchantKey);
+    }
+    if (message.text !== "") {
+      writer.uint32(82).string(message.text);
+    }
+    if (message.status !== "") {
+      writer.uint32(90).string(message.status);
+    }
+    if (message.includeHidden !== false) {
+      writer.uint32(96).bool(message.includeHidden);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTransactionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTransactionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.from = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.to = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.merchantKey = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.includeHidden = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTransactionsRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      from: isSet(object.from) ? fromJsonTimestamp(object.from) : undefined,
+      to: isSet(object.to) ? fromJsonTimestamp(object.to) : undefined,
+      category: isSet(object.category) ? globalThis.String(object.category) : "",
+      merchantKey: isSet(object.merchantKey)
+        ? globalThis.String(object.merchantKey)
+        : isSet(object.merchant_key)
+        ? globalThis.String(object.merchant_key)
+        : "",
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      includeHidden: isSet(object.includeHidden)
+        ? globalThis.Boolean(object.includeHidden)
+        : isSet(object.include_hidden)
+        ? globalThis.Boolean(object.include_hidden)
+        : false,
+    };
+  },
+
+  toJSON(message: ListTransactionsRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.from !== undefined) {
+      obj.from = message.from.toISOString();
+    }
+    if (message.to !== undefined) {
+      obj.to = message.to.toISOString();
+    }
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
+    if (message.merchantKey !== "") {
+      obj.merchantKey = message.merchantKey;
+    }
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.includeHidden !== false) {
+      obj.includeHidden = message.includeHidden;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTransactionsRequest>, I>>(base?: I): ListTransactionsRequest {
+    return ListTransactionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTransactionsRequest>, I>>(object: I): ListTransactionsRequest {
+    const message = createBaseListTransactionsRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    message.accountId = object.accountId ?? "";
+    message.from = object.from ?? undefined;
+    message.to = object.to ?? undefined;
+    message.category = object.category ?? "";
+    message.merchantKey = object.merchantKey ?? "";
+    message.text = object.text ?? "";
+    message.status = object.status ?? "";
+    message.includeHidden = object.includeHidden ?? false;
+    return message;
+  },
+};
+
+function createBaseListTransactionsResponse(): ListTransactionsResponse {
+  return { transactions: [], nextPageToken: "" };
+}
+
+export const ListTransactionsResponse: MessageFns<ListTransactionsResponse> = {
+  encode(message: ListTransactionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.transactions) {
+      Transaction.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTransactionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTransactionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transactions.push(Transaction.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTransactionsResponse {
+    return {
+      transactions: globalThis.Array.isArray(object?.transactions)
+        ? object.transactions.map((e: any) => Transaction.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListTransactionsResponse): unknown {
+    const obj: any = {};
+    if (message.transactions?.length) {
+      obj.transactions = message.transactions.map((e) => Transaction.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTransactionsResponse>, I>>(base?: I): ListTransactionsResponse {
+    return ListTransactionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTransactionsResponse>, I>>(object: I): ListTransactionsResponse {
+    const message = createBaseListTransactionsResponse();
+    message.transactions = object.transactions?.map((e) => Transaction.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseGetChangesRequest(): GetChangesRequest {
+  return { clientId: "", userId: "", cursor: "", count: 0 };
+}
+
+export const GetChangesRequest: MessageFns<GetChangesRequest> = {
+  encode(message: GetChangesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.cursor !== "") {
+      writer.uint32(26).string(message.cursor);
+    }
+    if (message.count !== 0) {
+      writer.uint32(32).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetChangesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetChangesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetChangesRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: GetChangesRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetChangesRequest>, I>>(base?: I): GetChangesRequest {
+    return GetChangesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetChangesRequest>, I>>(object: I): GetChangesRequest {
+    const message = createBaseGetChangesRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.cursor = object.cursor ?? "";
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetChangesResponse(): GetChangesResponse {
+  return { added: [], modified: [], removed: [], accounts: [], nextCursor: "", hasMore: false };
+}
+
+export const GetChangesResponse: MessageFns<GetChangesResponse> = {
+  encode(message: GetChangesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.added) {
+      Transaction.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.modified) {
+      Transaction.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.removed) {
+      Transaction.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.accounts) {
+      Account.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.nextCursor !== "") {
+      writer.uint32(42).string(message.nextCursor);
+    }
+    if (message.hasMore !== false) {
+      writer.uint32(48).bool(message.hasMore);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetChangesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetChangesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.added.push(Transaction.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modified.push(Transaction.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.removed.push(Transaction.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.accounts.push(Account.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nextCursor = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.hasMore = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetChangesResponse {
+    return {
+      added: globalThis.Array.isArray(object?.added) ? object.added.map((e: any) => Transaction.fromJSON(e)) : [],
+      modified: globalThis.Array.isArray(object?.modified)
+        ? object.modified.map((e: any) => Transaction.fromJSON(e))
+        : [],
+      removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => Transaction.fromJSON(e)) : [],
+      accounts: globalThis.Array.isArray(object?.accounts) ? object.accounts.map((e: any) => Account.fromJSON(e)) : [],
+      nextCursor: isSet(object.nextCursor)
+        ? globalThis.String(object.nextCursor)
+        : isSet(object.next_cursor)
+        ? globalThis.String(object.next_cursor)
+        : "",
+      hasMore: isSet(object.hasMore)
+        ? globalThis.Boolean(object.hasMore)
+        : isSet(object.has_more)
+        ? globalThis.Boolean(object.has_more)
+        : false,
+    };
+  },
+
+  toJSON(message: GetChangesResponse): unknown {
+    const obj: any = {};
+    if (message.added?.length) {
+      obj.added = message.added.map((e) => Transaction.toJSON(e));
+    }
+    if (message.modified?.length) {
+      obj.modified = message.modified.map((e) => Transaction.toJSON(e));
+    }
+    if (message.removed?.length) {
+      obj.removed = message.removed.map((e) => Transaction.toJSON(e));
+    }
+    if (message.accounts?.length) {
+      obj.accounts = message.accounts.map((e) => Account.toJSON(e));
+    }
+    if (message.nextCursor !== "") {
+      obj.nextCursor = message.nextCursor;
+    }
+    if (message.hasMore !== false) {
+      obj.hasMore = message.hasMore;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetChangesResponse>, I>>(base?: I): GetChangesResponse {
+    return GetChangesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetChangesResponse>, I>>(object: I): GetChangesResponse {
+    const message = createBaseGetChangesResponse();
+    message.added = object.added?.map((e) => Transaction.fromPartial(e)) || [];
+    message.modified = object.modified?.map((e) => Transaction.fromPartial(e)) || [];
+    message.removed = object.removed?.map((e) => Transaction.fromPartial(e)) || [];
+    message.accounts = object.accounts?.map((e) => Account.fromPartial(e)) || [];
+    message.nextCursor = object.nextCursor ?? "";
+    message.hasMore = object.hasMore ?? false;
+    return message;
+  },
+};
+
+function createBaseEditFields(): EditFields {
+  return {
+    setCategoryOverride: false,
+    categoryOverride: "",
+    setNotes: false,
+    notes: "",
+    setTags: false,
+    tags: [],
+    setHidden: false,
+    hidden: false,
+  };
+}
+
+export const EditFields: MessageFns<EditFields> = {
+  encode(message: EditFields, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.setCategoryOverride !== false) {
+      writer.uint32(8).bool(message.setCategoryOverride);
+    }
+    if (message.categoryOverride !== "") {
+      writer.uint32(18).string(message.categoryOverride);
+    }
+    if (message.setNotes !== false) {
+      writer.uint32(24).bool(message.setNotes);
+    }
+    if (message.notes !== "") {
+      writer.uint32(34).string(message.notes);
+    }
+    if (message.setTags !== false) {
+      writer.uint32(40).bool(message.setTags);
+    }
+    for (const v of message.tags) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.setHidden !== false) {
+      writer.uint32(56).bool(message.setHidden);
+    }
+    if (message.hidden !== false) {
+      writer.uint32(64).bool(message.hidden);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EditFields {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEditFields();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.setCategoryOverride = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.categoryOverride = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.setNotes = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.notes = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.setTags = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tags.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.setHidden = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.hidden = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EditFields {
+    return {
+      setCategoryOverride: isSet(object.setCategoryOverride)
+        ? globalThis.Boolean(object.setCategoryOverride)
+        : isSet(object.set_category_override)
+        ? globalThis.Boolean(object.set_category_override)
+        : false,
+      categoryOverride: isSet(object.categoryOverride)
+        ? globalThis.String(object.categoryOverride)
+        : isSet(object.category_override)
+        ? globalThis.String(object.category_override)
+        : "",
+      setNotes: isSet(object.setNotes)
+        ? globalThis.Boolean(object.setNotes)
+        : isSet(object.set_notes)
+        ? globalThis.Boolean(object.set_notes)
+        : false,
+      notes: isSet(object.notes) ? globalThis.String(object.notes) : "",
+      setTags: isSet(object.setTags)
+        ? globalThis.Boolean(object.setTags)
+        : isSet(object.set_tags)
+        ? globalThis.Boolean(object.set_tags)
+        : false,
+      tags: globalThis.Array.isArray(object?.tags)
+        ? object.tags.map((e: any) => globalThis.String(e))
+        : [],
+      setHidden: isSet(object.setHidden)
+        ? globalThis.Boolean(object.setHidden)
+        : isSet(object.set_hidden)
+        ? globalThis.Boolean(object.set_hidden)
+        : false,
+      hidden: isSet(object.hidden) ? globalThis.Boolean(object.hidden) : false,
+    };
+  },
+
+  toJSON(message: EditFields): unknown {
+    const obj: any = {};
+    if (message.setCategoryOverride !== false) {
+      obj.setCategoryOverride = message.setCategoryOverride;
+    }
+    if (message.categoryOverride !== "") {
+      obj.categoryOverride = message.categoryOverride;
+    }
+    if (message.setNotes !== false) {
+      obj.setNotes = message.setNotes;
+    }
+    if (message.notes !== "") {
+      obj.notes = message.notes;
+    }
+    if (message.setTags !== false) {
+      obj.setTags = message.setTags;
+    }
+    if (message.tags?.length) {
+      obj.tags = message.tags;
+    }
+    if (message.setHidden !== false) {
+      obj.setHidden = message.setHidden;
+    }
+    if (message.hidden !== false) {
+      obj.hidden = message.hidden;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EditFields>, I>>(base?: I): EditFields {
+    return EditFields.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EditFields>, I>>(object: I): EditFields {
+    const message = createBaseEditFields();
+    message.setCategoryOverride = object.setCategoryOverride ?? false;
+    message.categoryOverride = object.categoryOverride ?? "";
+    message.setNotes = object.setNotes ?? false;
+    message.notes = object.notes ?? "";
+    message.setTags = object.setTags ?? false;
+    message.tags = object.tags?.map((e) => e) || [];
+    message.setHidden = object.setHidden ?? false;
+    message.hidden = object.hidden ?? false;
+    return message;
+  },
+};
+
+function createBaseEditTransactionRequest(): EditTransactionRequest {
+  return { clientId: "", userId: "", transactionId: "", fields: undefined, applyToMerchant: false, requestId: "" };
+}
+
+export const EditTransactionRequest: MessageFns<EditTransactionRequest> = {
+  encode(message: EditTransactionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.transactionId !== "") {
+      writer.uint32(26).string(message.transactionId);
+    }
+    if (message.fields !== undefined) {
+      EditFields.encode(message.fields, writer.uint32(34).fork()).join();
+    }
+    if (message.applyToMerchant !== false) {
+      writer.uint32(40).bool(message.applyToMerchant);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(50).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EditTransactionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEditTransactionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.transactionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fields = EditFields.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.applyToMerchant = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EditTransactionRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      transactionId: isSet(object.transactionId)
+        ? globalThis.String(object.transactionId)
+        : isSet(object.transaction_id)
+        ? globalThis.String(object.transaction_id)
+        : "",
+      fields: isSet(object.fields) ? EditFields.fromJSON(object.fields) : undefined,
+      applyToMerchant: isSet(object.applyToMerchant)
+        ? globalThis.Boolean(object.applyToMerchant)
+        : isSet(object.apply_to_merchant)
+        ? globalThis.Boolean(object.apply_to_merchant)
+        : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EditTransactionRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.transactionId !== "") {
+      obj.transactionId = message.transactionId;
+    }
+    if (message.fields !== undefined) {
+      obj.fields = EditFields.toJSON(message.fields);
+    }
+    if (message.applyToMerchant !== false) {
+      obj.applyToMerchant = message.applyToMerchant;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EditTransactionRequest>, I>>(base?: I): EditTransactionRequest {
+    return EditTransactionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EditTransactionRequest>, I>>(object: I): EditTransactionRequest {
+    const message = createBaseEditTransactionRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.transactionId = object.transactionId ?? "";
+    message.fields = (object.fields !== undefined && object.fields !== null)
+      ? EditFields.fromPartial(object.fields)
+      : undefined;
+    message.applyToMerchant = object.applyToMerchant ?? false;
+    message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseEditTransactionResponse(): EditTransactionResponse {
+  return { applied: false, transaction: undefined, requestId: "" };
+}
+
+export const EditTransactionResponse: MessageFns<EditTransactionResponse> = {
+  encode(message: EditTransactionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applied !== false) {
+      writer.uint32(8).bool(message.applied);
+    }
+    if (message.transaction !== undefined) {
+      Transaction.encode(message.transaction, writer.uint32(18).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EditTransactionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEditTransactionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.applied = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.transaction = Transaction.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EditTransactionResponse {
+    return {
+      applied: isSet(object.applied) ? globalThis.Boolean(object.applied) : false,
+      transaction: isSet(object.transaction) ? Transaction.fromJSON(object.transaction) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EditTransactionResponse): unknown {
+    const obj: any = {};
+    if (message.applied !== false) {
+      obj.applied = message.applied;
+    }
+    if (message.transaction !== undefined) {
+      obj.transaction = Transaction.toJSON(message.transaction);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EditTransactionResponse>, I>>(base?: I): EditTransactionResponse {
+    return EditTransactionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EditTransactionResponse>, I>>(object: I): EditTransactionResponse {
+    const message = createBaseEditTransactionResponse();
+    message.applied = object.applied ?? false;
+    message.transaction = (object.transaction !== undefined && object.transaction !== null)
+      ? Transaction.fromPartial(object.transaction)
+      : undefined;
+    message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseEditAccountRequest(): EditAccountRequest {
+  return { clientId: "", userId: "", accountId: "", fields: undefined, requestId: "" };
+}
+
+export const EditAccountRequest: MessageFns<EditAccountRequest> = {
+  encode(message: EditAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(26).string(message.accountId);
+    }
+    if (message.fields !== undefined) {
+      EditFields.encode(message.fields, writer.uint32(34).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(42).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EditAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEditAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fields = EditFields.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EditAccountRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      fields: isSet(object.fields) ? EditFields.fromJSON(object.fields) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EditAccountRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.fields !== undefined) {
+      obj.fields = EditFields.toJSON(message.fields);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EditAccountRequest>, I>>(base?: I): EditAccountRequest {
+    return EditAccountRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EditAccountRequest>, I>>(object: I): EditAccountRequest {
+    const message = createBaseEditAccountRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.accountId = object.accountId ?? "";
+    message.fields = (object.fields !== undefined && object.fields !== null)
+      ? EditFields.fromPartial(object.fields)
+      : undefined;
+    message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseEditAccountResponse(): EditAccountResponse {
+  return { applied: false, account: undefined, requestId: "" };
+}
+
+export const EditAccountResponse: MessageFns<EditAccountResponse> = {
+  encode(message: EditAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applied !== false) {
+      writer.uint32(8).bool(message.applied);
+    }
+    if (message.account !== undefined) {
+      Account.encode(message.account, writer.uint32(18).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EditAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEditAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.applied = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.account = Account.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EditAccountResponse {
+    return {
+      applied: isSet(object.applied) ? globalThis.Boolean(object.applied) : false,
+      account: isSet(object.account) ? Account.fromJSON(object.account) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EditAccountResponse): unknown {
+    const obj: any = {};
+    if (message.applied !== false) {
+      obj.applied = message.applied;
+    }
+    if (message.account !== undefined) {
+      obj.account = Account.toJSON(message.account);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EditAccountResponse>, I>>(base?: I): EditAccountResponse {
+    return EditAccountResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EditAccountResponse>, I>>(object: I): EditAccountResponse {
+    const message = createBaseEditAccountResponse();
+    message.applied = object.applied ?? false;
+    message.account = (object.account !== undefined && object.account !== null)
+      ? Account.fromPartial(object.account)
+      : undefined;
+    message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetSpendingSummaryRequest(): GetSpendingSummaryRequest {
+  return { clientId: "", userId: "", fromMonth: "", toMonth: "", accountId: "" };
+}
+
+export const GetSpendingSummaryRequest: MessageFns<GetSpendingSummaryRequest> = {
+  encode(message: GetSpendingSummaryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.fromMonth !== "") {
+      writer.uint32(26).string(message.fromMonth);
+    }
+    if (message.toMonth !== "") {
+      writer.uint32(34).string(message.toMonth);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(42).string(message.accountId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSpendingSummaryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSpendingSummaryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.fromMonth = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.toMonth = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSpendingSummaryRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      fromMonth: isSet(object.fromMonth)
+        ? globalThis.String(object.fromMonth)
+        : isSet(object.from_month)
+        ? globalThis.String(object.from_month)
+        : "",
+      toMonth: isSet(object.toMonth)
+        ? globalThis.String(object.toMonth)
+        : isSet(object.to_month)
+        ? globalThis.String(object.to_month)
+        : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetSpendingSummaryRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.fromMonth !== "") {
+      obj.fromMonth = message.fromMonth;
+    }
+    if (message.toMonth !== "") {
+      obj.toMonth = message.toMonth;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSpendingSummaryRequest>, I>>(base?: I): GetSpendingSummaryRequest {
+    return GetSpendingSummaryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSpendingSummaryRequest>, I>>(object: I): GetSpendingSummaryRequest {
+    const message = createBaseGetSpendingSummaryRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    message.fromMonth = object.fromMonth ?? "";
+    message.toMonth = object.toMonth ?? "";
+    message.accountId = object.accountId ?? "";
+    return message;
+  },
+};
+
+function createBaseCategoryTotal(): CategoryTotal {
+  return { primary: "", detailed: "", total: "", currency: "", count: 0 };
+}
+
+export const CategoryTotal: MessageFns<CategoryTotal> = {
+  encode(message: CategoryTotal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.primary !== "") {
+      writer.uint32(10).string(message.primary);
+    }
+    if (message.detailed !== "") {
+      writer.uint32(18).string(message.detailed);
+    }
+    if (message.total !== "") {
+      writer.uint32(26).string(message.total);
+    }
+    if (message.currency !== "") {
+      writer.uint32(34).string(message.currency);
+    }
+    if (message.count !== 0) {
+      writer.uint32(40).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CategoryTotal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCategoryTotal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.primary = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.detailed = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.total = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CategoryTotal {
+    return {
+      primary: isSet(object.primary) ? globalThis.String(object.primary) : "",
+      detailed: isSet(object.detailed) ? globalThis.String(object.detailed) : "",
+      total: isSet(object.total) ? globalThis.String(object.total) : "",
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: CategoryTotal): unknown {
+    const obj: any = {};
+    if (message.primary !== "") {
+      obj.primary = message.primary;
+    }
+    if (message.detailed !== "") {
+      obj.detailed = message.detailed;
+    }
+    if (message.total !== "") {
+      obj.total = message.total;
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CategoryTotal>, I>>(base?: I): CategoryTotal {
+    return CategoryTotal.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CategoryTotal>, I>>(object: I): CategoryTotal {
+    const message = createBaseCategoryTotal();
+    message.primary = object.primary ?? "";
+    message.detailed = object.detailed ?? "";
+    message.total = object.total ?? "";
+    message.currency = object.currency ?? "";
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseMonthSummary(): MonthSummary {
+  return { month: "", spending: [], income: [], ownTransfers: 0 };
+}
+
+export const MonthSummary: MessageFns<MonthSummary> = {
+  encode(message: MonthSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.month !== "") {
+      writer.uint32(10).string(message.month);
+    }
+    for (const v of message.spending) {
+      CategoryTotal.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.income) {
+      CategoryTotal.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.ownTransfers !== 0) {
+      writer.uint32(32).uint32(message.ownTransfers);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MonthSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMonthSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.month = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spending.push(CategoryTotal.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.income.push(CategoryTotal.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ownTransfers = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MonthSummary {
+    return {
+      month: isSet(object.month) ? globalThis.String(object.month) : "",
+      spending: globalThis.Array.isArray(object?.spending)
+        ? object.spending.map((e: any) => CategoryTotal.fromJSON(e))
+        : [],
+      income: globalThis.Array.isArray(object?.income) ? object.income.map((e: any) => CategoryTotal.fromJSON(e)) : [],
+      ownTransfers: isSet(object.ownTransfers)
+        ? globalThis.Number(object.ownTransfers)
+        : isSet(object.own_transfers)
+        ? globalThis.Number(object.own_transfers)
+        : 0,
+    };
+  },
+
+  toJSON(message: MonthSummary): unknown {
+    const obj: any = {};
+    if (message.month !== "") {
+      obj.month = message.month;
+    }
+    if (message.spending?.length) {
+      obj.spending = message.spending.map((e) => CategoryTotal.toJSON(e));
+    }
+    if (message.income?.length) {
+      obj.income = message.income.map((e) => CategoryTotal.toJSON(e));
+    }
+    if (message.ownTransfers !== 0) {
+      obj.ownTransfers = Math.round(message.ownTransfers);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MonthSummary>, I>>(base?: I): MonthSummary {
+    return MonthSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MonthSummary>, I>>(object: I): MonthSummary {
+    const message = createBaseMonthSummary();
+    message.month = object.month ?? "";
+    message.spending = object.spending?.map((e) => CategoryTotal.fromPartial(e)) || [];
+    message.income = object.income?.map((e) => CategoryTotal.fromPartial(e)) || [];
+    message.ownTransfers = object.ownTransfers ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetSpendingSummaryResponse(): GetSpendingSummaryResponse {
+  return { months: [] };
+}
+
+export const GetSpendingSummaryResponse: MessageFns<GetSpendingSummaryResponse> = {
+  encode(message: GetSpendingSummaryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.months) {
+      MonthSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSpendingSummaryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSpendingSummaryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.months.push(MonthSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSpendingSummaryResponse {
+    return {
+      months: globalThis.Array.isArray(object?.months) ? object.months.map((e: any) => MonthSummary.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GetSpendingSummaryResponse): unknown {
+    const obj: any = {};
+    if (message.months?.length) {
+      obj.months = message.months.map((e) => MonthSummary.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSpendingSummaryResponse>, I>>(base?: I): GetSpendingSummaryResponse {
+    return GetSpendingSummaryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSpendingSummaryResponse>, I>>(object: I): GetSpendingSummaryResponse {
+    const message = createBaseGetSpendingSummaryResponse();
+    message.months = object.months?.map((e) => MonthSummary.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListRecurringRequest(): ListRecurringRequest {
+  return { clientId: "", userId: "" };
+}
+
+export const ListRecurringRequest: MessageFns<ListRecurringRequest> = {
+  encode(message: ListRecurringRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRecurringRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRecurringRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRecurringRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListRecurringRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListRecurringRequest>, I>>(base?: I): ListRecurringRequest {
+    return ListRecurringRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRecurringRequest>, I>>(object: I): ListRecurringRequest {
+    const message = createBaseListRecurringRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseListRecurringResponse(): ListRecurringResponse {
+  return { series: [] };
+}
+
+export const ListRecurringResponse: MessageFns<ListRecurringResponse> = {
+  encode(message: ListRecurringResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.series) {
+      RecurringSeries.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRecurringResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRecurringResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.series.push(RecurringSeries.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRecurringResponse {
+    return {
+      series: globalThis.Array.isArray(object?.series)
+        ? object.series.map((e: any) => RecurringSeries.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListRecurringResponse): unknown {
+    const obj: any = {};
+    if (message.series?.length) {
+      obj.series = message.series.map((e) => RecurringSeries.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListRecurringResponse>, I>>(base?: I): ListRecurringResponse {
+    return ListRecurringResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRecurringResponse>, I>>(object: I): ListRecurringResponse {
+    const message = createBaseListRecurringResponse();
+    message.series = object.series?.map((e) => RecurringSeries.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+/**
+ * ReconciliationService is the canonical store's query API (the gateway's read API is a thin layer over it).
+ * Every call is scoped by client_id (the API client, i.e. tenant) and user_id: a user of another client is
+ * NOT_FOUND, never visible. Invalid arguments are INVALID_ARGUMENT with a BadRequest detail naming the field.
+ */
 export type ReconciliationServiceService = typeof ReconciliationServiceService;
 export const ReconciliationServiceService = {
+  /** Accounts and cards with their latest balance, keyset-paged by internal id. */
   listAccounts: {
     path: "/ais.reconciliation.v1.ReconciliationService/ListAccounts" as const,
     requestStream: false as const,
@@ -474,13 +2719,112 @@ export const ReconciliationServiceService = {
       Buffer.from(ListAccountsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListAccountsResponse => ListAccountsResponse.decode(value),
   },
+  /** Balance snapshots of one account, newest first. */
+  getBalanceHistory: {
+    path: "/ais.reconciliation.v1.ReconciliationService/GetBalanceHistory" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetBalanceHistoryRequest): Buffer =>
+      Buffer.from(GetBalanceHistoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBalanceHistoryRequest => GetBalanceHistoryRequest.decode(value),
+    responseSerialize: (value: GetBalanceHistoryResponse): Buffer =>
+      Buffer.from(GetBalanceHistoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetBalanceHistoryResponse => GetBalanceHistoryResponse.decode(value),
+  },
+  /** Transactions newest first with keyset pagination and filters. */
+  listTransactions: {
+    path: "/ais.reconciliation.v1.ReconciliationService/ListTransactions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTransactionsRequest): Buffer =>
+      Buffer.from(ListTransactionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTransactionsRequest => ListTransactionsRequest.decode(value),
+    responseSerialize: (value: ListTransactionsResponse): Buffer =>
+      Buffer.from(ListTransactionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTransactionsResponse => ListTransactionsResponse.decode(value),
+  },
+  /** Changes since a cursor (Plaid's /transactions/sync semantics): added, modified, removed, next_cursor, has_more. */
+  getChanges: {
+    path: "/ais.reconciliation.v1.ReconciliationService/GetChanges" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetChangesRequest): Buffer => Buffer.from(GetChangesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetChangesRequest => GetChangesRequest.decode(value),
+    responseSerialize: (value: GetChangesResponse): Buffer => Buffer.from(GetChangesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetChangesResponse => GetChangesResponse.decode(value),
+  },
+  /**
+   * A user's edit of a transaction or account. Travels over the user-keyed pipeline (the partition owner is the
+   * only writer); the call waits until it is applied (or answers applied=false when the wait times out).
+   */
+  editTransaction: {
+    path: "/ais.reconciliation.v1.ReconciliationService/EditTransaction" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EditTransactionRequest): Buffer =>
+      Buffer.from(EditTransactionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EditTransactionRequest => EditTransactionRequest.decode(value),
+    responseSerialize: (value: EditTransactionResponse): Buffer =>
+      Buffer.from(EditTransactionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EditTransactionResponse => EditTransactionResponse.decode(value),
+  },
+  editAccount: {
+    path: "/ais.reconciliation.v1.ReconciliationService/EditAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EditAccountRequest): Buffer => Buffer.from(EditAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EditAccountRequest => EditAccountRequest.decode(value),
+    responseSerialize: (value: EditAccountResponse): Buffer => Buffer.from(EditAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EditAccountResponse => EditAccountResponse.decode(value),
+  },
+  /** Spending and income by category and month. */
+  getSpendingSummary: {
+    path: "/ais.reconciliation.v1.ReconciliationService/GetSpendingSummary" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetSpendingSummaryRequest): Buffer =>
+      Buffer.from(GetSpendingSummaryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetSpendingSummaryRequest => GetSpendingSummaryRequest.decode(value),
+    responseSerialize: (value: GetSpendingSummaryResponse): Buffer =>
+      Buffer.from(GetSpendingSummaryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetSpendingSummaryResponse => GetSpendingSummaryResponse.decode(value),
+  },
+  /** Recurring series found for the user. */
+  listRecurring: {
+    path: "/ais.reconciliation.v1.ReconciliationService/ListRecurring" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRecurringRequest): Buffer => Buffer.from(ListRecurringRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRecurringRequest => ListRecurringRequest.decode(value),
+    responseSerialize: (value: ListRecurringResponse): Buffer =>
+      Buffer.from(ListRecurringResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRecurringResponse => ListRecurringResponse.decode(value),
+  },
 } as const;
 
 export interface ReconciliationServiceServer extends UntypedServiceImplementation {
+  /** Accounts and cards with their latest balance, keyset-paged by internal id. */
   listAccounts: handleUnaryCall<ListAccountsRequest, ListAccountsResponse>;
+  /** Balance snapshots of one account, newest first. */
+  getBalanceHistory: handleUnaryCall<GetBalanceHistoryRequest, GetBalanceHistoryResponse>;
+  /** Transactions newest first with keyset pagination and filters. */
+  listTransactions: handleUnaryCall<ListTransactionsRequest, ListTransactionsResponse>;
+  /** Changes since a cursor (Plaid's /transactions/sync semantics): added, modified, removed, next_cursor, has_more. */
+  getChanges: handleUnaryCall<GetChangesRequest, GetChangesResponse>;
+  /**
+   * A user's edit of a transaction or account. Travels over the user-keyed pipeline (the partition owner is the
+   * only writer); the call waits until it is applied (or answers applied=false when the wait times out).
+   */
+  editTransaction: handleUnaryCall<EditTransactionRequest, EditTransactionResponse>;
+  editAccount: handleUnaryCall<EditAccountRequest, EditAccountResponse>;
+  /** Spending and income by category and month. */
+  getSpendingSummary: handleUnaryCall<GetSpendingSummaryRequest, GetSpendingSummaryResponse>;
+  /** Recurring series found for the user. */
+  listRecurring: handleUnaryCall<ListRecurringRequest, ListRecurringResponse>;
 }
 
 export interface ReconciliationServiceClient extends Client {
+  /** Accounts and cards with their latest balance, keyset-paged by internal id. */
   listAccounts(
     request: ListAccountsRequest,
     callback: (error: ServiceError | null, response: ListAccountsResponse) => void,
@@ -495,6 +2839,120 @@ export interface ReconciliationServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListAccountsResponse) => void,
+  ): ClientUnaryCall;
+  /** Balance snapshots of one account, newest first. */
+  getBalanceHistory(
+    request: GetBalanceHistoryRequest,
+    callback: (error: ServiceError | null, response: GetBalanceHistoryResponse) => void,
+  ): ClientUnaryCall;
+  getBalanceHistory(
+    request: GetBalanceHistoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetBalanceHistoryResponse) => void,
+  ): ClientUnaryCall;
+  getBalanceHistory(
+    request: GetBalanceHistoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetBalanceHistoryResponse) => void,
+  ): ClientUnaryCall;
+  /** Transactions newest first with keyset pagination and filters. */
+  listTransactions(
+    request: ListTransactionsRequest,
+    callback: (error: ServiceError | null, response: ListTransactionsResponse) => void,
+  ): ClientUnaryCall;
+  listTransactions(
+    request: ListTransactionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTransactionsResponse) => void,
+  ): ClientUnaryCall;
+  listTransactions(
+    request: ListTransactionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTransactionsResponse) => void,
+  ): ClientUnaryCall;
+  /** Changes since a cursor (Plaid's /transactions/sync semantics): added, modified, removed, next_cursor, has_more. */
+  getChanges(
+    request: GetChangesRequest,
+    callback: (error: ServiceError | null, response: GetChangesResponse) => void,
+  ): ClientUnaryCall;
+  getChanges(
+    request: GetChangesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetChangesResponse) => void,
+  ): ClientUnaryCall;
+  getChanges(
+    request: GetChangesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetChangesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A user's edit of a transaction or account. Travels over the user-keyed pipeline (the partition owner is the
+   * only writer); the call waits until it is applied (or answers applied=false when the wait times out).
+   */
+  editTransaction(
+    request: EditTransactionRequest,
+    callback: (error: ServiceError | null, response: EditTransactionResponse) => void,
+  ): ClientUnaryCall;
+  editTransaction(
+    request: EditTransactionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EditTransactionResponse) => void,
+  ): ClientUnaryCall;
+  editTransaction(
+    request: EditTransactionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EditTransactionResponse) => void,
+  ): ClientUnaryCall;
+  editAccount(
+    request: EditAccountRequest,
+    callback: (error: ServiceError | null, response: EditAccountResponse) => void,
+  ): ClientUnaryCall;
+  editAccount(
+    request: EditAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EditAccountResponse) => void,
+  ): ClientUnaryCall;
+  editAccount(
+    request: EditAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EditAccountResponse) => void,
+  ): ClientUnaryCall;
+  /** Spending and income by category and month. */
+  getSpendingSummary(
+    request: GetSpendingSummaryRequest,
+    callback: (error: ServiceError | null, response: GetSpendingSummaryResponse) => void,
+  ): ClientUnaryCall;
+  getSpendingSummary(
+    request: GetSpendingSummaryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetSpendingSummaryResponse) => void,
+  ): ClientUnaryCall;
+  getSpendingSummary(
+    request: GetSpendingSummaryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetSpendingSummaryResponse) => void,
+  ): ClientUnaryCall;
+  /** Recurring series found for the user. */
+  listRecurring(
+    request: ListRecurringRequest,
+    callback: (error: ServiceError | null, response: ListRecurringResponse) => void,
+  ): ClientUnaryCall;
+  listRecurring(
+    request: ListRecurringRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRecurringResponse) => void,
+  ): ClientUnaryCall;
+  listRecurring(
+    request: ListRecurringRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRecurringResponse) => void,
   ): ClientUnaryCall;
 }
 
