@@ -172,6 +172,21 @@ export async function connectMockUser(opts: ConnectMockUserOptions): Promise<Moc
   const authUrl = ((await created.json()) as { url?: unknown }).url;
   if (typeof authUrl !== 'string') throw new ConnectMockUserError('the answer has no url', 'connect-session');
 
+  const { page, credentialsId } = await completeAuthLink(http, simulator, authUrl, opts);
+  const connectionId = page.connectionId ?? newConnectionId(before, await listConnections());
+  return { connectionId, userId: opts.userId, credentialsId };
+}
+
+/**
+ * Steps 2 to 4 for an auth link the gateway handed out (a connect session's, or a re-consent's reauth link): the
+ * simulator's login and consent, the callback as a browser would send it, and the bounce page (outcome `connected`).
+ */
+async function completeAuthLink(
+  http: typeof fetch,
+  simulator: string,
+  authUrl: string,
+  opts: Pick<ConnectMockUserOptions, 'username' | 'password' | 'providerId'>,
+): Promise<{ page: BouncePage; credentialsId: string }> {
   const authorizeBody: Record<string, unknown> = { auth_url: authUrl, username: opts.username, password: opts.password };
   if (opts.providerId) authorizeBody['provider_id'] = opts.providerId;
   const authorized = await http(`${simulator}/__admin/authorize`, {
@@ -199,7 +214,35 @@ export async function connectMockUser(opts: ConnectMockUserOptions): Promise<Moc
   if (bounce.status !== 200 || page.outcome !== 'connected') {
     throw new ConnectMockUserError(`the bounce page answered ${bounce.status} with outcome ${page.outcome ?? '(none)'}`, 'bounce', bounce.status);
   }
+  return { page, credentialsId: answer.credentials_id };
 
-  const connectionId = page.connectionId ?? newConnectionId(before, await listConnections());
-  return { connectionId, userId: opts.userId, credentialsId: answer.credentials_id };
+}
+
+export interface ReauthMockUserOptions extends Omit<ConnectMockUserOptions, 'providers' | 'scopes' | 'responseMode' | 'providerId'> {
+  /** The connection to renew. */
+  connectionId: string;
+}
+
+/**
+ * Renews a connection through the gateway's re-consent API as a present user would: `POST
+ * .../connections/{id}/reconsent {user_reconfirmed: true}`; when token-vault extends the consent in place the answer
+ * is `extended` (no bank visit); otherwise it hands out a reauth link, which is completed at the simulator like a
+ * connect (login, callback, bounce). Returns how it ended and the simulator's credentials id after it.
+ */
+export async function reauthMockUser(opts: ReauthMockUserOptions): Promise<{ outcome: 'extended' | 'reauth'; credentialsId?: string }> {
+  const http = opts.fetch ?? fetch;
+  const gateway = opts.gatewayUrl.replace(/\/+$/, '');
+  const simulator = opts.simulatorUrl.replace(/\/+$/, '');
+  const url = `${gateway}/v1/users/${encodeURIComponent(opts.userId)}/connections/${encodeURIComponent(opts.connectionId)}/reconsent`;
+  const res = await http(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${opts.apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ user_reconfirmed: true, ...(opts.returnUrl !== undefined ? { return_url: opts.returnUrl } : {}) }),
+  });
+  if (res.status !== 200 && res.status !== 201) throw new ConnectMockUserError(`re-consent answered ${res.status}: ${await excerpt(res)}`, 'connect-session', res.status);
+  const body = (await res.json()) as { outcome?: unknown; url?: unknown };
+  if (body.outcome === 'extended') return { outcome: 'extended' };
+  if (body.outcome !== 'reauth' || typeof body.url !== 'string') throw new ConnectMockUserError(`re-consent answered outcome ${String(body.outcome)} without a reauth url`, 'connect-session');
+  const { credentialsId } = await completeAuthLink(http, simulator, body.url, opts);
+  return { outcome: 'reauth', credentialsId };
 }

@@ -9,6 +9,8 @@ export {
   ConnectMockUserError,
   newConnectionId,
   parseBouncePage,
+  reauthMockUser,
+  type ReauthMockUserOptions,
   type AuthorizeAnswer,
   type BouncePage,
   type CallbackRequest,
