@@ -19,6 +19,10 @@ export interface FetchStackOptions {
   gatewayEnv?: Record<string, string>;
   /** Export spans to the stack's Zipkin (each span as it ends). */
   tracing?: boolean;
+  /** Also run enrichment and reconciliation (the whole data plane); the gateway then serves the read API. */
+  pipeline?: boolean;
+  enrichmentEnv?: Record<string, string>;
+  reconciliationEnv?: Record<string, string>;
 }
 
 export interface FetchStack {
@@ -28,6 +32,11 @@ export interface FetchStack {
   tokenVault: ServiceProcess;
   fetchers: ServiceProcess[];
   gateway: ServiceProcess;
+  /** With `pipeline`: the enrichment and reconciliation processes, reconciliation's database, the ledger feed. */
+  enrichment?: ServiceProcess;
+  reconciliation?: ServiceProcess;
+  reconDb?: mongoose.Connection;
+  ledger?: LedgerCollector;
   base: string;
   admin: string;
   apiKey: string;
@@ -65,6 +74,33 @@ export class RawCollector {
   }
 }
 
+/** Every change event of the stack's ledger topic (the downstream change feed), decoded, in arrival order. */
+export class LedgerCollector {
+  readonly events: eventsV1.ChangeEvent[] = [];
+  private consumer: Consumer | undefined;
+
+  async start(brokers: string[], prefix: string): Promise<void> {
+    const binding = bindings.ledger(prefix);
+    const kafka = new Kafka({ clientId: `ledger-collector-${prefix}`, brokers, logLevel: logLevel.NOTHING });
+    this.consumer = kafka.consumer({ groupId: `ledger-collector-${prefix}`, maxWaitTimeInMs: 200 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [binding.topic], fromBeginning: true });
+    await this.consumer.run({
+      eachMessage: async ({ message }) => {
+        if (message.value) this.events.push(binding.codec.decode(message.value));
+      },
+    });
+  }
+
+  of(userId: string): eventsV1.ChangeEvent[] {
+    return this.events.filter((e) => e.userId === userId);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
 export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchStack> {
   const infra = stackEnv();
   const ns = uniqueSuffix();
@@ -80,8 +116,11 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
   await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix });
   const raw = new RawCollector();
   await raw.start(infra['KAFKA_BROKERS']!.split(','), prefix);
+  const ledger = o.pipeline ? new LedgerCollector() : undefined;
+  await ledger?.start(infra['KAFKA_BROKERS']!.split(','), prefix);
   const stopAll = async (): Promise<void> => {
     await raw.stop().catch(() => undefined);
+    await ledger?.stop().catch(() => undefined);
     await Promise.all(procs.map((p) => p.stop(5_000).catch(() => undefined)));
     await sandbox.stop();
   };
@@ -115,6 +154,20 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
       ),
     );
     procs.push(...fetchers);
+    let enrichment: ServiceProcess | undefined;
+    let reconciliation: ServiceProcess | undefined;
+    if (o.pipeline) {
+      enrichment = await startService('enrichment', { ...common, MONGODB_DB: `en_${ns}`, KAFKA_GROUP_ID: `enrichment-${ns}`, ...(o.enrichmentEnv ?? {}) });
+      procs.push(enrichment);
+      reconciliation = await startService('reconciliation', {
+        ...common,
+        MONGODB_DB: `rc_${ns}`,
+        KAFKA_GROUP_ID: `reconciliation-${ns}`,
+        ENRICHMENT_ADDR: `127.0.0.1:${String(enrichment.ready['grpcPort'])}`,
+        ...(o.reconciliationEnv ?? {}),
+      });
+      procs.push(reconciliation);
+    }
     const gateway = await startService('auth-gateway', {
       ...common,
       MONGODB_DB: `gw_${ns}`,
@@ -126,6 +179,7 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
       TRUELAYER_CLIENT_ID: sandbox.clientId,
       TRUELAYER_AUTH_BASE_URL: sandbox.url,
       TRUELAYER_PROVIDERS: 'uk-cs-mock,uk-ob-all',
+      ...(reconciliation ? { RECONCILIATION_ADDR: `127.0.0.1:${String(reconciliation.ready['grpcPort'])}` } : {}),
       ...(o.gatewayEnv ?? {}),
     });
     procs.push(gateway);
@@ -139,6 +193,8 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
     const apiKey = ((await created.json()) as { api_key: string }).api_key;
     const fetcherDb = mongoose.createConnection(infra['MONGODB_URI']!, { dbName: `df_${ns}` });
     await fetcherDb.asPromise();
+    const reconDb = o.pipeline ? mongoose.createConnection(infra['MONGODB_URI']!, { dbName: `rc_${ns}` }) : undefined;
+    await reconDb?.asPromise();
     const api: FetchStack['api'] = async (method, path, body, headers = {}) => {
       const res = await fetch(`${base}${path}`, {
         method,
@@ -155,6 +211,10 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
       tokenVault,
       fetchers,
       gateway,
+      ...(enrichment ? { enrichment } : {}),
+      ...(reconciliation ? { reconciliation } : {}),
+      ...(reconDb ? { reconDb } : {}),
+      ...(ledger ? { ledger } : {}),
       base,
       admin,
       apiKey,
@@ -163,6 +223,7 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
       api,
       async stop() {
         await fetcherDb.close().catch(() => undefined);
+        await reconDb?.close().catch(() => undefined);
         await stopAll();
       },
     };
