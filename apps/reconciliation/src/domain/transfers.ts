@@ -61,12 +61,13 @@ function utcDay(d: Date): number {
 /** How strongly `row` says it moves money to or from `other` (0: no evidence). */
 function evidenceOf(row: TransferTx, other: OwnAccount): number {
   const text = ` ${normaliseDescription(row.description)} `;
-  const digits = text.replace(/[^0-9]/g, '');
+  // digit groups split by spaces ("30 94 57") joined, so a sort code or number reads as one run
+  const compact = text.replace(/(\d) (?=\d)/g, '$1');
   let score = 0;
   const last4 = (other.kind === 'card' ? other.partialCardNumber : other.number).replace(/[^0-9]/g, '').slice(-4);
   const sort = other.sortCode.replace(/[^0-9]/g, '');
-  if (last4.length === 4 && new RegExp(`(?:^|\\D)${last4}(?:\\D|$)`).test(text)) score += 3;
-  if (sort.length === 6 && digits.includes(sort)) score += 3;
+  if (last4.length === 4 && new RegExp(`${last4}(?!\\d)`).test(compact)) score += 3;
+  if (sort.length === 6 && new RegExp(`(?:^|\\D)${sort}`).test(compact)) score += 3;
   const name = normaliseDescription(other.displayName);
   if (name.length >= 4 && text.includes(` ${name} `)) score += 2;
   if (row.primary === 'TRANSFER_IN' || row.primary === 'TRANSFER_OUT') score += 2;
