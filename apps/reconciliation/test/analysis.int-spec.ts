@@ -186,6 +186,23 @@ describe('analysis (real server)', () => {
     expect((await analysis.analyse(U, later)).changes).toBe(0);
   });
 
+  it('a sliding window does not churn: rows whose partner or series fell out of the window keep their values', async () => {
+    const later = new Date('2026-07-20T12:00:00Z');
+    const before = (await store.userState(U))!;
+    const savingsSide = (await store.transactions.findOne({ userId: U, normalisedProviderTransactionId: 'txn-from-cur' }))!;
+    // the window now starts at the savings side's posting time: its partner (a day earlier) is no longer read
+    const narrow = new Analysis(conn, store, (later.getTime() - savingsSide.bookedAt.getTime()) / DAY);
+    const res = await narrow.analyse(U, later);
+    expect(res.changes).toBe(0);
+    expect(await store.userState(U)).toEqual(before);
+    expect((await store.transactions.findOne({ _id: savingsSide._id }))!.transferPairId).toBe(savingsSide.transferPairId);
+    // a window too short for any history series: members keep their (no longer found, inactive) series
+    const tiny = new Analysis(conn, store, 20);
+    expect((await tiny.analyse(U, later)).changes).toBe(0);
+    expect(await analysis.series.findOne({ _id: seriesIdOf(U, 'acme-widgets-salary', 'monthly', 'inflow') })).toMatchObject({ found: false, active: false });
+    expect((await store.transactions.findOne({ userId: U, normalisedProviderTransactionId: 'txn-nflx-6' }))!.recurring).toEqual({ seriesId: seriesIdOf(U, 'netflix', 'monthly', 'outflow'), cadence: 'monthly' });
+  });
+
   it('its queries use named indexes', async () => {
     // other users' data, so that a scan would be a real alternative for the planner
     await analysis.series.insertMany(Array.from({ length: 400 }, (_, i) => ({ _id: `rs_seed_${i}`, seriesId: `rs_seed_${i}`, userId: `seed-${i % 40}` })) as unknown as SeriesDoc[]);

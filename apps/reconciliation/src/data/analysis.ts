@@ -258,6 +258,7 @@ export class Analysis {
     ]);
     const rows = histories.flat();
     const booked = rows.filter((r) => r.status === 'booked' && !r.removed);
+    const byId = new Map(booked.map((r) => [r._id, r]));
 
     const recurringRows: RecurringTx[] = booked.map((r) => ({
       id: r._id,
@@ -285,8 +286,12 @@ export class Analysis {
       lastPaymentDate: m.lastPaymentDate,
     }));
     const series = applyMandates(userId, detectSeries(userId, recurringRows, at), recurringRows, mandates, at);
+    // The window slides: a row paired with a row now outside it keeps its pair (and stays out of pairing), rather
+    // than being unpaired or re-paired because its partner was not read.
+    const loaded = new Set(rows.map((r) => r._id));
+    const pinned = new Set(booked.filter((r) => r.transferPairId && !loaded.has(r.transferPairId)).map((r) => r._id));
     const pairs = pairTransfers(
-      recurringRows.map((r, i): TransferTx => ({ ...r, transactionCategory: booked[i]!.transactionCategory })),
+      recurringRows.filter((r) => !pinned.has(r.id)).map((r): TransferTx => ({ ...r, transactionCategory: byId.get(r.id)!.transactionCategory })),
       accounts.map((a) => ({ id: a._id, kind: a.kind, displayName: a.displayName, number: a.number, sortCode: a.sortCode, partialCardNumber: a.partialCardNumber, cardNetwork: a.cardNetwork })),
     );
 
@@ -301,9 +306,13 @@ export class Analysis {
       wantPair.set(p.inId, p.outId);
     }
     const changed: { doc: TransactionDoc; recurring: { seriesId: string; cadence: string } | null; transferPairId: string | null }[] = [];
+    const foundIds = new Set(series.map((s) => s.seriesId));
     for (const doc of booked) {
-      const recurring = wantRecurring.get(doc._id) ?? null;
-      const transferPairId = wantPair.get(doc._id) ?? null;
+      // A row keeps the id of a series that is no longer found at all (ended, or slid out of the window below 3
+      // rows): it still belongs to it historically, and clearing it would churn the change feed as the window moves.
+      const current = doc.recurring ?? null;
+      const recurring = wantRecurring.get(doc._id) ?? (current && !foundIds.has(current.seriesId) ? current : null);
+      const transferPairId = pinned.has(doc._id) ? (doc.transferPairId ?? null) : (wantPair.get(doc._id) ?? null);
       const sameRecurring = (doc.recurring?.seriesId ?? null) === (recurring?.seriesId ?? null) && (doc.recurring?.cadence ?? null) === (recurring?.cadence ?? null);
       if (sameRecurring && (doc.transferPairId ?? null) === transferPairId) continue;
       changed.push({ doc, recurring, transferPairId });
