@@ -164,7 +164,7 @@ describe('analysis (real server)', () => {
 
     const sum = await store.checksum(U);
     const seriesDocs = await analysis.series.find({ userId: U }).sort({ _id: 1 }).toArray();
-    expect(await analysis.analyse(U, AT)).toEqual({ series: 4, seriesWritten: 0, pairs: 2, changes: 0 });
+    expect(await analysis.analyse(U, AT)).toEqual({ rows: 20, series: 4, seriesWritten: 0, pairs: 2, changes: 0 });
     expect(await store.checksum(U)).toBe(sum);
     expect(await analysis.series.find({ userId: U }).sort({ _id: 1 }).toArray()).toEqual(seriesDocs);
   });

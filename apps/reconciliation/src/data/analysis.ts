@@ -27,6 +27,7 @@
  * days of its rows), keeping per-group state in `recurring_series`.
  */
 import { AppError } from '@ais/platform-errors';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Connection } from '@ais/platform-mongo';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import type { mongo } from 'mongoose';
@@ -94,6 +95,8 @@ export type MandateItems =
   | { kind: 'direct_debits'; items: eventsV1.RawDirectDebit[] };
 
 export interface AnalysisResult {
+  /** Rows read (the window's cost). */
+  rows: number;
   series: number;
   seriesWritten: number;
   pairs: number;
@@ -114,6 +117,23 @@ function negative(amount: string): string {
 
 function realDate(d: Date | undefined): Date | null {
   return d && d.getUTCFullYear() < FAR_FUTURE_YEAR ? d : null;
+}
+
+const tracer = trace.getTracer('reconciliation');
+
+/** A span under the active one (the consumer's message span), with counts only: no account or payee data. */
+async function inSpan<T>(name: string, fn: (set: (attrs: Record<string, number | string>) => void) => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, async (span) => {
+    try {
+      return await fn((attrs) => span.setAttributes(attrs));
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
 }
 
 export class Analysis {
@@ -175,6 +195,14 @@ export class Analysis {
    * not written. Mandates are not part of the change feed (no sequence number). Single writer: see the file comment.
    */
   async applyMandates(userId: string, meta: MandateMeta, list: MandateItems): Promise<{ written: number; unlisted: number }> {
+    return inSpan('reconciliation.mandates.apply', async (set) => {
+      const res = await this.storeMandates(userId, meta, list);
+      set({ 'ais.mandates.kind': list.kind, 'ais.mandates.items': list.items.length, 'ais.mandates.written': res.written, 'ais.mandates.unlisted': res.unlisted });
+      return res;
+    });
+  }
+
+  private async storeMandates(userId: string, meta: MandateMeta, list: MandateItems): Promise<{ written: number; unlisted: number }> {
     const account = await this.internalAccount(userId, meta.providerAccountId);
     const kind: MandateKind = list.kind === 'standing_orders' ? 'standing_order' : 'direct_debit';
     const docs = new Map<string, Omit<MandateDoc, 'contentHash' | 'updatedAt'>>();
@@ -249,6 +277,14 @@ export class Analysis {
    * Single writer: see the file comment.
    */
   async analyse(userId: string, at: Date): Promise<AnalysisResult> {
+    return inSpan('reconciliation.analyse', async (set) => {
+      const res = await this.recompute(userId, at);
+      set({ 'ais.analysis.series': res.series, 'ais.analysis.series_written': res.seriesWritten, 'ais.analysis.pairs': res.pairs, 'ais.analysis.changes': res.changes, 'ais.analysis.rows': res.rows });
+      return res;
+    });
+  }
+
+  private async recompute(userId: string, at: Date): Promise<AnalysisResult> {
     const from = new Date(at.getTime() - this.windowDays * DAY);
     const accounts = await this.store.cursors.userAccounts(userId).toArray();
     const [histories, mandateDocs, storedSeries] = await Promise.all([
@@ -317,7 +353,7 @@ export class Analysis {
       if (sameRecurring && (doc.transferPairId ?? null) === transferPairId) continue;
       changed.push({ doc, recurring, transferPairId });
     }
-    const result: AnalysisResult = { series: series.length, seriesWritten, pairs: pairs.length, changes: changed.length };
+    const result: AnalysisResult = { rows: rows.length, series: series.length, seriesWritten, pairs: pairs.length, changes: changed.length };
     if (changed.length === 0) return result;
     changed.sort((a, b) => (a.doc._id < b.doc._id ? -1 : 1));
     // numbers before documents, commit after (store.ts: a crash leaves a gap, never a reused number)
