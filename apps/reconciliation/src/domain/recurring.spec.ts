@@ -46,6 +46,11 @@ describe('recurring series', () => {
     const rows = ['2026-01-31', '2026-02-27', '2026-03-31', '2026-04-30', '2026-05-29'].map((x) => tx(d(x), '-700', { merchantKey: 'landlord' }));
     const [s] = detectSeries('u1', rows, d('2026-06-10'));
     expect(s).toMatchObject({ cadence: 'monthly', nextExpectedDate: d('2026-06-30') });
+    // due on the 1st, paid on the 30th or 27th of the month before when the 1st is a weekend
+    const first = [0, 1, 2, 3, 4].map((m) => payday(2026, m, 1));
+    expect(first.map((x) => x.toISOString().slice(5, 10))).toEqual(['01-01', '01-30', '02-27', '04-01', '05-01']);
+    const [rent] = detectSeries('u1', first.map((x) => tx(x, '-900', { merchantKey: 'rent' })), d('2026-05-10'));
+    expect(rent).toMatchObject({ cadence: 'monthly', occurrences: 5, nextExpectedDate: d('2026-06-01') });
   });
 
   it('weekly (one day late once, one week missed) and four-weekly are told apart from monthly', () => {
@@ -70,6 +75,17 @@ describe('recurring series', () => {
     expect(s).toMatchObject({ cadence: 'yearly', occurrences: 3, amount: '-95', active: true });
     expect(s!.nextExpectedDate!.getUTCFullYear()).toBe(2027);
     expect(s!.nextExpectedDate!.getUTCMonth()).toBe(4);
+  });
+
+  it('quarterly with weekend shifts is found; a two-month gap is not quarterly', () => {
+    const dates = [payday(2025, 7, 15), payday(2025, 10, 15), payday(2026, 1, 15), payday(2026, 4, 15)];
+    expect(dates.map((x) => x.getUTCDate())).toEqual([15, 14, 13, 15]);
+    const rows = dates.map((x) => tx(x, '-120', { merchantKey: 'water-rates' }));
+    const [s] = detectSeries('u1', rows, d('2026-06-01'));
+    expect(s).toMatchObject({ cadence: 'quarterly', occurrences: 4, nextExpectedDate: d('2026-08-15'), active: true });
+    expect(detectSeries('u1', rows.slice(1), d('2026-06-01'))[0]).toMatchObject({ cadence: 'quarterly', occurrences: 3 });
+    const uneven = ['2025-10-01', '2026-01-01', '2026-03-01'].map((x) => tx(d(x), '-120', { merchantKey: 'uneven' }));
+    expect(detectSeries('u1', uneven, d('2026-04-01'))).toEqual([]);
   });
 
   it('a subscription whose price changes once is one series, typical amount at the new price', () => {

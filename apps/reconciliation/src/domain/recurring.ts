@@ -15,7 +15,7 @@
  * 3. A candidate needs at least 3 rows (every cadence) and every interval must fit one cadence, tried in the order
  *    weekly, fortnightly, four_weekly, monthly, quarterly, yearly; at most one missed occurrence is allowed.
  *    Day-based cadences check days between rows (7±1, 14±2, 28±1). Month-based ones are calendar aware: each row is
- *    placed on the nearest "anchor" (the series' median day of month, clamped to the month's length) and may be up
+ *    placed on the nearest "anchor" (the day of month that fits the rows best, clamped to the month's length) and may be up
  *    to 3 days from it (4 for quarterly/yearly), which absorbs paydays moved around weekends and bank holidays;
  *    consecutive anchors must be 1 (monthly), 3 (quarterly) or 12 (yearly) months apart.
  * 4. Similar amounts: within 20% of the larger magnitude or 2.00 in currency units.
@@ -213,9 +213,24 @@ function nearestAnchor(d: Date, anchor: number): { m: number; dev: number } {
   return best;
 }
 
-function medianNumber(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)]!;
+/**
+ * The day of month the dates are due on: the one (1-31) with the least total distance to the dates' nearest
+ * anchors, then the most exact hits, then the earliest day. Unlike a median of days it works across month ends
+ * (a bill on the 1st paid on the 30th or 27th when the 1st is a weekend).
+ */
+function anchorDay(dates: Date[]): number {
+  let best = { day: 1, total: Infinity, hits: -1 };
+  for (let day = 1; day <= 31; day += 1) {
+    let total = 0;
+    let hits = 0;
+    for (const d of dates) {
+      const { dev } = nearestAnchor(d, day);
+      total += dev;
+      if (dev === 0) hits += 1;
+    }
+    if (total < best.total || (total === best.total && hits > best.hits)) best = { day, total, hits };
+  }
+  return best.day;
 }
 
 interface Fit {
@@ -238,7 +253,7 @@ function fits(dates: Date[], c: Cadence): Fit | null {
     }
     return missed <= 1 ? { cadence: c } : null;
   }
-  const anchor = medianNumber(dates.map((d) => d.getUTCDate()));
+  const anchor = anchorDay(dates);
   const placed = dates.map((d) => nearestAnchor(d, anchor));
   if (placed.some((p) => p.dev > spec.tol)) return null;
   for (let i = 1; i < placed.length; i += 1) {
