@@ -120,17 +120,20 @@ describe('analysis (real server)', () => {
 
   it('stores standing orders and direct debits per internal account, deduplicated on content; unknown accounts are refused', async () => {
     const dds = [directDebit('dd-a', 'NETFLIX.COM', '10.99', d('2026-06-14'), 'NFLX-1'), directDebit('dd-b', 'OCTOPUS ENERGY', '96.40', d('2026-06-02'), 'OCT-9')];
-    expect(await analysis.applyMandates(U, meta, { kind: 'direct_debits', items: dds })).toEqual({ written: 2, unlisted: 0 });
-    expect(await analysis.applyMandates(U, meta, { kind: 'standing_orders', items: [standingOrder] })).toEqual({ written: 1, unlisted: 0 });
+    expect(await analysis.applyMandates(U, meta, 'direct_debits', dds)).toEqual({ written: 2, unlisted: 0 });
+    expect(await analysis.applyMandates(U, meta, 'standing_orders', [standingOrder])).toEqual({ written: 1, unlisted: 0 });
     // the next request: TrueLayer changed every direct_debit_id, nothing else
     const renamed = dds.map((x, i) => ({ ...x, directDebitId: `dd-new-${i}` }));
-    expect(await analysis.applyMandates(U, { ...meta, fetchedAt: new Date(FETCHED.getTime() + DAY) }, { kind: 'direct_debits', items: renamed })).toEqual({ written: 0, unlisted: 0 });
+    expect(await analysis.applyMandates(U, { ...meta, fetchedAt: new Date(FETCHED.getTime() + DAY) }, 'direct_debits', renamed)).toEqual({ written: 0, unlisted: 0 });
+    // one part of a list split over several messages unlists nothing
+    expect(await analysis.applyMandates(U, { ...meta, complete: false }, 'direct_debits', renamed.slice(0, 1))).toEqual({ written: 0, unlisted: 0 });
     const stored = await analysis.mandates.find({ userId: U }).sort({ _id: 1 }).toArray();
+    expect(stored.every((m) => m.listed)).toBe(true);
     expect(stored).toHaveLength(3);
     const accountId = (await store.cursors.accountByProviderId(U, 'tl-cur').toArray())[0]!._id;
     expect(stored.every((m) => m.accountId === accountId)).toBe(true);
     expect(stored.find((m) => m.kind === 'standing_order')).toMatchObject({ name: 'MRS P LANDLORD', amount: '-850', finalPaymentDate: null, nextPaymentDate: d('2026-07-01') });
-    await expect(analysis.applyMandates(U, { ...meta, providerAccountId: 'tl-unknown' }, { kind: 'direct_debits', items: dds })).rejects.toMatchObject({ code: 'unknown_account', kind: 'failed_precondition', retriable: false });
+    await expect(analysis.applyMandates(U, { ...meta, providerAccountId: 'tl-unknown' }, 'direct_debits', dds)).rejects.toMatchObject({ code: 'unknown_account', kind: 'failed_precondition', retriable: false });
     expect(await analysis.mandates.countDocuments({ userId: U })).toBe(3);
   });
 
@@ -175,7 +178,7 @@ describe('analysis (real server)', () => {
     await store.applyBatch(U, { ...txBatch('tl-cur', [row('nflx-6', d('2026-07-14'), '-10.99', 'DEBIT', 'NETFLIX.COM 866-579-7172', 'DIRECT_DEBIT')]), fetchedAt: later });
     await store.transactions.updateOne({ userId: U, normalisedProviderTransactionId: 'txn-nflx-6' }, { $set: { enrichment: netflixEnrichment } });
     // the Octopus direct debit is gone from the account's complete list
-    await analysis.applyMandates(U, { ...meta, fetchedAt: later }, { kind: 'direct_debits', items: [directDebit('dd-c', 'NETFLIX.COM', '10.99', d('2026-07-14'), 'NFLX-1')] });
+    await analysis.applyMandates(U, { ...meta, fetchedAt: later }, 'direct_debits', [directDebit('dd-c', 'NETFLIX.COM', '10.99', d('2026-07-14'), 'NFLX-1')]);
     const res = await analysis.analyse(U, later);
     // the added row took one number; analysis adds exactly one change (the new row joining the series)
     expect(res).toMatchObject({ changes: 1, firstSeq: before.seq + 2, lastSeq: before.seq + 2 });

@@ -88,11 +88,14 @@ export interface MandateMeta {
   connectionId: string;
   providerAccountId: string;
   fetchedAt: Date;
+  /**
+   * Whether the items are the account's whole list (default true): only then are stored mandates missing from it
+   * marked unlisted. A list split over several messages (more than RAW_EVENT_MAX_ITEMS) passes false.
+   */
+  complete?: boolean;
 }
 
-export type MandateItems =
-  | { kind: 'standing_orders'; items: eventsV1.RawStandingOrder[] }
-  | { kind: 'direct_debits'; items: eventsV1.RawDirectDebit[] };
+type MandateItems = { kind: 'standing_orders'; items: eventsV1.RawStandingOrder[] } | { kind: 'direct_debits'; items: eventsV1.RawDirectDebit[] };
 
 export interface AnalysisResult {
   /** Rows read (the window's cost). */
@@ -194,7 +197,10 @@ export class Analysis {
    * Stores the complete standing-order or direct-debit list of one account. Idempotent: an unchanged mandate is
    * not written. Mandates are not part of the change feed (no sequence number). Single writer: see the file comment.
    */
-  async applyMandates(userId: string, meta: MandateMeta, list: MandateItems): Promise<{ written: number; unlisted: number }> {
+  async applyMandates(userId: string, meta: MandateMeta, kind: 'standing_orders', items: eventsV1.RawStandingOrder[]): Promise<{ written: number; unlisted: number }>;
+  async applyMandates(userId: string, meta: MandateMeta, kind: 'direct_debits', items: eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }>;
+  async applyMandates(userId: string, meta: MandateMeta, kind: 'standing_orders' | 'direct_debits', items: eventsV1.RawStandingOrder[] | eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }> {
+    const list = { kind, items } as MandateItems;
     return inSpan('reconciliation.mandates.apply', async (set) => {
       const res = await this.storeMandates(userId, meta, list);
       set({ 'ais.mandates.kind': list.kind, 'ais.mandates.items': list.items.length, 'ais.mandates.written': res.written, 'ais.mandates.unlisted': res.unlisted });
@@ -262,7 +268,7 @@ export class Analysis {
     }
     let unlisted = 0;
     for (const s of stored.values()) {
-      if (docs.has(s._id) || !s.listed) continue;
+      if (meta.complete === false || docs.has(s._id) || !s.listed) continue;
       unlisted += 1;
       const { _id, contentHash: _h, updatedAt: _u, fetchedAt: _f, providerId: _p, connectionId: _c, ...content } = s;
       ops.push({ updateOne: { filter: { _id, userId }, update: { $set: { listed: false, contentHash: contentHash({ ...content, listed: false }), updatedAt: meta.fetchedAt } } } });
