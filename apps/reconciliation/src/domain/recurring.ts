@@ -187,15 +187,34 @@ function utcDay(d: Date): number {
   return Math.floor(d.getTime() / DAY);
 }
 
+// Calendar arithmetic without Date objects (the hot loop of anchorDay): days since 1970-01-01 of a civil date
+// (H. Hinnant's days_from_civil), month lengths with leap years.
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  return month === 1 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : MONTH_DAYS[month]!;
 }
 
-/** The anchor date (day `anchor` clamped to the month's length) of month index `m` (= year * 12 + month). */
-function anchorDate(m: number, anchor: number): Date {
+/** `month` 0-11 as in Date. */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 1 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const mp = (month + 10) % 12; // March = 0
+  const doy = Math.floor((153 * mp + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** The anchor day number (day `anchor` clamped to the month's length) of month index `m` (= year * 12 + month). */
+function anchorDayNumber(m: number, anchor: number): number {
   const year = Math.floor(m / 12);
   const month = m - year * 12;
-  return new Date(Date.UTC(year, month, Math.min(anchor, daysInMonth(year, month))));
+  return daysFromCivil(year, month, Math.min(anchor, daysInMonth(year, month)));
+}
+
+function anchorDate(m: number, anchor: number): Date {
+  return new Date(anchorDayNumber(m, anchor) * DAY);
 }
 
 function monthIndex(d: Date): number {
@@ -207,7 +226,7 @@ function nearestAnchor(d: Date, anchor: number): { m: number; dev: number } {
   const base = monthIndex(d);
   let best = { m: base, dev: Infinity };
   for (const m of [base - 1, base, base + 1]) {
-    const dev = Math.abs(utcDay(d) - utcDay(anchorDate(m, anchor)));
+    const dev = Math.abs(utcDay(d) - anchorDayNumber(m, anchor));
     if (dev < best.dev) best = { m, dev };
   }
   return best;
@@ -253,6 +272,8 @@ function fits(dates: Date[], c: Cadence): Fit | null {
     }
     return missed <= 1 ? { cadence: c } : null;
   }
+  // cheap rejection first: rows closer together than the shortest possible interval
+  for (let i = 1; i < dates.length; i += 1) if (utcDay(dates[i]!) - utcDay(dates[i - 1]!) < spec.months * 28 - 2 * spec.tol) return null;
   const anchor = anchorDay(dates);
   const placed = dates.map((d) => nearestAnchor(d, anchor));
   if (placed.some((p) => p.dev > spec.tol)) return null;
