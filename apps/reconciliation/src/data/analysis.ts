@@ -326,6 +326,7 @@ export class Analysis {
       active: m.listed && m.status.toLowerCase() !== 'inactive',
       nextPaymentDate: m.nextPaymentDate,
       lastPaymentDate: m.lastPaymentDate,
+      firstPaymentDate: m.firstPaymentDate,
     }));
     const series = applyMandates(userId, detectSeries(userId, recurringRows, at), recurringRows, mandates, at);
     // The window slides: a row paired with a row now outside it keeps its pair (and stays out of pairing), rather

@@ -185,6 +185,14 @@ describe('standing orders and direct debits', () => {
     expect(apart.find((s) => s.source === 'history')!.mandateId).toBeNull();
   });
 
+  it('a standing order without a next payment date gets it from its first payment and frequency', () => {
+    const at = d('2026-04-20');
+    const monthly = applyMandates('u1', [], [], [so({ nextPaymentDate: null, firstPaymentDate: d('2025-11-30'), name: 'GYM CLUB' })], at);
+    expect(monthly[0]).toMatchObject({ cadence: 'monthly', nextExpectedDate: d('2026-04-30'), active: true });
+    const weekly = applyMandates('u1', [], [], [so({ nextPaymentDate: null, firstPaymentDate: d('2026-04-01'), frequency: 'IntrvlWkDay:01:03', name: 'POCKET MONEY' })], at);
+    expect(weekly[0]).toMatchObject({ cadence: 'weekly', nextExpectedDate: d('2026-04-22') });
+  });
+
   it('a direct debit with no history yet yields a series, next date a month after its previous payment; inactive mandates yield none', () => {
     const dd: MandateInput = { id: 'dd_1', kind: 'direct_debit', accountId: 'acc-cur', name: 'OCTOPUS ENERGY', reference: '', amount: '-96.40', currency: 'GBP', frequency: '', active: true, nextPaymentDate: null, lastPaymentDate: d('2026-04-12') };
     const out = applyMandates('u1', [], [], [dd, { ...so(), active: false }], d('2026-04-20'));

@@ -72,6 +72,8 @@ export interface MandateInput {
   active: boolean;
   nextPaymentDate: Date | null;
   lastPaymentDate: Date | null;
+  /** Standing orders: used with the frequency when TrueLayer gives no next payment date. */
+  firstPaymentDate?: Date | null;
 }
 
 export interface Series {
@@ -462,6 +464,19 @@ function nameMatches(m: MandateInput, s: Series, members: RecurringTx[]): boolea
   return hits * 2 > members.length;
 }
 
+/** The first date on or after `at` of a schedule that started on `first` (its day of month kept, clamped). */
+function firstDueFrom(first: Date, cadence: Cadence, at: Date): Date {
+  const spec = SPEC[cadence];
+  if (first.getTime() >= at.getTime()) return first;
+  if (spec.kind === 'days') {
+    const steps = Math.ceil((utcDay(at) - utcDay(first)) / spec.period);
+    return new Date((utcDay(first) + steps * spec.period) * DAY);
+  }
+  let m = monthIndex(first);
+  while (anchorDayNumber(m, first.getUTCDate()) < utcDay(at)) m += spec.months;
+  return anchorDate(m, first.getUTCDate());
+}
+
 /** Links mandates to detected series and adds a series for each active mandate that matched none. */
 export function applyMandates(userId: string, detected: readonly Series[], rows: readonly RecurringTx[], mandates: readonly MandateInput[], at: Date): Series[] {
   const byId = new Map(rows.map((r) => [r.id, r]));
@@ -486,7 +501,7 @@ export function applyMandates(userId: string, detected: readonly Series[], rows:
     const key = descriptionKey(m.name) || m.id;
     const next =
       m.kind === 'standing_order'
-        ? m.nextPaymentDate
+        ? (m.nextPaymentDate ?? (m.firstPaymentDate ? firstDueFrom(m.firstPaymentDate, cadence, at) : null))
         : m.lastPaymentDate
           ? anchorDate(monthIndex(m.lastPaymentDate) + 1, m.lastPaymentDate.getUTCDate())
           : null;
