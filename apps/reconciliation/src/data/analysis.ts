@@ -1,0 +1,403 @@
+/**
+ * Knowledge derived from a user's stored history: recurring series (domain/recurring.ts), own-account transfer
+ * pairs (domain/transfers.ts), and the standing orders and direct debits TrueLayer lists. It lives in
+ * reconciliation because only reconciliation holds the user's history deduplicated, with account and transaction
+ * ids that stay stable across re-fetches, re-consents and pending→booked; computed anywhere else, a re-consent
+ * would double every series.
+ *
+ * Collections (driver collections, no hydration):
+ * - `recurring_series`: one document per series (`_id` = `seriesId`, derived from user + merchant key + cadence +
+ *   direction). Upserted when its content changes; a series no longer found is marked `active: false` and
+ *   `found: false`, never deleted (its id stays on member transactions and in clients' hands).
+ * - `mandates`: standing orders and direct debits per user and internal account. `_id` is a content key (kind,
+ *   account, payee/name, reference, frequency and first payment for standing orders; the mandate identification,
+ *   else the name, for direct debits) because TrueLayer's `direct_debit_id` may change between requests. A mandate
+ *   missing from a later complete list of its account is kept with `listed: false`.
+ *
+ * `analyse` writes `recurring` and `transferPairId` on the transactions whose value changes, and those writes are
+ * change-feed changes: each takes the user's next sequence number through `store.reserveSeq` / `store.commitSeq`.
+ * That read-then-write numbering is correct only under the SINGLE-WRITER-PER-USER rule (data/store.ts): `analyse`
+ * and `applyMandates` must be called by the consumer that owns the user's partition, after it applied the user's
+ * batch, never from a gRPC handler or a timer.
+ *
+ * Cost: `analyse` reads the user's rows of the last `windowDays` (per account through `transactions_timeline`),
+ * the user's mandates and series (their user indexes) and does O(n log n) work in memory for n rows in the window;
+ * writes are proportional to what changed (nothing when nothing did). A cheaper incremental strategy, if this shows
+ * up in profiles: re-detect only the merchant-key groups touched by the batch (plus transfer candidates within 3
+ * days of its rows), keeping per-group state in `recurring_series`.
+ */
+import { AppError } from '@ais/platform-errors';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Connection } from '@ais/platform-mongo';
+import type { eventsV1 } from '@ais/contracts-proto-ts';
+import type { mongo } from 'mongoose';
+import { contentHash } from '../domain/canonical';
+import { canonicalAmount, normaliseDescription } from '../domain/dedupe';
+import { applyMandates, detectSeries, type MandateInput, type RecurringTx, type Series } from '../domain/recurring';
+import { pairTransfers, type TransferTx } from '../domain/transfers';
+import { signedAmount } from '../domain/view';
+import { RECON_INDEXES, type AccountDoc, type ReconciliationStore, type TransactionDoc } from './store';
+
+export const ANALYSIS_INDEXES = {
+  seriesByUser: 'recurring_series_user',
+  mandatesByAccount: 'mandates_account',
+} as const;
+
+export interface SeriesDoc extends Series {
+  _id: string;
+  userId: string;
+  /** False once the series is no longer found in the history (kept, marked inactive). */
+  found: boolean;
+  contentHash: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type MandateKind = 'standing_order' | 'direct_debit';
+
+export interface MandateDoc {
+  _id: string;
+  userId: string;
+  clientId: string;
+  connectionId: string;
+  accountId: string;
+  kind: MandateKind;
+  /** Payee (standing order) or collecting merchant (direct debit). */
+  name: string;
+  reference: string;
+  frequency: string;
+  status: string;
+  /** Signed (money out negative); '' when not given. */
+  amount: string;
+  currency: string;
+  nextPaymentDate: Date | null;
+  lastPaymentDate: Date | null;
+  firstPaymentDate: Date | null;
+  finalPaymentDate: Date | null;
+  /** TrueLayer's direct_debit_id of the latest listing (unstable, informational). */
+  providerId: string;
+  /** False when the latest complete list of its account no longer held it. */
+  listed: boolean;
+  contentHash: string;
+  fetchedAt: Date;
+  updatedAt: Date;
+}
+
+export interface MandateMeta {
+  clientId: string;
+  connectionId: string;
+  providerAccountId: string;
+  fetchedAt: Date;
+  /**
+   * Whether the items are the account's whole list (default true): only then are stored mandates missing from it
+   * marked unlisted. A list split over several messages (more than RAW_EVENT_MAX_ITEMS) passes false.
+   */
+  complete?: boolean;
+}
+
+type MandateItems = { kind: 'standing_orders'; items: eventsV1.RawStandingOrder[] } | { kind: 'direct_debits'; items: eventsV1.RawDirectDebit[] };
+
+export interface AnalysisResult {
+  /** Rows read (the window's cost). */
+  rows: number;
+  series: number;
+  seriesWritten: number;
+  pairs: number;
+  /** Transactions changed (each took one sequence number). */
+  changes: number;
+  firstSeq?: number;
+  lastSeq?: number;
+}
+
+const DAY = 86_400_000;
+const FAR_FUTURE_YEAR = 9000;
+
+function negative(amount: string): string {
+  const c = canonicalAmount(amount);
+  if (!/^-?\d/.test(c) || c === '0') return c === '0' ? '0' : '';
+  return c.startsWith('-') ? c : `-${c}`;
+}
+
+function realDate(d: Date | undefined): Date | null {
+  return d && d.getUTCFullYear() < FAR_FUTURE_YEAR ? d : null;
+}
+
+const tracer = trace.getTracer('reconciliation');
+
+/** A span under the active one (the consumer's message span), with counts only: no account or payee data. */
+async function inSpan<T>(name: string, fn: (set: (attrs: Record<string, number | string>) => void) => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, async (span) => {
+    try {
+      return await fn((attrs) => span.setAttributes(attrs));
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+export class Analysis {
+  readonly series: mongo.Collection<SeriesDoc>;
+  readonly mandates: mongo.Collection<MandateDoc>;
+
+  constructor(
+    conn: Connection,
+    private readonly store: ReconciliationStore,
+    /** How far back `analyse` reads: 2 years and a month, so a yearly series can show its 3 occurrences. */
+    private readonly windowDays = 760,
+  ) {
+    this.series = conn.collection<SeriesDoc>('recurring_series');
+    this.mandates = conn.collection<MandateDoc>('mandates');
+  }
+
+  /**
+   * The transactions read is served by the store's `transactions_timeline` ({userId, accountId, bookedAt, _id}),
+   * one query per account, so no new index on `transactions` (test/analysis.int-spec.ts proves it with explain()).
+   */
+  async ensureIndexes(): Promise<void> {
+    await this.series.createIndex({ userId: 1, seriesId: 1 }, { name: ANALYSIS_INDEXES.seriesByUser, unique: true });
+    await this.mandates.createIndex({ userId: 1, accountId: 1, kind: 1 }, { name: ANALYSIS_INDEXES.mandatesByAccount });
+  }
+
+  readonly cursors = {
+    /** An account's rows posted since `from` (booked and pending; filtered in memory). */
+    accountHistory: (userId: string, accountId: string, from: Date) =>
+      this.store.transactions
+        .find({ userId, accountId, bookedAt: { $gte: from } })
+        .sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 })
+        .hint(RECON_INDEXES.transactionsTimeline),
+    userSeries: (userId: string) => this.series.find({ userId }).sort({ userId: 1, seriesId: 1 }),
+    userMandates: (userId: string) => this.mandates.find({ userId }).sort({ userId: 1, accountId: 1, kind: 1 }),
+    accountMandates: (userId: string, accountId: string, kind: MandateKind) => this.mandates.find({ userId, accountId, kind }),
+  };
+
+  /** Series for the read API (ListRecurring). */
+  listSeries(userId: string): Promise<SeriesDoc[]> {
+    return this.cursors.userSeries(userId).toArray();
+  }
+
+  private async internalAccount(userId: string, providerAccountId: string): Promise<AccountDoc> {
+    const found = await this.store.cursors.accountByProviderId(userId, providerAccountId).toArray();
+    if (found.length !== 1) {
+      // as store.internalAccount: the account list precedes its data on the user's partition
+      throw new AppError({
+        code: found.length === 0 ? 'unknown_account' : 'ambiguous_account',
+        message: `no single internal account for this provider account id (${found.length} found)`,
+        kind: 'failed_precondition',
+        retriable: false,
+      });
+    }
+    return found[0]!;
+  }
+
+  /**
+   * Stores the complete standing-order or direct-debit list of one account. Idempotent: an unchanged mandate is
+   * not written. Mandates are not part of the change feed (no sequence number). Single writer: see the file comment.
+   */
+  async applyMandates(userId: string, meta: MandateMeta, kind: 'standing_orders', items: eventsV1.RawStandingOrder[]): Promise<{ written: number; unlisted: number }>;
+  async applyMandates(userId: string, meta: MandateMeta, kind: 'direct_debits', items: eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }>;
+  async applyMandates(userId: string, meta: MandateMeta, kind: 'standing_orders' | 'direct_debits', items: eventsV1.RawStandingOrder[] | eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }> {
+    const list = { kind, items } as MandateItems;
+    return inSpan('reconciliation.mandates.apply', async (set) => {
+      const res = await this.storeMandates(userId, meta, list);
+      set({ 'ais.mandates.kind': list.kind, 'ais.mandates.items': list.items.length, 'ais.mandates.written': res.written, 'ais.mandates.unlisted': res.unlisted });
+      return res;
+    });
+  }
+
+  private async storeMandates(userId: string, meta: MandateMeta, list: MandateItems): Promise<{ written: number; unlisted: number }> {
+    const account = await this.internalAccount(userId, meta.providerAccountId);
+    const kind: MandateKind = list.kind === 'standing_orders' ? 'standing_order' : 'direct_debit';
+    const docs = new Map<string, Omit<MandateDoc, 'contentHash' | 'updatedAt'>>();
+    const base = { userId, clientId: meta.clientId, connectionId: meta.connectionId, accountId: account._id, kind, listed: true, fetchedAt: meta.fetchedAt };
+    if (list.kind === 'standing_orders') {
+      for (const so of list.items) {
+        const name = so.payee.trim();
+        const reference = so.reference.trim();
+        const first = realDate(so.firstPaymentDate);
+        const id = `so_${contentHash([userId, account._id, normaliseDescription(name), normaliseDescription(reference), so.frequency, first])}`;
+        docs.set(id, {
+          ...base,
+          _id: id,
+          name,
+          reference,
+          frequency: so.frequency,
+          status: so.status,
+          amount: negative(so.nextPaymentAmount || so.firstPaymentAmount),
+          currency: so.currency,
+          nextPaymentDate: realDate(so.nextPaymentDate),
+          lastPaymentDate: null,
+          firstPaymentDate: first,
+          finalPaymentDate: realDate(so.finalPaymentDate),
+          providerId: '',
+        });
+      }
+    } else {
+      for (const dd of list.items) {
+        const name = dd.name.trim();
+        const mandateRef = (dd.meta['provider_mandate_identification'] ?? '').trim();
+        const id = `dd_${contentHash([userId, account._id, mandateRef || normaliseDescription(name)])}`;
+        docs.set(id, {
+          ...base,
+          _id: id,
+          name,
+          reference: mandateRef,
+          frequency: '',
+          status: dd.status,
+          amount: negative(dd.previousPaymentAmount),
+          currency: dd.currency,
+          nextPaymentDate: null,
+          lastPaymentDate: realDate(dd.previousPaymentTimestamp),
+          firstPaymentDate: null,
+          finalPaymentDate: null,
+          providerId: dd.directDebitId,
+        });
+      }
+    }
+    const stored = new Map((await this.cursors.accountMandates(userId, account._id, kind).toArray()).map((d) => [d._id, d]));
+    const ops: mongo.AnyBulkWriteOperation<MandateDoc>[] = [];
+    for (const d of docs.values()) {
+      // the hash leaves out when and through which request it was fetched, so a re-fetch of the same list is no change
+      const { fetchedAt: _f, providerId: _p, connectionId: _c, ...content } = d;
+      const hash = contentHash(content);
+      if (stored.get(d._id)?.contentHash === hash) continue;
+      ops.push({ replaceOne: { filter: { _id: d._id, userId }, replacement: { ...d, contentHash: hash, updatedAt: meta.fetchedAt }, upsert: true } });
+    }
+    let unlisted = 0;
+    for (const s of stored.values()) {
+      if (meta.complete === false || docs.has(s._id) || !s.listed) continue;
+      unlisted += 1;
+      const { _id, contentHash: _h, updatedAt: _u, fetchedAt: _f, providerId: _p, connectionId: _c, ...content } = s;
+      ops.push({ updateOne: { filter: { _id, userId }, update: { $set: { listed: false, contentHash: contentHash({ ...content, listed: false }), updatedAt: meta.fetchedAt } } } });
+    }
+    if (ops.length > 0) await this.mandates.bulkWrite(ops, { ordered: false });
+    return { written: ops.length - unlisted, unlisted };
+  }
+
+  /**
+   * Recomputes the user's series and transfer pairs over the last `windowDays` before `at` (the event time of the
+   * batch that triggered it, never the wall clock, so replays write the same documents) and writes what changed.
+   * Single writer: see the file comment.
+   */
+  async analyse(userId: string, at: Date): Promise<AnalysisResult> {
+    return inSpan('reconciliation.analyse', async (set) => {
+      const res = await this.recompute(userId, at);
+      set({ 'ais.analysis.series': res.series, 'ais.analysis.series_written': res.seriesWritten, 'ais.analysis.pairs': res.pairs, 'ais.analysis.changes': res.changes, 'ais.analysis.rows': res.rows });
+      return res;
+    });
+  }
+
+  private async recompute(userId: string, at: Date): Promise<AnalysisResult> {
+    const from = new Date(at.getTime() - this.windowDays * DAY);
+    const accounts = await this.store.cursors.userAccounts(userId).toArray();
+    const [histories, mandateDocs, storedSeries] = await Promise.all([
+      Promise.all(accounts.map((a) => this.cursors.accountHistory(userId, a._id, from).toArray())),
+      this.cursors.userMandates(userId).toArray(),
+      this.cursors.userSeries(userId).toArray(),
+    ]);
+    const rows = histories.flat();
+    const booked = rows.filter((r) => r.status === 'booked' && !r.removed);
+    const byId = new Map(booked.map((r) => [r._id, r]));
+
+    const recurringRows: RecurringTx[] = booked.map((r) => ({
+      id: r._id,
+      accountId: r.accountId,
+      bookedAt: r.bookedAt,
+      amount: signedAmount(r.amount, r.transactionType),
+      currency: r.currency,
+      description: r.description,
+      merchantKey: r.enrichment?.merchantKey ?? '',
+      merchantName: r.enrichment?.merchantName || r.merchantName,
+      primary: r.enrichment?.primary ?? '',
+      detailed: r.enrichment?.detailed ?? '',
+    }));
+    const mandates: MandateInput[] = mandateDocs.map((m) => ({
+      id: m._id,
+      kind: m.kind,
+      accountId: m.accountId,
+      name: m.name,
+      reference: m.reference,
+      amount: m.amount,
+      currency: m.currency,
+      frequency: m.frequency,
+      active: m.listed && m.status.toLowerCase() !== 'inactive',
+      nextPaymentDate: m.nextPaymentDate,
+      lastPaymentDate: m.lastPaymentDate,
+      firstPaymentDate: m.firstPaymentDate,
+    }));
+    const series = applyMandates(userId, detectSeries(userId, recurringRows, at), recurringRows, mandates, at);
+    // The window slides: a row paired with a row now outside it keeps its pair (and stays out of pairing), rather
+    // than being unpaired or re-paired because its partner was not read.
+    const loaded = new Set(rows.map((r) => r._id));
+    const pinned = new Set(booked.filter((r) => r.transferPairId && !loaded.has(r.transferPairId)).map((r) => r._id));
+    const pairs = pairTransfers(
+      recurringRows.filter((r) => !pinned.has(r.id)).map((r): TransferTx => ({ ...r, transactionCategory: byId.get(r.id)!.transactionCategory })),
+      accounts.map((a) => ({ id: a._id, kind: a.kind, displayName: a.displayName, number: a.number, sortCode: a.sortCode, partialCardNumber: a.partialCardNumber, cardNetwork: a.cardNetwork })),
+    );
+
+    const seriesWritten = await this.writeSeries(userId, series, storedSeries, at);
+
+    // the value each row in the window should carry
+    const wantRecurring = new Map<string, { seriesId: string; cadence: string }>();
+    for (const s of series) for (const id of s.memberIds) wantRecurring.set(id, { seriesId: s.seriesId, cadence: s.cadence });
+    const wantPair = new Map<string, string>();
+    for (const p of pairs) {
+      wantPair.set(p.outId, p.inId);
+      wantPair.set(p.inId, p.outId);
+    }
+    const changed: { doc: TransactionDoc; recurring: { seriesId: string; cadence: string } | null; transferPairId: string | null }[] = [];
+    const foundIds = new Set(series.map((s) => s.seriesId));
+    for (const doc of booked) {
+      // A row keeps the id of a series that is no longer found at all (ended, or slid out of the window below 3
+      // rows): it still belongs to it historically, and clearing it would churn the change feed as the window moves.
+      const current = doc.recurring ?? null;
+      const recurring = wantRecurring.get(doc._id) ?? (current && !foundIds.has(current.seriesId) ? current : null);
+      const transferPairId = pinned.has(doc._id) ? (doc.transferPairId ?? null) : (wantPair.get(doc._id) ?? null);
+      const sameRecurring = (doc.recurring?.seriesId ?? null) === (recurring?.seriesId ?? null) && (doc.recurring?.cadence ?? null) === (recurring?.cadence ?? null);
+      if (sameRecurring && (doc.transferPairId ?? null) === transferPairId) continue;
+      changed.push({ doc, recurring, transferPairId });
+    }
+    const result: AnalysisResult = { rows: rows.length, series: series.length, seriesWritten, pairs: pairs.length, changes: changed.length };
+    if (changed.length === 0) return result;
+    changed.sort((a, b) => (a.doc._id < b.doc._id ? -1 : 1));
+    // numbers before documents, commit after (store.ts: a crash leaves a gap, never a reused number)
+    const first = await this.store.reserveSeq(userId, changed.length);
+    await this.store.transactions.bulkWrite(
+      changed.map((c, i) => ({
+        updateOne: {
+          filter: { _id: c.doc._id, userId },
+          update: { $set: { recurring: c.recurring, transferPairId: c.transferPairId, seq: first + i, changeKind: 'modified' as const, changeReason: 'analysis', updatedAt: at } },
+        },
+      })),
+      { ordered: false },
+    );
+    const last = first + changed.length - 1;
+    await this.store.commitSeq(userId, last);
+    return { ...result, firstSeq: first, lastSeq: last };
+  }
+
+  private async writeSeries(userId: string, series: Series[], stored: SeriesDoc[], at: Date): Promise<number> {
+    const byId = new Map(stored.map((s) => [s._id, s]));
+    const ops: mongo.AnyBulkWriteOperation<SeriesDoc>[] = [];
+    const found = new Set<string>();
+    for (const s of series) {
+      found.add(s.seriesId);
+      const hash = contentHash({ ...s, found: true });
+      const prev = byId.get(s.seriesId);
+      if (prev?.contentHash === hash) continue;
+      const doc: SeriesDoc = { ...s, _id: s.seriesId, userId, found: true, contentHash: hash, createdAt: prev?.createdAt ?? at, updatedAt: at };
+      ops.push({ replaceOne: { filter: { _id: doc._id, userId }, replacement: doc, upsert: true } });
+    }
+    for (const prev of stored) {
+      if (found.has(prev._id) || (!prev.found && !prev.active)) continue;
+      const { _id, userId: _u, contentHash: _h, createdAt: _c, updatedAt: _a, ...content } = prev;
+      const hash = contentHash({ ...content, found: false, active: false });
+      ops.push({ updateOne: { filter: { _id, userId }, update: { $set: { found: false, active: false, contentHash: hash, updatedAt: at } } } });
+    }
+    if (ops.length > 0) await this.series.bulkWrite(ops, { ordered: false });
+    return ops.length;
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Analysis on the real MongoDB-wire server: history stored through `store.applyBatch` (accounts, then booked rows),
+ * mandates through `applyMandates`, then `analyse`: series and transfer pairs are written, the transactions that
+ * changed carry new sequence numbers (change kind `modified`, reason `analysis`, `updatedAt` = the given time), a
+ * second run with no new data writes nothing, and every query it makes is served by a named index.
+ *
+ * `applyBatch` does not store enrichment in this base (the enriched consumer is wired elsewhere), so the test sets
+ * `enrichment` on the seeded rows with a direct update, as the enriched-batch path would.
+ */
+import { createLogger } from '@ais/platform-logger';
+import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
+import type { eventsV1 } from '@ais/contracts-proto-ts';
+import { randomBytes } from 'node:crypto';
+import { ANALYSIS_INDEXES, Analysis, type MandateDoc, type SeriesDoc } from '../src/data/analysis';
+import { RECON_INDEXES, ReconciliationStore, type Batch, type StoredEnrichment } from '../src/data/store';
+import type { FetchedTransaction } from '../src/domain/dedupe';
+import { seriesIdOf } from '../src/domain/recurring';
+
+const logger = createLogger({ service: 'reconciliation-analysis-int', level: 'warn' });
+const DAY = 86_400_000;
+const d = (iso: string) => new Date(`${iso}T00:00:00Z`);
+const FETCHED = d('2026-06-20');
+const AT = new Date('2026-06-20T12:00:00Z');
+
+function payday(year: number, month: number, day: number): Date {
+  const due = new Date(Date.UTC(year, month, day));
+  const dow = due.getUTCDay();
+  return new Date(due.getTime() - (dow === 6 ? 1 : dow === 0 ? 2 : 0) * DAY);
+}
+
+function row(id: string, at: Date, amount: string, type: 'DEBIT' | 'CREDIT', description: string, category = 'PURCHASE'): FetchedTransaction {
+  return {
+    transactionId: `tl-${id}`,
+    normalisedProviderTransactionId: `txn-${id}`,
+    providerTransactionId: '',
+    timestamp: at,
+    description,
+    amount,
+    currency: 'GBP',
+    transactionType: type,
+    transactionCategory: category,
+    transactionClassification: [],
+    merchantName: '',
+    meta: {},
+  };
+}
+
+const current: FetchedTransaction[] = [
+  ...[0, 1, 2, 3, 4, 5].map((m) => row(`nflx-${m}`, new Date(Date.UTC(2026, m, 14)), '-10.99', 'DEBIT', 'NETFLIX.COM 866-579-7172', 'DIRECT_DEBIT')),
+  ...[0, 1, 2, 3, 4].map((m) => row(`pay-${m}`, payday(2026, m, 25), '2500.00', 'CREDIT', 'BGC ACME WIDGETS LTD SALARY', 'CREDIT')),
+  ...[2, 9, 33, 70].map((k, i) => row(`tesco-${i}`, new Date(d('2026-01-01').getTime() + k * DAY), `-${['23.10', '61.00', '5.25', '40.50'][i]}`, 'DEBIT', 'TESCO STORES 3297')),
+  row('to-sav', d('2026-03-03'), '-200.00', 'DEBIT', 'TO SAVINGS 87654321', 'TRANSFER'),
+  row('to-card', d('2026-04-10'), '-150.00', 'DEBIT', 'LLOYDS CREDIT CARD 4242', 'DIRECT_DEBIT'),
+];
+const savings = [row('from-cur', d('2026-03-04'), '200', 'CREDIT', 'FROM CURRENT ACC', 'CREDIT')];
+// card endpoints send purchases positive with DEBIT and repayments positive with CREDIT
+const card = [row('card-repay', d('2026-04-12'), '150.00', 'CREDIT', 'PAYMENT RECEIVED THANK YOU', 'CREDIT'), row('card-shop', d('2026-04-11'), '150.00', 'DEBIT', 'JOHN LEWIS')];
+
+function batch(payload: Batch['payload']): Batch {
+  return { eventId: `ev-${Math.random()}`, clientId: 'client-1', connectionId: 'conn-1', providerId: 'ob-lloyds', fetchId: 'fetch-1', fetchedAt: FETCHED, payload };
+}
+const single = { index: 0, count: 1, complete: true };
+const window = { from: d('2026-01-01'), to: FETCHED };
+const txBatch = (providerAccountId: string, transactions: FetchedTransaction[]) => batch({ kind: 'transactions', providerAccountId, window, batch: single, transactions });
+
+const netflixEnrichment: StoredEnrichment = { primary: 'ENTERTAINMENT', detailed: 'ENTERTAINMENT_TV_AND_MOVIES', merchantName: 'Netflix', merchantKey: 'netflix', source: 'dictionary', reason: 'merchant:netflix', confidence: 0.9, version: 'test', taxonomy: 'pfc-v2' };
+
+function directDebit(id: string, name: string, amount: string, previous: Date, mandate: string): eventsV1.RawDirectDebit {
+  return { directDebitId: id, timestamp: FETCHED, name, status: 'Active', previousPaymentTimestamp: previous, previousPaymentAmount: amount, currency: 'GBP', meta: { provider_mandate_identification: mandate, provider_account_id: 'tl-cur' } };
+}
+const standingOrder: eventsV1.RawStandingOrder = {
+  frequency: 'IntrvlMnthDay:01:01',
+  status: 'Active',
+  timestamp: FETCHED,
+  currency: 'GBP',
+  nextPaymentDate: d('2026-07-01'),
+  nextPaymentAmount: '850.00',
+  firstPaymentDate: d('2026-07-01'),
+  firstPaymentAmount: '850.00',
+  finalPaymentDate: d('9999-12-31'),
+  finalPaymentAmount: '850.00',
+  payee: 'MRS P LANDLORD',
+  reference: 'FLAT 2',
+  meta: {},
+};
+
+describe('analysis (real server)', () => {
+  let conn: Connection;
+  let store: ReconciliationStore;
+  let analysis: Analysis;
+  const U = 'u-analysis';
+  const meta = { clientId: 'client-1', connectionId: 'conn-1', providerAccountId: 'tl-cur', fetchedAt: FETCHED };
+
+  beforeAll(async () => {
+    conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_analysis_${randomBytes(4).toString('hex')}`, logger });
+    store = new ReconciliationStore(conn);
+    analysis = new Analysis(conn, store);
+    await store.ensureIndexes();
+    await analysis.ensureIndexes();
+    await store.applyBatch(
+      U,
+      batch({
+        kind: 'accounts',
+        accounts: [
+          { kind: 'account', accountId: 'tl-cur', providerId: 'ob-lloyds', displayName: 'Club Lloyds', currency: 'GBP', type: 'TRANSACTION', sortCode: '30-94-57', number: '12345678' },
+          { kind: 'account', accountId: 'tl-sav', providerId: 'ob-lloyds', displayName: 'Easy Saver', currency: 'GBP', type: 'SAVINGS', sortCode: '30-94-57', number: '87654321' },
+        ],
+      }),
+    );
+    await store.applyBatch(U, batch({ kind: 'accounts', accounts: [{ kind: 'card', accountId: 'tl-card', providerId: 'ob-lloyds', displayName: 'Credit Card', currency: 'GBP', type: 'CREDIT', partialCardNumber: '4242', nameOnCard: 'ANN SMITH', cardNetwork: 'VISA' }] }));
+    await store.applyBatch(U, txBatch('tl-cur', current));
+    await store.applyBatch(U, txBatch('tl-sav', savings));
+    await store.applyBatch(U, txBatch('tl-card', card));
+    await store.transactions.updateMany({ userId: U, description: /NETFLIX/ }, { $set: { enrichment: netflixEnrichment } });
+  });
+  afterAll(async () => {
+    await conn.dropDatabase().catch(() => undefined);
+    await conn.close();
+  });
+
+  it('stores standing orders and direct debits per internal account, deduplicated on content; unknown accounts are refused', async () => {
+    const dds = [directDebit('dd-a', 'NETFLIX.COM', '10.99', d('2026-06-14'), 'NFLX-1'), directDebit('dd-b', 'OCTOPUS ENERGY', '96.40', d('2026-06-02'), 'OCT-9')];
+    expect(await analysis.applyMandates(U, meta, 'direct_debits', dds)).toEqual({ written: 2, unlisted: 0 });
+    expect(await analysis.applyMandates(U, meta, 'standing_orders', [standingOrder])).toEqual({ written: 1, unlisted: 0 });
+    // the next request: TrueLayer changed every direct_debit_id, nothing else
+    const renamed = dds.map((x, i) => ({ ...x, directDebitId: `dd-new-${i}` }));
+    expect(await analysis.applyMandates(U, { ...meta, fetchedAt: new Date(FETCHED.getTime() + DAY) }, 'direct_debits', renamed)).toEqual({ written: 0, unlisted: 0 });
+    // one part of a list split over several messages unlists nothing
+    expect(await analysis.applyMandates(U, { ...meta, complete: false }, 'direct_debits', renamed.slice(0, 1))).toEqual({ written: 0, unlisted: 0 });
+    const stored = await analysis.mandates.find({ userId: U }).sort({ _id: 1 }).toArray();
+    expect(stored.every((m) => m.listed)).toBe(true);
+    expect(stored).toHaveLength(3);
+    const accountId = (await store.cursors.accountByProviderId(U, 'tl-cur').toArray())[0]!._id;
+    expect(stored.every((m) => m.accountId === accountId)).toBe(true);
+    expect(stored.find((m) => m.kind === 'standing_order')).toMatchObject({ name: 'MRS P LANDLORD', amount: '-850', finalPaymentDate: null, nextPaymentDate: d('2026-07-01') });
+    await expect(analysis.applyMandates(U, { ...meta, providerAccountId: 'tl-unknown' }, 'direct_debits', dds)).rejects.toMatchObject({ code: 'unknown_account', kind: 'failed_precondition', retriable: false });
+    expect(await analysis.mandates.countDocuments({ userId: U })).toBe(3);
+  });
+
+  it('analyse writes series, transfer pairs and per-transaction changes with sequence numbers; a second run writes nothing', async () => {
+    const before = (await store.userState(U))!;
+    const res = await analysis.analyse(U, AT);
+    // 6 Netflix + 5 salary rows join series; 2 + 2 rows of two transfers get their pair
+    expect(res).toMatchObject({ pairs: 2, changes: 15, firstSeq: before.seq + 1, lastSeq: before.seq + 15 });
+    expect(await store.userState(U)).toMatchObject({ seq: before.seq + 15, committedSeq: before.seq + 15 });
+
+    const series = await analysis.listSeries(U);
+    const netflixId = seriesIdOf(U, 'netflix', 'monthly', 'outflow');
+    const byId = new Map(series.map((s) => [s._id, s]));
+    expect(byId.get(netflixId)).toMatchObject({ cadence: 'monthly', amount: '-10.99', occurrences: 6, source: 'direct_debit', primary: 'ENTERTAINMENT', active: true, found: true, nextExpectedDate: d('2026-07-14'), updatedAt: AT });
+    expect(byId.get(seriesIdOf(U, 'acme-widgets-salary', 'monthly', 'inflow'))).toMatchObject({ direction: 'inflow', income: true, detailed: 'INCOME_WAGES', amount: '2500', occurrences: 5 });
+    expect(byId.get(seriesIdOf(U, 'octopus-energy', 'monthly', 'outflow'))).toMatchObject({ source: 'direct_debit', occurrences: 0, nextExpectedDate: d('2026-07-02'), active: true });
+    expect(byId.get(seriesIdOf(U, 'mrs-landlord', 'monthly', 'outflow'))).toMatchObject({ source: 'standing_order', amount: '-850', nextExpectedDate: d('2026-07-01') });
+    expect(series).toHaveLength(4);
+
+    const changed = await store.cursors.transactionChanges(U, before.seq, 100).toArray();
+    expect(changed.map((t) => t.seq)).toEqual(Array.from({ length: 15 }, (_, i) => before.seq + 1 + i));
+    expect(changed.every((t) => t.changeKind === 'modified' && t.changeReason === 'analysis' && t.updatedAt.getTime() === AT.getTime())).toBe(true);
+    const byNpt = new Map((await store.transactions.find({ userId: U }).toArray()).map((t) => [t.normalisedProviderTransactionId, t]));
+    expect(byNpt.get('txn-nflx-3')!.recurring).toEqual({ seriesId: netflixId, cadence: 'monthly' });
+    expect(byNpt.get('txn-to-sav')!.transferPairId).toBe(byNpt.get('txn-from-cur')!._id);
+    expect(byNpt.get('txn-from-cur')!.transferPairId).toBe(byNpt.get('txn-to-sav')!._id);
+    expect(byNpt.get('txn-to-card')!.transferPairId).toBe(byNpt.get('txn-card-repay')!._id);
+    expect(byNpt.get('txn-card-shop')!.transferPairId ?? null).toBeNull();
+    expect(byNpt.get('txn-tesco-1')!.recurring ?? null).toBeNull();
+    expect(byNpt.get('txn-tesco-1')!.seq).toBeLessThanOrEqual(before.seq);
+
+    const sum = await store.checksum(U);
+    const seriesDocs = await analysis.series.find({ userId: U }).sort({ _id: 1 }).toArray();
+    expect(await analysis.analyse(U, AT)).toEqual({ rows: 20, series: 4, seriesWritten: 0, pairs: 2, changes: 0 });
+    expect(await store.checksum(U)).toBe(sum);
+    expect(await analysis.series.find({ userId: U }).sort({ _id: 1 }).toArray()).toEqual(seriesDocs);
+  });
+
+  it('new data changes only what it touches; a series no longer found is kept, inactive', async () => {
+    const before = (await store.userState(U))!;
+    const later = new Date('2026-07-20T12:00:00Z');
+    await store.applyBatch(U, { ...txBatch('tl-cur', [row('nflx-6', d('2026-07-14'), '-10.99', 'DEBIT', 'NETFLIX.COM 866-579-7172', 'DIRECT_DEBIT')]), fetchedAt: later });
+    await store.transactions.updateOne({ userId: U, normalisedProviderTransactionId: 'txn-nflx-6' }, { $set: { enrichment: netflixEnrichment } });
+    // the Octopus direct debit is gone from the account's complete list
+    await analysis.applyMandates(U, { ...meta, fetchedAt: later }, 'direct_debits', [directDebit('dd-c', 'NETFLIX.COM', '10.99', d('2026-07-14'), 'NFLX-1')]);
+    const res = await analysis.analyse(U, later);
+    // the added row took one number; analysis adds exactly one change (the new row joining the series)
+    expect(res).toMatchObject({ changes: 1, firstSeq: before.seq + 2, lastSeq: before.seq + 2 });
+    const netflix = (await analysis.series.findOne({ _id: seriesIdOf(U, 'netflix', 'monthly', 'outflow') }))!;
+    expect(netflix).toMatchObject({ occurrences: 7, lastDate: d('2026-07-14'), nextExpectedDate: d('2026-08-14'), updatedAt: later });
+    expect(await analysis.series.findOne({ _id: seriesIdOf(U, 'octopus-energy', 'monthly', 'outflow') })).toMatchObject({ found: false, active: false, updatedAt: later });
+    expect((await analysis.mandates.findOne({ userId: U, name: 'OCTOPUS ENERGY' }))!.listed).toBe(false);
+    expect((await analysis.analyse(U, later)).changes).toBe(0);
+  });
+
+  it('a sliding window does not churn: rows whose partner or series fell out of the window keep their values', async () => {
+    const later = new Date('2026-07-20T12:00:00Z');
+    const before = (await store.userState(U))!;
+    const savingsSide = (await store.transactions.findOne({ userId: U, normalisedProviderTransactionId: 'txn-from-cur' }))!;
+    // the window now starts at the savings side's posting time: its partner (a day earlier) is no longer read
+    const narrow = new Analysis(conn, store, (later.getTime() - savingsSide.bookedAt.getTime()) / DAY);
+    const res = await narrow.analyse(U, later);
+    expect(res.changes).toBe(0);
+    expect(await store.userState(U)).toEqual(before);
+    expect((await store.transactions.findOne({ _id: savingsSide._id }))!.transferPairId).toBe(savingsSide.transferPairId);
+    // a window too short for any history series: members keep their (no longer found, inactive) series
+    const tiny = new Analysis(conn, store, 20);
+    expect((await tiny.analyse(U, later)).changes).toBe(0);
+    expect(await analysis.series.findOne({ _id: seriesIdOf(U, 'acme-widgets-salary', 'monthly', 'inflow') })).toMatchObject({ found: false, active: false });
+    expect((await store.transactions.findOne({ userId: U, normalisedProviderTransactionId: 'txn-nflx-6' }))!.recurring).toEqual({ seriesId: seriesIdOf(U, 'netflix', 'monthly', 'outflow'), cadence: 'monthly' });
+  });
+
+  it('its queries use named indexes', async () => {
+    // other users' data, so that a scan would be a real alternative for the planner
+    await analysis.series.insertMany(Array.from({ length: 400 }, (_, i) => ({ _id: `rs_seed_${i}`, seriesId: `rs_seed_${i}`, userId: `seed-${i % 40}` })) as unknown as SeriesDoc[]);
+    await analysis.mandates.insertMany(Array.from({ length: 400 }, (_, i) => ({ _id: `m_seed_${i}`, userId: `seed-${i % 40}`, accountId: `acc-${i % 80}`, kind: 'direct_debit' })) as unknown as MandateDoc[]);
+    const uses = async (cursor: { explain: () => Promise<unknown> }, index: string): Promise<void> => {
+      const plan = await cursor.explain();
+      if (!explainUsesIndex(plan, index)) throw new Error(`expected ${index}, got ${JSON.stringify(plan).slice(0, 1500)}`);
+    };
+    const [acc] = await store.cursors.accountByProviderId(U, 'tl-cur').toArray();
+    await uses(analysis.cursors.accountHistory(U, acc!._id, d('2025-01-01')), RECON_INDEXES.transactionsTimeline);
+    await uses(analysis.cursors.userSeries('seed-3'), ANALYSIS_INDEXES.seriesByUser);
+    await uses(analysis.cursors.userMandates('seed-3'), ANALYSIS_INDEXES.mandatesByAccount);
+    await uses(analysis.cursors.accountMandates('seed-3', 'acc-3', 'direct_debit'), ANALYSIS_INDEXES.mandatesByAccount);
+    await uses(store.cursors.userAccounts(U), RECON_INDEXES.accountsProviderId);
+  });
+});
