@@ -204,3 +204,35 @@ describe('reconcileTransactions', () => {
     expect(contentHash(toContent(r, 'booked'))).toBe(contentHash(toContent({ ...r, transactionId: 'zzz' }, 'booked')));
   });
 });
+
+describe('enrichment on re-fetch', () => {
+  /** Like `run`, but the in-memory store keeps each written row's enrichment hash. */
+  function runEnriched(store: Map<string, StoredTx>, rows: FetchedTransaction[], hashes: string[]): TxOp[] {
+    const ops = reconcileTransactions({ userId: 'u1', accountId: ACC, status: 'booked', rows, stored: [...store.values()], fetchId: 'f', fetchedAt: new Date('2026-03-03T00:00:00Z'), completeResult: true, enrichmentHashes: hashes });
+    apply(store, ops);
+    for (const op of ops) if ((op.op === 'add' || op.op === 'modify') && hashes[op.row]) store.set(op.id, { ...store.get(op.id)!, enrichmentHash: hashes[op.row] });
+    return ops;
+  }
+
+  it('same content and a different enrichment is one modify with reason enrichment; the same enrichment is nothing', () => {
+    const store = new Map<string, StoredTx>();
+    const rows = [tx({ normalisedProviderTransactionId: 'txn-a' }), tx({ normalisedProviderTransactionId: 'txn-b', description: 'TESCO' })];
+    expect(runEnriched(store, rows, ['h1', 'h2']).map((o) => [o.op, o.op === 'add' ? o.row : -1])).toEqual([
+      ['add', 0],
+      ['add', 1],
+    ]);
+    expect(runEnriched(store, rows, ['h1', 'h2'])).toEqual([]);
+    const ops = runEnriched(store, rows, ['h1', 'h3']);
+    expect(ops).toHaveLength(1);
+    expect(ops[0]).toMatchObject({ op: 'modify', reason: 'enrichment', row: 1 });
+    // a row without enrichment never clears the stored one, and is no change
+    expect(runEnriched(store, rows, ['', ''])).toEqual([]);
+  });
+
+  it('a content change with a new enrichment is one modify with reason content', () => {
+    const store = new Map<string, StoredTx>();
+    runEnriched(store, [tx({ normalisedProviderTransactionId: 'txn-c' })], ['h1']);
+    const ops = runEnriched(store, [tx({ normalisedProviderTransactionId: 'txn-c', merchantName: 'Pret' })], ['h2']);
+    expect(ops).toEqual([expect.objectContaining({ op: 'modify', reason: 'content', row: 0 })]);
+  });
+});

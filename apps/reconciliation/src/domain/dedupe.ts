@@ -37,6 +37,12 @@
  * removed (a tombstone with `removed: true`, so the change feed can say `removed`). The grace gives the booked
  * counterpart time to arrive and settle it in place rather than as remove + add.
  *
+ * ## Enrichment
+ *
+ * A row's enrichment is not part of its content (`contentHash` covers only what the bank sent). A re-fetch whose
+ * content is unchanged but whose enrichment hash differs modifies the row with reason 'enrichment'; the same
+ * content and enrichment is no operation. A row that arrives without enrichment keeps the stored one.
+ *
  * Known limit: the occurrence index is counted within one message; a day whose id-less identical rows straddle two
  * messages of one result (results are split at 500 items) would number them from 0 again. Rows with a stable id are
  * unaffected.
@@ -87,6 +93,8 @@ export interface StoredTx extends TxContent {
   transactionId: string;
   fingerprint: string;
   contentHash: string;
+  /** Hash of the stored enrichment ('' or absent when the row was stored without one). */
+  enrichmentHash?: string | undefined;
   removed: boolean;
   missingSince?: Date | null;
   /** Pending rows: the last fetch whose pending result held this row. */
@@ -101,11 +109,13 @@ export interface TxWrite {
   content: TxContent;
   contentHash: string;
   lastFetchId: string | null;
+  /** Index of the incoming row the write comes from (its enrichment is `enrichmentHashes[row]`). */
+  row: number;
 }
 
 export type TxOp =
   | ({ op: 'add' } & TxWrite)
-  | ({ op: 'modify'; reason: 'content' | 'settled' | 'restored'; previousKey: string } & TxWrite)
+  | ({ op: 'modify'; reason: 'content' | 'settled' | 'restored' | 'enrichment'; previousKey: string } & TxWrite)
   | { op: 'remove'; id: string; missingSince: Date }
   /** Bookkeeping only (no change of the transaction's data, so no sequence number). */
   | { op: 'touch'; id: string; lastFetchId: string | null; missingSince: Date | null };
@@ -133,6 +143,12 @@ export interface ReconcileInput {
   window?: { from: Date; to: Date } | undefined;
   /** True on the last message of a result whose messages together are complete (BatchPosition). */
   completeResult: boolean;
+  /**
+   * Hash of each row's enrichment ('' when the row comes without one). A matched row whose content is the same
+   * but whose enrichment hash differs is modified with reason 'enrichment'; a row without one never clears the
+   * stored enrichment.
+   */
+  enrichmentHashes?: readonly string[] | undefined;
   rules?: ReconcileRules;
 }
 
@@ -298,9 +314,11 @@ export function reconcileTransactions(input: ReconcileInput): TxOp[] {
     if (status === 'pending' && match.status === 'booked') return; // never downgrade a booked row
     const content = toContent(row, status);
     const hash = contentHash(content);
-    if (hash !== match.contentHash || match.removed) {
-      const reason = match.removed ? 'restored' : match.status === 'pending' && status === 'booked' ? 'settled' : 'content';
-      ops.push({ op: 'modify', reason, previousKey: match.dedupeKey, id: match.id, dedupeKey: match.dedupeKey, transactionId: match.transactionId, fingerprint: fps[i]!, content, contentHash: hash, lastFetchId: pendingFetch });
+    const enrichment = input.enrichmentHashes?.[i] ?? '';
+    const enrichmentChanged = enrichment !== '' && enrichment !== (match.enrichmentHash ?? '');
+    if (hash !== match.contentHash || match.removed || enrichmentChanged) {
+      const reason = match.removed ? 'restored' : match.status === 'pending' && status === 'booked' ? 'settled' : hash !== match.contentHash ? 'content' : 'enrichment';
+      ops.push({ op: 'modify', reason, previousKey: match.dedupeKey, id: match.id, dedupeKey: match.dedupeKey, transactionId: match.transactionId, fingerprint: fps[i]!, content, contentHash: hash, lastFetchId: pendingFetch, row: i });
     } else if (status === 'pending' && (match.lastFetchId !== fetchId || match.missingSince)) {
       ops.push({ op: 'touch', id: match.id, lastFetchId: fetchId, missingSince: null });
     }
@@ -320,11 +338,11 @@ export function reconcileTransactions(input: ReconcileInput): TxOp[] {
         .sort((a, b) => Math.abs(Date.parse(utcDay(a.bookedAt)) - day) - Math.abs(Date.parse(utcDay(b.bookedAt)) - day) || (a.id < b.id ? -1 : 1))[0];
       if (pending) {
         claimed.add(pending.id);
-        ops.push({ op: 'modify', reason: 'settled', previousKey: pending.dedupeKey, id: pending.id, dedupeKey: key, transactionId: row.transactionId, fingerprint: fps[i]!, content, contentHash: contentHash(content), lastFetchId: null });
+        ops.push({ op: 'modify', reason: 'settled', previousKey: pending.dedupeKey, id: pending.id, dedupeKey: key, transactionId: row.transactionId, fingerprint: fps[i]!, content, contentHash: contentHash(content), lastFetchId: null, row: i });
         continue;
       }
     }
-    ops.push({ op: 'add', id: newTransactionId(input.userId, key), dedupeKey: key, transactionId: row.transactionId, fingerprint: fps[i]!, content, contentHash: contentHash(content), lastFetchId: pendingFetch });
+    ops.push({ op: 'add', id: newTransactionId(input.userId, key), dedupeKey: key, transactionId: row.transactionId, fingerprint: fps[i]!, content, contentHash: contentHash(content), lastFetchId: pendingFetch, row: i });
   }
 
   // Pending rows gone from a complete pending result are marked missing; after the grace period they are removed.
