@@ -113,6 +113,10 @@ export interface TransactionDoc extends ChangeFields, TxContent {
   removed: boolean;
   missingSince: Date | null;
   lastFetchId: string | null;
+  /** Source time of the last fetched or re-enriched write (domain/dedupe.ts, redelivered older messages). */
+  sourceAt?: Date;
+  /** Set when it settled from a pending row: that row's fingerprint (domain/dedupe.ts). */
+  settledFingerprint?: string;
   /** Why the last change happened: content, settled (pending to booked), restored, pending_gone, enrichment, analysis. */
   changeReason: string;
   /**
@@ -513,6 +517,7 @@ export class ReconciliationStore {
             contentHash: o.contentHash,
             ...o.content,
             ...enrichmentOf(o.row),
+            sourceAt: at,
             removed: false,
             missingSince: null,
             lastFetchId: o.lastFetchId,
@@ -531,6 +536,8 @@ export class ReconciliationStore {
           const set = {
             ...o.content,
             ...enrichmentOf(o.row),
+            ...(o.settledFingerprint ? { settledFingerprint: o.settledFingerprint } : {}),
+            sourceAt: at,
             dedupeKey: o.dedupeKey,
             fingerprint: o.fingerprint,
             contentHash: o.contentHash,
@@ -591,9 +598,13 @@ export class ReconciliationStore {
     const wanted = new Map<string, StoredEnrichment>();
     for (const it of items) wanted.set(it.transactionId, it.enrichment); // the last one of an id wins
     const ids = [...wanted.keys()].sort();
-    const stored = ids.length > 0 ? await this.transactions.find({ _id: { $in: ids }, userId }).project<Pick<TransactionDoc, '_id' | 'enrichmentHash' | 'removed'>>({ _id: 1, enrichmentHash: 1, removed: 1 }).toArray() : [];
+    const stored = ids.length > 0 ? await this.transactions.find({ _id: { $in: ids }, userId }).project<Pick<TransactionDoc, '_id' | 'enrichmentHash' | 'removed' | 'sourceAt'>>({ _id: 1, enrichmentHash: 1, removed: 1, sourceAt: 1 }).toArray() : [];
     const byId = new Map(stored.filter((d) => !d.removed).map((d) => [d._id, d]));
-    const changed = ids.filter((id) => byId.has(id) && (byId.get(id)!.enrichmentHash ?? '') !== enrichmentHashOf(wanted.get(id)));
+    // a re-enrichment older than the row's last source write (a redelivery) changes nothing
+    const changed = ids.filter((id) => {
+      const d = byId.get(id);
+      return d && !(d.sourceAt && at.getTime() < d.sourceAt.getTime()) && (d.enrichmentHash ?? '') !== enrichmentHashOf(wanted.get(id));
+    });
     const unknown = ids.length - byId.size;
     if (changed.length === 0) return { changes: 0, touched: 0, unknown };
     const first = await this.reserveSeq(userId, changed.length);
@@ -603,7 +614,7 @@ export class ReconciliationStore {
         return {
           updateOne: {
             filter: { _id: id, userId },
-            update: { $set: { enrichment, enrichmentHash: enrichmentHashOf(enrichment), seq: first + i, changeKind: 'modified' as const, changeReason: 'enrichment', updatedAt: at } },
+            update: { $set: { enrichment, enrichmentHash: enrichmentHashOf(enrichment), sourceAt: at, seq: first + i, changeKind: 'modified' as const, changeReason: 'enrichment', updatedAt: at } },
           },
         };
       }),
