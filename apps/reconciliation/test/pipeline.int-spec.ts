@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { ChangeFeedPublisher, changeEventId } from '../src/data/changefeed';
 import { reenrichUser, type CategorizeClient } from '../src/data/reenrich';
 import { RECON_INDEXES, ReconciliationStore } from '../src/data/store';
-import { EnrichedConsumer } from '../src/kafka/enriched.consumer';
+import { EnrichedConsumer, type UserBatchResult } from '../src/kafka/enriched.consumer';
 
 const logger = createLogger({ service: 'reconciliation-pipeline-int', level: 'warn' });
 const DAY = 86_400_000;
@@ -175,6 +175,12 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
   const collectors: Consumer[] = [];
   const produced: eventsV1.EnrichedEvent[] = [];
   const enrichedBinding = bindings.enriched(prefix);
+  const other: [string, string][] = [];
+  const after: [string, UserBatchResult][] = [];
+  const hooks = {
+    onOtherPayload: async (userId: string, e: eventsV1.EnrichedEvent) => void other.push([userId, e.payload?.$case === 'batch' ? (e.payload.batch.raw?.payload?.$case ?? '') : '']),
+    afterUser: async (userId: string, r: UserBatchResult) => void after.push([userId, r]),
+  };
 
   async function freshStore(): Promise<ReconciliationStore> {
     const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_pipe_${randomBytes(4).toString('hex')}`, logger });
@@ -190,7 +196,7 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
   }
 
   async function startConsumer(s: ReconciliationStore, options: { publisher?: ChangeFeedPublisher; group?: string } = {}): Promise<EnrichedConsumer> {
-    const c = new EnrichedConsumer({ kafka, store: s, producer, logger, groupId: options.group ?? groupId, topicPrefix: prefix, fromBeginning: true, maxWaitTimeMs: 200, ...(options.publisher ? { publisher: options.publisher } : {}) });
+    const c = new EnrichedConsumer({ kafka, store: s, producer, logger, hooks, groupId: options.group ?? groupId, topicPrefix: prefix, fromBeginning: true, maxWaitTimeMs: 200, ...(options.publisher ? { publisher: options.publisher } : {}) });
     await c.start({ budgetMs: 30_000 });
     return c;
   }
@@ -238,6 +244,7 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
     txBatch('ua', T, 'tl-cur-ua', 'transactions', [booked(1, 0), booked(2, 0), booked(3, 0)]),
     txBatch('ua', T, 'tl-cur-ua', 'pendingTransactions', [tescoPending, hold]),
     balance('ua'),
+    enriched('ua', T, '', { $case: 'standingOrders', standingOrders: { standingOrders: [] } }),
     accounts('ub'),
     txBatch('ub', T, 'tl-cur-ub', 'transactions', [booked(1, 0), booked(2, 0)]),
     balance('ub'),
@@ -275,6 +282,15 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
     await published('ua', 10);
     const dead = await waitFor('dead letter', async () => dlq.find((d) => d.errorCode === 'unknown_account'));
     expect(dead).toMatchObject({ sourceTopic: topicName(TOPICS.enriched, prefix), consumerGroup: groupId, errorMessage: expect.stringContaining('no single internal account') });
+    expect(eventsV1.EnrichedEvent.decode(dead.originalValue).payload).toMatchObject({ $case: 'batch', batch: { raw: { accountId: 'tl-unknown' } } });
+    // an undecodable message is dead-lettered too, and what follows still flows
+    await producer.sendRaw(enrichedBinding.topic, [{ key: 'ua', value: Buffer.from([0xff, 0xff, 0xff, 0x07]) }]);
+    const garbage = await waitFor('decode dead letter', async () => dlq.find((d) => d.errorCode === 'decode_failed'));
+    expect(garbage.errorMessage).not.toBe('');
+    // hooks: the standing orders went to onOtherPayload; afterUser ran per user with what was applied
+    expect(other).toEqual([['ua', 'standingOrders']]);
+    expect(after.filter(([u]) => u === 'ua').reduce((n, [, r]) => n + r.changes, 0)).toBe(10);
+    expect(after.filter(([u]) => u === 'ub').reduce((n, [, r]) => n + r.changes, 0)).toBe(5);
 
     // the same edit request twice: applied once; a later message after the dead letter still flows
     const coffee = (await store.transactions.findOne({ userId: 'ua', normalisedProviderTransactionId: 'txn-1' }))!;
@@ -376,6 +392,7 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
     // only the marker edits changed the store
     expect(await snapshot()).toEqual(before);
     expect(dlq.filter((d) => d.errorCode === 'unknown_account').length).toBe(2);
+    expect(other).toEqual([['ua', 'standingOrders'], ['ua', 'standingOrders']]);
   });
 
   it('after a crash between apply and publish, the sweep publishes the rest with the same event ids', async () => {
@@ -424,6 +441,14 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
     await s.state.insertMany(
       Array.from({ length: 400 }, (_, i) => ({ _id: `u${i}`, seq: 5, committedSeq: 5, links: [], publishedSeq: i % 40 === 0 ? 3 : 5, publishPending: i % 40 === 0, ...(i % 40 === 0 ? { pendingSince: new Date(T.getTime() + i) } : {}) })),
     );
+    // re-enrichment and the feed's edits read by _id
+    const many = Array.from({ length: 400 }, (_, i) => ({ _id: `txn_${i}`, userId: `u${i % 20}`, dedupeKey: `k${i}`, seq: i }));
+    await s.transactions.insertMany(many as never[]);
+    await s.edits.insertMany(many.map((d) => ({ ...d, _id: `transaction:${d._id}` })) as never[]);
+    const ids = ['txn_3', 'txn_23', 'txn_43'];
+    expect(explainUsesIndex(await s.transactions.find({ _id: { $in: ids }, userId: 'u3' }).explain(), '_id_')).toBe(true);
+    expect(explainUsesIndex(await s.edits.find({ _id: { $in: ids.map((i) => `transaction:${i}`) }, userId: 'u3' }).explain(), '_id_')).toBe(true);
+    expect((await s.editsOf('u3', 'transaction', ids)).length).toBe(3);
     const sweep = await s.cursors.publishPending(new Date(), 100).explain();
     expect(explainUsesIndex(sweep, RECON_INDEXES.statePublishPending)).toBe(true);
     expect((await s.cursors.publishPending(new Date(), 100).toArray()).map((d) => d._id).sort()).toEqual(Array.from({ length: 10 }, (_, k) => `u${k * 40}`).sort());
