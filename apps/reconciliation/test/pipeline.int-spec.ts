@@ -14,10 +14,11 @@ import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import { provisionTopics } from '@ais/testing';
 import type { Consumer, Kafka } from 'kafkajs';
+import { mongo } from 'mongoose';
 import { randomBytes } from 'node:crypto';
 import { ChangeFeedPublisher, changeEventId } from '../src/data/changefeed';
 import { reenrichUser, type CategorizeClient } from '../src/data/reenrich';
-import { RECON_INDEXES, ReconciliationStore } from '../src/data/store';
+import { RECON_INDEXES, ReconciliationStore, type ApplyResult, type Batch } from '../src/data/store';
 import { EnrichedConsumer, type UserBatchResult } from '../src/kafka/enriched.consumer';
 
 const logger = createLogger({ service: 'reconciliation-pipeline-int', level: 'warn' });
@@ -431,6 +432,39 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
         const want = await store.checksum(u);
         await waitFor(`checksum of ${u}`, async () => ((await replay.checksum(u)) === want ? true : undefined), 15_000);
       }
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('a transient MongoDB failure is retried in place, never skipped: the store ends identical', async () => {
+    /** The real store, whose first writes fail as if the server had gone away. */
+    class FlakyStore extends ReconciliationStore {
+      failures = 0;
+      override async applyBatch(userId: string, batch: Batch): Promise<ApplyResult> {
+        if (this.failures < 4) {
+          this.failures += 1;
+          throw new mongo.MongoNetworkError('connection 3 to 127.0.0.1:27017 closed');
+        }
+        return super.applyBatch(userId, batch);
+      }
+    }
+    const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_pipe_${randomBytes(4).toString('hex')}`, logger });
+    conns.push(conn);
+    const flaky = new FlakyStore(conn);
+    await flaky.ensureIndexes();
+    const dead = dlq.length;
+    const c = new EnrichedConsumer({ kafka, store: flaky, producer, logger, groupId: `${groupId}-flaky`, topicPrefix: prefix, fromBeginning: true, maxWaitTimeMs: 200, retryBackoffMs: 20 });
+    await c.start({ budgetMs: 30_000 });
+    try {
+      await waitFor('flaky replay applied', async () => ((await flaky.userState('ua'))?.committedSeq === 14 && (await flaky.userState('ub'))?.committedSeq === 6 ? true : undefined));
+      expect(flaky.failures).toBe(4);
+      for (const u of ['ua', 'ub']) {
+        const want = await store.checksum(u);
+        await waitFor(`checksum of ${u}`, async () => ((await flaky.checksum(u)) === want ? true : undefined), 15_000);
+      }
+      // the retried messages were not dead-lettered (only the known poison ones of the topic were, again)
+      expect(dlq.slice(dead).every((d) => d.errorCode === 'unknown_account' || d.errorCode === 'decode_failed')).toBe(true);
     } finally {
       await c.stop();
     }

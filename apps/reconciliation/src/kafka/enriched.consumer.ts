@@ -220,7 +220,14 @@ export class EnrichedConsumer {
     }
     for (const [userId, result] of touched) {
       const after = this.o.hooks?.afterUser;
-      if (after) await this.retrying('afterUser', { userId }, isRunning, () => after(userId, result));
+      if (after) {
+        // transient failures are retried; a non-retriable one is logged and the batch goes on (derived data: the
+        // next batch of the user runs the hook again), so that one user cannot stop the partition
+        await this.retrying('afterUser', { userId }, isRunning, () => after(userId, result)).catch((error: unknown) => {
+          if (!isPoison(error)) throw error;
+          this.o.logger.error({ err: error, userId, code: error.code }, 'afterUser hook failed; continuing');
+        });
+      }
       // a failed publish is not retried here: the user stays flagged publishPending and the sweep sends it
       if (this.o.publisher) await this.o.publisher.publishUser(userId).catch((error) => this.o.logger.warn({ err: error, userId }, 'change feed publish failed; the sweep retries'));
     }
