@@ -8,6 +8,15 @@ export const schema = commonSchema
     MONGODB_DB: z.string().min(1).default('reconciliation'),
     KAFKA_CLIENT_ID: z.string().min(1).default('reconciliation'),
     KAFKA_CREATE_TOPICS: env.bool.default(true),
+    /** Consumer group of ais.enriched.v1 and ais.connection.v1. */
+    KAFKA_GROUP_ID: z.string().min(1).default('reconciliation'),
+    /** How often the change feed looks for users with unpublished changes (after a crash). */
+    CHANGEFEED_SWEEP_MS: env.ms.default(10_000),
+    /** How long a user's changes stay unpublished before the sweep takes them (the consumer publishes first). */
+    CHANGEFEED_SWEEP_MIN_AGE_MS: env.ms.default(30_000),
+    /** enrichment's gRPC address (host:port), for the re-enrichment command. */
+    ENRICHMENT_ADDR: z.string().default('127.0.0.1:50054'),
+    GRPC_DEADLINE_MS: env.ms.default(30_000),
   });
 
 export type Config = z.infer<typeof schema>;

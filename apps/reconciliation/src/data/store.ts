@@ -54,6 +54,7 @@ export const RECON_INDEXES = {
   balancesHistory: 'balances_history',
   balancesChanges: 'balances_changes',
   editsChanges: 'user_edits_changes',
+  statePublishPending: 'user_state_publish_pending',
 } as const;
 
 export type ChangeKind = 'added' | 'modified' | 'removed';
@@ -112,6 +113,10 @@ export interface TransactionDoc extends ChangeFields, TxContent {
   removed: boolean;
   missingSince: Date | null;
   lastFetchId: string | null;
+  /** Source time of the last fetched or re-enriched write (domain/dedupe.ts, redelivered older messages). */
+  sourceAt?: Date;
+  /** Set when it settled from a pending row: that row's fingerprint (domain/dedupe.ts). */
+  settledFingerprint?: string;
   /** Why the last change happened: content, settled (pending to booked), restored, pending_gone, enrichment, analysis. */
   changeReason: string;
   /**
@@ -156,6 +161,11 @@ export interface UserEditDoc extends ChangeFields, UserEdit {
   _id: string;
   target: 'transaction' | 'account';
   targetId: string;
+  /**
+   * Request ids of the UserEditCommands applied (most recent EDIT_REQUEST_IDS_KEPT): a redelivered command is a
+   * no-op, and the gRPC handler polls `{_id, requestIds: <id>}` to learn that its command is applied.
+   */
+  requestIds?: string[];
 }
 
 export interface UserStateDoc {
@@ -163,6 +173,14 @@ export interface UserStateDoc {
   seq: number;
   committedSeq: number;
   links: { connectionId: string; previousConnectionId: string }[];
+  /**
+   * Change-feed bookkeeping (data/changefeed.ts), not stored data (left out of `checksum`): the highest sequence
+   * number published to ais.ledger.v1, and whether committed changes may still be unpublished (set by
+   * `commitSeq`, cleared by the publisher once `publishedSeq` reaches `committedSeq`), since when.
+   */
+  publishedSeq?: number;
+  publishPending?: boolean;
+  pendingSince?: Date;
 }
 
 /** What applyBatch needs of a raw (or enriched) data event; the Kafka consumer maps RawDataEvent to it. */
@@ -187,6 +205,8 @@ export type BatchPayload =
       window?: { from: Date; to: Date };
       batch: { index: number; count: number; complete: boolean };
       transactions: FetchedTransaction[];
+      /** enrichment's result per transaction (same order), or null/absent when a row comes without one. */
+      enrichments?: (StoredEnrichment | null)[];
     }
   | { kind: 'balance'; providerAccountId: string; balance: BalanceValues & { updateTimestamp?: Date | undefined } };
 
@@ -201,6 +221,19 @@ export interface ApplyResult {
   /** Bookkeeping writes without a sequence number (pending rows seen or missing). */
   touched: number;
 }
+
+/** What a re-enrichment did: changes written, and items naming no stored (live) transaction of the user. */
+export interface ReEnrichResult extends ApplyResult {
+  unknown: number;
+}
+
+/** The hash `enrichmentHash` holds ('' for none). */
+export function enrichmentHashOf(e: StoredEnrichment | null | undefined): string {
+  return e ? contentHash(e) : '';
+}
+
+/** Most recent edit request ids kept on an edit document (idempotency of UserEditCommand). */
+export const EDIT_REQUEST_IDS_KEPT = 50;
 
 const DAY = 86_400_000;
 
@@ -233,6 +266,7 @@ export class ReconciliationStore {
     await this.balances.createIndex({ userId: 1, accountId: 1, asOf: -1 }, { name: RECON_INDEXES.balancesHistory, unique: true });
     await this.balances.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.balancesChanges });
     await this.edits.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.editsChanges });
+    await this.state.createIndex({ publishPending: 1, pendingSince: 1 }, { name: RECON_INDEXES.statePublishPending });
   }
 
   /**
@@ -265,6 +299,9 @@ export class ReconciliationStore {
     accountChanges: (userId: string, afterSeq: number, limit: number) => this.accounts.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
     balanceChanges: (userId: string, afterSeq: number, limit: number) => this.balances.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
     editChanges: (userId: string, afterSeq: number, limit: number) => this.edits.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
+    /** Users whose committed changes may be unpublished since `before` or earlier (the publisher's sweep). */
+    publishPending: (before: Date, limit: number) =>
+      this.state.find({ publishPending: true, pendingSince: { $lte: before } }).sort({ publishPending: 1, pendingSince: 1 }).limit(limit),
     balanceHistory: (userId: string, accountId: string, limit: number, before?: Date) =>
       this.balances.find({ userId, accountId, ...(before ? { asOf: { $lte: before } } : {}) }).sort({ userId: 1, accountId: 1, asOf: -1 }).limit(limit),
   };
@@ -285,7 +322,18 @@ export class ReconciliationStore {
 
   /** After the documents are written: the publisher may read up to `lastSeq`. */
   async commitSeq(userId: string, lastSeq: number): Promise<void> {
-    await this.state.updateOne({ _id: userId }, { $max: { committedSeq: lastSeq } });
+    // publishPending: the change feed's sweep finds users with unpublished changes through an index
+    // (wall-clock pendingSince is bookkeeping only, outside `checksum`)
+    await this.state.updateOne({ _id: userId }, { $max: { committedSeq: lastSeq }, $set: { publishPending: true }, $min: { pendingSince: new Date() } });
+  }
+
+  /**
+   * The publisher sent everything up to `seq`: records it, and clears `publishPending` when nothing committed is
+   * left (a commit after the publisher read `committedSeq` keeps the flag set).
+   */
+  async markPublished(userId: string, seq: number): Promise<void> {
+    await this.state.updateOne({ _id: userId }, { $max: { publishedSeq: seq } });
+    await this.state.updateOne({ _id: userId, committedSeq: { $lte: seq } }, { $set: { publishPending: false }, $unset: { pendingSince: '' } });
   }
 
   async userState(userId: string): Promise<UserStateDoc | null> {
@@ -419,7 +467,17 @@ export class ReconciliationStore {
     ]);
     const stored = new Map<string, StoredTx>();
     for (const d of [...inWindow, ...pending]) stored.set(d._id, { ...d, id: d._id });
+    const enrichments = p.enrichments ?? [];
+    if (enrichments.length > 0 && enrichments.length !== p.transactions.length) {
+      throw new AppError({
+        code: 'enrichment_mismatch',
+        message: `${enrichments.length} enrichments for ${p.transactions.length} transactions`,
+        kind: 'invalid_argument',
+        retriable: false,
+      });
+    }
     const ops = reconcileTransactions({
+      enrichmentHashes: enrichments.map(enrichmentHashOf),
       userId,
       accountId: account._id,
       status,
@@ -431,15 +489,20 @@ export class ReconciliationStore {
       completeResult: p.batch.complete && p.batch.index === p.batch.count - 1,
       rules: this.rules,
     });
-    return this.writeTransactionOps(userId, batch, account, ops);
+    return this.writeTransactionOps(userId, batch, account, ops, enrichments);
   }
 
-  private async writeTransactionOps(userId: string, batch: Batch, account: AccountDoc, ops: TxOp[]): Promise<ApplyResult> {
+  private async writeTransactionOps(userId: string, batch: Batch, account: AccountDoc, ops: TxOp[], enrichments: readonly (StoredEnrichment | null)[]): Promise<ApplyResult> {
     if (ops.length === 0) return { changes: 0, touched: 0 };
     const changes = ops.filter((o) => o.op !== 'touch').length;
     let seq = changes > 0 ? await this.reserveSeq(userId, changes) : 0;
     const first = seq;
     const at = batch.fetchedAt;
+    // a row that comes without enrichment keeps the stored one (no field written)
+    const enrichmentOf = (row: number): Pick<TransactionDoc, 'enrichment' | 'enrichmentHash'> => {
+      const e = enrichments[row];
+      return e ? { enrichment: e, enrichmentHash: enrichmentHashOf(e) } : {};
+    };
     const writes: mongo.AnyBulkWriteOperation<TransactionDoc>[] = ops.map((o) => {
       switch (o.op) {
         case 'add': {
@@ -453,6 +516,8 @@ export class ReconciliationStore {
             fingerprint: o.fingerprint,
             contentHash: o.contentHash,
             ...o.content,
+            ...enrichmentOf(o.row),
+            sourceAt: at,
             removed: false,
             missingSince: null,
             lastFetchId: o.lastFetchId,
@@ -470,6 +535,9 @@ export class ReconciliationStore {
         case 'modify': {
           const set = {
             ...o.content,
+            ...enrichmentOf(o.row),
+            ...(o.settledFingerprint ? { settledFingerprint: o.settledFingerprint } : {}),
+            sourceAt: at,
             dedupeKey: o.dedupeKey,
             fingerprint: o.fingerprint,
             contentHash: o.contentHash,
@@ -518,15 +586,57 @@ export class ReconciliationStore {
     return { changes: 1, firstSeq: seq, lastSeq: seq, touched: 0 };
   }
 
+  // ---- re-enrichment ----
+
+  /**
+   * New enrichment for stored transactions (ReEnrichment on ais.enriched.v1): writes only the rows whose
+   * enrichment hash changes, each with the user's next sequence number (modified, reason 'enrichment'). Ids that
+   * name no live transaction of the user (unknown, another user's, or removed) are ignored and counted. Reads by
+   * `_id`. Single writer: called by the consumer that owns the user (see the file comment).
+   */
+  async applyReEnrichment(userId: string, items: { transactionId: string; enrichment: StoredEnrichment }[], at: Date): Promise<ReEnrichResult> {
+    const wanted = new Map<string, StoredEnrichment>();
+    for (const it of items) wanted.set(it.transactionId, it.enrichment); // the last one of an id wins
+    const ids = [...wanted.keys()].sort();
+    const stored = ids.length > 0 ? await this.transactions.find({ _id: { $in: ids }, userId }).project<Pick<TransactionDoc, '_id' | 'enrichmentHash' | 'removed' | 'sourceAt'>>({ _id: 1, enrichmentHash: 1, removed: 1, sourceAt: 1 }).toArray() : [];
+    const byId = new Map(stored.filter((d) => !d.removed).map((d) => [d._id, d]));
+    // a re-enrichment older than the row's last source write (a redelivery) changes nothing
+    const changed = ids.filter((id) => {
+      const d = byId.get(id);
+      return d && !(d.sourceAt && at.getTime() < d.sourceAt.getTime()) && (d.enrichmentHash ?? '') !== enrichmentHashOf(wanted.get(id));
+    });
+    const unknown = ids.length - byId.size;
+    if (changed.length === 0) return { changes: 0, touched: 0, unknown };
+    const first = await this.reserveSeq(userId, changed.length);
+    await this.transactions.bulkWrite(
+      changed.map((id, i) => {
+        const enrichment = wanted.get(id)!;
+        return {
+          updateOne: {
+            filter: { _id: id, userId },
+            update: { $set: { enrichment, enrichmentHash: enrichmentHashOf(enrichment), sourceAt: at, seq: first + i, changeKind: 'modified' as const, changeReason: 'enrichment', updatedAt: at } },
+          },
+        };
+      }),
+      { ordered: false },
+    );
+    const last = first + changed.length - 1;
+    await this.commitSeq(userId, last);
+    return { changes: changed.length, firstSeq: first, lastSeq: last, touched: 0, unknown };
+  }
+
   // ---- user edits ----
 
   /**
    * Sets the user's edit of a transaction or account (a `null` field clears it). Stored apart from fetched data:
    * no sync writes `user_edits`. Single writer: called by the consumer that owns the user (see the file comment).
    */
-  async applyEdit(userId: string, target: 'transaction' | 'account', targetId: string, edit: UserEdit, at: Date): Promise<ApplyResult> {
+  async applyEdit(userId: string, target: 'transaction' | 'account', targetId: string, edit: UserEdit, at: Date, requestId?: string): Promise<ApplyResult> {
     const _id = `${target}:${targetId}`;
     const existing = await this.edits.findOne({ _id, userId });
+    // idempotency on the request id: a redelivered command does nothing
+    if (requestId && existing?.requestIds?.includes(requestId)) return { changes: 0, touched: 0 };
+    const pushRequest = requestId ? { $push: { requestIds: { $each: [requestId], $slice: -EDIT_REQUEST_IDS_KEPT } } } : {};
     const merged: UserEdit = {
       categoryOverride: existing?.categoryOverride ?? null,
       notes: existing?.notes ?? null,
@@ -535,7 +645,10 @@ export class ReconciliationStore {
     };
     for (const k of ['categoryOverride', 'notes', 'tags', 'hidden'] as const) if (edit[k] !== undefined) (merged as Record<string, unknown>)[k] = edit[k];
     if (existing && canonicalJson(merged) === canonicalJson({ categoryOverride: existing.categoryOverride, notes: existing.notes, tags: existing.tags, hidden: existing.hidden })) {
-      return { changes: 0, touched: 0 };
+      // nothing changes, but the request is recorded so that its sender sees it applied
+      if (!requestId) return { changes: 0, touched: 0 };
+      await this.edits.updateOne({ _id, userId }, pushRequest);
+      return { changes: 0, touched: 1 };
     }
     const seq = await this.reserveSeq(userId, 1);
     await this.edits.bulkWrite(
@@ -546,6 +659,7 @@ export class ReconciliationStore {
             update: {
               $set: { ...merged, userId, target, targetId, seq, changeKind: existing ? 'modified' : 'added', updatedAt: at },
               $setOnInsert: { createdSeq: seq, createdAt: at },
+              ...pushRequest,
             },
             upsert: true,
           },
@@ -587,8 +701,10 @@ export class ReconciliationStore {
       const docs = await c.find({ userId }).sort({ _id: 1 }).toArray();
       parts.push(name, ...docs.map((d) => canonicalJson(d)));
     }
-    const state = await this.state.findOne({ _id: userId });
-    parts.push('user_state', canonicalJson(state ? { ...state, links: [...state.links].sort((a, b) => canonicalJson(a).localeCompare(canonicalJson(b))) } : null));
+    const found = await this.state.findOne({ _id: userId });
+    // the change feed's bookkeeping (how far publishing got) is not stored data
+    const { publishedSeq: _p, publishPending: _f, pendingSince: _s, ...state } = found ?? ({} as UserStateDoc);
+    parts.push('user_state', canonicalJson(found ? { ...state, links: [...state.links].sort((a, b) => canonicalJson(a).localeCompare(canonicalJson(b))) } : null));
     return sha256Hex(parts.join('\n'));
   }
 }

@@ -204,3 +204,77 @@ describe('reconcileTransactions', () => {
     expect(contentHash(toContent(r, 'booked'))).toBe(contentHash(toContent({ ...r, transactionId: 'zzz' }, 'booked')));
   });
 });
+
+describe('enrichment on re-fetch', () => {
+  /** Like `run`, but the in-memory store keeps each written row's enrichment hash. */
+  function runEnriched(store: Map<string, StoredTx>, rows: FetchedTransaction[], hashes: string[]): TxOp[] {
+    const ops = reconcileTransactions({ userId: 'u1', accountId: ACC, status: 'booked', rows, stored: [...store.values()], fetchId: 'f', fetchedAt: new Date('2026-03-03T00:00:00Z'), completeResult: true, enrichmentHashes: hashes });
+    apply(store, ops);
+    for (const op of ops) if ((op.op === 'add' || op.op === 'modify') && hashes[op.row]) store.set(op.id, { ...store.get(op.id)!, enrichmentHash: hashes[op.row] });
+    return ops;
+  }
+
+  it('same content and a different enrichment is one modify with reason enrichment; the same enrichment is nothing', () => {
+    const store = new Map<string, StoredTx>();
+    const rows = [tx({ normalisedProviderTransactionId: 'txn-a' }), tx({ normalisedProviderTransactionId: 'txn-b', description: 'TESCO' })];
+    expect(runEnriched(store, rows, ['h1', 'h2']).map((o) => [o.op, o.op === 'add' ? o.row : -1])).toEqual([
+      ['add', 0],
+      ['add', 1],
+    ]);
+    expect(runEnriched(store, rows, ['h1', 'h2'])).toEqual([]);
+    const ops = runEnriched(store, rows, ['h1', 'h3']);
+    expect(ops).toHaveLength(1);
+    expect(ops[0]).toMatchObject({ op: 'modify', reason: 'enrichment', row: 1 });
+    // a row without enrichment never clears the stored one, and is no change
+    expect(runEnriched(store, rows, ['', ''])).toEqual([]);
+  });
+
+  it('a content change with a new enrichment is one modify with reason content', () => {
+    const store = new Map<string, StoredTx>();
+    runEnriched(store, [tx({ normalisedProviderTransactionId: 'txn-c' })], ['h1']);
+    const ops = runEnriched(store, [tx({ normalisedProviderTransactionId: 'txn-c', merchantName: 'Pret' })], ['h2']);
+    expect(ops).toEqual([expect.objectContaining({ op: 'modify', reason: 'content', row: 0 })]);
+  });
+});
+
+describe('redelivered older messages', () => {
+  const base = { userId: 'u1', accountId: ACC, completeResult: true, window: { from: new Date('2026-02-01T00:00:00Z'), to: new Date('2026-03-10T00:00:00Z') } };
+  /** Applies ops as the store does, with the source time and the settled fingerprint. */
+  function step(store: Map<string, StoredTx>, status: TxStatus, rows: FetchedTransaction[], fetchedAt: Date, fetchId: string): TxOp[] {
+    const ops = reconcileTransactions({ ...base, status, rows, stored: [...store.values()], fetchId, fetchedAt });
+    apply(store, ops);
+    for (const op of ops) {
+      if (op.op === 'add' || op.op === 'modify') store.set(op.id, { ...store.get(op.id)!, sourceAt: fetchedAt, ...(op.settledFingerprint ? { settledFingerprint: op.settledFingerprint } : {}) });
+      if (op.op === 'remove') store.set(op.id, { ...store.get(op.id)!, sourceAt: fetchedAt });
+    }
+    return ops;
+  }
+
+  it('the same sequence delivered again (pending, settled, pending gone) changes nothing', () => {
+    const store = new Map<string, StoredTx>();
+    const d = (day: number): Date => new Date(Date.parse('2026-03-02T09:00:00Z') + day * DAY);
+    const pending = tx({ description: 'TESCO STORES 3297', amount: '-23.10', timestamp: d(0) });
+    const hold = tx({ description: 'HOTEL HOLD', amount: '-200', timestamp: d(0) });
+    const bookedRow = tx({ normalisedProviderTransactionId: 'txn-t', description: 'Tesco Stores 3297 LONDON', amount: '-23.1', timestamp: d(1) });
+    const sequence: [TxStatus, FetchedTransaction[], Date, string][] = [
+      ['pending', [pending, hold], d(0), 'f0'],
+      ['booked', [bookedRow], d(1), 'f1'],
+      ['pending', [], d(1), 'f1p'],
+      ['pending', [], d(5), 'f5p'],
+    ];
+    const first = sequence.map(([s, r, at, id]) => step(store, s, r, at, id).filter((o) => o.op !== 'touch').map((o) => o.op));
+    expect(first).toEqual([['add', 'add'], ['modify'], [], ['remove']]);
+    const after = JSON.stringify([...store.values()]);
+    const again = sequence.map(([s, r, at, id]) => step(store, s, r, at, id));
+    expect(again).toEqual([[], [], [], []]);
+    expect(JSON.stringify([...store.values()])).toBe(after);
+  });
+
+  it('a newer fetch still changes a row; an older one does not', () => {
+    const store = new Map<string, StoredTx>();
+    const r = tx({ normalisedProviderTransactionId: 'txn-x' });
+    step(store, 'booked', [r], new Date('2026-03-03T00:00:00Z'), 'a');
+    expect(step(store, 'booked', [{ ...r, merchantName: 'Old' }], new Date('2026-03-02T00:00:00Z'), 'b')).toEqual([]);
+    expect(step(store, 'booked', [{ ...r, merchantName: 'New' }], new Date('2026-03-04T00:00:00Z'), 'c')).toEqual([expect.objectContaining({ op: 'modify', reason: 'content' })]);
+  });
+});

@@ -31,11 +31,28 @@
  * booked row in place. Otherwise a booked row that matched nothing settles the stored pending row of the same
  * account with the same amount and currency, a similar description (`similarDescriptions`), and a posting day from
  * one day before to `settleWindowMs` after the pending one (closest day first). The pending document becomes the
- * booked one (same internal id, so user edits stay attached; the change feed says `modified`).
+ * booked one (same internal id, so user edits stay attached; the change feed says `modified`); it keeps the pending
+ * fingerprint (`settledFingerprint`), so a redelivered pending listing of it still matches it (and never downgrades
+ * it), and a pending listing fetched no later than a removed row went missing does not restore it.
+ *
+ * ## Redelivered older messages
+ *
+ * Every write from fetched data or a re-enrichment records the time of its source (`sourceAt`: the fetch's
+ * `fetchedAt`, the re-enrichment's `occurred_at`). A message whose data was fetched before a row's `sourceAt` is
+ * older than what is stored (Kafka redelivers a suffix after a crash; a replay repeats the topic): it changes
+ * nothing for that row and does not count as a listing that misses it. Settling a pending row is exempt.
+ * Known limit: a fetch that started before a re-enrichment but is delivered after it changes nothing for the rows
+ * the re-enrichment wrote, until the next fetch.
  * A pending result never downgrades a booked row. A stored pending row that is absent from a *complete* pending
  * result of its window is marked `missingSince`; after `pendingGraceMs` without reappearing or settling it is
  * removed (a tombstone with `removed: true`, so the change feed can say `removed`). The grace gives the booked
  * counterpart time to arrive and settle it in place rather than as remove + add.
+ *
+ * ## Enrichment
+ *
+ * A row's enrichment is not part of its content (`contentHash` covers only what the bank sent). A re-fetch whose
+ * content is unchanged but whose enrichment hash differs modifies the row with reason 'enrichment'; the same
+ * content and enrichment is no operation. A row that arrives without enrichment keeps the stored one.
  *
  * Known limit: the occurrence index is counted within one message; a day whose id-less identical rows straddle two
  * messages of one result (results are split at 500 items) would number them from 0 again. Rows with a stable id are
@@ -87,8 +104,14 @@ export interface StoredTx extends TxContent {
   transactionId: string;
   fingerprint: string;
   contentHash: string;
+  /** Hash of the stored enrichment ('' or absent when the row was stored without one). */
+  enrichmentHash?: string | undefined;
   removed: boolean;
   missingSince?: Date | null;
+  /** Time of the source data of the row's last fetched or re-enriched write (the stale-message guard). */
+  sourceAt?: Date | null | undefined;
+  /** On a row that settled from pending: the pending row's fingerprint (a late pending listing still matches). */
+  settledFingerprint?: string | undefined;
   /** Pending rows: the last fetch whose pending result held this row. */
   lastFetchId?: string | null;
 }
@@ -101,11 +124,15 @@ export interface TxWrite {
   content: TxContent;
   contentHash: string;
   lastFetchId: string | null;
+  /** Index of the incoming row the write comes from (its enrichment is `enrichmentHashes[row]`). */
+  row: number;
+  /** Set when a pending row settles: its pending fingerprint. */
+  settledFingerprint?: string;
 }
 
 export type TxOp =
   | ({ op: 'add' } & TxWrite)
-  | ({ op: 'modify'; reason: 'content' | 'settled' | 'restored'; previousKey: string } & TxWrite)
+  | ({ op: 'modify'; reason: 'content' | 'settled' | 'restored' | 'enrichment'; previousKey: string } & TxWrite)
   | { op: 'remove'; id: string; missingSince: Date }
   /** Bookkeeping only (no change of the transaction's data, so no sequence number). */
   | { op: 'touch'; id: string; lastFetchId: string | null; missingSince: Date | null };
@@ -133,6 +160,12 @@ export interface ReconcileInput {
   window?: { from: Date; to: Date } | undefined;
   /** True on the last message of a result whose messages together are complete (BatchPosition). */
   completeResult: boolean;
+  /**
+   * Hash of each row's enrichment ('' when the row comes without one). A matched row whose content is the same
+   * but whose enrichment hash differs is modified with reason 'enrichment'; a row without one never clears the
+   * stored enrichment.
+   */
+  enrichmentHashes?: readonly string[] | undefined;
   rules?: ReconcileRules;
 }
 
@@ -236,7 +269,7 @@ export function matchLevel(stored: StoredTx, row: FetchedTransaction, fingerprin
   if (n !== '' && stored.normalisedProviderTransactionId === n) return 'normalised_provider_transaction_id';
   if (differ(stored.providerTransactionId, p)) return undefined;
   if (p !== '' && stored.providerTransactionId === p) return 'provider_transaction_id';
-  if (stored.fingerprint === fingerprint) return 'fingerprint';
+  if (stored.fingerprint === fingerprint || stored.settledFingerprint === fingerprint) return 'fingerprint';
   return undefined;
 }
 
@@ -276,6 +309,7 @@ export function reconcileTransactions(input: ReconcileInput): TxOp[] {
     if (s.normalisedProviderTransactionId) put(`n:${s.normalisedProviderTransactionId}`, s);
     if (s.providerTransactionId) put(`p:${s.providerTransactionId}`, s);
     put(`f:${s.fingerprint}`, s);
+    if (s.settledFingerprint) put(`f:${s.settledFingerprint}`, s);
   }
   const LEVELS: [MatchLevel, (r: FetchedTransaction, fp: string) => string][] = [
     ['transaction_id', (r) => (r.transactionId ? `t:${r.transactionId}` : '')],
@@ -296,11 +330,20 @@ export function reconcileTransactions(input: ReconcileInput): TxOp[] {
     }
     claimed.add(match.id);
     if (status === 'pending' && match.status === 'booked') return; // never downgrade a booked row
+    // a pending listing fetched no later than the row went missing is old news (a redelivery): no restore
+    if (status === 'pending' && match.removed && match.missingSince && input.fetchedAt.getTime() <= match.missingSince.getTime()) return;
+    // data fetched before the row's last source write (a redelivered older message) changes nothing; a booked
+    // row settling a pending one always applies
+    const settling = match.status === 'pending' && status === 'booked';
+    if (!settling && match.sourceAt && input.fetchedAt.getTime() < match.sourceAt.getTime()) return;
     const content = toContent(row, status);
     const hash = contentHash(content);
-    if (hash !== match.contentHash || match.removed) {
-      const reason = match.removed ? 'restored' : match.status === 'pending' && status === 'booked' ? 'settled' : 'content';
-      ops.push({ op: 'modify', reason, previousKey: match.dedupeKey, id: match.id, dedupeKey: match.dedupeKey, transactionId: match.transactionId, fingerprint: fps[i]!, content, contentHash: hash, lastFetchId: pendingFetch });
+    const enrichment = input.enrichmentHashes?.[i] ?? '';
+    const enrichmentChanged = enrichment !== '' && enrichment !== (match.enrichmentHash ?? '');
+    if (hash !== match.contentHash || match.removed || enrichmentChanged) {
+      const reason = match.removed ? 'restored' : match.status === 'pending' && status === 'booked' ? 'settled' : hash !== match.contentHash ? 'content' : 'enrichment';
+      const settled = reason === 'settled' ? { settledFingerprint: match.fingerprint } : {};
+      ops.push({ op: 'modify', reason, previousKey: match.dedupeKey, id: match.id, dedupeKey: match.dedupeKey, transactionId: match.transactionId, fingerprint: fps[i]!, content, contentHash: hash, lastFetchId: pendingFetch, row: i, ...settled });
     } else if (status === 'pending' && (match.lastFetchId !== fetchId || match.missingSince)) {
       ops.push({ op: 'touch', id: match.id, lastFetchId: fetchId, missingSince: null });
     }
@@ -320,11 +363,11 @@ export function reconcileTransactions(input: ReconcileInput): TxOp[] {
         .sort((a, b) => Math.abs(Date.parse(utcDay(a.bookedAt)) - day) - Math.abs(Date.parse(utcDay(b.bookedAt)) - day) || (a.id < b.id ? -1 : 1))[0];
       if (pending) {
         claimed.add(pending.id);
-        ops.push({ op: 'modify', reason: 'settled', previousKey: pending.dedupeKey, id: pending.id, dedupeKey: key, transactionId: row.transactionId, fingerprint: fps[i]!, content, contentHash: contentHash(content), lastFetchId: null });
+        ops.push({ op: 'modify', reason: 'settled', previousKey: pending.dedupeKey, id: pending.id, dedupeKey: key, transactionId: row.transactionId, fingerprint: fps[i]!, content, contentHash: contentHash(content), lastFetchId: null, row: i, settledFingerprint: pending.fingerprint });
         continue;
       }
     }
-    ops.push({ op: 'add', id: newTransactionId(input.userId, key), dedupeKey: key, transactionId: row.transactionId, fingerprint: fps[i]!, content, contentHash: contentHash(content), lastFetchId: pendingFetch });
+    ops.push({ op: 'add', id: newTransactionId(input.userId, key), dedupeKey: key, transactionId: row.transactionId, fingerprint: fps[i]!, content, contentHash: contentHash(content), lastFetchId: pendingFetch, row: i });
   }
 
   // Pending rows gone from a complete pending result are marked missing; after the grace period they are removed.
@@ -335,7 +378,8 @@ export function reconcileTransactions(input: ReconcileInput): TxOp[] {
     let missingSince = s.missingSince ?? null;
     const inWindow = !window || (s.bookedAt >= window.from && s.bookedAt <= window.to);
     // rows seen by an earlier message of this same fetch carry its id
-    if (status === 'pending' && input.completeResult && inWindow && s.lastFetchId !== fetchId && !missingSince) missingSince = input.fetchedAt;
+    const older = s.sourceAt ? input.fetchedAt.getTime() < s.sourceAt.getTime() : false; // stored after this fetch
+    if (status === 'pending' && input.completeResult && inWindow && s.lastFetchId !== fetchId && !missingSince && !older) missingSince = input.fetchedAt;
     if (!missingSince) continue;
     if (now - missingSince.getTime() >= rules.pendingGraceMs) ops.push({ op: 'remove', id: s.id, missingSince });
     else if (!s.missingSince) ops.push({ op: 'touch', id: s.id, lastFetchId: s.lastFetchId ?? null, missingSince });

@@ -1,0 +1,251 @@
+/**
+ * The change-feed publisher: sends a user's stored changes to ais.ledger.v1 (ChangeEvent, key = user id).
+ *
+ * After the consumer has applied a user's events (kafka/enriched.consumer.ts calls `publishUser`), the changes with
+ * seq in (publishedSeq, committedSeq] are read from the four collections through their `*_changes` indexes
+ * ({userId, seq}), merged into seq order, mapped with domain/view.ts, produced in batches, and then `publishedSeq`
+ * is recorded on user_state (`store.markPublished`).
+ *
+ * ## Delivery guarantee: at least once, with stable event ids
+ *
+ * - A change is produced before its number is recorded as published, so a crash between the two re-publishes it
+ *   on the next run; it is never lost.
+ * - The event id is a UUID derived from (user id, seq), and `occurred_at` is the document's own `updatedAt`, so a
+ *   re-published change is byte-for-byte the same event (when the document has not changed again in between;
+ *   then it carries a newer seq and its older seq is never sent again). Consumers dedupe on event id or
+ *   (user_id, seq).
+ * - Per user, events go out in seq order; a run never starts while another run for the same user is active in
+ *   this process (a per-user chain). Two processes can overlap only when a partition moves during a crash
+ *   recovery; then a consumer can see a range twice (same ids), never a gap.
+ * - Nothing stays unpublished after a crash: `commitSeq` sets `publishPending` on user_state, the publisher clears
+ *   it once `publishedSeq` reaches `committedSeq`, and `sweep` (run periodically) finds flagged users through the
+ *   `user_state_publish_pending` index.
+ *
+ * Kinds: `removed` for a removed document; `added` when the document was created after the run's starting cursor
+ * (createdSeq > publishedSeq), else `modified`.
+ */
+import { bindings, EVENT_TYPES } from '@ais/contracts-events';
+import { eventsV1, type reconciliationV1 } from '@ais/contracts-proto-ts';
+import type { Logger } from '@ais/platform-logger';
+import type { EventProducer } from '@ais/platform-kafka';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { sha256Hex } from '../domain/canonical';
+import { accountView, balanceView, transactionView, userEditView } from '../domain/view';
+import type { AccountDoc, BalanceDoc, ChangeFields, ReconciliationStore, TransactionDoc, UserEditDoc } from './store';
+
+/** The PFC taxonomy's primary categories (to file a user's detailed override under its primary). */
+export const PFC_PRIMARIES: readonly string[] = [
+  'INCOME',
+  'TRANSFER_IN',
+  'TRANSFER_OUT',
+  'LOAN_PAYMENTS',
+  'BANK_FEES',
+  'ENTERTAINMENT',
+  'FOOD_AND_DRINK',
+  'GENERAL_MERCHANDISE',
+  'HOME_IMPROVEMENT',
+  'MEDICAL',
+  'PERSONAL_CARE',
+  'GENERAL_SERVICES',
+  'GOVERNMENT_AND_NON_PROFIT',
+  'TRANSPORTATION',
+  'TRAVEL',
+  'RENT_AND_UTILITIES',
+];
+
+const SERVICE = 'reconciliation';
+const tracer = trace.getTracer('reconciliation-changefeed');
+
+/** A UUID (version 8 layout, RFC 9562) derived from user id and seq: the same change always has the same id. */
+export function changeEventId(userId: string, seq: number): string {
+  const h = sha256Hex(`ais.ledger.v1\u0000${userId}\u0000${seq}`).slice(0, 32).split('');
+  h[12] = '8';
+  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  const x = h.join('');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+export interface ChangeFeedOptions {
+  store: ReconciliationStore;
+  producer: EventProducer;
+  logger: Logger;
+  topicPrefix?: string;
+  /** Documents read per collection per page, and events per produce request (default 500). */
+  pageSize?: number;
+}
+
+export interface PublishResult {
+  published: number;
+  fromSeq: number;
+  toSeq: number;
+}
+
+type Change =
+  | { collection: 'accounts'; doc: AccountDoc }
+  | { collection: 'transactions'; doc: TransactionDoc }
+  | { collection: 'balances'; doc: BalanceDoc }
+  | { collection: 'user_edits'; doc: UserEditDoc };
+
+export class ChangeFeedPublisher {
+  private readonly store: ReconciliationStore;
+  private readonly pageSize: number;
+  private readonly binding: ReturnType<typeof bindings.ledger>;
+  /** Per-user chain: runs for one user never overlap in this process. */
+  private readonly running = new Map<string, Promise<unknown>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: ChangeFeedOptions) {
+    this.store = options.store;
+    this.pageSize = options.pageSize ?? 500;
+    this.binding = bindings.ledger(options.topicPrefix ?? '');
+  }
+
+  /** Publishes the user's committed, unpublished changes (serialised per user). */
+  publishUser(userId: string): Promise<PublishResult> {
+    const previous = this.running.get(userId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.publishNow(userId));
+    this.running.set(userId, run);
+    void run.finally(() => {
+      if (this.running.get(userId) === run) this.running.delete(userId);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  private async publishNow(userId: string): Promise<PublishResult> {
+    return tracer.startActiveSpan('ledger publish', { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': this.binding.topic } }, async (span) => {
+      try {
+        const result = await this.publishPages(userId);
+        span.setAttributes({ 'ais.ledger.published': result.published, 'ais.ledger.to_seq': result.toSeq });
+        if (result.published > 0) this.options.logger.debug({ userId, ...result }, 'change feed published');
+        return result;
+      } catch (error) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async publishPages(userId: string): Promise<PublishResult> {
+    const state = await this.store.userState(userId);
+    const start = state?.publishedSeq ?? 0;
+    const upto = state?.committedSeq ?? 0;
+    if (!state || upto <= start) {
+      if (state?.publishPending) await this.store.markPublished(userId, start);
+      return { published: 0, fromSeq: start, toSeq: start };
+    }
+    let cursor = start;
+    let published = 0;
+    while (cursor < upto) {
+      const L = this.pageSize;
+      const c = this.store.cursors;
+      const [accounts, transactions, balances, edits] = await Promise.all([
+        c.accountChanges(userId, cursor, L).toArray(),
+        c.transactionChanges(userId, cursor, L).toArray(),
+        c.balanceChanges(userId, cursor, L).toArray(),
+        c.editChanges(userId, cursor, L).toArray(),
+      ]);
+      // a full page may have more after its last seq: nothing beyond the smallest such bound is known yet
+      let bound = upto;
+      for (const page of [accounts, transactions, balances, edits]) if (page.length === L) bound = Math.min(bound, page[page.length - 1]!.seq);
+      const changes: Change[] = [
+        ...accounts.map((doc) => ({ collection: 'accounts' as const, doc })),
+        ...transactions.map((doc) => ({ collection: 'transactions' as const, doc })),
+        ...balances.map((doc) => ({ collection: 'balances' as const, doc })),
+        ...edits.map((doc) => ({ collection: 'user_edits' as const, doc })),
+      ]
+        .filter((ch) => ch.doc.seq <= bound)
+        .sort((a, b) => a.doc.seq - b.doc.seq);
+      const events = await this.toEvents(userId, changes, start);
+      for (let i = 0; i < events.length; i += L) await this.options.producer.publish(this.binding, events.slice(i, i + L));
+      // recorded after the produce: a crash in between re-publishes the same events (at least once)
+      await this.store.markPublished(userId, bound);
+      published += events.length;
+      cursor = bound;
+    }
+    return { published, fromSeq: start, toSeq: cursor };
+  }
+
+  private async toEvents(userId: string, changes: Change[], start: number): Promise<eventsV1.ChangeEvent[]> {
+    const txIds = changes.filter((c) => c.collection === 'transactions').map((c) => c.doc._id);
+    const accountIds = changes.filter((c) => c.collection === 'accounts').map((c) => c.doc._id);
+    const [txEdits, accountEdits, latest] = await Promise.all([
+      txIds.length ? this.store.editsOf(userId, 'transaction', txIds) : Promise.resolve([]),
+      accountIds.length ? this.store.editsOf(userId, 'account', accountIds) : Promise.resolve([]),
+      Promise.all(accountIds.map(async (id) => [id, (await this.store.cursors.balanceHistory(userId, id, 1).toArray())[0]] as const)),
+    ]);
+    const editOf = new Map([...txEdits, ...accountEdits].map((e) => [e._id, e]));
+    const latestOf = new Map(latest);
+    return changes.map((ch) => {
+      const d: ChangeFields & { clientId?: string } = ch.doc;
+      const kind = d.changeKind === 'removed' ? eventsV1.ChangeKind.CHANGE_KIND_REMOVED : d.createdSeq > start ? eventsV1.ChangeKind.CHANGE_KIND_ADDED : eventsV1.ChangeKind.CHANGE_KIND_MODIFIED;
+      let entity: eventsV1.ChangeEvent['entity'];
+      let reason = 'content';
+      let clientId = '';
+      switch (ch.collection) {
+        case 'accounts':
+          clientId = ch.doc.clientId;
+          entity = { $case: 'account', account: accountView(ch.doc, latestOf.get(ch.doc._id), editOf.get(`account:${ch.doc._id}`)) };
+          break;
+        case 'transactions':
+          clientId = ch.doc.clientId;
+          reason = ch.doc.changeReason;
+          entity = { $case: 'transaction', transaction: transactionView(ch.doc, editOf.get(`transaction:${ch.doc._id}`), PFC_PRIMARIES) };
+          break;
+        case 'balances':
+          entity = { $case: 'balance', balance: balanceView(ch.doc) };
+          break;
+        case 'user_edits':
+          reason = 'user_edit';
+          entity = { $case: 'userEdit', userEdit: { target: ch.doc.target, targetId: ch.doc.targetId, edit: userEditView(ch.doc) as reconciliationV1.UserEdit } };
+          break;
+      }
+      return {
+        meta: { eventId: changeEventId(userId, d.seq), occurredAt: d.updatedAt, schemaVersion: 1, producer: SERVICE, eventType: EVENT_TYPES.ledgerChange, correlationId: '' },
+        userId,
+        clientId,
+        seq: String(d.seq),
+        kind,
+        entity,
+        reason,
+      };
+    });
+  }
+
+  /** Publishes every user flagged `publishPending` since `minAgeMs` or longer (index-served); returns how many users. */
+  async sweep(minAgeMs: number, limit = 100): Promise<number> {
+    const users = await this.store.cursors.publishPending(new Date(Date.now() - minAgeMs), limit).toArray();
+    for (const u of users) {
+      try {
+        await this.publishUser(u._id);
+      } catch (error) {
+        this.options.logger.warn({ err: error, userId: u._id }, 'change feed sweep: publish failed; retried on the next sweep');
+      }
+    }
+    return users.length;
+  }
+
+  /** Runs `sweep` every `intervalMs` (users pending for at least `minAgeMs`, so live publishing is not raced). */
+  startSweep(intervalMs: number, minAgeMs: number): void {
+    const tick = (): void => {
+      this.sweeping = this.sweep(minAgeMs)
+        .catch((error) => this.options.logger.warn({ err: error }, 'change feed sweep failed'))
+        .finally(() => {
+          if (this.sweepTimer) this.sweepTimer = setTimeout(tick, intervalMs);
+        });
+    };
+    this.sweepTimer = setTimeout(tick, intervalMs);
+  }
+
+  /** Stops the sweep and waits for runs in progress. */
+  async stop(): Promise<void> {
+    const t = this.sweepTimer;
+    this.sweepTimer = undefined;
+    if (t) clearTimeout(t);
+    await this.sweeping;
+    await Promise.allSettled([...this.running.values()]);
+  }
+}

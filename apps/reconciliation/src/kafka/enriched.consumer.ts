@@ -1,0 +1,391 @@
+/**
+ * reconciliation's Kafka intake (group "reconciliation"), one kafkajs consumer for both topics (members of one
+ * group must subscribe to the same topics):
+ *
+ * - ais.enriched.v1 (EnrichedEvent, key = user id): enriched fetch results go to `store.applyBatch` (accounts and
+ *   cards as accounts, transactions, pending transactions, balances, each with its enrichment); ReEnrichment to
+ *   `store.applyReEnrichment`; UserEditCommand to `store.applyEdit` (idempotent on request_id). Identity,
+ *   standing orders and direct debits go to `hooks.onOtherPayload`. After each consumed Kafka batch, once per user
+ *   it touched: `hooks.afterUser`, then the change-feed publisher for that user (data/changefeed.ts).
+ * - ais.connection.v1 (key = connection id): `connection.authorized` with a previous connection id is recorded with
+ *   `store.linkConnection` (an `$addToSet` on user_state that takes no sequence number, so it may run beside the
+ *   user's writer).
+ *
+ * SINGLE WRITER PER USER is relied on here: ais.enriched.v1 is keyed by user id, so all of a user's events are on
+ * one partition, and this consumer (the partition's owner in the group) is the only code that writes the user's
+ * accounts, transactions, balances and edits, one message at a time, in order. The store's per-user sequence
+ * (`reserveSeq`, a read-then-write) is correct only because of that. Edits arrive as commands on this topic for
+ * the same reason; the gRPC handlers never write the store.
+ *
+ * Errors: undecodable messages, messages without envelope or user, unknown accounts (data before its account
+ * list) and other non-retriable AppErrors go to the dead-letter topic with the reason, and consumption moves on.
+ * Anything else (MongoDB or Kafka down, a timeout) is transient: the message is retried in place with backoff and
+ * never skipped; when the consumer is stopped meanwhile its offset is not committed, so it is redelivered.
+ */
+import { bindings, HEADERS, TOPICS, topicName } from '@ais/contracts-events';
+import { eventsV1 } from '@ais/contracts-proto-ts';
+import { AppError, isAppError } from '@ais/platform-errors';
+import type { Logger } from '@ais/platform-logger';
+import { headersToRecord, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { ChangeFeedPublisher } from '../data/changefeed';
+import type { ApplyResult, BatchPayload, ReconciliationStore, StoredEnrichment, UserEdit } from '../data/store';
+import { fromRawAccount, fromRawBalance, fromRawCard, fromRawTransaction } from '../domain/raw';
+
+/** What the consumer applied for one user within one Kafka batch. */
+export interface UserBatchResult {
+  /** Messages of the user applied (dead-lettered ones not counted). */
+  events: number;
+  changes: number;
+  firstSeq?: number;
+  lastSeq?: number;
+}
+
+export interface EnrichedConsumerHooks {
+  /** Identity, standing-order and direct-debit payloads (stored by analysis). Same retry rules as the store. */
+  onOtherPayload?: (userId: string, event: eventsV1.EnrichedEvent) => Promise<void>;
+  /** Once per user after each consumed Kafka batch that touched the user, before the user's changes are published. */
+  afterUser?: (userId: string, result: UserBatchResult) => Promise<void>;
+}
+
+export interface EnrichedConsumerOptions {
+  kafka: Kafka;
+  store: ReconciliationStore;
+  producer: EventProducer;
+  logger: Logger;
+  publisher?: ChangeFeedPublisher;
+  hooks?: EnrichedConsumerHooks;
+  groupId?: string;
+  topicPrefix?: string;
+  fromBeginning?: boolean;
+  partitionsConsumedConcurrently?: number;
+  retryBackoffMs?: number;
+  maxWaitTimeMs?: number;
+  sessionTimeoutMs?: number;
+}
+
+const tracer = trace.getTracer('reconciliation-consumer');
+const recordGetter: TextMapGetter<Record<string, string>> = { keys: (c) => Object.keys(c), get: (c, k) => c[k] };
+
+/** Errors that say the message itself is bad: dead-lettered. Everything else is retried. */
+function isPoison(error: unknown): error is AppError {
+  return isAppError(error) && !error.retriable;
+}
+
+function storedEnrichment(e: eventsV1.TransactionEnrichment | undefined): StoredEnrichment | null {
+  if (!e || (!e.primaryCategory && !e.detailedCategory)) return null;
+  return {
+    primary: e.primaryCategory,
+    detailed: e.detailedCategory,
+    merchantName: e.merchantName,
+    merchantKey: e.merchantKey,
+    source: e.source,
+    reason: e.reason,
+    confidence: e.confidence,
+    version: e.version,
+    taxonomy: e.taxonomy,
+  };
+}
+
+const invalid = (code: string, message: string): AppError => new AppError({ code, message, kind: 'invalid_argument', retriable: false });
+
+/** The store payload of an enriched fetch result, or null for payloads that go to `onOtherPayload`. */
+export function toBatchPayload(raw: eventsV1.RawDataEvent, enrichments: eventsV1.TransactionEnrichment[]): BatchPayload | null {
+  const p = raw.payload;
+  if (!p) throw invalid('unknown_payload', 'raw event without a known payload');
+  const position = { index: raw.batch?.index ?? 0, count: raw.batch?.count ?? 1, complete: raw.batch?.complete ?? false };
+  const window = raw.window?.from && raw.window.to ? { from: raw.window.from, to: raw.window.to } : undefined;
+  switch (p.$case) {
+    case 'accounts':
+      return { kind: 'accounts', accounts: p.accounts.accounts.map(fromRawAccount) };
+    case 'cards':
+      return { kind: 'accounts', accounts: p.cards.cards.map(fromRawCard) };
+    case 'transactions':
+    case 'pendingTransactions': {
+      if (!raw.accountId) throw invalid('missing_account_id', 'transactions without account_id');
+      const rows = p.$case === 'transactions' ? p.transactions.transactions : p.pendingTransactions.transactions;
+      return {
+        kind: p.$case === 'transactions' ? 'transactions' : 'pending_transactions',
+        providerAccountId: raw.accountId,
+        ...(window ? { window } : {}),
+        batch: position,
+        transactions: rows.map(fromRawTransaction),
+        enrichments: enrichments.map(storedEnrichment),
+      };
+    }
+    case 'balance':
+      if (!raw.accountId) throw invalid('missing_account_id', 'balance without account_id');
+      return { kind: 'balance', providerAccountId: raw.accountId, balance: fromRawBalance(p.balance) };
+    case 'standingOrders':
+    case 'directDebits':
+    case 'identity':
+      return null;
+  }
+}
+
+export function toUserEdit(c: eventsV1.UserEditCommand): UserEdit {
+  const edit: UserEdit = {};
+  if (c.setCategoryOverride) edit.categoryOverride = c.categoryOverride || null;
+  if (c.setNotes) edit.notes = c.notes || null;
+  if (c.setTags) edit.tags = c.tags.length ? [...c.tags] : null;
+  if (c.setHidden) edit.hidden = c.hidden;
+  return edit;
+}
+
+export class EnrichedConsumer {
+  private readonly consumer: Consumer;
+  private readonly enrichedTopic: string;
+  private readonly connectionTopic: string;
+  private readonly deadLetterTopic: string;
+  private readonly groupId: string;
+  private joined = false;
+  private crashed = false;
+
+  constructor(private readonly o: EnrichedConsumerOptions) {
+    this.groupId = o.groupId ?? 'reconciliation';
+    const prefix = o.topicPrefix ?? '';
+    this.enrichedTopic = bindings.enriched(prefix).topic;
+    this.connectionTopic = bindings.connection(prefix).topic;
+    this.deadLetterTopic = topicName(TOPICS.deadLetter, prefix);
+    this.consumer = o.kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: o.sessionTimeoutMs ?? 30_000,
+      maxWaitTimeInMs: o.maxWaitTimeMs ?? 1_000,
+      allowAutoTopicCreation: false,
+      retry: { retries: 10 },
+    });
+    const { GROUP_JOIN, CRASH, STOP } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, () => void (this.joined = true));
+    this.consumer.on(STOP, () => void (this.joined = false));
+    this.consumer.on(CRASH, (event) => {
+      const restart = Boolean((event.payload as { restart?: boolean }).restart);
+      o.logger.error({ err: event.payload.error, groupId: this.groupId, restart }, 'reconciliation consumer crashed');
+      if (!restart) this.crashed = true;
+    });
+  }
+
+  get healthy(): boolean {
+    return !this.crashed;
+  }
+
+  get ready(): boolean {
+    return this.joined && !this.crashed;
+  }
+
+  async start(startup: { budgetMs?: number; brokers?: readonly string[] } = {}): Promise<void> {
+    const budgetMs = startup.budgetMs ?? 30_000;
+    const brokers = startup.brokers ?? [];
+    await withStartupRetry(
+      async () => {
+        await this.consumer.connect();
+        await this.consumer.subscribe({ topics: [this.enrichedTopic, this.connectionTopic], fromBeginning: this.o.fromBeginning ?? false });
+      },
+      { step: `subscription of group ${this.groupId}`, brokers, budgetMs },
+    );
+    await this.consumer.run({
+      autoCommit: true,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.o.partitionsConsumedConcurrently ?? 1,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    const deadline = Date.now() + budgetMs;
+    while (!this.joined) {
+      if (this.crashed || Date.now() > deadline) throw new KafkaStartupError(`first join of group ${this.groupId}`, brokers, budgetMs, undefined, !this.crashed);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Leaves the group after the current batch (its processed offsets are committed). */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
+    const touched = new Map<string, UserBatchResult>();
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      const applied = await this.processOne(batch.topic, batch.partition, message, isRunning);
+      if (applied) {
+        const r = touched.get(applied.userId) ?? { events: 0, changes: 0 };
+        r.events += 1;
+        r.changes += applied.result.changes;
+        if (applied.result.firstSeq !== undefined) r.firstSeq = r.firstSeq ?? applied.result.firstSeq;
+        if (applied.result.lastSeq !== undefined) r.lastSeq = applied.result.lastSeq;
+        touched.set(applied.userId, r);
+      }
+      resolveOffset(message.offset);
+      await heartbeat();
+    }
+    for (const [userId, result] of touched) {
+      const after = this.o.hooks?.afterUser;
+      if (after) {
+        // transient failures are retried; a non-retriable one is logged and the batch goes on (derived data: the
+        // next batch of the user runs the hook again), so that one user cannot stop the partition
+        await this.retrying('afterUser', { userId }, isRunning, () => after(userId, result)).catch((error: unknown) => {
+          if (!isPoison(error)) throw error;
+          this.o.logger.error({ err: error, userId, code: error.code }, 'afterUser hook failed; continuing');
+        });
+      }
+      // a failed publish is not retried here: the user stays flagged publishPending and the sweep sends it
+      if (this.o.publisher) await this.o.publisher.publishUser(userId).catch((error) => this.o.logger.warn({ err: error, userId }, 'change feed publish failed; the sweep retries'));
+    }
+    await commitOffsetsIfNecessary();
+  }
+
+  /** Runs `fn` until it succeeds or fails with a poison error; transient failures are retried while running. */
+  private async retrying<T>(what: string, fields: Record<string, unknown>, isRunning: () => boolean, fn: () => Promise<T>): Promise<T> {
+    const backoff = this.o.retryBackoffMs ?? 200;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (isPoison(error)) throw error;
+        if (!isRunning()) throw error; // stopping: leave the offset uncommitted (redelivered), never skip
+        const delay = Math.min(30_000, backoff * 2 ** Math.min(attempt - 1, 10)) * (0.5 + Math.random() / 2);
+        this.o.logger.warn({ ...fields, err: error, attempt, delayMs: Math.round(delay) }, `${what}: transient failure; retrying`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async processOne(topic: string, partition: number, message: KafkaMessage, isRunning: () => boolean): Promise<{ userId: string; result: ApplyResult } | null> {
+    const headers = headersToRecord(message.headers);
+    const parent = propagation.extract(context.active(), headers, recordGetter);
+    const span = tracer.startSpan(
+      `${topic} process`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': topic,
+          'messaging.destination.partition.id': String(partition),
+          'messaging.kafka.offset': Number(message.offset),
+          'messaging.consumer.group.name': this.groupId,
+          ...(headers[HEADERS.eventId] ? { 'messaging.message.id': headers[HEADERS.eventId] } : {}),
+        },
+      },
+      parent,
+    );
+    try {
+      return await context.with(trace.setSpan(parent, span), async () => {
+        try {
+          return await this.retrying('apply', { topic, offset: message.offset, eventId: headers[HEADERS.eventId] }, isRunning, () =>
+            topic === this.connectionTopic ? this.handleConnection(message).then(() => null) : this.handleEnriched(message),
+          );
+        } catch (error) {
+          if (!isPoison(error)) throw error;
+          span.setAttribute('ais.dead_lettered', error.code);
+          this.o.logger.warn({ err: error, code: error.code, topic, offset: message.offset, eventId: headers[HEADERS.eventId] }, 'event dead-lettered');
+          await this.deadLetter(topic, partition, message, headers, error.code, error.message, isRunning);
+          return null;
+        }
+      });
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  private decode<T>(message: KafkaMessage, codec: { decode(b: Uint8Array): T }): T {
+    try {
+      if (!message.value || message.value.length === 0) throw new Error('empty message value');
+      return codec.decode(message.value);
+    } catch (error) {
+      throw invalid('decode_failed', (error as Error).message);
+    }
+  }
+
+  private async handleConnection(message: KafkaMessage): Promise<void> {
+    const event = this.decode(message, eventsV1.ConnectionEvent);
+    const p = event.payload;
+    if (p?.$case !== 'authorized') return;
+    const a = p.authorized;
+    if (!a.previousConnectionId) return;
+    if (!a.userId || !a.connectionId) throw invalid('missing_ids', 'connection.authorized without user_id or connection_id');
+    await this.o.store.linkConnection(a.userId, a.connectionId, a.previousConnectionId);
+    this.o.logger.info({ connectionId: a.connectionId, previousConnectionId: a.previousConnectionId }, 'connection renewal recorded');
+  }
+
+  private async handleEnriched(message: KafkaMessage): Promise<{ userId: string; result: ApplyResult }> {
+    const event = this.decode(message, eventsV1.EnrichedEvent);
+    const meta = event.meta;
+    if (!meta?.eventId) throw invalid('missing_envelope', 'event has no meta.event_id');
+    const userId = event.userId;
+    if (!userId) throw invalid('missing_user_id', 'enriched event without user_id');
+    const at = meta.occurredAt ?? null;
+    const p = event.payload;
+    if (!p) throw invalid('unknown_payload', `enriched event ${meta.eventType} has no known payload`);
+    const store = this.o.store;
+    switch (p.$case) {
+      case 'batch': {
+        const raw = p.batch.raw;
+        if (!raw) throw invalid('missing_raw', 'enriched batch without raw event');
+        const payload = toBatchPayload(raw, p.batch.enrichments);
+        if (!payload) {
+          if (this.o.hooks?.onOtherPayload) await this.o.hooks.onOtherPayload(userId, event);
+          return { userId, result: { changes: 0, touched: 0 } };
+        }
+        const fetchedAt = raw.fetchedAt ?? at;
+        if (!fetchedAt) throw invalid('missing_time', 'raw event without fetched_at or occurred_at');
+        const result = await store.applyBatch(userId, {
+          eventId: meta.eventId,
+          clientId: event.clientId || raw.clientId,
+          connectionId: raw.connectionId,
+          providerId: raw.providerId,
+          fetchId: raw.fetchId,
+          fetchedAt,
+          payload,
+        });
+        return { userId, result };
+      }
+      case 'reEnrichment': {
+        if (!at) throw invalid('missing_time', 're-enrichment without occurred_at');
+        const items = p.reEnrichment.items.flatMap((i) => {
+          const e = storedEnrichment(i.enrichment);
+          return i.transactionId && e ? [{ transactionId: i.transactionId, enrichment: e }] : [];
+        });
+        const result = await store.applyReEnrichment(userId, items, at);
+        if (result.unknown > 0) this.o.logger.info({ unknown: result.unknown, reason: p.reEnrichment.reason }, 're-enrichment named transactions that are not stored; ignored');
+        return { userId, result };
+      }
+      case 'userEdit': {
+        const c = p.userEdit;
+        if (c.target !== 'transaction' && c.target !== 'account') throw invalid('invalid_target', `edit target must be transaction or account, not ${JSON.stringify(c.target.slice(0, 40))}`);
+        if (!c.targetId || !c.requestId) throw invalid('missing_ids', 'user edit without target_id or request_id');
+        const when = c.requestedAt ?? at;
+        if (!when) throw invalid('missing_time', 'user edit without requested_at or occurred_at');
+        // a target that does not exist is still stored: the gRPC handler validated it before publishing
+        const result = await store.applyEdit(userId, c.target, c.targetId, toUserEdit(c), when, c.requestId);
+        return { userId, result };
+      }
+    }
+  }
+
+  private async deadLetter(topic: string, partition: number, message: KafkaMessage, headers: Record<string, string>, code: string, reason: string, isRunning: () => boolean): Promise<void> {
+    const record: eventsV1.DeadLetter = {
+      sourceTopic: topic,
+      sourcePartition: partition,
+      sourceOffset: message.offset,
+      consumerGroup: this.groupId,
+      errorCode: code,
+      errorMessage: reason.slice(0, 2000),
+      failedAt: new Date(),
+      attempts: 1,
+      originalKey: message.key ? Buffer.from(message.key) : Buffer.alloc(0),
+      originalValue: message.value ? Buffer.from(message.value) : Buffer.alloc(0),
+      originalHeaders: headers,
+      eventId: headers[HEADERS.eventId] ?? '',
+    };
+    const dlqHeaders = { ...headers, [HEADERS.deadLetterCode]: code, [HEADERS.deadLetterReason]: reason.slice(0, 500) };
+    // the dead letter itself must not be lost: Kafka errors here are retried like any transient failure
+    await this.retrying('dead-letter', { topic, offset: message.offset }, isRunning, () =>
+      this.o.producer.sendRaw(this.deadLetterTopic, [{ key: message.key, value: Buffer.from(eventsV1.DeadLetter.encode(record).finish()), headers: dlqHeaders }]),
+    );
+  }
+}
