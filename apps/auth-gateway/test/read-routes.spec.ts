@@ -89,6 +89,7 @@ describe('read API routes', () => {
     const res = await request(h.pub).get('/v1/users/user-1/accounts?page_size=10&page_token=abc').set(auth).expect(200);
     expect(recon.listAccounts).toHaveBeenCalledWith({ clientId, userId: 'user-1', pageSize: 10, pageToken: 'abc' });
     expect(res.body).toEqual({ accounts: [accountJson(ACCOUNT)], next_page_token: 'p2' });
+    expect(res.headers['cache-control']).toBe('no-store');
     expect(res.body.accounts[0]).toMatchObject({ account_id: 'acc_1', number_last4: '5678', latest_balance: { current: '1204.17', credit_limit: null, as_of: '2026-02-04T06:00:00.000Z' }, user_edit: null });
   });
 

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     await queries.ensureIndexes();
     const grpc = service
       .grpcServer()
-      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: config.KAFKA_TOPIC_PREFIX }));
+      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: config.KAFKA_TOPIC_PREFIX, logger: service.logger }));
     await service.serve(grpc, config);
   } catch (error) {
     await service.fail(error);

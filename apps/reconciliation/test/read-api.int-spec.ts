@@ -13,12 +13,16 @@ import { createGrpcClient, GrpcServer, type GrpcClient } from '@ais/platform-grp
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { READ_INDEXES, ReadQueries } from '../src/data/queries';
 import { RECON_INDEXES, ReconciliationStore, type Batch, type TransactionDoc } from '../src/data/store';
 import type { FetchedTransaction } from '../src/domain/dedupe';
 import { reconciliationHandlers, type EditSink } from '../src/grpc/reconciliation.service';
 
 const logger = createLogger({ service: 'reconciliation-read-int', level: 'warn' });
+/** The handlers' log lines, to prove what an edit hop logs. */
+const lines: string[] = [];
+const handlerLogger = createLogger({ service: 'reconciliation-read-int', level: 'info', destination: new Writable({ write: (c, _e, cb) => void (lines.push(String(c)), cb()) }) });
 const DAY = 86_400_000;
 const RULES = { pendingGraceMs: 2 * DAY, settleWindowMs: 10 * DAY };
 const T0 = new Date('2026-01-01T09:00:00Z');
@@ -115,7 +119,7 @@ describe('reconciliation read API (gRPC, real server)', () => {
     server = new GrpcServer({ logger }).add(
       'ais.reconciliation.v1.ReconciliationService',
       reconciliationV1.ReconciliationServiceService,
-      reconciliationHandlers({ queries, producer: sink, topicPrefix: 'rt', editWaitMs: 2_000, editPollMs: 20 }),
+      reconciliationHandlers({ queries, producer: sink, topicPrefix: 'rt', editWaitMs: 2_000, editPollMs: 20, logger: handlerLogger }),
     );
     const port = await server.listen('127.0.0.1', 0);
     client = createGrpcClient(reconciliationV1.ReconciliationServiceClient, `127.0.0.1:${port}`, 10_000);
@@ -408,6 +412,12 @@ describe('reconciliation read API (gRPC, real server)', () => {
     consumerRunning = true;
     expect(q).toMatchObject({ applied: false, transaction: undefined });
     expect(sent.at(-1)!.payload).toMatchObject({ userEdit: { requestId: q.requestId, setHidden: true, hidden: true } });
+    // each hop is logged with its ids and outcome, never the user's notes or tags
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged.find((l) => l['requestId'] === 'req-1')).toMatchObject({ msg: 'user edit applied', applied: true, target: 'transaction', userId: 'u1' });
+    expect(logged.find((l) => l['requestId'] === q.requestId)).toMatchObject({ msg: 'user edit queued (not applied within the wait)', applied: false });
+    expect(lines.join('')).not.toContain('holiday fund');
+    expect(lines.join('')).not.toContain('work');
   });
 
   it('edit validation: unknown category, no fields, category on an account, apply_to_merchant without a rule service', async () => {

@@ -175,7 +175,11 @@ export function readRoutes(downstreams: Downstreams, opts: { editDeadlineMs: num
     if (!r) throw AppError.unavailable('reconciliation_unavailable', 'the read API is not configured on this gateway (RECONCILIATION_ADDR)');
     return r;
   };
-  const scope = (req: Request, res: Response) => ({ clientId: clientOf(res)._id, userId: userIdOf(req) });
+  const scope = (req: Request, res: Response) => {
+    // a user's financial data: never stored by shared caches
+    res.setHeader('Cache-Control', 'no-store');
+    return { clientId: clientOf(res)._id, userId: userIdOf(req) };
+  };
 
   router.get('/users/:userId/accounts', async (req, res) => {
     const s = scope(req, res);
@@ -215,7 +219,6 @@ export function readRoutes(downstreams: Downstreams, opts: { editDeadlineMs: num
     const s = scope(req, res);
     const q = parse(changesQuery, req.query, 'query');
     const out = await recon().getChanges({ ...s, cursor: q.cursor ?? '', count: q.count ?? 0 });
-    res.setHeader('Cache-Control', 'no-store');
     res.json({
       added: out.added.map(transactionJson),
       modified: out.modified.map(transactionJson),
@@ -231,7 +234,6 @@ export function readRoutes(downstreams: Downstreams, opts: { editDeadlineMs: num
     const transactionId = idParam(req, 'transactionId');
     const body = parse(transactionEditBody, req.body, 'body');
     const out = await recon().editTransaction({ ...s, transactionId, fields: editFields(body), applyToMerchant: body.apply_to_merchant === true, requestId: requestIdOf(req) }, { deadlineMs: opts.editDeadlineMs });
-    res.setHeader('Cache-Control', 'no-store');
     res.status(out.applied ? 200 : 202).json({ applied: out.applied, request_id: out.requestId, transaction: out.transaction ? transactionJson(out.transaction) : null });
   });
 
@@ -240,7 +242,6 @@ export function readRoutes(downstreams: Downstreams, opts: { editDeadlineMs: num
     const accountId = idParam(req, 'accountId');
     const body = parse(accountEditBody, req.body, 'body');
     const out = await recon().editAccount({ ...s, accountId, fields: editFields(body), requestId: requestIdOf(req) }, { deadlineMs: opts.editDeadlineMs });
-    res.setHeader('Cache-Control', 'no-store');
     res.status(out.applied ? 200 : 202).json({ applied: out.applied, request_id: out.requestId, account: out.account ? accountJson(out.account) : null });
   });
 

@@ -11,6 +11,7 @@ import { bindings, EVENT_TYPES } from '@ais/contracts-events';
 import type { eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
 import { AppError, isOpaqueId, requireIds, type FieldViolation } from '@ais/platform-errors';
 import type { ServiceHandlers } from '@ais/platform-grpc';
+import type { Logger } from '@ais/platform-logger';
 import { newMeta, type TopicBinding } from '@ais/platform-kafka';
 import { trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
@@ -143,6 +144,8 @@ export interface ReadApiDeps {
   editPollMs?: number;
   /** Makes a user rule (merchant → category) and re-enriches; apply_to_merchant is refused without it. */
   userRules?: (clientId: string, userId: string, merchantKey: string, detailedCategory: string) => Promise<void>;
+  /** Edit hops are logged (ids and outcome only, never the user's notes or tags). */
+  logger?: Logger;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -212,12 +215,16 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
     };
     trace.getActiveSpan()?.setAttributes({ 'ais.edit.target': target, 'ais.edit.request_id': requestId });
     await deps.producer.publish(bindings.enriched(deps.topicPrefix ?? ''), [event]);
-    const until = Date.now() + (deps.editWaitMs ?? 5_000);
-    while (Date.now() < until) {
+    const started = Date.now();
+    const until = started + (deps.editWaitMs ?? 5_000);
+    let applied = false;
+    while (!applied && Date.now() < until) {
       await sleep(deps.editPollMs ?? 50);
-      if (await appliedDoc()) return true;
+      applied = (await appliedDoc()) !== null;
     }
-    return false;
+    trace.getActiveSpan()?.setAttribute('ais.edit.applied', applied);
+    deps.logger?.info({ userId, target, targetId, requestId, applied, waitedMs: Date.now() - started }, applied ? 'user edit applied' : 'user edit queued (not applied within the wait)');
+    return applied;
   }
 
   return {
