@@ -112,6 +112,7 @@ async function main(): Promise<void> {
     PUBLIC_BASE_URL: gwBase,
     TOKEN_VAULT_ADDR: `127.0.0.1:${String(tv.ready['grpcPort'])}`,
     DATA_FETCHER_ADDR: `127.0.0.1:${String(df.ready['grpcPort'])}`,
+    RECONCILIATION_ADDR: `127.0.0.1:${String(rc.ready['grpcPort'])}`,
     TRUELAYER_CLIENT_ID: sandbox.clientId,
     TRUELAYER_AUTH_BASE_URL: sandbox.url,
     TRUELAYER_PROVIDERS: 'uk-cs-mock,uk-ob-all',

@@ -47,6 +47,10 @@ export const schema = commonSchema
     ADMIN_PORT: env.port.default(0),
     TOKEN_VAULT_ADDR: env.hostPort,
     DATA_FETCHER_ADDR: env.hostPort,
+    /** reconciliation's gRPC address (the read API); unset: the read routes answer 503. */
+    RECONCILIATION_ADDR: env.hostPort.optional(),
+    /** Deadline of an edit call: reconciliation waits (up to its own setting, 5 s) for the edit to be applied. */
+    EDIT_DEADLINE_MS: env.ms.default(10_000),
     GRPC_DEADLINE_MS: env.ms.default(5_000),
     /** Deadline of RefreshConnection: a SYNC refresh reads every data kind of a connection while the user waits. */
     REFRESH_DEADLINE_MS: env.ms.default(60_000),

@@ -51,6 +51,7 @@ async function main(): Promise<void> {
       events: { producer, topicPrefix: config.KAFKA_TOPIC_PREFIX },
       webhookBodyLimit: config.WEBHOOK_BODY_LIMIT,
       refreshDeadlineMs: config.REFRESH_DEADLINE_MS,
+      editDeadlineMs: config.EDIT_DEADLINE_MS,
       gateway: {
         clients: new MongoApiClientStore(conn),
         sessions,

@@ -1,9 +1,11 @@
 import { TOPICS } from '@ais/contracts-events';
-import { reconciliationV1 } from '@ais/contracts-proto-ts';
+import { eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
 import { EventProducer, withStartupRetry } from '@ais/platform-kafka';
 import { Service } from '@ais/platform-runtime';
 import { loadConfig } from './config';
+import { Analysis } from './data/analysis';
 import { ChangeFeedPublisher } from './data/changefeed';
+import { ReadQueries } from './data/queries';
 import { ReconciliationStore } from './data/store';
 import { reconciliationHandlers } from './grpc/reconciliation.service';
 import { EnrichedConsumer } from './kafka/enriched.consumer';
@@ -22,9 +24,30 @@ async function main(): Promise<void> {
     service.lifecycle.on('drain', 'kafka-producer', () => producer.disconnect());
     const store = new ReconciliationStore(mongo);
     await store.ensureIndexes();
+    const queries = new ReadQueries(store, mongo);
+    await queries.ensureIndexes();
+    const analysis = new Analysis(mongo, store);
+    await analysis.ensureIndexes();
 
     const publisher = new ChangeFeedPublisher({ store, producer, logger: service.logger, topicPrefix: prefix });
-    const consumer = new EnrichedConsumer({ kafka, store, producer, publisher, logger: service.logger, groupId: config.KAFKA_GROUP_ID, topicPrefix: prefix, fromBeginning: true });
+    const consumer = new EnrichedConsumer({
+      kafka,
+      store,
+      producer,
+      publisher,
+      logger: service.logger,
+      groupId: config.KAFKA_GROUP_ID,
+      topicPrefix: prefix,
+      fromBeginning: true,
+      // derived data, written by the same consumer (the user's only writer): standing orders and direct debits are
+      // stored, then recurring series and own-account transfers are recomputed once per user and consumed batch
+      hooks: {
+        onOtherPayload: (userId, event) => applyMandates(analysis, userId, event),
+        afterUser: async (userId, result) => {
+          if (result.lastAt) await analysis.analyse(userId, result.lastAt);
+        },
+      },
+    });
     service.lifecycle.on('intake', 'kafka-consumer', async () => {
       await consumer.stop();
       await publisher.stop();
@@ -32,7 +55,7 @@ async function main(): Promise<void> {
     service.readiness(() => consumer.healthy);
     const grpc = service
       .grpcServer()
-      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ store }));
+      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: prefix, logger: service.logger }));
     await service.serve(grpc, config, async () => {
       await consumer.start(service.kafkaStartup);
       publisher.startSweep(config.CHANGEFEED_SWEEP_MS, config.CHANGEFEED_SWEEP_MIN_AGE_MS);
@@ -40,6 +63,22 @@ async function main(): Promise<void> {
   } catch (error) {
     await service.fail(error);
   }
+}
+
+/** Standing orders and direct debits of an enriched batch go to analysis (identity is not stored here). */
+async function applyMandates(analysis: Analysis, userId: string, event: eventsV1.EnrichedEvent): Promise<void> {
+  const raw = event.payload?.$case === 'batch' ? event.payload.batch.raw : undefined;
+  const p = raw?.payload;
+  if (!raw || !p || (p.$case !== 'standingOrders' && p.$case !== 'directDebits')) return;
+  const meta = {
+    clientId: event.clientId || raw.clientId,
+    connectionId: raw.connectionId,
+    providerAccountId: raw.accountId,
+    fetchedAt: raw.fetchedAt ?? event.meta?.occurredAt ?? new Date(0),
+    complete: raw.batch?.complete !== false && (raw.batch?.count ?? 1) <= 1,
+  };
+  if (p.$case === 'standingOrders') await analysis.applyMandates(userId, meta, 'standing_orders', p.standingOrders.standingOrders);
+  else await analysis.applyMandates(userId, meta, 'direct_debits', p.directDebits.directDebits);
 }
 
 void main();

@@ -1,4 +1,6 @@
 /** OpenAPI 3.1 description of the public /v1 API, served at GET /v1/openapi.json. */
+import { readApiPaths, readApiSchemas } from './read.openapi';
+
 const problem = { $ref: '#/components/responses/Problem' };
 const userId = { name: 'userId', in: 'path', required: true, description: "The product's own user id.", schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$' } };
 const connectionId = { name: 'connectionId', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } };
@@ -76,6 +78,7 @@ export const openApiDocument = {
       get: { operationId: 'authCallbackQuery', security: [], summary: "TrueLayer's redirect back (query). Browser only.", parameters: ['code', 'state', 'error', 'scope'].map((n) => ({ name: n, in: 'query', required: false, schema: { type: 'string' } })), responses: { '303': { description: 'To the bounce page' }, '200': { description: 'Outcome page (cancelled)', content: { 'text/html': {} } }, '400': { description: 'Rejected state (HTML)', content: { 'text/html': {} } }, '410': { description: 'Expired state (HTML)', content: { 'text/html': {} } } } },
       post: { operationId: 'authCallbackFormPost', security: [], summary: "TrueLayer's redirect back (response_mode=form_post). Browser only.", requestBody: { content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { code: { type: 'string' }, state: { type: 'string' }, error: { type: 'string' } } } } } }, responses: { '303': { description: 'To the bounce page' }, '200': { description: 'Outcome page', content: { 'text/html': {} } }, '400': { description: 'Rejected state (HTML)', content: { 'text/html': {} } } } },
     },
+    ...readApiPaths,
   },
   components: {
     securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key `ais_<client>_<secret>` issued once by the operator.' } },
@@ -175,6 +178,7 @@ export const openApiDocument = {
       },
       ReconsentExtended: { type: 'object', properties: { outcome: { const: 'extended' }, connection: { $ref: '#/components/schemas/Connection' } } },
       ReconsentLink: { type: 'object', description: '`confirm`: send the user to our hosted re-consent page (they reconfirm there, then extend / reauth / new auth happen). `reauth`: TrueLayer reauth link. `new_auth`: a fresh auth whose state carries the old connection.', properties: { outcome: { enum: ['confirm', 'reauth', 'new_auth'] }, session_id: { type: 'string' }, url: { type: 'string', format: 'uri' }, expires_at: { type: 'string', format: 'date-time' } } },
+      ...readApiSchemas,
     },
   },
 } as const;

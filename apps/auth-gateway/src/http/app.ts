@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import { apiClientAdminRoutes } from '../api/api-clients.admin';
 import { RateLimiter, requireApiKey } from '../api/auth';
 import { openApiDocument } from '../api/openapi';
+import { readRoutes } from '../api/read.routes';
 import { v1Routes } from '../api/v1.routes';
 import type { Downstreams } from '../clients/grpc-clients';
 import { pagesRoutes } from '../connect/pages.routes';
@@ -44,6 +45,8 @@ export interface AppDeps {
   webhookBodyLimit: string;
   /** Deadline of RefreshConnection (a SYNC refresh takes longer than the other calls). */
   refreshDeadlineMs: number;
+  /** Deadline of the edit calls (reconciliation waits for the edit to be applied). Default 10 s. */
+  editDeadlineMs?: number;
 }
 
 function base(deps: AppDeps): Express {
@@ -81,6 +84,7 @@ export function publicApp(deps: AppDeps): Express {
   // The key is checked on the caller resources; an unknown /v1 path stays a plain 404.
   app.use('/v1/users', requireApiKey(g.clients, g.apiKeyPepper, g.rateLimiter ?? new RateLimiter()));
   app.use('/v1', v1Routes(deps.downstreams, connect, { refreshDeadlineMs: deps.refreshDeadlineMs }));
+  app.use('/v1', readRoutes(deps.downstreams, { editDeadlineMs: deps.editDeadlineMs ?? 10_000 }));
   app.use(notFound);
   app.use(problemHandler(deps.logger));
   return app;

@@ -40,6 +40,8 @@ export interface UserBatchResult {
   changes: number;
   firstSeq?: number;
   lastSeq?: number;
+  /** The data time of the latest applied event (a fetch's `fetched_at`, else the envelope's `occurred_at`). */
+  lastAt?: Date;
 }
 
 export interface EnrichedConsumerHooks {
@@ -213,6 +215,7 @@ export class EnrichedConsumer {
         r.changes += applied.result.changes;
         if (applied.result.firstSeq !== undefined) r.firstSeq = r.firstSeq ?? applied.result.firstSeq;
         if (applied.result.lastSeq !== undefined) r.lastSeq = applied.result.lastSeq;
+        if (applied.at && (!r.lastAt || applied.at > r.lastAt)) r.lastAt = applied.at;
         touched.set(applied.userId, r);
       }
       resolveOffset(message.offset);
@@ -250,7 +253,7 @@ export class EnrichedConsumer {
     }
   }
 
-  private async processOne(topic: string, partition: number, message: KafkaMessage, isRunning: () => boolean): Promise<{ userId: string; result: ApplyResult } | null> {
+  private async processOne(topic: string, partition: number, message: KafkaMessage, isRunning: () => boolean): Promise<{ userId: string; result: ApplyResult; at?: Date } | null> {
     const headers = headersToRecord(message.headers);
     const parent = propagation.extract(context.active(), headers, recordGetter);
     const span = tracer.startSpan(
@@ -312,7 +315,8 @@ export class EnrichedConsumer {
     this.o.logger.info({ connectionId: a.connectionId, previousConnectionId: a.previousConnectionId }, 'connection renewal recorded');
   }
 
-  private async handleEnriched(message: KafkaMessage): Promise<{ userId: string; result: ApplyResult }> {
+  /** `at` is set for fetched data only (what derived data is computed from): its `fetched_at`. */
+  private async handleEnriched(message: KafkaMessage): Promise<{ userId: string; result: ApplyResult; at?: Date }> {
     const event = this.decode(message, eventsV1.EnrichedEvent);
     const meta = event.meta;
     if (!meta?.eventId) throw invalid('missing_envelope', 'event has no meta.event_id');
@@ -329,7 +333,8 @@ export class EnrichedConsumer {
         const payload = toBatchPayload(raw, p.batch.enrichments);
         if (!payload) {
           if (this.o.hooks?.onOtherPayload) await this.o.hooks.onOtherPayload(userId, event);
-          return { userId, result: { changes: 0, touched: 0 } };
+          const when = raw.fetchedAt ?? at;
+          return when ? { userId, result: { changes: 0, touched: 0 }, at: when } : { userId, result: { changes: 0, touched: 0 } };
         }
         const fetchedAt = raw.fetchedAt ?? at;
         if (!fetchedAt) throw invalid('missing_time', 'raw event without fetched_at or occurred_at');
@@ -342,7 +347,7 @@ export class EnrichedConsumer {
           fetchedAt,
           payload,
         });
-        return { userId, result };
+        return { userId, result, at: fetchedAt };
       }
       case 'reEnrichment': {
         if (!at) throw invalid('missing_time', 're-enrichment without occurred_at');

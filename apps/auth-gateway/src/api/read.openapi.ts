@@ -1,0 +1,249 @@
+/** OpenAPI paths and schemas of the read API (read.routes.ts), merged into openapi.ts. */
+const problem = { $ref: '#/components/responses/Problem' };
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: string, example?: unknown) => ({ 'application/json': { schema: ref(name), ...(example === undefined ? {} : { example }) } });
+const userId = { name: 'userId', in: 'path', required: true, description: "The product's own user id.", schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$' } };
+const idPath = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } });
+const query = (name: string, schema: Record<string, unknown>, description: string) => ({ name, in: 'query', required: false, description, schema });
+const page = [query('page_size', { type: 'integer', minimum: 1, maximum: 500 }, 'Items per page.'), query('page_token', { type: 'string' }, 'next_page_token of the previous page (opaque).')];
+const errors = { '400': problem, '401': problem, '404': problem, '429': problem, '503': problem, '504': problem };
+const amount = { type: 'string', pattern: '^-?\\d+(\\.\\d+)?$', description: 'Decimal string in major units.' };
+const date = { type: ['string', 'null'], format: 'date-time' };
+const nullable = (t: string) => ({ type: [t, 'null'] });
+
+const exampleTx = {
+  transaction_id: 'txn_5f2c0a',
+  account_id: 'acc_91b7',
+  status: 'booked',
+  booked_at: '2026-02-03T00:00:00.000Z',
+  amount: '-4.20',
+  currency: 'GBP',
+  description: 'PRET A MANGER LONDON',
+  transaction_type: 'DEBIT',
+  transaction_category: 'PURCHASE',
+  merchant_name: 'Pret A Manger',
+  merchant_key: 'pret-a-manger',
+  category: { primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE', source: 'merchant', confidence: 0.95, version: 'enrich-3' },
+  enriched_category: { primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE', source: 'merchant', confidence: 0.95, version: 'enrich-3' },
+  user_edit: null,
+  recurring: null,
+  transfer_pair_id: null,
+  running_balance: null,
+  updated_at: '2026-02-04T06:00:00.000Z',
+};
+const exampleAccount = {
+  account_id: 'acc_91b7',
+  kind: 'account',
+  display_name: 'Club Lloyds',
+  account_type: 'TRANSACTION',
+  currency: 'GBP',
+  provider_id: 'ob-lloyds',
+  connection_id: 'conn_1',
+  number_last4: '5678',
+  sort_code: '30-94-57',
+  card_network: null,
+  latest_balance: { account_id: 'acc_91b7', currency: 'GBP', current: '1204.17', available: '2204.17', overdraft: '1000', credit_limit: null, as_of: '2026-02-04T06:00:00.000Z' },
+  user_edit: { category_override: null, notes: 'bills', tags: [], hidden: false, updated_at: '2026-02-04T07:00:00.000Z' },
+  updated_at: '2026-02-04T06:00:00.000Z',
+};
+
+export const readApiPaths = {
+  '/v1/users/{userId}/accounts': {
+    get: {
+      operationId: 'listAccounts',
+      summary: "A user's accounts and cards with their latest balance",
+      description: 'Ids are stable across re-consents. 404 `user_not_found` when this API client has no data for the user.',
+      parameters: [userId, ...page],
+      responses: { '200': { description: 'Accounts', content: json('AccountList', { accounts: [exampleAccount], next_page_token: null }) }, ...errors },
+    },
+  },
+  '/v1/users/{userId}/accounts/{accountId}': {
+    patch: {
+      operationId: 'editAccount',
+      summary: "Set the user's notes, tags or hidden flag of an account",
+      description: 'Fields present are changed; `null` clears. 200 when applied (the account as it now reads), 202 when queued (applied shortly). Send an `Idempotency-Key` to make retries safe.',
+      parameters: [userId, idPath('accountId'), { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } }],
+      requestBody: { required: true, content: json('AccountEdit', { notes: 'bills', hidden: null }) },
+      responses: { '200': { description: 'Applied', content: json('AccountEditResult') }, '202': { description: 'Queued', content: json('AccountEditResult') }, ...errors },
+    },
+  },
+  '/v1/users/{userId}/accounts/{accountId}/balances': {
+    get: {
+      operationId: 'getBalanceHistory',
+      summary: 'Balance snapshots of an account, newest first',
+      parameters: [userId, idPath('accountId'), ...page],
+      responses: { '200': { description: 'Balances', content: json('BalanceList', { balances: [exampleAccount.latest_balance], next_page_token: null }) }, ...errors },
+    },
+  },
+  '/v1/users/{userId}/transactions': {
+    get: {
+      operationId: 'listTransactions',
+      summary: 'Transactions, newest first, with filters',
+      description: 'Keyset pages: a page token stays valid while new rows arrive. `category` matches the effective category (the user\'s override, else the enrichment), primary or detailed. Hidden transactions are left out unless `include_hidden=true`.',
+      parameters: [
+        userId,
+        query('account_id', { type: 'string' }, 'Only this account.'),
+        query('from', { type: 'string', format: 'date-time' }, 'Posted at or after (ISO 8601 date or date-time).'),
+        query('to', { type: 'string', format: 'date-time' }, 'Posted before (ISO 8601 date or date-time).'),
+        query('category', { type: 'string', example: 'FOOD_AND_DRINK' }, 'A PFC primary or detailed category.'),
+        query('merchant', { type: 'string', example: 'pret-a-manger' }, 'A merchant_key.'),
+        query('q', { type: 'string', maxLength: 100 }, 'Text in the description or merchant name (case-insensitive, literal).'),
+        query('status', { enum: ['booked', 'pending'] }, 'Default: both.'),
+        query('include_hidden', { enum: ['true', 'false'] }, 'Include transactions the user hid.'),
+        ...page,
+      ],
+      responses: { '200': { description: 'Transactions', content: json('TransactionList', { transactions: [exampleTx], next_page_token: 'eyJiIjoiMjAyNi0wMi0wM1QwMDowMDowMC4wMDBaIiwiaSI6InR4bl81ZjJjMGEifQ' }) }, ...errors },
+    },
+  },
+  '/v1/users/{userId}/transactions/{transactionId}': {
+    patch: {
+      operationId: 'editTransaction',
+      summary: "Set the user's category, notes, tags or hidden flag of a transaction",
+      description:
+        'Fields present are changed; `null` clears. The edit survives every later sync. `apply_to_merchant: true` with a `category_override` also makes a rule for every transaction of the merchant (409 when rules are not available). 200 when applied (the transaction as it now reads), 202 when queued (applied shortly). Send an `Idempotency-Key` to make retries safe.',
+      parameters: [userId, idPath('transactionId'), { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } }],
+      requestBody: { required: true, content: json('TransactionEdit', { category_override: 'FOOD_AND_DRINK_COFFEE', notes: 'with Sam', tags: ['work'], apply_to_merchant: false }) },
+      responses: { '200': { description: 'Applied', content: json('TransactionEditResult', { applied: true, request_id: 'req-7', transaction: exampleTx }) }, '202': { description: 'Queued', content: json('TransactionEditResult', { applied: false, request_id: 'req-7', transaction: null }) }, '409': problem, ...errors },
+    },
+  },
+  '/v1/users/{userId}/changes': {
+    get: {
+      operationId: 'getChanges',
+      summary: 'Changes since a cursor (added, modified, removed)',
+      description: 'Start with no cursor; store `next_cursor` and call again while `has_more` is true. A settled pending transaction comes back as modified; a pending one that disappeared as removed. User edits show as modified.',
+      parameters: [userId, query('cursor', { type: 'string' }, 'next_cursor of the previous call; empty for the start.'), query('count', { type: 'integer', minimum: 1, maximum: 500, default: 100 }, 'Maximum changes.')],
+      responses: { '200': { description: 'Changes', content: json('Changes', { added: [exampleTx], modified: [], removed: [{ transaction_id: 'txn_0a1', account_id: 'acc_91b7' }], accounts: [], next_cursor: 'eyJzIjo0Mn0', has_more: false }) }, ...errors },
+    },
+  },
+  '/v1/users/{userId}/spending-summary': {
+    get: {
+      operationId: 'getSpendingSummary',
+      summary: 'Spending and income per month and category',
+      description: 'Booked transactions only, by their effective category, per currency; hidden transactions and transfers between the user\'s own accounts are excluded (the latter counted in `own_transfers`). Default range: the six months up to the latest transaction.',
+      parameters: [userId, query('from', { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$', example: '2026-01' }, 'First month, YYYY-MM.'), query('to', { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$', example: '2026-03' }, 'Last month, YYYY-MM.'), query('account_id', { type: 'string' }, 'Only this account.')],
+      responses: {
+        '200': {
+          description: 'Per month',
+          content: json('SpendingSummary', { months: [{ month: '2026-01', spending: [{ primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE', total: '42.60', currency: 'GBP', count: 11 }], income: [{ primary: 'INCOME', detailed: 'INCOME_WAGES', total: '2500.00', currency: 'GBP', count: 1 }], own_transfers: 2 }] }),
+        },
+        ...errors,
+      },
+    },
+  },
+  '/v1/users/{userId}/recurring': {
+    get: {
+      operationId: 'listRecurring',
+      summary: 'Recurring payments and income found for the user',
+      parameters: [userId],
+      responses: { '200': { description: 'Series', content: json('RecurringList') }, ...errors },
+    },
+  },
+} as const;
+
+const category = { type: ['object', 'null'], properties: { primary: { type: 'string' }, detailed: { type: 'string' }, source: { type: 'string' }, confidence: { type: 'number' }, version: nullable('string') } };
+const userEdit = { type: ['object', 'null'], properties: { category_override: nullable('string'), notes: nullable('string'), tags: { type: 'array', items: { type: 'string' } }, hidden: { type: 'boolean' }, updated_at: date } };
+const editProps = {
+  notes: { type: ['string', 'null'], maxLength: 2000 },
+  tags: { type: ['array', 'null'], maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 } },
+  hidden: nullable('boolean'),
+};
+const total = { type: 'object', properties: { primary: nullable('string'), detailed: nullable('string'), total: amount, currency: { type: 'string' }, count: { type: 'integer' } } };
+
+export const readApiSchemas = {
+  Balance: { type: 'object', properties: { account_id: { type: 'string' }, currency: { type: 'string' }, current: amount, available: nullable('string'), overdraft: nullable('string'), credit_limit: nullable('string'), as_of: date } },
+  Account: {
+    type: 'object',
+    properties: {
+      account_id: { type: 'string', description: 'Stable across re-consents.' },
+      kind: { enum: ['account', 'card'] },
+      display_name: { type: 'string' },
+      account_type: { type: 'string' },
+      currency: { type: 'string' },
+      provider_id: { type: 'string' },
+      connection_id: { type: 'string' },
+      number_last4: nullable('string'),
+      sort_code: nullable('string'),
+      card_network: nullable('string'),
+      latest_balance: { oneOf: [ref('Balance'), { type: 'null' }] },
+      user_edit: userEdit,
+      updated_at: date,
+    },
+  },
+  AccountList: { type: 'object', properties: { accounts: { type: 'array', items: ref('Account') }, next_page_token: nullable('string') } },
+  BalanceList: { type: 'object', properties: { balances: { type: 'array', items: ref('Balance') }, next_page_token: nullable('string') } },
+  Transaction: {
+    type: 'object',
+    properties: {
+      transaction_id: { type: 'string', description: 'Stable across re-fetches, re-consents and pending to booked.' },
+      account_id: { type: 'string' },
+      status: { enum: ['booked', 'pending'] },
+      booked_at: date,
+      amount: { ...amount, description: 'Negative = money out, on accounts and cards alike.' },
+      currency: { type: 'string' },
+      description: { type: 'string' },
+      transaction_type: { type: 'string' },
+      transaction_category: { type: 'string' },
+      merchant_name: nullable('string'),
+      merchant_key: nullable('string'),
+      category: { ...category, description: "What the user sees: the user's override, else the enrichment." },
+      enriched_category: category,
+      user_edit: userEdit,
+      recurring: { type: ['object', 'null'], properties: { series_id: { type: 'string' }, cadence: { type: 'string' } } },
+      transfer_pair_id: { type: ['string', 'null'], description: 'The other side of a transfer between the user\'s own accounts.' },
+      running_balance: { type: ['object', 'null'], properties: { amount, currency: { type: 'string' } } },
+      updated_at: date,
+    },
+  },
+  TransactionList: { type: 'object', properties: { transactions: { type: 'array', items: ref('Transaction') }, next_page_token: nullable('string') } },
+  Changes: {
+    type: 'object',
+    required: ['added', 'modified', 'removed', 'accounts', 'next_cursor', 'has_more'],
+    properties: {
+      added: { type: 'array', items: ref('Transaction') },
+      modified: { type: 'array', items: ref('Transaction') },
+      removed: { type: 'array', items: { type: 'object', properties: { transaction_id: { type: 'string' }, account_id: { type: 'string' } } } },
+      accounts: { type: 'array', items: ref('Account'), description: 'Accounts added or changed (including a new balance).' },
+      next_cursor: { type: 'string' },
+      has_more: { type: 'boolean' },
+    },
+  },
+  TransactionEdit: {
+    type: 'object',
+    additionalProperties: false,
+    minProperties: 1,
+    properties: { category_override: { type: ['string', 'null'], description: 'A detailed PFC category; null clears.' }, ...editProps, apply_to_merchant: { type: 'boolean' } },
+  },
+  AccountEdit: { type: 'object', additionalProperties: false, minProperties: 1, properties: editProps },
+  TransactionEditResult: { type: 'object', properties: { applied: { type: 'boolean' }, request_id: { type: 'string' }, transaction: { oneOf: [ref('Transaction'), { type: 'null' }] } } },
+  AccountEditResult: { type: 'object', properties: { applied: { type: 'boolean' }, request_id: { type: 'string' }, account: { oneOf: [ref('Account'), { type: 'null' }] } } },
+  SpendingSummary: {
+    type: 'object',
+    properties: {
+      months: {
+        type: 'array',
+        items: { type: 'object', properties: { month: { type: 'string', example: '2026-01' }, spending: { type: 'array', items: total }, income: { type: 'array', items: total }, own_transfers: { type: 'integer' } } },
+      },
+    },
+  },
+  RecurringSeries: {
+    type: 'object',
+    properties: {
+      series_id: { type: 'string' },
+      merchant_name: { type: 'string' },
+      merchant_key: { type: 'string' },
+      account_id: { type: 'string' },
+      cadence: { enum: ['weekly', 'fortnightly', 'four_weekly', 'monthly', 'quarterly', 'yearly'] },
+      amount,
+      currency: { type: 'string' },
+      last_date: date,
+      next_expected_date: date,
+      occurrences: { type: 'integer' },
+      direction: { enum: ['outflow', 'inflow'] },
+      primary_category: nullable('string'),
+      detailed_category: nullable('string'),
+      source: { enum: ['history', 'standing_order', 'direct_debit'] },
+      active: { type: 'boolean' },
+    },
+  },
+  RecurringList: { type: 'object', properties: { series: { type: 'array', items: ref('RecurringSeries') } } },
+} as const;

@@ -1,0 +1,264 @@
+/**
+ * The read API under /v1/users/{userId} (API key required): accounts, balances, transactions, changes, edits,
+ * spending summary and recurring series, each a thin mapping onto reconciliation's gRPC API with the caller's
+ * client id. JSON in snake_case, amounts as decimal strings. Without RECONCILIATION_ADDR every route answers 503.
+ */
+import type { reconciliationV1 } from '@ais/contracts-proto-ts';
+import { z } from '@ais/platform-config';
+import { AppError } from '@ais/platform-errors';
+import { Router, type Request, type Response } from 'express';
+import type { Downstreams } from '../clients/grpc-clients';
+import { clientOf } from './auth';
+import { userIdOf } from './v1.routes';
+
+const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const CATEGORY = /^[A-Z][A-Z_]{1,79}$/;
+const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function idParam(req: Request, name: 'accountId' | 'transactionId'): string {
+  const id = String(req.params[name] ?? '');
+  if (!ID.test(id)) throw AppError.invalid(`invalid_${name === 'accountId' ? 'account_id' : 'transaction_id'}`, `${name} is malformed`, [{ field: name, description: 'pattern' }]);
+  return id;
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, what: 'query' | 'body'): z.infer<T> {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) {
+    const errors = r.error.issues.map((i) => ({ field: i.path.join('.') || `(${what})`, description: i.message }));
+    throw AppError.invalid(`invalid_${what}`, `invalid ${what === 'query' ? 'query parameter' : 'body field'}: ${errors.map((e) => e.field).join(', ')}`, errors);
+  }
+  return r.data;
+}
+
+const pageSize = z.coerce.number().int().min(1).max(500).optional();
+const pageToken = z.string().max(1000).optional();
+const instant = z
+  .string()
+  .max(40)
+  .refine((s) => /^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(s) && !Number.isNaN(Date.parse(s)), 'an ISO 8601 date or date-time')
+  .transform((s) => new Date(s));
+
+export const transactionsQuery = z.strictObject({
+  account_id: z.string().regex(ID).optional(),
+  from: instant.optional(),
+  to: instant.optional(),
+  category: z.string().regex(CATEGORY, 'a PFC primary or detailed category').optional(),
+  merchant: z.string().min(1).max(200).optional(),
+  q: z.string().min(1).max(100).optional(),
+  status: z.enum(['booked', 'pending']).optional(),
+  include_hidden: z.enum(['true', 'false']).optional(),
+  page_size: pageSize,
+  page_token: pageToken,
+});
+
+const pageQuery = z.strictObject({ page_size: pageSize, page_token: pageToken });
+const changesQuery = z.strictObject({ cursor: z.string().max(1000).optional(), count: z.coerce.number().int().min(1).max(500).optional() });
+const summaryQuery = z.strictObject({ from: z.string().regex(MONTH, 'YYYY-MM').optional(), to: z.string().regex(MONTH, 'YYYY-MM').optional(), account_id: z.string().regex(ID).optional() });
+
+const nullable = <T extends z.ZodType>(t: T) => t.nullable().optional();
+export const transactionEditBody = z.strictObject({
+  category_override: nullable(z.string().regex(CATEGORY, 'a detailed PFC category')),
+  notes: nullable(z.string().max(2000)),
+  tags: nullable(z.array(z.string().min(1).max(64)).max(20)),
+  hidden: nullable(z.boolean()),
+  apply_to_merchant: z.boolean().optional(),
+});
+export const accountEditBody = transactionEditBody.omit({ category_override: true, apply_to_merchant: true });
+
+/** JSON keys present → set_* true; null clears. */
+function editFields(body: z.infer<typeof transactionEditBody>): reconciliationV1.EditFields {
+  const f: reconciliationV1.EditFields = { setCategoryOverride: false, categoryOverride: '', setNotes: false, notes: '', setTags: false, tags: [], setHidden: false, hidden: false };
+  if (body.category_override !== undefined) Object.assign(f, { setCategoryOverride: true, categoryOverride: body.category_override ?? '' });
+  if (body.notes !== undefined) Object.assign(f, { setNotes: true, notes: body.notes ?? '' });
+  if (body.tags !== undefined) Object.assign(f, { setTags: true, tags: body.tags ?? [] });
+  if (body.hidden !== undefined) Object.assign(f, { setHidden: true, hidden: body.hidden ?? false });
+  if (!(f.setCategoryOverride || f.setNotes || f.setTags || f.setHidden)) throw AppError.invalid('no_fields', 'the body changes nothing', [{ field: '(body)', description: 'set at least one field' }]);
+  return f;
+}
+
+function requestIdOf(req: Request): string {
+  const key = req.get('idempotency-key');
+  if (key === undefined) return '';
+  if (!REQUEST_ID.test(key)) throw AppError.invalid('invalid_idempotency_key', 'Idempotency-Key must be 1-128 characters of [A-Za-z0-9._:-]', [{ field: 'Idempotency-Key', description: 'pattern' }]);
+  return key;
+}
+
+// ---- JSON ----
+
+const iso = (d: Date | undefined) => d?.toISOString() ?? null;
+const orNull = (s: string) => (s === '' ? null : s);
+
+function userEditJson(e: reconciliationV1.UserEdit | undefined): Record<string, unknown> | null {
+  if (!e) return null;
+  return { category_override: orNull(e.categoryOverride), notes: orNull(e.notes), tags: e.tags, hidden: e.hidden, updated_at: iso(e.updatedAt) };
+}
+
+function categoryJson(c: reconciliationV1.Category | undefined): Record<string, unknown> | null {
+  if (!c) return null;
+  return { primary: c.primary, detailed: c.detailed, source: c.source, confidence: c.confidence, version: orNull(c.version) };
+}
+
+export function balanceJson(b: reconciliationV1.Balance): Record<string, unknown> {
+  return { account_id: b.accountId, currency: b.currency, current: b.current, available: orNull(b.available), overdraft: orNull(b.overdraft), credit_limit: orNull(b.creditLimit), as_of: iso(b.asOf) };
+}
+
+export function accountJson(a: reconciliationV1.Account): Record<string, unknown> {
+  return {
+    account_id: a.accountId,
+    kind: a.kind,
+    display_name: a.displayName,
+    account_type: a.accountType,
+    currency: a.currency,
+    provider_id: a.providerId,
+    connection_id: a.connectionId,
+    number_last4: orNull(a.numberLast4),
+    sort_code: orNull(a.sortCode),
+    card_network: orNull(a.cardNetwork),
+    latest_balance: a.latestBalance ? balanceJson(a.latestBalance) : null,
+    user_edit: userEditJson(a.userEdit),
+    updated_at: iso(a.updatedAt),
+  };
+}
+
+export function transactionJson(t: reconciliationV1.Transaction): Record<string, unknown> {
+  return {
+    transaction_id: t.transactionId,
+    account_id: t.accountId,
+    status: t.status,
+    booked_at: iso(t.bookedAt),
+    amount: t.amount,
+    currency: t.currency,
+    description: t.description,
+    transaction_type: t.transactionType,
+    transaction_category: t.transactionCategory,
+    merchant_name: orNull(t.merchantName),
+    merchant_key: orNull(t.merchantKey),
+    category: categoryJson(t.category),
+    enriched_category: categoryJson(t.enrichedCategory),
+    user_edit: userEditJson(t.userEdit),
+    recurring: t.recurring ? { series_id: t.recurring.seriesId, cadence: t.recurring.cadence } : null,
+    transfer_pair_id: orNull(t.transferPairId),
+    running_balance: t.runningBalance ? { amount: t.runningBalance.amount, currency: t.runningBalance.currency } : null,
+    updated_at: iso(t.updatedAt),
+  };
+}
+
+function totalJson(t: reconciliationV1.CategoryTotal): Record<string, unknown> {
+  return { primary: orNull(t.primary), detailed: orNull(t.detailed), total: t.total, currency: t.currency, count: t.count };
+}
+
+function seriesJson(s: reconciliationV1.RecurringSeries): Record<string, unknown> {
+  return {
+    series_id: s.seriesId,
+    merchant_name: s.merchantName,
+    merchant_key: s.merchantKey,
+    account_id: s.accountId,
+    cadence: s.cadence,
+    amount: s.amount,
+    currency: s.currency,
+    last_date: iso(s.lastDate),
+    next_expected_date: iso(s.nextExpectedDate),
+    occurrences: s.occurrences,
+    direction: s.direction,
+    primary_category: orNull(s.primaryCategory),
+    detailed_category: orNull(s.detailedCategory),
+    source: s.source,
+    active: s.active,
+  };
+}
+
+export function readRoutes(downstreams: Downstreams, opts: { editDeadlineMs: number }): Router {
+  const router = Router();
+  const recon = () => {
+    const r = downstreams.reconciliation;
+    if (!r) throw AppError.unavailable('reconciliation_unavailable', 'the read API is not configured on this gateway (RECONCILIATION_ADDR)');
+    return r;
+  };
+  const scope = (req: Request, res: Response) => {
+    // a user's financial data: never stored by shared caches
+    res.setHeader('Cache-Control', 'no-store');
+    return { clientId: clientOf(res)._id, userId: userIdOf(req) };
+  };
+
+  router.get('/users/:userId/accounts', async (req, res) => {
+    const s = scope(req, res);
+    const q = parse(pageQuery, req.query, 'query');
+    const out = await recon().listAccounts({ ...s, pageSize: q.page_size ?? 0, pageToken: q.page_token ?? '' });
+    res.json({ accounts: out.accounts.map(accountJson), next_page_token: orNull(out.nextPageToken) });
+  });
+
+  router.get('/users/:userId/accounts/:accountId/balances', async (req, res) => {
+    const s = scope(req, res);
+    const accountId = idParam(req, 'accountId');
+    const q = parse(pageQuery, req.query, 'query');
+    const out = await recon().getBalanceHistory({ ...s, accountId, pageSize: q.page_size ?? 0, pageToken: q.page_token ?? '' });
+    res.json({ balances: out.balances.map(balanceJson), next_page_token: orNull(out.nextPageToken) });
+  });
+
+  router.get('/users/:userId/transactions', async (req, res) => {
+    const s = scope(req, res);
+    const q = parse(transactionsQuery, req.query, 'query');
+    const out = await recon().listTransactions({
+      ...s,
+      pageSize: q.page_size ?? 0,
+      pageToken: q.page_token ?? '',
+      accountId: q.account_id ?? '',
+      from: q.from,
+      to: q.to,
+      category: q.category ?? '',
+      merchantKey: q.merchant ?? '',
+      text: q.q ?? '',
+      status: q.status ?? '',
+      includeHidden: q.include_hidden === 'true',
+    });
+    res.json({ transactions: out.transactions.map(transactionJson), next_page_token: orNull(out.nextPageToken) });
+  });
+
+  router.get('/users/:userId/changes', async (req, res) => {
+    const s = scope(req, res);
+    const q = parse(changesQuery, req.query, 'query');
+    const out = await recon().getChanges({ ...s, cursor: q.cursor ?? '', count: q.count ?? 0 });
+    res.json({
+      added: out.added.map(transactionJson),
+      modified: out.modified.map(transactionJson),
+      removed: out.removed.map((t) => ({ transaction_id: t.transactionId, account_id: t.accountId })),
+      accounts: out.accounts.map(accountJson),
+      next_cursor: out.nextCursor,
+      has_more: out.hasMore,
+    });
+  });
+
+  router.patch('/users/:userId/transactions/:transactionId', async (req, res) => {
+    const s = scope(req, res);
+    const transactionId = idParam(req, 'transactionId');
+    const body = parse(transactionEditBody, req.body, 'body');
+    const out = await recon().editTransaction({ ...s, transactionId, fields: editFields(body), applyToMerchant: body.apply_to_merchant === true, requestId: requestIdOf(req) }, { deadlineMs: opts.editDeadlineMs });
+    res.status(out.applied ? 200 : 202).json({ applied: out.applied, request_id: out.requestId, transaction: out.transaction ? transactionJson(out.transaction) : null });
+  });
+
+  router.patch('/users/:userId/accounts/:accountId', async (req, res) => {
+    const s = scope(req, res);
+    const accountId = idParam(req, 'accountId');
+    const body = parse(accountEditBody, req.body, 'body');
+    const out = await recon().editAccount({ ...s, accountId, fields: editFields(body), requestId: requestIdOf(req) }, { deadlineMs: opts.editDeadlineMs });
+    res.status(out.applied ? 200 : 202).json({ applied: out.applied, request_id: out.requestId, account: out.account ? accountJson(out.account) : null });
+  });
+
+  router.get('/users/:userId/spending-summary', async (req, res) => {
+    const s = scope(req, res);
+    const q = parse(summaryQuery, req.query, 'query');
+    if (q.from && q.to && q.from > q.to) throw AppError.invalid('invalid_query', 'from must not be after to', [{ field: 'from', description: 'after to' }]);
+    const out = await recon().getSpendingSummary({ ...s, fromMonth: q.from ?? '', toMonth: q.to ?? '', accountId: q.account_id ?? '' });
+    res.json({ months: out.months.map((m) => ({ month: m.month, spending: m.spending.map(totalJson), income: m.income.map(totalJson), own_transfers: m.ownTransfers })) });
+  });
+
+  router.get('/users/:userId/recurring', async (req, res) => {
+    const s = scope(req, res);
+    parse(z.strictObject({}), req.query, 'query');
+    const out = await recon().listRecurring(s);
+    res.json({ series: out.series.map(seriesJson) });
+  });
+
+  return router;
+}

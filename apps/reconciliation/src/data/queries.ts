@@ -1,0 +1,201 @@
+/**
+ * The read API's queries over the canonical store's collections (data/store.ts writes them; this module only reads).
+ * Every query is scoped by `clientId` and `userId`: a user id of another API client finds nothing.
+ *
+ * Indexes (named; test/read-api.int-spec.ts proves each hot cursor with explain()):
+ * - `transactions_user_timeline` {clientId, userId, bookedAt:-1, _id:-1}: a user's transactions across accounts,
+ *   newest first (keyset pages, date ranges, residual filters on status/category/text/hidden), the spending summary.
+ * - `transactions_user_merchant` {clientId, userId, enrichment.merchantKey, bookedAt:-1, _id:-1}: the merchant filter.
+ * - `recurring_series_user` {clientId, userId, merchantKey, _id} on `recurring_series` (written by data/analysis.ts).
+ * The account filter uses the store's `transactions_timeline`; the change feed the store's `*_changes` indexes.
+ */
+import type { Connection } from '@ais/platform-mongo';
+import type { mongo } from 'mongoose';
+import { RECON_INDEXES, type AccountDoc, type BalanceDoc, type ReconciliationStore, type TransactionDoc, type UserEditDoc } from './store';
+
+export const READ_INDEXES = {
+  transactionsUserTimeline: 'transactions_user_timeline',
+  transactionsUserMerchant: 'transactions_user_merchant',
+  recurringByUser: 'recurring_series_user',
+} as const;
+
+/** A stored recurring series (proto RecurringSeries, camelCased, plus the owner). */
+export interface RecurringSeriesDoc {
+  _id: string;
+  clientId: string;
+  userId: string;
+  seriesId: string;
+  merchantName: string;
+  merchantKey: string;
+  accountId: string;
+  cadence: string;
+  amount: string;
+  currency: string;
+  lastDate: Date | null;
+  nextExpectedDate: Date | null;
+  occurrences: number;
+  direction: string;
+  primaryCategory: string;
+  detailedCategory: string;
+  source: string;
+  active: boolean;
+}
+
+/** Keyset position: the last row of the previous page. */
+export interface TxKey {
+  bookedAt: Date;
+  id: string;
+}
+
+export interface TxFilter {
+  accountId?: string;
+  merchantKey?: string;
+  from?: Date;
+  to?: Date;
+  status?: string;
+  /** Case-insensitive substring of description or merchant name (matched literally). */
+  text?: string;
+  /** Effective category (primary or detailed): see `categoryClause`. */
+  category?: string;
+  /** Transaction ids whose effective category is `category` through a user override. */
+  overriddenTo?: string[];
+  /** Transaction ids with any user override (their enrichment category no longer counts). */
+  overridden?: string[];
+  /** Hidden transaction ids to leave out. */
+  hidden?: string[];
+}
+
+export function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+export class ReadQueries {
+  readonly accounts: mongo.Collection<AccountDoc>;
+  readonly transactions: mongo.Collection<TransactionDoc>;
+  readonly balances: mongo.Collection<BalanceDoc>;
+  readonly edits: mongo.Collection<UserEditDoc>;
+  readonly recurring: mongo.Collection<RecurringSeriesDoc>;
+
+  constructor(
+    readonly store: ReconciliationStore,
+    conn: Connection,
+  ) {
+    this.accounts = store.accounts;
+    this.transactions = store.transactions;
+    this.balances = store.balances;
+    this.edits = store.edits;
+    this.recurring = conn.collection<RecurringSeriesDoc>('recurring_series');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.transactions.createIndex({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 }, { name: READ_INDEXES.transactionsUserTimeline });
+    await this.transactions.createIndex({ clientId: 1, userId: 1, 'enrichment.merchantKey': 1, bookedAt: -1, _id: -1 }, { name: READ_INDEXES.transactionsUserMerchant });
+    await this.recurring.createIndex({ clientId: 1, userId: 1, merchantKey: 1, _id: 1 }, { name: READ_INDEXES.recurringByUser });
+  }
+
+  /** The hot read queries as cursors with the index that serves each (hinted where a planner could pick another). */
+  readonly cursors = {
+    /** Is this user known to this client (any account)? */
+    userProbe: (clientId: string, userId: string) => this.accounts.find({ clientId, userId }).sort({ clientId: 1, userId: 1, _id: 1 }).limit(1),
+    account: (clientId: string, userId: string, accountId: string) => this.accounts.find({ _id: accountId, clientId, userId }).limit(1),
+    transaction: (clientId: string, userId: string, id: string) => this.transactions.find({ _id: id, clientId, userId, removed: false }).limit(1),
+    latestBalance: (userId: string, accountId: string) => this.balances.find({ userId, accountId }).sort({ userId: 1, accountId: 1, asOf: -1 }).limit(1),
+    balancePage: (userId: string, accountId: string, limit: number, before?: Date) =>
+      this.balances
+        .find({ userId, accountId, ...(before ? { asOf: { $lt: before } } : {}) })
+        .sort({ userId: 1, accountId: 1, asOf: -1 })
+        .hint(RECON_INDEXES.balancesHistory)
+        .limit(limit),
+    /** Keyset page of live transactions, newest first, with the filters; the index depends on the filter. */
+    transactions: (clientId: string, userId: string, f: TxFilter, limit: number, after?: TxKey) => {
+      const and: mongo.Filter<TransactionDoc>[] = [];
+      if (after) and.push({ $or: [{ bookedAt: { $lt: after.bookedAt } }, { bookedAt: after.bookedAt, _id: { $lt: after.id } }] });
+      if (f.text) {
+        const re = { $regex: escapeRegex(f.text), $options: 'i' };
+        and.push({ $or: [{ description: re }, { merchantName: re }, { 'enrichment.merchantName': re }] });
+      }
+      if (f.category) and.push(categoryClause(f.category, f.overriddenTo ?? [], f.overridden ?? []));
+      const range: Record<string, Date> = {};
+      if (f.from) range['$gte'] = f.from;
+      if (f.to) range['$lt'] = f.to;
+      const filter: mongo.Filter<TransactionDoc> = {
+        clientId,
+        userId,
+        removed: false,
+        ...(f.accountId ? { accountId: f.accountId } : {}),
+        ...(f.merchantKey ? { 'enrichment.merchantKey': f.merchantKey } : {}),
+        ...(f.status ? { status: f.status as TransactionDoc['status'] } : {}),
+        ...(f.hidden && f.hidden.length > 0 ? { _id: { $nin: f.hidden } } : {}),
+        ...(Object.keys(range).length > 0 ? { bookedAt: range } : {}),
+        ...(and.length > 0 ? { $and: and } : {}),
+      };
+      if (f.accountId) {
+        return this.transactions.find(filter).sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 }).hint(RECON_INDEXES.transactionsTimeline).limit(limit);
+      }
+      if (f.merchantKey) {
+        return this.transactions
+          .find(filter)
+          .sort({ clientId: 1, userId: 1, 'enrichment.merchantKey': 1, bookedAt: -1, _id: -1 })
+          .hint(READ_INDEXES.transactionsUserMerchant)
+          .limit(limit);
+      }
+      return this.transactions.find(filter).sort({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 }).hint(READ_INDEXES.transactionsUserTimeline).limit(limit);
+    },
+    /** Booked live transactions in a time range (spending summary). */
+    bookedInRange: (clientId: string, userId: string, from: Date, to: Date, accountId?: string) =>
+      this.transactions
+        .find({ clientId, userId, bookedAt: { $gte: from, $lt: to }, removed: false, status: 'booked', ...(accountId ? { accountId } : {}) })
+        .sort({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 })
+        .hint(READ_INDEXES.transactionsUserTimeline),
+    latestTransaction: (clientId: string, userId: string) =>
+      this.transactions.find({ clientId, userId, removed: false }).sort({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 }).hint(READ_INDEXES.transactionsUserTimeline).limit(1),
+    /** The user's transaction edits that change what a list shows (override or hidden). */
+    transactionEdits: (userId: string) =>
+      this.edits.find({ userId, target: 'transaction', $or: [{ hidden: true }, { categoryOverride: { $nin: [null, ''] } }] }).hint(RECON_INDEXES.editsChanges),
+    recurring: (clientId: string, userId: string) => this.recurring.find({ clientId, userId }).sort({ clientId: 1, userId: 1, merchantKey: 1, _id: 1 }).limit(1000),
+  };
+
+  async userKnown(clientId: string, userId: string): Promise<boolean> {
+    return (await this.cursors.userProbe(clientId, userId).toArray()).length > 0;
+  }
+
+  async account(clientId: string, userId: string, accountId: string): Promise<AccountDoc | undefined> {
+    return (await this.cursors.account(clientId, userId, accountId).toArray())[0];
+  }
+
+  async transaction(clientId: string, userId: string, id: string): Promise<TransactionDoc | undefined> {
+    return (await this.cursors.transaction(clientId, userId, id).toArray())[0];
+  }
+
+  async latestBalances(userId: string, accountIds: string[]): Promise<Map<string, BalanceDoc>> {
+    const found = await Promise.all(accountIds.map(async (id) => (await this.cursors.latestBalance(userId, id).toArray())[0]));
+    return new Map(found.filter((b): b is BalanceDoc => b !== undefined).map((b) => [b.accountId, b]));
+  }
+
+  async editsByTarget(userId: string, target: 'transaction' | 'account', ids: string[]): Promise<Map<string, UserEditDoc>> {
+    if (ids.length === 0) return new Map();
+    const docs = await this.store.editsOf(userId, target, ids);
+    return new Map(docs.map((d) => [d.targetId, d]));
+  }
+
+  /** Hidden ids and override targets of a user's transactions (user edits are few per user). */
+  async transactionEditSets(userId: string): Promise<{ hidden: string[]; overrides: Map<string, string> }> {
+    const docs = await this.cursors.transactionEdits(userId).toArray();
+    return {
+      hidden: docs.filter((d) => d.hidden === true).map((d) => d.targetId),
+      overrides: new Map(docs.filter((d) => d.categoryOverride).map((d) => [d.targetId, d.categoryOverride!])),
+    };
+  }
+}
+
+/**
+ * Effective category = the user's override when there is one, else enrichment's detailed/primary. So: a row
+ * overridden to `category`, or a row not overridden whose enrichment matches.
+ */
+function categoryClause(category: string, overriddenTo: string[], overridden: string[]): mongo.Filter<TransactionDoc> {
+  const enriched: mongo.Filter<TransactionDoc> = {
+    $or: [{ 'enrichment.detailed': category }, { 'enrichment.primary': category }],
+    ...(overridden.length > 0 ? { _id: { $nin: overridden } } : {}),
+  };
+  return overriddenTo.length > 0 ? { $or: [{ _id: { $in: overriddenTo } }, enriched] } : enriched;
+}

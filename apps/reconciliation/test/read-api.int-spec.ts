@@ -1,0 +1,496 @@
+/**
+ * The read API over gRPC (a real server and client) on the real MongoDB-wire server, seeded through the store's
+ * write path (applyBatch, applyEdit). Enrichment results and own-transfer pairs are set on the rows directly (their
+ * writers are the enriched-batch consumer and data/analysis.ts). Proves: keyset pagination is stable, every filter
+ * (on the effective category), tenant isolation, the change feed's added/modified/removed split with has_more, exact
+ * spending sums without hidden rows and own transfers, edits through the (simulated) partition owner, validation
+ * errors, and that each hot read is served by its named index.
+ */
+import { bindings } from '@ais/contracts-events';
+import { eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
+import { AppError } from '@ais/platform-errors';
+import { createGrpcClient, GrpcServer, type GrpcClient } from '@ais/platform-grpc';
+import { createLogger } from '@ais/platform-logger';
+import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { READ_INDEXES, ReadQueries } from '../src/data/queries';
+import { RECON_INDEXES, ReconciliationStore, type Batch, type TransactionDoc } from '../src/data/store';
+import type { FetchedTransaction } from '../src/domain/dedupe';
+import { reconciliationHandlers, type EditSink } from '../src/grpc/reconciliation.service';
+
+const logger = createLogger({ service: 'reconciliation-read-int', level: 'warn' });
+/** The handlers' log lines, to prove what an edit hop logs. */
+const lines: string[] = [];
+const handlerLogger = createLogger({ service: 'reconciliation-read-int', level: 'info', destination: new Writable({ write: (c, _e, cb) => void (lines.push(String(c)), cb()) }) });
+const DAY = 86_400_000;
+const RULES = { pendingGraceMs: 2 * DAY, settleWindowMs: 10 * DAY };
+const T0 = new Date('2026-01-01T09:00:00Z');
+const single = { index: 0, count: 1, complete: true };
+const window = { from: T0, to: new Date(T0.getTime() + 120 * DAY) };
+
+type Client = GrpcClient<reconciliationV1.ReconciliationServiceClient>;
+
+function row(i: number, over: Partial<FetchedTransaction> = {}): FetchedTransaction {
+  const kind = i % 5 === 4 ? 'salary' : i % 2 === 0 ? 'tesco' : 'pret';
+  return {
+    transactionId: `tid-${i}`,
+    normalisedProviderTransactionId: `n-${i}`,
+    providerTransactionId: `p-${i}`,
+    // pairs of rows share a posting time: the page order falls back to the id
+    timestamp: new Date(T0.getTime() + Math.floor(i / 2) * 3 * DAY),
+    description: kind === 'salary' ? 'SALARY ACME LTD' : kind === 'tesco' ? `TESCO STORES ${i}` : `PRET A MANGER (${i})`,
+    amount: kind === 'salary' ? '1000.05' : `-${i + 1}.1${i % 10}`,
+    currency: 'GBP',
+    transactionType: kind === 'salary' ? 'CREDIT' : 'DEBIT',
+    transactionCategory: 'PURCHASE',
+    transactionClassification: [],
+    merchantName: '',
+    meta: {},
+    ...over,
+  };
+}
+
+const ENRICH: Record<string, { primary: string; detailed: string; merchantKey: string; merchantName: string }> = {
+  TESCO: { primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_GROCERIES', merchantKey: 'tesco', merchantName: 'Tesco' },
+  PRET: { primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE', merchantKey: 'pret-a-manger', merchantName: 'Pret A Manger' },
+  SALARY: { primary: 'INCOME', detailed: 'INCOME_WAGES', merchantKey: 'acme', merchantName: 'ACME' },
+};
+
+function batch(clientId: string, connectionId: string, at: Date, payload: Batch['payload']): Batch {
+  return { eventId: `ev-${Math.random()}`, clientId, connectionId, providerId: 'ob-lloyds', fetchId: `f-${at.toISOString()}-${Math.random()}`, fetchedAt: at, payload };
+}
+
+async function grpcError(p: Promise<unknown>): Promise<AppError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof AppError) return e;
+    throw e;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('reconciliation read API (gRPC, real server)', () => {
+  let conn: Connection;
+  let store: ReconciliationStore;
+  let queries: ReadQueries;
+  let server: GrpcServer;
+  let client: Client;
+  /** The simulated partition owner: applies each edit command as the consumer does, unless paused. */
+  const sent: eventsV1.EnrichedEvent[] = [];
+  let consumerRunning = true;
+  const sink: EditSink = {
+    async publish(binding, events) {
+      expect(binding.topic).toBe(bindings.enriched('rt').topic);
+      for (const e of events) {
+        expect(binding.keyOf(e)).toBe(e.userId);
+        // the command round-trips through the contract's encoding
+        const decoded = binding.codec.decode(binding.codec.encode(e).finish());
+        sent.push(decoded);
+        if (!consumerRunning || decoded.payload?.$case !== 'userEdit') continue;
+        const c = decoded.payload.userEdit;
+        setTimeout(() => {
+          const edit = {
+            ...(c.setCategoryOverride ? { categoryOverride: c.categoryOverride || null } : {}),
+            ...(c.setNotes ? { notes: c.notes || null } : {}),
+            ...(c.setTags ? { tags: c.tags.length ? c.tags : null } : {}),
+            ...(c.setHidden ? { hidden: c.hidden } : {}),
+          };
+          void store
+            .applyEdit(decoded.userId, c.target as 'transaction' | 'account', c.targetId, edit, c.requestedAt ?? new Date())
+            .then(() => store.edits.updateOne({ _id: `${c.target}:${c.targetId}` }, { $addToSet: { requestIds: c.requestId } } as never));
+        }, 30);
+      }
+    },
+  };
+
+  const U = { clientId: 'client-1', userId: 'u1' };
+  let cur = '';
+  let sav = '';
+  let ids: string[] = [];
+
+  beforeAll(async () => {
+    conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_read_${randomBytes(4).toString('hex')}`, logger });
+    store = new ReconciliationStore(conn, RULES);
+    await store.ensureIndexes();
+    queries = new ReadQueries(store, conn);
+    await queries.ensureIndexes();
+    server = new GrpcServer({ logger }).add(
+      'ais.reconciliation.v1.ReconciliationService',
+      reconciliationV1.ReconciliationServiceService,
+      reconciliationHandlers({ queries, producer: sink, topicPrefix: 'rt', editWaitMs: 2_000, editPollMs: 20, logger: handlerLogger }),
+    );
+    const port = await server.listen('127.0.0.1', 0);
+    client = createGrpcClient(reconciliationV1.ReconciliationServiceClient, `127.0.0.1:${port}`, 10_000);
+
+    // u1 of client-1: a current account (20 rows, two pending) and a savings account (own transfer in)
+    const at = new Date(T0.getTime() + 40 * DAY);
+    await store.applyBatch('u1', batch('client-1', 'conn-1', at, {
+      kind: 'accounts',
+      accounts: [
+        { kind: 'account', accountId: 'tl-cur', providerId: 'ob-lloyds', displayName: 'Club Lloyds', currency: 'GBP', type: 'TRANSACTION', sortCode: '30-94-57', number: '12345678' },
+        { kind: 'account', accountId: 'tl-sav', providerId: 'ob-lloyds', displayName: 'Easy Saver', currency: 'GBP', type: 'SAVINGS', sortCode: '30-94-57', number: '87654321' },
+      ],
+    }));
+    const rows = Array.from({ length: 20 }, (_, i) => row(i));
+    rows.push(row(20, { description: 'TO EASY SAVER', amount: '-100.00', transactionType: 'DEBIT', timestamp: new Date(T0.getTime() + 5 * DAY + 60_000) }));
+    await store.applyBatch('u1', batch('client-1', 'conn-1', at, { kind: 'transactions', providerAccountId: 'tl-cur', window, batch: single, transactions: rows }));
+    await store.applyBatch('u1', batch('client-1', 'conn-1', at, { kind: 'transactions', providerAccountId: 'tl-sav', window, batch: single, transactions: [row(21, { description: 'FROM CLUB LLOYDS', amount: '100.00', transactionType: 'CREDIT', timestamp: new Date(T0.getTime() + 5 * DAY + 60_000) })] }));
+    await store.applyBatch('u1', batch('client-1', 'conn-1', at, {
+      kind: 'pending_transactions',
+      providerAccountId: 'tl-cur',
+      window,
+      batch: single,
+      transactions: [row(30, { normalisedProviderTransactionId: '', providerTransactionId: '', description: 'PRET A MANGER HOLD', amount: '-4.20', timestamp: new Date(at.getTime() - DAY) })],
+    }));
+    for (const [k, current] of [[0, '10.00'], [1, '20.00'], [2, '30.00']] as const) {
+      await store.applyBatch('u1', batch('client-1', 'conn-1', new Date(at.getTime() + k * DAY), { kind: 'balance', providerAccountId: 'tl-cur', balance: { currency: 'GBP', current, available: current, overdraft: '', creditLimit: '' } }));
+    }
+    const accounts = await store.accounts.find({ userId: 'u1' }).toArray();
+    cur = accounts.find((a) => a.providerAccountId === 'tl-cur')!._id;
+    sav = accounts.find((a) => a.providerAccountId === 'tl-sav')!._id;
+    await enrich();
+    await store.transactions.updateMany({ userId: 'u1', description: { $in: ['TO EASY SAVER', 'FROM CLUB LLOYDS'] } }, { $set: { transferPairId: 'pair' } });
+    ids = (await store.transactions.find({ userId: 'u1', removed: false }).toArray()).sort((a, b) => b.bookedAt.getTime() - a.bookedAt.getTime() || (a._id < b._id ? 1 : -1)).map((d) => d._id);
+
+    // u2 of client-2
+    await store.applyBatch('u2', batch('client-2', 'conn-9', at, { kind: 'accounts', accounts: [{ kind: 'account', accountId: 'tl-x', providerId: 'ob-hsbc', displayName: 'HSBC', currency: 'GBP', type: 'TRANSACTION', sortCode: '40-00-00', number: '11112222' }] }));
+    await store.applyBatch('u2', batch('client-2', 'conn-9', at, { kind: 'transactions', providerAccountId: 'tl-x', window, batch: single, transactions: [row(1)] }));
+  }, 60_000);
+
+  afterAll(async () => {
+    client?.close();
+    await server?.shutdown();
+    await conn?.dropDatabase().catch(() => undefined);
+    await conn?.close();
+  });
+
+  /** What the enriched-batch consumer writes (not this module's path). */
+  async function enrich(): Promise<void> {
+    for (const [prefix, e] of Object.entries(ENRICH)) {
+      await store.transactions.updateMany({ userId: 'u1', description: { $regex: `^${prefix}` } }, { $set: { enrichment: { ...e, source: 'rule', reason: 'test', confidence: 0.9, version: 'v1', taxonomy: 'plaid-pfc-v1' } } });
+    }
+  }
+
+  async function walk(req: Partial<reconciliationV1.ListTransactionsRequest>, pageSize = 4): Promise<reconciliationV1.Transaction[]> {
+    const out: reconciliationV1.Transaction[] = [];
+    let token = '';
+    for (let n = 0; n < 100; n += 1) {
+      const page = await client.listTransactions({ ...reconciliationV1.ListTransactionsRequest.fromPartial({ ...U, ...req }), pageSize, pageToken: token });
+      out.push(...page.transactions);
+      if (!page.nextPageToken) return out;
+      token = page.nextPageToken;
+    }
+    throw new Error('no end of pages');
+  }
+
+  it('lists transactions newest first in stable keyset pages (ties by id), unaffected by a row added mid-walk', async () => {
+    const all = await walk({}, 100);
+    expect(all.map((t) => t.transactionId)).toEqual(ids);
+    expect(ids).toHaveLength(23);
+    // page by page, with a newer row stored between the first and second page
+    const first = await client.listTransactions({ ...reconciliationV1.ListTransactionsRequest.fromPartial(U), pageSize: 5 });
+    await store.applyBatch('u1', batch('client-1', 'conn-1', new Date(T0.getTime() + 41 * DAY), { kind: 'transactions', providerAccountId: 'tl-cur', window, batch: { index: 0, count: 1, complete: false }, transactions: [row(40, { timestamp: new Date(T0.getTime() + 39 * DAY) })] }));
+    await enrich();
+    const rest: string[] = [];
+    let token = first.nextPageToken;
+    while (token) {
+      const p = await client.listTransactions({ ...reconciliationV1.ListTransactionsRequest.fromPartial(U), pageSize: 5, pageToken: token });
+      rest.push(...p.transactions.map((t) => t.transactionId));
+      token = p.nextPageToken;
+    }
+    expect([...first.transactions.map((t) => t.transactionId), ...rest]).toEqual(ids);
+    const newest = (await client.listTransactions({ ...reconciliationV1.ListTransactionsRequest.fromPartial(U), pageSize: 1 })).transactions[0]!;
+    expect(newest.description).toBe('TESCO STORES 40');
+    ids = [newest.transactionId, ...ids];
+    // money out is negative, the view carries the enrichment
+    expect(newest).toMatchObject({ amount: '-41.1', category: { primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_GROCERIES' } });
+  });
+
+  it('filters by account, time range, status, merchant, text (literal, case-insensitive) and hidden rows', async () => {
+    const docs = await store.transactions.find({ userId: 'u1', removed: false }).toArray();
+    const expectIds = (pred: (d: TransactionDoc) => boolean) => ids.filter((id) => pred(docs.find((d) => d._id === id)!));
+    expect((await walk({ accountId: sav })).map((t) => t.transactionId)).toEqual(expectIds((d) => d.accountId === sav));
+    const from = new Date(T0.getTime() + 6 * DAY);
+    const to = new Date(T0.getTime() + 15 * DAY);
+    const ranged = await walk({ from, to }, 3);
+    expect(ranged.map((t) => t.transactionId)).toEqual(expectIds((d) => d.bookedAt >= from && d.bookedAt < to));
+    expect(ranged.length).toBeGreaterThan(3);
+    expect((await walk({ status: 'pending' })).map((t) => t.description)).toEqual(['PRET A MANGER HOLD']);
+    expect((await walk({ merchantKey: 'pret-a-manger' }, 3)).map((t) => t.transactionId)).toEqual(expectIds((d) => d.description.startsWith('PRET')));
+    expect((await walk({ text: 'pret a manger (1' })).map((t) => t.description).sort()).toEqual(['PRET A MANGER (1)', 'PRET A MANGER (11)', 'PRET A MANGER (13)', 'PRET A MANGER (15)', 'PRET A MANGER (17)'].sort());
+    expect(await walk({ text: '.*' })).toEqual([]);
+    expect((await walk({ text: 'acme' })).every((t) => t.merchantName === 'ACME')).toBe(true);
+    // hide one row: gone by default, back with include_hidden
+    const target = ids[3]!;
+    await store.applyEdit('u1', 'transaction', target, { hidden: true }, new Date());
+    expect((await walk({})).map((t) => t.transactionId)).toEqual(ids.filter((id) => id !== target));
+    const withHidden = await walk({ includeHidden: true });
+    expect(withHidden.map((t) => t.transactionId)).toEqual(ids);
+    expect(withHidden[3]!.userEdit).toMatchObject({ hidden: true });
+    await store.applyEdit('u1', 'transaction', target, { hidden: null }, new Date());
+  });
+
+  it('filters by the effective category: a user override wins over enrichment, primary or detailed', async () => {
+    const tesco = await walk({ category: 'FOOD_AND_DRINK_GROCERIES' }, 100);
+    expect(tesco.length).toBe(await store.transactions.countDocuments({ userId: 'u1', description: { $regex: '^TESCO' } }));
+    expect(tesco.length).toBeGreaterThan(5);
+    const moved = tesco[2]!.transactionId;
+    const pret = (await walk({ category: 'FOOD_AND_DRINK_COFFEE' }, 100))[0]!.transactionId;
+    await store.applyEdit('u1', 'transaction', moved, { categoryOverride: 'GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE' }, new Date());
+    await store.applyEdit('u1', 'transaction', pret, { categoryOverride: 'FOOD_AND_DRINK_GROCERIES' }, new Date());
+    const groceries = await walk({ category: 'FOOD_AND_DRINK_GROCERIES' }, 3);
+    expect(groceries.map((t) => t.transactionId)).toEqual(ids.filter((id) => (tesco.some((t) => t.transactionId === id) && id !== moved) || id === pret));
+    const general = await walk({ category: 'GENERAL_MERCHANDISE' });
+    expect(general.map((t) => t.transactionId)).toEqual([moved]);
+    expect(general[0]!.category).toMatchObject({ primary: 'GENERAL_MERCHANDISE', source: 'user' });
+    expect(general[0]!.enrichedCategory).toMatchObject({ detailed: 'FOOD_AND_DRINK_GROCERIES' });
+    const food = await walk({ category: 'FOOD_AND_DRINK' }, 100);
+    expect(food.map((t) => t.transactionId)).not.toContain(moved);
+    expect(food.map((t) => t.transactionId)).toContain(pret);
+    await store.applyEdit('u1', 'transaction', moved, { categoryOverride: null }, new Date());
+    await store.applyEdit('u1', 'transaction', pret, { categoryOverride: null }, new Date());
+  });
+
+  it('rejects bad input with INVALID_ARGUMENT naming the field', async () => {
+    const base = reconciliationV1.ListTransactionsRequest.fromPartial(U);
+    const first = await client.listTransactions({ ...base, pageSize: 2 });
+    const tampered = Buffer.from(JSON.stringify({ b: 'yesterday', i: 'x' })).toString('base64url');
+    for (const [req, field] of [
+      [{ ...base, pageToken: tampered }, 'page_token'],
+      [{ ...base, pageToken: first.nextPageToken.slice(0, -3) + '!!!' }, 'page_token'],
+      [{ ...base, status: 'settled' }, 'status'],
+      [{ ...base, category: 'SHOPPING' }, 'category'],
+      [{ ...base, pageSize: 501 }, 'page_size'],
+      [{ ...base, from: new Date('2026-02-01'), to: new Date('2026-01-01') }, 'from'],
+    ] as const) {
+      const e = await grpcError(client.listTransactions(req));
+      expect(e.kind).toBe('invalid_argument');
+      expect(e.violations.map((v) => v.field)).toContain(field);
+    }
+    const cursor = await grpcError(client.getChanges({ ...U, cursor: 'abc', count: 0 }));
+    expect(cursor.violations.map((v) => v.field)).toEqual(['cursor']);
+    const month = await grpcError(client.getSpendingSummary({ ...U, fromMonth: '2026-13', toMonth: '', accountId: '' }));
+    expect(month.violations.map((v) => v.field)).toEqual(['from_month']);
+  });
+
+  it('another client never sees the user: NOT_FOUND on every call', async () => {
+    const other = { clientId: 'client-2', userId: 'u1' };
+    const calls: Promise<unknown>[] = [
+      client.listAccounts({ ...other, pageSize: 0, pageToken: '' }),
+      client.getBalanceHistory({ ...other, accountId: cur, pageSize: 0, pageToken: '' }),
+      client.listTransactions(reconciliationV1.ListTransactionsRequest.fromPartial(other)),
+      client.getChanges({ ...other, cursor: '', count: 0 }),
+      client.getSpendingSummary({ ...other, fromMonth: '', toMonth: '', accountId: '' }),
+      client.listRecurring(other),
+      client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...other, transactionId: ids[0]!, fields: { setNotes: true, notes: 'x' } })),
+      client.editAccount(reconciliationV1.EditAccountRequest.fromPartial({ ...other, accountId: cur, fields: { setNotes: true, notes: 'x' } })),
+      // client-2's own user asking for client-1's account
+      client.getBalanceHistory({ clientId: 'client-2', userId: 'u2', accountId: cur, pageSize: 0, pageToken: '' }),
+    ];
+    for (const c of calls) expect((await grpcError(c)).kind).toBe('not_found');
+    expect(sent).toHaveLength(0);
+    const own = await client.listTransactions(reconciliationV1.ListTransactionsRequest.fromPartial({ clientId: 'client-2', userId: 'u2' }));
+    expect(own.transactions).toHaveLength(1);
+  });
+
+  it('lists accounts with their latest balance and user edit; balance history pages newest first', async () => {
+    await store.applyEdit('u1', 'account', cur, { notes: 'bills' }, new Date());
+    const res = await client.listAccounts({ ...U, pageSize: 0, pageToken: '' });
+    expect(res.accounts.map((a) => a.accountId).sort()).toEqual([cur, sav].sort());
+    const c = res.accounts.find((a) => a.accountId === cur)!;
+    expect(c).toMatchObject({ numberLast4: '5678', latestBalance: { current: '30' }, userEdit: { notes: 'bills' } });
+    expect(res.accounts.find((a) => a.accountId === sav)!.latestBalance).toBeUndefined();
+    const p1 = await client.getBalanceHistory({ ...U, accountId: cur, pageSize: 2, pageToken: '' });
+    const p2 = await client.getBalanceHistory({ ...U, accountId: cur, pageSize: 2, pageToken: p1.nextPageToken });
+    expect([...p1.balances, ...p2.balances].map((b) => b.current)).toEqual(['30', '20', '10']);
+    expect(p2.nextPageToken).toBe('');
+  });
+
+  it('changes: pages from the beginning with has_more, then a settle, a removal, an edit and an add split as Plaid does', async () => {
+    const feed = async (cursor: string, count: number) => {
+      const out = { added: [] as string[], modified: [] as string[], removed: [] as string[], accounts: [] as string[], cursor, pages: 0 };
+      for (;;) {
+        const r = await client.getChanges({ ...U, cursor: out.cursor, count });
+        out.pages += 1;
+        out.added.push(...r.added.map((t) => t.transactionId));
+        out.modified.push(...r.modified.map((t) => t.transactionId));
+        out.removed.push(...r.removed.map((t) => t.transactionId));
+        out.accounts.push(...r.accounts.map((a) => a.accountId));
+        out.cursor = r.nextCursor;
+        expect(r.added.length + r.modified.length + r.removed.length + r.accounts.length).toBeLessThanOrEqual(count);
+        if (!r.hasMore) return out;
+      }
+    };
+    const all = await feed('', 7);
+    expect(all.pages).toBeGreaterThan(3);
+    expect(new Set(all.added)).toEqual(new Set(ids));
+    expect(all.added).toHaveLength(ids.length);
+    expect(all.removed).toEqual([]);
+    expect(new Set(all.accounts)).toEqual(new Set([cur, sav]));
+    // nothing new: the same cursor comes back, empty
+    const again = await client.getChanges({ ...U, cursor: all.cursor, count: 0 });
+    expect(again).toMatchObject({ added: [], modified: [], removed: [], accounts: [], hasMore: false, nextCursor: all.cursor });
+
+    // the pending coffee settles (modified), a new pending hold appears then disappears (removed), an edit (modified)
+    const pending = (await store.transactions.findOne({ userId: 'u1', status: 'pending' }))!;
+    const at = new Date(T0.getTime() + 42 * DAY);
+    await store.applyBatch('u1', batch('client-1', 'conn-1', at, { kind: 'transactions', providerAccountId: 'tl-cur', window, batch: { index: 0, count: 1, complete: false }, transactions: [row(31, { description: 'PRET A MANGER HOLD LONDON', amount: '-4.2', normalisedProviderTransactionId: 'n-settled', timestamp: new Date(T0.getTime() + 40 * DAY) })] }));
+    expect(await store.transactions.findOne({ _id: pending._id })).toMatchObject({ status: 'booked', removed: false });
+    const hold = row(32, { normalisedProviderTransactionId: '', providerTransactionId: '', description: 'HOTEL HOLD', amount: '-200', timestamp: at });
+    await store.applyBatch('u1', batch('client-1', 'conn-1', at, { kind: 'pending_transactions', providerAccountId: 'tl-cur', window, batch: single, transactions: [hold] }));
+    const holdId = (await store.transactions.findOne({ userId: 'u1', description: 'HOTEL HOLD' }))!._id;
+    const mid = await client.getChanges({ ...U, cursor: all.cursor, count: 0 });
+    expect(mid.added.map((t) => t.transactionId)).toEqual([holdId]);
+    expect(mid.modified.map((t) => t.transactionId)).toEqual([pending._id]);
+    for (const d of [1, 3]) {
+      await store.applyBatch('u1', batch('client-1', 'conn-1', new Date(at.getTime() + d * DAY), { kind: 'pending_transactions', providerAccountId: 'tl-cur', window, batch: single, transactions: [] }));
+    }
+    await store.applyEdit('u1', 'transaction', ids[5]!, { notes: 'lunch with Sam' }, new Date());
+    const next = await feed(all.cursor, 100);
+    expect(next.added).toEqual([]);
+    expect(next.removed).toEqual([holdId]);
+    expect(next.modified.sort()).toEqual([pending._id, ids[5]!].sort());
+    const edited = (await client.getChanges({ ...U, cursor: all.cursor, count: 100 })).modified.find((t) => t.transactionId === ids[5]);
+    expect(edited!.userEdit).toMatchObject({ notes: 'lunch with Sam' });
+    // an old cursor still works and a fresh walk has the hold neither added nor lost
+    const fresh = await feed('', 500);
+    expect(fresh.added).not.toContain(holdId);
+    expect(fresh.removed).toEqual([holdId]);
+  });
+
+  it('spending summary: per month and effective category, exact decimals, without hidden rows and own transfers', async () => {
+    const hidden = ids.find((id) => id !== ids[0])!;
+    await store.applyEdit('u1', 'transaction', hidden, { hidden: true }, new Date());
+    const res = await client.getSpendingSummary({ ...U, fromMonth: '2026-01', toMonth: '2026-02', accountId: '' });
+    expect(res.months.map((m) => m.month)).toEqual(['2026-01', '2026-02']);
+    const docs = await store.transactions.find({ userId: 'u1', removed: false, status: 'booked' }).toArray();
+    for (const m of res.months) {
+      const inMonth = docs.filter((d) => d.bookedAt.toISOString().startsWith(m.month) && d._id !== hidden);
+      expect(m.ownTransfers).toBe(inMonth.filter((d) => d.transferPairId).length);
+      // expected totals in pennies, computed from the rows
+      const pennies = (s: string) => Math.round(Number(s.replace('-', '')) * 100);
+      const expectTotals = (debit: boolean) => {
+        const acc = new Map<string, number>();
+        for (const d of inMonth.filter((x) => !x.transferPairId && (x.transactionType === 'DEBIT') === debit)) acc.set(d.enrichment?.detailed ?? '', (acc.get(d.enrichment?.detailed ?? '') ?? 0) + pennies(d.amount));
+        return [...acc].map(([k, v]) => [k, (v / 100).toFixed(2)]).sort();
+      };
+      expect(m.spending.map((t) => [t.detailed, t.total]).sort()).toEqual(expectTotals(true));
+      expect(m.income.map((t) => [t.detailed, t.total]).sort()).toEqual(expectTotals(false));
+      expect(m.spending.every((t) => t.currency === 'GBP' && t.count > 0)).toBe(true);
+    }
+    const jan = res.months[0]!;
+    expect(jan.ownTransfers).toBe(2);
+    // four salaries of 1000.05 (rows 4, 9, 14, 19)
+    expect(jan.income.find((t) => t.detailed === 'INCOME_WAGES')).toMatchObject({ primary: 'INCOME', total: '4000.20', count: 4 });
+    // default range: six months up to the latest transaction's month
+    const def = await client.getSpendingSummary({ ...U, fromMonth: '', toMonth: '', accountId: '' });
+    expect(def.months.map((m) => m.month)).toEqual(['2025-09', '2025-10', '2025-11', '2025-12', '2026-01', '2026-02']);
+    await store.applyEdit('u1', 'transaction', hidden, { hidden: null }, new Date());
+  });
+
+  it('edits travel to the partition owner: applied with the resulting view, idempotent on request_id, queued when nobody applies', async () => {
+    const target = ids[1]!;
+    const r = await client.editTransaction(
+      reconciliationV1.EditTransactionRequest.fromPartial({ ...U, transactionId: target, requestId: 'req-1', fields: { setCategoryOverride: true, categoryOverride: 'FOOD_AND_DRINK_COFFEE', setTags: true, tags: ['work'] } }),
+    );
+    expect(r).toMatchObject({ applied: true, requestId: 'req-1', transaction: { transactionId: target, category: { detailed: 'FOOD_AND_DRINK_COFFEE', source: 'user' }, userEdit: { tags: ['work'] } } });
+    const cmd = sent.at(-1)!;
+    expect(cmd).toMatchObject({ userId: 'u1', clientId: 'client-1', meta: { eventType: 'enriched.user_edit' }, payload: { $case: 'userEdit', userEdit: { requestId: 'req-1', target: 'transaction', targetId: target, setNotes: false } } });
+    // the same request id again: answered from the store, not sent twice
+    const before = sent.length;
+    expect((await client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...U, transactionId: target, requestId: 'req-1', fields: { setNotes: true, notes: 'x' } }))).applied).toBe(true);
+    expect(sent).toHaveLength(before);
+    // an account edit, request id generated
+    const a = await client.editAccount(reconciliationV1.EditAccountRequest.fromPartial({ ...U, accountId: sav, fields: { setNotes: true, notes: 'holiday fund' } }));
+    expect(a).toMatchObject({ applied: true, account: { accountId: sav, userEdit: { notes: 'holiday fund' } } });
+    expect(a.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    // nobody applies: applied=false after the wait, the command is still sent
+    consumerRunning = false;
+    const q = await client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...U, transactionId: target, fields: { setHidden: true, hidden: true } }));
+    consumerRunning = true;
+    expect(q).toMatchObject({ applied: false, transaction: undefined });
+    expect(sent.at(-1)!.payload).toMatchObject({ userEdit: { requestId: q.requestId, setHidden: true, hidden: true } });
+    // each hop is logged with its ids and outcome, never the user's notes or tags
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged.find((l) => l['requestId'] === 'req-1')).toMatchObject({ msg: 'user edit applied', applied: true, target: 'transaction', userId: 'u1' });
+    expect(logged.find((l) => l['requestId'] === q.requestId)).toMatchObject({ msg: 'user edit queued (not applied within the wait)', applied: false });
+    expect(lines.join('')).not.toContain('holiday fund');
+    expect(lines.join('')).not.toContain('work');
+  });
+
+  it('edit validation: unknown category, no fields, category on an account, apply_to_merchant without a rule service', async () => {
+    const base = { ...U, transactionId: ids[1]! };
+    const cases: [Promise<unknown>, string, string][] = [
+      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, fields: { setCategoryOverride: true, categoryOverride: 'GROCERIES' } })), 'invalid_argument', 'fields.category_override'],
+      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, fields: {} })), 'invalid_argument', 'fields'],
+      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, requestId: 'a b', fields: { setNotes: true } })), 'invalid_argument', 'request_id'],
+      [client.editAccount(reconciliationV1.EditAccountRequest.fromPartial({ ...U, accountId: cur, fields: { setCategoryOverride: true, categoryOverride: 'INCOME_WAGES' } })), 'invalid_argument', 'fields.category_override'],
+      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...U, transactionId: 'txn_nope', fields: { setNotes: true } })), 'not_found', ''],
+      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, applyToMerchant: true, fields: { setCategoryOverride: true, categoryOverride: 'FOOD_AND_DRINK_COFFEE' } })), 'failed_precondition', ''],
+    ];
+    const before = sent.length;
+    for (const [call, kind, field] of cases) {
+      const e = await grpcError(call);
+      expect(e.kind).toBe(kind);
+      if (field) expect(e.violations.map((v) => v.field)).toContain(field);
+    }
+    expect(sent).toHaveLength(before);
+  });
+
+  it('recurring: the stored series of this client and user only', async () => {
+    expect((await client.listRecurring(U)).series).toEqual([]);
+    await queries.recurring.insertMany([
+      { _id: 's1', clientId: 'client-1', userId: 'u1', seriesId: 's1', merchantName: 'Netflix', merchantKey: 'netflix', accountId: cur, cadence: 'monthly', amount: '-10.99', currency: 'GBP', lastDate: new Date('2026-02-03T00:00:00Z'), nextExpectedDate: new Date('2026-03-03T00:00:00Z'), occurrences: 6, direction: 'outflow', primaryCategory: 'ENTERTAINMENT', detailedCategory: 'ENTERTAINMENT_TV_AND_MOVIES', source: 'history', active: true },
+      { _id: 's2', clientId: 'client-2', userId: 'u1', seriesId: 's2', merchantName: 'Other', merchantKey: 'other', accountId: 'x', cadence: 'weekly', amount: '-1', currency: 'GBP', lastDate: null, nextExpectedDate: null, occurrences: 3, direction: 'outflow', primaryCategory: '', detailedCategory: '', source: 'history', active: true },
+    ]);
+    const r = await client.listRecurring(U);
+    expect(r.series).toEqual([expect.objectContaining({ seriesId: 's1', cadence: 'monthly', amount: '-10.99', nextExpectedDate: new Date('2026-03-03T00:00:00Z'), occurrences: 6, active: true })]);
+  });
+
+  describe('hot reads use their named indexes', () => {
+    const USERS = 40;
+    const PER = 80;
+    beforeAll(async () => {
+      const docs: TransactionDoc[] = [];
+      for (let u = 0; u < USERS; u += 1) {
+        for (let i = 0; i < PER; i += 1) {
+          docs.push({
+            _id: `ix_${u}_${i}`, userId: `ix-${u}`, clientId: 'client-ix', accountId: `ixa_${u}_${i % 3}`, dedupeKey: `ix:${u}:${i}`, transactionId: `t${i}`, fingerprint: 'f', contentHash: 'h',
+            status: i % 20 === 0 ? 'pending' : 'booked', bookedAt: new Date(T0.getTime() + i * 3600_000), amount: '-1', currency: 'GBP', description: `SHOP ${i % 7}`, transactionType: 'DEBIT',
+            transactionCategory: 'PURCHASE', classification: [], merchantName: '', runningBalance: null, meta: {}, normalisedProviderTransactionId: '', providerTransactionId: '', removed: false,
+            missingSince: null, lastFetchId: null, changeReason: 'content', seq: i + 1, createdSeq: i + 1, changeKind: 'added', createdAt: T0, updatedAt: T0,
+            enrichment: { primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE', merchantName: `M${i % 5}`, merchantKey: `m${i % 5}`, source: 'rule', reason: '', confidence: 1, version: 'v', taxonomy: 't' },
+          });
+        }
+      }
+      await store.transactions.insertMany(docs);
+      await store.accounts.insertMany(Array.from({ length: USERS * 3 }, (_, i) => ({ _id: `ixa_${i % USERS}_${i % 3}`, userId: `ix-${i % USERS}`, clientId: 'client-ix' }) as never));
+      await queries.recurring.insertMany(Array.from({ length: USERS * 5 }, (_, i) => ({ _id: `ixs_${i}`, clientId: 'client-ix', userId: `ix-${i % USERS}`, merchantKey: `m${i}` }) as never));
+    });
+    const uses = async (cursor: { explain: () => Promise<unknown> }, index: string): Promise<void> => {
+      const plan = await cursor.explain();
+      if (!explainUsesIndex(plan, index)) throw new Error(`expected ${index}, got ${JSON.stringify(plan).slice(0, 1500)}`);
+    };
+    it('transactions across accounts, by merchant, by account, with filters; summary, recurring, user probe', async () => {
+      const c = queries.cursors;
+      const after = { bookedAt: new Date(T0.getTime() + 40 * 3600_000), id: 'ix_7_40' };
+      await uses(c.transactions('client-ix', 'ix-7', {}, 51), READ_INDEXES.transactionsUserTimeline);
+      await uses(c.transactions('client-ix', 'ix-7', { status: 'booked', text: 'shop', category: 'FOOD_AND_DRINK', overridden: ['a'], overriddenTo: ['b'], hidden: ['c'] }, 51, after), READ_INDEXES.transactionsUserTimeline);
+      await uses(c.transactions('client-ix', 'ix-7', { from: T0, to: new Date(T0.getTime() + DAY) }, 51), READ_INDEXES.transactionsUserTimeline);
+      await uses(c.transactions('client-ix', 'ix-7', { merchantKey: 'm3' }, 51, after), READ_INDEXES.transactionsUserMerchant);
+      await uses(c.transactions('client-ix', 'ix-7', { accountId: 'ixa_7_1' }, 51, after), RECON_INDEXES.transactionsTimeline);
+      await uses(c.bookedInRange('client-ix', 'ix-7', T0, new Date(T0.getTime() + 2 * DAY)), READ_INDEXES.transactionsUserTimeline);
+      await uses(c.latestTransaction('client-ix', 'ix-7'), READ_INDEXES.transactionsUserTimeline);
+      await uses(c.transactionEdits('ix-7'), RECON_INDEXES.editsChanges);
+      await uses(c.recurring('client-ix', 'ix-7'), READ_INDEXES.recurringByUser);
+      await uses(c.userProbe('client-ix', 'ix-7'), RECON_INDEXES.accountsByUser);
+      await uses(c.balancePage('ix-7', 'ixa_7_0', 10, T0), RECON_INDEXES.balancesHistory);
+      await uses(c.latestBalance('ix-7', 'ixa_7_0'), RECON_INDEXES.balancesHistory);
+      // the merchant cursor walks the same keyset order as the timeline
+      const viaMerchant = await c.transactions('client-ix', 'ix-7', { merchantKey: 'm3' }, 100).toArray();
+      expect(viaMerchant.map((d) => d._id)).toEqual(Array.from({ length: PER }, (_, i) => i).filter((i) => i % 5 === 3).reverse().map((i) => `ix_7_${i}`));
+    });
+  });
+});
