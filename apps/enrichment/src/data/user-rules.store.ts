@@ -65,7 +65,7 @@ export class UserRuleStore implements UserRuleSource {
 
   async list(clientId: string, userId: string): Promise<StoredUserRule[]> {
     const docs = await this.cursorFor(clientId, userId).toArray();
-    return docs.map(({ _id, updatedAt, ...rule }) => rule);
+    return docs.map(({ _id, updatedAt: _updatedAt, ...rule }) => rule);
   }
 
   /** The categoriser's port: a user's rules in a deterministic order (rule id), so enrichment is replayable. */
