@@ -21,13 +21,17 @@ import { eventsV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
 import { headersFor, headersToRecord, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message } from 'kafkajs';
 import type { UserRule, UserRuleSource } from '../domain/categorize';
 import { carriesTransactions, enrichedEventId, enrichRaw, PoisonEvent } from '../domain/enrich-raw';
 
 export const ENRICHED_SCHEMA_VERSION = 1;
-/** Bytes of encoded messages per producer request (Kafka's default request limit is 1 MB per message, 100 MB per request). */
-const MAX_SEND_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes of encoded messages per producer request. The broker's message.max.bytes (1 MB by default) bounds each
+ * partition's record batch in a request, so one request stays below it whatever the partitioning.
+ */
+const MAX_SEND_BYTES = 768 * 1024;
 
 const tracer = trace.getTracer('enrichment');
 const recordGetter: TextMapGetter<Record<string, string>> = { keys: (c) => Object.keys(c), get: (c, k) => c[k] };
@@ -44,6 +48,15 @@ export interface RawConsumerSettings {
   partitionsConsumedConcurrently?: number;
   /** Called after each batch is produced and committed (metrics, tests). */
   onBatch?: (stats: { enriched: number; deadLettered: number; transactions: number }) => void;
+}
+
+/** Replaces the carrier's W3C headers with the active context (this message's CONSUMER span). */
+function withTraceContext(carrier: Record<string, string>): Record<string, string> {
+  const out = { ...carrier };
+  delete out[HEADERS.traceparent];
+  delete out[HEADERS.tracestate];
+  propagation.inject(context.active(), out);
+  return out;
 }
 
 /** What one raw message became. */
@@ -149,8 +162,16 @@ export class RawEnrichmentConsumer {
     });
   }
 
-  /** One producer request per MAX_SEND_BYTES of messages, in order. */
+  /**
+   * One producer request per MAX_SEND_BYTES of messages, in order. The kafkajs instrumentation would stamp every
+   * message of a request with the one context active at send time; tracing is suppressed for the request so each
+   * message keeps the traceparent of its own raw message's CONSUMER span (set in enrichOne / dead).
+   */
   private async send(topic: string, messages: Message[]): Promise<void> {
+    await context.with(suppressTracing(context.active()), () => this.sendChunks(topic, messages));
+  }
+
+  private async sendChunks(topic: string, messages: Message[]): Promise<void> {
     let chunk: Message[] = [];
     let bytes = 0;
     for (const m of messages) {
@@ -272,7 +293,7 @@ export class RawEnrichmentConsumer {
       message: {
         key: message.key,
         value: Buffer.from(eventsV1.DeadLetter.encode(record).finish()),
-        headers: { ...headers, [HEADERS.deadLetterCode]: code, [HEADERS.deadLetterReason]: reason.slice(0, 500), [HEADERS.contentType]: PROTOBUF_CONTENT_TYPE },
+        headers: withTraceContext({ ...headers, [HEADERS.deadLetterCode]: code, [HEADERS.deadLetterReason]: reason.slice(0, 500), [HEADERS.contentType]: PROTOBUF_CONTENT_TYPE }),
       },
     };
   }
