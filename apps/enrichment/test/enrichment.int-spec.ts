@@ -70,6 +70,7 @@ describe('enrichment stage (ais.raw.v1 -> ais.enriched.v1) and gRPC API', () => 
   const clientId = 'client-it';
   const userA = `user-a-${ns}`;
   const userB = `user-b-${ns}`;
+  const serviceEnv = { ...infra, MONGODB_DB: db, KAFKA_TOPIC_PREFIX: prefix, KAFKA_GROUP_ID: `enrichment-${ns}`, OTEL_TRACES_EXPORTER: 'zipkin', LOG_LEVEL: 'info' };
 
   const rawEvent = (userId: string, eventType: string, payload: eventsV1.RawDataEvent['payload'], accountId = 'acc-1'): eventsV1.RawDataEvent => ({
     ...eventsV1.RawDataEvent.fromPartial({
@@ -116,14 +117,7 @@ describe('enrichment stage (ais.raw.v1 -> ais.enriched.v1) and gRPC API', () => 
 
   beforeAll(async () => {
     await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix, topics: [TOPICS.raw, TOPICS.enriched, TOPICS.deadLetter] });
-    svc = await startService('enrichment', {
-      ...infra,
-      MONGODB_DB: db,
-      KAFKA_TOPIC_PREFIX: prefix,
-      KAFKA_GROUP_ID: `enrichment-${ns}`,
-      OTEL_TRACES_EXPORTER: 'zipkin',
-      LOG_LEVEL: 'info',
-    });
+    svc = await startService('enrichment', serviceEnv);
     grpc = createGrpcClient(enrichmentV1.EnrichmentServiceClient, `127.0.0.1:${String(svc.ready['grpcPort'])}`, 20_000);
     const kafka = new Kafka({ clientId: `enrichment-it-${ns}`, brokers, logLevel: logLevel.NOTHING });
     producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 1 });
@@ -267,6 +261,20 @@ describe('enrichment stage (ais.raw.v1 -> ais.enriched.v1) and gRPC API', () => 
       `enrichment throughput: ${total} transactions in ${events.length} raw events: published in ${published - start} ms, all enriched after ${done - start} ms ` +
         `=> ${Math.round(total / ((done - start) / 1000))} transactions/s end to end (publish + enrich + produce + collect, 2 shared cores)`,
     );
+  });
+
+  it('graceful shutdown commits what it enriched: a restarted instance of the group continues after it, without redoing it', async () => {
+    expect(await svc.stop()).toBe(0);
+    const later = rawEvent(userA, EVENT_TYPES.rawBalance, { $case: 'balance', balance: eventsV1.RawBalance.fromPartial({ currency: 'GBP', current: '1.00' }) });
+    await publish([later]);
+    svc = await startService('enrichment', { ...serviceEnv });
+    grpc.close();
+    grpc = createGrpcClient(enrichmentV1.EnrichmentServiceClient, `127.0.0.1:${String(svc.ready['grpcPort'])}`, 20_000);
+    await waitFor('the event published while enrichment was down', () => (forUser(userA).length >= 5 ? true : undefined));
+    // Give a wrongly uncommitted batch time to be redelivered before counting.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const ids = forUser(userA).map((r) => (r.event.payload?.$case === 'batch' ? r.event.payload.batch.raw?.meta?.eventId : ''));
+    expect(ids).toEqual([...published[userA]!.map((e) => e.meta!.eventId), later.meta!.eventId]);
   });
 
   describe('gRPC', () => {
