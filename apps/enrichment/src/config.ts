@@ -8,6 +8,12 @@ export const schema = commonSchema
     MONGODB_DB: z.string().min(1).default('enrichment'),
     KAFKA_CLIENT_ID: z.string().min(1).default('enrichment'),
     KAFKA_CREATE_TOPICS: env.bool.default(true),
+    /** Consumer group of the ais.raw.v1 -> ais.enriched.v1 stage. */
+    KAFKA_GROUP_ID: z.string().min(1).default('enrichment'),
+    /** A new group starts at the beginning of ais.raw.v1 (nothing fetched is skipped). */
+    KAFKA_FROM_BEGINNING: env.bool.default(true),
+    /** Partitions of ais.raw.v1 one instance enriches at the same time. */
+    KAFKA_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
   });
 
 export type Config = z.infer<typeof schema>;

@@ -1,7 +1,7 @@
 import { categorize, Categorizer, emittableCategories, ENRICHMENT_VERSION, SOURCE_ORDER, type CategorizeInput, type UserRule } from './categorize';
 import { DETAILED, isDetailed, TAXONOMY_VERSION } from './taxonomy';
 
-const base: CategorizeInput = { description: '', amount: '-1000', providerClassification: [], merchantName: '' };
+const base: CategorizeInput = { description: '', amount: '-10.00', providerClassification: [], merchantName: '' };
 
 describe('categorize: sources in order', () => {
   const tesco: CategorizeInput = { ...base, description: 'CRD 1234 TESCO STORES 3297 LONDON GB', transactionCategory: 'PURCHASE', transactionId: 'tx-1' };
@@ -25,7 +25,7 @@ describe('categorize: sources in order', () => {
 
   it('structural rules beat the dictionary (an ATM at a supermarket, a salary from a supermarket)', () => {
     expect(categorize({ ...base, description: 'CASH SAINSBURYS BANK 12MAR', transactionCategory: 'ATM' })).toMatchObject({ source: 'rule', detailed: 'TRANSFER_OUT_WITHDRAWAL' });
-    expect(categorize({ ...base, description: 'TESCO STORES LTD SALARY', amount: '185000', transactionType: 'CREDIT', transactionCategory: 'CREDIT' })).toMatchObject({ source: 'rule', detailed: 'INCOME_WAGES' });
+    expect(categorize({ ...base, description: 'TESCO STORES LTD SALARY', amount: '1850.00', transactionType: 'CREDIT', transactionCategory: 'CREDIT' })).toMatchObject({ source: 'rule', detailed: 'INCOME_WAGES' });
   });
 
   it('then the merchant dictionary, then keyword rules, then the fallback', () => {
@@ -37,16 +37,16 @@ describe('categorize: sources in order', () => {
   });
 
   it('the fallback reads the direction and the payment type', () => {
-    expect(categorize({ ...base, description: 'J BLOGGS', amount: '2500', transactionCategory: 'TRANSFER' })).toMatchObject({ source: 'fallback', detailed: 'TRANSFER_IN_ACCOUNT_TRANSFER' });
+    expect(categorize({ ...base, description: 'J BLOGGS', amount: '25.00', transactionCategory: 'TRANSFER' })).toMatchObject({ source: 'fallback', detailed: 'TRANSFER_IN_ACCOUNT_TRANSFER' });
     expect(categorize({ ...base, description: 'J BLOGGS', transactionCategory: 'STANDING_ORDER' })).toMatchObject({ source: 'fallback', detailed: 'TRANSFER_OUT_ACCOUNT_TRANSFER' });
     // Card endpoints report purchases as positive DEBITs: transaction_type wins over the sign.
-    expect(categorize({ ...base, description: 'XYZQ', amount: '1000', transactionType: 'DEBIT', transactionCategory: 'PURCHASE' }).detailed).toBe('GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE');
+    expect(categorize({ ...base, description: 'XYZQ', amount: '10.00', transactionType: 'DEBIT', transactionCategory: 'PURCHASE' }).detailed).toBe('GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE');
   });
 
   it('the Categorizer consults its user-rule port first', async () => {
     const rulesFor = jest.fn(async () => [{ id: 'r', detailed: 'ENTERTAINMENT_OTHER_ENTERTAINMENT' as const, descriptionContains: 'tesco' }]);
-    const c = await new Categorizer({ rulesFor }).categorize('user-1', tesco);
-    expect(rulesFor).toHaveBeenCalledWith('user-1');
+    const c = await new Categorizer({ rulesFor }).categorize('client-1', 'user-1', tesco);
+    expect(rulesFor).toHaveBeenCalledWith('client-1', 'user-1');
     expect(c).toMatchObject({ source: 'user', detailed: 'ENTERTAINMENT_OTHER_ENTERTAINMENT' });
   });
 });
@@ -57,7 +57,7 @@ describe('categorize: results', () => {
     { ...base, description: 'LINK ATM', transactionCategory: 'ATM' },
     { ...base, description: 'NETFLIX.COM', providerClassification: ['Entertainment', 'Movies & TV'] },
     { ...base, description: 'THE CROWN INN' },
-    { ...base, description: '???', amount: '100' },
+    { ...base, description: '???', amount: '1.00' },
   ];
 
   it('carry a confidence in (0, 1], the enrichment version and the taxonomy version', () => {

@@ -28,7 +28,7 @@ export const ENRICHMENT_VERSION = '1.0.0';
 
 export interface CategorizeInput {
   description: string;
-  /** Minor units as a decimal string; negative for money out on account endpoints. */
+  /** Decimal string in major units, as raw events carry it ("-2.99"); negative for money out on account endpoints. Only its sign is read. */
   amount: string;
   currency?: string;
   /** TrueLayer's transaction_type (DEBIT | CREDIT); wins over the amount's sign (card endpoints report purchases positive). */
@@ -72,16 +72,16 @@ export interface UserRule {
   direction?: Direction;
 }
 
-/** Port: where a user's rules and overrides come from (enrichment's own store, later). */
+/** Port: where a user's rules and overrides come from (enrichment's `user_rules` collection). Users are per API client. */
 export interface UserRuleSource {
-  rulesFor(userId: string): Promise<readonly UserRule[]>;
+  rulesFor(clientId: string, userId: string): Promise<readonly UserRule[]>;
 }
 
 export class Categorizer {
   constructor(private readonly userRules: UserRuleSource) {}
 
-  async categorize(userId: string, input: CategorizeInput): Promise<Categorization> {
-    return categorize(input, await this.userRules.rulesFor(userId));
+  async categorize(clientId: string, userId: string, input: CategorizeInput): Promise<Categorization> {
+    return categorize(input, await this.userRules.rulesFor(clientId, userId));
   }
 }
 

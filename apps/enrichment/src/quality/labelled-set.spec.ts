@@ -1,4 +1,4 @@
-import { evaluate, loadLabelledSet, primaryAccuracy } from './labelled-set';
+import { evaluate, loadLabelledSet, primaryAccuracy, run, toMajorUnits } from './labelled-set';
 import { PRIMARIES } from '../domain/taxonomy';
 
 describe('the labelled set', () => {
@@ -15,5 +15,16 @@ describe('the labelled set', () => {
     const e = evaluate(set);
     expect(primaryAccuracy(e, 'all')).toBeGreaterThanOrEqual(0.9);
     expect(primaryAccuracy(e, 'holdout')).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('is fed major units as raw events carry them, and no result depends on the magnitude of the amount', () => {
+    expect(toMajorUnits(-23.45)).toBe('-23.45');
+    expect(toMajorUnits(1850)).toBe('1850');
+    for (const tx of set) {
+      const major = run(tx);
+      for (const scaled of [tx.amount * 100, tx.amount / 100, Math.sign(tx.amount || 1) * 1e6]) {
+        expect([tx.line, run({ ...tx, amount: scaled })]).toEqual([tx.line, major]);
+      }
+    }
   });
 });

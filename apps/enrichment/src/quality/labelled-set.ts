@@ -6,6 +6,7 @@
  * Split: every 5th line (1-based line numbers 5, 10, 15, ...) is the holdout. Rules and the dictionary are tuned
  * against the other lines only; the holdout is reported beside them as a check on generalisation.
  */
+import { toDecimalString } from '@ais/contracts-events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { categorize, type Categorization } from '../domain/categorize';
@@ -48,15 +49,15 @@ export function loadLabelledSet(path = LABELLED_SET_PATH): LabelledLine[] {
   return out;
 }
 
-/** Pounds (a JSON number) to minor units as a decimal string, without floating-point drift. */
-export function toMinorUnits(amount: number): string {
-  return String(Math.round(amount * 100));
+/** Pounds (a JSON number) as raw events carry them: a decimal string in major units ("-23.45"). */
+export function toMajorUnits(amount: number): string {
+  return toDecimalString(amount);
 }
 
 export function run(tx: LabelledTransaction): Categorization {
   return categorize({
     description: tx.description,
-    amount: toMinorUnits(tx.amount),
+    amount: toMajorUnits(tx.amount),
     currency: tx.currency,
     transactionType: tx.transaction_type,
     transactionCategory: tx.transaction_category,

@@ -1,0 +1,300 @@
+/**
+ * ais.raw.v1 -> ais.enriched.v1, one consumed batch at a time.
+ *
+ * Order: both topics are keyed by user id and a partition's messages are enriched and produced in offset order, in
+ * one send per batch (chunked by size), so each user's enriched events keep the order of their raw events. The
+ * consumer group owns a user's partition alone (single writer per user), which is what reconciliation relies on
+ * downstream; enrichment itself keeps no per-user state besides the user rules, which it only reads here.
+ *
+ * Delivery: offsets are committed only after the batch's enriched events and dead letters are acknowledged
+ * (acks=all); a failure (Kafka, MongoDB) throws, and kafkajs redelivers the batch. Enriched event ids are derived
+ * from the raw event ids, so a redelivered batch produces the same ids and reconciliation skips them.
+ *
+ * Poison messages (undecodable, no envelope, no user, no known payload, amounts that are not decimals) go to the
+ * dead-letter topic with the reason, and the partition moves on.
+ *
+ * Tracing: each raw message gets a CONSUMER span under the producer's trace (W3C headers); its enriched event's
+ * headers carry that span's context.
+ */
+import { bindings, EVENT_TYPES, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
+import { eventsV1 } from '@ais/contracts-proto-ts';
+import type { Logger } from '@ais/platform-logger';
+import { headersFor, headersToRecord, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message } from 'kafkajs';
+import type { UserRule, UserRuleSource } from '../domain/categorize';
+import { carriesTransactions, enrichedEventId, enrichRaw, PoisonEvent } from '../domain/enrich-raw';
+
+export const ENRICHED_SCHEMA_VERSION = 1;
+/**
+ * Bytes of encoded messages per producer request. The broker's message.max.bytes (1 MB by default) bounds each
+ * partition's record batch in a request, so one request stays below it whatever the partitioning.
+ */
+const MAX_SEND_BYTES = 768 * 1024;
+
+const tracer = trace.getTracer('enrichment');
+const recordGetter: TextMapGetter<Record<string, string>> = { keys: (c) => Object.keys(c), get: (c, k) => c[k] };
+
+export interface RawConsumerSettings {
+  groupId: string;
+  prefix: string;
+  producer: EventProducer;
+  rules: UserRuleSource;
+  logger: Logger;
+  fromBeginning?: boolean;
+  sessionTimeoutMs?: number;
+  maxWaitTimeMs?: number;
+  partitionsConsumedConcurrently?: number;
+  /** Called after each batch is produced and committed (metrics, tests). */
+  onBatch?: (stats: { enriched: number; deadLettered: number; transactions: number }) => void;
+}
+
+/** Replaces the carrier's W3C headers with the active context (this message's CONSUMER span). */
+function withTraceContext(carrier: Record<string, string>): Record<string, string> {
+  const out = { ...carrier };
+  delete out[HEADERS.traceparent];
+  delete out[HEADERS.tracestate];
+  propagation.inject(context.active(), out);
+  return out;
+}
+
+/** What one raw message became. */
+type Outcome = { kind: 'enriched'; message: Message; transactions: number } | { kind: 'dead'; message: Message };
+
+export class RawEnrichmentConsumer {
+  private readonly consumer: Consumer;
+  private readonly enrichedTopic: string;
+  private readonly rawBinding;
+  private readonly deadLetterTopic: string;
+  private joined = false;
+  private crashed = false;
+  private running = false;
+  private lastCrash: unknown;
+
+  constructor(
+    kafka: Kafka,
+    private readonly settings: RawConsumerSettings & { deadLetterTopic: string },
+  ) {
+    this.rawBinding = bindings.raw(settings.prefix);
+    this.enrichedTopic = bindings.enriched(settings.prefix).topic;
+    this.deadLetterTopic = settings.deadLetterTopic;
+    this.consumer = kafka.consumer({
+      groupId: settings.groupId,
+      sessionTimeout: settings.sessionTimeoutMs ?? 30_000,
+      maxWaitTimeInMs: settings.maxWaitTimeMs ?? 1_000,
+      allowAutoTopicCreation: false,
+      retry: { retries: 10 },
+    });
+    const { GROUP_JOIN, CRASH, STOP } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, () => (this.joined = true));
+    this.consumer.on(STOP, () => (this.joined = false));
+    this.consumer.on(CRASH, (event) => {
+      const restart = Boolean((event.payload as { restart?: boolean }).restart);
+      settings.logger.error({ err: event.payload.error, groupId: event.payload.groupId, restart }, 'enrichment consumer crashed');
+      this.lastCrash = event.payload.error;
+      if (!restart) this.crashed = true;
+    });
+  }
+
+  get ready(): boolean {
+    return this.running && this.joined && !this.crashed;
+  }
+
+  get healthy(): boolean {
+    return !this.crashed;
+  }
+
+  async start(startup: { budgetMs?: number; brokers?: readonly string[] } = {}): Promise<void> {
+    const budgetMs = startup.budgetMs ?? 30_000;
+    const brokers = startup.brokers ?? [];
+    const { groupId, logger } = this.settings;
+    await withStartupRetry(
+      async () => {
+        await this.consumer.connect();
+        await this.consumer.subscribe({ topics: [this.rawBinding.topic], fromBeginning: this.settings.fromBeginning ?? true });
+      },
+      { step: `subscription of group ${groupId}`, brokers, budgetMs, onRetry: ({ attempt, delayMs, error }) => logger.warn({ attempt, delayMs, err: error, groupId }, 'kafka not ready for the subscription yet; retrying') },
+    );
+    await this.consumer.run({
+      autoCommit: true,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.settings.partitionsConsumedConcurrently ?? 1,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    this.running = true;
+    const deadline = Date.now() + budgetMs;
+    while (!this.joined) {
+      if (this.crashed) throw new KafkaStartupError(`first join of group ${groupId}`, brokers, budgetMs, this.lastCrash, false);
+      if (Date.now() > deadline) throw new KafkaStartupError(`first join of group ${groupId}`, brokers, budgetMs, this.lastCrash, true);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Leaves the group after the current batch (its offsets are committed once its output is acknowledged). */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.consumer.disconnect();
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
+    if (batch.topic !== this.rawBinding.topic) return;
+    const taken: KafkaMessage[] = [];
+    for (const m of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      taken.push(m);
+    }
+    if (taken.length === 0) return;
+    const rules = new Map<string, Promise<readonly UserRule[]>>();
+    const outcomes: Outcome[] = [];
+    for (const message of taken) outcomes.push(await this.processOne(batch.topic, batch.partition, message, rules));
+    await this.send(this.deadLetterTopic, outcomes.flatMap((o) => (o.kind === 'dead' ? [o.message] : [])));
+    await this.send(this.enrichedTopic, outcomes.flatMap((o) => (o.kind === 'enriched' ? [o.message] : [])));
+    resolveOffset(taken[taken.length - 1]!.offset);
+    await heartbeat();
+    await commitOffsetsIfNecessary();
+    const enriched = outcomes.filter((o) => o.kind === 'enriched');
+    this.settings.onBatch?.({
+      enriched: enriched.length,
+      deadLettered: outcomes.length - enriched.length,
+      transactions: enriched.reduce((n, o) => n + (o.kind === 'enriched' ? o.transactions : 0), 0),
+    });
+  }
+
+  /**
+   * One producer request per MAX_SEND_BYTES of messages, in order. The kafkajs instrumentation would stamp every
+   * message of a request with the one context active at send time; tracing is suppressed for the request so each
+   * message keeps the traceparent of its own raw message's CONSUMER span (set in enrichOne / dead).
+   */
+  private async send(topic: string, messages: Message[]): Promise<void> {
+    await context.with(suppressTracing(context.active()), () => this.sendChunks(topic, messages));
+  }
+
+  private async sendChunks(topic: string, messages: Message[]): Promise<void> {
+    let chunk: Message[] = [];
+    let bytes = 0;
+    for (const m of messages) {
+      const size = (m.value as Buffer).length;
+      if (chunk.length > 0 && bytes + size > MAX_SEND_BYTES) {
+        await this.settings.producer.sendRaw(topic, chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(m);
+      bytes += size;
+    }
+    if (chunk.length > 0) await this.settings.producer.sendRaw(topic, chunk);
+  }
+
+  private async processOne(topic: string, partition: number, message: KafkaMessage, rules: Map<string, Promise<readonly UserRule[]>>): Promise<Outcome> {
+    const headers = headersToRecord(message.headers);
+    const parent = propagation.extract(context.active(), headers, recordGetter);
+    const span = tracer.startSpan(
+      `${topic} process`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': topic,
+          'messaging.destination.partition.id': String(partition),
+          'messaging.kafka.offset': Number(message.offset),
+          'messaging.consumer.group.name': this.settings.groupId,
+          ...(headers[HEADERS.eventId] ? { 'messaging.message.id': headers[HEADERS.eventId] } : {}),
+        },
+      },
+      parent,
+    );
+    try {
+      return await context.with(trace.setSpan(parent, span), async () => {
+        const outcome = await this.enrichOne(topic, partition, message, headers, rules);
+        if (outcome.kind === 'dead') span.setAttribute('ais.dead_lettered', true);
+        return outcome;
+      });
+    } catch (error) {
+      span.recordException(error instanceof Error ? error : new Error(String(error)));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async enrichOne(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    headers: Record<string, string>,
+    rules: Map<string, Promise<readonly UserRule[]>>,
+  ): Promise<Outcome> {
+    const log = this.settings.logger;
+    let raw: eventsV1.RawDataEvent;
+    try {
+      if (!message.value) throw new Error('empty message value');
+      raw = this.rawBinding.codec.decode(message.value);
+    } catch (error) {
+      return this.dead(topic, partition, message, headers, 'decode_failed', (error as Error).message);
+    }
+    if (!raw.meta?.eventId) return this.dead(topic, partition, message, headers, 'missing_envelope', 'event has no meta.event_id');
+    let enrichments: eventsV1.TransactionEnrichment[];
+    try {
+      let userRules: readonly UserRule[] = [];
+      if (carriesTransactions(raw) && raw.userId) {
+        const key = JSON.stringify([raw.clientId, raw.userId]);
+        if (!rules.has(key)) rules.set(key, this.settings.rules.rulesFor(raw.clientId, raw.userId));
+        userRules = await rules.get(key)!;
+      }
+      enrichments = enrichRaw(raw, userRules);
+    } catch (error) {
+      if (error instanceof PoisonEvent) return this.dead(topic, partition, message, headers, error.code, error.message, raw.meta.eventId);
+      throw error;
+    }
+    const event: eventsV1.EnrichedEvent = {
+      meta: {
+        eventId: enrichedEventId(raw.meta.eventId),
+        occurredAt: new Date(),
+        schemaVersion: ENRICHED_SCHEMA_VERSION,
+        producer: 'enrichment',
+        eventType: EVENT_TYPES.enrichedBatch,
+        correlationId: raw.meta.correlationId,
+      },
+      userId: raw.userId,
+      clientId: raw.clientId,
+      payload: { $case: 'batch', batch: { raw, enrichments } },
+    };
+    log.debug({ eventId: event.meta!.eventId, rawEventId: raw.meta.eventId, kind: raw.payload?.$case, items: enrichments.length }, 'raw event enriched');
+    return {
+      kind: 'enriched',
+      transactions: enrichments.length,
+      // headersFor injects the active context: this message's CONSUMER span.
+      message: { key: raw.userId, value: Buffer.from(eventsV1.EnrichedEvent.encode(event).finish()), headers: headersFor(event.meta!) },
+    };
+  }
+
+  private dead(topic: string, partition: number, message: KafkaMessage, headers: Record<string, string>, code: string, reason: string, eventId = ''): Outcome {
+    this.settings.logger.warn({ topic, partition, offset: message.offset, eventId: eventId || headers[HEADERS.eventId], code, reason }, 'raw event dead-lettered');
+    const record: eventsV1.DeadLetter = {
+      sourceTopic: topic,
+      sourcePartition: partition,
+      sourceOffset: message.offset,
+      consumerGroup: this.settings.groupId,
+      errorCode: code,
+      errorMessage: reason.slice(0, 2000),
+      failedAt: new Date(),
+      attempts: 1,
+      originalKey: message.key ? Buffer.from(message.key) : Buffer.alloc(0),
+      originalValue: message.value ? Buffer.from(message.value) : Buffer.alloc(0),
+      originalHeaders: headers,
+      eventId: eventId || headers[HEADERS.eventId] || '',
+    };
+    return {
+      kind: 'dead',
+      message: {
+        key: message.key,
+        value: Buffer.from(eventsV1.DeadLetter.encode(record).finish()),
+        headers: withTraceContext({ ...headers, [HEADERS.deadLetterCode]: code, [HEADERS.deadLetterReason]: reason.slice(0, 500), [HEADERS.contentType]: PROTOBUF_CONTENT_TYPE }),
+      },
+    };
+  }
+}
