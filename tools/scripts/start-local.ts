@@ -94,6 +94,7 @@ async function main(): Promise<void> {
 
   const common: Record<string, string> = { ...stack, OTEL_TRACES_EXPORTER: 'zipkin', LOG_LEVEL: 'info' };
   const tvPort = await freePort();
+  const enPort = await freePort();
   const [tv, df, en, rc] = await Promise.all([
     service('token-vault', { ...common, GRPC_PORT: String(tvPort), TRUELAYER_ENV: 'custom', TRUELAYER_AUTH_URL: sandbox.url, TRUELAYER_API_URL: sandbox.url }),
     service('data-fetcher', {
@@ -103,8 +104,8 @@ async function main(): Promise<void> {
       TRUELAYER_API_URL: sandbox.url,
       WEBHOOK_URI: `${gwBase}/v1/webhooks/truelayer`,
     }),
-    service('enrichment', common),
-    service('reconciliation', common),
+    service('enrichment', { ...common, GRPC_PORT: String(enPort) }),
+    service('reconciliation', { ...common, ENRICHMENT_ADDR: `127.0.0.1:${String(enPort)}` }),
   ]);
   const gw = await service('auth-gateway', {
     ...common,

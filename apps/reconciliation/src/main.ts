@@ -1,11 +1,13 @@
 import { TOPICS } from '@ais/contracts-events';
-import { eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
+import { enrichmentV1, eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
+import { createGrpcClient } from '@ais/platform-grpc';
 import { EventProducer, withStartupRetry } from '@ais/platform-kafka';
 import { Service } from '@ais/platform-runtime';
 import { loadConfig } from './config';
 import { Analysis } from './data/analysis';
 import { ChangeFeedPublisher } from './data/changefeed';
 import { ReadQueries } from './data/queries';
+import { reenrichUser } from './data/reenrich';
 import { ReconciliationStore } from './data/store';
 import { reconciliationHandlers } from './grpc/reconciliation.service';
 import { EnrichedConsumer } from './kafka/enriched.consumer';
@@ -53,9 +55,17 @@ async function main(): Promise<void> {
       await publisher.stop();
     });
     service.readiness(() => consumer.healthy);
+    // "always categorise this merchant as ...": the rule is enrichment's (it applies to every later sync); the stored
+    // history is re-enriched through the user's partition (ReEnrichment events), so the feed shows what changed
+    const enrichment = createGrpcClient(enrichmentV1.EnrichmentServiceClient, config.ENRICHMENT_ADDR, config.GRPC_DEADLINE_MS);
+    service.lifecycle.on('drain', 'enrichment-client', () => enrichment.close());
+    const userRules = async (clientId: string, userId: string, merchantKey: string, detailedCategory: string): Promise<void> => {
+      await enrichment.putUserRule({ rule: { ruleId: `merchant-${merchantKey}`, clientId, userId, detailedCategory, merchantKey, descriptionContains: '', direction: '' } });
+      await reenrichUser({ store, enrichment, producer, logger: service.logger, topicPrefix: prefix }, userId);
+    };
     const grpc = service
       .grpcServer()
-      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: prefix, logger: service.logger }));
+      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: prefix, logger: service.logger, userRules }));
     await service.serve(grpc, config, async () => {
       await consumer.start(service.kafkaStartup);
       publisher.startSweep(config.CHANGEFEED_SWEEP_MS, config.CHANGEFEED_SWEEP_MIN_AGE_MS);

@@ -442,11 +442,11 @@ describe('reconciliation read API (gRPC, real server)', () => {
   it('recurring: the stored series of this client and user only', async () => {
     expect((await client.listRecurring(U)).series).toEqual([]);
     await queries.recurring.insertMany([
-      { _id: 's1', clientId: 'client-1', userId: 'u1', seriesId: 's1', merchantName: 'Netflix', merchantKey: 'netflix', accountId: cur, cadence: 'monthly', amount: '-10.99', currency: 'GBP', lastDate: new Date('2026-02-03T00:00:00Z'), nextExpectedDate: new Date('2026-03-03T00:00:00Z'), occurrences: 6, direction: 'outflow', primaryCategory: 'ENTERTAINMENT', detailedCategory: 'ENTERTAINMENT_TV_AND_MOVIES', source: 'history', active: true },
-      { _id: 's2', clientId: 'client-2', userId: 'u1', seriesId: 's2', merchantName: 'Other', merchantKey: 'other', accountId: 'x', cadence: 'weekly', amount: '-1', currency: 'GBP', lastDate: null, nextExpectedDate: null, occurrences: 3, direction: 'outflow', primaryCategory: '', detailedCategory: '', source: 'history', active: true },
-    ]);
+      { _id: 's1', userId: 'u1', seriesId: 's1', merchantName: 'Netflix', merchantKey: 'netflix', accountId: cur, cadence: 'monthly', amount: '-10.99', currency: 'GBP', lastDate: new Date('2026-02-03T00:00:00Z'), nextExpectedDate: new Date('2026-03-03T00:00:00Z'), occurrences: 6, direction: 'outflow', primary: 'ENTERTAINMENT', detailed: 'ENTERTAINMENT_TV_AND_MOVIES', source: 'history', active: true, found: true },
+      { _id: 's2', userId: 'u-other', seriesId: 's2', merchantName: 'Other', merchantKey: 'other', accountId: 'x', cadence: 'weekly', amount: '-1', currency: 'GBP', lastDate: null, nextExpectedDate: null, occurrences: 3, direction: 'outflow', primary: '', detailed: '', source: 'history', active: true, found: true },
+    ] as never);
     const r = await client.listRecurring(U);
-    expect(r.series).toEqual([expect.objectContaining({ seriesId: 's1', cadence: 'monthly', amount: '-10.99', nextExpectedDate: new Date('2026-03-03T00:00:00Z'), occurrences: 6, active: true })]);
+    expect(r.series).toEqual([expect.objectContaining({ seriesId: 's1', cadence: 'monthly', amount: '-10.99', nextExpectedDate: new Date('2026-03-03T00:00:00Z'), occurrences: 6, active: true, primaryCategory: 'ENTERTAINMENT' })]);
   });
 
   describe('hot reads use their named indexes', () => {
@@ -467,7 +467,7 @@ describe('reconciliation read API (gRPC, real server)', () => {
       }
       await store.transactions.insertMany(docs);
       await store.accounts.insertMany(Array.from({ length: USERS * 3 }, (_, i) => ({ _id: `ixa_${i % USERS}_${i % 3}`, userId: `ix-${i % USERS}`, clientId: 'client-ix' }) as never));
-      await queries.recurring.insertMany(Array.from({ length: USERS * 5 }, (_, i) => ({ _id: `ixs_${i}`, clientId: 'client-ix', userId: `ix-${i % USERS}`, merchantKey: `m${i}` }) as never));
+      await queries.recurring.insertMany(Array.from({ length: USERS * 5 }, (_, i) => ({ _id: `ixs_${i}`, userId: `ix-${i % USERS}`, seriesId: `ixs_${i}`, merchantKey: `m${i}` }) as never));
     });
     const uses = async (cursor: { explain: () => Promise<unknown> }, index: string): Promise<void> => {
       const plan = await cursor.explain();
@@ -484,7 +484,7 @@ describe('reconciliation read API (gRPC, real server)', () => {
       await uses(c.bookedInRange('client-ix', 'ix-7', T0, new Date(T0.getTime() + 2 * DAY)), READ_INDEXES.transactionsUserTimeline);
       await uses(c.latestTransaction('client-ix', 'ix-7'), READ_INDEXES.transactionsUserTimeline);
       await uses(c.transactionEdits('ix-7'), RECON_INDEXES.editsChanges);
-      await uses(c.recurring('client-ix', 'ix-7'), READ_INDEXES.recurringByUser);
+      await uses(c.recurring('ix-7'), READ_INDEXES.recurringByUser);
       await uses(c.userProbe('client-ix', 'ix-7'), RECON_INDEXES.accountsByUser);
       await uses(c.balancePage('ix-7', 'ixa_7_0', 10, T0), RECON_INDEXES.balancesHistory);
       await uses(c.latestBalance('ix-7', 'ixa_7_0'), RECON_INDEXES.balancesHistory);

@@ -6,11 +6,13 @@
  * - `transactions_user_timeline` {clientId, userId, bookedAt:-1, _id:-1}: a user's transactions across accounts,
  *   newest first (keyset pages, date ranges, residual filters on status/category/text/hidden), the spending summary.
  * - `transactions_user_merchant` {clientId, userId, enrichment.merchantKey, bookedAt:-1, _id:-1}: the merchant filter.
- * - `recurring_series_user` {clientId, userId, merchantKey, _id} on `recurring_series` (written by data/analysis.ts).
+ * - `recurring_series_user` {userId, seriesId} on `recurring_series` (written by data/analysis.ts, which defines the
+ *   index; created here too with the same definition so that the read side does not depend on the order of start-up).
  * The account filter uses the store's `transactions_timeline`; the change feed the store's `*_changes` indexes.
  */
 import type { Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
+import type { SeriesDoc } from './analysis';
 import { RECON_INDEXES, type AccountDoc, type BalanceDoc, type ReconciliationStore, type TransactionDoc, type UserEditDoc } from './store';
 
 export const READ_INDEXES = {
@@ -19,27 +21,8 @@ export const READ_INDEXES = {
   recurringByUser: 'recurring_series_user',
 } as const;
 
-/** A stored recurring series (proto RecurringSeries, camelCased, plus the owner). */
-export interface RecurringSeriesDoc {
-  _id: string;
-  clientId: string;
-  userId: string;
-  seriesId: string;
-  merchantName: string;
-  merchantKey: string;
-  accountId: string;
-  cadence: string;
-  amount: string;
-  currency: string;
-  lastDate: Date | null;
-  nextExpectedDate: Date | null;
-  occurrences: number;
-  direction: string;
-  primaryCategory: string;
-  detailedCategory: string;
-  source: string;
-  active: boolean;
-}
+/** A stored recurring series (data/analysis.ts writes it). */
+export type RecurringSeriesDoc = SeriesDoc;
 
 /** Keyset position: the last row of the previous page. */
 export interface TxKey {
@@ -90,7 +73,7 @@ export class ReadQueries {
   async ensureIndexes(): Promise<void> {
     await this.transactions.createIndex({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 }, { name: READ_INDEXES.transactionsUserTimeline });
     await this.transactions.createIndex({ clientId: 1, userId: 1, 'enrichment.merchantKey': 1, bookedAt: -1, _id: -1 }, { name: READ_INDEXES.transactionsUserMerchant });
-    await this.recurring.createIndex({ clientId: 1, userId: 1, merchantKey: 1, _id: 1 }, { name: READ_INDEXES.recurringByUser });
+    await this.recurring.createIndex({ userId: 1, seriesId: 1 }, { name: READ_INDEXES.recurringByUser, unique: true });
   }
 
   /** The hot read queries as cursors with the index that serves each (hinted where a planner could pick another). */
@@ -152,7 +135,8 @@ export class ReadQueries {
     /** The user's transaction edits that change what a list shows (override or hidden). */
     transactionEdits: (userId: string) =>
       this.edits.find({ userId, target: 'transaction', $or: [{ hidden: true }, { categoryOverride: { $nin: [null, ''] } }] }).hint(RECON_INDEXES.editsChanges),
-    recurring: (clientId: string, userId: string) => this.recurring.find({ clientId, userId }).sort({ clientId: 1, userId: 1, merchantKey: 1, _id: 1 }).limit(1000),
+    // series carry no client id: the handler first checks that the user is this client's (requireUser)
+    recurring: (userId: string) => this.recurring.find({ userId }).sort({ userId: 1, seriesId: 1 }).limit(1000),
   };
 
   async userKnown(clientId: string, userId: string): Promise<boolean> {

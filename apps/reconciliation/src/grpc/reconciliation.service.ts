@@ -427,7 +427,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
 
     async listRecurring(req) {
       await requireUser(req.clientId, req.userId);
-      const docs = await q.cursors.recurring(req.clientId, req.userId).toArray();
+      const docs = await q.cursors.recurring(req.userId).toArray();
       return {
         series: docs.map((d) => ({
           seriesId: d.seriesId || d._id,
@@ -441,10 +441,10 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
           nextExpectedDate: d.nextExpectedDate ?? undefined,
           occurrences: d.occurrences ?? 0,
           direction: d.direction ?? '',
-          primaryCategory: d.primaryCategory ?? '',
-          detailedCategory: d.detailedCategory ?? '',
+          primaryCategory: d.primary ?? '',
+          detailedCategory: d.detailed ?? '',
           source: d.source ?? '',
-          active: d.active ?? false,
+          active: (d.active ?? false) && d.found !== false,
         })),
       };
     },
