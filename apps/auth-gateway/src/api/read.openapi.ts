@@ -29,6 +29,8 @@ const exampleTx = {
   recurring: null,
   transfer_pair_id: null,
   running_balance: null,
+  normalised_provider_transaction_id: 'txn-1b4f2e9a0c',
+  provider_transaction_id: null,
   updated_at: '2026-02-04T06:00:00.000Z',
 };
 const exampleAccount = {
@@ -191,6 +193,8 @@ export const readApiSchemas = {
       recurring: { type: ['object', 'null'], properties: { series_id: { type: 'string' }, cadence: { type: 'string' } } },
       transfer_pair_id: { type: ['string', 'null'], description: 'The other side of a transfer between the user\'s own accounts.' },
       running_balance: { type: ['object', 'null'], properties: { amount, currency: { type: 'string' } } },
+      normalised_provider_transaction_id: { type: ['string', 'null'], description: "TrueLayer's stable id of the transaction, when the provider gives one (pending rows often have none)." },
+      provider_transaction_id: { type: ['string', 'null'], description: "The bank's own id, when sent." },
       updated_at: date,
     },
   },

@@ -140,6 +140,8 @@ export function transactionJson(t: reconciliationV1.Transaction): Record<string,
     recurring: t.recurring ? { series_id: t.recurring.seriesId, cadence: t.recurring.cadence } : null,
     transfer_pair_id: orNull(t.transferPairId),
     running_balance: t.runningBalance ? { amount: t.runningBalance.amount, currency: t.runningBalance.currency } : null,
+    normalised_provider_transaction_id: orNull(t.normalisedProviderTransactionId),
+    provider_transaction_id: orNull(t.providerTransactionId),
     updated_at: iso(t.updatedAt),
   };
 }

@@ -349,12 +349,11 @@ export class Analysis {
       wantPair.set(p.inId, p.outId);
     }
     const changed: { doc: TransactionDoc; recurring: { seriesId: string; cadence: string } | null; transferPairId: string | null }[] = [];
-    const foundIds = new Set(series.map((s) => s.seriesId));
     for (const doc of booked) {
-      // A row keeps the id of a series that is no longer found at all (ended, or slid out of the window below 3
-      // rows): it still belongs to it historically, and clearing it would churn the change feed as the window moves.
-      const current = doc.recurring ?? null;
-      const recurring = wantRecurring.get(doc._id) ?? (current && !foundIds.has(current.seriesId) ? current : null);
+      // Every row in the window carries exactly what detection finds now, so the result depends only on the data,
+      // not on the order and batching in which it arrived (a replay gives the same store). A series found on a
+      // partial history during a backfill is therefore cleared again once the full history no longer shows it.
+      const recurring = wantRecurring.get(doc._id) ?? null;
       const transferPairId = pinned.has(doc._id) ? (doc.transferPairId ?? null) : (wantPair.get(doc._id) ?? null);
       const sameRecurring = (doc.recurring?.seriesId ?? null) === (recurring?.seriesId ?? null) && (doc.recurring?.cadence ?? null) === (recurring?.cadence ?? null);
       if (sameRecurring && (doc.transferPairId ?? null) === transferPairId) continue;

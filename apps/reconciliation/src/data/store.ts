@@ -419,6 +419,9 @@ export class ReconciliationStore {
       };
       const hash = contentHash(content);
       if (existing && existing.contentHash === hash) continue;
+      // a listing fetched before the one stored (redelivery, a replay of old events) changes nothing, like
+      // transactions' sourceAt guard: accounts' updatedAt is the fetch time of their last listing
+      if (existing && existing.updatedAt.getTime() > batch.fetchedAt.getTime()) continue;
       const doc: AccountDoc = {
         _id: id,
         userId,
