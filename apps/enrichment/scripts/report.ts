@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PRIMARIES } from '../src/domain/taxonomy';
+import { PRIMARIES } from '@ais/contracts-events';
 import { evaluate, loadLabelledSet, markdown, primaryAccuracy, ratio } from '../src/quality/labelled-set';
 
 const THRESHOLD = 0.9;

@@ -6,7 +6,7 @@
 import type { Connection } from '@ais/platform-mongo';
 import type { UserRule, UserRuleSource } from '../domain/categorize';
 import type { Direction } from '../domain/rules';
-import type { PfcDetailed } from '../domain/taxonomy';
+import type { PfcDetailed } from '@ais/contracts-events';
 
 export const USER_RULES_COLLECTION = 'user_rules';
 

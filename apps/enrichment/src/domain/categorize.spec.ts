@@ -1,5 +1,5 @@
 import { categorize, Categorizer, emittableCategories, ENRICHMENT_VERSION, SOURCE_ORDER, type CategorizeInput, type UserRule } from './categorize';
-import { DETAILED, isDetailed, TAXONOMY_VERSION } from './taxonomy';
+import { DETAILED, isDetailed, TAXONOMY_VERSION } from '@ais/contracts-events';
 
 const base: CategorizeInput = { description: '', amount: '-10.00', providerClassification: [], merchantName: '' };
 

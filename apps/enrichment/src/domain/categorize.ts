@@ -14,7 +14,7 @@
  */
 import { normalise } from './merchant';
 import { ALL_RULES, KEYWORD_RULES, STRUCTURAL_RULES, type Direction, type Rule, type RuleContext } from './rules';
-import { isDetailed, primaryOf, TAXONOMY_VERSION, type PfcDetailed, type PfcPrimary } from './taxonomy';
+import { isDetailed, primaryOf, TAXONOMY_VERSION, type PfcDetailed, type PfcPrimary } from '@ais/contracts-events';
 import { mapTrueLayerClassification, trueLayerTargets } from './truelayer-classification';
 import { canonical } from './merchant';
 import { MERCHANTS } from './merchants.data';

@@ -4,7 +4,7 @@
  * Order matters: more specific families come before the ones they contain (Uber Eats before Uber, Tesco Mobile and
  * Tesco petrol before Tesco). Written for this repository from public knowledge of UK merchants.
  */
-import type { PfcDetailed } from './taxonomy';
+import type { PfcDetailed } from '@ais/contracts-events';
 
 export interface MerchantEntry {
   key: string;

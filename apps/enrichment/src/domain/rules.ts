@@ -10,7 +10,7 @@
  *
  * Each rule sees the canonical description (upper case, apostrophes dropped). Pure data.
  */
-import type { PfcDetailed } from './taxonomy';
+import type { PfcDetailed } from '@ais/contracts-events';
 
 export type Direction = 'in' | 'out';
 

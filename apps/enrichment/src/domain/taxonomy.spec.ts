@@ -1,7 +1,7 @@
 import { emittableCategories } from './categorize';
 import { MERCHANTS } from './merchants.data';
 import { ALL_RULES } from './rules';
-import { DETAILED, isDetailed, isPrimary, otherOf, PFC, primaryOf, PRIMARIES, TAXONOMY_VERSION, validatePair } from './taxonomy';
+import { DETAILED, isDetailed, isPrimary, otherOf, PFC, primaryOf, PRIMARIES, TAXONOMY_VERSION, validatePair } from '@ais/contracts-events';
 import { trueLayerTargets } from './truelayer-classification';
 
 describe('taxonomy (Plaid PFC v1)', () => {

@@ -4,7 +4,7 @@
  * would pick for that whole class, flagged as `generic` so the merchant dictionary may refine it within the same
  * primary. Unknown strings map to nothing (never an error). Pure data and lookup.
  */
-import type { PfcDetailed } from './taxonomy';
+import type { PfcDetailed } from '@ais/contracts-events';
 
 interface TopLevel {
   /** What the top-level alone means; undefined when it says nothing useful (e.g. "Uncategorized"). */

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { categorize, type Categorization, type UserRule } from '../domain/categorize';
 import { MAJOR_UNITS } from '../domain/enrich-raw';
 import { slug } from '../domain/merchant';
-import { isDetailed } from '../domain/taxonomy';
+import { isDetailed } from '@ais/contracts-events';
 import { MAX_RULES_PER_USER, type StoredUserRule, type UserRuleStore } from '../data/user-rules.store';
 
 /** Most transactions one CategorizeBatch call takes. */

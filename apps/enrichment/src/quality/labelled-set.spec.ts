@@ -1,5 +1,5 @@
 import { evaluate, loadLabelledSet, primaryAccuracy, run, toMajorUnits } from './labelled-set';
-import { PRIMARIES } from '../domain/taxonomy';
+import { PRIMARIES } from '@ais/contracts-events';
 
 describe('the labelled set', () => {
   const set = loadLabelledSet();

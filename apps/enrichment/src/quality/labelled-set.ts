@@ -10,7 +10,7 @@ import { toDecimalString } from '@ais/contracts-events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { categorize, type Categorization } from '../domain/categorize';
-import { PRIMARIES, validatePair, type PfcPrimary } from '../domain/taxonomy';
+import { PRIMARIES, validatePair, type PfcPrimary } from '@ais/contracts-events';
 
 export const LABELLED_SET_PATH = join(__dirname, '../../data/labelled-set.jsonl');
 

@@ -33,26 +33,6 @@ import { sha256Hex } from '../domain/canonical';
 import { accountView, balanceView, transactionView, userEditView } from '../domain/view';
 import type { AccountDoc, BalanceDoc, ChangeFields, ReconciliationStore, TransactionDoc, UserEditDoc } from './store';
 
-/** The PFC taxonomy's primary categories (to file a user's detailed override under its primary). */
-export const PFC_PRIMARIES: readonly string[] = [
-  'INCOME',
-  'TRANSFER_IN',
-  'TRANSFER_OUT',
-  'LOAN_PAYMENTS',
-  'BANK_FEES',
-  'ENTERTAINMENT',
-  'FOOD_AND_DRINK',
-  'GENERAL_MERCHANDISE',
-  'HOME_IMPROVEMENT',
-  'MEDICAL',
-  'PERSONAL_CARE',
-  'GENERAL_SERVICES',
-  'GOVERNMENT_AND_NON_PROFIT',
-  'TRANSPORTATION',
-  'TRAVEL',
-  'RENT_AND_UTILITIES',
-];
-
 const SERVICE = 'reconciliation';
 const tracer = trace.getTracer('reconciliation-changefeed');
 
@@ -193,7 +173,7 @@ export class ChangeFeedPublisher {
         case 'transactions':
           clientId = ch.doc.clientId;
           reason = ch.doc.changeReason;
-          entity = { $case: 'transaction', transaction: transactionView(ch.doc, editOf.get(`transaction:${ch.doc._id}`), PFC_PRIMARIES) };
+          entity = { $case: 'transaction', transaction: transactionView(ch.doc, editOf.get(`transaction:${ch.doc._id}`)) };
           break;
         case 'balances':
           entity = { $case: 'balance', balance: balanceView(ch.doc) };

@@ -8,6 +8,7 @@
  * - The effective category is the user's override when there is one (source "user"), else enrichment's.
  * - Account numbers are masked to their last four digits (the full number never leaves reconciliation).
  */
+import { isDetailed, primaryOf } from '@ais/contracts-events';
 import type { reconciliationV1 } from '@ais/contracts-proto-ts';
 import type { AccountDoc, BalanceDoc, StoredEnrichment, TransactionDoc, UserEditDoc } from '../data/store';
 import { canonicalAmount } from './dedupe';
@@ -21,11 +22,9 @@ export function signedAmount(amount: string, transactionType: string): string {
   return canonical;
 }
 
-/** The primary category a detailed PFC category belongs to (every detailed name starts with its primary's). */
-export function primaryOf(detailed: string, primaries: readonly string[]): string {
-  let best = '';
-  for (const p of primaries) if (detailed.startsWith(`${p}_`) && p.length > best.length) best = p;
-  return best;
+/** The primary of a stored detailed category ('' for a name that is not in the taxonomy). */
+export function primaryOfDetailed(detailed: string): string {
+  return isDetailed(detailed) ? primaryOf(detailed) : '';
 }
 
 function category(e: StoredEnrichment | null | undefined): reconciliationV1.Category | undefined {
@@ -44,15 +43,11 @@ export function userEditView(edit: UserEditDoc | undefined): reconciliationV1.Us
   };
 }
 
-/**
- * `primaries`: the taxonomy's primary names (to file an override's detailed category under its primary); the
- * caller passes them so that the domain does not depend on enrichment's code.
- */
-export function transactionView(doc: TransactionDoc, edit: UserEditDoc | undefined, primaries: readonly string[]): reconciliationV1.Transaction {
+export function transactionView(doc: TransactionDoc, edit: UserEditDoc | undefined): reconciliationV1.Transaction {
   const enriched = category(doc.enrichment);
   const override = edit?.categoryOverride ?? '';
   const effective: reconciliationV1.Category | undefined = override
-    ? { primary: primaryOf(override, primaries), detailed: override, source: 'user', reason: 'override', confidence: 1, version: '' }
+    ? { primary: primaryOfDetailed(override), detailed: override, source: 'user', reason: 'override', confidence: 1, version: '' }
     : enriched;
   return {
     transactionId: doc._id,

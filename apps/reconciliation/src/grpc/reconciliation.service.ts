@@ -7,7 +7,7 @@
  * read-then-write that is only correct with one writer; see data/store.ts). The handler then waits for the edit
  * document to carry the request id.
  */
-import { bindings, EVENT_TYPES } from '@ais/contracts-events';
+import { bindings, EVENT_TYPES, isDetailed, isPrimary } from '@ais/contracts-events';
 import type { eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
 import { AppError, isOpaqueId, requireIds, type FieldViolation } from '@ais/platform-errors';
 import type { ServiceHandlers } from '@ais/platform-grpc';
@@ -17,9 +17,8 @@ import { trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import type { ReadQueries, TxFilter, TxKey } from '../data/queries';
 import type { AccountDoc, TransactionDoc, UserEditDoc } from '../data/store';
-import { accountView, balanceView, primaryOf, signedAmount, transactionView } from '../domain/view';
+import { accountView, balanceView, primaryOfDetailed, signedAmount, transactionView } from '../domain/view';
 import { DecimalSum, magnitude } from './money';
-import { isCategory, isDetailedCategory, PRIMARIES } from './pfc';
 
 // ---- opaque tokens (base64url JSON, validated field by field: anything else is INVALID_ARGUMENT) ----
 
@@ -111,7 +110,7 @@ function validateFields(f: reconciliationV1.EditFields | undefined, target: 'tra
   }
   if (f.setCategoryOverride) {
     if (target === 'account') v.push({ field: 'fields.category_override', description: 'accounts have no category' });
-    else if (f.categoryOverride !== '' && !isDetailedCategory(f.categoryOverride)) v.push({ field: 'fields.category_override', description: 'not a detailed PFC category' });
+    else if (f.categoryOverride !== '' && !isDetailed(f.categoryOverride)) v.push({ field: 'fields.category_override', description: 'not a detailed PFC category' });
   }
   if (f.setNotes && f.notes.length > 2000) v.push({ field: 'fields.notes', description: 'at most 2000 characters' });
   if (f.setTags) {
@@ -167,7 +166,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
 
   async function transactionViews(userId: string, docs: TransactionDoc[]): Promise<reconciliationV1.Transaction[]> {
     const edits = await q.editsByTarget(userId, 'transaction', docs.map((d) => d._id));
-    return docs.map((d) => transactionView(d, edits.get(d._id), PRIMARIES));
+    return docs.map((d) => transactionView(d, edits.get(d._id)));
   }
 
   async function accountViews(userId: string, docs: AccountDoc[]): Promise<reconciliationV1.Account[]> {
@@ -254,7 +253,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       const after = decodeTxToken(req.pageToken);
       const v: FieldViolation[] = [];
       if (req.status !== '' && req.status !== 'booked' && req.status !== 'pending') v.push({ field: 'status', description: 'booked or pending' });
-      if (req.category !== '' && !isCategory(req.category)) v.push({ field: 'category', description: 'not a PFC primary or detailed category' });
+      if (req.category !== '' && !isDetailed(req.category) && !isPrimary(req.category)) v.push({ field: 'category', description: 'not a PFC primary or detailed category' });
       if (req.from && req.to && req.from.getTime() >= req.to.getTime()) v.push({ field: 'from', description: 'must be before to' });
       if (req.text.length > 100) v.push({ field: 'text', description: 'at most 100 characters' });
       if (req.merchantKey.length > 200) v.push({ field: 'merchant_key', description: 'at most 200 characters' });
@@ -273,7 +272,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       if (req.category) {
         filter.category = req.category;
         filter.overridden = [...edits.overrides.keys()];
-        filter.overriddenTo = [...edits.overrides].filter(([, c]) => c === req.category || primaryOf(c, PRIMARIES) === req.category).map(([id]) => id);
+        filter.overriddenTo = [...edits.overrides].filter(([, c]) => c === req.category || primaryOfDetailed(c) === req.category).map(([id]) => id);
       }
       const docs = await q.cursors.transactions(req.clientId, req.userId, filter, size + 1, after).toArray();
       const page = docs.slice(0, size);
@@ -345,7 +344,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       return {
         added: addedViews,
         modified: modifiedViews,
-        removed: removed.map((d) => transactionView(d, undefined, PRIMARIES)),
+        removed: removed.map((d) => transactionView(d, undefined)),
         accounts: accountViewsOut,
         nextCursor: encodeCursor(nextSeq),
         hasMore,
@@ -410,7 +409,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
         if (!/^-?\d+(\.\d+)?$/.test(amount) || /^-?0+(\.0+)?$/.test(amount)) continue;
         const override = edits.overrides.get(d._id);
         const detailed = override ?? d.enrichment?.detailed ?? '';
-        const primary = override ? primaryOf(override, PRIMARIES) : (d.enrichment?.primary ?? '');
+        const primary = override ? primaryOfDetailed(override) : (d.enrichment?.primary ?? '');
         const bucket = amount.startsWith('-') ? month.spending : month.income;
         const key = `${primary}\u0000${detailed}\u0000${d.currency}`;
         let t = bucket.get(key);

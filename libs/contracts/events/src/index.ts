@@ -213,3 +213,6 @@ export function toDecimalString(value: number | string): string {
     point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? `${digits}${'0'.repeat(point - digits.length)}` : `${digits.slice(0, point)}.${digits.slice(point)}`;
   return `${sign}${body}`;
 }
+
+/** The category taxonomy of enriched transactions and of the read API (Plaid PFC v1). */
+export * from './pfc-taxonomy';
