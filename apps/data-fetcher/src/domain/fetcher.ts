@@ -22,7 +22,8 @@ import type { Logger } from '@ais/platform-logger';
 import { AppError } from '@ais/platform-errors';
 import { newMeta } from '@ais/platform-kafka';
 import { isTrueLayerError, toDate, TrueLayerError, type DataRequest, type DataResponse, type PendingTask, type TrueLayerDataClient } from '@ais/truelayer-client';
-import { SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { inSpan } from '@ais/platform-telemetry';
+import { trace, type Attributes } from '@opentelemetry/api';
 import { accountKey, cardKey, connectionKey, UNATTENDED_CALLS_PER_WINDOW, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
 import type { CircuitBreakers, Decision, ErrorPolicy, NextStep } from './error-policy';
 import { addDays, dayOf, incrementalWindow, nextBackfillWindow, postConsentWindowMs, refreshIntervalMs, spreadOffsetMs, windowBounds, type DayWindow } from './plan';
@@ -260,22 +261,7 @@ const errorCodeOf = (error: unknown): { code: string; httpStatus: number; descri
   return { code: 'internal', httpStatus: 0, description: error instanceof Error ? error.message : String(error), correlationId: '' };
 };
 
-const tracer = trace.getTracer('data-fetcher');
 
-/** Runs `fn` in a span (child of whatever is active: a Kafka consumer span, a gRPC call; else a new trace). */
-export async function inSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
-    try {
-      return await fn();
-    } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
-}
 
 const TOKEN_STOP_CODES = new Set(['reauth_required', 'expired', 'revoked', 'no_tokens', 'no_refresh_token', 'connection_not_found']);
 
@@ -310,7 +296,7 @@ export class Fetcher {
       'ais.circuit.state': this.deps.breakers.state(conn.providerId),
       ...(unit.window ? { 'ais.fetch.window_from': unit.window.from, 'ais.fetch.window_to': unit.window.to } : {}),
     };
-    return inSpan('fetch.unit', attributes, async () => {
+    return inSpan('data-fetcher', 'fetch.unit', attributes, async () => {
       const result = await this.callInner(conn, unit, ctx);
       const span = trace.getActiveSpan();
       span?.setAttributes({ 'ais.fetch.ok': result.outcome.ok, 'ais.circuit.state': this.deps.breakers.state(conn.providerId) });
@@ -618,7 +604,7 @@ export class Fetcher {
 
   /** The post-consent fetch (also resumes an interrupted one). Returns when done, stopped or waiting. */
   runBackfill(connectionId: string): Promise<void> {
-    return inSpan('fetch.backfill', { 'ais.connection_id': connectionId }, () => this.runBackfillInner(connectionId));
+    return inSpan('data-fetcher', 'fetch.backfill', { 'ais.connection_id': connectionId }, () => this.runBackfillInner(connectionId));
   }
 
   private async runBackfillInner(connectionId: string): Promise<void> {
@@ -710,7 +696,7 @@ export class Fetcher {
 
   /** A background refresh: every unit as an ASYNC task (or SYNC when async is off), each inside the budget. */
   runScheduled(connectionId: string): Promise<void> {
-    return inSpan('fetch.scheduled', { 'ais.connection_id': connectionId }, () => this.runScheduledInner(connectionId));
+    return inSpan('data-fetcher', 'fetch.scheduled', { 'ais.connection_id': connectionId }, () => this.runScheduledInner(connectionId));
   }
 
   private async runScheduledInner(connectionId: string): Promise<void> {
@@ -756,7 +742,7 @@ export class Fetcher {
 
   /** Reads a task's results (after its webhook, or when polling). Exactly one caller wins the claim. */
   completeTask(taskId: string, via: 'webhook' | 'poll'): Promise<'done' | 'not_ready' | 'failed' | 'restarted' | 'skipped'> {
-    return inSpan('fetch.task_results', { 'ais.task_id': taskId, 'ais.fetch.via': via }, async () => {
+    return inSpan('data-fetcher', 'fetch.task_results', { 'ais.task_id': taskId, 'ais.fetch.via': via }, async () => {
       const result = await this.completeTaskInner(taskId, via);
       trace.getActiveSpan()?.setAttribute('ais.task.result', result);
       return result;
@@ -862,7 +848,7 @@ export class Fetcher {
 
   /** A SYNC refresh for a present user (X-PSU-IP), outside the budget. */
   runUser(connectionId: string, psuIp: string): Promise<{ fetchId: string; startedAt: Date; finishedAt: Date; items: RefreshedItemDoc[] }> {
-    return inSpan('fetch.user', { 'ais.connection_id': connectionId }, () => this.runUserInner(connectionId, psuIp));
+    return inSpan('data-fetcher', 'fetch.user', { 'ais.connection_id': connectionId }, () => this.runUserInner(connectionId, psuIp));
   }
 
   private async runUserInner(connectionId: string, psuIp: string): Promise<{ fetchId: string; startedAt: Date; finishedAt: Date; items: RefreshedItemDoc[] }> {

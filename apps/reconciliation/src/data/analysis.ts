@@ -27,7 +27,7 @@
  * days of its rows), keeping per-group state in `recurring_series`.
  */
 import { AppError } from '@ais/platform-errors';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { inSpan } from '@ais/platform-telemetry';
 import type { Connection } from '@ais/platform-mongo';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import type { mongo } from 'mongoose';
@@ -122,22 +122,9 @@ function realDate(d: Date | undefined): Date | null {
   return d && d.getUTCFullYear() < FAR_FUTURE_YEAR ? d : null;
 }
 
-const tracer = trace.getTracer('reconciliation');
+const TRACER = 'reconciliation';
 
 /** A span under the active one (the consumer's message span), with counts only: no account or payee data. */
-async function inSpan<T>(name: string, fn: (set: (attrs: Record<string, number | string>) => void) => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, async (span) => {
-    try {
-      return await fn((attrs) => span.setAttributes(attrs));
-    } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
-}
 
 export class Analysis {
   readonly series: mongo.Collection<SeriesDoc>;
@@ -201,9 +188,9 @@ export class Analysis {
   async applyMandates(userId: string, meta: MandateMeta, kind: 'direct_debits', items: eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }>;
   async applyMandates(userId: string, meta: MandateMeta, kind: 'standing_orders' | 'direct_debits', items: eventsV1.RawStandingOrder[] | eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }> {
     const list = { kind, items } as MandateItems;
-    return inSpan('reconciliation.mandates.apply', async (set) => {
+    return inSpan(TRACER, 'reconciliation.mandates.apply', {}, async (span) => {
       const res = await this.storeMandates(userId, meta, list);
-      set({ 'ais.mandates.kind': list.kind, 'ais.mandates.items': list.items.length, 'ais.mandates.written': res.written, 'ais.mandates.unlisted': res.unlisted });
+      span.setAttributes({ 'ais.mandates.kind': list.kind, 'ais.mandates.items': list.items.length, 'ais.mandates.written': res.written, 'ais.mandates.unlisted': res.unlisted });
       return res;
     });
   }
@@ -283,9 +270,9 @@ export class Analysis {
    * Single writer: see the file comment.
    */
   async analyse(userId: string, at: Date): Promise<AnalysisResult> {
-    return inSpan('reconciliation.analyse', async (set) => {
+    return inSpan(TRACER, 'reconciliation.analyse', {}, async (span) => {
       const res = await this.recompute(userId, at);
-      set({ 'ais.analysis.series': res.series, 'ais.analysis.series_written': res.seriesWritten, 'ais.analysis.pairs': res.pairs, 'ais.analysis.changes': res.changes, 'ais.analysis.rows': res.rows });
+      span.setAttributes({ 'ais.analysis.series': res.series, 'ais.analysis.series_written': res.seriesWritten, 'ais.analysis.pairs': res.pairs, 'ais.analysis.changes': res.changes, 'ais.analysis.rows': res.rows });
       return res;
     });
   }
