@@ -26,7 +26,6 @@
  * up in profiles: re-detect only the merchant-key groups touched by the batch (plus transfer candidates within 3
  * days of its rows), keeping per-group state in `recurring_series`.
  */
-import { AppError } from '@ais/platform-errors';
 import { inSpan } from '@ais/platform-telemetry';
 import type { Connection } from '@ais/platform-mongo';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
@@ -36,7 +35,7 @@ import { canonicalAmount, normaliseDescription } from '../domain/dedupe';
 import { applyMandates, detectSeries, type MandateInput, type RecurringTx, type Series } from '../domain/recurring';
 import { pairTransfers, type TransferTx } from '../domain/transfers';
 import { signedAmount } from '../domain/view';
-import { RECON_INDEXES, type AccountDoc, type ReconciliationStore, type TransactionDoc } from './store';
+import { RECON_INDEXES, type ReconciliationStore, type TransactionDoc } from './store';
 
 export const ANALYSIS_INDEXES = {
   seriesByUser: 'recurring_series_user',
@@ -166,20 +165,6 @@ export class Analysis {
     return this.cursors.userSeries(userId).toArray();
   }
 
-  private async internalAccount(userId: string, providerAccountId: string): Promise<AccountDoc> {
-    const found = await this.store.cursors.accountByProviderId(userId, providerAccountId).toArray();
-    if (found.length !== 1) {
-      // as store.internalAccount: the account list precedes its data on the user's partition
-      throw new AppError({
-        code: found.length === 0 ? 'unknown_account' : 'ambiguous_account',
-        message: `no single internal account for this provider account id (${found.length} found)`,
-        kind: 'failed_precondition',
-        retriable: false,
-      });
-    }
-    return found[0]!;
-  }
-
   /**
    * Stores the complete standing-order or direct-debit list of one account. Idempotent: an unchanged mandate is
    * not written. Mandates are not part of the change feed (no sequence number). Single writer: see the file comment.
@@ -196,7 +181,7 @@ export class Analysis {
   }
 
   private async storeMandates(userId: string, meta: MandateMeta, list: MandateItems): Promise<{ written: number; unlisted: number }> {
-    const account = await this.internalAccount(userId, meta.providerAccountId);
+    const account = await this.store.internalAccount(userId, meta.providerAccountId);
     const kind: MandateKind = list.kind === 'standing_orders' ? 'standing_order' : 'direct_debit';
     const docs = new Map<string, Omit<MandateDoc, 'contentHash' | 'updatedAt'>>();
     const base = { userId, clientId: meta.clientId, connectionId: meta.connectionId, accountId: account._id, kind, listed: true, fetchedAt: meta.fetchedAt };

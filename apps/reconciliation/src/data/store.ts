@@ -454,7 +454,8 @@ export class ReconciliationStore {
     return { changes: planned.length, firstSeq: first, lastSeq: last, touched: 0 };
   }
 
-  private async internalAccount(userId: string, providerAccountId: string): Promise<AccountDoc> {
+  /** The internal account of a TrueLayer account or card id; an `unknown_account` / `ambiguous_account` error otherwise. */
+  async internalAccount(userId: string, providerAccountId: string): Promise<AccountDoc> {
     const found = await this.cursors.accountByProviderId(userId, providerAccountId).toArray();
     if (found.length !== 1) {
       // The accounts (or cards) list of a connection precedes its data on the user's partition; data for an unknown
