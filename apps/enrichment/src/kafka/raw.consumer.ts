@@ -19,8 +19,8 @@
 import { bindings, EVENT_TYPES, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
-import { headersFor, headersToRecord, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
+import { headersFor, inConsumerSpan, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
+import { context, propagation } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message } from 'kafkajs';
 import type { UserRule, UserRuleSource } from '../domain/categorize';
@@ -32,9 +32,6 @@ export const ENRICHED_SCHEMA_VERSION = 1;
  * partition's record batch in a request, so one request stays below it whatever the partitioning.
  */
 const MAX_SEND_BYTES = 768 * 1024;
-
-const tracer = trace.getTracer('enrichment');
-const recordGetter: TextMapGetter<Record<string, string>> = { keys: (c) => Object.keys(c), get: (c, k) => c[k] };
 
 export interface RawConsumerSettings {
   groupId: string;
@@ -188,37 +185,11 @@ export class RawEnrichmentConsumer {
   }
 
   private async processOne(topic: string, partition: number, message: KafkaMessage, rules: Map<string, Promise<readonly UserRule[]>>): Promise<Outcome> {
-    const headers = headersToRecord(message.headers);
-    const parent = propagation.extract(context.active(), headers, recordGetter);
-    const span = tracer.startSpan(
-      `${topic} process`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': topic,
-          'messaging.destination.partition.id': String(partition),
-          'messaging.kafka.offset': Number(message.offset),
-          'messaging.consumer.group.name': this.settings.groupId,
-          ...(headers[HEADERS.eventId] ? { 'messaging.message.id': headers[HEADERS.eventId] } : {}),
-        },
-      },
-      parent,
-    );
-    try {
-      return await context.with(trace.setSpan(parent, span), async () => {
-        const outcome = await this.enrichOne(topic, partition, message, headers, rules);
-        if (outcome.kind === 'dead') span.setAttribute('ais.dead_lettered', true);
-        return outcome;
-      });
-    } catch (error) {
-      span.recordException(error instanceof Error ? error : new Error(String(error)));
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw error;
-    } finally {
-      span.end();
-    }
+    return inConsumerSpan({ topic, partition, groupId: this.settings.groupId }, message, async (span, headers) => {
+      const outcome = await this.enrichOne(topic, partition, message, headers, rules);
+      if (outcome.kind === 'dead') span.setAttribute('ais.dead_lettered', true);
+      return outcome;
+    });
   }
 
   private async enrichOne(

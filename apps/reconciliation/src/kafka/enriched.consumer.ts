@@ -26,8 +26,7 @@ import { bindings, HEADERS, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError, isAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
-import { headersToRecord, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
+import { inConsumerSpan, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { ChangeFeedPublisher } from '../data/changefeed';
 import type { ApplyResult, BatchPayload, ReconciliationStore, StoredEnrichment, UserEdit } from '../data/store';
@@ -67,8 +66,6 @@ export interface EnrichedConsumerOptions {
   sessionTimeoutMs?: number;
 }
 
-const tracer = trace.getTracer('reconciliation-consumer');
-const recordGetter: TextMapGetter<Record<string, string>> = { keys: (c) => Object.keys(c), get: (c, k) => c[k] };
 
 /** Errors that say the message itself is bad: dead-lettered. Everything else is retried. */
 function isPoison(error: unknown): error is AppError {
@@ -254,45 +251,19 @@ export class EnrichedConsumer {
   }
 
   private async processOne(topic: string, partition: number, message: KafkaMessage, isRunning: () => boolean): Promise<{ userId: string; result: ApplyResult; at?: Date } | null> {
-    const headers = headersToRecord(message.headers);
-    const parent = propagation.extract(context.active(), headers, recordGetter);
-    const span = tracer.startSpan(
-      `${topic} process`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': topic,
-          'messaging.destination.partition.id': String(partition),
-          'messaging.kafka.offset': Number(message.offset),
-          'messaging.consumer.group.name': this.groupId,
-          ...(headers[HEADERS.eventId] ? { 'messaging.message.id': headers[HEADERS.eventId] } : {}),
-        },
-      },
-      parent,
-    );
-    try {
-      return await context.with(trace.setSpan(parent, span), async () => {
-        try {
-          return await this.retrying('apply', { topic, offset: message.offset, eventId: headers[HEADERS.eventId] }, isRunning, () =>
-            topic === this.connectionTopic ? this.handleConnection(message).then(() => null) : this.handleEnriched(message),
-          );
-        } catch (error) {
-          if (!isPoison(error)) throw error;
-          span.setAttribute('ais.dead_lettered', error.code);
-          this.o.logger.warn({ err: error, code: error.code, topic, offset: message.offset, eventId: headers[HEADERS.eventId] }, 'event dead-lettered');
-          await this.deadLetter(topic, partition, message, headers, error.code, error.message, isRunning);
-          return null;
-        }
-      });
-    } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw error;
-    } finally {
-      span.end();
-    }
+    return inConsumerSpan({ topic, partition, groupId: this.groupId }, message, async (span, headers) => {
+      try {
+        return await this.retrying('apply', { topic, offset: message.offset, eventId: headers[HEADERS.eventId] }, isRunning, () =>
+          topic === this.connectionTopic ? this.handleConnection(message).then(() => null) : this.handleEnriched(message),
+        );
+      } catch (error) {
+        if (!isPoison(error)) throw error;
+        span.setAttribute('ais.dead_lettered', error.code);
+        this.o.logger.warn({ err: error, code: error.code, topic, offset: message.offset, eventId: headers[HEADERS.eventId] }, 'event dead-lettered');
+        await this.deadLetter(topic, partition, message, headers, error.code, error.message, isRunning);
+        return null;
+      }
+    });
   }
 
   private decode<T>(message: KafkaMessage, codec: { decode(b: Uint8Array): T }): T {

@@ -13,7 +13,7 @@ import { HEADERS } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { dispositionOf, toAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { TopicBinding, WithMeta } from './codec';
 import type { EventProducer } from './producer';
@@ -68,6 +68,45 @@ const recordGetter: TextMapGetter<Record<string, string>> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key],
 };
+
+/**
+ * Runs `fn` for one consumed message inside a CONSUMER span whose parent is the producer's trace context (the W3C
+ * headers of the message), with the messaging attributes; a thrown error is recorded on the span. Every consumer of
+ * the platform (this one and the batch consumers of the pipeline services) processes a message through it.
+ */
+export async function inConsumerSpan<T>(
+  where: { topic: string; partition: number; groupId: string },
+  message: KafkaMessage,
+  fn: (span: Span, headers: Record<string, string>) => Promise<T>,
+): Promise<T> {
+  const headers = headersToRecord(message.headers);
+  const parent = propagation.extract(context.active(), headers, recordGetter);
+  const span = tracer.startSpan(
+    `${where.topic} process`,
+    {
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': where.topic,
+        'messaging.destination.partition.id': String(where.partition),
+        'messaging.kafka.offset': Number(message.offset),
+        'messaging.consumer.group.name': where.groupId,
+        ...(headers[HEADERS.eventId] ? { 'messaging.message.id': headers[HEADERS.eventId] } : {}),
+      },
+    },
+    parent,
+  );
+  try {
+    return await context.with(trace.setSpan(parent, span), () => fn(span, headers));
+  } catch (error) {
+    span.recordException(error instanceof Error ? error : new Error(String(error)));
+    span.setStatus({ code: SpanStatusCode.ERROR });
+    throw error;
+  } finally {
+    span.end();
+  }
+}
 
 interface Subscription {
   binding: TopicBinding<WithMeta>;
@@ -191,33 +230,7 @@ export class EventConsumer {
   }
 
   private async processOne(sub: Subscription, topic: string, partition: number, message: KafkaMessage): Promise<void> {
-    const headers = headersToRecord(message.headers);
-    const parent = propagation.extract(context.active(), headers, recordGetter);
-    const span = tracer.startSpan(
-      `${topic} process`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': topic,
-          'messaging.destination.partition.id': String(partition),
-          'messaging.kafka.offset': Number(message.offset),
-          'messaging.consumer.group.name': this.settings.groupId,
-          ...(headers[HEADERS.eventId] ? { 'messaging.message.id': headers[HEADERS.eventId] } : {}),
-        },
-      },
-      parent,
-    );
-    try {
-      await context.with(trace.setSpan(parent, span), () => this.handle(sub, topic, partition, message, headers));
-    } catch (error) {
-      span.recordException(error instanceof Error ? error : new Error(String(error)));
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw error;
-    } finally {
-      span.end();
-    }
+    await inConsumerSpan({ topic, partition, groupId: this.settings.groupId }, message, (_span, headers) => this.handle(sub, topic, partition, message, headers));
   }
 
   private async handle(

@@ -5,6 +5,7 @@ export {
   EventConsumer,
   replayDeadLetter,
   headersToRecord,
+  inConsumerSpan,
   type ConsumerSettings,
   type EventHandler,
   type IdempotencyGuard,
