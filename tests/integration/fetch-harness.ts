@@ -32,11 +32,10 @@ export interface FetchStack {
   tokenVault: ServiceProcess;
   fetchers: ServiceProcess[];
   gateway: ServiceProcess;
-  /** With `pipeline`: the enrichment and reconciliation processes, reconciliation's database, the ledger feed. */
+  /** With `pipeline`: the enrichment and reconciliation processes and reconciliation's database. */
   enrichment?: ServiceProcess;
   reconciliation?: ServiceProcess;
   reconDb?: mongoose.Connection;
-  ledger?: LedgerCollector;
   base: string;
   admin: string;
   apiKey: string;
@@ -74,33 +73,6 @@ export class RawCollector {
   }
 }
 
-/** Every change event of the stack's ledger topic (the downstream change feed), decoded, in arrival order. */
-export class LedgerCollector {
-  readonly events: eventsV1.ChangeEvent[] = [];
-  private consumer: Consumer | undefined;
-
-  async start(brokers: string[], prefix: string): Promise<void> {
-    const binding = bindings.ledger(prefix);
-    const kafka = new Kafka({ clientId: `ledger-collector-${prefix}`, brokers, logLevel: logLevel.NOTHING });
-    this.consumer = kafka.consumer({ groupId: `ledger-collector-${prefix}`, maxWaitTimeInMs: 200 });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [binding.topic], fromBeginning: true });
-    await this.consumer.run({
-      eachMessage: async ({ message }) => {
-        if (message.value) this.events.push(binding.codec.decode(message.value));
-      },
-    });
-  }
-
-  of(userId: string): eventsV1.ChangeEvent[] {
-    return this.events.filter((e) => e.userId === userId);
-  }
-
-  async stop(): Promise<void> {
-    await this.consumer?.disconnect();
-  }
-}
-
 export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchStack> {
   const infra = stackEnv();
   const ns = uniqueSuffix();
@@ -116,11 +88,8 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
   await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix });
   const raw = new RawCollector();
   await raw.start(infra['KAFKA_BROKERS']!.split(','), prefix);
-  const ledger = o.pipeline ? new LedgerCollector() : undefined;
-  await ledger?.start(infra['KAFKA_BROKERS']!.split(','), prefix);
   const stopAll = async (): Promise<void> => {
     await raw.stop().catch(() => undefined);
-    await ledger?.stop().catch(() => undefined);
     await Promise.all(procs.map((p) => p.stop(5_000).catch(() => undefined)));
     await sandbox.stop();
   };
@@ -214,7 +183,6 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
       ...(enrichment ? { enrichment } : {}),
       ...(reconciliation ? { reconciliation } : {}),
       ...(reconDb ? { reconDb } : {}),
-      ...(ledger ? { ledger } : {}),
       base,
       admin,
       apiKey,

@@ -237,17 +237,6 @@ export const EDIT_REQUEST_IDS_KEPT = 50;
 
 const DAY = 86_400_000;
 
-export interface ChecksumOptions {
-  /**
-   * Only what the user's data is, not how the change feed numbered its changes (`seq`, `createdSeq`, `changeKind`,
-   * `changeReason`, `updatedAt`, the user's counters). Derived data (analysis) runs once per consumed Kafka batch,
-   * and how a replay is batched is up to Kafka, so a replay may number the same final data differently.
-   */
-  contentOnly?: boolean;
-  /** Leave out user edits (they travel on the enriched topic, not the raw one, so a raw replay has none). */
-  withoutEdits?: boolean;
-}
-
 export class ReconciliationStore {
   readonly accounts: mongo.Collection<AccountDoc>;
   readonly transactions: mongo.Collection<TransactionDoc>;
@@ -704,28 +693,22 @@ export class ReconciliationStore {
    * A canonical checksum of everything stored for a user (every document of the five collections, sorted by id,
    * as canonical JSON): replaying the same events twice, or into a fresh store, must give the same value.
    */
-  async checksum(userId: string, options: ChecksumOptions = {}): Promise<string> {
+  async checksum(userId: string): Promise<string> {
     const parts: string[] = [];
     const collections: [string, mongo.Collection<mongo.Document>][] = [
       ['accounts', this.accounts as unknown as mongo.Collection<mongo.Document>],
       ['transactions', this.transactions as unknown as mongo.Collection<mongo.Document>],
       ['balances', this.balances as unknown as mongo.Collection<mongo.Document>],
-      ...(options.withoutEdits ? [] : ([['user_edits', this.edits as unknown as mongo.Collection<mongo.Document>]] as [string, mongo.Collection<mongo.Document>][])),
+      ['user_edits', this.edits as unknown as mongo.Collection<mongo.Document>],
     ];
-    const strip = (d: mongo.Document): mongo.Document => {
-      if (!options.contentOnly) return d;
-      const { seq: _q, createdSeq: _c, changeKind: _k, changeReason: _r, updatedAt: _u, ...rest } = d;
-      return rest;
-    };
     for (const [name, c] of collections) {
       const docs = await c.find({ userId }).sort({ _id: 1 }).toArray();
-      parts.push(name, ...docs.map((d) => canonicalJson(strip(d))));
+      parts.push(name, ...docs.map((d) => canonicalJson(d)));
     }
     const found = await this.state.findOne({ _id: userId });
     // the change feed's bookkeeping (how far publishing got) is not stored data
-    const { publishedSeq: _p, publishPending: _f, pendingSince: _s, seq: _q, committedSeq: _c, ...state } = found ?? ({} as UserStateDoc);
-    const numbering = options.contentOnly || !found ? {} : { seq: found.seq, committedSeq: found.committedSeq };
-    parts.push('user_state', canonicalJson(found ? { ...state, ...numbering, links: [...state.links].sort((a, b) => canonicalJson(a).localeCompare(canonicalJson(b))) } : null));
+    const { publishedSeq: _p, publishPending: _f, pendingSince: _s, ...state } = found ?? ({} as UserStateDoc);
+    parts.push('user_state', canonicalJson(found ? { ...state, links: [...state.links].sort((a, b) => canonicalJson(a).localeCompare(canonicalJson(b))) } : null));
     return sha256Hex(parts.join('\n'));
   }
 }
