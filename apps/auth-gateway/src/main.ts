@@ -6,6 +6,7 @@ import { trueLayerProviderCatalog } from './connect/providers';
 import type { ConnectSettings } from './connect/service';
 import { MongoApiClientStore } from './data/api-clients';
 import { MongoAuthSessionStore } from './data/auth-sessions';
+import { MongoErasureRequestStore } from './data/erasure-requests';
 import { adminApp, publicApp, type AppDeps } from './http/app';
 import { listen } from './http/listen';
 import { loadGatewaySecrets } from './security/secrets';
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
     );
     const sessions = new MongoAuthSessionStore(conn, secrets.stateKey);
     await sessions.ensureIndexes();
+    const erasures = new MongoErasureRequestStore(conn);
+    await erasures.ensureIndexes();
     const kafka = service.kafka(config);
     if (config.KAFKA_CREATE_TOPICS) await service.topics(kafka, config.KAFKA_TOPIC_PREFIX, [TOPICS.fetch]);
     const producer = await service.producer(kafka);
@@ -55,6 +58,7 @@ async function main(): Promise<void> {
       gateway: {
         clients: new MongoApiClientStore(conn),
         sessions,
+        erasures,
         apiKeyPepper: secrets.apiKeyPepper,
         state: new StateCodec(secrets.stateKey),
         providers: trueLayerProviderCatalog({

@@ -6,6 +6,7 @@ import { Service } from '@ais/platform-runtime';
 import { loadConfig } from './config';
 import { Analysis } from './data/analysis';
 import { ChangeFeedPublisher } from './data/changefeed';
+import { Erasures } from './data/erasure';
 import { ReadQueries } from './data/queries';
 import { reenrichUser } from './data/reenrich';
 import { ReconciliationStore } from './data/store';
@@ -30,13 +31,16 @@ async function main(): Promise<void> {
     await queries.ensureIndexes();
     const analysis = new Analysis(mongo, store);
     await analysis.ensureIndexes();
+    const erasures = new Erasures(mongo, store);
+    await erasures.ensureIndexes();
 
-    const publisher = new ChangeFeedPublisher({ store, producer, logger: service.logger, topicPrefix: prefix });
+    const publisher = new ChangeFeedPublisher({ store, producer, logger: service.logger, topicPrefix: prefix, erasures });
     const consumer = new EnrichedConsumer({
       kafka,
       store,
       producer,
       publisher,
+      erasures,
       logger: service.logger,
       groupId: config.KAFKA_GROUP_ID,
       topicPrefix: prefix,
@@ -59,13 +63,22 @@ async function main(): Promise<void> {
     // history is re-enriched through the user's partition (ReEnrichment events), so the feed shows what changed
     const enrichment = createGrpcClient(enrichmentV1.EnrichmentServiceClient, config.ENRICHMENT_ADDR, config.GRPC_DEADLINE_MS);
     service.lifecycle.on('drain', 'enrichment-client', () => enrichment.close());
+    // The rule is stored before the edit answers; the user's history is re-enriched in the background (it reads every
+    // stored row and calls enrichment in pages, seconds for a heavy user), and each changed row reaches the feed. A
+    // failure is logged with the command that redoes it; shutdown waits for runs in progress.
+    const reenriching = new Set<Promise<unknown>>();
     const userRules = async (clientId: string, userId: string, merchantKey: string, detailedCategory: string): Promise<void> => {
       await enrichment.putUserRule({ rule: { ruleId: `merchant-${merchantKey}`, clientId, userId, detailedCategory, merchantKey, descriptionContains: '', direction: '' } });
-      await reenrichUser({ store, enrichment, producer, logger: service.logger, topicPrefix: prefix }, userId);
+      const run = reenrichUser({ store, enrichment, producer, logger: service.logger, topicPrefix: prefix }, userId).catch((err: unknown) =>
+        service.logger.error({ err, userId }, 're-enrichment after a new merchant rule failed; redo it with apps/reconciliation/scripts/reenrich.ts --user'),
+      );
+      reenriching.add(run);
+      void run.finally(() => reenriching.delete(run));
     };
+    service.lifecycle.on('intake', 're-enrichment', () => Promise.allSettled([...reenriching]).then(() => undefined));
     const grpc = service
       .grpcServer()
-      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: prefix, logger: service.logger, userRules }));
+      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: prefix, logger: service.logger, userRules, erasures }));
     await service.serve(grpc, config, async () => {
       await consumer.start(service.kafkaStartup);
       publisher.startSweep(config.CHANGEFEED_SWEEP_MS, config.CHANGEFEED_SWEEP_MIN_AGE_MS);

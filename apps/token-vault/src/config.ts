@@ -41,6 +41,13 @@ export const schema = commonSchema
     RECONSENT_WINDOW_DAYS: z.coerce.number().int().min(1).max(89).default(14),
     /** Period of the background jobs (keep-alive, consent watcher, rewrap); 0 disables them in this instance. */
     JOBS_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
+    /**
+     * Stored bank data after a consent ended (revoked or expired; tokens are purged at once either way): `delete`
+     * erases the connection's data in every service DATA_RETENTION_DAYS after the end, `keep` keeps it until the
+     * user is erased (DELETE /v1/users/{id}).
+     */
+    DATA_RETENTION: z.enum(['delete', 'keep']).default('delete'),
+    DATA_RETENTION_DAYS: z.coerce.number().min(0).max(3650).default(30),
     /** How often one instance (under a lease) rewraps stored tokens to the newest Transit key version; 0 = never. */
     TOKEN_REWRAP_INTERVAL_MS: z.coerce.number().int().min(0).default(24 * 3600_000),
   })

@@ -47,6 +47,7 @@ async function main(): Promise<void> {
         reconsentWindowDays: config.RECONSENT_WINDOW_DAYS,
         jobIntervalMs: Math.max(config.JOBS_INTERVAL_MS, 1_000),
         tokenCacheTtlMs: config.TOKEN_CACHE_TTL_MS,
+        retention: { mode: config.DATA_RETENTION, days: config.DATA_RETENTION_DAYS },
       },
       service.logger,
       clock,

@@ -1,7 +1,8 @@
 /**
  * The consent life, driven by a controllable clock shared with the simulator, on the real MongoDB-wire server
  * and Vault: token expiry and refresh, keep-alive, consent_expiring at each horizon (once), re-consent by
- * extend and by reauth (keeping credentials_id), and expiry purging the tokens.
+ * extend and by reauth (keeping credentials_id), expiry purging the tokens, and the retention erasure of the
+ * connection's data once the retention period after the expiry is over.
  */
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, Leases, type Connection } from '@ais/platform-mongo';
@@ -167,6 +168,22 @@ describe('consent lifecycle with a controllable clock', () => {
     expect(gone.tokens).toBeNull();
     expect(kinds().filter((k) => k === 'consent_expired')).toHaveLength(1);
     await expect(service.getAccessToken(renewed._id)).rejects.toMatchObject({ kind: 'failed_precondition' });
+
+    // retention (default: delete 30 days after the consent ended): nothing before, one erasure of this
+    // connection's data after, never a second
+    expect(gone.retentionDueAt?.getTime()).toBeGreaterThanOrEqual(clock.now().getTime() + 30 * DAY - 60_000);
+    await advance(29 * DAY);
+    expect((await service.runJobs()).erasing).toBe(0);
+    await advance(2 * DAY);
+    expect((await service.runJobs()).erasing).toBe(1);
+    expect((await service.runJobs()).erasing).toBe(0);
+    const erasures = events.flatMap((e) => (e.kind === 'erasure' ? [e.erasure] : []));
+    expect(erasures).toHaveLength(1);
+    expect(erasures[0]).toMatchObject({ reason: 'retention', userId: 'u1', clientId: 'c1', connectionIds: [renewed._id] });
+    expect(erasures[0]!.erasureId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const marked = await service.get('c1', 'u1', renewed._id);
+    expect(marked.retentionDueAt).toBeNull();
+    expect(marked.dataErasedAt).toBeInstanceOf(Date);
   });
 
   it('rotates the Transit key and rewraps every stored token without changing what it decrypts to', async () => {

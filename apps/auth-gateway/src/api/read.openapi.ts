@@ -140,6 +140,25 @@ export const readApiPaths = {
       responses: { '200': { description: 'Series', content: json('RecurringList') }, ...errors },
     },
   },
+  '/v1/users/{userId}': {
+    delete: {
+      operationId: 'eraseUser',
+      summary: 'Erase the user everywhere',
+      description:
+        "Deletes every connection of the user at TrueLayer and here (tokens included), then the user's data in every service: connect sessions, fetch state, enrichment rules, accounts, transactions, balances, edits and recurring series. The erasure travels through the services in the user's order, so nothing fetched before it survives; its completion is confirmed by a ChangeEvent with `erasure` on ais.ledger.v1 and by the status resource in `Location`. Idempotent: repeating it answers 202 again with a new erasure id that finds nothing left.",
+      parameters: [userId],
+      responses: { '202': { description: 'Erasure accepted and in progress', content: json('ErasureAccepted') }, ...errors },
+    },
+  },
+  '/v1/users/{userId}/erasures/{erasureId}': {
+    get: {
+      operationId: 'getErasure',
+      summary: 'Status of an erasure',
+      description: '`in_progress` until the last service (reconciliation) has deleted the data and logged it, then `completed` with what each service deleted.',
+      parameters: [userId, { name: 'erasureId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+      responses: { '200': { description: 'The erasure', content: json('Erasure') }, ...errors },
+    },
+  },
 } as const;
 
 const category = { type: ['object', 'null'], properties: { primary: { type: 'string' }, detailed: { type: 'string' }, source: { type: 'string' }, confidence: { type: 'number' }, version: nullable('string') } };
@@ -250,4 +269,29 @@ export const readApiSchemas = {
     },
   },
   RecurringList: { type: 'object', properties: { series: { type: 'array', items: ref('RecurringSeries') } } },
+  ErasureAccepted: {
+    type: 'object',
+    properties: {
+      erasure_id: { type: 'string', format: 'uuid' },
+      status: { const: 'in_progress' },
+      requested_at: date,
+      connections_deleted: { type: 'integer', description: 'Connections deleted (0 when an earlier erasure already did).' },
+      deleted_at_truelayer: { type: 'integer', description: 'Of those, deleted at TrueLayer too (the others had no usable token; logged).' },
+    },
+  },
+  Erasure: {
+    type: 'object',
+    properties: {
+      erasure_id: { type: 'string', format: 'uuid' },
+      status: { enum: ['in_progress', 'completed'] },
+      reason: { enum: ['user_request', 'retention'] },
+      requested_at: date,
+      connection_ids: { type: 'array', items: { type: 'string' } },
+      account_ids: { type: 'array', items: { type: 'string' }, description: 'Internal account ids whose data was deleted.' },
+      steps: {
+        type: 'array',
+        items: { type: 'object', properties: { service: { type: 'string' }, documents_deleted: { type: 'integer' }, completed_at: date, detail: { type: 'string' } } },
+      },
+    },
+  },
 } as const;

@@ -58,6 +58,8 @@ export interface AuthSessionStore {
   finish(sid: string, update: OutcomeUpdate): Promise<void>;
   findByBounceToken(bounceToken: string, now: Date): Promise<AuthSessionRecord | null>;
   delete(sid: string): Promise<void>;
+  /** Erasure: every session of the user (`auth_sessions_user`). Returns how many. */
+  deleteForUser(clientId: string, userId: string): Promise<number>;
   /** Deletes sessions that expired before `before`; returns how many. */
   purge(before: Date): Promise<number>;
   count(): Promise<number>;
@@ -121,6 +123,7 @@ export class MongoAuthSessionStore implements AuthSessionStore {
     await this.col.createIndex({ pageToken: 1 }, { sparse: true });
     await this.col.createIndex({ bounceToken: 1 }, { sparse: true });
     await this.col.createIndex({ expiresAt: 1 });
+    await this.col.createIndex({ clientId: 1, userId: 1 }, { name: 'auth_sessions_user' });
   }
 
   async create(record: AuthSessionRecord): Promise<void> {
@@ -166,6 +169,10 @@ export class MongoAuthSessionStore implements AuthSessionStore {
 
   async delete(sid: string): Promise<void> {
     await this.col.deleteOne({ _id: sid });
+  }
+
+  async deleteForUser(clientId: string, userId: string): Promise<number> {
+    return (await this.col.deleteMany({ clientId, userId })).deletedCount;
   }
 
   async purge(before: Date): Promise<number> {
@@ -228,6 +235,17 @@ export class MemoryAuthSessionStore implements AuthSessionStore {
 
   async delete(sid: string): Promise<void> {
     this.records.delete(sid);
+  }
+
+  async deleteForUser(clientId: string, userId: string): Promise<number> {
+    let n = 0;
+    for (const [sid, r] of this.records) {
+      if (r.clientId === clientId && r.userId === userId) {
+        this.records.delete(sid);
+        n += 1;
+      }
+    }
+    return n;
   }
 
   async purge(before: Date): Promise<number> {

@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import { apiClientAdminRoutes } from '../api/api-clients.admin';
 import { RateLimiter, requireApiKey } from '../api/auth';
 import { openApiDocument } from '../api/openapi';
+import { erasureRoutes } from '../api/erasure.routes';
 import { readRoutes } from '../api/read.routes';
 import { v1Routes } from '../api/v1.routes';
 import type { Downstreams } from '../clients/grpc-clients';
@@ -12,6 +13,7 @@ import type { ProviderCatalog } from '../connect/providers';
 import { ConnectService, type ConnectSettings } from '../connect/service';
 import type { ApiClientStore } from '../data/api-clients';
 import type { AuthSessionStore } from '../data/auth-sessions';
+import { MemoryErasureRequestStore, type ErasureRequestStore } from '../data/erasure-requests';
 import type { StateCodec } from '../security/state';
 import { isWebhookPath, webhookRoutes, type EventSink } from '../webhooks/truelayer.routes';
 import { accessLog } from './access-log';
@@ -21,6 +23,8 @@ import { notFound, problemHandler } from './problems';
 export interface GatewayDeps {
   clients: ApiClientStore;
   sessions: AuthSessionStore;
+  /** Accepted erasures (their status says in_progress until reconciliation logged them). */
+  erasures?: ErasureRequestStore;
   apiKeyPepper: Buffer;
   state: StateCodec;
   providers: ProviderCatalog;
@@ -84,6 +88,7 @@ export function publicApp(deps: AppDeps): Express {
   // The key is checked on the caller resources; an unknown /v1 path stays a plain 404.
   app.use('/v1/users', requireApiKey(g.clients, g.apiKeyPepper, g.rateLimiter ?? new RateLimiter()));
   app.use('/v1', v1Routes(deps.downstreams, connect, { refreshDeadlineMs: deps.refreshDeadlineMs }));
+  app.use('/v1', erasureRoutes({ downstreams: deps.downstreams, sessions: g.sessions, requests: g.erasures ?? new MemoryErasureRequestStore(), logger: deps.logger, ...(g.now ? { now: g.now } : {}) }));
   app.use('/v1', readRoutes(deps.downstreams, { editDeadlineMs: deps.editDeadlineMs ?? 10_000 }));
   app.use(notFound);
   app.use(problemHandler(deps.logger));

@@ -68,6 +68,12 @@ export class MongoCallBudgetStore implements SlotStore {
     return this.collection.find({ _id: { $in: [...ids] } }).toArray() as Promise<SlotDoc[]>;
   }
 
+  /** Erasure: the slots of these connections (`call_budget_connection`). */
+  async deleteConnections(connectionIds: readonly string[]): Promise<number> {
+    if (connectionIds.length === 0) return 0;
+    return (await this.collection.deleteMany({ connectionId: { $in: [...connectionIds] } })).deletedCount;
+  }
+
   async slotsOfConnection(connectionId: string): Promise<SlotDoc[]> {
     return this.collection.find({ connectionId }).toArray() as Promise<SlotDoc[]>;
   }

@@ -10,6 +10,9 @@
  * - `fetch_journal`: every TrueLayer call (index `fetch_journal_connection` for the support report), bounded by
  *   the TTL index `fetch_journal_ttl` (MongoDB's TTL monitor is the purge job; the retention is a setting).
  *
+ * - `fetch_erased_connections`: ids of connections erased (erasure.proto), so that an `authorized` event delivered
+ *   late never brings one back; only ids and a time, dropped by `fetch_erased_ttl` after 90 days.
+ *
  * Writes are single-document. Who may write what: the instance holding the connection's lease (scheduler, user
  * refresh) writes its run's fields; a task's completion is claimed by one conditional update (`claimTask`), so a
  * webhook and the poller racing for one task never both publish it.
@@ -23,7 +26,15 @@ export const FETCH_INDEXES = {
   tasksTtl: 'fetch_tasks_ttl',
   journalByConnection: 'fetch_journal_connection',
   journalTtl: 'fetch_journal_ttl',
+  /** Erasure: a user's connections. */
+  connectionsUser: 'fetch_connections_user',
+  /** Erasure: a connection's tasks. */
+  tasksConnection: 'fetch_tasks_connection',
+  erasedTtl: 'fetch_erased_ttl',
 } as const;
+
+/** How long erased connection ids are remembered (far longer than any event can be late). */
+const ERASED_RETENTION_S = 90 * 86_400;
 
 export type ConnectionStatus = 'active' | 'reauth_required' | 'revoked';
 export type BackfillState = 'pending' | 'running' | 'done' | 'partial';
@@ -158,6 +169,7 @@ export class FetchStateStore {
   readonly connections;
   readonly tasks;
   readonly journal;
+  readonly erased;
 
   constructor(
     conn: Connection,
@@ -166,6 +178,7 @@ export class FetchStateStore {
     this.connections = conn.collection<FetchConnectionDoc>('fetch_connections');
     this.tasks = conn.collection<FetchTaskDoc>('fetch_tasks');
     this.journal = conn.collection<JournalDoc>('fetch_journal');
+    this.erased = conn.collection<{ _id: string; at: Date }>('fetch_erased_connections');
   }
 
   /**
@@ -188,6 +201,35 @@ export class FetchStateStore {
     await this.tasks.createIndex({ expiresAt: 1 }, { name: FETCH_INDEXES.tasksTtl, expireAfterSeconds: 0 });
     await this.journal.createIndex({ connectionId: 1, at: -1 }, { name: FETCH_INDEXES.journalByConnection });
     await this.journal.createIndex({ at: 1 }, { name: FETCH_INDEXES.journalTtl, expireAfterSeconds: Math.ceil(this.journalRetentionMs / 1000) });
+    await this.connections.createIndex({ clientId: 1, userId: 1 }, { name: FETCH_INDEXES.connectionsUser });
+    await this.tasks.createIndex({ connectionId: 1 }, { name: FETCH_INDEXES.tasksConnection });
+    await this.erased.createIndex({ at: 1 }, { name: FETCH_INDEXES.erasedTtl, expireAfterSeconds: ERASED_RETENTION_S });
+  }
+
+  // ---- erasure ----
+
+  /**
+   * Deletes what this service holds of the given connections, and with `wholeUser` of every connection of the
+   * user: connection state, tasks and journal (each through its index), and remembers the ids as erased first.
+   * Returns the documents deleted and every connection id covered. Idempotent.
+   */
+  async erase(clientId: string, userId: string, connectionIds: readonly string[], wholeUser: boolean): Promise<{ documents: number; connectionIds: string[] }> {
+    const ids = new Set(connectionIds);
+    if (wholeUser) for (const c of await this.connections.find({ clientId, userId }, { projection: { _id: 1 } }).toArray()) ids.add(c._id);
+    const all = [...ids];
+    if (all.length === 0) return { documents: 0, connectionIds: [] };
+    const at = new Date();
+    await this.erased.bulkWrite(all.map((_id) => ({ updateOne: { filter: { _id }, update: { $setOnInsert: { at } }, upsert: true } })), { ordered: false });
+    const [c, t, j] = await Promise.all([
+      this.connections.deleteMany({ _id: { $in: all } }),
+      this.tasks.deleteMany({ connectionId: { $in: all } }),
+      this.journal.deleteMany({ connectionId: { $in: all } }),
+    ]);
+    return { documents: c.deletedCount + t.deletedCount + j.deletedCount, connectionIds: all };
+  }
+
+  async isErased(connectionId: string): Promise<boolean> {
+    return (await this.erased.countDocuments({ _id: connectionId }, { limit: 1 })) === 1;
   }
 
   // ---- connections ----

@@ -4,12 +4,15 @@
  *   inherits what was synced, so it fetches only what is new); `reauth_required`, `consent_expired` and `revoked`
  *   stop its scheduling.
  * - ais.fetch.v1 (key = user id): accepted TrueLayer webhooks (the gateway checked the task with us first) read
- *   the task's results; `fetch_requested` runs one unit of work (a replayed dead letter).
+ *   the task's results; `fetch_requested` runs one unit of work (a replayed dead letter); `user_erasure` (from
+ *   token-vault, which already deleted the tokens) deletes this service's state of the connections and passes the
+ *   erasure on to ais.raw.v1 under the same key, behind every raw event already published for the user.
  */
-import { bindings } from '@ais/contracts-events';
+import { bindings, EVENT_TYPES } from '@ais/contracts-events';
+import type { erasureV1, eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
-import type { EventConsumer } from '@ais/platform-kafka';
+import { newMeta, type EventConsumer } from '@ais/platform-kafka';
 import type { FetchStateStore } from '../data/fetch-state.store';
 import type { Fetcher } from '../domain/fetcher';
 
@@ -20,6 +23,26 @@ export interface IntakeDeps {
   logger: Logger;
   /** New due work: wake the scheduler. */
   kick: () => void;
+  /** Erasure: the unattended-call slots of connections, and where the erasure goes next (ais.raw.v1). */
+  budget?: { deleteConnections(ids: readonly string[]): Promise<number> };
+  raw?: { publish(events: eventsV1.RawDataEvent[]): Promise<void> };
+}
+
+/** Deletes data-fetcher's state of an erasure's connections (all of the user's for a user request) and forwards it. */
+export async function handleErasure(deps: IntakeDeps, e: erasureV1.UserErasure): Promise<void> {
+  if (!e.erasureId || !e.userId || !e.clientId) throw AppError.invalid('missing_ids', 'user_erasure without erasure_id, user_id or client_id');
+  if (!deps.raw) throw new Error('data-fetcher intake has no raw sink for erasures');
+  const out = await deps.store.erase(e.clientId, e.userId, e.connectionIds, e.reason === 'user_request');
+  const slots = (await deps.budget?.deleteConnections(out.connectionIds)) ?? 0;
+  const forwarded: erasureV1.UserErasure = {
+    ...e,
+    connectionIds: [...new Set([...e.connectionIds, ...out.connectionIds])],
+    steps: [...e.steps, { service: 'data-fetcher', documentsDeleted: String(out.documents + slots), completedAt: deps.clock.now(), detail: `${out.connectionIds.length} connections' fetch state` }],
+  };
+  await deps.raw.publish([
+    { meta: newMeta('data-fetcher', EVENT_TYPES.rawErasure, 1, e.erasureId), userId: e.userId, clientId: e.clientId, connectionId: '', providerId: '', credentialsId: '', accountId: '', isCard: false, fetchId: '', mode: 0, correlationIds: [], payload: { $case: 'erasure', erasure: forwarded } },
+  ]);
+  deps.logger.info({ erasureId: e.erasureId, reason: e.reason, connections: out.connectionIds.length, documents: out.documents + slots }, 'erasure: fetch state deleted; passed on to ais.raw.v1');
 }
 
 export function subscribeConnections(consumer: EventConsumer, prefix: string, deps: IntakeDeps): void {
@@ -30,6 +53,11 @@ export function subscribeConnections(consumer: EventConsumer, prefix: string, de
       case 'authorized': {
         const a = p.authorized;
         if (!a.connectionId || !a.userId) throw AppError.invalid('missing_ids', 'connection.authorized without connection_id or user_id');
+        // an authorized event delivered after the connection's erasure (another partition) must not bring it back
+        if (await deps.store.isErased(a.connectionId)) {
+          deps.logger.info({ connectionId: a.connectionId }, 'connection.authorized for an erased connection; ignored');
+          return;
+        }
         const previous = a.previousConnectionId ? await deps.store.get(a.previousConnectionId) : null;
         await deps.store.upsertAuthorized(
           {
@@ -79,6 +107,10 @@ export function subscribeFetchWork(consumer: EventConsumer, prefix: string, deps
       if (!w.taskId) throw AppError.invalid('missing_task_id', 'task webhook without task_id');
       const result = await deps.fetcher.completeTask(w.taskId, 'webhook');
       deps.logger.debug({ taskId: w.taskId, result }, 'task webhook handled');
+      return;
+    }
+    if (p.$case === 'userErasure') {
+      await handleErasure(deps, p.userErasure);
       return;
     }
     const work = p.fetchRequested;

@@ -89,6 +89,11 @@ export class UserRuleStore implements UserRuleSource {
     return (await this.collection.countDocuments({ _id: userRuleDocId(clientId, userId, ruleId) }, { limit: 1 })) === 1;
   }
 
+  /** Erasure: every rule of the user (`user_rules_by_user`). Returns how many. */
+  async deleteUser(clientId: string, userId: string): Promise<number> {
+    return (await this.collection.deleteMany({ clientId, userId })).deletedCount;
+  }
+
   async delete(clientId: string, userId: string, ruleId: string): Promise<boolean> {
     const res = await this.collection.deleteOne({ _id: userRuleDocId(clientId, userId, ruleId) });
     return res.deletedCount === 1;

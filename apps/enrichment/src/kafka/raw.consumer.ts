@@ -10,6 +10,9 @@
  * (acks=all); a failure (Kafka, MongoDB) throws, and kafkajs redelivers the batch. Enriched event ids are derived
  * from the raw event ids, so a redelivered batch produces the same ids and reconciliation skips them.
  *
+ * Erasure (erasure.proto): a raw `erasure` event for a user request deletes the user's rules, and goes on to
+ * ais.enriched.v1 in its place in the user's order, with enrichment's step added.
+ *
  * Poison messages (undecodable, no envelope, no user, no known payload, amounts that are not decimals) go to the
  * dead-letter topic with the reason, and the partition moves on.
  *
@@ -17,7 +20,7 @@
  * headers carry that span's context.
  */
 import { bindings, EVENT_TYPES, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
-import { eventsV1 } from '@ais/contracts-proto-ts';
+import { eventsV1, type erasureV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
 import { headersFor, inConsumerSpan, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
 import { context, propagation } from '@opentelemetry/api';
@@ -37,7 +40,7 @@ export interface RawConsumerSettings {
   groupId: string;
   prefix: string;
   producer: EventProducer;
-  rules: UserRuleSource;
+  rules: UserRuleSource & { deleteUser?(clientId: string, userId: string): Promise<number> };
   logger: Logger;
   fromBeginning?: boolean;
   sessionTimeoutMs?: number;
@@ -208,6 +211,7 @@ export class RawEnrichmentConsumer {
       return this.dead(topic, partition, message, headers, 'decode_failed', (error as Error).message);
     }
     if (!raw.meta?.eventId) return this.dead(topic, partition, message, headers, 'missing_envelope', 'event has no meta.event_id');
+    if (raw.payload?.$case === 'erasure') return this.erase(raw, raw.payload.erasure, rules);
     let enrichments: eventsV1.TransactionEnrichment[];
     try {
       let userRules: readonly UserRule[] = [];
@@ -241,6 +245,30 @@ export class RawEnrichmentConsumer {
       // headersFor injects the active context: this message's CONSUMER span.
       message: { key: raw.userId, value: Buffer.from(eventsV1.EnrichedEvent.encode(event).finish()), headers: headersFor(event.meta!) },
     };
+  }
+
+  /** Deletes the user's rules (a user request; retention is about connections' data) and passes the erasure on. */
+  private async erase(raw: eventsV1.RawDataEvent, e: erasureV1.UserErasure, rules: Map<string, Promise<readonly UserRule[]>>): Promise<Outcome> {
+    let deleted = 0;
+    if (e.reason === 'user_request' && raw.clientId && raw.userId && this.settings.rules.deleteUser) {
+      deleted = await this.settings.rules.deleteUser(raw.clientId, raw.userId);
+      rules.delete(JSON.stringify([raw.clientId, raw.userId]));
+    }
+    const event: eventsV1.EnrichedEvent = {
+      meta: {
+        eventId: enrichedEventId(raw.meta!.eventId),
+        occurredAt: raw.meta!.occurredAt ?? new Date(),
+        schemaVersion: ENRICHED_SCHEMA_VERSION,
+        producer: 'enrichment',
+        eventType: EVENT_TYPES.enrichedErasure,
+        correlationId: raw.meta!.correlationId,
+      },
+      userId: raw.userId,
+      clientId: raw.clientId,
+      payload: { $case: 'erasure', erasure: { ...e, steps: [...e.steps, { service: 'enrichment', documentsDeleted: String(deleted), completedAt: new Date(), detail: `${deleted} user rules` }] } },
+    };
+    this.settings.logger.info({ erasureId: e.erasureId, reason: e.reason, rulesDeleted: deleted }, 'erasure: user rules deleted; passed on to ais.enriched.v1');
+    return { kind: 'enriched', transactions: 0, message: { key: raw.userId, value: Buffer.from(eventsV1.EnrichedEvent.encode(event).finish()), headers: headersFor(event.meta!) } };
   }
 
   private dead(topic: string, partition: number, message: KafkaMessage, headers: Record<string, string>, code: string, reason: string, eventId = ''): Outcome {

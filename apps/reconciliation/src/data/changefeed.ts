@@ -21,6 +21,10 @@
  *   it once `publishedSeq` reaches `committedSeq`, and `sweep` (run periodically) finds flagged users through the
  *   `user_state_publish_pending` index.
  *
+ * Erasures (data/erasure.ts) are in the feed too: the deletion log's documents take a sequence number like any
+ * change, and go out as `ChangeEvent.erasure` (kind REMOVED, reason `user_request` or `retention`), the
+ * confirmation that every service deleted the data.
+ *
  * Kinds: `removed` for a removed document; `added` when the document was created after the run's starting cursor
  * (createdSeq > publishedSeq), else `modified`.
  */
@@ -31,6 +35,7 @@ import type { EventProducer } from '@ais/platform-kafka';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { sha256Hex } from '../domain/canonical';
 import { accountView, balanceView, transactionView, userEditView } from '../domain/view';
+import { erasureView, type ErasureDoc, type Erasures } from './erasure';
 import type { AccountDoc, BalanceDoc, ChangeFields, ReconciliationStore, TransactionDoc, UserEditDoc } from './store';
 
 const SERVICE = 'reconciliation';
@@ -52,6 +57,8 @@ export interface ChangeFeedOptions {
   topicPrefix?: string;
   /** Documents read per collection per page, and events per produce request (default 500). */
   pageSize?: number;
+  /** The deletion log, whose documents are the erasure confirmations. */
+  erasures?: Erasures;
 }
 
 export interface PublishResult {
@@ -64,7 +71,8 @@ type Change =
   | { collection: 'accounts'; doc: AccountDoc }
   | { collection: 'transactions'; doc: TransactionDoc }
   | { collection: 'balances'; doc: BalanceDoc }
-  | { collection: 'user_edits'; doc: UserEditDoc };
+  | { collection: 'user_edits'; doc: UserEditDoc }
+  | { collection: 'erasures'; doc: ErasureDoc };
 
 export class ChangeFeedPublisher {
   private readonly store: ReconciliationStore;
@@ -122,20 +130,22 @@ export class ChangeFeedPublisher {
     while (cursor < upto) {
       const L = this.pageSize;
       const c = this.store.cursors;
-      const [accounts, transactions, balances, edits] = await Promise.all([
+      const [accounts, transactions, balances, edits, erasures] = await Promise.all([
         c.accountChanges(userId, cursor, L).toArray(),
         c.transactionChanges(userId, cursor, L).toArray(),
         c.balanceChanges(userId, cursor, L).toArray(),
         c.editChanges(userId, cursor, L).toArray(),
+        this.options.erasures ? this.options.erasures.changes(userId, cursor, L).toArray() : Promise.resolve([]),
       ]);
       // a full page may have more after its last seq: nothing beyond the smallest such bound is known yet
       let bound = upto;
-      for (const page of [accounts, transactions, balances, edits]) if (page.length === L) bound = Math.min(bound, page[page.length - 1]!.seq);
+      for (const page of [accounts, transactions, balances, edits, erasures]) if (page.length === L) bound = Math.min(bound, page[page.length - 1]!.seq);
       const changes: Change[] = [
         ...accounts.map((doc) => ({ collection: 'accounts' as const, doc })),
         ...transactions.map((doc) => ({ collection: 'transactions' as const, doc })),
         ...balances.map((doc) => ({ collection: 'balances' as const, doc })),
         ...edits.map((doc) => ({ collection: 'user_edits' as const, doc })),
+        ...erasures.map((doc) => ({ collection: 'erasures' as const, doc })),
       ]
         .filter((ch) => ch.doc.seq <= bound)
         .sort((a, b) => a.doc.seq - b.doc.seq);
@@ -182,9 +192,14 @@ export class ChangeFeedPublisher {
           reason = 'user_edit';
           entity = { $case: 'userEdit', userEdit: { target: ch.doc.target, targetId: ch.doc.targetId, edit: userEditView(ch.doc) as reconciliationV1.UserEdit } };
           break;
+        case 'erasures':
+          clientId = ch.doc.clientId;
+          reason = ch.doc.reason;
+          entity = { $case: 'erasure', erasure: erasureView(ch.doc) };
+          break;
       }
       return {
-        meta: { eventId: changeEventId(userId, d.seq), occurredAt: d.updatedAt, schemaVersion: 1, producer: SERVICE, eventType: EVENT_TYPES.ledgerChange, correlationId: '' },
+        meta: { eventId: changeEventId(userId, d.seq), occurredAt: d.updatedAt, schemaVersion: 1, producer: SERVICE, eventType: ch.collection === 'erasures' ? EVENT_TYPES.ledgerErasure : EVENT_TYPES.ledgerChange, correlationId: '' },
         userId,
         clientId,
         seq: String(d.seq),

@@ -15,6 +15,7 @@ import type { Logger } from '@ais/platform-logger';
 import { newMeta, type TopicBinding } from '@ais/platform-kafka';
 import { trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
+import { erasureView, type Erasures } from '../data/erasure';
 import type { ReadQueries, TxFilter, TxKey } from '../data/queries';
 import type { AccountDoc, TransactionDoc, UserEditDoc } from '../data/store';
 import { accountView, balanceView, primaryOfDetailed, signedAmount, transactionView } from '../domain/view';
@@ -145,6 +146,8 @@ export interface ReadApiDeps {
   userRules?: (clientId: string, userId: string, merchantKey: string, detailedCategory: string) => Promise<void>;
   /** Edit hops are logged (ids and outcome only, never the user's notes or tags). */
   logger?: Logger;
+  /** The deletion log (GetErasure answers UNAVAILABLE without it). */
+  erasures?: Erasures;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -422,6 +425,14 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
           .sort((a, b) => (a.primary + a.detailed + a.currency < b.primary + b.detailed + b.currency ? -1 : 1))
           .map((t) => ({ primary: t.primary, detailed: t.detailed, currency: t.currency, total: t.sum.toString(), count: t.count }));
       return { months: [...months].map(([month, v]) => ({ month, spending: out(v.spending), income: out(v.income), ownTransfers: v.ownTransfers })) };
+    },
+
+    async getErasure(req) {
+      requireIds({ client_id: req.clientId, erasure_id: req.erasureId });
+      if (!deps.erasures) throw AppError.unavailable('erasure_log_unavailable', 'this instance has no deletion log');
+      const doc = await deps.erasures.get(req.clientId, req.erasureId);
+      if (!doc) throw AppError.notFound('erasure_not_found', 'no completed erasure with this id for this client (it may still be on its way)');
+      return { erasure: erasureView(doc) };
     },
 
     async listRecurring(req) {

@@ -7,6 +7,7 @@
  *   `store.applyReEnrichment`; UserEditCommand to `store.applyEdit` (idempotent on request_id). Identity,
  *   standing orders and direct debits go to `hooks.onOtherPayload`. After each consumed Kafka batch, once per user
  *   it touched: `hooks.afterUser`, then the change-feed publisher for that user (data/changefeed.ts).
+ *   An erasure (erasure.proto) goes to `erasures.apply`; a fetch result of an erased connection is dropped.
  * - ais.connection.v1 (key = connection id): `connection.authorized` with a previous connection id is recorded with
  *   `store.linkConnection` (an `$addToSet` on user_state that takes no sequence number, so it may run beside the
  *   user's writer).
@@ -29,6 +30,7 @@ import type { Logger } from '@ais/platform-logger';
 import { inConsumerSpan, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { ChangeFeedPublisher } from '../data/changefeed';
+import type { Erasures } from '../data/erasure';
 import type { ApplyResult, BatchPayload, ReconciliationStore, StoredEnrichment, UserEdit } from '../data/store';
 import { fromRawAccount, fromRawBalance, fromRawCard, fromRawTransaction } from '../domain/raw';
 
@@ -56,6 +58,8 @@ export interface EnrichedConsumerOptions {
   producer: EventProducer;
   logger: Logger;
   publisher?: ChangeFeedPublisher;
+  /** Erasures (data/erasure.ts); without it an erasure event is dead-lettered as unsupported. */
+  erasures?: Erasures;
   hooks?: EnrichedConsumerHooks;
   groupId?: string;
   topicPrefix?: string;
@@ -120,6 +124,8 @@ export function toBatchPayload(raw: eventsV1.RawDataEvent, enrichments: eventsV1
     case 'directDebits':
     case 'identity':
       return null;
+    case 'erasure':
+      throw invalid('misplaced_erasure', 'an erasure travels as EnrichedEvent.erasure, not inside a batch');
   }
 }
 
@@ -301,6 +307,10 @@ export class EnrichedConsumer {
       case 'batch': {
         const raw = p.batch.raw;
         if (!raw) throw invalid('missing_raw', 'enriched batch without raw event');
+        if (this.o.erasures && (await this.o.erasures.isErased(raw.connectionId))) {
+          this.o.logger.info({ connectionId: raw.connectionId, eventId: meta.eventId }, 'fetch result of an erased connection; dropped');
+          return { userId, result: { changes: 0, touched: 0 } };
+        }
         const payload = toBatchPayload(raw, p.batch.enrichments);
         if (!payload) {
           if (this.o.hooks?.onOtherPayload) await this.o.hooks.onOtherPayload(userId, event);
@@ -338,6 +348,14 @@ export class EnrichedConsumer {
         if (!when) throw invalid('missing_time', 'user edit without requested_at or occurred_at');
         // a target that does not exist is still stored: the gRPC handler validated it before publishing
         const result = await store.applyEdit(userId, c.target, c.targetId, toUserEdit(c), when, c.requestId);
+        return { userId, result };
+      }
+      case 'erasure': {
+        const e = p.erasure;
+        if (!this.o.erasures) throw invalid('erasure_unsupported', 'this consumer has no erasure store');
+        if (!e.erasureId || e.userId !== userId || !e.clientId) throw invalid('invalid_erasure', 'erasure without erasure_id or client_id, or for another user than its key');
+        const result = await this.o.erasures.apply(userId, e, at ?? new Date());
+        this.o.logger.info({ erasureId: e.erasureId, reason: e.reason, accounts: result.accountIds.length, documents: result.touched, seq: result.firstSeq }, 'erasure applied; confirmation queued on the change feed');
         return { userId, result };
       }
     }

@@ -28,6 +28,13 @@ export interface ConnectionDoc {
   lastRefreshAt: Date;
   /** Next time the background jobs look at this connection. */
   jobDueAt: Date;
+  /**
+   * Set when the consent ended (revoked by the user or client, or expired) and the retention setting says delete:
+   * when the stored bank data of this connection is to be erased. Unset once the erasure is started.
+   */
+  retentionDueAt?: Date | null;
+  /** When the retention erasure of this connection's data was started. */
+  dataErasedAt?: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -54,11 +61,15 @@ const schema = new Schema<ConnectionDoc>(
     tokenVersion: { type: Number, default: 0 },
     lastRefreshAt: { type: Date, required: true },
     jobDueAt: { type: Date, required: true },
+    retentionDueAt: { type: Date, default: null },
+    dataErasedAt: { type: Date, default: null },
   },
   { timestamps: true, collection: 'connections', versionKey: false },
 );
 schema.index({ clientId: 1, userId: 1 });
 schema.index({ status: 1, jobDueAt: 1 });
+// the retention job's query: connections whose data is due for erasure (null for every other connection)
+schema.index({ retentionDueAt: 1 }, { name: 'connections_retention_due' });
 
 export function connectionModel(conn: MongoConnection): Model<ConnectionDoc> {
   return conn.models['Connection'] ?? conn.model<ConnectionDoc>('Connection', schema);
@@ -160,6 +171,25 @@ export class ConnectionRepository {
 
   async setJobDue(id: string, at: Date): Promise<void> {
     await this.model.updateOne({ _id: id }, { $set: { jobDueAt: at } });
+  }
+
+  /** Schedules the erasure of the connection's stored data (the consent ended; retention setting `delete`). */
+  async scheduleRetention(id: string, at: Date): Promise<void> {
+    await this.model.updateOne({ _id: id, dataErasedAt: null }, { $set: { retentionDueAt: at } });
+  }
+
+  /** Ended connections whose data is due for erasure, oldest first (`connections_retention_due`). */
+  async retentionDue(now: Date, limit: number): Promise<ConnectionDoc[]> {
+    return this.model.find({ retentionDueAt: { $lte: now } }).sort({ retentionDueAt: 1 }).limit(limit).lean<ConnectionDoc[]>().exec();
+  }
+
+  async retentionStarted(id: string, at: Date): Promise<void> {
+    await this.model.updateOne({ _id: id }, { $set: { retentionDueAt: null, dataErasedAt: at } });
+  }
+
+  /** Erasure: deletes every connection record of the user (tokens included). Returns how many. */
+  async deleteForUser(clientId: string, userId: string): Promise<number> {
+    return (await this.model.deleteMany({ clientId, userId }).exec()).deletedCount;
   }
 
   /** Moves a past-consent connection to expired and purges its tokens. */

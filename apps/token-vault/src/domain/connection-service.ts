@@ -8,10 +8,11 @@
  * written while the lock is held; a failed refresh never touches the stored tokens, and if the old access token
  * is still valid it is handed out so the caller can go on.
  */
+import type { erasureV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import { TrueLayerError, type TokenSet, type TrueLayerClient } from '@ais/truelayer-client';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ConnectionDoc, ConnectionRepository, EncryptedTokens } from '../data/connection.model';
 import type { TokenCipher } from '../data/token-cipher';
 
@@ -26,7 +27,9 @@ export type ConnectionEventPayload =
   | { kind: 'token_refreshed'; doc: ConnectionDoc; expiresAt: Date; rotated: boolean; trigger: 'on_demand' | 'keep_alive' }
   | { kind: 'consent_expiring'; doc: ConnectionDoc; horizonDays: number }
   | { kind: 'consent_expired'; doc: ConnectionDoc }
-  | { kind: 'reauth_required'; doc: ConnectionDoc; errorCode: string };
+  | { kind: 'reauth_required'; doc: ConnectionDoc; errorCode: string }
+  /** An erasure to start downstream (ais.fetch.v1, key = user id); see proto/ais/erasure/v1/erasure.proto. */
+  | { kind: 'erasure'; erasure: erasureV1.UserErasure };
 
 export interface ConnectionEvents {
   publish(event: ConnectionEventPayload): Promise<void>;
@@ -44,6 +47,21 @@ export interface ServiceSettings {
    * re-read). Bounds how late another instance's refresh or revoke is noticed; this instance's own are at once.
    */
   tokenCacheTtlMs?: number;
+  /**
+   * What happens to a connection's stored bank data once its consent ended (revoked, or expired): `delete` erases
+   * it `days` after the end (through the erasure chain, reason "retention"), `keep` keeps it until the user is
+   * erased. Tokens are purged at the end either way. Default: delete after 30 days.
+   */
+  retention?: { mode: 'delete' | 'keep'; days: number };
+}
+
+/** A UUID (version 8 layout) derived from `text`: the same retention erasure always has the same id. */
+function derivedUuid(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex').slice(0, 32).split('');
+  h[12] = '8';
+  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  const x = h.join('');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
 /** Leases that hold across instances (see @ais/platform-mongo Leases). */
@@ -371,7 +389,95 @@ export class ConnectionService {
     this.cache.delete(doc._id);
     await this.events.publish({ kind: 'revoked', doc: revoked, reason });
     this.logger.info({ connectionId: doc._id, reason }, 'connection revoked; tokens purged');
+    await this.consentEnded(revoked);
     return revoked;
+  }
+
+  /** The consent of `doc` ended (revoked or expired): applies the retention setting to its stored data. */
+  private async consentEnded(doc: ConnectionDoc): Promise<void> {
+    const r = this.settings.retention ?? { mode: 'delete', days: 30 };
+    if (r.mode === 'keep') {
+      this.logger.info({ connectionId: doc._id, retention: 'keep' }, 'consent ended; stored data kept (retention setting keep)');
+      return;
+    }
+    const at = new Date(this.clock.now().getTime() + r.days * DAY);
+    await this.repo.scheduleRetention(doc._id, at);
+    this.logger.info({ connectionId: doc._id, retentionDays: r.days, eraseAt: at.toISOString() }, 'consent ended; stored data to be erased after the retention period');
+  }
+
+  /**
+   * Erases a user (DELETE /v1/users/{id}): deletes each connection at TrueLayer (`/api/delete` with a valid access
+   * token, refreshed first when needed; failures are logged and do not stop the erasure, since TrueLayer's consent
+   * ends by itself within 90 days), purges tokens, starts the erasure of the user's data downstream, and then
+   * deletes the connection records. Started before the records go, so a retry after a failure in between carries
+   * the connection ids again. Idempotent: with nothing left, the downstream erasure runs again and finds nothing.
+   */
+  async eraseUser(p: { clientId: string; userId: string }): Promise<{ erasure: erasureV1.UserErasure; deleted: number; deletedAtTrueLayer: number }> {
+    const docs = await this.repo.listForUser(p.clientId, p.userId);
+    let deletedAtTrueLayer = 0;
+    for (const doc of docs) {
+      if (doc.tokens && (doc.status === 'active' || doc.status === 'reauth_required')) {
+        try {
+          const token = await this.getAccessToken(doc._id);
+          await (await this.truelayer()).auth.deleteConnection(token.accessToken);
+          deletedAtTrueLayer += 1;
+        } catch (error) {
+          this.logger.warn({ connectionId: doc._id, code: (error as { code?: string }).code }, 'erasure: TrueLayer delete failed; purging locally anyway');
+        }
+      }
+      if (doc.tokens) await this.repo.setStatus(doc._id, 'revoked', 'erased', true);
+      this.cache.delete(doc._id);
+    }
+    const now = this.clock.now();
+    const erasure: erasureV1.UserErasure = {
+      erasureId: randomUUID(),
+      userId: p.userId,
+      clientId: p.clientId,
+      reason: 'user_request',
+      connectionIds: docs.map((d) => d._id),
+      requestedAt: now,
+      // this service's step travels with the erasure: the records it names are deleted right after the publish
+      steps: [{ service: 'token-vault', documentsDeleted: String(docs.length), completedAt: now, detail: `${docs.length} connections deleted, ${deletedAtTrueLayer} at TrueLayer` }],
+      accountIds: [],
+    };
+    await this.events.publish({ kind: 'erasure', erasure });
+    const deleted = await this.repo.deleteForUser(p.clientId, p.userId);
+    this.logger.info({ erasureId: erasure.erasureId, connections: docs.length, deleted, deletedAtTrueLayer }, 'user erased in token-vault; erasure sent downstream');
+    return { erasure, deleted, deletedAtTrueLayer };
+  }
+
+  /**
+   * Starts the retention erasure of every ended connection whose retention period is over (each leased, so one
+   * instance does it). The erasure id derives from the connection id: a retry after a crash sends the same one.
+   */
+  async runRetention(limit = 100): Promise<number> {
+    const now = this.clock.now();
+    let started = 0;
+    for (const doc of await this.repo.retentionDue(now, limit)) {
+      const lease = `retention:${doc._id}`;
+      if (!(await this.leases.acquire(lease, this.owner, this.settings.lockMs))) continue;
+      try {
+        await this.events.publish({
+          kind: 'erasure',
+          erasure: {
+            erasureId: derivedUuid(`retention\u0000${doc._id}`),
+            userId: doc.userId,
+            clientId: doc.clientId,
+            reason: 'retention',
+            connectionIds: [doc._id],
+            requestedAt: now,
+            steps: [{ service: 'token-vault', documentsDeleted: '0', completedAt: now, detail: `consent ended ${doc.statusReason || doc.status}; retention period over` }],
+            accountIds: [],
+          },
+        });
+        await this.repo.retentionStarted(doc._id, now);
+        started += 1;
+        this.logger.info({ connectionId: doc._id }, 'retention period over: erasure of the connection\'s stored data started');
+      } finally {
+        await this.leases.release(lease, this.owner).catch(() => undefined);
+      }
+    }
+    return started;
   }
 
   /**
@@ -407,7 +513,7 @@ export class ConnectionService {
    * several instances never work on the same one at once; events that must go out once per consent period
    * (each expiring horizon, the expiry) are guarded by once-only markers.
    */
-  async runJobs(limit = 100): Promise<{ claimed: number; refreshed: number; expiring: number; expired: number }> {
+  async runJobs(limit = 100): Promise<{ claimed: number; refreshed: number; expiring: number; expired: number; erasing: number }> {
     const now = this.clock.now();
     const due = await this.repo.due(now, limit);
     const horizons = [...this.settings.horizonsDays].sort((a, b) => a - b);
@@ -428,6 +534,7 @@ export class ConnectionService {
           if (await this.leases.once(`expired:${doc._id}:${period}`)) {
             expired += 1;
             await this.events.publish({ kind: 'consent_expired', doc });
+            await this.consentEnded(doc);
           }
           continue;
         }
@@ -452,7 +559,8 @@ export class ConnectionService {
         await this.leases.release(lease, this.owner).catch(() => undefined);
       }
     }
-    return { claimed, refreshed, expiring, expired };
+    const erasing = await this.runRetention(limit);
+    return { claimed, refreshed, expiring, expired, erasing };
   }
 }
 

@@ -113,6 +113,17 @@ export function tokenVaultHandlers(deps: {
       return { connection: toProto(doc, svc) };
     },
 
+    async eraseUser(req) {
+      requireIds({ client_id: req.clientId, user_id: req.userId });
+      const out = await svc.eraseUser({ clientId: req.clientId, userId: req.userId });
+      return {
+        erasureId: out.erasure.erasureId,
+        connectionsDeleted: out.erasure.connectionIds.length,
+        deletedAtTruelayer: out.deletedAtTrueLayer,
+        requestedAt: out.erasure.requestedAt,
+      };
+    },
+
     async startProbe(req) {
       requireIds({ probe_id: req.probeId });
       const meta = newMeta(deps.producer.service, EVENT_TYPES.probeRequested, 1, req.probeId);

@@ -5,7 +5,7 @@ import type { ConnectionEventPayload, ConnectionEvents } from '../domain/connect
 
 type Payload = NonNullable<eventsV1.ConnectionEvent['payload']>;
 
-function toPayload(e: ConnectionEventPayload): { type: string; payload: Payload } {
+function toPayload(e: Exclude<ConnectionEventPayload, { kind: 'erasure' }>): { type: string; payload: Payload } {
   const d = e.doc;
   const who = { connectionId: d._id, userId: d.userId, clientId: d.clientId };
   switch (e.kind) {
@@ -43,18 +43,28 @@ function toPayload(e: ConnectionEventPayload): { type: string; payload: Payload 
   }
 }
 
-/** Publishes connection lifecycle events to ais.connection.v1 (key = connection id). Never carries tokens. */
+/**
+ * Publishes connection lifecycle events to ais.connection.v1 (key = connection id), and erasures to ais.fetch.v1
+ * (key = user id: the first hop of the erasure chain, see erasure.proto). Never carries tokens.
+ */
 export class KafkaConnectionEvents implements ConnectionEvents {
   private readonly binding;
+  private readonly fetchBinding;
 
   constructor(
     private readonly producer: EventProducer,
     prefix: string,
   ) {
     this.binding = bindings.connection(prefix);
+    this.fetchBinding = bindings.fetch(prefix);
   }
 
   async publish(event: ConnectionEventPayload): Promise<void> {
+    if (event.kind === 'erasure') {
+      const meta = newMeta(this.producer.service, EVENT_TYPES.fetchUserErasure, 1, event.erasure.erasureId);
+      await this.producer.publish(this.fetchBinding, [{ meta, payload: { $case: 'userErasure', userErasure: event.erasure } }]);
+      return;
+    }
     const { type, payload } = toPayload(event);
     await this.producer.publish(this.binding, [{ meta: newMeta(this.producer.service, type, 1, event.doc._id), payload }]);
   }

@@ -66,6 +66,11 @@ export const EVENT_TYPES = {
   reEnrichment: 'enriched.re_enrichment',
   userEdit: 'enriched.user_edit',
   ledgerChange: 'ledger.change',
+  /** An erasure on its way through the user-keyed topics (erasure.proto); one type per hop. */
+  fetchUserErasure: 'fetch.user_erasure',
+  rawErasure: 'raw.erasure',
+  enrichedErasure: 'enriched.erasure',
+  ledgerErasure: 'ledger.erasure',
 } as const;
 
 /** Topic name with an optional deployment prefix (several stacks can share one cluster). */
@@ -113,7 +118,14 @@ export const bindings = {
     keyOf: (e) => {
       const p = e.payload;
       if (!p) return '';
-      return p.$case === 'taskWebhook' ? p.taskWebhook.userId : p.fetchRequested.userId;
+      switch (p.$case) {
+        case 'taskWebhook':
+          return p.taskWebhook.userId;
+        case 'fetchRequested':
+          return p.fetchRequested.userId;
+        case 'userErasure':
+          return p.userErasure.userId;
+      }
     },
   }),
   connection: (prefix = ''): EventBinding<eventsV1.ConnectionEvent> => ({
@@ -184,6 +196,8 @@ export function rawItemCount(event: eventsV1.RawDataEvent): number {
       return p.directDebits.directDebits.length;
     case 'identity':
       return p.identity.identities.length;
+    case 'erasure':
+      return 0;
   }
 }
 

@@ -5,3 +5,4 @@ export * as fetcherV1 from './generated/ais/fetcher/v1/fetcher_service';
 export * as enrichmentV1 from './generated/ais/enrichment/v1/enrichment_service';
 export * as reconciliationV1 from './generated/index.ais.reconciliation.v1';
 export * as eventsV1 from './generated/index.ais.events.v1';
+export * as erasureV1 from './generated/ais/erasure/v1/erasure';

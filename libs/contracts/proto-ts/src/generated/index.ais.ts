@@ -6,6 +6,7 @@
 /* eslint-disable */
 
 export * as enrichment from "./index.ais.enrichment";
+export * as erasure from "./index.ais.erasure";
 export * as events from "./index.ais.events";
 export * as reconciliation from "./index.ais.reconciliation";
 export * as fetcher from "./index.ais.fetcher";

@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../google/protobuf/timestamp";
+import { UserErasure } from "../../erasure/v1/erasure";
 import { EventMeta } from "./envelope";
 import { RawDataEvent } from "./raw_events";
 
@@ -92,7 +93,9 @@ export interface EnrichedEvent {
   payload?: { $case: "batch"; batch: EnrichedBatch } | { $case: "reEnrichment"; reEnrichment: ReEnrichment } | {
     $case: "userEdit";
     userEdit: UserEditCommand;
-  } | undefined;
+  } | //
+  /** enrichment deleted the user's rules (user requests); reconciliation deletes the stored data and confirms. */
+  { $case: "erasure"; erasure: UserErasure } | undefined;
 }
 
 function createBaseTransactionEnrichment(): TransactionEnrichment {
@@ -898,6 +901,9 @@ export const EnrichedEvent: MessageFns<EnrichedEvent> = {
       case "userEdit":
         UserEditCommand.encode(message.payload.userEdit, writer.uint32(98).fork()).join();
         break;
+      case "erasure":
+        UserErasure.encode(message.payload.erasure, writer.uint32(106).fork()).join();
+        break;
     }
     return writer;
   },
@@ -963,6 +969,14 @@ export const EnrichedEvent: MessageFns<EnrichedEvent> = {
             message.payload = { $case: "userEdit", userEdit: UserEditCommand.decode(reader, reader.uint32()) };
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.payload = { $case: "erasure", erasure: UserErasure.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -998,6 +1012,8 @@ export const EnrichedEvent: MessageFns<EnrichedEvent> = {
         ? { $case: "userEdit", userEdit: UserEditCommand.fromJSON(object.userEdit) }
         : isSet(object.user_edit)
         ? { $case: "userEdit", userEdit: UserEditCommand.fromJSON(object.user_edit) }
+        : isSet(object.erasure)
+        ? { $case: "erasure", erasure: UserErasure.fromJSON(object.erasure) }
         : undefined,
     };
   },
@@ -1019,6 +1035,8 @@ export const EnrichedEvent: MessageFns<EnrichedEvent> = {
       obj.reEnrichment = ReEnrichment.toJSON(message.payload.reEnrichment);
     } else if (message.payload?.$case === "userEdit") {
       obj.userEdit = UserEditCommand.toJSON(message.payload.userEdit);
+    } else if (message.payload?.$case === "erasure") {
+      obj.erasure = UserErasure.toJSON(message.payload.erasure);
     }
     return obj;
   },
@@ -1050,6 +1068,12 @@ export const EnrichedEvent: MessageFns<EnrichedEvent> = {
       case "userEdit": {
         if (object.payload?.userEdit !== undefined && object.payload?.userEdit !== null) {
           message.payload = { $case: "userEdit", userEdit: UserEditCommand.fromPartial(object.payload.userEdit) };
+        }
+        break;
+      }
+      case "erasure": {
+        if (object.payload?.erasure !== undefined && object.payload?.erasure !== null) {
+          message.payload = { $case: "erasure", erasure: UserErasure.fromPartial(object.payload.erasure) };
         }
         break;
       }

@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../google/protobuf/timestamp";
+import { UserErasure } from "../../erasure/v1/erasure";
 import { EventMeta } from "./envelope";
 import { FetchMode, fetchModeFromJSON, fetchModeToJSON, FetchWindow } from "./raw_events";
 
@@ -139,7 +140,9 @@ export interface FetchEvent {
   payload?: { $case: "taskWebhook"; taskWebhook: TaskWebhookReceived } | {
     $case: "fetchRequested";
     fetchRequested: FetchRequested;
-  } | undefined;
+  } | //
+  /** token-vault deleted the user's connections: data-fetcher deletes its state for them and passes it on. */
+  { $case: "userErasure"; userErasure: UserErasure } | undefined;
 }
 
 function createBaseTaskWebhookReceived(): TaskWebhookReceived {
@@ -622,6 +625,9 @@ export const FetchEvent: MessageFns<FetchEvent> = {
       case "fetchRequested":
         FetchRequested.encode(message.payload.fetchRequested, writer.uint32(90).fork()).join();
         break;
+      case "userErasure":
+        UserErasure.encode(message.payload.userErasure, writer.uint32(98).fork()).join();
+        break;
     }
     return writer;
   },
@@ -669,6 +675,14 @@ export const FetchEvent: MessageFns<FetchEvent> = {
             };
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.payload = { $case: "userErasure", userErasure: UserErasure.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -692,6 +706,10 @@ export const FetchEvent: MessageFns<FetchEvent> = {
         ? { $case: "fetchRequested", fetchRequested: FetchRequested.fromJSON(object.fetchRequested) }
         : isSet(object.fetch_requested)
         ? { $case: "fetchRequested", fetchRequested: FetchRequested.fromJSON(object.fetch_requested) }
+        : isSet(object.userErasure)
+        ? { $case: "userErasure", userErasure: UserErasure.fromJSON(object.userErasure) }
+        : isSet(object.user_erasure)
+        ? { $case: "userErasure", userErasure: UserErasure.fromJSON(object.user_erasure) }
         : undefined,
     };
   },
@@ -705,6 +723,8 @@ export const FetchEvent: MessageFns<FetchEvent> = {
       obj.taskWebhook = TaskWebhookReceived.toJSON(message.payload.taskWebhook);
     } else if (message.payload?.$case === "fetchRequested") {
       obj.fetchRequested = FetchRequested.toJSON(message.payload.fetchRequested);
+    } else if (message.payload?.$case === "userErasure") {
+      obj.userErasure = UserErasure.toJSON(message.payload.userErasure);
     }
     return obj;
   },
@@ -731,6 +751,12 @@ export const FetchEvent: MessageFns<FetchEvent> = {
             $case: "fetchRequested",
             fetchRequested: FetchRequested.fromPartial(object.payload.fetchRequested),
           };
+        }
+        break;
+      }
+      case "userErasure": {
+        if (object.payload?.userErasure !== undefined && object.payload?.userErasure !== null) {
+          message.payload = { $case: "userErasure", userErasure: UserErasure.fromPartial(object.payload.userErasure) };
         }
         break;
       }

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { UserErasure } from "../../erasure/v1/erasure";
 import { Account, Balance, Transaction, UserEdit } from "../../reconciliation/v1/model";
 import { EventMeta } from "./envelope";
 
@@ -79,6 +80,12 @@ export interface ChangeEvent {
     | //
     /** A user edit as its own change (target + id in the edit's fields below). */
     { $case: "userEdit"; userEdit: UserEditChanged }
+    | //
+    /**
+     * The confirmation that an erasure completed in every service (kind REMOVED): a downstream copy of the user's
+     * data (or of the connections' accounts) must be deleted too.
+     */
+    { $case: "erasure"; erasure: UserErasure }
     | undefined;
   /** Why: content, settled (pending to booked), enrichment, pending_gone, restored, user_edit, identity. */
   reason: string;
@@ -124,6 +131,9 @@ export const ChangeEvent: MessageFns<ChangeEvent> = {
         break;
       case "userEdit":
         UserEditChanged.encode(message.entity.userEdit, writer.uint32(106).fork()).join();
+        break;
+      case "erasure":
+        UserErasure.encode(message.entity.erasure, writer.uint32(114).fork()).join();
         break;
     }
     if (message.reason !== "") {
@@ -217,6 +227,14 @@ export const ChangeEvent: MessageFns<ChangeEvent> = {
             message.entity = { $case: "userEdit", userEdit: UserEditChanged.decode(reader, reader.uint32()) };
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.entity = { $case: "erasure", erasure: UserErasure.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 20: {
             if (tag !== 162) {
               break;
@@ -262,6 +280,8 @@ export const ChangeEvent: MessageFns<ChangeEvent> = {
         ? { $case: "userEdit", userEdit: UserEditChanged.fromJSON(object.userEdit) }
         : isSet(object.user_edit)
         ? { $case: "userEdit", userEdit: UserEditChanged.fromJSON(object.user_edit) }
+        : isSet(object.erasure)
+        ? { $case: "erasure", erasure: UserErasure.fromJSON(object.erasure) }
         : undefined,
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
@@ -292,6 +312,8 @@ export const ChangeEvent: MessageFns<ChangeEvent> = {
       obj.balance = Balance.toJSON(message.entity.balance);
     } else if (message.entity?.$case === "userEdit") {
       obj.userEdit = UserEditChanged.toJSON(message.entity.userEdit);
+    } else if (message.entity?.$case === "erasure") {
+      obj.erasure = UserErasure.toJSON(message.entity.erasure);
     }
     if (message.reason !== "") {
       obj.reason = message.reason;
@@ -331,6 +353,12 @@ export const ChangeEvent: MessageFns<ChangeEvent> = {
       case "userEdit": {
         if (object.entity?.userEdit !== undefined && object.entity?.userEdit !== null) {
           message.entity = { $case: "userEdit", userEdit: UserEditChanged.fromPartial(object.entity.userEdit) };
+        }
+        break;
+      }
+      case "erasure": {
+        if (object.entity?.erasure !== undefined && object.entity?.erasure !== null) {
+          message.entity = { $case: "erasure", erasure: UserErasure.fromPartial(object.entity.erasure) };
         }
         break;
       }

@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../google/protobuf/timestamp";
+import { UserErasure } from "../../erasure/v1/erasure";
 import { EventMeta } from "./envelope";
 
 /** How a fetch was triggered. */
@@ -317,6 +318,9 @@ export interface RawDataEvent {
     | { $case: "standingOrders"; standingOrders: RawStandingOrderList }
     | { $case: "directDebits"; directDebits: RawDirectDebitList }
     | { $case: "identity"; identity: RawIdentityList }
+    | //
+    /** data-fetcher deleted its state of the user (or of the connections); enrichment passes it on. */
+    { $case: "erasure"; erasure: UserErasure }
     | undefined;
 }
 
@@ -3474,6 +3478,9 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
       case "identity":
         RawIdentityList.encode(message.payload.identity, writer.uint32(218).fork()).join();
         break;
+      case "erasure":
+        UserErasure.encode(message.payload.erasure, writer.uint32(226).fork()).join();
+        break;
     }
     return writer;
   },
@@ -3679,6 +3686,14 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
             message.payload = { $case: "identity", identity: RawIdentityList.decode(reader, reader.uint32()) };
             continue;
           }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.payload = { $case: "erasure", erasure: UserErasure.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3775,6 +3790,8 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
         ? { $case: "directDebits", directDebits: RawDirectDebitList.fromJSON(object.direct_debits) }
         : isSet(object.identity)
         ? { $case: "identity", identity: RawIdentityList.fromJSON(object.identity) }
+        : isSet(object.erasure)
+        ? { $case: "erasure", erasure: UserErasure.fromJSON(object.erasure) }
         : undefined,
     };
   },
@@ -3839,6 +3856,8 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
       obj.directDebits = RawDirectDebitList.toJSON(message.payload.directDebits);
     } else if (message.payload?.$case === "identity") {
       obj.identity = RawIdentityList.toJSON(message.payload.identity);
+    } else if (message.payload?.$case === "erasure") {
+      obj.erasure = UserErasure.toJSON(message.payload.erasure);
     }
     return obj;
   },
@@ -3924,6 +3943,12 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
       case "identity": {
         if (object.payload?.identity !== undefined && object.payload?.identity !== null) {
           message.payload = { $case: "identity", identity: RawIdentityList.fromPartial(object.payload.identity) };
+        }
+        break;
+      }
+      case "erasure": {
+        if (object.payload?.erasure !== undefined && object.payload?.erasure !== null) {
+          message.payload = { $case: "erasure", erasure: UserErasure.fromPartial(object.payload.erasure) };
         }
         break;
       }

@@ -19,6 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../../google/protobuf/timestamp";
+import { UserErasure } from "../../erasure/v1/erasure";
 import { Account, Balance, RecurringSeries, Transaction } from "./model";
 
 export interface ListAccountsRequest {
@@ -184,6 +185,16 @@ export interface ListRecurringRequest {
 
 export interface ListRecurringResponse {
   series: RecurringSeries[];
+}
+
+export interface GetErasureRequest {
+  clientId: string;
+  erasureId: string;
+}
+
+export interface GetErasureResponse {
+  /** With every service's step, reconciliation's last. */
+  erasure?: UserErasure | undefined;
 }
 
 function createBaseListAccountsRequest(): ListAccountsRequest {
@@ -2701,6 +2712,168 @@ export const ListRecurringResponse: MessageFns<ListRecurringResponse> = {
   },
 };
 
+function createBaseGetErasureRequest(): GetErasureRequest {
+  return { clientId: "", erasureId: "" };
+}
+
+export const GetErasureRequest: MessageFns<GetErasureRequest> = {
+  encode(message: GetErasureRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.erasureId !== "") {
+      writer.uint32(18).string(message.erasureId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetErasureRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetErasureRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.erasureId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetErasureRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      erasureId: isSet(object.erasureId)
+        ? globalThis.String(object.erasureId)
+        : isSet(object.erasure_id)
+        ? globalThis.String(object.erasure_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetErasureRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.erasureId !== "") {
+      obj.erasureId = message.erasureId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetErasureRequest>, I>>(base?: I): GetErasureRequest {
+    return GetErasureRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetErasureRequest>, I>>(object: I): GetErasureRequest {
+    const message = createBaseGetErasureRequest();
+    message.clientId = object.clientId ?? "";
+    message.erasureId = object.erasureId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetErasureResponse(): GetErasureResponse {
+  return { erasure: undefined };
+}
+
+export const GetErasureResponse: MessageFns<GetErasureResponse> = {
+  encode(message: GetErasureResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.erasure !== undefined) {
+      UserErasure.encode(message.erasure, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetErasureResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetErasureResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.erasure = UserErasure.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetErasureResponse {
+    return { erasure: isSet(object.erasure) ? UserErasure.fromJSON(object.erasure) : undefined };
+  },
+
+  toJSON(message: GetErasureResponse): unknown {
+    const obj: any = {};
+    if (message.erasure !== undefined) {
+      obj.erasure = UserErasure.toJSON(message.erasure);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetErasureResponse>, I>>(base?: I): GetErasureResponse {
+    return GetErasureResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetErasureResponse>, I>>(object: I): GetErasureResponse {
+    const message = createBaseGetErasureResponse();
+    message.erasure = (object.erasure !== undefined && object.erasure !== null)
+      ? UserErasure.fromPartial(object.erasure)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * ReconciliationService is the canonical store's query API (the gateway's read API is a thin layer over it).
  * Every call is scoped by client_id (the API client, i.e. tenant) and user_id: a user of another client is
@@ -2800,6 +2973,19 @@ export const ReconciliationServiceService = {
       Buffer.from(ListRecurringResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListRecurringResponse => ListRecurringResponse.decode(value),
   },
+  /**
+   * GetErasure reads the deletion log: an erasure that reached reconciliation (the last service) is complete.
+   * NOT_FOUND while it is still on its way (or for another client's erasure id).
+   */
+  getErasure: {
+    path: "/ais.reconciliation.v1.ReconciliationService/GetErasure" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetErasureRequest): Buffer => Buffer.from(GetErasureRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetErasureRequest => GetErasureRequest.decode(value),
+    responseSerialize: (value: GetErasureResponse): Buffer => Buffer.from(GetErasureResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetErasureResponse => GetErasureResponse.decode(value),
+  },
 } as const;
 
 export interface ReconciliationServiceServer extends UntypedServiceImplementation {
@@ -2821,6 +3007,11 @@ export interface ReconciliationServiceServer extends UntypedServiceImplementatio
   getSpendingSummary: handleUnaryCall<GetSpendingSummaryRequest, GetSpendingSummaryResponse>;
   /** Recurring series found for the user. */
   listRecurring: handleUnaryCall<ListRecurringRequest, ListRecurringResponse>;
+  /**
+   * GetErasure reads the deletion log: an erasure that reached reconciliation (the last service) is complete.
+   * NOT_FOUND while it is still on its way (or for another client's erasure id).
+   */
+  getErasure: handleUnaryCall<GetErasureRequest, GetErasureResponse>;
 }
 
 export interface ReconciliationServiceClient extends Client {
@@ -2953,6 +3144,25 @@ export interface ReconciliationServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListRecurringResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetErasure reads the deletion log: an erasure that reached reconciliation (the last service) is complete.
+   * NOT_FOUND while it is still on its way (or for another client's erasure id).
+   */
+  getErasure(
+    request: GetErasureRequest,
+    callback: (error: ServiceError | null, response: GetErasureResponse) => void,
+  ): ClientUnaryCall;
+  getErasure(
+    request: GetErasureRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetErasureResponse) => void,
+  ): ClientUnaryCall;
+  getErasure(
+    request: GetErasureRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetErasureResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -193,6 +193,20 @@ export interface StartProbeResponse {
   eventId: string;
 }
 
+export interface EraseUserRequest {
+  clientId: string;
+  userId: string;
+}
+
+export interface EraseUserResponse {
+  erasureId: string;
+  /** Connections deleted here (0 when an earlier erasure already did). */
+  connectionsDeleted: number;
+  /** Of those, how many TrueLayer confirmed deleted; the others had no usable token or TrueLayer failed (logged). */
+  deletedAtTruelayer: number;
+  requestedAt?: Date | undefined;
+}
+
 function createBaseConnection(): Connection {
   return {
     connectionId: "",
@@ -2047,6 +2061,232 @@ export const StartProbeResponse: MessageFns<StartProbeResponse> = {
   },
 };
 
+function createBaseEraseUserRequest(): EraseUserRequest {
+  return { clientId: "", userId: "" };
+}
+
+export const EraseUserRequest: MessageFns<EraseUserRequest> = {
+  encode(message: EraseUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EraseUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEraseUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EraseUserRequest {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EraseUserRequest): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EraseUserRequest>, I>>(base?: I): EraseUserRequest {
+    return EraseUserRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EraseUserRequest>, I>>(object: I): EraseUserRequest {
+    const message = createBaseEraseUserRequest();
+    message.clientId = object.clientId ?? "";
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseEraseUserResponse(): EraseUserResponse {
+  return { erasureId: "", connectionsDeleted: 0, deletedAtTruelayer: 0, requestedAt: undefined };
+}
+
+export const EraseUserResponse: MessageFns<EraseUserResponse> = {
+  encode(message: EraseUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.erasureId !== "") {
+      writer.uint32(10).string(message.erasureId);
+    }
+    if (message.connectionsDeleted !== 0) {
+      writer.uint32(16).uint32(message.connectionsDeleted);
+    }
+    if (message.deletedAtTruelayer !== 0) {
+      writer.uint32(24).uint32(message.deletedAtTruelayer);
+    }
+    if (message.requestedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.requestedAt), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EraseUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEraseUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.erasureId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.connectionsDeleted = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deletedAtTruelayer = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EraseUserResponse {
+    return {
+      erasureId: isSet(object.erasureId)
+        ? globalThis.String(object.erasureId)
+        : isSet(object.erasure_id)
+        ? globalThis.String(object.erasure_id)
+        : "",
+      connectionsDeleted: isSet(object.connectionsDeleted)
+        ? globalThis.Number(object.connectionsDeleted)
+        : isSet(object.connections_deleted)
+        ? globalThis.Number(object.connections_deleted)
+        : 0,
+      deletedAtTruelayer: isSet(object.deletedAtTruelayer)
+        ? globalThis.Number(object.deletedAtTruelayer)
+        : isSet(object.deleted_at_truelayer)
+        ? globalThis.Number(object.deleted_at_truelayer)
+        : 0,
+      requestedAt: isSet(object.requestedAt)
+        ? fromJsonTimestamp(object.requestedAt)
+        : isSet(object.requested_at)
+        ? fromJsonTimestamp(object.requested_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: EraseUserResponse): unknown {
+    const obj: any = {};
+    if (message.erasureId !== "") {
+      obj.erasureId = message.erasureId;
+    }
+    if (message.connectionsDeleted !== 0) {
+      obj.connectionsDeleted = Math.round(message.connectionsDeleted);
+    }
+    if (message.deletedAtTruelayer !== 0) {
+      obj.deletedAtTruelayer = Math.round(message.deletedAtTruelayer);
+    }
+    if (message.requestedAt !== undefined) {
+      obj.requestedAt = message.requestedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EraseUserResponse>, I>>(base?: I): EraseUserResponse {
+    return EraseUserResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EraseUserResponse>, I>>(object: I): EraseUserResponse {
+    const message = createBaseEraseUserResponse();
+    message.erasureId = object.erasureId ?? "";
+    message.connectionsDeleted = object.connectionsDeleted ?? 0;
+    message.deletedAtTruelayer = object.deletedAtTruelayer ?? 0;
+    message.requestedAt = object.requestedAt ?? undefined;
+    return message;
+  },
+};
+
 /**
  * TokenVaultService holds TrueLayer client credentials and users' tokens; it is the only service that sees
  * them in plaintext. Every call that names a user carries the calling API client's id: one client never
@@ -2143,6 +2383,20 @@ export const TokenVaultServiceService = {
     responseSerialize: (value: StartProbeResponse): Buffer => Buffer.from(StartProbeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StartProbeResponse => StartProbeResponse.decode(value),
   },
+  /**
+   * EraseUser deletes every connection of the user at TrueLayer and here (tokens and records), then starts the
+   * erasure of the user's data in the other services (ais.fetch.v1, key = user id). Idempotent: a user with no
+   * connections left is erased again downstream (nothing to delete), with a new erasure id.
+   */
+  eraseUser: {
+    path: "/ais.tokenvault.v1.TokenVaultService/EraseUser" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EraseUserRequest): Buffer => Buffer.from(EraseUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EraseUserRequest => EraseUserRequest.decode(value),
+    responseSerialize: (value: EraseUserResponse): Buffer => Buffer.from(EraseUserResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EraseUserResponse => EraseUserResponse.decode(value),
+  },
 } as const;
 
 export interface TokenVaultServiceServer extends UntypedServiceImplementation {
@@ -2169,6 +2423,12 @@ export interface TokenVaultServiceServer extends UntypedServiceImplementation {
   revokeConnection: handleUnaryCall<RevokeConnectionRequest, RevokeConnectionResponse>;
   /** StartProbe publishes a pipeline probe event (operators' end-to-end check). */
   startProbe: handleUnaryCall<StartProbeRequest, StartProbeResponse>;
+  /**
+   * EraseUser deletes every connection of the user at TrueLayer and here (tokens and records), then starts the
+   * erasure of the user's data in the other services (ais.fetch.v1, key = user id). Idempotent: a user with no
+   * connections left is erased again downstream (nothing to delete), with a new erasure id.
+   */
+  eraseUser: handleUnaryCall<EraseUserRequest, EraseUserResponse>;
 }
 
 export interface TokenVaultServiceClient extends Client {
@@ -2292,6 +2552,26 @@ export interface TokenVaultServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StartProbeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * EraseUser deletes every connection of the user at TrueLayer and here (tokens and records), then starts the
+   * erasure of the user's data in the other services (ais.fetch.v1, key = user id). Idempotent: a user with no
+   * connections left is erased again downstream (nothing to delete), with a new erasure id.
+   */
+  eraseUser(
+    request: EraseUserRequest,
+    callback: (error: ServiceError | null, response: EraseUserResponse) => void,
+  ): ClientUnaryCall;
+  eraseUser(
+    request: EraseUserRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EraseUserResponse) => void,
+  ): ClientUnaryCall;
+  eraseUser(
+    request: EraseUserRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EraseUserResponse) => void,
   ): ClientUnaryCall;
 }
 
