@@ -9,7 +9,9 @@
  *      ledger), enriched, with the recurring payments, the salary and the own-account transfers found;
  *   2. a re-consent (reauth: new account ids) followed by a refresh keeps every internal account id, duplicates
  *      nothing, and the change feed since the cursor taken before shows no added or removed transaction;
- *   3. a user edit (category override, notes) is applied through the user's partition owner and survives a sync.
+ *   3. a user edit (category override, notes) is applied through the user's partition owner and survives a sync;
+ *   4. an override made a merchant rule re-enriches the stored history through enrichment and the user's partition:
+ *      the change feed shows exactly that merchant's rows as modified, and a later sync keeps the rule.
  * Not yet here (issue 10 stays open for them): pending to booked end to end (the simulator's clock and
  * data-fetcher's must move together), and a raw replay into a fresh pipeline (proven at the enriched-event level by
  * apps/reconciliation/test/pipeline.int-spec.ts; end to end, 6 of 2,793 rows still differ in derived fields).
@@ -203,5 +205,41 @@ describe('data plane end to end: fetch → enrich → reconcile → read API and
     expect(again).toMatchObject({ category: { detailed: 'ENTERTAINMENT_OTHER_ENTERTAINMENT', source: 'user' }, user_edit: { notes: 'flat share' } });
     // the enrichment's own verdict is kept beside the override
     expect((again['enriched_category'] as Json)['source']).not.toBe('user');
+  });
+
+  it('4. "always categorise this merchant as ..." re-enriches the stored history: the feed shows exactly the rows that changed, and later syncs keep it', async () => {
+    const start = (await changesSince(cursorBeforeReconsent)).cursor;
+    const all = await allTransactions('&status=booked');
+    // a merchant with several rows whose category is not yet the one the user wants
+    const TARGET = 'GENERAL_MERCHANDISE_SUPERSTORES';
+    const byMerchant = new Map<string, Json[]>();
+    for (const t of all) if (t['merchant_key']) byMerchant.set(String(t['merchant_key']), [...(byMerchant.get(String(t['merchant_key'])) ?? []), t]);
+    const [key, rows] = [...byMerchant].find(([, r]) => r.length >= 3 && r.every((t) => (t['category'] as Json)['detailed'] !== TARGET))!;
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    const first = String(rows[0]!['transaction_id']);
+    const patched = await s.api('PATCH', `/v1/users/${USER}/transactions/${first}`, { category_override: TARGET, apply_to_merchant: true }, { 'idempotency-key': `rule-${first}` });
+    expect(patched.status).toBe(200);
+    await settled('the pipeline after the re-enrichment');
+
+    const after = (await allTransactions('&status=booked')).filter((t) => t['merchant_key'] === key);
+    expect(after.map((t) => t['transaction_id']).sort()).toEqual(rows.map((t) => t['transaction_id']).sort());
+    for (const t of after) {
+      expect((t['category'] as Json)['detailed']).toBe(TARGET);
+      // the rule is enrichment's verdict now, not only an override of the one edited row
+      expect(t['enriched_category']).toMatchObject({ detailed: TARGET, source: 'user' });
+    }
+    // the feed: only this merchant's rows changed, each modified (not added or removed)
+    const feed = await changesSince(start);
+    expect(feed.added).toEqual([]);
+    expect(feed.removed).toEqual([]);
+    expect(new Set(feed.modified.map((t) => String(t['transaction_id'])))).toEqual(new Set(rows.map((t) => String(t['transaction_id']))));
+
+    // a later sync enriches fetched rows with the rule: nothing of the merchant changes back
+    const refreshed = await s.api('POST', `/v1/users/${USER}/connections/${conn.connectionId}/refresh`, undefined, { 'x-psu-ip': PSU_IP });
+    expect(refreshed.status).toBe(200);
+    await settled('the pipeline after the sync');
+    for (const t of (await allTransactions('&status=booked')).filter((x) => x['merchant_key'] === key)) expect((t['category'] as Json)['detailed']).toBe(TARGET);
+    const later = await changesSince(feed.cursor);
+    expect(later.modified.filter((t) => t['merchant_key'] === key)).toEqual([]);
   });
 });
