@@ -158,8 +158,10 @@ describe('raw replay end to end (invariant 6)', () => {
     const procs: ServiceProcess[] = [];
     const db = mongoose.createConnection(infra['MONGODB_URI']!, { dbName: `rc_${ns}` });
     const stop = async (): Promise<void> => {
-      await db.close().catch(() => undefined);
       await Promise.all(procs.map((p) => p.stop(5_000).catch(() => undefined)));
+      await db.dropDatabase().catch(() => undefined);
+      await db.useDb(`en_${ns}`).dropDatabase().catch(() => undefined);
+      await db.close().catch(() => undefined);
     };
     try {
       const enrichment = await startService('enrichment', { ...common, MONGODB_DB: `en_${ns}`, KAFKA_GROUP_ID: groups.enrichment });
