@@ -14,7 +14,7 @@
  *      the change feed shows exactly that merchant's rows as modified, and a later sync keeps the rule.
  * Not yet here (issue 10 stays open for them): pending to booked end to end (the simulator's clock and
  * data-fetcher's must move together), and a raw replay into a fresh pipeline (proven at the enriched-event level by
- * apps/reconciliation/test/pipeline.int-spec.ts; end to end, 6 of 2,793 rows still differ in derived fields).
+ * apps/reconciliation/test/pipeline.int-spec.ts; end to end in tests/integration/replay.int-spec.ts).
  */
 import { connectMockUser, reauthMockUser, type MockUserConnection } from '@ais/testing';
 // the store's own canonical checksum and counters (invariant 6 is about that store), read as an operator would

@@ -11,7 +11,7 @@ import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import { randomBytes } from 'node:crypto';
-import { ANALYSIS_INDEXES, Analysis, type MandateDoc, type SeriesDoc } from '../src/data/analysis';
+import { ANALYSIS_INDEXES, Analysis, type AnalysisResult, type MandateDoc, type SeriesDoc } from '../src/data/analysis';
 import { RECON_INDEXES, ReconciliationStore, type Batch, type StoredEnrichment } from '../src/data/store';
 import type { FetchedTransaction } from '../src/domain/dedupe';
 import { seriesIdOf } from '../src/domain/recurring';
@@ -189,25 +189,32 @@ describe('analysis (real server)', () => {
     expect((await analysis.analyse(U, later)).changes).toBe(0);
   });
 
-  it('a sliding window: a pair whose partner fell out of the window is kept; rows inside carry what detection finds now', async () => {
+  it('a sliding window: rows that leave it are cleared, a pair whose partner left is unpaired; the same data and day give the same values again', async () => {
     const later = new Date('2026-07-20T12:00:00Z');
+    const derived = async () => (await store.transactions.find({ userId: U }).sort({ _id: 1 }).toArray()).map((t) => [t._id, t.recurring ?? null, t.transferPairId ?? null]);
+    const full = await derived();
     const before = (await store.userState(U))!;
     const savingsSide = (await store.transactions.findOne({ userId: U, normalisedProviderTransactionId: 'txn-from-cur' }))!;
-    // the window now starts at the savings side's posting time: its partner (a day earlier) is no longer read
-    const narrow = new Analysis(conn, store, (later.getTime() - savingsSide.bookedAt.getTime()) / DAY);
+    const currentSide = (await store.transactions.findOne({ _id: savingsSide.transferPairId! }))!;
+    // the window now starts on the savings side's posting day: its partner (a day earlier) is outside
+    const narrow = new Analysis(conn, store, (Date.UTC(2026, 6, 20) - savingsSide.bookedAt.getTime()) / DAY);
     const res = await narrow.analyse(U, later);
-    expect(res.changes).toBe(0);
-    expect(await store.userState(U)).toEqual(before);
-    expect((await store.transactions.findOne({ _id: savingsSide._id }))!.transferPairId).toBe(savingsSide.transferPairId);
-    // a window too short for any history series: the rows it reads carry what detection finds now (no series),
-    // so the result depends on the data only, never on earlier runs; rows outside the window keep their values
-    const netflixOld = (await store.transactions.findOne({ userId: U, normalisedProviderTransactionId: 'txn-nflx-1' }))!;
-    const tiny = new Analysis(conn, store, 20);
-    await tiny.analyse(U, later);
+    expect((await store.transactions.findOne({ _id: savingsSide._id }))!.transferPairId ?? null).toBeNull();
+    expect((await store.transactions.findOne({ _id: currentSide._id }))!.transferPairId ?? null).toBeNull();
+    // rows outside the window carry nothing (Netflix January and February: the series is still found in the window)
+    for (const t of await store.transactions.find({ userId: U, bookedAt: { $lt: savingsSide.bookedAt } }).toArray()) expect([t.recurring ?? null, t.transferPairId ?? null]).toEqual([null, null]);
+    expect((await store.transactions.findOne({ userId: U, normalisedProviderTransactionId: 'txn-nflx-3' }))!.recurring).toMatchObject({ cadence: 'monthly' });
+    // each cleared row is a change with its sequence number
+    expect(res).toMatchObject({ firstSeq: before.seq + 1, lastSeq: before.seq + res.changes });
+    expect(res.changes).toBeGreaterThanOrEqual(4);
+    expect((await narrow.analyse(U, later)).changes).toBe(0);
+    // a window too short for any series: no row carries one
+    await new Analysis(conn, store, 20).analyse(U, later);
+    expect(await store.transactions.countDocuments({ userId: U, recurring: { $ne: null } })).toBe(0);
     expect(await analysis.series.findOne({ _id: seriesIdOf(U, 'acme-widgets-salary', 'monthly', 'inflow') })).toMatchObject({ found: false, active: false });
-    const since = new Date(later.getTime() - 20 * DAY);
-    for (const t of await store.transactions.find({ userId: U, status: 'booked', bookedAt: { $gte: since } }).toArray()) expect(t.recurring ?? null).toBeNull();
-    expect((await store.transactions.findOne({ _id: netflixOld._id }))!.recurring).toEqual(netflixOld.recurring);
+    // back to the full window: the values are those of the data and the day, not of the runs in between
+    await analysis.analyse(U, later);
+    expect(await derived()).toEqual(full);
   });
 
   it('its queries use named indexes', async () => {
@@ -224,5 +231,131 @@ describe('analysis (real server)', () => {
     await uses(analysis.cursors.userMandates('seed-3'), ANALYSIS_INDEXES.mandatesByAccount);
     await uses(analysis.cursors.accountMandates('seed-3', 'acc-3', 'direct_debit'), ANALYSIS_INDEXES.mandatesByAccount);
     await uses(store.cursors.userAccounts(U), RECON_INDEXES.accountsProviderId);
+  });
+});
+
+/**
+ * The same booked rows stored in different batchings, with the analysis run after each part at the part's event
+ * time (what the consumer does), must end with the same derived values: a replay of the raw topic batches
+ * differently than the live run did. The history is longer than the window and the time moves across the window's
+ * edge between runs, as it does during a real backfill.
+ */
+describe('analysis is a function of the data, not of the batching (real server)', () => {
+  const U = 'u-batching';
+  const WINDOW_DAYS = 60;
+  const AT1 = new Date('2026-06-20T12:00:00Z');
+  const AT2 = new Date('2026-06-23T09:00:00Z');
+  // weekly coffee from 2026-04-01; with AT2 the window starts on 2026-04-24, so 2026-04-22 leaves it between runs
+  const coffee = Array.from({ length: 12 }, (_, i) => row(`coffee-${i}`, new Date(d('2026-04-01').getTime() + i * 7 * DAY), '-5.00', 'DEBIT', 'COFFEE CLUB WEEKLY'));
+  const gym = [3, 4, 5].map((m) => row(`gym-${m}`, new Date(Date.UTC(2026, m, 10)), '-30.00', 'DEBIT', 'PUREGYM MEMBERSHIP'));
+  // a transfer across the edge: its money-out side leaves the window between the runs, its arrival stays
+  const out = [row('edge-out', d('2026-04-23'), '-100.00', 'DEBIT', 'TO SAVINGS 87654321', 'TRANSFER'), row('mid-out', d('2026-05-15'), '-60.00', 'DEBIT', 'TO SAVINGS 87654321', 'TRANSFER')];
+  const into = [row('edge-in', d('2026-04-25'), '100.00', 'CREDIT', 'FROM CURRENT ACC', 'CREDIT'), row('mid-in', d('2026-05-15'), '60.00', 'CREDIT', 'FROM CURRENT ACC', 'CREDIT')];
+  const current = [...coffee, ...gym, ...out];
+  const before = (t: FetchedTransaction) => t.timestamp!.getTime() < d('2026-04-24').getTime();
+  const conns: Connection[] = [];
+
+  afterAll(async () => {
+    for (const c of conns) {
+      await c.dropDatabase().catch(() => undefined);
+      await c.close();
+    }
+  });
+
+  type Part = { at: Date; cur: FetchedTransaction[]; sav: FetchedTransaction[] };
+  /** Stores the parts in order in a fresh database, analysing after each; returns every row's derived values. */
+  async function run(parts: Part[]): Promise<{ derived: Record<string, unknown>; analysis: Analysis; store: ReconciliationStore }> {
+    const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_batching_${randomBytes(4).toString('hex')}`, logger });
+    conns.push(conn);
+    const store = new ReconciliationStore(conn);
+    const analysis = new Analysis(conn, store, WINDOW_DAYS);
+    await store.ensureIndexes();
+    await analysis.ensureIndexes();
+    const at0 = { ...batch({ kind: 'accounts', accounts: [] }), fetchedAt: AT1 };
+    await store.applyBatch(U, {
+      ...at0,
+      payload: {
+        kind: 'accounts',
+        accounts: [
+          { kind: 'account', accountId: 'tl-cur', providerId: 'ob-lloyds', displayName: 'Club Lloyds', currency: 'GBP', type: 'TRANSACTION', sortCode: '30-94-57', number: '12345678' },
+          { kind: 'account', accountId: 'tl-sav', providerId: 'ob-lloyds', displayName: 'Easy Saver', currency: 'GBP', type: 'SAVINGS', sortCode: '30-94-57', number: '87654321' },
+        ],
+      },
+    });
+    for (const p of parts) {
+      if (p.cur.length) await store.applyBatch(U, { ...txBatch('tl-cur', p.cur), fetchedAt: p.at });
+      if (p.sav.length) await store.applyBatch(U, { ...txBatch('tl-sav', p.sav), fetchedAt: p.at });
+      await analysis.analyse(U, p.at);
+    }
+    const docs = await store.transactions.find({ userId: U }).sort({ _id: 1 }).toArray();
+    const npt = new Map(docs.map((t) => [t._id, t.normalisedProviderTransactionId]));
+    const derived = Object.fromEntries(docs.map((t) => [t.normalisedProviderTransactionId, { recurring: t.recurring ?? null, pair: t.transferPairId ? npt.get(t.transferPairId) : null }]));
+    return { derived, analysis, store };
+  }
+
+  it('whole history at once, newest part first, or oldest part first: the same derived values as one run on the final data', async () => {
+    const once = await run([{ at: AT2, cur: current, sav: into }]);
+    const variants = [
+      // everything early, then only time moves
+      await run([
+        { at: AT1, cur: current, sav: into },
+        { at: AT2, cur: [], sav: [] },
+      ]),
+      // a backfill that goes back in time: the recent part first
+      await run([
+        { at: AT1, cur: current.filter((t) => !before(t)), sav: into.filter((t) => !before(t)) },
+        { at: AT2, cur: current.filter(before), sav: into.filter(before) },
+      ]),
+      // a backfill that goes forward: the old part first
+      await run([
+        { at: AT1, cur: current.filter(before), sav: into.filter(before) },
+        { at: AT2, cur: current.filter((t) => !before(t)), sav: into.filter((t) => !before(t)) },
+      ]),
+    ];
+    // the final data holds a weekly coffee series, a monthly gym series and the mid-May transfer
+    const coffeeId = seriesIdOf(U, 'coffee-club-weekly', 'weekly', 'outflow');
+    expect(once.derived['txn-coffee-5']).toEqual({ recurring: { seriesId: coffeeId, cadence: 'weekly' }, pair: null });
+    expect(once.derived['txn-mid-out']).toMatchObject({ pair: 'txn-mid-in' });
+    for (const v of variants) expect(v.derived).toEqual(once.derived);
+  });
+
+  it('refresh after every message: the same documents (checksum) with or without redelivery; it skips what would change nothing', async () => {
+    const AT3 = new Date('2026-06-24T08:00:00Z');
+    const mandateMeta = { clientId: 'client-1', connectionId: 'conn-1', providerAccountId: 'tl-cur', fetchedAt: AT2, complete: true };
+    const gymDd = directDebit('dd-gym', 'PUREGYM', '30.00', d('2026-06-10'), 'GYM-1');
+    // the user's messages in partition order, each as the consumer applies it (then refresh with its data time)
+    type Step = (a: Analysis, s: ReconciliationStore) => Promise<Date>;
+    const messages: Step[] = [
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current.filter(before)), fetchedAt: AT1 }), AT1),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-sav', into), fetchedAt: AT1 }), AT1),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current.filter((t) => !before(t))), fetchedAt: AT2 }), AT2),
+      async (a) => (await a.applyMandates(U, mandateMeta, 'direct_debits', [gymDd]), AT2),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current), fetchedAt: AT3 }), AT3),
+    ];
+    const feed = async (target: { analysis: Analysis; store: ReconciliationStore }, steps: Step[]) => {
+      const out: (AnalysisResult | null)[] = [];
+      for (const step of steps) out.push(await target.analysis.refresh(U, await step(target.analysis, target.store)));
+      return out;
+    };
+    const a = await run([]);
+    const results = await feed(a, messages);
+    // every message changed something the analysis reads, or the day, except the last (a re-fetch of known rows on
+    // a new day: it runs, and finds nothing to change in the transactions)
+    expect(results.map((r) => r !== null)).toEqual([true, true, true, true, true]);
+    expect(results[4]!.changes).toBe(0);
+    // the direct debit (a message that changed no transaction) made a run: its series is there
+    expect(await a.analysis.series.countDocuments({ userId: U, source: 'direct_debit', mandateId: { $ne: null } })).toBe(1);
+    // the same messages again (a redelivery) and an edit-less refresh later the same day: skipped, nothing written
+    const sum = await a.store.checksum(U);
+    expect(await feed(a, messages)).toEqual([null, null, null, null, null]);
+    expect(await a.analysis.refresh(U, new Date('2026-06-24T23:00:00Z'))).toBeNull();
+    expect(await a.store.checksum(U)).toBe(sum);
+
+    // another store gets the first three, then (a consumer restart) all of them again
+    const b = await run([]);
+    await feed(b, messages.slice(0, 3));
+    await feed(b, messages);
+    expect(await b.store.checksum(U)).toBe(sum);
+    expect(await b.analysis.series.find({ userId: U }).sort({ _id: 1 }).toArray()).toEqual(await a.analysis.series.find({ userId: U }).sort({ _id: 1 }).toArray());
   });
 });

@@ -14,23 +14,42 @@
  *   else the name, for direct debits) because TrueLayer's `direct_debit_id` may change between requests. A mandate
  *   missing from a later complete list of its account is kept with `listed: false`.
  *
+ * - `analysis_state`: per user (`_id` = user id), what the last run saw (the user's `committedSeq`, a hash of the
+ *   mandates, the event time and the window start), so that `refresh` can skip a run that would change nothing.
+ *
+ * ## A function of the data
+ *
+ * The derived values are a function of the stored data and the UTC day of the latest event time alone: the rows
+ * booked on or after `day - windowDays` carry what detection and pairing find among exactly those rows (and the
+ * accounts and mandates); every other row (older, pending, removed) carries none. A row that leaves the window is
+ * therefore cleared, and a pair whose other side left the window is unpaired. Nothing depends on earlier runs, so
+ * the same raw events end in the same values however they were batched, redelivered or replayed. (An earlier
+ * version kept the values of rows that had left the window, and pairs whose partner had: those values came from
+ * whichever run last saw them, on whatever part of a backfill had arrived by then, so a replay differed.)
+ *
+ * The documents are the same too (sequence numbers, `updatedAt`), because `refresh` runs after every applied
+ * message of the user (kafka/enriched.consumer.ts `afterEvent`), not once per consumed Kafka batch: how Kafka
+ * batches a partition differs between a live run and a replay, and each run's changes take sequence numbers.
+ *
  * `analyse` writes `recurring` and `transferPairId` on the transactions whose value changes, and those writes are
  * change-feed changes: each takes the user's next sequence number through `store.reserveSeq` / `store.commitSeq`.
- * That read-then-write numbering is correct only under the SINGLE-WRITER-PER-USER rule (data/store.ts): `analyse`
- * and `applyMandates` must be called by the consumer that owns the user's partition, after it applied the user's
- * batch, never from a gRPC handler or a timer.
+ * That read-then-write numbering, and `analysis_state`, are correct only under the SINGLE-WRITER-PER-USER rule
+ * (data/store.ts): `refresh`, `analyse` and `applyMandates` must be called by the consumer that owns the user's
+ * partition, after it applied the user's message, never from a gRPC handler or a timer.
  *
- * Cost: `analyse` reads the user's rows of the last `windowDays` (per account through `transactions_timeline`),
- * the user's mandates and series (their user indexes) and does O(n log n) work in memory for n rows in the window;
+ * Cost: `refresh` reads three small documents / lists by id and user index, and most messages stop there (nothing
+ * the analysis reads changed, same day). `analyse` reads the user's rows booked since the window start (per account
+ * through `transactions_timeline`; since the previous run's window start, to clear what left it in between), the
+ * user's mandates and series (their user indexes) and does O(n log n) work in memory for n rows in the window;
  * writes are proportional to what changed (nothing when nothing did). A cheaper incremental strategy, if this shows
- * up in profiles: re-detect only the merchant-key groups touched by the batch (plus transfer candidates within 3
+ * up in profiles: re-detect only the merchant-key groups touched by the message (plus transfer candidates within 3
  * days of its rows), keeping per-group state in `recurring_series`.
  */
 import { inSpan } from '@ais/platform-telemetry';
 import type { Connection } from '@ais/platform-mongo';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import type { mongo } from 'mongoose';
-import { contentHash } from '../domain/canonical';
+import { contentHash, sha256Hex } from '../domain/canonical';
 import { canonicalAmount, normaliseDescription } from '../domain/dedupe';
 import { applyMandates, detectSeries, type MandateInput, type RecurringTx, type Series } from '../domain/recurring';
 import { pairTransfers, type TransferTx } from '../domain/transfers';
@@ -94,6 +113,19 @@ export interface MandateMeta {
   complete?: boolean;
 }
 
+/** What the last run of a user saw (see the file comment). */
+export interface AnalysisStateDoc {
+  _id: string;
+  /** The user's `committedSeq` after the run (its own changes included). */
+  seq: number;
+  /** Hash of the user's mandates (ids and content hashes) the run read. */
+  mandates: string;
+  /** The run's event time (its UTC day decides the window and which series are active). */
+  at: Date;
+  /** The run's window start: no row booked before it carries derived values. */
+  from: Date;
+}
+
 type MandateItems = { kind: 'standing_orders'; items: eventsV1.RawStandingOrder[] } | { kind: 'direct_debits'; items: eventsV1.RawDirectDebit[] };
 
 export interface AnalysisResult {
@@ -111,6 +143,20 @@ export interface AnalysisResult {
 const DAY = 86_400_000;
 const FAR_FUTURE_YEAR = 9000;
 
+/** 00:00 UTC of `at`'s day. */
+function dayOf(at: Date): Date {
+  return new Date(Math.floor(at.getTime() / DAY) * DAY);
+}
+
+function mandatesHash(docs: readonly MandateDoc[]): string {
+  return sha256Hex(
+    docs
+      .map((m) => `${m._id}:${m.contentHash}`)
+      .sort()
+      .join('\n'),
+  );
+}
+
 function negative(amount: string): string {
   const c = canonicalAmount(amount);
   if (!/^-?\d/.test(c) || c === '0') return c === '0' ? '0' : '';
@@ -123,11 +169,16 @@ function realDate(d: Date | undefined): Date | null {
 
 const TRACER = 'reconciliation';
 
-/** A span under the active one (the consumer's message span), with counts only: no account or payee data. */
+/** What `analyse` reads of a stored transaction. */
+type HistoryRow = Pick<TransactionDoc, '_id' | 'accountId' | 'bookedAt' | 'status' | 'removed' | 'amount' | 'transactionType' | 'currency' | 'description' | 'merchantName' | 'transactionCategory' | 'enrichment' | 'recurring' | 'transferPairId'>;
+const HISTORY_FIELDS = Object.fromEntries(
+  ['_id', 'accountId', 'bookedAt', 'status', 'removed', 'amount', 'transactionType', 'currency', 'description', 'merchantName', 'transactionCategory', 'enrichment.merchantKey', 'enrichment.merchantName', 'enrichment.primary', 'enrichment.detailed', 'recurring', 'transferPairId'].map((f) => [f, 1]),
+);
 
 export class Analysis {
   readonly series: mongo.Collection<SeriesDoc>;
   readonly mandates: mongo.Collection<MandateDoc>;
+  readonly state: mongo.Collection<AnalysisStateDoc>;
 
   constructor(
     conn: Connection,
@@ -137,6 +188,7 @@ export class Analysis {
   ) {
     this.series = conn.collection<SeriesDoc>('recurring_series');
     this.mandates = conn.collection<MandateDoc>('mandates');
+    this.state = conn.collection<AnalysisStateDoc>('analysis_state');
   }
 
   /**
@@ -149,10 +201,14 @@ export class Analysis {
   }
 
   readonly cursors = {
-    /** An account's rows posted since `from` (booked and pending; filtered in memory). */
-    accountHistory: (userId: string, accountId: string, from: Date) =>
+    /**
+     * An account's rows posted since `from` (booked and pending; filtered in memory), all of them for null; only the
+     * fields the analysis reads (a third of a stored row).
+     */
+    accountHistory: (userId: string, accountId: string, from: Date | null) =>
       this.store.transactions
-        .find({ userId, accountId, bookedAt: { $gte: from } })
+        .find(from ? { userId, accountId, bookedAt: { $gte: from } } : { userId, accountId })
+        .project<HistoryRow>(HISTORY_FIELDS)
         .sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 })
         .hint(RECON_INDEXES.transactionsTimeline),
     userSeries: (userId: string) => this.series.find({ userId }).sort({ userId: 1, seriesId: 1 }),
@@ -250,28 +306,48 @@ export class Analysis {
   }
 
   /**
-   * Recomputes the user's series and transfer pairs over the last `windowDays` before `at` (the event time of the
-   * batch that triggered it, never the wall clock, so replays write the same documents) and writes what changed.
-   * Single writer: see the file comment.
+   * Brings the user's derived data up to date after one applied message (`at`: its data time, absent for edits
+   * and re-enrichments): runs `analyse` at the latest event time seen, unless nothing it reads changed since the
+   * last run (the user's `committedSeq`, the mandates) and the day is the same, when a run would write nothing.
+   * Returns null when skipped. Single writer: see the file comment.
    */
-  async analyse(userId: string, at: Date): Promise<AnalysisResult> {
+  async refresh(userId: string, at?: Date): Promise<AnalysisResult | null> {
+    const [state, user, mandateDocs] = await Promise.all([this.state.findOne({ _id: userId }), this.store.userState(userId), this.cursors.userMandates(userId).toArray()]);
+    const runAt = state && (!at || state.at > at) ? state.at : at;
+    if (!runAt) return null;
+    const committed = user?.committedSeq ?? 0;
+    if (state && state.seq === committed && state.mandates === mandatesHash(mandateDocs) && dayOf(runAt).getTime() === dayOf(state.at).getTime()) return null;
+    return this.analyse(userId, runAt, { state, committed, mandateDocs });
+  }
+
+  /**
+   * Recomputes the user's series and transfer pairs over the window ending on `at`'s day (`at`: the latest event
+   * time, never the wall clock, so replays write the same documents), writes what changed (with `at` as
+   * `updatedAt`) and records the run in `analysis_state`. Single writer: see the file comment.
+   */
+  async analyse(userId: string, at: Date, known?: { state: AnalysisStateDoc | null; committed: number; mandateDocs: MandateDoc[] }): Promise<AnalysisResult> {
     return inSpan(TRACER, 'reconciliation.analyse', {}, async (span) => {
-      const res = await this.recompute(userId, at);
+      const res = await this.recompute(userId, at, known);
       span.setAttributes({ 'ais.analysis.series': res.series, 'ais.analysis.series_written': res.seriesWritten, 'ais.analysis.pairs': res.pairs, 'ais.analysis.changes': res.changes, 'ais.analysis.rows': res.rows });
       return res;
     });
   }
 
-  private async recompute(userId: string, at: Date): Promise<AnalysisResult> {
-    const from = new Date(at.getTime() - this.windowDays * DAY);
+  private async recompute(userId: string, at: Date, known?: { state: AnalysisStateDoc | null; committed: number; mandateDocs: MandateDoc[] }): Promise<AnalysisResult> {
+    const day = dayOf(at);
+    const from = new Date(day.getTime() - this.windowDays * DAY);
+    const [state, committed] = known ? [known.state, known.committed] : await Promise.all([this.state.findOne({ _id: userId }), this.store.userState(userId).then((u) => u?.committedSeq ?? 0)]);
+    // rows that left the window since the last run are read too, to clear them; without a recorded run (a user's
+    // first, or data stored before analysis_state existed) every row is read once
+    const readFrom = state ? new Date(Math.min(state.from.getTime(), from.getTime())) : null;
     const accounts = await this.store.cursors.userAccounts(userId).toArray();
     const [histories, mandateDocs, storedSeries] = await Promise.all([
-      Promise.all(accounts.map((a) => this.cursors.accountHistory(userId, a._id, from).toArray())),
-      this.cursors.userMandates(userId).toArray(),
+      Promise.all(accounts.map((a) => this.cursors.accountHistory(userId, a._id, readFrom).toArray())),
+      known ? known.mandateDocs : this.cursors.userMandates(userId).toArray(),
       this.cursors.userSeries(userId).toArray(),
     ]);
     const rows = histories.flat();
-    const booked = rows.filter((r) => r.status === 'booked' && !r.removed);
+    const booked = rows.filter((r) => r.status === 'booked' && !r.removed && r.bookedAt >= from);
     const byId = new Map(booked.map((r) => [r._id, r]));
 
     const recurringRows: RecurringTx[] = booked.map((r) => ({
@@ -300,13 +376,10 @@ export class Analysis {
       lastPaymentDate: m.lastPaymentDate,
       firstPaymentDate: m.firstPaymentDate,
     }));
-    const series = applyMandates(userId, detectSeries(userId, recurringRows, at), recurringRows, mandates, at);
-    // The window slides: a row paired with a row now outside it keeps its pair (and stays out of pairing), rather
-    // than being unpaired or re-paired because its partner was not read.
-    const loaded = new Set(rows.map((r) => r._id));
-    const pinned = new Set(booked.filter((r) => r.transferPairId && !loaded.has(r.transferPairId)).map((r) => r._id));
+    // detection sees the day, not the time of day, so the result is the same for every event of one day
+    const series = applyMandates(userId, detectSeries(userId, recurringRows, day), recurringRows, mandates, day);
     const pairs = pairTransfers(
-      recurringRows.filter((r) => !pinned.has(r.id)).map((r): TransferTx => ({ ...r, transactionCategory: byId.get(r.id)!.transactionCategory })),
+      recurringRows.map((r): TransferTx => ({ ...r, transactionCategory: byId.get(r.id)!.transactionCategory })),
       accounts.map((a) => ({ id: a._id, kind: a.kind, displayName: a.displayName, number: a.number, sortCode: a.sortCode, partialCardNumber: a.partialCardNumber, cardNetwork: a.cardNetwork })),
     );
 
@@ -320,19 +393,26 @@ export class Analysis {
       wantPair.set(p.outId, p.inId);
       wantPair.set(p.inId, p.outId);
     }
-    const changed: { doc: TransactionDoc; recurring: { seriesId: string; cadence: string } | null; transferPairId: string | null }[] = [];
-    for (const doc of booked) {
-      // Every row in the window carries exactly what detection finds now, so the result depends only on the data,
-      // not on the order and batching in which it arrived (a replay gives the same store). A series found on a
-      // partial history during a backfill is therefore cleared again once the full history no longer shows it.
-      const recurring = wantRecurring.get(doc._id) ?? null;
-      const transferPairId = pinned.has(doc._id) ? (doc.transferPairId ?? null) : (wantPair.get(doc._id) ?? null);
+    const changed: { doc: HistoryRow; recurring: { seriesId: string; cadence: string } | null; transferPairId: string | null }[] = [];
+    for (const doc of rows) {
+      // every row read carries exactly what detection finds now (nothing when outside the window, pending or
+      // removed), so the result depends only on the data, never on earlier runs or the order the data came in; a
+      // series found on a partial history during a backfill is therefore cleared again once the full history no
+      // longer shows it
+      const inWindow = byId.has(doc._id);
+      const recurring = inWindow ? (wantRecurring.get(doc._id) ?? null) : null;
+      const transferPairId = inWindow ? (wantPair.get(doc._id) ?? null) : null;
       const sameRecurring = (doc.recurring?.seriesId ?? null) === (recurring?.seriesId ?? null) && (doc.recurring?.cadence ?? null) === (recurring?.cadence ?? null);
       if (sameRecurring && (doc.transferPairId ?? null) === transferPairId) continue;
       changed.push({ doc, recurring, transferPairId });
     }
     const result: AnalysisResult = { rows: rows.length, series: series.length, seriesWritten, pairs: pairs.length, changes: changed.length };
-    if (changed.length === 0) return result;
+    const record = (seq: number) =>
+      this.state.replaceOne({ _id: userId }, { seq, mandates: mandatesHash(mandateDocs), at, from }, { upsert: true });
+    if (changed.length === 0) {
+      await record(committed);
+      return result;
+    }
     changed.sort((a, b) => (a.doc._id < b.doc._id ? -1 : 1));
     // numbers before documents, commit after (store.ts: a crash leaves a gap, never a reused number)
     const first = await this.store.reserveSeq(userId, changed.length);
@@ -347,6 +427,8 @@ export class Analysis {
     );
     const last = first + changed.length - 1;
     await this.store.commitSeq(userId, last);
+    // after the commit: a crash before this line makes the next refresh run again, which then finds no change
+    await record(last);
     return { ...result, firstSeq: first, lastSeq: last };
   }
 

@@ -5,8 +5,9 @@
  * - ais.enriched.v1 (EnrichedEvent, key = user id): enriched fetch results go to `store.applyBatch` (accounts and
  *   cards as accounts, transactions, pending transactions, balances, each with its enrichment); ReEnrichment to
  *   `store.applyReEnrichment`; UserEditCommand to `store.applyEdit` (idempotent on request_id). Identity,
- *   standing orders and direct debits go to `hooks.onOtherPayload`. After each consumed Kafka batch, once per user
- *   it touched: `hooks.afterUser`, then the change-feed publisher for that user (data/changefeed.ts).
+ *   standing orders and direct debits go to `hooks.onOtherPayload`. After each applied message: `hooks.afterEvent`
+ *   (before its offset is resolved). After each consumed Kafka batch, once per user it touched: `hooks.afterUser`,
+ *   then the change-feed publisher for that user (data/changefeed.ts).
  *   An erasure (erasure.proto) goes to `erasures.apply`; a fetch result of an erased connection is dropped.
  * - ais.connection.v1 (key = connection id): `connection.authorized` with a previous connection id is recorded with
  *   `store.linkConnection` (an `$addToSet` on user_state that takes no sequence number, so it may run beside the
@@ -48,6 +49,11 @@ export interface UserBatchResult {
 export interface EnrichedConsumerHooks {
   /** Identity, standing-order and direct-debit payloads (stored by analysis). Same retry rules as the store. */
   onOtherPayload?: (userId: string, event: eventsV1.EnrichedEvent) => Promise<void>;
+  /**
+   * After each applied message, before its offset is resolved, with its data time. Writes that must not depend on
+   * how Kafka batched the partition (a replay batches differently) go here, not in `afterUser`.
+   */
+  afterEvent?: (userId: string, applied: { result: ApplyResult; at?: Date }) => Promise<void>;
   /** Once per user after each consumed Kafka batch that touched the user, before the user's changes are published. */
   afterUser?: (userId: string, result: UserBatchResult) => Promise<void>;
 }
@@ -212,6 +218,8 @@ export class EnrichedConsumer {
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
       const applied = await this.processOne(batch.topic, batch.partition, message, isRunning);
+      const afterEvent = this.o.hooks?.afterEvent;
+      if (applied && afterEvent) await this.hook('afterEvent', applied.userId, isRunning, () => afterEvent(applied.userId, applied.at ? { result: applied.result, at: applied.at } : { result: applied.result }));
       if (applied) {
         const r = touched.get(applied.userId) ?? { events: 0, changes: 0 };
         r.events += 1;
@@ -226,18 +234,22 @@ export class EnrichedConsumer {
     }
     for (const [userId, result] of touched) {
       const after = this.o.hooks?.afterUser;
-      if (after) {
-        // transient failures are retried; a non-retriable one is logged and the batch goes on (derived data: the
-        // next batch of the user runs the hook again), so that one user cannot stop the partition
-        await this.retrying('afterUser', { userId }, isRunning, () => after(userId, result)).catch((error: unknown) => {
-          if (!isPoison(error)) throw error;
-          this.o.logger.error({ err: error, userId, code: error.code }, 'afterUser hook failed; continuing');
-        });
-      }
+      if (after) await this.hook('afterUser', userId, isRunning, () => after(userId, result));
       // a failed publish is not retried here: the user stays flagged publishPending and the sweep sends it
       if (this.o.publisher) await this.o.publisher.publishUser(userId).catch((error) => this.o.logger.warn({ err: error, userId }, 'change feed publish failed; the sweep retries'));
     }
     await commitOffsetsIfNecessary();
+  }
+
+  /**
+   * Transient failures are retried; a non-retriable one is logged and consumption goes on (derived data: the next
+   * message or batch of the user runs the hook again), so that one user cannot stop the partition.
+   */
+  private async hook(what: string, userId: string, isRunning: () => boolean, fn: () => Promise<void>): Promise<void> {
+    await this.retrying(what, { userId }, isRunning, fn).catch((error: unknown) => {
+      if (!isPoison(error)) throw error;
+      this.o.logger.error({ err: error, userId, code: error.code }, `${what} hook failed; continuing`);
+    });
   }
 
   /** Runs `fn` until it succeeds or fails with a poison error; transient failures are retried while running. */
