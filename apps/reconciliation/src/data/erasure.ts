@@ -3,7 +3,7 @@
  * an erasure covers and records it in the deletion log, which is also the change feed's source of the confirmation.
  *
  * - `user_request` (DELETE /v1/users/{id}): every account of the user under the client, with its transactions,
- *   balances, edits, recurring series and mandates. `user_state` keeps only its sequence counters (so the user's
+ *   balances, edits, recurring series and mandates, and analysis's record of the user (`analysis_state`). `user_state` keeps only its sequence counters (so the user's
  *   change-feed event ids never repeat if the same user id connects again); its renewal links go.
  * - `retention`: the accounts whose current connection is one of the erasure's connections (an account a newer
  *   connection took over, through a renewal or identity matching, is not theirs any more), with their data.
@@ -48,6 +48,7 @@ export class Erasures {
   readonly erased: mongo.Collection<{ _id: string; at: Date }>;
   private readonly series: mongo.Collection<{ userId: string; accountId: string }>;
   private readonly mandates: mongo.Collection<{ userId: string; accountId: string }>;
+  private readonly analysisState: mongo.Collection<{ _id: string }>;
 
   constructor(
     conn: Connection,
@@ -58,6 +59,7 @@ export class Erasures {
     // analysis's collections (data/analysis.ts), deleted through its indexes (`{userId, ...}` prefixes)
     this.series = conn.collection('recurring_series');
     this.mandates = conn.collection('mandates');
+    this.analysisState = conn.collection<{ _id: string }>('analysis_state');
   }
 
   async ensureIndexes(): Promise<void> {
@@ -108,7 +110,11 @@ export class Erasures {
       deleted = results.reduce((n, r) => n + r.deletedCount, 0);
       deleted += (await this.store.accounts.deleteMany({ userId, _id: { $in: accountIds } })).deletedCount;
     }
-    if (whole) await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });
+    if (whole) {
+      await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });
+      // what analysis last saw of the user; without it the refresh after this message has nothing to run on
+      deleted += (await this.analysisState.deleteOne({ _id: userId })).deletedCount;
+    }
     // the confirmation takes the user's next number: published like any change, after everything before it
     const seq = await this.store.reserveSeq(userId, 1);
     const steps = [
