@@ -10,7 +10,7 @@
  *   2. a re-consent (reauth: new account ids) followed by a refresh keeps every internal account id, duplicates
  *      nothing, and the change feed since the cursor taken before shows no added or removed transaction;
  *   3. a user edit (category override, notes) is applied through the user's partition owner and survives a sync.
- * Not yet here (issue 10 stays open for them): pending to booked end to end (the simulator's clock and
+ * Elsewhere or not yet here: pending to booked end to end (pending-booked.int-spec.ts, where the simulator's clock and
  * data-fetcher's must move together), and a raw replay into a fresh pipeline (proven at the enriched-event level by
  * apps/reconciliation/test/pipeline.int-spec.ts; end to end, 6 of 2,793 rows still differ in derived fields).
  */
