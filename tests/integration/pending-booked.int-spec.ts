@@ -71,10 +71,10 @@ describe('pending to booked end to end: fetch → enrich → reconcile → read 
     s = await startFetchStack({
       pipeline: true,
       clock: scaledClockSpec(simStart(Date.now()), 1),
-      // 3 months of the heavy profile: about 12 card and POS payments a day, so a few dozen pending at any time
+      // a month of the heavy profile: about 12 card and POS payments a day, so a few dozen pending at any time
       // a task whose webhook got lost (e.g. it came before the task was recorded, on a loaded machine) is polled
       // after seconds, not the default 5 minutes
-      fetcherEnv: { BACKFILL_MAX_MONTHS: '3', TASK_POLL_AFTER_MS: '10000', TASK_POLL_INTERVAL_MS: '5000' },
+      fetcherEnv: { BACKFILL_MAX_MONTHS: '1', TASK_POLL_AFTER_MS: '10000', TASK_POLL_INTERVAL_MS: '5000' },
       reconciliationEnv: { CHANGEFEED_SWEEP_MS: '1000', CHANGEFEED_SWEEP_MIN_AGE_MS: '1000' },
     });
     await s.sandbox.admin('PATCH', '/switches', { transactionIdInstability: true, cacheTtlSeconds: 0 });
@@ -312,8 +312,11 @@ describe('pending to booked end to end: fetch → enrich → reconcile → read 
     // the bank never refused an unattended call
     const counters = await s.sandbox.admin<{ per_connection: Record<string, { calls: { rejected: number } }> }>('GET', '/counters');
     expect(counters.per_connection[conn.credentialsId]?.calls.rejected).toBe(0);
+    const tasks = await s.fetcherDb.collection('fetch_tasks').find({}).project({ status: 1, via: 1 }).toArray();
+    const via = tasks.reduce<Record<string, number>>((acc, t) => ({ ...acc, [`${String(t['status'])}/${String(t['via'] ?? '-')}`]: (acc[`${String(t['status'])}/${String(t['via'] ?? '-')}`] ?? 0) + 1 }), {});
     process.stdout.write(
-      `pending-booked: step 2: ${booked.length} booked, ${pending.length} pending; all ${earlier.length} rows pending at step 0 or 1 settled in place ` +
+      `pending-booked: background refresh tasks (status/read via): ${JSON.stringify(via)}\n` +
+        `pending-booked: step 2: ${booked.length} booked, ${pending.length} pending; all ${earlier.length} rows pending at step 0 or 1 settled in place ` +
         `(${pending0.length} from step 0); change feed since step 0: ${feed.added.length} added, ${feed.modified.length} modified, ${feed.removed.length} removed; ` +
         `ais.ledger.v1 reasons of step 0's settles: ${JSON.stringify(Object.fromEntries(reasons))}\n`,
     );
