@@ -72,8 +72,8 @@ describe('pending to booked end to end: fetch → enrich → reconcile → read 
       pipeline: true,
       clock: scaledClockSpec(simStart(Date.now()), 1),
       // a month of the heavy profile: about 12 card and POS payments a day, so a few dozen pending at any time
-      // a task whose webhook got lost (e.g. it came before the task was recorded, on a loaded machine) is polled
-      // after seconds, not the default 5 minutes
+      // a background task whose webhook did not get its results read (1 of 22 tasks in one run on a loaded machine)
+      // is polled after seconds, not the default 5 minutes
       fetcherEnv: { BACKFILL_MAX_MONTHS: '1', TASK_POLL_AFTER_MS: '10000', TASK_POLL_INTERVAL_MS: '5000' },
       reconciliationEnv: { CHANGEFEED_SWEEP_MS: '1000', CHANGEFEED_SWEEP_MIN_AGE_MS: '1000' },
     });
