@@ -5,6 +5,7 @@
  */
 import { bindings, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
+import { ClockSpecError, formatClockSpec, parseClockSpec, scaledClockSpec } from '@ais/platform-config';
 import { Vault } from '@ais/platform-vault';
 import { freePort, provisionTopics, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
@@ -23,6 +24,12 @@ export interface FetchStackOptions {
   pipeline?: boolean;
   enrichmentEnv?: Record<string, string>;
   reconciliationEnv?: Record<string, string>;
+  /**
+   * One business clock for the simulator (SANDBOX_CLOCK), token-vault and data-fetcher (CLOCK): `real` (the
+   * default) or `scaled:<realAnchorMs>:<simAnchorMs>:<rate>` (@ais/platform-config). `advanceClock` moves the
+   * three together.
+   */
+  clock?: string;
 }
 
 export interface FetchStack {
@@ -43,7 +50,23 @@ export interface FetchStack {
   fetcherDb: mongoose.Connection;
   raw: RawCollector;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }>;
+  /**
+   * Moves the business clock of the simulator, token-vault and data-fetcher forward by `ms`, together: stops
+   * token-vault and every data-fetcher (a process reads its clock spec only at start), advances the simulator's
+   * clock offset (admin API), and starts them again on the same ports, databases and group ids with the spec
+   * shifted by the same amount. `tokenVault` and `fetchers` then name the new processes. Call it when the stack is
+   * idle: a run in flight is cut short by the stop.
+   */
+  advanceClock(ms: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** `spec` with its simulated time moved `offsetMs` ahead (a `real` spec becomes a rate-1 scaled one). */
+export function shiftedClockSpec(spec: string, offsetMs: number, realNow: number = Date.now()): string {
+  const parsed = parseClockSpec(spec);
+  if (parsed instanceof ClockSpecError) throw parsed;
+  if (parsed.kind === 'real') return scaledClockSpec(realNow + offsetMs, 1, realNow);
+  return formatClockSpec({ ...parsed, simAnchorMs: parsed.simAnchorMs + Math.round(offsetMs) });
 }
 
 /** Every raw event and every dead letter of the stack's topics, decoded, in arrival order. */
@@ -79,8 +102,9 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
   const prefix = `df${ns}`;
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const procs: ServiceProcess[] = [];
-  const sandbox = await startSandboxProcess({ SANDBOX_REDIRECT_URIS: `${base}/v1/callback`, ...(o.sandboxEnv ?? {}) });
+  const procs: { pid: number; stop(graceMs?: number): Promise<number | string> }[] = [];
+  const clock = o.clock ?? 'real';
+  const sandbox = await startSandboxProcess({ SANDBOX_REDIRECT_URIS: `${base}/v1/callback`, ...(o.clock ? { SANDBOX_CLOCK: o.clock } : {}), ...(o.sandboxEnv ?? {}) });
   const credentialsPath = `ais/truelayer-${ns}`;
   await new Vault({ addr: infra['VAULT_ADDR']!, token: infra['VAULT_TOKEN']! }).kvWrite(credentialsPath, { client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
   const tracing: Record<string, string> = o.tracing ? { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_SIMPLE_SPAN_PROCESSOR: 'true' } : { OTEL_TRACES_EXPORTER: 'none' };
@@ -95,7 +119,10 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
   };
   try {
     const tvPort = await freePort();
-    const tokenVault = await startService('token-vault', {
+    // CLOCK only when a clock is asked for (without the option, callers may pass CLOCK in tokenVaultEnv/fetcherEnv;
+    // with it, the option wins)
+    const clockEnv = (spec: string): Record<string, string> => (o.clock || spec !== clock ? { CLOCK: spec } : {});
+    const tokenVaultEnv = (spec: string): Record<string, string> => ({
       ...common,
       MONGODB_DB: `tv_${ns}`,
       GRPC_PORT: String(tvPort),
@@ -105,23 +132,24 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
       TRUELAYER_CREDENTIALS_PATH: credentialsPath,
       JOBS_INTERVAL_MS: '0',
       ...(o.tokenVaultEnv ?? {}),
+      ...clockEnv(spec),
     });
+    const fetcherEnv = (spec: string, grpcPort?: string): Record<string, string> => ({
+      ...common,
+      MONGODB_DB: `df_${ns}`,
+      KAFKA_GROUP_ID: `data-fetcher-${ns}`,
+      TOKEN_VAULT_ADDR: `127.0.0.1:${tvPort}`,
+      TRUELAYER_ENV: 'custom',
+      TRUELAYER_API_URL: sandbox.url,
+      WEBHOOK_URI: `${base}/v1/webhooks/truelayer`,
+      SCHEDULER_TICK_MS: '200',
+      ...(o.fetcherEnv ?? {}),
+      ...clockEnv(spec),
+      ...(grpcPort ? { GRPC_PORT: grpcPort } : {}),
+    });
+    const tokenVault = await startService('token-vault', tokenVaultEnv(clock));
     procs.push(tokenVault);
-    const fetchers = await Promise.all(
-      Array.from({ length: o.fetchers ?? 1 }, () =>
-        startService('data-fetcher', {
-          ...common,
-          MONGODB_DB: `df_${ns}`,
-          KAFKA_GROUP_ID: `data-fetcher-${ns}`,
-          TOKEN_VAULT_ADDR: `127.0.0.1:${tvPort}`,
-          TRUELAYER_ENV: 'custom',
-          TRUELAYER_API_URL: sandbox.url,
-          WEBHOOK_URI: `${base}/v1/webhooks/truelayer`,
-          SCHEDULER_TICK_MS: '200',
-          ...(o.fetcherEnv ?? {}),
-        }),
-      ),
-    );
+    const fetchers = await Promise.all(Array.from({ length: o.fetchers ?? 1 }, () => startService('data-fetcher', fetcherEnv(clock))));
     procs.push(...fetchers);
     let enrichment: ServiceProcess | undefined;
     let reconciliation: ServiceProcess | undefined;
@@ -173,7 +201,15 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
       const text = await res.text();
       return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
     };
-    return {
+    let offsetMs = 0;
+    /** Starts a replacement process, tracked for `stop` from its spawn on (also when it never gets ready). */
+    const restart = async (old: ServiceProcess, name: string, env: Record<string, string>): Promise<ServiceProcess> => {
+      await old.stop(10_000);
+      const at = procs.findIndex((p) => p.pid === old.pid);
+      if (at >= 0) procs.splice(at, 1);
+      return startService(name, env, { onSpawn: (p) => procs.push(p) });
+    };
+    const stack: FetchStack = {
       ns,
       prefix,
       sandbox,
@@ -189,12 +225,25 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
       fetcherDb,
       raw,
       api,
+      async advanceClock(ms: number) {
+        if (!Number.isFinite(ms) || ms <= 0) throw new RangeError('advanceClock(ms) needs a positive number of milliseconds');
+        const ports = stack.fetchers.map((f) => String(f.ready['grpcPort']));
+        // nothing may fetch while the simulator's time and theirs differ: both stopped first
+        await Promise.all(stack.fetchers.map((f) => f.stop(10_000)));
+        await stack.tokenVault.stop(10_000);
+        await sandbox.admin('POST', '/clock/advance', { ms });
+        offsetMs += ms;
+        const spec = shiftedClockSpec(clock, offsetMs);
+        stack.tokenVault = await restart(stack.tokenVault, 'token-vault', tokenVaultEnv(spec));
+        for (const [i, port] of ports.entries()) stack.fetchers[i] = await restart(stack.fetchers[i]!, 'data-fetcher', fetcherEnv(spec, port));
+      },
       async stop() {
         await fetcherDb.close().catch(() => undefined);
         await reconDb?.close().catch(() => undefined);
         await stopAll();
       },
     };
+    return stack;
   } catch (error) {
     await stopAll();
     throw error;

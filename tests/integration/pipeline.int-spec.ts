@@ -12,7 +12,7 @@
  *   3. a user edit (category override, notes) is applied through the user's partition owner and survives a sync;
  *   4. an override made a merchant rule re-enriches the stored history through enrichment and the user's partition:
  *      the change feed shows exactly that merchant's rows as modified, and a later sync keeps the rule.
- * Not yet here (issue 10 stays open for them): pending to booked end to end (the simulator's clock and
+ * Elsewhere: pending to booked end to end (pending-booked.int-spec.ts: the simulator's clock and
  * data-fetcher's must move together), and a raw replay into a fresh pipeline (proven at the enriched-event level by
  * apps/reconciliation/test/pipeline.int-spec.ts; end to end in tests/integration/replay.int-spec.ts).
  */
