@@ -811,6 +811,8 @@ async function main(): Promise<void> {
       'serial: per-transaction cost of a plain kafkajs consumer reading the raw topic start to end plus that of an unordered bulk upsert (bulkWrite updateOne+upsert, ordered:false, 500 per call, one call at a time) of the stored transaction documents into a fresh collection with the same indexes; ratio = ceiling µs/tx / pipeline µs/tx (1 = as fast as the ceiling). The slowest single stage is reported beside it.',
     targets: { ratio_pipeline_to_serial_ceiling_at_least: 0.5, per_tx_1m_over_10k_at_most: 1.2 },
     per_tx_cost_1m_over_10k: perTxGrowth,
+    per_tx_cost_over_10k: small ? Object.fromEntries(results.map((r) => [r.transactions, round(r.pipeline.us_per_tx / small.pipeline.us_per_tx)])) : null,
+    per_tx_cpu_over_10k: small ? Object.fromEntries(results.map((r) => [r.transactions, round(r.cpu_us_per_tx.pipeline / small.cpu_us_per_tx.pipeline)])) : null,
     results,
     table,
     cpu_table: cpuTable,
