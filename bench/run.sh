@@ -2,6 +2,9 @@
 # Benchmarks (not tests): each writes bench/results/<name>.json and prints itself next to its baseline.
 #   npm run bench                 every benchmark
 #   npm run bench -- store        only bench/store.bench.ts (likewise get-access-token, fetch)
+#   npm run bench -- pipeline     enrichment + reconciliation throughput next to Kafka consume + bulk upsert
+#                                 (10k and 100k transactions; not in the default list: ~30 min on 2 shared cores;
+#                                 BENCH_PIPELINE_SIZES=2000 is the smoke, 10000,100000,1000000 the full run)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
