@@ -28,12 +28,11 @@
  * Kinds: `removed` for a removed document; `added` when the document was created after the run's starting cursor
  * (createdSeq > publishedSeq), else `modified`.
  */
-import { bindings, EVENT_TYPES } from '@ais/contracts-events';
+import { bindings, derivedUuid, EVENT_TYPES } from '@ais/contracts-events';
 import { eventsV1, type reconciliationV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
 import type { EventProducer } from '@ais/platform-kafka';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { sha256Hex } from '../domain/canonical';
 import { accountView, balanceView, transactionView, userEditView } from '../domain/view';
 import { erasureView, type ErasureDoc, type Erasures } from './erasure';
 import type { AccountDoc, BalanceDoc, ChangeFields, ReconciliationStore, TransactionDoc, UserEditDoc } from './store';
@@ -41,13 +40,9 @@ import type { AccountDoc, BalanceDoc, ChangeFields, ReconciliationStore, Transac
 const SERVICE = 'reconciliation';
 const tracer = trace.getTracer('reconciliation-changefeed');
 
-/** A UUID (version 8 layout, RFC 9562) derived from user id and seq: the same change always has the same id. */
+/** The event id of a change: derived from user id and seq, so the same change always has the same id. */
 export function changeEventId(userId: string, seq: number): string {
-  const h = sha256Hex(`ais.ledger.v1\u0000${userId}\u0000${seq}`).slice(0, 32).split('');
-  h[12] = '8';
-  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  const x = h.join('');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  return derivedUuid(`ais.ledger.v1\u0000${userId}\u0000${seq}`);
 }
 
 export interface ChangeFeedOptions {

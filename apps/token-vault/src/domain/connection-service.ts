@@ -8,11 +8,12 @@
  * written while the lock is held; a failed refresh never touches the stored tokens, and if the old access token
  * is still valid it is handed out so the caller can go on.
  */
+import { derivedUuid } from '@ais/contracts-events';
 import type { erasureV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import { TrueLayerError, type TokenSet, type TrueLayerClient } from '@ais/truelayer-client';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { ConnectionDoc, ConnectionRepository, EncryptedTokens } from '../data/connection.model';
 import type { TokenCipher } from '../data/token-cipher';
 
@@ -55,14 +56,6 @@ export interface ServiceSettings {
   retention?: { mode: 'delete' | 'keep'; days: number };
 }
 
-/** A UUID (version 8 layout) derived from `text`: the same retention erasure always has the same id. */
-function derivedUuid(text: string): string {
-  const h = createHash('sha256').update(text).digest('hex').slice(0, 32).split('');
-  h[12] = '8';
-  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  const x = h.join('');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
 
 /** Leases that hold across instances (see @ais/platform-mongo Leases). */
 export interface LeasePort {

@@ -73,12 +73,25 @@ export const EVENT_TYPES = {
   ledgerErasure: 'ledger.erasure',
 } as const;
 
+/**
+ * A UUID (version 8 layout, RFC 9562) derived from `text` by SHA-256: ids that must come out the same whenever the
+ * same thing is published again (change-feed events, retention erasures).
+ */
+export function derivedUuid(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex').slice(0, 32).split('');
+  h[12] = '8';
+  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  const x = h.join('');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
 /** Topic name with an optional deployment prefix (several stacks can share one cluster). */
 export function topicName(topic: TopicName, prefix = ''): string {
   return prefix ? `${prefix}.${topic}` : topic;
 }
 
 import { eventsV1 } from '@ais/contracts-proto-ts';
+import { createHash } from 'node:crypto';
 
 /** How one topic's events are encoded and keyed (structurally the Kafka library's TopicBinding). */
 export interface EventBinding<T> {
