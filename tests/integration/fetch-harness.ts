@@ -260,3 +260,42 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+type Json = Record<string, unknown>;
+
+/** The read API as a test walks it for one user: GET that throws on non-200, every page of transactions, the feed. */
+export function readApi(s: Pick<FetchStack, 'api'>, userId: string) {
+  const user = encodeURIComponent(userId);
+  const get = async (path: string): Promise<Json> => {
+    const r = await s.api('GET', path);
+    if (r.status !== 200) throw new Error(`GET ${path}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+    return r.json;
+  };
+  /** Every page of the user's live transactions (the read API's keyset pagination); `query` starts with `&`. */
+  const allTransactions = async (query = ''): Promise<Json[]> => {
+    const out: Json[] = [];
+    let token = '';
+    for (let i = 0; i < 1000; i += 1) {
+      const page = await get(`/v1/users/${user}/transactions?page_size=500${query}${token ? `&page_token=${encodeURIComponent(token)}` : ''}`);
+      out.push(...(page['transactions'] as Json[]));
+      token = String(page['next_page_token'] ?? '');
+      if (!token) return out;
+    }
+    throw new Error('pagination did not end');
+  };
+  /** Follows the change feed from `cursor` to its end. */
+  const changesSince = async (cursor: string): Promise<{ added: Json[]; modified: Json[]; removed: Json[]; accounts: Json[]; cursor: string }> => {
+    const acc = { added: [] as Json[], modified: [] as Json[], removed: [] as Json[], accounts: [] as Json[], cursor };
+    for (let i = 0; i < 1000; i += 1) {
+      const page = await get(`/v1/users/${user}/changes?count=500${acc.cursor ? `&cursor=${encodeURIComponent(acc.cursor)}` : ''}`);
+      acc.added.push(...(page['added'] as Json[]));
+      acc.modified.push(...(page['modified'] as Json[]));
+      acc.removed.push(...(page['removed'] as Json[]));
+      acc.accounts.push(...((page['accounts'] as Json[] | undefined) ?? []));
+      acc.cursor = String(page['next_cursor']);
+      if (page['has_more'] !== true) return acc;
+    }
+    throw new Error('the change feed did not end');
+  };
+  return { get, allTransactions, changesSince };
+}

@@ -31,7 +31,7 @@ import { eventsV1 } from '@ais/contracts-proto-ts';
 import { scaledClockSpec } from '@ais/platform-config';
 import { connectMockUser, type MockUserConnection } from '@ais/testing';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
-import { startFetchStack, waitFor, type FetchStack } from './fetch-harness';
+import { readApi, startFetchStack, waitFor, type FetchStack } from './fetch-harness';
 import { stackEnv } from './stack-env';
 
 jest.setTimeout(300_000);
@@ -96,36 +96,7 @@ describe('pending to booked end to end: fetch → enrich → reconcile → read 
     process.stdout.write(`pending-booked: ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
   });
 
-  const get = async (path: string): Promise<Json> => {
-    const r = await s.api('GET', path);
-    if (r.status !== 200) throw new Error(`GET ${path}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json;
-  };
-  /** Every page of the user's live transactions (the read API's keyset pagination). */
-  const allTransactions = async (query = ''): Promise<Json[]> => {
-    const out: Json[] = [];
-    let token = '';
-    for (let i = 0; i < 1000; i += 1) {
-      const page = await get(`/v1/users/${USER}/transactions?page_size=500${query}${token ? `&page_token=${encodeURIComponent(token)}` : ''}`);
-      out.push(...(page['transactions'] as Json[]));
-      token = String(page['next_page_token'] ?? '');
-      if (!token) return out;
-    }
-    throw new Error('pagination did not end');
-  };
-  /** Follows the change feed from `cursor` to its end. */
-  const changesSince = async (cursor: string): Promise<{ added: Json[]; modified: Json[]; removed: Json[]; cursor: string }> => {
-    const acc = { added: [] as Json[], modified: [] as Json[], removed: [] as Json[], cursor };
-    for (let i = 0; i < 1000; i += 1) {
-      const page = await get(`/v1/users/${USER}/changes?count=500${acc.cursor ? `&cursor=${encodeURIComponent(acc.cursor)}` : ''}`);
-      acc.added.push(...(page['added'] as Json[]));
-      acc.modified.push(...(page['modified'] as Json[]));
-      acc.removed.push(...(page['removed'] as Json[]));
-      acc.cursor = String(page['next_cursor']);
-      if (page['has_more'] !== true) return acc;
-    }
-    throw new Error('the change feed did not end');
-  };
+  const { get, allTransactions, changesSince } = readApi({ api: (...a) => s.api(...a) }, USER);
   const userState = async (): Promise<{ seq: number; committedSeq: number; publishedSeq?: number } | null> =>
     (await s.reconDb!.collection('user_state').findOne({ _id: USER as never })) as { seq: number; committedSeq: number; publishedSeq?: number } | null;
   /** Waits until data-fetcher has no task open and reconciliation has applied and published everything fetched. */

@@ -20,7 +20,7 @@ import { connectMockUser, reauthMockUser, type MockUserConnection } from '@ais/t
 // the store's own canonical checksum and counters (invariant 6 is about that store), read as an operator would
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { ReconciliationStore } from '../../apps/reconciliation/src/data/store';
-import { startFetchStack, waitFor, type FetchStack } from './fetch-harness';
+import { readApi, startFetchStack, waitFor, type FetchStack } from './fetch-harness';
 
 jest.setTimeout(600_000);
 
@@ -51,37 +51,7 @@ describe('data plane end to end: fetch → enrich → reconcile → read API and
     await s?.stop();
   });
 
-  const get = async (path: string): Promise<Json> => {
-    const r = await s.api('GET', path);
-    if (r.status !== 200) throw new Error(`GET ${path}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json;
-  };
-  /** Every page of the user's transactions (the read API's keyset pagination). */
-  const allTransactions = async (query = ''): Promise<Json[]> => {
-    const out: Json[] = [];
-    let token = '';
-    for (let i = 0; i < 1000; i += 1) {
-      const page = await get(`/v1/users/${USER}/transactions?page_size=500${query}${token ? `&page_token=${encodeURIComponent(token)}` : ''}`);
-      out.push(...(page['transactions'] as Json[]));
-      token = String(page['next_page_token'] ?? '');
-      if (!token) return out;
-    }
-    throw new Error('pagination did not end');
-  };
-  /** Follows the change feed from `cursor` to its end. */
-  const changesSince = async (cursor: string): Promise<{ added: Json[]; modified: Json[]; removed: Json[]; accounts: Json[]; cursor: string }> => {
-    const acc = { added: [] as Json[], modified: [] as Json[], removed: [] as Json[], accounts: [] as Json[], cursor };
-    for (let i = 0; i < 1000; i += 1) {
-      const page = await get(`/v1/users/${USER}/changes?count=500${acc.cursor ? `&cursor=${encodeURIComponent(acc.cursor)}` : ''}`);
-      acc.added.push(...(page['added'] as Json[]));
-      acc.modified.push(...(page['modified'] as Json[]));
-      acc.removed.push(...(page['removed'] as Json[]));
-      acc.accounts.push(...((page['accounts'] as Json[] | undefined) ?? []));
-      acc.cursor = String(page['next_cursor']);
-      if (page['has_more'] !== true) return acc;
-    }
-    throw new Error('the change feed did not end');
-  };
+  const { get, allTransactions, changesSince } = readApi({ api: (...a) => s.api(...a) }, USER);
   /** Waits until reconciliation has applied and published everything the fetcher produced so far. */
   const settled = async (what: string): Promise<void> => {
     let last = '';
