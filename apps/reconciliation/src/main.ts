@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     await queries.ensureIndexes();
     const analysis = new Analysis(mongo, store);
     await analysis.ensureIndexes();
-    const erasures = new Erasures(mongo, store);
+    const erasures = new Erasures(mongo, store, analysis);
     await erasures.ensureIndexes();
 
     const publisher = new ChangeFeedPublisher({ store, producer, logger: service.logger, topicPrefix: prefix, erasures });

@@ -22,6 +22,7 @@
 import type { erasureV1 } from '@ais/contracts-proto-ts';
 import type { Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
+import type { Analysis } from './analysis';
 import type { ApplyResult, ChangeFields, ReconciliationStore } from './store';
 
 export const ERASURE_INDEXES = {
@@ -46,20 +47,15 @@ export interface ErasureDoc extends ChangeFields {
 export class Erasures {
   readonly log: mongo.Collection<ErasureDoc>;
   readonly erased: mongo.Collection<{ _id: string; at: Date }>;
-  private readonly series: mongo.Collection<{ userId: string; accountId: string }>;
-  private readonly mandates: mongo.Collection<{ userId: string; accountId: string }>;
-  private readonly analysisState: mongo.Collection<{ _id: string }>;
 
   constructor(
     conn: Connection,
     private readonly store: ReconciliationStore,
+    /** Its collections (series, mandates, analysis_state) are deleted through their `{userId, ...}` indexes. */
+    private readonly analysis: Pick<Analysis, 'series' | 'mandates' | 'state'>,
   ) {
     this.log = conn.collection<ErasureDoc>('erasures');
     this.erased = conn.collection<{ _id: string; at: Date }>('erased_connections');
-    // analysis's collections (data/analysis.ts), deleted through its indexes (`{userId, ...}` prefixes)
-    this.series = conn.collection('recurring_series');
-    this.mandates = conn.collection('mandates');
-    this.analysisState = conn.collection<{ _id: string }>('analysis_state');
   }
 
   async ensureIndexes(): Promise<void> {
@@ -103,8 +99,8 @@ export class Erasures {
       const results = await Promise.all([
         this.store.transactions.deleteMany(inAccounts),
         this.store.balances.deleteMany(inAccounts),
-        this.series.deleteMany(inAccounts),
-        this.mandates.deleteMany(inAccounts),
+        this.analysis.series.deleteMany(inAccounts),
+        this.analysis.mandates.deleteMany(inAccounts),
         this.store.edits.deleteMany(whole ? { userId } : { userId, targetId: { $in: [...accountIds, ...txIds] } }),
       ]);
       deleted = results.reduce((n, r) => n + r.deletedCount, 0);
@@ -113,7 +109,7 @@ export class Erasures {
     if (whole) {
       await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });
       // what analysis last saw of the user; without it the refresh after this message has nothing to run on
-      deleted += (await this.analysisState.deleteOne({ _id: userId })).deletedCount;
+      deleted += (await this.analysis.state.deleteOne({ _id: userId })).deletedCount;
     }
     // the confirmation takes the user's next number: published like any change, after everything before it
     const seq = await this.store.reserveSeq(userId, 1);
