@@ -9,7 +9,7 @@
  *   erasure on to ais.raw.v1 under the same key, behind every raw event already published for the user.
  */
 import { bindings, EVENT_TYPES } from '@ais/contracts-events';
-import type { erasureV1, eventsV1 } from '@ais/contracts-proto-ts';
+import { eventsV1, type erasureV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import { newMeta, type EventConsumer } from '@ais/platform-kafka';
@@ -40,7 +40,7 @@ export async function handleErasure(deps: IntakeDeps, e: erasureV1.UserErasure):
     steps: [...e.steps, { service: 'data-fetcher', documentsDeleted: String(out.documents + slots), completedAt: deps.clock.now(), detail: `${out.connectionIds.length} connections' fetch state` }],
   };
   await deps.raw.publish([
-    { meta: newMeta('data-fetcher', EVENT_TYPES.rawErasure, 1, e.erasureId), userId: e.userId, clientId: e.clientId, connectionId: '', providerId: '', credentialsId: '', accountId: '', isCard: false, fetchId: '', mode: 0, correlationIds: [], payload: { $case: 'erasure', erasure: forwarded } },
+    eventsV1.RawDataEvent.fromPartial({ meta: newMeta('data-fetcher', EVENT_TYPES.rawErasure, 1, e.erasureId), userId: e.userId, clientId: e.clientId, payload: { $case: 'erasure', erasure: forwarded } }),
   ]);
   deps.logger.info({ erasureId: e.erasureId, reason: e.reason, connections: out.connectionIds.length, documents: out.documents + slots }, 'erasure: fetch state deleted; passed on to ais.raw.v1');
 }
