@@ -3,8 +3,9 @@
  * an erasure covers and records it in the deletion log, which is also the change feed's source of the confirmation.
  *
  * - `user_request` (DELETE /v1/users/{id}): every account of the user under the client, with its transactions,
- *   balances, edits, recurring series and mandates, and analysis's record of the user (`analysis_state`). `user_state` keeps only its sequence counters (so the user's
- *   change-feed event ids never repeat if the same user id connects again); its renewal links go.
+ *   balances, edits, recurring series and mandates, and analysis's record of the user (`analysis_state`).
+ *   `user_state` keeps only its sequence counters (so the user's change-feed event ids never repeat if the same user
+ *   id connects again); its renewal links go.
  * - `retention`: the accounts whose current connection is one of the erasure's connections (an account a newer
  *   connection took over, through a renewal or identity matching, is not theirs any more), with their data.
  *
