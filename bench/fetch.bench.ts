@@ -43,6 +43,7 @@ import { CircuitBreakers, ErrorPolicy } from '../apps/data-fetcher/src/domain/er
 import { Fetcher, kafkaRawSink, type DeadLetterSink, type TokenSource } from '../apps/data-fetcher/src/domain/fetcher';
 import { addDays, backfillWindows, dayOf, type DayWindow } from '../apps/data-fetcher/src/domain/plan';
 import { authorizeMockUser } from '../apps/data-fetcher/test/support/mock-user';
+import { endOffsets } from './kafka';
 
 const RUNS = Number(process.env['BENCH_FETCH_RUNS'] ?? 3);
 const WINDOW_MONTHS = 3;
@@ -146,16 +147,6 @@ async function rawRead(data: TrueLayerDataClient, token: () => string, plan: Pla
   return { transactions, calls, seconds: s };
 }
 
-/** High watermark of every partition of `topic`. */
-async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 /** Every record of `topic` below the given high watermarks (read from the start, with a throwaway group). */
 async function readBack(kafka: Kafka, topic: string, until: Map<number, bigint>): Promise<eventsV1.RawDataEvent[]> {

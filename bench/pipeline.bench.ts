@@ -50,6 +50,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { kafkaRawSink } from '../apps/data-fetcher/src/domain/fetcher';
 import { loadLabelledSet } from '../apps/enrichment/src/quality/labelled-set';
+import { endOffsets } from './kafka';
 
 const SIZES = (process.env['BENCH_PIPELINE_SIZES'] ?? '10000,100000').split(',').map(Number);
 const PER_USER = Number(process.env['BENCH_PIPELINE_TX_PER_USER'] ?? 2_500);
@@ -401,15 +402,6 @@ function cpuDelta(a: CpuSnapshot, b: CpuSnapshot, wall: number) {
 // ---------------------------------------------------------------------------------------------------------------
 // Kafka helpers
 
-async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 const total = (m: Map<number, bigint>) => [...m.values()].reduce((s, x) => s + x, 0n);
 
