@@ -311,10 +311,15 @@ cron.log_statement = off
 ssl = off
 EOF
   fi
+  # Every index FerretDB creates uses DocumentDB's composite index terms (one term per document and index) instead of
+  # one term per indexed path: the pipeline benchmark's bulk upsert (1.4 KB documents, the six indexes of
+  # `transactions`) takes 2.5-2.6 ms per document with per-path terms and 0.7-0.9 ms with composite ones
+  # (docs/BENCHMARKS.md, "The store's index terms"; AIS_PG_OPTS='-c documentdb.defaultUseCompositeOpClass=off' brings
+  # the old terms back). Passed at each start, so older data dirs get it for the indexes they create from then on.
   # shellcheck disable=SC2086  # AIS_PG_OPTS is a flag list
   spawn mongo-pg "$pglog" env -i PATH="$PATH" LANG=C.UTF-8 AIS_INFRA_STACK_DIR="$DIR" \
     "${prefix[@]}" "$PG_BIN/postgres" -D "$pgdata" -p "$pgport" -c listen_addresses=127.0.0.1 -c unix_socket_directories= \
-    ${AIS_PG_OPTS:-}
+    -c documentdb.defaultUseCompositeOpClass=on ${AIS_PG_OPTS:-}
   local pgpid="$SPAWNED_PID"
   pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgres; }
   wait_until postgres "$pgpid" "$TIMEOUT" pg_ready || { fail_with_log mongo "$pglog"; return 1; }
