@@ -17,6 +17,8 @@ export const schema = commonSchema
     /** enrichment's gRPC address (host:port), for the re-enrichment command. */
     ENRICHMENT_ADDR: z.string().default('127.0.0.1:50054'),
     GRPC_DEADLINE_MS: env.ms.default(30_000),
+    /** Users whose analysed history the consumer keeps in memory between messages (data/analysis.ts); 0 turns it off. */
+    ANALYSIS_CACHE_USERS: z.coerce.number().int().min(0).default(32),
   });
 
 export type Config = z.infer<typeof schema>;

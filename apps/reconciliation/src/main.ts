@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     await store.ensureIndexes();
     const queries = new ReadQueries(store, mongo);
     await queries.ensureIndexes();
-    const analysis = new Analysis(mongo, store);
+    const analysis = new Analysis(mongo, store, { historyCacheUsers: config.ANALYSIS_CACHE_USERS });
     await analysis.ensureIndexes();
     const erasures = new Erasures(mongo, store, analysis);
     await erasures.ensureIndexes();
@@ -53,6 +53,8 @@ async function main(): Promise<void> {
         afterEvent: async (userId, { at }) => {
           await analysis.refresh(userId, at);
         },
+        // the history cache is valid only while the users' partitions stay ours (data/analysis.ts)
+        onGroupJoin: () => analysis.forgetAll(),
       },
     });
     service.lifecycle.on('intake', 'kafka-consumer', async () => {

@@ -264,11 +264,11 @@ describe('analysis is a function of the data, not of the batching (real server)'
 
   type Part = { at: Date; cur: FetchedTransaction[]; sav: FetchedTransaction[] };
   /** Stores the parts in order in a fresh database, analysing after each; returns every row's derived values. */
-  async function run(parts: Part[]): Promise<{ derived: Record<string, unknown>; analysis: Analysis; store: ReconciliationStore }> {
+  async function run(parts: Part[], historyCacheUsers = 0): Promise<{ derived: Record<string, unknown>; analysis: Analysis; store: ReconciliationStore; conn: Connection }> {
     const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_batching_${randomBytes(4).toString('hex')}`, logger });
     conns.push(conn);
     const store = new ReconciliationStore(conn);
-    const analysis = new Analysis(conn, store, WINDOW_DAYS);
+    const analysis = new Analysis(conn, store, { windowDays: WINDOW_DAYS, historyCacheUsers });
     await store.ensureIndexes();
     await analysis.ensureIndexes();
     const at0 = { ...batch({ kind: 'accounts', accounts: [] }), fetchedAt: AT1 };
@@ -290,7 +290,7 @@ describe('analysis is a function of the data, not of the batching (real server)'
     const docs = await store.transactions.find({ userId: U }).sort({ _id: 1 }).toArray();
     const npt = new Map(docs.map((t) => [t._id, t.normalisedProviderTransactionId]));
     const derived = Object.fromEntries(docs.map((t) => [t.normalisedProviderTransactionId, { recurring: t.recurring ?? null, pair: t.transferPairId ? npt.get(t.transferPairId) : null }]));
-    return { derived, analysis, store };
+    return { derived, analysis, store, conn };
   }
 
   it('whole history at once, newest part first, or oldest part first: the same derived values as one run on the final data', async () => {
@@ -357,5 +357,53 @@ describe('analysis is a function of the data, not of the batching (real server)'
     await feed(b, messages);
     expect(await b.store.checksum(U)).toBe(sum);
     expect(await b.analysis.series.find({ userId: U }).sort({ _id: 1 }).toArray()).toEqual(await a.analysis.series.find({ userId: U }).sort({ _id: 1 }).toArray());
+  });
+
+  it('the history cache: the same documents as reading the window every run, and a cold run afterwards changes nothing', async () => {
+    const AT3 = new Date('2026-06-24T08:00:00Z');
+    // a later day: the window (60 days) moves past April, so rows leave it and lose their values
+    const AT4 = new Date('2026-07-05T08:00:00Z');
+    const gymDd = directDebit('dd-gym', 'PUREGYM', '30.00', d('2026-06-10'), 'GYM-1');
+    const pendingCoffee = row('coffee-p', d('2026-06-24'), '-5.00', 'DEBIT', 'COFFEE CLUB WEEKLY');
+    const pendingBatch = (rows: FetchedTransaction[]) => batch({ kind: 'pending_transactions', providerAccountId: 'tl-cur', batch: single, transactions: rows });
+    type Step = (a: Analysis, s: ReconciliationStore) => Promise<Date>;
+    const messages: Step[] = [
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current.filter((t) => !before(t))), fetchedAt: AT1 }), AT1),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-sav', into), fetchedAt: AT1 }), AT1),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current.filter(before)), fetchedAt: AT2 }), AT2),
+      async (a) => (await a.applyMandates(U, { clientId: 'client-1', connectionId: 'conn-1', providerAccountId: 'tl-cur', fetchedAt: AT2, complete: true }, 'direct_debits', [gymDd]), AT2),
+      // re-enrichment moves the coffee rows to another merchant key: their series (and its id) changes
+      async (_a, st) => {
+        const coffeeRows = await st.transactions.find({ userId: U, description: /COFFEE/ }).sort({ _id: 1 }).toArray();
+        const bean = { ...netflixEnrichment, merchantKey: 'bean-there', merchantName: 'Bean There', primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE' };
+        await st.applyReEnrichment(U, coffeeRows.map((t) => ({ transactionId: t._id, enrichment: bean })), AT3);
+        return AT3;
+      },
+      // a pending coffee, then its booked counterpart (the pending row is modified into the booked one)
+      async (_a, st) => (await st.applyBatch(U, { ...pendingBatch([pendingCoffee]), fetchedAt: AT3 }), AT3),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', [{ ...pendingCoffee, transactionId: 'coffee-b' }]), fetchedAt: AT3 }), AT3),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current), fetchedAt: AT4 }), AT4),
+    ];
+    const feed = async (target: { analysis: Analysis; store: ReconciliationStore }) => {
+      const out: (AnalysisResult | null)[] = [];
+      for (const step of messages) out.push(await target.analysis.refresh(U, await step(target.analysis, target.store)));
+      return out;
+    };
+    const reading = await run([]);
+    const caching = await run([], 4);
+    const results = await feed(reading);
+    expect(await feed(caching)).toEqual(results);
+    // the runs did real work: series were found and rows changed, and the last day cleared rows that left the window
+    expect(results.filter((r) => r && r.changes > 0).length).toBeGreaterThanOrEqual(3);
+    expect(await caching.store.checksum(U)).toBe(await reading.store.checksum(U));
+    const seriesOf = (a: Analysis) => a.series.find({ userId: U }).sort({ _id: 1 }).toArray();
+    expect(await seriesOf(caching.analysis)).toEqual(await seriesOf(reading.analysis));
+    // the re-enriched coffee rows are members of the series of their new merchant key
+    const coffee = await caching.store.transactions.find({ userId: U, description: /COFFEE/, 'recurring.seriesId': seriesIdOf(U, 'bean-there', 'weekly', 'outflow') }).toArray();
+    expect(coffee.length).toBeGreaterThanOrEqual(3);
+    // a cold instance (what a restart or another group member would be) reads the window and finds nothing to do
+    const cold = await new Analysis(caching.conn, caching.store, WINDOW_DAYS).analyse(U, AT4);
+    expect(cold).toMatchObject({ changes: 0, seriesWritten: 0 });
+    expect(cold.rows).toBeGreaterThan(0);
   });
 });

@@ -38,12 +38,26 @@
  * partition, after it applied the user's message, never from a gRPC handler or a timer.
  *
  * Cost: `refresh` reads three small documents / lists by id and user index, and most messages stop there (nothing
- * the analysis reads changed, same day). `analyse` reads the user's rows booked since the window start (per account
- * through `transactions_timeline`; since the previous run's window start, to clear what left it in between), the
- * user's mandates and series (their user indexes) and does O(n log n) work in memory for n rows in the window;
- * writes are proportional to what changed (nothing when nothing did). A cheaper incremental strategy, if this shows
- * up in profiles: re-detect only the merchant-key groups touched by the message (plus transfer candidates within 3
- * days of its rows), keeping per-group state in `recurring_series`.
+ * the analysis reads changed, same day). `analyse` needs the user's rows booked since the window start (since the
+ * previous run's window start, to clear what left it in between), the user's mandates and series (their user
+ * indexes), and does O(n log n) work in memory for n rows in the window; writes are proportional to what changed
+ * (nothing when nothing did).
+ *
+ * ## The history cache (the consumer's, `historyCacheUsers` > 0)
+ *
+ * Reading the window on every message made analysis half of the pipeline's time during a backfill (each message of
+ * ~80 rows re-read up to 2,500 of the user's rows: docs/BENCHMARKS.md). With the cache on, the first run of a user
+ * reads the window per account through `transactions_timeline` as before and keeps the rows (the analysed fields
+ * only) in memory; every later run reads only the rows changed since (`seq` past the cached one, through
+ * `transactions_changes`) and computes on the same rows, in the same order, that a full read would give, so the
+ * results and the documents written are the same (test/analysis.int-spec.ts runs a cold instance after a cached one
+ * and finds nothing to change). This relies on two things:
+ * - every write to a transaction field that analysis reads takes a sequence number (applyBatch, applyReEnrichment,
+ *   analysis itself; `touch` writes only `lastFetchId` and `missingSince`), so `seq` finds every change;
+ * - the SINGLE WRITER PER USER: while this consumer owns the user's partition nothing else deletes the user's rows.
+ *   The one deletion, an erasure, is applied by this consumer and calls `forget`; when the group rebalances, the
+ *   consumer calls `forgetAll`, since another member may have owned the user (and erased it) in between.
+ * The cache holds the `historyCacheUsers` users used last (about 1 MB per 2,500-row user).
  */
 import { inSpan } from '@ais/platform-telemetry';
 import type { Connection } from '@ais/platform-mongo';
@@ -175,20 +189,60 @@ const HISTORY_FIELDS = Object.fromEntries(
   ['_id', 'accountId', 'bookedAt', 'status', 'removed', 'amount', 'transactionType', 'currency', 'description', 'merchantName', 'transactionCategory', 'enrichment.merchantKey', 'enrichment.merchantName', 'enrichment.primary', 'enrichment.detailed', 'recurring', 'transferPairId'].map((f) => [f, 1]),
 );
 
+/** A user's analysed rows as of `seq` (see "The history cache" above). */
+interface HistoryCache {
+  /** The user's committedSeq the rows are complete up to (later changes are read by `seq`). */
+  seq: number;
+  /** Rows booked before this (ms) were not read (-Infinity: all were). */
+  from: number;
+  rows: Map<string, HistoryRow>;
+}
+
+/** The order of `transactions_timeline` within an account: bookedAt descending, then _id descending. */
+function timelineOrder(a: HistoryRow, b: HistoryRow): number {
+  const ta = a.bookedAt?.getTime() ?? -Infinity;
+  const tb = b.bookedAt?.getTime() ?? -Infinity;
+  if (ta !== tb) return tb - ta;
+  return a._id < b._id ? 1 : a._id > b._id ? -1 : 0;
+}
+
+export interface AnalysisOptions {
+  /** How far back `analyse` reads: 2 years and a month, so a yearly series can show its 3 occurrences. */
+  windowDays?: number;
+  /** Users whose history stays in memory between runs; 0 (the default) reads it every run. */
+  historyCacheUsers?: number;
+}
+
 export class Analysis {
   readonly series: mongo.Collection<SeriesDoc>;
   readonly mandates: mongo.Collection<MandateDoc>;
   readonly state: mongo.Collection<AnalysisStateDoc>;
+  private readonly windowDays: number;
+  private readonly cacheUsers: number;
+  /** Map order is use order (least recently used first). */
+  private readonly cache = new Map<string, HistoryCache>();
 
   constructor(
     conn: Connection,
     private readonly store: ReconciliationStore,
-    /** How far back `analyse` reads: 2 years and a month, so a yearly series can show its 3 occurrences. */
-    private readonly windowDays = 760,
+    options: AnalysisOptions | number = {},
   ) {
+    const o = typeof options === 'number' ? { windowDays: options } : options;
+    this.windowDays = o.windowDays ?? 760;
+    this.cacheUsers = o.historyCacheUsers ?? 0;
     this.series = conn.collection<SeriesDoc>('recurring_series');
     this.mandates = conn.collection<MandateDoc>('mandates');
     this.state = conn.collection<AnalysisStateDoc>('analysis_state');
+  }
+
+  /** Drops the user's cached history (its rows were deleted: an erasure). */
+  forget(userId: string): void {
+    this.cache.delete(userId);
+  }
+
+  /** Drops every cached history (the consumer's partitions were reassigned). */
+  forgetAll(): void {
+    this.cache.clear();
   }
 
   /**
@@ -211,6 +265,12 @@ export class Analysis {
         .project<HistoryRow>(HISTORY_FIELDS)
         .sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 })
         .hint(RECON_INDEXES.transactionsTimeline),
+    /** The user's rows changed after `seq` (the history cache's catch-up), the same fields. */
+    historyChanges: (userId: string, seq: number) =>
+      this.store.transactions
+        .find({ userId, seq: { $gt: seq } })
+        .project<HistoryRow>(HISTORY_FIELDS)
+        .hint(RECON_INDEXES.transactionsChanges),
     userSeries: (userId: string) => this.series.find({ userId }).sort({ userId: 1, seriesId: 1 }),
     userMandates: (userId: string) => this.mandates.find({ userId }).sort({ userId: 1, accountId: 1, kind: 1 }),
     accountMandates: (userId: string, accountId: string, kind: MandateKind) => this.mandates.find({ userId, accountId, kind }),
@@ -342,7 +402,7 @@ export class Analysis {
     const readFrom = state ? new Date(Math.min(state.from.getTime(), from.getTime())) : null;
     const accounts = await this.store.cursors.userAccounts(userId).toArray();
     const [histories, mandateDocs, storedSeries] = await Promise.all([
-      Promise.all(accounts.map((a) => this.cursors.accountHistory(userId, a._id, readFrom).toArray())),
+      this.history(userId, accounts.map((a) => a._id), readFrom, committed),
       known ? known.mandateDocs : this.cursors.userMandates(userId).toArray(),
       this.cursors.userSeries(userId).toArray(),
     ]);
@@ -427,9 +487,43 @@ export class Analysis {
     );
     const last = first + changed.length - 1;
     await this.store.commitSeq(userId, last);
+    // the cached rows are the documents just written (same objects), so the cache is complete up to `last`
+    const cached = this.cache.get(userId);
+    if (cached) {
+      for (const c of changed) Object.assign(c.doc, { recurring: c.recurring, transferPairId: c.transferPairId });
+      cached.seq = last;
+    }
     // after the commit: a crash before this line makes the next refresh run again, which then finds no change
     await record(last);
     return { ...result, firstSeq: first, lastSeq: last };
+  }
+
+  /**
+   * The user's rows booked since `from` (all for null), per account in `accountIds` order, each account's in
+   * `transactions_timeline` order: read through that index, or from the history cache caught up by `seq`
+   * (`committed`: the user's committedSeq now). See "The history cache".
+   */
+  private async history(userId: string, accountIds: string[], from: Date | null, committed: number): Promise<HistoryRow[][]> {
+    const fromMs = from?.getTime() ?? -Infinity;
+    let cached = this.cacheUsers > 0 ? this.cache.get(userId) : undefined;
+    if (cached && cached.from <= fromMs && cached.seq <= committed) {
+      for (const row of await this.cursors.historyChanges(userId, cached.seq).toArray()) cached.rows.set(row._id, row);
+      cached.seq = committed;
+    } else {
+      const read = await Promise.all(accountIds.map((a) => this.cursors.accountHistory(userId, a, from).toArray()));
+      if (this.cacheUsers === 0) return read;
+      cached = { seq: committed, from: fromMs, rows: new Map(read.flat().map((r) => [r._id, r])) };
+    }
+    this.cache.delete(userId); // re-inserted last: most recently used
+    this.cache.set(userId, cached);
+    while (this.cache.size > this.cacheUsers) this.cache.delete(this.cache.keys().next().value!);
+    const byAccount = new Map<string, HistoryRow[]>(accountIds.map((a) => [a, []]));
+    for (const row of cached.rows.values()) {
+      // what the index read would return: rows of these accounts booked since `from`
+      if (from && !(row.bookedAt && row.bookedAt.getTime() >= fromMs)) continue;
+      byAccount.get(row.accountId)?.push(row);
+    }
+    return accountIds.map((a) => byAccount.get(a)!.sort(timelineOrder));
   }
 
   private async writeSeries(userId: string, series: Series[], stored: SeriesDoc[], at: Date): Promise<number> {

@@ -52,8 +52,8 @@ export class Erasures {
   constructor(
     conn: Connection,
     private readonly store: ReconciliationStore,
-    /** Its collections (series, mandates, analysis_state) are deleted through their `{userId, ...}` indexes. */
-    private readonly analysis: Pick<Analysis, 'series' | 'mandates' | 'state'>,
+    /** Its collections (series, mandates, analysis_state) are deleted through their `{userId, ...}` indexes, and its cached history of the user dropped. */
+    private readonly analysis: Pick<Analysis, 'series' | 'mandates' | 'state' | 'forget'>,
   ) {
     this.log = conn.collection<ErasureDoc>('erasures');
     this.erased = conn.collection<{ _id: string; at: Date }>('erased_connections');
@@ -106,6 +106,8 @@ export class Erasures {
       ]);
       deleted = results.reduce((n, r) => n + r.deletedCount, 0);
       deleted += (await this.store.accounts.deleteMany({ userId, _id: { $in: accountIds } })).deletedCount;
+      // the only deletion of transactions: analysis's cached history of the user must not keep them
+      this.analysis.forget(userId);
     }
     if (whole) {
       await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });

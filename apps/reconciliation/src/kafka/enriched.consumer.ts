@@ -56,6 +56,8 @@ export interface EnrichedConsumerHooks {
   afterEvent?: (userId: string, applied: { result: ApplyResult; at?: Date }) => Promise<void>;
   /** Once per user after each consumed Kafka batch that touched the user, before the user's changes are published. */
   afterUser?: (userId: string, result: UserBatchResult) => Promise<void>;
+  /** Each time the consumer (re)joins its group: its partitions, so the users it writes, may have changed. */
+  onGroupJoin?: () => void;
 }
 
 export interface EnrichedConsumerOptions {
@@ -167,7 +169,10 @@ export class EnrichedConsumer {
       retry: { retries: 10 },
     });
     const { GROUP_JOIN, CRASH, STOP } = this.consumer.events;
-    this.consumer.on(GROUP_JOIN, () => void (this.joined = true));
+    this.consumer.on(GROUP_JOIN, () => {
+      o.hooks?.onGroupJoin?.();
+      this.joined = true;
+    });
     this.consumer.on(STOP, () => void (this.joined = false));
     this.consumer.on(CRASH, (event) => {
       const restart = Boolean((event.payload as { restart?: boolean }).restart);
