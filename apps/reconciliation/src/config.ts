@@ -17,8 +17,11 @@ export const schema = commonSchema
     /** enrichment's gRPC address (host:port), for the re-enrichment command. */
     ENRICHMENT_ADDR: z.string().default('127.0.0.1:50054'),
     GRPC_DEADLINE_MS: env.ms.default(30_000),
-    /** Users whose analysed history the consumer keeps in memory between messages (data/analysis.ts); 0 turns it off. */
-    ANALYSIS_CACHE_USERS: z.coerce.number().int().min(0).default(32),
+    /**
+     * Users whose analysed history the consumer keeps in memory between messages (data/analysis.ts); 0 turns it off.
+     * About 2 MB per 2,500-row user; 4 measured the same speed as 32 with 185 MB less peak RSS (docs/BENCHMARKS.md).
+     */
+    ANALYSIS_CACHE_USERS: z.coerce.number().int().min(0).default(4),
   });
 
 export type Config = z.infer<typeof schema>;
