@@ -1,4 +1,4 @@
-import { AppError, PROBLEM_CONTENT_TYPE, toAppError, toProblem } from '@ais/platform-errors';
+import { AppError, isAppError, PROBLEM_CONTENT_TYPE, toAppError, toProblem } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import { trace } from '@opentelemetry/api';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
@@ -8,19 +8,44 @@ export const notFound: RequestHandler = (req, _res, next) => {
   next(AppError.notFound('route_not_found', `no route for ${req.method} ${req.path}`));
 };
 
+/** body-parser's error types (http-errors) that are the client's fault, with a detail that never echoes the input. */
+const BODY_ERRORS: Record<string, { code: string; message: string }> = {
+  'entity.parse.failed': { code: 'malformed_json', message: 'request body is not valid JSON' },
+  'entity.too.large': { code: 'body_too_large', message: 'request body too large' },
+  'parameters.too.many': { code: 'too_many_parameters', message: 'the form has too many fields' },
+  'encoding.unsupported': { code: 'unsupported_content_encoding', message: 'unsupported Content-Encoding (use identity, gzip, deflate or br)' },
+  'charset.unsupported': { code: 'unsupported_charset', message: 'unsupported charset (use utf-8)' },
+};
+
+/** A request the gateway could not read (body-parser, or the router's URIError on a bad %-escape) as a 400 AppError. */
+export function clientErrorOf(error: unknown): AppError | undefined {
+  if (isAppError(error) || typeof error !== 'object' || error === null) return undefined;
+  const e = error as { type?: unknown; status?: unknown; expose?: unknown };
+  const known = typeof e.type === 'string' ? BODY_ERRORS[e.type] : undefined;
+  if (known) return AppError.invalid(known.code, known.message);
+  if (error instanceof URIError && e.status === 400) return AppError.invalid('malformed_path', 'the path is not valid percent-encoded UTF-8');
+  // e.g. a body that does not match its Content-Encoding, or a request aborted mid-body
+  if (e.expose === true && typeof e.status === 'number' && e.status >= 400 && e.status < 500) return AppError.invalid('unreadable_body', 'the request body could not be read');
+  return undefined;
+}
+
+/** body-parser attaches the raw request body to its errors (`err.body`): never logged. */
+function loggableError(error: unknown): unknown {
+  if (error instanceof Error && Object.prototype.hasOwnProperty.call(error, 'body')) Object.defineProperty(error, 'body', { enumerable: false });
+  return error;
+}
+
 /** Every error leaves the gateway as RFC 9457 problem JSON with the trace id to quote. */
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
-    let app = toAppError(error);
-    const e = error as { type?: string; status?: number };
-    if (e.type === 'entity.parse.failed') app = AppError.invalid('malformed_json', 'request body is not valid JSON');
-    else if (e.type === 'entity.too.large') app = new AppError({ code: 'body_too_large', message: 'request body too large', kind: 'invalid_argument' });
-    if (app.kind === 'internal') logger.error({ err: error, path: req.path }, 'unhandled error');
+    const app = clientErrorOf(error) ?? toAppError(error);
+    const path = loggablePath(req.originalUrl.split('?')[0] ?? '');
+    if (app.kind === 'internal') logger.error({ err: loggableError(error), path }, 'unhandled error');
     const traceId = trace.getActiveSpan()?.spanContext().traceId;
     if (app.retryAfterMs !== undefined) res.setHeader('Retry-After', Math.ceil(app.retryAfterMs / 1000));
     res
       .status(app.httpStatus)
       .type(PROBLEM_CONTENT_TYPE)
-      .send(JSON.stringify(toProblem(app, { instance: loggablePath(req.originalUrl.split('?')[0] ?? ''), ...(traceId ? { traceId } : {}) })));
+      .send(JSON.stringify(toProblem(app, { instance: path, ...(traceId ? { traceId } : {}) })));
   };
 }
