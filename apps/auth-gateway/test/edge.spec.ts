@@ -2,11 +2,19 @@
  * The public edge under hostile input: requests the gateway cannot read are the client's fault (4xx problem JSON,
  * never 500), and what reaches the logs is the masked path, never a page token, a request body, a code or a state.
  */
+import { tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { AppError } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
+import { createGrpcClient } from '@ais/platform-grpc';
+import { context, ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import express from 'express';
+import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { publicApp } from '../src/http/app';
+import type { Downstreams } from '../src/clients/grpc-clients';
 import { harness } from './harness';
 
 /** A harness whose log lines are kept (parsed), with an API key and a hosted session's page token. */
@@ -117,5 +125,63 @@ describe('requests the gateway cannot read: 4xx problem JSON, nothing secret log
     const line = records().find((r) => r['msg'] === 'unhandled error');
     expect(line).toMatchObject({ level: 'error', path: '/v1/users/user-1/connections', err: { message: 'store broke' } });
     expect(JSON.stringify(line)).not.toContain('a-request-body-x3');
+  });
+});
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('server-side failures: a generic problem detail; the cause in the log and the span', () => {
+  const manager = new AsyncLocalStorageContextManager();
+  beforeAll(() => context.setGlobalContextManager(manager.enable()));
+  afterAll(() => {
+    manager.disable();
+    context.disable();
+  });
+
+  it('token-vault unreachable: 503 without its address or the driver message; both are logged and recorded on the span', async () => {
+    const { h, auth, records } = await edge();
+    const port = await closedPort();
+    const tokenVault = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, `127.0.0.1:${port}`, 5_000);
+    (h.deps.downstreams as { tokenVault: Downstreams['tokenVault'] }).tokenVault = tokenVault;
+    const recorded: unknown[] = [];
+    const span = { spanContext: () => ({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 }), recordException: (e: unknown) => void recorded.push(e) } as unknown as Span;
+    // the request runs inside an active span, as under the HTTP instrumentation
+    const traced = express().use((req, res, next) => context.with(trace.setSpan(ROOT_CONTEXT, span), () => publicApp(h.deps)(req, res, next)));
+    try {
+      const res = await request(traced).get('/v1/users/demo-user/connections').set(auth);
+      expectProblem(res, 503, 'grpc_14');
+      expect(res.body.detail).toBe('A service behind the gateway is unavailable; retry later and quote the trace id if it persists.');
+      expect(res.body.trace_id).toBe('a'.repeat(32));
+      expect(res.text).not.toContain(String(port));
+      expect(res.text).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|No connection/);
+      const line = records().find((r) => r['msg'] === 'request failed');
+      expect(line).toMatchObject({ level: 'warn', code: 'grpc_14', status: 503, path: '/v1/users/demo-user/connections' });
+      expect(String(line?.['detail'])).toContain(`127.0.0.1:${port}`);
+      expect(recorded).toHaveLength(1);
+      expect((recorded[0] as Error).message).toContain(`127.0.0.1:${port}`);
+    } finally {
+      tokenVault.close();
+    }
+  });
+
+  it("the gateway's own 503 and a downstream deadline are generic too; 4xx details are unchanged", async () => {
+    const { h, pub, auth } = await edge();
+    delete (h.deps.downstreams as { reconciliation?: unknown }).reconciliation;
+    const noRead = await request(pub).get('/v1/users/user-1/accounts').set(auth);
+    expectProblem(noRead, 503, 'reconciliation_unavailable');
+    expect(noRead.body.detail).not.toContain('RECONCILIATION_ADDR');
+    h.tv.listConnections.mockRejectedValueOnce(new AppError({ code: 'grpc_4', message: 'Deadline exceeded after 5.001s,LB pick: 0.001s,remote_addr=10.1.2.3:50051', kind: 'deadline_exceeded' }));
+    const slow = await request(pub).get('/v1/users/user-1/connections').set(auth);
+    expectProblem(slow, 504, 'grpc_4');
+    expect(slow.text).not.toContain('10.1.2.3');
+    h.tv.getConnection.mockRejectedValueOnce(AppError.notFound('connection_not_found', 'no such connection'));
+    expect((await request(pub).get('/v1/users/user-1/connections/conn-9').set(auth)).body).toMatchObject({ status: 404, detail: 'no such connection' });
   });
 });

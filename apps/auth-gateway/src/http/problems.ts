@@ -1,5 +1,5 @@
-import { AppError, isAppError, PROBLEM_CONTENT_TYPE, toAppError, toProblem } from '@ais/platform-errors';
-import type { Logger } from '@ais/platform-logger';
+import { AppError, isAppError, type ErrorKind, PROBLEM_CONTENT_TYPE, toAppError, toProblem } from '@ais/platform-errors';
+import { scrubText, type Logger } from '@ais/platform-logger';
 import { trace } from '@opentelemetry/api';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { loggablePath } from './access-log';
@@ -35,17 +35,30 @@ function loggableError(error: unknown): unknown {
   return error;
 }
 
+/**
+ * What a caller reads for a server-side failure: the message of a 5xx names internal addresses and driver errors
+ * (`connect ECONNREFUSED 10.0.0.7:50051`), so it stays in the log and the span.
+ */
+const SERVER_DETAIL: Partial<Record<ErrorKind, string>> = {
+  unavailable: 'A service behind the gateway is unavailable; retry later and quote the trace id if it persists.',
+  deadline_exceeded: 'A service behind the gateway did not answer in time; retry later and quote the trace id if it persists.',
+  not_implemented: 'This operation is not available; quote the trace id when reporting it.',
+};
+
 /** Every error leaves the gateway as RFC 9457 problem JSON with the trace id to quote. */
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const app = clientErrorOf(error) ?? toAppError(error);
     const path = loggablePath(req.originalUrl.split('?')[0] ?? '');
+    const span = trace.getActiveSpan();
     if (app.kind === 'internal') logger.error({ err: loggableError(error), path }, 'unhandled error');
-    const traceId = trace.getActiveSpan()?.spanContext().traceId;
+    else if (app.httpStatus >= 500) logger.warn({ code: app.code, status: app.httpStatus, path, detail: scrubText(app.message) }, 'request failed');
+    if (app.httpStatus >= 500) span?.recordException(app.kind === 'internal' && error instanceof Error ? error : app);
+    const traceId = span?.spanContext().traceId;
     if (app.retryAfterMs !== undefined) res.setHeader('Retry-After', Math.ceil(app.retryAfterMs / 1000));
-    res
-      .status(app.httpStatus)
-      .type(PROBLEM_CONTENT_TYPE)
-      .send(JSON.stringify(toProblem(app, { instance: path, ...(traceId ? { traceId } : {}) })));
+    const problem = toProblem(app, { instance: path, ...(traceId ? { traceId } : {}) });
+    const generic = SERVER_DETAIL[app.kind];
+    if (generic) problem.detail = generic;
+    res.status(app.httpStatus).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   };
 }
