@@ -6,6 +6,7 @@ import { tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
 import { createGrpcClient } from '@ais/platform-grpc';
+import { scrubAttributes } from '@ais/platform-telemetry';
 import { context, ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import express from 'express';
@@ -183,5 +184,47 @@ describe('server-side failures: a generic problem detail; the cause in the log a
     expect(slow.text).not.toContain('10.1.2.3');
     h.tv.getConnection.mockRejectedValueOnce(AppError.notFound('connection_not_found', 'no such connection'));
     expect((await request(pub).get('/v1/users/user-1/connections/conn-9').set(auth)).body).toMatchObject({ status: 404, detail: 'no such connection' });
+  });
+});
+
+describe('routing is case-sensitive; page tokens are masked whatever the case', () => {
+  it('/Connect/<token>, /CONNECT/<token>/consent and friends are 404s that neither answer with nor log the token', async () => {
+    const { h, pub, auth, pageToken, lines, records } = await edge();
+    for (const [method, path] of [
+      ['get', `/Connect/${pageToken}`],
+      ['get', `/CONNECT/${pageToken}/consent?provider_id=mock`],
+      ['post', `/connect/${pageToken}/Cancel`],
+      ['post', `/Connect/${pageToken}/cancel`],
+      ['get', `/Bounce/${pageToken}`],
+      ['get', '/V1/callback?code=x&state=y'],
+      ['get', '/v1/Users/user-1/connections'],
+    ] as const) {
+      const res = await request(pub)[method](path).set(auth);
+      expectProblem(res, 404, 'route_not_found');
+      expect(res.text).not.toContain(pageToken);
+    }
+    expect(h.tv.listConnections).not.toHaveBeenCalled();
+    expect([...h.sessions.records.values()][0]).toMatchObject({ consumedAt: null, outcome: null });
+    expect(lines.join('')).not.toContain(pageToken);
+    expect(records().map((r) => r['path'])).toEqual([
+      '/Connect/:token',
+      '/CONNECT/:token/consent',
+      '/connect/:token/Cancel',
+      '/Connect/:token/cancel',
+      '/Bounce/:token',
+      '/V1/callback',
+      '/v1/Users/user-1/connections',
+    ]);
+    // the lower-case page still opens, and the caller API logs its full path
+    await request(pub).get(`/connect/${pageToken}`).expect(200);
+    await request(pub).get('/v1/users/user-1/connections').set(auth).expect(200);
+    expect(records().slice(-2).map((r) => r['path'])).toEqual(['/connect/:token', '/v1/users/user-1/connections']);
+  });
+
+  it("a span's url.path and http.target are masked whatever the case of the prefix", () => {
+    const token = 'AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcde';
+    const out = scrubAttributes({ 'url.path': `/Connect/${token}/consent`, 'http.target': `/BOUNCE/${token}`, 'url.full': `http://gw.test/connect/${token}` });
+    expect(JSON.stringify(out)).not.toContain(token);
+    expect(out['url.path']).toBe('/Connect/[REDACTED]/consent');
   });
 });

@@ -12,7 +12,7 @@ const body = z.strictObject({
 });
 
 export function apiClientAdminRoutes(store: ApiClientStore, pepper: Buffer, defaultRateLimit: number): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   router.post('/admin/api-clients', async (req, res) => {
     const r = body.safeParse(req.body ?? {});
     if (!r.success) throw AppError.invalid('invalid_body', 'the request body is invalid', r.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', description: i.message })));

@@ -36,7 +36,7 @@ export function erasureJson(e: erasureV1.UserErasure): Record<string, unknown> {
 }
 
 export function erasureRoutes(deps: { downstreams: Downstreams; sessions: AuthSessionStore; requests: ErasureRequestStore; logger: Logger; now?: () => Date }): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const now = deps.now ?? (() => new Date());
 
   router.delete('/users/:userId', async (req, res) => {

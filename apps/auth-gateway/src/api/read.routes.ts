@@ -171,7 +171,7 @@ function seriesJson(s: reconciliationV1.RecurringSeries): Record<string, unknown
 }
 
 export function readRoutes(downstreams: Downstreams, opts: { editDeadlineMs: number }): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const recon = () => {
     const r = downstreams.reconciliation;
     if (!r) throw AppError.unavailable('reconciliation_unavailable', 'the read API is not configured on this gateway (RECONCILIATION_ADDR)');

@@ -133,7 +133,7 @@ export function connectionJson(c: tokenvaultV1.Connection): Record<string, unkno
 }
 
 export function v1Routes(downstreams: Downstreams, connect: ConnectService, opts: { refreshDeadlineMs: number }): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
 
   router.post('/users/:userId/connect-sessions', async (req, res) => {
     const client = clientOf(res);

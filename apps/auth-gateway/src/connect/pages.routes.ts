@@ -53,7 +53,7 @@ function first(v: unknown): string | undefined {
 }
 
 export function pagesRoutes(deps: PagesDeps): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const now = deps.now ?? (() => new Date());
   const authOrigin = originOf(deps.settings.authBaseUrl) ?? "'none'";
   const csp: RequestHandler = helmet.contentSecurityPolicy({

@@ -11,7 +11,7 @@ import { supportReportJson, supportReportPage } from './support-report';
  * data-fetcher → MongoDB; the response carries the trace id to open in the trace UI.
  */
 export function adminRoutes(downstreams: Downstreams): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
 
   router.post('/diagnostics/probes', async (req, res) => {
     const body = (req.body ?? {}) as { origin?: unknown };

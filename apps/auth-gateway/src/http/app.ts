@@ -57,6 +57,8 @@ function base(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy);
+  // `/Connect/<token>` is not a page (and would slip past the log masking); each Router sets the same.
+  app.set('case sensitive routing', true);
   app.use(helmet());
   app.use(accessLog(deps.logger));
   const json = express.json({ limit: deps.bodyLimit });

@@ -5,7 +5,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { loggablePath } from './access-log';
 
 export const notFound: RequestHandler = (req, _res, next) => {
-  next(AppError.notFound('route_not_found', `no route for ${req.method} ${req.path}`));
+  next(AppError.notFound('route_not_found', `no route for ${req.method} ${loggablePath(req.path)}`));
 };
 
 /** body-parser's error types (http-errors) that are the client's fault, with a detail that never echoes the input. */

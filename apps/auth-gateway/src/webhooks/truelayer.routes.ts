@@ -45,7 +45,7 @@ const REFUSED: Record<string, { kind: 'not_found' | 'conflict' | 'invalid_argume
 const reasonCode = (reason: string): string => (/^[a-z_]{1,64}$/.test(reason) ? reason : 'webhook_refused');
 
 export function webhookRoutes(deps: WebhookDeps): Router {
-  const router = Router();
+  const router = Router({ caseSensitive: true });
   const now = deps.now ?? (() => new Date());
   const binding = bindings.fetch(deps.events.topicPrefix);
 

@@ -15,8 +15,8 @@ const SENSITIVE_KEY = /(token|secret|password|passwd|authorization|cookie|api[-_
 const SENSITIVE_PARAMS = ['code', 'state', 'access_token', 'refresh_token', 'id_token', 'client_secret', 'token', 'code_verifier', 'api_key'];
 // Also matches at the start of a bare query string (the `url.query` attribute has no leading `?`).
 const QUERY_PARAM = new RegExp(`((?:^|[?&#;"'])(?:${SENSITIVE_PARAMS.join('|')})=)[^&#\\s"']*`, 'gi');
-// Hosted-page and bounce tokens travel in the path: /connect/<token>/..., /bounce/<token>
-const PATH_TOKEN = /(\/(?:connect|bounce)\/)[A-Za-z0-9_-]{16,}/g;
+// Hosted-page and bounce tokens travel in the path: /connect/<token>/..., /bounce/<token> (any case: /Connect/<token> is a 404 that still carries it)
+const PATH_TOKEN = /(\/(?:connect|bounce)\/)[A-Za-z0-9_-]{16,}/gi;
 
 export function scrubString(value: string): string {
   const masked = value
