@@ -14,9 +14,10 @@ import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
+import { openApiDocument } from '../src/api/openapi';
 import { publicApp } from '../src/http/app';
 import type { Downstreams } from '../src/clients/grpc-clients';
-import { harness } from './harness';
+import { harness, stateOf } from './harness';
 
 /** A harness whose log lines are kept (parsed), with an API key and a hosted session's page token. */
 async function edge() {
@@ -226,5 +227,62 @@ describe('routing is case-sensitive; page tokens are masked whatever the case', 
     const out = scrubAttributes({ 'url.path': `/Connect/${token}/consent`, 'http.target': `/BOUNCE/${token}`, 'url.full': `http://gw.test/connect/${token}` });
     expect(JSON.stringify(out)).not.toContain(token);
     expect(out['url.path']).toBe('/Connect/[REDACTED]/consent');
+  });
+});
+
+describe('methods: HEAD never consumes a callback; other methods on a known path are 405 with Allow', () => {
+  it('HEAD /v1/callback changes nothing; the real GET afterwards still completes the journey', async () => {
+    const { h, pub, auth } = await edge();
+    const s = await request(pub).post('/v1/users/user-1/connect-sessions').set(auth).send({ dialog: 'truelayer' }).expect(201);
+    const query = { code: 'the-code', state: stateOf(s.body.url as string) };
+    const head = await request(pub).head('/v1/callback').query(query);
+    expect(head.status).toBe(200);
+    expect(head.headers['cache-control']).toBe('no-store');
+    expect(h.tv.exchangeCode).not.toHaveBeenCalled();
+    expect(h.sessions.records.get(s.body.session_id as string)).toMatchObject({ consumedAt: null, outcome: null });
+    const get = await request(pub).get('/v1/callback').query(query).expect(303);
+    expect(get.headers['location']).toMatch(/^\/bounce\//);
+    expect(h.tv.exchangeCode).toHaveBeenCalledTimes(1);
+    expect(h.tv.exchangeCode).toHaveBeenCalledWith(expect.objectContaining({ authorizationCode: 'the-code' }));
+  });
+
+  it('TRACE, PUT and friends on the callback and the hosted pages: 405 problem with Allow; nothing consumed; token not logged', async () => {
+    const { h, pub, pageToken, lines } = await edge();
+    for (const [method, path, allow] of [
+      ['trace', '/v1/callback', 'GET, HEAD, POST'],
+      ['put', '/v1/callback', 'GET, HEAD, POST'],
+      ['delete', '/v1/callback?code=x&state=y', 'GET, HEAD, POST'],
+      ['trace', `/connect/${pageToken}`, 'GET, HEAD'],
+      ['put', `/connect/${pageToken}/consent`, 'GET, HEAD, POST'],
+      ['get', `/connect/${pageToken}/cancel`, 'POST'],
+      ['head', `/connect/${pageToken}/cancel`, 'POST'],
+      ['post', `/bounce/${pageToken}`, 'GET, HEAD'],
+      ['get', '/v1/webhooks/truelayer', 'POST'],
+    ] as const) {
+      const res = await request(pub)[method](path);
+      expect([method, path, res.status, res.headers['allow']]).toEqual([method, path, 405, allow]);
+      if (method !== 'head') expectProblem(res, 405, 'method_not_allowed');
+    }
+    const options = await request(pub).options('/v1/callback').expect(204);
+    expect(options.headers['allow']).toBe('GET, HEAD, POST');
+    expect([...h.sessions.records.values()][0]).toMatchObject({ consumedAt: null, outcome: null });
+    expect(h.tv.exchangeCode).not.toHaveBeenCalled();
+    expect(lines.join('')).not.toContain(pageToken);
+  });
+
+  it('every path of the OpenAPI document answers TRACE with 405 and an Allow naming exactly its documented methods', async () => {
+    const { pub, auth } = await edge();
+    const ids: Record<string, string> = { userId: 'user-1', connectionId: 'conn-1', accountId: 'acc_1', transactionId: 'txn_1', erasureId: 'er-1' };
+    const paths = Object.entries(openApiDocument.paths as Record<string, Record<string, unknown>>).filter(([p]) => p !== '/v1/openapi.json');
+    expect(paths.length).toBeGreaterThan(15);
+    for (const [template, ops] of paths) {
+      const path = template.replace(/\{(\w+)\}/g, (_m, name: string) => ids[name] ?? 'x');
+      const documented = new Set(Object.keys(ops).map((m) => m.toUpperCase()));
+      if (documented.has('GET')) documented.add('HEAD');
+      const res = await request(pub).trace(path).set(auth);
+      expect([template, res.status, res.headers['allow']]).toEqual([template, 405, [...documented].sort().join(', ')]);
+    }
+    // without a key, the caller API still says 401 first
+    expect((await request(pub).trace('/v1/users/user-1/connections')).status).toBe(401);
   });
 });

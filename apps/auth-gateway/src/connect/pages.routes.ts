@@ -222,6 +222,11 @@ export function pagesRoutes(deps: PagesDeps): Router {
         return res.redirect(303, `/bounce/${result.bounceToken}`);
     }
   };
+  // HEAD (link scanners, prefetchers) never consumes the state or exchanges the code: headers only. Only GET and POST do.
+  router.head('/v1/callback', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(200).type('html').end();
+  });
   router.get('/v1/callback', async (req, res) => callback(req, res, req.query as Record<string, unknown>));
   router.post('/v1/callback', form, async (req, res) => callback(req, res, (req.body ?? {}) as Record<string, unknown>));
 

@@ -18,7 +18,7 @@ import type { StateCodec } from '../security/state';
 import { isWebhookPath, webhookRoutes, type EventSink } from '../webhooks/truelayer.routes';
 import { accessLog } from './access-log';
 import { adminRoutes } from './admin.routes';
-import { notFound, problemHandler } from './problems';
+import { notFound, otherMethodsNotAllowed, problemHandler } from './problems';
 
 export interface GatewayDeps {
   clients: ApiClientStore;
@@ -83,15 +83,18 @@ export function publicApp(deps: AppDeps): Express {
   const g = deps.gateway;
   const connect = connectService(deps);
   app.get('/v1/openapi.json', (_req, res) => void res.json(openApiDocument));
+  // Each router ends with a 405 (and Allow) for its paths' other methods: no two routers share a path.
   app.use(
-    pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, ...(g.now ? { now: g.now } : {}) }),
+    otherMethodsNotAllowed(
+      pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, ...(g.now ? { now: g.now } : {}) }),
+    ),
   );
-  app.use(webhookRoutes({ fetcher: deps.downstreams.fetcher, events: deps.events, logger: deps.logger, bodyLimit: deps.webhookBodyLimit, ...(g.now ? { now: g.now } : {}) }));
+  app.use(otherMethodsNotAllowed(webhookRoutes({ fetcher: deps.downstreams.fetcher, events: deps.events, logger: deps.logger, bodyLimit: deps.webhookBodyLimit, ...(g.now ? { now: g.now } : {}) })));
   // The key is checked on the caller resources; an unknown /v1 path stays a plain 404.
   app.use('/v1/users', requireApiKey(g.clients, g.apiKeyPepper, g.rateLimiter ?? new RateLimiter()));
-  app.use('/v1', v1Routes(deps.downstreams, connect, { refreshDeadlineMs: deps.refreshDeadlineMs }));
-  app.use('/v1', erasureRoutes({ downstreams: deps.downstreams, sessions: g.sessions, requests: g.erasures ?? new MemoryErasureRequestStore(), logger: deps.logger, ...(g.now ? { now: g.now } : {}) }));
-  app.use('/v1', readRoutes(deps.downstreams, { editDeadlineMs: deps.editDeadlineMs ?? 10_000 }));
+  app.use('/v1', otherMethodsNotAllowed(v1Routes(deps.downstreams, connect, { refreshDeadlineMs: deps.refreshDeadlineMs })));
+  app.use('/v1', otherMethodsNotAllowed(erasureRoutes({ downstreams: deps.downstreams, sessions: g.sessions, requests: g.erasures ?? new MemoryErasureRequestStore(), logger: deps.logger, ...(g.now ? { now: g.now } : {}) })));
+  app.use('/v1', otherMethodsNotAllowed(readRoutes(deps.downstreams, { editDeadlineMs: deps.editDeadlineMs ?? 10_000 })));
   app.use(notFound);
   app.use(problemHandler(deps.logger));
   return app;
@@ -100,8 +103,8 @@ export function publicApp(deps: AppDeps): Express {
 /** Operator surface: diagnostics and API-client provisioning. Never exposed publicly. */
 export function adminApp(deps: AppDeps): Express {
   const app = base(deps);
-  app.use(adminRoutes(deps.downstreams));
-  app.use(apiClientAdminRoutes(deps.gateway.clients, deps.gateway.apiKeyPepper, deps.gateway.defaultRateLimitPerMinute));
+  app.use(otherMethodsNotAllowed(adminRoutes(deps.downstreams)));
+  app.use(otherMethodsNotAllowed(apiClientAdminRoutes(deps.gateway.clients, deps.gateway.apiKeyPepper, deps.gateway.defaultRateLimitPerMinute)));
   app.use(notFound);
   app.use(problemHandler(deps.logger));
   return app;

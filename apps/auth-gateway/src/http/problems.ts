@@ -1,12 +1,36 @@
 import { AppError, isAppError, type ErrorKind, PROBLEM_CONTENT_TYPE, toAppError, toProblem } from '@ais/platform-errors';
 import { scrubText, type Logger } from '@ais/platform-logger';
 import { trace } from '@opentelemetry/api';
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Router } from 'express';
 import { loggablePath } from './access-log';
 
 export const notFound: RequestHandler = (req, _res, next) => {
   next(AppError.notFound('route_not_found', `no route for ${req.method} ${loggablePath(req.path)}`));
 };
+
+/**
+ * Ends a router: a path it routes, asked with a method none of its routes has, answers a 405 problem with `Allow`
+ * (HEAD rides on GET; OPTIONS answers 204 with the same header). Call once the router's routes are added.
+ */
+export function otherMethodsNotAllowed(router: Router): Router {
+  const byPath = new Map<string, Set<string>>();
+  for (const layer of router.stack) {
+    if (!layer.route) continue;
+    const methods = byPath.get(layer.route.path) ?? new Set<string>();
+    for (const l of layer.route.stack) if (l.method) methods.add(l.method.toUpperCase());
+    byPath.set(layer.route.path, methods);
+  }
+  for (const [path, methods] of byPath) {
+    if (methods.has('GET')) methods.add('HEAD');
+    const allow = [...methods].sort().join(', ');
+    router.all(path, (req, res, next) => {
+      res.setHeader('Allow', allow);
+      if (req.method === 'OPTIONS') return void res.status(204).end();
+      next(new AppError({ code: 'method_not_allowed', message: `this path allows ${allow}`, kind: 'method_not_allowed' }));
+    });
+  }
+  return router;
+}
 
 /** body-parser's error types (http-errors) that are the client's fault, with a detail that never echoes the input. */
 const BODY_ERRORS: Record<string, { code: string; message: string }> = {

@@ -38,6 +38,7 @@ export type ErrorKind =
   | 'unavailable'
   | 'deadline_exceeded'
   | 'not_implemented'
+  | 'method_not_allowed'
   | 'internal';
 
 interface KindSpec {
@@ -58,6 +59,8 @@ const KINDS: Record<ErrorKind, KindSpec> = {
   unavailable: { grpc: GrpcCode.UNAVAILABLE, http: 503, retriable: true, title: 'Service unavailable' },
   deadline_exceeded: { grpc: GrpcCode.DEADLINE_EXCEEDED, http: 504, retriable: true, title: 'Timed out' },
   not_implemented: { grpc: GrpcCode.UNIMPLEMENTED, http: 501, retriable: false, title: 'Not implemented' },
+  // HTTP only: a known path asked with a method it does not have (405 with Allow)
+  method_not_allowed: { grpc: GrpcCode.UNIMPLEMENTED, http: 405, retriable: false, title: 'Method not allowed' },
   internal: { grpc: GrpcCode.INTERNAL, http: 500, retriable: false, title: 'Internal error' },
 };
 
