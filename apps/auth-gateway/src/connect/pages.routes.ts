@@ -3,6 +3,7 @@
  * form_post), the bounce page and the app-association files. No API key here: the hosted pages are bound to a
  * session by an unguessable token in the path; the callback by the encrypted, single-use `state`.
  */
+import { isAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
@@ -26,6 +27,8 @@ const REJECT_TEXT: Record<RejectReason, string> = {
   replayed: 'This link has already been used. Please start connecting your bank again from the app.',
   mismatch: 'This link belongs to a different request. Please start connecting your bank again from the app.',
 };
+
+const REFUSED_TEXT = 'This link cannot be used for this step. Please start again from the app.';
 
 export interface PagesDeps {
   connect: ConnectService;
@@ -76,6 +79,12 @@ export function pagesRoutes(deps: PagesDeps): Router {
     html(res, reason === 'expired' ? 410 : 400, outcomePage({ outcome: reason === 'expired' ? 'expired' : 'rejected', title: 'We could not connect your bank', message: REJECT_TEXT[reason] }));
   };
   const pageError = (res: Response, error: unknown): void => {
+    // The link's or the user's side (a new-connection link posted to /reconfirm, a used link, a connection gone): a 4xx page, not an alert.
+    if (isAppError(error) && error.httpStatus < 500) {
+      deps.logger.warn({ code: error.code, status: error.httpStatus }, 'hosted page refused');
+      const message = error.kind === 'rate_limited' ? 'Too many attempts. Please wait a minute and try again.' : error.code === 'session_used' ? REJECT_TEXT.replayed : REFUSED_TEXT;
+      return html(res, error.httpStatus, outcomePage({ outcome: 'rejected', title: 'We could not continue', message }));
+    }
     deps.logger.error({ err: error }, 'hosted page failed');
     html(res, 502, outcomePage({ outcome: 'failed', title: 'Something went wrong', message: 'We could not load this page. Please try again in a moment.' }));
   };
