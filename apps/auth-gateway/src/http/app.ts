@@ -1,5 +1,5 @@
 import type { Logger } from '@ais/platform-logger';
-import express, { type Express } from 'express';
+import express, { Router, type Express } from 'express';
 import helmet from 'helmet';
 import { apiClientAdminRoutes } from '../api/api-clients.admin';
 import { RateLimiter, requireApiKey } from '../api/auth';
@@ -82,8 +82,8 @@ export function publicApp(deps: AppDeps): Express {
   const app = base(deps);
   const g = deps.gateway;
   const connect = connectService(deps);
-  app.get('/v1/openapi.json', (_req, res) => void res.json(openApiDocument));
   // Each router ends with a 405 (and Allow) for its paths' other methods: no two routers share a path.
+  app.use(otherMethodsNotAllowed(Router({ caseSensitive: true }).get('/v1/openapi.json', (_req, res) => void res.json(openApiDocument))));
   app.use(
     otherMethodsNotAllowed(
       pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, ...(g.now ? { now: g.now } : {}) }),
