@@ -35,7 +35,7 @@ async function edge() {
 }
 
 /** 28 form fields: with the route's own fields, over the limit of 20 on the hosted pages and the callback. */
-const THIRTY_FIELDS = Array.from({ length: 28 }, (_, i) => `f${i}=body-field-${i}`).join('&');
+const MANY_FIELDS = Array.from({ length: 28 }, (_, i) => `f${i}=body-field-${i}`).join('&');
 
 function expectProblem(res: request.Response, status: number, code: string): void {
   expect(res.status).toBe(status);
@@ -45,7 +45,7 @@ function expectProblem(res: request.Response, status: number, code: string): voi
 
 describe('requests the gateway cannot read: 4xx problem JSON, nothing secret logged', () => {
   it('an unknown or lying Content-Encoding is a 400; a real gzip body is read', async () => {
-    const { pub, auth, records } = await edge();
+    const { pub, auth, lines, records } = await edge();
     const body = '{"dialog":"truelayer"}';
     const bogus = await request(pub).post('/v1/users/x/connect-sessions').set(auth).set('content-type', 'application/json').set('content-encoding', 'bogus').send(body);
     expectProblem(bogus, 400, 'unsupported_content_encoding');
@@ -62,11 +62,13 @@ describe('requests the gateway cannot read: 4xx problem JSON, nothing secret log
       .send(gzipSync(body) as unknown as string);
     expect(gz.status).toBe(201);
     expect(records().filter((r) => r['level'] === 'error')).toEqual([]);
+    expect(records().map((r) => r['msg'])).toEqual(['http request', 'http request', 'http request', 'http request']);
+    expect(lines.join('')).not.toContain('dialog');
   });
 
   it('POST /v1/callback with too many fields or charset=utf-7: 400, no exchange, code and state never logged', async () => {
     const { h, pub, lines, records } = await edge();
-    const many = await request(pub).post('/v1/callback').type('form').send(`${THIRTY_FIELDS}&code=the-auth-code-x1&state=the-state-value-x1`);
+    const many = await request(pub).post('/v1/callback').type('form').send(`${MANY_FIELDS}&code=the-auth-code-x1&state=the-state-value-x1`);
     expectProblem(many, 400, 'too_many_parameters');
     const utf7 = await request(pub).post('/v1/callback').set('content-type', 'application/x-www-form-urlencoded; charset=utf-7').send('code=the-auth-code-x2&state=the-state-value-x2');
     expectProblem(utf7, 400, 'unsupported_charset');
@@ -82,7 +84,7 @@ describe('requests the gateway cannot read: 4xx problem JSON, nothing secret log
 
   it('POST /connect/<page token>/consent with too many fields: 400; the log has the masked path, not the token or the body', async () => {
     const { h, pub, pageToken, lines, records } = await edge();
-    const res = await request(pub).post(`/connect/${pageToken}/consent`).type('form').send(`${THIRTY_FIELDS}&provider_id=mock`);
+    const res = await request(pub).post(`/connect/${pageToken}/consent`).type('form').send(`${MANY_FIELDS}&provider_id=mock`);
     expectProblem(res, 400, 'too_many_parameters');
     expect(res.body.instance).toBe('/connect/:token/consent');
     expect(res.text).not.toContain(pageToken);
