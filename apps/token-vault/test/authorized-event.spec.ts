@@ -1,11 +1,12 @@
 import { createLogger } from '@ais/platform-logger';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
+import type { CallContext } from '@ais/platform-grpc';
 import type { EventProducer } from '@ais/platform-kafka';
 import type { TrueLayerClient } from '@ais/truelayer-client';
 import { Writable } from 'node:stream';
 import type { ConnectionDoc, ConnectionRepository } from '../src/data/connection.model';
 import type { TokenCipher } from '../src/data/token-cipher';
-import { psuIpOf } from '../src/grpc/token-vault.service';
+import { psuIpOf, tokenVaultHandlers } from '../src/grpc/token-vault.service';
 import { KafkaConnectionEvents } from '../src/kafka/connection-events';
 import { ConnectionService, type ConnectionEventPayload, type LeasePort } from '../src/domain/connection-service';
 
@@ -29,18 +30,27 @@ function setup() {
       return d;
     },
     setStatus: async () => null,
+    extendConsent: async (id: string, consentExpiresAt: Date) => {
+      const d = { ...docs.get(id)!, consentExpiresAt, tokenVersion: docs.get(id)!.tokenVersion + 1 };
+      docs.set(id, d);
+      return d;
+    },
   } as unknown as ConnectionRepository;
   const cipher: TokenCipher = { encrypt: async (_id, f, p) => `ct:${f}:${p.length}`, decrypt: async () => 'x', rewrap: async (_i, _f, c) => c };
   const leases: LeasePort = { acquire: async () => true, release: async () => undefined, holds: async () => true, once: async () => true };
-  const truelayer = {
-    auth: { exchangeCode: async () => ({ accessToken: 'at-1', refreshToken: 'rt-1', expiresAt: new Date('2026-11-25T13:00:00Z'), scope: ['info', 'accounts'] }) },
-    data: { me: async () => ({ results: [{ credentials_id: 'cred-1', provider: { provider_id: 'mock' }, consent_created_at: '2026-11-25T12:00:00Z', consent_expires_at: '2027-02-23T12:00:00Z' }] }) },
-  } as unknown as TrueLayerClient;
+  const tl = {
+    auth: {
+      exchangeCode: async () => ({ accessToken: 'at-1', refreshToken: 'rt-1', expiresAt: new Date('2026-11-25T13:00:00Z'), scope: ['info', 'accounts'] }),
+      extendConnection: jest.fn(async () => ({ action: 'no_action_needed', accessToken: 'at-2', refreshToken: 'rt-2', expiresIn: 3600, expiresAt: new Date('2026-11-25T13:00:05Z'), tokenType: 'Bearer', correlationId: undefined })),
+    },
+    data: { me: jest.fn(async () => ({ results: [{ credentials_id: 'cred-1', provider: { provider_id: 'mock' }, consent_created_at: '2026-11-25T12:00:00Z', consent_expires_at: '2027-02-23T12:00:00Z' }] })) },
+  };
+  const truelayer = tl as unknown as TrueLayerClient;
   const events: ConnectionEventPayload[] = [];
   const clock = { now: () => new Date('2026-11-25T12:00:05Z') };
   const settings = { refreshAheadMs: 120_000, lockMs: 30_000, keepAliveAfterMs: 86_400_000, horizonsDays: [14, 7, 1], reconsentWindowDays: 14, jobIntervalMs: 60_000 };
   const service = new ConnectionService(repo, leases, cipher, async () => truelayer, { publish: async (e) => void events.push(e) }, settings, logger, clock);
-  return { service, docs, events, lines, clock };
+  return { service, docs, events, lines, clock, tl };
 }
 
 const exchange = { clientId: 'c1', userId: 'u1', authCode: 'code-1', redirectUri: 'https://gw.test/v1/callback', codeVerifier: 'v'.repeat(43) };
@@ -84,5 +94,34 @@ describe('connection.authorized carries the consenting user', () => {
     expect(psuIpOf('')).toBeUndefined();
     expect(psuIpOf('not-an-ip')).toBeUndefined();
     expect(psuIpOf('1.2.3.4, 5.6.7.8')).toBeUndefined();
+  });
+});
+
+describe('StartReconsent passes the present user on to TrueLayer', () => {
+  const reconsent = async (userIp: string) => {
+    const ctx = setup();
+    const first = await ctx.service.exchangeCode({ ...exchange, previousConnectionId: '' });
+    const handlers = tokenVaultHandlers({ connections: ctx.service, producer: { service: 'token-vault' } as unknown as EventProducer, topicPrefix: '' });
+    const req = { clientId: 'c1', userId: 'u1', connectionId: first._id, redirectUri: 'https://gw.test/v1/callback', userReconfirmed: true, userIp, state: 's1' };
+    const res = await handlers.startReconsent(req, {} as CallContext);
+    return { ...ctx, res };
+  };
+
+  it('user_ip is the X-PSU-IP of the extend and of the /me call after it; never stored or logged', async () => {
+    const { res, tl, docs, lines } = await reconsent(`::ffff:${PSU_IP}`);
+    expect(res.outcome?.$case).toBe('extended');
+    expect(tl.auth.extendConnection).toHaveBeenCalledWith(expect.objectContaining({ userHasReconfirmedConsent: true, user: { id: 'u1' } }), { psuIp: PSU_IP });
+    expect(tl.data.me).toHaveBeenLastCalledWith('at-2', { psuIp: PSU_IP });
+    expect(JSON.stringify([...docs.values()])).not.toContain(PSU_IP);
+    expect(lines.join('')).not.toContain(PSU_IP);
+  });
+
+  it('without a user_ip, or with one that is not an IP address, the extend goes without X-PSU-IP', async () => {
+    for (const userIp of ['', 'not-an-ip']) {
+      const { res, tl } = await reconsent(userIp);
+      expect(res.outcome?.$case).toBe('extended');
+      expect(tl.auth.extendConnection).toHaveBeenCalledWith(expect.objectContaining({ userHasReconfirmedConsent: true }), {});
+      expect(tl.data.me).toHaveBeenLastCalledWith('at-2', {});
+    }
   });
 });

@@ -320,7 +320,10 @@ export class ConnectionService {
     }
   }
 
-  /** Re-consent: extend when the user reconfirmed, else a reauth link, else a fresh auth is needed. */
+  /**
+   * Re-consent: extend when the user reconfirmed, else a reauth link, else a fresh auth is needed. `psuIp` is the
+   * present user's IP: sent as X-PSU-IP on the extend and on the /me call that follows it (never stored or logged).
+   */
   async startReconsent(p: {
     clientId: string;
     userId: string;
@@ -328,6 +331,7 @@ export class ConnectionService {
     redirectUri: string;
     userReconfirmed: boolean;
     state: string;
+    psuIp?: string;
   }): Promise<ReconsentOutcome> {
     const doc = await this.get(p.clientId, p.userId, p.connectionId);
     if (doc.status === 'revoked' || doc.status === 'expired' || !doc.tokens?.refreshCt) {
@@ -337,17 +341,21 @@ export class ConnectionService {
     const tl = await this.truelayer();
     if (p.userReconfirmed && doc.status === 'active') {
       try {
-        const res = await tl.auth.extendConnection({
-          refreshToken,
-          redirectUri: p.redirectUri,
-          user: { id: p.userId },
-          userHasReconfirmedConsent: true,
-          ...(p.state ? { state: p.state } : {}),
-        });
+        const present = p.psuIp ? { psuIp: p.psuIp } : {};
+        const res = await tl.auth.extendConnection(
+          {
+            refreshToken,
+            redirectUri: p.redirectUri,
+            user: { id: p.userId },
+            userHasReconfirmedConsent: true,
+            ...(p.state ? { state: p.state } : {}),
+          },
+          present,
+        );
         if (res.action !== 'no_action_needed') return { kind: 'reauth_uri', url: res.userInputLink };
         const now = this.clock.now();
         const encrypted = await this.encryptTokens(doc._id, res, doc.tokens.refreshCt);
-        const me = await tl.data.me(res.accessToken).catch(() => undefined);
+        const me = await tl.data.me(res.accessToken, present).catch(() => undefined);
         const expires = toDate(me?.results[0]?.consent_expires_at) ?? new Date(now.getTime() + 90 * DAY);
         const extended = (await this.repo.extendConsent(doc._id, expires, encrypted, now))!;
         await this.events.publish({ kind: 'authorized', doc: extended });

@@ -15,8 +15,8 @@ const STATUS: Record<ConnectionDoc['status'], tokenvaultV1.ConnectionStatus> = {
 };
 
 /**
- * The consenting user's IP from ExchangeCode, or undefined when absent or not an IP address (then the post-consent
- * fetch goes without X-PSU-IP; a bad value never fails the single-use code exchange). IPv4-mapped IPv6 is unwrapped.
+ * The present user's IP from ExchangeCode.psu_ip or StartReconsent.user_ip, or undefined when absent or not an IP
+ * address (then TrueLayer is called without X-PSU-IP; a bad value never fails the call). IPv4-mapped IPv6 is unwrapped.
  */
 export function psuIpOf(raw: string): string | undefined {
   const ip = raw.trim().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
@@ -89,6 +89,7 @@ export function tokenVaultHandlers(deps: {
 
     async startReconsent(req) {
       requireIds({ client_id: req.clientId, user_id: req.userId, connection_id: req.connectionId });
+      const psuIp = psuIpOf(req.userIp);
       const outcome = await svc.startReconsent({
         clientId: req.clientId,
         userId: req.userId,
@@ -96,6 +97,7 @@ export function tokenVaultHandlers(deps: {
         redirectUri: req.redirectUri,
         userReconfirmed: req.userReconfirmed,
         state: req.state,
+        ...(psuIp ? { psuIp } : {}),
       });
       switch (outcome.kind) {
         case 'extended':
