@@ -314,7 +314,7 @@ EOF
   # Every index FerretDB creates uses DocumentDB's composite index terms (one term per document and index) instead of
   # one term per indexed path: the pipeline benchmark's bulk upsert (1.4 KB documents, the six indexes of
   # `transactions`) takes 2.5-2.6 ms per document with per-path terms and 0.7-0.9 ms with composite ones
-  # (docs/BENCHMARKS.md, "The store's index terms"; AIS_PG_OPTS='-c documentdb.defaultUseCompositeOpClass=off' brings
+  # (infra/README.md, "Composite index terms are on"; AIS_PG_OPTS='-c documentdb.defaultUseCompositeOpClass=off' brings
   # the old terms back). Passed at each start, so older data dirs get it for the indexes they create from then on.
   # shellcheck disable=SC2086  # AIS_PG_OPTS is a flag list
   spawn mongo-pg "$pglog" env -i PATH="$PATH" LANG=C.UTF-8 AIS_INFRA_STACK_DIR="$DIR" \

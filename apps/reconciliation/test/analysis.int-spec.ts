@@ -197,7 +197,7 @@ describe('analysis (real server)', () => {
     const savingsSide = (await store.transactions.findOne({ userId: U, normalisedProviderTransactionId: 'txn-from-cur' }))!;
     const currentSide = (await store.transactions.findOne({ _id: savingsSide.transferPairId! }))!;
     // the window now starts on the savings side's posting day: its partner (a day earlier) is outside
-    const narrow = new Analysis(conn, store, (Date.UTC(2026, 6, 20) - savingsSide.bookedAt.getTime()) / DAY);
+    const narrow = new Analysis(conn, store, { windowDays: (Date.UTC(2026, 6, 20) - savingsSide.bookedAt.getTime()) / DAY });
     const res = await narrow.analyse(U, later);
     expect((await store.transactions.findOne({ _id: savingsSide._id }))!.transferPairId ?? null).toBeNull();
     expect((await store.transactions.findOne({ _id: currentSide._id }))!.transferPairId ?? null).toBeNull();
@@ -209,7 +209,7 @@ describe('analysis (real server)', () => {
     expect(res.changes).toBeGreaterThanOrEqual(4);
     expect((await narrow.analyse(U, later)).changes).toBe(0);
     // a window too short for any series: no row carries one
-    await new Analysis(conn, store, 20).analyse(U, later);
+    await new Analysis(conn, store, { windowDays: 20 }).analyse(U, later);
     expect(await store.transactions.countDocuments({ userId: U, recurring: { $ne: null } })).toBe(0);
     expect(await analysis.series.findOne({ _id: seriesIdOf(U, 'acme-widgets-salary', 'monthly', 'inflow') })).toMatchObject({ found: false, active: false });
     // back to the full window: the values are those of the data and the day, not of the runs in between
@@ -402,7 +402,7 @@ describe('analysis is a function of the data, not of the batching (real server)'
     const coffee = await caching.store.transactions.find({ userId: U, description: /COFFEE/, 'recurring.seriesId': seriesIdOf(U, 'bean-there', 'weekly', 'outflow') }).toArray();
     expect(coffee.length).toBeGreaterThanOrEqual(3);
     // a cold instance (what a restart or another group member would be) reads the window and finds nothing to do
-    const cold = await new Analysis(caching.conn, caching.store, WINDOW_DAYS).analyse(U, AT4);
+    const cold = await new Analysis(caching.conn, caching.store, { windowDays: WINDOW_DAYS }).analyse(U, AT4);
     expect(cold).toMatchObject({ changes: 0, seriesWritten: 0 });
     expect(cold.rows).toBeGreaterThan(0);
   });

@@ -45,8 +45,9 @@
  *
  * ## The history cache (the consumer's, `historyCacheUsers` > 0)
  *
- * Reading the window on every message made analysis half of the pipeline's time during a backfill (each message of
- * ~80 rows re-read up to 2,500 of the user's rows: docs/BENCHMARKS.md). With the cache on, the first run of a user
+ * Without it every message re-reads the user's window (a backfill message of ~80 rows re-reads up to all of the user's
+ * rows), so a message's cost grows with the user's history; with 2,500-row users on a fresh stack the difference
+ * was within the run-to-run spread (docs/BENCHMARKS.md, "The cache's size"). With the cache on, the first run of a user
  * reads the window per account through `transactions_timeline` as before and keeps the rows (the analysed fields
  * only) in memory; every later run reads only the rows changed since (`seq` past the cached one, through
  * `transactions_changes`) and computes on the same rows, in the same order, that a full read would give, so the
@@ -225,11 +226,10 @@ export class Analysis {
   constructor(
     conn: Connection,
     private readonly store: ReconciliationStore,
-    options: AnalysisOptions | number = {},
+    options: AnalysisOptions = {},
   ) {
-    const o = typeof options === 'number' ? { windowDays: options } : options;
-    this.windowDays = o.windowDays ?? 760;
-    this.cacheUsers = o.historyCacheUsers ?? 0;
+    this.windowDays = options.windowDays ?? 760;
+    this.cacheUsers = options.historyCacheUsers ?? 0;
     this.series = conn.collection<SeriesDoc>('recurring_series');
     this.mandates = conn.collection<MandateDoc>('mandates');
     this.state = conn.collection<AnalysisStateDoc>('analysis_state');
