@@ -3,68 +3,35 @@
  *
  * - Every record carries `service.name`, `service.version`, `deployment.environment`.
  * - `trace_id` / `span_id` come from the active OpenTelemetry span (a pino mixin, so it works whatever the load order).
- * - Keys that may hold credentials are redacted at any depth up to {@link REDACT_DEPTH}, and string values that look
- *   like bearer tokens or JWTs are masked by the `err`/`msg` hooks.
+ * - Secrets are redacted on every line (see ./redact): fields by key at any depth in `formatters.log` (and in the
+ *   bindings, serializers and formatters of every child logger), then the finished line by value and by shape in the
+ *   `streamWrite` hook, which a child logger cannot replace.
  */
 import { trace } from '@opentelemetry/api';
-import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import pino, { type Bindings, type ChildLoggerOptions, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { MAX_DEPTH, redactFields, scrubText } from './redact';
 import { fdDestination } from './stdout';
 
 export type { Logger } from 'pino';
 export { fdDestination, type FdDestination, type FdDestinationOptions } from './stdout';
-
-/** Keys whose values never reach a log line. Lower-case; matched exactly at each depth. */
-export const SECRET_KEYS = [
-  'authorization',
-  'cookie',
-  'set-cookie',
-  'password',
-  'secret',
-  'client_secret',
-  'clientSecret',
-  'token',
-  'access_token',
-  'accessToken',
-  'refresh_token',
-  'refreshToken',
-  'id_token',
-  // OAuth authorization codes: always named so in this code base (never plain `code`, which is an error code).
-  'authCode',
-  'authorization_code',
-  'code_verifier',
-  'codeVerifier',
-  'apiKey',
-  'api_key',
-  'x-api-key',
-  'ciphertext',
-  'plaintext',
-  'key',
-  'vaultToken',
-  'VAULT_TOKEN',
-] as const;
-
-export const REDACT_DEPTH = 4;
-export const REDACTED = '[REDACTED]';
-
-function redactPaths(): string[] {
-  const paths: string[] = [];
-  for (const key of SECRET_KEYS) {
-    const plain = /^[A-Za-z_$][\w$]*$/.test(key);
-    for (let depth = 0; depth < REDACT_DEPTH; depth += 1) {
-      const prefix = Array.from({ length: depth }, () => '*').join('.');
-      if (plain) paths.push(prefix ? `${prefix}.${key}` : key);
-      else paths.push(prefix ? `${prefix}["${key}"]` : `["${key}"]`);
-    }
-  }
-  return paths;
-}
-
-const TOKENISH = /\b(Bearer\s+)[A-Za-z0-9._~+/-]+=*|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g;
-
-/** Masks bearer tokens and JWT-shaped strings inside free text. */
-export function scrubText(text: string): string {
-  return text.replace(TOKENISH, (_m, bearer: string | undefined) => (bearer ? `${bearer}${REDACTED}` : REDACTED));
-}
+export {
+  CIRCULAR,
+  DEPTH_LIMIT,
+  forgetSecrets,
+  isSecretField,
+  isSecretKey,
+  MAX_DEPTH,
+  MAX_FIELDS,
+  MAX_SECRETS,
+  MIN_SECRET_LENGTH,
+  REDACTED,
+  redactFields,
+  registerSecret,
+  scrubText,
+  SECRET_KEYS,
+  SECRET_PARAMS,
+  TRUNCATED,
+} from './redact';
 
 export interface LoggerSettings {
   service: string;
@@ -85,26 +52,53 @@ export function createLogger(settings: LoggerSettings): Logger {
     },
     messageKey: 'msg',
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    redact: { paths: redactPaths(), censor: REDACTED },
+    formatters: { level: (label) => ({ level: label }), log: (object) => redactFields(object) },
+    // pino cuts deeper values itself; let redactFields mark them instead
+    depthLimit: MAX_DEPTH + 2,
     mixin() {
       const ctx = trace.getActiveSpan()?.spanContext();
       return ctx && trace.isSpanContextValid(ctx) ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
     },
-    serializers: {
-      err: (err: unknown) => {
-        const s = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
-        if (typeof s['message'] === 'string') s['message'] = scrubText(s['message']);
-        if (typeof s['stack'] === 'string') s['stack'] = scrubText(s['stack']);
-        return s;
-      },
-    },
-    hooks: {
-      logMethod(args, method) {
-        const scrubbed = args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as Parameters<typeof method>;
-        method.apply(this, scrubbed);
-      },
-    },
+    // formatters.log has already turned errors into plain objects; pino's own err serializer would rename their type
+    serializers: { err: (err: unknown) => err },
+    hooks: { streamWrite: scrubText },
   };
-  return pino(options, settings.destination ?? fdDestination());
+  return guardChildren(pino(options, settings.destination ?? fdDestination()));
+}
+
+/**
+ * Child loggers inherit `formatters.log` and the `streamWrite` hook, but their bindings skip `formatters.log` and their
+ * own serializers and formatters run after it: redact those too. Children inherit `child` and `setBindings` from the
+ * root, so this covers every descendant.
+ */
+function guardChildren(root: Logger): Logger {
+  type ChildFn = (this: Logger, bindings: Bindings, options?: ChildLoggerOptions) => Logger;
+  const child = root.child as unknown as ChildFn;
+  const setBindings = root.setBindings;
+  const guardedChild: ChildFn = function (bindings, options) {
+    return child.call(this, redactFields(bindings), options && guardOptions(options));
+  };
+  root.child = guardedChild as unknown as Logger['child'];
+  root.setBindings = function guardedSetBindings(this: Logger, bindings: Bindings) {
+    setBindings.call(this, redactFields(bindings));
+  };
+  return root;
+}
+
+function guardOptions(options: ChildLoggerOptions): ChildLoggerOptions {
+  const guarded: ChildLoggerOptions = { ...options };
+  if (options.serializers) {
+    guarded.serializers = Object.fromEntries(
+      Object.entries(options.serializers).map(([key, fn]) => [key, (value: unknown) => redactFields(fn(value))]),
+    );
+  }
+  const formatters = options.formatters;
+  if (formatters) {
+    guarded.formatters = {
+      ...formatters,
+      ...(formatters.log ? { log: (object: object) => redactFields(formatters.log!(object)) } : {}),
+      ...(formatters.bindings ? { bindings: (bindings: Bindings) => redactFields(formatters.bindings!(bindings)) } : {}),
+    };
+  }
+  return guarded;
 }

@@ -1,9 +1,10 @@
 /**
  * Keeps credentials out of exported spans, whatever an instrumentation recorded: attribute values under sensitive
- * keys are dropped, sensitive query parameters in URL-ish attributes are masked, and bearer tokens / JWTs inside
- * any string attribute or exception event are masked.
+ * keys are dropped, and every string (attribute values, exception events, status, span name) goes through the
+ * logger's {@link scrubText}: secrets the process registered by value, sensitive query parameters, hosted-page path
+ * tokens, bearer tokens and JWTs are masked.
  */
-import { REDACTED, scrubText } from '@ais/platform-logger';
+import { isSecretField, REDACTED, scrubText } from '@ais/platform-logger';
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -11,19 +12,13 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 /** The same mask the logs use, so a scrubbed value reads the same in logs and spans. */
 export const MASK = REDACTED;
 
+// Attribute names are namespaced (`http.request.header.authorization`, `app.refresh_token`): any part naming a secret
+// here, or the last part being one of the logger's secret keys (see SECRET_KEYS), drops the value.
 const SENSITIVE_KEY = /(token|secret|password|passwd|authorization|cookie|api[-_.]?key|code_verifier|credential|ciphertext|plaintext)/i;
-const SENSITIVE_PARAMS = ['code', 'state', 'access_token', 'refresh_token', 'id_token', 'client_secret', 'token', 'code_verifier', 'api_key'];
-// Also matches at the start of a bare query string (the `url.query` attribute has no leading `?`).
-const QUERY_PARAM = new RegExp(`((?:^|[?&#;"'])(?:${SENSITIVE_PARAMS.join('|')})=)[^&#\\s"']*`, 'gi');
-// Hosted-page and bounce tokens travel in the path: /connect/<token>/..., /bounce/<token> (any case: /Connect/<token> is a 404 that still carries it)
-const PATH_TOKEN = /(\/(?:connect|bounce)\/)[A-Za-z0-9_-]{16,}/gi;
 
+/** One definition for logs and spans: see `scrubText` in the logger. */
 export function scrubString(value: string): string {
-  const masked = value
-    .replace(QUERY_PARAM, (_m, prefix: string) => `${prefix}${MASK}`)
-    .replace(PATH_TOKEN, (_m, prefix: string) => `${prefix}${MASK}`);
-  // bearer tokens and JWT-shaped strings: the logger's scrubber, one definition for logs and spans
-  return scrubText(masked);
+  return scrubText(value);
 }
 
 function scrubValue(value: AttributeValue | undefined): AttributeValue | undefined {
@@ -35,7 +30,7 @@ function scrubValue(value: AttributeValue | undefined): AttributeValue | undefin
 export function scrubAttributes(attributes: Attributes): Attributes {
   const out: Attributes = {};
   for (const [key, value] of Object.entries(attributes)) {
-    out[key] = SENSITIVE_KEY.test(key) ? MASK : scrubValue(value);
+    out[key] = SENSITIVE_KEY.test(key) || isSecretField(key.slice(key.lastIndexOf('.') + 1), value) ? MASK : scrubValue(value);
   }
   return out;
 }
