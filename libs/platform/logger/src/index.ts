@@ -9,7 +9,7 @@
  */
 import { trace } from '@opentelemetry/api';
 import pino, { type Bindings, type ChildLoggerOptions, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import { MAX_DEPTH, redactFields, scrubText } from './redact';
+import { redactFields, scrubText } from './redact';
 import { fdDestination } from './stdout';
 
 export type { Logger } from 'pino';
@@ -53,8 +53,6 @@ export function createLogger(settings: LoggerSettings): Logger {
     messageKey: 'msg',
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }), log: (object) => redactFields(object) },
-    // pino cuts deeper values itself; let redactFields mark them instead
-    depthLimit: MAX_DEPTH + 2,
     mixin() {
       const ctx = trace.getActiveSpan()?.spanContext();
       return ctx && trace.isSpanContextValid(ctx) ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
