@@ -64,7 +64,7 @@ describe('createLogger', () => {
     log.warn({ error: err }, 'same error under another key');
     expect(JSON.stringify(lines)).not.toContain(token);
     for (const line of lines) {
-      const e = (line['err'] ?? line['error']) as Record<string, any>;
+      const e = (line['err'] ?? line['error']) as Record<string, unknown>;
       expect(e).toMatchObject({ type: 'Error', message: 'Request failed with status code 401' });
       expect(e['response']).toEqual({ status: 401, config: { method: 'post', headers: { authorization: REDACTED, 'X-Vault-Token': REDACTED } } });
     }

@@ -15,6 +15,8 @@ import {
 } from './redact';
 
 const opaque = () => randomBytes(24).toString('base64url');
+/** The value at `path` inside `value` (undefined when absent). */
+const dig = (value: unknown, ...path: string[]): unknown => path.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], value);
 
 afterEach(() => forgetSecrets());
 
@@ -83,12 +85,12 @@ describe('redactFields', () => {
     });
     const wrapped = new Error('refresh failed', { cause: err });
     const deep = { a: { b: { c: { d: { e: { f: { g: { h: { refresh_token: 'rt-deep-value' } } } } } } } } };
-    const out = redactFields({ err: wrapped, deep }) as Record<string, any>;
+    const out = redactFields({ err: wrapped, deep });
     expect(out.err).toMatchObject({ type: 'Error', message: 'refresh failed' });
-    expect(out.err.stack).toContain('refresh failed');
-    expect(out.err.cause).toMatchObject({ type: 'Error', code: 'ERR_BAD_REQUEST', message: 'Request failed with status code 401' });
-    expect(out.err.cause.response).toEqual({ status: 401, config: { url: 'https://auth.example/connect/token', headers: { Authorization: REDACTED } } });
-    expect(out.deep.a.b.c.d.e.f.g.h).toEqual({ refresh_token: REDACTED });
+    expect(String(dig(out, 'err', 'stack'))).toContain('refresh failed');
+    expect(dig(out, 'err', 'cause')).toMatchObject({ type: 'Error', code: 'ERR_BAD_REQUEST', message: 'Request failed with status code 401' });
+    expect(dig(out, 'err', 'cause', 'response')).toEqual({ status: 401, config: { url: 'https://auth.example/connect/token', headers: { Authorization: REDACTED } } });
+    expect(dig(out, 'deep', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h')).toEqual({ refresh_token: REDACTED });
     expect(JSON.stringify(out)).not.toMatch(/Y2xpZW50OnNlY3JldA|rt-deep-value/);
   });
 
@@ -113,7 +115,7 @@ describe('redactFields', () => {
     const node: Record<string, unknown> = { name: 'n', shared, again: shared, token: 't0k3n-value' };
     node['self'] = node;
     node['list'] = [node, shared];
-    const out = redactFields({ node }) as Record<string, any>;
+    const out = redactFields({ node });
     expect(out.node).toEqual({ name: 'n', shared, again: shared, token: REDACTED, self: CIRCULAR, list: [CIRCULAR, shared] });
     expect(() => JSON.stringify(out)).not.toThrow();
   });
@@ -125,7 +127,7 @@ describe('redactFields', () => {
     let deep: Record<string, unknown> = { password: 'p4ssw0rd-deep' };
     for (let i = 0; i < 1_000; i += 1) deep = { next: deep };
 
-    const w = redactFields({ connectionId: 'c1', wide }) as Record<string, any>;
+    const w = redactFields({ connectionId: 'c1', wide });
     expect(w.connectionId).toBe('c1');
     // the budget counts every field of the value: connectionId and wide itself too
     expect(Object.keys(w.wide)).toHaveLength(MAX_FIELDS - 2 + 1);
@@ -137,11 +139,10 @@ describe('redactFields', () => {
     expect(l.long[kept - 1]).toBe(kept - 1);
     expect(l.long[kept]).toBe(`${TRUNCATED} ${100_000 - kept} more`);
 
-    let d = redactFields({ deep }) as Record<string, any>;
+    let d: unknown = redactFields({ deep }).deep;
     let depth = 0;
-    d = d.deep;
     while (typeof d === 'object') {
-      d = d.next;
+      d = dig(d, 'next');
       depth += 1;
     }
     expect(d).toBe(DEPTH_LIMIT);
