@@ -183,6 +183,20 @@ describe('registered secrets', () => {
     expect(scrubText(`${rest[0]}`)).toBe(rest[0]);
   });
 
+  it('are found at any position, short (8 characters) or long (a 1,200-character token)', () => {
+    const short = 'Zq8#kLm2';
+    const long = randomBytes(900).toString('base64url');
+    registerSecret(short);
+    registerSecret(long);
+    for (let at = 0; at < 9; at += 1) {
+      const pad = '-'.repeat(at);
+      expect(scrubText(`${pad}${short}.`)).toBe(`${pad}${REDACTED}.`);
+      expect(scrubText(`${pad}${long}`)).toBe(`${pad}${REDACTED}`);
+    }
+    expect(scrubText(short.slice(0, 7))).toBe(short.slice(0, 7));
+    expect(scrubText(long.slice(1))).toBe(long.slice(1));
+  });
+
   it('mask overlapping secrets as one span', () => {
     registerSecret('ABCDEFGHIJKL');
     registerSecret('GHIJKLMNOPQR');

@@ -187,11 +187,12 @@ function addField(out: Record<string, unknown>, key: string, v: unknown, depth: 
 /** Shorter values are not registered (they would mask ordinary words). */
 export const MIN_SECRET_LENGTH = 8;
 /** The registry keeps the most recently registered values (re-registering one refreshes it). */
-export const MAX_SECRETS = 1_024;
+export const MAX_SECRETS = 4_096;
 
-// Every 4-character window (gram) of each registered form is indexed with its offset. A scan reads the text's grams at
-// every 4th position only: an occurrence of a form (8 characters or more) always covers one of them whole. A bit per
-// hash bucket rules out almost every position before the map is read; a candidate is confirmed with startsWith.
+// A scan reads the text's 4-character windows (grams) at every 4th position only. An occurrence of a form (8 characters
+// or more) starting at p is first sampled at p, p+1, p+2 or p+3, and that gram lies inside it: so only the grams at
+// offsets 0 to 3 of each form are indexed (4 entries per form, however long). A count per hash bucket rules out almost
+// every position before the map is read; a candidate is confirmed with startsWith.
 const GRAM = 4;
 const STRIDE = 4; // at most MIN_SECRET_LENGTH - GRAM + 1
 const BUCKET_BITS = 20;
@@ -206,7 +207,7 @@ const bucketOf = (gram: number): number => Math.imul(gram, 0x9e3779b1) >>> (32 -
 
 function index(form: string): void {
   const counts = (bucketCounts ??= new Uint16Array(1 << BUCKET_BITS));
-  for (let offset = 0; offset + GRAM <= form.length; offset += 1) {
+  for (let offset = 0; offset < STRIDE; offset += 1) {
     const g = gramAt(form, offset);
     const list = grams.get(g);
     if (list) list.push({ form, offset });
@@ -217,7 +218,7 @@ function index(form: string): void {
 }
 
 function unindex(form: string): void {
-  for (let offset = 0; offset + GRAM <= form.length; offset += 1) {
+  for (let offset = 0; offset < STRIDE; offset += 1) {
     const g = gramAt(form, offset);
     const list = grams.get(g);
     const at = list?.findIndex((e) => e.form === form && e.offset === offset) ?? -1;
