@@ -1,4 +1,5 @@
 import { tokenvaultV1 } from '@ais/contracts-proto-ts';
+import { REDACTED, scrubText } from '@ais/platform-logger';
 import request from 'supertest';
 import { clientIdOf, hashApiKey } from '../src/security/api-keys';
 import { RateLimiter } from '../src/api/auth';
@@ -15,6 +16,8 @@ describe('API clients and keys', () => {
     // the secret is everything after `ais_<clientId>_` (base64url, so it may hold `_` itself)
     expect(JSON.stringify(rec)).not.toContain(key.slice(`ais_${clientId}_`.length));
     expect(rec).toMatchObject({ keyPrefix: `ais_${clientId}`, rateLimitPerMinute: 100, disabledAt: null, allowedReturnUrls: ['https://app.budgetly.test/connected'] });
+    // the new key is masked in this process's logs and spans, wherever it appears
+    expect(scrubText(`created ${key}; as header x-api-key:${key}`)).toBe(`created ${REDACTED}; as header x-api-key:${REDACTED}`);
   });
 
   it('rejects a missing, malformed, unknown or wrong key with a 401 problem', async () => {

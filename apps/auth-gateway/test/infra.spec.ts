@@ -1,4 +1,5 @@
 import { AppError } from '@ais/platform-errors';
+import { REDACTED, scrubText } from '@ais/platform-logger';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { schema } from '../src/config';
@@ -44,6 +45,9 @@ describe('gateway secrets in Vault KV', () => {
       expect(a.stateKey.length).toBe(32);
       expect(a.apiKeyPepper.equals(b.apiKeyPepper)).toBe(true);
       expect(a.stateKey.equals(b.stateKey)).toBe(true);
+      // both are masked in this process's logs and spans, as stored (base64)
+      const stored = kv.store.get('ais/gw')!;
+      expect(scrubText(`pepper=${String(stored['api_key_pepper'])} key=${String(stored['state_key'])}`)).toBe(`pepper=${REDACTED} key=${REDACTED}`);
       expect(kv.bodies.every((x) => (x as { options: { cas: number } }).options.cas === 0)).toBe(true);
       expect(await kvWriteIfAbsent(settings, 'ais/gw', { x: 1 })).toBe(false);
       await expect(kvWriteIfAbsent({ ...settings, token: 'wrong' }, 'ais/other', { x: 1 })).rejects.toMatchObject({ code: 'vault_unavailable' });

@@ -1,4 +1,4 @@
-import { createLogger } from '@ais/platform-logger';
+import { createLogger, forgetSecrets, REDACTED, scrubText } from '@ais/platform-logger';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import type { CallContext } from '@ais/platform-grpc';
 import type { EventProducer } from '@ais/platform-kafka';
@@ -94,6 +94,19 @@ describe('connection.authorized carries the consenting user', () => {
     expect(psuIpOf('')).toBeUndefined();
     expect(psuIpOf('not-an-ip')).toBeUndefined();
     expect(psuIpOf('1.2.3.4, 5.6.7.8')).toBeUndefined();
+  });
+});
+
+describe('an exchange registers what it learns with the logger', () => {
+  afterEach(() => forgetSecrets());
+
+  it('masks the code, the verifier and both tokens, even when the /me call after the exchange fails', async () => {
+    const ctx = setup();
+    const [authCode, accessToken, refreshToken] = ['A1B2C3D4E5F60718293A4B5C6D7E8F90', 'opaque-access-token-0123456789', 'opaque-refresh-token-9876543210'];
+    ctx.tl.auth.exchangeCode = async () => ({ accessToken, refreshToken, expiresAt: new Date('2026-11-25T13:00:00Z'), scope: ['info'] });
+    ctx.tl.data.me.mockRejectedValueOnce(new Error(`me failed for ${accessToken}`));
+    await expect(ctx.service.exchangeCode({ ...exchange, authCode, previousConnectionId: '' })).rejects.toBeDefined();
+    expect(scrubText(`${authCode} ${exchange.codeVerifier} ${accessToken} ${refreshToken}`)).toBe(`${REDACTED} ${REDACTED} ${REDACTED} ${REDACTED}`);
   });
 });
 

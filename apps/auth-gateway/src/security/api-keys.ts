@@ -3,6 +3,7 @@
  * plaintext is returned once at creation. Verification looks the client up by the id in the key and compares the
  * hashes in constant time.
  */
+import { registerSecret } from '@ais/platform-logger';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const KEY_RE = /^ais_([a-z0-9]{8,40})_([A-Za-z0-9_-]{43})$/;
@@ -11,8 +12,11 @@ export function newClientId(): string {
   return `c${randomBytes(8).toString('hex')}`;
 }
 
+/** A new key, registered with the logger so that no log line or span of this process carries it. */
 export function newApiKey(clientId: string): string {
-  return `ais_${clientId}_${randomBytes(32).toString('base64url')}`;
+  const key = `ais_${clientId}_${randomBytes(32).toString('base64url')}`;
+  registerSecret(key);
+  return key;
 }
 
 /** The client id embedded in a key, or undefined when the key is malformed. */

@@ -1,8 +1,10 @@
 /**
  * The gateway's own secrets (API-key pepper, state key) in Vault KV v2. Created on first start with a random value by
- * a check-and-set write (`cas: 0`), so several instances starting together agree on one value.
+ * a check-and-set write (`cas: 0`), so several instances starting together agree on one value. Both are registered
+ * with the logger (as stored, base64) so that no log line or span carries them.
  */
 import { AppError } from '@ais/platform-errors';
+import { registerSecret } from '@ais/platform-logger';
 import type { Vault } from '@ais/platform-vault';
 import { randomBytes } from 'node:crypto';
 
@@ -47,6 +49,7 @@ export async function kvWriteIfAbsent(kv: KvSettings, path: string, data: Record
 function decodeKey(value: unknown, name: string): Buffer {
   const buf = typeof value === 'string' ? Buffer.from(value, 'base64') : Buffer.alloc(0);
   if (buf.length !== 32) throw AppError.internal(`vault secret ${name} is not 32 base64 bytes`);
+  registerSecret(value as string);
   return buf;
 }
 

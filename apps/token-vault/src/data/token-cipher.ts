@@ -8,7 +8,10 @@
  *
  * The key is `derived`: each operation carries a context `<connection id>:<field>`, so a ciphertext copied to
  * another connection, or from the refresh-token field to the access-token field, does not decrypt.
+ *
+ * Every plaintext token that goes in or comes out is registered with the logger, so no log line or span carries it.
  */
+import { registerSecret } from '@ais/platform-logger';
 import type { Vault } from '@ais/platform-vault';
 
 export type TokenField = 'access' | 'refresh';
@@ -30,11 +33,14 @@ export class VaultTokenCipher implements TokenCipher {
   }
 
   encrypt(connectionId: string, field: TokenField, plaintext: string): Promise<string> {
+    registerSecret(plaintext);
     return this.vault.encrypt(this.key, Buffer.from(plaintext, 'utf8'), `${connectionId}:${field}`);
   }
 
   async decrypt(connectionId: string, field: TokenField, ciphertext: string): Promise<string> {
-    return (await this.vault.decrypt(this.key, ciphertext, `${connectionId}:${field}`)).toString('utf8');
+    const plaintext = (await this.vault.decrypt(this.key, ciphertext, `${connectionId}:${field}`)).toString('utf8');
+    registerSecret(plaintext);
+    return plaintext;
   }
 
   rewrap(connectionId: string, field: TokenField, ciphertext: string): Promise<string> {

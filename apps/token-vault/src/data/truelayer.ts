@@ -1,8 +1,10 @@
 /**
  * The TrueLayer client, built lazily from credentials held in Vault KV v2 (`client_id`, `client_secret` at
- * TRUELAYER_CREDENTIALS_PATH). The secret lives only inside the client object; it is never logged or traced.
+ * TRUELAYER_CREDENTIALS_PATH). The secret lives only inside the client object; it is registered with the logger so
+ * that no log line or span carries it.
  */
 import { AppError } from '@ais/platform-errors';
+import { registerSecret } from '@ais/platform-logger';
 import type { Vault } from '@ais/platform-vault';
 import { createTrueLayerClient, environmentFor, type TrueLayerClient } from '@ais/truelayer-client';
 
@@ -29,6 +31,7 @@ export function trueLayerFromVault(
         if (typeof creds.client_id !== 'string' || typeof creds.client_secret !== 'string') {
           throw new AppError({ code: 'truelayer_credentials_invalid', message: `Vault ${s.credentialsPath} lacks client_id/client_secret`, kind: 'failed_precondition' });
         }
+        registerSecret(creds.client_secret);
         return createTrueLayerClient({
           environment: environmentFor(s),
           clientId: creds.client_id,

@@ -11,7 +11,7 @@
 import { derivedUuid } from '@ais/contracts-events';
 import type { erasureV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
-import type { Logger } from '@ais/platform-logger';
+import { registerSecret, type Logger } from '@ais/platform-logger';
 import { TrueLayerError, type TokenSet, type TrueLayerClient } from '@ais/truelayer-client';
 import { randomUUID } from 'node:crypto';
 import type { ConnectionDoc, ConnectionRepository, EncryptedTokens } from '../data/connection.model';
@@ -151,6 +151,8 @@ export class ConnectionService {
       if (!previous) throw AppError.notFound('connection_not_found', 'the connection being renewed does not belong to this user');
     }
     const tl = await this.truelayer();
+    registerSecret(p.authCode);
+    registerSecret(p.codeVerifier);
     let tokens: TokenSet;
     try {
       tokens = await tl.auth.exchangeCode({
@@ -161,6 +163,8 @@ export class ConnectionService {
     } catch (error) {
       throw mapTrueLayerError(error, 'exchange');
     }
+    registerSecret(tokens.accessToken);
+    registerSecret(tokens.refreshToken);
     // The code is exchanged right after the user completed the bank's authentication: the post-consent window starts here.
     const consented = { authenticatedAt: this.clock.now(), ...(p.psuIp ? { psuIp: p.psuIp } : {}) };
     const me = await tl.data.me(tokens.accessToken).catch((error: unknown) => {

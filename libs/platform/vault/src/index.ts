@@ -4,9 +4,12 @@
  *
  * Transit keys are created `derived`, so every encrypt/decrypt carries a context (the connection id): a
  * ciphertext copied onto another record does not decrypt there.
+ *
+ * The Vault token is registered with the logger, so no log line or span of the process carries it.
  */
 import nodeVault from 'node-vault';
 import { AppError } from '@ais/platform-errors';
+import { registerSecret } from '@ais/platform-logger';
 
 export interface VaultSettings {
   addr: string;
@@ -42,6 +45,7 @@ export class Vault {
   private readonly transit: string;
 
   constructor(settings: VaultSettings) {
+    registerSecret(settings.token);
     this.client = nodeVault({
       apiVersion: 'v1',
       endpoint: settings.addr,
