@@ -220,10 +220,14 @@ describe('secret shapes in text', () => {
     expect(scrubText(once)).toBe(once);
   });
 
-  it('masks hosted-page path tokens, bearer tokens and JWTs', () => {
+  it('masks hosted-page path tokens, bearer tokens, JWTs and PEM private keys', () => {
     const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVl';
     expect(scrubText(`/Connect/AbCdEfGhIjKlMnOpQrStUv/consent Bearer abc.def ${jwt}`)).toBe(
       `/Connect/${REDACTED}/consent Bearer ${REDACTED} ${REDACTED}`,
     );
+    const pem = '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg\n-----END EC PRIVATE KEY-----';
+    const cert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+    expect(scrubText(`key ${pem} cert ${cert}`)).toBe(`key ${REDACTED} cert ${cert}`);
+    expect(scrubText(JSON.stringify({ pem }))).toBe(`{"pem":"${REDACTED}"}`);
   });
 });

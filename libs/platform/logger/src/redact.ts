@@ -45,7 +45,6 @@ export const SECRET_KEYS = [
   'api_key',
   'private_key',
   'key',
-  'credentials',
   'code',
   'auth_code',
   'authorization_code',
@@ -313,11 +312,13 @@ const SHAPES = new RegExp(
     `(\\/(?:connect|bounce)\\/)[A-Za-z0-9_-]{16,}`,
     `\\b(Bearer\\s+)[A-Za-z0-9._~+/-]+=*`,
     `\\beyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}`,
+    // PEM private keys (raw or JSON-escaped line breaks)
+    `-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?-----END [A-Z ]*PRIVATE KEY-----`,
   ].join('|'),
   'gi',
 );
 
-/** Masks registered secrets, secret parameters, hosted-page path tokens, bearer tokens and JWTs inside free text. */
+/** Masks registered secrets, secret parameters, hosted-page path tokens, bearer tokens, JWTs and PEM private keys in free text. */
 export function scrubText(text: string): string {
   return maskRegistered(text).replace(SHAPES, (_m, param?: string, path?: string, bearer?: string) => `${param ?? path ?? bearer ?? ''}${REDACTED}`);
 }
