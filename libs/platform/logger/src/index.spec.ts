@@ -80,12 +80,14 @@ describe('createLogger', () => {
     log.error({ err, detail: { upstream: { body: `refresh_token ${refreshToken} expired` } } }, 'refresh failed');
     log.error(err);
     log.info('retrying with %s', refreshToken);
+    log.info({ connectionId: 'c1' }, 'sent %o', { refresh_token: 'interpolated-rt-value', n: 1 });
     expect(JSON.stringify(lines)).not.toContain(refreshToken);
     const e = lines[0]!['err'] as Record<string, string>;
     expect(e['message']).toBe(`invalid_grant for ${REDACTED}`);
     expect(e['stack']).toContain(`Error: invalid_grant for ${REDACTED}`);
     expect(lines[1]!['msg']).toBe(`invalid_grant for ${REDACTED}`);
     expect(lines[2]!['msg']).toBe(`retrying with ${REDACTED}`);
+    expect(lines[3]!['msg']).toBe(`sent {"refresh_token":"${REDACTED}","n":1}`);
   });
 
   it('masks ?code= and other secret parameters inside log strings', () => {

@@ -59,7 +59,16 @@ export function createLogger(settings: LoggerSettings): Logger {
     },
     // formatters.log has already turned errors into plain objects; pino's own err serializer would rename their type
     serializers: { err: (err: unknown) => err },
-    hooks: { streamWrite: scrubText },
+    hooks: {
+      // values interpolated into the message (`log.info('%o', obj)`) never reach formatters.log
+      logMethod(args, method) {
+        const message = typeof args[0] === 'string' ? 0 : 1;
+        if (args.length > message + 1) {
+          method.apply(this, args.map((a, i) => (i > message && typeof a === 'object' ? redactFields(a) : a)) as Parameters<typeof method>);
+        } else method.apply(this, args);
+      },
+      streamWrite: scrubText,
+    },
   };
   return guardChildren(pino(options, settings.destination ?? fdDestination()));
 }
