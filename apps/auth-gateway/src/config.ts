@@ -83,6 +83,16 @@ export const schema = commonSchema
     /** Keep finished/expired session records this long (audit) before the purge job deletes them. */
     AUTH_SESSION_RETENTION_MS: env.ms.default(24 * 3_600_000),
     DEFAULT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+    /**
+     * Per client address (`req.ip`, see TRUST_PROXY) and one-minute window, shared by every instance (MongoDB
+     * `rate_buckets`): caller-API requests before the key lookup (keep it above the largest per-key limit of the
+     * clients that share an address), failed key checks, and hosted pages + callback + bounce page together.
+     */
+    RATE_LIMIT_IP_API_PER_MINUTE: z.coerce.number().int().positive().default(1200),
+    RATE_LIMIT_IP_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(20),
+    RATE_LIMIT_IP_PAGES_PER_MINUTE: z.coerce.number().int().positive().default(300),
+    /** A rate-limit count slower than this is made in process memory instead (fail open to the local limiter). */
+    RATE_LIMIT_STORE_TIMEOUT_MS: env.ms.default(250),
     /** Seconds before the bounce page opens the return URL by itself (0: the user taps). */
     BOUNCE_AUTO_REDIRECT_SECONDS: z.coerce.number().int().min(0).max(30).default(0),
     PRODUCT_NAME: z.string().min(1).default('our service'),

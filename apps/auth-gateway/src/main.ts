@@ -9,6 +9,7 @@ import { MongoAuthSessionStore } from './data/auth-sessions';
 import { MongoErasureRequestStore } from './data/erasure-requests';
 import { adminApp, publicApp, type AppDeps } from './http/app';
 import { listen } from './http/listen';
+import { MongoRateStore, RateLimiter } from './http/rate-limit';
 import { loadGatewaySecrets } from './security/secrets';
 import { StateCodec } from './security/state';
 
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
     await sessions.ensureIndexes();
     const erasures = new MongoErasureRequestStore(conn);
     await erasures.ensureIndexes();
+    const rateStore = new MongoRateStore(conn, config.RATE_LIMIT_STORE_TIMEOUT_MS);
+    await rateStore.ensureIndexes();
     const kafka = service.kafka(config);
     if (config.KAFKA_CREATE_TOPICS) await service.topics(kafka, config.KAFKA_TOPIC_PREFIX, [TOPICS.fetch]);
     const producer = await service.producer(kafka);
@@ -70,6 +73,12 @@ async function main(): Promise<void> {
         }),
         settings,
         defaultRateLimitPerMinute: config.DEFAULT_RATE_LIMIT_PER_MINUTE,
+        rateLimiter: new RateLimiter({ store: rateStore, logger: service.logger, secret: secrets.apiKeyPepper, timeoutMs: config.RATE_LIMIT_STORE_TIMEOUT_MS }),
+        ipLimits: {
+          apiPerMinute: config.RATE_LIMIT_IP_API_PER_MINUTE,
+          authFailuresPerMinute: config.RATE_LIMIT_IP_AUTH_FAILURES_PER_MINUTE,
+          pagesPerMinute: config.RATE_LIMIT_IP_PAGES_PER_MINUTE,
+        },
         aasa: config.WELL_KNOWN_AASA_JSON,
         assetLinks: config.WELL_KNOWN_ASSETLINKS_JSON,
       },

@@ -2,7 +2,7 @@ import { tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { REDACTED, scrubText } from '@ais/platform-logger';
 import request from 'supertest';
 import { clientIdOf, hashApiKey } from '../src/security/api-keys';
-import { RateLimiter } from '../src/api/auth';
+import { RateLimiter } from '../src/http/rate-limit';
 import { harness } from './harness';
 
 describe('API clients and keys', () => {
@@ -81,15 +81,19 @@ describe('API clients and keys', () => {
     await request(h.pub).get('/v1/users/u1/connections').set('authorization', `Bearer ${a.key}`).expect(200);
   });
 
-  it('the limiter counts fixed windows', () => {
+  it('the limiter counts fixed windows', async () => {
     let t = 0;
-    const l = new RateLimiter(() => t);
-    expect(l.take('k', 2).allowed).toBe(true);
-    expect(l.take('k', 2).allowed).toBe(true);
-    const third = l.take('k', 2);
+    const l = new RateLimiter({ now: () => t });
+    expect((await l.take('s', 'k', 2)).allowed).toBe(true);
+    expect(await l.take('s', 'k', 2)).toMatchObject({ allowed: true, remaining: 0 });
+    const third = await l.take('s', 'k', 2);
     expect(third).toMatchObject({ allowed: false, remaining: 0, resetMs: 60_000 });
+    t = 59_999;
+    expect(await l.take('s', 'k', 2)).toMatchObject({ allowed: false, resetMs: 1 });
+    expect((await l.take('s', 'other', 2)).allowed).toBe(true);
+    expect((await l.take('other-scope', 'k', 2)).allowed).toBe(true);
     t = 60_000;
-    expect(l.take('k', 2).allowed).toBe(true);
+    expect((await l.take('s', 'k', 2)).allowed).toBe(true);
   });
 
   it('validates the admin body', async () => {

@@ -16,7 +16,7 @@ describe('auth sessions on a real MongoDB-wire server', () => {
   const rec = (id: string, expiresAt: Date, over: Partial<AuthSessionRecord> = {}): AuthSessionRecord => ({
     _id: id, clientId: 'c-x', userId: 'u-x', intent: { kind: 'new' }, dialog: 'truelayer', pageToken: null, codeVerifier: 'v', redirectUri: 'http://127.0.0.1/v1/callback',
     responseMode: 'query', providers: ['uk-cs-mock'], scopes: ['info'], providerId: null, returnUrl: null, webFallbackUrl: null, createdAt: now, expiresAt,
-    consumedAt: null, outcome: null, outcomeCode: null, connectionId: null, bounceToken: null, bounceExpiresAt: null, ...over,
+    consumedAt: null, outcome: null, outcomeCode: null, connectionId: null, bounceToken: null, bounceExpiresAt: null, browserBinding: null, ...over,
   });
 
   beforeAll(async () => {

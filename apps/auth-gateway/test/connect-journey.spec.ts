@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { randomBytes } from 'node:crypto';
+import { BINDING_COOKIE } from '../src/connect/pages.routes';
 import { StateCodec, StateError } from '../src/security/state';
 import { harness, stateOf, type Harness } from './harness';
 
@@ -230,13 +231,14 @@ describe('option 2: hosted picker and permission screen', () => {
     const { key } = await h.newClient();
     const s = await session(h, key, { dialog: 'hosted' });
     expect(s.url).toMatch(/^http:\/\/gw\.test\/connect\/[A-Za-z0-9_-]{43}$/);
-    return { ...s, path: new URL(s.url).pathname };
+    // one browser (a cookie jar): the first open binds the session to it
+    return { ...s, path: new URL(s.url).pathname, browser: request.agent(h.pub) };
   }
 
   it('bank picker lists providers with logos, search and country filter', async () => {
     const h = harness();
     const s = await hosted(h);
-    const page = await request(h.pub).get(s.path).expect(200);
+    const page = await s.browser.get(s.path).expect(200);
     expect(page.text).toContain('data-testid="bank-picker"');
     expect(page.text).toContain('data-testid="provider-mock"');
     expect(page.text).toContain('src="http://tl.test/logos/mock.svg"');
@@ -244,10 +246,10 @@ describe('option 2: hosted picker and permission screen', () => {
     expect(page.headers['content-security-policy']).toContain("default-src 'none'");
     expect(page.headers['content-security-policy']).toContain("form-action 'self' http://tl.test");
     expect(page.text).not.toMatch(/<script|<link/i);
-    const search = await request(h.pub).get(s.path).query({ q: 'barc' }).expect(200);
+    const search = await s.browser.get(s.path).query({ q: 'barc' }).expect(200);
     expect(search.text).toContain('provider-ob-barclays');
     expect(search.text).not.toContain('provider-mock');
-    const fr = await request(h.pub).get(s.path).query({ country: 'fr' }).expect(200);
+    const fr = await s.browser.get(s.path).query({ country: 'fr' }).expect(200);
     expect(fr.text).toContain('provider-fr-stet-bnp');
     expect(fr.text).not.toContain('provider-ob-barclays');
     await request(h.pub).get('/connect/unknown-token-unknown-token').expect(400);
@@ -256,7 +258,7 @@ describe('option 2: hosted picker and permission screen', () => {
   it('permission screen explains what, why, 90 days, TrueLayer, revocation and privacy; then 303 to TrueLayer with provider_id', async () => {
     const h = harness();
     const s = await hosted(h);
-    const consent = await request(h.pub).get(`${s.path}/consent`).query({ provider_id: 'mock' }).expect(200);
+    const consent = await s.browser.get(`${s.path}/consent`).query({ provider_id: 'mock' }).expect(200);
     for (const id of ['permission-screen', 'permission-info', 'permission-transactions', 'permission-offline_access', 'consent-duration', 'truelayer-info', 'revoke-info', 'privacy-policy', 'consent-continue']) {
       expect(consent.text).toContain(`data-testid="${id}"`);
     }
@@ -264,7 +266,7 @@ describe('option 2: hosted picker and permission screen', () => {
     expect(consent.text).toContain('Financial Conduct Authority');
     expect(consent.text).toContain('https://budgetly.test/privacy');
     expect(consent.headers['content-security-policy']).toContain('form-action');
-    const go = await request(h.pub).post(`${s.path}/consent`).type('form').send({ provider_id: 'mock' }).expect(303);
+    const go = await s.browser.post(`${s.path}/consent`).type('form').send({ provider_id: 'mock' }).expect(303);
     const link = new URL(go.headers['location']!);
     expect(link.origin).toBe('http://tl.test');
     expect(link.searchParams.get('provider_id')).toBe('mock');
@@ -273,15 +275,110 @@ describe('option 2: hosted picker and permission screen', () => {
     expect(h.codec.open(stateOf(link.toString()), h.clock.now).sid).toBe(s.session_id);
     await request(h.pub).get('/v1/callback').query({ code: 'x', state: stateOf(link.toString()) }).expect(303);
     // the hosted pages die with the session
-    await request(h.pub).get(s.path).expect(400);
+    await s.browser.get(s.path).expect(400);
   });
 
   it('cancel on our own page ends the session', async () => {
     const h = harness();
     const s = await hosted(h);
-    const res = await request(h.pub).post(`${s.path}/cancel`).expect(200);
+    await s.browser.get(s.path).expect(200);
+    const res = await s.browser.post(`${s.path}/cancel`).expect(200);
     expect(res.text).toContain('data-outcome="cancelled"');
     expect(h.sessions.records.get(s.session_id)).toMatchObject({ outcome: 'cancelled' });
+  });
+});
+
+describe('hosted pages are bound to the browser that opened them first', () => {
+  async function hosted(h: Harness) {
+    const { key } = await h.newClient();
+    const s = await session(h, key, { dialog: 'hosted' });
+    return { ...s, path: new URL(s.url).pathname, token: new URL(s.url).pathname.split('/')[2]! };
+  }
+  const cookieOf = (res: request.Response): string => {
+    const set = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith(`${BINDING_COOKIE}=`));
+    if (!set) throw new Error('no binding cookie');
+    return set;
+  };
+
+  it('browser A binds the link on first open; browser B (no cookie, a forged one, another session\'s) gets a 403 page and changes nothing; A finishes', async () => {
+    const h = harness();
+    const s = await hosted(h);
+    const a = request.agent(h.pub);
+    const first = await a.get(s.path).expect(200);
+    const cookie = cookieOf(first);
+    // HttpOnly, SameSite=Lax, only this session's pages, as long as the session lives; not Secure on http://
+    expect(cookie).toMatch(new RegExp(`^${BINDING_COOKIE}=[A-Za-z0-9_-]{43}; Max-Age=600; Path=/connect/${s.token}; Expires=[^;]+; HttpOnly; SameSite=Lax$`));
+    const secret = /=([^;]+);/.exec(cookie)![1]!;
+    const rec = h.sessions.records.get(s.session_id)!;
+    expect(rec.browserBinding).toMatch(/^[0-9a-f]{64}$/);
+    expect(rec.browserBinding).not.toContain(secret);
+
+    const other = await hosted(h);
+    const otherCookie = cookieOf(await request(h.pub).get(other.path).expect(200));
+    const before = snapshot(h);
+    const browsers = [
+      request.agent(h.pub), // no cookie
+      request.agent(h.pub).set('cookie', `${BINDING_COOKIE}=${'A'.repeat(43)}`), // a guessed secret
+      request.agent(h.pub).set('cookie', otherCookie.split(';')[0]!), // a real binding of another session
+    ];
+    for (const b of browsers) {
+      for (const res of [
+        await b.get(s.path),
+        await b.get(`${s.path}/consent`).query({ provider_id: 'mock' }),
+        await b.post(`${s.path}/consent`).type('form').send({ provider_id: 'mock' }),
+        await b.post(`${s.path}/cancel`),
+        await b.post(`${s.path}/reconfirm`).type('form').send({}),
+      ]) {
+        expect(res.status).toBe(403);
+        expect(res.text).toContain('data-outcome="rejected"');
+        expect(res.text).toContain('This link was opened in another browser');
+        expect(res.headers['set-cookie']).toBeUndefined();
+        expect(res.headers['location']).toBeUndefined();
+      }
+    }
+    expect(snapshot(h)).toBe(before);
+    expect(h.sessions.records.get(s.session_id)).toMatchObject({ providerId: null, consumedAt: null, outcome: null });
+
+    // A goes on: permission screen, consent, TrueLayer, callback, bounce
+    await a.get(`${s.path}/consent`).query({ provider_id: 'mock' }).expect(200);
+    const go = await a.post(`${s.path}/consent`).type('form').send({ provider_id: 'mock' }).expect(303);
+    expect(new URL(go.headers['location']!).searchParams.get('provider_id')).toBe('mock');
+    const done = await request(h.pub).get('/v1/callback').query({ code: 'x', state: stateOf(go.headers['location']!) }).expect(303);
+    expect(done.headers['location']).toMatch(/^\/bounce\//);
+    expect(h.sessions.records.get(s.session_id)).toMatchObject({ outcome: 'connected' });
+  });
+
+  it('only one of several browsers opening the link at once wins', async () => {
+    const h = harness();
+    const s = await hosted(h);
+    const results = await Promise.all(Array.from({ length: 6 }, () => request(h.pub).get(s.path)));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 403, 403, 403, 403, 403]);
+    expect(results.filter((r) => r.headers['set-cookie'])).toHaveLength(1);
+  });
+
+  it('an action (POST) on a link nobody opened, or a HEAD, binds nothing and changes nothing', async () => {
+    const h = harness();
+    const s = await hosted(h);
+    const before = snapshot(h);
+    const cancel = await request(h.pub).post(`${s.path}/cancel`).expect(403);
+    expect(cancel.text).toContain('has not been opened yet');
+    await request(h.pub).post(`${s.path}/consent`).type('form').send({ provider_id: 'mock' }).expect(403);
+    const head = await request(h.pub).head(s.path).expect(200);
+    expect(head.headers['set-cookie']).toBeUndefined();
+    expect(snapshot(h)).toBe(before);
+    // the user's own first open still binds
+    await request.agent(h.pub).get(s.path).expect(200);
+    expect(h.sessions.records.get(s.session_id)!.browserBinding).not.toBeNull();
+  });
+
+  it('the cookie is Secure when the browser comes over https (public origin or a trusted proxy)', async () => {
+    const h = harness();
+    const viaProxy = await hosted(h);
+    const proxied = await request(h.pub).get(viaProxy.path).set('x-forwarded-proto', 'https').expect(200);
+    expect(cookieOf(proxied)).toMatch(/; Secure;/);
+    h.settings.publicBaseUrl = 'https://gw.test';
+    const s = await hosted(h);
+    expect(cookieOf(await request(h.pub).get(s.path).expect(200))).toMatch(/; HttpOnly; Secure; SameSite=Lax$/);
   });
 });
 
@@ -324,19 +421,19 @@ describe('hosted re-consent page (the user reconfirms on our page)', () => {
     expect(h.tv.startReconsent).not.toHaveBeenCalled();
     const path = new URL(res.body.url as string).pathname;
     expect(path).toMatch(/^\/connect\/[A-Za-z0-9_-]{43}\/reconfirm$/);
-    return { path, sessionId: res.body.session_id as string };
+    return { path, sessionId: res.body.session_id as string, browser: request.agent(h.pub) };
   }
 
   it('shows what is shared and days left; confirming extends and lands on the bounce page', async () => {
     const h = harness();
-    const { path, sessionId } = await confirmSession(h);
-    const page = await request(h.pub).get(path).expect(200);
+    const { path, sessionId, browser } = await confirmSession(h);
+    const page = await browser.get(path).expect(200);
     for (const id of ['reconfirm-screen', 'permission-info', 'days-left', 'consent-duration', 'truelayer-info', 'revoke-info', 'privacy-policy', 'reconfirm-continue']) {
       expect(page.text).toContain(`data-testid="${id}"`);
     }
     expect(page.text).toContain('66');
     h.tv.startReconsent.mockResolvedValueOnce({ outcome: { $case: 'extended', extended: (await h.tv.getConnection({ clientId: 'c', userId: 'user-1', connectionId: 'conn-1' })).connection } });
-    const go = await request(h.pub).post(path).type('form').send({}).expect(303);
+    const go = await browser.post(path).type('form').send({}).expect(303);
     expect(h.tv.startReconsent).toHaveBeenCalledWith(expect.objectContaining({ userReconfirmed: true, connectionId: 'conn-1', userId: 'user-1' }));
     expect(go.headers['location']).toMatch(/^\/bounce\//);
     const bounce = await request(h.pub).get(go.headers['location']!).expect(200);
@@ -344,14 +441,15 @@ describe('hosted re-consent page (the user reconfirms on our page)', () => {
     expect(bounce.text).toContain('status=extended');
     expect(h.sessions.records.get(sessionId)).toMatchObject({ outcome: 'extended', connectionId: 'conn-1' });
     // single use: the page is gone
-    await request(h.pub).get(path).expect(400);
+    await browser.get(path).expect(400);
     expect(h.tv.exchangeCode).not.toHaveBeenCalled();
   });
 
   it('falls back to the reauth link, whose callback renews the connection', async () => {
     const h = harness();
-    const { path } = await confirmSession(h);
-    const go = await request(h.pub).post(path).type('form').send({}).expect(303);
+    const { path, browser } = await confirmSession(h);
+    await browser.get(path).expect(200);
+    const go = await browser.post(path).type('form').send({}).expect(303);
     expect(go.headers['location']).toBe('http://tl.test/reauth?x=1');
     const state = (h.tv.startReconsent.mock.calls[0]![0] as { state: string }).state;
     await request(h.pub).get('/v1/callback').query({ code: 'x', state }).expect(303);
@@ -360,9 +458,10 @@ describe('hosted re-consent page (the user reconfirms on our page)', () => {
 
   it('falls back to a fresh auth at the same bank, carrying the old connection', async () => {
     const h = harness();
-    const { path } = await confirmSession(h);
+    const { path, browser } = await confirmSession(h);
+    await browser.get(path).expect(200);
     h.tv.startReconsent.mockResolvedValueOnce({ outcome: { $case: 'newAuthRequired', newAuthRequired: 'no_refresh_token' } });
-    const go = await request(h.pub).post(path).type('form').send({}).expect(303);
+    const go = await browser.post(path).type('form').send({}).expect(303);
     const link = new URL(go.headers['location']!);
     expect(link.searchParams.get('provider_id')).toBe('mock');
     expect(link.searchParams.get('code_challenge')).toBeTruthy();

@@ -292,7 +292,9 @@ describe('methods: HEAD never consumes a callback; other methods on a known path
 describe('hosted-page client errors: 4xx page, logged below error level', () => {
   it('POST /connect/<new-session token>/reconfirm is a 400 page and a warn line; the session still works', async () => {
     const { h, pub, pageToken, lines, records } = await edge();
-    const res = await request(pub).post(`/connect/${pageToken}/reconfirm`).type('form').send({});
+    const browser = request.agent(pub);
+    await browser.get(`/connect/${pageToken}`).expect(200);
+    const res = await browser.post(`/connect/${pageToken}/reconfirm`).type('form').send({});
     expect(res.status).toBe(400);
     expect(res.text).toContain('data-outcome="rejected"');
     expect(res.headers['cache-control']).toBe('no-store');
@@ -300,7 +302,7 @@ describe('hosted-page client errors: 4xx page, logged below error level', () => 
     expect(records().find((r) => r['msg'] === 'hosted page refused')).toMatchObject({ level: 'warn', code: 'not_a_reconsent', status: 400 });
     expect(records().filter((r) => r['level'] === 'error')).toEqual([]);
     expect(lines.join('')).not.toContain(pageToken);
-    await request(pub).get(`/connect/${pageToken}`).expect(200);
+    await browser.get(`/connect/${pageToken}`).expect(200);
   });
 
   it("re-consent page: token-vault's NOT_FOUND is a 404 page (warn); token-vault down stays a 502 page (error)", async () => {
@@ -308,12 +310,13 @@ describe('hosted-page client errors: 4xx page, logged below error level', () => 
     const s = await request(pub).post('/v1/users/user-1/connections/conn-1/reconsent').set(auth).send({ dialog: 'hosted', return_url: 'https://app.budgetly.test/connected' }).expect(201);
     const path = new URL(s.body.url as string).pathname;
     h.tv.getConnection.mockRejectedValueOnce(AppError.notFound('connection_not_found', 'no such connection'));
-    const gone = await request(pub).get(path);
+    const browser = request.agent(pub);
+    const gone = await browser.get(path);
     expect(gone.status).toBe(404);
     expect(gone.text).toContain('data-outcome="rejected"');
     expect(records().filter((r) => r['level'] === 'error')).toEqual([]);
     h.tv.startReconsent.mockRejectedValueOnce(AppError.unavailable('grpc_14', 'No connection established'));
-    const down = await request(pub).post(path).type('form').send({});
+    const down = await browser.post(path).type('form').send({});
     expect(down.status).toBe(502);
     expect(down.text).toContain('data-outcome="failed"');
     expect(records().filter((r) => r['level'] === 'error').map((r) => r['msg'])).toEqual(['hosted page failed']);

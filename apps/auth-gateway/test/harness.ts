@@ -7,13 +7,13 @@ import { createLogger } from '@ais/platform-logger';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import request from 'supertest';
-import { RateLimiter } from '../src/api/auth';
 import type { Downstreams } from '../src/clients/grpc-clients';
 import type { ProviderCatalog, ProviderInfo } from '../src/connect/providers';
 import type { ConnectSettings } from '../src/connect/service';
 import { MemoryApiClientStore } from '../src/data/api-clients';
 import { MemoryAuthSessionStore } from '../src/data/auth-sessions';
 import { adminApp, publicApp, type AppDeps } from '../src/http/app';
+import { DEFAULT_IP_LIMITS, RateLimiter, type IpLimits } from '../src/http/rate-limit';
 import { StateCodec } from '../src/security/state';
 
 export const logger = createLogger({ service: 'gw-test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -72,7 +72,7 @@ export interface Harness {
   newClient(opts?: { rate?: number; returnUrls?: string[] }): Promise<{ clientId: string; key: string }>;
 }
 
-export function harness(opts: { aasa?: unknown; assetLinks?: unknown } = {}): Harness {
+export function harness(opts: { aasa?: unknown; assetLinks?: unknown; ipLimits?: Partial<IpLimits> } = {}): Harness {
   const clock = { now: Date.parse('2026-11-25T12:00:00Z') };
   const clients = new MemoryApiClientStore();
   const sessions = new MemoryAuthSessionStore();
@@ -156,7 +156,8 @@ export function harness(opts: { aasa?: unknown; assetLinks?: unknown } = {}): Ha
       providers: catalog,
       settings,
       defaultRateLimitPerMinute: 100,
-      rateLimiter: new RateLimiter(() => clock.now),
+      rateLimiter: new RateLimiter({ now: () => clock.now, logger }),
+      ipLimits: { ...DEFAULT_IP_LIMITS, ...opts.ipLimits },
       aasa: opts.aasa,
       assetLinks: opts.assetLinks,
       now: () => new Date(clock.now),

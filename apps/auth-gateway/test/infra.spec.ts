@@ -85,7 +85,7 @@ describe('housekeeping', () => {
     const rec = (id: string, expiresAt: number, bounce: number | null): AuthSessionRecord => ({
       _id: id, clientId: 'c', userId: 'u', intent: { kind: 'new' }, dialog: 'truelayer', pageToken: null, codeVerifier: 'v', redirectUri: 'http://x/cb', responseMode: 'query',
       providers: ['p'], scopes: ['info'], providerId: null, returnUrl: null, webFallbackUrl: null, createdAt: new Date(0), expiresAt: new Date(expiresAt), consumedAt: null,
-      outcome: null, outcomeCode: null, connectionId: null, bounceToken: null, bounceExpiresAt: bounce === null ? null : new Date(bounce),
+      outcome: null, outcomeCode: null, connectionId: null, bounceToken: null, bounceExpiresAt: bounce === null ? null : new Date(bounce), browserBinding: null,
     });
     await store.create(rec('old', 1_000, null));
     await store.create(rec('old-bounce-live', 1_000, 9_000));

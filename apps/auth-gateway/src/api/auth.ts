@@ -1,7 +1,8 @@
-/** `Authorization: Bearer <api key>` on /v1/* and a per-key rate limit. */
+/** `Authorization: Bearer <api key>` on /v1/users/*, behind a per-address limit, and a per-key rate limit. */
 import { AppError } from '@ais/platform-errors';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { ApiClientRecord, ApiClientStore } from '../data/api-clients';
+import { DEFAULT_IP_LIMITS, rateLimited, setRateLimitHeaders, type IpLimits, type RateLimiter } from '../http/rate-limit';
 import { clientIdOf, hashApiKey, hashesEqual } from '../security/api-keys';
 
 const unauthenticated = (message: string): AppError => new AppError({ code: 'invalid_api_key', message, kind: 'unauthenticated' });
@@ -12,65 +13,43 @@ export function clientOf(res: Response): ApiClientRecord {
   return client;
 }
 
-export function requireApiKey(store: ApiClientStore, pepper: Buffer, limiter: RateLimiter): RequestHandler {
+/**
+ * Per client address first (every request, and failed key checks: once an address reached its failures, it gets
+ * 429 before any `api_clients` lookup), then the key, then the client's own per-minute limit. Every count is in
+ * the shared store (`RateLimiter`), so the limits hold across instances.
+ */
+export function requireApiKey(store: ApiClientStore, pepper: Buffer, limiter: RateLimiter, ipLimits: IpLimits = DEFAULT_IP_LIMITS): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
+    const ip = req.ip ?? 'unknown';
+    const byIp = await limiter.count('api-ip', ip, { n: 1 });
+    const requests = byIp.counters['n'] ?? 0;
+    if (requests > ipLimits.apiPerMinute) {
+      setRateLimitHeaders(res, { allowed: false, limit: ipLimits.apiPerMinute, remaining: 0, resetMs: byIp.resetMs });
+      throw rateLimited(`rate limit of ${ipLimits.apiPerMinute} requests per minute from one address exceeded`, byIp.resetMs);
+    }
+    if ((byIp.counters['f'] ?? 0) >= ipLimits.authFailuresPerMinute) {
+      throw rateLimited(`too many requests with an invalid API key from this address; retry after the window`, byIp.resetMs);
+    }
+    const refuse = async (message: string, header: string): Promise<never> => {
+      await limiter.count('api-ip', ip, { f: 1 });
+      res.setHeader('WWW-Authenticate', header);
+      throw unauthenticated(message);
+    };
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match?.[1]) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="ais"');
-      throw unauthenticated('an API key is required: Authorization: Bearer <key>');
-    }
+    if (!match?.[1]) return refuse('an API key is required: Authorization: Bearer <key>', 'Bearer realm="ais"');
     const key = match[1];
     const clientId = clientIdOf(key);
     const hash = hashApiKey(pepper, key);
     const client = clientId ? await store.get(clientId) : null;
     // Compare even when the client is unknown so the timing does not tell which part was wrong.
     const ok = hashesEqual(hash, client?.keyHash ?? 'x'.repeat(hash.length)) && client !== null;
-    if (!ok || !client) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="ais", error="invalid_token"');
-      throw unauthenticated('the API key is not valid');
-    }
+    if (!ok || !client) return refuse('the API key is not valid', 'Bearer realm="ais", error="invalid_token"');
     if (client.disabledAt) throw new AppError({ code: 'api_client_disabled', message: 'this API client is disabled', kind: 'permission_denied' });
-    const verdict = limiter.take(client._id, client.rateLimitPerMinute);
-    res.setHeader('RateLimit-Limit', String(client.rateLimitPerMinute));
-    res.setHeader('RateLimit-Remaining', String(verdict.remaining));
-    res.setHeader('RateLimit-Reset', String(Math.ceil(verdict.resetMs / 1000)));
-    if (!verdict.allowed) {
-      throw new AppError({ code: 'rate_limited', message: `rate limit of ${client.rateLimitPerMinute} requests per minute exceeded`, kind: 'rate_limited', retryAfterMs: Math.max(1000, verdict.resetMs) });
-    }
+    const verdict = await limiter.take('api-key', client._id, client.rateLimitPerMinute);
+    setRateLimitHeaders(res, verdict);
+    if (!verdict.allowed) throw rateLimited(`rate limit of ${client.rateLimitPerMinute} requests per minute exceeded`, verdict.resetMs);
     res.locals['apiClient'] = client;
     next();
   };
-}
-
-/**
- * Fixed one-minute windows per API client, in process memory: with N gateway instances a client gets up to N× its
- * limit. (A shared limiter in the database or a cache is the follow-up for horizontal scaling.)
- */
-export class RateLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
-
-  constructor(
-    private readonly now: () => number = Date.now,
-    private readonly windowMs = 60_000,
-  ) {}
-
-  take(key: string, limit: number): { allowed: boolean; remaining: number; resetMs: number } {
-    const t = this.now();
-    const start = t - (t % this.windowMs);
-    let w = this.windows.get(key);
-    if (!w || w.start !== start) {
-      w = { start, count: 0 };
-      this.windows.set(key, w);
-      if (this.windows.size > 10_000) this.sweep(start);
-    }
-    const resetMs = start + this.windowMs - t;
-    if (w.count >= limit) return { allowed: false, remaining: 0, resetMs };
-    w.count += 1;
-    return { allowed: true, remaining: limit - w.count, resetMs };
-  }
-
-  private sweep(current: number): void {
-    for (const [k, w] of this.windows) if (w.start !== current) this.windows.delete(k);
-  }
 }

@@ -1,14 +1,17 @@
 /**
  * Browser-facing routes: hosted bank picker and permission screen (option 2), the OAuth callback (query and
  * form_post), the bounce page and the app-association files. No API key here: the hosted pages are bound to a
- * session by an unguessable token in the path; the callback by the encrypted, single-use `state`.
+ * session by an unguessable token in the path, and to the browser that first opened them by a cookie; the callback
+ * by the encrypted, single-use `state`. All of them are rate-limited per client address (shared across instances).
  */
 import { isAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
-import { createHash } from 'node:crypto';
-import type { AuthSessionStore } from '../data/auth-sessions';
+import { createHash, randomBytes } from 'node:crypto';
+import type { AuthSessionRecord, AuthSessionStore } from '../data/auth-sessions';
+import type { RateLimiter } from '../http/rate-limit';
+import { hashesEqual } from '../security/api-keys';
 import type { ProviderCatalog, ProviderInfo } from './providers';
 import type { ConnectService, ConnectSettings, RejectReason } from './service';
 import { withParams } from './service';
@@ -29,6 +32,22 @@ const REJECT_TEXT: Record<RejectReason, string> = {
 };
 
 const REFUSED_TEXT = 'This link cannot be used for this step. Please start again from the app.';
+const OTHER_BROWSER_TEXT =
+  'This link was opened in another browser. For your security, a connect link works only in the browser that opened it first. Please start again from the app.';
+const NOT_OPENED_TEXT = 'This link has not been opened yet. Please start connecting your bank from the app.';
+
+/** The browser-binding cookie (path `/connect/<token>`: only that session's pages receive it). */
+export const BINDING_COOKIE = 'ais_connect_binding';
+
+const sha256Hex = (value: string): string => createHash('sha256').update(value, 'utf8').digest('hex');
+
+function cookieValue(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
 
 export interface PagesDeps {
   connect: ConnectService;
@@ -38,6 +57,9 @@ export interface PagesDeps {
   logger: Logger;
   aasa: unknown;
   assetLinks: unknown;
+  /** Per client address on /connect, /bounce and /v1/callback; none: not limited. */
+  limiter?: RateLimiter;
+  pagesPerMinute?: number;
   now?: () => Date;
 }
 
@@ -89,6 +111,17 @@ export function pagesRoutes(deps: PagesDeps): Router {
     html(res, 502, outcomePage({ outcome: 'failed', title: 'Something went wrong', message: 'We could not load this page. Please try again in a moment.' }));
   };
 
+  const limiter = deps.limiter;
+  if (limiter) {
+    const limit = deps.pagesPerMinute ?? 300;
+    router.use(['/connect', '/bounce', '/v1/callback'], async (req, res, next) => {
+      const v = await limiter.take('pages-ip', req.ip ?? 'unknown', limit);
+      if (v.allowed) return next();
+      deps.logger.warn({ scope: 'pages-ip', limit }, 'hosted page rate limit reached');
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil(v.resetMs / 1000))));
+      html(res, 429, outcomePage({ outcome: 'rejected', title: 'Please wait a moment', message: 'Too many requests from your network. Please wait a minute and try again.' }));
+    });
+  }
   router.use(['/connect', '/bounce', '/v1/callback'], csp);
 
   // ---- app association ----------------------------------------------------------------------------------------
@@ -107,8 +140,40 @@ export function pagesRoutes(deps: PagesDeps): Router {
   const hostedSession = async (req: Request, res: Response) => {
     const token = String(req.params['token'] ?? '');
     const session = TOKEN_RE.test(token) ? await deps.sessions.findByPageToken(token, now()) : null;
-    if (!session) rejected(res, 'unknown');
-    return session ? { token, session } : undefined;
+    if (!session) return void rejected(res, 'unknown');
+    return (await inThisBrowser(req, res, token, session)) ? { token, session } : undefined;
+  };
+
+  /**
+   * Browser binding: the first page view (GET) of a session's hosted pages binds the session to that browser (a
+   * random secret in an HttpOnly, SameSite=Lax cookie on `/connect/<token>`, its hash on the session, set by a
+   * conditional update so only one browser can win); every later request must carry the cookie. Anything else is
+   * a 403 page, before any state change. HEAD never binds.
+   */
+  const inThisBrowser = async (req: Request, res: Response, token: string, session: AuthSessionRecord): Promise<boolean> => {
+    const refuse = (message: string): false => {
+      deps.logger.warn({ sessionId: session._id, method: req.method }, 'hosted page refused: not the browser bound to this session');
+      html(res, 403, outcomePage({ outcome: 'rejected', title: 'This link cannot be used here', message }));
+      return false;
+    };
+    const presented = cookieValue(req, BINDING_COOKIE);
+    const bound = session.browserBinding ?? null;
+    if (bound !== null) return (presented !== undefined && hashesEqual(sha256Hex(presented), bound)) || refuse(OTHER_BROWSER_TEXT);
+    if (req.method === 'HEAD') return true;
+    if (req.method !== 'GET') return refuse(NOT_OPENED_TEXT);
+    const secret = randomBytes(32).toString('base64url');
+    const t = now();
+    if (!(await deps.sessions.bindBrowser(session._id, sha256Hex(secret), t))) return refuse(OTHER_BROWSER_TEXT);
+    // Secure whenever the browser reaches us over https (directly or via a trusted proxy) or the public origin is
+    // https; on plain http (http://127.0.0.1 locally) the cookie cannot be Secure, or the browser would not keep it.
+    res.cookie(BINDING_COOKIE, secret, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: req.secure || deps.settings.publicBaseUrl.startsWith('https:'),
+      path: `/connect/${token}`,
+      maxAge: Math.max(1000, session.expiresAt.getTime() - t.getTime()),
+    });
+    return true;
   };
 
   /** Allows the shown logos' origins in img-src: re-applies the CSP header now that they are known. */

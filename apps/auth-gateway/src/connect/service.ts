@@ -133,6 +133,7 @@ export class ConnectService {
       connectionId: null,
       bounceToken: null,
       bounceExpiresAt: null,
+      browserBinding: null,
     };
     // Validate the link before storing anything (bad scopes/providers → 400).
     const url = record.pageToken ? this.hostedUrl(record.pageToken) : this.authLink(record, undefined);

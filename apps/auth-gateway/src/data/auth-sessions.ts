@@ -32,6 +32,8 @@ export interface AuthSessionRecord {
   connectionId: string | null;
   bounceToken: string | null;
   bounceExpiresAt: Date | null;
+  /** SHA-256 (hex) of the binding cookie set in the browser that first opened the hosted pages; null until then. */
+  browserBinding: string | null;
 }
 
 export interface OutcomeUpdate {
@@ -53,6 +55,11 @@ export interface AuthSessionStore {
    * this user and client. Returns the record (before the update) or null when nothing matched (nothing changes then).
    */
   consume(sid: string, userId: string, clientId: string, now: Date): Promise<AuthSessionRecord | null>;
+  /**
+   * Binds an unconsumed, unexpired hosted session to a browser: true for the first call only (a conditional update
+   * on `browserBinding: null`, atomic per document), false when another browser bound it first.
+   */
+  bindBrowser(sid: string, bindingHash: string, now: Date): Promise<boolean>;
   setProvider(sid: string, providerId: string): Promise<void>;
   setVerifier(sid: string, codeVerifier: string, dialog: Dialog, pageToken: string | null): Promise<void>;
   finish(sid: string, update: OutcomeUpdate): Promise<void>;
@@ -151,6 +158,11 @@ export class MongoAuthSessionStore implements AuthSessionStore {
     return this.fromStored(rec);
   }
 
+  async bindBrowser(sid: string, bindingHash: string, now: Date): Promise<boolean> {
+    const res = await this.col.updateOne({ _id: sid, browserBinding: null, consumedAt: null, expiresAt: { $gt: now } }, { $set: { browserBinding: bindingHash } });
+    return res.modifiedCount === 1;
+  }
+
   async setProvider(sid: string, providerId: string): Promise<void> {
     await this.col.updateOne({ _id: sid, consumedAt: null }, { $set: { providerId } });
   }
@@ -211,6 +223,13 @@ export class MemoryAuthSessionStore implements AuthSessionStore {
     const before = structuredClone(r);
     r.consumedAt = now;
     return before;
+  }
+
+  async bindBrowser(sid: string, bindingHash: string, now: Date): Promise<boolean> {
+    const r = this.records.get(sid);
+    if (!r || (r.browserBinding ?? null) !== null || r.consumedAt !== null || r.expiresAt <= now) return false;
+    r.browserBinding = bindingHash;
+    return true;
   }
 
   async setProvider(sid: string, providerId: string): Promise<void> {

@@ -2,7 +2,7 @@ import type { Logger } from '@ais/platform-logger';
 import express, { Router, type Express } from 'express';
 import helmet from 'helmet';
 import { apiClientAdminRoutes } from '../api/api-clients.admin';
-import { RateLimiter, requireApiKey } from '../api/auth';
+import { requireApiKey } from '../api/auth';
 import { openApiDocument } from '../api/openapi';
 import { erasureRoutes } from '../api/erasure.routes';
 import { readRoutes } from '../api/read.routes';
@@ -19,6 +19,7 @@ import { isWebhookPath, webhookRoutes, type EventSink } from '../webhooks/truela
 import { accessLog } from './access-log';
 import { adminRoutes } from './admin.routes';
 import { notFound, otherMethodsNotAllowed, problemHandler } from './problems';
+import { DEFAULT_IP_LIMITS, RateLimiter, type IpLimits } from './rate-limit';
 
 export interface GatewayDeps {
   clients: ApiClientStore;
@@ -30,7 +31,9 @@ export interface GatewayDeps {
   providers: ProviderCatalog;
   settings: ConnectSettings;
   defaultRateLimitPerMinute: number;
+  /** Shared (MongoDB) in production; default: counts in this process. */
   rateLimiter?: RateLimiter;
+  ipLimits?: IpLimits;
   aasa?: unknown;
   assetLinks?: unknown;
   now?: () => Date;
@@ -82,16 +85,18 @@ export function publicApp(deps: AppDeps): Express {
   const app = base(deps);
   const g = deps.gateway;
   const connect = connectService(deps);
+  const limiter = g.rateLimiter ?? new RateLimiter({ logger: deps.logger });
+  const ipLimits = g.ipLimits ?? DEFAULT_IP_LIMITS;
   // Each router ends with a 405 (and Allow) for its paths' other methods: no two routers share a path.
   app.use(otherMethodsNotAllowed(Router({ caseSensitive: true }).get('/v1/openapi.json', (_req, res) => void res.json(openApiDocument))));
   app.use(
     otherMethodsNotAllowed(
-      pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, ...(g.now ? { now: g.now } : {}) }),
+      pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, limiter, pagesPerMinute: ipLimits.pagesPerMinute, ...(g.now ? { now: g.now } : {}) }),
     ),
   );
   app.use(otherMethodsNotAllowed(webhookRoutes({ fetcher: deps.downstreams.fetcher, events: deps.events, logger: deps.logger, bodyLimit: deps.webhookBodyLimit, ...(g.now ? { now: g.now } : {}) })));
   // The key is checked on the caller resources; an unknown /v1 path stays a plain 404.
-  app.use('/v1/users', requireApiKey(g.clients, g.apiKeyPepper, g.rateLimiter ?? new RateLimiter()));
+  app.use('/v1/users', requireApiKey(g.clients, g.apiKeyPepper, limiter, ipLimits));
   app.use('/v1', otherMethodsNotAllowed(v1Routes(deps.downstreams, connect, { refreshDeadlineMs: deps.refreshDeadlineMs })));
   app.use('/v1', otherMethodsNotAllowed(erasureRoutes({ downstreams: deps.downstreams, sessions: g.sessions, requests: g.erasures ?? new MemoryErasureRequestStore(), logger: deps.logger, ...(g.now ? { now: g.now } : {}) })));
   app.use('/v1', otherMethodsNotAllowed(readRoutes(deps.downstreams, { editDeadlineMs: deps.editDeadlineMs ?? 10_000 })));
