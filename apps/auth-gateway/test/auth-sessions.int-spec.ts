@@ -50,6 +50,22 @@ describe('auth sessions on a real MongoDB-wire server', () => {
     expect(await store.consume('guarded', 'u-x', 'c-x', new Date())).not.toBeNull();
   });
 
+  it('binds a hosted session to one browser: of concurrent first opens exactly one wins, and never after use or expiry', async () => {
+    for (let round = 0; round < 5; round += 1) {
+      const id = `bind-${round}`;
+      await store.create(rec(id, new Date(now.getTime() + 60_000), { dialog: 'hosted', pageToken: `${'q'.repeat(40)}${round}00` }));
+      const wins = await Promise.all(Array.from({ length: 8 }, (_, i) => store.bindBrowser(id, `hash-${i}`, new Date())));
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      expect((await store.peek(id))?.browserBinding).toBe(`hash-${wins.indexOf(true)}`);
+      expect(await store.bindBrowser(id, 'later', new Date())).toBe(false);
+    }
+    await store.create(rec('bind-used', new Date(now.getTime() + 60_000), { consumedAt: now }));
+    await store.create(rec('bind-expired', new Date(now.getTime() - 1_000)));
+    expect(await store.bindBrowser('bind-used', 'h', new Date())).toBe(false);
+    expect(await store.bindBrowser('bind-expired', 'h', new Date())).toBe(false);
+    expect((await store.peek('bind-used'))?.browserBinding).toBeNull();
+  });
+
   it('finds hosted and bounce sessions by token and purges expired records', async () => {
     await store.create(rec('hosted', new Date(now.getTime() + 60_000), { pageToken: 'p'.repeat(43) }));
     expect((await store.findByPageToken('p'.repeat(43), new Date()))?._id).toBe('hosted');
