@@ -194,6 +194,19 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     page.on('request', (r) => seen.push(r.url()));
     await page.goto(s.json['url'] as string);
     await page.waitForSelector('[data-testid="bank-picker"]');
+    // the first open bound the session to this browser (an HttpOnly cookie on this link's path only) ...
+    const binding = (await page.context().cookies()).find((c) => c.name === 'ais_connect_binding');
+    expect(binding).toMatchObject({ httpOnly: true, sameSite: 'Lax', secure: false, path: new URL(s.json['url'] as string).pathname });
+    secretsSeen.push(binding!.value);
+    // ... so the same link in another browser (its own cookie jar) is a 403 page, for the picker and the consent step
+    const other = await browser.newPage();
+    for (const url of [s.json['url'] as string, `${s.json['url'] as string}/consent?provider_id=mock`]) {
+      const refused = await other.goto(url);
+      expect(refused?.status()).toBe(403);
+      expect(await other.textContent('[data-testid="outcome-message"]')).toContain('opened in another browser');
+    }
+    await shot(other, 'option2-other-browser');
+    await other.close();
     // logos come from the providers endpoint and are allowed by the page's CSP
     await page.waitForFunction(`(() => { const i = document.querySelector('[data-testid="logo-mock"]'); return !!i && i.complete && i.naturalWidth > 0; })()`);
     await shot(page, 'option2-hosted-picker');
