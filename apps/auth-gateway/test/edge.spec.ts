@@ -44,15 +44,15 @@ function expectProblem(res: request.Response, status: number, code: string): voi
 }
 
 describe('requests the gateway cannot read: 4xx problem JSON, nothing secret logged', () => {
-  it('an unknown or lying Content-Encoding is a 400; a real gzip body is read', async () => {
+  it('an unknown Content-Encoding is a 415, a lying one a 400; a real gzip body is read', async () => {
     const { pub, auth, lines, records } = await edge();
     const body = '{"dialog":"truelayer"}';
     const bogus = await request(pub).post('/v1/users/x/connect-sessions').set(auth).set('content-type', 'application/json').set('content-encoding', 'bogus').send(body);
-    expectProblem(bogus, 400, 'unsupported_content_encoding');
+    expectProblem(bogus, 415, 'unsupported_content_encoding');
     const notGzip = await request(pub).post('/v1/users/x/connect-sessions').set(auth).set('content-type', 'application/json').set('content-encoding', 'gzip').send(body);
     expectProblem(notGzip, 400, 'unreadable_body');
     // without a key too: the body is read before the key is checked, and the answer is still the client's error
-    expectProblem(await request(pub).post('/v1/users/x/connect-sessions').set('content-type', 'application/json').set('content-encoding', 'bogus').send(body), 400, 'unsupported_content_encoding');
+    expectProblem(await request(pub).post('/v1/users/x/connect-sessions').set('content-type', 'application/json').set('content-encoding', 'bogus').send(body), 415, 'unsupported_content_encoding');
     const gz = await request(pub)
       .post('/v1/users/x/connect-sessions')
       .set(auth)
@@ -66,19 +66,19 @@ describe('requests the gateway cannot read: 4xx problem JSON, nothing secret log
     expect(lines.join('')).not.toContain('dialog');
   });
 
-  it('POST /v1/callback with too many fields or charset=utf-7: 400, no exchange, code and state never logged', async () => {
+  it('POST /v1/callback with too many fields (400) or charset=utf-7 (415): no exchange, code and state never logged', async () => {
     const { h, pub, lines, records } = await edge();
     const many = await request(pub).post('/v1/callback').type('form').send(`${MANY_FIELDS}&code=the-auth-code-x1&state=the-state-value-x1`);
     expectProblem(many, 400, 'too_many_parameters');
     const utf7 = await request(pub).post('/v1/callback').set('content-type', 'application/x-www-form-urlencoded; charset=utf-7').send('code=the-auth-code-x2&state=the-state-value-x2');
-    expectProblem(utf7, 400, 'unsupported_charset');
+    expectProblem(utf7, 415, 'unsupported_charset');
     expect(h.tv.exchangeCode).not.toHaveBeenCalled();
     const log = lines.join('');
     for (const secret of ['the-auth-code', 'the-state-value', 'body-field']) expect(log).not.toContain(secret);
     expect(records().filter((r) => r['level'] === 'error')).toEqual([]);
     expect(records().filter((r) => r['msg'] === 'http request').map((r) => [r['path'], r['status']])).toEqual([
       ['/v1/callback', 400],
-      ['/v1/callback', 400],
+      ['/v1/callback', 415],
     ]);
   });
 
@@ -95,6 +95,32 @@ describe('requests the gateway cannot read: 4xx problem JSON, nothing secret log
     // the session was not touched: the page still opens
     await request(pub).get(`/connect/${pageToken}`).expect(200);
     expect([...h.sessions.records.values()][0]).toMatchObject({ consumedAt: null });
+  });
+
+  it('a body over the limit is a 413; a body of another Content-Type than the route reads is a 415 (a bodiless request passes)', async () => {
+    const { h, pub, auth, pageToken, lines, records } = await edge();
+    const big = await request(pub).post('/v1/users/x/connect-sessions').set(auth).send({ dialog: 'truelayer', return_url: `https://app.budgetly.test/connected?pad=${'p'.repeat(2000)}` });
+    expectProblem(big, 413, 'body_too_large');
+    const asText = await request(pub).post('/v1/users/x/connect-sessions').set(auth).set('content-type', 'text/plain').send('{"dialog":"truelayer"}');
+    expectProblem(asText, 415, 'unsupported_media_type');
+    expect(asText.body.detail).toBe('the request body must be application/json');
+    // before the key is checked, like every body error
+    expectProblem(await request(pub).post('/v1/users/x/connect-sessions').type('form').send('dialog=truelayer'), 415, 'unsupported_media_type');
+    expectProblem(await request(pub).patch('/v1/users/x/accounts/a1').set(auth).set('content-type', 'application/xml').send('<notes/>'), 415, 'unsupported_media_type');
+    expectProblem(await request(pub).post('/v1/webhooks/truelayer').set('content-type', 'text/plain').send('task_id=1'), 415, 'unsupported_media_type');
+    // JSON with a charset parameter is JSON; a POST without a body reaches the route
+    await request(pub).post('/v1/users/x/connect-sessions').set(auth).set('content-type', 'application/json; charset=utf-8').send('{"dialog":"truelayer"}').expect(201);
+    expect((await request(pub).post('/v1/users/user-1/connections/conn-1/refresh').set(auth).expect(400)).body.code).toBe('psu_ip_required');
+    // the hosted pages' forms and the form_post callback read urlencoded forms only
+    const jsonConsent = await request(pub).post(`/connect/${pageToken}/consent`).send({ provider_id: 'mock' });
+    expectProblem(jsonConsent, 415, 'unsupported_media_type');
+    expect(jsonConsent.body.instance).toBe('/connect/:token/consent');
+    expectProblem(await request(pub).post('/v1/callback').send({ code: 'the-auth-code-j', state: 'the-state-value-j' }), 415, 'unsupported_media_type');
+    expect(h.tv.exchangeCode).not.toHaveBeenCalled();
+    expect(h.sessions.records.size).toBe(2);
+    const log = lines.join('');
+    for (const secret of [pageToken, 'the-auth-code', 'the-state-value', 'ppppp']) expect(log).not.toContain(secret);
+    expect(records().filter((r) => r['level'] === 'error')).toEqual([]);
   });
 
   it('malformed percent-encoding in a path is a 400 problem on the pages, the bounce and the caller API', async () => {

@@ -99,7 +99,7 @@ describe('POST /v1/webhooks/truelayer', () => {
     expect(res.body).toMatchObject({ code: 'invalid_webhook', errors: [{ field: 'results_uri' }] });
     await request(h.pub).post('/v1/webhooks/truelayer').set('content-type', 'application/json').send('{"task_id":').expect(400);
     await request(h.pub).post('/v1/webhooks/truelayer').send({ ...WEBHOOK, task_id: 'x'.repeat(201) }).expect(400);
-    const big = await request(h.pub).post('/v1/webhooks/truelayer').send({ ...WEBHOOK, error_description: 'x'.repeat(3000) }).expect(400);
+    const big = await request(h.pub).post('/v1/webhooks/truelayer').send({ ...WEBHOOK, error_description: 'x'.repeat(3000) }).expect(413);
     expect(big.body.code).toBe('body_too_large');
     expect(h.fetcher.checkWebhook).not.toHaveBeenCalled();
     expect(h.published).toHaveLength(0);

@@ -10,6 +10,7 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import helmet from 'helmet';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuthSessionRecord, AuthSessionStore } from '../data/auth-sessions';
+import { requireBodyType } from '../http/problems';
 import type { RateLimiter } from '../http/rate-limit';
 import { hashesEqual } from '../security/api-keys';
 import type { ProviderCatalog, ProviderInfo } from './providers';
@@ -92,7 +93,9 @@ export function pagesRoutes(deps: PagesDeps): Router {
       baseUri: ["'none'"],
     },
   });
-  const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+  const urlencoded = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+  const formType = requireBodyType('application/x-www-form-urlencoded');
+  const form: RequestHandler = (req, res, next) => formType(req, res, (err?: unknown) => (err ? next(err) : urlencoded(req, res, next)));
   const html = (res: Response, status: number, body: string): void => {
     res.setHeader('Cache-Control', 'no-store');
     res.status(status).type('html').send(body);

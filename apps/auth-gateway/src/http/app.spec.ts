@@ -18,7 +18,7 @@ describe('auth-gateway HTTP surface', () => {
     expect(nf.body).toMatchObject({ status: 404, code: 'route_not_found', instance: '/nope' });
     const bad = await request(app).post('/diagnostics/probes').set('content-type', 'application/json').send('{"origin":').expect(400);
     expect(bad.body.code).toBe('malformed_json');
-    const big = await request(app).post('/diagnostics/probes').send({ origin: 'x'.repeat(5000) }).expect(400);
+    const big = await request(app).post('/diagnostics/probes').send({ origin: 'x'.repeat(5000) }).expect(413);
     expect(big.body.code).toBe('body_too_large');
     const wrongType = await request(app).post('/diagnostics/probes').send({ origin: 42 }).expect(400);
     expect(wrongType.body).toMatchObject({ code: 'invalid_origin', errors: [{ field: 'origin' }] });

@@ -15,10 +15,10 @@ import type { ApiClientStore } from '../data/api-clients';
 import type { AuthSessionStore } from '../data/auth-sessions';
 import { MemoryErasureRequestStore, type ErasureRequestStore } from '../data/erasure-requests';
 import type { StateCodec } from '../security/state';
-import { isWebhookPath, webhookRoutes, type EventSink } from '../webhooks/truelayer.routes';
+import { isWebhookPath, WEBHOOK_PATH, webhookRoutes, type EventSink } from '../webhooks/truelayer.routes';
 import { accessLog } from './access-log';
 import { adminRoutes } from './admin.routes';
-import { notFound, otherMethodsNotAllowed, problemHandler } from './problems';
+import { notFound, otherMethodsNotAllowed, problemHandler, requireBodyType } from './problems';
 import { DEFAULT_IP_LIMITS, RateLimiter, type IpLimits } from './rate-limit';
 
 export interface GatewayDeps {
@@ -94,6 +94,8 @@ export function publicApp(deps: AppDeps): Express {
       pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, limiter, pagesPerMinute: ipLimits.pagesPerMinute, ...(g.now ? { now: g.now } : {}) }),
     ),
   );
+  // JSON bodies only on the caller API and the webhook (415 otherwise); the hosted pages' forms check their own.
+  app.use(['/v1/users', WEBHOOK_PATH], requireBodyType('application/json'));
   app.use(otherMethodsNotAllowed(webhookRoutes({ fetcher: deps.downstreams.fetcher, events: deps.events, logger: deps.logger, bodyLimit: deps.webhookBodyLimit, ...(g.now ? { now: g.now } : {}) })));
   // The key is checked on the caller resources; an unknown /v1 path stays a plain 404.
   app.use('/v1/users', requireApiKey(g.clients, g.apiKeyPepper, limiter, ipLimits));

@@ -33,24 +33,39 @@ export function otherMethodsNotAllowed(router: Router): Router {
 }
 
 /** body-parser's error types (http-errors) that are the client's fault, with a detail that never echoes the input. */
-const BODY_ERRORS: Record<string, { code: string; message: string }> = {
-  'entity.parse.failed': { code: 'malformed_json', message: 'request body is not valid JSON' },
-  'entity.too.large': { code: 'body_too_large', message: 'request body too large' },
-  'parameters.too.many': { code: 'too_many_parameters', message: 'the form has too many fields' },
-  'encoding.unsupported': { code: 'unsupported_content_encoding', message: 'unsupported Content-Encoding (use identity, gzip, deflate or br)' },
-  'charset.unsupported': { code: 'unsupported_charset', message: 'unsupported charset (use utf-8)' },
+const BODY_ERRORS: Record<string, { code: string; message: string; kind: ErrorKind }> = {
+  'entity.parse.failed': { code: 'malformed_json', message: 'request body is not valid JSON', kind: 'invalid_argument' },
+  'entity.too.large': { code: 'body_too_large', message: 'request body too large', kind: 'payload_too_large' },
+  'parameters.too.many': { code: 'too_many_parameters', message: 'the form has too many fields', kind: 'invalid_argument' },
+  'encoding.unsupported': { code: 'unsupported_content_encoding', message: 'unsupported Content-Encoding (use identity, gzip, deflate or br)', kind: 'unsupported_media_type' },
+  'charset.unsupported': { code: 'unsupported_charset', message: 'unsupported charset (use utf-8)', kind: 'unsupported_media_type' },
 };
 
-/** A request the gateway could not read (body-parser, or the router's URIError on a bad %-escape) as a 400 AppError. */
+/**
+ * A request the gateway could not read (body-parser, or the router's URIError on a bad %-escape) as a 4xx AppError:
+ * 413 for a body over the limit, 415 for an encoding or charset it does not read, 400 otherwise.
+ */
 export function clientErrorOf(error: unknown): AppError | undefined {
   if (isAppError(error) || typeof error !== 'object' || error === null) return undefined;
   const e = error as { type?: unknown; status?: unknown; expose?: unknown };
   const known = typeof e.type === 'string' ? BODY_ERRORS[e.type] : undefined;
-  if (known) return AppError.invalid(known.code, known.message);
+  if (known) return new AppError({ code: known.code, message: known.message, kind: known.kind });
   if (error instanceof URIError && e.status === 400) return AppError.invalid('malformed_path', 'the path is not valid percent-encoded UTF-8');
   // e.g. a body that does not match its Content-Encoding, or a request aborted mid-body
   if (e.expose === true && typeof e.status === 'number' && e.status >= 400 && e.status < 500) return AppError.invalid('unreadable_body', 'the request body could not be read');
   return undefined;
+}
+
+/** A request with a body whose Content-Type is not `type` is a 415 problem (a request without a body passes). */
+export function requireBodyType(type: string): RequestHandler {
+  return (req, _res, next) => {
+    // req.is: null without a body, false for another type; an empty body (Content-Length: 0) is no body
+    const empty = req.headers['content-length'] === '0' && req.headers['transfer-encoding'] === undefined;
+    if (!empty && req.is(type) === false) {
+      return next(new AppError({ code: 'unsupported_media_type', message: `the request body must be ${type}`, kind: 'unsupported_media_type' }));
+    }
+    next();
+  };
 }
 
 /** body-parser attaches the raw request body to its errors (`err.body`): never logged. */

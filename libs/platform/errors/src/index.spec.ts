@@ -16,6 +16,16 @@ describe('AppError mapping', () => {
     });
   });
 
+  it('has HTTP-only kinds for a body over the limit (413) and an unsupported media type (415)', () => {
+    const big = new AppError({ code: 'body_too_large', message: 'request body too large', kind: 'payload_too_large' });
+    const type = new AppError({ code: 'unsupported_media_type', message: 'the request body must be application/json', kind: 'unsupported_media_type' });
+    expect([big.httpStatus, type.httpStatus]).toEqual([413, 415]);
+    expect(toProblem(type)).toMatchObject({ status: 415, title: 'Unsupported media type', code: 'unsupported_media_type', detail: 'the request body must be application/json' });
+    expect(toProblem(big)).toMatchObject({ status: 413, title: 'Payload too large' });
+    expect([big.grpcCode, type.grpcCode]).toEqual([GrpcCode.INVALID_ARGUMENT, GrpcCode.INVALID_ARGUMENT]);
+    expect(big.retriable).toBe(false);
+  });
+
   it('never leaks the message of an unknown error', () => {
     const problem = toProblem(new Error('password=hunter2 at db'));
     expect(problem.status).toBe(500);

@@ -39,6 +39,8 @@ export type ErrorKind =
   | 'deadline_exceeded'
   | 'not_implemented'
   | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'internal';
 
 interface KindSpec {
@@ -61,6 +63,9 @@ const KINDS: Record<ErrorKind, KindSpec> = {
   not_implemented: { grpc: GrpcCode.UNIMPLEMENTED, http: 501, retriable: false, title: 'Not implemented' },
   // HTTP only: a known path asked with a method it does not have (405 with Allow)
   method_not_allowed: { grpc: GrpcCode.UNIMPLEMENTED, http: 405, retriable: false, title: 'Method not allowed' },
+  // HTTP only: a body over the limit (413); a body of a type, encoding or charset the route does not read (415)
+  payload_too_large: { grpc: GrpcCode.INVALID_ARGUMENT, http: 413, retriable: false, title: 'Payload too large' },
+  unsupported_media_type: { grpc: GrpcCode.INVALID_ARGUMENT, http: 415, retriable: false, title: 'Unsupported media type' },
   internal: { grpc: GrpcCode.INTERNAL, http: 500, retriable: false, title: 'Internal error' },
 };
 
