@@ -3,7 +3,7 @@
  * (Conditional findOneAndUpdate is not atomic on the local wire server; the store guards with a unique insert.)
  */
 import { createLogger } from '@ais/platform-logger';
-import { connectMongo, type Connection } from '@ais/platform-mongo';
+import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import { randomBytes } from 'node:crypto';
 import { MongoAuthSessionStore, type AuthSessionRecord } from '../src/data/auth-sessions';
 
@@ -64,6 +64,9 @@ describe('auth sessions on a real MongoDB-wire server', () => {
     expect(await store.bindBrowser('bind-used', 'h', new Date())).toBe(false);
     expect(await store.bindBrowser('bind-expired', 'h', new Date())).toBe(false);
     expect((await store.peek('bind-used'))?.browserBinding).toBeNull();
+    // the bind's filter is served by the _id index (MongoDB 7 calls an _id lookup IDHACK, without an index name)
+    const plan = await conn.collection('auth_sessions').find({ _id: 'bind-0', browserBinding: null, consumedAt: null, expiresAt: { $gt: new Date() } } as never).explain();
+    expect(explainUsesIndex(plan, '_id_') || JSON.stringify(plan).includes('"stage":"IDHACK"')).toBe(true);
   });
 
   it('finds hosted and bounce sessions by token and purges expired records', async () => {

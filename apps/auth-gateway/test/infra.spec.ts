@@ -77,6 +77,15 @@ describe('configuration', () => {
     expect(schema.safeParse({ ...base, WELL_KNOWN_ASSETLINKS_JSON: '{"relation":[]}' }).success).toBe(false);
     expect(schema.safeParse({ ...base, CONNECT_SESSION_TTL_MS: String(3_600_000) }).success).toBe(false);
   });
+
+  it('per-address rate limits: defaults, overrides, and nothing below 1', () => {
+    expect(schema.parse(base)).toMatchObject({ RATE_LIMIT_IP_API_PER_MINUTE: 1200, RATE_LIMIT_IP_AUTH_FAILURES_PER_MINUTE: 20, RATE_LIMIT_IP_PAGES_PER_MINUTE: 300, RATE_LIMIT_STORE_TIMEOUT_MS: 250, TRUST_PROXY: 'loopback' });
+    expect(schema.parse({ ...base, RATE_LIMIT_IP_PAGES_PER_MINUTE: '60' }).RATE_LIMIT_IP_PAGES_PER_MINUTE).toBe(60);
+    for (const k of ['RATE_LIMIT_IP_API_PER_MINUTE', 'RATE_LIMIT_IP_AUTH_FAILURES_PER_MINUTE', 'RATE_LIMIT_IP_PAGES_PER_MINUTE', 'RATE_LIMIT_STORE_TIMEOUT_MS']) {
+      expect(schema.safeParse({ ...base, [k]: '0' }).success).toBe(false);
+      expect(schema.safeParse({ ...base, [k]: 'many' }).success).toBe(false);
+    }
+  });
 });
 
 describe('housekeeping', () => {
