@@ -1,13 +1,13 @@
 /**
  * Benchmark: token-vault GetAccessToken on the cached path (token valid, decrypted copy in memory; one MongoDB
  * read per call to see revocations and refreshes at once) next to a bare grpc-js echo, same client, same
- * concurrency, same run. Writes bench/results/get-access-token.json and prints both side by side.
+ * concurrency, same mTLS (certificates from the stack's Vault PKI), same run. Writes bench/results/get-access-token.json and prints both side by side.
  *
  * Run: npm run bench   (reuses a running stack from .infra/stack.env, or starts a private one)
  */
 import { tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { Vault } from '@ais/platform-vault';
-import { ensureStack, startSandboxProcess, stopStack, REPO_ROOT } from '@ais/testing';
+import { ensureStack, stackGrpcTls, startSandboxProcess, stopStack, REPO_ROOT } from '@ais/testing';
 import { buildAuthLink, createPkcePair, parseAuthRedirect } from '@ais/truelayer-client';
 import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
@@ -80,10 +80,15 @@ async function main(): Promise<void> {
     TRUELAYER_CREDENTIALS_PATH: `bench/${ns}/truelayer`,
     JOBS_INTERVAL_MS: '0',
   });
-  const echo = spawn(process.execPath, ['--require', 'tsx/cjs', join(REPO_ROOT, 'bench/echo-server.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const echo = spawn(process.execPath, ['--require', 'tsx/cjs', join(REPO_ROOT, 'bench/echo-server.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, VAULT_ADDR: stack.env.VAULT_ADDR, VAULT_TOKEN: stack.env.VAULT_TOKEN } });
+  // GetAccessToken is data-fetcher's; the exchange that makes the connection is auth-gateway's
+  const [asFetcher, asGateway] = await Promise.all([stackGrpcTls(stack.env as unknown as Record<string, string>, 'data-fetcher'), stackGrpcTls(stack.env as unknown as Record<string, string>, 'auth-gateway')]);
+  const toVault = asFetcher.channel('token-vault');
+  const gw = asGateway.channel('token-vault');
   const echoPort = await new Promise<number>((resolve) => echo.stdout.once('data', (d: Buffer) => resolve(JSON.parse(d.toString())['grpcPort'] as number)));
   try {
-    const client = new tokenvaultV1.TokenVaultServiceClient(`127.0.0.1:${String(tv.ready['grpcPort'])}`, grpc.credentials.createInsecure());
+    const client = new tokenvaultV1.TokenVaultServiceClient(`127.0.0.1:${String(tv.ready['grpcPort'])}`, toVault.credentials, toVault.options);
+    const gateway = new tokenvaultV1.TokenVaultServiceClient(`127.0.0.1:${String(tv.ready['grpcPort'])}`, gw.credentials, gw.options);
     const unary = <Req, Res>(fn: (r: Req, cb: (e: grpc.ServiceError | null, res: Res) => void) => unknown, req: Req) =>
       new Promise<Res>((resolve, reject) => fn(req, (e, res) => (e ? reject(e) : resolve(res))));
     const pkce = createPkcePair();
@@ -91,10 +96,10 @@ async function main(): Promise<void> {
     const done = (await (await fetch(`${sandbox.url}/__admin/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth_url: url, username: 'john', password: 'doe' }) })).json()) as { redirect_url: string };
     const redirect = parseAuthRedirect(done.redirect_url, 's');
     if (!redirect.ok) throw new Error('authorize failed');
-    const ex = await unary<tokenvaultV1.ExchangeCodeRequest, tokenvaultV1.ExchangeCodeResponse>(client.exchangeCode.bind(client), { clientId: 'bench', userId: 'u', authorizationCode: redirect.code, redirectUri: sandbox.redirectUri, codeVerifier: pkce.codeVerifier, previousConnectionId: '', psuIp: '' });
+    const ex = await unary<tokenvaultV1.ExchangeCodeRequest, tokenvaultV1.ExchangeCodeResponse>(gateway.exchangeCode.bind(gateway), { clientId: 'bench', userId: 'u', authorizationCode: redirect.code, redirectUri: sandbox.redirectUri, codeVerifier: pkce.codeVerifier, previousConnectionId: '', psuIp: '' });
     const connectionId = ex.connection!.connectionId;
 
-    const echoClient = new (grpc.makeGenericClientConstructor(ECHO_DEFINITION, 'Echo'))(`127.0.0.1:${echoPort}`, grpc.credentials.createInsecure()) as unknown as { Echo: (r: Buffer, cb: (e: grpc.ServiceError | null, r: Buffer) => void) => void };
+    const echoClient = new (grpc.makeGenericClientConstructor(ECHO_DEFINITION, 'Echo'))(`127.0.0.1:${echoPort}`, toVault.credentials, toVault.options) as unknown as { Echo: (r: Buffer, cb: (e: grpc.ServiceError | null, r: Buffer) => void) => void };
     const payload = tokenvaultV1.GetAccessTokenRequest.encode({ connectionId, forceRefresh: false }).finish();
     const results: Result[] = [];
     // alternate B A B A: the pair's ratio holds even if the machine's speed drifts
@@ -103,6 +108,7 @@ async function main(): Promise<void> {
       results.push(await load('GetAccessToken (cached)', () => unary(client.getAccessToken.bind(client), { connectionId, forceRefresh: false })));
     }
     client.close();
+    gateway.close();
     const best = (name: string) => results.filter((r) => r.name === name).sort((a, b) => b.throughput - a.throughput)[0]!;
     const rows = [best('bare gRPC echo'), best('GetAccessToken (cached)')];
     const out = {

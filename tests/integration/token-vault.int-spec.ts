@@ -8,7 +8,7 @@ import { tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { createGrpcClient, type GrpcClient } from '@ais/platform-grpc';
 import { Vault } from '@ais/platform-vault';
-import { startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
+import { stackGrpcTls, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import { buildAuthLink, createPkcePair, parseAuthRedirect } from '@ais/truelayer-client';
 import { MongoClient } from 'mongodb';
 import { stackEnv, uniqueSuffix } from './stack-env';
@@ -88,8 +88,22 @@ describe('token-vault against the simulator', () => {
     };
     // Not provisioned beforehand on purpose: two instances create the same topics at once ("already exists" is fine).
     [a, b] = await Promise.all([startService('token-vault', env), startService('token-vault', env)]);
-    tvA = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, `127.0.0.1:${String(a.ready['grpcPort'])}`, 20_000);
-    tvB = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, `127.0.0.1:${String(b.ready['grpcPort'])}`, 20_000);
+    // Each call goes out as the workload token-vault's access policy allows for it: GetAccessToken as
+    // data-fetcher, the connection lifecycle as auth-gateway.
+    const [asGateway, asFetcher] = await Promise.all([stackGrpcTls(infra, 'auth-gateway'), stackGrpcTls(infra, 'data-fetcher')]);
+    const both = (port: unknown): TV => {
+      const gw = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, `127.0.0.1:${String(port)}`, 20_000, asGateway.channel('token-vault'));
+      const df = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, `127.0.0.1:${String(port)}`, 20_000, asFetcher.channel('token-vault'));
+      return new Proxy({} as TV, {
+        get: (_t, prop: string) => {
+          if (prop === 'getAccessToken') return df.getAccessToken;
+          if (prop === 'close') return () => (gw.close(), df.close());
+          return (gw as unknown as Record<string, unknown>)[prop];
+        },
+      });
+    };
+    tvA = both(a.ready['grpcPort']);
+    tvB = both(b.ready['grpcPort']);
     mongo = await MongoClient.connect(infra['MONGODB_URI']!);
   });
 

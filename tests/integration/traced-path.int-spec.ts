@@ -4,6 +4,7 @@
  * Also: every service boots, reports health, and exits 0 on SIGTERM.
  */
 import { checkHealth } from '@ais/platform-grpc';
+import { stackGrpcTls } from '@ais/testing';
 import { freePort, provisionTopics, servicesIn, startService, waitForTrace, type ServiceProcess } from '@ais/testing';
 import { stackEnv, uniqueSuffix } from './stack-env';
 
@@ -50,9 +51,12 @@ describe('traced path across services', () => {
   });
 
   it('every gRPC service reports SERVING and the gateway is live and ready', async () => {
+    // health is open to any certificate of the platform's CA: an operator's here
+    const operator = await stackGrpcTls(common, 'operator');
     for (const svc of [tokenVault, fetcher, enrichment, reconciliation]) {
-      await expect(checkHealth(`127.0.0.1:${String(svc.ready['grpcPort'])}`)).resolves.toBe('SERVING');
+      await expect(checkHealth(`127.0.0.1:${String(svc.ready['grpcPort'])}`, operator.channel(svc.name))).resolves.toBe('SERVING');
     }
+    operator.close();
     const base = `http://127.0.0.1:${String(gateway.ready['httpPort'])}`;
     expect((await fetch(`${base}/livez`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);

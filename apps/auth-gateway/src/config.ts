@@ -1,4 +1,4 @@
-import { commonSchema, env, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z } from '@ais/platform-config';
+import { checkGrpcTls, commonSchema, env, grpcTlsSchema, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z } from '@ais/platform-config';
 
 /** JSON held in one environment variable, parsed then validated by `schema`. */
 function jsonEnv<T extends z.ZodType>(schema: T) {
@@ -34,6 +34,7 @@ export const schema = commonSchema
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
   .extend(vaultSchema.shape)
+  .extend(grpcTlsSchema.shape)
   .extend({
     MONGODB_DB: z.string().min(1).default('auth_gateway'),
     /** Kafka: the gateway only produces (accepted TrueLayer webhooks to ais.fetch.v1). */
@@ -101,7 +102,8 @@ export const schema = commonSchema
     WELL_KNOWN_AASA_JSON: jsonEnv(aasaSchema).optional(),
     /** Served at /.well-known/assetlinks.json (JSON array). 404 when unset. */
     WELL_KNOWN_ASSETLINKS_JSON: jsonEnv(assetLinksSchema).optional(),
-  });
+  })
+  .superRefine(checkGrpcTls);
 
 export type Config = z.infer<typeof schema>;
 export const loadConfig = (): Readonly<Config> => loadConfigOrExit('auth-gateway', schema);

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     const kafka = service.kafka(config);
     if (config.KAFKA_CREATE_TOPICS) await service.topics(kafka, config.KAFKA_TOPIC_PREFIX, [TOPICS.fetch]);
     const producer = await service.producer(kafka);
-    const downstreams = connectDownstreams(config);
+    const downstreams = connectDownstreams(config, await service.grpcTls(config, vault));
     const settings: ConnectSettings = {
       publicBaseUrl: config.PUBLIC_BASE_URL ?? '',
       redirectUri: config.TRUELAYER_REDIRECT_URI,

@@ -5,7 +5,7 @@
 import { tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
-import { createGrpcClient } from '@ais/platform-grpc';
+import { createGrpcClient, insecureTls } from '@ais/platform-grpc';
 import { scrubAttributes } from '@ais/platform-telemetry';
 import { context, ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -178,7 +178,7 @@ describe('server-side failures: a generic problem detail; the cause in the log a
   it('token-vault unreachable: 503 without its address or the driver message; both are logged and recorded on the span', async () => {
     const { h, auth, records } = await edge();
     const port = await closedPort();
-    const tokenVault = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, `127.0.0.1:${port}`, 5_000);
+    const tokenVault = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, `127.0.0.1:${port}`, 5_000, insecureTls().channel('token-vault'));
     (h.deps.downstreams as { tokenVault: Downstreams['tokenVault'] }).tokenVault = tokenVault;
     const recorded: unknown[] = [];
     const span = { spanContext: () => ({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 }), recordException: (e: unknown) => void recorded.push(e) } as unknown as Span;

@@ -1,6 +1,6 @@
 import type { ErrorPolicyOptions } from './domain/error-policy';
 import type { FetcherSettings } from './domain/fetcher';
-import { commonSchema, grpcServerSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkGrpcTls, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -8,6 +8,8 @@ export const schema = commonSchema
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
   .extend(grpcServerSchema.shape)
+  .extend(grpcTlsSchema.shape)
+  .extend(vaultOptionalSchema.shape)
   .extend({
     MONGODB_DB: z.string().min(1).default('data_fetcher'),
     KAFKA_CLIENT_ID: z.string().min(1).default('data-fetcher'),
@@ -64,7 +66,8 @@ export const schema = commonSchema
     RETRY_MAX_INLINE_MS: env.ms.default(60_000),
     CIRCUIT_FAILURE_THRESHOLD: count(1, 1000).default(5),
     CIRCUIT_COOL_DOWN_MS: env.ms.default(30_000),
-  });
+  })
+  .superRefine(checkGrpcTls);
 
 export type Config = z.infer<typeof schema>;
 

@@ -43,7 +43,8 @@ async function main(): Promise<void> {
     const leases = new Leases(mongo);
     await leases.ensureIndexes();
 
-    const tokenVault = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, config.TOKEN_VAULT_ADDR, config.GRPC_DEADLINE_MS);
+    const tls = await service.grpcTls(config);
+    const tokenVault = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, config.TOKEN_VAULT_ADDR, config.GRPC_DEADLINE_MS, tls.channel('token-vault'));
     const environment = environmentFor({ env: config.TRUELAYER_ENV, authUrl: config.TRUELAYER_AUTH_URL, apiUrl: config.TRUELAYER_API_URL });
     // The Data API needs only the user's bearer token: data-fetcher holds no client credentials (token-vault does).
     const truelayer = { data: createTrueLayerDataClient({ environment, timeoutMs: config.TRUELAYER_TIMEOUT_MS, now: () => clock.now().getTime() }) };
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
     service.lifecycle.on('flush', 'grpc-clients', () => tokenVault.close());
     service.readiness(() => consumer.healthy);
     const grpc = service
-      .grpcServer()
+      .grpcServer(tls)
       .add('ais.fetcher.v1.FetcherService', fetcherV1.FetcherServiceService, fetcherHandlers({ probes, store, fetcher, budget, breakers, leases, instance, clock, userLeaseMs: config.USER_REFRESH_LEASE_MS, webhookGraceMs: config.WEBHOOK_GRACE_MS }));
     await service.serve(grpc, config, async () => {
       await consumer.start(service.kafkaStartup);

@@ -1,9 +1,11 @@
-import { commonSchema, grpcServerSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkGrpcTls, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 export const schema = commonSchema
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
   .extend(grpcServerSchema.shape)
+  .extend(grpcTlsSchema.shape)
+  .extend(vaultOptionalSchema.shape)
   .extend({
     MONGODB_DB: z.string().min(1).default('enrichment'),
     KAFKA_CLIENT_ID: z.string().min(1).default('enrichment'),
@@ -14,7 +16,8 @@ export const schema = commonSchema
     KAFKA_FROM_BEGINNING: env.bool.default(true),
     /** Partitions of ais.raw.v1 one instance enriches at the same time. */
     KAFKA_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
-  });
+  })
+  .superRefine(checkGrpcTls);
 
 export type Config = z.infer<typeof schema>;
 export const loadConfig = (): Readonly<Config> => loadConfigOrExit('enrichment', schema);

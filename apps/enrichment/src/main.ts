@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     // Intake stops first (the current batch finishes and commits), then the producer and Mongo flush.
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());
     service.readiness(() => consumer.healthy);
-    const grpc = service.grpcServer().add('ais.enrichment.v1.EnrichmentService', enrichmentV1.EnrichmentServiceService, enrichmentHandlers({ rules, clock: { now: () => new Date() } }));
+    const grpc = service.grpcServer(await service.grpcTls(config)).add('ais.enrichment.v1.EnrichmentService', enrichmentV1.EnrichmentServiceService, enrichmentHandlers({ rules, clock: { now: () => new Date() } }));
     await service.serve(grpc, config, () => consumer.start(service.kafkaStartup));
   } catch (error) {
     await service.fail(error);

@@ -7,10 +7,10 @@
 import { bindings, EVENT_TYPES, HEADERS, TOPICS, topicName } from '@ais/contracts-events';
 import { enrichmentV1, eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
-import { createGrpcClient, type GrpcClient } from '@ais/platform-grpc';
+import { createGrpcClient, type GrpcClient, type GrpcTls } from '@ais/platform-grpc';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
-import { provisionTopics, startService, type ServiceProcess } from '@ais/testing';
+import { provisionTopics, stackGrpcTls, startService, type ServiceProcess } from '@ais/testing';
 import { Kafka, logLevel, type Consumer, type IHeaders, type Producer } from 'kafkajs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { enrichedEventId } from '../src/domain/enrich-raw';
@@ -63,6 +63,7 @@ describe('enrichment stage (ais.raw.v1 -> ais.enriched.v1) and gRPC API', () => 
   const dlqTopic = topicName(TOPICS.deadLetter, prefix);
   let svc: ServiceProcess;
   let grpc: Client;
+  let asReconciliation: GrpcTls;
   let producer: Producer;
   let collector: Consumer;
   let mongo: Connection;
@@ -119,7 +120,9 @@ describe('enrichment stage (ais.raw.v1 -> ais.enriched.v1) and gRPC API', () => 
   beforeAll(async () => {
     await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix, topics: [TOPICS.raw, TOPICS.enriched, TOPICS.deadLetter] });
     svc = await startService('enrichment', serviceEnv);
-    grpc = createGrpcClient(enrichmentV1.EnrichmentServiceClient, `127.0.0.1:${String(svc.ready['grpcPort'])}`, 20_000);
+    // called as reconciliation, the one caller enrichment's access policy allows
+    asReconciliation = await stackGrpcTls(infra, 'reconciliation');
+    grpc = createGrpcClient(enrichmentV1.EnrichmentServiceClient, `127.0.0.1:${String(svc.ready['grpcPort'])}`, 20_000, asReconciliation.channel('enrichment'));
     const kafka = new Kafka({ clientId: `enrichment-it-${ns}`, brokers, logLevel: logLevel.NOTHING });
     producer = kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 1 });
     await producer.connect();
@@ -274,7 +277,7 @@ describe('enrichment stage (ais.raw.v1 -> ais.enriched.v1) and gRPC API', () => 
     await publish([later]);
     svc = await startService('enrichment', { ...serviceEnv });
     grpc.close();
-    grpc = createGrpcClient(enrichmentV1.EnrichmentServiceClient, `127.0.0.1:${String(svc.ready['grpcPort'])}`, 20_000);
+    grpc = createGrpcClient(enrichmentV1.EnrichmentServiceClient, `127.0.0.1:${String(svc.ready['grpcPort'])}`, 20_000, asReconciliation.channel('enrichment'));
     await waitFor('the event published while enrichment was down', () => (forUser(userA).length >= 5 ? true : undefined));
     // Give a wrongly uncommitted batch time to be redelivered before counting.
     await new Promise((r) => setTimeout(r, 2_000));

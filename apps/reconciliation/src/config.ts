@@ -1,9 +1,11 @@
-import { commonSchema, grpcServerSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkGrpcTls, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 export const schema = commonSchema
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
   .extend(grpcServerSchema.shape)
+  .extend(grpcTlsSchema.shape)
+  .extend(vaultOptionalSchema.shape)
   .extend({
     MONGODB_DB: z.string().min(1).default('reconciliation'),
     KAFKA_CLIENT_ID: z.string().min(1).default('reconciliation'),
@@ -22,7 +24,8 @@ export const schema = commonSchema
      * About 2 MB per 2,500-row user; 4 measured the same speed as 32 with 185 MB less peak RSS (docs/BENCHMARKS.md).
      */
     ANALYSIS_CACHE_USERS: z.coerce.number().int().min(0).default(4),
-  });
+  })
+  .superRefine(checkGrpcTls);
 
 export type Config = z.infer<typeof schema>;
 export const loadConfig = (): Readonly<Config> => loadConfigOrExit('reconciliation', schema);

@@ -64,7 +64,8 @@ async function main(): Promise<void> {
     service.readiness(() => consumer.healthy);
     // "always categorise this merchant as ...": the rule is enrichment's (it applies to every later sync); the stored
     // history is re-enriched through the user's partition (ReEnrichment events), so the feed shows what changed
-    const enrichment = createGrpcClient(enrichmentV1.EnrichmentServiceClient, config.ENRICHMENT_ADDR, config.GRPC_DEADLINE_MS);
+    const tls = await service.grpcTls(config);
+    const enrichment = createGrpcClient(enrichmentV1.EnrichmentServiceClient, config.ENRICHMENT_ADDR, config.GRPC_DEADLINE_MS, tls.channel('enrichment'));
     service.lifecycle.on('drain', 'enrichment-client', () => enrichment.close());
     // The rule is stored before the edit answers; the user's history is re-enriched in the background (it reads every
     // stored row and calls enrichment in pages, seconds for a heavy user), and each changed row reaches the feed. A
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
     };
     service.lifecycle.on('intake', 're-enrichment', () => Promise.allSettled([...reenriching]).then(() => undefined));
     const grpc = service
-      .grpcServer()
+      .grpcServer(tls)
       .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: prefix, logger: service.logger, userRules, erasures }));
     await service.serve(grpc, config, async () => {
       await consumer.start(service.kafkaStartup);

@@ -10,6 +10,7 @@ import { bindings } from '@ais/contracts-events';
 import { eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { createGrpcClient, GrpcServer, type GrpcClient } from '@ais/platform-grpc';
+import { stackGrpcTls } from '@ais/testing';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import { randomBytes } from 'node:crypto';
@@ -116,13 +117,15 @@ describe('reconciliation read API (gRPC, real server)', () => {
     await store.ensureIndexes();
     queries = new ReadQueries(store, conn);
     await queries.ensureIndexes();
-    server = new GrpcServer({ logger }).add(
+    // reconciliation's read API over mTLS, called as auth-gateway (its one allowed caller)
+    const [serverTls, gatewayTls] = await Promise.all([stackGrpcTls(process.env, 'reconciliation'), stackGrpcTls(process.env, 'auth-gateway')]);
+    server = new GrpcServer({ logger, tls: serverTls }).add(
       'ais.reconciliation.v1.ReconciliationService',
       reconciliationV1.ReconciliationServiceService,
       reconciliationHandlers({ queries, producer: sink, topicPrefix: 'rt', editWaitMs: 2_000, editPollMs: 20, logger: handlerLogger }),
     );
     const port = await server.listen('127.0.0.1', 0);
-    client = createGrpcClient(reconciliationV1.ReconciliationServiceClient, `127.0.0.1:${port}`, 10_000);
+    client = createGrpcClient(reconciliationV1.ReconciliationServiceClient, `127.0.0.1:${port}`, 10_000, gatewayTls.channel('reconciliation'));
 
     // u1 of client-1: a current account (20 rows, two pending) and a savings account (own transfer in)
     const at = new Date(T0.getTime() + 40 * DAY);

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
       service.logger,
       clock,
     );
-    const grpc = service.grpcServer().add(
+    const grpc = service.grpcServer(await service.grpcTls(config, vault)).add(
       'ais.tokenvault.v1.TokenVaultService',
       tokenvaultV1.TokenVaultServiceService,
       tokenVaultHandlers({ connections, producer, topicPrefix: config.KAFKA_TOPIC_PREFIX }),

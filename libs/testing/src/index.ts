@@ -17,3 +17,4 @@ export {
   type ConnectMockUserOptions,
   type MockUserConnection,
 } from './connect-mock-user';
+export { OpensslCa, DEFAULT_GRPC_TLS, stackGrpcTls } from './grpc-identity';

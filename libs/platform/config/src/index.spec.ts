@@ -1,4 +1,4 @@
-import { ConfigError, commonSchema, kafkaSchema, loadConfig, mongoSchema, z } from './index';
+import { ConfigError, checkGrpcTls, commonSchema, grpcTlsSchema, kafkaSchema, loadConfig, mongoSchema, vaultOptionalSchema, z } from './index';
 
 describe('loadConfig', () => {
   const schema = commonSchema.extend(mongoSchema.shape).extend(kafkaSchema.shape);
@@ -37,5 +37,28 @@ describe('loadConfig', () => {
     expect(() => loadConfig('svc', z.object({ LOG_LEVEL: commonSchema.shape.LOG_LEVEL }), { LOG_LEVEL: 'loud' })).toThrow(
       /LOG_LEVEL/,
     );
+  });
+});
+
+describe('gRPC TLS settings', () => {
+  const schema = commonSchema.extend(grpcTlsSchema.shape).extend(vaultOptionalSchema.shape).superRefine(checkGrpcTls);
+  const vault = { VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN: 't' };
+
+  it('defaults to certificates from Vault PKI, 24 h, the service name as role, localhost and 127.0.0.1 as names', () => {
+    const cfg = loadConfig('svc', schema, vault);
+    expect(cfg).toMatchObject({ GRPC_TLS: 'vault', GRPC_TLS_PKI_MOUNT: 'pki', GRPC_TLS_PKI_ROLE: '', GRPC_TLS_CERT_TTL_MS: 86_400_000, GRPC_TLS_ALT_NAMES: ['localhost'], GRPC_TLS_IP_SANS: ['127.0.0.1'], GRPC_TLS_TRUST_DOMAIN: 'ais-platform' });
+  });
+
+  it('needs Vault for vault mode and the three files for files mode', () => {
+    expect(() => loadConfig('svc', schema, {})).toThrow(/VAULT_ADDR: is required but not set/);
+    expect(() => loadConfig('svc', schema, { GRPC_TLS: 'files', GRPC_TLS_CERT_FILE: '/c', GRPC_TLS_KEY_FILE: '/k' })).toThrow(/GRPC_TLS_CA_FILE/);
+    expect(loadConfig('svc', schema, { GRPC_TLS: 'files', GRPC_TLS_CERT_FILE: '/c', GRPC_TLS_KEY_FILE: '/k', GRPC_TLS_CA_FILE: '/ca' }).GRPC_TLS).toBe('files');
+  });
+
+  it('allows insecure only with NODE_ENV=development', () => {
+    expect(loadConfig('svc', schema, { GRPC_TLS: 'insecure', NODE_ENV: 'development' }).GRPC_TLS).toBe('insecure');
+    for (const NODE_ENV of ['production', 'test']) {
+      expect(() => loadConfig('svc', schema, { ...vault, GRPC_TLS: 'insecure', NODE_ENV })).toThrow(/insecure gRPC is allowed only with NODE_ENV=development/);
+    }
   });
 });

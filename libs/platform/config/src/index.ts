@@ -116,3 +116,55 @@ export const grpcServerSchema = z.object({
   GRPC_HOST: z.string().default('127.0.0.1'),
   GRPC_PORT: port.default(0),
 });
+
+/** Vault settings for services that need Vault only for their gRPC certificates (required when GRPC_TLS=vault). */
+export const vaultOptionalSchema = z.object({
+  VAULT_ADDR: z.url().optional(),
+  VAULT_TOKEN: z.string().min(1).optional(),
+  VAULT_KV_MOUNT: z.string().default('secret'),
+  VAULT_TRANSIT_MOUNT: z.string().default('transit'),
+  VAULT_TIMEOUT_MS: env.ms.default(5_000),
+});
+
+const commaList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+/** gRPC transport security (libs/platform/grpc/src/tls.ts, docs/SECURITY.md). */
+export const grpcTlsSchema = z.object({
+  /** `vault` (certificates from Vault PKI), `files` (from a mesh/agent), `insecure` (NODE_ENV=development only). */
+  GRPC_TLS: z.enum(['vault', 'files', 'insecure']).default('vault'),
+  GRPC_TLS_TRUST_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, 'expected a SPIFFE trust domain').default('ais-platform'),
+  GRPC_TLS_PKI_MOUNT: z.string().min(1).default('pki'),
+  /** Vault PKI role; empty = the service's name. */
+  GRPC_TLS_PKI_ROLE: z.string().default(''),
+  GRPC_TLS_CERT_TTL_MS: env.ms.default(24 * 3_600_000),
+  GRPC_TLS_ALT_NAMES: commaList('localhost'),
+  GRPC_TLS_IP_SANS: commaList('127.0.0.1'),
+  GRPC_TLS_CERT_FILE: z.string().min(1).optional(),
+  GRPC_TLS_KEY_FILE: z.string().min(1).optional(),
+  GRPC_TLS_CA_FILE: z.string().min(1).optional(),
+  GRPC_TLS_FILES_REFRESH_MS: env.ms.default(60_000),
+});
+
+/** Cross-field rules of {@link grpcTlsSchema}, for a service schema's superRefine. */
+export function checkGrpcTls(
+  cfg: { NODE_ENV: string; GRPC_TLS: string; GRPC_TLS_CERT_FILE?: string | undefined; GRPC_TLS_KEY_FILE?: string | undefined; GRPC_TLS_CA_FILE?: string | undefined; VAULT_ADDR?: string | undefined; VAULT_TOKEN?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (cfg.GRPC_TLS === 'insecure' && cfg.NODE_ENV !== 'development') {
+    ctx.addIssue({ code: 'custom', path: ['GRPC_TLS'], message: 'insecure gRPC is allowed only with NODE_ENV=development' });
+  }
+  if (cfg.GRPC_TLS === 'files') {
+    for (const key of ['GRPC_TLS_CERT_FILE', 'GRPC_TLS_KEY_FILE', 'GRPC_TLS_CA_FILE'] as const) {
+      if (!cfg[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'GRPC_TLS=files needs GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE and GRPC_TLS_CA_FILE' });
+    }
+  }
+  if (cfg.GRPC_TLS === 'vault') {
+    for (const key of ['VAULT_ADDR', 'VAULT_TOKEN'] as const) {
+      if (!cfg[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'GRPC_TLS=vault needs VAULT_ADDR and VAULT_TOKEN' });
+    }
+  }
+}

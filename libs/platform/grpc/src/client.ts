@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AppError, fromGrpcStatus } from '@ais/platform-errors';
 import { KEEPALIVE_OPTIONS } from './server';
+import type { ChannelSecurity } from './tls';
 
 export interface CallOptions {
   deadlineMs?: number;
@@ -47,14 +48,16 @@ export function fromServiceError(error: grpc.ServiceError): AppError {
 
 /**
  * Wraps a ts-proto generated client constructor into a promise-returning client.
- * `address` is host:port; `defaultDeadlineMs` applies to every call without its own.
+ * `address` is host:port; `defaultDeadlineMs` applies to every call without its own; `security` comes from the
+ * process's GrpcTls (`tls.channel('<target service>')`), which also pins the server's identity.
  */
 export function createGrpcClient<C extends grpc.Client>(
   Ctor: new (address: string, credentials: grpc.ChannelCredentials, options?: Partial<grpc.ClientOptions>) => C,
   address: string,
   defaultDeadlineMs: number,
+  security: ChannelSecurity,
 ): GrpcClient<C> {
-  const client = new Ctor(address, grpc.credentials.createInsecure(), KEEPALIVE_OPTIONS);
+  const client = new Ctor(address, security.credentials, { ...KEEPALIVE_OPTIONS, ...security.options });
   const call = <Req, Res>(name: string, request: Req, options: CallOptions = {}): Promise<Res> => {
     const method = (client as unknown as Record<string, UnaryMethod<Req, Res>>)[name];
     if (typeof method !== 'function') return Promise.reject(new Error(`no such method ${name}`));
@@ -86,10 +89,10 @@ export function createGrpcClient<C extends grpc.Client>(
 }
 
 /** Asks a server's grpc.health.v1 Check for `service` ('' = the whole server). */
-export async function checkHealth(address: string, service = '', timeoutMs = 2000): Promise<string> {
+export async function checkHealth(address: string, security: ChannelSecurity, service = '', timeoutMs = 2000): Promise<string> {
   const { service: healthDefinition } = await import('grpc-health-check');
   const HealthClient = grpc.makeGenericClientConstructor(healthDefinition as grpc.ServiceDefinition, 'Health');
-  const client = new HealthClient(address, grpc.credentials.createInsecure());
+  const client = new HealthClient(address, security.credentials, security.options);
   try {
     return await new Promise<string>((resolve, reject) => {
       (client as unknown as { check: UnaryMethod<{ service: string }, { status: string | number }> }).check(

@@ -4,7 +4,8 @@ import { createLogger } from '@ais/platform-logger';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { checkHealth, createGrpcClient, GrpcServer } from './index';
+import { OpensslCa } from '@ais/testing';
+import { checkHealth, createGrpcClient, GrpcServer, type GrpcTls } from './index';
 
 const logger = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
@@ -12,9 +13,14 @@ describe('GrpcServer + createGrpcClient', () => {
   let server: GrpcServer;
   let address: string;
   let client: ReturnType<typeof createGrpcClient<enrichmentV1.EnrichmentServiceClient>>;
+  const ca = new OpensslCa();
+  let operator: GrpcTls;
 
   beforeAll(async () => {
-    server = new GrpcServer({ logger, reflectionProtoRoot: join(__dirname, '../../../../proto') });
+    // enrichment's server, called as reconciliation (the caller its access policy allows), over mTLS
+    const [serverTls, clientTls] = await Promise.all([ca.tls('enrichment'), ca.tls('reconciliation')]);
+    operator = await ca.tls('operator');
+    server = new GrpcServer({ logger, tls: serverTls, reflectionProtoRoot: join(__dirname, '../../../../proto') });
     server.add('ais.enrichment.v1.EnrichmentService', enrichmentV1.EnrichmentServiceService, {
       categorize: async (req) => {
         if (req.description === '') throw AppError.invalid('empty_description', 'description is required', [{ field: 'description', description: 'empty' }]);
@@ -30,12 +36,13 @@ describe('GrpcServer + createGrpcClient', () => {
     });
     const port = await server.listen('127.0.0.1', 0);
     address = `127.0.0.1:${port}`;
-    client = createGrpcClient(enrichmentV1.EnrichmentServiceClient, address, 2000);
+    client = createGrpcClient(enrichmentV1.EnrichmentServiceClient, address, 2000, clientTls.channel('enrichment'));
   });
 
   afterAll(async () => {
     client.close();
     await server.shutdown();
+    ca.dispose();
   });
 
   const req = (description: string) => enrichmentV1.CategorizeRequest.fromPartial({ description, amount: '-120', currency: 'GBP', providerClassification: [], merchantName: 'Tesco' });
@@ -62,10 +69,11 @@ describe('GrpcServer + createGrpcClient', () => {
   });
 
   it('reports health per service and flips it', async () => {
-    await expect(checkHealth(address, 'ais.enrichment.v1.EnrichmentService')).resolves.toBe('NOT_SERVING');
+    const creds = operator.channel('enrichment');
+    await expect(checkHealth(address, creds, 'ais.enrichment.v1.EnrichmentService')).resolves.toBe('NOT_SERVING');
     server.setServing('SERVING');
-    await expect(checkHealth(address, '')).resolves.toBe('SERVING');
-    await expect(checkHealth(address, 'ais.enrichment.v1.EnrichmentService')).resolves.toBe('SERVING');
+    await expect(checkHealth(address, creds, '')).resolves.toBe('SERVING');
+    await expect(checkHealth(address, creds, 'ais.enrichment.v1.EnrichmentService')).resolves.toBe('SERVING');
   });
 
   it('answers reflection with the registered services', async () => {
@@ -75,7 +83,8 @@ describe('GrpcServer + createGrpcClient', () => {
     const pkg = grpc.loadPackageDefinition(def) as unknown as {
       grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
     };
-    const refl = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
+    const sec = operator.channel('enrichment');
+    const refl = new pkg.grpc.reflection.v1.ServerReflection(address, sec.credentials, sec.options);
     const services = await new Promise<string[]>((resolve, reject) => {
       const stream = refl.serverReflectionInfo!();
       stream.on('data', (msg: { list_services_response?: { service: { name: string }[] } }) => {

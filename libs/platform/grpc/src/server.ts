@@ -2,23 +2,35 @@
  * gRPC server helpers: one server per process with health (grpc.health.v1, per service name), optional
  * reflection, keepalive, and handler wrapping that maps {@link AppError}s to status codes with details in
  * trailing metadata. Unknown errors become INTERNAL and are logged once with their stack.
+ *
+ * Every server listens with the process's {@link GrpcTls} (mTLS unless development chose `insecure`), and every
+ * call is checked against {@link ACCESS_POLICY} with the identity of the caller's certificate before its handler
+ * runs: a refused call answers PERMISSION_DENIED and is logged with the caller's identity.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { toAppError, toGrpcStatus } from '@ais/platform-errors';
+import { AppError, toAppError, toGrpcStatus } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PeerCertificate } from 'node:tls';
+import { ACCESS_POLICY, decide } from './access';
+import { peerIdentity, type GrpcTls } from './tls';
 
 export interface CallContext {
   metadata: grpc.Metadata;
   deadline: Date | number | undefined;
   peer: string;
+  /** The caller's workload identity from its certificate (undefined without TLS). */
+  caller: string | undefined;
   cancelled: () => boolean;
 }
+
+/** Checks a call before its handler runs; returns the refusal or undefined to go on. */
+export type CallGuard = (path: string, call: grpc.ServerUnaryCall<unknown, unknown>) => AppError | undefined;
 
 export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
 
@@ -40,20 +52,30 @@ function toMetadata(entries: Record<string, string>): grpc.Metadata {
   return md;
 }
 
-/** Wraps an async handler as a grpc-js unary handler with error mapping. */
+/** The caller's identity from its TLS certificate, if any. */
+function callerOf(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null }, trustDomain: string | undefined): string | undefined {
+  if (!trustDomain) return undefined;
+  return peerIdentity(call.getAuthContext()?.sslPeerCertificate, trustDomain);
+}
+
+/** Wraps an async handler as a grpc-js unary handler with error mapping (and the guard, when given). */
 export function unary<Req, Res>(
   method: string,
   handler: UnaryHandler<Req, Res>,
   logger: Logger,
+  guard?: { path: string; check: CallGuard; trustDomain?: string },
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const ctx: CallContext = {
       metadata: call.metadata,
       deadline: call.getDeadline(),
       peer: call.getPeer(),
+      caller: callerOf(call, guard?.trustDomain),
       cancelled: () => call.cancelled,
     };
-    handler(call.request, ctx).then(
+    const refused = guard?.check(guard.path, call as grpc.ServerUnaryCall<unknown, unknown>);
+    const run = refused ? Promise.reject(refused) : handler(call.request, ctx);
+    run.then(
       (response) => callback(null, response),
       (error: unknown) => {
         const app = toAppError(error);
@@ -74,8 +96,34 @@ export function unary<Req, Res>(
 
 export interface GrpcServerOptions {
   logger: Logger;
+  /** Transport security of the listening port; its mode decides whether callers are checked. */
+  tls: GrpcTls;
+  /** Who may call what (defaults to the platform's table). */
+  policy?: typeof ACCESS_POLICY;
   /** Directory of .proto files for the reflection service; omitted = no reflection. */
   reflectionProtoRoot?: string;
+}
+
+/**
+ * The access check of a TLS server: the caller's certificate identity must be allowed for the method. Refusals
+ * are logged at warn with the caller and the method (never the request).
+ */
+export function accessGuard(tls: GrpcTls, logger: Logger, policy = ACCESS_POLICY): CallGuard {
+  return (path, call) => {
+    const caller = callerOf(call, tls.trustDomain);
+    const verdict = decide(path, caller, policy);
+    if (verdict.allowed) return undefined;
+    logger.warn({ method: path, caller: caller ?? null, peer: call.getPeer(), reason: verdict.reason }, 'gRPC call denied');
+    trace.getActiveSpan()?.setAttribute('ais.grpc.denied_caller', caller ?? 'none');
+    return new AppError({
+      code: 'caller_not_allowed',
+      kind: 'permission_denied',
+      message:
+        verdict.reason === 'unknown_method'
+          ? `${path} is not in the access policy`
+          : `caller ${caller ? `'${caller}'` : 'without an identity'} may not call ${path}`,
+    });
+  };
 }
 
 export class GrpcServer {
@@ -92,9 +140,12 @@ export class GrpcServer {
   /** Registers a service whose methods are all unary async handlers. */
   add<Def extends grpc.ServiceDefinition>(name: string, definition: Def, handlers: ServiceHandlers<Def>): this {
     const impl: grpc.UntypedServiceImplementation = {};
+    const tls = this.options.tls;
+    const check = tls.mode === 'insecure' ? undefined : accessGuard(tls, this.options.logger, this.options.policy);
     for (const key of Object.keys(definition) as (keyof Def & string)[]) {
       const handler = handlers[key] as UnaryHandler<unknown, unknown>;
-      impl[key] = unary(`${name}/${key}`, handler, this.options.logger);
+      const path = definition[key]!.path;
+      impl[key] = unary(`${name}/${key}`, handler, this.options.logger, check ? { path, check, trustDomain: tls.trustDomain } : undefined);
     }
     this.server.addService(definition, impl);
     this.serviceNames.push(name);
@@ -105,7 +156,7 @@ export class GrpcServer {
   async listen(host: string, port: number): Promise<number> {
     if (this.options.reflectionProtoRoot) this.addReflection(this.options.reflectionProtoRoot);
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      this.server.bindAsync(`${host}:${port}`, this.options.tls.serverCredentials(), (err, bound) =>
         err ? reject(err) : resolve(bound),
       );
     });

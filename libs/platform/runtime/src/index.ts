@@ -8,7 +8,7 @@
  */
 import { topicName, type TopicName } from '@ais/contracts-events';
 import { isAppError } from '@ais/platform-errors';
-import { GrpcServer } from '@ais/platform-grpc';
+import { GrpcServer, grpcTlsFrom, type GrpcTls, type GrpcTlsSettings } from '@ais/platform-grpc';
 import { createKafka, ensureTopics, EventProducer, withStartupRetry } from '@ais/platform-kafka';
 import { Lifecycle } from '@ais/platform-lifecycle';
 import { createLogger, type Logger } from '@ais/platform-logger';
@@ -38,6 +38,7 @@ export class Service {
   private readonly forceHooks: Array<() => void> = [];
   private exitCode: number | undefined;
   private kafkaBrokers: readonly string[] = [];
+  private tls: GrpcTls | undefined;
 
   constructor(
     readonly name: string,
@@ -111,8 +112,33 @@ export class Service {
     return vault;
   }
 
-  grpcServer(): GrpcServer {
-    const server = new GrpcServer({ logger: this.logger, ...(PROTO_ROOT ? { reflectionProtoRoot: PROTO_ROOT } : {}) });
+  /**
+   * The process's gRPC transport security (GRPC_TLS): with `vault`, its first certificate is issued here (start-up
+   * fails clearly when Vault refuses) and renewed in the background until shutdown. One per process.
+   */
+  async grpcTls(
+    cfg: GrpcTlsSettings & { VAULT_ADDR?: string | undefined; VAULT_TOKEN?: string | undefined; VAULT_KV_MOUNT: string; VAULT_TRANSIT_MOUNT: string; VAULT_TIMEOUT_MS: number },
+    vault?: Vault,
+  ): Promise<GrpcTls> {
+    if (this.tls) return this.tls;
+    let issuer = vault;
+    if (cfg.GRPC_TLS === 'vault' && !issuer) {
+      issuer = await this.vault({ ...cfg, VAULT_ADDR: cfg.VAULT_ADDR ?? '', VAULT_TOKEN: cfg.VAULT_TOKEN ?? '' });
+    }
+    try {
+      this.tls = await grpcTlsFrom(cfg, this.name, this.logger, issuer);
+    } catch (error) {
+      const code = isAppError(error) ? error.code : 'grpc_tls_unavailable';
+      const hint = cfg.GRPC_TLS === 'vault' ? ` (Vault PKI role ${cfg.GRPC_TLS_PKI_MOUNT}/roles/${cfg.GRPC_TLS_PKI_ROLE || this.name}; see docs/SECURITY.md)` : '';
+      throw Object.assign(new Error(`gRPC TLS (${cfg.GRPC_TLS}) could not start: ${(error as Error).message}${hint}`), { code });
+    }
+    const tls = this.tls;
+    this.lifecycle.on('flush', 'grpc-tls', () => tls.close());
+    return tls;
+  }
+
+  grpcServer(tls: GrpcTls): GrpcServer {
+    const server = new GrpcServer({ logger: this.logger, tls, ...(PROTO_ROOT ? { reflectionProtoRoot: PROTO_ROOT } : {}) });
     this.lifecycle.on('readiness', 'grpc-health', () => server.setServing('NOT_SERVING'));
     this.lifecycle.on('intake', 'grpc-server', () => server.shutdown());
     this.forceHooks.push(() => server.forceShutdown());
