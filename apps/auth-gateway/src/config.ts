@@ -1,4 +1,4 @@
-import { checkGrpcTls, commonSchema, env, grpcTlsSchema, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z } from '@ais/platform-config';
+import { checkSecurity, commonSchema, env, grpcTlsSchema, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z } from '@ais/platform-config';
 
 /** JSON held in one environment variable, parsed then validated by `schema`. */
 function jsonEnv<T extends z.ZodType>(schema: T) {
@@ -103,7 +103,7 @@ export const schema = commonSchema
     /** Served at /.well-known/assetlinks.json (JSON array). 404 when unset. */
     WELL_KNOWN_ASSETLINKS_JSON: jsonEnv(assetLinksSchema).optional(),
   })
-  .superRefine(checkGrpcTls);
+  .superRefine(checkSecurity);
 
 export type Config = z.infer<typeof schema>;
 export const loadConfig = (): Readonly<Config> => loadConfigOrExit('auth-gateway', schema);

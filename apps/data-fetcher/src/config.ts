@@ -1,6 +1,6 @@
 import type { ErrorPolicyOptions } from './domain/error-policy';
 import type { FetcherSettings } from './domain/fetcher';
-import { checkGrpcTls, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkSecurity, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -67,7 +67,7 @@ export const schema = commonSchema
     CIRCUIT_FAILURE_THRESHOLD: count(1, 1000).default(5),
     CIRCUIT_COOL_DOWN_MS: env.ms.default(30_000),
   })
-  .superRefine(checkGrpcTls);
+  .superRefine(checkSecurity);
 
 export type Config = z.infer<typeof schema>;
 

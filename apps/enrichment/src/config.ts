@@ -1,4 +1,4 @@
-import { checkGrpcTls, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkSecurity, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 export const schema = commonSchema
   .extend(mongoSchema.shape)
@@ -17,7 +17,7 @@ export const schema = commonSchema
     /** Partitions of ais.raw.v1 one instance enriches at the same time. */
     KAFKA_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
   })
-  .superRefine(checkGrpcTls);
+  .superRefine(checkSecurity);
 
 export type Config = z.infer<typeof schema>;
 export const loadConfig = (): Readonly<Config> => loadConfigOrExit('enrichment', schema);

@@ -1,4 +1,4 @@
-import { checkGrpcTls, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkSecurity, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 export const schema = commonSchema
   .extend(mongoSchema.shape)
@@ -25,7 +25,7 @@ export const schema = commonSchema
      */
     ANALYSIS_CACHE_USERS: z.coerce.number().int().min(0).default(4),
   })
-  .superRefine(checkGrpcTls);
+  .superRefine(checkSecurity);
 
 export type Config = z.infer<typeof schema>;
 export const loadConfig = (): Readonly<Config> => loadConfigOrExit('reconciliation', schema);

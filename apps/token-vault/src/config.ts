@@ -1,4 +1,4 @@
-import { checkGrpcTls, commonSchema, grpcServerSchema, grpcTlsSchema, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z, env } from '@ais/platform-config';
+import { checkSecurity, commonSchema, grpcServerSchema, grpcTlsSchema, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z, env } from '@ais/platform-config';
 
 const days = z
   .string()
@@ -53,7 +53,7 @@ export const schema = commonSchema
     TOKEN_REWRAP_INTERVAL_MS: z.coerce.number().int().min(0).default(24 * 3600_000),
   })
   .superRefine((cfg, ctx) => {
-    checkGrpcTls(cfg, ctx);
+    checkSecurity(cfg, ctx);
     if (cfg.TRUELAYER_CREDENTIALS_SOURCE === 'env') {
       if (cfg.NODE_ENV !== 'development') {
         ctx.addIssue({ code: 'custom', path: ['TRUELAYER_CREDENTIALS_SOURCE'], message: 'env credentials are allowed only with NODE_ENV=development' });

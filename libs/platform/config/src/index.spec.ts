@@ -1,4 +1,4 @@
-import { ConfigError, checkGrpcTls, commonSchema, grpcTlsSchema, kafkaSchema, loadConfig, mongoSchema, vaultOptionalSchema, z } from './index';
+import { ConfigError, checkGrpcTls, checkTransportSecurity, commonSchema, grpcTlsSchema, kafkaSchema, kafkaSecurityFrom, loadConfig, mongoSchema, mongoSecurityFrom, vaultOptionalSchema, z } from './index';
 
 describe('loadConfig', () => {
   const schema = commonSchema.extend(mongoSchema.shape).extend(kafkaSchema.shape);
@@ -60,5 +60,34 @@ describe('gRPC TLS settings', () => {
     for (const NODE_ENV of ['production', 'test']) {
       expect(() => loadConfig('svc', schema, { ...vault, GRPC_TLS: 'insecure', NODE_ENV })).toThrow(/insecure gRPC is allowed only with NODE_ENV=development/);
     }
+  });
+});
+
+describe('Kafka and MongoDB security settings', () => {
+  const schema = commonSchema.extend(kafkaSchema.shape).extend(mongoSchema.shape).superRefine(checkTransportSecurity);
+  const base = { KAFKA_BROKERS: 'k:9092', KAFKA_CLIENT_ID: 'c', MONGODB_URI: 'mongodb://m:27017', MONGODB_DB: 'd' };
+
+  it('maps the variables to client settings, plaintext by default', () => {
+    const plain = loadConfig('svc', schema, base);
+    expect(kafkaSecurityFrom(plain)).toEqual({});
+    expect(mongoSecurityFrom(plain)).toEqual({});
+    const prod = loadConfig('svc', schema, {
+      ...base,
+      KAFKA_TLS: 'true',
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'data-fetcher',
+      KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka',
+      MONGODB_TLS: 'true',
+      MONGODB_TLS_CA_FILE: '/ca.pem',
+      MONGODB_USERNAME: 'data-fetcher',
+      MONGODB_PASSWORD_FILE: '/run/secrets/mongo',
+    });
+    expect(kafkaSecurityFrom(prod)).toEqual({ tls: { caFile: undefined }, sasl: { mechanism: 'scram-sha-512', username: 'data-fetcher', passwordFile: '/run/secrets/kafka' } });
+    expect(mongoSecurityFrom(prod)).toEqual({ tls: { caFile: '/ca.pem', certificateKeyFile: undefined }, auth: { username: 'data-fetcher', passwordFile: '/run/secrets/mongo', authSource: undefined } });
+  });
+
+  it('refuses half-set credentials instead of silently connecting without them', () => {
+    expect(() => loadConfig('svc', schema, { ...base, KAFKA_SASL_USERNAME: 'u' })).toThrow(/KAFKA_SASL_MECHANISM/);
+    expect(() => loadConfig('svc', schema, { ...base, MONGODB_USERNAME: 'u' })).toThrow(/MONGODB_PASSWORD_FILE/);
   });
 });

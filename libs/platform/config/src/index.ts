@@ -95,6 +95,13 @@ export const mongoSchema = z.object({
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'expected a mongodb:// URI'),
   MONGODB_DB: z.string().min(1),
   MONGODB_CONNECT_TIMEOUT_MS: env.ms.default(10_000),
+  /** Production (docs/SECURITY.md): TLS, and a per-service user whose password is a mounted file. */
+  MONGODB_TLS: bool.default(false),
+  MONGODB_TLS_CA_FILE: z.string().min(1).optional(),
+  MONGODB_TLS_CERT_KEY_FILE: z.string().min(1).optional(),
+  MONGODB_USERNAME: z.string().min(1).optional(),
+  MONGODB_PASSWORD_FILE: z.string().min(1).optional(),
+  MONGODB_AUTH_SOURCE: z.string().min(1).optional(),
 });
 
 export const kafkaSchema = z.object({
@@ -102,7 +109,58 @@ export const kafkaSchema = z.object({
   KAFKA_CLIENT_ID: z.string().min(1),
   KAFKA_CONNECT_TIMEOUT_MS: env.ms.default(10_000),
   KAFKA_TOPIC_PREFIX: z.string().regex(/^[a-z0-9._-]*$/).default(''),
+  /** Production (docs/SECURITY.md): TLS to the brokers and SASL/SCRAM with a per-service user. */
+  KAFKA_TLS: bool.default(false),
+  KAFKA_TLS_CA_FILE: z.string().min(1).optional(),
+  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-256', 'scram-sha-512', 'plain']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
 });
+
+/** The Kafka client's security settings from {@link kafkaSchema}'s variables. */
+export function kafkaSecurityFrom(cfg: {
+  KAFKA_TLS?: boolean;
+  KAFKA_TLS_CA_FILE?: string | undefined;
+  KAFKA_SASL_MECHANISM?: 'scram-sha-256' | 'scram-sha-512' | 'plain' | undefined;
+  KAFKA_SASL_USERNAME?: string | undefined;
+  KAFKA_SASL_PASSWORD_FILE?: string | undefined;
+}): { tls?: { caFile?: string | undefined }; sasl?: { mechanism: 'scram-sha-256' | 'scram-sha-512' | 'plain'; username: string; passwordFile: string } } {
+  return {
+    ...(cfg.KAFKA_TLS ? { tls: { caFile: cfg.KAFKA_TLS_CA_FILE } } : {}),
+    ...(cfg.KAFKA_SASL_MECHANISM && cfg.KAFKA_SASL_USERNAME && cfg.KAFKA_SASL_PASSWORD_FILE
+      ? { sasl: { mechanism: cfg.KAFKA_SASL_MECHANISM, username: cfg.KAFKA_SASL_USERNAME, passwordFile: cfg.KAFKA_SASL_PASSWORD_FILE } }
+      : {}),
+  };
+}
+
+/** The MongoDB client's security settings from {@link mongoSchema}'s variables. */
+export function mongoSecurityFrom(cfg: {
+  MONGODB_TLS?: boolean;
+  MONGODB_TLS_CA_FILE?: string | undefined;
+  MONGODB_TLS_CERT_KEY_FILE?: string | undefined;
+  MONGODB_USERNAME?: string | undefined;
+  MONGODB_PASSWORD_FILE?: string | undefined;
+  MONGODB_AUTH_SOURCE?: string | undefined;
+}): { tls?: { caFile?: string | undefined; certificateKeyFile?: string | undefined }; auth?: { username: string; passwordFile: string; authSource?: string | undefined } } {
+  return {
+    ...(cfg.MONGODB_TLS ? { tls: { caFile: cfg.MONGODB_TLS_CA_FILE, certificateKeyFile: cfg.MONGODB_TLS_CERT_KEY_FILE } } : {}),
+    ...(cfg.MONGODB_USERNAME && cfg.MONGODB_PASSWORD_FILE ? { auth: { username: cfg.MONGODB_USERNAME, passwordFile: cfg.MONGODB_PASSWORD_FILE, authSource: cfg.MONGODB_AUTH_SOURCE } } : {}),
+  };
+}
+
+/** Cross-field rules of the Kafka and MongoDB security variables (a half-set SASL or user is an error, not plaintext). */
+export function checkTransportSecurity(cfg: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const sasl = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD_FILE'];
+  const setSasl = sasl.filter((k) => cfg[k] !== undefined);
+  if (setSasl.length > 0 && setSasl.length < sasl.length) {
+    for (const k of sasl.filter((x) => cfg[x] === undefined)) ctx.addIssue({ code: 'custom', path: [k], message: 'Kafka SASL needs KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE' });
+  }
+  const user = ['MONGODB_USERNAME', 'MONGODB_PASSWORD_FILE'];
+  const setUser = user.filter((k) => cfg[k] !== undefined);
+  if (setUser.length === 1) {
+    for (const k of user.filter((x) => cfg[x] === undefined)) ctx.addIssue({ code: 'custom', path: [k], message: 'a MongoDB user needs MONGODB_USERNAME and MONGODB_PASSWORD_FILE' });
+  }
+}
 
 export const vaultSchema = z.object({
   VAULT_ADDR: z.url(),
@@ -167,4 +225,10 @@ export function checkGrpcTls(
       if (!cfg[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'GRPC_TLS=vault needs VAULT_ADDR and VAULT_TOKEN' });
     }
   }
+}
+
+/** Every cross-field security rule a service's schema needs: gRPC TLS, Kafka and MongoDB credentials. */
+export function checkSecurity(cfg: Parameters<typeof checkGrpcTls>[0] & Record<string, unknown>, ctx: z.RefinementCtx): void {
+  checkGrpcTls(cfg, ctx);
+  checkTransportSecurity(cfg, ctx);
 }

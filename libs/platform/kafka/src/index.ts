@@ -1,4 +1,4 @@
-export { createKafka, ensureTopics, type EnsureTopicsOptions, type KafkaSettings, type TopicSpec } from './kafka';
+export { createKafka, ensureTopics, kafkaSecurityOptions, type EnsureTopicsOptions, type KafkaSecurity, type KafkaSettings, type TopicSpec } from './kafka';
 export { isAlreadyExists, isRetriableKafkaError, KafkaStartupError, RETRIABLE_TYPES, withStartupRetry, type StartupRetryOptions } from './startup';
 export { EventProducer, newMeta, headersFor, type ProducerSettings } from './producer';
 export {

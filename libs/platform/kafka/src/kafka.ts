@@ -2,7 +2,8 @@
  * Kafka client factory (kafkajs) with logs bridged into pino, plus topic administration.
  * kafkajs is in maintenance: everything else in the code base goes through this library.
  */
-import { Kafka, logLevel, type ITopicConfig, type LogEntry, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type ITopicConfig, type LogEntry, type Admin, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { readFileSync } from 'node:fs';
 import type { Logger } from '@ais/platform-logger';
 import { isAlreadyExists, withStartupRetry } from './startup';
 
@@ -12,6 +13,26 @@ export interface KafkaSettings {
   logger: Logger;
   connectionTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** Transport security for production brokers (docs/SECURITY.md); absent = plaintext (the local stack). */
+  security?: KafkaSecurity;
+}
+
+export interface KafkaSecurity {
+  /** TLS to the brokers; `caFile` adds a private CA to the trusted ones. */
+  tls?: { caFile?: string | undefined } | undefined;
+  /** SASL with a per-service user; the password is read from a file (a mounted secret), never from the environment. */
+  sasl?: { mechanism: 'scram-sha-256' | 'scram-sha-512' | 'plain'; username: string; passwordFile: string } | undefined;
+}
+
+/** kafkajs' `ssl` and `sasl` options for {@link KafkaSecurity} (files are read once, at start). */
+export function kafkaSecurityOptions(security: KafkaSecurity | undefined): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (security?.tls) out.ssl = security.tls.caFile ? { ca: [readFileSync(security.tls.caFile, 'utf8')], rejectUnauthorized: true } : true;
+  if (security?.sasl) {
+    const password = readFileSync(security.sasl.passwordFile, 'utf8').trim();
+    out.sasl = { mechanism: security.sasl.mechanism, username: security.sasl.username, password } as SASLOptions;
+  }
+  return out;
 }
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -29,6 +50,7 @@ export function createKafka(settings: KafkaSettings): Kafka {
     connectionTimeout: settings.connectionTimeoutMs ?? 10_000,
     requestTimeout: settings.requestTimeoutMs ?? 30_000,
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 10_000 },
+    ...kafkaSecurityOptions(settings.security),
     logLevel: logLevel.WARN,
     logCreator:
       () =>

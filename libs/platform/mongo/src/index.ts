@@ -7,7 +7,8 @@
  * relied on (both servers have them, and test/store.int-spec.ts proves it on the local one); multi-document
  * transactions and change streams are not (the local server has neither).
  */
-import mongoose, { type Connection } from 'mongoose';
+import mongoose, { type Connection, type ConnectOptions } from 'mongoose';
+import { readFileSync } from 'node:fs';
 import { AppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 
@@ -20,6 +21,29 @@ export interface MongoSettings {
   connectTimeoutMs?: number;
   /** Build indexes declared on schemas at start-up (on by default; off where ops manage indexes). */
   autoIndex?: boolean;
+  /** Production transport and credentials (docs/SECURITY.md); absent = what the URI says (the local stack). */
+  security?: MongoSecurity;
+}
+
+export interface MongoSecurity {
+  tls?: { caFile?: string | undefined; certificateKeyFile?: string | undefined } | undefined;
+  /** A per-service user whose role reaches only its own database; the password comes from a file (a mounted secret). */
+  auth?: { username: string; passwordFile: string; authSource?: string | undefined } | undefined;
+}
+
+/** Driver options for {@link MongoSecurity} (the password file is read once, at start). */
+export function mongoSecurityOptions(security: MongoSecurity | undefined): ConnectOptions {
+  const out: ConnectOptions = {};
+  if (security?.tls) {
+    out.tls = true;
+    if (security.tls.caFile) out.tlsCAFile = security.tls.caFile;
+    if (security.tls.certificateKeyFile) out.tlsCertificateKeyFile = security.tls.certificateKeyFile;
+  }
+  if (security?.auth) {
+    out.auth = { username: security.auth.username, password: readFileSync(security.auth.passwordFile, 'utf8').trim() };
+    out.authSource = security.auth.authSource ?? 'admin';
+  }
+  return out;
 }
 
 /** Connects (failing fast with a clear error when the server is unreachable) and returns the connection. */
@@ -32,6 +56,7 @@ export async function connectMongo(settings: MongoSettings): Promise<Connection>
     autoIndex: settings.autoIndex ?? true,
     autoCreate: true,
     retryWrites: false,
+    ...mongoSecurityOptions(settings.security),
   });
   const log = settings.logger.child({ component: 'mongo', db: settings.db });
   conn.on('disconnected', () => log.warn('mongo disconnected'));

@@ -7,6 +7,7 @@
  * status 1; nothing loops.
  */
 import { topicName, type TopicName } from '@ais/contracts-events';
+import { kafkaSecurityFrom, mongoSecurityFrom } from '@ais/platform-config';
 import { isAppError } from '@ais/platform-errors';
 import { GrpcServer, grpcTlsFrom, type GrpcTls, type GrpcTlsSettings } from '@ais/platform-grpc';
 import { createKafka, ensureTopics, EventProducer, withStartupRetry } from '@ais/platform-kafka';
@@ -66,16 +67,16 @@ export class Service {
     return !this.lifecycle.shuttingDown && this.readyChecks.every((c) => c());
   }
 
-  async mongo(cfg: { MONGODB_URI: string; MONGODB_DB: string; MONGODB_CONNECT_TIMEOUT_MS: number }): Promise<Connection> {
-    const conn = await connectMongo({ uri: cfg.MONGODB_URI, db: cfg.MONGODB_DB, logger: this.logger, connectTimeoutMs: cfg.MONGODB_CONNECT_TIMEOUT_MS });
+  async mongo(cfg: { MONGODB_URI: string; MONGODB_DB: string; MONGODB_CONNECT_TIMEOUT_MS: number } & Parameters<typeof mongoSecurityFrom>[0]): Promise<Connection> {
+    const conn = await connectMongo({ uri: cfg.MONGODB_URI, db: cfg.MONGODB_DB, logger: this.logger, connectTimeoutMs: cfg.MONGODB_CONNECT_TIMEOUT_MS, security: mongoSecurityFrom(cfg) });
     this.lifecycle.on('flush', 'mongo', () => conn.close());
     this.readiness(() => conn.readyState === 1);
     return conn;
   }
 
-  kafka(cfg: { KAFKA_BROKERS: string[]; KAFKA_CLIENT_ID: string; KAFKA_CONNECT_TIMEOUT_MS: number }): Kafka {
+  kafka(cfg: { KAFKA_BROKERS: string[]; KAFKA_CLIENT_ID: string; KAFKA_CONNECT_TIMEOUT_MS: number } & Parameters<typeof kafkaSecurityFrom>[0]): Kafka {
     this.kafkaBrokers = cfg.KAFKA_BROKERS;
-    return createKafka({ brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, logger: this.logger, connectionTimeoutMs: cfg.KAFKA_CONNECT_TIMEOUT_MS });
+    return createKafka({ brokers: cfg.KAFKA_BROKERS, clientId: cfg.KAFKA_CLIENT_ID, logger: this.logger, connectionTimeoutMs: cfg.KAFKA_CONNECT_TIMEOUT_MS, security: kafkaSecurityFrom(cfg) });
   }
 
   /** Budget and brokers for Kafka start-up steps (e.g. `consumer.start(service.kafkaStartup)`). */
