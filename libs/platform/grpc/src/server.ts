@@ -186,7 +186,8 @@ export class GrpcServer {
     const files = listProtos(root);
     if (files.length === 0) return;
     const definition = protoLoader.loadSync(files, { includeDirs: [root], keepCase: true });
-    new ReflectionService(definition).addToServer(this.server);
+    // only what this server serves (the proto tree holds every service of the platform)
+    new ReflectionService(definition, { services: [...this.serviceNames] }).addToServer(this.server);
   }
 }
 
