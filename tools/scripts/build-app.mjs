@@ -35,4 +35,6 @@ writeFileSync(
 );
 copyFileSync(join(root, 'package-lock.json'), join(out, 'package-lock.json'));
 cpSync(join(root, 'proto'), join(out, 'proto'), { recursive: true });
+// grpc.health.v1's descriptor, so reflection (grpcurl) can describe and call the health service
+cpSync(join(root, 'node_modules/grpc-health-check/proto/health'), join(out, 'proto/grpc/health'), { recursive: true });
 console.log(`built dist/apps/${name} (run: node --require ./register.js main.js)`);

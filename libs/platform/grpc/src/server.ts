@@ -10,12 +10,14 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema, type DescriptorProto, type FileDescriptorProto } from '@bufbuild/protobuf/wkt';
 import { AppError, toAppError, toGrpcStatus } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { ACCESS_POLICY, decide } from './access';
 import { peerIdentity, type GrpcTls } from './tls';
@@ -185,9 +187,104 @@ export class GrpcServer {
   private addReflection(root: string): void {
     const files = listProtos(root);
     if (files.length === 0) return;
-    const definition = protoLoader.loadSync(files, { includeDirs: [root], keepCase: true });
+    // grpc.health.v1 too, so that grpcurl can describe and call it: from the bundle's copy or the npm package
+    const health = healthProto(root);
+    const definition = normaliseDescriptors(protoLoader.loadSync(health ? [...new Set([...files, health.file])] : files, { includeDirs: health ? [root, health.dir] : [root], keepCase: true }));
     // only what this server serves (the proto tree holds every service of the platform)
-    new ReflectionService(definition, { services: [...this.serviceNames] }).addToServer(this.server);
+    const services = [...this.serviceNames, ...(health ? ['grpc.health.v1.Health'] : [])];
+    new ReflectionService(definition, { services }).addToServer(this.server);
+  }
+}
+
+/**
+ * Makes proto-loader's file descriptors readable by strict clients (grpcurl, Go's protodesc). protobufjs writes one
+ * file per package with no `dependency` list, relative type names (`google.protobuf.Timestamp`) and map entries
+ * named after the field (`Statuses`, not `StatusesEntry`); protoc writes dependencies, fully-qualified names
+ * (`.google.protobuf.Timestamp`) and `<Field>Entry`. This rewrites every served descriptor the protoc way.
+ */
+function normaliseDescriptors(definition: protoLoader.PackageDefinition): protoLoader.PackageDefinition {
+  const files = new Map<string, FileDescriptorProto>();
+  for (const value of Object.values(definition)) {
+    for (const bytes of (value as { fileDescriptorProtos?: Buffer[] }).fileDescriptorProtos ?? []) {
+      const file = fromBinary(FileDescriptorProtoSchema, bytes);
+      if (!files.has(file.name)) files.set(file.name, file);
+    }
+  }
+  const renameEntries = (m: DescriptorProto): void => {
+    for (const nested of m.nestedType) {
+      if (nested.options?.mapEntry && !nested.name.endsWith('Entry')) {
+        const old = nested.name;
+        nested.name = `${old}Entry`;
+        for (const f of m.field) if (f.typeName === old || f.typeName.endsWith(`.${old}`)) f.typeName = `${f.typeName.slice(0, -old.length)}${nested.name}`;
+      }
+      renameEntries(nested);
+    }
+  };
+  // fully-qualified type name → the file that defines it
+  const owner = new Map<string, string>();
+  const index = (file: string, scope: string, m: DescriptorProto): void => {
+    const fqn = `${scope}.${m.name}`;
+    owner.set(fqn, file);
+    for (const e of m.enumType) owner.set(`${fqn}.${e.name}`, file);
+    for (const n of m.nestedType) index(file, fqn, n);
+  };
+  for (const file of files.values()) {
+    file.messageType.forEach(renameEntries);
+    const pkg = file.package ? `.${file.package}` : '';
+    for (const m of file.messageType) index(file.name, pkg, m);
+    for (const e of file.enumType) owner.set(`${pkg}.${e.name}`, file.name);
+  }
+  const resolve = (name: string, scope: string): string | undefined => {
+    if (!name || name.startsWith('.')) return name || undefined;
+    const parts = scope.split('.').filter(Boolean);
+    for (let i = parts.length; i >= 0; i -= 1) {
+      const candidate = `.${[...parts.slice(0, i), name].join('.')}`;
+      if (owner.has(candidate)) return candidate;
+    }
+    return undefined;
+  };
+  for (const file of files.values()) {
+    const deps = new Set(file.dependency);
+    const use = (fqn: string | undefined): string | undefined => {
+      const from = fqn ? owner.get(fqn) : undefined;
+      if (from && from !== file.name) deps.add(from);
+      return fqn;
+    };
+    const walk = (m: DescriptorProto, scope: string): void => {
+      const here = `${scope}.${m.name}`;
+      for (const f of m.field) if (f.typeName) f.typeName = use(resolve(f.typeName, here)) ?? f.typeName;
+      for (const n of m.nestedType) walk(n, here);
+    };
+    const pkg = file.package ? `.${file.package}` : '';
+    for (const m of file.messageType) walk(m, pkg);
+    for (const svc of file.service) {
+      for (const method of svc.method) {
+        method.inputType = use(resolve(method.inputType, pkg)) ?? method.inputType;
+        method.outputType = use(resolve(method.outputType, pkg)) ?? method.outputType;
+      }
+    }
+    file.dependency = [...deps];
+  }
+  const encoded = new Map([...files].map(([name, file]) => [name, Buffer.from(toBinary(FileDescriptorProtoSchema, file))]));
+  for (const value of Object.values(definition)) {
+    const protos = (value as { fileDescriptorProtos?: Buffer[] }).fileDescriptorProtos;
+    if (!Array.isArray(protos)) continue;
+    protos.forEach((bytes, i) => {
+      protos[i] = encoded.get(fromBinary(FileDescriptorProtoSchema, bytes).name) ?? bytes;
+    });
+  }
+  return definition;
+}
+
+/** health.proto: next to a bundled service's protos (tools/scripts/build-app.mjs copies it), or in node_modules. */
+function healthProto(root: string): { file: string; dir: string } | undefined {
+  const bundled = join(root, 'grpc/health/v1/health.proto');
+  if (existsSync(bundled)) return { file: bundled, dir: root };
+  try {
+    const file = require.resolve('grpc-health-check/proto/health/v1/health.proto');
+    return { file, dir: dirname(dirname(dirname(file))) };
+  } catch {
+    return undefined;
   }
 }
 
