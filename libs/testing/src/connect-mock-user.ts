@@ -9,8 +9,10 @@
  *   4. the bounce page (checks the outcome; with a `returnUrl` its link carries `connection_id`). Without a
  *      `returnUrl` the connection id is the one that appeared in `GET /v1/users/{userId}/connections` meanwhile.
  *
- * The return URL itself (the product's app) is never opened.
+ * The return URL itself (the product's app) is never opened. Every state, code, page and bounce token seen on the way
+ * goes to the run's secret ledger (secret-ledger.ts).
  */
+import { recordSecret } from './secret-ledger';
 
 export interface ConnectMockUserOptions {
   /** Public base URL of the auth-gateway (where `/v1/*`, `/v1/callback` and `/bounce/*` are served). */
@@ -97,6 +99,24 @@ export function callbackRequest(answer: AuthorizeAnswer): CallbackRequest {
   return { method: 'GET', url: answer.redirect_url, headers: {} };
 }
 
+/**
+ * Records the secrets a gateway or simulator URL carries: `state` and `code` query parameters, the page token of a
+ * hosted page (`/connect/<token>`) and the bounce token of a bounce page (`/bounce/<token>`).
+ */
+export function recordUrlSecrets(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return;
+  }
+  recordSecret('state', u.searchParams.get('state'));
+  recordSecret('code', u.searchParams.get('code'));
+  const [, first, token] = u.pathname.split('/');
+  if (first === 'connect') recordSecret('page-token', token);
+  if (first === 'bounce') recordSecret('bounce-token', token);
+}
+
 function decodeHtml(text: string): string {
   return text.replace(/&(amp|lt|gt|quot|#39|#x27);/g, (_m, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'", '#x27': "'" })[e] ?? _m);
 }
@@ -171,6 +191,7 @@ export async function connectMockUser(opts: ConnectMockUserOptions): Promise<Moc
   if (created.status !== 201) throw new ConnectMockUserError(`answered ${created.status}: ${await excerpt(created)}`, 'connect-session', created.status);
   const authUrl = ((await created.json()) as { url?: unknown }).url;
   if (typeof authUrl !== 'string') throw new ConnectMockUserError('the answer has no url', 'connect-session');
+  recordUrlSecrets(authUrl);
 
   const { page, credentialsId } = await completeAuthLink(http, simulator, authUrl, opts);
   const connectionId = page.connectionId ?? newConnectionId(before, await listConnections());
@@ -196,6 +217,9 @@ async function completeAuthLink(
   });
   if (authorized.status !== 200) throw new ConnectMockUserError(`answered ${authorized.status}: ${await excerpt(authorized)}`, 'authorize', authorized.status);
   const answer = (await authorized.json()) as AuthorizeAnswer;
+  recordSecret('code', answer.code);
+  recordSecret('state', answer.state);
+  recordUrlSecrets(String(answer.redirect_url));
   if (typeof answer.redirect_url !== 'string' || typeof answer.credentials_id !== 'string') {
     throw new ConnectMockUserError('the answer has no redirect_url or credentials_id', 'authorize');
   }
@@ -209,6 +233,7 @@ async function completeAuthLink(
   await callback.arrayBuffer().catch(() => undefined);
 
   const bounceUrl = new URL(location, cb.url).href;
+  recordUrlSecrets(bounceUrl);
   const bounce = await http(bounceUrl, { redirect: 'manual' });
   const page = parseBouncePage(await bounce.text());
   if (bounce.status !== 200 || page.outcome !== 'connected') {
@@ -242,6 +267,7 @@ export async function reauthMockUser(opts: ReauthMockUserOptions): Promise<{ out
   if (res.status !== 200 && res.status !== 201) throw new ConnectMockUserError(`re-consent answered ${res.status}: ${await excerpt(res)}`, 'connect-session', res.status);
   const body = (await res.json()) as { outcome?: unknown; url?: unknown };
   if (body.outcome === 'extended') return { outcome: 'extended' };
+  if (typeof body.url === 'string') recordUrlSecrets(body.url);
   if (body.outcome !== 'reauth' || typeof body.url !== 'string') throw new ConnectMockUserError(`re-consent answered outcome ${String(body.outcome)} without a reauth url`, 'connect-session');
   const { credentialsId } = await completeAuthLink(http, simulator, body.url, opts);
   return { outcome: 'reauth', credentialsId };

@@ -1,6 +1,7 @@
 /* Jest globalSetup for integration tests: real servers once per run, connection settings into process.env. */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { openScanRun, SCAN_DIR_ENV } from './secret-ledger';
 import { ensureStack, REPO_ROOT } from './stack';
 
 export default async function globalSetup(): Promise<void> {
@@ -11,5 +12,7 @@ export default async function globalSetup(): Promise<void> {
     cwd: REPO_ROOT,
     stdio: 'inherit',
   });
-  Object.assign(process.env, handle.env, { AIS_STACK_OWNED: handle.owned ? '1' : '0', AIS_STACK_DIR: handle.dir });
+  // The run's secret ledger and service logs, read by the secret scan that runs last (zz-secret-scan.int-spec.ts).
+  const scan = openScanRun(handle.dir);
+  Object.assign(process.env, handle.env, { AIS_STACK_OWNED: handle.owned ? '1' : '0', AIS_STACK_DIR: handle.dir, [SCAN_DIR_ENV]: scan.dir });
 }

@@ -5,6 +5,7 @@ export { getTrace, waitForTrace, servicesIn, type ZipkinSpan } from './zipkin';
 export { startSandboxProcess, type SandboxProcess, type SandboxProcessOptions } from './sandbox-process';
 export {
   callbackRequest,
+  recordUrlSecrets,
   connectMockUser,
   ConnectMockUserError,
   newConnectionId,
@@ -18,3 +19,5 @@ export {
   type MockUserConnection,
 } from './connect-mock-user';
 export { OpensslCa, DEFAULT_GRPC_TLS, stackGrpcTls } from './grpc-identity';
+export { recordSecret, teeOutput, currentScanRun, readLedger, stackLedgerFiles, MIN_SECRET_LENGTH, type LedgerEntry, type ScanRun, type SecretKind } from './secret-ledger';
+export { documentSecrets, documentText, Findings, kafkaMessageSecrets, logLineSecrets, SecretIndex, secretKindsIn, spanSecrets, type KafkaMessageLike } from './secret-scan';

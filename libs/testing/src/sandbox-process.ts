@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { processEnv } from '@ais/platform-config';
+import { recordSecret, teeOutput } from './secret-ledger';
 
 export interface SandboxProcess {
   /** Base URL; the simulator serves the auth server and the Data API from this one origin. */
@@ -68,6 +69,8 @@ export async function startSandboxProcess(
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('failed to spawn the sandbox process');
+  recordSecret('client-secret', clientSecret);
+  teeOutput('truelayer-sandbox', child);
 
   const logLines: string[] = [];
   const remember = (line: string) => {

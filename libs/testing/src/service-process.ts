@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { teeOutput } from './secret-ledger';
 import { REPO_ROOT } from './stack';
 
 /** Whether a process with this PID exists (signal 0: nothing is sent). */
@@ -81,6 +82,7 @@ export async function startService(
     },
   );
   if (!child.pid) throw new Error(`could not spawn ${name}`);
+  teeOutput(name, child);
   const logs: Record<string, unknown>[] = [];
   let text = '';
   let buffer = '';
@@ -153,6 +155,7 @@ export async function runToExit(
     ['--require', 'tsx/cjs', '--require', './libs/platform/telemetry/src/register.ts', join('apps', name, 'src/main.ts')],
     { cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', OTEL_SERVICE_NAME: name, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  teeOutput(name, child);
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output += c.toString('utf8')));
   child.stderr?.on('data', (c: Buffer) => (output += c.toString('utf8')));
