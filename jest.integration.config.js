@@ -9,6 +9,8 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',
+  // the secret scan last (tests/integration/zz-secret-scan.int-spec.ts), the rest in jest's order
+  testSequencer: '<rootDir>/jest.integration.sequencer.js',
   testTimeout: 120_000,
   slowTestThreshold: 30,
 };

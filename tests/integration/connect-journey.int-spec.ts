@@ -9,7 +9,7 @@
  * Needs /usr/bin/chromium (infra/install-browser.sh).
  */
 import { Vault } from '@ais/platform-vault';
-import { freePort, provisionTopics, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
+import { freePort, provisionTopics, recordSecret, recordUrlSecrets, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import mongoose from 'mongoose';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -52,12 +52,20 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     });
     const json = (await res.json()) as Record<string, unknown>;
     if (typeof json['url'] === 'string') {
+      recordUrlSecrets(json['url']);
       const u = new URL(json['url']);
       const state = u.searchParams.get('state');
       if (state) secretsSeen.push(state);
       if (u.pathname.startsWith('/connect/')) secretsSeen.push(u.pathname.split('/')[2]!);
     }
     return { status: res.status, json };
+  };
+
+  /** A page whose every request (redirects too) records its states, codes, page and bounce tokens in the ledger. */
+  const newPage = async (): Promise<Page> => {
+    const page = await browser.newPage();
+    page.on('request', (r) => recordUrlSecrets(r.url()));
+    return page;
   };
 
   const sessionsCount = async (): Promise<number> => db.collection('auth_sessions').countDocuments({});
@@ -114,6 +122,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     });
     expect(created.status).toBe(201);
     apiKey = ((await created.json()) as { api_key: string }).api_key;
+    recordSecret('api-key', apiKey);
     db = mongoose.createConnection(infra['MONGODB_URI']!, { dbName: `gw_cj_${ns}` });
     await db.asPromise();
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -147,7 +156,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     expect(s.status).toBe(201);
     const url = s.json['url'] as string;
     expect(url.startsWith(sandbox.url)).toBe(true);
-    const page = await browser.newPage();
+    const page = await newPage();
     const callbacks: string[] = [];
     page.on('request', (r) => {
       if (r.url().startsWith(`${base}/v1/callback`)) {
@@ -189,7 +198,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
   it('option 2 (our hosted picker + permission screen, form_post): mock bank, permission screen, consent, log in, bounce', async () => {
     const s = await api('POST', '/v1/users/user-2/connect-sessions', { dialog: 'hosted', return_url: RETURN_URL, response_mode: 'form_post' });
     expect(s.status).toBe(201);
-    const page = await browser.newPage();
+    const page = await newPage();
     const seen: string[] = [];
     page.on('request', (r) => seen.push(r.url()));
     await page.goto(s.json['url'] as string);
@@ -237,7 +246,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
 
   it('cancel path: the user cancels in the dialog and sees a clear outcome; no connection', async () => {
     const s = await api('POST', '/v1/users/user-3/connect-sessions', { dialog: 'truelayer', return_url: RETURN_URL });
-    const page = await browser.newPage();
+    const page = await newPage();
     await page.goto(s.json['url'] as string);
     await page.waitForSelector('[data-testid="cancel"]');
     await page.click('[data-testid="cancel"]');
@@ -256,7 +265,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     const r = await api('POST', `/v1/users/user-1/connections/${oldId}/reconsent`, { user_reconfirmed: true, return_url: RETURN_URL });
     expect(r.status).toBe(201);
     expect(r.json['outcome']).toBe('reauth');
-    const page = await browser.newPage();
+    const page = await newPage();
     await page.goto(r.json['url'] as string);
     await simulatorLogin(page, 'reauth', 'doe');
     await page.waitForSelector('[data-testid="bounce-page"]', { timeout: 30_000 });
@@ -270,7 +279,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
 
   it('re-consent with extend: a user who reconfirmed on our page is extended in place (no browser)', async () => {
     const s = await api('POST', '/v1/users/user-4/connect-sessions', { dialog: 'truelayer', providers: ['uk-cs-mock'] });
-    const page = await browser.newPage();
+    const page = await newPage();
     await page.goto(s.json['url'] as string);
     await page.click('[data-testid="provider-mock"]');
     await simulatorConsentAndLogin(page, 'extend-setup', 'eternal');
@@ -285,7 +294,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     const hosted = await api('POST', `/v1/users/user-4/connections/${conns[0]!['connection_id'] as string}/reconsent`, { dialog: 'hosted', return_url: RETURN_URL });
     expect(hosted.status).toBe(201);
     expect(hosted.json['outcome']).toBe('confirm');
-    const p2 = await browser.newPage();
+    const p2 = await newPage();
     await p2.goto(hosted.json['url'] as string);
     await p2.waitForSelector('[data-testid="reconfirm-screen"]');
     await shot(p2, 'reconfirm-screen');
@@ -298,7 +307,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
 
   it('a forged state is rejected with an error page and stores nothing', async () => {
     const before = await sessionsCount();
-    const page = await browser.newPage();
+    const page = await newPage();
     const res = await page.goto(`${base}/v1/callback?code=stolen&state=${'A'.repeat(80)}`);
     expect(res?.status()).toBe(400);
     expect(await page.getAttribute('body', 'data-outcome')).toBe('rejected');
@@ -317,7 +326,7 @@ describe('connect journey in Chromium (both options, cancel, state attacks)', ()
     const expired = await start('user-5');
     await sessions.updateOne({ _id: expired.id }, { $set: { expiresAt: new Date(Date.now() - 1_000) } });
     const countBefore = await sessionsCount();
-    const page = await browser.newPage();
+    const page = await newPage();
     const r1 = await page.goto(`${base}/v1/callback?code=anything&state=${expired.state}`);
     expect(r1?.status()).toBe(410);
     expect(await page.getAttribute('body', 'data-outcome')).toBe('expired');

@@ -7,7 +7,7 @@ import { bindings, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { ClockSpecError, formatClockSpec, parseClockSpec, scaledClockSpec } from '@ais/platform-config';
 import { Vault } from '@ais/platform-vault';
-import { freePort, provisionTopics, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
+import { freePort, provisionTopics, recordSecret, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import mongoose from 'mongoose';
 import { stackEnv, uniqueSuffix } from './stack-env';
@@ -188,6 +188,7 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
     });
     if (created.status !== 201) throw new Error(`api client: HTTP ${created.status}`);
     const apiKey = ((await created.json()) as { api_key: string }).api_key;
+    recordSecret('api-key', apiKey);
     const fetcherDb = mongoose.createConnection(infra['MONGODB_URI']!, { dbName: `df_${ns}` });
     await fetcherDb.asPromise();
     const reconDb = o.pipeline ? mongoose.createConnection(infra['MONGODB_URI']!, { dbName: `rc_${ns}` }) : undefined;

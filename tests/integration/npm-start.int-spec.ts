@@ -4,7 +4,7 @@
  * when it is itself stopped with SIGTERM, it stops them too.
  */
 import { spawn } from 'node:child_process';
-import { pidAlive, REPO_ROOT } from '@ais/testing';
+import { pidAlive, REPO_ROOT, teeOutput } from '@ais/testing';
 
 jest.setTimeout(240_000);
 
@@ -21,6 +21,7 @@ function spawnedPids(output: string): Map<string, number> {
 
 function startLocal(command: string[], env: Record<string, string>, onOutput?: (text: string, pid: number) => void): { pid: number; done: Promise<Run> } {
   const child = spawn(command[0]!, command.slice(1), { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  teeOutput('npm-start', child);
   let output = '';
   const take = (chunk: Buffer) => {
     output += chunk.toString('utf8');

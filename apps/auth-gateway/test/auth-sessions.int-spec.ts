@@ -4,6 +4,7 @@
  */
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
+import { recordSecret } from '@ais/testing';
 import { randomBytes } from 'node:crypto';
 import { MongoAuthSessionStore, type AuthSessionRecord } from '../src/data/auth-sessions';
 
@@ -70,11 +71,15 @@ describe('auth sessions on a real MongoDB-wire server', () => {
   });
 
   it('finds hosted and bounce sessions by token and purges expired records', async () => {
-    await store.create(rec('hosted', new Date(now.getTime() + 60_000), { pageToken: 'p'.repeat(43) }));
-    expect((await store.findByPageToken('p'.repeat(43), new Date()))?._id).toBe('hosted');
-    expect(await store.findByPageToken('p'.repeat(43), new Date(now.getTime() + 61_000))).toBeNull();
-    await store.finish('hosted', { outcome: 'connected', outcomeCode: null, connectionId: 'c1', bounceToken: 'b'.repeat(43), bounceExpiresAt: new Date(now.getTime() + 60_000) });
-    expect((await store.findByBounceToken('b'.repeat(43), new Date()))?.connectionId).toBe('c1');
+    const pageToken = randomBytes(32).toString('base64url');
+    const bounceToken = randomBytes(32).toString('base64url');
+    recordSecret('page-token', pageToken);
+    recordSecret('bounce-token', bounceToken);
+    await store.create(rec('hosted', new Date(now.getTime() + 60_000), { pageToken }));
+    expect((await store.findByPageToken(pageToken, new Date()))?._id).toBe('hosted');
+    expect(await store.findByPageToken(pageToken, new Date(now.getTime() + 61_000))).toBeNull();
+    await store.finish('hosted', { outcome: 'connected', outcomeCode: null, connectionId: 'c1', bounceToken, bounceExpiresAt: new Date(now.getTime() + 60_000) });
+    expect((await store.findByBounceToken(bounceToken, new Date()))?.connectionId).toBe('c1');
     await store.create(rec('old', new Date(now.getTime() - 3_600_000)));
     expect(await store.purge(new Date(now.getTime() - 60_000))).toBe(1);
     expect(await store.peek('old')).toBeNull();

@@ -2,7 +2,7 @@
  * Integration-test harness: a simulator child process plus a client configured for it, and helpers that drive the
  * simulator's admin API (`/__admin/*`) the way a user would drive the TrueLayer auth dialog.
  */
-import { startSandboxProcess, type SandboxProcess } from '@ais/testing';
+import { recordSecret, startSandboxProcess, type SandboxProcess } from '@ais/testing';
 import {
   createPkcePair,
   createTrueLayerClient,
@@ -92,6 +92,9 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       redirectUri: sandbox.redirectUri,
       ...(pkce ? { codeVerifier: pkce.codeVerifier } : {}),
     });
+    recordSecret('code', redirect.code);
+    recordSecret('access-token', tokens.accessToken);
+    recordSecret('refresh-token', tokens.refreshToken);
     return { tokens, credentialsId: done.credentials_id, code: redirect.code, codeVerifier: pkce?.codeVerifier };
   };
 
