@@ -8,7 +8,7 @@ import { tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { createGrpcClient, type GrpcClient } from '@ais/platform-grpc';
 import { Vault } from '@ais/platform-vault';
-import { stackGrpcTls, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
+import { recordSecret, stackGrpcTls, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import { buildAuthLink, createPkcePair, parseAuthRedirect } from '@ais/truelayer-client';
 import { MongoClient } from 'mongodb';
 import { stackEnv, uniqueSuffix } from './stack-env';
@@ -29,6 +29,11 @@ describe('token-vault against the simulator', () => {
   let tvB: TV;
   let mongo: MongoClient;
   const seenAccessTokens = new Set<string>();
+  /** An access token token-vault handed out: none may appear in its logs, nor anywhere after the run (secret ledger). */
+  const sawAccessToken = (token: string): void => {
+    seenAccessTokens.add(token);
+    recordSecret('access-token', token);
+  };
 
   const admin = <T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => sandbox.admin<T>(method, path, body);
   const refreshGrants = async () => (await admin<{ token_grants: { refresh_token: number } }>('GET', '/counters')).token_grants.refresh_token;
@@ -127,7 +132,7 @@ describe('token-vault against the simulator', () => {
     const other = await tvA.getConnection({ clientId: 'client-a', userId: 'user-2', connectionId: conn.connectionId }).catch((e: unknown) => e);
     expect(other).toMatchObject({ kind: 'not_found' });
     const token = await tvA.getAccessToken({ connectionId: conn.connectionId, forceRefresh: false });
-    seenAccessTokens.add(token.accessToken);
+    sawAccessToken(token.accessToken);
     const me = await fetch(`${sandbox.url}/data/v1/me`, { headers: { authorization: `Bearer ${token.accessToken}` } });
     expect(me.status).toBe(200);
   });
@@ -165,13 +170,13 @@ describe('token-vault against the simulator', () => {
     const tokens = new Set(results.map((r) => (r as PromiseFulfilledResult<tokenvaultV1.GetAccessTokenResponse>).value.accessToken));
     expect(tokens.size).toBe(1);
     const [token] = [...tokens];
-    seenAccessTokens.add(token!);
+    sawAccessToken(token!);
     expect((await fetch(`${sandbox.url}/data/v1/accounts`, { headers: { authorization: `Bearer ${token!}` } })).status).toBe(200);
     // and the (possibly rotated) refresh token stored still works for the next refresh
     await expireStoredToken(conn.connectionId);
     const next = await tvB.getAccessToken({ connectionId: conn.connectionId, forceRefresh: false });
     expect(next.accessToken).not.toBe(token);
-    seenAccessTokens.add(next.accessToken);
+    sawAccessToken(next.accessToken);
     expect((await refreshGrants()) - before).toBe(2);
   });
 
@@ -179,7 +184,7 @@ describe('token-vault against the simulator', () => {
     await admin('POST', '/switches', { refreshTokenRotation: true });
     const conn = await connect(tvA, 'user-5xx');
     const old = await tvA.getAccessToken({ connectionId: conn.connectionId, forceRefresh: false });
-    seenAccessTokens.add(old.accessToken);
+    sawAccessToken(old.accessToken);
     const col = mongo.db(db).collection('connections');
     const storedBefore = (await col.findOne({ _id: conn.connectionId as never }))!['tokens'] as Record<string, unknown>;
     await expireStoredToken(conn.connectionId, 60_000); // inside the refresh-ahead window, still valid
@@ -192,13 +197,13 @@ describe('token-vault against the simulator', () => {
     await admin('DELETE', `/faults/${fault.id}`);
     const after = await tvA.getAccessToken({ connectionId: conn.connectionId, forceRefresh: true });
     expect(after.accessToken).not.toBe(old.accessToken);
-    seenAccessTokens.add(after.accessToken);
+    sawAccessToken(after.accessToken);
   });
 
   it('revoke deletes at TrueLayer and purges the tokens at once', async () => {
     const conn = await connect(tvA, 'user-revoke');
     const token = await tvA.getAccessToken({ connectionId: conn.connectionId, forceRefresh: false });
-    seenAccessTokens.add(token.accessToken);
+    sawAccessToken(token.accessToken);
     const res = await tvB.revokeConnection({ clientId: 'client-a', userId: 'user-revoke', connectionId: conn.connectionId, reason: 'user asked' });
     expect(res.connection?.status).toBe(tokenvaultV1.ConnectionStatus.CONNECTION_STATUS_REVOKED);
     const doc = await mongo.db(db).collection('connections').findOne({ _id: conn.connectionId as never });
