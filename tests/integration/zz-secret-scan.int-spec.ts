@@ -96,7 +96,7 @@ describe('secret scan of the whole integration run', () => {
             const text = documentText(doc);
             if (/vault:v\d+:/.test(text)) ciphertexts += 1;
             const kinds = secretKindsIn(text, index);
-            if (kinds.length > 0) findings.add('mongo', `${name}.${c.name}`, kinds, safeId(doc['_id'], index));
+            if (kinds.length > 0) findings.add('mongo', `${name}.${c.name}`, kinds, `_id ${withheld(String(doc['_id']), index)}`);
           }
         }
       }
@@ -180,7 +180,7 @@ describe('secret scan of the whole integration run', () => {
         seen.add(key);
         perService.set(owner, (perService.get(owner) ?? 0) + 1);
         const kinds = spanSecrets(span, index);
-        if (kinds.length > 0) findings.add('zipkin', owner, kinds, `span ${span.name ?? ''} trace ${span.traceId}`);
+        if (kinds.length > 0) findings.add('zipkin', owner, kinds, `span ${withheld(span.name ?? '', index)} trace ${span.traceId}`);
       }
     }
     summary.push(`zipkin: ${seen.size} span(s) since the run began; ${[...perService].map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}`);
@@ -215,10 +215,9 @@ function serviceOf(file: string): string {
   return file.replace(/-\d+\.log$/, '');
 }
 
-/** A document's `_id` for a finding, unless the id itself holds a secret. */
-function safeId(id: unknown, index: SecretIndex): string {
-  const text = String(id);
-  return secretKindsIn(text, index).length === 0 ? `_id ${text}` : '_id (withheld: holds a secret)';
+/** `text` for a failure message, unless it holds a secret itself (a document id, a span name). */
+function withheld(text: string, index: SecretIndex): string {
+  return secretKindsIn(text, index).length === 0 ? text : '(withheld: holds a secret)';
 }
 
 async function getJson<T>(url: string): Promise<T> {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openScanRun, readLedger, recordSecret, SCAN_DIR_ENV, stackLedgerFiles, teeOutput } from './secret-ledger';
@@ -48,6 +48,12 @@ describe('secret ledger', () => {
     const text = readFileSync(join(run.logs, `demo-${child.pid}.log`), 'utf8');
     expect(text).toContain('to stdout\n');
     expect(text).toContain('to stderr\n');
+  });
+
+  it('keeps the logs of the last five runs on a stack dir and the ledgers of all', () => {
+    const runs = Array.from({ length: 7 }, (_, i) => openScanRun(stackDir, new Date(Date.UTC(2026, 0, 1, 0, i))));
+    expect(runs.map((r) => existsSync(r.logs))).toEqual([false, false, true, true, true, true, true]);
+    expect(stackLedgerFiles(stackDir).sort()).toEqual(runs.map((r) => r.ledger).sort());
   });
 
   it('refuses a stack dir inside the repository that git does not ignore', () => {

@@ -9,7 +9,7 @@
  * No @ais/* imports here: jest's globalSetup loads this file without the aliases.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { REPO_ROOT } from './stack';
 
@@ -48,10 +48,17 @@ function assertOutsideTrackedTree(dir: string): void {
   }
 }
 
-/** Creates this run's directory under the stack dir, with an empty ledger (0600). */
+/** Runs whose logs are kept on a stack dir; older runs keep only their ledger (their data may still be on the stack). */
+const KEEP_RUN_LOGS = 5;
+
+/** Creates this run's directory under the stack dir, with an empty ledger (0600); drops the logs of older runs. */
 export function openScanRun(stackDir: string, now: Date = new Date()): ScanRun {
   assertOutsideTrackedTree(stackDir);
   const root = join(stackDir, 'secret-scan');
+  if (existsSync(root)) {
+    const runs = readdirSync(root).filter((d) => d.startsWith('run-')).sort();
+    for (const old of runs.slice(0, Math.max(0, runs.length - KEEP_RUN_LOGS + 1))) rmSync(join(root, old, 'logs'), { recursive: true, force: true });
+  }
   const dir = join(root, `run-${now.toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
   mkdirSync(join(dir, 'logs'), { recursive: true, mode: 0o700 });
   chmodSync(root, 0o700);
