@@ -147,9 +147,10 @@ describe('traced path across services', () => {
       const operator = await certs('operator');
       const calls = [
         { svc: tokenVault, name: 'ais.tokenvault.v1.TokenVaultService', as: 'auth-gateway', method: 'ListConnections', body: { client_id: 'c', user_id: 'u' }, expect: '{}' },
-        { svc: fetcher, name: 'ais.fetcher.v1.FetcherService', as: 'auth-gateway', method: 'GetProbe', body: { probe_id: probeId }, expect: `"probeId": "${probeId}"` },
+        { svc: fetcher, name: 'ais.fetcher.v1.FetcherService', as: 'auth-gateway', method: 'GetProbe', body: { probe_id: probeId }, expect: `"${probeId}"` },
         { svc: enrichment, name: 'ais.enrichment.v1.EnrichmentService', as: 'reconciliation', method: 'Categorize', body: { description: 'TESCO STORES 2041', amount: '-12.40', currency: 'GBP' }, expect: '"category"' },
-        { svc: reconciliation, name: 'ais.reconciliation.v1.ReconciliationService', as: 'auth-gateway', method: 'ListAccounts', body: { client_id: 'c', user_id: 'u' }, expect: '{}' },
+        // served: the handler answers for a user it holds no data of
+        { svc: reconciliation, name: 'ais.reconciliation.v1.ReconciliationService', as: 'auth-gateway', method: 'ListAccounts', body: { client_id: 'c', user_id: 'u' }, expect: 'no data for this user', fails: true },
       ];
       expect(probeId).not.toBe('');
       for (const c of calls) {
@@ -165,7 +166,7 @@ describe('traced path across services', () => {
         expect(health.out).toContain('"status": "SERVING"');
         // the allowed caller's certificate gets an answer; the operator's gets PermissionDenied
         const served = await grpcurl([...(await certs(c.as)), '-d', JSON.stringify(c.body), addr, `${c.name}/${c.method}`]);
-        expect({ svc: c.name, ok: served.ok, out: served.out.includes(c.expect) }).toEqual({ svc: c.name, ok: true, out: true });
+        expect({ svc: c.name, ok: served.ok, out: served.out.includes(c.expect), denied: served.out.includes('PermissionDenied') }).toEqual({ svc: c.name, ok: !c.fails, out: true, denied: false });
         const refused = await grpcurl([...operator, '-d', JSON.stringify(c.body), addr, `${c.name}/${c.method}`]);
         expect(refused.ok).toBe(false);
         expect(refused.out).toContain('PermissionDenied');
