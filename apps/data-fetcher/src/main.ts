@@ -4,6 +4,7 @@ import { eventsV1, fetcherV1, tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { clockFromSpec } from '@ais/platform-config';
 import { createGrpcClient } from '@ais/platform-grpc';
 import { EventConsumer, headersFor, newMeta } from '@ais/platform-kafka';
+import { registerSecret } from '@ais/platform-logger';
 import { Leases, MongoIdempotencyGuard } from '@ais/platform-mongo';
 import { Service } from '@ais/platform-runtime';
 import { createTrueLayerDataClient, environmentFor } from '@ais/truelayer-client';
@@ -91,7 +92,13 @@ async function main(): Promise<void> {
       budget,
       policy,
       breakers,
-      tokens: { get: async (connectionId, force) => (await tokenVault.getAccessToken({ connectionId, forceRefresh: force })).accessToken },
+      tokens: {
+        get: async (connectionId, force) => {
+          const { accessToken } = await tokenVault.getAccessToken({ connectionId, forceRefresh: force });
+          registerSecret(accessToken); // masked in any log line or span of this process
+          return accessToken;
+        },
+      },
       data: truelayer.data,
       raw: kafkaRawSink(producer, prefix),
       deadLetters,

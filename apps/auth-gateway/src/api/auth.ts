@@ -1,4 +1,5 @@
 /** `Authorization: Bearer <api key>` on /v1/users/*, behind a per-address limit, and a per-key rate limit. */
+import { registerSecret } from '@ais/platform-logger';
 import { AppError } from '@ais/platform-errors';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { ApiClientRecord, ApiClientStore } from '../data/api-clients';
@@ -45,6 +46,8 @@ export function requireApiKey(store: ApiClientStore, pepper: Buffer, limiter: Ra
     // Compare even when the client is unknown so the timing does not tell which part was wrong.
     const ok = hashesEqual(hash, client?.keyHash ?? 'x'.repeat(hash.length)) && client !== null;
     if (!ok || !client) return refuse('the API key is not valid', 'Bearer realm="ais", error="invalid_token"');
+    // a valid key is a secret this process now knows: masked wherever it might appear in a log line or span
+    registerSecret(key);
     if (client.disabledAt) throw new AppError({ code: 'api_client_disabled', message: 'this API client is disabled', kind: 'permission_denied' });
     const verdict = await limiter.take('api-key', client._id, client.rateLimitPerMinute);
     setRateLimitHeaders(res, verdict);
