@@ -11,7 +11,7 @@ import { Vault } from '@ais/platform-vault';
 import { runToExit, stackGrpcTls, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import * as grpc from '@grpc/grpc-js';
 import * as tls from 'node:tls';
-import { stackEnv, uniqueSuffix } from './stack-env';
+import { stackEnv, tokenVaultAgainst, uniqueSuffix } from './stack-env';
 
 jest.setTimeout(120_000);
 
@@ -49,12 +49,7 @@ describe('service identity: mTLS from Vault PKI with per-caller permissions', ()
     KAFKA_TOPIC_PREFIX: `id${ns}`,
     OTEL_TRACES_EXPORTER: 'none',
     LOG_LEVEL: 'info',
-    TRUELAYER_ENV: 'custom',
-    TRUELAYER_AUTH_URL: sandbox.url,
-    TRUELAYER_API_URL: sandbox.url,
-    TRUELAYER_CREDENTIALS_PATH: credentialsPath,
-    TOKEN_TRANSIT_KEY: `tokens-${ns}`,
-    JOBS_INTERVAL_MS: '0',
+    ...tokenVaultAgainst(sandbox.url, credentialsPath, ns),
     // short-lived certificates so that renewal happens during the test: renewed at two thirds, about every 8 s
     GRPC_TLS_CERT_TTL_MS: '12000',
   });

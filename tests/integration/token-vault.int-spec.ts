@@ -11,7 +11,7 @@ import { Vault } from '@ais/platform-vault';
 import { recordSecret, stackGrpcTls, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import { buildAuthLink, createPkcePair, parseAuthRedirect } from '@ais/truelayer-client';
 import { MongoClient } from 'mongodb';
-import { stackEnv, uniqueSuffix } from './stack-env';
+import { stackEnv, tokenVaultAgainst, uniqueSuffix } from './stack-env';
 
 jest.setTimeout(240_000);
 
@@ -82,12 +82,7 @@ describe('token-vault against the simulator', () => {
       OTEL_TRACES_EXPORTER: 'zipkin',
       OTEL_SIMPLE_SPAN_PROCESSOR: 'true',
       LOG_LEVEL: 'debug',
-      TRUELAYER_ENV: 'custom',
-      TRUELAYER_AUTH_URL: sandbox.url,
-      TRUELAYER_API_URL: sandbox.url,
-      TRUELAYER_CREDENTIALS_PATH: credentialsPath,
-      TOKEN_TRANSIT_KEY: `tokens-${ns}`,
-      JOBS_INTERVAL_MS: '0',
+      ...tokenVaultAgainst(sandbox.url, credentialsPath, ns),
       // The tests age tokens by editing MongoDB, which an in-memory copy would not see: re-read on every call.
       TOKEN_CACHE_TTL_MS: '0',
     };
