@@ -1,4 +1,4 @@
-export { ensureStack, freePort, stopStack, readStackEnv, parseEnvFile, stackAlive, REPO_ROOT, type StackEnv, type StackHandle } from './stack';
+export { ensureStack, freePort, integrationEnv, stopStack, readStackEnv, parseEnvFile, stackAlive, REPO_ROOT, type StackEnv, type StackHandle } from './stack';
 export { pidAlive, startService, runToExit, ServiceStartError, type ServiceProcess, type StartServiceOptions } from './service-process';
 export { provisionTopics, type ProvisionOptions } from './topics';
 export { getTrace, waitForTrace, servicesIn, type ZipkinSpan } from './zipkin';
@@ -18,6 +18,6 @@ export {
   type ConnectMockUserOptions,
   type MockUserConnection,
 } from './connect-mock-user';
-export { OpensslCa, DEFAULT_GRPC_TLS, stackGrpcTls } from './grpc-identity';
+export { DEFAULT_GRPC_TLS, stackGrpcTls } from './grpc-identity';
 export { recordSecret, teeOutput, currentScanRun, readLedger, stackLedgerFiles, MIN_SECRET_LENGTH, type LedgerEntry, type ScanRun, type SecretKind } from './secret-ledger';
 export { documentSecrets, documentText, Findings, kafkaMessageSecrets, logLineSecrets, SecretIndex, secretKindsIn, spanSecrets, type KafkaMessageLike } from './secret-scan';

@@ -1,6 +1,9 @@
 // The integration run's test sequencer (jest.integration.sequencer.js at the repo root, a plain JS module for jest).
+import { join } from 'node:path';
+import { REPO_ROOT } from './stack';
+
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const IntegrationSequencer = require('../../../jest.integration.sequencer.js') as new () => { sort(tests: FakeTest[]): Promise<FakeTest[]> };
+const IntegrationSequencer = require(join(REPO_ROOT, 'jest.integration.sequencer.js')) as new () => { sort(tests: FakeTest[]): Promise<FakeTest[]> };
 
 interface FakeTest {
   path: string;

@@ -26,6 +26,17 @@ export interface StackEnv {
 
 export const STACK_KEYS = ['KAFKA_BROKERS', 'MONGODB_URI', 'VAULT_ADDR', 'VAULT_TOKEN', 'ZIPKIN_URL', 'OTEL_EXPORTER_ZIPKIN_ENDPOINT'] as const;
 
+/** The stack's connection settings the integration globalSetup put into process.env (throws outside an integration run). */
+export function integrationEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of STACK_KEYS) {
+    const v = process.env[k];
+    if (!v) throw new Error(`${k} missing: integration globalSetup did not run`);
+    out[k] = v;
+  }
+  return out;
+}
+
 export function parseEnvFile(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const raw of text.split('\n')) {

@@ -4,7 +4,7 @@ import { createLogger } from '@ais/platform-logger';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { OpensslCa } from '@ais/testing';
+import { OpensslCa } from './openssl-ca';
 import { checkHealth, createGrpcClient, GrpcServer, type GrpcTls } from './index';
 
 const logger = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });

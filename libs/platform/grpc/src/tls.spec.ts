@@ -1,7 +1,7 @@
 import { enrichmentV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
-import { OpensslCa } from '@ais/testing';
+import { OpensslCa } from './openssl-ca';
 import * as grpc from '@grpc/grpc-js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

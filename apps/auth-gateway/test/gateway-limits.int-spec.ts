@@ -9,11 +9,11 @@
  */
 import { explainUsesIndex } from '@ais/platform-mongo';
 import { Vault } from '@ais/platform-vault';
-import { provisionTopics, startService, type ServiceProcess } from '@ais/testing';
+import { integrationEnv, provisionTopics, startService, type ServiceProcess } from '@ais/testing';
 import mongoose from 'mongoose';
 import { execFileSync } from 'node:child_process';
-import { RATE_BUCKETS_TTL_INDEX, RateLimiter } from '../../apps/auth-gateway/src/http/rate-limit';
-import { stackEnv, uniqueSuffix } from './stack-env';
+import { randomBytes } from 'node:crypto';
+import { RATE_BUCKETS_TTL_INDEX, RateLimiter } from '../src/http/rate-limit';
 
 jest.setTimeout(180_000);
 
@@ -31,8 +31,8 @@ async function freshWindow(): Promise<void> {
 }
 
 describe('gateway rate limits across two instances on one database', () => {
-  const ns = uniqueSuffix();
-  const infra = stackEnv();
+  const ns = randomBytes(4).toString('hex');
+  const infra = integrationEnv();
   const dbName = `gw_rl_${ns}`;
   const vaultPath = `ais/auth-gateway-rl-${ns}`;
   const gateways: ServiceProcess[] = [];
