@@ -12,6 +12,7 @@
  * The confirmation for downstream systems is the ChangeEvent with `erasure` on ais.ledger.v1.
  */
 import type { erasureV1 } from '@ais/contracts-proto-ts';
+import { z } from '@ais/platform-config';
 import { AppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import { Router } from 'express';
@@ -21,7 +22,8 @@ import type { ErasureRequestStore } from '../data/erasure-requests';
 import { clientOf } from './auth';
 import { userIdOf } from './v1.routes';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The erasure id this gateway answered DELETE with (a lower-case UUID); the OpenAPI document's schema too. */
+export const erasureIdParam = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/).describe('The erasure_id of the DELETE answer.');
 
 export function erasureJson(e: erasureV1.UserErasure): Record<string, unknown> {
   return {
@@ -61,7 +63,7 @@ export function erasureRoutes(deps: { downstreams: Downstreams; sessions: AuthSe
     const clientId = clientOf(res)._id;
     const userId = userIdOf(req);
     const erasureId = String(req.params['erasureId'] ?? '');
-    if (!UUID.test(erasureId)) throw AppError.invalid('invalid_erasure_id', 'erasureId is not an erasure id', [{ field: 'erasureId', description: 'a UUID' }]);
+    if (!erasureIdParam.safeParse(erasureId).success) throw AppError.invalid('invalid_erasure_id', 'erasureId is not an erasure id', [{ field: 'erasureId', description: 'a UUID' }]);
     res.setHeader('Cache-Control', 'no-store');
     const recon = deps.downstreams.reconciliation;
     if (!recon) throw AppError.unavailable('reconciliation_unavailable', 'erasure status needs RECONCILIATION_ADDR on this gateway');

@@ -1,11 +1,25 @@
-/** OpenAPI 3.1 description of the public /v1 API, served at GET /v1/openapi.json. */
+/**
+ * OpenAPI 3.1 description of the public /v1 API, served at GET /v1/openapi.json. Paths, operations, descriptions and
+ * examples are written here (read API: read.openapi.ts); every request body, path, query and header parameter
+ * schema is generated from the zod schema its route validates with (openapi-zod.ts), so the document and the
+ * server cannot disagree on a limit. Response schemas are written by hand: the routes build their JSON without a
+ * zod schema (test/openapi.spec.ts checks them against the routes' answers).
+ */
+import { callbackParams } from '../connect/pages.routes';
+import { webhookBody } from '../webhooks/truelayer.routes';
+import { fromZod, headerParam, pathParam, queryParams } from './openapi-zod';
 import { readApiPaths, readApiSchemas } from './read.openapi';
+import { connectionIdParam, connectSessionBody, psuIp, reconsentBody, refreshBody, userIdParam } from './v1.routes';
 
 const problem = { $ref: '#/components/responses/Problem' };
-const userId = { name: 'userId', in: 'path', required: true, description: "The product's own user id.", schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$' } };
-const connectionId = { name: 'connectionId', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } };
-const errors = { '400': problem, '401': problem, '403': problem, '404': problem, '429': problem, '503': problem };
+const userId = pathParam('userId', userIdParam);
+const connectionId = pathParam('connectionId', connectionIdParam);
+/** What every API-key route can answer besides its own statuses. */
+const errors = { '400': problem, '401': problem, '403': problem, '404': problem, '429': problem, '503': problem, '504': problem };
 const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
+const html = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } });
+/** A page, or problem JSON when the request could not be read (a bad form, Content-Encoding or path). */
+const pageOrProblem = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } }, 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -57,10 +71,10 @@ export const openApiDocument = {
         parameters: [
           userId,
           connectionId,
-          { name: 'X-PSU-IP', in: 'header', required: false, description: "The present end user's IPv4 or IPv6 address (or body `user_ip`).", schema: { type: 'string' } },
+          headerParam('X-PSU-IP', psuIp, "The present end user's IPv4 or IPv6 address (or body `user_ip`)."),
         ],
         requestBody: { required: false, content: json('RefreshRequest') },
-        responses: { '200': { description: 'What the refresh read', content: json('RefreshResult') }, '409': problem, '504': problem, ...errors },
+        responses: { '200': { description: 'What the refresh read', content: json('RefreshResult') }, '409': problem, ...errors },
       },
     },
     '/v1/webhooks/truelayer': {
@@ -75,8 +89,20 @@ export const openApiDocument = {
       },
     },
     '/v1/callback': {
-      get: { operationId: 'authCallbackQuery', security: [], summary: "TrueLayer's redirect back (query). Browser only.", parameters: ['code', 'state', 'error', 'scope'].map((n) => ({ name: n, in: 'query', required: false, schema: { type: 'string' } })), responses: { '303': { description: 'To the bounce page' }, '200': { description: 'Outcome page (cancelled)', content: { 'text/html': {} } }, '400': { description: 'Rejected state (HTML)', content: { 'text/html': {} } }, '410': { description: 'Expired state (HTML)', content: { 'text/html': {} } } } },
-      post: { operationId: 'authCallbackFormPost', security: [], summary: "TrueLayer's redirect back (response_mode=form_post). Browser only.", requestBody: { content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { code: { type: 'string' }, state: { type: 'string' }, error: { type: 'string' } } } } } }, responses: { '303': { description: 'To the bounce page' }, '200': { description: 'Outcome page', content: { 'text/html': {} } }, '400': { description: 'Rejected state (HTML)', content: { 'text/html': {} } } } },
+      get: {
+        operationId: 'authCallbackQuery',
+        security: [],
+        summary: "TrueLayer's redirect back (query). Browser only.",
+        parameters: queryParams(callbackParams),
+        responses: { '303': { description: 'To the bounce page' }, '200': html('Outcome page (cancelled)'), '400': pageOrProblem('Rejected or missing state (page); an unreadable request (problem JSON)'), '410': html('Expired state'), '502': html('The bank, TrueLayer or the code exchange failed') },
+      },
+      post: {
+        operationId: 'authCallbackFormPost',
+        security: [],
+        summary: "TrueLayer's redirect back (response_mode=form_post). Browser only.",
+        requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: fromZod(callbackParams) } } },
+        responses: { '303': { description: 'To the bounce page' }, '200': html('Outcome page (cancelled)'), '400': pageOrProblem('Rejected or missing state (page); an unreadable form (problem JSON)'), '410': html('Expired state'), '502': html('The bank, TrueLayer or the code exchange failed') },
+      },
     },
     ...readApiPaths,
   },
@@ -89,19 +115,7 @@ export const openApiDocument = {
         required: ['type', 'title', 'status', 'detail', 'code'],
         properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, code: { type: 'string' }, instance: { type: 'string' }, trace_id: { type: 'string' }, retry_after_ms: { type: 'integer' }, errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, description: { type: 'string' } } } } },
       },
-      ConnectSessionRequest: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['dialog'],
-        properties: {
-          dialog: { enum: ['truelayer', 'hosted'] },
-          providers: { type: 'array', items: { type: 'string' }, description: 'TrueLayer provider families or ids; default from configuration.' },
-          scopes: { type: 'array', items: { type: 'string' }, description: 'TrueLayer scopes; default from configuration.' },
-          return_url: { type: 'string', format: 'uri', description: "Universal link / app link / web URL of the product; must start with one of the client's allowed return URLs." },
-          web_fallback_url: { type: 'string', format: 'uri', description: 'Web fallback shown on the bounce page (default: return_url).' },
-          response_mode: { enum: ['query', 'form_post'] },
-        },
-      },
+      ConnectSessionRequest: fromZod(connectSessionBody),
       ConnectSession: { type: 'object', required: ['session_id', 'url', 'expires_at'], properties: { session_id: { type: 'string' }, url: { type: 'string', format: 'uri' }, expires_at: { type: 'string', format: 'date-time' } } },
       Connection: {
         type: 'object',
@@ -121,21 +135,8 @@ export const openApiDocument = {
         },
       },
       ConnectionList: { type: 'object', properties: { connections: { type: 'array', items: { $ref: '#/components/schemas/Connection' } } } },
-      ReconsentRequest: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          user_reconfirmed: { type: 'boolean', description: 'The user reconfirmed consent on your screen (required for extend).' },
-          user_ip: { type: 'string', description: "The end user's IP when present." },
-          return_url: { type: 'string', format: 'uri' },
-          dialog: { enum: ['truelayer', 'hosted'], description: '`hosted` without `user_reconfirmed`: returns our re-consent page (outcome `confirm`). Otherwise the dialog used when a new auth is needed (default truelayer).' },
-        },
-      },
-      RefreshRequest: {
-        type: 'object',
-        additionalProperties: false,
-        properties: { user_ip: { type: 'string', description: "The present end user's IPv4 or IPv6 address (or the X-PSU-IP header). Required by one of the two." } },
-      },
+      ReconsentRequest: fromZod(reconsentBody),
+      RefreshRequest: fromZod(refreshBody),
       RefreshResult: {
         type: 'object',
         required: ['connection_id', 'fetch_id', 'coalesced', 'items'],
@@ -162,20 +163,7 @@ export const openApiDocument = {
           },
         },
       },
-      TrueLayerWebhook: {
-        type: 'object',
-        required: ['task_id', 'results_uri', 'status'],
-        properties: {
-          task_id: { type: 'string' },
-          results_uri: { type: 'string' },
-          credentials_id: { type: 'string' },
-          status: { type: 'string', description: 'Succeeded or Failed' },
-          error: { type: 'string' },
-          error_description: { type: 'string' },
-          request_timestamp: { type: 'string' },
-          request_uri: { type: 'string' },
-        },
-      },
+      TrueLayerWebhook: fromZod(webhookBody),
       ReconsentExtended: { type: 'object', properties: { outcome: { const: 'extended' }, connection: { $ref: '#/components/schemas/Connection' } } },
       ReconsentLink: { type: 'object', description: '`confirm`: send the user to our hosted re-consent page (they reconfirm there, then extend / reauth / new auth happen). `reauth`: TrueLayer reauth link. `new_auth`: a fresh auth whose state carries the old connection.', properties: { outcome: { enum: ['confirm', 'reauth', 'new_auth'] }, session_id: { type: 'string' }, url: { type: 'string', format: 'uri' }, expires_at: { type: 'string', format: 'date-time' } } },
       ...readApiSchemas,

@@ -1,12 +1,20 @@
-/** OpenAPI paths and schemas of the read API (read.routes.ts), merged into openapi.ts. */
+/**
+ * OpenAPI paths and schemas of the read API (read.routes.ts) and erasure (erasure.routes.ts), merged into openapi.ts.
+ * Parameter and request body schemas come from the routes' zod schemas; response schemas are written by hand.
+ */
+import { erasureIdParam } from './erasure.routes';
+import { fromZod, headerParam, pathParam, queryParams } from './openapi-zod';
+import { accountEditBody, changesQuery, idempotencyKeyHeader, idParam, pageQuery, recurringQuery, summaryQuery, transactionEditBody, transactionsQuery } from './read.routes';
+import { userIdParam } from './v1.routes';
+
 const problem = { $ref: '#/components/responses/Problem' };
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (name: string, example?: unknown) => ({ 'application/json': { schema: ref(name), ...(example === undefined ? {} : { example }) } });
-const userId = { name: 'userId', in: 'path', required: true, description: "The product's own user id.", schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$' } };
-const idPath = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } });
-const query = (name: string, schema: Record<string, unknown>, description: string) => ({ name, in: 'query', required: false, description, schema });
-const page = [query('page_size', { type: 'integer', minimum: 1, maximum: 500 }, 'Items per page.'), query('page_token', { type: 'string' }, 'next_page_token of the previous page (opaque).')];
-const errors = { '400': problem, '401': problem, '404': problem, '429': problem, '503': problem, '504': problem };
+const userId = pathParam('userId', userIdParam);
+const idPath = (name: 'accountId' | 'transactionId') => pathParam(name, idParam);
+const page = queryParams(pageQuery);
+const idempotencyKey = headerParam('Idempotency-Key', idempotencyKeyHeader);
+const errors = { '400': problem, '401': problem, '403': problem, '404': problem, '429': problem, '503': problem, '504': problem };
 const amount = { type: 'string', pattern: '^-?\\d+(\\.\\d+)?$', description: 'Decimal string in major units.' };
 const date = { type: ['string', 'null'], format: 'date-time' };
 const nullable = (t: string) => ({ type: [t, 'null'] });
@@ -64,7 +72,7 @@ export const readApiPaths = {
       operationId: 'editAccount',
       summary: "Set the user's notes, tags or hidden flag of an account",
       description: 'Fields present are changed; `null` clears. 200 when applied (the account as it now reads), 202 when queued (applied shortly). Send an `Idempotency-Key` to make retries safe.',
-      parameters: [userId, idPath('accountId'), { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } }],
+      parameters: [userId, idPath('accountId'), idempotencyKey],
       requestBody: { required: true, content: json('AccountEdit', { notes: 'bills', hidden: null }) },
       responses: { '200': { description: 'Applied', content: json('AccountEditResult') }, '202': { description: 'Queued', content: json('AccountEditResult') }, ...errors },
     },
@@ -82,18 +90,7 @@ export const readApiPaths = {
       operationId: 'listTransactions',
       summary: 'Transactions, newest first, with filters',
       description: 'Keyset pages: a page token stays valid while new rows arrive. `category` matches the effective category (the user\'s override, else the enrichment), primary or detailed. Hidden transactions are left out unless `include_hidden=true`.',
-      parameters: [
-        userId,
-        query('account_id', { type: 'string' }, 'Only this account.'),
-        query('from', { type: 'string', format: 'date-time' }, 'Posted at or after (ISO 8601 date or date-time).'),
-        query('to', { type: 'string', format: 'date-time' }, 'Posted before (ISO 8601 date or date-time).'),
-        query('category', { type: 'string', example: 'FOOD_AND_DRINK' }, 'A PFC primary or detailed category.'),
-        query('merchant', { type: 'string', example: 'pret-a-manger' }, 'A merchant_key.'),
-        query('q', { type: 'string', maxLength: 100 }, 'Text in the description or merchant name (case-insensitive, literal).'),
-        query('status', { enum: ['booked', 'pending'] }, 'Default: both.'),
-        query('include_hidden', { enum: ['true', 'false'] }, 'Include transactions the user hid.'),
-        ...page,
-      ],
+      parameters: [userId, ...queryParams(transactionsQuery)],
       responses: { '200': { description: 'Transactions', content: json('TransactionList', { transactions: [exampleTx], next_page_token: 'eyJiIjoiMjAyNi0wMi0wM1QwMDowMDowMC4wMDBaIiwiaSI6InR4bl81ZjJjMGEifQ' }) }, ...errors },
     },
   },
@@ -103,7 +100,7 @@ export const readApiPaths = {
       summary: "Set the user's category, notes, tags or hidden flag of a transaction",
       description:
         'Fields present are changed; `null` clears. The edit survives every later sync. `apply_to_merchant: true` with a `category_override` also makes a rule for every transaction of the merchant (409 when rules are not available). 200 when applied (the transaction as it now reads), 202 when queued (applied shortly). Send an `Idempotency-Key` to make retries safe.',
-      parameters: [userId, idPath('transactionId'), { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } }],
+      parameters: [userId, idPath('transactionId'), idempotencyKey],
       requestBody: { required: true, content: json('TransactionEdit', { category_override: 'FOOD_AND_DRINK_COFFEE', notes: 'with Sam', tags: ['work'], apply_to_merchant: false }) },
       responses: { '200': { description: 'Applied', content: json('TransactionEditResult', { applied: true, request_id: 'req-7', transaction: exampleTx }) }, '202': { description: 'Queued', content: json('TransactionEditResult', { applied: false, request_id: 'req-7', transaction: null }) }, '409': problem, ...errors },
     },
@@ -113,7 +110,7 @@ export const readApiPaths = {
       operationId: 'getChanges',
       summary: 'Changes since a cursor (added, modified, removed)',
       description: 'Start with no cursor; store `next_cursor` and call again while `has_more` is true. A settled pending transaction comes back as modified; a pending one that disappeared as removed. User edits show as modified.',
-      parameters: [userId, query('cursor', { type: 'string' }, 'next_cursor of the previous call; empty for the start.'), query('count', { type: 'integer', minimum: 1, maximum: 500, default: 100 }, 'Maximum changes.')],
+      parameters: [userId, ...queryParams(changesQuery)],
       responses: { '200': { description: 'Changes', content: json('Changes', { added: [exampleTx], modified: [], removed: [{ transaction_id: 'txn_0a1', account_id: 'acc_91b7' }], accounts: [], next_cursor: 'eyJzIjo0Mn0', has_more: false }) }, ...errors },
     },
   },
@@ -122,7 +119,7 @@ export const readApiPaths = {
       operationId: 'getSpendingSummary',
       summary: 'Spending and income per month and category',
       description: 'Booked transactions only, by their effective category, per currency; hidden transactions and transfers between the user\'s own accounts are excluded (the latter counted in `own_transfers`). Default range: the six months up to the latest transaction.',
-      parameters: [userId, query('from', { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$', example: '2026-01' }, 'First month, YYYY-MM.'), query('to', { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$', example: '2026-03' }, 'Last month, YYYY-MM.'), query('account_id', { type: 'string' }, 'Only this account.')],
+      parameters: [userId, ...queryParams(summaryQuery)],
       responses: {
         '200': {
           description: 'Per month',
@@ -136,7 +133,7 @@ export const readApiPaths = {
     get: {
       operationId: 'listRecurring',
       summary: 'Recurring payments and income found for the user',
-      parameters: [userId],
+      parameters: [userId, ...queryParams(recurringQuery)],
       responses: { '200': { description: 'Series', content: json('RecurringList') }, ...errors },
     },
   },
@@ -155,7 +152,7 @@ export const readApiPaths = {
       operationId: 'getErasure',
       summary: 'Status of an erasure',
       description: '`in_progress` until the last service (reconciliation) has deleted the data and logged it, then `completed` with what each service deleted.',
-      parameters: [userId, { name: 'erasureId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+      parameters: [userId, pathParam('erasureId', erasureIdParam)],
       responses: { '200': { description: 'The erasure', content: json('Erasure') }, ...errors },
     },
   },
@@ -163,11 +160,6 @@ export const readApiPaths = {
 
 const category = { type: ['object', 'null'], properties: { primary: { type: 'string' }, detailed: { type: 'string' }, source: { type: 'string' }, confidence: { type: 'number' }, version: nullable('string') } };
 const userEdit = { type: ['object', 'null'], properties: { category_override: nullable('string'), notes: nullable('string'), tags: { type: 'array', items: { type: 'string' } }, hidden: { type: 'boolean' }, updated_at: date } };
-const editProps = {
-  notes: { type: ['string', 'null'], maxLength: 2000 },
-  tags: { type: ['array', 'null'], maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 } },
-  hidden: nullable('boolean'),
-};
 const total = { type: 'object', properties: { primary: nullable('string'), detailed: nullable('string'), total: amount, currency: { type: 'string' }, count: { type: 'integer' } } };
 
 export const readApiSchemas = {
@@ -230,13 +222,8 @@ export const readApiSchemas = {
       has_more: { type: 'boolean' },
     },
   },
-  TransactionEdit: {
-    type: 'object',
-    additionalProperties: false,
-    minProperties: 1,
-    properties: { category_override: { type: ['string', 'null'], description: 'A detailed PFC category; null clears.' }, ...editProps, apply_to_merchant: { type: 'boolean' } },
-  },
-  AccountEdit: { type: 'object', additionalProperties: false, minProperties: 1, properties: editProps },
+  TransactionEdit: fromZod(transactionEditBody),
+  AccountEdit: fromZod(accountEditBody),
   TransactionEditResult: { type: 'object', properties: { applied: { type: 'boolean' }, request_id: { type: 'string' }, transaction: { oneOf: [ref('Transaction'), { type: 'null' }] } } },
   AccountEditResult: { type: 'object', properties: { applied: { type: 'boolean' }, request_id: { type: 'string' }, account: { oneOf: [ref('Account'), { type: 'null' }] } } },
   SpendingSummary: {

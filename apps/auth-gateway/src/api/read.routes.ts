@@ -14,11 +14,15 @@ import { userIdOf } from './v1.routes';
 const ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const CATEGORY = /^[A-Z][A-Z_]{1,79}$/;
 const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function idParam(req: Request, name: 'accountId' | 'transactionId'): string {
+// Path parameters, headers, queries and bodies as zod schemas: they validate here and are the OpenAPI document's schemas (openapi.ts).
+/** accountId and transactionId. */
+export const idParam = z.string().regex(ID);
+export const idempotencyKeyHeader = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).describe('Makes retries of this edit safe: the same key applies the edit once.');
+
+function idOf(req: Request, name: 'accountId' | 'transactionId'): string {
   const id = String(req.params[name] ?? '');
-  if (!ID.test(id)) throw AppError.invalid(`invalid_${name === 'accountId' ? 'account_id' : 'transaction_id'}`, `${name} is malformed`, [{ field: name, description: 'pattern' }]);
+  if (!idParam.safeParse(id).success) throw AppError.invalid(`invalid_${name === 'accountId' ? 'account_id' : 'transaction_id'}`, `${name} is malformed`, [{ field: name, description: 'pattern' }]);
   return id;
 }
 
@@ -31,40 +35,59 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, what: 'query' | '
   return r.data;
 }
 
-const pageSize = z.coerce.number().int().min(1).max(500).optional();
-const pageToken = z.string().max(1000).optional();
+const pageSize = z.coerce.number().int().min(1).max(500).optional().describe('Items per page.');
+const pageToken = z.string().max(1000).optional().describe('next_page_token of the previous page (opaque).');
+/** ISO 8601 date or date-time (UTC `Z` or an offset). */
+const INSTANT = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d))?$/;
 const instant = z
   .string()
   .max(40)
-  .refine((s) => /^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(s) && !Number.isNaN(Date.parse(s)), 'an ISO 8601 date or date-time')
+  .regex(INSTANT, 'an ISO 8601 date or date-time')
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'an ISO 8601 date or date-time')
   .transform((s) => new Date(s));
 
 export const transactionsQuery = z.strictObject({
-  account_id: z.string().regex(ID).optional(),
-  from: instant.optional(),
-  to: instant.optional(),
-  category: z.string().regex(CATEGORY, 'a PFC primary or detailed category').optional(),
-  merchant: z.string().min(1).max(200).optional(),
-  q: z.string().min(1).max(100).optional(),
-  status: z.enum(['booked', 'pending']).optional(),
-  include_hidden: z.enum(['true', 'false']).optional(),
+  account_id: z.string().regex(ID).optional().describe('Only this account.'),
+  from: instant.optional().describe('Posted at or after (ISO 8601 date or date-time).'),
+  to: instant.optional().describe('Posted before (ISO 8601 date or date-time).'),
+  category: z.string().regex(CATEGORY, 'a PFC primary or detailed category').optional().describe('A PFC primary or detailed category.').meta({ examples: ['FOOD_AND_DRINK'] }),
+  merchant: z.string().min(1).max(200).optional().describe('A merchant_key.').meta({ examples: ['pret-a-manger'] }),
+  q: z.string().min(1).max(100).optional().describe('Text in the description or merchant name (case-insensitive, literal).'),
+  status: z.enum(['booked', 'pending']).optional().describe('Default: both.'),
+  include_hidden: z.enum(['true', 'false']).optional().describe('Include transactions the user hid.'),
   page_size: pageSize,
   page_token: pageToken,
 });
 
-const pageQuery = z.strictObject({ page_size: pageSize, page_token: pageToken });
-const changesQuery = z.strictObject({ cursor: z.string().max(1000).optional(), count: z.coerce.number().int().min(1).max(500).optional() });
-const summaryQuery = z.strictObject({ from: z.string().regex(MONTH, 'YYYY-MM').optional(), to: z.string().regex(MONTH, 'YYYY-MM').optional(), account_id: z.string().regex(ID).optional() });
+export const pageQuery = z.strictObject({ page_size: pageSize, page_token: pageToken });
+export const changesQuery = z.strictObject({
+  cursor: z.string().max(1000).optional().describe('next_cursor of the previous call; empty for the start.'),
+  count: z.coerce.number().int().min(1).max(500).optional().describe('Maximum changes (default 100).'),
+});
+const month = z.string().regex(MONTH, 'YYYY-MM');
+export const summaryQuery = z.strictObject({
+  from: month.optional().describe('First month, YYYY-MM.').meta({ examples: ['2026-01'] }),
+  to: month.optional().describe('Last month, YYYY-MM; not before from.').meta({ examples: ['2026-03'] }),
+  account_id: z.string().regex(ID).optional().describe('Only this account.'),
+});
+export const recurringQuery = z.strictObject({});
 
 const nullable = <T extends z.ZodType>(t: T) => t.nullable().optional();
-export const transactionEditBody = z.strictObject({
-  category_override: nullable(z.string().regex(CATEGORY, 'a detailed PFC category')),
+const editFieldsBody = {
   notes: nullable(z.string().max(2000)),
   tags: nullable(z.array(z.string().min(1).max(64)).max(20)),
   hidden: nullable(z.boolean()),
-  apply_to_merchant: z.boolean().optional(),
-});
-export const accountEditBody = transactionEditBody.omit({ category_override: true, apply_to_merchant: true });
+};
+/** In the document: at least one edit field present (editFields refuses a body that changes nothing with no_fields). */
+const oneOf = (keys: string[]) => ({ anyOf: keys.map((k) => ({ required: [k] })) });
+export const transactionEditBody = z
+  .strictObject({
+    category_override: nullable(z.string().regex(CATEGORY, 'a detailed PFC category')).describe('A detailed PFC category; null clears.'),
+    ...editFieldsBody,
+    apply_to_merchant: z.boolean().optional().describe('With a category_override: also a rule for every transaction of the merchant.'),
+  })
+  .meta(oneOf(['category_override', 'notes', 'tags', 'hidden']));
+export const accountEditBody = z.strictObject(editFieldsBody).meta(oneOf(['notes', 'tags', 'hidden']));
 
 /** JSON keys present → set_* true; null clears. */
 function editFields(body: z.infer<typeof transactionEditBody>): reconciliationV1.EditFields {
@@ -80,7 +103,7 @@ function editFields(body: z.infer<typeof transactionEditBody>): reconciliationV1
 function requestIdOf(req: Request): string {
   const key = req.get('idempotency-key');
   if (key === undefined) return '';
-  if (!REQUEST_ID.test(key)) throw AppError.invalid('invalid_idempotency_key', 'Idempotency-Key must be 1-128 characters of [A-Za-z0-9._:-]', [{ field: 'Idempotency-Key', description: 'pattern' }]);
+  if (!idempotencyKeyHeader.safeParse(key).success) throw AppError.invalid('invalid_idempotency_key', 'Idempotency-Key must be 1-128 characters of [A-Za-z0-9._:-]', [{ field: 'Idempotency-Key', description: 'pattern' }]);
   return key;
 }
 
@@ -192,7 +215,7 @@ export function readRoutes(downstreams: Downstreams, opts: { editDeadlineMs: num
 
   router.get('/users/:userId/accounts/:accountId/balances', async (req, res) => {
     const s = scope(req, res);
-    const accountId = idParam(req, 'accountId');
+    const accountId = idOf(req, 'accountId');
     const q = parse(pageQuery, req.query, 'query');
     const out = await recon().getBalanceHistory({ ...s, accountId, pageSize: q.page_size ?? 0, pageToken: q.page_token ?? '' });
     res.json({ balances: out.balances.map(balanceJson), next_page_token: orNull(out.nextPageToken) });
@@ -233,17 +256,20 @@ export function readRoutes(downstreams: Downstreams, opts: { editDeadlineMs: num
 
   router.patch('/users/:userId/transactions/:transactionId', async (req, res) => {
     const s = scope(req, res);
-    const transactionId = idParam(req, 'transactionId');
+    const transactionId = idOf(req, 'transactionId');
     const body = parse(transactionEditBody, req.body, 'body');
-    const out = await recon().editTransaction({ ...s, transactionId, fields: editFields(body), applyToMerchant: body.apply_to_merchant === true, requestId: requestIdOf(req) }, { deadlineMs: opts.editDeadlineMs });
+    // all of the request is checked before the downstream is asked (a bad edit is a 400 even without reconciliation)
+    const edit = { ...s, transactionId, fields: editFields(body), applyToMerchant: body.apply_to_merchant === true, requestId: requestIdOf(req) };
+    const out = await recon().editTransaction(edit, { deadlineMs: opts.editDeadlineMs });
     res.status(out.applied ? 200 : 202).json({ applied: out.applied, request_id: out.requestId, transaction: out.transaction ? transactionJson(out.transaction) : null });
   });
 
   router.patch('/users/:userId/accounts/:accountId', async (req, res) => {
     const s = scope(req, res);
-    const accountId = idParam(req, 'accountId');
+    const accountId = idOf(req, 'accountId');
     const body = parse(accountEditBody, req.body, 'body');
-    const out = await recon().editAccount({ ...s, accountId, fields: editFields(body), requestId: requestIdOf(req) }, { deadlineMs: opts.editDeadlineMs });
+    const edit = { ...s, accountId, fields: editFields(body), requestId: requestIdOf(req) };
+    const out = await recon().editAccount(edit, { deadlineMs: opts.editDeadlineMs });
     res.status(out.applied ? 200 : 202).json({ applied: out.applied, request_id: out.requestId, account: out.account ? accountJson(out.account) : null });
   });
 
@@ -257,7 +283,7 @@ export function readRoutes(downstreams: Downstreams, opts: { editDeadlineMs: num
 
   router.get('/users/:userId/recurring', async (req, res) => {
     const s = scope(req, res);
-    parse(z.strictObject({}), req.query, 'query');
+    parse(recurringQuery, req.query, 'query');
     const out = await recon().listRecurring(s);
     res.json({ series: out.series.map(seriesJson) });
   });

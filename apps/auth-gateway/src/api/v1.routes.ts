@@ -7,18 +7,19 @@ import type { Downstreams } from '../clients/grpc-clients';
 import type { ConnectService } from '../connect/service';
 import { clientOf } from './auth';
 
-const USER_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
-const CONNECTION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// Path parameters, headers and bodies as zod schemas: they validate here and are the OpenAPI document's schemas (openapi.ts).
+export const userIdParam = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/).describe("The product's own user id.");
+export const connectionIdParam = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/);
 
 export function userIdOf(req: Request): string {
   const id = String(req.params['userId'] ?? '');
-  if (!USER_ID.test(id)) throw AppError.invalid('invalid_user_id', 'userId must be 1-128 characters of [A-Za-z0-9._:@-]', [{ field: 'userId', description: 'pattern' }]);
+  if (!userIdParam.safeParse(id).success) throw AppError.invalid('invalid_user_id', 'userId must be 1-128 characters of [A-Za-z0-9._:@-]', [{ field: 'userId', description: 'pattern' }]);
   return id;
 }
 
 export function connectionIdOf(req: Request): string {
   const id = String(req.params['connectionId'] ?? '');
-  if (!CONNECTION_ID.test(id)) throw AppError.invalid('invalid_connection_id', 'connectionId is malformed', [{ field: 'connectionId', description: 'pattern' }]);
+  if (!connectionIdParam.safeParse(id).success) throw AppError.invalid('invalid_connection_id', 'connectionId is malformed', [{ field: 'connectionId', description: 'pattern' }]);
   return id;
 }
 
@@ -37,28 +38,35 @@ function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
 const listOf = (re: RegExp) => z.array(z.string().regex(re)).min(1).max(50);
 
 export const connectSessionBody = z.strictObject({
-  dialog: z.enum(['truelayer', 'hosted']),
-  providers: listOf(/^[a-z0-9-]{1,64}$/).optional(),
-  scopes: listOf(/^[a-z_:]{1,40}$/).optional(),
-  return_url: z.string().max(2000).optional(),
-  web_fallback_url: z.string().max(2000).optional(),
+  dialog: z.enum(['truelayer', 'hosted']).describe("`truelayer`: TrueLayer's auth dialog. `hosted`: our hosted bank picker and permission screen."),
+  providers: listOf(/^[a-z0-9-]{1,64}$/).optional().describe('TrueLayer provider families or ids; default from configuration.'),
+  scopes: listOf(/^[a-z_:]{1,40}$/).optional().describe('TrueLayer scopes; default from configuration.'),
+  return_url: z.string().max(2000).optional().describe("Universal link / app link / web URL of the product; must start with one of the client's allowed return URLs."),
+  web_fallback_url: z.string().max(2000).optional().describe('Web fallback shown on the bounce page (default: return_url).'),
   response_mode: z.enum(['query', 'form_post']).optional(),
-});
-
-export const reconsentBody = z.strictObject({
-  user_reconfirmed: z.boolean().optional(),
-  /** The end user's IP when they are present (TrueLayer's extend requires a present user). */
-  user_ip: z.union([z.ipv4(), z.ipv6()]).optional(),
-  return_url: z.string().max(2000).optional(),
-  dialog: z.enum(['truelayer', 'hosted']).optional(),
 });
 
 /** An end user's IP address (IPv4 or IPv6), as the product saw it. */
 const ipAddress = z.union([z.ipv4(), z.ipv6()]);
+/** An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`), which the refresh route unwraps to its IPv4 address. */
+const MAPPED_V4 = /^::ffff:((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/i;
+/** The present end user's IP on a SYNC refresh (X-PSU-IP or body user_ip). */
+export const psuIp = z.union([z.ipv4(), z.ipv6(), z.string().regex(MAPPED_V4)]).describe("The present end user's IPv4 or IPv6 address.");
+
+export const reconsentBody = z.strictObject({
+  user_reconfirmed: z.boolean().optional().describe('The user reconfirmed consent on your screen (required for extend).'),
+  /** The end user's IP when they are present (TrueLayer's extend requires a present user). */
+  user_ip: ipAddress.optional().describe("The end user's IPv4 or IPv6 address when present."),
+  return_url: z.string().max(2000).optional(),
+  dialog: z
+    .enum(['truelayer', 'hosted'])
+    .optional()
+    .describe('`hosted` without `user_reconfirmed`: returns our re-consent page (outcome `confirm`). Otherwise the dialog used when a new auth is needed (default truelayer).'),
+});
 
 export const refreshBody = z.strictObject({
   /** The end user's IP (alternative to the X-PSU-IP header). */
-  user_ip: z.string().max(64).optional(),
+  user_ip: psuIp.optional().describe("The present end user's IPv4 or IPv6 address (or the X-PSU-IP header). Required by one of the two."),
 });
 
 /**
@@ -66,9 +74,13 @@ export const refreshBody = z.strictObject({
  * when both are sent). IPv4-mapped IPv6 is unwrapped. Required: without a present user there is no SYNC refresh.
  */
 export function psuIpOf(req: Request): string {
-  const body = parseBody(refreshBody, req.body);
+  const parsed = refreshBody.safeParse(req.body ?? {});
+  if (!parsed.success) {
+    if (parsed.error.issues.every((i) => i.path[0] === 'user_ip')) throw AppError.invalid('invalid_psu_ip', 'user_ip is not an IPv4 or IPv6 address', [{ field: 'user_ip', description: 'IPv4 or IPv6 address' }]);
+    parseBody(refreshBody, req.body);
+  }
   const header = req.get('x-psu-ip')?.trim() || undefined;
-  const fromBody = body.user_ip?.trim() || undefined;
+  const fromBody = parsed.data?.user_ip;
   const raw = header ?? fromBody;
   if (raw === undefined) {
     throw AppError.invalid(
@@ -77,12 +89,10 @@ export function psuIpOf(req: Request): string {
       [{ field: 'X-PSU-IP', description: 'required: IPv4 or IPv6 address of the present end user' }],
     );
   }
-  const unwrap = (ip: string) => ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
-  for (const [field, value] of [['X-PSU-IP', header], ['user_ip', fromBody]] as const) {
-    if (value !== undefined && !ipAddress.safeParse(unwrap(value)).success) {
-      throw AppError.invalid('invalid_psu_ip', `${field} is not an IPv4 or IPv6 address`, [{ field, description: 'IPv4 or IPv6 address' }]);
-    }
+  if (header !== undefined && !psuIp.safeParse(header).success) {
+    throw AppError.invalid('invalid_psu_ip', 'X-PSU-IP is not an IPv4 or IPv6 address', [{ field: 'X-PSU-IP', description: 'IPv4 or IPv6 address' }]);
   }
+  const unwrap = (ip: string) => ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
   if (header !== undefined && fromBody !== undefined && unwrap(header) !== unwrap(fromBody)) {
     throw AppError.invalid('psu_ip_conflict', 'X-PSU-IP and user_ip name different addresses; send one', [{ field: 'user_ip', description: 'same as X-PSU-IP' }]);
   }

@@ -6,6 +6,7 @@
  */
 import { isAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
+import { z } from '@ais/platform-config';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
 import { createHash, randomBytes } from 'node:crypto';
@@ -49,6 +50,17 @@ function cookieValue(req: Request, name: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * TrueLayer's redirect back, as query parameters or a form_post body (other parameters are ignored): the OpenAPI
+ * document's schema too. Without a non-empty `state` the page answers 400 (it cannot be tied to a request).
+ */
+export const callbackParams = z.object({
+  code: z.string().optional().describe('The authorization code (absent when the user cancelled or the bank failed).'),
+  state: z.string().min(1).describe('The state of the auth link (encrypted, single use).'),
+  error: z.string().optional().describe('access_denied when the user cancelled, else the provider\'s error.'),
+  scope: z.string().optional().describe('The scopes granted (ignored).'),
+});
 
 export interface PagesDeps {
   connect: ConnectService;
@@ -285,7 +297,12 @@ export function pagesRoutes(deps: PagesDeps): Router {
 
   // ---- the redirect back from TrueLayer -------------------------------------------------------------------------
   const callback = async (req: Request, res: Response, params: Record<string, unknown>) => {
-    const result = await deps.connect.callback({ state: first(params['state']), authCode: first(params['code']), error: first(params['error']), userIp: req.ip });
+    const p = callbackParams.safeParse({ state: first(params['state']), code: first(params['code']), error: first(params['error']) });
+    if (!p.success) {
+      deps.logger.warn({ reason: 'missing' }, 'callback rejected');
+      return rejected(res, 'missing');
+    }
+    const result = await deps.connect.callback({ state: p.data.state, authCode: p.data.code, error: p.data.error, userIp: req.ip });
     switch (result.kind) {
       case 'rejected':
         deps.logger.warn({ reason: result.reason }, 'callback rejected');

@@ -7,6 +7,7 @@
  */
 import { bindings, EVENT_TYPES } from '@ais/contracts-events';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
+import { z } from '@ais/platform-config';
 import { AppError, isAppError } from '@ais/platform-errors';
 import { newMeta, type EventProducer } from '@ais/platform-kafka';
 import type { Logger } from '@ais/platform-logger';
@@ -18,6 +19,13 @@ export const WEBHOOK_PATH = '/v1/webhooks/truelayer';
 
 /** Whether Express would route `path` to the webhook (case-insensitive, optional trailing slash). */
 export const isWebhookPath = (path: string): boolean => /^\/v1\/webhooks\/truelayer\/?$/i.test(path);
+
+/** The body as this route accepts it (TrueLayer's schema with the lengths the gateway allows); the OpenAPI document's schema too. */
+export const webhookBody = webhookBodySchema.extend({
+  task_id: z.string().min(1).max(200),
+  results_uri: z.string().max(2000),
+  credentials_id: z.string().max(200).optional(),
+});
 
 /** Where accepted webhooks are published (the process's one producer and the deployment's topic prefix). */
 export interface EventSink {
@@ -50,7 +58,7 @@ export function webhookRoutes(deps: WebhookDeps): Router {
   const binding = bindings.fetch(deps.events.topicPrefix);
 
   router.post(WEBHOOK_PATH, express.json({ limit: deps.bodyLimit }), async (req, res) => {
-    const parsed = webhookBodySchema.safeParse(req.body ?? {});
+    const parsed = webhookBody.safeParse(req.body ?? {});
     if (!parsed.success) {
       deps.logger.warn({ reason: 'invalid_body' }, 'TrueLayer webhook refused');
       throw AppError.invalid(
@@ -60,10 +68,6 @@ export function webhookRoutes(deps: WebhookDeps): Router {
       );
     }
     const w = parsed.data;
-    if (w.task_id.length === 0 || w.task_id.length > 200 || w.results_uri.length > 2000 || (w.credentials_id?.length ?? 0) > 200) {
-      deps.logger.warn({ reason: 'invalid_body' }, 'TrueLayer webhook refused');
-      throw AppError.invalid('invalid_webhook', 'task_id, results_uri or credentials_id is empty or too long');
-    }
     const receivedAt = now();
 
     let answer: { accepted: boolean; reason: string; connectionId: string; userId: string };

@@ -1,0 +1,30 @@
+/**
+ * OpenAPI 3.1 pieces from the zod schemas the routes validate with (zod's JSON Schema, draft 2020-12, which is
+ * OpenAPI 3.1's dialect). `io: 'input'`: what a caller sends, before coercion, defaults and transforms.
+ */
+import { z } from '@ais/platform-config';
+
+export type JsonSchema = Record<string, unknown> & { description?: string; properties?: Record<string, JsonSchema>; required?: string[] };
+
+/** The JSON Schema of what `schema` accepts (its description, if any, stays on it). */
+export function fromZod(schema: z.ZodType): JsonSchema {
+  const { $schema: _dialect, ...out } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'throw' }) as JsonSchema;
+  return out;
+}
+
+/** A parameter whose schema is `schema`; its description comes from the schema's `.describe()` unless given. */
+function parameter(name: string, where: 'path' | 'query' | 'header', required: boolean, schema: z.ZodType, description?: string): Record<string, unknown> {
+  const { description: fromSchema, ...rest } = fromZod(schema);
+  const text = description ?? fromSchema;
+  return { name, in: where, required, ...(text ? { description: text } : {}), schema: rest };
+}
+
+export const pathParam = (name: string, schema: z.ZodType, description?: string) => parameter(name, 'path', true, schema, description);
+
+export const headerParam = (name: string, schema: z.ZodType, description?: string) => parameter(name, 'header', false, schema, description);
+
+/** One query parameter per property of the route's query object (required as the object says). */
+export function queryParams(schema: z.ZodObject): Record<string, unknown>[] {
+  const shape = schema.shape as Record<string, z.ZodType>;
+  return Object.entries(shape).map(([name, prop]) => parameter(name, 'query', !prop.safeParse(undefined).success, prop));
+}
