@@ -231,31 +231,49 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     const docErrors = await documentErrors(opts.st, doc);
     log(docErrors.length === 0 ? 'the served document is valid OpenAPI 3.1' : `the served document is NOT valid OpenAPI 3.1: ${docErrors.join('; ')}`);
 
-    const ndjsonPath = join(opts.reportDir, 'events.ndjson');
-    const args = [
-      '--config-file', configFile,
-      'run',
-      `${base}/v1/openapi.json`,
-      '--checks', CHECKS.join(','),
-      '--max-examples', String(opts.maxExamples),
-      '--seed', String(opts.seed),
-      '--workers', '1',
-      '--phases', 'examples,coverage,fuzzing',
-      '--request-timeout', '30',
-      '--continue-on-failure',
-      '--suppress-health-check', 'all',
-      '--header', `Authorization: Bearer ${apiKey}`,
-      '--report', 'junit,ndjson',
-      '--report-junit-path', join(opts.reportDir, 'junit.xml'),
-      '--report-ndjson-path', ndjsonPath,
-      '--output-sanitize', 'true',
+    // Two passes: the DELETEs last, so that erasing or revoking what the first pass found (schemathesis reuses ids
+    // from earlier answers) does not leave the reads and edits nothing but 404s.
+    const passes = [
+      { name: 'reads-and-edits', filter: ['--exclude-method', 'DELETE'] },
+      { name: 'deletes', filter: ['--include-method', 'DELETE'] },
     ];
-    log(`schemathesis: ${args.filter((a) => !a.startsWith('Authorization')).join(' ')}`);
-    const st = await run(opts.st, args, { onLine: (l) => log(`st | ${l}`) });
-    writeFileSync(join(opts.reportDir, 'schemathesis.txt'), st.out);
-    const counts = summarise(readFileSync(ndjsonPath, 'utf8'));
+    let exitCode = 0;
+    let output = '';
+    const counts: Pick<FuzzResult, 'requests' | 'statuses' | 'failures' | 'operations'> = { requests: 0, statuses: {}, failures: {}, operations: 0 };
+    for (const pass of passes) {
+      const ndjsonPath = join(opts.reportDir, `${pass.name}.ndjson`);
+      const args = [
+        '--config-file', configFile,
+        'run',
+        `${base}/v1/openapi.json`,
+        ...pass.filter,
+        '--checks', CHECKS.join(','),
+        '--max-examples', String(opts.maxExamples),
+        '--seed', String(opts.seed),
+        '--workers', '1',
+        '--phases', 'examples,coverage,fuzzing',
+        '--request-timeout', '30',
+        '--continue-on-failure',
+        '--suppress-health-check', 'all',
+        '--header', `Authorization: Bearer ${apiKey}`,
+        '--report', 'junit,ndjson',
+        '--report-junit-path', join(opts.reportDir, `${pass.name}.junit.xml`),
+        '--report-ndjson-path', ndjsonPath,
+        '--output-sanitize', 'true',
+      ];
+      log(`schemathesis (${pass.name}): ${args.filter((a) => !a.startsWith('Authorization')).join(' ')}`);
+      const st = await run(opts.st, args, { onLine: (l) => log(`st | ${l}`) });
+      output += st.out;
+      exitCode = Math.max(exitCode, st.code);
+      const c = summarise(readFileSync(ndjsonPath, 'utf8'));
+      counts.requests += c.requests;
+      counts.operations += c.operations;
+      for (const [k, n] of Object.entries(c.statuses)) counts.statuses[k] = (counts.statuses[k] ?? 0) + n;
+      for (const [k, n] of Object.entries(c.failures)) counts.failures[k] = (counts.failures[k] ?? 0) + n;
+    }
+    writeFileSync(join(opts.reportDir, 'schemathesis.txt'), output);
     const gatewayErrors = gateway.logs.filter((l) => typeof l['level'] === 'string' ? ['error', 'fatal'].includes(l['level']) : Number(l['level']) >= 50).length;
-    const result: FuzzResult = { exitCode: st.code, ...counts, gatewayErrors, documentErrors: docErrors, seconds: Math.round((Date.now() - t0) / 1000), output: st.out };
+    const result: FuzzResult = { exitCode, ...counts, gatewayErrors, documentErrors: docErrors, seconds: Math.round((Date.now() - t0) / 1000), output };
     writeFileSync(join(opts.reportDir, 'summary.json'), JSON.stringify({ seed: opts.seed, maxExamples: opts.maxExamples, checks: CHECKS, ...result, output: undefined }, null, 2));
     writeFileSync(join(opts.reportDir, 'gateway.log'), gateway.output());
     return result;
