@@ -5,7 +5,7 @@
 # schemathesis. Installs schemathesis (PyPI, version pinned in infra/versions.env) into a venv in the cache OUTSIDE
 # the checkout, ${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}/schemathesis-<version>/ (a .complete marker written
 # last; a per-item lock), then runs tools/scripts/fuzz-gateway.ts: it starts the TrueLayer simulator, token-vault,
-# data-fetcher, reconciliation and the gateway against the stack's servers (AIS_STACK_ENV, or the variables already
+# data-fetcher, enrichment, reconciliation and the gateway against the stack's servers (AIS_STACK_ENV, or the variables already
 # set; `npm run stack:up` writes one), creates an API client and key, runs schemathesis with a fixed seed and
 # example count, checks: no 5xx, response schema, status code and content type conform to the document; and stops
 # what it started by PID. Exit status 0 only when every check passed.
@@ -13,7 +13,8 @@
 #   --install-only   install (or find) schemathesis and print the path of its `st` binary
 #   --max-examples   examples per operation (default 20)
 #   --seed           hypothesis seed (default 20261201)
-#   --report DIR     where schemathesis writes its JUnit report and the runner its summary (default tmp/fuzz-gateway)
+#   --report DIR     schemathesis reports (JUnit, NDJSON per pass), the served document, the gateway log and
+#                    summary.json (default tmp/fuzz-gateway)
 set -euo pipefail
 set +m
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -57,7 +58,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --install-only) install_only=1; shift ;;
     --max-examples|--seed|--report) [[ $# -ge 2 ]] || die "$1 needs a value"; args+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
 done

@@ -51,9 +51,9 @@ export const CHECKS = ['not_a_server_error', 'status_code_conformance', 'content
 const STACK_KEYS = ['KAFKA_BROKERS', 'MONGODB_URI', 'VAULT_ADDR', 'VAULT_TOKEN', 'ZIPKIN_URL', 'OTEL_EXPORTER_ZIPKIN_ENDPOINT'];
 const RETURN_URL = 'https://app.fuzz.test/connected';
 
-function run(cmd: string, args: string[], opts: { input?: string; onLine?: (l: string) => void } = {}): Promise<{ code: number; out: string }> {
+function run(cmd: string, args: string[], opts: { input?: string; onLine?: (l: string) => void; cwd?: string } = {}): Promise<{ code: number; out: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', PYTHONUNBUFFERED: '1' } });
+    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', PYTHONUNBUFFERED: '1' } });
     let out = '';
     let partial = '';
     const take = (chunk: Buffer) => {
@@ -262,7 +262,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
         '--output-sanitize', 'true',
       ];
       log(`schemathesis (${pass.name}): ${args.filter((a) => !a.startsWith('Authorization')).join(' ')}`);
-      const st = await run(opts.st, args, { onLine: (l) => log(`st | ${l}`) });
+      // in the report directory: schemathesis keeps its cache (.schemathesis/) in the working directory
+      const st = await run(opts.st, args, { cwd: opts.reportDir, onLine: (l) => log(`st | ${l}`) });
       output += st.out;
       exitCode = Math.max(exitCode, st.code);
       const c = summarise(readFileSync(ndjsonPath, 'utf8'));
