@@ -58,7 +58,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --install-only) install_only=1; shift ;;
     --max-examples|--seed|--report) [[ $# -ge 2 ]] || die "$1 needs a value"; args+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
