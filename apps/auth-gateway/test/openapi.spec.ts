@@ -227,7 +227,7 @@ const CASES: Case[] = [
   ...[{ from: '2026-01', to: '2026-03' }, { from: '2026-13' }, { to: '2026-1' }].map((query): Case => ({ method: 'get', template: '/v1/users/{userId}/spending-summary', path: U, query })),
   ...[{ page_size: '20' }, { page_token: 't'.repeat(1001) }].map((query): Case => ({ method: 'get', template: '/v1/users/{userId}/accounts', path: U, query })),
   // edits: closed bodies with at least one edit field
-  ...[{ notes: null }, { tags: [] }, { category_override: 'FOOD_AND_DRINK_COFFEE', apply_to_merchant: true }, {}, { apply_to_merchant: true }, { tags: [''] }, { category_override: 'coffee' }, { hidden: 'no' }, { notes: 'n'.repeat(2001) }].map(
+  ...[{ notes: null }, { tags: [] }, { category_override: 'FOOD_AND_DRINK_COFFEE', apply_to_merchant: true }, {}, { apply_to_merchant: true }, { tags: [''] }, { category_override: 'coffee' }, { category_override: 'FOOD_AND_DRINK' }, { hidden: 'no' }, { notes: 'n'.repeat(2001) }].map(
     (body): Case => ({ method: 'patch', template: '/v1/users/{userId}/transactions/{transactionId}', path: { ...U, transactionId: 'txn_1' }, body }),
   ),
   { method: 'patch', template: '/v1/users/{userId}/transactions/{transactionId}', path: { ...U, transactionId: 'txn_1' }, headers: { 'idempotency-key': 'edit-1' }, body: { notes: 'x' } },
@@ -237,11 +237,13 @@ const CASES: Case[] = [
   ),
   // erasure status: a lower-case UUID
   ...['0b7c3f4e-2a1d-4c5b-9e8f-7a6b5c4d3e2f', '0B7C3F4E-2A1D-4C5B-9E8F-7A6B5C4D3E2F', 'er-1'].map((erasureId): Case => ({ method: 'get', template: '/v1/users/{userId}/erasures/{erasureId}', path: { ...U, erasureId } })),
-  // the TrueLayer webhook: task_id 1-200 characters, results_uri at most 2000
+  // the TrueLayer webhook: task_id an opaque id (1-128 characters, as data-fetcher checks it), results_uri at most 2000
   ...[
     { task_id: 'task-9', results_uri: 'https://tl.test/results/9', status: 'Succeeded' },
+    { task_id: 't'.repeat(128), results_uri: 'https://tl.test/results/9', status: 'Succeeded' },
     { task_id: '', results_uri: 'https://tl.test/results/9', status: 'Succeeded' },
-    { task_id: 't'.repeat(201), results_uri: 'https://tl.test/results/9', status: 'Succeeded' },
+    { task_id: 't'.repeat(129), results_uri: 'https://tl.test/results/9', status: 'Succeeded' },
+    { task_id: 'task 9', results_uri: 'https://tl.test/results/9', status: 'Succeeded' },
     { task_id: 'task-9', status: 'Succeeded' },
     { task_id: 'task-9', results_uri: 'https://tl.test/results/9', credentials_id: 'c'.repeat(201), status: 'Failed' },
   ].map((body): Case => ({ method: 'post', template: '/v1/webhooks/truelayer', body })),

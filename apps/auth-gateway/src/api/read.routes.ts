@@ -3,6 +3,7 @@
  * spending summary and recurring series, each a thin mapping onto reconciliation's gRPC API with the caller's
  * client id. JSON in snake_case, amounts as decimal strings. Without RECONCILIATION_ADDR every route answers 503.
  */
+import { DETAILED, type PfcDetailed } from '@ais/contracts-events';
 import type { reconciliationV1 } from '@ais/contracts-proto-ts';
 import { z } from '@ais/platform-config';
 import { AppError } from '@ais/platform-errors';
@@ -82,7 +83,7 @@ const editFieldsBody = {
 const oneOf = (keys: string[]) => ({ anyOf: keys.map((k) => ({ required: [k] })) });
 export const transactionEditBody = z
   .strictObject({
-    category_override: nullable(z.string().regex(CATEGORY, 'a detailed PFC category')).describe('A detailed PFC category; null clears.'),
+    category_override: nullable(z.enum(DETAILED as [PfcDetailed, ...PfcDetailed[]], 'a detailed PFC category')).describe('A detailed PFC category; null clears.'),
     ...editFieldsBody,
     apply_to_merchant: z.boolean().optional().describe('With a category_override: also a rule for every transaction of the merchant.'),
   })

@@ -22,7 +22,8 @@ export const isWebhookPath = (path: string): boolean => /^\/v1\/webhooks\/truela
 
 /** The body as this route accepts it (TrueLayer's schema with the lengths the gateway allows); the OpenAPI document's schema too. */
 export const webhookBody = webhookBodySchema.extend({
-  task_id: z.string().min(1).max(200),
+  // an opaque id as data-fetcher's CheckWebhook accepts it (requireIds): refused here, not one hop later
+  task_id: z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/),
   results_uri: z.string().max(2000),
   credentials_id: z.string().max(200).optional(),
 });
