@@ -143,7 +143,18 @@ describe('POST /v1/users/{userId}/connections/{connectionId}/refresh', () => {
     expect((await request(h.pub).post(path).set(auth).send({ user_ip: '300.1.1.1' }).expect(400)).body).toMatchObject({ code: 'invalid_psu_ip', errors: [{ field: 'user_ip' }] });
     expect((await request(h.pub).post(path).set(auth).send({ user_ip: '1.2.3.4', extra: 1 }).expect(400)).body.code).toBe('invalid_body');
     expect((await request(h.pub).post(path).set(auth).set('x-psu-ip', '1.2.3.4').send({ user_ip: '1.2.3.5' }).expect(400)).body.code).toBe('psu_ip_conflict');
+    expect((await request(h.pub).post(path).set(auth).set('x-psu-ip', '2001:db8::1').send({ user_ip: '2001:db8::2' }).expect(400)).body.code).toBe('psu_ip_conflict');
     expect(h.fetcher.refreshConnection).not.toHaveBeenCalled();
+  });
+
+  it('takes one address written two ways in the header and the body as the same (found by the fuzzer: `::` and 0:0:0:0:0:0:0:0)', async () => {
+    const h = harness();
+    const { key } = await h.newClient();
+    const auth = { authorization: `Bearer ${key}` };
+    await request(h.pub).post(path).set(auth).set('x-psu-ip', '0:0:0:0:0:0:0:0').send({ user_ip: '::' }).expect(200);
+    await request(h.pub).post(path).set(auth).set('x-psu-ip', '2001:DB8:0:0::1').send({ user_ip: '2001:db8::1' }).expect(200);
+    await request(h.pub).post(path).set(auth).set('x-psu-ip', '::ffff:192.0.2.7').send({ user_ip: '192.0.2.7' }).expect(200);
+    expect(h.fetcher.refreshConnection).toHaveBeenCalledTimes(3);
   });
 
   it('passes the header or body IP and the key’s client id to RefreshConnection with the longer deadline', async () => {

@@ -3,6 +3,7 @@ import { fetcherV1, tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { z } from '@ais/platform-config';
 import { AppError } from '@ais/platform-errors';
 import { Router, type Request } from 'express';
+import { BlockList, isIPv4 } from 'node:net';
 import type { Downstreams } from '../clients/grpc-clients';
 import type { ConnectService } from '../connect/service';
 import { clientOf } from './auth';
@@ -69,6 +70,15 @@ export const refreshBody = z.strictObject({
   user_ip: psuIp.optional().describe("The present end user's IPv4 or IPv6 address (or the X-PSU-IP header). Required by one of the two."),
 });
 
+/** Whether two IP addresses are one address (`::` and `0:0:0:0:0:0:0:0` are). */
+function sameAddress(a: string, b: string): boolean {
+  const family = (ip: string) => (isIPv4(ip) ? 'ipv4' : 'ipv6');
+  if (family(a) !== family(b)) return false;
+  const one = new BlockList();
+  one.addAddress(a, family(a));
+  return one.check(b, family(b));
+}
+
 /**
  * The present end user's IP for a SYNC refresh, from `X-PSU-IP` or the body's `user_ip` (one of them; both must agree
  * when both are sent). IPv4-mapped IPv6 is unwrapped. Required: without a present user there is no SYNC refresh.
@@ -93,7 +103,7 @@ export function psuIpOf(req: Request): string {
     throw AppError.invalid('invalid_psu_ip', 'X-PSU-IP is not an IPv4 or IPv6 address', [{ field: 'X-PSU-IP', description: 'IPv4 or IPv6 address' }]);
   }
   const unwrap = (ip: string) => ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
-  if (header !== undefined && fromBody !== undefined && unwrap(header) !== unwrap(fromBody)) {
+  if (header !== undefined && fromBody !== undefined && !sameAddress(unwrap(header), unwrap(fromBody))) {
     throw AppError.invalid('psu_ip_conflict', 'X-PSU-IP and user_ip name different addresses; send one', [{ field: 'user_ip', description: 'same as X-PSU-IP' }]);
   }
   return unwrap(raw);
