@@ -7,7 +7,7 @@
  *   AIS_STACK_ENV=<stack>/stack.env bash tools/scripts/fuzz-gateway.sh --max-examples 5 --seed 20261201
  *
  * Expected: the document is valid OpenAPI 3.1, no 5xx, every response's status code, content type and body conform to
- * the document, no error line in the gateway's log, and every process the script started is gone afterwards.
+ * the document, an undocumented method is a 405 with the documented methods in Allow, no error line in the gateway's log, and every process the script started is gone afterwards.
  */
 import { pidAlive, REPO_ROOT } from '@ais/testing';
 import { spawn } from 'node:child_process';
@@ -43,6 +43,8 @@ describe('schemathesis against the gateway (CI scale)', () => {
       requests: number;
       statuses: Record<string, number>;
       failures: Record<string, number>;
+      checked: Record<string, { success: number; failure: number }>;
+      checks: string[];
       operations: number;
       gatewayErrors: number;
       documentErrors: string[];
@@ -57,6 +59,8 @@ describe('schemathesis against the gateway (CI scale)', () => {
       exitCode: 0,
     });
     expect(summary.seed).toBe(SEED);
+    // every check ran, on many responses (a check that never ran would pass silently)
+    for (const check of summary.checks) expect([check, (summary.checked[check]?.success ?? 0) > documented]).toEqual([check, true]);
     expect(summary.operations).toBe(documented);
     expect(summary.requests).toBeGreaterThan(20 * documented);
     expect(summary.statuses['2xx'] ?? 0).toBeGreaterThan(documented);

@@ -7,8 +7,8 @@
 # last; a per-item lock), then runs tools/scripts/fuzz-gateway.ts: it starts the TrueLayer simulator, token-vault,
 # data-fetcher, enrichment, reconciliation and the gateway against the stack's servers (AIS_STACK_ENV, or the variables already
 # set; `npm run stack:up` writes one), creates an API client and key, runs schemathesis with a fixed seed and
-# example count, checks: no 5xx, response schema, status code and content type conform to the document; and stops
-# what it started by PID. Exit status 0 only when every check passed.
+# example count, checks: no 5xx, response schema, status code and content type conform to the document, other
+# methods answer 405 with Allow; and stops what it started by PID. Exit status 0 only when every check passed.
 #
 #   --install-only   install (or find) schemathesis and print the path of its `st` binary
 #   --max-examples   examples per operation (default 20)

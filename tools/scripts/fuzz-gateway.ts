@@ -7,7 +7,7 @@
  * namespace of their own (topics, databases, Vault paths), creates an API client, connects one mock-bank user (so
  * the caller API has a real user and connection to answer about), checks the served document against the official
  * OpenAPI 3.1 schema (bundled with schemathesis), then runs schemathesis with a fixed seed and example count and the
- * checks not_a_server_error, status_code_conformance, content_type_conformance and response_schema_conformance.
+ * checks in CHECKS.
  * Everything it started is stopped by PID (also on SIGINT/SIGTERM). The gateway's log lines of level error are
  * counted too: a 5xx the fuzzer did not see as one must not hide there.
  */
@@ -37,6 +37,8 @@ export interface FuzzResult {
   statuses: Record<string, number>;
   /** Failed checks, by check name (empty when all passed). */
   failures: Record<string, number>;
+  /** Results of each check, by check name. */
+  checked: Record<string, { success: number; failure: number; skip: number }>;
   /** Operations schemathesis tested. */
   operations: number;
   /** Gateway log lines at error level or above during the run. */
@@ -47,7 +49,8 @@ export interface FuzzResult {
   output: string;
 }
 
-export const CHECKS = ['not_a_server_error', 'status_code_conformance', 'content_type_conformance', 'response_schema_conformance'];
+/** No 5xx; status, content type and body as documented; an undocumented method is a 405 with Allow; OPTIONS' Allow is the documented set. */
+export const CHECKS = ['not_a_server_error', 'status_code_conformance', 'content_type_conformance', 'response_schema_conformance', 'unsupported_method', 'allow_header_conformance'];
 const STACK_KEYS = ['KAFKA_BROKERS', 'MONGODB_URI', 'VAULT_ADDR', 'VAULT_TOKEN', 'ZIPKIN_URL', 'OTEL_EXPORTER_ZIPKIN_ENDPOINT'];
 const RETURN_URL = 'https://app.fuzz.test/connected';
 
@@ -87,8 +90,8 @@ async function documentErrors(st: string, doc: unknown): Promise<string[]> {
   return JSON.parse(r.out.trim().split('\n').slice(-1)[0] ?? '[]') as string[];
 }
 
-/** Counts from schemathesis' ndjson event stream: requests by status class, failures by check, operations. */
-function summarise(ndjson: string): Pick<FuzzResult, 'requests' | 'statuses' | 'failures' | 'operations'> {
+/** Counts from schemathesis' ndjson event stream: requests by status class, check results, operations. */
+export function summarise(ndjson: string): Pick<FuzzResult, 'requests' | 'statuses' | 'failures' | 'checked' | 'operations'> {
   const statuses: Record<string, number> = {};
   const failures: Record<string, number> = {};
   const operations = new Set<string>();
@@ -100,6 +103,7 @@ function summarise(ndjson: string): Pick<FuzzResult, 'requests' | 'statuses' | '
       Object.values(v).forEach((x) => walk(x, visit));
     }
   };
+  const checked: Record<string, { success: number; failure: number; skip: number }> = {};
   const seenInteractions = new Set<string>();
   for (const line of ndjson.split('\n')) {
     if (!line.trim()) continue;
@@ -117,10 +121,14 @@ function summarise(ndjson: string): Pick<FuzzResult, 'requests' | 'statuses' | '
           statuses[cls] = (statuses[cls] ?? 0) + 1;
         }
       }
-      if (typeof o['name'] === 'string' && CHECKS.includes(o['name']) && o['status'] === 'FAILURE') failures[o['name']] = (failures[o['name']] ?? 0) + 1;
+      if (typeof o['name'] === 'string' && CHECKS.includes(o['name']) && typeof o['status'] === 'string') {
+        const done = (checked[o['name']] ??= { success: 0, failure: 0, skip: 0 });
+        if (o['status'] === 'success' || o['status'] === 'failure' || o['status'] === 'skip') done[o['status']] += 1;
+        if (o['status'] === 'failure') failures[o['name']] = (failures[o['name']] ?? 0) + 1;
+      }
     });
   }
-  return { requests, statuses, failures, operations: operations.size };
+  return { requests, statuses, failures, checked, operations: operations.size };
 }
 
 /** The fuzz user's ids once its bank data has arrived (accounts and transactions may be missing if it did not in time). */
@@ -239,7 +247,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     ];
     let exitCode = 0;
     let output = '';
-    const counts: Pick<FuzzResult, 'requests' | 'statuses' | 'failures' | 'operations'> = { requests: 0, statuses: {}, failures: {}, operations: 0 };
+    const counts: Pick<FuzzResult, 'requests' | 'statuses' | 'failures' | 'checked' | 'operations'> = { requests: 0, statuses: {}, failures: {}, checked: {}, operations: 0 };
     for (const pass of passes) {
       const ndjsonPath = join(opts.reportDir, `${pass.name}.ndjson`);
       const args = [
@@ -271,6 +279,12 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
       counts.operations += c.operations;
       for (const [k, n] of Object.entries(c.statuses)) counts.statuses[k] = (counts.statuses[k] ?? 0) + n;
       for (const [k, n] of Object.entries(c.failures)) counts.failures[k] = (counts.failures[k] ?? 0) + n;
+      for (const [k, r] of Object.entries(c.checked)) {
+        const t = (counts.checked[k] ??= { success: 0, failure: 0, skip: 0 });
+        t.success += r.success;
+        t.failure += r.failure;
+        t.skip += r.skip;
+      }
     }
     writeFileSync(join(opts.reportDir, 'schemathesis.txt'), output);
     const gatewayErrors = gateway.logs.filter((l) => typeof l['level'] === 'string' ? ['error', 'fatal'].includes(l['level']) : Number(l['level']) >= 50).length;
