@@ -13,7 +13,6 @@ import { pidAlive, REPO_ROOT } from '@ais/testing';
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openApiDocument } from '../../apps/auth-gateway/src/api/openapi';
 
 jest.setTimeout(300_000);
 
@@ -50,7 +49,10 @@ describe('schemathesis against the gateway (CI scale)', () => {
       documentErrors: string[];
       seed: number;
     };
-    const documented = Object.values(openApiDocument.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
+    // the document the gateway served (the runner saved it)
+    const served = JSON.parse(readFileSync(join(REPORT, 'openapi.json'), 'utf8')) as { paths: Record<string, Record<string, unknown>> };
+    const documented = Object.values(served.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
+    expect(documented).toBeGreaterThanOrEqual(20);
     expect({ documentErrors: summary.documentErrors, failures: summary.failures, fiveXx: summary.statuses['5xx'] ?? 0, gatewayErrors: summary.gatewayErrors, exitCode: summary.exitCode }).toEqual({
       documentErrors: [],
       failures: {},
