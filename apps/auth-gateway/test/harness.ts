@@ -72,7 +72,7 @@ export interface Harness {
   newClient(opts?: { rate?: number; returnUrls?: string[] }): Promise<{ clientId: string; key: string }>;
 }
 
-export function harness(opts: { aasa?: unknown; assetLinks?: unknown; ipLimits?: Partial<IpLimits> } = {}): Harness {
+export function harness(opts: { aasa?: unknown; assetLinks?: unknown; ipLimits?: Partial<IpLimits>; bodyLimit?: string } = {}): Harness {
   const clock = { now: Date.parse('2026-11-25T12:00:00Z') };
   const clients = new MemoryApiClientStore();
   const sessions = new MemoryAuthSessionStore();
@@ -143,7 +143,7 @@ export function harness(opts: { aasa?: unknown; assetLinks?: unknown; ipLimits?:
     logger,
     downstreams,
     ready: () => true,
-    bodyLimit: '1kb',
+    bodyLimit: opts.bodyLimit ?? '1kb',
     trustProxy: 'loopback',
     events: { producer: producer as unknown as AppDeps['events']['producer'], topicPrefix: 'gwtest' },
     webhookBodyLimit: '2kb',
