@@ -20,12 +20,15 @@ export const ECHO_DEFINITION: grpc.ServiceDefinition = {
   },
 };
 
-const server = new grpc.Server(KEEPALIVE_OPTIONS);
-server.addService(ECHO_DEFINITION, { Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) });
-void stackGrpcTls(process.env, 'token-vault').then((tls) =>
-  server.bindAsync('127.0.0.1:0', tls.serverCredentials(), (err, port) => {
-    if (err) throw err;
-    process.stdout.write(`${JSON.stringify({ msg: 'service ready', grpcPort: port })}\n`);
-  }),
-);
-process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)));
+// Started as its own process by the benchmark; importing ECHO_DEFINITION starts nothing.
+if (require.main === module) {
+  const server = new grpc.Server(KEEPALIVE_OPTIONS);
+  server.addService(ECHO_DEFINITION, { Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) });
+  void stackGrpcTls(process.env, 'token-vault').then((tls) =>
+    server.bindAsync('127.0.0.1:0', tls.serverCredentials(), (err, port) => {
+      if (err) throw err;
+      process.stdout.write(`${JSON.stringify({ msg: 'service ready', grpcPort: port })}\n`);
+    }),
+  );
+  process.on('SIGTERM', () => server.tryShutdown(() => process.exit(0)));
+}

@@ -32,7 +32,8 @@ export interface CallContext {
 }
 
 /** Checks a call before its handler runs; returns the refusal or undefined to go on. */
-export type CallGuard = (path: string, call: grpc.ServerUnaryCall<unknown, unknown>) => AppError | undefined;
+/** `caller` is the identity read from the call's certificate (once per call: reading it parses the certificate). */
+export type CallGuard = (path: string, call: grpc.ServerUnaryCall<unknown, unknown>, caller: string | undefined) => AppError | undefined;
 
 export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
 
@@ -75,7 +76,7 @@ export function unary<Req, Res>(
       caller: callerOf(call, guard?.trustDomain),
       cancelled: () => call.cancelled,
     };
-    const refused = guard?.check(guard.path, call as grpc.ServerUnaryCall<unknown, unknown>);
+    const refused = guard?.check(guard.path, call as grpc.ServerUnaryCall<unknown, unknown>, ctx.caller);
     const run = refused ? Promise.reject(refused) : handler(call.request, ctx);
     run.then(
       (response) => callback(null, response),
@@ -110,9 +111,8 @@ export interface GrpcServerOptions {
  * The access check of a TLS server: the caller's certificate identity must be allowed for the method. Refusals
  * are logged at warn with the caller and the method (never the request).
  */
-export function accessGuard(tls: GrpcTls, logger: Logger, policy = ACCESS_POLICY): CallGuard {
-  return (path, call) => {
-    const caller = callerOf(call, tls.trustDomain);
+export function accessGuard(logger: Logger, policy = ACCESS_POLICY): CallGuard {
+  return (path, call, caller) => {
     const verdict = decide(path, caller, policy);
     if (verdict.allowed) return undefined;
     logger.warn({ method: path, caller: caller ?? null, peer: call.getPeer(), reason: verdict.reason }, 'gRPC call denied');
@@ -143,7 +143,7 @@ export class GrpcServer {
   add<Def extends grpc.ServiceDefinition>(name: string, definition: Def, handlers: ServiceHandlers<Def>): this {
     const impl: grpc.UntypedServiceImplementation = {};
     const tls = this.options.tls;
-    const check = tls.mode === 'insecure' ? undefined : accessGuard(tls, this.options.logger, this.options.policy);
+    const check = tls.mode === 'insecure' ? undefined : accessGuard(this.options.logger, this.options.policy);
     for (const key of Object.keys(definition) as (keyof Def & string)[]) {
       const handler = handlers[key] as UnaryHandler<unknown, unknown>;
       const path = definition[key]!.path;
