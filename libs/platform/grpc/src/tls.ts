@@ -164,21 +164,16 @@ function verifyTarget(target: string, trustDomain: string) {
 }
 
 class ProvidedTls implements GrpcTls {
-  private readonly servers: grpc.ServerCredentials[] = [];
-
   constructor(
     readonly mode: 'vault' | 'files',
     readonly identity: string,
     readonly trustDomain: string,
-    private readonly provider: grpc.experimental.CertificateProvider,
-    private readonly latest: () => KeyPair | undefined,
+    private readonly provider: PushingProvider,
     private readonly stop: () => void,
   ) {}
 
   serverCredentials(): grpc.ServerCredentials {
-    const creds = grpc.experimental.createCertificateProviderServerCredentials(this.provider, this.provider, true);
-    this.servers.push(creds);
-    return creds;
+    return grpc.experimental.createCertificateProviderServerCredentials(this.provider, this.provider, true);
   }
 
   channel(target: string): ChannelSecurity {
@@ -191,7 +186,7 @@ class ProvidedTls implements GrpcTls {
   }
 
   current(): { serialNumber: string; expiresAt: number } | undefined {
-    const pair = this.latest();
+    const pair = this.provider.latest;
     return pair ? { serialNumber: pair.serialNumber, expiresAt: pair.expiresAt } : undefined;
   }
 
@@ -293,7 +288,7 @@ export async function vaultTls(options: VaultTlsOptions): Promise<GrpcTls> {
     'gRPC mTLS certificate issued by Vault',
   );
   schedule(renewalDelayMs(issuedAt, first.expiresAt, now()));
-  return new ProvidedTls('vault', options.identity, options.trustDomain, provider, () => provider.latest, () => {
+  return new ProvidedTls('vault', options.identity, options.trustDomain, provider, () => {
     stopped = true;
     if (timer) clearTimeout(timer);
   });
@@ -357,7 +352,7 @@ export async function filesTls(options: FilesTlsOptions): Promise<GrpcTls> {
     throw new Error(`gRPC TLS certificate ${options.certFile} carries identity ${id ?? 'none'}, expected ${spiffeId(options.trustDomain, options.identity)}`);
   }
   options.logger.info({ identity: spiffeId(options.trustDomain, id), serialNumber: latest.serialNumber, expiresAt: new Date(latest.expiresAt).toISOString() }, 'gRPC mTLS certificate loaded from files');
-  return new ProvidedTls('files', options.identity, options.trustDomain, provider, () => latest, stop);
+  return new ProvidedTls('files', options.identity, options.trustDomain, provider, stop);
 }
 
 /** Builds the process's gRPC TLS from its settings; `issuer` is needed for `vault`. */
