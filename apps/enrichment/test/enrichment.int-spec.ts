@@ -10,7 +10,7 @@ import { AppError } from '@ais/platform-errors';
 import { createGrpcClient, type GrpcClient, type GrpcTls } from '@ais/platform-grpc';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
-import { provisionTopics, stackGrpcTls, startService, type ServiceProcess } from '@ais/testing';
+import { integrationEnv, provisionTopics, stackGrpcTls, startService, type ServiceProcess } from '@ais/testing';
 import { Kafka, logLevel, type Consumer, type IHeaders, type Producer } from 'kafkajs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { enrichedEventId } from '../src/domain/enrich-raw';
@@ -19,16 +19,6 @@ import { USER_RULES_INDEXES, UserRuleStore } from '../src/data/user-rules.store'
 jest.setTimeout(240_000);
 
 type Client = GrpcClient<enrichmentV1.EnrichmentServiceClient>;
-
-function stackEnv(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of ['KAFKA_BROKERS', 'MONGODB_URI', 'VAULT_ADDR', 'VAULT_TOKEN', 'ZIPKIN_URL', 'OTEL_EXPORTER_ZIPKIN_ENDPOINT']) {
-    const v = process.env[k];
-    if (!v) throw new Error(`${k} missing: integration globalSetup did not run`);
-    out[k] = v;
-  }
-  return out;
-}
 
 interface Received {
   event: eventsV1.EnrichedEvent;
@@ -54,7 +44,7 @@ const tx = (id: string, description: string, amount: string, over: Partial<event
 
 describe('enrichment stage (ais.raw.v1 -> ais.enriched.v1) and gRPC API', () => {
   const ns = randomBytes(4).toString('hex');
-  const infra = stackEnv();
+  const infra = integrationEnv();
   const prefix = `enr${ns}`;
   const db = `enrichment_it_${ns}`;
   const brokers = infra['KAFKA_BROKERS']!.split(',');
