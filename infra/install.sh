@@ -26,14 +26,15 @@ INFRA_HOME="${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}"
 # shellcheck source=versions.env
 . "$SCRIPT_DIR/versions.env"
 
-ALL_ITEMS=(kafka store openbao zipkin grpcurl)
+# `all` is the stack's servers; grpcurl is a test tool, installed by name (tools/scripts/test.sh) and only there.
+ALL_ITEMS=(kafka store openbao zipkin)
 
 log() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-usage: $(basename "$0") [kafka|store|openbao|zipkin|grpcurl|all]...   (default: all)
+usage: $(basename "$0") [kafka|store|openbao|zipkin|grpcurl|all]...   (default: all = the four servers)
 cache: $INFRA_HOME
 EOF
 }
