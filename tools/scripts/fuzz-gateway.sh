@@ -2,9 +2,9 @@
 # tools/scripts/fuzz-gateway.sh [--install-only] [--max-examples N] [--seed S] [--report DIR]
 #
 # Property-based fuzzing of the auth-gateway's public API from its own OpenAPI document (/v1/openapi.json) with
-# schemathesis. Installs schemathesis (PyPI, version pinned in infra/versions.env) into a venv in the cache OUTSIDE
-# the checkout, ${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}/schemathesis-<version>/ (a .complete marker written
-# last; a per-item lock), then runs tools/scripts/fuzz-gateway.ts: it starts the TrueLayer simulator, token-vault,
+# schemathesis. Installs schemathesis (PyPI, version pinned in infra/versions.env) with `infra/install.sh
+# schemathesis` into a venv in the cache OUTSIDE the checkout, ${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}/
+# schemathesis-<version>/ (marker written last, per-item lock, as for the servers), then runs tools/scripts/fuzz-gateway.ts: it starts the TrueLayer simulator, token-vault,
 # data-fetcher, enrichment, reconciliation and the gateway against the stack's servers (AIS_STACK_ENV, or the variables already
 # set; `npm run stack:up` writes one), creates an API client and key, runs schemathesis with a fixed seed and
 # example count, checks: no 5xx, response schema, status code and content type conform to the document, other
@@ -22,34 +22,12 @@ INFRA_HOME="${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}"
 # shellcheck source=../../infra/versions.env
 . "$ROOT/infra/versions.env"
 
-log() { printf '[fuzz-gateway] %s\n' "$*" >&2; }
 die() { printf '[fuzz-gateway] ERROR: %s\n' "$*" >&2; exit 1; }
 
+# schemathesis comes from infra/install.sh (cached like the servers; its log lines go to stderr here)
 install_schemathesis() {
-  local dest="$INFRA_HOME/schemathesis-$SCHEMATHESIS_VERSION" py="${PYTHON:-python3}"
-  local marker="$dest/.complete" fp="schemathesis==$SCHEMATHESIS_VERSION"
-  local logf="$INFRA_HOME/logs/schemathesis-$SCHEMATHESIS_VERSION.log"
-  mkdir -p "$INFRA_HOME/logs" "$INFRA_HOME/.locks"
-  if [[ -f "$marker" && "$(cat "$marker")" == "$fp" ]]; then printf '%s\n' "$dest/venv/bin/st"; return 0; fi
-  (
-    flock -w 900 9 || die "timed out waiting for the schemathesis install lock"
-    if [[ -f "$marker" && "$(cat "$marker")" == "$fp" ]]; then exit 0; fi
-    command -v "$py" >/dev/null 2>&1 || die "'$py' not found (need Python >= 3.9 with venv; set PYTHON)"
-    log "installing schemathesis $SCHEMATHESIS_VERSION into $dest (log: $logf)"
-    rm -rf "$dest"
-    mkdir -p "$dest"
-    : >"$logf"
-    # pip's output names no registry host in the log
-    { "$py" -m venv "$dest/venv" \
-      && "$dest/venv/bin/python" -m pip install --no-input --disable-pip-version-check --quiet "schemathesis==$SCHEMATHESIS_VERSION"; } 2>&1 \
-      | sed -E 's#(https?://)[^/ "'"'"')]+#\1<registry>#g' >>"$logf"
-    [[ "${PIPESTATUS[0]}" == 0 ]] || { tail -n 30 "$logf" >&2; die "pip could not install schemathesis==$SCHEMATHESIS_VERSION"; }
-    local v; v="$("$dest/venv/bin/st" --version 2>&1)" || die "st --version failed"
-    [[ "$v" == *"$SCHEMATHESIS_VERSION"* ]] || die "unexpected schemathesis version: $v"
-    printf '%s\n' "$fp" >"$marker"
-    log "schemathesis $SCHEMATHESIS_VERSION installed"
-  ) 9>"$INFRA_HOME/.locks/schemathesis.lock"
-  printf '%s\n' "$dest/venv/bin/st"
+  bash "$ROOT/infra/install.sh" schemathesis >&2 || die "could not install schemathesis $SCHEMATHESIS_VERSION"
+  printf '%s\n' "$INFRA_HOME/schemathesis-$SCHEMATHESIS_VERSION/venv/bin/st"
 }
 
 install_only=0
