@@ -1,4 +1,5 @@
 /** gRPC identities for integration tests: certificates from the stack's Vault PKI, as one of the platform's workloads. */
+import { grpcTlsSchema } from '@ais/platform-config';
 import { grpcTlsFrom, type GrpcTls, type GrpcTlsSettings } from '@ais/platform-grpc';
 import { createLogger, type Logger } from '@ais/platform-logger';
 import { Vault } from '@ais/platform-vault';
@@ -6,17 +7,8 @@ import { Writable } from 'node:stream';
 
 const silent = (): Logger => createLogger({ service: 'test-grpc-identity', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
-/** Default gRPC TLS settings (what a service gets with no GRPC_TLS_* variables set). */
-export const DEFAULT_GRPC_TLS: GrpcTlsSettings = {
-  GRPC_TLS: 'vault',
-  GRPC_TLS_TRUST_DOMAIN: 'ais-platform',
-  GRPC_TLS_PKI_MOUNT: 'pki',
-  GRPC_TLS_PKI_ROLE: '',
-  GRPC_TLS_CERT_TTL_MS: 24 * 3_600_000,
-  GRPC_TLS_ALT_NAMES: ['localhost'],
-  GRPC_TLS_IP_SANS: ['127.0.0.1'],
-  GRPC_TLS_FILES_REFRESH_MS: 60_000,
-};
+/** Default gRPC TLS settings: what a service gets with no GRPC_TLS_* variables set (the config schema's defaults). */
+export const DEFAULT_GRPC_TLS: GrpcTlsSettings = grpcTlsSchema.parse({});
 
 /**
  * An mTLS identity issued by the stack's Vault PKI (VAULT_ADDR and VAULT_TOKEN from `env`): a test acting as
