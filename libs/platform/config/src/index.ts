@@ -176,13 +176,7 @@ export const grpcServerSchema = z.object({
 });
 
 /** Vault settings for services that need Vault only for their gRPC certificates (required when GRPC_TLS=vault). */
-export const vaultOptionalSchema = z.object({
-  VAULT_ADDR: z.url().optional(),
-  VAULT_TOKEN: z.string().min(1).optional(),
-  VAULT_KV_MOUNT: z.string().default('secret'),
-  VAULT_TRANSIT_MOUNT: z.string().default('transit'),
-  VAULT_TIMEOUT_MS: env.ms.default(5_000),
-});
+export const vaultOptionalSchema = vaultSchema.partial({ VAULT_ADDR: true, VAULT_TOKEN: true });
 
 const commaList = (fallback: string) =>
   z
