@@ -98,7 +98,15 @@ run_item() {
     log "$item $version: installing into $dest (log: $logf)"
     mkdir -p "$dest"
     : >"$logf"
-    if ! "$fn" "$dest" "$logf"; then
+    # progress for the long steps (a build can take minutes): every 20 s the time so far and the log's last line
+    # (it does not hold the lock's descriptor, and sleeps 1 s at a time so that nothing outlives the step by more)
+    ( exec 9>&-; n=0; while sleep 1; do n=$((n + 1)); (( n % 20 )) || log "$item $version: still installing ($(( $(now) - t0 ))s): $(tail -n 1 "$logf" 2>/dev/null | tr -d '\r' | cut -c1-100)"; done ) &
+    local beat=$!
+    local ok=0
+    "$fn" "$dest" "$logf" || ok=$?
+    kill "$beat" 2>/dev/null || true
+    wait "$beat" 2>/dev/null || true
+    if [[ "$ok" != 0 ]]; then
       echo "----- last lines of $logf -----" >&2
       tail -n 40 "$logf" >&2 || true
       die "$item $version: install failed (see $logf)"

@@ -1,12 +1,14 @@
 /**
  * The README's `npm start` (tools/scripts/start-local.*) leaves nothing behind: when one service fails to start it
  * exits non-zero naming that service and why, after stopping every process it started (services and simulator);
- * when it is itself stopped with SIGTERM, it stops them too.
+ * when it is itself stopped with SIGTERM, it stops them too. With --once it prints the journey's summary (accounts with
+ * balances, transactions and their dates, last month's top categories, recurring payments, the journey's trace) and
+ * stops; a second start reuses the API client and the stored data.
  */
 import { spawn } from 'node:child_process';
 import { pidAlive, REPO_ROOT, teeOutput } from '@ais/testing';
 
-jest.setTimeout(240_000);
+jest.setTimeout(480_000);
 
 interface Run {
   code: number | null;
@@ -50,10 +52,48 @@ describe('npm start', () => {
     expect(left).toEqual([]);
   });
 
+  it('--once prints the journey summary from the read API, leaves no process behind, and a second start reuses the data', async () => {
+    const summaryOf = (output: string) => ({
+      accounts: Number(/^accounts: (\d+)$/m.exec(output)?.[1] ?? NaN),
+      transactions: /^transactions: (\d+) from (\d{4}-\d\d-\d\d) to (\d{4}-\d\d-\d\d)$/m.exec(output)?.slice(1),
+      categories: Number(/^top spending categories in \d{4}-\d\d: (\d+)$/m.exec(output)?.[1] ?? NaN),
+      recurring: Number(/^recurring payments: (\d+)$/m.exec(output)?.[1] ?? NaN),
+      trace: /^journey trace: (\d+) spans from (.+)$/m.exec(output)?.slice(1),
+    });
+    const first = await startLocal(['npm', 'start', '--', '--once'], { AIS_STACK_DIR: stackDir! }).done;
+    expect(first.code).toBe(0);
+    // the user connected through our own picker and permission screen, with the real redirects
+    expect(first.output).toMatch(/through the hosted bank picker: POST \/v1\/users\/…\/connect-sessions 201 → GET \/connect\/… 200 → GET \/connect\/…\/consent 200 → POST \/connect\/…\/consent 303 → bank login \(simulator\) 200 → GET \/v1\/callback 303 → GET \/bounce\/… 200/);
+    const a = summaryOf(first.output);
+    expect(a.accounts).toBeGreaterThan(0);
+    expect(first.output).toMatch(/^ {2}\S.* (account|card) +-?\d+\.\d{2,} [A-Z]{3}$/m); // a balance per account
+    expect(Number(a.transactions?.[0])).toBeGreaterThan(0);
+    expect(a.transactions![1]! < a.transactions![2]!).toBe(true);
+    expect(a.categories).toBeGreaterThan(0);
+    expect(a.recurring).toBeGreaterThan(0);
+    // one trace from the browser's first request to the store: all five services' spans
+    expect(Number(a.trace?.[0])).toBeGreaterThan(0);
+    expect(a.trace?.[1]).toBe('auth-gateway, data-fetcher, enrichment, reconciliation, token-vault');
+    expect(first.output).toMatch(/^journey trace: +http:\/\/127\.0\.0\.1:\d+\/zipkin\/traces\/[0-9a-f]{32}$/m);
+    const firstPids = spawnedPids(first.output);
+    expect(firstPids.size).toBe(6);
+    expect([...firstPids].filter(([, pid]) => pidAlive(pid))).toEqual([]);
+
+    // the second start finds the API client and the user's data: the same bank again is reconciled, not duplicated
+    const second = await startLocal(['npm', 'start', '--', '--once'], { AIS_STACK_DIR: stackDir! }).done;
+    expect(second.code).toBe(0);
+    expect(second.output).toContain('[start] API client local-demo reused');
+    expect(second.output).toMatch(/^== demo-user: connected again \(\d+ earlier connections?; the stored data is reused and reconciled, not duplicated\) ==$/m);
+    const b = summaryOf(second.output);
+    expect(b.accounts).toBe(a.accounts);
+    expect(b.transactions).toEqual(a.transactions);
+    expect([...spawnedPids(second.output)].filter(([, pid]) => pidAlive(pid))).toEqual([]);
+  });
+
   it('stops every process it started when it is sent SIGTERM', async () => {
     let signalled = false;
     const run = startLocal(['bash', 'tools/scripts/start-local.sh'], { AIS_STACK_DIR: stackDir! }, (text, pid) => {
-      if (!signalled && text.includes('[start] probe recorded')) {
+      if (!signalled && text.includes('[start] connected at')) {
         signalled = true;
         process.kill(pid, 'SIGTERM'); // start-local.sh execs node: this is start-local itself
       }

@@ -7,7 +7,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 export AIS_STACK_DIR="${AIS_STACK_DIR:-$ROOT/.infra}"
-[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+if [ ! -d node_modules ]; then
+  echo "[start] installing the npm packages (npm ci, 1-2 minutes the first time)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
 bash infra/install.sh all
 bash infra/stack.sh up --dir "$AIS_STACK_DIR"
 export KAFKAJS_NO_PARTITIONER_WARNING=1

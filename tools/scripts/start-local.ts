@@ -24,13 +24,17 @@ import {
   type ServiceProcess,
 } from '@ais/testing';
 import { Vault } from '@ais/platform-vault';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { connectThroughPicker, formatSummary, JourneyTrace, readSummary, traceServices, waitForPipelineDrained } from './demo-journey';
 
 const once = process.argv.includes('--once');
 const root = join(__dirname, '../..');
 const stackDir = resolve(process.env['AIS_STACK_DIR'] ?? join(root, '.infra'));
 const t0 = Date.now();
+
+const DEMO_USER = 'demo-user';
+const RETURN_URL = 'http://127.0.0.1/return';
 
 const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
 const secs = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
@@ -80,6 +84,20 @@ async function service(name: string, env: Record<string, string>): Promise<Servi
   return startService(name, { ...env, ...overrides(name) }, { timeoutMs: 90_000, onSpawn: (p) => void track(p) });
 }
 
+/** The local-demo API client's key: the stored one while the gateway still accepts it, else a new client. */
+async function demoApiKey(admin: string, gwBase: string, keyFile: string): Promise<{ key: string; reused: boolean }> {
+  const stored = existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : '';
+  if (stored) {
+    const r = await fetch(`${gwBase}/v1/users/${DEMO_USER}/connections`, { headers: { authorization: `Bearer ${stored}` } });
+    if (r.status === 200) return { key: stored, reused: true };
+  }
+  const r = await fetch(`${admin}/admin/api-clients`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'local-demo', allowed_return_urls: [RETURN_URL] }) });
+  if (r.status !== 201) throw new Error(`creating the local-demo API client: HTTP ${r.status}`);
+  const key = ((await r.json()) as { api_key: string }).api_key;
+  writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+  return { key, reused: false };
+}
+
 async function main(): Promise<void> {
   const stack = readStackEnv(join(stackDir, 'stack.env'));
   const created = await provisionTopics({ brokers: stack.KAFKA_BROKERS });
@@ -125,15 +143,19 @@ async function main(): Promise<void> {
   }
   console.log(`truelayer-sandbox ${sandbox.url}`);
 
-  // An API client (the product's backend) and one connected mock-bank user, through the real redirect.
-  const client = (await (await fetch(`${admin}/admin/api-clients`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'local-demo', allowed_return_urls: ['http://127.0.0.1/return'] }) })).json()) as { api_key: string };
+  // The product's backend: an API client, created once and reused by later starts (its key in the stack directory).
+  const keyFile = join(stackDir, 'demo-api-key');
+  const apiKey = await demoApiKey(admin, gwBase, keyFile);
   const api = (path: string, init: RequestInit = {}) =>
-    fetch(`${gwBase}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${client.api_key}`, ...(init.headers ?? {}) } });
-  const session = (await (await api('/v1/users/demo-user/connect-sessions', { method: 'POST', body: JSON.stringify({ dialog: 'truelayer', return_url: 'http://127.0.0.1/return' }) })).json()) as { url: string };
-  const authorized = (await (await fetch(`${sandbox.url}/__admin/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth_url: session.url, username: 'john', password: 'doe', provider_id: 'ob-barclays' }) })).json()) as { redirect_url: string };
-  const callback = await fetch(authorized.redirect_url, { redirect: 'manual' });
-  const connections = (await (await api('/v1/users/demo-user/connections')).json()) as unknown;
-  console.log(`connect journey: callback HTTP ${callback.status}; connections of demo-user: ${JSON.stringify(connections)}`);
+    fetch(`${gwBase}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey.key}`, ...(init.headers ?? {}) } });
+  say(`API client local-demo ${apiKey.reused ? 'reused' : 'created'} (its key: ${keyFile})`);
+  const before = ((await (await api(`/v1/users/${DEMO_USER}/connections`)).json()) as { connections?: unknown[] }).connections?.length ?? 0;
+
+  // The end user: connects a bank through our own picker and permission screen, the real redirects, one trace.
+  const trace = new JourneyTrace();
+  const journey = await connectThroughPicker({ gatewayUrl: gwBase, sandboxUrl: sandbox.url, api, userId: DEMO_USER, providerId: 'ob-barclays', returnUrl: RETURN_URL, trace });
+  console.log(`connect journey of ${DEMO_USER} through the hosted bank picker: ${journey.steps.join(' → ')}`);
+  say(`connected at ${secs()}`);
 
   const res = await fetch(`${admin}/diagnostics/probes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ origin: 'start-local' }) });
   const probe = (await res.json()) as { probe_id: string; trace_id: string };
@@ -144,31 +166,42 @@ async function main(): Promise<void> {
     else await new Promise((r2) => setTimeout(r2, 250));
   }
   console.log(`probe ${probe.probe_id} recorded by data-fetcher: ${JSON.stringify(recorded)}`);
-  console.log(`trace of the probe: ${stack.ZIPKIN_URL}/zipkin/traces/${probe.trace_id}`);
-  console.log(`traces UI:          ${stack.ZIPKIN_URL}/zipkin/`);
-  const keyFile = join(stackDir, 'demo-api-key');
-  writeFileSync(keyFile, `${client.api_key}\n`, { mode: 0o600 });
-  console.log(`gateway:            ${gwBase}/v1/openapi.json   (API key of the local-demo client: ${keyFile})`);
   if (!recorded) throw new Error('the probe did not reach data-fetcher');
-  say(`probe recorded at ${secs()}`);
 
-  // The demo user's bank data: data-fetcher's post-consent fetch, seen through the support report.
-  const connectionId = ((connections as { connections?: { connection_id: string }[] }).connections ?? [])[0]?.connection_id;
-  if (!connectionId) throw new Error('the demo user has no connection');
+  // Full history right after consent: data-fetcher's post-consent fetch (its support report), then the pipeline
+  // (enrichment, reconciliation) drained, then what the read API gives the product.
+  const connectionId = journey.connectionId;
   let report: { backfill?: string; timeline?: { endpoint: string; items: number }[]; errors?: unknown[] } = {};
-  for (let i = 0; i < 240 && report.backfill !== 'done' && report.backfill !== 'partial'; i += 1) {
+  for (let i = 0; i < 480 && report.backfill !== 'done' && report.backfill !== 'partial'; i += 1) {
     const r = await fetch(`${admin}/admin/connections/${encodeURIComponent(connectionId)}/support-report`);
     if (r.ok) report = (await r.json()) as typeof report;
     if (report.backfill !== 'done' && report.backfill !== 'partial') await new Promise((r2) => setTimeout(r2, 250));
   }
   const timeline = report.timeline ?? [];
-  const transactions = timeline.filter((t) => t.endpoint.endsWith('/transactions')).reduce((n, t) => n + (t.items ?? 0), 0);
-  console.log(`post-consent fetch of demo-user: ${report.backfill ?? 'not finished'}; ${timeline.length} TrueLayer calls, ${transactions} transactions published to Kafka, ${(report.errors ?? []).length} errors`);
-  console.log(`support report:     ${admin}/admin/connections/${encodeURIComponent(connectionId)}/support-report?format=html`);
-  if (report.backfill !== 'done' && report.backfill !== 'partial') throw new Error('the post-consent fetch did not finish within 60 s');
+  const published = timeline.filter((t) => t.endpoint.endsWith('/transactions')).reduce((n, t) => n + (t.items ?? 0), 0);
+  console.log(`post-consent fetch of ${DEMO_USER}: ${report.backfill ?? 'not finished'}; ${timeline.length} TrueLayer calls, ${published} transactions published to Kafka, ${(report.errors ?? []).length} errors`);
+  if (report.backfill !== 'done' && report.backfill !== 'partial') throw new Error('the post-consent fetch did not finish within 120 s');
   say(`bank data fetched at ${secs()}`);
+  await waitForPipelineDrained(stack.KAFKA_BROKERS, 120_000);
+  say(`enriched and reconciled at ${secs()}`);
+
+  const summary = await readSummary((path) => api(path), DEMO_USER);
+  console.log('');
+  console.log(`== ${DEMO_USER}: ${before > 0 ? `connected again (${before} earlier connection${before === 1 ? '' : 's'}; the stored data is reused and reconciled, not duplicated)` : 'connected'} ==`);
+  for (const line of formatSummary(summary)) console.log(line);
+  console.log('');
+  console.log(`journey trace:      ${stack.ZIPKIN_URL}/zipkin/traces/${trace.traceId}`);
+  console.log(`probe trace:        ${stack.ZIPKIN_URL}/zipkin/traces/${probe.trace_id}`);
+  console.log(`traces UI:          ${stack.ZIPKIN_URL}/zipkin/`);
+  console.log(`API (OpenAPI):      ${gwBase}/v1/openapi.json   (Authorization: Bearer $(cat ${keyFile}))`);
+  console.log(`support report:     ${admin}/admin/connections/${encodeURIComponent(connectionId)}/support-report?format=html`);
+  if (summary.accounts.length === 0 || summary.transactions === 0) throw new Error(`the read API shows ${summary.accounts.length} accounts and ${summary.transactions} transactions for ${DEMO_USER}`);
+  say(`summary at ${secs()}`);
   if (once) {
     await stopAll();
+    // the services flush their spans as they stop: the journey's trace is complete in the trace UI now
+    const spans = await traceServices(stack.ZIPKIN_URL, trace.traceId);
+    console.log(`journey trace: ${[...spans.values()].reduce((a, b) => a + b, 0)} spans from ${[...spans.keys()].sort().join(', ') || 'no service'}`);
     say(`done in ${secs()}`);
     return;
   }
