@@ -11,6 +11,7 @@ import { adminApp, publicApp, type AppDeps } from './http/app';
 import { listen } from './http/listen';
 import { MongoRateStore, RateLimiter } from './http/rate-limit';
 import { loadGatewaySecrets } from './security/secrets';
+import { OverviewLinkCodec } from './security/overview-link';
 import { StateCodec } from './security/state';
 
 async function main(): Promise<void> {
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
         erasures,
         apiKeyPepper: secrets.apiKeyPepper,
         state: new StateCodec(secrets.stateKey),
+        overviewLinks: new OverviewLinkCodec(secrets.stateKey),
         providers: trueLayerProviderCatalog({
           authBaseUrl: config.TRUELAYER_AUTH_BASE_URL,
           clientId: config.TRUELAYER_CLIENT_ID,

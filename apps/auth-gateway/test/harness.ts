@@ -14,6 +14,7 @@ import { MemoryApiClientStore } from '../src/data/api-clients';
 import { MemoryAuthSessionStore } from '../src/data/auth-sessions';
 import { adminApp, publicApp, type AppDeps } from '../src/http/app';
 import { DEFAULT_IP_LIMITS, RateLimiter, type IpLimits } from '../src/http/rate-limit';
+import { OverviewLinkCodec } from '../src/security/overview-link';
 import { StateCodec } from '../src/security/state';
 
 export const logger = createLogger({ service: 'gw-test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -153,6 +154,7 @@ export function harness(opts: { aasa?: unknown; assetLinks?: unknown; ipLimits?:
       sessions,
       apiKeyPepper: randomBytes(32),
       state: codec,
+      overviewLinks: new OverviewLinkCodec(randomBytes(32)),
       providers: catalog,
       settings,
       defaultRateLimitPerMinute: 100,

@@ -189,6 +189,11 @@ const CASES: Case[] = [
   ].map((body): Case => ({ method: 'post', template: '/v1/users/{userId}/connect-sessions', path: U, body })),
   { method: 'post', template: '/v1/users/{userId}/connect-sessions', path: { userId: '-starts-with-dash' }, body: { dialog: 'truelayer' } },
   { method: 'post', template: '/v1/users/{userId}/connect-sessions', path: { userId: 'u'.repeat(129) }, body: { dialog: 'truelayer' } },
+  // overview links: ttl_seconds an integer within bounds; closed body
+  ...[{}, { ttl_seconds: 60 }, { ttl_seconds: 3600 }, { ttl_seconds: 59 }, { ttl_seconds: 3601 }, { ttl_seconds: 90.5 }, { other: 1 }].map(
+    (body): Case => ({ method: 'post', template: '/v1/users/{userId}/overview-links', path: U, body }),
+  ),
+  { method: 'post', template: '/v1/users/{userId}/overview-links', path: { userId: '-starts-with-dash' }, body: {} },
   // re-consent: user_ip is an IP address
   ...[{}, { user_ip: '192.0.2.1' }, { user_ip: '2001:db8::1' }, { user_ip: '300.1.1.1' }, { user_ip: 'localhost' }, { user_reconfirmed: 'yes' }, { dialog: 'hosted', user_reconfirmed: false }, { dialog: 'x' }].map(
     (body): Case => ({ method: 'post', template: '/v1/users/{userId}/connections/{connectionId}/reconsent', path: UC, body }),

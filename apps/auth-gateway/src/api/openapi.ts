@@ -6,6 +6,7 @@
  * zod schema (test/openapi.spec.ts checks them against the routes' answers).
  */
 import { callbackParams } from '../connect/pages.routes';
+import { OVERVIEW_LINK_TTL, overviewLinkBody } from '../overview/overview.routes';
 import { webhookBody } from '../webhooks/truelayer.routes';
 import { fromZod, headerParam, pathParam, queryParams } from './openapi-zod';
 import { readApiPaths, readApiSchemas } from './read.openapi';
@@ -75,6 +76,22 @@ export const openApiDocument = {
         ],
         requestBody: { required: false, content: json('RefreshRequest') },
         responses: { '200': { description: 'What the refresh read', content: json('RefreshResult') }, '409': problem, ...errors },
+      },
+    },
+    '/v1/users/{userId}/overview-links': {
+      post: {
+        operationId: 'createOverviewLink',
+        summary: "A short-lived link to the user's connection overview page",
+        description: `Returns a link to our hosted overview page for this user: accounts and cards with balances, a balance-history chart, spending by category for a chosen month, recurring payments with next expected dates, recent transactions with search, consent status with days left (a re-consent banner when it is near its end), and a "Disconnect" button per bank, which revokes the connection like \`DELETE /v1/users/{userId}/connections/{connectionId}\`. The link is sealed (the user id is not readable in it), names this user of your API client only, and works for \`ttl_seconds\` (default ${OVERVIEW_LINK_TTL.defaultSeconds}, at most ${OVERVIEW_LINK_TTL.maxSeconds}); after that the page answers 410, a tampered link 403. Ask for a new link each time the user opens the page, and do not log or share it: whoever holds it sees the user's data until it expires.`,
+        parameters: [userId],
+        requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/OverviewLinkRequest' }, example: { ttl_seconds: 600 } } } },
+        responses: {
+          '201': {
+            description: 'The link',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/OverviewLink' }, example: { url: 'https://connect.example.com/overview/AcY2k0…', expires_at: '2026-11-25T12:15:00.000Z' } } },
+          },
+          ...errors,
+        },
       },
     },
     '/v1/webhooks/truelayer': {
@@ -164,6 +181,12 @@ export const openApiDocument = {
         },
       },
       TrueLayerWebhook: fromZod(webhookBody),
+      OverviewLinkRequest: fromZod(overviewLinkBody),
+      OverviewLink: {
+        type: 'object',
+        required: ['url', 'expires_at'],
+        properties: { url: { type: 'string', format: 'uri', description: 'Open it in the user\'s browser or a web view. Secret until it expires.' }, expires_at: { type: 'string', format: 'date-time' } },
+      },
       ReconsentExtended: { type: 'object', properties: { outcome: { const: 'extended' }, connection: { $ref: '#/components/schemas/Connection' } } },
       ReconsentLink: { type: 'object', description: '`confirm`: send the user to our hosted re-consent page (they reconfirm there, then extend / reauth / new auth happen). `reauth`: TrueLayer reauth link. `new_auth`: a fresh auth whose state carries the old connection.', properties: { outcome: { enum: ['confirm', 'reauth', 'new_auth'] }, session_id: { type: 'string' }, url: { type: 'string', format: 'uri' }, expires_at: { type: 'string', format: 'date-time' } } },
       ...readApiSchemas,

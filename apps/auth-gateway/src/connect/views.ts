@@ -12,12 +12,12 @@ ul.providers{list-style:none;padding:0}ul.providers li{margin:.3rem 0}
 ul.providers a{display:flex;align-items:center;gap:.6rem;padding:.5rem;border:1px solid #ddd;border-radius:.4rem;color:inherit;text-decoration:none}
 .muted{color:#555;font-size:.9rem}.error{color:#b00020}dl dt{font-weight:600;margin-top:.6rem}dl dd{margin-left:0}`;
 
-function layout(title: string, testId: string, body: string, opts: { refresh?: { seconds: number; url: string }; attrs?: string } = {}): string {
+export function layout(title: string, testId: string, body: string, opts: { refresh?: { seconds: number; url: string }; attrs?: string; extraStyle?: string } = {}): string {
   const refresh = opts.refresh ? `<meta http-equiv="refresh" content="${opts.refresh.seconds};url=${escapeHtml(opts.refresh.url)}">` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer">${refresh}
-<style>${STYLE}</style></head>
+<style>${STYLE}</style>${opts.extraStyle ? `<style>${opts.extraStyle}</style>` : ''}</head>
 <body data-testid="${testId}"${opts.attrs ?? ''}><main><h1 id="page-title" data-testid="page-title">${escapeHtml(title)}</h1>
 ${body}
 </main></body></html>`;

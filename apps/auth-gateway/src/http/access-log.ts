@@ -1,9 +1,9 @@
 import type { Logger } from '@ais/platform-logger';
 import type { RequestHandler } from 'express';
 
-/** Hosted-page and bounce tokens are bearer-like: never logged (whatever the case of the prefix, even on a 404). */
+/** Hosted-page, bounce and overview-link tokens are bearer-like: never logged (whatever the case of the prefix, even on a 404). */
 export function loggablePath(path: string): string {
-  return path.replace(/^\/(connect|bounce)\/[^/]+/i, '/$1/:token');
+  return path.replace(/^\/(connect|bounce|overview)\/[^/]+/i, '/$1/:token');
 }
 
 /** One log line per request: method, route path (no query string: it may carry codes; no page tokens), status, duration. */

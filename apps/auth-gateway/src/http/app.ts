@@ -14,6 +14,8 @@ import { ConnectService, type ConnectSettings } from '../connect/service';
 import type { ApiClientStore } from '../data/api-clients';
 import type { AuthSessionStore } from '../data/auth-sessions';
 import { MemoryErasureRequestStore, type ErasureRequestStore } from '../data/erasure-requests';
+import { overviewLinkRoutes, overviewPagesRoutes, type OverviewDeps } from '../overview/overview.routes';
+import type { OverviewLinkCodec } from '../security/overview-link';
 import type { StateCodec } from '../security/state';
 import { isWebhookPath, WEBHOOK_PATH, webhookRoutes, type EventSink } from '../webhooks/truelayer.routes';
 import { accessLog } from './access-log';
@@ -28,6 +30,8 @@ export interface GatewayDeps {
   erasures?: ErasureRequestStore;
   apiKeyPepper: Buffer;
   state: StateCodec;
+  /** Seals and opens the connection-overview links; absent: POST /v1/users/{userId}/overview-links answers 503. */
+  overviewLinks?: OverviewLinkCodec;
   providers: ProviderCatalog;
   settings: ConnectSettings;
   defaultRateLimitPerMinute: number;
@@ -94,6 +98,17 @@ export function publicApp(deps: AppDeps): Express {
       pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, limiter, pagesPerMinute: ipLimits.pagesPerMinute, ...(g.now ? { now: g.now } : {}) }),
     ),
   );
+  const overview: OverviewDeps = {
+    links: g.overviewLinks,
+    downstreams: deps.downstreams,
+    providers: g.providers,
+    settings: g.settings,
+    logger: deps.logger,
+    limiter,
+    pagesPerMinute: ipLimits.pagesPerMinute,
+    ...(g.now ? { now: g.now } : {}),
+  };
+  app.use(otherMethodsNotAllowed(overviewPagesRoutes(overview)));
   // JSON bodies only on the caller API and the webhook (415 otherwise); the hosted pages' forms check their own.
   app.use(['/v1/users', WEBHOOK_PATH], requireBodyType('application/json'));
   app.use(otherMethodsNotAllowed(webhookRoutes({ fetcher: deps.downstreams.fetcher, events: deps.events, logger: deps.logger, bodyLimit: deps.webhookBodyLimit, ...(g.now ? { now: g.now } : {}) })));
@@ -101,6 +116,7 @@ export function publicApp(deps: AppDeps): Express {
   app.use('/v1/users', requireApiKey(g.clients, g.apiKeyPepper, limiter, ipLimits));
   app.use('/v1', otherMethodsNotAllowed(v1Routes(deps.downstreams, connect, { refreshDeadlineMs: deps.refreshDeadlineMs })));
   app.use('/v1', otherMethodsNotAllowed(erasureRoutes({ downstreams: deps.downstreams, sessions: g.sessions, requests: g.erasures ?? new MemoryErasureRequestStore(), logger: deps.logger, ...(g.now ? { now: g.now } : {}) })));
+  app.use('/v1', otherMethodsNotAllowed(overviewLinkRoutes(overview)));
   app.use('/v1', otherMethodsNotAllowed(readRoutes(deps.downstreams, { editDeadlineMs: deps.editDeadlineMs ?? 10_000 })));
   app.use(notFound);
   app.use(problemHandler(deps.logger));

@@ -150,6 +150,16 @@ describe('redactFields', () => {
   });
 });
 
+describe('secrets by shape', () => {
+  it('mask hosted-page, bounce and overview-link tokens in paths, keeping the rest of the path', () => {
+    const token = 'AQx9_kR2-bT7mZpL0sQwErTyUiOp';
+    expect(scrubText(`GET /connect/${token}/consent`)).toBe(`GET /connect/${REDACTED}/consent`);
+    expect(scrubText(`http://gw/bounce/${token}`)).toBe(`http://gw/bounce/${REDACTED}`);
+    expect(scrubText(`see https://gw.example/overview/${token}?month=2026-11`)).toBe(`see https://gw.example/overview/${REDACTED}?month=2026-11`);
+    expect(scrubText('/overview/short')).toBe('/overview/short');
+  });
+});
+
 describe('registered secrets', () => {
   it('are masked wherever they appear in a string, raw, JSON-escaped or URL-encoded', () => {
     const rt = opaque();

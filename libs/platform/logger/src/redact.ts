@@ -4,7 +4,8 @@
  *   (objects, arrays, Errors with their own fields and `cause`, Maps and Headers), cycle-safe and bounded;
  * - by value: {@link registerSecret} adds a secret the process learnt at run time; {@link scrubText} masks it wherever
  *   it appears in a string;
- * - by shape: {@link scrubText} also masks `code=`-style parameters, `/connect/<token>` and `/bounce/<token>` paths,
+ * - by shape: {@link scrubText} also masks `code=`-style parameters, `/connect/<token>`, `/bounce/<token>` and
+ *   `/overview/<token>` paths,
  *   bearer tokens and JWTs inside any string.
  */
 
@@ -308,8 +309,8 @@ const SHAPES = new RegExp(
     // name=value, not part of a longer name (errorcode=1 stays); the value ends at & # , ; ) < > whitespace, a quote or
     // a backslash (a JSON escape), and may hold [ ] so that masking twice gives the same text
     `(?<![\\w.-])((?:${SECRET_PARAMS.join('|')})=)[^&#,;)<>\\s"'\\\\]+`,
-    // hosted-page and bounce tokens travel in the path: /connect/<token>/..., /bounce/<token>
-    `(\\/(?:connect|bounce)\\/)[A-Za-z0-9_-]{16,}`,
+    // hosted-page, bounce and overview-link tokens travel in the path: /connect/<token>/..., /bounce/<token>, /overview/<token>
+    `(\\/(?:connect|bounce|overview)\\/)[A-Za-z0-9_-]{16,}`,
     `\\b(Bearer\\s+)[A-Za-z0-9._~+/-]+=*`,
     `\\beyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}`,
     // PEM private keys (raw or JSON-escaped line breaks)
