@@ -150,7 +150,9 @@ describe('connection overview', () => {
     expect(html).toContain('<option value="2026-11" selected>November 2026</option>');
     const rows = [...html.matchAll(/data-testid="spending-row" data-category="([A-Z_]+)".*?class="amount">([^<]+)</g)].map((m) => [m[1], m[2]]);
     expect(rows).toEqual([['FOOD_AND_DRINK', '£28.00'], ['ENTERTAINMENT', '£9.99']]);
-    // balance history: one point per day (3 transaction days + the balance snapshot's day)
+    // balance history over the three months to the chosen one: one point per day (3 transaction days + the balance snapshot's day)
+    expect(recon.listTransactions).toHaveBeenCalledWith(expect.objectContaining({ accountId: 'acc_1', status: 'booked', from: new Date('2026-09-01T00:00:00Z'), to: new Date('2026-12-01T00:00:00Z') }));
+    expect(html).toContain('Balances over 3 months to November 2026');
     expect(html).toMatch(/data-testid="balance-chart" data-points="4"/);
     expect(html).toContain('From £1,204.20 on 2 Nov 2026 to £1,204.17 on 20 Nov 2026');
     // recurring: only active series, with the next expected date
@@ -231,7 +233,8 @@ describe('connection overview', () => {
     await request(h.pub).post(action).set('Cookie', cookie).set('Origin', 'https://evil.test').type('form').send({ csrf: field }).expect(403);
     expect(h.tv.revokeConnection).not.toHaveBeenCalled();
 
-    const ok = await request(h.pub).post(action).set('Cookie', cookie).set('Origin', 'http://gw.test').type('form').send({ csrf: field }).expect(303);
+    // a no-referrer page's form is posted with Origin: null; the cookie and field decide
+    const ok = await request(h.pub).post(action).set('Cookie', cookie).set('Origin', 'null').type('form').send({ csrf: field }).expect(303);
     expect(ok.headers['location']).toBe(`${l.path}?disconnected=1`);
     expect(h.tv.revokeConnection).toHaveBeenCalledWith({ clientId, userId: 'user-1', connectionId: 'conn-1', reason: 'revoked_by_user' });
     const after = await request(h.pub).get(ok.headers['location']!).set('Cookie', cookie).expect(200);

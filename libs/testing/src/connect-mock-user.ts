@@ -115,6 +115,7 @@ export function recordUrlSecrets(url: string): void {
   const [, first, token] = u.pathname.split('/');
   if (first === 'connect') recordSecret('page-token', token);
   if (first === 'bounce') recordSecret('bounce-token', token);
+  if (first === 'overview') recordSecret('overview-link', token);
 }
 
 function decodeHtml(text: string): string {

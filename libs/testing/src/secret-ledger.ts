@@ -13,7 +13,7 @@ import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, 
 import { join, relative, resolve } from 'node:path';
 import { REPO_ROOT } from './stack';
 
-export type SecretKind = 'client-secret' | 'api-key' | 'code' | 'state' | 'page-token' | 'bounce-token' | 'access-token' | 'refresh-token';
+export type SecretKind = 'client-secret' | 'api-key' | 'code' | 'state' | 'page-token' | 'bounce-token' | 'overview-link' | 'access-token' | 'refresh-token';
 
 export interface LedgerEntry {
   kind: SecretKind;

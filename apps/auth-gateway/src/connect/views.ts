@@ -10,6 +10,7 @@ a.button,button{display:inline-block;margin:.25rem 0;padding:.6rem 1.1rem;border
 a.primary,button.primary{background:#0b5cff;color:#fff;border-color:#0b5cff}
 ul.providers{list-style:none;padding:0}ul.providers li{margin:.3rem 0}
 ul.providers a{display:flex;align-items:center;gap:.6rem;padding:.5rem;border:1px solid #ddd;border-radius:.4rem;color:inherit;text-decoration:none}
+.logo-gap{display:inline-block;width:32px;flex:none}:focus-visible{outline:3px solid #0b5cff;outline-offset:2px}
 .muted{color:#555;font-size:.9rem}.error{color:#b00020}dl dt{font-weight:600;margin-top:.6rem}dl dd{margin-left:0}`;
 
 export function layout(title: string, testId: string, body: string, opts: { refresh?: { seconds: number; url: string }; attrs?: string; extraStyle?: string } = {}): string {
@@ -51,7 +52,7 @@ export function pickerPage(v: PickerView): string {
     .join('');
   const items = v.providers
     .map((p) => {
-      const logo = p.logoUrl ? `<img src="${escapeHtml(p.logoUrl)}" alt="" width="32" height="32" data-testid="logo-${escapeHtml(p.providerId)}">` : '<span style="width:32px"></span>';
+      const logo = p.logoUrl ? `<img src="${escapeHtml(p.logoUrl)}" alt="" width="32" height="32" data-testid="logo-${escapeHtml(p.providerId)}">` : '<span class="logo-gap" aria-hidden="true"></span>';
       return `<li><a href="${base}/consent?provider_id=${encodeURIComponent(p.providerId)}" id="provider-${escapeHtml(p.providerId)}" data-testid="provider-${escapeHtml(p.providerId)}">${logo}<span>${escapeHtml(p.displayName)}</span><span class="muted">${escapeHtml(p.country.toUpperCase())}</span></a></li>`;
     })
     .join('\n');

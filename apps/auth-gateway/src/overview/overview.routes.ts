@@ -88,11 +88,13 @@ function sameSecret(a: string | undefined, b: string | undefined): boolean {
   return timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 
-const monthStart = (m: string) => new Date(`${m}-01T00:00:00Z`);
-const nextMonth = (m: string) => {
-  const d = monthStart(m);
-  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
+/** The first instant of month `m` (YYYY-MM) moved by `by` months. */
+const monthStart = (m: string, by = 0) => {
+  const d = new Date(`${m}-01T00:00:00Z`);
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + by, 1));
 };
+/** Months of balance history drawn: the chosen month and the ones before it. */
+export const BALANCE_MONTHS = 3;
 
 /** The hosted overview page and its disconnect form, under /overview/<token>. */
 export function overviewPagesRoutes(deps: OverviewDeps): Router {
@@ -195,9 +197,10 @@ export function overviewPagesRoutes(deps: OverviewDeps): Router {
     try {
       const o = opened(req, res);
       if (!o) return;
+      // The pages send no referrer, so a browser posts them with `Origin: null`: only a named origin can be compared.
       const origin = req.get('origin');
       const sent = first((req.body as Record<string, unknown> | undefined)?.['csrf']);
-      if ((origin !== undefined && origin !== publicOrigin) || !sameSecret(cookieValue(req, CSRF_COOKIE), sent)) {
+      if ((origin !== undefined && origin !== 'null' && origin !== publicOrigin) || !sameSecret(cookieValue(req, CSRF_COOKIE), sent)) {
         deps.logger.warn({ origin: origin ?? null }, 'overview disconnect refused: CSRF check failed');
         return refused(res, 403, 'Please try again', 'This form has expired or was not sent from your overview page. Please reload the page and try again.');
       }
@@ -232,6 +235,7 @@ async function load(deps: OverviewDeps, link: OverviewLinkPayload, month: string
     accounts: [],
     months: [],
     month: month ?? '',
+    balanceMonths: BALANCE_MONTHS,
     spending: [],
     recurring: [],
     query,
@@ -314,8 +318,8 @@ async function load(deps: OverviewDeps, link: OverviewLinkPayload, month: string
 }
 
 /**
- * One point per day of the month: the day's latest running balance of the booked transactions (the listing is newest
- * first), replaced by the bank's balance snapshot where there is one.
+ * One point per day of the {@link BALANCE_MONTHS} months up to the chosen one: the day's latest running balance of
+ * the booked transactions (the listing is newest first), replaced by the bank's balance snapshot where there is one.
  */
 async function history(
   recon: NonNullable<Downstreams['reconciliation']>,
@@ -324,11 +328,11 @@ async function history(
   month: string,
   txRequest: (over: Partial<reconciliationV1.ListTransactionsRequest>) => reconciliationV1.ListTransactionsRequest,
 ): Promise<Array<{ at: Date; amount: number }>> {
-  const from = monthStart(month);
-  const to = nextMonth(month);
+  const from = monthStart(month, 1 - BALANCE_MONTHS);
+  const to = monthStart(month, 1);
   const days = new Map<string, { at: Date; amount: number }>();
   let pageToken = '';
-  for (let page = 0; page < 4; page++) {
+  for (let page = 0; page < 6; page++) {
     const r = await recon.listTransactions(txRequest({ accountId, from, to, status: 'booked', pageSize: 500, pageToken }));
     for (const t of r.transactions) {
       const amount = Number(t.runningBalance?.amount);

@@ -15,7 +15,7 @@ ul.rows .main{flex:1 1 12rem;min-width:0;overflow-wrap:anywhere}.amount{font-var
 form.inline{display:flex;flex-wrap:wrap;align-items:flex-end;gap:.5rem}form.inline label{display:flex;flex-direction:column;gap:.2rem;flex:1 1 12rem}
 input[type=search],select{font:inherit;padding:.5rem;border:1px solid #444;border-radius:.4rem;min-height:2.75rem;width:100%}
 button.danger{border-color:#b00020;color:#b00020}
-svg.chart{width:100%;height:auto;display:block;margin:.4rem 0}
+svg.chart{width:100%;height:auto;display:block;margin:.4rem 0}svg.bars{max-width:30rem}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(16rem,1fr));gap:1rem}
 figure{margin:0}figcaption{font-weight:600}`;
 
@@ -29,7 +29,7 @@ export interface OverviewAccount {
   current: string;
   available: string;
   asOf: Date | undefined;
-  /** Balance points in the chosen month, oldest first. */
+  /** Balance points in the months up to the chosen one, oldest first. */
   history: Array<{ at: Date; amount: number }>;
 }
 
@@ -77,6 +77,8 @@ export interface OverviewView {
   accounts: OverviewAccount[];
   months: string[];
   month: string;
+  /** How many months the balance charts cover (up to and including `month`). */
+  balanceMonths: number;
   spending: OverviewCategory[];
   recurring: OverviewSeries[];
   query: string;
@@ -121,7 +123,7 @@ const n2 = (v: number) => (Math.round(v * 10) / 10).toString();
 /** A line chart of one account's balance in the month (role img; its description names the first, last, low and high). */
 export function balanceChart(id: string, a: OverviewAccount): string {
   const pts = a.history;
-  if (pts.length < 2) return `<p class="muted" data-testid="balance-chart-empty">Not enough balance data for this month.</p>`;
+  if (pts.length < 2) return `<p class="muted" data-testid="balance-chart-empty">Not enough balance data for these months.</p>`;
   const W = 320;
   const H = 140;
   const left = 4;
@@ -166,7 +168,7 @@ export function spendingChart(month: string, items: OverviewCategory[]): string 
     })
     .join('');
   const desc = items.map((c) => `${categoryLabel(c.primary)}: ${money(c.total, c.currency)} (${c.count} payment${c.count === 1 ? '' : 's'})`).join('; ');
-  return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="spending-t spending-d" data-testid="spending-chart">
+  return `<svg class="chart bars" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="spending-t spending-d" data-testid="spending-chart">
 <title id="spending-t">Spending by category in ${escapeHtml(monthLabel(month))}</title><desc id="spending-d">${escapeHtml(desc)}</desc>${bars}</svg>
 <ul class="rows" data-testid="spending-list">${items
     .map((c) => `<li data-testid="spending-row" data-category="${escapeHtml(c.primary)}"><span class="main">${escapeHtml(categoryLabel(c.primary))} <span class="muted">${c.count} payment${c.count === 1 ? '' : 's'}</span></span><span class="amount">${escapeHtml(money(c.total, c.currency))}</span></li>`)
@@ -245,7 +247,7 @@ ${cards.length ? `<h3>Cards</h3>${accountRows(cards, 'card-list')}` : ''}</secti
 <section id="spending" aria-labelledby="spending-h" data-testid="spending-section"><h2 id="spending-h">Spending in ${escapeHtml(v.month ? monthLabel(v.month) : 'this month')}</h2>
 <form method="get" action="${base}" class="inline" data-testid="month-form"><label for="month">Month<select id="month" name="month" data-testid="month-select">${monthOptions}</select></label>${keepQuery}<button type="submit" data-testid="month-submit">Show month</button></form>
 ${spendingChart(v.month, v.spending)}
-<h3>Balances in ${escapeHtml(v.month ? monthLabel(v.month) : 'this month')}</h3><div class="charts">${charts || '<p>No accounts.</p>'}</div></section>
+<h3>Balances over ${v.balanceMonths} months to ${escapeHtml(v.month ? monthLabel(v.month) : 'this month')}</h3><div class="charts">${charts || '<p>No accounts.</p>'}</div></section>
 <section id="recurring" aria-labelledby="recurring-h" data-testid="recurring-section"><h2 id="recurring-h">Recurring payments</h2>${recurring}</section>
 <section id="transactions" aria-labelledby="transactions-h" data-testid="transactions-section"><h2 id="transactions-h">Recent transactions</h2>
 <form method="get" action="${base}#transactions" class="inline" role="search" data-testid="transaction-search-form"><label for="q">Search transactions<input type="search" id="q" name="q" value="${escapeHtml(v.query)}" maxlength="100" autocomplete="off" data-testid="transaction-search"></label>${keepMonth}<button type="submit" data-testid="transaction-search-submit">Search</button></form>
