@@ -219,6 +219,15 @@ describe('connection overview', () => {
     expect(recon.listAccounts).not.toHaveBeenCalled();
   });
 
+  it("a link stops working when its API client is disabled", async () => {
+    const l = await newLink();
+    await request(h.pub).get(l.path).expect(200);
+    h.clients.records.get(clientId)!.disabledAt = new Date();
+    const res = await request(h.pub).get(l.path).expect(403);
+    expect(res.text).toContain('This link is not valid');
+    expect(recon.listAccounts).toHaveBeenCalledTimes(1);
+  });
+
   it('disconnect: needs the CSRF cookie and the matching field, then revokes through token-vault as the link user', async () => {
     const l = await newLink();
     const page = await request(h.pub).get(l.path).expect(200);

@@ -10,7 +10,9 @@ a.button,button{display:inline-block;margin:.25rem 0;padding:.6rem 1.1rem;border
 a.primary,button.primary{background:#0b5cff;color:#fff;border-color:#0b5cff}
 ul.providers{list-style:none;padding:0}ul.providers li{margin:.3rem 0}
 ul.providers a{display:flex;align-items:center;gap:.6rem;padding:.5rem;border:1px solid #ddd;border-radius:.4rem;color:inherit;text-decoration:none}
-.logo-gap{display:inline-block;width:32px;flex:none}:focus-visible{outline:3px solid #0b5cff;outline-offset:2px}
+.logo-gap{display:inline-block;width:32px;flex:none}
+form.inline{display:flex;flex-wrap:wrap;align-items:flex-end;gap:.5rem}form.inline label{display:flex;flex-direction:column;gap:.2rem;flex:1 1 12rem}
+input[type=search],select{font:inherit;padding:.5rem;border:1px solid #444;border-radius:.4rem;min-height:2.75rem;width:100%;background:#fff;color:#1b1b1b}:focus-visible{outline:3px solid #0b5cff;outline-offset:2px}
 .muted{color:#555;font-size:.9rem}.error{color:#b00020}dl dt{font-weight:600;margin-top:.6rem}dl dd{margin-left:0}`;
 
 export function layout(title: string, testId: string, body: string, opts: { refresh?: { seconds: number; url: string }; attrs?: string; extraStyle?: string } = {}): string {
@@ -61,7 +63,7 @@ export function pickerPage(v: PickerView): string {
     'Choose your bank',
     'bank-picker',
     `<p>${escapeHtml(v.productName)} uses TrueLayer to connect to your bank. Choose the bank that holds your account.</p>
-<form method="get" action="${base}" role="search" data-testid="bank-search-form">
+<form method="get" action="${base}" class="inline" role="search" data-testid="bank-search-form">
 <label>Search <input type="search" name="q" value="${escapeHtml(v.query)}" id="bank-search" data-testid="bank-search" autocomplete="off"></label>
 <label>Country <select name="country" id="country-filter" data-testid="country-filter">${options}</select></label>
 <button type="submit" data-testid="bank-search-submit">Search</button>

@@ -100,6 +100,7 @@ export function publicApp(deps: AppDeps): Express {
   );
   const overview: OverviewDeps = {
     links: g.overviewLinks,
+    clients: g.clients,
     downstreams: deps.downstreams,
     providers: g.providers,
     settings: g.settings,

@@ -17,6 +17,7 @@ import { connectionIdParam, connectionJson, userIdOf } from '../api/v1.routes';
 import type { Downstreams } from '../clients/grpc-clients';
 import type { ProviderCatalog } from '../connect/providers';
 import type { ConnectSettings } from '../connect/service';
+import type { ApiClientStore } from '../data/api-clients';
 import { outcomePage, STYLE } from '../connect/views';
 import { requireBodyType } from '../http/problems';
 import type { RateLimiter } from '../http/rate-limit';
@@ -44,6 +45,8 @@ export const overviewLinkBody = z.strictObject({
 export interface OverviewDeps {
   /** Absent: the endpoint answers 503 and the pages 404. */
   links: OverviewLinkCodec | undefined;
+  /** A link stops working when its API client is disabled or gone. */
+  clients: ApiClientStore;
   downstreams: Downstreams;
   providers: ProviderCatalog;
   settings: ConnectSettings;
@@ -126,15 +129,16 @@ export function overviewPagesRoutes(deps: OverviewDeps): Router {
     refused(res, 502, 'Something went wrong', 'We could not load this page. Please try again in a moment.');
   };
 
-  /** The link's payload, or a 403 (malformed, forged) / 410 (expired) page. */
-  const opened = (req: Request, res: Response): { token: string; link: OverviewLinkPayload } | undefined => {
+  /** The link's payload, or a 403 (malformed, forged, API client disabled) / 410 (expired) page. */
+  const opened = async (req: Request, res: Response): Promise<{ token: string; link: OverviewLinkPayload } | undefined> => {
     const token = String(req.params['token'] ?? '');
     if (!deps.links) {
       refused(res, 404, 'Page not found', 'This page is not available.');
       return undefined;
     }
+    let link: OverviewLinkPayload;
     try {
-      return { token, link: deps.links.open(token, now().getTime()) };
+      link = deps.links.open(token, now().getTime());
     } catch (error) {
       if (!(error instanceof OverviewLinkError)) throw error;
       deps.logger.warn({ reason: error.reason }, 'overview link rejected');
@@ -142,6 +146,13 @@ export function overviewPagesRoutes(deps: OverviewDeps): Router {
       else refused(res, 403, 'This link is not valid', 'This link is not valid. Please open your overview again from the app.');
       return undefined;
     }
+    const client = await deps.clients.get(link.cid);
+    if (!client || client.disabledAt) {
+      deps.logger.warn({ reason: 'client_disabled' }, 'overview link rejected');
+      refused(res, 403, 'This link is not valid', 'This link is not valid. Please open your overview again from the app.');
+      return undefined;
+    }
+    return { token, link };
   };
 
   const limiter = deps.limiter;
@@ -159,7 +170,7 @@ export function overviewPagesRoutes(deps: OverviewDeps): Router {
 
   router.get('/overview/:token', async (req, res) => {
     try {
-      const o = opened(req, res);
+      const o = await opened(req, res);
       if (!o) return;
       const month = first(req.query['month']);
       if (month !== undefined && month !== '' && !MONTH.test(month)) return refused(res, 400, 'We could not show that month', 'The month must be given as YYYY-MM, for example 2026-03.');
@@ -195,7 +206,7 @@ export function overviewPagesRoutes(deps: OverviewDeps): Router {
 
   router.post('/overview/:token/connections/:connectionId/disconnect', form, async (req, res) => {
     try {
-      const o = opened(req, res);
+      const o = await opened(req, res);
       if (!o) return;
       // The pages send no referrer, so a browser posts them with `Origin: null`: only a named origin can be compared.
       const origin = req.get('origin');

@@ -12,8 +12,6 @@ ul.rows .main{flex:1 1 12rem;min-width:0;overflow-wrap:anywhere}.amount{font-var
 .out{color:#1b1b1b}.in{color:#0a6b2d}
 .banner{border:2px solid #8a5300;background:#fff6e5;border-radius:.4rem;padding:.7rem 1rem;margin:.8rem 0}
 .notice{border:2px solid #0a6b2d;background:#eefaf1;border-radius:.4rem;padding:.7rem 1rem;margin:.8rem 0}
-form.inline{display:flex;flex-wrap:wrap;align-items:flex-end;gap:.5rem}form.inline label{display:flex;flex-direction:column;gap:.2rem;flex:1 1 12rem}
-input[type=search],select{font:inherit;padding:.5rem;border:1px solid #444;border-radius:.4rem;min-height:2.75rem;width:100%}
 button.danger{border-color:#b00020;color:#b00020}
 svg.chart{width:100%;height:auto;display:block;margin:.4rem 0}svg.bars{max-width:30rem}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(16rem,1fr));gap:1rem}
