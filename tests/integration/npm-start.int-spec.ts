@@ -74,6 +74,7 @@ describe('npm start', () => {
     // one trace from the browser's first request to the store: all five services' spans
     expect(Number(a.trace?.[0])).toBeGreaterThan(0);
     expect(a.trace?.[1]).toBe('auth-gateway, data-fetcher, enrichment, reconciliation, token-vault');
+    expect(first.output).toMatch(/^overview page: +http:\/\/127\.0\.0\.1:\d+\/overview\/\S+ +\(HTTP 200;/m);
     expect(first.output).toMatch(/^journey trace: +http:\/\/127\.0\.0\.1:\d+\/zipkin\/traces\/[0-9a-f]{32}$/m);
     const firstPids = spawnedPids(first.output);
     expect(firstPids.size).toBe(6);

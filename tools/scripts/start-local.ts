@@ -195,6 +195,13 @@ async function main(): Promise<void> {
   console.log(`traces UI:          ${stack.ZIPKIN_URL}/zipkin/`);
   console.log(`API (OpenAPI):      ${gwBase}/v1/openapi.json   (Authorization: Bearer $(cat ${keyFile}))`);
   console.log(`support report:     ${admin}/admin/connections/${encodeURIComponent(connectionId)}/support-report?format=html`);
+  // the user's connection overview: a short-lived signed link, as the product's backend would ask for it
+  const link = await api(`/v1/users/${DEMO_USER}/overview-links`, { method: 'POST', body: JSON.stringify({ ttl_seconds: 3600 }) });
+  if (link.status !== 201) throw new Error(`overview link: HTTP ${link.status}`);
+  const overview = (await link.json()) as { url: string; expires_at: string };
+  const page = await fetch(overview.url);
+  if (page.status !== 200) throw new Error(`the overview page answered HTTP ${page.status}`);
+  console.log(`overview page:      ${overview.url}   (HTTP ${page.status}; the link works until ${overview.expires_at})`);
   if (summary.accounts.length === 0 || summary.transactions === 0) throw new Error(`the read API shows ${summary.accounts.length} accounts and ${summary.transactions} transactions for ${DEMO_USER}`);
   say(`summary at ${secs()}`);
   if (once) {
