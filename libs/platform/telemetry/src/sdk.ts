@@ -24,7 +24,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { RedactingExporter } from './redaction';
 
-const telemetrySchema = z.object({
+export const telemetrySchema = z.object({
   OTEL_SERVICE_NAME: z.string().min(1),
   OTEL_SERVICE_VERSION: z.string().default('0.1.0'),
   DEPLOYMENT_ENVIRONMENT: z.string().default('local'),
