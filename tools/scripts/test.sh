@@ -18,7 +18,7 @@ phase() { # name, command...
 }
 
 phase browser   bash infra/install-browser.sh
-phase tools     bash infra/install.sh grpcurl
+phase tools     bash infra/install.sh grpcurl compose-check kubernetes-validate
 phase generated bash tools/scripts/check-generated.sh
 phase lint      npx nx run-many -t lint --parallel=2 --outputStyle=static
 phase typecheck npx nx run-many -t typecheck --parallel=2 --outputStyle=static
