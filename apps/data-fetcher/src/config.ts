@@ -11,61 +11,45 @@ export const schema = commonSchema
   .extend(grpcTlsSchema.shape)
   .extend(vaultOptionalSchema.shape)
   .extend({
-    MONGODB_DB: z.string().min(1).default('data_fetcher'),
-    KAFKA_CLIENT_ID: z.string().min(1).default('data-fetcher'),
-    KAFKA_GROUP_ID: z.string().min(1).default('data-fetcher'),
-    KAFKA_CREATE_TOPICS: env.bool.default(true),
-    /** token-vault (GetAccessToken): the only source of access tokens; data-fetcher never stores one. */
-    TOKEN_VAULT_ADDR: env.hostPort,
-    GRPC_DEADLINE_MS: env.ms.default(10_000),
-    TRUELAYER_ENV: z.enum(['production', 'sandbox', 'custom']).default('sandbox'),
-    TRUELAYER_AUTH_URL: z.url().optional(),
-    TRUELAYER_API_URL: z.url().optional(),
-    /** Per attempt. */
-    TRUELAYER_TIMEOUT_MS: env.ms.default(30_000),
-    /** `real`, or `scaled:<realAnchorMs>:<simAnchorMs>:<rate>` (tests: the simulator runs the same clock). */
-    CLOCK: env.clock,
-    /** Public URL of the gateway's webhook route (POST /v1/webhooks/truelayer); unset: async tasks are polled. */
-    WEBHOOK_URI: env.url.optional(),
-    /** How long a webhook for a task not recorded yet waits for it, while its connection is starting tasks. */
-    WEBHOOK_GRACE_MS: env.ms.default(2_000),
-    /** Background refreshes as async tasks (TrueLayer's recommendation for unattended reads). */
-    ASYNC_REFRESH: env.bool.default(true),
-    BACKFILL_WINDOW_MONTHS: count(1, 24).default(3),
-    /** How far back the post-consent fetch goes at most (providers serve up to 5–6 years). */
-    BACKFILL_MAX_MONTHS: count(1, 240).default(84),
-    /** After consent, full history (and X-PSU-IP) for this long; longer for the providers in plan.ts. */
-    POST_CONSENT_WINDOW_MS: env.ms.default(5 * 60_000),
-    /** Each incremental window starts this many days before the end of the last successful one. */
-    SYNC_OVERLAP_DAYS: count(0, 60).default(7),
-    HISTORY_DAYS_OUTSIDE_SCA: count(1, 365).default(90),
-    /** Background refreshes per rolling budget window (at most 4: each spends one unattended call per endpoint). */
-    REFRESHES_PER_WINDOW: count(1, 4).default(4),
-    /** Added to the 24 h of the unattended budget (skew between instances, delay until the bank counts). */
-    BUDGET_SAFETY_MARGIN_MS: z.coerce.number().int().min(0).default(15 * 60_000),
-    SCHEDULER_ENABLED: env.bool.default(true),
-    SCHEDULER_TICK_MS: env.ms.default(1_000),
-    SCHEDULER_BATCH: count(1, 1000).default(50),
-    SCHEDULER_CONCURRENCY: count(1, 64).default(4),
-    /** Real-time lease on a connection while it is fetched (renewed during long runs). */
-    FETCH_LEASE_MS: env.ms.default(120_000),
-    USER_REFRESH_LEASE_MS: env.ms.default(60_000),
-    /** Clock time after which a task without webhook is polled. */
-    TASK_POLL_AFTER_MS: env.ms.default(5 * 60_000),
-    TASK_POLL_INTERVAL_MS: env.ms.default(60_000),
-    TASK_CLAIM_MS: env.ms.default(2 * 60_000),
-    /** A task not finished after this long (clock time) is given up and its unit started again as a new task. */
-    TASK_MAX_AGE_MS: env.ms.default(30 * 60_000),
-    TASK_RETENTION_MS: env.ms.default(7 * 86_400_000),
-    /** The call journal keeps this much (TTL index fetch_journal_ttl). */
-    JOURNAL_RETENTION_MS: env.ms.default(30 * 86_400_000),
-    RETRY_MAX_ATTEMPTS: count(1, 10).default(4),
-    RETRY_BASE_DELAY_MS: env.ms.default(1_000),
-    RETRY_MAX_DELAY_MS: env.ms.default(5 * 60_000),
-    /** A backoff longer than this is not slept inline: the work is rescheduled. */
-    RETRY_MAX_INLINE_MS: env.ms.default(60_000),
-    CIRCUIT_FAILURE_THRESHOLD: count(1, 1000).default(5),
-    CIRCUIT_COOL_DOWN_MS: env.ms.default(30_000),
+    MONGODB_DB: z.string().min(1).default('data_fetcher').describe('Database name.'),
+    KAFKA_CLIENT_ID: z.string().min(1).default('data-fetcher').describe('Kafka client id (broker logs and quotas).'),
+    KAFKA_GROUP_ID: z.string().min(1).default('data-fetcher').describe('Consumer group of the fetch commands (ais.fetch.v1).'),
+    KAFKA_CREATE_TOPICS: env.bool.default(true).describe('Create the topics the service uses at start if they are missing (off where topics are provisioned).'),
+    TOKEN_VAULT_ADDR: env.hostPort.describe('token-vault (GetAccessToken): the only source of access tokens; data-fetcher never stores one.'),
+    GRPC_DEADLINE_MS: env.ms.default(10_000).describe('Deadline of a gRPC call to token-vault.'),
+    TRUELAYER_ENV: z.enum(['production', 'sandbox', 'custom']).default('sandbox').describe('TrueLayer hosts: `production`, `sandbox` (TrueLayer\'s), or `custom` (the simulator) with TRUELAYER_API_URL.'),
+    TRUELAYER_AUTH_URL: z.url().optional().describe('Auth server origin when TRUELAYER_ENV=custom.'),
+    TRUELAYER_API_URL: z.url().optional().describe('Data API origin when TRUELAYER_ENV=custom.'),
+    TRUELAYER_TIMEOUT_MS: env.ms.default(30_000).describe('Per attempt.'),
+    CLOCK: env.clock.describe('`real`, or `scaled:<realAnchorMs>:<simAnchorMs>:<rate>` (tests: the simulator runs the same clock).'),
+    WEBHOOK_URI: env.url.optional().describe('Public URL of the gateway\'s webhook route (POST /v1/webhooks/truelayer); unset: async tasks are polled.'),
+    WEBHOOK_GRACE_MS: env.ms.default(2_000).describe('How long a webhook for a task not recorded yet waits for it, while its connection is starting tasks.'),
+    ASYNC_REFRESH: env.bool.default(true).describe('Background refreshes as async tasks (TrueLayer\'s recommendation for unattended reads).'),
+    BACKFILL_WINDOW_MONTHS: count(1, 24).default(3).describe('Months of transactions asked per call while backfilling history.'),
+    BACKFILL_MAX_MONTHS: count(1, 240).default(84).describe('How far back the post-consent fetch goes at most (providers serve up to 5–6 years).'),
+    POST_CONSENT_WINDOW_MS: env.ms.default(5 * 60_000).describe('After consent, full history (and X-PSU-IP) for this long; longer for the providers in plan.ts.'),
+    SYNC_OVERLAP_DAYS: count(0, 60).default(7).describe('Each incremental window starts this many days before the end of the last successful one.'),
+    HISTORY_DAYS_OUTSIDE_SCA: count(1, 365).default(90).describe('Days of history a bank serves outside the post-consent window (TrueLayer: 90).'),
+    REFRESHES_PER_WINDOW: count(1, 4).default(4).describe('Background refreshes per rolling budget window (at most 4: each spends one unattended call per endpoint).'),
+    BUDGET_SAFETY_MARGIN_MS: z.coerce.number().int().min(0).default(15 * 60_000).describe('Added to the 24 h of the unattended budget (skew between instances, delay until the bank counts).'),
+    SCHEDULER_ENABLED: env.bool.default(true).describe('Run the background refresh scheduler in this instance.'),
+    SCHEDULER_TICK_MS: env.ms.default(1_000).describe('How often the scheduler looks for connections due a refresh.'),
+    SCHEDULER_BATCH: count(1, 1000).default(50).describe('Connections the scheduler claims per tick.'),
+    SCHEDULER_CONCURRENCY: count(1, 64).default(4).describe('Connections fetched at the same time by one instance.'),
+    FETCH_LEASE_MS: env.ms.default(120_000).describe('Real-time lease on a connection while it is fetched (renewed during long runs).'),
+    USER_REFRESH_LEASE_MS: env.ms.default(60_000).describe('Lease on a connection while a user-requested refresh runs.'),
+    TASK_POLL_AFTER_MS: env.ms.default(5 * 60_000).describe('Clock time after which a task without webhook is polled.'),
+    TASK_POLL_INTERVAL_MS: env.ms.default(60_000).describe('Period of polling an async task without webhook.'),
+    TASK_CLAIM_MS: env.ms.default(2 * 60_000).describe('How long one instance holds an async task it is polling or completing.'),
+    TASK_MAX_AGE_MS: env.ms.default(30 * 60_000).describe('A task not finished after this long (clock time) is given up and its unit started again as a new task.'),
+    TASK_RETENTION_MS: env.ms.default(7 * 86_400_000).describe('How long finished async task records are kept.'),
+    JOURNAL_RETENTION_MS: env.ms.default(30 * 86_400_000).describe('The call journal keeps this much (TTL index fetch_journal_ttl).'),
+    RETRY_MAX_ATTEMPTS: count(1, 10).default(4).describe('Attempts of one TrueLayer call before it is given up.'),
+    RETRY_BASE_DELAY_MS: env.ms.default(1_000).describe('First backoff delay (exponential with jitter).'),
+    RETRY_MAX_DELAY_MS: env.ms.default(5 * 60_000).describe('Largest backoff delay.'),
+    RETRY_MAX_INLINE_MS: env.ms.default(60_000).describe('A backoff longer than this is not slept inline: the work is rescheduled.'),
+    CIRCUIT_FAILURE_THRESHOLD: count(1, 1000).default(5).describe('Consecutive failures of a provider that open its circuit.'),
+    CIRCUIT_COOL_DOWN_MS: env.ms.default(30_000).describe('How long an open circuit waits before it lets a trial call through.'),
   })
   .superRefine(checkSecurity);
 

@@ -7,23 +7,15 @@ export const schema = commonSchema
   .extend(grpcTlsSchema.shape)
   .extend(vaultOptionalSchema.shape)
   .extend({
-    MONGODB_DB: z.string().min(1).default('reconciliation'),
-    KAFKA_CLIENT_ID: z.string().min(1).default('reconciliation'),
-    KAFKA_CREATE_TOPICS: env.bool.default(true),
-    /** Consumer group of ais.enriched.v1 and ais.connection.v1. */
-    KAFKA_GROUP_ID: z.string().min(1).default('reconciliation'),
-    /** How often the change feed looks for users with unpublished changes (after a crash). */
-    CHANGEFEED_SWEEP_MS: env.ms.default(10_000),
-    /** How long a user's changes stay unpublished before the sweep takes them (the consumer publishes first). */
-    CHANGEFEED_SWEEP_MIN_AGE_MS: env.ms.default(30_000),
-    /** enrichment's gRPC address (host:port), for the re-enrichment command. */
-    ENRICHMENT_ADDR: z.string().default('127.0.0.1:50054'),
-    GRPC_DEADLINE_MS: env.ms.default(30_000),
-    /**
-     * Users whose analysed history the consumer keeps in memory between messages (data/analysis.ts); 0 turns it off.
-     * About 2 MB per 2,500-row user; 4 measured the same speed as 32 with 185 MB less peak RSS (docs/BENCHMARKS.md).
-     */
-    ANALYSIS_CACHE_USERS: z.coerce.number().int().min(0).default(4),
+    MONGODB_DB: z.string().min(1).default('reconciliation').describe('Database name.'),
+    KAFKA_CLIENT_ID: z.string().min(1).default('reconciliation').describe('Kafka client id (broker logs and quotas).'),
+    KAFKA_CREATE_TOPICS: env.bool.default(true).describe('Create the topics the service uses at start if they are missing (off where topics are provisioned).'),
+    KAFKA_GROUP_ID: z.string().min(1).default('reconciliation').describe('Consumer group of ais.enriched.v1 and ais.connection.v1.'),
+    CHANGEFEED_SWEEP_MS: env.ms.default(10_000).describe('How often the change feed looks for users with unpublished changes (after a crash).'),
+    CHANGEFEED_SWEEP_MIN_AGE_MS: env.ms.default(30_000).describe('How long a user\'s changes stay unpublished before the sweep takes them (the consumer publishes first).'),
+    ENRICHMENT_ADDR: z.string().default('127.0.0.1:50054').describe('enrichment\'s gRPC address (host:port), for the re-enrichment command.'),
+    GRPC_DEADLINE_MS: env.ms.default(30_000).describe('Deadline of a gRPC call to enrichment.'),
+    ANALYSIS_CACHE_USERS: z.coerce.number().int().min(0).default(4).describe('Users whose analysed history the consumer keeps in memory between messages (data/analysis.ts); 0 turns it off. About 2 MB per 2,500-row user; 4 measured the same speed as 32 with 185 MB less peak RSS (docs/BENCHMARKS.md).'),
   })
   .superRefine(checkSecurity);
 

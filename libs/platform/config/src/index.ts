@@ -83,38 +83,35 @@ export const env = {
 };
 
 export const commonSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  DEPLOYMENT_ENVIRONMENT: z.string().default('local'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  SHUTDOWN_TIMEOUT_MS: env.ms.default(15_000),
-  /** How long start-up keeps retrying a server that is not ready yet before the service exits with one fatal line. */
-  STARTUP_TIMEOUT_MS: env.ms.default(10_000),
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development').describe('Runtime mode; `production` refuses the development-only settings (insecure gRPC, TrueLayer credentials from the environment).'),
+  DEPLOYMENT_ENVIRONMENT: z.string().default('local').describe('Name of the environment (local, staging, production); a label on logs and traces.'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Lowest pino level written to stdout.'),
+  SHUTDOWN_TIMEOUT_MS: env.ms.default(15_000).describe('On SIGTERM/SIGINT: how long the service drains (stops intake, finishes work, closes connections) before it exits anyway.'),
+  STARTUP_TIMEOUT_MS: env.ms.default(10_000).describe('How long start-up keeps retrying a server that is not ready yet before the service exits with one fatal line.'),
 });
 
 export const mongoSchema = z.object({
-  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'expected a mongodb:// URI'),
-  MONGODB_DB: z.string().min(1),
-  MONGODB_CONNECT_TIMEOUT_MS: env.ms.default(10_000),
-  /** Production (docs/SECURITY.md): TLS, and a per-service user whose password is a mounted file. */
-  MONGODB_TLS: bool.default(false),
-  MONGODB_TLS_CA_FILE: z.string().min(1).optional(),
-  MONGODB_TLS_CERT_KEY_FILE: z.string().min(1).optional(),
-  MONGODB_USERNAME: z.string().min(1).optional(),
-  MONGODB_PASSWORD_FILE: z.string().min(1).optional(),
-  MONGODB_AUTH_SOURCE: z.string().min(1).optional(),
+  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'expected a mongodb:// URI').describe('MongoDB connection string (`mongodb://` or `mongodb+srv://`); credentials go in MONGODB_USERNAME / MONGODB_PASSWORD_FILE, not here.'),
+  MONGODB_DB: z.string().min(1).describe('Database name.'),
+  MONGODB_CONNECT_TIMEOUT_MS: env.ms.default(10_000).describe('Connect and server-selection timeout of the MongoDB driver.'),
+  MONGODB_TLS: bool.default(false).describe('TLS to MongoDB (production, docs/SECURITY.md).'),
+  MONGODB_TLS_CA_FILE: z.string().min(1).optional().describe('PEM file of the CA that signed the MongoDB servers\' certificates.'),
+  MONGODB_TLS_CERT_KEY_FILE: z.string().min(1).optional().describe('PEM file with a client certificate and key (x.509 authentication), if the cluster asks for one.'),
+  MONGODB_USERNAME: z.string().min(1).optional().describe('The service\'s own MongoDB user (with MONGODB_PASSWORD_FILE).'),
+  MONGODB_PASSWORD_FILE: z.string().min(1).optional().describe('File holding the MongoDB user\'s password (mounted, e.g. rendered by Vault Agent); never the password itself.'),
+  MONGODB_AUTH_SOURCE: z.string().min(1).optional().describe('Database the MongoDB user is defined in (driver default: admin).'),
 });
 
 export const kafkaSchema = z.object({
-  KAFKA_BROKERS: env.list.pipe(z.array(hostPort).min(1)),
-  KAFKA_CLIENT_ID: z.string().min(1),
-  KAFKA_CONNECT_TIMEOUT_MS: env.ms.default(10_000),
-  KAFKA_TOPIC_PREFIX: z.string().regex(/^[a-z0-9._-]*$/).default(''),
-  /** Production (docs/SECURITY.md): TLS to the brokers and SASL/SCRAM with a per-service user. */
-  KAFKA_TLS: bool.default(false),
-  KAFKA_TLS_CA_FILE: z.string().min(1).optional(),
-  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-256', 'scram-sha-512', 'plain']).optional(),
-  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
-  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
+  KAFKA_BROKERS: env.list.pipe(z.array(hostPort).min(1)).describe('Comma-separated host:port list of bootstrap brokers.'),
+  KAFKA_CLIENT_ID: z.string().min(1).describe('Kafka client id (broker logs and quotas).'),
+  KAFKA_CONNECT_TIMEOUT_MS: env.ms.default(10_000).describe('Connection timeout to a broker.'),
+  KAFKA_TOPIC_PREFIX: z.string().regex(/^[a-z0-9._-]*$/).default('').describe('Prefix put before every topic name (isolates tests or tenants on a shared cluster).'),
+  KAFKA_TLS: bool.default(false).describe('TLS to the brokers (production, docs/SECURITY.md).'),
+  KAFKA_TLS_CA_FILE: z.string().min(1).optional().describe('PEM file of the CA that signed the brokers\' certificates.'),
+  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-256', 'scram-sha-512', 'plain']).optional().describe('SASL mechanism of the service\'s Kafka user (with KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE).'),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional().describe('The service\'s own Kafka user.'),
+  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional().describe('File holding the Kafka user\'s password (mounted, e.g. rendered by Vault Agent); never the password itself.'),
 });
 
 /** The Kafka client's security settings from {@link kafkaSchema}'s variables. */
@@ -163,16 +160,16 @@ export function checkTransportSecurity(cfg: Record<string, unknown>, ctx: z.Refi
 }
 
 export const vaultSchema = z.object({
-  VAULT_ADDR: z.url(),
-  VAULT_TOKEN: z.string().min(1),
-  VAULT_KV_MOUNT: z.string().default('secret'),
-  VAULT_TRANSIT_MOUNT: z.string().default('transit'),
-  VAULT_TIMEOUT_MS: env.ms.default(5_000),
+  VAULT_ADDR: z.url().describe('Vault (or OpenBao) address.'),
+  VAULT_TOKEN: z.string().min(1).describe('Vault token of this service (its policies limit it to its own paths); a deployment reads it from the Vault Agent\'s token file, never from a manifest.'),
+  VAULT_KV_MOUNT: z.string().default('secret').describe('Mount of the KV v2 engine.'),
+  VAULT_TRANSIT_MOUNT: z.string().default('transit').describe('Mount of the Transit engine.'),
+  VAULT_TIMEOUT_MS: env.ms.default(5_000).describe('Timeout of one Vault request.'),
 });
 
 export const grpcServerSchema = z.object({
-  GRPC_HOST: z.string().default('127.0.0.1'),
-  GRPC_PORT: port.default(0),
+  GRPC_HOST: z.string().default('127.0.0.1').describe('Address the gRPC server binds (0.0.0.0 in a container).'),
+  GRPC_PORT: port.default(0).describe('Port of the gRPC server; 0 picks a free port (logged in `service ready`).'),
 });
 
 /** Vault settings for services that need Vault only for their gRPC certificates (required when GRPC_TLS=vault). */
@@ -186,19 +183,17 @@ const commaList = (fallback: string) =>
 
 /** gRPC transport security (libs/platform/grpc/src/tls.ts, docs/SECURITY.md). */
 export const grpcTlsSchema = z.object({
-  /** `vault` (certificates from Vault PKI), `files` (from a mesh/agent), `insecure` (NODE_ENV=development only). */
-  GRPC_TLS: z.enum(['vault', 'files', 'insecure']).default('vault'),
-  GRPC_TLS_TRUST_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, 'expected a SPIFFE trust domain').default('ais-platform'),
-  GRPC_TLS_PKI_MOUNT: z.string().min(1).default('pki'),
-  /** Vault PKI role; empty = the service's name. */
-  GRPC_TLS_PKI_ROLE: z.string().default(''),
-  GRPC_TLS_CERT_TTL_MS: env.ms.default(24 * 3_600_000),
-  GRPC_TLS_ALT_NAMES: commaList('localhost'),
-  GRPC_TLS_IP_SANS: commaList('127.0.0.1'),
-  GRPC_TLS_CERT_FILE: z.string().min(1).optional(),
-  GRPC_TLS_KEY_FILE: z.string().min(1).optional(),
-  GRPC_TLS_CA_FILE: z.string().min(1).optional(),
-  GRPC_TLS_FILES_REFRESH_MS: env.ms.default(60_000),
+  GRPC_TLS: z.enum(['vault', 'files', 'insecure']).default('vault').describe('`vault` (certificates from Vault PKI), `files` (from a mesh/agent), `insecure` (NODE_ENV=development only).'),
+  GRPC_TLS_TRUST_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, 'expected a SPIFFE trust domain').default('ais-platform').describe('SPIFFE trust domain of the services\' identities (spiffe://<domain>/<service>).'),
+  GRPC_TLS_PKI_MOUNT: z.string().min(1).default('pki').describe('Mount of Vault\'s PKI engine (GRPC_TLS=vault).'),
+  GRPC_TLS_PKI_ROLE: z.string().default('').describe('Vault PKI role; empty = the service\'s name.'),
+  GRPC_TLS_CERT_TTL_MS: env.ms.default(24 * 3_600_000).describe('Lifetime asked for a leaf certificate (GRPC_TLS=vault); renewed at two thirds of it.'),
+  GRPC_TLS_ALT_NAMES: commaList('localhost').describe('Comma-separated DNS names put in the server certificate (GRPC_TLS=vault).'),
+  GRPC_TLS_IP_SANS: commaList('127.0.0.1').describe('Comma-separated IP addresses put in the server certificate (GRPC_TLS=vault).'),
+  GRPC_TLS_CERT_FILE: z.string().min(1).optional().describe('PEM certificate of this service (GRPC_TLS=files), re-read every GRPC_TLS_FILES_REFRESH_MS.'),
+  GRPC_TLS_KEY_FILE: z.string().min(1).optional().describe('PEM private key of that certificate (GRPC_TLS=files).'),
+  GRPC_TLS_CA_FILE: z.string().min(1).optional().describe('PEM CA bundle that peers\' certificates must chain to (GRPC_TLS=files).'),
+  GRPC_TLS_FILES_REFRESH_MS: env.ms.default(60_000).describe('How often the certificate files are re-read (GRPC_TLS=files).'),
 });
 
 /** Cross-field rules of {@link grpcTlsSchema}, for a service schema's superRefine. */

@@ -25,17 +25,15 @@ import {
 import { RedactingExporter } from './redaction';
 
 export const telemetrySchema = z.object({
-  OTEL_SERVICE_NAME: z.string().min(1),
-  OTEL_SERVICE_VERSION: z.string().default('0.1.0'),
-  DEPLOYMENT_ENVIRONMENT: z.string().default('local'),
-  OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false'),
-  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'zipkin', 'console', 'none']).default('otlp'),
-  OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().optional(),
-  /** Metrics and OTel logs are opt-in (logs go to stdout via pino); unset = off, any other value = SDK's env handling. */
-  OTEL_METRICS_EXPORTER: z.string().default('none'),
-  OTEL_LOGS_EXPORTER: z.string().default('none'),
-  /** Export each span as soon as it ends (tests and demos only; never in production). */
-  OTEL_SIMPLE_SPAN_PROCESSOR: z.enum(['true', 'false']).default('false'),
+  OTEL_SERVICE_NAME: z.string().min(1).describe('service.name of the spans (set by each service\'s start-up to its name).'),
+  OTEL_SERVICE_VERSION: z.string().default('0.1.0').describe('service.version of the spans (the images set it to the service\'s version).'),
+  DEPLOYMENT_ENVIRONMENT: z.string().default('local').describe('deployment.environment of the spans.'),
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false').describe('`true` turns tracing off.'),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'zipkin', 'console', 'none']).default('otlp').describe('`otlp` (production; OTEL_EXPORTER_OTLP_ENDPOINT), `zipkin` (local), `console` or `none`.'),
+  OTEL_EXPORTER_ZIPKIN_ENDPOINT: z.url().optional().describe('Zipkin span endpoint (OTEL_TRACES_EXPORTER=zipkin), e.g. http://127.0.0.1:9411/api/v2/spans.'),
+  OTEL_METRICS_EXPORTER: z.string().default('none').describe('Metrics and OTel logs are opt-in (logs go to stdout via pino); unset = off, any other value = SDK\'s env handling.'),
+  OTEL_LOGS_EXPORTER: z.string().default('none').describe('OpenTelemetry logs export; `none` (default): logs go to stdout through pino only.'),
+  OTEL_SIMPLE_SPAN_PROCESSOR: z.enum(['true', 'false']).default('false').describe('Export each span as soon as it ends (tests and demos only; never in production).'),
 });
 
 export type TelemetryConfig = z.infer<typeof telemetrySchema>;
