@@ -29,6 +29,7 @@ if (kind === 'app') {
     options: { command: `node tools/scripts/build-app.mjs ${name}` },
   };
   targets.serve = { executor: 'nx:run-commands', options: { command: `bash tools/scripts/run-service.sh ${name}` } };
+  targets.container = { executor: 'nx:run-commands', options: { command: `bash tools/docker/build-image.sh ${name}` } };
 }
 write(
   'project.json',
@@ -62,4 +63,6 @@ write(
   `module.exports = {\n  displayName: '${name}',\n  preset: '${up}/jest.preset.js',\n  rootDir: __dirname,\n};\n`,
 );
 if (kind === 'lib') write('src/index.ts', `export {};\n`);
+// the service's own version: its image tag and label (README.md, "Deploying each service on its own")
+if (kind === 'app') write('package.json', JSON.stringify({ name: `@ais/${name}`, version: '0.1.0', private: true }, null, 2) + '\n');
 console.log(`scaffolded ${kind} ${name} at ${dir}`);

@@ -7,7 +7,7 @@
 // package.json carries the service's own version (apps/<name>/package.json) and, as dependencies, only the npm
 // packages the bundles import (the root package.json's pinned versions): what the image installs next to them.
 import { build } from 'esbuild';
-import { copyFileSync, cpSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +45,9 @@ for (const [entry, file] of entries) {
   }
 }
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const app = JSON.parse(readFileSync(join(root, 'apps', name, 'package.json'), 'utf8'));
+const appPackage = join(root, 'apps', name, 'package.json');
+if (!existsSync(appPackage)) throw new Error(`apps/${name}/package.json is missing: it carries the service's version`);
+const app = JSON.parse(readFileSync(appPackage, 'utf8'));
 const dependencies = {};
 for (const dep of [...imported].sort()) {
   if (pkg.dependencies[dep]) dependencies[dep] = pkg.dependencies[dep];
