@@ -7,6 +7,8 @@ module.exports = {
   rootDir: __dirname,
   testMatch: ['<rootDir>/{apps,libs,tests}/**/*.int-spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // dist/apps/<service>/package.json (the bundles) shares its name with apps/<service>/package.json
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
   globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',
   // the secret scan last (tests/integration/zz-secret-scan.int-spec.ts), the rest in jest's order

@@ -55,6 +55,8 @@ export interface StartServiceOptions {
   timeoutMs?: number;
   /** Called right after the spawn, before readiness: lets a caller stop a process that never gets ready. */
   onSpawn?: (proc: { name: string; pid: number; stop(graceMs?: number): Promise<number | string> }) => void;
+  /** Run the esbuild bundle in this directory (tools/scripts/build-app.mjs) the way its image's CMD does, not the sources. */
+  bundleDir?: string;
 }
 
 /** The message of the last fatal (else error) JSON log line in `logs`, else the last line of `text`. */
@@ -71,12 +73,14 @@ export async function startService(
   env: Record<string, string>,
   options: number | StartServiceOptions = {},
 ): Promise<ServiceProcess> {
-  const { timeoutMs = 60_000, onSpawn } = typeof options === 'number' ? { timeoutMs: options } : options;
+  const { timeoutMs = 60_000, onSpawn, bundleDir } = typeof options === 'number' ? { timeoutMs: options } : options;
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--enable-source-maps', '--require', 'tsx/cjs', '--require', './libs/platform/telemetry/src/register.ts', join('apps', name, 'src/main.ts')],
+    bundleDir
+      ? ['--enable-source-maps', '--require', './register.js', 'main.js']
+      : ['--enable-source-maps', '--require', 'tsx/cjs', '--require', './libs/platform/telemetry/src/register.ts', join('apps', name, 'src/main.ts')],
     {
-      cwd: REPO_ROOT,
+      cwd: bundleDir ?? REPO_ROOT,
       env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', OTEL_SERVICE_NAME: name, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
