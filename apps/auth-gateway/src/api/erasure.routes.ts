@@ -23,7 +23,7 @@ import { clientOf } from './auth';
 import { userIdOf } from './v1.routes';
 
 /** The erasure id this gateway answered DELETE with (a lower-case UUID); the OpenAPI document's schema too. */
-export const erasureIdParam = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/).describe('The erasure_id of the DELETE answer.');
+export const erasureIdParam = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/).describe('The erasure_id of the DELETE answer.').meta({ examples: ['5b0c8f7e-3d2a-4c1b-9e8f-7a6b5c4d3e2f'] });
 
 export function erasureJson(e: erasureV1.UserErasure): Record<string, unknown> {
   return {

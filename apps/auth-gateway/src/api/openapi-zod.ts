@@ -12,16 +12,20 @@ export function fromZod(schema: z.ZodType): JsonSchema {
   return out;
 }
 
-/** A parameter whose schema is `schema`; its description comes from the schema's `.describe()` unless given. */
-function parameter(name: string, where: 'path' | 'query' | 'header', required: boolean, schema: z.ZodType, description?: string): Record<string, unknown> {
-  const { description: fromSchema, ...rest } = fromZod(schema);
+/**
+ * A parameter whose schema is `schema`; its description comes from the schema's `.describe()` unless given, its
+ * example from the schema's `.meta({ examples })` unless given.
+ */
+function parameter(name: string, where: 'path' | 'query' | 'header', required: boolean, schema: z.ZodType, description?: string, example?: unknown): Record<string, unknown> {
+  const { description: fromSchema, examples, ...rest } = fromZod(schema) as JsonSchema & { examples?: unknown[] };
   const text = description ?? fromSchema;
-  return { name, in: where, required, ...(text ? { description: text } : {}), schema: rest };
+  const value = example ?? examples?.[0];
+  return { name, in: where, required, ...(text ? { description: text } : {}), schema: rest, ...(value === undefined ? {} : { example: value }) };
 }
 
-export const pathParam = (name: string, schema: z.ZodType, description?: string) => parameter(name, 'path', true, schema, description);
+export const pathParam = (name: string, schema: z.ZodType, description?: string, example?: unknown) => parameter(name, 'path', true, schema, description, example);
 
-export const headerParam = (name: string, schema: z.ZodType, description?: string) => parameter(name, 'header', false, schema, description);
+export const headerParam = (name: string, schema: z.ZodType, description?: string, example?: unknown) => parameter(name, 'header', false, schema, description, example);
 
 /** One query parameter per property of the route's query object (required as the object says). */
 export function queryParams(schema: z.ZodObject): Record<string, unknown>[] {

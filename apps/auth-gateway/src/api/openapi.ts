@@ -5,6 +5,7 @@
  * server cannot disagree on a limit. Response schemas are written by hand: the routes build their JSON without a
  * zod schema (test/openapi.spec.ts checks them against the routes' answers).
  */
+import { AppError, toProblem } from '@ais/platform-errors';
 import { callbackParams } from '../connect/pages.routes';
 import { OVERVIEW_LINK_TTL, overviewLinkBody } from '../overview/overview.routes';
 import { webhookBody } from '../webhooks/truelayer.routes';
@@ -17,10 +18,36 @@ const userId = pathParam('userId', userIdParam);
 const connectionId = pathParam('connectionId', connectionIdParam);
 /** What every API-key route can answer besides its own statuses. */
 const errors = { '400': problem, '401': problem, '403': problem, '404': problem, '429': problem, '503': problem, '504': problem };
-const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
-const html = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } });
+const json = (ref: string, example?: unknown) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` }, ...(example === undefined ? {} : { example }) } });
+const PAGE_EXAMPLE = '<!doctype html><html lang="en"><head><title>Connection cancelled</title></head><body data-outcome="cancelled">…</body></html>';
+const html = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' }, example: PAGE_EXAMPLE } } });
+/** The callback's redirect to the bounce page. */
+const toBounce = { description: 'To the bounce page', headers: { Location: { description: 'The bounce page of this auth.', schema: { type: 'string' }, example: '/bounce/b_Q2xpZW50LWV4YW1wbGU' } } };
+const exampleConnection = {
+  connection_id: 'conn_6c1f9a2e',
+  user_id: 'user-8412',
+  provider_id: 'ob-lloyds',
+  status: 'active',
+  scopes: ['info', 'accounts', 'balance', 'transactions', 'offline_access'],
+  consent_created_at: '2026-02-01T10:00:00.000Z',
+  consent_expires_at: '2026-05-02T10:00:00.000Z',
+  days_left: 87,
+  reconsent_due: false,
+  previous_connection_id: null,
+  created_at: '2026-02-01T10:00:00.000Z',
+  updated_at: '2026-02-04T06:00:00.000Z',
+};
+const exampleSession = { session_id: 'cs_3f8e2b1a', url: 'https://gateway.example.com/connect/cs_3f8e2b1a', expires_at: '2026-02-04T10:15:00.000Z' };
 /** A page, or problem JSON when the request could not be read (a bad form, Content-Encoding or path). */
-const pageOrProblem = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } }, 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
+const pageOrProblem = (description: string) => ({
+  description,
+  content: { 'text/html': { schema: { type: 'string' }, example: PAGE_EXAMPLE }, 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' }, example: PROBLEM_EXAMPLE } },
+});
+/** What the server answers for a bad body (built by the same function). */
+const PROBLEM_EXAMPLE = toProblem(AppError.invalid('invalid_body', 'the request body is invalid', [{ field: 'dialog', description: 'Invalid option: expected one of "truelayer"|"hosted"' }]), {
+  instance: '/v1/users/user-8412/connect-sessions',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+});
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -33,7 +60,7 @@ export const openApiDocument = {
   servers: [{ url: '/' }],
   security: [{ apiKey: [] }],
   paths: {
-    '/v1/openapi.json': { get: { operationId: 'getOpenApi', security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } } } },
+    '/v1/openapi.json': { get: { operationId: 'getOpenApi', security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' }, example: { openapi: '3.1.0', info: { title: 'AIS platform auth-gateway', version: '1.0.0' }, paths: {} } } } } } } },
     '/v1/users/{userId}/connect-sessions': {
       post: {
         operationId: 'createConnectSession',
@@ -41,16 +68,16 @@ export const openApiDocument = {
         description:
           "`dialog: truelayer` returns TrueLayer's auth-dialog link (option 1). `dialog: hosted` returns our hosted bank picker and permission screen (option 2), which then sends the user to the chosen bank with `provider_id`. Send the user's browser to `url`; it ends on our bounce page, which returns to `return_url`.",
         parameters: [userId],
-        requestBody: { required: true, content: json('ConnectSessionRequest') },
-        responses: { '201': { description: 'Session created', content: json('ConnectSession') }, ...errors },
+        requestBody: { required: true, content: json('ConnectSessionRequest', { dialog: 'hosted', return_url: 'https://app.budgetly.example/connected' }) },
+        responses: { '201': { description: 'Session created', content: json('ConnectSession', exampleSession) }, ...errors },
       },
     },
     '/v1/users/{userId}/connections': {
-      get: { operationId: 'listConnections', summary: "A user's connections", parameters: [userId], responses: { '200': { description: 'Connections', content: json('ConnectionList') }, ...errors } },
+      get: { operationId: 'listConnections', summary: "A user's connections", parameters: [userId], responses: { '200': { description: 'Connections', content: json('ConnectionList', { connections: [exampleConnection] }) }, ...errors } },
     },
     '/v1/users/{userId}/connections/{connectionId}': {
-      get: { operationId: 'getConnection', parameters: [userId, connectionId], responses: { '200': { description: 'The connection', content: json('Connection') }, ...errors } },
-      delete: { operationId: 'revokeConnection', summary: 'Revoke: deletes the connection at TrueLayer and purges its tokens', parameters: [userId, connectionId], responses: { '200': { description: 'Revoked', content: json('Connection') }, ...errors } },
+      get: { operationId: 'getConnection', parameters: [userId, connectionId], responses: { '200': { description: 'The connection', content: json('Connection', exampleConnection) }, ...errors } },
+      delete: { operationId: 'revokeConnection', summary: 'Revoke: deletes the connection at TrueLayer and purges its tokens', parameters: [userId, connectionId], responses: { '200': { description: 'Revoked', content: json('Connection', { ...exampleConnection, status: 'revoked', days_left: 0 }) }, ...errors } },
     },
     '/v1/users/{userId}/connections/{connectionId}/reconsent': {
       post: {
@@ -59,8 +86,12 @@ export const openApiDocument = {
         description:
           'Extends in place when `user_reconfirmed` is true and the bank allows it (`outcome: extended`); otherwise returns a reauth link (`outcome: reauth`) or a new connect session whose state carries the old connection (`outcome: new_auth`). With `dialog: hosted` and no `user_reconfirmed`, returns our own re-consent page (`outcome: confirm`) where the user reconfirms.',
         parameters: [userId, connectionId],
-        requestBody: { required: false, content: json('ReconsentRequest') },
-        responses: { '200': { description: 'Extended', content: json('ReconsentExtended') }, '201': { description: 'User action needed', content: json('ReconsentLink') }, ...errors },
+        requestBody: { required: false, content: json('ReconsentRequest', { user_reconfirmed: true, user_ip: '203.0.113.9', return_url: 'https://app.budgetly.example/connected' }) },
+        responses: {
+          '200': { description: 'Extended', content: json('ReconsentExtended', { outcome: 'extended', connection: { ...exampleConnection, consent_expires_at: '2026-05-05T09:00:00.000Z', days_left: 90 } }) },
+          '201': { description: 'User action needed', content: json('ReconsentLink', { outcome: 'reauth', ...exampleSession, url: 'https://auth.truelayer.com/?response_type=code&client_id=example' }) },
+          ...errors,
+        },
       },
     },
     '/v1/users/{userId}/connections/{connectionId}/refresh': {
@@ -74,8 +105,25 @@ export const openApiDocument = {
           connectionId,
           headerParam('X-PSU-IP', psuIp, "The present end user's IPv4 or IPv6 address (or body `user_ip`)."),
         ],
-        requestBody: { required: false, content: json('RefreshRequest') },
-        responses: { '200': { description: 'What the refresh read', content: json('RefreshResult') }, '409': problem, ...errors },
+        requestBody: { required: false, content: json('RefreshRequest', { user_ip: '203.0.113.9' }) },
+        responses: {
+          '200': {
+            description: 'What the refresh read',
+            content: json('RefreshResult', {
+              connection_id: 'conn_6c1f9a2e',
+              fetch_id: 'f_7d2c',
+              started_at: '2026-02-04T09:00:00.000Z',
+              finished_at: '2026-02-04T09:00:02.400Z',
+              coalesced: false,
+              items: [
+                { kind: 'accounts', account_id: null, is_card: false, outcome: 'ok', items: 2, error_code: null, correlation_id: 'b1946ac9-2a3e-4f3e-8c1d-7e9f0a1b2c3d' },
+                { kind: 'transactions', account_id: 'acc_91b7', is_card: false, outcome: 'ok', items: 37, error_code: null, correlation_id: 'c2a57bd0-3b4f-4a4f-9d2e-8f0a1b2c3d4e' },
+              ],
+            }),
+          },
+          '409': problem,
+          ...errors,
+        },
       },
     },
     '/v1/users/{userId}/overview-links': {
@@ -101,8 +149,18 @@ export const openApiDocument = {
         summary: "TrueLayer's Data API v1 webhook (TrueLayer only)",
         description:
           'Called by TrueLayer when an async data request finishes. No API key (Data API v1 webhooks are unsigned): the body is accepted only when data-fetcher has that task pending for that connection, and it is only a signal: the results are read with our own token. 404 `unknown_task`, 409 `not_pending` (replayed), 400 invalid or mismatching body, 503 when it cannot be checked now (TrueLayer retries).',
-        requestBody: { required: true, content: json('TrueLayerWebhook') },
-        responses: { '202': { description: 'Accepted', content: { 'application/json': { schema: { type: 'object', properties: { accepted: { const: true } } } } } }, '400': problem, '404': problem, '409': problem, '503': problem },
+        requestBody: {
+          required: true,
+          content: json('TrueLayerWebhook', {
+            request_timestamp: '2026-02-04T09:00:00Z',
+            request_uri: 'https://api.truelayer.com/data/v1/accounts/acc-1/transactions',
+            results_uri: 'https://api.truelayer.com/data/v1/results/task-1',
+            credentials_id: 'cred-1',
+            task_id: 'task-1',
+            status: 'Succeeded',
+          }),
+        },
+        responses: { '202': { description: 'Accepted', content: { 'application/json': { schema: { type: 'object', properties: { accepted: { const: true } } }, example: { accepted: true } } } }, '400': problem, '404': problem, '409': problem, '503': problem },
       },
     },
     '/v1/callback': {
@@ -111,21 +169,21 @@ export const openApiDocument = {
         security: [],
         summary: "TrueLayer's redirect back (query). Browser only.",
         parameters: queryParams(callbackParams),
-        responses: { '303': { description: 'To the bounce page' }, '200': html('Outcome page (cancelled)'), '400': pageOrProblem('Rejected or missing state (page); an unreadable request (problem JSON)'), '410': html('Expired state'), '502': html('The bank, TrueLayer or the code exchange failed') },
+        responses: { '303': toBounce, '200': html('Outcome page (cancelled)'), '400': pageOrProblem('Rejected or missing state (page); an unreadable request (problem JSON)'), '410': html('Expired state'), '502': html('The bank, TrueLayer or the code exchange failed') },
       },
       post: {
         operationId: 'authCallbackFormPost',
         security: [],
         summary: "TrueLayer's redirect back (response_mode=form_post). Browser only.",
-        requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: fromZod(callbackParams) } } },
-        responses: { '303': { description: 'To the bounce page' }, '200': html('Outcome page (cancelled)'), '400': pageOrProblem('Rejected or missing state (page); an unreadable form (problem JSON)'), '410': html('Expired state'), '502': html('The bank, TrueLayer or the code exchange failed') },
+        requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: fromZod(callbackParams), example: { code: 'example-code', state: 'example-state' } } } },
+        responses: { '303': toBounce, '200': html('Outcome page (cancelled)'), '400': pageOrProblem('Rejected or missing state (page); an unreadable form (problem JSON)'), '410': html('Expired state'), '502': html('The bank, TrueLayer or the code exchange failed') },
       },
     },
     ...readApiPaths,
   },
   components: {
     securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key `ais_<client>_<secret>` issued once by the operator.' } },
-    responses: { Problem: { description: 'RFC 9457 problem', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } } },
+    responses: { Problem: { description: 'RFC 9457 problem', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' }, example: PROBLEM_EXAMPLE } } } },
     schemas: {
       Problem: {
         type: 'object',

@@ -11,7 +11,7 @@ const problem = { $ref: '#/components/responses/Problem' };
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (name: string, example?: unknown) => ({ 'application/json': { schema: ref(name), ...(example === undefined ? {} : { example }) } });
 const userId = pathParam('userId', userIdParam);
-const idPath = (name: 'accountId' | 'transactionId') => pathParam(name, idParam);
+const idPath = (name: 'accountId' | 'transactionId') => pathParam(name, idParam, undefined, name === 'accountId' ? 'acc_91b7' : 'txn_5f2c0a');
 const page = queryParams(pageQuery);
 const idempotencyKey = headerParam('Idempotency-Key', idempotencyKeyHeader);
 const errors = { '400': problem, '401': problem, '403': problem, '404': problem, '429': problem, '503': problem, '504': problem };
@@ -56,6 +56,23 @@ const exampleAccount = {
   user_edit: { category_override: null, notes: 'bills', tags: [], hidden: false, updated_at: '2026-02-04T07:00:00.000Z' },
   updated_at: '2026-02-04T06:00:00.000Z',
 };
+const exampleSeries = {
+  series_id: 'ser_2b9d',
+  merchant_name: 'Netflix',
+  merchant_key: 'netflix',
+  account_id: 'acc_91b7',
+  cadence: 'monthly',
+  amount: '-10.99',
+  currency: 'GBP',
+  last_date: '2026-01-28T00:00:00.000Z',
+  next_expected_date: '2026-02-28T00:00:00.000Z',
+  occurrences: 14,
+  direction: 'outflow',
+  primary_category: 'ENTERTAINMENT',
+  detailed_category: 'ENTERTAINMENT_TV_AND_MOVIES',
+  source: 'history',
+  active: true,
+};
 
 export const readApiPaths = {
   '/v1/users/{userId}/accounts': {
@@ -74,7 +91,11 @@ export const readApiPaths = {
       description: 'Fields present are changed; `null` clears. 200 when applied (the account as it now reads), 202 when queued (applied shortly). Send an `Idempotency-Key` to make retries safe.',
       parameters: [userId, idPath('accountId'), idempotencyKey],
       requestBody: { required: true, content: json('AccountEdit', { notes: 'bills', hidden: null }) },
-      responses: { '200': { description: 'Applied', content: json('AccountEditResult') }, '202': { description: 'Queued', content: json('AccountEditResult') }, ...errors },
+      responses: {
+        '200': { description: 'Applied', content: json('AccountEditResult', { applied: true, request_id: 'req-8', account: { ...exampleAccount, user_edit: { ...exampleAccount.user_edit, notes: 'bills' } } }) },
+        '202': { description: 'Queued', content: json('AccountEditResult', { applied: false, request_id: 'req-8', account: null }) },
+        ...errors,
+      },
     },
   },
   '/v1/users/{userId}/accounts/{accountId}/balances': {
@@ -134,7 +155,7 @@ export const readApiPaths = {
       operationId: 'listRecurring',
       summary: 'Recurring payments and income found for the user',
       parameters: [userId, ...queryParams(recurringQuery)],
-      responses: { '200': { description: 'Series', content: json('RecurringList') }, ...errors },
+      responses: { '200': { description: 'Series', content: json('RecurringList', { series: [exampleSeries] }) }, ...errors },
     },
   },
   '/v1/users/{userId}': {
@@ -144,7 +165,14 @@ export const readApiPaths = {
       description:
         "Deletes every connection of the user at TrueLayer and here (tokens included), then the user's data in every service: connect sessions, fetch state, enrichment rules, accounts, transactions, balances, edits and recurring series. The erasure travels through the services in the user's order, so nothing fetched before it survives; its completion is confirmed by a ChangeEvent with `erasure` on ais.ledger.v1 and by the status resource in `Location`. Idempotent: repeating it answers 202 again with a new erasure id that finds nothing left.",
       parameters: [userId],
-      responses: { '202': { description: 'Erasure accepted and in progress', content: json('ErasureAccepted') }, ...errors },
+      responses: {
+        '202': {
+          description: 'Erasure accepted and in progress',
+          headers: { Location: { description: 'The status resource of the erasure.', schema: { type: 'string' }, example: '/v1/users/user-8412/erasures/5b0c8f7e-3d2a-4c1b-9e8f-7a6b5c4d3e2f' } },
+          content: json('ErasureAccepted', { erasure_id: '5b0c8f7e-3d2a-4c1b-9e8f-7a6b5c4d3e2f', status: 'in_progress', requested_at: '2026-02-04T09:30:00.000Z', connections_deleted: 1, deleted_at_truelayer: 1 }),
+        },
+        ...errors,
+      },
     },
   },
   '/v1/users/{userId}/erasures/{erasureId}': {
@@ -153,7 +181,24 @@ export const readApiPaths = {
       summary: 'Status of an erasure',
       description: '`in_progress` until the last service (reconciliation) has deleted the data and logged it, then `completed` with what each service deleted.',
       parameters: [userId, pathParam('erasureId', erasureIdParam)],
-      responses: { '200': { description: 'The erasure', content: json('Erasure') }, ...errors },
+      responses: {
+        '200': {
+          description: 'The erasure',
+          content: json('Erasure', {
+            erasure_id: '5b0c8f7e-3d2a-4c1b-9e8f-7a6b5c4d3e2f',
+            status: 'completed',
+            reason: 'user_request',
+            requested_at: '2026-02-04T09:30:00.000Z',
+            connection_ids: ['conn_6c1f9a2e'],
+            account_ids: ['acc_91b7'],
+            steps: [
+              { service: 'token-vault', documents_deleted: 1, completed_at: '2026-02-04T09:30:01.000Z', detail: '1 connection deleted at TrueLayer' },
+              { service: 'reconciliation', documents_deleted: 214, completed_at: '2026-02-04T09:30:03.000Z', detail: '' },
+            ],
+          }),
+        },
+        ...errors,
+      },
     },
   },
 } as const;

@@ -19,7 +19,7 @@ const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
 // Path parameters, headers, queries and bodies as zod schemas: they validate here and are the OpenAPI document's schemas (openapi.ts).
 /** accountId and transactionId. */
 export const idParam = z.string().regex(ID);
-export const idempotencyKeyHeader = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).describe('Makes retries of this edit safe: the same key applies the edit once.');
+export const idempotencyKeyHeader = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).describe('Makes retries of this edit safe: the same key applies the edit once.').meta({ examples: ['edit-2026-02-04-0001'] });
 
 function idOf(req: Request, name: 'accountId' | 'transactionId'): string {
   const id = String(req.params[name] ?? '');

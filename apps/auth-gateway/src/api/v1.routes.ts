@@ -9,8 +9,8 @@ import type { ConnectService } from '../connect/service';
 import { clientOf } from './auth';
 
 // Path parameters, headers and bodies as zod schemas: they validate here and are the OpenAPI document's schemas (openapi.ts).
-export const userIdParam = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/).describe("The product's own user id.");
-export const connectionIdParam = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/);
+export const userIdParam = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/).describe("The product's own user id.").meta({ examples: ['user-8412'] });
+export const connectionIdParam = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).meta({ examples: ['conn_6c1f9a2e'] });
 
 export function userIdOf(req: Request): string {
   const id = String(req.params['userId'] ?? '');
@@ -52,7 +52,7 @@ const ipAddress = z.union([z.ipv4(), z.ipv6()]);
 /** An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`), which the refresh route unwraps to its IPv4 address. */
 const MAPPED_V4 = /^::ffff:((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/i;
 /** The present end user's IP on a SYNC refresh (X-PSU-IP or body user_ip). */
-export const psuIp = z.union([z.ipv4(), z.ipv6(), z.string().regex(MAPPED_V4)]).describe("The present end user's IPv4 or IPv6 address.");
+export const psuIp = z.union([z.ipv4(), z.ipv6(), z.string().regex(MAPPED_V4)]).describe("The present end user's IPv4 or IPv6 address.").meta({ examples: ['203.0.113.9'] });
 
 export const reconsentBody = z.strictObject({
   user_reconfirmed: z.boolean().optional().describe('The user reconfirmed consent on your screen (required for extend).'),

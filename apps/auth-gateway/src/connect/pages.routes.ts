@@ -56,8 +56,8 @@ function cookieValue(req: Request, name: string): string | undefined {
  * document's schema too. Without a non-empty `state` the page answers 400 (it cannot be tied to a request).
  */
 export const callbackParams = z.object({
-  code: z.string().optional().describe('The authorization code (absent when the user cancelled or the bank failed).'),
-  state: z.string().min(1).describe('The state of the auth link (encrypted, single use).'),
+  code: z.string().optional().describe('The authorization code (absent when the user cancelled or the bank failed).').meta({ examples: ['example-code'] }),
+  state: z.string().min(1).describe('The state of the auth link (encrypted, single use).').meta({ examples: ['example-state'] }),
   error: z.string().optional().describe('access_denied when the user cancelled, else the provider\'s error.'),
   scope: z.string().optional().describe('The scopes granted (ignored).'),
 });
