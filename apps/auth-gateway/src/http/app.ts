@@ -13,6 +13,7 @@ import type { ProviderCatalog } from '../connect/providers';
 import { ConnectService, type ConnectSettings } from '../connect/service';
 import type { ApiClientStore } from '../data/api-clients';
 import type { AuthSessionStore } from '../data/auth-sessions';
+import { docsRoutes } from '../docs/docs.routes';
 import { MemoryErasureRequestStore, type ErasureRequestStore } from '../data/erasure-requests';
 import { overviewLinkRoutes, overviewPagesRoutes, type OverviewDeps } from '../overview/overview.routes';
 import type { OverviewLinkCodec } from '../security/overview-link';
@@ -93,6 +94,8 @@ export function publicApp(deps: AppDeps): Express {
   const ipLimits = g.ipLimits ?? DEFAULT_IP_LIMITS;
   // Each router ends with a 405 (and Allow) for its paths' other methods: no two routers share a path.
   app.use(otherMethodsNotAllowed(Router({ caseSensitive: true }).get('/v1/openapi.json', (_req, res) => void res.json(openApiDocument))));
+  // The API reference page (Swagger UI from our own origin) over that document.
+  app.use(otherMethodsNotAllowed(docsRoutes()));
   app.use(
     otherMethodsNotAllowed(
       pagesRoutes({ connect, sessions: g.sessions, providers: g.providers, settings: g.settings, logger: deps.logger, aasa: g.aasa, assetLinks: g.assetLinks, limiter, pagesPerMinute: ipLimits.pagesPerMinute, ...(g.now ? { now: g.now } : {}) }),
