@@ -6,7 +6,8 @@
  * - every topic, event type and header key of the contracts is in it, and each channel's message is the protobuf
  *   message its producers encode with (the `bindings` codecs);
  * - real events, encoded the way producers build them and turned into the proto3 JSON mapping with ts-proto's
- *   `toJSON`, validate against the payload schemas; a wrong type or an unknown field does not.
+ *   `toJSON`, validate against the payload schemas (the document's own examples too, with their headers); a wrong
+ *   type or an unknown field does not.
  */
 import { bindings, EVENT_TYPES, HEADERS, TOPICS } from '@ais/contracts-events';
 import { eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
@@ -132,6 +133,15 @@ describe('the payload schemas accept real events in the proto3 JSON mapping', ()
 
   it.each(samples.map(([m, v], i) => [i, m, v] as const))('sample %i: %s', (_i, message, value) => {
     expect(validate(message, value)).toEqual([]);
+  });
+
+  it.each(Object.entries(doc.components.messages))("%s's example: headers and payload valid against the message's schemas", (_name, message) => {
+    const examples = message['examples'] as { headers: Json; payload: Json }[];
+    expect(examples).toHaveLength(1);
+    const payloadRef = String((message['payload'] as Json)['$ref']).split('/').pop()!;
+    expect(validate(payloadRef, examples[0]!.payload)).toEqual([]);
+    const headers = ajv.compile(message.headers);
+    expect(headers(examples[0]!.headers) ? [] : headers.errors).toEqual([]);
   });
 
   it('refuses a wrong type and an unknown field', () => {

@@ -6,6 +6,7 @@
  * `npm run docs:asyncapi` writes docs/asyncapi.json; asyncapi.spec.ts fails when the committed file differs.
  */
 import { EVENT_TYPES, HEADERS, PROTOBUF_CONTENT_TYPE, TOPICS } from '@ais/contracts-events';
+import { MESSAGE_EXAMPLES } from './examples';
 import { buildDescriptorSet, messageSchemas, ProtoIndex, type JsonSchema } from './proto-schema';
 
 type TopicKey = keyof typeof TOPICS;
@@ -165,6 +166,7 @@ export function asyncApiDocument(descriptorSet = buildDescriptorSet()): Record<s
       headers: headersSchema(key, doc),
       payload: { $ref: `${REF}${doc.message}` },
       bindings: { kafka: { key: { type: 'string', description: `The ${doc.key} (UTF-8).` }, bindingVersion: '0.5.0' } },
+      examples: [MESSAGE_EXAMPLES[key]()],
     };
     channels[key] = {
       address: topic,
