@@ -14,10 +14,11 @@ import { eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
 import { Parser } from '@asyncapi/parser';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { asyncApiDocument, asyncApiText, eventTypesOf, TOPIC_DOCS } from './document';
 import { ASYNCAPI_FILE } from './main';
-import { buildDescriptorSet } from './proto-schema';
+import { buildDescriptorSet, WORKSPACE_ROOT } from './proto-schema';
 
 jest.setTimeout(60_000);
 
@@ -69,6 +70,28 @@ describe('the document covers the contracts', () => {
       const name = TOPIC_DOCS[key as keyof typeof TOPICS].message;
       expect({ topic, codec: codecs[key] }).toEqual({ topic, codec: (eventsV1 as Record<string, unknown>)[name.split('.').at(-1)!] });
       expect(doc.channels[key]!.address).toBe(topic);
+    }
+  });
+
+  it("each service named as a topic's producer or consumer uses that topic in its source", () => {
+    const services = ['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'];
+    const sourceOf = (service: string): string => {
+      const out: string[] = [];
+      const walk = (dir: string): void => {
+        for (const e of readdirSync(dir, { withFileTypes: true })) {
+          if (e.isDirectory()) walk(join(dir, e.name));
+          else if (e.name.endsWith('.ts') && !e.name.endsWith('.spec.ts')) out.push(readFileSync(join(dir, e.name), 'utf8'));
+        }
+      };
+      walk(join(WORKSPACE_ROOT, 'apps', service, 'src'));
+      return out.join('\n');
+    };
+    const sources = new Map(services.map((s) => [s, sourceOf(s)]));
+    for (const [key, topic] of Object.entries(TOPIC_DOCS)) {
+      const uses = new RegExp(`bindings\\.${key}\\(|TOPICS\\.${key}\\b`);
+      for (const service of [...topic.producers, ...topic.consumers].filter((s) => services.includes(s))) {
+        expect({ key, service, uses: uses.test(sources.get(service)!) }).toEqual({ key, service, uses: true });
+      }
     }
   });
 
