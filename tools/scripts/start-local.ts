@@ -193,7 +193,7 @@ async function main(): Promise<void> {
   console.log(`journey trace:      ${stack.ZIPKIN_URL}/zipkin/traces/${trace.traceId}`);
   console.log(`probe trace:        ${stack.ZIPKIN_URL}/zipkin/traces/${probe.trace_id}`);
   console.log(`traces UI:          ${stack.ZIPKIN_URL}/zipkin/`);
-  console.log(`API (OpenAPI):      ${gwBase}/v1/openapi.json   (Authorization: Bearer $(cat ${keyFile}))`);
+  console.log(`API reference:      ${gwBase}/docs   (the OpenAPI document: ${gwBase}/v1/openapi.json; Authorization: Bearer $(cat ${keyFile}))`);
   console.log(`support report:     ${admin}/admin/connections/${encodeURIComponent(connectionId)}/support-report?format=html`);
   // the user's connection overview: a short-lived signed link, as the product's backend would ask for it
   const link = await api(`/v1/users/${DEMO_USER}/overview-links`, { method: 'POST', body: JSON.stringify({ ttl_seconds: 3600 }) });

@@ -136,7 +136,7 @@ export const openApiDocument = {
         responses: {
           '201': {
             description: 'The link',
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/OverviewLink' }, example: { url: 'https://connect.example.com/overview/AcY2k0…', expires_at: '2026-11-25T12:15:00.000Z' } } },
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/OverviewLink' }, example: { url: 'https://connect.example.com/overview/AcY2k0rT9mXq3vLwE8nB1sJ5uHf7GpDz4KcNa6WyQe2iOt', expires_at: '2026-11-25T12:15:00.000Z' } } },
           },
           ...errors,
         },
