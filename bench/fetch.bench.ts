@@ -414,7 +414,7 @@ async function main(): Promise<void> {
   } finally {
     await producer?.disconnect().catch(() => undefined);
     await sandbox.stop();
-    stopStack(stack);
+    await stopStack(stack);
   }
 }
 

@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     echo.kill('SIGTERM');
     await tv.stop();
     await sandbox.stop();
-    stopStack(stack);
+    await stopStack(stack);
   }
 }
 

@@ -758,7 +758,7 @@ async function main(): Promise<void> {
       console.log(JSON.stringify(r));
     }
   } finally {
-    stopStack(stack);
+    await stopStack(stack);
   }
   const machine = {
     node: process.version,

@@ -203,7 +203,7 @@ async function main(): Promise<void> {
   } finally {
     await raw.dropDatabase().catch(() => undefined);
     await conn.close();
-    stopStack(stack);
+    await stopStack(stack);
   }
 
   const first = rows[0]!;

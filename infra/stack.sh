@@ -43,8 +43,6 @@ BAO_BIN="$INFRA_HOME/openbao-$OPENBAO_VERSION/bin/bao"
 ZIPKIN_HOME="$INFRA_HOME/zipkin-$ZIPKIN_VERSION"
 
 ALL_SERVICES=(kafka mongo vault zipkin)
-# Identities the local PKI can issue (one role each): the five services and an operator's (grpcurl, docs/SECURITY.md).
-PKI_IDENTITIES="auth-gateway token-vault data-fetcher enrichment reconciliation operator"
 KAFKA_JVM_OPTS="${AIS_KAFKA_JVM_OPTS:--Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true}"
 ZIPKIN_JVM_OPTS="${AIS_ZIPKIN_JVM_OPTS:--Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Djava.net.preferIPv4Stack=true}"
 TIMEOUT="${AIS_STACK_TIMEOUT:-120}"
@@ -358,48 +356,13 @@ start_vault() {
   vault_ready() { http_ok "$addr/v1/sys/health"; }
   wait_until vault "$pid" "$TIMEOUT" vault_ready || { fail_with_log vault "$logf"; return 1; }
 
-  vapi() { # method path [json]
-    local body=()
-    [[ $# -ge 3 ]] && body=(--data "$3")
-    curl -sS -f --max-time 10 -X "$1" -H @"$RUN/vault.hdr" -H 'Content-Type: application/json' \
-      "${body[@]}" "$addr/v1/$2"
-  }
-  local out ct pt
-  if ! {
-    vapi POST sys/mounts/transit '{"type":"transit"}' >/dev/null &&
-    # KV v2 write + read (dev mode mounts KV v2 at secret/)
-    vapi POST secret/data/ais-stack-smoke '{"data":{"probe":"ok"}}' >/dev/null &&
-    out="$(vapi GET secret/data/ais-stack-smoke)" && [[ "$out" == *'"probe":"ok"'* ]] &&
-    vapi DELETE secret/metadata/ais-stack-smoke >/dev/null &&
-    # Transit key + encrypt/decrypt round trip
-    vapi POST transit/keys/ais-stack-smoke '{}' >/dev/null &&
-    pt="$(printf 'ais-stack-smoke' | base64)" &&
-    out="$(vapi POST transit/encrypt/ais-stack-smoke "{\"plaintext\":\"$pt\"}")" &&
-    ct="$(sed -n 's/.*"ciphertext":"\([^"]*\)".*/\1/p' <<<"$out")" && [[ "$ct" == vault:v1:* ]] &&
-    out="$(vapi POST transit/decrypt/ais-stack-smoke "{\"ciphertext\":\"$ct\"}")" &&
-    [[ "$out" == *"\"plaintext\":\"$pt\""* ]] &&
-    vapi POST transit/keys/ais-stack-smoke/config '{"deletion_allowed":true}' >/dev/null &&
-    vapi DELETE transit/keys/ais-stack-smoke >/dev/null
-  } >>"$LOGS/vault-setup.log" 2>&1; then
+  # Transit, KV v2 and PKI: the same steps as the testcontainers stack (infra/vault-setup.sh)
+  local rc=0
+  bash "$SCRIPT_DIR/vault-setup.sh" "$addr" "$RUN/vault.hdr" >>"$LOGS/vault-setup.log" 2>&1 || rc=$?
+  if (( rc == 2 )); then
     err "vault: enabling transit / KV v2 + transit smoke test failed"
     fail_with_log vault "$LOGS/vault-setup.log" "$logf"; return 1
-  fi
-  # PKI for the services' gRPC mTLS (docs/SECURITY.md): a root CA whose key stays in Vault, one role per service
-  # that can issue only that service's identity (spiffe://ais-platform/<service>), leaf certificates of at most
-  # 24 h that the services fetch at start and renew themselves, and a policy per role for per-service Vault tokens.
-  local svc role policy
-  if ! {
-    vapi POST sys/mounts/pki '{"type":"pki","config":{"max_lease_ttl":"87600h"}}' >/dev/null &&
-    vapi POST pki/root/generate/internal '{"common_name":"ais-platform local root CA","ttl":"87600h","key_type":"ec","key_bits":256}' >/dev/null &&
-    for svc in $PKI_IDENTITIES; do
-      role="{\"allowed_domains\":[\"$svc\",\"localhost\"],\"allow_bare_domains\":true,\"allow_subdomains\":false,\"allow_localhost\":true,\"allow_ip_sans\":true,\"allowed_uri_sans\":[\"spiffe://ais-platform/$svc\"],\"server_flag\":true,\"client_flag\":true,\"key_type\":\"ec\",\"key_bits\":256,\"ttl\":\"24h\",\"max_ttl\":\"24h\",\"no_store\":true}"
-      policy="{\"policy\":\"path \\\"pki/issue/$svc\\\" { capabilities = [\\\"update\\\"] }\"}"
-      vapi POST "pki/roles/$svc" "$role" >/dev/null && vapi PUT "sys/policies/acl/ais-pki-$svc" "$policy" >/dev/null || break
-      svc=""
-    done && [[ -z "$svc" ]] &&
-    out="$(vapi POST pki/issue/operator '{"common_name":"operator","uri_sans":"spiffe://ais-platform/operator","ttl":"60s"}')" &&
-    [[ "$out" == *'"certificate":"-----BEGIN CERTIFICATE-----'* ]]
-  } >>"$LOGS/vault-setup.log" 2>&1; then
+  elif (( rc != 0 )); then
     err "vault: enabling PKI (CA, roles, policies) failed"
     fail_with_log vault "$LOGS/vault-setup.log" "$logf"; return 1
   fi

@@ -1,3 +1,13 @@
+export {
+  chooseStackProvider,
+  parseProviderRequest,
+  stackEnvKeys,
+  STACK_ENV_FILE_KEYS,
+  type EngineDetector,
+  type ProviderChoice,
+  type StackProviderName,
+  type StackProviderRequest,
+} from './stack-provider';
 export { ensureStack, freePort, integrationEnv, stopStack, readStackEnv, parseEnvFile, stackAlive, REPO_ROOT, type StackEnv, type StackHandle } from './stack';
 export { pidAlive, startService, runToExit, ServiceStartError, type ServiceProcess, type StartServiceOptions } from './service-process';
 export { provisionTopics, type ProvisionOptions } from './topics';

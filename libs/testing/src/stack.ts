@@ -1,15 +1,18 @@
 /**
  * Real servers for integration tests. `ensureStack()` reuses a running local stack (`.infra/stack.env`, e.g. the
- * one `.ci/run` or `npm run stack:up` started) when every server answers, otherwise starts a private one with
- * `infra/stack.sh up --dir <tmp>` and remembers to stop it. No Docker needed; where a Docker engine exists the
- * same native stack is used, so results do not depend on the machine. A suite never skips: if the servers cannot
- * be had, setup fails with the reason.
+ * one `.ci/run` or `npm run stack:up` started) when every server answers, otherwise starts a private one and
+ * remembers to stop it. The private one comes from a provider (stack-provider.ts, AIS_STACK_PROVIDER): `native`
+ * runs `infra/stack.sh up --dir <tmp>` (no container engine needed); `containers` runs infra/compose.yaml's images
+ * with testcontainers (stack-containers.ts, never run by this project); `auto`, the default, takes containers only
+ * when testcontainers finds a reachable engine. Both write the same stack.env. A suite never skips: if the servers
+ * cannot be had, setup fails with the reason.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { chooseStackProvider, ENGINE_TIMEOUT_VARIABLE, parseEngineTimeout, parseProviderRequest, STACK_PROVIDER_VARIABLE, type StackProviderName } from './stack-provider';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 
@@ -126,6 +129,8 @@ export interface StackHandle {
   /** Whether this process started it (and so must stop it). */
   owned: boolean;
   dir: string;
+  /** The provider that started it (absent for a reused stack; stopStack then looks at the dir). */
+  provider?: StackProviderName;
 }
 
 export async function ensureStack(log: (msg: string) => void = () => undefined): Promise<StackHandle> {
@@ -138,17 +143,33 @@ export async function ensureStack(log: (msg: string) => void = () => undefined):
       return { env, owned: false, dir: env.AIS_STACK_DIR };
     }
   }
+  const choice = await chooseStackProvider({
+    request: parseProviderRequest(process.env[STACK_PROVIDER_VARIABLE]),
+    detect: async () => (await import('./stack-containers')).detectContainerEngine(),
+    timeoutMs: parseEngineTimeout(process.env[ENGINE_TIMEOUT_VARIABLE]),
+  });
+  log(`[stack] provider: ${choice.provider} (${choice.reason})`);
   const dir = mkdtempSync(join(tmpdir(), 'ais-stack-'));
   log(`[stack] starting a private stack in ${dir}`);
+  if (choice.provider === 'containers') {
+    const { startContainerStack } = await import('./stack-containers');
+    return { env: await startContainerStack(dir, log), owned: true, dir, provider: 'containers' };
+  }
   try {
     execFileSync('bash', [join(REPO_ROOT, 'infra/stack.sh'), 'up', '--dir', dir], { stdio: 'inherit' });
   } catch (error) {
     throw new Error(`could not start the test servers with infra/stack.sh (see its output above): ${String(error)}`);
   }
-  return { env: readStackEnv(join(dir, 'stack.env')), owned: true, dir };
+  return { env: readStackEnv(join(dir, 'stack.env')), owned: true, dir, provider: 'native' };
 }
 
-export function stopStack(handle: StackHandle): void {
+export async function stopStack(handle: StackHandle): Promise<void> {
   if (!handle.owned) return;
+  const { CONTAINERS_FILE, stopContainerStack } = await import('./stack-containers');
+  const provider = handle.provider ?? (existsSync(join(handle.dir, CONTAINERS_FILE)) ? 'containers' : 'native');
+  if (provider === 'containers') {
+    await stopContainerStack(handle.dir, (m) => process.stdout.write(`${m}\n`));
+    return;
+  }
   execFileSync('bash', [join(REPO_ROOT, 'infra/stack.sh'), 'down', '--dir', handle.dir], { stdio: 'inherit' });
 }
