@@ -14,14 +14,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import type { GenericContainer, StartedTestContainer } from 'testcontainers';
-import { stackEnvKeys } from './stack-provider';
+import { CONTAINERS_FILE, stackEnvKeys } from './stack-provider';
 import type { StackEnv } from './stack';
 
 const REPO_ROOT = join(__dirname, '../../..');
 export const COMPOSE_FILE = join(REPO_ROOT, 'infra/compose.yaml');
 const VAULT_SETUP = join(REPO_ROOT, 'infra/vault-setup.sh');
-/** Container ids of a stack this provider started, for `stopContainerStack` (teardown may be another process). */
-export const CONTAINERS_FILE = 'containers.json';
 
 export const CONTAINER_SERVICES = ['mongo', 'kafka', 'vault', 'zipkin'] as const;
 export type ContainerService = (typeof CONTAINER_SERVICES)[number];

@@ -28,6 +28,9 @@ export const STACK_ENV_FILE_KEYS = {
   OTEL_EXPORTER_ZIPKIN_ENDPOINT: ['native', 'containers'],
 } as const satisfies Record<string, readonly StackProviderName[]>;
 
+/** In the stack dir of a containers stack: the ids of its containers (teardown may run in another process). */
+export const CONTAINERS_FILE = 'containers.json';
+
 export type StackEnvFileKey = keyof typeof STACK_ENV_FILE_KEYS;
 
 /** The stack.env keys a provider writes, in file order. */

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chooseStackProvider, ENGINE_TIMEOUT_VARIABLE, parseEngineTimeout, parseProviderRequest, STACK_PROVIDER_VARIABLE, type StackProviderName } from './stack-provider';
+import { chooseStackProvider, CONTAINERS_FILE, ENGINE_TIMEOUT_VARIABLE, parseEngineTimeout, parseProviderRequest, STACK_PROVIDER_VARIABLE, type StackProviderName } from './stack-provider';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 
@@ -133,6 +133,34 @@ export interface StackHandle {
   provider?: StackProviderName;
 }
 
+/** A way to start and stop a private stack in a dir: both write DIR/stack.env with STACK_ENV_FILE_KEYS. */
+export interface StackProvider {
+  start(dir: string, log: (msg: string) => void): Promise<StackEnv>;
+  stop(dir: string, log: (msg: string) => void): Promise<void>;
+}
+
+export const STACK_PROVIDERS: Record<StackProviderName, StackProvider> = {
+  native: {
+    start(dir) {
+      try {
+        execFileSync('bash', [join(REPO_ROOT, 'infra/stack.sh'), 'up', '--dir', dir], { stdio: 'inherit' });
+      } catch (error) {
+        return Promise.reject(new Error(`could not start the test servers with infra/stack.sh (see its output above): ${String(error)}`));
+      }
+      return Promise.resolve(readStackEnv(join(dir, 'stack.env')));
+    },
+    stop(dir) {
+      execFileSync('bash', [join(REPO_ROOT, 'infra/stack.sh'), 'down', '--dir', dir], { stdio: 'inherit' });
+      return Promise.resolve();
+    },
+  },
+  // loaded on demand: testcontainers takes seconds to load and the native path never needs it
+  containers: {
+    start: async (dir, log) => (await import('./stack-containers')).startContainerStack(dir, log),
+    stop: async (dir, log) => (await import('./stack-containers')).stopContainerStack(dir, log),
+  },
+};
+
 export async function ensureStack(log: (msg: string) => void = () => undefined): Promise<StackHandle> {
   const candidates = [process.env['AIS_STACK_ENV'], join(REPO_ROOT, '.infra/stack.env')].filter((x): x is string => Boolean(x));
   for (const file of candidates) {
@@ -143,33 +171,23 @@ export async function ensureStack(log: (msg: string) => void = () => undefined):
       return { env, owned: false, dir: env.AIS_STACK_DIR };
     }
   }
+  const t0 = Date.now();
   const choice = await chooseStackProvider({
     request: parseProviderRequest(process.env[STACK_PROVIDER_VARIABLE]),
     detect: async () => (await import('./stack-containers')).detectContainerEngine(),
     timeoutMs: parseEngineTimeout(process.env[ENGINE_TIMEOUT_VARIABLE]),
   });
-  log(`[stack] provider: ${choice.provider} (${choice.reason})`);
+  log(`[stack] provider: ${choice.provider} (${choice.reason}; decided in ${String(Date.now() - t0)} ms)`);
   const dir = mkdtempSync(join(tmpdir(), 'ais-stack-'));
   log(`[stack] starting a private stack in ${dir}`);
-  if (choice.provider === 'containers') {
-    const { startContainerStack } = await import('./stack-containers');
-    return { env: await startContainerStack(dir, log), owned: true, dir, provider: 'containers' };
-  }
-  try {
-    execFileSync('bash', [join(REPO_ROOT, 'infra/stack.sh'), 'up', '--dir', dir], { stdio: 'inherit' });
-  } catch (error) {
-    throw new Error(`could not start the test servers with infra/stack.sh (see its output above): ${String(error)}`);
-  }
-  return { env: readStackEnv(join(dir, 'stack.env')), owned: true, dir, provider: 'native' };
+  const env = await STACK_PROVIDERS[choice.provider].start(dir, log);
+  return { env, owned: true, dir, provider: choice.provider };
 }
 
+/** Stops a stack this process started (a reused one is left running). */
 export async function stopStack(handle: StackHandle): Promise<void> {
   if (!handle.owned) return;
-  const { CONTAINERS_FILE, stopContainerStack } = await import('./stack-containers');
+  // a handle rebuilt from the dir (global teardown) names no provider: the containers one leaves containers.json
   const provider = handle.provider ?? (existsSync(join(handle.dir, CONTAINERS_FILE)) ? 'containers' : 'native');
-  if (provider === 'containers') {
-    await stopContainerStack(handle.dir, (m) => process.stdout.write(`${m}\n`));
-    return;
-  }
-  execFileSync('bash', [join(REPO_ROOT, 'infra/stack.sh'), 'down', '--dir', handle.dir], { stdio: 'inherit' });
+  await STACK_PROVIDERS[provider].stop(handle.dir, (m) => process.stdout.write(`${m}\n`));
 }
