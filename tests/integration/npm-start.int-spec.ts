@@ -74,6 +74,13 @@ describe('npm start', () => {
     // one trace from the browser's first request to the store: all five services' spans
     expect(Number(a.trace?.[0])).toBeGreaterThan(0);
     expect(a.trace?.[1]).toBe('auth-gateway, data-fetcher, enrichment, reconciliation, token-vault');
+    // its Data API hops carry TrueLayer's correlation id, and the fetch spans the provider and the mode
+    const tl = /^journey trace: (\d+) Data API calls \((\d+) endpoints\), (\d+) with TrueLayer's correlation id; provider (\S+); fetch mode (.+)$/m.exec(first.output);
+    expect(Number(tl?.[1])).toBeGreaterThan(0);
+    expect(Number(tl?.[2])).toBeGreaterThan(1);
+    expect(tl?.[3]).toBe(tl?.[1]);
+    expect(tl?.[4]).toBe('ob-barclays');
+    expect(tl?.[5]).toBe('backfill'); // the post-consent fetch of the full history
     expect(first.output).toMatch(/^overview page: +http:\/\/127\.0\.0\.1:\d+\/overview\/\S+ +\(HTTP 200;/m);
     expect(first.output).toMatch(/^journey trace: +http:\/\/127\.0\.0\.1:\d+\/zipkin\/traces\/[0-9a-f]{32}$/m);
     const firstPids = spawnedPids(first.output);

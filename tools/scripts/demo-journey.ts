@@ -241,14 +241,38 @@ export function formatSummary(s: DemoSummary): string[] {
   return lines;
 }
 
-/** The journey's trace as the trace UI has it: span count per service (Zipkin's v2 API), for the summary. */
-export async function traceServices(zipkinUrl: string, traceId: string): Promise<Map<string, number>> {
+/** The journey's trace as the trace UI has it (Zipkin's v2 API): spans per service, and what the TrueLayer hops carry. */
+export interface TraceFacts {
+  services: Map<string, number>;
+  /** spans of calls to TrueLayer's Data API, and how many of them carry TrueLayer's X-TL-Correlation-Id */
+  truelayerCalls: number;
+  withCorrelationId: number;
+  /** providers, fetch modes and TrueLayer endpoints named by the fetch spans */
+  providers: string[];
+  modes: string[];
+  endpoints: number;
+}
+
+export async function traceFacts(zipkinUrl: string, traceId: string): Promise<TraceFacts> {
   const r = await fetch(`${zipkinUrl}/api/v2/trace/${traceId}`);
-  const out = new Map<string, number>();
-  if (r.status !== 200) return out;
-  for (const span of (await r.json()) as Array<{ localEndpoint?: { serviceName?: string } }>) {
+  const spans = r.status === 200 ? ((await r.json()) as Array<{ name?: string; localEndpoint?: { serviceName?: string }; tags?: Record<string, string> }>) : [];
+  const services = new Map<string, number>();
+  const providers = new Set<string>();
+  const modes = new Set<string>();
+  const endpoints = new Set<string>();
+  let truelayerCalls = 0;
+  let withCorrelationId = 0;
+  for (const span of spans) {
     const name = span.localEndpoint?.serviceName ?? '?';
-    out.set(name, (out.get(name) ?? 0) + 1);
+    services.set(name, (services.get(name) ?? 0) + 1);
+    const tags = span.tags ?? {};
+    if (span.name?.startsWith('truelayer ') && (tags['url.template'] ?? '').startsWith('/data/')) {
+      truelayerCalls += 1;
+      if (tags['truelayer.correlation_id']) withCorrelationId += 1;
+      if (tags['url.template']) endpoints.add(tags['url.template']);
+    }
+    if (tags['ais.provider_id']) providers.add(tags['ais.provider_id']);
+    if (tags['ais.fetch.mode']) modes.add(tags['ais.fetch.mode']);
   }
-  return out;
+  return { services, truelayerCalls, withCorrelationId, providers: [...providers].sort(), modes: [...modes].sort(), endpoints: endpoints.size };
 }

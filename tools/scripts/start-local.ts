@@ -26,7 +26,7 @@ import {
 import { Vault } from '@ais/platform-vault';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { connectThroughPicker, formatSummary, JourneyTrace, readSummary, traceServices, waitForPipelineDrained } from './demo-journey';
+import { connectThroughPicker, formatSummary, JourneyTrace, readSummary, traceFacts, waitForPipelineDrained } from './demo-journey';
 
 const once = process.argv.includes('--once');
 const root = join(__dirname, '../..');
@@ -207,8 +207,9 @@ async function main(): Promise<void> {
   if (once) {
     await stopAll();
     // the services flush their spans as they stop: the journey's trace is complete in the trace UI now
-    const spans = await traceServices(stack.ZIPKIN_URL, trace.traceId);
-    console.log(`journey trace: ${[...spans.values()].reduce((a, b) => a + b, 0)} spans from ${[...spans.keys()].sort().join(', ') || 'no service'}`);
+    const t = await traceFacts(stack.ZIPKIN_URL, trace.traceId);
+    console.log(`journey trace: ${[...t.services.values()].reduce((a, b) => a + b, 0)} spans from ${[...t.services.keys()].sort().join(', ') || 'no service'}`);
+    console.log(`journey trace: ${t.truelayerCalls} Data API calls (${t.endpoints} endpoints), ${t.withCorrelationId} with TrueLayer's correlation id; provider ${t.providers.join(', ') || '–'}; fetch mode ${t.modes.join(', ') || '–'}`);
     say(`done in ${secs()}`);
     return;
   }
