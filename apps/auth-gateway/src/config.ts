@@ -1,4 +1,4 @@
-import { checkSecurity, commonSchema, env, grpcTlsSchema, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z } from '@ais/platform-config';
+import { checkSecurity, commonSchema, metricsSchema, env, grpcTlsSchema, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z } from '@ais/platform-config';
 
 /** JSON held in one environment variable, parsed then validated by `schema`. */
 function jsonEnv<T extends z.ZodType>(schema: T) {
@@ -31,6 +31,7 @@ export const assetLinksSchema = z.array(
 );
 
 export const schema = commonSchema
+  .extend(metricsSchema.shape)
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
   .extend(vaultSchema.shape)

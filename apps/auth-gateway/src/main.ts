@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     service.lifecycle.on('intake', 'http-admin', () => admin.close());
     service.lifecycle.on('intake', 'session-purge', () => clearInterval(purge));
     service.lifecycle.on('flush', 'grpc-clients', () => downstreams.close());
+    await service.metrics.listening;
     service.started({ httpPort: pub.port, adminPort: admin.port, publicBaseUrl: settings.publicBaseUrl });
   } catch (error) {
     await service.fail(error);

@@ -1,10 +1,11 @@
 import type { ErrorPolicyOptions } from './domain/error-policy';
 import type { FetcherSettings } from './domain/fetcher';
-import { checkSecurity, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkSecurity, commonSchema, metricsSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const schema = commonSchema
+  .extend(metricsSchema.shape)
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
   .extend(grpcServerSchema.shape)

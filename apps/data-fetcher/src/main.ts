@@ -129,6 +129,7 @@ async function main(): Promise<void> {
     service.lifecycle.on('intake', 'scheduler', () => scheduler.stop());
     service.lifecycle.on('flush', 'grpc-clients', () => tokenVault.close());
     service.readiness(() => consumer.healthy);
+    service.consumerLag(kafka, config.KAFKA_GROUP_ID, consumer.topics);
     const grpc = service
       .grpcServer(tls)
       .add('ais.fetcher.v1.FetcherService', fetcherV1.FetcherServiceService, fetcherHandlers({ probes, store, fetcher, budget, breakers, leases, instance, clock, userLeaseMs: config.USER_REFRESH_LEASE_MS, webhookGraceMs: config.WEBHOOK_GRACE_MS }));

@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     // Intake stops first (the current batch finishes and commits), then the producer and Mongo flush.
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());
     service.readiness(() => consumer.healthy);
+    service.consumerLag(kafka, config.KAFKA_GROUP_ID, [topicName(TOPICS.raw, prefix)]);
     const grpc = service.grpcServer(await service.grpcTls(config)).add('ais.enrichment.v1.EnrichmentService', enrichmentV1.EnrichmentServiceService, enrichmentHandlers({ rules, clock: { now: () => new Date() } }));
     await service.serve(grpc, config, () => consumer.start(service.kafkaStartup));
   } catch (error) {

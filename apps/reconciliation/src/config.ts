@@ -1,6 +1,7 @@
-import { checkSecurity, commonSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkSecurity, commonSchema, metricsSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 export const schema = commonSchema
+  .extend(metricsSchema.shape)
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
   .extend(grpcServerSchema.shape)

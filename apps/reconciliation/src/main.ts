@@ -1,4 +1,4 @@
-import { TOPICS } from '@ais/contracts-events';
+import { TOPICS, topicName } from '@ais/contracts-events';
 import { enrichmentV1, eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
 import { createGrpcClient } from '@ais/platform-grpc';
 import { EventProducer, withStartupRetry } from '@ais/platform-kafka';
@@ -62,6 +62,7 @@ async function main(): Promise<void> {
       await publisher.stop();
     });
     service.readiness(() => consumer.healthy);
+    service.consumerLag(kafka, config.KAFKA_GROUP_ID, [topicName(TOPICS.enriched, prefix), topicName(TOPICS.connection, prefix)]);
     // "always categorise this merchant as ...": the rule is enrichment's (it applies to every later sync); the stored
     // history is re-enriched through the user's partition (ReEnrichment events), so the feed shows what changed
     const tls = await service.grpcTls(config);

@@ -1,4 +1,4 @@
-import { checkSecurity, commonSchema, grpcServerSchema, grpcTlsSchema, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z, env } from '@ais/platform-config';
+import { checkSecurity, commonSchema, metricsSchema, grpcServerSchema, grpcTlsSchema, kafkaSchema, loadConfigOrExit, mongoSchema, vaultSchema, z, env } from '@ais/platform-config';
 
 const days = z
   .string()
@@ -6,6 +6,7 @@ const days = z
   .pipe(z.array(z.number().int().positive().max(90)).min(1));
 
 export const schema = commonSchema
+  .extend(metricsSchema.shape)
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
   .extend(vaultSchema.shape)

@@ -343,7 +343,7 @@ export class Fetcher {
       }
       try {
         const req = dataRequestOf(current);
-        const call = { maxAttempts: 1, clientCorrelationId: randomUUID(), ...(ctx.psuIp ? { psuIp: ctx.psuIp } : {}) };
+        const call = { maxAttempts: 1, clientCorrelationId: randomUUID(), provider: conn.providerId, ...(ctx.psuIp ? { psuIp: ctx.psuIp } : {}) };
         if (ctx.async) {
           const task = await this.deps.data.startTask(token, req, this.deps.settings.webhookUri ? { webhookUri: this.deps.settings.webhookUri } : {}, call);
           this.deps.breakers.record(conn.providerId, 'success');
@@ -767,7 +767,7 @@ export class Fetcher {
     };
     try {
       const token = await this.deps.tokens.get(conn._id, false);
-      const res = await this.deps.data.fetchResults(token, { resultsUri: task.resultsUri, resource: task.resource as PendingTask['resource'] }, { maxAttempts: 2 });
+      const res = await this.deps.data.fetchResults(token, { resultsUri: task.resultsUri, resource: task.resource as PendingTask['resource'] }, { maxAttempts: 2, provider: conn.providerId });
       if (!res.done) {
         // A task the bank never finishes (the provider hung) is given up after TASK_MAX_AGE_MS and started anew.
         if (this.now().getTime() - task.createdAt.getTime() < this.deps.settings.taskMaxAgeMs) return await pollAgain();

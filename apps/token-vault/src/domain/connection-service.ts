@@ -293,7 +293,7 @@ export class ConnectionService {
         throw new AppError({ code: 'no_refresh_token', message: 'connection has no refresh token (offline_access not granted)', kind: 'failed_precondition' });
       }
       const refreshToken = await this.cipher.decrypt(doc._id, 'refresh', tokens.refreshCt);
-      const set = await (await this.truelayer()).auth.refresh(refreshToken);
+      const set = await (await this.truelayer()).auth.refresh(refreshToken, { provider: doc.providerId });
       const encrypted = await this.encryptTokens(doc._id, set, tokens.refreshCt);
       if (!(await this.leases.holds(lease, this.owner))) {
         // The lease lapsed while we refreshed and another instance may have taken over: do not overwrite.
@@ -345,7 +345,7 @@ export class ConnectionService {
     const tl = await this.truelayer();
     if (p.userReconfirmed && doc.status === 'active') {
       try {
-        const present = p.psuIp ? { psuIp: p.psuIp } : {};
+        const present = { provider: doc.providerId, ...(p.psuIp ? { psuIp: p.psuIp } : {}) };
         const res = await tl.auth.extendConnection(
           {
             refreshToken,
@@ -369,7 +369,7 @@ export class ConnectionService {
       }
     }
     try {
-      const link = await tl.auth.reauthLink({ refreshToken, redirectUri: p.redirectUri, ...(p.state ? { state: p.state } : {}) });
+      const link = await tl.auth.reauthLink({ refreshToken, redirectUri: p.redirectUri, ...(p.state ? { state: p.state } : {}) }, { provider: doc.providerId });
       return { kind: 'reauth_uri', url: link.url };
     } catch (error) {
       if (error instanceof TrueLayerError && !error.retriable) return { kind: 'new_auth_required', reason: error.code };
@@ -384,7 +384,7 @@ export class ConnectionService {
     if (doc.tokens && doc.status === 'active') {
       try {
         const token = await this.getAccessToken(doc._id);
-        await (await this.truelayer()).auth.deleteConnection(token.accessToken);
+        await (await this.truelayer()).auth.deleteConnection(token.accessToken, { provider: doc.providerId });
       } catch (error) {
         this.logger.warn({ connectionId: doc._id, err: error }, 'TrueLayer delete failed; purging locally anyway');
       }
@@ -424,7 +424,7 @@ export class ConnectionService {
       if (doc.tokens && (doc.status === 'active' || doc.status === 'reauth_required')) {
         try {
           const token = await this.getAccessToken(doc._id);
-          await (await this.truelayer()).auth.deleteConnection(token.accessToken);
+          await (await this.truelayer()).auth.deleteConnection(token.accessToken, { provider: doc.providerId });
           deletedAtTrueLayer += 1;
         } catch (error) {
           this.logger.warn({ connectionId: doc._id, code: (error as { code?: string }).code }, 'erasure: TrueLayer delete failed; purging locally anyway');

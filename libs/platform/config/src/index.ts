@@ -90,6 +90,12 @@ export const commonSchema = z.object({
   STARTUP_TIMEOUT_MS: env.ms.default(10_000).describe('How long start-up keeps retrying a server that is not ready yet before the service exits with one fatal line.'),
 });
 
+/** The Prometheus endpoint (`GET /metrics`, its own HTTP server): METRICS_PORT 0 or unset = off. */
+export const metricsSchema = z.object({
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_PORT: port.default(0),
+});
+
 export const mongoSchema = z.object({
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'expected a mongodb:// URI').describe('MongoDB connection string (`mongodb://` or `mongodb+srv://`); credentials go in MONGODB_USERNAME / MONGODB_PASSWORD_FILE, not here.'),
   MONGODB_DB: z.string().min(1).describe('Database name.'),

@@ -147,6 +147,11 @@ export class EventConsumer {
     });
   }
 
+  /** The topics subscribed so far. */
+  get topics(): string[] {
+    return [...this.subscriptions.keys()];
+  }
+
   on<T extends WithMeta>(binding: TopicBinding<T>, handler: EventHandler<T>): this {
     this.subscriptions.set(binding.topic, {
       binding: binding as unknown as TopicBinding<WithMeta>,

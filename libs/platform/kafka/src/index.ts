@@ -12,3 +12,4 @@ export {
   type MessageContext,
 } from './consumer';
 export type { EventCodec, TopicBinding, WithMeta } from './codec';
+export { adminLagSource, countDeadLetters, readLag, watchConsumerLag, type LagSource, type LagWatch } from './metrics';

@@ -10,6 +10,7 @@ import { context, propagation } from '@opentelemetry/api';
 import { CompressionTypes, Partitioners, type Kafka, type Producer, type IHeaders, type Message } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import type { TopicBinding, WithMeta } from './codec';
+import { countDeadLetters } from './metrics';
 
 export interface ProducerSettings {
   /** Producing service, written into every envelope. */
@@ -82,6 +83,7 @@ export class EventProducer {
   /** Sends raw messages (dead-letter, replay). */
   async sendRaw(topic: string, messages: Message[]): Promise<void> {
     await this.producer.send({ topic, acks: -1, messages });
+    countDeadLetters(messages);
   }
 
   async disconnect(): Promise<void> {

@@ -10,12 +10,12 @@ import { topicName, type TopicName } from '@ais/contracts-events';
 import { kafkaSecurityFrom, mongoSecurityFrom } from '@ais/platform-config';
 import { isAppError } from '@ais/platform-errors';
 import { GrpcServer, grpcTlsFrom, type GrpcTls, type GrpcTlsSettings } from '@ais/platform-grpc';
-import { createKafka, ensureTopics, EventProducer, withStartupRetry } from '@ais/platform-kafka';
+import { adminLagSource, createKafka, ensureTopics, EventProducer, watchConsumerLag, withStartupRetry } from '@ais/platform-kafka';
 import { Lifecycle } from '@ais/platform-lifecycle';
 import { createLogger, type Logger } from '@ais/platform-logger';
 import { connectMongo, type Connection } from '@ais/platform-mongo';
 import { Vault } from '@ais/platform-vault';
-import { telemetry } from '@ais/platform-telemetry';
+import { startMetrics, telemetry, type MetricsHandle } from '@ais/platform-telemetry';
 import type { Kafka } from 'kafkajs';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -30,6 +30,9 @@ export interface BaseConfig {
   SHUTDOWN_TIMEOUT_MS: number;
   /** How long start-up keeps retrying a Kafka broker that is not ready (per step: topics, producer, group join). */
   STARTUP_TIMEOUT_MS: number;
+  /** The Prometheus endpoint (metricsSchema); absent or 0 = off. */
+  METRICS_HOST?: string;
+  METRICS_PORT?: number;
 }
 
 export class Service {
@@ -40,6 +43,8 @@ export class Service {
   private exitCode: number | undefined;
   private kafkaBrokers: readonly string[] = [];
   private tls: GrpcTls | undefined;
+  /** The metrics endpoint, started with the service (instruments record from then on) and stopped at flush. */
+  readonly metrics: MetricsHandle;
 
   constructor(
     readonly name: string,
@@ -56,6 +61,14 @@ export class Service {
       watchdogGraceMs: 2_000,
     });
     this.lifecycle.on('flush', 'telemetry', () => telemetry().shutdown());
+    this.metrics = startMetrics({
+      serviceName: name,
+      serviceVersion: version,
+      environment: config.DEPLOYMENT_ENVIRONMENT,
+      host: config.METRICS_HOST ?? '127.0.0.1',
+      port: config.METRICS_PORT ?? 0,
+    });
+    if (this.metrics.enabled) this.lifecycle.on('flush', 'metrics', () => this.metrics.shutdown());
   }
 
   /** Adds a readiness condition (all must hold for /readyz or gRPC SERVING). */
@@ -105,6 +118,13 @@ export class Service {
     return producer;
   }
 
+  /** Reports the group's lag on the metrics endpoint (ais_kafka_consumer_lag, read at most every 5 s); stopped at flush. */
+  consumerLag(kafka: Kafka, groupId: string, topics: readonly string[]): void {
+    if (!this.metrics.enabled) return;
+    const watch = watchConsumerLag({ source: adminLagSource(kafka), groupId, topics: () => [...topics], logger: this.logger });
+    this.lifecycle.on('flush', 'consumer-lag', () => watch.stop());
+  }
+
   async vault(cfg: { VAULT_ADDR: string; VAULT_TOKEN: string; VAULT_KV_MOUNT: string; VAULT_TRANSIT_MOUNT: string; VAULT_TIMEOUT_MS: number }): Promise<Vault> {
     const vault = new Vault({ addr: cfg.VAULT_ADDR, token: cfg.VAULT_TOKEN, kvMount: cfg.VAULT_KV_MOUNT, transitMount: cfg.VAULT_TRANSIT_MOUNT, timeoutMs: cfg.VAULT_TIMEOUT_MS });
     if (!(await vault.healthy())) {
@@ -148,6 +168,7 @@ export class Service {
 
   /** Binds the gRPC server, flips health to SERVING and logs `service ready` with the port. */
   async serve(server: GrpcServer, cfg: { GRPC_HOST: string; GRPC_PORT: number }, before?: () => Promise<void>): Promise<number> {
+    await this.metrics.listening;
     const port = await server.listen(cfg.GRPC_HOST, cfg.GRPC_PORT);
     if (before) await before();
     server.setServing('SERVING');
@@ -158,7 +179,8 @@ export class Service {
   /** Marks the service started: installs signal handlers and logs one `service ready` line with its endpoints. */
   started(endpoints: Record<string, string | number>): void {
     this.lifecycle.installSignalHandlers();
-    this.logger.info({ ...endpoints, pid: process.pid }, 'service ready');
+    const metricsPort = this.metrics.enabled ? { metricsPort: this.config.METRICS_PORT ?? 0 } : {};
+    this.logger.info({ ...endpoints, ...metricsPort, pid: process.pid }, 'service ready');
   }
 
   /** Logs a start-up failure once, clearly, and exits 1. */

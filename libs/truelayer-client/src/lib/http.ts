@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
 import { errorBodySchema, problemSchema } from './schemas/common';
 import { redact, TrueLayerError } from './errors';
+import { recordAttempt } from './metrics';
 import { DEFAULT_RETRY, defaultSleep, fullJitterDelay, parseRetryAfter, type RetryOptions } from './retry';
 
 export const TRACER_NAME = '@ais/truelayer-client';
@@ -59,6 +60,8 @@ export interface CallOptions {
   maxAttempts?: number;
   /** Caller cancellation (never retried). */
   signal?: AbortSignal;
+  /** The connection's provider id, for the request metrics' `provider` label only (never sent). */
+  provider?: string;
 }
 
 /**
@@ -215,9 +218,14 @@ export class HttpTransport {
       const signals = [timeoutSignal];
       if (call.signal) signals.push(call.signal);
       const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
+      const started = performance.now();
+      // One sample per attempt, once its body is read (or it failed): the HTTP status, else why there is none.
+      const measure = (status: number | 'timeout' | 'network_error' | 'cancelled'): void =>
+        recordAttempt({ endpoint: req.pathTemplate, method: req.method, status, provider: call.provider, seconds: (performance.now() - started) / 1000 });
       try {
         const res = await this.fetchFn(ctx.url, { method: req.method, headers, body, signal, redirect: 'manual' });
         const text = await res.text();
+        measure(res.status);
         const parsed = parseJson(text);
         const correlationId = res.headers.get('x-tl-correlation-id') ?? undefined;
         const credentialsId = res.headers.get('x-credentials-id') ?? undefined;
@@ -263,8 +271,9 @@ export class HttpTransport {
         });
       } catch (err) {
         if (err instanceof TrueLayerError) throw err;
-        if (call.signal?.aborted) throw call.signal.reason ?? err;
         const timedOut = timeoutSignal.aborted || isTimeout(err);
+        measure(call.signal?.aborted ? 'cancelled' : timedOut ? 'timeout' : 'network_error');
+        if (call.signal?.aborted) throw call.signal.reason ?? err;
         error = new TrueLayerError({
           httpStatus: 0,
           code: timedOut ? 'request_timeout' : 'network_error',
