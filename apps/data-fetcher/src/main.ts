@@ -15,6 +15,7 @@ import { FetchStateStore } from './data/fetch-state.store';
 import { ProbeRepository } from './data/probe.model';
 import { CallBudget } from './domain/call-budget';
 import { CircuitBreakers, ErrorPolicy } from './domain/error-policy';
+import { FetchMetrics } from './domain/fetch-metrics';
 import { Fetcher, kafkaRawSink, type DeadLetterSink } from './domain/fetcher';
 import { Scheduler } from './domain/scheduler';
 import { fetcherHandlers } from './grpc/fetcher.service';
@@ -51,12 +52,15 @@ async function main(): Promise<void> {
     const truelayer = { data: createTrueLayerDataClient({ environment, timeoutMs: config.TRUELAYER_TIMEOUT_MS, now: () => clock.now().getTime() }) };
 
     const budget = new CallBudget(budgetStore, { clock, instance, safetyMarginMs: config.BUDGET_SAFETY_MARGIN_MS });
+    const metrics = service.metrics.enabled ? new FetchMetrics() : undefined;
+    if (metrics) service.lifecycle.on('flush', 'fetch-metrics', () => metrics.stop());
     const policy = new ErrorPolicy({ clock, random: Math.random, ...errorPolicyOptions(config) });
     const breakers = new CircuitBreakers({
       clock,
       failureThreshold: config.CIRCUIT_FAILURE_THRESHOLD,
       coolDownMs: config.CIRCUIT_COOL_DOWN_MS,
       onTransition: (t) => {
+        metrics?.circuit(t);
         service.logger.warn({ providerId: t.providerId, from: t.from, to: t.to, failures: t.failures, reason: t.reason }, 'provider circuit breaker changed state');
         trace.getActiveSpan()?.addEvent('circuit_breaker', { 'ais.provider_id': t.providerId, 'ais.circuit.from': t.from, 'ais.circuit.to': t.to, 'ais.circuit.reason': t.reason });
       },
@@ -106,6 +110,7 @@ async function main(): Promise<void> {
       logger: service.logger,
       instance,
       settings: fetcherSettings(config),
+      ...(metrics ? { metrics } : {}),
     });
     const scheduler = new Scheduler({
       store,

@@ -6,6 +6,7 @@
  */
 import { isAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
+import { recordFunnelStage } from '@ais/platform-telemetry';
 import { z } from '@ais/platform-config';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
@@ -226,6 +227,7 @@ export function pagesRoutes(deps: PagesDeps): Router {
       if (!h) return;
       const provider = await findProvider(first(req.query['provider_id']));
       if (!provider) return void res.redirect(303, `/connect/${h.token}`);
+      if (h.session.intent.kind === 'new') recordFunnelStage('bank_chosen', provider.providerId);
       setImgOrigins(req, res, [provider]);
       html(res, 200, consentPage({ token: h.token, productName: deps.settings.productName, provider, scopes: h.session.scopes, privacyPolicyUrl: deps.settings.privacyPolicyUrl, consentDays: CONSENT_DAYS }));
     } catch (error) {
@@ -240,6 +242,7 @@ export function pagesRoutes(deps: PagesDeps): Router {
       const provider = await findProvider(first((req.body as Record<string, unknown> | undefined)?.['provider_id']));
       if (!provider) return void res.redirect(303, `/connect/${h.token}`);
       await deps.sessions.setProvider(h.session._id, provider.providerId);
+      if (h.session.intent.kind === 'new') recordFunnelStage('permission_accepted', provider.providerId);
       // provider_id must be covered by `providers`: add the single id so TrueLayer's own picker never shows.
       const session = h.session.providers.includes(provider.providerId) ? h.session : { ...h.session, providers: [...h.session.providers, provider.providerId] };
       res.setHeader('Cache-Control', 'no-store');

@@ -5,6 +5,7 @@
 import { tokenvaultV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
+import { NO_PROVIDER, recordFunnelStage } from '@ais/platform-telemetry';
 import { buildAuthLink, codeChallengeS256, createPkcePair } from '@ais/truelayer-client';
 import { randomBytes } from 'node:crypto';
 import type { Downstreams } from '../clients/grpc-clients';
@@ -138,6 +139,7 @@ export class ConnectService {
     // Validate the link before storing anything (bad scopes/providers → 400).
     const url = record.pageToken ? this.hostedUrl(record.pageToken) : this.authLink(record, undefined);
     await this.sessions.create(record);
+    if (record.intent.kind === 'new') recordFunnelStage('link_created', NO_PROVIDER);
     return { sessionId: record._id, url, expiresAt: record.expiresAt };
   }
 
@@ -194,6 +196,8 @@ export class ConnectService {
       return { kind, code, returnUrl: this.returnWith(session, { status: kind, error: code }) };
     }
 
+    // The bank sent the user back with a code: consent given (the state is consumed, so once per journey).
+    if (session.intent.kind === 'new') recordFunnelStage('consented', session.providerId);
     try {
       const res = await this.downstreams.tokenVault.exchangeCode({
         clientId: session.clientId,

@@ -81,6 +81,8 @@ export interface FetchConnectionDoc {
   /** Accounts and cards by `resourceKey`. */
   resources: Record<string, ResourceState>;
   lastSuccess: Partial<Record<Kind, Date>>;
+  /** When data (anything but /me) was first delivered for this connection (set once). */
+  firstDataAt?: Date;
   nextDueAt: Date;
   lastRefreshAt?: Date;
   /**
@@ -259,6 +261,12 @@ export class FetchStateStore {
 
   async setStatus(connectionId: string, status: ConnectionStatus, reason: string): Promise<void> {
     await this.connections.updateOne({ _id: connectionId }, { $set: { status, statusReason: reason, updatedAt: new Date() }, $unset: { psuIp: '' } });
+  }
+
+  /** Sets firstDataAt unless it is set; true for the one call that set it (across instances). */
+  async markFirstData(connectionId: string, at: Date): Promise<boolean> {
+    const res = await this.connections.updateOne({ _id: connectionId, firstDataAt: { $exists: false } }, { $set: { firstDataAt: at } });
+    return res.modifiedCount === 1;
   }
 
   async update(connectionId: string, set: Record<string, unknown>, unset: string[] = []): Promise<void> {

@@ -26,6 +26,7 @@ import { inSpan } from '@ais/platform-telemetry';
 import { trace, type Attributes } from '@opentelemetry/api';
 import { accountKey, cardKey, connectionKey, UNATTENDED_CALLS_PER_WINDOW, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
 import type { CircuitBreakers, Decision, ErrorPolicy, NextStep } from './error-policy';
+import type { FetchMetrics } from './fetch-metrics';
 import { addDays, dayOf, incrementalWindow, nextBackfillWindow, postConsentWindowMs, refreshIntervalMs, spreadOffsetMs, windowBounds, type DayWindow } from './plan';
 import { rawAccount, rawBalance, rawCard, rawDirectDebit, rawIdentity, rawStandingOrder, rawTransaction } from './raw-mapping';
 import { resourceKey, type FetchConnectionDoc, type FetchStateStore, type FetchTaskDoc, type Kind, type RefreshedItemDoc, type ResourceState } from '../data/fetch-state.store';
@@ -219,6 +220,8 @@ export interface FetcherDeps {
   settings: FetcherSettings;
   instance: string;
   sleep?: (ms: number) => Promise<void>;
+  /** Budget decisions, fetch lag and the funnel's first data (absent: not recorded). */
+  metrics?: FetchMetrics;
 }
 
 /** How one unit ended. */
@@ -320,6 +323,7 @@ export class Fetcher {
       const budgetKey = ctx.psuIp ? undefined : budgetKeyOf(conn._id, current);
       if (budgetKey) {
         grant = await this.deps.budget.tryConsume(budgetKey, this.now(), { reason: ctx.mode, correlationId: ctx.fetchId });
+        this.deps.metrics?.budgetDecision(conn.providerId, grant.granted ? 'granted' : 'denied');
         if (!grant.granted) {
           if (permit.probe) this.deps.breakers.record(conn.providerId, 'wait_for_budget');
           return { unit: current, outcome: { ok: false, code: 'budget_spent', action: 'wait_for_budget', next: { kind: 'reschedule', notBefore: grant.nextAvailableAt }, correlationId: '', correlationIds, notSent: true } };
@@ -397,6 +401,7 @@ export class Fetcher {
   private async exhaustBudget(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<void> {
     const key = budgetKeyOf(conn._id, unit);
     if (!key) return;
+    this.deps.metrics?.budgetDecision(conn.providerId, 'bank_exhausted');
     for (let i = 0; i < UNATTENDED_CALLS_PER_WINDOW; i += 1) {
       const grant = await this.deps.budget.tryConsume(key, this.now(), { reason: 'provider_request_limit_exceeded', correlationId: ctx.fetchId });
       if (!grant.granted) return;
@@ -499,6 +504,14 @@ export class Fetcher {
 
   private async recordSuccess(conn: FetchConnectionDoc, unit: Unit, results: unknown[]): Promise<void> {
     const now = this.now();
+    const m = this.deps.metrics;
+    if (m) {
+      m.succeeded(unit.kind);
+      // The funnel's last stage: the first data of a new connection (a re-consent's successor is not a new user).
+      if (unit.kind !== 'me' && results.length > 0 && !conn.firstDataAt && !conn.previousConnectionId && (await this.deps.store.markFirstData(conn._id, now))) {
+        m.firstData(conn.providerId);
+      }
+    }
     if (!unit.accountId) {
       const set: Record<string, unknown> = { [`lastSuccess.${unit.kind}`]: now };
       if (unit.kind === 'me') {

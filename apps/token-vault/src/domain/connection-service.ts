@@ -12,10 +12,12 @@ import { derivedUuid } from '@ais/contracts-events';
 import type { erasureV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { registerSecret, type Logger } from '@ais/platform-logger';
+import { recordFunnelStage } from '@ais/platform-telemetry';
 import { TrueLayerError, type TokenSet, type TrueLayerClient } from '@ais/truelayer-client';
 import { randomUUID } from 'node:crypto';
 import type { ConnectionDoc, ConnectionRepository, EncryptedTokens } from '../data/connection.model';
 import type { TokenCipher } from '../data/token-cipher';
+import { recordRefresh, refreshOutcomeOf } from './refresh-metrics';
 
 export type ConnectionEventPayload =
   /**
@@ -212,6 +214,7 @@ export class ConnectionService {
       if (old) await this.events.publish({ kind: 'revoked', doc: old, reason: 'superseded' });
     }
     await this.events.publish({ kind: 'authorized', doc: stored, ...consented });
+    if (!previous) recordFunnelStage('tokens_stored', stored.providerId);
     this.logger.info({ connectionId: id, providerId: stored.providerId, renewed: previous?._id ?? null }, 'connection authorized');
     return stored;
   }
@@ -288,12 +291,15 @@ export class ConnectionService {
 
   private async refreshLeased(doc: ConnectionDoc, lease: string, trigger: 'on_demand' | 'keep_alive'): Promise<AccessToken> {
     const tokens = doc.tokens!;
+    let answered = false; // TrueLayer granted the refresh (what ais_token_refresh_total counts as `ok`)
     try {
       if (!tokens.refreshCt) {
         throw new AppError({ code: 'no_refresh_token', message: 'connection has no refresh token (offline_access not granted)', kind: 'failed_precondition' });
       }
       const refreshToken = await this.cipher.decrypt(doc._id, 'refresh', tokens.refreshCt);
       const set = await (await this.truelayer()).auth.refresh(refreshToken, { provider: doc.providerId });
+      answered = true;
+      recordRefresh('ok', trigger, doc.providerId);
       const encrypted = await this.encryptTokens(doc._id, set, tokens.refreshCt);
       if (!(await this.leases.holds(lease, this.owner))) {
         // The lease lapsed while we refreshed and another instance may have taken over: do not overwrite.
@@ -304,6 +310,7 @@ export class ConnectionService {
       await this.events.publish({ kind: 'token_refreshed', doc: updated, expiresAt: set.expiresAt, rotated: Boolean(set.refreshToken), trigger });
       return this.decryptAccess(updated);
     } catch (error) {
+      if (!answered) recordRefresh(refreshOutcomeOf(error), trigger, doc.providerId);
       const tlError = error instanceof TrueLayerError ? error : undefined;
       if (tlError && (tlError.category === 'consent_gone' || tlError.code === 'invalid_grant' || tlError.code === 'access_denied')) {
         const marked = await this.repo.setStatus(doc._id, 'reauth_required', tlError.code, false);

@@ -1,0 +1,66 @@
+/**
+ * data-fetcher's own metrics (docs/METRICS.md), recorded through the service's MeterProvider:
+ * - `ais_fetch_unattended_calls_total{provider,outcome}`: the unattended-call ledger's decisions: `granted` (a slot of
+ *   the rolling 24 h budget taken), `denied` (no slot left: the call waits for the window), `bank_exhausted` (the
+ *   bank answered that the budget is spent and the key's remaining slots were taken). Counted per decision, so it
+ *   costs nothing at scrape time; the budget *left* per key lives in the ledger (GetBudget), not in a label.
+ * - `ais_fetch_last_success_age_seconds{kind}`: seconds since this instance last fetched each data kind
+ *   successfully (absent until the first success after start).
+ * - `ais_fetch_circuit_open{provider}` (1 open or half-open, 0 closed) and `ais_fetch_circuit_transitions_total`.
+ * - the funnel's `first_data` stage (recordFunnelStage).
+ */
+import { labelValue, recordFunnelStage } from '@ais/platform-telemetry';
+import { metrics, type Counter, type ObservableGauge, type ObservableResult } from '@opentelemetry/api';
+import type { CircuitState, CircuitTransition } from './error-policy';
+
+export type BudgetDecision = 'granted' | 'denied' | 'bank_exhausted';
+
+export class FetchMetrics {
+  private readonly lastSuccess = new Map<string, number>();
+  private readonly circuits = new Map<string, CircuitState>();
+  private readonly budget: Counter;
+  private readonly transitions: Counter;
+  private readonly age: ObservableGauge;
+  private readonly open: ObservableGauge;
+  private readonly observeAge = (result: ObservableResult): void => {
+    const now = this.now();
+    for (const [kind, at] of this.lastSuccess) result.observe(Math.max(0, (now - at) / 1000), { kind });
+  };
+  private readonly observeCircuits = (result: ObservableResult): void => {
+    for (const [provider, state] of this.circuits) result.observe(state === 'closed' ? 0 : 1, { provider });
+  };
+
+  /** Instruments of the MeterProvider registered now (the service's, started before this is built). */
+  constructor(private readonly now: () => number = Date.now) {
+    const meter = metrics.getMeter('data-fetcher');
+    this.budget = meter.createCounter('ais_fetch_unattended_calls_total', { description: 'Unattended-call ledger decisions, by provider and outcome' });
+    this.transitions = meter.createCounter('ais_fetch_circuit_transitions_total', { description: 'Provider circuit breaker state changes, by provider and new state' });
+    this.age = meter.createObservableGauge('ais_fetch_last_success_age_seconds', { description: 'Seconds since the last successful fetch of each data kind by this instance', unit: 's' });
+    this.open = meter.createObservableGauge('ais_fetch_circuit_open', { description: '1 while the provider circuit is open or half-open, 0 when closed' });
+    this.age.addCallback(this.observeAge);
+    this.open.addCallback(this.observeCircuits);
+  }
+
+  budgetDecision(provider: string, outcome: BudgetDecision): void {
+    this.budget.add(1, { provider: labelValue(provider), outcome });
+  }
+
+  succeeded(kind: string): void {
+    this.lastSuccess.set(labelValue(kind), this.now());
+  }
+
+  firstData(provider: string): void {
+    recordFunnelStage('first_data', provider);
+  }
+
+  circuit(t: CircuitTransition): void {
+    const provider = labelValue(t.providerId);
+    this.circuits.set(provider, t.to);
+    this.transitions.add(1, { provider, to: t.to });
+  }
+
+  stop(): void {
+    this.age.removeCallback(this.observeAge);
+    this.open.removeCallback(this.observeCircuits);
+  }
+}
