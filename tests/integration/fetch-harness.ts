@@ -7,7 +7,7 @@ import { bindings, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { ClockSpecError, formatClockSpec, parseClockSpec, scaledClockSpec } from '@ais/platform-config';
 import { Vault } from '@ais/platform-vault';
-import { freePort, provisionTopics, recordSecret, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
+import { freePort, provisionTopics, recordSecret, startSandboxProcess, startService as startTestService, type SandboxProcess, type ServiceProcess, type StartServiceOptions } from '@ais/testing';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import mongoose from 'mongoose';
 import { stackEnv, uniqueSuffix } from './stack-env';
@@ -20,6 +20,8 @@ export interface FetchStackOptions {
   gatewayEnv?: Record<string, string>;
   /** Export spans to the stack's Zipkin (each span as it ends). */
   tracing?: boolean;
+  /** Each service serves /metrics on a free loopback port (`ready['metricsPort']`); default true. */
+  metrics?: boolean;
   /** Also run enrichment and reconciliation (the whole data plane); the gateway then serves the read API. */
   pipeline?: boolean;
   enrichmentEnv?: Record<string, string>;
@@ -117,6 +119,8 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
     await Promise.all(procs.map((p) => p.stop(5_000).catch(() => undefined)));
     await sandbox.stop();
   };
+  const startService = (name: string, env: Record<string, string>, options: StartServiceOptions = {}): Promise<ServiceProcess> =>
+    startTestService(name, env, { metrics: o.metrics ?? true, ...options });
   try {
     const tvPort = await freePort();
     // CLOCK only when a clock is asked for (without the option, callers may pass CLOCK in tokenVaultEnv/fetcherEnv;

@@ -81,7 +81,8 @@ function track<T extends { name: string; pid: number; stop(graceMs?: number): Pr
 }
 
 async function service(name: string, env: Record<string, string>): Promise<ServiceProcess> {
-  return startService(name, { ...env, ...overrides(name) }, { timeoutMs: 90_000, onSpawn: (p) => void track(p) });
+  // metrics: each service's /metrics on a free loopback port (ready['metricsPort']) unless the overrides set METRICS_PORT
+  return startService(name, { ...env, ...overrides(name) }, { timeoutMs: 90_000, onSpawn: (p) => void track(p), metrics: true });
 }
 
 /** The local-demo API client's key: the stored one while the gateway still accepts it, else a new client. */

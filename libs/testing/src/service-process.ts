@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { teeOutput } from './secret-ledger';
-import { REPO_ROOT } from './stack';
+import { freePort, REPO_ROOT } from './stack';
 
 /** Whether a process with this PID exists (signal 0: nothing is sent). */
 export function pidAlive(pid: number): boolean {
@@ -57,6 +57,8 @@ export interface StartServiceOptions {
   onSpawn?: (proc: { name: string; pid: number; stop(graceMs?: number): Promise<number | string> }) => void;
   /** Run the esbuild bundle in this directory (tools/scripts/build-app.mjs) the way its image's CMD does, not the sources. */
   bundleDir?: string;
+  /** Serve the Prometheus endpoint on a free loopback port (METRICS_PORT; `ready['metricsPort']`) unless env sets one. */
+  metrics?: boolean;
 }
 
 /** The message of the last fatal (else error) JSON log line in `logs`, else the last line of `text`. */
@@ -73,7 +75,8 @@ export async function startService(
   env: Record<string, string>,
   options: number | StartServiceOptions = {},
 ): Promise<ServiceProcess> {
-  const { timeoutMs = 60_000, onSpawn, bundleDir } = typeof options === 'number' ? { timeoutMs: options } : options;
+  const { timeoutMs = 60_000, onSpawn, bundleDir, metrics = false } = typeof options === 'number' ? { timeoutMs: options } : options;
+  if (metrics && env['METRICS_PORT'] === undefined) env = { ...env, METRICS_HOST: '127.0.0.1', METRICS_PORT: String(await freePort()) };
   const child: ChildProcess = spawn(
     process.execPath,
     bundleDir

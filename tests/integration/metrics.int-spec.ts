@@ -1,0 +1,173 @@
+/**
+ * Metrics on the real stack (simulator, the five services with METRICS_PORT, Kafka, the store): one user connects
+ * through our hosted bank picker and permission screen (the real redirect through the simulator's dialog), the
+ * post-consent fetch runs, then every service's /metrics is scraped:
+ *
+ * - token-vault and data-fetcher count their TrueLayer calls by endpoint template, status and provider, with latency
+ *   histograms; data-fetcher's carry the connection's provider;
+ * - the connection funnel shows each stage once for the provider the user chose (gateway: link created, bank chosen,
+ *   permission accepted, consented; token-vault: tokens stored; data-fetcher: first data);
+ * - the pipeline services report their consumer lag; data-fetcher its fetch lag per data kind;
+ * - no label value anywhere is an id or a secret of the journey (user, connection, credentials, accounts, API key,
+ *   page token, state, code) or looks like one (UUIDs, JWTs, long opaque strings).
+ */
+import { callbackRequest, parseBouncePage, recordSecret, recordUrlSecrets, scrapeMetrics, type AuthorizeAnswer, type MetricSample } from '@ais/testing';
+import { startFetchStack, waitFor, type FetchStack } from './fetch-harness';
+
+jest.setTimeout(300_000);
+
+const RETURN_URL = 'https://app.example.test/done';
+
+type Scrape = { service: string; samples: MetricSample[] };
+
+const sum = (samples: MetricSample[], name: string, labels: Record<string, string> = {}): number =>
+  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((t, s) => t + s.value, 0);
+
+/** The hosted journey a browser takes: picker, permission screen, the bank's dialog (simulator), callback, bounce. */
+async function connectThroughHostedPages(stack: FetchStack, userId: string, providerId: string): Promise<{ connectionId: string; credentialsId: string; secrets: string[] }> {
+  const created = await stack.api('POST', `/v1/users/${userId}/connect-sessions`, { dialog: 'hosted', return_url: RETURN_URL });
+  expect(created.status).toBe(201);
+  const pageUrl = created.json['url'] as string;
+  recordUrlSecrets(pageUrl);
+  const picker = await fetch(pageUrl);
+  expect(picker.status).toBe(200);
+  await picker.text();
+  const cookie = picker.headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith('ais_connect_binding='));
+  expect(cookie).toBeDefined();
+  const consentPage = await fetch(`${pageUrl}/consent?provider_id=${providerId}`, { headers: { cookie: cookie! } });
+  expect(consentPage.status).toBe(200);
+  await consentPage.text();
+  const accepted = await fetch(`${pageUrl}/consent`, {
+    method: 'POST',
+    headers: { cookie: cookie!, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ provider_id: providerId }).toString(),
+    redirect: 'manual',
+  });
+  expect(accepted.status).toBe(303);
+  const authUrl = accepted.headers.get('location')!;
+  recordUrlSecrets(authUrl);
+  const authorized = await fetch(`${stack.sandbox.url}/__admin/authorize`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ auth_url: authUrl, username: 'john', password: 'doe' }),
+  });
+  expect(authorized.status).toBe(200);
+  const answer = (await authorized.json()) as AuthorizeAnswer;
+  recordSecret('code', answer.code);
+  recordSecret('state', answer.state);
+  const cb = callbackRequest(answer);
+  const callback = await fetch(cb.url, { method: cb.method, headers: cb.headers, body: cb.body, redirect: 'manual' });
+  expect(callback.status).toBe(303);
+  const bounceUrl = new URL(callback.headers.get('location')!, cb.url).href;
+  recordUrlSecrets(bounceUrl);
+  const page = parseBouncePage(await (await fetch(bounceUrl)).text());
+  expect(page.outcome).toBe('connected');
+  const secrets = [new URL(pageUrl).pathname.split('/')[2]!, new URL(bounceUrl).pathname.split('/')[2]!, answer.code ?? '', answer.state ?? '', answer.credentials_id];
+  return { connectionId: page.connectionId!, credentialsId: answer.credentials_id, secrets };
+}
+
+describe('metrics after a connect journey and its post-consent fetch', () => {
+  let stack: FetchStack;
+  let scrapes: Scrape[];
+  let journey: { connectionId: string; credentialsId: string; secrets: string[] };
+  const userId = `metrics-user-${Date.now()}`;
+  const provider = 'mock';
+
+  beforeAll(async () => {
+    stack = await startFetchStack({ pipeline: true });
+    journey = await connectThroughHostedPages(stack, userId, provider);
+    await waitFor(
+      'the post-consent fetch',
+      async () => {
+        const res = await fetch(`${stack.admin}/admin/connections/${encodeURIComponent(journey.connectionId)}/support-report`, { headers: { accept: 'application/json' } });
+        const report = res.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
+        return report && (report['backfill'] === 'done' || report['backfill'] === 'partial') ? true : undefined;
+      },
+      180_000,
+      1_000,
+    );
+    const services = [stack.gateway, stack.tokenVault, stack.fetchers[0]!, stack.enrichment!, stack.reconciliation!];
+    scrapes = await Promise.all(
+      services.map(async (svc) => {
+        const port = Number(svc.ready['metricsPort']);
+        expect(port).toBeGreaterThan(0);
+        return { service: svc.name, samples: (await scrapeMetrics(port)).samples };
+      }),
+    );
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  const of = (service: string): MetricSample[] => scrapes.find((s) => s.service === service)!.samples;
+
+  it('token-vault counts its TrueLayer calls (code exchange, /me) by endpoint, status and provider, with latency', () => {
+    const tv = of('token-vault');
+    expect(sum(tv, 'ais_truelayer_requests_total', { endpoint: '/connect/token', method: 'POST', status: '200' })).toBeGreaterThanOrEqual(1);
+    expect(sum(tv, 'ais_truelayer_requests_total', { endpoint: '/data/v1/me', status: '200' })).toBeGreaterThanOrEqual(1);
+    for (const s of tv.filter((x) => x.name === 'ais_truelayer_requests_total')) expect(Object.keys(s.labels)).toEqual(expect.arrayContaining(['endpoint', 'method', 'status', 'provider']));
+    expect(sum(tv, 'ais_truelayer_request_duration_seconds_count', { endpoint: '/connect/token' })).toBe(sum(tv, 'ais_truelayer_requests_total', { endpoint: '/connect/token' }));
+  });
+
+  it('data-fetcher counts its Data API calls by endpoint template with the connection\'s provider, with latency buckets', () => {
+    const df = of('data-fetcher');
+    const calls = df.filter((s) => s.name === 'ais_truelayer_requests_total' && s.value > 0);
+    expect(calls.length).toBeGreaterThan(0);
+    for (const s of calls) {
+      expect(s.labels['endpoint']).toMatch(/^\/data\/v1\/[a-z_/{}]+$/);
+      expect(s.labels['provider']).toBe(provider);
+      expect(s.labels['status']).toMatch(/^(\d{3}|timeout|network_error|cancelled)$/);
+    }
+    expect(sum(df, 'ais_truelayer_requests_total', { endpoint: '/data/v1/accounts', status: '200', provider })).toBeGreaterThanOrEqual(1);
+    expect(sum(df, 'ais_truelayer_requests_total', { endpoint: '/data/v1/accounts/{account_id}/transactions', status: '200', provider })).toBeGreaterThanOrEqual(1);
+    const buckets = df.filter((s) => s.name === 'ais_truelayer_request_duration_seconds_bucket' && s.labels['endpoint'] === '/data/v1/accounts');
+    expect(buckets.find((b) => b.labels['le'] === '+Inf')!.value).toBe(sum(df, 'ais_truelayer_requests_total', { endpoint: '/data/v1/accounts' }));
+  });
+
+  it('shows the connection funnel, each stage once for the chosen provider, across the services that see it', () => {
+    const stage = (service: string, name: string, p = provider) => sum(of(service), 'ais_connect_funnel_total', { stage: name, provider: p });
+    expect(stage('auth-gateway', 'link_created', 'none')).toBe(1);
+    expect(stage('auth-gateway', 'bank_chosen')).toBe(1);
+    expect(stage('auth-gateway', 'permission_accepted')).toBe(1);
+    expect(stage('auth-gateway', 'consented')).toBe(1);
+    expect(stage('token-vault', 'tokens_stored')).toBe(1);
+    expect(stage('data-fetcher', 'first_data')).toBe(1);
+  });
+
+  it('reports consumer lag for the Kafka consumers and fetch lag per data kind', () => {
+    for (const service of ['data-fetcher', 'enrichment', 'reconciliation']) {
+      const lag = of(service).filter((s) => s.name === 'ais_kafka_consumer_lag');
+      expect(lag.length).toBeGreaterThan(0);
+      for (const s of lag) {
+        expect(s.labels['topic']!.startsWith(stack.prefix)).toBe(true);
+        expect(s.value).toBeGreaterThanOrEqual(0);
+      }
+    }
+    const age = of('data-fetcher').filter((s) => s.name === 'ais_fetch_last_success_age_seconds');
+    expect(age.map((s) => s.labels['kind'])).toEqual(expect.arrayContaining(['accounts', 'transactions', 'balance']));
+    for (const s of age) expect(s.value).toBeLessThan(300);
+    expect(sum(of('data-fetcher'), 'ais_dead_letters_total')).toBe(0);
+  });
+
+  it('has no id or secret of the journey, nor anything that looks like one, as a label value', async () => {
+    const accounts = (await stack.sandbox.admin<{ accounts: { account_id: string }[] }>('GET', `/ledger/accounts?credentials_id=${encodeURIComponent(journey.credentialsId)}`)).accounts.map((a) => a.account_id);
+    const known = [userId, journey.connectionId, stack.apiKey, ...accounts, ...journey.secrets].filter((v) => v.length >= 6);
+    expect(accounts.length).toBeGreaterThan(0);
+    const values = new Set(scrapes.flatMap((s) => s.samples.flatMap((x) => Object.values(x.labels))));
+    expect(values.size).toBeGreaterThan(10);
+    const offending: string[] = [];
+    for (const value of values) {
+      if (known.some((k) => value.includes(k))) offending.push(value);
+      // the test's own namespace (topic prefix, group ids) is random hex by design: not a secret
+      const v = value.split(stack.ns).join('');
+      const idLike =
+        /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i.test(v) || // UUID
+        /eyJ[A-Za-z0-9_-]{5,}\./.test(v) || // JWT
+        /[0-9a-f]{16,}/i.test(v) || // long hex
+        // a long opaque token (base64url: mixed case and digits), not a word or an identifier_with_underscores
+        v.split(/[^A-Za-z0-9_-]/).some((t) => t.length >= 32 || (t.length >= 16 && /\d/.test(t) && /[A-Z]/.test(t) && /[a-z]/.test(t)));
+      if (idLike) offending.push(value);
+    }
+    expect(offending).toEqual([]);
+  });
+});
