@@ -17,7 +17,7 @@ import { TrueLayerError, type TokenSet, type TrueLayerClient } from '@ais/truela
 import { randomUUID } from 'node:crypto';
 import type { ConnectionDoc, ConnectionRepository, EncryptedTokens } from '../data/connection.model';
 import type { TokenCipher } from '../data/token-cipher';
-import { recordRefresh, refreshOutcomeOf } from './refresh-metrics';
+import { recordConsentEvent, recordRefresh, refreshOutcomeOf } from './vault-metrics';
 
 export type ConnectionEventPayload =
   /**
@@ -545,6 +545,7 @@ export class ConnectionService {
           this.cache.delete(doc._id);
           if (await this.leases.once(`expired:${doc._id}:${period}`)) {
             expired += 1;
+            recordConsentEvent('expired', 0, doc.providerId);
             await this.events.publish({ kind: 'consent_expired', doc });
             await this.consentEnded(doc);
           }
@@ -554,6 +555,7 @@ export class ConnectionService {
           if (msLeft > h * DAY) continue;
           if (await this.leases.once(`expiring:${doc._id}:${period}:${h}`)) {
             expiring += 1;
+            recordConsentEvent('expiring', h, doc.providerId);
             await this.events.publish({ kind: 'consent_expiring', doc, horizonDays: h });
           }
           break;

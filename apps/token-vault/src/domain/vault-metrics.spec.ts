@@ -1,7 +1,7 @@
 import { AppError } from '@ais/platform-errors';
 import { startTestMetrics, type TestMetrics } from '@ais/testing';
 import { TrueLayerError } from '@ais/truelayer-client';
-import { recordRefresh, refreshOutcomeOf } from './refresh-metrics';
+import { recordConsentEvent, recordRefresh, refreshOutcomeOf } from './vault-metrics';
 
 describe('refresh outcomes', () => {
   const tl = (code: string, httpStatus: number) => new TrueLayerError({ httpStatus, code });
@@ -30,6 +30,15 @@ describe('refresh outcomes', () => {
       recordRefresh('invalid_grant', 'on_demand', 'ob-lloyds');
       expect(await m.value('ais_token_refresh_total', { outcome: 'ok', trigger: 'keep_alive', provider: 'mock' })).toBe(2);
       expect(await m.value('ais_token_refresh_total', { outcome: 'invalid_grant', trigger: 'on_demand', provider: 'ob-lloyds' })).toBe(1);
+    });
+
+    it('counts consents found expiring per horizon and expired, by provider', async () => {
+      recordConsentEvent('expiring', 7, 'mock');
+      recordConsentEvent('expiring', 1, 'mock');
+      recordConsentEvent('expired', 0, 'mock');
+      expect(await m.value('ais_consent_events_total', { event: 'expiring', provider: 'mock' })).toBe(2);
+      expect(await m.value('ais_consent_events_total', { event: 'expiring', horizon_days: '7' })).toBe(1);
+      expect(await m.value('ais_consent_events_total', { event: 'expired', horizon_days: '0', provider: 'mock' })).toBe(1);
     });
   });
 });
