@@ -170,4 +170,17 @@ describe('metrics after a connect journey and its post-consent fetch', () => {
     }
     expect(offending).toEqual([]);
   });
+
+  it('closes the endpoint with the service: SIGTERM ends it cleanly although a scraper keeps its connection open', async () => {
+    const svc = stack.enrichment!;
+    const port = Number(svc.ready['metricsPort']);
+    await scrapeMetrics(port); // fetch keeps this connection alive after the answer
+    const started = Date.now();
+    expect(await svc.stop(20_000)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000); // the harness's SHUTDOWN_TIMEOUT_MS: no forced exit
+    expect(svc.logs.some((l) => l['msg'] === 'shutdown hook done' && l['hook'] === 'metrics' && l['phase'] === 'flush')).toBe(true);
+    expect(svc.logs.some((l) => l['msg'] === 'shutdown complete')).toBe(true);
+    expect(svc.logs.filter((l) => l['msg'] === 'shutdown hook failed' || l['msg'] === 'shutdown timed out; forcing')).toEqual([]);
+    await expect(scrapeMetrics(port)).rejects.toThrow();
+  });
 });
