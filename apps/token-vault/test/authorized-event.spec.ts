@@ -123,8 +123,8 @@ describe('StartReconsent passes the present user on to TrueLayer', () => {
   it('user_ip is the X-PSU-IP of the extend and of the /me call after it; never stored or logged', async () => {
     const { res, tl, docs, lines } = await reconsent(`::ffff:${PSU_IP}`);
     expect(res.outcome?.$case).toBe('extended');
-    expect(tl.auth.extendConnection).toHaveBeenCalledWith(expect.objectContaining({ userHasReconfirmedConsent: true, user: { id: 'u1' } }), { psuIp: PSU_IP });
-    expect(tl.data.me).toHaveBeenLastCalledWith('at-2', { psuIp: PSU_IP });
+    expect(tl.auth.extendConnection).toHaveBeenCalledWith(expect.objectContaining({ userHasReconfirmedConsent: true, user: { id: 'u1' } }), { psuIp: PSU_IP, provider: 'mock' });
+    expect(tl.data.me).toHaveBeenLastCalledWith('at-2', { psuIp: PSU_IP, provider: 'mock' });
     expect(JSON.stringify([...docs.values()])).not.toContain(PSU_IP);
     expect(lines.join('')).not.toContain(PSU_IP);
   });
@@ -133,8 +133,8 @@ describe('StartReconsent passes the present user on to TrueLayer', () => {
     for (const userIp of ['', 'not-an-ip']) {
       const { res, tl } = await reconsent(userIp);
       expect(res.outcome?.$case).toBe('extended');
-      expect(tl.auth.extendConnection).toHaveBeenCalledWith(expect.objectContaining({ userHasReconfirmedConsent: true }), {});
-      expect(tl.data.me).toHaveBeenLastCalledWith('at-2', {});
+      expect(tl.auth.extendConnection).toHaveBeenCalledWith(expect.objectContaining({ userHasReconfirmedConsent: true }), { provider: 'mock' }); // the metrics label only
+      expect(tl.data.me).toHaveBeenLastCalledWith('at-2', { provider: 'mock' });
     }
   });
 });
