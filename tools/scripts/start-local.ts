@@ -17,9 +17,11 @@ import {
   pidAlive,
   provisionTopics,
   readStackEnv,
+  scrapeMetrics,
   ServiceStartError,
   startSandboxProcess,
   startService,
+  type MetricSample,
   type SandboxProcess,
   type ServiceProcess,
 } from '@ais/testing';
@@ -34,6 +36,8 @@ const stackDir = resolve(process.env['AIS_STACK_DIR'] ?? join(root, '.infra'));
 const t0 = Date.now();
 
 const DEMO_USER = 'demo-user';
+/** The connection funnel's stages in order (docs/METRICS.md). */
+const FUNNEL = ['link_created', 'bank_chosen', 'permission_accepted', 'consented', 'tokens_stored', 'first_data'] as const;
 const RETURN_URL = 'http://127.0.0.1/return';
 
 const say = (line: string) => process.stdout.write(`[start] ${line}\n`);
@@ -203,6 +207,17 @@ async function main(): Promise<void> {
   const page = await fetch(overview.url);
   if (page.status !== 200) throw new Error(`the overview page answered HTTP ${page.status}`);
   console.log(`overview page:      ${overview.url}   (HTTP ${page.status}; the link works until ${overview.expires_at})`);
+  const scraped = new Map<string, MetricSample[]>();
+  for (const p of [gw, tv, df, en, rc]) {
+    const port = Number(p.ready['metricsPort']);
+    console.log(`metrics:            http://127.0.0.1:${port}/metrics   (${p.name})`);
+    scraped.set(p.name, (await scrapeMetrics(port)).samples);
+  }
+  // the connection funnel, as Prometheus sees it: each stage's count summed over the services that record it
+  const stage = (s: string) => [...scraped.values()].flat().filter((m) => m.name === 'ais_connect_funnel_total' && m.labels['stage'] === s).reduce((n, m) => n + m.value, 0);
+  console.log(`connection funnel: ${FUNNEL.map((s) => `${s} ${stage(s)}`).join(' → ')}`);
+  const tlCalls = [...scraped.values()].flat().filter((m) => m.name === 'ais_truelayer_requests_total').reduce((n, m) => n + m.value, 0);
+  console.log(`TrueLayer requests counted by the services' metrics: ${tlCalls}`);
   if (summary.accounts.length === 0 || summary.transactions === 0) throw new Error(`the read API shows ${summary.accounts.length} accounts and ${summary.transactions} transactions for ${DEMO_USER}`);
   say(`summary at ${secs()}`);
   if (once) {

@@ -92,8 +92,8 @@ export const commonSchema = z.object({
 
 /** The Prometheus endpoint (`GET /metrics`, its own HTTP server): METRICS_PORT 0 or unset = off. */
 export const metricsSchema = z.object({
-  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
-  METRICS_PORT: port.default(0),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('Address the Prometheus endpoint (`GET /metrics`) binds to; loopback by default, set 0.0.0.0 for a scraper on another host.'),
+  METRICS_PORT: port.default(0).describe('Port of the Prometheus endpoint; 0 turns it off (docs/METRICS.md lists the metrics).'),
 });
 
 export const mongoSchema = z.object({
