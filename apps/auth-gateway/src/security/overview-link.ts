@@ -1,10 +1,10 @@
 /**
- * The connection-overview link token: base64url(version ‖ iv ‖ GCM tag ‖ AES-256-GCM(payload)), like `state`
- * (state.ts) but under its own key (HKDF of the state key) and associated data, so neither opens as the other. The
+ * The connection-overview link token: a sealed token (sealed.ts) like `state`, but under its own key (HKDF of the state key) and associated data, so neither opens as the other. The
  * payload (user, API client, expiry) is encrypted and authenticated: a link names one user of one client and stops
  * working at `exp`. Not single use: the page's own links (month, search) reuse it until it expires.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { hkdfSync } from 'node:crypto';
+import { openJson, sealJson } from './sealed';
 
 export interface OverviewLinkPayload {
   /** The product's user id. */
@@ -24,7 +24,6 @@ export class OverviewLinkError extends Error {
   }
 }
 
-const VERSION = 1;
 const AAD = Buffer.from('ais-auth-gateway/overview-link/v1', 'utf8');
 export const OVERVIEW_TOKEN_RE = /^[A-Za-z0-9_-]{40,1024}$/;
 
@@ -38,33 +37,15 @@ export class OverviewLinkCodec {
   }
 
   seal(payload: OverviewLinkPayload): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(AAD);
-    const ct = Buffer.concat([cipher.update(JSON.stringify({ uid: payload.uid, cid: payload.cid, exp: payload.exp }), 'utf8'), cipher.final()]);
-    return Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), ct]).toString('base64url');
+    return sealJson(this.key, AAD, { uid: payload.uid, cid: payload.cid, exp: payload.exp });
   }
 
   /** Opens and checks expiry; throws {@link OverviewLinkError}. */
   open(token: string, now: number): OverviewLinkPayload {
     if (!OVERVIEW_TOKEN_RE.test(token)) throw new OverviewLinkError('malformed');
-    const raw = Buffer.from(token, 'base64url');
-    if (raw.length < 1 + 12 + 16 + 2 || raw[0] !== VERSION) throw new OverviewLinkError('malformed');
-    let plain: string;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(1, 13));
-      decipher.setAAD(AAD);
-      decipher.setAuthTag(raw.subarray(13, 29));
-      plain = Buffer.concat([decipher.update(raw.subarray(29)), decipher.final()]).toString('utf8');
-    } catch {
-      throw new OverviewLinkError('forged');
-    }
-    let v: unknown;
-    try {
-      v = JSON.parse(plain);
-    } catch {
-      throw new OverviewLinkError('forged');
-    }
+    const opened = openJson(this.key, AAD, token);
+    if (typeof opened === 'string') throw new OverviewLinkError(opened);
+    const v = opened.value;
     const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
     if (typeof o['uid'] !== 'string' || typeof o['cid'] !== 'string' || typeof o['exp'] !== 'number') throw new OverviewLinkError('forged');
     if (o['exp'] <= now) throw new OverviewLinkError('expired');

@@ -1,9 +1,9 @@
 /**
- * The OAuth `state`: base64url(version ‖ iv ‖ GCM tag ‖ AES-256-GCM(payload)). The tag authenticates it (a forged or
+ * The OAuth `state`: a sealed token (sealed.ts), base64url(version ‖ iv ‖ GCM tag ‖ AES-256-GCM(payload)). The tag authenticates it (a forged or
  * altered value does not open); the payload is encrypted, so users, clients and intents never show in URLs. The
  * server-side auth session (keyed by `sid`) makes it single use.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { openJson, sealJson } from './sealed';
 
 export type Intent = { kind: 'new' } | { kind: 'reconsent'; connectionId: string };
 
@@ -28,7 +28,6 @@ export class StateError extends Error {
   }
 }
 
-const VERSION = 1;
 const AAD = Buffer.from('ais-auth-gateway/state/v1', 'utf8');
 const MAX_LEN = 2048;
 
@@ -38,41 +37,22 @@ export class StateCodec {
   }
 
   seal(payload: StatePayload): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(AAD);
-    const ct = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
-    return Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), ct]).toString('base64url');
+    return sealJson(this.key, AAD, payload);
   }
 
   /** Opens and checks expiry; throws {@link StateError}. */
   open(state: string, now: number): StatePayload {
     if (state.length === 0 || state.length > MAX_LEN || !/^[A-Za-z0-9_-]+$/.test(state)) throw new StateError('malformed');
-    const raw = Buffer.from(state, 'base64url');
-    if (raw.length < 1 + 12 + 16 + 2 || raw[0] !== VERSION) throw new StateError('malformed');
-    let plain: string;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(1, 13));
-      decipher.setAAD(AAD);
-      decipher.setAuthTag(raw.subarray(13, 29));
-      plain = Buffer.concat([decipher.update(raw.subarray(29)), decipher.final()]).toString('utf8');
-    } catch {
-      throw new StateError('forged');
-    }
-    const payload = parsePayload(plain);
+    const opened = openJson(this.key, AAD, state);
+    if (typeof opened === 'string') throw new StateError(opened);
+    const payload = parsePayload(opened.value);
     if (!payload) throw new StateError('forged');
     if (payload.exp <= now) throw new StateError('expired');
     return payload;
   }
 }
 
-function parsePayload(plain: string): StatePayload | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(plain);
-  } catch {
-    return undefined;
-  }
+function parsePayload(v: unknown): StatePayload | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const o = v as Record<string, unknown>;
   const intent = o['intent'] as Record<string, unknown> | undefined;
