@@ -31,5 +31,6 @@ export {
 export { DEFAULT_GRPC_TLS, stackGrpcTls } from './grpc-identity';
 export { recordSecret, teeOutput, currentScanRun, readLedger, stackLedgerFiles, MIN_SECRET_LENGTH, type LedgerEntry, type ScanRun, type SecretKind } from './secret-ledger';
 export { documentSecrets, documentText, Findings, kafkaMessageSecrets, logLineSecrets, SecretIndex, secretKindsIn, spanSecrets, type KafkaMessageLike } from './secret-scan';
-export { COMPOSE_PLACEHOLDER, TELEMETRY_VARIABLES, composeServiceEnv, deployedEnvs, describeDeployedEnv, dockerfileEnv, interpolateCompose, kubernetesEnv, unknownVariables, type DeployedEnv } from './deploy-env';
+export { COMPOSE_PLACEHOLDER, TELEMETRY_VARIABLES, composeServiceEnv, deployedEnvs, dockerfileEnv, interpolateCompose, kubernetesEnv, unknownVariables, type DeployedEnv } from './deploy-env';
 export { parsePrometheusText, scrapeMetrics, startTestMetrics, type MetricSample, type TestMetrics } from './metrics';
+export { describeDeployedEnv } from './deploy-spec';

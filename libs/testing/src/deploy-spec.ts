@@ -1,0 +1,37 @@
+// A service's deployment spec, shared by apps/*/src/deployment.spec.ts (jest's functions imported, not global, so
+// that code type-checked without jest's globals can import @ais/testing).
+import { describe, expect, it } from '@jest/globals';
+import { deployedEnvs, unknownVariables } from './deploy-env';
+
+interface ConfigSchema {
+  shape: Record<string, { safeParse(v: unknown): { success: boolean } }>;
+  safeParse(v: unknown): { error?: { issues: unknown[] } };
+}
+
+/**
+ * A service's deployment spec (jest): the environment its image, infra/compose.platform.yaml and infra/k8s/<service>
+ * set is one the service accepts: only variables its schema reads, and a valid configuration where the environment
+ * is complete (compose, Kubernetes) or valid values where it is not (the image's ENV).
+ */
+export function describeDeployedEnv(service: string, schema: ConfigSchema): void {
+  const artefacts = deployedEnvs(service);
+
+  it('has deployment artefacts to check', () => {
+    expect(artefacts.map((a) => a.source)).toEqual(expect.arrayContaining(['Dockerfile', 'compose']));
+  });
+
+  describe.each(artefacts)('$source', ({ env, complete }) => {
+    it('sets only variables the service reads', () => {
+      expect(unknownVariables(env, Object.keys(schema.shape))).toEqual([]);
+    });
+
+    it('is a valid configuration (a complete environment) or valid values (the image)', () => {
+      if (complete) {
+        expect(schema.safeParse(env).error?.issues ?? []).toEqual([]);
+        return;
+      }
+      const invalid = Object.entries(env).filter(([k, v]) => schema.shape[k] && !schema.shape[k].safeParse(v).success);
+      expect(invalid).toEqual([]);
+    });
+  });
+}
