@@ -1,6 +1,7 @@
-// A service's deployment spec, shared by apps/*/src/deployment.spec.ts (jest's functions imported, not global, so
-// that code type-checked without jest's globals can import @ais/testing).
-import { describe, expect, it } from '@jest/globals';
+/// <reference types="jest" />
+// A service's deployment spec, shared by apps/*/src/deployment.spec.ts. jest's globals are used only when the
+// function runs (in jest); loading this module needs none of them, so every process can import @ais/testing, and
+// the reference above lets code type-checked without jest's globals (bench/) compile it.
 import { deployedEnvs, unknownVariables } from './deploy-env';
 
 interface ConfigSchema {
