@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 // the store's own counters tell when the pipeline has published everything, read as an operator would
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { ReconciliationStore } from '../../apps/reconciliation/src/data/store';
-import { readApi, startFetchStack, waitFor, type FetchStack } from './fetch-harness';
+import { readApi, startFetchStack, waitFor, waitForStoreSettled, type FetchStack } from './fetch-harness';
 import { stackEnv } from './stack-env';
 
 jest.setTimeout(600_000);
@@ -59,27 +59,7 @@ describe('the example change-feed consumer follows a journey', () => {
   const pages = (lines: Json[]) => lines.filter((l) => l['source'] === 'http');
   const sum = (lines: Json[], key: string) => pages(lines).reduce((n, l) => n + Number(l[key]), 0);
 
-  /** Waits until reconciliation has applied and published everything the fetcher produced so far. */
-  const settled = async (what: string): Promise<void> => {
-    let last = '';
-    let stableSince = 0;
-    await waitFor(
-      what,
-      async () => {
-        const st = await store.userState(USER);
-        const published = (st as unknown as { publishedSeq?: number } | null)?.publishedSeq ?? 0;
-        const sig = `${st?.seq ?? 0}/${st?.committedSeq ?? 0}/${published}/${s.raw.events.length}`;
-        if (sig !== last) {
-          last = sig;
-          stableSince = Date.now();
-          return undefined;
-        }
-        return st && st.committedSeq === st.seq && published === st.committedSeq && Date.now() - stableSince > 3_000 ? true : undefined;
-      },
-      240_000,
-      500,
-    );
-  };
+  const settled = (what: string): Promise<void> => waitForStoreSettled(store, USER, () => s.raw.events.length, what, 240_000);
 
   beforeAll(async () => {
     stateDir = mkdtempSync(join(tmpdir(), 'change-feed-'));

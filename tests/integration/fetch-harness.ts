@@ -266,6 +266,37 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
+/**
+ * Waits until reconciliation has applied and published everything the fetcher produced so far for `userId`: its
+ * user state's seq, committed and published seq agree, and they and the raw-event count have not moved for 3 s.
+ */
+export async function waitForStoreSettled(
+  store: { userState(userId: string): Promise<{ seq?: number; committedSeq?: number } | null> },
+  userId: string,
+  rawEvents: () => number,
+  what: string,
+  timeoutMs: number,
+): Promise<void> {
+  let last = '';
+  let stableSince = 0;
+  await waitFor(
+    what,
+    async () => {
+      const st = await store.userState(userId);
+      const published = (st as { publishedSeq?: number } | null)?.publishedSeq ?? 0;
+      const sig = `${st?.seq ?? 0}/${st?.committedSeq ?? 0}/${published}/${rawEvents()}`;
+      if (sig !== last) {
+        last = sig;
+        stableSince = Date.now();
+        return undefined;
+      }
+      return st && st.committedSeq === st.seq && published === st.committedSeq && Date.now() - stableSince > 3_000 ? true : undefined;
+    },
+    timeoutMs,
+    500,
+  );
+}
+
 type Json = Record<string, unknown>;
 
 /** The read API as a test walks it for one user: GET that throws on non-200, every page of transactions, the feed. */

@@ -20,7 +20,7 @@ import { connectMockUser, reauthMockUser, type MockUserConnection } from '@ais/t
 // the store's own canonical checksum and counters (invariant 6 is about that store), read as an operator would
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { ReconciliationStore } from '../../apps/reconciliation/src/data/store';
-import { readApi, startFetchStack, waitFor, type FetchStack } from './fetch-harness';
+import { readApi, startFetchStack, waitFor, waitForStoreSettled, type FetchStack } from './fetch-harness';
 
 jest.setTimeout(600_000);
 
@@ -52,27 +52,7 @@ describe('data plane end to end: fetch → enrich → reconcile → read API and
   });
 
   const { get, allTransactions, changesSince } = readApi({ api: (...a) => s.api(...a) }, USER);
-  /** Waits until reconciliation has applied and published everything the fetcher produced so far. */
-  const settled = async (what: string): Promise<void> => {
-    let last = '';
-    let stableSince = 0;
-    await waitFor(
-      what,
-      async () => {
-        const st = await store.userState(USER);
-        const published = (st as unknown as { publishedSeq?: number } | null)?.publishedSeq ?? 0;
-        const sig = `${st?.seq ?? 0}/${st?.committedSeq ?? 0}/${published}/${s.raw.events.length}`;
-        if (sig !== last) {
-          last = sig;
-          stableSince = Date.now();
-          return undefined;
-        }
-        return st && st.committedSeq === st.seq && published === st.committedSeq && Date.now() - stableSince > 3_000 ? true : undefined;
-      },
-      180_000,
-      500,
-    );
-  };
+  const settled = (what: string): Promise<void> => waitForStoreSettled(store, USER, () => s.raw.events.length, what, 180_000);
   const backfillDone = async (): Promise<void> => {
     await waitFor(
       'the post-consent fetch',
