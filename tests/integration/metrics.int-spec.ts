@@ -11,7 +11,7 @@
  * - no label value anywhere is an id or a secret of the journey (user, connection, credentials, accounts, API key,
  *   page token, state, code) or looks like one (UUIDs, JWTs, long opaque strings).
  */
-import { callbackRequest, parseBouncePage, recordSecret, recordUrlSecrets, scrapeMetrics, type AuthorizeAnswer, type MetricSample } from '@ais/testing';
+import { connectMockUser, scrapeMetrics, type MetricSample } from '@ais/testing';
 import { startFetchStack, waitFor, type FetchStack } from './fetch-harness';
 
 jest.setTimeout(300_000);
@@ -23,47 +23,14 @@ type Scrape = { service: string; samples: MetricSample[] };
 const sum = (samples: MetricSample[], name: string, labels: Record<string, string> = {}): number =>
   samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((t, s) => t + s.value, 0);
 
-/** The hosted journey a browser takes: picker, permission screen, the bank's dialog (simulator), callback, bounce. */
+/**
+ * The hosted journey a browser takes (picker, permission screen, the bank's dialog on the simulator, callback,
+ * bounce), each step checked by connectMockUser; `secrets` gets every token it saw and the credentials id.
+ */
 async function connectThroughHostedPages(stack: FetchStack, userId: string, providerId: string): Promise<{ connectionId: string; credentialsId: string; secrets: string[] }> {
-  const created = await stack.api('POST', `/v1/users/${userId}/connect-sessions`, { dialog: 'hosted', return_url: RETURN_URL });
-  expect(created.status).toBe(201);
-  const pageUrl = created.json['url'] as string;
-  recordUrlSecrets(pageUrl);
-  const picker = await fetch(pageUrl);
-  expect(picker.status).toBe(200);
-  await picker.text();
-  const cookie = picker.headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith('ais_connect_binding='));
-  expect(cookie).toBeDefined();
-  const consentPage = await fetch(`${pageUrl}/consent?provider_id=${providerId}`, { headers: { cookie: cookie! } });
-  expect(consentPage.status).toBe(200);
-  await consentPage.text();
-  const accepted = await fetch(`${pageUrl}/consent`, {
-    method: 'POST',
-    headers: { cookie: cookie!, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ provider_id: providerId }).toString(),
-    redirect: 'manual',
-  });
-  expect(accepted.status).toBe(303);
-  const authUrl = accepted.headers.get('location')!;
-  recordUrlSecrets(authUrl);
-  const authorized = await fetch(`${stack.sandbox.url}/__admin/authorize`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ auth_url: authUrl, username: 'john', password: 'doe' }),
-  });
-  expect(authorized.status).toBe(200);
-  const answer = (await authorized.json()) as AuthorizeAnswer;
-  recordSecret('code', answer.code);
-  recordSecret('state', answer.state);
-  const cb = callbackRequest(answer);
-  const callback = await fetch(cb.url, { method: cb.method, headers: cb.headers, body: cb.body, redirect: 'manual' });
-  expect(callback.status).toBe(303);
-  const bounceUrl = new URL(callback.headers.get('location')!, cb.url).href;
-  recordUrlSecrets(bounceUrl);
-  const page = parseBouncePage(await (await fetch(bounceUrl)).text());
-  expect(page.outcome).toBe('connected');
-  const secrets = [new URL(pageUrl).pathname.split('/')[2]!, new URL(bounceUrl).pathname.split('/')[2]!, answer.code ?? '', answer.state ?? '', answer.credentials_id];
-  return { connectionId: page.connectionId!, credentialsId: answer.credentials_id, secrets };
+  const secrets: string[] = [];
+  const c = await connectMockUser({ gatewayUrl: stack.base, apiKey: stack.apiKey, simulatorUrl: stack.sandbox.url, userId, username: 'john', password: 'doe', dialog: 'hosted', providerId, returnUrl: RETURN_URL, secrets });
+  return { connectionId: c.connectionId, credentialsId: c.credentialsId, secrets };
 }
 
 describe('metrics after a connect journey and its post-consent fetch', () => {

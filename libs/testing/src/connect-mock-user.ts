@@ -9,10 +9,14 @@
  *   4. the bounce page (checks the outcome; with a `returnUrl` its link carries `connection_id`). Without a
  *      `returnUrl` the connection id is the one that appeared in `GET /v1/users/{userId}/connections` meanwhile.
  *
+ * With `dialog: 'hosted'` step 1 is our own hosted pages instead, as a browser walks them: the bank picker (its
+ * browser-binding cookie kept), the permission screen of `providerId`, and the consent form, whose 303 is the auth
+ * link with that bank chosen.
+ *
  * The return URL itself (the product's app) is never opened. Every state, code, page and bounce token seen on the way
- * goes to the run's secret ledger (secret-ledger.ts).
+ * goes to the run's secret ledger (secret-ledger.ts), and to `opts.secrets` when given.
  */
-import { recordSecret } from './secret-ledger';
+import { recordSecret, type SecretKind } from './secret-ledger';
 
 export interface ConnectMockUserOptions {
   /** Public base URL of the auth-gateway (where `/v1/*`, `/v1/callback` and `/bounce/*` are served). */
@@ -25,7 +29,12 @@ export interface ConnectMockUserOptions {
   /** Mock bank login, e.g. john/doe, heavy/heavy, john1/doe1. */
   username: string;
   password: string;
-  /** Bank chosen in the simulator's dialog; default `mock` when the link allows it (the simulator's own rule). */
+  /**
+   * `truelayer` (default): TrueLayer's dialog picks the bank. `hosted`: our bank picker and permission screen, where
+   * the user picks `providerId` (required then).
+   */
+  dialog?: 'truelayer' | 'hosted';
+  /** Bank chosen in the simulator's dialog (or on our picker); default `mock` when the link allows it (the simulator's own rule). */
   providerId?: string;
   /** Connect-session `providers` and `scopes` (the gateway's defaults when omitted). */
   providers?: string[];
@@ -39,6 +48,12 @@ export interface ConnectMockUserOptions {
   returnUrl?: string;
   /** Injected for unit tests; default the global fetch. */
   fetch?: typeof fetch;
+  /** Extra headers for each request of the journey to the gateway (e.g. a W3C `traceparent`, called per request). */
+  headers?: () => Record<string, string>;
+  /** Called after each step of the journey with `<METHOD> <path, ids and tokens elided> <status>`. */
+  onStep?: (step: string) => void;
+  /** Receives every state, code, page and bounce token and the credentials id the journey saw (for checks that none leaks). */
+  secrets?: string[];
 }
 
 export interface MockUserConnection {
@@ -62,7 +77,7 @@ export interface AuthorizeAnswer {
 export class ConnectMockUserError extends Error {
   constructor(
     message: string,
-    readonly step: 'connect-session' | 'authorize' | 'callback' | 'bounce' | 'connections',
+    readonly step: 'connect-session' | 'picker' | 'consent' | 'authorize' | 'callback' | 'bounce' | 'connections',
     readonly status?: number,
   ) {
     super(`connectMockUser (${step}): ${message}`);
@@ -103,19 +118,70 @@ export function callbackRequest(answer: AuthorizeAnswer): CallbackRequest {
  * Records the secrets a gateway or simulator URL carries: `state` and `code` query parameters, the page token of a
  * hosted page (`/connect/<token>`) and the bounce token of a bounce page (`/bounce/<token>`).
  */
-export function recordUrlSecrets(url: string): void {
+export function recordUrlSecrets(url: string, seen?: string[]): void {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     return;
   }
-  recordSecret('state', u.searchParams.get('state'));
-  recordSecret('code', u.searchParams.get('code'));
+  const record = (kind: SecretKind, value: string | null | undefined) => {
+    recordSecret(kind, value);
+    if (value && seen && !seen.includes(value)) seen.push(value);
+  };
+  record('state', u.searchParams.get('state'));
+  record('code', u.searchParams.get('code'));
   const [, first, token] = u.pathname.split('/');
-  if (first === 'connect') recordSecret('page-token', token);
-  if (first === 'bounce') recordSecret('bounce-token', token);
-  if (first === 'overview') recordSecret('overview-link', token);
+  if (first === 'connect') record('page-token', token);
+  if (first === 'bounce') record('bounce-token', token);
+  if (first === 'overview') record('overview-link', token);
+}
+
+/** A journey step as reported to `onStep`: method, path with user ids and page / bounce tokens elided, status. */
+function stepName(method: string, url: string, status: number): string {
+  const path = new URL(url).pathname
+    .replace(/^\/v1\/users\/[^/]+/, '/v1/users/…')
+    .replace(/^\/connect\/[^/]+/, '/connect/…')
+    .replace(/^\/bounce\/.+/, '/bounce/…');
+  return `${method} ${path} ${status}`;
+}
+
+/** The gateway's requests of one journey: extra headers, no redirects followed, each one reported as a step. */
+type Send = (url: string, init?: RequestInit) => Promise<Response>;
+
+function journeySender(http: typeof fetch, opts: Pick<ConnectMockUserOptions, 'headers' | 'onStep'>): Send {
+  return async (url, init = {}) => {
+    const res = await http(url, { ...init, redirect: 'manual', headers: { ...(opts.headers?.() ?? {}), ...((init.headers as Record<string, string> | undefined) ?? {}) } });
+    opts.onStep?.(stepName(init.method ?? 'GET', url, res.status));
+    return res;
+  };
+}
+
+/**
+ * Our hosted pages as a browser walks them (`dialog: 'hosted'`): the picker (binding cookie kept), `providerId`'s
+ * permission screen and its consent form; returns the auth link the form redirects to.
+ */
+async function throughHostedPages(send: Send, pageUrl: string, providerId: string): Promise<string> {
+  const picker = await send(pageUrl);
+  const pickerHtml = await picker.text();
+  if (picker.status !== 200) throw new ConnectMockUserError(`the bank picker answered ${picker.status}`, 'picker', picker.status);
+  const cookie = picker.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ');
+  const choice = new RegExp(`href="([^"]*/consent\\?provider_id=${providerId})"`).exec(pickerHtml);
+  if (!choice) throw new ConnectMockUserError(`the bank picker does not offer ${providerId}`, 'picker');
+  const consentUrl = new URL(decodeHtml(choice[1]!), pageUrl).href;
+  const consent = await send(consentUrl, { headers: { cookie } });
+  const consentHtml = await consent.text();
+  const action = /<form method="post" action="([^"]*\/consent)"/.exec(consentHtml);
+  if (consent.status !== 200 || !action) throw new ConnectMockUserError(`the permission screen answered ${consent.status}${action ? '' : ' without a consent form'}`, 'consent', consent.status);
+  const accepted = await send(new URL(decodeHtml(action[1]!), pageUrl).href, {
+    method: 'POST',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ provider_id: providerId }).toString(),
+  });
+  const authUrl = accepted.headers.get('location');
+  await accepted.arrayBuffer().catch(() => undefined);
+  if (accepted.status !== 303 || !authUrl) throw new ConnectMockUserError(`the consent form answered ${accepted.status} instead of a redirect to the bank`, 'consent', accepted.status);
+  return authUrl;
 }
 
 function decodeHtml(text: string): string {
@@ -179,23 +245,31 @@ export async function connectMockUser(opts: ConnectMockUserOptions): Promise<Moc
   };
   const before = opts.returnUrl === undefined ? await listConnections() : [];
 
-  const sessionBody: Record<string, unknown> = { dialog: 'truelayer' };
+  const hosted = opts.dialog === 'hosted';
+  if (hosted && !opts.providerId) throw new TypeError("connectMockUser: dialog 'hosted' needs the providerId the user picks");
+  const send = journeySender(http, opts);
+  const secrets = opts.secrets ?? [];
+  const sessionBody: Record<string, unknown> = { dialog: opts.dialog ?? 'truelayer' };
   if (opts.providers) sessionBody['providers'] = opts.providers;
   if (opts.scopes) sessionBody['scopes'] = opts.scopes;
   if (opts.responseMode) sessionBody['response_mode'] = opts.responseMode;
   if (opts.returnUrl !== undefined) sessionBody['return_url'] = opts.returnUrl;
-  const created = await http(`${userPath}/connect-sessions`, {
+  const created = await send(`${userPath}/connect-sessions`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
     body: JSON.stringify(sessionBody),
   });
   if (created.status !== 201) throw new ConnectMockUserError(`answered ${created.status}: ${await excerpt(created)}`, 'connect-session', created.status);
-  const authUrl = ((await created.json()) as { url?: unknown }).url;
-  if (typeof authUrl !== 'string') throw new ConnectMockUserError('the answer has no url', 'connect-session');
-  recordUrlSecrets(authUrl);
+  const sessionUrl = ((await created.json()) as { url?: unknown }).url;
+  if (typeof sessionUrl !== 'string') throw new ConnectMockUserError('the answer has no url', 'connect-session');
+  recordUrlSecrets(sessionUrl, secrets);
+  const authUrl = hosted ? await throughHostedPages(send, sessionUrl, opts.providerId!) : sessionUrl;
+  if (hosted) recordUrlSecrets(authUrl, secrets);
 
-  const { page, credentialsId } = await completeAuthLink(http, simulator, authUrl, opts);
+  // with our picker the bank is in the auth link already; the simulator's dialog is told only for TrueLayer's
+  const { page, credentialsId } = await completeAuthLink(send, simulator, authUrl, hosted ? { ...opts, providerId: undefined } : opts, secrets, opts.onStep);
   const connectionId = page.connectionId ?? newConnectionId(before, await listConnections());
+  secrets.push(credentialsId);
   return { connectionId, userId: opts.userId, credentialsId };
 }
 
@@ -204,29 +278,34 @@ export async function connectMockUser(opts: ConnectMockUserOptions): Promise<Moc
  * simulator's login and consent, the callback as a browser would send it, and the bounce page (outcome `connected`).
  */
 async function completeAuthLink(
-  http: typeof fetch,
+  send: Send,
   simulator: string,
   authUrl: string,
-  opts: Pick<ConnectMockUserOptions, 'username' | 'password' | 'providerId'>,
+  opts: Pick<ConnectMockUserOptions, 'username' | 'password' | 'providerId' | 'fetch'>,
+  secrets: string[] = [],
+  onStep?: (step: string) => void,
 ): Promise<{ page: BouncePage; credentialsId: string }> {
   const authorizeBody: Record<string, unknown> = { auth_url: authUrl, username: opts.username, password: opts.password };
   if (opts.providerId) authorizeBody['provider_id'] = opts.providerId;
-  const authorized = await http(`${simulator}/__admin/authorize`, {
+  // the bank's own dialog (the simulator's login and consent, without HTML): not a request to the gateway
+  const authorized = await (opts.fetch ?? fetch)(`${simulator}/__admin/authorize`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(authorizeBody),
   });
+  onStep?.(`bank login (simulator) ${authorized.status}`);
   if (authorized.status !== 200) throw new ConnectMockUserError(`answered ${authorized.status}: ${await excerpt(authorized)}`, 'authorize', authorized.status);
   const answer = (await authorized.json()) as AuthorizeAnswer;
   recordSecret('code', answer.code);
   recordSecret('state', answer.state);
-  recordUrlSecrets(String(answer.redirect_url));
+  for (const v of [answer.code, answer.state]) if (v && !secrets.includes(v)) secrets.push(v);
+  recordUrlSecrets(String(answer.redirect_url), secrets);
   if (typeof answer.redirect_url !== 'string' || typeof answer.credentials_id !== 'string') {
     throw new ConnectMockUserError('the answer has no redirect_url or credentials_id', 'authorize');
   }
 
   const cb = callbackRequest(answer);
-  const callback = await http(cb.url, { method: cb.method, headers: cb.headers, body: cb.body, redirect: 'manual' });
+  const callback = await send(cb.url, { method: cb.method, headers: cb.headers, ...(cb.body === undefined ? {} : { body: cb.body }) });
   const location = callback.headers.get('location');
   if (callback.status < 300 || callback.status >= 400 || !location) {
     throw new ConnectMockUserError(`the gateway answered ${callback.status} instead of a redirect to the bounce page: ${await excerpt(callback)}`, 'callback', callback.status);
@@ -234,8 +313,8 @@ async function completeAuthLink(
   await callback.arrayBuffer().catch(() => undefined);
 
   const bounceUrl = new URL(location, cb.url).href;
-  recordUrlSecrets(bounceUrl);
-  const bounce = await http(bounceUrl, { redirect: 'manual' });
+  recordUrlSecrets(bounceUrl, secrets);
+  const bounce = await send(bounceUrl);
   const page = parseBouncePage(await bounce.text());
   if (bounce.status !== 200 || page.outcome !== 'connected') {
     throw new ConnectMockUserError(`the bounce page answered ${bounce.status} with outcome ${page.outcome ?? '(none)'}`, 'bounce', bounce.status);
@@ -270,6 +349,6 @@ export async function reauthMockUser(opts: ReauthMockUserOptions): Promise<{ out
   if (body.outcome === 'extended') return { outcome: 'extended' };
   if (typeof body.url === 'string') recordUrlSecrets(body.url);
   if (body.outcome !== 'reauth' || typeof body.url !== 'string') throw new ConnectMockUserError(`re-consent answered outcome ${String(body.outcome)} without a reauth url`, 'connect-session');
-  const { credentialsId } = await completeAuthLink(http, simulator, body.url, opts);
+  const { credentialsId } = await completeAuthLink(journeySender(http, {}), simulator, body.url, opts);
   return { outcome: 'reauth', credentialsId };
 }
