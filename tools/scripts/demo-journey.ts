@@ -1,12 +1,12 @@
 /*
- * The main job's scripted user: connects a simulator user through our own hosted bank picker and permission screen
- * (the real redirects, with the page's browser-binding cookie), waits for the pipeline to take that user's history
- * all the way to the store, and reads the summary back through the public read API, as a product backend would.
- * Every request of the journey carries one W3C trace context, so the journey is one trace in the trace UI.
+ * The main job's scripted user, after it connected through our hosted pages (@ais/testing's connectMockUser with
+ * `dialog: 'hosted'`): one W3C trace context for every request of the journey (one trace in the trace UI), the
+ * pipeline drained, and the summary read back through the public read API, as a product backend would.
  */
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { TOPICS } from '@ais/contracts-events';
+import { adminLagSource, readLag } from '@ais/platform-kafka';
 
 type Json = Record<string, unknown>;
 
@@ -18,122 +18,26 @@ export class JourneyTrace {
   }
 }
 
-/** A one-site cookie jar: what a browser would send back to the gateway (name=value, path-scoped). */
-class CookieJar {
-  private readonly cookies = new Map<string, { value: string; path: string }>();
-  take(res: Response): void {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = (pair ?? '').indexOf('=');
-      if (eq <= 0) continue;
-      const path = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('path='))?.slice(5) ?? '/';
-      this.cookies.set(pair!.slice(0, eq).trim(), { value: pair!.slice(eq + 1).trim(), path });
-    }
-  }
-  header(pathname: string): Record<string, string> {
-    const sent = [...this.cookies].filter(([, c]) => pathname === c.path || pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`));
-    return sent.length > 0 ? { cookie: sent.map(([k, c]) => `${k}=${c.value}`).join('; ') } : {};
-  }
-}
-
-export interface JourneyOptions {
-  gatewayUrl: string;
-  sandboxUrl: string;
-  api: (path: string, init?: RequestInit) => Promise<Response>;
-  userId: string;
-  providerId: string;
-  returnUrl: string;
-  trace: JourneyTrace;
-}
-
 /**
- * Connects `userId` through the hosted picker: connect session (API) → picker page → permission screen → consent
- * form → TrueLayer's auth dialog (the simulator's login, done headless) → our callback → bounce → the product's
- * return URL. Returns the return URL's query (status, connection id) and fails loudly at any unexpected step.
+ * Waits until the pipeline has taken everything published so far all the way through: enrichment's group has no lag
+ * on the raw topic, then reconciliation's group none on the enriched topic (in this order, as enrichment's output is
+ * reconciliation's input). The lag is the one the services report as `ais_kafka_consumer_lag` (readLag): exact,
+ * unlike waiting for counts to settle.
  */
-export async function connectThroughPicker(o: JourneyOptions): Promise<{ connectionId: string; steps: string[] }> {
-  const jar = new CookieJar();
-  const steps: string[] = [];
-  const browse = async (url: string, init: RequestInit = {}): Promise<Response> => {
-    const u = new URL(url);
-    const res = await fetch(u, { ...init, redirect: 'manual', headers: { ...o.trace.header(), ...jar.header(u.pathname), ...(init.headers ?? {}) } });
-    jar.take(res);
-    steps.push(`${init.method ?? 'GET'} ${u.pathname.replace(/\/connect\/[^/]+/, '/connect/…').replace(/\/bounce\/.+/, '/bounce/…')} ${res.status}`);
-    return res;
-  };
-  const expect = async (res: Response, status: number, what: string): Promise<Response> => {
-    if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} (expected ${status}): ${(await res.text()).slice(0, 300)}`);
-    return res;
-  };
-
-  const created = await expect(
-    await o.api(`/v1/users/${encodeURIComponent(o.userId)}/connect-sessions`, { method: 'POST', headers: o.trace.header(), body: JSON.stringify({ dialog: 'hosted', return_url: o.returnUrl }) }),
-    201,
-    'connect session',
-  );
-  const session = (await created.json()) as { url: string };
-  steps.push('POST /v1/users/…/connect-sessions 201');
-
-  const picker = await (await expect(await browse(session.url), 200, 'bank picker')).text();
-  const choice = new RegExp(`href="([^"]*/consent\\?provider_id=${o.providerId})"`).exec(picker);
-  if (!choice) throw new Error(`the bank picker does not offer ${o.providerId}`);
-  const consentUrl = new URL(choice[1]!.replace(/&amp;/g, '&'), session.url).toString();
-  const consent = await (await expect(await browse(consentUrl), 200, 'permission screen')).text();
-  const action = /<form method="post" action="([^"]*\/consent)"/.exec(consent);
-  if (!action) throw new Error('the permission screen has no consent form');
-  const accepted = await expect(
-    await browse(new URL(action[1]!, session.url).toString(), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ provider_id: o.providerId }).toString() }),
-    303,
-    'consent form',
-  );
-  const authUrl = accepted.headers.get('location') ?? '';
-  if (!authUrl.startsWith(o.sandboxUrl)) throw new Error(`the consent form did not send the browser to TrueLayer's dialog (${new URL(authUrl, o.gatewayUrl).origin})`);
-
-  // TrueLayer's dialog: the simulator's login and consent without HTML (its admin shortcut), then back to us.
-  const dialog = await expect(
-    await fetch(`${o.sandboxUrl}/__admin/authorize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth_url: authUrl, username: 'john', password: 'doe' }) }),
-    200,
-    "the simulator's auth dialog",
-  );
-  steps.push('bank login (simulator) 200');
-  const { redirect_url: redirectUrl } = (await dialog.json()) as { redirect_url: string };
-  const callback = await expect(await browse(redirectUrl), 303, 'callback');
-  const bounce = await (await expect(await browse(new URL(callback.headers.get('location') ?? '', o.gatewayUrl).toString()), 200, 'bounce page')).text();
-  const link = /href="([^"]*)" data-testid="return-to-app"/.exec(bounce);
-  if (!link) throw new Error('the bounce page has no link back to the app');
-  const back = new URL(link[1]!.replace(/&amp;/g, '&'));
-  const connectionId = back.searchParams.get('connection_id');
-  if (back.searchParams.get('status') !== 'connected' || !connectionId) throw new Error(`the product's return URL did not report a connection: status=${back.searchParams.get('status') ?? ''} error=${back.searchParams.get('error') ?? ''}`);
-  return { connectionId, steps };
-}
-
-/**
- * Waits until the pipeline has taken everything published so far all the way through: enrichment's group has
- * committed every offset of the raw topic, then reconciliation's group every offset of the enriched topic (in this
- * order, as enrichment's output is reconciliation's input). Exact, unlike waiting for counts to settle.
- */
-export async function waitForPipelineDrained(brokers: string, timeoutMs: number): Promise<{ raw: number; enriched: number }> {
-  const kafka = new Kafka({ clientId: 'start-local', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
+export async function waitForPipelineDrained(brokers: string, timeoutMs: number): Promise<void> {
+  const source = adminLagSource(new Kafka({ clientId: 'start-local', brokers: brokers.split(','), logLevel: logLevel.NOTHING }));
   const deadline = Date.now() + timeoutMs;
   try {
-    const drained = async (topic: string, groupId: string): Promise<number> => {
+    for (const [topic, groupId] of [[TOPICS.raw, 'enrichment'], [TOPICS.enriched, 'reconciliation']] as const) {
       for (;;) {
-        const ends = await admin.fetchTopicOffsets(topic);
-        const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-        const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-        const lag = ends.reduce((n, e) => n + Math.max(0, Number(e.high) - Math.max(0, at.get(e.partition) ?? 0)), 0);
-        if (lag === 0) return ends.reduce((n, e) => n + Number(e.high), 0);
+        const lag = (await readLag(source, groupId, [topic])).get(topic) ?? 0;
+        if (lag === 0) break;
         if (Date.now() > deadline) throw new Error(`the pipeline did not drain within ${timeoutMs / 1000} s: ${groupId} is ${lag} messages behind on ${topic}`);
         await new Promise((r) => setTimeout(r, 250));
       }
-    };
-    const raw = await drained(TOPICS.raw, 'enrichment');
-    const enriched = await drained(TOPICS.enriched, 'reconciliation');
-    return { raw, enriched };
+    }
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await source.close().catch(() => undefined);
   }
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install (cached) and start the real servers, provision the Kafka topics, start
-# every service from source against them, send a pipeline probe through the whole path and print where to see its
-# trace. Runs until Ctrl-C (or exits after the probe with --once); stops only what it started. The servers run on
-# (in $AIS_STACK_DIR, default .infra; `npm run stack:down` stops them).
+# The main job on a fresh machine: npm ci if needed, then stack.sh installs (cached) and starts the real servers;
+# start-local.ts starts every service, connects a user through the hosted pages and prints the summary of their data
+# (see it). Runs until Ctrl-C (or exits after the summary with --once); stops only what it started. The servers keep
+# running (in $AIS_STACK_DIR, default .infra; `npm run stack:down` stops them).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -11,7 +11,6 @@ if [ ! -d node_modules ]; then
   echo "[start] installing the npm packages (npm ci, 1-2 minutes the first time)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-bash infra/install.sh all
 bash infra/stack.sh up --dir "$AIS_STACK_DIR"
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 exec node --require tsx/cjs tools/scripts/start-local.ts "$@"

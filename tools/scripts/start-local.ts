@@ -2,8 +2,9 @@
  * The main job: the whole platform on embedded defaults against the TrueLayer simulator.
  * Provisions the Kafka topics, starts the simulator and the five services against the local stack
  * ($AIS_STACK_DIR/stack.env, default .infra/stack.env), seeds Vault with the simulator's client credentials, creates an
- * API client, connects a mock bank user end to end (auth link → simulator dialog → callback → token-vault), sends a
- * pipeline probe, and prints every URL to open.
+ * API client (or reuses the stored one), connects a mock bank user through our hosted picker and permission screen in
+ * one trace, sends a pipeline probe, waits for the post-consent fetch and the pipeline to drain, and prints the user's
+ * data from the read API, the connection funnel from the services' metrics and every URL to open.
  *
  * Every process it starts is announced as `[start] spawned <name> pid <pid>` and is stopped again (by that PID) when
  * a service fails to start, when the probe fails, after `--once`, and on SIGINT/SIGTERM/SIGHUP. A start-up failure
@@ -13,6 +14,7 @@
  * variables to one service only (to try a failure, or a setting).
  */
 import {
+  connectMockUser,
   freePort,
   pidAlive,
   provisionTopics,
@@ -28,7 +30,7 @@ import {
 import { Vault } from '@ais/platform-vault';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { connectThroughPicker, formatSummary, JourneyTrace, readSummary, traceFacts, waitForPipelineDrained } from './demo-journey';
+import { formatSummary, JourneyTrace, readSummary, traceFacts, waitForPipelineDrained } from './demo-journey';
 
 const once = process.argv.includes('--once');
 const root = join(__dirname, '../..');
@@ -158,8 +160,21 @@ async function main(): Promise<void> {
 
   // The end user: connects a bank through our own picker and permission screen, the real redirects, one trace.
   const trace = new JourneyTrace();
-  const journey = await connectThroughPicker({ gatewayUrl: gwBase, sandboxUrl: sandbox.url, api, userId: DEMO_USER, providerId: 'ob-barclays', returnUrl: RETURN_URL, trace });
-  console.log(`connect journey of ${DEMO_USER} through the hosted bank picker: ${journey.steps.join(' → ')}`);
+  const steps: string[] = [];
+  const journey = await connectMockUser({
+    gatewayUrl: gwBase,
+    apiKey: apiKey.key,
+    simulatorUrl: sandbox.url,
+    userId: DEMO_USER,
+    username: 'john',
+    password: 'doe',
+    dialog: 'hosted',
+    providerId: 'ob-barclays',
+    returnUrl: RETURN_URL,
+    headers: () => trace.header(),
+    onStep: (step) => steps.push(step),
+  });
+  console.log(`connect journey of ${DEMO_USER} through the hosted bank picker: ${steps.join(' → ')}`);
   say(`connected at ${secs()}`);
 
   const res = await fetch(`${admin}/diagnostics/probes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ origin: 'start-local' }) });
