@@ -508,8 +508,10 @@ export class Fetcher {
     if (m) {
       m.succeeded(unit.kind);
       // The funnel's last stage: the first data of a new connection (a re-consent's successor is not a new user).
-      if (unit.kind !== 'me' && results.length > 0 && !conn.firstDataAt && !conn.previousConnectionId && (await this.deps.store.markFirstData(conn._id, now))) {
-        m.firstData(conn.providerId);
+      if (unit.kind !== 'me' && results.length > 0 && !conn.firstDataAt && !conn.previousConnectionId) {
+        // noted on this run's copy first: the conditional update runs once per connection and run, not once per unit
+        conn.firstDataAt = now;
+        if (await this.deps.store.markFirstData(conn._id, now)) m.firstData(conn.providerId);
       }
     }
     if (!unit.accountId) {
