@@ -7,10 +7,12 @@
  * - every account is refreshed as often as the budget allows: from its first background refresh on, about one per
  *   interval ((24 h + 15 min margin) / 4), and any five consecutive refreshes span at most the window + 15%
  *   (the measured rates are printed);
- * - the instances shared the work (leases) and never fetched one connection twice at once.
+ * - the instances shared the work (leases) and never fetched one connection twice at once;
+ * - the instances' metrics account for every ledger decision, and show the budget used up: the calls left at each
+ *   decision (`ais_fetch_unattended_budget_left`) are mostly 0 once refreshes run as often as the budget allows.
  */
 import { scaledClockSpec } from '@ais/platform-config';
-import { connectMockUser } from '@ais/testing';
+import { connectMockUser, scrapeMetrics } from '@ais/testing';
 import { startFetchStack, waitFor, type FetchStack } from './fetch-harness';
 
 jest.setTimeout(600_000);
@@ -132,6 +134,18 @@ describe('unattended budget: 3 data-fetcher instances, fast clock, 3 simulated d
     // the instances shared the work
     const instances = await stack.fetcherDb.collection('call_budget').distinct('instance');
     expect(instances.length).toBeGreaterThanOrEqual(2);
+    // every ledger decision is in the instances' metrics, and the calls left at each one show the budget used up
+    const samples = (await Promise.all(stack.fetchers.map(async (f) => (await scrapeMetrics(Number(f.ready['metricsPort']))).samples))).flat();
+    const total = (name: string, labels: Record<string, string> = {}) =>
+      samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((n, x) => n + x.value, 0);
+    const decisions = total('ais_fetch_unattended_calls_total');
+    const granted = total('ais_fetch_unattended_calls_total', { outcome: 'granted' });
+    expect(granted).toBeGreaterThanOrEqual(scheduledTxn.length);
+    expect(total('ais_fetch_unattended_budget_left_count')).toBe(decisions);
+    expect(total('ais_fetch_unattended_budget_left_bucket', { le: '3' })).toBe(decisions); // never more than 3 left after a call
+    const spent = total('ais_fetch_unattended_budget_left_bucket', { le: '0' });
+    process.stdout.write(`fetch-budget: ${decisions} ledger decisions (${granted} granted); ${spent} left the window with no call to spare\n`);
+    expect(spent / decisions).toBeGreaterThan(0.5);
     const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
     process.stdout.write(
       `fetch-budget: ${accounts.length} accounts/cards on ${CONNECTIONS} connections, ${elapsedDays.toFixed(2)} simulated days, ` +

@@ -167,11 +167,13 @@ describe('CallBudget', () => {
     const budget = new CallBudget(new MemorySlotStore(), { clock: fixedClock(T0), instance: 'a', safetyMarginMs: 0 });
     const times = [0, 1 * H, 2 * H, 3 * H];
     for (const [i, t] of times.entries()) {
-      expect(await budget.tryConsume(key, at(t))).toMatchObject({ granted: true, slot: i, usedAt: at(t) });
+      // and says how many calls the window has left after it: 3, 2, 1, 0
+      expect(await budget.tryConsume(key, at(t))).toMatchObject({ granted: true, slot: i, usedAt: at(t), left: 3 - i });
     }
     expect(await budget.tryConsume(key, at(5 * H))).toEqual({ granted: false, nextAvailableAt: at(24 * H) });
     expect(await budget.tryConsume(key, at(24 * H - 1))).toEqual({ granted: false, nextAvailableAt: at(24 * H) });
-    expect(await budget.tryConsume(key, at(24 * H))).toMatchObject({ granted: true, slot: 0 });
+    // the oldest call left the window: a grant that fills the window again leaves nothing
+    expect(await budget.tryConsume(key, at(24 * H))).toMatchObject({ granted: true, slot: 0, left: 0 });
     expect(await budget.remaining(key, at(24 * H))).toEqual({ used: 4, left: 0, nextFreeAt: at(25 * H) });
     // Another endpoint and another account have their own budgets.
     expect(await budget.tryConsume(accountKey(key.connectionId, 'acc-1', 'balance'), at(5 * H))).toMatchObject({ granted: true });

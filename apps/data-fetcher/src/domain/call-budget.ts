@@ -142,7 +142,8 @@ export interface ConsumeMeta {
 }
 
 export type ConsumeResult =
-  | { granted: true; slot: number; grantId: string; usedAt: Date; key: BudgetKey }
+  /** `left`: calls left for the key in its window after this grant, as read just before the claim (for metrics). */
+  | { granted: true; slot: number; grantId: string; usedAt: Date; key: BudgetKey; left: number }
   | { granted: false; nextAvailableAt: Date };
 
 export interface KeyUsage {
@@ -274,7 +275,7 @@ export class CallBudget {
           claim.kind === 'insert'
             ? await this.store.insert({ _id: ids[claim.slot]!, ...key, slot: claim.slot, ...fields })
             : await this.store.takeLapsed(ids[claim.slot]!, previous, lapsedBy, fields);
-        if (won) return { granted: true, slot: claim.slot, grantId, usedAt: now, key };
+        if (won) return { granted: true, slot: claim.slot, grantId, usedAt: now, key, left: Math.max(0, summarize(slots, now, this.windowMs).left - 1) };
       }
     }
     // Every claim lost its race `maxRounds` times: say when the earliest of the slots read last frees up (at

@@ -36,6 +36,19 @@ describe('data-fetcher metrics', () => {
     fm.stop();
   });
 
+  it('records the calls left in the window at each decision: the grant\'s remainder, 0 when denied or spent at the bank', async () => {
+    const fm = new FetchMetrics();
+    fm.budgetDecision('mock', 'granted', 3);
+    fm.budgetDecision('mock', 'granted', 1);
+    fm.budgetDecision('mock', 'denied', 2); // a denial leaves nothing, whatever the caller passes
+    fm.budgetDecision('ob-lloyds', 'bank_exhausted');
+    expect(await m.value('ais_fetch_unattended_budget_left_count', { provider: 'mock' })).toBe(3);
+    expect(await m.value('ais_fetch_unattended_budget_left_sum', { provider: 'mock' })).toBe(4);
+    expect(await m.value('ais_fetch_unattended_budget_left_count', { provider: 'ob-lloyds' })).toBe(1);
+    expect(await m.value('ais_fetch_unattended_budget_left_sum', { provider: 'ob-lloyds' })).toBe(0);
+    fm.stop();
+  });
+
   it('shows a provider circuit as open from the breaker\'s transitions until a probe closes it', async () => {
     const fm = new FetchMetrics();
     let t = 0;

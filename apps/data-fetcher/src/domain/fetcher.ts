@@ -323,7 +323,7 @@ export class Fetcher {
       const budgetKey = ctx.psuIp ? undefined : budgetKeyOf(conn._id, current);
       if (budgetKey) {
         grant = await this.deps.budget.tryConsume(budgetKey, this.now(), { reason: ctx.mode, correlationId: ctx.fetchId });
-        this.deps.metrics?.budgetDecision(conn.providerId, grant.granted ? 'granted' : 'denied');
+        this.deps.metrics?.budgetDecision(conn.providerId, grant.granted ? 'granted' : 'denied', grant.granted ? grant.left : 0);
         if (!grant.granted) {
           if (permit.probe) this.deps.breakers.record(conn.providerId, 'wait_for_budget');
           return { unit: current, outcome: { ok: false, code: 'budget_spent', action: 'wait_for_budget', next: { kind: 'reschedule', notBefore: grant.nextAvailableAt }, correlationId: '', correlationIds, notSent: true } };
