@@ -51,6 +51,16 @@ describe('auth sessions on a real MongoDB-wire server', () => {
     expect(await store.consume('guarded', 'u-x', 'c-x', new Date())).not.toBeNull();
   });
 
+  it('marks a funnel stage once per session: of concurrent marks of the same stage exactly one is first', async () => {
+    await store.create(rec('stages', new Date(now.getTime() + 60_000), { dialog: 'hosted', pageToken: `${'s'.repeat(40)}000` }));
+    const firsts = await Promise.all(Array.from({ length: 8 }, () => store.markStage('stages', 'bank_chosen')));
+    expect(firsts.filter(Boolean)).toHaveLength(1);
+    expect(await store.markStage('stages', 'bank_chosen')).toBe(false);
+    expect(await store.markStage('stages', 'permission_accepted')).toBe(true);
+    expect((await store.peek('stages'))?.funnelStages).toEqual(['bank_chosen', 'permission_accepted']);
+    expect(await store.markStage('no-such-session', 'bank_chosen')).toBe(false);
+  });
+
   it('binds a hosted session to one browser: of concurrent first opens exactly one wins, and never after use or expiry', async () => {
     for (let round = 0; round < 5; round += 1) {
       const id = `bind-${round}`;

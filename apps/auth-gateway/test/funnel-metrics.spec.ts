@@ -17,7 +17,7 @@ describe('connection funnel (gateway stages)', () => {
   });
   afterEach(() => m.stop());
 
-  it('counts link created, bank chosen, permission accepted and consented, by the provider the user picked', async () => {
+  it('counts link created, bank chosen, permission accepted and consented once per session, by the provider the user picked', async () => {
     const h = harness();
     const { key } = await h.newClient();
     const s = await hostedSession(h, key);
@@ -25,9 +25,15 @@ describe('connection funnel (gateway stages)', () => {
     await s.browser.get(s.path).expect(200);
     await s.browser.get(`${s.path}/consent`).query({ provider_id: 'mock' }).expect(200);
     expect(await funnel(m, 'bank_chosen', 'mock')).toBe(1);
+    // a reload, or the back button and another bank: still one session that chose a bank
+    await s.browser.get(`${s.path}/consent`).query({ provider_id: 'mock' }).expect(200);
+    await s.browser.get(`${s.path}/consent`).query({ provider_id: 'ob-lloyds' }).expect((r) => expect([200, 303]).toContain(r.status));
+    expect(await funnel(m, 'bank_chosen')).toBe(1);
     expect(await funnel(m, 'permission_accepted')).toBe(0);
-    const go = await s.browser.post(`${s.path}/consent`).type('form').send({ provider_id: 'mock' }).expect(303);
+    await s.browser.post(`${s.path}/consent`).type('form').send({ provider_id: 'mock' }).expect(303);
+    const go = await s.browser.post(`${s.path}/consent`).type('form').send({ provider_id: 'mock' }).expect(303); // posted twice
     expect(await funnel(m, 'permission_accepted', 'mock')).toBe(1);
+    expect(await funnel(m, 'permission_accepted')).toBe(1);
     expect(await funnel(m, 'consented')).toBe(0);
     const state = stateOf(go.headers['location']!);
     await request(h.pub).get('/v1/callback').query({ code: 'the-code', state }).expect(303);

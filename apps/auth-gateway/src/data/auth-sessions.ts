@@ -34,6 +34,8 @@ export interface AuthSessionRecord {
   bounceExpiresAt: Date | null;
   /** SHA-256 (hex) of the binding cookie set in the browser that first opened the hosted pages; null until then. */
   browserBinding: string | null;
+  /** The hosted pages' funnel stages already counted for this session (markStage); absent until the first. */
+  funnelStages?: string[];
 }
 
 export interface OutcomeUpdate {
@@ -61,6 +63,11 @@ export interface AuthSessionStore {
    */
   bindBrowser(sid: string, bindingHash: string, now: Date): Promise<boolean>;
   setProvider(sid: string, providerId: string): Promise<void>;
+  /**
+   * Notes that the session reached a funnel stage of the hosted pages: true the first time only (a conditional
+   * update, atomic per document), so a reloaded page, the back button or a form posted twice counts once.
+   */
+  markStage(sid: string, stage: string): Promise<boolean>;
   setVerifier(sid: string, codeVerifier: string, dialog: Dialog, pageToken: string | null): Promise<void>;
   finish(sid: string, update: OutcomeUpdate): Promise<void>;
   findByBounceToken(bounceToken: string, now: Date): Promise<AuthSessionRecord | null>;
@@ -167,6 +174,11 @@ export class MongoAuthSessionStore implements AuthSessionStore {
     await this.col.updateOne({ _id: sid, consumedAt: null }, { $set: { providerId } });
   }
 
+  async markStage(sid: string, stage: string): Promise<boolean> {
+    const res = await this.col.updateOne({ _id: sid, funnelStages: { $ne: stage } }, { $addToSet: { funnelStages: stage } });
+    return res.modifiedCount === 1;
+  }
+
   async setVerifier(sid: string, codeVerifier: string, dialog: Dialog, pageToken: string | null): Promise<void> {
     await this.col.updateOne({ _id: sid, consumedAt: null }, { $set: this.toStored({ codeVerifier, dialog, pageToken }) });
   }
@@ -235,6 +247,13 @@ export class MemoryAuthSessionStore implements AuthSessionStore {
   async setProvider(sid: string, providerId: string): Promise<void> {
     const r = this.records.get(sid);
     if (r && r.consumedAt === null) r.providerId = providerId;
+  }
+
+  async markStage(sid: string, stage: string): Promise<boolean> {
+    const r = this.records.get(sid);
+    if (!r || (r.funnelStages ?? []).includes(stage)) return false;
+    r.funnelStages = [...(r.funnelStages ?? []), stage];
+    return true;
   }
 
   async setVerifier(sid: string, codeVerifier: string, dialog: Dialog, pageToken: string | null): Promise<void> {
