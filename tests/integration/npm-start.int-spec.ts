@@ -2,10 +2,11 @@
  * The README's `npm start` (tools/scripts/start-local.*) leaves nothing behind: when one service fails to start it
  * exits non-zero naming that service and why, after stopping every process it started (services and simulator);
  * when it is itself stopped with SIGTERM, it stops them too. With --once it prints the journey's summary (accounts with
- * balances, transactions and their dates, last month's top categories, recurring payments, the journey's trace) and
- * stops; a second start reuses the API client and the stored data.
+ * balances, transactions and their dates, last month's top categories, recurring payments, the journey's trace, what
+ * the stack's Prometheus scraped) and stops; a second start reuses the API client and the stored data.
  */
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { pidAlive, REPO_ROOT, teeOutput } from '@ais/testing';
 
 jest.setTimeout(480_000);
@@ -87,6 +88,12 @@ describe('npm start', () => {
     expect(first.output).toMatch(/^connection funnel: link_created 1 → bank_chosen 1 → permission_accepted 1 → consented 1 → tokens_stored 1 → first_data 1$/m);
     expect(Number(/^TrueLayer requests counted by the services' metrics: (\d+)$/m.exec(first.output)?.[1])).toBeGreaterThan(Number(tl?.[1]));
     expect(first.output.match(/^metrics: +http:\/\/127\.0\.0\.1:\d+\/metrics +\((auth-gateway|token-vault|data-fetcher|enrichment|reconciliation)\)$/gm)).toHaveLength(5);
+    // the stack's Prometheus scraped the five while they ran: the same funnel by PromQL, the runbook's rules evaluated
+    expect(first.output).toMatch(/^prometheus: +http:\/\/127\.0\.0\.1:\d+ +\(scrapes 5 services: auth-gateway, data-fetcher, enrichment, reconciliation, token-vault;/m);
+    expect(first.output).toMatch(/^prometheus funnel: +sum by \(stage\) \(ais_connect_funnel_total\): link_created 1 → bank_chosen 1 → permission_accepted 1 → consented 1 → tokens_stored 1 → first_data 1$/m);
+    expect(first.output).toMatch(/^prometheus alerts: +(\d+) rules of infra\/prometheus\/alerts\.yml loaded, \1 evaluated without error, firing: /m);
+    // and the services are off its targets once they stopped
+    expect(readdirSync(process.env['PROMETHEUS_TARGETS_DIR']!).filter((f) => f.endsWith('.json'))).toEqual([]);
     const firstPids = spawnedPids(first.output);
     expect(firstPids.size).toBe(6);
     expect([...firstPids].filter(([, pid]) => pidAlive(pid))).toEqual([]);

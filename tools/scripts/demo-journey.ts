@@ -1,12 +1,14 @@
 /*
  * The main job's scripted user, after it connected through our hosted pages (@ais/testing's connectMockUser with
  * `dialog: 'hosted'`): one W3C trace context for every request of the journey (one trace in the trace UI), the
- * pipeline drained, and the summary read back through the public read API, as a product backend would.
+ * pipeline drained, the summary read back through the public read API, as a product backend would, and what the
+ * stack's Prometheus scraped meanwhile.
  */
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { TOPICS } from '@ais/contracts-events';
 import { adminLagSource, readLag } from '@ais/platform-kafka';
+import { promQuery, promRules, promTargets } from '@ais/testing';
 
 type Json = Record<string, unknown>;
 
@@ -179,4 +181,44 @@ export async function traceFacts(zipkinUrl: string, traceId: string): Promise<Tr
     if (tags['ais.fetch.mode']) modes.add(tags['ais.fetch.mode']);
   }
   return { services, truelayerCalls, withCorrelationId, providers: [...providers].sort(), modes: [...modes].sort(), endpoints: endpoints.size };
+}
+
+/** What the stack's Prometheus shows after the journey: its targets, the funnel by PromQL and its alert rules. */
+export interface PrometheusFacts {
+  /** Service name → the target's health (`up`, `down`, `unknown`). */
+  targets: Map<string, string>;
+  /** `sum by (stage) (ais_connect_funnel_total)`. */
+  funnel: Map<string, number>;
+  /** `sum(ais_truelayer_requests_total)`. */
+  truelayerRequests: number;
+  rules: number;
+  rulesHealthy: number;
+  firing: string[];
+}
+
+/**
+ * Waits (at most `timeoutMs`) until Prometheus has scraped every one of `services` and its funnel query agrees with
+ * `expected` (what the services' endpoints answered directly), then reads the facts. A scrape lags by up to one
+ * interval (2 s locally), so the first query can show the numbers before the journey.
+ */
+export async function prometheusFacts(url: string, services: string[], expected: Map<string, number>, timeoutMs: number): Promise<PrometheusFacts> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const targets = new Map((await promTargets(url)).map((t) => [t.job, t.health] as const));
+    const funnel = new Map((await promQuery(url, 'sum by (stage) (ais_connect_funnel_total)')).map((s) => [s.labels['stage'] ?? '', s.value] as const));
+    const agrees = [...expected].every(([stage, n]) => (funnel.get(stage) ?? 0) === n);
+    if ((services.every((s) => targets.get(s) === 'up') && agrees) || Date.now() > deadline) {
+      const truelayerRequests = (await promQuery(url, 'sum(ais_truelayer_requests_total)'))[0]?.value ?? 0;
+      const rules = await promRules(url);
+      return {
+        targets,
+        funnel,
+        truelayerRequests,
+        rules: rules.length,
+        rulesHealthy: rules.filter((r) => r.health === 'ok').length,
+        firing: rules.filter((r) => r.state === 'firing').map((r) => r.name),
+      };
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }

@@ -4,7 +4,9 @@
  * ($AIS_STACK_DIR/stack.env, default .infra/stack.env), seeds Vault with the simulator's client credentials, creates an
  * API client (or reuses the stored one), connects a mock bank user through our hosted picker and permission screen in
  * one trace, sends a pipeline probe, waits for the post-consent fetch and the pipeline to drain, and prints the user's
- * data from the read API, the connection funnel from the services' metrics and every URL to open.
+ * data from the read API, the connection funnel from the services' metrics and every URL to open. When the stack runs
+ * Prometheus (infra/stack.sh), the five services are listed as its scrape targets (file-based discovery) while they
+ * run, and the summary shows what Prometheus scraped: targets up, the funnel by PromQL, the alert rules' health.
  *
  * Every process it starts is announced as `[start] spawned <name> pid <pid>` and is stopped again (by that PID) when
  * a service fails to start, when the probe fails, after `--once`, and on SIGINT/SIGTERM/SIGHUP. A start-up failure
@@ -19,6 +21,7 @@ import {
   pidAlive,
   provisionTopics,
   readStackEnv,
+  registerScrapeTarget,
   scrapeMetrics,
   ServiceStartError,
   startSandboxProcess,
@@ -30,7 +33,7 @@ import {
 import { Vault } from '@ais/platform-vault';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { formatSummary, JourneyTrace, readSummary, traceFacts, waitForPipelineDrained } from './demo-journey';
+import { formatSummary, JourneyTrace, prometheusFacts, readSummary, traceFacts, waitForPipelineDrained } from './demo-journey';
 
 const once = process.argv.includes('--once');
 const root = join(__dirname, '../..');
@@ -47,11 +50,14 @@ const secs = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
 
 /** What was spawned (also before it is ready), so that every path out stops all of it. */
 const spawned: Array<{ name: string; pid: number; stop(graceMs?: number): Promise<unknown> }> = [];
+/** Takes the services off the stack's Prometheus targets (each removes its file in the stack dir). */
+const unscrape: Array<() => void> = [];
 let stopping: Promise<void> | undefined;
 
 /** Stops everything this script started (SIGTERM, SIGKILL after the grace period), by recorded PID, once. */
 function stopAll(): Promise<void> {
   stopping ??= (async () => {
+    for (const off of unscrape) off();
     if (spawned.length === 0) return;
     await Promise.all(spawned.map((p) => p.stop(20_000).catch(() => undefined)));
     const left = spawned.filter((p) => pidAlive(p.pid));
@@ -144,6 +150,9 @@ async function main(): Promise<void> {
     TRUELAYER_PROVIDERS: 'uk-cs-mock,uk-ob-all',
   });
   say(`all services ready at ${secs()}`);
+  if (stack['PROMETHEUS_TARGETS_DIR']) {
+    for (const p of [gw, tv, df, en, rc]) unscrape.push(registerScrapeTarget(stack['PROMETHEUS_TARGETS_DIR'], { service: p.name, port: Number(p.ready['metricsPort']) }));
+  }
   const admin = `http://127.0.0.1:${String(gw.ready['adminPort'])}`;
   for (const p of [tv, df, en, rc, gw]) {
     console.log(`${p.name.padEnd(15)} pid ${p.pid}  ${JSON.stringify({ grpcPort: p.ready['grpcPort'], httpPort: p.ready['httpPort'], adminPort: p.ready['adminPort'] })}`);
@@ -233,6 +242,14 @@ async function main(): Promise<void> {
   console.log(`connection funnel: ${FUNNEL.map((s) => `${s} ${stage(s)}`).join(' → ')}`);
   const tlCalls = [...scraped.values()].flat().filter((m) => m.name === 'ais_truelayer_requests_total').reduce((n, m) => n + m.value, 0);
   console.log(`TrueLayer requests counted by the services' metrics: ${tlCalls}`);
+  if (stack['PROMETHEUS_URL']) {
+    const promUrl = stack['PROMETHEUS_URL'];
+    const prom = await prometheusFacts(promUrl, [gw, tv, df, en, rc].map((p) => p.name), new Map(FUNNEL.map((s) => [s, stage(s)] as const)), 30_000);
+    const up = [...prom.targets].filter(([, h]) => h === 'up').map(([job]) => job).sort();
+    console.log(`prometheus:         ${promUrl}   (scrapes ${up.length} services: ${up.join(', ') || 'none'}; query API: ${promUrl}/api/v1/query?query=...)`);
+    console.log(`prometheus funnel:  sum by (stage) (ais_connect_funnel_total): ${FUNNEL.map((s) => `${s} ${prom.funnel.get(s) ?? 0}`).join(' → ')}`);
+    console.log(`prometheus alerts:  ${prom.rules} rules of infra/prometheus/alerts.yml loaded, ${prom.rulesHealthy} evaluated without error, firing: ${prom.firing.join(', ') || 'none'}; TrueLayer requests ${prom.truelayerRequests}`);
+  }
   if (summary.accounts.length === 0 || summary.transactions === 0) throw new Error(`the read API shows ${summary.accounts.length} accounts and ${summary.transactions} transactions for ${DEMO_USER}`);
   say(`summary at ${secs()}`);
   if (once) {

@@ -34,3 +34,4 @@ export { documentSecrets, documentText, Findings, kafkaMessageSecrets, logLineSe
 export { COMPOSE_PLACEHOLDER, TELEMETRY_VARIABLES, composeServiceEnv, deployedEnvs, dockerfileEnv, interpolateCompose, kubernetesEnv, unknownVariables, type DeployedEnv } from './deploy-env';
 export { parsePrometheusText, scrapeMetrics, startTestMetrics, type MetricSample, type TestMetrics } from './metrics';
 export { describeDeployedEnv } from './deploy-spec';
+export { promQuery, promRules, promTargets, registerScrapeTarget, type PromSeries, type ScrapeTarget } from './prometheus';

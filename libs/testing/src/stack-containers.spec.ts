@@ -28,11 +28,11 @@ describe('stack.env keys shared by both providers', () => {
     expect(nativeStackEnvKeys().sort()).toEqual(stackEnvKeys('native').sort());
   });
 
-  it('the containers stack writes exactly its keys: the native ones without the native store’s PostgreSQL', () => {
+  it('the containers stack writes exactly its keys: the native ones without the native store’s PostgreSQL and Prometheus', () => {
     const env = containersStackEnv('/tmp/ais-stack-x', endpoints);
     expect(Object.keys(env)).toEqual(stackEnvKeys('containers'));
     const nativeOnly = stackEnvKeys('native').filter((k) => !stackEnvKeys('containers').includes(k));
-    expect(nativeOnly).toEqual(['AIS_STORE_PG_PORT', 'AIS_STORE_PSQL']);
+    expect(nativeOnly).toEqual(['AIS_STORE_PG_PORT', 'AIS_STORE_PSQL', 'PROMETHEUS_URL', 'PROMETHEUS_TARGETS_DIR']);
     expect(Object.keys(STACK_ENV_FILE_KEYS).filter((k) => !nativeOnly.includes(k as never))).toEqual(Object.keys(env));
   });
 

@@ -14,7 +14,8 @@ export const DEFAULT_ENGINE_TIMEOUT_MS = 10_000;
 
 /**
  * The keys of DIR/stack.env and which providers write them. The store's PostgreSQL keys exist only under the native
- * store (FerretDB over PostgreSQL); the containers stack runs MongoDB itself, which has none.
+ * store (FerretDB over PostgreSQL); the containers stack runs MongoDB itself, which has none. Prometheus is native only:
+ * a Prometheus container would have to reach the services on the host's loopback.
  */
 export const STACK_ENV_FILE_KEYS = {
   AIS_STACK_DIR: ['native', 'containers'],
@@ -26,6 +27,9 @@ export const STACK_ENV_FILE_KEYS = {
   VAULT_TOKEN: ['native', 'containers'],
   ZIPKIN_URL: ['native', 'containers'],
   OTEL_EXPORTER_ZIPKIN_ENDPOINT: ['native', 'containers'],
+  // the local Prometheus and the file-discovery dir it watches (registerScrapeTarget); a containers stack has none
+  PROMETHEUS_URL: ['native'],
+  PROMETHEUS_TARGETS_DIR: ['native'],
 } as const satisfies Record<string, readonly StackProviderName[]>;
 
 /** In the stack dir of a containers stack: the ids of its containers (teardown may run in another process). */

@@ -119,6 +119,7 @@ export async function stackAlive(env: StackEnv): Promise<boolean> {
     new URL(env.MONGODB_URI).host,
     new URL(env.VAULT_ADDR).host,
     new URL(env.ZIPKIN_URL).host,
+    ...(env['PROMETHEUS_URL'] ? [new URL(env['PROMETHEUS_URL']).host] : []),
   ];
   const results = await Promise.all(hostPorts.map((hp) => tcpOpen(hp)));
   return results.every(Boolean);
