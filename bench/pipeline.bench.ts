@@ -45,7 +45,7 @@ import type { Kafka } from 'kafkajs';
 import type { AnyBulkWriteOperation, Document } from 'mongodb';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { kafkaRawSink } from '../apps/data-fetcher/src/domain/fetcher';
@@ -314,7 +314,7 @@ function rawEventsOf(d: UserData, end: number): eventsV1.RawDataEvent[][] {
 // Machine
 
 /** utime + stime (+ reaped children) of a process, in CPU seconds; 0 when it is gone. */
-function cpuSeconds(pid: number, withChildren = false): number {
+export function cpuSeconds(pid: number, withChildren = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -349,6 +349,32 @@ function peakRssMb(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Bytes of a topic's log segments on the stack's broker (infra/stack.sh: DIR/data/kafka/logs/<topic>-<partition>). */
+export function kafkaLogBytes(stack: StackHandle, topic: string): number | undefined {
+  const logs = join(stack.dir ?? '', 'data/kafka/logs');
+  if (!stack.dir || !existsSync(logs)) return undefined;
+  let bytes = 0;
+  for (const d of readdirSync(logs)) {
+    if (!d.startsWith(`${topic}-`) || !/^\d+$/.test(d.slice(topic.length + 1))) continue;
+    for (const f of readdirSync(join(logs, d))) if (f.endsWith('.log')) bytes += statSync(join(logs, d, f)).size;
+  }
+  return bytes;
+}
+
+/** The store's collStats (count, data size, storage size, index size) of every collection of `db`. */
+export async function storeFootprint(db: import('mongodb').Db): Promise<Footprint['store'][string]> {
+  const out: Footprint['store'][string] = {};
+  for (const c of await db.listCollections({}, { nameOnly: true }).toArray()) {
+    try {
+      const st = await db.command({ collStats: c.name });
+      out[c.name] = { count: Number(st['count'] ?? 0), size: Number(st['size'] ?? 0), storageSize: Number(st['storageSize'] ?? 0), totalIndexSize: Number(st['totalIndexSize'] ?? 0) };
+    } catch {
+      // a server without collStats: the footprint stays without this collection
+    }
+  }
+  return out;
 }
 
 /** The stack's server processes (by the PID files infra/stack.sh writes), for CPU accounting. */
@@ -453,7 +479,14 @@ async function plainConsume(kafka: Kafka, topic: string, ends: Map<number, bigin
 
 // ---------------------------------------------------------------------------------------------------------------
 
-interface SizeResult {
+/** What the size left on disk: Kafka's log segments per topic, and the store's own figures per collection. */
+export interface Footprint {
+  kafka_log_bytes: Record<string, number>;
+  store: Record<string, Record<string, { count: number; size: number; storageSize: number; totalIndexSize: number }>>;
+}
+
+export interface SizeResult {
+  footprint?: Footprint;
   transactions: number;
   users: number;
   raw_events: number;
@@ -523,7 +556,15 @@ async function spanBreakdown(zipkinUrl: string, fromMs: number, toMs: number): P
 
 const rate = (n: number, s: number) => ({ seconds: round(s), tx_per_s: Math.round(n / s), us_per_tx: round((s * 1e6) / n, 1) });
 
-async function runSize(stack: StackHandle, n: number, log: (m: string) => void): Promise<SizeResult> {
+/** What another benchmark may watch during a size (bench/memory.bench.ts samples the services' memory). */
+export interface RunSizeHooks {
+  /** Both services are ready; the pipeline's clock starts now. `rawTopic` holds the size's raw events. */
+  started?: (p: { enrichment: ServiceProcess; reconciliation: ServiceProcess; rawTopic: string }) => void | Promise<void>;
+  /** The pipeline has drained (before the services stop and before the checks). */
+  drained?: () => void | Promise<void>;
+}
+
+export async function runSize(stack: StackHandle, n: number, log: (m: string) => void, hooks: RunSizeHooks = {}): Promise<SizeResult> {
   const wall0 = process.hrtime.bigint();
   const env = stack.env;
   const quiet = createLogger({ service: 'bench-pipeline', level: 'silent' });
@@ -598,9 +639,10 @@ async function runSize(stack: StackHandle, n: number, log: (m: string) => void):
     });
     procs.push(reconciliation);
     const enrichment = await startService('enrichment', { ...common, MONGODB_DB: enDb, KAFKA_GROUP_ID: `enrichment-${ns}`, GRPC_PORT: String(enrichmentPort), ...serviceEnv('enrichment') });
+    procs.push(enrichment);
+    await hooks.started?.({ enrichment, reconciliation, rawTopic });
     const t0 = process.hrtime.bigint();
     pipelineStartMs = Date.now();
-    procs.push(enrichment);
     // CPU from enrichment's readiness on (the services' start-up is not the pipeline's)
     const pids = { ...stackPids(stack), reconciliation: reconciliation.pid, enrichment: enrichment.pid, bench: process.pid };
     const before = cpuSnapshot(pids);
@@ -619,6 +661,7 @@ async function runSize(stack: StackHandle, n: number, log: (m: string) => void):
       await sleep(250);
     }
     pipelineSeconds = seconds(t0);
+    await hooks.drained?.();
     const after = cpuSnapshot(pids);
     cpu = cpuDelta(before, after, pipelineSeconds);
     rss.enrichment = peakRssMb(enrichment.pid);
@@ -641,6 +684,11 @@ async function runSize(stack: StackHandle, n: number, log: (m: string) => void):
   let docBytes = 0;
   let storedCount = 0;
   let indexNames: string[] = [];
+  const footprint: Footprint = { kafka_log_bytes: {}, store: {} };
+  for (const [name, topic] of [['raw', rawTopic], ['enriched', enrichedTopic], ['ledger', ledgerTopic]] as const) {
+    const b = kafkaLogBytes(stack, topic);
+    if (b !== undefined) footprint.kafka_log_bytes[name] = b;
+  }
   // the store's and the bench's CPU during the upsert (the bench also reads the source documents meanwhile)
   const storePids = { ...stackPids(stack), bench: process.pid };
   let upsertCpu: Record<string, number> = {};
@@ -649,6 +697,8 @@ async function runSize(stack: StackHandle, n: number, log: (m: string) => void):
   const enrichedEvents = Number(total(await endOffsets(kafka, enrichedTopic)));
   try {
     storedCount = await stored.countDocuments({});
+    footprint.store['reconciliation'] = await storeFootprint(client.db(rcDb));
+    footprint.store['enrichment'] = await storeFootprint(client.db(enDb));
     if (storedCount !== n) throw new BenchFailure(`the store holds ${storedCount} transactions, ${n} were produced`);
     if (deadLetters > 0) throw new BenchFailure(`${deadLetters} dead letters on ${dlqTopic}`);
     const unpublished = await client.db(rcDb).collection('user_state').countDocuments({ publishPending: true });
@@ -709,6 +759,7 @@ async function runSize(stack: StackHandle, n: number, log: (m: string) => void):
   const ceilingCpuUs = cpuPerTx(consumeCpu) + cpuPerTx(upsertCpu);
   const slowest = consume.us_per_tx >= upsert.us_per_tx ? { name: 'kafka_consume', ...consume } : { name: 'bulk_upsert', ...upsert };
   return {
+    footprint,
     transactions: n,
     users,
     raw_events: rawEvents,
@@ -819,7 +870,10 @@ async function main(): Promise<void> {
   console.log(`written ${file}`);
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+// bench/memory.bench.ts imports runSize: the run starts only when this file is the entry point
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

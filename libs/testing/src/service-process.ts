@@ -3,7 +3,7 @@
  * service.name), captures its JSON log lines, waits for its `service ready` line, and stops it by its PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { teeOutput } from './secret-ledger';
 import { freePort, REPO_ROOT } from './stack';
 
@@ -55,7 +55,10 @@ export interface StartServiceOptions {
   timeoutMs?: number;
   /** Called right after the spawn, before readiness: lets a caller stop a process that never gets ready. */
   onSpawn?: (proc: { name: string; pid: number; stop(graceMs?: number): Promise<number | string> }) => void;
-  /** Run the esbuild bundle in this directory (tools/scripts/build-app.mjs) the way its image's CMD does, not the sources. */
+  /**
+   * Run the esbuild bundle in this directory (tools/scripts/build-app.mjs) the way its image's CMD does, not the sources.
+   * Without it, AIS_SERVICE_BUNDLES=<dir> runs `<dir>/<name>` for every service (benchmarks measure what ships).
+   */
   bundleDir?: string;
   /** Serve the Prometheus endpoint on a free loopback port (METRICS_PORT; `ready['metricsPort']`) unless env sets one. */
   metrics?: boolean;
@@ -75,7 +78,9 @@ export async function startService(
   env: Record<string, string>,
   options: number | StartServiceOptions = {},
 ): Promise<ServiceProcess> {
-  const { timeoutMs = 60_000, onSpawn, bundleDir, metrics = false } = typeof options === 'number' ? { timeoutMs: options } : options;
+  const { timeoutMs = 60_000, onSpawn, bundleDir: bundleOption, metrics = false } = typeof options === 'number' ? { timeoutMs: options } : options;
+  const bundles = process.env['AIS_SERVICE_BUNDLES'];
+  const bundleDir = bundleOption ?? (bundles ? resolve(REPO_ROOT, bundles, name) : undefined);
   if (metrics && env['METRICS_PORT'] === undefined) env = { ...env, METRICS_HOST: '127.0.0.1', METRICS_PORT: String(await freePort()) };
   const child: ChildProcess = spawn(
     process.execPath,

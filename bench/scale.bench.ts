@@ -1,0 +1,199 @@
+/**
+ * The scale model (issue 13): what 10k, 100k and 1M connected users need in Kafka partitions and bytes, MongoDB
+ * storage and service instances, computed from measured per-transaction, per-call and per-user costs and a few
+ * written-down assumptions. It measures nothing itself and starts no server: it reads
+ *
+ * - bench/results/pipeline.json: CPU µs per transaction of enrichment, reconciliation, Kafka and the store at the
+ *   largest size run (the services' and servers' own CPU from /proc);
+ * - bench/results/memory.json: each service's peak RSS under load; and what measured runs left behind: the pipeline
+ *   load's store collections (collStats: data + index bytes) and Kafka log segments (bytes per message and per
+ *   transaction on ais.raw.v1, ais.enriched.v1, ais.ledger.v1), and the heavy user's connection through the whole
+ *   data plane (data-fetcher's calls and journal, token-vault's and the gateway's documents, the CPU seconds of
+ *   data-fetcher and token-vault per TrueLayer call, the gateway's CPU per read request).
+ *
+ * Every assumption is a SCALE_<NAME> variable (defaults below, printed with the table and written to the JSON).
+ *
+ * Run: npm run bench -- scale      (after `npm run bench -- memory` and `npm run bench -- pipeline`)
+ * Writes bench/results/scale.json.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '@ais/testing';
+
+const num = (name: string, d: number): number => {
+  const v = process.env[`SCALE_${name}`];
+  if (v === undefined) return d;
+  const x = Number(v);
+  if (!Number.isFinite(x) || x < 0) throw new Error(`SCALE_${name} must be a non-negative number, not ${JSON.stringify(v)}`);
+  return x;
+};
+
+/** The assumptions, each with what it stands for. */
+const A = {
+  USERS: (process.env['SCALE_USERS'] ?? '10000,100000,1000000').split(',').map(Number),
+  TX_PER_USER_DAY: num('TX_PER_USER_DAY', 3.4), // the bench's users: 2,500 booked transactions in 24 months
+  HISTORY_MONTHS: num('HISTORY_MONTHS', 24), // history stored per user (what the backfill brings, then kept)
+  ACCOUNTS: num('ACCOUNTS', 2), // per connection (a current account and a savings account)
+  CARDS: num('CARDS', 1), // per connection (a credit card)
+  CONNECTIONS_PER_USER: num('CONNECTIONS_PER_USER', 1),
+  REFRESHES_PER_DAY: num('REFRESHES_PER_DAY', 4), // data-fetcher REFRESHES_PER_WINDOW: TrueLayer's 4 unattended calls per account × endpoint per 24 h
+  OVERLAP_DAYS: num('OVERLAP_DAYS', 7), // data-fetcher SYNC_OVERLAP_DAYS: each refresh re-reads this many days
+  NEW_USERS_PER_DAY: num('NEW_USERS_PER_DAY', 0.01), // share of users connecting (a full backfill) each day
+  READS_PER_USER_DAY: num('READS_PER_USER_DAY', 10), // read API requests per user per day (product traffic)
+  KAFKA_RETENTION_DAYS: num('KAFKA_RETENTION_DAYS', 7),
+  KAFKA_REPLICATION: num('KAFKA_REPLICATION', 3),
+  MONGO_REPLICAS: num('MONGO_REPLICAS', 3),
+  JOURNAL_DAYS: num('JOURNAL_DAYS', 30), // data-fetcher JOURNAL_RETENTION_MS
+  PEAK_FACTOR: num('PEAK_FACTOR', 2), // busiest hour over the daily mean
+  TARGET_UTILISATION: num('TARGET_UTILISATION', 0.5), // of each instance's CPU limit at the peak
+  INSTANCE_CPU: num('INSTANCE_CPU', 1), // cores per instance: the Kubernetes CPU limit (infra/k8s)
+  MIN_REPLICAS: num('MIN_REPLICAS', 2), // the manifests' replicas
+  MIN_PARTITIONS: num('MIN_PARTITIONS', 12),
+};
+
+type Json = Record<string, unknown>;
+const read = (name: string): Json => JSON.parse(readFileSync(join(REPO_ROOT, 'bench/results', `${name}.json`), 'utf8')) as Json;
+const r = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+const GB = 1e9;
+
+interface Coll {
+  count: number;
+  size: number;
+  storageSize: number;
+  totalIndexSize: number;
+}
+/** Bytes a database takes: each collection's storage (or data, when larger) plus its indexes. */
+const dbBytes = (colls: Record<string, Coll> | undefined): number => Object.values(colls ?? {}).reduce((s, c) => s + Math.max(c.size, c.storageSize) + c.totalIndexSize, 0);
+
+function main(): void {
+  const pipeline = read('pipeline');
+  const memory = read('memory');
+  const results = pipeline['results'] as Json[];
+  const largest = results.reduce((a, b) => (Number(b['transactions']) > Number(a['transactions']) ? b : a));
+  const n = Number(largest['transactions']);
+  const cpu = (largest['pipeline'] as Json)['cpu'] as { cpu_seconds: Record<string, number> };
+  const cpuUsPerTx = (k: string) => ((cpu.cpu_seconds[k] ?? 0) * 1e6) / n;
+
+  const mp = memory['pipeline'] as Json;
+  const fp = mp['footprint'] as { kafka_log_bytes: Record<string, number>; store: Record<string, Record<string, Coll>> };
+  const mTx = Number(mp['transactions']);
+  const mUsers = Number(mp['users']);
+  const ledgerEvents = Number(mp['ledger_events']);
+  const plane = (memory['data_plane'] as Json)['footprint'] as { kafka_log_bytes: Record<string, number>; store: Record<string, Record<string, Coll>>; calls?: number };
+  const phases = memory['phases'] as { name: string; seconds: number; cpu_seconds: Record<string, number>; detail?: Json }[];
+  const backfill = phases.find((p) => p.name === 'backfill')!;
+  const reads = phases.find((p) => p.name === 'reads')!;
+  const calls = plane.calls ?? 0;
+  const readRequests = Object.entries((reads.detail?.['requests'] ?? {}) as Record<string, number>).filter(([k]) => !k.endsWith('(failed)')).reduce((a, [, b]) => a + b, 0);
+  const services = memory['services'] as { service: string; worst_peak_mb: number }[];
+  const peakMb = (s: string) => services.find((x) => x.service === s)?.worst_peak_mb ?? 0;
+
+  // measured unit costs
+  const unit = {
+    kafka_raw_bytes_per_tx: (fp.kafka_log_bytes['raw'] ?? 0) / mTx,
+    kafka_enriched_bytes_per_tx: (fp.kafka_log_bytes['enriched'] ?? 0) / mTx,
+    kafka_ledger_bytes_per_event: (fp.kafka_log_bytes['ledger'] ?? 0) / Math.max(1, ledgerEvents),
+    ledger_events_per_tx: ledgerEvents / mTx,
+    store_reconciliation_bytes_per_tx: dbBytes(fp.store['reconciliation']) / mTx,
+    store_transaction_doc_bytes: (fp.store['reconciliation']?.['transactions']?.size ?? 0) / Math.max(1, fp.store['reconciliation']?.['transactions']?.count ?? 1),
+    store_enrichment_bytes_per_user: dbBytes(fp.store['enrichment']) / mUsers,
+    store_documents_per_user: Object.values(fp.store['reconciliation'] ?? {}).reduce((s, c) => s + c.count, 0) / mUsers,
+    store_journal_bytes_per_call: (() => {
+      const j = plane.store['data-fetcher']?.['fetch_journal'];
+      return j && j.count ? (Math.max(j.size, j.storageSize) + j.totalIndexSize) / j.count : 0;
+    })(),
+    store_fetcher_other_bytes_per_connection: dbBytes(Object.fromEntries(Object.entries(plane.store['data-fetcher'] ?? {}).filter(([k]) => k !== 'fetch_journal'))),
+    store_token_vault_bytes_per_connection: dbBytes(plane.store['token-vault']),
+    store_gateway_bytes_per_connection: dbBytes(plane.store['auth-gateway']),
+    cpu_us_per_tx: {
+      enrichment: cpuUsPerTx('enrichment'),
+      reconciliation: cpuUsPerTx('reconciliation'),
+      kafka: cpuUsPerTx('kafka'),
+      store: cpuUsPerTx('ferretdb') + cpuUsPerTx('postgres'),
+    },
+    cpu_ms_per_call: {
+      'data-fetcher': calls ? ((backfill.cpu_seconds['data-fetcher'] ?? 0) * 1e3) / calls : 0,
+      'token-vault': calls ? ((backfill.cpu_seconds['token-vault'] ?? 0) * 1e3) / calls : 0,
+    },
+    cpu_ms_per_read: { 'auth-gateway': readRequests ? ((reads.cpu_seconds['auth-gateway'] ?? 0) * 1e3) / readRequests : 0 },
+    calls_measured: calls,
+    pipeline_cpu_from: `pipeline.json at ${n} transactions`,
+  };
+
+  // per user and day
+  const callsPerRefresh = 3 + 5 * A.ACCOUNTS + 3 * A.CARDS; // identity, accounts, cards; per account transactions, balance, pending, standing orders, direct debits; per card transactions, balance, pending
+  const callsPerConnDay = A.REFRESHES_PER_DAY * callsPerRefresh;
+  const backfillTx = A.TX_PER_USER_DAY * 30.44 * A.HISTORY_MONTHS;
+  const backfillCalls = (A.ACCOUNTS + A.CARDS) * (Math.ceil(A.HISTORY_MONTHS / 3) + 1) + callsPerRefresh; // 3-month windows + the other kinds
+  const txRereadPerUserDay = A.CONNECTIONS_PER_USER * A.REFRESHES_PER_DAY * (A.OVERLAP_DAYS + 1 / Math.max(1, A.REFRESHES_PER_DAY)) * A.TX_PER_USER_DAY;
+  const txPerUserDay = txRereadPerUserDay + A.NEW_USERS_PER_DAY * backfillTx; // through the pipeline
+  const newTxPerUserDay = A.TX_PER_USER_DAY + A.NEW_USERS_PER_DAY * backfillTx; // stored, on the change feed
+  const callsPerUserDay = A.CONNECTIONS_PER_USER * callsPerConnDay + A.NEW_USERS_PER_DAY * backfillCalls;
+
+  const instances = (cores: number) => Math.max(A.MIN_REPLICAS, Math.ceil((cores * A.PEAK_FACTOR) / (A.TARGET_UTILISATION * A.INSTANCE_CPU)));
+  const rows = A.USERS.map((users) => {
+    const txPerS = (users * txPerUserDay) / 86_400;
+    const callsPerS = (users * callsPerUserDay) / 86_400;
+    const readsPerS = (users * A.READS_PER_USER_DAY) / 86_400;
+    const cores = {
+      'data-fetcher': (callsPerS * unit.cpu_ms_per_call['data-fetcher']) / 1e3,
+      'token-vault': (callsPerS * unit.cpu_ms_per_call['token-vault']) / 1e3,
+      enrichment: (txPerS * unit.cpu_us_per_tx.enrichment) / 1e6,
+      reconciliation: (txPerS * unit.cpu_us_per_tx.reconciliation) / 1e6,
+      'auth-gateway': (readsPerS * unit.cpu_ms_per_read['auth-gateway']) / 1e3,
+    };
+    const inst = Object.fromEntries(Object.entries(cores).map(([k, c]) => [k, instances(c)])) as Record<keyof typeof cores, number>;
+    const partitions = (consumers: number) => Math.max(A.MIN_PARTITIONS, pow2(2 * consumers));
+    const kafkaDayBytes = users * (txPerUserDay * (unit.kafka_raw_bytes_per_tx + unit.kafka_enriched_bytes_per_tx) + newTxPerUserDay * unit.ledger_events_per_tx * unit.kafka_ledger_bytes_per_event);
+    const storedTxPerUser = backfillTx; // the history kept (HISTORY_MONTHS of TX_PER_USER_DAY)
+    const mongoUserBytes =
+      storedTxPerUser * unit.store_reconciliation_bytes_per_tx +
+      unit.store_enrichment_bytes_per_user +
+      A.CONNECTIONS_PER_USER * (unit.store_fetcher_other_bytes_per_connection + unit.store_token_vault_bytes_per_connection + unit.store_gateway_bytes_per_connection + callsPerConnDay * A.JOURNAL_DAYS * unit.store_journal_bytes_per_call);
+    const memGb = Object.entries(inst).reduce((s, [svc, k]) => s + (k * peakMb(svc)) / 1024, 0);
+    return {
+      users,
+      truelayer_calls_per_day: Math.round(users * callsPerUserDay),
+      truelayer_calls_per_s: r(callsPerS),
+      pipeline_tx_per_day: Math.round(users * txPerUserDay),
+      pipeline_tx_per_s_mean: r(txPerS),
+      kafka: {
+        partitions: { 'ais.raw.v1': partitions(inst.enrichment), 'ais.enriched.v1': partitions(inst.reconciliation), 'ais.fetch.v1': partitions(inst['data-fetcher']), 'ais.ledger.v1': A.MIN_PARTITIONS },
+        bytes_per_day_gb: r(kafkaDayBytes / GB, 2),
+        disk_gb: r((kafkaDayBytes * A.KAFKA_RETENTION_DAYS * A.KAFKA_REPLICATION) / GB, 1),
+      },
+      mongodb: {
+        documents_millions: r((users * unit.store_documents_per_user * (storedTxPerUser / (mTx / mUsers))) / 1e6, 1), // reconciliation's documents scale with the history kept
+        data_gb_one_copy: r((users * mongoUserBytes) / GB, 1),
+        disk_gb_replicated: r((users * mongoUserBytes * A.MONGO_REPLICAS) / GB, 1),
+        store_cpu_cores_mean: r((txPerS * unit.cpu_us_per_tx.store) / 1e6, 2),
+      },
+      cores_mean: Object.fromEntries(Object.entries(cores).map(([k, c]) => [k, r(c, 2)])),
+      instances: inst,
+      service_memory_gb: r(memGb, 1),
+    };
+  });
+
+  const svcs = ['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'] as const;
+  const table = [
+    '| connected users | TrueLayer calls / day | pipeline tx / day (mean tx/s) | Kafka partitions raw / enriched / fetch | Kafka GB / day (disk, ×RF, retention) | MongoDB GB one copy (×replicas) | MongoDB documents (M) | store CPU cores (mean) | instances gateway / vault / fetcher / enrichment / reconciliation | service memory GB |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (x) =>
+        `| ${x.users.toLocaleString('en-GB')} | ${x.truelayer_calls_per_day.toLocaleString('en-GB')} | ${x.pipeline_tx_per_day.toLocaleString('en-GB')} (${x.pipeline_tx_per_s_mean}) | ${x.kafka.partitions['ais.raw.v1']} / ${x.kafka.partitions['ais.enriched.v1']} / ${x.kafka.partitions['ais.fetch.v1']} | ${x.kafka.bytes_per_day_gb} (${x.kafka.disk_gb}) | ${x.mongodb.data_gb_one_copy} (${x.mongodb.disk_gb_replicated}) | ${x.mongodb.documents_millions} | ${x.mongodb.store_cpu_cores_mean} | ${svcs.map((s) => x.instances[s]).join(' / ')} | ${x.service_memory_gb} |`,
+    ),
+  ].join('\n');
+  const units = [
+    `per transaction: Kafka raw ${Math.round(unit.kafka_raw_bytes_per_tx)} B, enriched ${Math.round(unit.kafka_enriched_bytes_per_tx)} B; ledger ${Math.round(unit.kafka_ledger_bytes_per_event)} B per event (${r(unit.ledger_events_per_tx, 2)} events per tx); store (reconciliation, data + indexes) ${Math.round(unit.store_reconciliation_bytes_per_tx)} B (the transaction document alone ${Math.round(unit.store_transaction_doc_bytes)} B)`,
+    `CPU µs per transaction: enrichment ${Math.round(unit.cpu_us_per_tx.enrichment)}, reconciliation ${Math.round(unit.cpu_us_per_tx.reconciliation)}, Kafka ${Math.round(unit.cpu_us_per_tx.kafka)}, store ${Math.round(unit.cpu_us_per_tx.store)} (${unit.pipeline_cpu_from})`,
+    `CPU ms per TrueLayer call: data-fetcher ${r(unit.cpu_ms_per_call['data-fetcher'], 2)}, token-vault ${r(unit.cpu_ms_per_call['token-vault'], 2)} (heavy user's backfill, ${calls} calls); gateway ${r(unit.cpu_ms_per_read['auth-gateway'], 2)} ms per read request`,
+    `per connection: journal ${Math.round(unit.store_journal_bytes_per_call)} B per call, data-fetcher state ${Math.round(unit.store_fetcher_other_bytes_per_connection / 1024)} KB, token-vault ${Math.round(unit.store_token_vault_bytes_per_connection / 1024)} KB, gateway ${Math.round(unit.store_gateway_bytes_per_connection / 1024)} KB; enrichment ${Math.round(unit.store_enrichment_bytes_per_user / 1024)} KB per user`,
+    `per user and day: ${r(callsPerUserDay, 1)} TrueLayer calls (${callsPerRefresh} per refresh × ${A.REFRESHES_PER_DAY}, plus backfills), ${r(txPerUserDay, 1)} transactions through the pipeline (${r(txRereadPerUserDay, 1)} re-read by refreshes, ${r(A.NEW_USERS_PER_DAY * backfillTx, 1)} from backfills), ${r(newTxPerUserDay, 1)} new`,
+  ];
+  const out = { model: 'scale model from measured unit costs (bench/scale.bench.ts)', inputs: { pipeline: String(pipeline['date']), memory: String(memory['date']) }, assumptions: A, derived: { calls_per_refresh: callsPerRefresh, calls_per_connection_day: callsPerConnDay, backfill_transactions: r(backfillTx, 0), backfill_calls: backfillCalls, tx_per_user_day: r(txPerUserDay, 2), new_tx_per_user_day: r(newTxPerUserDay, 2) }, unit_costs: unit, rows, table, units };
+  writeFileSync(join(REPO_ROOT, 'bench/results/scale.json'), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`assumptions: ${JSON.stringify(A)}\n\n${units.join('\n')}\n\n${table}\n\nwritten bench/results/scale.json`);
+}
+
+main();
