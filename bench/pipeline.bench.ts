@@ -616,6 +616,10 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
     MONGODB_URI: env.MONGODB_URI,
     KAFKA_TOPIC_PREFIX: prefix,
     KAFKA_CREATE_TOPICS: 'false',
+    // gRPC certificates from the stack's Vault PKI, as in the integration harness (a bundle runs outside the
+    // repository, where the development default finds none)
+    VAULT_ADDR: env.VAULT_ADDR,
+    VAULT_TOKEN: env.VAULT_TOKEN,
     OTEL_TRACES_EXPORTER: TRACING,
     ...(TRACING === 'zipkin' ? { OTEL_EXPORTER_ZIPKIN_ENDPOINT: env.OTEL_EXPORTER_ZIPKIN_ENDPOINT } : {}),
     SHUTDOWN_TIMEOUT_MS: '10000',

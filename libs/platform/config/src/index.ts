@@ -88,6 +88,12 @@ export const commonSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Lowest pino level written to stdout.'),
   SHUTDOWN_TIMEOUT_MS: env.ms.default(15_000).describe('On SIGTERM/SIGINT: how long the service drains (stops intake, finishes work, closes connections) before it exits anyway.'),
   STARTUP_TIMEOUT_MS: env.ms.default(10_000).describe('How long start-up keeps retrying a server that is not ready yet before the service exits with one fatal line.'),
+  NODE_OPTIONS: z
+    .string()
+    .optional()
+    .describe(
+      'Read by Node.js itself, before the service starts. Each image sets V8 heap limits here (`--max-old-space-size`, `--max-semi-space-size`) so that the service stays under its memory target; measured in docs/BENCHMARKS.md, "Resident memory". A value set in a deployment replaces the image\'s, so keep those flags in it.',
+    ),
 });
 
 /** The Prometheus endpoint (`GET /metrics`, its own HTTP server): METRICS_PORT 0 or unset = off. */
