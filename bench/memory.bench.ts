@@ -213,7 +213,20 @@ async function dataPlane(stack: StackHandle): Promise<{ phases: Phase[]; bare: P
     let connectionId = '';
     const backfill = await phase('backfill', pids(), async () => {
       const t0 = Date.now();
-      const conn = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId: USER, username: MOCK_USER, password: MOCK_USER });
+      const procs = [s.gateway, s.tokenVault, ...s.fetchers, s.enrichment!, s.reconciliation!];
+      const connect = () => connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId: USER, username: MOCK_USER, password: MOCK_USER });
+      // a service that died (out of memory under its heap limit, say) fails the bench with its last output; a
+      // refused journey with every service alive (a deadline missed on an overloaded machine) is tried once more
+      const dead = async () => {
+        for (const p of procs) if ((await Promise.race([p.exited, sleep(0).then(() => undefined)])) !== undefined) return p;
+        return undefined;
+      };
+      const conn = await connect().catch(async (error: unknown) => {
+        const d = await dead();
+        if (d) throw new BenchFailure(`${d.name} exited: ${d.output().slice(-3000)}`);
+        console.log(`  connect failed (${(error as Error).message.slice(0, 200)}); every service is alive; once more`);
+        return connect();
+      });
       connectionId = conn.connectionId;
       const report = await waitFor(
         'the heavy user\'s backfill',

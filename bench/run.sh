@@ -5,6 +5,10 @@
 #   npm run bench -- pipeline     enrichment + reconciliation throughput next to Kafka consume + bulk upsert
 #                                 (10k and 100k transactions; not in the default list: ~30 min on 2 shared cores;
 #                                 BENCH_PIPELINE_SIZES=2000 is the smoke, 10000,100000,1000000 the full run)
+#   npm run bench -- memory       RSS of the five services idle and under load (their shipped bundles) next to a
+#                                 bare Node process and a bare kafkajs consumer (not in the default list: a heavy
+#                                 user's backfill and a 10k pipeline, 5-15 min; BENCH_MEMORY_MOCK_USER=john is quicker)
+#   npm run bench -- scale        the scale model (docs/SCALE.md) from bench/results/{pipeline,memory}.json; no servers
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
