@@ -8,8 +8,11 @@
  * - bench/results/memory.json: each service's peak RSS under load; and what measured runs left behind: the pipeline
  *   load's store collections (collStats: data + index bytes) and Kafka log segments (bytes per message and per
  *   transaction on ais.raw.v1, ais.enriched.v1, ais.ledger.v1), and the heavy user's connection through the whole
- *   data plane (data-fetcher's calls and journal, token-vault's and the gateway's documents, the CPU seconds of
- *   data-fetcher and token-vault per TrueLayer call, the gateway's CPU per read request).
+ *   data plane (data-fetcher's calls and journal, token-vault's and the gateway's documents, the gateway's CPU per
+ *   read request above its idle rate);
+ * - bench/results/fetch.json and get-access-token.json: upper bounds of data-fetcher's CPU per fetched transaction
+ *   (2 cores / the backfill's transactions per second, simulator included) and token-vault's per GetAccessToken
+ *   (2 cores / its calls per second, client included). data-fetcher's fixed cost per call is an assumption.
  *
  * Every assumption is a SCALE_<NAME> variable (defaults below, printed with the table and written to the JSON).
  *
@@ -40,6 +43,7 @@ const A = {
   OVERLAP_DAYS: num('OVERLAP_DAYS', 7), // data-fetcher SYNC_OVERLAP_DAYS: each refresh re-reads this many days
   NEW_USERS_PER_DAY: num('NEW_USERS_PER_DAY', 0.01), // share of users connecting (a full backfill) each day
   READS_PER_USER_DAY: num('READS_PER_USER_DAY', 10), // read API requests per user per day (product traffic)
+  FETCH_CPU_MS_PER_CALL: num('FETCH_CPU_MS_PER_CALL', 5), // data-fetcher's fixed cost of a call (budget slot, journal, state writes): not measured
   KAFKA_RETENTION_DAYS: num('KAFKA_RETENTION_DAYS', 7),
   KAFKA_REPLICATION: num('KAFKA_REPLICATION', 3),
   MONGO_REPLICAS: num('MONGO_REPLICAS', 3),
@@ -69,6 +73,9 @@ const dbBytes = (colls: Record<string, Coll> | undefined): number => Object.valu
 function main(): void {
   const pipeline = read('pipeline');
   const memory = read('memory');
+  const fetchBench = read('fetch');
+  const tokenBench = read('get-access-token');
+  const cores = Number((memory['machine'] as Json)['cores']);
   const results = pipeline['results'] as Json[];
   const largest = results.reduce((a, b) => (Number(b['transactions']) > Number(a['transactions']) ? b : a));
   const n = Number(largest['transactions']);
@@ -82,9 +89,15 @@ function main(): void {
   const ledgerEvents = Number(mp['ledger_events']);
   const plane = (memory['data_plane'] as Json)['footprint'] as { kafka_log_bytes: Record<string, number>; store: Record<string, Record<string, Coll>>; calls?: number };
   const phases = memory['phases'] as { name: string; seconds: number; cpu_seconds: Record<string, number>; detail?: Json }[];
-  const backfill = phases.find((p) => p.name === 'backfill')!;
   const reads = phases.find((p) => p.name === 'reads')!;
   const calls = plane.calls ?? 0;
+  const idle = phases.find((p) => p.name === 'idle')!;
+  const idleRate = (svc: string) => (idle.cpu_seconds[svc] ?? 0) / idle.seconds;
+  // small collections: their data bytes times the store's measured overhead on transactions ((storage or data) +
+  // indexes over data), not their storage, which is a fixed few pages per collection whatever it holds
+  const tx = fp.store['reconciliation']?.['transactions'];
+  const overhead = tx && tx.size ? (Math.max(tx.size, tx.storageSize) + tx.totalIndexSize) / tx.size : 1;
+  const dataBytes = (colls: Record<string, Coll> | undefined, except: string[] = []) => Object.entries(colls ?? {}).filter(([k]) => !except.includes(k)).reduce((a, [, c]) => a + c.size, 0);
   const readRequests = Object.entries((reads.detail?.['requests'] ?? {}) as Record<string, number>).filter(([k]) => !k.endsWith('(failed)')).reduce((a, [, b]) => a + b, 0);
   const services = memory['services'] as { service: string; worst_peak_mb: number }[];
   const peakMb = (s: string) => services.find((x) => x.service === s)?.worst_peak_mb ?? 0;
@@ -101,22 +114,24 @@ function main(): void {
     store_documents_per_user: Object.values(fp.store['reconciliation'] ?? {}).reduce((s, c) => s + c.count, 0) / mUsers,
     store_journal_bytes_per_call: (() => {
       const j = plane.store['data-fetcher']?.['fetch_journal'];
-      return j && j.count ? (Math.max(j.size, j.storageSize) + j.totalIndexSize) / j.count : 0;
+      return j && j.count ? (j.size / j.count) * overhead : 0;
     })(),
-    store_fetcher_other_bytes_per_connection: dbBytes(Object.fromEntries(Object.entries(plane.store['data-fetcher'] ?? {}).filter(([k]) => k !== 'fetch_journal'))),
-    store_token_vault_bytes_per_connection: dbBytes(plane.store['token-vault']),
-    store_gateway_bytes_per_connection: dbBytes(plane.store['auth-gateway']),
+    store_fetcher_other_bytes_per_connection: dataBytes(plane.store['data-fetcher'], ['fetch_journal']) * overhead,
+    store_token_vault_bytes_per_connection: dataBytes(plane.store['token-vault']) * overhead,
+    store_gateway_bytes_per_connection: dataBytes(plane.store['auth-gateway']) * overhead,
+    store_overhead_factor: overhead,
     cpu_us_per_tx: {
       enrichment: cpuUsPerTx('enrichment'),
       reconciliation: cpuUsPerTx('reconciliation'),
       kafka: cpuUsPerTx('kafka'),
       store: cpuUsPerTx('ferretdb') + cpuUsPerTx('postgres'),
+      'data-fetcher': (cores * 1e6) / Number((fetchBench['subject'] as Json)['median']),
     },
     cpu_ms_per_call: {
-      'data-fetcher': calls ? ((backfill.cpu_seconds['data-fetcher'] ?? 0) * 1e3) / calls : 0,
-      'token-vault': calls ? ((backfill.cpu_seconds['token-vault'] ?? 0) * 1e3) / calls : 0,
+      'data-fetcher': A.FETCH_CPU_MS_PER_CALL,
+      'token-vault': (cores * 1e3) / Math.max(...((tokenBench['runs'] as Json[]).filter((x) => String(x['name']).startsWith('GetAccessToken')).map((x) => Number(x['throughput'])))),
     },
-    cpu_ms_per_read: { 'auth-gateway': readRequests ? ((reads.cpu_seconds['auth-gateway'] ?? 0) * 1e3) / readRequests : 0 },
+    cpu_ms_per_read: { 'auth-gateway': readRequests ? (Math.max(0, (reads.cpu_seconds['auth-gateway'] ?? 0) - idleRate('auth-gateway') * reads.seconds) * 1e3) / readRequests : 0 },
     calls_measured: calls,
     pipeline_cpu_from: `pipeline.json at ${n} transactions`,
   };
@@ -137,7 +152,7 @@ function main(): void {
     const callsPerS = (users * callsPerUserDay) / 86_400;
     const readsPerS = (users * A.READS_PER_USER_DAY) / 86_400;
     const cores = {
-      'data-fetcher': (callsPerS * unit.cpu_ms_per_call['data-fetcher']) / 1e3,
+      'data-fetcher': (callsPerS * unit.cpu_ms_per_call['data-fetcher']) / 1e3 + (txPerS * unit.cpu_us_per_tx['data-fetcher']) / 1e6,
       'token-vault': (callsPerS * unit.cpu_ms_per_call['token-vault']) / 1e3,
       enrichment: (txPerS * unit.cpu_us_per_tx.enrichment) / 1e6,
       reconciliation: (txPerS * unit.cpu_us_per_tx.reconciliation) / 1e6,
@@ -187,8 +202,8 @@ function main(): void {
   const units = [
     `per transaction: Kafka raw ${Math.round(unit.kafka_raw_bytes_per_tx)} B, enriched ${Math.round(unit.kafka_enriched_bytes_per_tx)} B; ledger ${Math.round(unit.kafka_ledger_bytes_per_event)} B per event (${r(unit.ledger_events_per_tx, 2)} events per tx); store (reconciliation, data + indexes) ${Math.round(unit.store_reconciliation_bytes_per_tx)} B (the transaction document alone ${Math.round(unit.store_transaction_doc_bytes)} B)`,
     `CPU µs per transaction: enrichment ${Math.round(unit.cpu_us_per_tx.enrichment)}, reconciliation ${Math.round(unit.cpu_us_per_tx.reconciliation)}, Kafka ${Math.round(unit.cpu_us_per_tx.kafka)}, store ${Math.round(unit.cpu_us_per_tx.store)} (${unit.pipeline_cpu_from})`,
-    `CPU ms per TrueLayer call: data-fetcher ${r(unit.cpu_ms_per_call['data-fetcher'], 2)}, token-vault ${r(unit.cpu_ms_per_call['token-vault'], 2)} (heavy user's backfill, ${calls} calls); gateway ${r(unit.cpu_ms_per_read['auth-gateway'], 2)} ms per read request`,
-    `per connection: journal ${Math.round(unit.store_journal_bytes_per_call)} B per call, data-fetcher state ${Math.round(unit.store_fetcher_other_bytes_per_connection / 1024)} KB, token-vault ${Math.round(unit.store_token_vault_bytes_per_connection / 1024)} KB, gateway ${Math.round(unit.store_gateway_bytes_per_connection / 1024)} KB; enrichment ${Math.round(unit.store_enrichment_bytes_per_user / 1024)} KB per user`,
+    `data-fetcher: ${Math.round(unit.cpu_us_per_tx['data-fetcher'])} µs per fetched transaction (fetch.json, upper bound) + ${A.FETCH_CPU_MS_PER_CALL} ms per call (assumed); token-vault ${r(unit.cpu_ms_per_call['token-vault'], 2)} ms per GetAccessToken (get-access-token.json, upper bound); gateway ${r(unit.cpu_ms_per_read['auth-gateway'], 2)} ms per read request (memory.json reads phase, above its idle rate)`,
+    `per connection (data bytes × ${r(unit.store_overhead_factor, 2)}, the store's overhead on transactions): journal ${Math.round(unit.store_journal_bytes_per_call)} B per call, data-fetcher state ${Math.round(unit.store_fetcher_other_bytes_per_connection / 1024)} KB, token-vault ${Math.round(unit.store_token_vault_bytes_per_connection / 1024)} KB, gateway ${Math.round(unit.store_gateway_bytes_per_connection / 1024)} KB; enrichment ${Math.round(unit.store_enrichment_bytes_per_user / 1024)} KB per user`,
     `per user and day: ${r(callsPerUserDay, 1)} TrueLayer calls (${callsPerRefresh} per refresh × ${A.REFRESHES_PER_DAY}, plus backfills), ${r(txPerUserDay, 1)} transactions through the pipeline (${r(txRereadPerUserDay, 1)} re-read by refreshes, ${r(A.NEW_USERS_PER_DAY * backfillTx, 1)} from backfills), ${r(newTxPerUserDay, 1)} new`,
   ];
   const out = { model: 'scale model from measured unit costs (bench/scale.bench.ts)', inputs: { pipeline: String(pipeline['date']), memory: String(memory['date']) }, assumptions: A, derived: { calls_per_refresh: callsPerRefresh, calls_per_connection_day: callsPerConnDay, backfill_transactions: r(backfillTx, 0), backfill_calls: backfillCalls, tx_per_user_day: r(txPerUserDay, 2), new_tx_per_user_day: r(newTxPerUserDay, 2) }, unit_costs: unit, rows, table, units };
