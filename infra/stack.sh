@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# infra/stack.sh up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin,prometheus] [--timeout SECS] [--fresh]
+# infra/stack.sh up|down|status|env|restart [--dir DIR] [--only kafka,mongo,vault,zipkin,prometheus] [--timeout SECS]
+#                [--fresh] [--signal TERM|KILL]
 #
 # Runs the local infrastructure as native background processes on free 127.0.0.1 ports:
 #   kafka  - Apache Kafka (KRaft, single combined broker+controller)
@@ -15,6 +16,9 @@
 # State lives in DIR (default <repo>/.infra): pids/<name>.pid, data/, logs/, run/, stack.env.
 # `up` writes connection settings to DIR/stack.env as plain KEY=value lines.
 # `down` stops only the PIDs recorded in DIR/pids (TERM, then KILL after 15 s).
+# `restart --only kafka|mongo` stops those servers by their recorded PIDs (`--signal KILL` for a crash; PostgreSQL
+# behind the store always gets a fast shutdown) and starts them again on the same ports and data dirs, so clients
+# keep their stack.env (the fault and chaos runs, tools/scripts/chaos.ts, use it).
 #
 # Environment:
 #   AIS_INFRA_HOME          install cache (see install.sh)
@@ -59,12 +63,14 @@ die() { err "$*"; exit 1; }
 
 usage() {
   cat <<EOF
-usage: $(basename "$0") up|down|status|env [--dir DIR] [--only kafka,mongo,vault,zipkin,prometheus] [--timeout SECS] [--fresh]
+usage: $(basename "$0") up|down|status|env|restart [--dir DIR] [--only kafka,mongo,vault,zipkin,prometheus] [--timeout SECS] [--fresh] [--signal TERM|KILL]
   up      install what is needed, start the servers on free 127.0.0.1 ports, wait until ready,
           write DIR/stack.env (reuses a stack that is already running and healthy)
   down    stop the processes recorded in DIR/pids
   status  print alive/dead per server (exit 0 only if every recorded server is alive)
   env     print the path of DIR/stack.env
+  restart stop the servers named by --only (kafka, mongo) by their recorded PIDs (--signal KILL: a crash; default
+          TERM) and start them again on the same ports with the same data (stack.env stays valid)
 DIR defaults to $REPO_DIR/.infra. The store's data (DIR/data/mongo) survives down/up; --fresh wipes it first.
 EOF
 }
@@ -235,7 +241,7 @@ JS
 start_kafka() {
   local kport="$1" cport="$2" t0; t0="$(now_ms)"
   local java; java="$(java_bin)"
-  local data="$DATA/kafka" cfg="$DATA/kafka/server.properties" logf="$LOGS/kafka.log"
+  local data="$DATA/kafka" cfg="$DATA/kafka/server.properties"
   mkdir -p "$data/logs" "$data/tmp"
   cat >"$cfg" <<EOF
 process.roles=broker,controller
@@ -268,14 +274,22 @@ EOF
     err "kafka: storage format failed"
     fail_with_log kafka "$LOGS/kafka-format.log"; return 1
   fi
+  launch_kafka "$kport" || return 1
+  printf 'KAFKA_BROKERS=127.0.0.1:%s\n' "$kport" >"$RUN/kafka.env"
+  secs_since "$t0" >"$RUN/kafka.ready"
+}
+
+launch_kafka() { # port: runs the broker of DIR/data/kafka (formatted, server.properties written) and waits for it
+  local kport="$1" java; java="$(java_bin)"
+  local data="$DATA/kafka" cfg="$DATA/kafka/server.properties" logf="$LOGS/kafka.log" from
+  # the log is appended to: readiness counts only what this start writes
+  from=$(( $(stat -c %s "$logf" 2>/dev/null || echo 0) + 1 ))
   # shellcheck disable=SC2086
   spawn kafka "$logf" env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
     "$java" $KAFKA_JVM_OPTS -Djava.io.tmpdir="$data/tmp" -cp "$KAFKA_HOME/lib/*" kafka.Kafka "$cfg"
   local pid="$SPAWNED_PID"
-  kafka_ready() { grep -q 'Kafka Server started' "$logf" && tcp_open 127.0.0.1 "$kport"; }
+  kafka_ready() { tail -c "+$from" "$logf" | grep -q 'Kafka Server started' && tcp_open 127.0.0.1 "$kport"; }
   wait_until kafka "$pid" "$TIMEOUT" kafka_ready || { fail_with_log kafka "$logf"; return 1; }
-  printf 'KAFKA_BROKERS=127.0.0.1:%s\n' "$kport" >"$RUN/kafka.env"
-  secs_since "$t0" >"$RUN/kafka.ready"
 }
 
 # PostgreSQL refuses to run as root. As root, it runs in a user namespace of its own (`unshare -U`) in which this
@@ -543,6 +557,37 @@ cmd_status() {
   (( any == 1 && bad == 0 ))
 }
 
+cmd_restart() { # the servers in SERVICES (kafka, mongo), each on its recorded port and data dir
+  local s t0 v port pgport
+  [[ -f "$ENVF" ]] || die "no env file at $ENVF: nothing to restart (run: $0 up --dir $DIR)"
+  for s in "${SERVICES[@]}"; do
+    case "$s" in kafka|mongo) ;; *) die "restart supports kafka and mongo, not $s" ;; esac
+    read_pid "$s" >/dev/null || die "$s: no recorded PID in $PIDS (not started by up in $DIR)"
+  done
+  rm -f "$RUN/abort"
+  for s in "${SERVICES[@]}"; do
+    t0="$(now_ms)"
+    case "$s" in
+      kafka)
+        v="$(env_value KAFKA_BROKERS)" || die "kafka: KAFKA_BROKERS missing from $ENVF"
+        port="${v##*:}"
+        [[ -f "$DATA/kafka/meta.properties" || -f "$DATA/kafka/logs/meta.properties" ]] || die "kafka: $DATA/kafka is not a formatted broker dir"
+        stop_one kafka "$SIGNAL"
+        launch_kafka "$port" || die "kafka: did not come back on port $port (log: $LOGS/kafka.log)"
+        ;;
+      mongo)
+        v="$(env_value MONGODB_URI)" || die "mongo: MONGODB_URI missing from $ENVF"
+        v="${v#mongodb://127.0.0.1:}"; port="${v%%/*}"
+        pgport="$(env_value AIS_STORE_PG_PORT)" || die "mongo: AIS_STORE_PG_PORT missing from $ENVF"
+        stop_one mongo "$SIGNAL"
+        stop_one mongo-pg INT
+        start_mongo "$port" "$pgport" || die "mongo: did not come back on port $port"
+        ;;
+    esac
+    log "$s: restarted on port $port in $(secs_since "$t0")s (pid $(read_pid "$s"))"
+  done
+}
+
 on_interrupt() {
   trap '' INT TERM
   err "interrupted; stopping what was started"
@@ -666,6 +711,7 @@ CMD="${1:-}"; [[ $# -gt 0 ]] && shift
 DIR="$REPO_DIR/.infra"
 ONLY=""
 FRESH=0
+SIGNAL=TERM
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) DIR="${2:?--dir needs a value}"; shift 2 ;;
@@ -675,6 +721,8 @@ while [[ $# -gt 0 ]]; do
     --timeout) TIMEOUT="${2:?--timeout needs a value}"; shift 2 ;;
     --timeout=*) TIMEOUT="${1#--timeout=}"; shift ;;
     --fresh) FRESH=1; shift ;;
+    --signal) SIGNAL="${2:?--signal needs a value}"; shift 2 ;;
+    --signal=*) SIGNAL="${1#--signal=}"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -697,8 +745,11 @@ else
   [[ ${#SERVICES[@]} -gt 0 ]] || die "--only selected nothing"
 fi
 
+case "$SIGNAL" in TERM|KILL) ;; *) die "--signal must be TERM or KILL, not $SIGNAL" ;; esac
+if [[ "$CMD" == restart && -z "$ONLY" ]]; then die "restart needs --only kafka, --only mongo or --only kafka,mongo"; fi
+
 case "$CMD" in
-  up|down|status|env) ;;
+  up|down|status|env|restart) ;;
   -h|--help|help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
@@ -714,10 +765,13 @@ case "$CMD" in
     printf '%s\n' "$ENVF" ;;
   status)
     cmd_status ;;
-  up|down)
-    if [[ "$CMD" == down && ! -d "$DIR" ]]; then log "no stack dir $DIR; nothing to stop"; exit 0; fi
+  up|down|restart)
+    if [[ "$CMD" != up && ! -d "$DIR" ]]; then
+      [[ "$CMD" == restart ]] && die "no stack dir $DIR"
+      log "no stack dir $DIR; nothing to stop"; exit 0
+    fi
     mkdir -p "$DIR"
     exec 9>"$DIR/.lock"
     flock -w 600 9 || die "another stack.sh is working on $DIR"
-    if [[ "$CMD" == up ]]; then cmd_up; else cmd_down; fi ;;
+    case "$CMD" in up) cmd_up ;; down) cmd_down ;; restart) cmd_restart ;; esac ;;
 esac

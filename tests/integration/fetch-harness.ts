@@ -60,8 +60,18 @@ export interface FetchStack {
    * idle: a run in flight is cut short by the stop.
    */
   advanceClock(ms: number): Promise<void>;
+  /**
+   * Stops one service process (`signal` SIGKILL: a crash, nothing flushed; SIGTERM: the graceful shutdown), waits
+   * `downMs`, and starts it again with the same environment on the same ports (gRPC, HTTP, admin, metrics), as an
+   * orchestrator restarts a container. The stack's field (`tokenVault`, `fetchers[i]`, `enrichment`,
+   * `reconciliation`, `gateway`) then names the new process. Resolves with when it was stopped and when the new one
+   * was ready (epoch ms).
+   */
+  restartService(name: RestartableService, o?: { signal?: 'SIGKILL' | 'SIGTERM'; downMs?: number; index?: number }): Promise<{ stoppedAt: number; readyAt: number }>;
   stop(): Promise<void>;
 }
+
+export type RestartableService = 'token-vault' | 'data-fetcher' | 'enrichment' | 'reconciliation' | 'auth-gateway';
 
 /** `spec` with its simulated time moved `offsetMs` ahead (a `real` spec becomes a rate-1 scaled one). */
 export function shiftedClockSpec(spec: string, offsetMs: number, realNow: number = Date.now()): string {
@@ -119,8 +129,13 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
     await Promise.all(procs.map((p) => p.stop(5_000).catch(() => undefined)));
     await sandbox.stop();
   };
-  const startService = (name: string, env: Record<string, string>, options: StartServiceOptions = {}): Promise<ServiceProcess> =>
-    startTestService(name, env, { metrics: o.metrics ?? true, ...options });
+  /** The environment each running service process was started with (by PID), for `restartService`. */
+  const envOf = new Map<number, Record<string, string>>();
+  const startService = async (name: string, env: Record<string, string>, options: StartServiceOptions = {}): Promise<ServiceProcess> => {
+    const p = await startTestService(name, env, { metrics: o.metrics ?? true, ...options });
+    envOf.set(p.pid, env);
+    return p;
+  };
   try {
     const tvPort = await freePort();
     // CLOCK only when a clock is asked for (without the option, callers may pass CLOCK in tokenVaultEnv/fetcherEnv;
@@ -241,6 +256,44 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
         const spec = shiftedClockSpec(clock, offsetMs);
         stack.tokenVault = await restart(stack.tokenVault, 'token-vault', tokenVaultEnv(spec));
         for (const [i, port] of ports.entries()) stack.fetchers[i] = await restart(stack.fetchers[i]!, 'data-fetcher', fetcherEnv(spec, port));
+      },
+      async restartService(name, { signal = 'SIGKILL', downMs = 0, index = 0 } = {}) {
+        const current = (): ServiceProcess | undefined =>
+          ({ 'token-vault': stack.tokenVault, 'data-fetcher': stack.fetchers[index], enrichment: stack.enrichment, reconciliation: stack.reconciliation, 'auth-gateway': stack.gateway })[name];
+        const old = current();
+        if (!old) throw new Error(`restartService: no ${name} process${name === 'data-fetcher' ? ` #${index}` : ''} in this stack`);
+        const env = envOf.get(old.pid);
+        if (!env) throw new Error(`restartService: the environment of ${name} (pid ${old.pid}) is unknown`);
+        // the same ports: clients hold the gRPC address, the gateway's public and admin URLs are the stack's
+        const r = old.ready;
+        const ports: Record<string, string> = {
+          ...(r['grpcPort'] ? { GRPC_PORT: String(r['grpcPort']) } : {}),
+          ...(r['httpPort'] ? { HTTP_PORT: String(r['httpPort']) } : {}),
+          ...(r['adminPort'] ? { ADMIN_PORT: String(r['adminPort']) } : {}),
+          ...(r['metricsPort'] ? { METRICS_PORT: String(r['metricsPort']) } : {}),
+        };
+        if (signal === 'SIGKILL') {
+          // our own child, by its PID
+          process.kill(old.pid, 'SIGKILL');
+          await old.exited;
+        } else {
+          await old.stop(10_000);
+        }
+        const stoppedAt = Date.now();
+        const at = procs.findIndex((p) => p.pid === old.pid);
+        if (at >= 0) procs.splice(at, 1);
+        envOf.delete(old.pid);
+        if (downMs > 0) await new Promise((res) => setTimeout(res, downMs));
+        // a consumer's replacement joins its group only once the killed member is gone from it (session and
+        // rebalance timeouts of up to a minute): more than startService's default wait
+        const next = await startService(name, { ...env, ...ports }, { onSpawn: (p) => procs.push(p), timeoutMs: 180_000 });
+        const readyAt = Date.now();
+        if (name === 'token-vault') stack.tokenVault = next;
+        else if (name === 'data-fetcher') stack.fetchers[index] = next;
+        else if (name === 'enrichment') stack.enrichment = next;
+        else if (name === 'reconciliation') stack.reconciliation = next;
+        else stack.gateway = next;
+        return { stoppedAt, readyAt };
       },
       async stop() {
         await fetcherDb.close().catch(() => undefined);
