@@ -32,6 +32,8 @@ export interface FetchStackOptions {
    * three together.
    */
   clock?: string;
+  /** How long each service may take to log `service ready` (default startService's 60 s). */
+  startTimeoutMs?: number;
 }
 
 export interface FetchStack {
@@ -132,7 +134,7 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
   /** The environment each running service process was started with (by PID), for `restartService`. */
   const envOf = new Map<number, Record<string, string>>();
   const startService = async (name: string, env: Record<string, string>, options: StartServiceOptions = {}): Promise<ServiceProcess> => {
-    const p = await startTestService(name, env, { metrics: o.metrics ?? true, ...options });
+    const p = await startTestService(name, env, { metrics: o.metrics ?? true, ...(o.startTimeoutMs ? { timeoutMs: o.startTimeoutMs } : {}), ...options });
     envOf.set(p.pid, env);
     return p;
   };

@@ -43,7 +43,7 @@ export function markdownTable(r: ChaosReport): string {
     const txs = x.snapshots.reduce((a, y) => a + y.transactions, 0);
     const redelivered = x.feed.reduce((a, f) => a + f.redelivered, 0);
     const feedEvents = x.feed.reduce((a, f) => a + f.events, 0);
-    return `| ${x.fault} | ${s(x.struckAtMs)} | ${s(x.downtimeMs)} | ${s(x.recoverMs)} | ${s(x.settledMs)} | ${txs} | ${x.fault === 'none' ? 'baseline' : x.violations.some((v) => v.includes('store differs')) ? 'differs' : 'equal'} | ${feedEvents} (${redelivered} redelivered) | ${x.trueLayerCalls} / ${x.trueLayerFailures} | ${x.unattendedRefused} / ${x.maxUnattendedPer24h} | ${x.deadLetters} → ${x.deadLettersAfterReplay} | ${x.ok ? 'pass' : 'FAIL'} |`;
+    return `| ${x.fault} | ${s(x.struckAtMs)} | ${s(x.downtimeMs)} | ${s(x.recoverMs)} | ${s(x.settledMs)} | ${txs} | ${x.fault === 'none' ? 'baseline' : x.snapshots.length === 0 ? 'not reached' : x.violations.some((v) => v.includes('store differs')) ? 'differs' : 'equal'} | ${feedEvents} (${redelivered} redelivered) | ${x.trueLayerCalls} / ${x.trueLayerFailures} | ${x.unattendedRefused} / ${x.maxUnattendedPer24h} | ${x.deadLetters} → ${x.deadLettersAfterReplay} | ${x.ok ? 'pass' : 'FAIL'} |`;
   });
   return [
     `Run ${r.startedAt} on ${r.machine}; users ${r.users.join(', ')}; faults strike at ${Math.round(r.strikeAt * 100)}% of the undisturbed run's raw events (kills of enrichment and reconciliation: of its stored transactions).`,
