@@ -1,9 +1,11 @@
 /**
  * The local store as `infra/stack.sh` runs it (FerretDB 2 + PostgreSQL with DocumentDB, in a stack dir of its
  * own): what was written survives `down` and `up`, `up --fresh` starts empty, and `down` leaves no process of
- * it behind (PostgreSQL's backends included).
+ * it behind (PostgreSQL's backends included). `restart` (the chaos suite's store and broker restarts) brings a
+ * crashed server back on the same port with the same data, stack.env unchanged.
  */
 import { parseEnvFile, REPO_ROOT } from '@ais/testing';
+import { Kafka, logLevel } from 'kafkajs';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,8 @@ import { connectMongo, type Connection } from '@ais/platform-mongo';
 const STACK = join(REPO_ROOT, 'infra/stack.sh');
 
 function stack(dir: string, ...args: string[]): string {
-  return execFileSync('bash', [STACK, ...args, '--dir', dir, '--only', 'mongo'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const only = args.includes('--only') ? [] : ['--only', 'mongo'];
+  return execFileSync('bash', [STACK, ...args, '--dir', dir, ...only], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** PIDs of live processes whose environment carries this stack dir's marker (what stack.sh gives its servers). */
@@ -79,4 +82,43 @@ describe('the local store under infra/stack.sh', () => {
     stack(dir, 'down');
     expect(processesOf(dir)).toEqual([]);
   }, 240_000);
+
+  it('restart (after a SIGKILL) brings the store and the broker back on the same ports with the same data', async () => {
+    stack(dir, 'up', '--only', 'mongo,kafka');
+    const envBefore = readFileSync(join(dir, 'stack.env'), 'utf8');
+    const brokers = parseEnvFile(envBefore)['KAFKA_BROKERS']!.split(',');
+    const kafka = new Kafka({ clientId: 'store-stack-it', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+    const topic = `restart-it-${Date.now()}`;
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: [{ key: 'k', value: 'before the restart' }] });
+    await producer.disconnect();
+    await withStore(dir, (c) => c.collection('kept').insertOne({ _id: 'r1' as never, n: 2 }));
+    const pidsBefore = processesOf(dir);
+
+    const out = stack(dir, 'restart', '--only', 'kafka,mongo', '--signal', 'KILL');
+    expect(out).toMatch(/kafka: restarted on port \d+/);
+    expect(out).toMatch(/mongo: restarted on port \d+/);
+    // the same addresses: a client's stack.env stays valid
+    expect(readFileSync(join(dir, 'stack.env'), 'utf8')).toBe(envBefore);
+    // new processes (the old ones were killed)
+    expect(processesOf(dir).filter((p) => pidsBefore.includes(p)).length).toBeLessThan(pidsBefore.length);
+    await withStore(dir, async (c) => {
+      expect(await c.collection('kept').findOne({ _id: 'r1' as never })).toMatchObject({ n: 2 });
+    });
+    // the broker kept its log: the message produced before the restart is read after it
+    const consumer = kafka.consumer({ groupId: `restart-it-${Date.now()}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const got = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no message after the restart')), 60_000);
+      void consumer.run({ eachMessage: async ({ message }) => (clearTimeout(t), resolve(String(message.value))) });
+    });
+    await consumer.disconnect();
+    expect(got).toBe('before the restart');
+    // restart without --only, or of a server it cannot restart, is refused with a clear line
+    expect(() => execFileSync('bash', [STACK, 'restart', '--dir', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).toThrow(/restart needs --only/);
+    stack(dir, 'down');
+    expect(processesOf(dir)).toEqual([]);
+  }, 300_000);
 });
