@@ -32,7 +32,7 @@ import { clockFromSpec } from '@ais/platform-config';
 import { createKafka, EventProducer } from '@ais/platform-kafka';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo } from '@ais/platform-mongo';
-import { ensureStack, provisionTopics, REPO_ROOT, startSandboxProcess, stopStack, type SandboxProcess } from '@ais/testing';
+import { ensureStack, provisionTopics, startSandboxProcess, stopStack, type SandboxProcess } from '@ais/testing';
 import { createTrueLayerClient, createTrueLayerDataClient, customEnvironment, type TrueLayerDataClient } from '@ais/truelayer-client';
 import type { Kafka } from 'kafkajs';
 import { errorPolicyOptions, fetcherSettings, schema as fetcherConfigSchema, type Config } from '../apps/data-fetcher/src/config';
@@ -44,6 +44,7 @@ import { Fetcher, kafkaRawSink, type DeadLetterSink, type TokenSource } from '..
 import { addDays, backfillWindows, dayOf, type DayWindow } from '../apps/data-fetcher/src/domain/plan';
 import { authorizeMockUser } from '../apps/data-fetcher/test/support/mock-user';
 import { endOffsets } from './kafka';
+import { resultsDir } from './proc';
 
 const RUNS = Number(process.env['BENCH_FETCH_RUNS'] ?? 3);
 const WINDOW_MONTHS = 3;
@@ -398,7 +399,7 @@ async function main(): Promise<void> {
       ratio_of_medians: ratio,
       runs,
     };
-    writeFileSync(join(REPO_ROOT, 'bench/results/fetch.json'), `${JSON.stringify(out, null, 2)}\n`);
+    writeFileSync(join(resultsDir(), 'fetch.json'), `${JSON.stringify(out, null, 2)}\n`);
 
     console.log(`\n${machine.platform}, ${machine.cores} cores, ${machine.cpu}, node ${machine.node}`);
     console.log(`${plan.transactions} transactions, ${plan.resources.length} accounts/cards × ${plan.windows.length} windows; ${RUNS} runs per side, alternating`);
@@ -410,7 +411,7 @@ async function main(): Promise<void> {
       console.log(`${name.padEnd(24)} ${String(s.min).padStart(8)} ${String(s.median).padStart(8)} ${String(s.max).padStart(8)}`);
     }
     console.log(`backfill / raw read (medians): ${ratio}`);
-    console.log(`written bench/results/fetch.json`);
+    console.log(`written ${join(resultsDir(), 'fetch.json')}`);
   } finally {
     await producer?.disconnect().catch(() => undefined);
     await sandbox.stop();

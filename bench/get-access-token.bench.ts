@@ -15,6 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startService } from '@ais/testing';
 import { ECHO_DEFINITION } from './echo-server';
+import { resultsDir } from './proc';
 
 const DURATION_MS = Number(process.env['BENCH_DURATION_MS'] ?? 10_000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 32);
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
       best: rows,
       ratio_throughput: Math.round((rows[1]!.throughput / rows[0]!.throughput) * 1000) / 1000,
     };
-    writeFileSync(join(REPO_ROOT, 'bench/results/get-access-token.json'), `${JSON.stringify(out, null, 2)}\n`);
+    writeFileSync(join(resultsDir(), 'get-access-token.json'), `${JSON.stringify(out, null, 2)}\n`);
     console.log(`\nconcurrency ${CONCURRENCY}, ${DURATION_MS / 1000}s per run, best of 2 runs each (alternating)`);
     console.log('name                       calls/s   p50 ms   p90 ms   p99 ms   errors');
     for (const r of rows) console.log(`${r.name.padEnd(26)} ${String(r.throughput).padStart(7)} ${String(r.p50_ms).padStart(8)} ${String(r.p90_ms).padStart(8)} ${String(r.p99_ms).padStart(8)} ${String(r.errors).padStart(8)}`);

@@ -40,7 +40,7 @@ import { eventsV1 } from '@ais/contracts-proto-ts';
 import { createKafka, EventProducer, newMeta } from '@ais/platform-kafka';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo } from '@ais/platform-mongo';
-import { ensureStack, freePort, provisionTopics, REPO_ROOT, startService, stopStack, type ServiceProcess, type StackHandle } from '@ais/testing';
+import { ensureStack, freePort, provisionTopics, startService, stopStack, type ServiceProcess, type StackHandle } from '@ais/testing';
 import type { Kafka } from 'kafkajs';
 import type { AnyBulkWriteOperation, Document } from 'mongodb';
 import { execFileSync } from 'node:child_process';
@@ -51,6 +51,7 @@ import { join } from 'node:path';
 import { kafkaRawSink } from '../apps/data-fetcher/src/domain/fetcher';
 import { loadLabelledSet } from '../apps/enrichment/src/quality/labelled-set';
 import { endOffsets } from './kafka';
+import { resultsDir } from './proc';
 
 const SIZES = (process.env['BENCH_PIPELINE_SIZES'] ?? '10000,100000').split(',').map(Number);
 const PER_USER = Number(process.env['BENCH_PIPELINE_TX_PER_USER'] ?? 2_500);
@@ -865,7 +866,7 @@ async function main(): Promise<void> {
     cpu_table: cpuTable,
     cpu_per_tx_table: cpuPerTxTable,
   };
-  const file = join(REPO_ROOT, 'bench/results/pipeline.json');
+  const file = join(resultsDir(), 'pipeline.json');
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\n${machine.platform}, ${machine.cores} cores, ${machine.cpu}, ${machine.memory_gb} GB, node ${machine.node}; load ${machine.loadavg_1_5_15_at_start.join(' ')} -> ${machine.loadavg_1_5_15_at_end.join(' ')}`);
   console.log(`\n${table}\n\n${cpuTable}\n\n${cpuPerTxTable}\n`);

@@ -16,12 +16,13 @@
  */
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo } from '@ais/platform-mongo';
-import { ensureStack, stopStack, REPO_ROOT } from '@ais/testing';
+import { ensureStack, stopStack } from '@ais/testing';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { resultsDir } from './proc';
 
 const SIZES = (process.env['BENCH_STORE_SIZES'] ?? '10000,100000,1000000').split(',').map(Number);
 const SAMPLES = Number(process.env['BENCH_STORE_SAMPLES'] ?? 200);
@@ -217,7 +218,7 @@ async function main(): Promise<void> {
     ),
   ].join('\n');
   console.log(`\n${table}\n`);
-  const out = join(REPO_ROOT, 'bench/results/store.json');
+  const out = join(resultsDir(), 'store.json');
   writeFileSync(
     out,
     `${JSON.stringify({ benchmark: 'store', date: new Date().toISOString(), machine: `${process.platform} ${process.arch}, ${cpus().length} cores, ${cpus()[0]?.model ?? ''}`, server: 'FerretDB 2.7.0 over PostgreSQL 15 + DocumentDB', samples: SAMPLES, per_user: PER_USER, heavy_user_transactions: HEAVY, rows, table }, null, 2)}\n`,

@@ -1,0 +1,202 @@
+/**
+ * Process accounting and a keep-alive HTTP load generator for the benchmarks (read-api, consent): CPU seconds of
+ * processes from /proc (the stack's servers with their children), peak RSS, the results directory, and a
+ * closed-loop load of N workers over one keep-alive agent.
+ */
+import { REPO_ROOT } from '@ais/testing';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { isAbsolute, join } from 'node:path';
+
+const CLK_TCK = 100;
+
+/** Where results go: BENCH_RESULTS_DIR (CI's smoke writes to a temporary directory), else bench/results. */
+export function resultsDir(): string {
+  const dir = process.env['BENCH_RESULTS_DIR'];
+  const out = dir ? (isAbsolute(dir) ? dir : join(REPO_ROOT, dir)) : join(REPO_ROOT, 'bench/results');
+  mkdirSync(out, { recursive: true });
+  return out;
+}
+
+export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+export const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** utime + stime (+ reaped children) of a process, in CPU seconds; 0 when it is gone. */
+export function cpuSeconds(pid: number, withChildren = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const own = Number(f[11]) + Number(f[12]);
+    return (own + (withChildren ? Number(f[13]) + Number(f[14]) : 0)) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').map((l) => Number(l.trim())).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** The stack's server processes (the PID files infra/stack.sh writes), when the stack has a directory. */
+export function stackPids(dir: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, file] of [
+    ['kafka', 'kafka'],
+    ['ferretdb', 'mongo'],
+    ['postgres', 'mongo-pg'],
+  ] as const) {
+    const f = join(dir ?? '', 'pids', `${file}.pid`);
+    if (dir && existsSync(f)) out[name] = Number(readFileSync(f, 'utf8').trim());
+  }
+  return out;
+}
+
+/** CPU seconds so far of each named process; the stack's servers with their children (PostgreSQL backends). */
+export function cpuSnapshot(pids: Record<string, number | undefined>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    if (!pid) continue;
+    const kids = name === 'postgres' || name === 'kafka' || name === 'ferretdb' ? childPids(pid) : [];
+    out[name] = cpuSeconds(pid, kids.length > 0 || name === 'postgres') + kids.reduce((s, c) => s + cpuSeconds(c, true), 0);
+  }
+  return out;
+}
+
+export function cpuDelta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.keys(b).map((k) => [k, round(b[k]! - (a[k] ?? 0), 2)]));
+}
+
+/** Busy CPU seconds of the whole machine so far (/proc/stat). */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (line.reduce((s, x) => s + x, 0) - (line[3] ?? 0) - (line[4] ?? 0)) / CLK_TCK;
+}
+
+export function peakRssMb(pid: number): number | undefined {
+  try {
+    const kb = /^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Math.round(Number(kb) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  mean_ms: number;
+  mean_response_bytes: number;
+}
+
+export interface LoadTarget {
+  port: number;
+  headers: Record<string, string>;
+}
+
+/**
+ * Closed loop: `concurrency` workers, each sending its next request when the previous answer is fully read, over
+ * one keep-alive agent with as many sockets, for `durationMs`. Any answer but 200 fails the run. Latency is from
+ * the request's start to its last body byte.
+ */
+export async function runLoad(target: LoadTarget, path: (worker: number, i: number) => string, concurrency: number, durationMs: number): Promise<LoadResult & { latencies: number[] }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const latencies: number[] = [];
+  let bytes = 0;
+  const get = (p: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: target.port, path: p, method: 'GET', headers: target.headers, agent }, (res) => {
+        let n = 0;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => {
+          n += c.length;
+          if (res.statusCode !== 200) chunks.push(c);
+        });
+        res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`GET ${p.replace(/cursor=[^&]+/, 'cursor=…')}: HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`))));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const t0 = process.hrtime.bigint();
+  const end = Date.now() + durationMs;
+  try {
+    await Promise.all(
+      Array.from({ length: concurrency }, async (_, w) => {
+        for (let i = 0; Date.now() < end; i += 1) {
+          const t = process.hrtime.bigint();
+          bytes += await get(path(w, i));
+          latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  const s = seconds(t0);
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    seconds: round(s),
+    rps: round(latencies.length / s, 1),
+    p50_ms: round(percentile(latencies, 50), 2),
+    p90_ms: round(percentile(latencies, 90), 2),
+    p99_ms: round(percentile(latencies, 99), 2),
+    max_ms: round(latencies[latencies.length - 1] ?? NaN, 2),
+    mean_ms: round(latencies.reduce((a, b) => a + b, 0) / latencies.length, 2),
+    mean_response_bytes: Math.round(bytes / latencies.length),
+    latencies,
+  };
+}
+
+/** Starts `bench/<file>` as its own Node process; resolves with it and its "service ready" line. */
+export function startBenchProcess(file: string, env: Record<string, string>, timeoutMs = 60_000): Promise<{ child: ChildProcess; ready: Record<string, unknown>; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', join(REPO_ROOT, 'bench', file)], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`${file}: no "service ready" line within ${timeoutMs} ms`));
+    }, timeoutMs);
+    let buffer = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      buffer += c.toString('utf8');
+      const line = buffer.split('\n').find((l) => l.includes('"service ready"'));
+      if (line) {
+        clearTimeout(timer);
+        resolve({ child, ready: JSON.parse(line) as Record<string, unknown>, stop });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${file} exited with ${String(code)} before it was ready`));
+    });
+  });
+}
