@@ -1,0 +1,305 @@
+/**
+ * Benchmark: consent to history (issue 13). From the `connection.authorized` event (token-vault has stored the
+ * tokens of the consent the connect callback exchanged) to the user's full history returned by the read API, next
+ * to what a minimal client needs for the same data in the same run: the raw Data API read of the same
+ * transactions plus a bulk insert of them into a fresh collection.
+ *
+ * - Stack: the whole data plane as child processes, each with its own config and defaults
+ *   (tests/integration/fetch-harness.ts `startFetchStack({pipeline: true})`: the TrueLayer simulator, token-vault,
+ *   data-fetcher, enrichment, reconciliation, auth-gateway). Simulator switches as in bench/fetch.bench.ts: no
+ *   response cache, an SCA window longer than the run.
+ * - Subject, per run: a fresh user id connects the simulator user BENCH_CONSENT_USER (default `heavy`: 6 years,
+ *   about 31,600 booked transactions) through the gateway's connect journey (@ais/testing connectMockUser). t0 is
+ *   the `occurred_at` of its `connection.authorized` event (read from the connection topic). The bench then polls
+ *   (every 250 ms) data-fetcher's connection state, then the consumer groups' committed offsets: when the backfill
+ *   is done, enrichment and then reconciliation have committed the end of their input topics, the user's changes
+ *   are committed and the store holds as many booked transactions as the bank's ledger has, it reads
+ *   the user's whole history through the read API (`GET /v1/users/{u}/transactions?status=booked`, pages of 500,
+ *   with the API key) and compares the ids with the ledger; t1 is the end of the read that returns them all.
+ * - Baseline, same run: (a) raw read: the Data API client data-fetcher uses reads the same transactions (every
+ *   account's and card's 3-month windows back to its earliest booked day, one call after another) with a token of
+ *   its own consent for the same simulator user (after one warm-up read that is not counted: the simulator
+ *   generates a user's data on first read); (b) bulk insert: the transaction documents the subject stored,
+ *   `insertMany` (ordered: false, 500 per call, one call at a time) into a fresh collection with the same indexes
+ *   as reconciliation's `transactions`. Baseline = (a) + (b). Ratio = subject ÷ baseline; target at most 1.5.
+ * - Where the time goes: the subject's phases (authorized → backfill done as data-fetcher records it → store
+ *   complete → read API done), the CPU seconds of every service and of the store during the subject.
+ *
+ * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 2;
+ *      BENCH_RESULTS_DIR for another results directory). Writes consent.json.
+ */
+import { bindings, TOPICS, topicName } from '@ais/contracts-events';
+import type { eventsV1 } from '@ais/contracts-proto-ts';
+import { connectMockUser, ensureStack, stopStack } from '@ais/testing';
+import { createTrueLayerClient, createTrueLayerDataClient, customEnvironment } from '@ais/truelayer-client';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Document } from 'mongodb';
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { addDays, backfillWindows, dayOf, type DayWindow } from '../apps/data-fetcher/src/domain/plan';
+import { authorizeMockUser } from '../apps/data-fetcher/test/support/mock-user';
+import { readApi, startFetchStack, type FetchStack } from '../tests/integration/fetch-harness';
+import { committedToEnd } from './kafka';
+import { cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, seconds, sleep, stackPids } from './proc';
+
+const LOGIN = process.env['BENCH_CONSENT_USER'] ?? 'heavy';
+const RUNS = Number(process.env['BENCH_CONSENT_RUNS'] ?? 2);
+/** The simulator's mock logins: heavy/heavy, small/small, john/doe, johnN/doeN. */
+const passwordOf = (login: string) => (login === 'heavy' || login === 'small' ? login : login.replace(/^john/, 'doe'));
+const PROVIDER = 'ob-barclays';
+const PSU_IP = '203.0.113.7';
+const SCOPES = ['info', 'accounts', 'balance', 'cards', 'transactions', 'direct_debits', 'standing_orders', 'offline_access'];
+const WINDOW_MONTHS = 3;
+const INSERT_BATCH = 500;
+const TARGET_RATIO = 1.5;
+
+class BenchFailure extends Error {}
+
+interface Resource {
+  id: string;
+  isCard: boolean;
+  earliest: string;
+}
+
+/** The resources of a consent, the 3-month windows back to the earliest booked day, and the ledger's booked ids. */
+async function ledgerOf(s: FetchStack, credentialsId: string): Promise<{ resources: Resource[]; windows: DayWindow[]; ids: Set<string> }> {
+  const spans = await s.sandbox.admin<{ accounts: { account_id: string; earliest: string | null }[]; cards: { card_id: string; earliest: string | null }[] }>(
+    'GET',
+    `/ledger/accounts?credentials_id=${encodeURIComponent(credentialsId)}`,
+  );
+  const resources: Resource[] = [
+    ...spans.accounts.filter((a) => a.earliest).map((a) => ({ id: a.account_id, isCard: false, earliest: a.earliest! })),
+    ...spans.cards.filter((c) => c.earliest).map((c) => ({ id: c.card_id, isCard: true, earliest: c.earliest! })),
+  ];
+  const oldest = resources.map((r) => r.earliest).sort()[0];
+  if (!oldest) throw new BenchFailure(`${LOGIN} has no booked transactions`);
+  const today = dayOf(Date.now());
+  let months = 1;
+  while (addDays(today, -Math.round(months * 30.44)) > oldest) months += 1;
+  const windows = backfillWindows(today, WINDOW_MONTHS, addDays(today, -Math.round(months * 30.44)));
+  const ids = new Set<string>();
+  for (const r of resources) {
+    for (const w of windows) {
+      const q = new URLSearchParams({ credentials_id: credentialsId, [r.isCard ? 'card_id' : 'account_id']: r.id, from: w.from, to: w.to });
+      for (const id of (await s.sandbox.admin<{ ids: string[] }>('GET', `/ledger?${q.toString()}`)).ids) ids.add(id);
+    }
+  }
+  return { resources, windows, ids };
+}
+
+interface Run {
+  run: number;
+  user: string;
+  transactions: number;
+  subject_s: number;
+  phases_s: { authorized_to_backfill_done: number; backfill_done_to_store_complete: number; store_complete_to_api_read_done: number; api_read: number };
+  raw_read_s: number;
+  raw_read_calls: number;
+  bulk_insert_s: number;
+  baseline_s: number;
+  ratio: number;
+  cpu_seconds: Record<string, number>;
+  other_processes_cpu_seconds: number;
+}
+
+async function main(): Promise<void> {
+  if (!Number.isInteger(RUNS) || RUNS < 1) throw new BenchFailure('BENCH_CONSENT_RUNS must be a positive integer');
+  const stack = await ensureStack((m) => console.log(m));
+  Object.assign(process.env, stack.env);
+  const started = new Date();
+  const loadAtStart = loadavg().map((x) => round(x, 2));
+  let fs: FetchStack | undefined;
+  const kafka = new Kafka({ clientId: 'bench-consent', brokers: stack.env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `bench-consent-${process.pid}-${Date.now()}`, maxWaitTimeInMs: 100 });
+  try {
+    fs = await startFetchStack({ pipeline: true, metrics: false });
+    const s = fs;
+    await s.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 });
+    // connection.authorized events: their occurred_at is t0
+    const authorizedAt = new Map<string, Date>();
+    const binding = bindings.connection(s.prefix);
+    await consumer.connect();
+    await consumer.subscribe({ topic: binding.topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (!message.value) return;
+        const e: eventsV1.ConnectionEvent = binding.codec.decode(message.value);
+        if (e.payload?.$case === 'authorized' && e.meta?.occurredAt) authorizedAt.set(e.payload.authorized.connectionId, e.meta.occurredAt);
+      },
+    });
+
+    // the baseline's own consent and Data API client (configured as data-fetcher configures it)
+    const environment = customEnvironment({ authBaseUrl: s.sandbox.url, apiBaseUrl: s.sandbox.url });
+    const tl = createTrueLayerClient({ environment, clientId: s.sandbox.clientId, clientSecret: s.sandbox.clientSecret });
+    const data = createTrueLayerDataClient({ environment, timeoutMs: 30_000 });
+    const own = await authorizeMockUser(s.sandbox, tl.auth, { username: LOGIN, password: passwordOf(LOGIN), scopes: SCOPES, providerId: PROVIDER });
+    const baseLedger = await ledgerOf(s, own.credentialsId);
+    const rawRead = async () => {
+      let n = 0;
+      let calls = 0;
+      const t = process.hrtime.bigint();
+      for (const r of baseLedger.resources) {
+        for (const w of baseLedger.windows) {
+          const range = { from: w.from, to: w.to };
+          const res = await data.get(own.tokens.accessToken, r.isCard ? { resource: 'cardTransactions', cardId: r.id, range } : { resource: 'transactions', accountId: r.id, range }, { maxAttempts: 1, psuIp: PSU_IP });
+          n += res.results.length;
+          calls += 1;
+        }
+      }
+      const secs = seconds(t);
+      if (n !== baseLedger.ids.size) throw new BenchFailure(`raw read: ${n} transactions, the ledger has ${baseLedger.ids.size}`);
+      return { seconds: secs, calls, transactions: n };
+    };
+    const warm = await rawRead();
+    console.log(`${LOGIN}: ${baseLedger.ids.size} booked transactions in ${baseLedger.resources.length} accounts/cards × ${baseLedger.windows.length} windows; warm-up raw read ${round(warm.seconds, 2)} s`);
+
+    const rawTopic = topicName(TOPICS.raw, s.prefix);
+    const enrichedTopic = topicName(TOPICS.enriched, s.prefix);
+    const reconDb = s.reconDb!.getClient().db(`rc_${s.ns}`);
+    const pids = { 'auth-gateway': s.gateway.pid, 'token-vault': s.tokenVault.pid, 'data-fetcher': s.fetchers[0]!.pid, enrichment: s.enrichment!.pid, reconciliation: s.reconciliation!.pid, ...stackPids(stack.dir), bench: process.pid };
+    const runs: Run[] = [];
+    for (let run = 1; run <= RUNS; run += 1) {
+      const userId = `bench-consent-${s.ns}-${run}`;
+      const cpu0 = cpuSnapshot(pids);
+      const busy0 = machineBusySeconds();
+      const c = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId, username: LOGIN, password: passwordOf(LOGIN), providerId: PROVIDER });
+      const ledger = await ledgerOf(s, c.credentialsId);
+      if (ledger.ids.size !== baseLedger.ids.size) throw new BenchFailure(`the subject's consent has ${ledger.ids.size} booked transactions, the baseline's ${baseLedger.ids.size}`);
+      let backfillDone: number | undefined;
+      let storeComplete: number | undefined;
+      let apiRead = 0;
+      const deadline = Date.now() + 1_800_000;
+      for (;;) {
+        if (Date.now() > deadline) throw new BenchFailure(`run ${run}: the history did not arrive within 30 min`);
+        const conn = await s.fetcherDb.collection<{ _id: string; backfill?: string }>('fetch_connections').findOne({ _id: c.connectionId });
+        if (conn?.backfill === 'failed') throw new BenchFailure(`run ${run}: the backfill failed`);
+        if (conn?.backfill === 'done') backfillDone ??= Date.now();
+        // enrichment, then reconciliation, committed the ends of their input topics (cheap: no store query until then)
+        const drained = backfillDone !== undefined && (await committedToEnd(kafka, `enrichment-${s.ns}`, rawTopic)) && (await committedToEnd(kafka, `reconciliation-${s.ns}`, enrichedTopic));
+        const st = drained ? await reconDb.collection<{ _id: string; seq?: number; committedSeq?: number }>('user_state').findOne({ _id: userId }) : null;
+        if (st && st.seq === st.committedSeq) {
+          const stored = await reconDb.collection('transactions').countDocuments({ userId, status: 'booked', removed: false });
+          if (stored >= ledger.ids.size) {
+            storeComplete ??= Date.now();
+            const tr = process.hrtime.bigint();
+            const all = await readApi(s, userId).allTransactions('&status=booked');
+            apiRead = seconds(tr);
+            const got = new Set(all.map((t) => String(t['normalised_provider_transaction_id'])));
+            if (all.length === ledger.ids.size && got.size === all.length && [...ledger.ids].every((id) => got.has(id))) break;
+            console.log(`  run ${run}: the read API returned ${all.length} of ${ledger.ids.size}; polling on`);
+            storeComplete = undefined;
+          }
+        }
+        await sleep(250);
+      }
+      const t1 = Date.now();
+      const cpu = cpuDelta(cpu0, cpuSnapshot(pids));
+      const busy = machineBusySeconds() - busy0;
+      const t0 = authorizedAt.get(c.connectionId);
+      if (!t0) throw new BenchFailure(`run ${run}: no connection.authorized event for ${c.connectionId}`);
+      const subject = (t1 - t0.getTime()) / 1000;
+
+      // baseline, same run: raw read (warm simulator) + bulk insert of the stored documents into a fresh collection
+      const raw = await rawRead();
+      const source = reconDb.collection('transactions');
+      const docs = (await source.find({ userId }).toArray()) as Document[];
+      const target = reconDb.collection(`bench_consent_insert_${run}`);
+      for (const i of await source.listIndexes().toArray()) {
+        const { key, name, v: _v, ns: _ns, ...options } = i as Document;
+        if (name !== '_id_') await target.createIndex(key as Document, { ...options, name: name as string });
+      }
+      let insert = 0;
+      for (let i = 0; i < docs.length; i += INSERT_BATCH) {
+        const batch = docs.slice(i, i + INSERT_BATCH);
+        const t = process.hrtime.bigint();
+        const res = await target.insertMany(batch, { ordered: false });
+        insert += seconds(t);
+        if (res.insertedCount !== batch.length) throw new BenchFailure(`bulk insert: ${res.insertedCount} of ${batch.length}`);
+      }
+      await target.drop().catch(() => undefined);
+      const baseline = raw.seconds + insert;
+      const r: Run = {
+        run,
+        user: userId,
+        transactions: ledger.ids.size,
+        subject_s: round(subject, 2),
+        phases_s: {
+          authorized_to_backfill_done: round((backfillDone! - t0.getTime()) / 1000, 2),
+          backfill_done_to_store_complete: round((storeComplete! - backfillDone!) / 1000, 2),
+          store_complete_to_api_read_done: round((t1 - storeComplete!) / 1000, 2),
+          api_read: round(apiRead, 2),
+        },
+        raw_read_s: round(raw.seconds, 2),
+        raw_read_calls: raw.calls,
+        bulk_insert_s: round(insert, 2),
+        baseline_s: round(baseline, 2),
+        ratio: round(subject / baseline, 2),
+        cpu_seconds: cpu,
+        other_processes_cpu_seconds: round(Math.max(0, busy - Object.values(cpu).reduce((a, b) => a + b, 0)), 1),
+      };
+      runs.push(r);
+      console.log(JSON.stringify(r));
+    }
+    if (s.raw.deadLetters.length > 0) throw new BenchFailure(`${s.raw.deadLetters.length} dead letters`);
+
+    const median = (xs: number[]) => {
+      const v = [...xs].sort((a, b) => a - b);
+      const m = Math.floor(v.length / 2);
+      return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+    };
+    const subjectMedian = round(median(runs.map((r) => r.subject_s)), 2);
+    const baselineMedian = round(median(runs.map((r) => r.baseline_s)), 2);
+    const ratio = round(subjectMedian / baselineMedian, 2);
+    const machine = {
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      cores: cpus().length,
+      cpu: cpus()[0]?.model ?? '',
+      memory_gb: round(totalmem() / 2 ** 30, 1),
+      loadavg_1_5_15_at_start: loadAtStart,
+      loadavg_1_5_15_at_end: loadavg().map((x) => round(x, 2)),
+    };
+    const peakRss = Object.fromEntries(Object.entries(pids).filter(([k]) => !['kafka', 'ferretdb', 'postgres', 'bench'].includes(k)).map(([k, pid]) => [k, peakRssMb(pid)]));
+    const table = [
+      '| run | transactions | subject s (authorized → history via read API) | backfill done s | store complete s | API read s | raw read s | bulk insert s | baseline s | subject / baseline (target ≤ 1.5) | subject tx/s | baseline tx/s |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+      ...runs.map(
+        (r) =>
+          `| ${r.run} | ${r.transactions} | ${r.subject_s} | ${r.phases_s.authorized_to_backfill_done} | ${round(r.phases_s.authorized_to_backfill_done + r.phases_s.backfill_done_to_store_complete, 2)} | ${r.phases_s.api_read} | ${r.raw_read_s} | ${r.bulk_insert_s} | ${r.baseline_s} | ${r.ratio} | ${Math.round(r.transactions / r.subject_s)} | ${Math.round(r.transactions / r.baseline_s)} |`,
+      ),
+    ].join('\n');
+    const out = {
+      benchmark: 'consent: connection.authorized to the full history through the read API vs raw Data API read + bulk insert of the same transactions',
+      date: started.toISOString(),
+      machine,
+      settings: { user: LOGIN, provider: PROVIDER, runs: RUNS, window_months: WINDOW_MONTHS, insert_batch: INSERT_BATCH, simulator_switches: { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 } },
+      transactions: baseLedger.ids.size,
+      resources: baseLedger.resources.length,
+      windows_per_resource: baseLedger.windows.length,
+      baseline: 'raw read (Data API client, 3-month windows of every account and card, sequential, warm simulator) + insertMany (ordered: false, 500 per call) of the stored documents into a fresh collection with the same indexes',
+      targets: { ratio_at_most: TARGET_RATIO },
+      subject_median_s: subjectMedian,
+      baseline_median_s: baselineMedian,
+      ratio_of_medians: ratio,
+      target_met: ratio <= TARGET_RATIO,
+      peak_rss_mb: peakRss,
+      runs,
+      table,
+    };
+    const file = join(resultsDir(), 'consent.json');
+    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+    console.log(`\n${machine.platform}, ${machine.cores} cores, ${machine.cpu}, node ${machine.node}; load ${machine.loadavg_1_5_15_at_start.join(' ')} -> ${machine.loadavg_1_5_15_at_end.join(' ')}`);
+    console.log(`\n${table}\n\nmedians: subject ${subjectMedian} s, baseline ${baselineMedian} s, ratio ${ratio} (target <= ${TARGET_RATIO})`);
+    console.log(`written ${file}`);
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    await fs?.stop().catch(() => undefined);
+    await stopStack(stack);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
