@@ -5,8 +5,9 @@
  *
  * - Data, seeded as the platform seeds it: the whole data plane runs as child processes (the TrueLayer simulator,
  *   token-vault, data-fetcher, enrichment, reconciliation, auth-gateway; tests/integration/fetch-harness.ts
- *   `startFetchStack({pipeline: true})`), and BENCH_READ_USERS simulator users (`john1`…, about 2,500
- *   transactions each over 2 years) plus, with BENCH_READ_HEAVY=1, the `heavy` user (6 years, about 31,600) are
+ *   `startFetchStack({pipeline: true})`), and BENCH_READ_USERS simulator users (`john1`…, about 2,700
+ *   transactions each over 2 years) plus, with BENCH_READ_HEAVY=1, the `heavy` user (6 years, about 31,600: off by
+ *   default, its first page costs the local store a sort of all its rows on either side, bench/store.bench.ts) are
  *   connected through the gateway's connect journey (@ais/testing connectMockUser). The bench waits until each
  *   backfill is done and reconciliation has committed and published everything, and checks that the read API
  *   returns every live transaction of the store.
@@ -28,9 +29,12 @@
  *
  * Target: gateway p99 at most 2× the bare server's.
  *
- * Run: npm run bench -- read-api   (BENCH_READ_USERS default 6, BENCH_READ_HEAVY default 1, BENCH_READ_SECONDS
+ * Run: npm run bench -- read-api   (BENCH_READ_USERS default 8, BENCH_READ_HEAVY default 0, BENCH_READ_SECONDS
  *      default 10, BENCH_READ_ROUNDS default 3, BENCH_READ_WARMUP_SECONDS default 3, BENCH_READ_CONCURRENCY 16;
  *      BENCH_RESULTS_DIR for another results directory). Writes read-api.json.
+ *      Experiments: BENCH_READ_TRACING=zipkin (the gateway and reconciliation export spans, batched, to the stack's
+ *      Zipkin; each scenario gets a span-time breakdown of its gateway rounds), BENCH_READ_GATEWAY_<VAR> /
+ *      BENCH_READ_RECONCILIATION_<VAR> (sets <VAR> on that service).
  */
 import { connectMockUser, ensureStack, stopStack } from '@ais/testing';
 import { writeFileSync } from 'node:fs';
@@ -38,20 +42,51 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { encodeCursor } from '../apps/reconciliation/src/grpc/reconciliation.service';
 import { readApi, startFetchStack, waitFor, waitForStoreSettled, type FetchStack } from '../tests/integration/fetch-harness';
-import { cpuDelta, cpuSnapshot, machineBusySeconds, percentile, resultsDir, round, runLoad, stackPids, startBenchProcess, type LoadResult } from './proc';
+import { cpuDelta, cpuSnapshot, machineBusySeconds, percentile, resultsDir, round, runLoad, sleep, stackPids, startBenchProcess, type LoadResult } from './proc';
 
 const int = (name: string, def: number, min: number) => {
   const v = Number(process.env[name] ?? def);
   if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer >= ${min}`);
   return v;
 };
-const USERS = int('BENCH_READ_USERS', 6, 0);
-const HEAVY = int('BENCH_READ_HEAVY', 1, 0) > 0;
+const USERS = int('BENCH_READ_USERS', 8, 0);
+const HEAVY = int('BENCH_READ_HEAVY', 0, 0) > 0;
 const SECONDS = int('BENCH_READ_SECONDS', 10, 1);
 const ROUNDS = int('BENCH_READ_ROUNDS', 3, 1);
 const WARMUP = int('BENCH_READ_WARMUP_SECONDS', 3, 0);
 const CONCURRENCY = int('BENCH_READ_CONCURRENCY', 16, 1);
 const TARGET_P99_RATIO = 2;
+/** zipkin: the gateway and reconciliation export spans (batched) and each scenario gets a span-time breakdown. */
+const TRACING = process.env['BENCH_READ_TRACING'] ?? 'none';
+/** BENCH_READ_GATEWAY_<VAR> / BENCH_READ_RECONCILIATION_<VAR>: <VAR> set on that service (experiments). */
+const serviceEnv = (service: string): Record<string, string> => {
+  const pre = `BENCH_READ_${service.toUpperCase()}_`;
+  return Object.fromEntries(Object.entries(process.env).flatMap(([k, v]) => (k.startsWith(pre) && v !== undefined ? [[k.slice(pre.length), v]] : [])));
+};
+
+interface SpanStat {
+  span: string;
+  count: number;
+  total_s: number;
+  mean_ms: number;
+}
+
+/** Spans of the gateway's traces that started in [fromMs, toMs], summed by service and name. */
+async function spanBreakdown(zipkinUrl: string, fromMs: number, toMs: number): Promise<SpanStat[]> {
+  const q = new URLSearchParams({ serviceName: 'auth-gateway', endTs: String(toMs), lookback: String(toMs - fromMs), limit: '100000' });
+  const res = await fetch(`${zipkinUrl}/api/v2/traces?${q.toString()}`);
+  if (!res.ok) throw new BenchFailure(`zipkin answered ${res.status}`);
+  const traces = (await res.json()) as { id: string; name?: string; duration?: number; localEndpoint?: { serviceName?: string } }[][];
+  const by = new Map<string, { count: number; us: number }>();
+  for (const span of traces.flat()) {
+    const key = `${span.localEndpoint?.serviceName ?? '?'}: ${span.name ?? '?'}`;
+    const x = by.get(key) ?? { count: 0, us: 0 };
+    x.count += 1;
+    x.us += span.duration ?? 0;
+    by.set(key, x);
+  }
+  return [...by].map(([span, x]) => ({ span, count: x.count, total_s: round(x.us / 1e6, 2), mean_ms: round(x.us / 1e3 / x.count, 2) })).sort((a, b) => b.total_s - a.total_s);
+}
 
 class BenchFailure extends Error {}
 
@@ -75,13 +110,15 @@ async function main(): Promise<void> {
   Object.assign(process.env, stack.env);
   const started = new Date();
   const loadAtStart = loadavg().map((x) => round(x, 2));
+  const tracing: Record<string, string> = TRACING === 'zipkin' ? { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: stack.env.OTEL_EXPORTER_ZIPKIN_ENDPOINT } : {};
   let fs: FetchStack | undefined;
   let bare: Awaited<ReturnType<typeof startBenchProcess>> | undefined;
   try {
     fs = await startFetchStack({
       pipeline: true,
       metrics: false,
-      gatewayEnv: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_IP_API_PER_MINUTE: '100000000' },
+      gatewayEnv: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_IP_API_PER_MINUTE: '100000000', ...tracing, ...serviceEnv('gateway') },
+      reconciliationEnv: { ...tracing, ...serviceEnv('reconciliation') },
     });
     const s = fs;
     const reconDb = s.reconDb!;
@@ -163,7 +200,10 @@ async function main(): Promise<void> {
     // 4. load
     const pids = { gateway: s.gateway.pid, reconciliation: s.reconciliation!.pid, bare: bare.child.pid, ...stackPids(stack.dir), bench: process.pid };
     const servedBy = (side: Side['name']) => (side === 'bare' ? ['bare', 'ferretdb', 'postgres'] : ['gateway', 'reconciliation', 'ferretdb', 'postgres']);
-    const results: Record<string, { bare: SideResult; gateway: SideResult; ratio_p50: number; ratio_p99: number; ratio_throughput: number; ratio_cpu_per_request: number; p99_target_met: boolean; gateway_rate_limit_store_fallbacks: number }> = {};
+    const results: Record<
+      string,
+      { bare: SideResult; gateway: SideResult; ratio_p50: number; ratio_p99: number; ratio_throughput: number; ratio_cpu_per_request: number; p99_target_met: boolean; gateway_rate_limit_store_fallbacks: number; gateway_span_breakdown?: SpanStat[] }
+    > = {};
     // the gateway counts in process memory for 5 s when a rate-limit count in MongoDB is slower than its timeout: said, not hidden
     const fallbacks = () => s.gateway.logs.filter((l) => String(l['msg'] ?? '').startsWith('rate limit store failed')).length;
     for (const [scenario, pathOf] of Object.entries(scenarios)) {
@@ -174,12 +214,15 @@ async function main(): Promise<void> {
       const latencies: Record<Side['name'], number[]> = { bare: [], gateway: [] };
       const cpu: Record<Side['name'], Record<string, number>> = { bare: {}, gateway: {} };
       const busy: Record<Side['name'], number> = { bare: 0, gateway: 0 };
+      const gatewayWindows: [number, number][] = [];
       for (let r = 0; r < ROUNDS; r += 1) {
         for (const side of sides) {
           const before = cpuSnapshot(pids);
           const m0 = machineBusySeconds();
+          const w0 = Date.now();
           const res = await runLoad({ port: side.port, headers }, path, CONCURRENCY, SECONDS * 1000);
           busy[side.name] += machineBusySeconds() - m0;
+          if (side.name === 'gateway') gatewayWindows.push([w0, Date.now()]);
           const d = cpuDelta(before, cpuSnapshot(pids));
           for (const [k, v] of Object.entries(d)) cpu[side.name][k] = round((cpu[side.name][k] ?? 0) + v, 2);
           const { latencies: l, ...summary } = res;
@@ -215,6 +258,11 @@ async function main(): Promise<void> {
       const b = pooled('bare');
       const g = pooled('gateway');
       const ratioP99 = round(g.p99_ms / b.p99_ms, 2);
+      let spans: SpanStat[] | undefined;
+      if (TRACING === 'zipkin') {
+        await sleep(6_000); // the batch span processors' last exports
+        spans = await spanBreakdown(stack.env.ZIPKIN_URL, gatewayWindows[0]![0], gatewayWindows[gatewayWindows.length - 1]![1]);
+      }
       results[scenario] = {
         bare: b,
         gateway: g,
@@ -224,6 +272,7 @@ async function main(): Promise<void> {
         ratio_cpu_per_request: round(g.cpu_ms_per_request / b.cpu_ms_per_request, 2),
         p99_target_met: ratioP99 <= TARGET_P99_RATIO,
         gateway_rate_limit_store_fallbacks: fallbacks() - fallbacksBefore,
+        ...(spans ? { gateway_span_breakdown: spans } : {}),
       };
     }
 
@@ -248,7 +297,7 @@ async function main(): Promise<void> {
       benchmark: 'read-api: gateway transactions page and changes since cursor under load vs a bare Express + MongoDB driver server, same query, same data',
       date: started.toISOString(),
       machine,
-      settings: { concurrency: CONCURRENCY, seconds_per_round: SECONDS, rounds: ROUNDS, warmup_seconds: WARMUP, users: USERS, heavy: HEAVY, transactions_page_size: 50, changes_count: 100, gateway_env: { DEFAULT_RATE_LIMIT_PER_MINUTE: 100000, RATE_LIMIT_IP_API_PER_MINUTE: 100000000 } },
+      settings: { tracing: TRACING, service_env: { gateway: serviceEnv('gateway'), reconciliation: serviceEnv('reconciliation') }, concurrency: CONCURRENCY, seconds_per_round: SECONDS, rounds: ROUNDS, warmup_seconds: WARMUP, users: USERS, heavy: HEAVY, transactions_page_size: 50, changes_count: 100, gateway_env: { DEFAULT_RATE_LIMIT_PER_MINUTE: 100000, RATE_LIMIT_IP_API_PER_MINUTE: 100000000 } },
       data: { transactions: totalTx, users: seeded.map(({ cursor: _c, ...u }) => u), seed_seconds: seedSeconds },
       baseline: 'bench/read-api-bare-server.ts: Express + MongoDB driver, its own process, one query per request on the same collection (same filter, sort, hint, limit), bearer key compared in memory',
       targets: { p99_ratio_at_most: TARGET_P99_RATIO },
@@ -259,6 +308,9 @@ async function main(): Promise<void> {
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     console.log(`\n${machine.platform}, ${machine.cores} cores, ${machine.cpu}, node ${machine.node}; load ${machine.loadavg_1_5_15_at_start.join(' ')} -> ${machine.loadavg_1_5_15_at_end.join(' ')}`);
     console.log(`${totalTx} transactions of ${seeded.length} users; ${CONCURRENCY} in flight, ${ROUNDS} × ${SECONDS} s per side\n\n${table}\n`);
+    for (const [name, r] of Object.entries(results)) {
+      if (r.gateway_span_breakdown) console.log(`spans of ${name} (gateway rounds):\n${r.gateway_span_breakdown.slice(0, 20).map((x) => `  ${x.span}: ${x.count} spans, ${x.total_s} s, mean ${x.mean_ms} ms`).join('\n')}`);
+    }
     console.log(`written ${file}`);
   } finally {
     await bare?.stop().catch(() => undefined);
