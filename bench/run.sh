@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (not tests): each writes bench/results/<name>.json and prints itself next to its baseline.
-#   npm run bench                 every benchmark
+#   npm run bench                 every benchmark but pipeline, memory and scale
 #   npm run bench -- store        only bench/store.bench.ts (likewise get-access-token, fetch)
 #   npm run bench -- pipeline     enrichment + reconciliation throughput next to Kafka consume + bulk upsert
 #                                 (10k and 100k transactions; not in the default list: ~30 min on 2 shared cores;
@@ -9,12 +9,18 @@
 #                                 bare Node process and a bare kafkajs consumer (not in the default list: a heavy
 #                                 user's backfill and a 10k pipeline, 5-15 min; BENCH_MEMORY_MOCK_USER=john is quicker)
 #   npm run bench -- scale        the scale model (docs/SCALE.md) from bench/results/{pipeline,memory}.json; no servers
+#   npm run bench -- read-api     the gateway's transactions page and change feed under load next to a bare
+#                                 Express + MongoDB driver server (same query, same data)
+#   npm run bench -- consent      connection.authorized to the full history through the read API, next to the raw
+#                                 Data API read + bulk insert of the same transactions
+#   BENCH_RESULTS_DIR=<dir>       results there instead of bench/results (CI's smoke:
+#                                 tests/integration/bench-smoke.int-spec.ts, every benchmark at a small size)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(get-access-token store fetch)
+[ ${#names[@]} -gt 0 ] || names=(get-access-token store fetch read-api consent)
 for name in "${names[@]}"; do
   [ -f "bench/$name.bench.ts" ] || { echo "no benchmark bench/$name.bench.ts" >&2; exit 2; }
   echo "==> bench $name"
