@@ -1,5 +1,5 @@
 /** Kafka helpers shared by the benchmarks. */
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 
 /** High watermark of every partition of `topic`. */
 export async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
@@ -13,15 +13,9 @@ export async function endOffsets(kafka: Kafka, topic: string): Promise<Map<numbe
 }
 
 /** Whether consumer group `groupId` has committed the high watermark of every partition of `topic` (read now). */
-export async function committedToEnd(kafka: Kafka, groupId: string, topic: string): Promise<boolean> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const ends = (await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)] as const);
-    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
-    return ends.every(([p, high]) => high === 0n || (committed.get(p) ?? -1n) >= high);
-  } finally {
-    await admin.disconnect();
-  }
+export async function committedToEnd(admin: Admin, groupId: string, topic: string): Promise<boolean> {
+  const ends = (await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)] as const);
+  const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  return ends.every(([p, high]) => high === 0n || (committed.get(p) ?? -1n) >= high);
 }
