@@ -228,6 +228,7 @@ async function main(): Promise<void> {
         const { key, name, v: _v, ns: _ns, ...options } = i as Document;
         if (name !== '_id_') await target.createIndex(key as Document, { ...options, name: name as string });
       }
+      console.log(`  run ${run}: history read through the read API in ${round(apiRead, 1)} s; baseline: raw read, then bulk insert of ${docs.length} documents`);
       // CPU of the baseline (the read and the inserts): the bench (the client), the simulator, FerretDB, PostgreSQL
       const basePids = { simulator: s.sandbox.pid, ...stackPids(stack.dir), bench: process.pid };
       const baseCpu0 = cpuSnapshot(basePids);
