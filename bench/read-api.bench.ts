@@ -228,7 +228,7 @@ async function main(): Promise<void> {
           const { latencies: l, ...summary } = res;
           rounds[side.name].push(summary);
           latencies[side.name].push(...l);
-          console.log(`${scenario} ${side.name} round ${r + 1}: ${summary.rps} req/s, p50 ${summary.p50_ms} ms, p99 ${summary.p99_ms} ms`);
+          console.log(`${scenario} ${side.name} round ${r + 1}: ${summary.rps} req/s, p50 ${summary.p50_ms} ms, p99 ${summary.p99_ms} ms, errors ${summary.errors} ${JSON.stringify(summary.error_statuses)}`);
         }
       }
       const pooled = (side: Side['name']): SideResult => {
@@ -238,8 +238,13 @@ async function main(): Promise<void> {
         const secs = rs.reduce((a, b) => a + b.seconds, 0);
         const served = servedBy(side).reduce((a, k) => a + (cpu[side][k] ?? 0), 0);
         const ours = Object.values(cpu[side]).reduce((a, b) => a + b, 0);
+        const errors = rs.reduce((a, b) => a + b.errors, 0);
+        const statuses: Record<string, number> = {};
+        for (const x of rs) for (const [k, v] of Object.entries(x.error_statuses)) statuses[k] = (statuses[k] ?? 0) + v;
         return {
           requests: n,
+          errors,
+          error_statuses: statuses,
           seconds: round(secs),
           rps: round(n / secs, 1),
           p50_ms: round(percentile(l, 50), 2),
@@ -270,7 +275,8 @@ async function main(): Promise<void> {
         ratio_p99: ratioP99,
         ratio_throughput: round(g.rps / b.rps, 2),
         ratio_cpu_per_request: round(g.cpu_ms_per_request / b.cpu_ms_per_request, 2),
-        p99_target_met: ratioP99 <= TARGET_P99_RATIO,
+        // an answer that is not a page is not served: the target needs none
+        p99_target_met: ratioP99 <= TARGET_P99_RATIO && g.errors === 0,
         gateway_rate_limit_store_fallbacks: fallbacks() - fallbacksBefore,
         ...(spans ? { gateway_span_breakdown: spans } : {}),
       };
@@ -286,11 +292,11 @@ async function main(): Promise<void> {
       loadavg_1_5_15_at_end: loadavg().map((x) => round(x, 2)),
     };
     const table = [
-      '| scenario | side | req/s | p50 ms | p90 ms | p99 ms | max ms | CPU ms/req (servers + store) | bytes/answer | gateway / bare p50 | p99 (target ≤ 2) | req/s | CPU/req |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| scenario | side | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | CPU ms/req (servers + store) | bytes/answer | gateway / bare p50 | p99 (target ≤ 2) | req/s | CPU/req |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...Object.entries(results).flatMap(([name, r]) => [
-        `| ${name} | bare Express + driver | ${r.bare.rps} | ${r.bare.p50_ms} | ${r.bare.p90_ms} | ${r.bare.p99_ms} | ${r.bare.max_ms} | ${r.bare.cpu_ms_per_request} | ${r.bare.mean_response_bytes} | | | | |`,
-        `| ${name} | gateway → reconciliation | ${r.gateway.rps} | ${r.gateway.p50_ms} | ${r.gateway.p90_ms} | ${r.gateway.p99_ms} | ${r.gateway.max_ms} | ${r.gateway.cpu_ms_per_request} | ${r.gateway.mean_response_bytes} | ${r.ratio_p50} | ${r.ratio_p99} ${r.p99_target_met ? '(met)' : '(missed)'} | ${r.ratio_throughput} | ${r.ratio_cpu_per_request} |`,
+        `| ${name} | bare Express + driver | ${r.bare.rps} | ${r.bare.p50_ms} | ${r.bare.p90_ms} | ${r.bare.p99_ms} | ${r.bare.max_ms} | ${r.bare.errors} | ${r.bare.cpu_ms_per_request} | ${r.bare.mean_response_bytes} | | | | |`,
+        `| ${name} | gateway → reconciliation | ${r.gateway.rps} | ${r.gateway.p50_ms} | ${r.gateway.p90_ms} | ${r.gateway.p99_ms} | ${r.gateway.max_ms} | ${r.gateway.errors} ${JSON.stringify(r.gateway.error_statuses)} | ${r.gateway.cpu_ms_per_request} | ${r.gateway.mean_response_bytes} | ${r.ratio_p50} | ${r.ratio_p99} ${r.p99_target_met ? '(met)' : '(missed)'} | ${r.ratio_throughput} | ${r.ratio_cpu_per_request} |`,
       ]),
     ].join('\n');
     const out = {
