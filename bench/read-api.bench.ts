@@ -36,12 +36,15 @@
  *      Zipkin; each scenario gets a span-time breakdown of its gateway rounds), BENCH_READ_GATEWAY_<VAR> /
  *      BENCH_READ_RECONCILIATION_<VAR> (sets <VAR> on that service).
  */
+import { TOPICS, topicName } from '@ais/contracts-events';
 import { connectMockUser, ensureStack, stopStack } from '@ais/testing';
+import { Kafka, logLevel } from 'kafkajs';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { encodeCursor } from '../apps/reconciliation/src/grpc/reconciliation.service';
 import { readApi, startFetchStack, waitFor, waitForStoreSettled, type FetchStack } from '../tests/integration/fetch-harness';
+import { committedToEnd } from './kafka';
 import { cpuDelta, cpuSnapshot, machineBusySeconds, percentile, resultsDir, round, runLoad, sleep, stackPids, startBenchProcess, type LoadResult } from './proc';
 
 const int = (name: string, def: number, min: number) => {
@@ -144,8 +147,19 @@ async function main(): Promise<void> {
         1_800_000,
         1_000,
       );
-      await waitForStoreSettled(store, u.userId, () => s.raw.events.length, `${u.login}'s history in the store`, 1_800_000);
     }
+    // every raw event through enrichment and reconciliation (both groups at the ends of their input topics), then
+    // each user's changes committed and published
+    const admin = new Kafka({ clientId: 'bench-read-api', brokers: stack.env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const drained = async () =>
+        (await committedToEnd(admin, `enrichment-${s.ns}`, topicName(TOPICS.raw, s.prefix))) && (await committedToEnd(admin, `reconciliation-${s.ns}`, topicName(TOPICS.enriched, s.prefix))) ? true : undefined;
+      await waitFor('the pipeline to consume every raw event', drained, 1_800_000, 1_000);
+    } finally {
+      await admin.disconnect();
+    }
+    for (const u of users) await waitForStoreSettled(store, u.userId, () => s.raw.events.length, `${u.login}'s history in the store`, 1_800_000);
     const seedSeconds = round(Number(process.hrtime.bigint() - t0) / 1e9, 1);
     if (s.raw.deadLetters.length > 0) throw new BenchFailure(`${s.raw.deadLetters.length} dead letters while seeding`);
     const txs = reconDb.collection<{ _id: string; clientId: string; userId: string }>('transactions');
