@@ -150,7 +150,8 @@ export async function runLoad(target: LoadTarget, path: (worker: number, i: numb
       Array.from({ length: concurrency }, async (_, w) => {
         for (let i = 0; Date.now() < end; i += 1) {
           const t = process.hrtime.bigint();
-          bytes += await get(path(w, i));
+          const n = await get(path(w, i));
+          bytes += n;
           latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
         }
       }),
