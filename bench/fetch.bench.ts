@@ -221,6 +221,9 @@ async function main(): Promise<void> {
         MONGODB_DB: db,
         KAFKA_BROKERS: stack.env.KAFKA_BROKERS,
         KAFKA_TOPIC_PREFIX: prefix,
+        // the gRPC identity's certificates come from the stack's Vault PKI (GRPC_TLS=vault, the default)
+        VAULT_ADDR: stack.env.VAULT_ADDR,
+        VAULT_TOKEN: stack.env.VAULT_TOKEN,
         // unused: the bench is the token source
         TOKEN_VAULT_ADDR: '127.0.0.1:1',
         TRUELAYER_ENV: 'custom',
