@@ -425,17 +425,18 @@ describe('reconciliation read API (gRPC, real server)', () => {
 
   it('edit validation: unknown category, no fields, category on an account, apply_to_merchant without a rule service', async () => {
     const base = { ...U, transactionId: ids[1]! };
-    const cases: [Promise<unknown>, string, string][] = [
-      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, fields: { setCategoryOverride: true, categoryOverride: 'GROCERIES' } })), 'invalid_argument', 'fields.category_override'],
-      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, fields: {} })), 'invalid_argument', 'fields'],
-      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, requestId: 'a b', fields: { setNotes: true } })), 'invalid_argument', 'request_id'],
-      [client.editAccount(reconciliationV1.EditAccountRequest.fromPartial({ ...U, accountId: cur, fields: { setCategoryOverride: true, categoryOverride: 'INCOME_WAGES' } })), 'invalid_argument', 'fields.category_override'],
-      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...U, transactionId: 'txn_nope', fields: { setNotes: true } })), 'not_found', ''],
-      [client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, applyToMerchant: true, fields: { setCategoryOverride: true, categoryOverride: 'FOOD_AND_DRINK_COFFEE' } })), 'failed_precondition', ''],
+    // each call starts when its turn comes: started all at once, a rejection not yet awaited is an unhandled one
+    const cases: [() => Promise<unknown>, string, string][] = [
+      [() => client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, fields: { setCategoryOverride: true, categoryOverride: 'GROCERIES' } })), 'invalid_argument', 'fields.category_override'],
+      [() => client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, fields: {} })), 'invalid_argument', 'fields'],
+      [() => client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, requestId: 'a b', fields: { setNotes: true } })), 'invalid_argument', 'request_id'],
+      [() => client.editAccount(reconciliationV1.EditAccountRequest.fromPartial({ ...U, accountId: cur, fields: { setCategoryOverride: true, categoryOverride: 'INCOME_WAGES' } })), 'invalid_argument', 'fields.category_override'],
+      [() => client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...U, transactionId: 'txn_nope', fields: { setNotes: true } })), 'not_found', ''],
+      [() => client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...base, applyToMerchant: true, fields: { setCategoryOverride: true, categoryOverride: 'FOOD_AND_DRINK_COFFEE' } })), 'failed_precondition', ''],
     ];
     const before = sent.length;
     for (const [call, kind, field] of cases) {
-      const e = await grpcError(call);
+      const e = await grpcError(call());
       expect(e.kind).toBe(kind);
       if (field) expect(e.violations.map((v) => v.field)).toContain(field);
     }
