@@ -219,6 +219,13 @@ export function pagesRoutes(deps: PagesDeps): Router {
     }
   });
 
+  /**
+   * A new connection's session reaching a funnel stage for the first time. The session just read already lists the
+   * stages it reached, so a reload writes nothing; the conditional mark settles two requests racing past that check.
+   */
+  const firstTime = async (session: AuthSessionRecord, stage: string): Promise<boolean> =>
+    session.intent.kind === 'new' && !(session.funnelStages ?? []).includes(stage) && (await deps.sessions.markStage(session._id, stage));
+
   const findProvider = async (id: string | undefined): Promise<ProviderInfo | undefined> => (id ? (await deps.providers.list()).find((p) => p.providerId === id) : undefined);
 
   router.get('/connect/:token/consent', async (req, res) => {
@@ -228,7 +235,7 @@ export function pagesRoutes(deps: PagesDeps): Router {
       const provider = await findProvider(first(req.query['provider_id']));
       if (!provider) return void res.redirect(303, `/connect/${h.token}`);
       // once per session: a reloaded consent page or another bank tried after the back button is the same journey
-      if (h.session.intent.kind === 'new' && (await deps.sessions.markStage(h.session._id, 'bank_chosen'))) recordFunnelStage('bank_chosen', provider.providerId);
+      if (await firstTime(h.session, 'bank_chosen')) recordFunnelStage('bank_chosen', provider.providerId);
       setImgOrigins(req, res, [provider]);
       html(res, 200, consentPage({ token: h.token, productName: deps.settings.productName, provider, scopes: h.session.scopes, privacyPolicyUrl: deps.settings.privacyPolicyUrl, consentDays: CONSENT_DAYS }));
     } catch (error) {
@@ -243,7 +250,7 @@ export function pagesRoutes(deps: PagesDeps): Router {
       const provider = await findProvider(first((req.body as Record<string, unknown> | undefined)?.['provider_id']));
       if (!provider) return void res.redirect(303, `/connect/${h.token}`);
       await deps.sessions.setProvider(h.session._id, provider.providerId);
-      if (h.session.intent.kind === 'new' && (await deps.sessions.markStage(h.session._id, 'permission_accepted'))) recordFunnelStage('permission_accepted', provider.providerId);
+      if (await firstTime(h.session, 'permission_accepted')) recordFunnelStage('permission_accepted', provider.providerId);
       // provider_id must be covered by `providers`: add the single id so TrueLayer's own picker never shows.
       const session = h.session.providers.includes(provider.providerId) ? h.session : { ...h.session, providers: [...h.session.providers, provider.providerId] };
       res.setHeader('Cache-Control', 'no-store');
