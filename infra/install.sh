@@ -322,19 +322,25 @@ install_openbao() {
   printf '%s\n' "$v" >"$dest/INFO"
 }
 
+# The Go module proxy serves <module@version> and its go.sum line is the pinned one (a `go install` of it builds that).
+go_module_pinned() { # module@version pinned-sum logfile
+  local mv="$1" pinned="$2" logf="$3" work modjson sum
+  work="$(mktemp -d)"
+  modjson="$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "$mv" 2>>"$logf")" \
+    || { echo "$mv is not served by the Go module proxy" >>"$logf"; rm -rf "$work"; return 1; }
+  rm -rf "$work"
+  sum="$(sed -n 's/.*"Sum": "\(.*\)",/\1/p' <<<"$modjson")"
+  [[ "$sum" == "$pinned" ]] || { echo "$mv module sum $sum != pinned $pinned" >>"$logf"; return 1; }
+}
+
 # ---- grpcurl ---------------------------------------------------------------------------------
 grpcurl_fp() { sha_of "grpcurl=$GRPCURL_VERSION" "$GRPCURL_MODULE_SUM"; }
 
 install_grpcurl() {
-  local dest="$1" logf="$2" work modjson sum
+  local dest="$1" logf="$2"
   need go "Go toolchain"
   log "grpcurl $GRPCURL_VERSION: from the Go module proxy (compile: about a minute)"
-  work="$(mktemp -d)"
-  modjson="$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/fullstorydev/grpcurl@v$GRPCURL_VERSION" 2>>"$logf")" \
-    || { echo "github.com/fullstorydev/grpcurl@v$GRPCURL_VERSION is not served by the Go module proxy" >>"$logf"; rm -rf "$work"; return 1; }
-  sum="$(sed -n 's/.*"Sum": "\(.*\)",/\1/p' <<<"$modjson")"
-  [[ "$sum" == "$GRPCURL_MODULE_SUM" ]] || { echo "grpcurl module sum $sum != pinned $GRPCURL_MODULE_SUM" >>"$logf"; rm -rf "$work"; return 1; }
-  rm -rf "$work"
+  go_module_pinned "github.com/fullstorydev/grpcurl@v$GRPCURL_VERSION" "$GRPCURL_MODULE_SUM" "$logf" || return 1
   logged "$logf" env GOBIN="$dest/bin" GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local \
     go install -trimpath -ldflags='-s -w' "github.com/fullstorydev/grpcurl/cmd/grpcurl@v$GRPCURL_VERSION" || return 1
   "$dest/bin/grpcurl" -version >>"$logf" 2>&1 || return 1
@@ -350,15 +356,10 @@ install_grpcurl() {
 prometheus_fp() { sha_of "prometheus=$PROMETHEUS_MODULE_VERSION" "$PROMETHEUS_MODULE_SUM" "tags=remove_all_sd"; }
 
 install_prometheus() {
-  local dest="$1" logf="$2" work modjson sum
+  local dest="$1" logf="$2"
   need go "Go toolchain"
   log "prometheus $PROMETHEUS_VERSION: from the Go module proxy (download and compile: several minutes the first time)"
-  work="$(mktemp -d)"
-  modjson="$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" 2>>"$logf")" \
-    || { echo "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION is not served by the Go module proxy" >>"$logf"; rm -rf "$work"; return 1; }
-  sum="$(sed -n 's/.*"Sum": "\(.*\)",/\1/p' <<<"$modjson")"
-  [[ "$sum" == "$PROMETHEUS_MODULE_SUM" ]] || { echo "prometheus module sum $sum != pinned $PROMETHEUS_MODULE_SUM" >>"$logf"; rm -rf "$work"; return 1; }
-  rm -rf "$work"
+  go_module_pinned "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" "$PROMETHEUS_MODULE_SUM" "$logf" || return 1
   logged "$logf" env GOBIN="$dest/bin" GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local \
     go install -trimpath -tags remove_all_sd \
       -ldflags="-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION -X github.com/prometheus/common/version.Revision=module-$PROMETHEUS_MODULE_VERSION -X github.com/prometheus/common/version.Branch=go-install" \
