@@ -43,7 +43,6 @@ import { connectMongo } from '@ais/platform-mongo';
 import { ensureStack, freePort, provisionTopics, startService, stopStack, type ServiceProcess, type StackHandle } from '@ais/testing';
 import type { Kafka } from 'kafkajs';
 import type { AnyBulkWriteOperation, Document } from 'mongodb';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -51,7 +50,7 @@ import { join } from 'node:path';
 import { kafkaRawSink } from '../apps/data-fetcher/src/domain/fetcher';
 import { loadLabelledSet } from '../apps/enrichment/src/quality/labelled-set';
 import { endOffsets } from './kafka';
-import { resultsDir } from './proc';
+import { childPids, cpuSeconds, peakRssMb, resultsDir } from './proc';
 
 const SIZES = (process.env['BENCH_PIPELINE_SIZES'] ?? '10000,100000').split(',').map(Number);
 const PER_USER = Number(process.env['BENCH_PIPELINE_TX_PER_USER'] ?? 2_500);
@@ -314,42 +313,12 @@ function rawEventsOf(d: UserData, end: number): eventsV1.RawDataEvent[][] {
 // ---------------------------------------------------------------------------------------------------------------
 // Machine
 
-/** utime + stime (+ reaped children) of a process, in CPU seconds; 0 when it is gone. */
-export function cpuSeconds(pid: number, withChildren = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields after the comm: state(0) ... utime(11) stime(12) cutime(13) cstime(14)
-    const own = Number(f[11]) + Number(f[12]);
-    return (own + (withChildren ? Number(f[13]) + Number(f[14]) : 0)) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-
-function childPids(pid: number): number[] {
-  try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').map((l) => Number(l.trim())).filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
 /** Busy and total jiffies of the whole machine (/proc/stat). */
 function machineJiffies(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const total = line.reduce((s, x) => s + x, 0);
   const idle = (line[3] ?? 0) + (line[4] ?? 0);
   return { busy: total - idle, total };
-}
-
-function peakRssMb(pid: number): number | undefined {
-  try {
-    const kb = /^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb ? Math.round(Number(kb) / 1024) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Bytes of a topic's log segments on the stack's broker (infra/stack.sh: DIR/data/kafka/logs/<topic>-<partition>). */
