@@ -35,9 +35,11 @@
 import { bindings, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { scaledClockSpec } from '@ais/platform-config';
-import { connectMockUser, REPO_ROOT, type MockUserConnection } from '@ais/testing';
+import { connectMockUser, parseEnvFile, REPO_ROOT, type MockUserConnection } from '@ais/testing';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type mongoose from 'mongoose';
@@ -68,6 +70,12 @@ export interface ChaosOptions {
   simStartMs?: number;
   /** The stack dir of infra/stack.sh (for the Kafka and store restarts); default AIS_STACK_DIR. */
   stackDir?: string;
+  /**
+   * Start the servers the restart faults strike (Kafka for restart:kafka, the store for restart:store) in a stack
+   * dir of their own for this suite (default true), so a restart recovers only this suite's data and never takes
+   * down the broker or store that other work shares. With false, `stackDir`'s servers are restarted.
+   */
+  ownServers?: boolean;
   /** Per run: how long the backfill and the pipeline may take to settle. */
   settleTimeoutMs?: number;
   log?: (line: string) => void;
@@ -731,6 +739,54 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log: options.log ?? ((l: string) => process.stdout.write(`${l}\n`)),
   };
   const startedAt = new Date().toISOString();
+  const own = options.ownServers === false ? undefined : await startOwnServers(options.faults, o.log);
+  if (own) o.stackDir = own.dir;
+  try {
+    return await runAll(options, o, startedAt);
+  } finally {
+    await own?.stop();
+  }
+}
+
+/**
+ * Kafka and/or the store of the restart faults, started by infra/stack.sh in a temporary dir, their addresses put
+ * into process.env (where the harness reads the servers' addresses) until `stop`. Why not restart the shared ones:
+ * a broker recovers every partition it holds after a SIGKILL, and a CI broker that already held thousands of
+ * other suites' partitions was not back within stack.sh's 120 s; this suite's own recovers in seconds.
+ */
+async function startOwnServers(faults: readonly FaultName[], log: (l: string) => void): Promise<{ dir: string; stop(): Promise<void> } | undefined> {
+  const servers = [...new Set(faults.filter((f) => f.startsWith('restart:')).map((f) => (f === 'restart:kafka' ? 'kafka' : 'mongo')))];
+  if (servers.length === 0) return undefined;
+  const stackSh = join(REPO_ROOT, 'infra/stack.sh');
+  const dir = mkdtempSync(join(tmpdir(), 'ais-chaos-stack-'));
+  const t0 = Date.now();
+  const down = async (): Promise<void> => {
+    await run('bash', [stackSh, 'down', '--dir', dir]).catch((e: unknown) => log(`[chaos] stopping the servers in ${dir}: ${e instanceof Error ? e.message : String(e)}`));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await run('bash', [stackSh, 'up', '--only', servers.join(','), '--dir', dir]);
+  } catch (error) {
+    await down();
+    throw error;
+  }
+  const env = parseEnvFile(readFileSync(join(dir, 'stack.env'), 'utf8'));
+  const saved = new Map(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  log(`[chaos] ${servers.join(' and ')} of its own (the restart faults strike these) up in ${Date.now() - t0} ms: ${dir}`);
+  return {
+    dir,
+    async stop() {
+      for (const [k, v] of saved) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await down();
+    },
+  };
+}
+
+async function runAll(options: ChaosOptions, o: Parameters<typeof runOnce>[1], startedAt: string): Promise<ChaosReport> {
   const first = await runOnce('none', o);
   const baseline: Baseline = {
     raw: first.result.rawEvents,

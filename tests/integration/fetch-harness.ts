@@ -88,12 +88,15 @@ export class RawCollector {
   readonly events: eventsV1.RawDataEvent[] = [];
   readonly deadLetters: eventsV1.DeadLetter[] = [];
   private consumer: Consumer | undefined;
+  private stopping = false;
 
   async start(brokers: string[], prefix: string): Promise<void> {
     const binding = bindings.raw(prefix);
     const dlq = topicName(TOPICS.deadLetter, prefix);
     const kafka = new Kafka({ clientId: `raw-collector-${prefix}`, brokers, logLevel: logLevel.NOTHING });
-    this.consumer = kafka.consumer({ groupId: `raw-collector-${prefix}`, maxWaitTimeInMs: 200 });
+    // A consumer that crashed (a broker restart) restarts itself on a timer; not once it is being stopped, or the
+    // restart outlives the test that owns it.
+    this.consumer = kafka.consumer({ groupId: `raw-collector-${prefix}`, maxWaitTimeInMs: 200, retry: { restartOnFailure: async () => !this.stopping } });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [binding.topic, dlq], fromBeginning: true });
     await this.consumer.run({
@@ -106,6 +109,7 @@ export class RawCollector {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.consumer?.disconnect();
   }
 }

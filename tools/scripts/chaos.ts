@@ -3,13 +3,15 @@
  *
  *   npm run chaos -- [--users heavy,john1,john2] [--faults kill:data-fetcher,truelayer-faults,...|all]
  *                    [--strike-at 0.3] [--down-ms 1000] [--out bench/results/chaos.json] [--stack-dir .infra]
+ *                    [--restart-shared]
  *
  * Users are simulator logins (`john1` … `john100` with `doe1` … `doe100`, `john`/`doe`, `heavy`/`heavy`, `small`/
  * `small`). Faults: kill:data-fetcher, kill:enrichment, kill:reconciliation, kill:token-vault, kill:auth-gateway,
  * truelayer-faults, restart:kafka, restart:store (default all). It uses the stack of `--stack-dir` (default
- * $AIS_STACK_DIR, else .infra; started with `npm run stack:up` or infra/stack.sh up), restarts its Kafka broker and
- * store for those two faults, writes the JSON report to --out and prints a Markdown table (docs/CHAOS.md keeps
- * the last full run's). Exit status 1 when any invariant was broken.
+ * $AIS_STACK_DIR, else .infra; started with `npm run stack:up` or infra/stack.sh up), starts a Kafka broker and
+ * store of its own for the two restart faults (--restart-shared: restarts the stack's instead), writes the JSON
+ * report to --out and prints a Markdown table (docs/CHAOS.md keeps the last full run's). Exit status 1 when any
+ * invariant was broken.
  */
 import { readStackEnv, REPO_ROOT } from '@ais/testing';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
     strikeAt: Number(arg('--strike-at') ?? 0.3),
     downMs: Number(arg('--down-ms') ?? 1000),
     stackDir,
+    ownServers: !process.argv.includes('--restart-shared'),
   });
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
