@@ -166,7 +166,7 @@ export const FETCHER_ENV: Record<string, string> = {
   // a killed instance's lease on a connection lapses after 15 s instead of 2 min (renewed while a run is alive)
   FETCH_LEASE_MS: '15000',
 };
-const RECONCILIATION_ENV: Record<string, string> = { CHANGEFEED_SWEEP_MS: '1000', CHANGEFEED_SWEEP_MIN_AGE_MS: '1000' };
+export const RECONCILIATION_ENV: Record<string, string> = { CHANGEFEED_SWEEP_MS: '1000', CHANGEFEED_SWEEP_MIN_AGE_MS: '1000' };
 
 /**
  * Fields that differ between two correct runs: sequence numbers and change kinds (batching decides them), fetch
@@ -288,7 +288,7 @@ export interface LedgerRecord {
 }
 
 /** Every message of `topic` up to its end now, in partition and offset order (a reader of its own group). */
-async function readTopic(kafka: Kafka, admin: Admin, topic: string): Promise<{ partition: number; offset: number; value: Buffer | null }[]> {
+export async function readTopic(kafka: Kafka, admin: Admin, topic: string): Promise<{ partition: number; offset: number; value: Buffer | null }[]> {
   const ends = new Map((await admin.fetchTopicOffsets(topic)).map((e) => [e.partition, Number(e.high)]));
   const total = [...ends.values()].reduce((a, b) => a + b, 0);
   const out: { partition: number; offset: number; value: Buffer | null }[] = [];
@@ -307,6 +307,17 @@ async function readTopic(kafka: Kafka, admin: Admin, topic: string): Promise<{ p
     await consumer.disconnect();
   }
   return out.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+}
+
+/** The change feed of a stack (`prefix`) from its start up to its end now, decoded. */
+export async function readLedger(kafka: Kafka, admin: Admin, prefix: string): Promise<LedgerRecord[]> {
+  const ledger = await readTopic(kafka, admin, bindings.ledger(prefix).topic);
+  return ledger
+    .filter((m) => m.value)
+    .map((m) => {
+      const e = eventsV1.ChangeEvent.decode(m.value!);
+      return { partition: m.partition, offset: m.offset, userId: e.userId, seq: Number(e.seq), eventId: e.meta?.eventId ?? '', hash: createHash('sha256').update(m.value!).digest('hex'), entity: entityOf(e) };
+    });
 }
 
 function entityOf(e: eventsV1.ChangeEvent): string {
@@ -414,7 +425,7 @@ interface JournalRow {
 }
 
 /** The budget: refusals at the bank, and the most unattended calls of one account × endpoint in a rolling 24 h. */
-async function checkBudget(s: FetchStack, conns: MockUserConnection[]): Promise<{ refused: number; maxPer24h: number; calls: number; failures: number; violations: string[] }> {
+export async function checkBudget(s: FetchStack, conns: MockUserConnection[]): Promise<{ refused: number; maxPer24h: number; calls: number; failures: number; violations: string[] }> {
   const violations: string[] = [];
   const counters = await s.sandbox.admin<{ per_connection: Record<string, { calls: { rejected: number } }> }>('GET', '/counters');
   let refused = 0;
@@ -441,14 +452,14 @@ async function checkBudget(s: FetchStack, conns: MockUserConnection[]): Promise<
 }
 
 /** Whether `groupId` has committed every offset of `topic` up to its end. */
-async function caughtUp(admin: Admin, groupId: string, topic: string): Promise<boolean> {
+export async function caughtUp(admin: Admin, groupId: string, topic: string): Promise<boolean> {
   const ends = await admin.fetchTopicOffsets(topic);
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   return ends.every((e) => Number(e.high) === 0 || (at.get(e.partition) ?? -1) >= Number(e.high));
 }
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
+export function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${cmd} ${args.join(' ')}: ${error.message}\n${stdout}\n${stderr}`));
@@ -596,13 +607,7 @@ export async function runOnce(fault: FaultName | 'none', o: Required<Pick<ChaosO
       if (recoverMs === null && violations.length === 0) recoverMs = settledMs - (struckAt! - started);
     }
 
-    const ledger = await readTopic(kafka, admin, bindings.ledger(s.prefix).topic);
-    const records: LedgerRecord[] = ledger
-      .filter((m) => m.value)
-      .map((m) => {
-        const e = eventsV1.ChangeEvent.decode(m.value!);
-        return { partition: m.partition, offset: m.offset, userId: e.userId, seq: Number(e.seq), eventId: e.meta?.eventId ?? '', hash: createHash('sha256').update(m.value!).digest('hex'), entity: entityOf(e) };
-      });
+    const records = await readLedger(kafka, admin, s.prefix);
     const feed: FeedCheck[] = [];
     for (const u of o.users) {
       const f = await checkFeed(records, store, u.userId, s);
