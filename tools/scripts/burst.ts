@@ -3,7 +3,8 @@
  * and checks):
  *
  *   npm run burst -- [--connections 1000] [--window-s 60] [--in-flight 64] [--slow reconciliation:2000:1000|none]
- *                    [--fetch-concurrency 4] [--out bench/results/burst.json] [--stack-dir .infra]
+ *                    [--fetch-concurrency 4] [--fetcher-env KEY=value,KEY2=value] [--out bench/results/burst.json]
+ *                    [--stack-dir .infra]
  *
  * It uses the stack of `--stack-dir` (default $AIS_STACK_DIR, else .infra; started with `npm run stack:up` or
  * infra/stack.sh up), starts the five services and the simulator for the run, writes the JSON report to --out and
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
     ...(num('--in-flight') !== undefined ? { inFlight: num('--in-flight')! } : {}),
     ...(num('--fetch-concurrency') !== undefined ? { fetchConcurrency: num('--fetch-concurrency')! } : {}),
     ...(slow !== undefined ? { slow } : {}),
+    ...(arg('--fetcher-env') ? { fetcherEnv: Object.fromEntries(arg('--fetcher-env')!.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) } : {}),
   });
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
