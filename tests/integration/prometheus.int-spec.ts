@@ -97,10 +97,11 @@ describe('the stack\'s Prometheus', () => {
     it('after a connect journey, PromQL shows the funnel through first data and the TrueLayer calls by endpoint', async () => {
       await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId: 'prom-user', username: 'john', password: 'doe' });
       const funnel = await waitFor(
-        'first_data in Prometheus',
+        'the funnel through first_data in Prometheus',
         async () => {
           const f = new Map((await promQuery(PROM, 'sum by (stage) (ais_connect_funnel_total{' + `instance=~"127.0.0.1:(${[s.gateway, s.tokenVault, s.fetchers[0]!].map((p) => String(p.ready['metricsPort'])).join('|')})"` + '})')).map((x) => [x.labels['stage'], x.value] as const));
-          return (f.get('first_data') ?? 0) >= 1 ? f : undefined;
+          // each stage comes from another service's scrape (every 2 s, each on its own schedule): wait for all four
+          return ['link_created', 'consented', 'tokens_stored', 'first_data'].every((stage) => (f.get(stage) ?? 0) >= 1) ? f : undefined;
         },
         120_000,
         1_000,
