@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { ReconciliationStore } from '../../apps/reconciliation/src/data/store';
-import { canonicalStore, checkBudget, checkFeed, FETCHER_ENV, feedViolations, firstDifferences, quietSimStart, readLedger, RECONCILIATION_ENV, type FeedCheck, type UserSnapshot } from './chaos';
+import { canonicalStore, checkBudget, checkFeed, FETCHER_ENV, feedViolations, firstDifferences, lagOf, quietSimStart, readLedger, RECONCILIATION_ENV, type FeedCheck, type LedgerRecord, type UserSnapshot } from './chaos';
 import { startFetchStack, waitFor, type FetchStack } from './fetch-harness';
 import { stackEnv } from './stack-env';
 
@@ -129,14 +129,6 @@ function rssMb(pid: number): { now: number; peak: number } | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The total lag of `groupId` on `topic`: end offsets minus its committed offsets (a group with none: everything). */
-async function lagOf(admin: Admin, groupId: string, topic: string): Promise<number> {
-  const ends = await admin.fetchTopicOffsets(topic);
-  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-  return ends.reduce((a, e) => a + Math.max(0, Number(e.high) - Math.max(0, at.get(e.partition) ?? 0)), 0);
 }
 
 /**
@@ -251,7 +243,6 @@ export async function runBurst(options: BurstOptions = {}): Promise<BurstReport>
   for (const [name, p] of Object.entries(procs())) void p.exited.then((code) => exited.push(`${name} (pid ${p.pid}) exited: ${String(code)}`));
   let stopping = false;
   let intakeDone = false;
-  let frozen = false;
   let frozenMs = 0;
   const slowPid = o.slow ? procs()[o.slow.service].pid : 0;
   try {
@@ -302,11 +293,9 @@ export async function runBurst(options: BurstOptions = {}): Promise<BurstReport>
       if (!o.slow) return;
       while (!stopping && !intakeDone) {
         process.kill(slowPid, 'SIGSTOP');
-        frozen = true;
         const t = Date.now();
         await sleep(o.slow.stopMs);
         process.kill(slowPid, 'SIGCONT');
-        frozen = false;
         frozenMs += Date.now() - t;
         await sleep(o.slow.runMs);
       }
@@ -424,11 +413,18 @@ export async function runBurst(options: BurstOptions = {}): Promise<BurstReport>
       notes: [...new Set([...partial, ...waiting].map((d) => (d.backfillNote ?? '').replace(/account [0-9a-f]+/g, 'account …')))].slice(0, 5),
     };
     if (partial.length || waiting.length) violations.push(`${partial.length + waiting.length} of ${conns.length} post-consent fetches did not read the full history (${partial.length} cut short, ${waiting.length} parked): ${backfills.notes.join('; ')}`);
-    const records = await readLedger(kafka, admin, s.prefix);
+    // the feed grouped by user once (checkFeed picks a user's records out of what it is given: 1,000 users × the
+    // whole feed otherwise)
+    const byUser = new Map<string, LedgerRecord[]>();
+    for (const r of await readLedger(kafka, admin, s.prefix)) {
+      const list = byUser.get(r.userId);
+      if (list) list.push(r);
+      else byUser.set(r.userId, [r]);
+    }
     const feeds: FeedCheck[] = [];
     for (const [i, c] of conns.entries()) {
       // the read API's changes feed too, for the first 20 users
-      const f = await checkFeed(records, store, c.userId, i < 20 ? s : undefined);
+      const f = await checkFeed(byUser.get(c.userId) ?? [], store, c.userId, i < 20 ? s : undefined);
       feeds.push(f);
       const v = feedViolations(f);
       if (v.length && violations.length < 40) violations.push(...v.map((x) => `${c.userId}: ${x}`));
@@ -503,7 +499,7 @@ export async function runBurst(options: BurstOptions = {}): Promise<BurstReport>
   } finally {
     stopping = true;
     // never leave the slow service frozen
-    if (frozen || slowPid) {
+    if (slowPid) {
       try {
         process.kill(slowPid, 'SIGCONT');
       } catch {

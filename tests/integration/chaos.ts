@@ -451,12 +451,17 @@ export async function checkBudget(s: FetchStack, conns: MockUserConnection[]): P
   return { refused, maxPer24h, calls: journal.length, failures: journal.filter((j) => j.errorCode !== '').length, violations };
 }
 
-/** Whether `groupId` has committed every offset of `topic` up to its end. */
-export async function caughtUp(admin: Admin, groupId: string, topic: string): Promise<boolean> {
+/** The total lag of `groupId` on `topic`: end offsets minus its committed offsets (a group with none: everything). */
+export async function lagOf(admin: Admin, groupId: string, topic: string): Promise<number> {
   const ends = await admin.fetchTopicOffsets(topic);
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-  return ends.every((e) => Number(e.high) === 0 || (at.get(e.partition) ?? -1) >= Number(e.high));
+  return ends.reduce((a, e) => a + Math.max(0, Number(e.high) - Math.max(0, at.get(e.partition) ?? 0)), 0);
+}
+
+/** Whether `groupId` has committed every offset of `topic` up to its end. */
+async function caughtUp(admin: Admin, groupId: string, topic: string): Promise<boolean> {
+  return (await lagOf(admin, groupId, topic)) === 0;
 }
 
 export function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
