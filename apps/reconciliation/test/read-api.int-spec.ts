@@ -285,6 +285,9 @@ describe('reconciliation read API (gRPC, real server)', () => {
       client.getBalanceHistory({ ...other, accountId: cur, pageSize: 0, pageToken: '' }),
       client.listTransactions(reconciliationV1.ListTransactionsRequest.fromPartial(other)),
       client.getChanges({ ...other, cursor: '', count: 0 }),
+      // the user is checked before the cursor and the filters: a stranger learns nothing from their errors
+      client.getChanges({ ...other, cursor: 'abc', count: 0 }),
+      client.listTransactions(reconciliationV1.ListTransactionsRequest.fromPartial({ ...other, accountId: cur })),
       client.getSpendingSummary({ ...other, fromMonth: '', toMonth: '', accountId: '' }),
       client.listRecurring(other),
       client.editTransaction(reconciliationV1.EditTransactionRequest.fromPartial({ ...other, transactionId: ids[0]!, fields: { setNotes: true, notes: 'x' } })),
@@ -294,6 +297,7 @@ describe('reconciliation read API (gRPC, real server)', () => {
     ];
     for (const c of calls) expect((await grpcError(c)).kind).toBe('not_found');
     expect(sent).toHaveLength(0);
+    expect(await grpcError(client.listTransactions(reconciliationV1.ListTransactionsRequest.fromPartial({ ...U, accountId: 'acc-none' })))).toMatchObject({ kind: 'not_found', code: 'account_not_found' });
     const own = await client.listTransactions(reconciliationV1.ListTransactionsRequest.fromPartial({ clientId: 'client-2', userId: 'u2' }));
     expect(own.transactions).toHaveLength(1);
   });

@@ -157,7 +157,23 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
 
   async function requireUser(clientId: string, userId: string): Promise<void> {
     requireIds({ client_id: clientId, user_id: userId });
-    if (!(await q.userKnown(clientId, userId))) throw AppError.notFound('user_not_found', 'no data for this user under this client');
+    knownOrThrow(await q.userKnown(clientId, userId));
+  }
+
+  function knownOrThrow(known: boolean): void {
+    if (!known) throw AppError.notFound('user_not_found', 'no data for this user under this client');
+  }
+
+  /**
+   * The user probe beside the reads a handler needs anyway: one round trip to the store instead of two. The
+   * reads are only the user's own rows (keyed by user id), and nothing of them is returned unless the probe
+   * found the user under this client, so an unknown user still gets `user_not_found` and learns nothing.
+   */
+  async function withUser<T extends unknown[]>(clientId: string, userId: string, reads: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+    requireIds({ client_id: clientId, user_id: userId });
+    const [known, ...rest] = await Promise.all([q.userKnown(clientId, userId), ...reads]);
+    knownOrThrow(known as boolean);
+    return rest as T;
   }
 
   async function requireAccount(clientId: string, userId: string, accountId: string): Promise<AccountDoc> {
@@ -251,7 +267,11 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
     },
 
     async listTransactions(req) {
-      await requireUser(req.clientId, req.userId);
+      requireIds({ client_id: req.clientId, user_id: req.userId });
+      const [edits, account] = await withUser(req.clientId, req.userId, [
+        q.transactionEditSets(req.userId),
+        req.accountId ? q.account(req.clientId, req.userId, req.accountId) : Promise.resolve(undefined),
+      ] as const);
       const size = pageSize(req.pageSize, 50, 500);
       const after = decodeTxToken(req.pageToken);
       const v: FieldViolation[] = [];
@@ -261,8 +281,10 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       if (req.text.length > 100) v.push({ field: 'text', description: 'at most 100 characters' });
       if (req.merchantKey.length > 200) v.push({ field: 'merchant_key', description: 'at most 200 characters' });
       if (v.length > 0) throw AppError.invalid('invalid_filter', v.map((x) => `${x.field}: ${x.description}`).join('; '), v);
-      if (req.accountId) await requireAccount(req.clientId, req.userId, req.accountId);
-      const edits = await q.transactionEditSets(req.userId);
+      if (req.accountId) {
+        requireIds({ account_id: req.accountId });
+        if (!account) throw AppError.notFound('account_not_found', 'no such account for this user');
+      }
       const filter: TxFilter = {
         ...(req.accountId ? { accountId: req.accountId } : {}),
         ...(req.merchantKey ? { merchantKey: req.merchantKey } : {}),
@@ -287,20 +309,30 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
     },
 
     async getChanges(req) {
-      await requireUser(req.clientId, req.userId);
-      const count = pageSize(req.count, 100, 500, 'count');
-      const since = decodeCursor(req.cursor);
-      const state = await q.store.userState(req.userId);
-      const committed = state?.committedSeq ?? 0;
-      if (since > (state?.seq ?? 0)) throw AppError.invalid('invalid_cursor', 'cursor is ahead of this user’s changes', [{ field: 'cursor', description: 'unknown position' }]);
+      requireIds({ client_id: req.clientId, user_id: req.userId });
+      // an unknown user is told so before a malformed cursor or count
+      let count: number;
+      let since: number;
+      try {
+        count = pageSize(req.count, 100, 500, 'count');
+        since = decodeCursor(req.cursor);
+      } catch (e) {
+        await requireUser(req.clientId, req.userId);
+        throw e;
+      }
       // Each source's first count+1 changes after the cursor hold the first count+1 of all of them (merged by seq).
+      // They are read beside the user probe and the user's state (one round trip): rows past the committed
+      // sequence are dropped below, and a cursor ahead of the state is refused before anything is used.
       const c = q.store.cursors;
-      const [txs, accounts, balances, edits] = await Promise.all([
+      const [state, txs, accounts, balances, edits] = await withUser(req.clientId, req.userId, [
+        q.store.userState(req.userId),
         c.transactionChanges(req.userId, since, count + 1).toArray(),
         c.accountChanges(req.userId, since, count + 1).toArray(),
         c.balanceChanges(req.userId, since, count + 1).toArray(),
         c.editChanges(req.userId, since, count + 1).toArray(),
-      ]);
+      ] as const);
+      const committed = state?.committedSeq ?? 0;
+      if (since > (state?.seq ?? 0)) throw AppError.invalid('invalid_cursor', 'cursor is ahead of this user’s changes', [{ field: 'cursor', description: 'unknown position' }]);
       type Item = { seq: number; kind: 'tx'; doc: TransactionDoc } | { seq: number; kind: 'account'; id: string } | { seq: number; kind: 'edit'; doc: UserEditDoc };
       const items: Item[] = [
         ...txs.filter((d) => d.clientId === req.clientId).map((doc) => ({ seq: doc.seq, kind: 'tx' as const, doc })),
@@ -332,6 +364,9 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       }
       // an edit names its transaction: read the row (it must be live and this client's)
       const editedIds = [...modified].filter(([, d]) => d === undefined).map(([id]) => id);
+      const accountRows = accountIds.size > 0 ? q.accounts.find({ _id: { $in: [...accountIds] }, clientId: req.clientId, userId: req.userId }).toArray() : Promise.resolve([]);
+      // a rejection of accountRows while the edited rows are read is handled where it is awaited below
+      accountRows.catch(() => undefined);
       if (editedIds.length > 0) {
         const rows = await q.transactions.find({ _id: { $in: editedIds }, clientId: req.clientId, userId: req.userId, removed: false }).toArray();
         const byId = new Map(rows.map((r) => [r._id, r]));
@@ -341,7 +376,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
           else modified.delete(id);
         }
       }
-      const accountDocs = accountIds.size > 0 ? await q.accounts.find({ _id: { $in: [...accountIds] }, clientId: req.clientId, userId: req.userId }).toArray() : [];
+      const accountDocs = accountIds.size > 0 ? await accountRows : [];
       const modifiedDocs = [...modified.values()].filter((d): d is TransactionDoc => d !== undefined);
       const [addedViews, modifiedViews, accountViewsOut] = await Promise.all([transactionViews(req.userId, added), transactionViews(req.userId, modifiedDocs), accountViews(req.userId, accountDocs)]);
       return {
