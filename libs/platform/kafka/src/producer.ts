@@ -16,6 +16,43 @@ export interface ProducerSettings {
   /** Producing service, written into every envelope. */
   service: string;
   compression?: boolean;
+  /**
+   * Most bytes (keys, values, headers) one produce request carries; a `publish` of more is sent as several
+   * requests, one after another, in order (default {@link DEFAULT_MAX_REQUEST_BYTES}).
+   */
+  maxRequestBytes?: number;
+}
+
+/**
+ * Under the broker's `message.max.bytes` (1 MiB by default): the messages of one partition in one request form one
+ * record batch, and a batch over that limit is refused whole (MESSAGE_TOO_LARGE, not retriable).
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 768 * 1024;
+
+/** What a message adds to a request, near enough (key, value, header names and values, per-record overhead). */
+function messageBytes(m: Message): number {
+  let n = 64 + (m.value ? (m.value as Buffer).length : 0) + (m.key ? Buffer.byteLength(m.key as string | Buffer) : 0);
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + (typeof v === 'string' ? Buffer.byteLength(v) : Buffer.isBuffer(v) ? v.length : 0);
+  return n;
+}
+
+/** Consecutive runs of messages of at most `max` bytes each (a larger message alone in its run). */
+export function requestChunks(messages: Message[], max: number): Message[][] {
+  const out: Message[][] = [];
+  let run: Message[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = messageBytes(m);
+    if (run.length > 0 && bytes + size > max) {
+      out.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(m);
+    bytes += size;
+  }
+  if (run.length > 0) out.push(run);
+  return out;
 }
 
 export function newMeta(service: string, eventType: string, schemaVersion = 1, correlationId = ''): eventsV1.EventMeta {
@@ -60,7 +97,11 @@ export class EventProducer {
     return this.settings.service;
   }
 
-  /** Publishes events of one topic in one request (acks=all). Every event must carry `meta`. */
+  /**
+   * Publishes events of one topic (acks=all): in one request, or in several in order when they exceed
+   * `maxRequestBytes` (a fetch window of thousands of transactions does). Every event must carry `meta`. If a later
+   * request fails, the earlier ones stay published: consumers are idempotent (event ids, dedupe keys).
+   */
   async publish<T extends WithMeta>(binding: TopicBinding<T>, events: T[]): Promise<void> {
     if (!this.connected) throw AppError.unavailable('kafka_not_connected', 'producer is not connected');
     if (events.length === 0) return;
@@ -72,17 +113,19 @@ export class EventProducer {
         headers: headersFor(event.meta),
       };
     });
-    await this.producer.send({
-      topic: binding.topic,
-      acks: -1,
-      messages,
-      ...(this.settings.compression ? { compression: CompressionTypes.GZIP } : {}),
-    });
+    for (const chunk of requestChunks(messages, this.settings.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES)) {
+      await this.producer.send({
+        topic: binding.topic,
+        acks: -1,
+        messages: chunk,
+        ...(this.settings.compression ? { compression: CompressionTypes.GZIP } : {}),
+      });
+    }
   }
 
   /** Sends raw messages (dead-letter, replay). */
   async sendRaw(topic: string, messages: Message[]): Promise<void> {
-    await this.producer.send({ topic, acks: -1, messages });
+    for (const chunk of requestChunks(messages, this.settings.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES)) await this.producer.send({ topic, acks: -1, messages: chunk });
     countDeadLetters(messages);
   }
 

@@ -130,6 +130,24 @@ describe('platform-kafka on a real broker', () => {
     expect(new Set(seenTrace)).toEqual(new Set([parent.traceId]));
   });
 
+  it('publishes more than the broker takes in one request as several requests, in order (a window of thousands of transactions)', async () => {
+    // 12 events of ~200 KB with one key: 2.4 MB, one partition, over the broker's 1 MiB record-batch limit
+    const big = (i: number) => probe('big-key', `${String(i).padStart(3, '0')}:${randomBytes(100_000).toString('hex')}`);
+    const events = Array.from({ length: 12 }, (_, i) => big(i));
+    // the same events in one request are refused whole: what publish used to do
+    const unbounded = new EventProducer(kafka, { service: 'kafka-int', maxRequestBytes: 64 * 1024 * 1024 });
+    await unbounded.connect();
+    await expect(unbounded.publish(binding, events)).rejects.toThrow(/larger than the max message size/);
+    await unbounded.disconnect();
+    const got: string[] = [];
+    await startConsumer('big', async (m) => {
+      if (m.key === 'big-key' && m.event.payload?.$case === 'probeRequested') got.push(m.event.payload.probeRequested.origin.slice(0, 3));
+    });
+    await producer.publish(binding, events);
+    await until(() => got.length >= 12, 60_000);
+    expect(got).toEqual(events.map((_, i) => String(i).padStart(3, '0')));
+  });
+
   it('skips a redelivered event_id, retries retriable failures, dead-letters poison with the reason, and replays it', async () => {
     const guard = new MemoryGuard();
     const handled: string[] = [];
