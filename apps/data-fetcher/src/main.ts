@@ -127,7 +127,7 @@ async function main(): Promise<void> {
 
     const consumer = new EventConsumer(kafka, { groupId: config.KAFKA_GROUP_ID, logger: service.logger, producer, deadLetterTopic, idempotency });
     subscribeDiagnostics(consumer, probes, prefix);
-    const intake = { store, fetcher, clock, logger: service.logger, kick: () => scheduler.kick(), budget: budgetStore, raw: kafkaRawSink(producer, prefix) };
+    const intake = { store, fetcher, clock, logger: service.logger, kick: () => scheduler.kick(), postConsentWindowMs: config.POST_CONSENT_WINDOW_MS, budget: budgetStore, raw: kafkaRawSink(producer, prefix) };
     subscribeConnections(consumer, prefix, intake);
     subscribeFetchWork(consumer, prefix, intake);
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());

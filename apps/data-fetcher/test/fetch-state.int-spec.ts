@@ -6,7 +6,10 @@
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import { randomBytes } from 'node:crypto';
+import { Leases } from '@ais/platform-mongo';
 import { FETCH_INDEXES, FetchStateStore, type FetchConnectionDoc, type FetchTaskDoc, type JournalDoc } from '../src/data/fetch-state.store';
+import type { Fetcher } from '../src/domain/fetcher';
+import { Scheduler } from '../src/domain/scheduler';
 
 const logger = createLogger({ service: 'fetch-state-int', level: 'warn' });
 const N = 4_000;
@@ -16,12 +19,15 @@ describe('data-fetcher state: hot queries use their indexes', () => {
   const db = `it_fetch_state_${randomBytes(4).toString('hex')}`;
   let conn: Connection;
   let store: FetchStateStore;
+  let leases: Leases;
   const now = new Date('2026-06-01T12:00:00Z');
 
   beforeAll(async () => {
     conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db, logger });
     store = new FetchStateStore(conn, 30 * DAY);
     await store.ensureIndexes();
+    leases = new Leases(conn);
+    await leases.ensureIndexes();
     const connection = (i: number): FetchConnectionDoc => ({
       _id: `conn-${i}`,
       userId: `user-${i}`,
@@ -41,6 +47,8 @@ describe('data-fetcher state: hot queries use their indexes', () => {
       createdAt: now,
       updatedAt: now,
       ...(i % 500 === 0 ? { startingTasksUntil: new Date(now.getTime() + 60_000) } : {}),
+      // 1% post-consent fetches, due 30 min ago: a third of them still inside their SCA window
+      ...(i % 100 === 3 ? { backfill: 'pending' as const, scaDeadline: new Date(now.getTime() + ((i % 300) - 150) * 1000 + i) } : {}),
     });
     await store.connections.insertMany(Array.from({ length: N }, (_, i) => connection(i)));
     const task = (i: number): FetchTaskDoc => ({
@@ -83,6 +91,100 @@ describe('data-fetcher state: hot queries use their indexes', () => {
   afterAll(async () => {
     await conn.dropDatabase().catch(() => undefined);
     await conn.close();
+  });
+
+  it('the scheduler runs post-consent fetches inside their SCA window first, earliest deadline first, then the rest oldest first', async () => {
+    expect(explainUsesIndex(await store.cursors.beforeDeadline(now, 50).explain(), FETCH_INDEXES.connectionsDeadline)).toBe(true);
+    const urgent = await store.findDueBeforeDeadline(now, 50);
+    expect(urgent.length).toBeGreaterThan(3);
+    expect(urgent.every((c) => c.status === 'active' && c.scaDeadline! > now && c.nextDueAt <= now)).toBe(true);
+    const deadlines = urgent.map((c) => c.scaDeadline!.getTime());
+    expect(deadlines).toEqual([...deadlines].sort((a, b) => a - b));
+    // the order one instance runs them in, with concurrency 1 (a fetcher that records what it is asked to run)
+    const ran: string[] = [];
+    const fetcher = { runBackfill: async (id: string) => void ran.push(id), runScheduled: async (id: string) => void ran.push(id), completeTask: async () => 'skipped' } as unknown as Fetcher;
+    const scheduler = new Scheduler({ store, fetcher, leases, instance: 'it', clock: { now: () => now }, logger, tickMs: 60_000, batch: 500, leaseMs: 60_000, concurrency: 1 });
+    const order = await scheduler.dueInOrder(now);
+    expect(order.slice(0, urgent.length).map((c) => c._id)).toEqual(urgent.map((c) => c._id));
+    const rest = order.slice(urgent.length);
+    expect(rest.length).toBeGreaterThan(0);
+    expect(new Set(order.map((c) => c._id)).size).toBe(order.length);
+    expect(rest.map((c) => c.nextDueAt.getTime())).toEqual([...rest.map((c) => c.nextDueAt.getTime())].sort((a, b) => a - b));
+    // an expired window is due work like any other: among the rest, by due time
+    expect(rest.some((c) => c.scaDeadline !== undefined && c.scaDeadline <= now)).toBe(true);
+    await scheduler.tick();
+    expect(ran).toEqual(order.map((c) => c._id));
+  });
+
+  it('a consent that arrives while a tick runs goes ahead of what the tick has not started', async () => {
+    // an hour later: no SCA window of the fixture is open, so the first two runs are refreshes
+    const clockNow = new Date(now.getTime() + 3_600_000);
+    const ran: string[] = [];
+    const late = `conn-late-${randomBytes(3).toString('hex')}`;
+    const box: { scheduler?: Scheduler } = {};
+    const fetcher = {
+      runBackfill: async (id: string) => void ran.push(id),
+      runScheduled: async (id: string) => {
+        ran.push(id);
+        if (ran.length === 2) {
+          // a new consent while the second connection runs: recorded as fetch.consumers does, then the kick
+          await store.connections.insertOne({
+            _id: late, userId: 'user-late', clientId: 'client-1', providerId: 'ob-mock', credentialsId: 'cred-late', scopes: ['accounts'], status: 'active',
+            authorizedAt: clockNow, backfill: 'pending', scaDeadline: new Date(clockNow.getTime() + 300_000), unsupported: [], resources: {}, lastSuccess: {},
+            nextDueAt: clockNow, refreshes: 0, createdAt: now, updatedAt: now,
+          });
+          box.scheduler!.kick();
+        }
+      },
+      completeTask: async () => 'skipped',
+    } as unknown as Fetcher;
+    const scheduler = new Scheduler({ store, fetcher, leases, instance: 'it-2', clock: { now: () => clockNow }, logger, tickMs: 60_000, batch: 20, leaseMs: 60_000, concurrency: 1 });
+    box.scheduler = scheduler;
+    // as if the tick had been started by the timer: a kick during it marks new work instead of starting a tick
+    (scheduler as unknown as { running: Promise<void> }).running = Promise.resolve();
+    await scheduler.tick();
+    await scheduler.stop();
+    expect(ran.length).toBe(21);
+    expect(ran[2]).toBe(late);
+    expect(ran.filter((id) => id === late)).toHaveLength(1);
+    await store.connections.deleteOne({ _id: late });
+  });
+
+  it('a run that throws is not run again on the next tick: it backs off, doubling, and a completed run clears the count', async () => {
+    const id = `conn-failing-${randomBytes(3).toString('hex')}`;
+    let t = new Date(now.getTime() + 86_400_000);
+    await store.connections.insertOne({
+      _id: id, userId: 'user-failing', clientId: 'client-1', providerId: 'ob-mock', credentialsId: 'cred-failing', scopes: ['accounts'], status: 'active',
+      authorizedAt: t, backfill: 'pending', scaDeadline: new Date(t.getTime() + 300_000), unsupported: [], resources: {}, lastSuccess: {},
+      nextDueAt: t, refreshes: 0, createdAt: now, updatedAt: now,
+    });
+    let failing = true;
+    const runs: string[] = [];
+    const fetcher = {
+      runBackfill: async (cid: string) => {
+        if (cid !== id) return;
+        runs.push(cid);
+        if (failing) throw new Error('The request included a message larger than the max message size the server will accept');
+      },
+      runScheduled: async () => undefined,
+      completeTask: async () => 'skipped',
+    } as unknown as Fetcher;
+    const scheduler = new Scheduler({ store, fetcher, leases, instance: 'it-3', clock: { now: () => t }, logger, tickMs: 60_000, batch: 1, leaseMs: 60_000, concurrency: 1 });
+    await scheduler.tick();
+    let doc = (await store.get(id))!;
+    expect(doc).toMatchObject({ runFailures: 1, nextDueAt: new Date(t.getTime() + 30_000) });
+    await scheduler.tick(); // not due yet: not run
+    expect(runs).toHaveLength(1);
+    t = new Date(t.getTime() + 30_000);
+    await scheduler.tick();
+    doc = (await store.get(id))!;
+    expect(doc).toMatchObject({ runFailures: 2, nextDueAt: new Date(t.getTime() + 60_000) });
+    failing = false;
+    t = new Date(t.getTime() + 60_000);
+    await scheduler.tick();
+    expect(runs).toHaveLength(3);
+    expect((await store.get(id))!.runFailures).toBeUndefined();
+    await store.connections.deleteOne({ _id: id });
   });
 
   it('the scheduler finds due connections through fetch_connections_due, oldest first', async () => {

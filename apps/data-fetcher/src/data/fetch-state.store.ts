@@ -21,6 +21,8 @@ import type { Connection } from '@ais/platform-mongo';
 
 export const FETCH_INDEXES = {
   connectionsDue: 'fetch_connections_due',
+  /** Post-consent fetches inside their SCA window, earliest deadline first. */
+  connectionsDeadline: 'fetch_connections_deadline',
   connectionsCredentials: 'fetch_connections_credentials',
   tasksPoll: 'fetch_tasks_poll',
   tasksTtl: 'fetch_tasks_ttl',
@@ -74,6 +76,11 @@ export interface FetchConnectionDoc {
   previousConnectionId?: string;
   /** The consenting user's IP, kept only while the post-consent fetch may use it (then unset). */
   psuIp?: string;
+  /**
+   * The end of the post-consent (SCA) window while the post-consent fetch has not finished (then unset): after it
+   * the bank serves only the last 90 days. The scheduler runs such fetches first, earliest deadline first.
+   */
+  scaDeadline?: Date;
   backfill: BackfillState;
   backfillNote?: string;
   /** Kinds the provider answered `endpoint_not_supported` to (or that have no scope): never asked again. */
@@ -84,6 +91,8 @@ export interface FetchConnectionDoc {
   /** When data (anything but /me) was first delivered for this connection (set once). */
   firstDataAt?: Date;
   nextDueAt: Date;
+  /** Consecutive scheduled runs that threw (the scheduler backs off; unset by the next run that completes). */
+  runFailures?: number;
   lastRefreshAt?: Date;
   /**
    * Set while this connection's async tasks are being started: TrueLayer may call the webhook before the start's
@@ -189,6 +198,8 @@ export class FetchStateStore {
    */
   readonly cursors = {
     due: (now: Date, limit: number) => this.connections.find({ status: 'active', nextDueAt: { $lte: now } }).sort({ status: 1, nextDueAt: 1 }).limit(limit),
+    /** Post-consent fetches whose SCA window is still open (due or not: the caller keeps the due ones). */
+    beforeDeadline: (now: Date, limit: number) => this.connections.find({ status: 'active', scaDeadline: { $gt: now } }).sort({ status: 1, scaDeadline: 1 }).limit(limit),
     pollDue: (now: Date, limit: number) => this.tasks.find({ status: 'pending', pollAt: { $lte: now } }).sort({ status: 1, pollAt: 1 }).limit(limit),
     lapsedClaims: (now: Date, limit: number) => this.tasks.find({ status: 'claimed', pollAt: { $lte: now } }).sort({ status: 1, pollAt: 1 }).limit(limit),
     timeline: (connectionId: string, limit: number) => this.journal.find({ connectionId }).sort({ connectionId: 1, at: -1 }).limit(limit),
@@ -198,6 +209,7 @@ export class FetchStateStore {
 
   async ensureIndexes(): Promise<void> {
     await this.connections.createIndex({ status: 1, nextDueAt: 1 }, { name: FETCH_INDEXES.connectionsDue });
+    await this.connections.createIndex({ status: 1, scaDeadline: 1 }, { name: FETCH_INDEXES.connectionsDeadline });
     await this.connections.createIndex({ credentialsId: 1 }, { name: FETCH_INDEXES.connectionsCredentials });
     await this.tasks.createIndex({ status: 1, pollAt: 1 }, { name: FETCH_INDEXES.tasksPoll });
     await this.tasks.createIndex({ expiresAt: 1 }, { name: FETCH_INDEXES.tasksTtl, expireAfterSeconds: 0 });
@@ -260,7 +272,7 @@ export class FetchStateStore {
   }
 
   async setStatus(connectionId: string, status: ConnectionStatus, reason: string): Promise<void> {
-    await this.connections.updateOne({ _id: connectionId }, { $set: { status, statusReason: reason, updatedAt: new Date() }, $unset: { psuIp: '' } });
+    await this.connections.updateOne({ _id: connectionId }, { $set: { status, statusReason: reason, updatedAt: new Date() }, $unset: { psuIp: '', scaDeadline: '' } });
   }
 
   /** Sets firstDataAt unless it is set; true for the one call that set it (across instances). */
@@ -287,6 +299,11 @@ export class FetchStateStore {
   /** Active connections whose refresh is due, oldest first (served by `fetch_connections_due`). */
   findDue(now: Date, limit: number): Promise<FetchConnectionDoc[]> {
     return this.cursors.due(now, limit).toArray();
+  }
+
+  /** Due post-consent fetches whose SCA window is open, the earliest deadline first. */
+  async findDueBeforeDeadline(now: Date, limit: number): Promise<FetchConnectionDoc[]> {
+    return (await this.cursors.beforeDeadline(now, limit).toArray()).filter((c) => c.nextDueAt.getTime() <= now.getTime());
   }
 
   // ---- tasks ----

@@ -1,8 +1,11 @@
 /**
  * The background loop of one data-fetcher instance. Each tick:
- * 1. reads the connections whose refresh (or post-consent fetch) is due, oldest first, through the index on the
- *    next due time (cost O(due work), not O(connections)), and runs each under a lease `fetch:<id>` so no two
- *    instances fetch the same connection at once (the lease is renewed while a long backfill runs);
+ * 1. reads the connections whose refresh (or post-consent fetch) is due, and runs each under a lease `fetch:<id>`
+ *    so no two instances fetch the same connection at once (the lease is renewed while a long backfill runs).
+ *    Order: first the post-consent fetches whose SCA window is still open, the earliest deadline first (after the
+ *    window the bank serves only the last 90 days, so these are the only runs that lose data by waiting); then
+ *    everything else due, oldest first. Both through an index (cost O(due work), not O(connections)). A consent
+ *    that arrives while a tick runs (`kick`) goes ahead of what the tick has not started yet;
  * 2. polls the async tasks whose webhook is late, and takes over tasks whose claimant died.
  * Ticks never overlap; `stop()` waits for the running one.
  */
@@ -26,11 +29,17 @@ export interface SchedulerOptions {
   concurrency: number;
 }
 
+/** The pause after a run that threw, doubling per consecutive failure up to the maximum (business time). */
+export const RUN_FAILURE_BASE_MS = 30_000;
+export const RUN_FAILURE_MAX_MS = 3_600_000;
+
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
   private kicked = false;
+  /** New consents arrived during the running tick: its queue is re-read for deadlines before the next start. */
+  private urgentArrived = false;
 
   constructor(private readonly o: SchedulerOptions) {}
 
@@ -44,6 +53,7 @@ export class Scheduler {
     if (this.stopped) return;
     if (this.running) {
       this.kicked = true;
+      this.urgentArrived = true;
       return;
     }
     this.schedule(0);
@@ -74,12 +84,28 @@ export class Scheduler {
   /** One pass over due connections and late tasks; returns how many connections and tasks it ran. */
   async tick(): Promise<{ connections: number; tasks: number }> {
     const now = this.o.clock.now();
-    const due = await this.o.store.findDue(now, this.o.batch);
+    this.urgentArrived = false;
+    const queue = await this.dueInOrder(now);
+    const taken = new Set<string>();
     let connections = 0;
-    await this.pool(due, async (conn) => {
-      if (this.stopped) return;
-      if (await this.runLeased(conn)) connections += 1;
-    });
+    const next = async (): Promise<FetchConnectionDoc | undefined> => {
+      if (this.urgentArrived) {
+        this.urgentArrived = false;
+        const urgent = (await this.o.store.findDueBeforeDeadline(this.o.clock.now(), this.o.batch)).filter((c) => !taken.has(c._id));
+        const ids = new Set(urgent.map((c) => c._id));
+        queue.splice(0, queue.length, ...urgent, ...queue.filter((c) => !ids.has(c._id)));
+      }
+      let conn = queue.shift();
+      while (conn && taken.has(conn._id)) conn = queue.shift();
+      if (conn) taken.add(conn._id);
+      return conn;
+    };
+    const worker = async (): Promise<void> => {
+      for (let conn = await next(); conn && !this.stopped; conn = await next()) {
+        if (await this.runLeased(conn)) connections += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: this.o.concurrency }, worker));
     const late = [...(await this.o.store.findPollDue(now, this.o.batch)), ...(await this.o.store.findLapsedClaims(now, this.o.batch))];
     let tasks = 0;
     await this.pool(late, async (task) => {
@@ -88,6 +114,13 @@ export class Scheduler {
       if (r !== 'skipped') tasks += 1;
     });
     return { connections, tasks };
+  }
+
+  /** The due connections of one tick: open SCA windows by deadline, then the rest by due time. */
+  async dueInOrder(now: Date): Promise<FetchConnectionDoc[]> {
+    const [urgent, due] = await Promise.all([this.o.store.findDueBeforeDeadline(now, this.o.batch), this.o.store.findDue(now, this.o.batch)]);
+    const ids = new Set(urgent.map((c) => c._id));
+    return [...urgent, ...due.filter((c) => !ids.has(c._id))];
   }
 
   private async runLeased(conn: FetchConnectionDoc): Promise<boolean> {
@@ -102,9 +135,16 @@ export class Scheduler {
       if (!fresh || fresh.status !== 'active' || fresh.nextDueAt.getTime() > this.o.clock.now().getTime()) return false;
       if (fresh.backfill === 'pending' || fresh.backfill === 'running') await this.o.fetcher.runBackfill(conn._id);
       else await this.o.fetcher.runScheduled(conn._id);
+      if (fresh.runFailures) await this.o.store.update(conn._id, {}, ['runFailures']);
       return true;
     } catch (error) {
-      this.o.logger.error({ err: error, connectionId: conn._id }, 'fetch run failed');
+      // A run that throws (the store or Kafka failing, a bug) leaves the connection due: without a pause every
+      // tick would run it again and ask the bank again for what it could not deliver. Back off, doubling.
+      const failures = ((await this.o.store.get(conn._id).catch(() => null))?.runFailures ?? 0) + 1;
+      const pauseMs = Math.min(RUN_FAILURE_BASE_MS * 2 ** (failures - 1), RUN_FAILURE_MAX_MS);
+      const retryAt = new Date(this.o.clock.now().getTime() + pauseMs);
+      await this.o.store.update(conn._id, { runFailures: failures, nextDueAt: retryAt }).catch(() => undefined);
+      this.o.logger.error({ err: error, connectionId: conn._id, failures, retryAt }, 'fetch run failed');
       return false;
     } finally {
       clearInterval(renew);

@@ -15,6 +15,7 @@ import type { Logger } from '@ais/platform-logger';
 import { newMeta, type EventConsumer } from '@ais/platform-kafka';
 import type { FetchStateStore } from '../data/fetch-state.store';
 import type { Fetcher } from '../domain/fetcher';
+import { postConsentWindowMs } from '../domain/plan';
 
 export interface IntakeDeps {
   store: FetchStateStore;
@@ -23,6 +24,8 @@ export interface IntakeDeps {
   logger: Logger;
   /** New due work: wake the scheduler. */
   kick: () => void;
+  /** The post-consent (SCA) window, before the per-provider exceptions of plan.ts (POST_CONSENT_WINDOW_MS). */
+  postConsentWindowMs: number;
   /** Erasure: the unattended-call slots of connections, and where the erasure goes next (ais.raw.v1). */
   budget?: { deleteConnections(ids: readonly string[]): Promise<number> };
   raw?: { publish(events: eventsV1.RawDataEvent[]): Promise<void> };
@@ -59,6 +62,7 @@ export function subscribeConnections(consumer: EventConsumer, prefix: string, de
           return;
         }
         const previous = a.previousConnectionId ? await deps.store.get(a.previousConnectionId) : null;
+        const authorizedAt = a.authenticatedAt ?? meta.occurredAt ?? deps.clock.now();
         await deps.store.upsertAuthorized(
           {
             _id: a.connectionId,
@@ -68,7 +72,8 @@ export function subscribeConnections(consumer: EventConsumer, prefix: string, de
             credentialsId: a.credentialsId,
             scopes: a.scopes,
             status: 'active',
-            authorizedAt: a.authenticatedAt ?? meta.occurredAt ?? deps.clock.now(),
+            authorizedAt,
+            scaDeadline: new Date(authorizedAt.getTime() + postConsentWindowMs(a.providerId, deps.postConsentWindowMs)),
             ...(a.consentExpiresAt ? { consentExpiresAt: a.consentExpiresAt } : {}),
             ...(a.previousConnectionId ? { previousConnectionId: a.previousConnectionId } : {}),
             ...(a.psuIp ? { psuIp: a.psuIp } : {}),
