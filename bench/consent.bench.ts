@@ -17,7 +17,7 @@
  *   the user's whole history through the read API (`GET /v1/users/{u}/transactions?status=booked`, pages of 500,
  *   with the API key) and compares the ids with the ledger; t1 is the end of the read that returns them all.
  * - Baseline, same run: (a) raw read: the Data API client data-fetcher uses reads the same transactions (every
- *   account's and card's 3-month windows back to its earliest booked day, one call after another) with a token of
+ *   account's and card's windows of data-fetcher's width (`BACKFILL_WINDOW_MONTHS`, 12) back to its earliest booked day, one call after another) with a token of
  *   its own consent for the same simulator user (after one warm-up read that is not counted: the simulator
  *   generates a user's data on first read); (b) bulk insert: the transaction documents the subject stored,
  *   `insertMany` (ordered: false, 500 per call, one call at a time) into a fresh collection with the same indexes
@@ -52,7 +52,8 @@ const passwordOf = (login: string) => (login === 'heavy' || login === 'small' ? 
 const PROVIDER = 'ob-barclays';
 const PSU_IP = '203.0.113.7';
 const SCOPES = ['info', 'accounts', 'balance', 'cards', 'transactions', 'direct_debits', 'standing_orders', 'offline_access'];
-const WINDOW_MONTHS = 3;
+/** data-fetcher's backfill window (its default), set on the subject and used by the raw read. */
+const WINDOW_MONTHS = Number(process.env['BENCH_CONSENT_WINDOW_MONTHS'] ?? 12);
 const INSERT_BATCH = 500;
 const TARGET_RATIO = 1.5;
 
@@ -64,7 +65,7 @@ interface Resource {
   earliest: string;
 }
 
-/** The resources of a consent, the 3-month windows back to the earliest booked day, and the ledger's booked ids. */
+/** The resources of a consent, data-fetcher's windows back to the earliest booked day, and the ledger's booked ids. */
 async function ledgerOf(s: FetchStack, credentialsId: string): Promise<{ resources: Resource[]; windows: DayWindow[]; ids: Set<string> }> {
   const spans = await s.sandbox.admin<{ accounts: { account_id: string; earliest: string | null }[]; cards: { card_id: string; earliest: string | null }[] }>(
     'GET',
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
   /** A Kafka admin answer slower than 10 s counts as "not yet" (the poll goes on; the run's deadline still holds). */
   const withTimeout = (p: Promise<boolean>) => Promise.race([p.catch(() => false), sleep(10_000).then(() => false)]);
   try {
-    fs = await startFetchStack({ pipeline: true, metrics: false });
+    fs = await startFetchStack({ pipeline: true, metrics: false, fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS) } });
     const s = fs;
     await s.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 });
     // connection.authorized events: their occurred_at is t0
@@ -305,7 +306,7 @@ async function main(): Promise<void> {
       transactions: baseLedger.ids.size,
       resources: baseLedger.resources.length,
       windows_per_resource: baseLedger.windows.length,
-      baseline: 'raw read (Data API client, 3-month windows of every account and card, sequential, warm simulator) + insertMany (ordered: false, 500 per call) of the stored documents into a fresh collection with the same indexes',
+      baseline: `raw read (Data API client, ${WINDOW_MONTHS}-month windows of every account and card, sequential, warm simulator) + insertMany (ordered: false, 500 per call) of the stored documents into a fresh collection with the same indexes`,
       targets: { ratio_at_most: TARGET_RATIO },
       subject_median_s: subjectMedian,
       baseline_median_s: baselineMedian,

@@ -26,7 +26,7 @@ export const schema = commonSchema
     WEBHOOK_URI: env.url.optional().describe('Public URL of the gateway\'s webhook route (POST /v1/webhooks/truelayer); unset: async tasks are polled.'),
     WEBHOOK_GRACE_MS: env.ms.default(2_000).describe('How long a webhook for a task not recorded yet waits for it, while its connection is starting tasks.'),
     ASYNC_REFRESH: env.bool.default(true).describe('Background refreshes as async tasks (TrueLayer\'s recommendation for unattended reads).'),
-    BACKFILL_WINDOW_MONTHS: count(1, 24).default(3).describe('Months of transactions asked per call while backfilling history.'),
+    BACKFILL_WINDOW_MONTHS: count(1, 24).default(12).describe('Months of transactions asked per call while backfilling history (a window the bank refuses as too wide is halved, down to a month).'),
     BACKFILL_MAX_MONTHS: count(1, 240).default(84).describe('How far back the post-consent fetch goes at most (providers serve up to 5–6 years).'),
     POST_CONSENT_WINDOW_MS: env.ms.default(5 * 60_000).describe('After consent, full history (and X-PSU-IP) for this long; longer for the providers in plan.ts.'),
     SYNC_OVERLAP_DAYS: count(0, 60).default(7).describe('Each incremental window starts this many days before the end of the last successful one.'),

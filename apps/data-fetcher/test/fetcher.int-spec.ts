@@ -17,7 +17,7 @@ import { FetchStateStore, type FetchConnectionDoc } from '../src/data/fetch-stat
 import { accountKey, CallBudget, REGULATORY_WINDOW_MS, UNATTENDED_CALLS_PER_WINDOW } from '../src/domain/call-budget';
 import { CircuitBreakers, errorPolicyTable, ErrorPolicy, type CircuitTransition, type FetchErrorAction } from '../src/domain/error-policy';
 import { Fetcher, type FetcherSettings, type Unit } from '../src/domain/fetcher';
-import { addDays, addMonths, backfillWindows, dayOf } from '../src/domain/plan';
+import { addDays, addMonths, backfillWindows, dayOf, windowDays } from '../src/domain/plan';
 import { fetcherHandlers } from '../src/grpc/fetcher.service';
 import { authorizeMockUser } from './support/mock-user';
 
@@ -184,7 +184,7 @@ describe('Fetcher against the simulator and the real store', () => {
 
   afterEach(async () => {
     await admin('DELETE', '/faults');
-    await admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 86_400, unattendedCallLimit: 1_000, dropWebhooks: false });
+    await admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 86_400, unattendedCallLimit: 1_000, dropWebhooks: false, maxRangeDays: 0 });
   });
 
   afterAll(async () => {
@@ -390,6 +390,53 @@ describe('Fetcher against the simulator and the real store', () => {
     // the rest of the backfill still ran
     expect(eventsOf(c.id, 'balance')).toHaveLength(1);
     expect(Object.values(doc.resources).every((r) => r.backfillDone)).toBe(true);
+  });
+
+  it('a bank that refuses a wide range: the window is halved while the user is present, that width is kept, every day is read once, no dead letter', async () => {
+    // 12-month windows (the default) against a bank serving at most 100 days per request
+    await admin('PATCH', '/switches', { maxRangeDays: 100 });
+    const { fetcher } = makeFetcher({ backfillWindowMonths: 12 });
+    const c = await connect('small', 'small', { psuIp: PSU_IP });
+    const deadBefore = dead.length;
+    await fetcher.runBackfill(c.id);
+    const doc = await conn(c.id);
+    expect(doc.backfill).toBe('done');
+    expect(doc.backfillNote ?? '').toBe('');
+    const today = dayOf(clock.now());
+    const earliest = addDays(today, -Math.round(24 * 30.44));
+    const reads = (await journalOf(c.id)).filter((j) => j.endpoint.endsWith('/accounts/{account_id}/transactions'));
+    const asked = reads.map((j) => ({ code: j.errorCode, days: windowDays({ from: dayOf(j.windowFrom!), to: dayOf(j.windowTo!) }) }));
+    const year = windowDays(backfillWindows(today, 12, earliest)[0]!);
+    // refused at a year and at half a year, served at a quarter; then a quarter at a time without another refusal
+    expect(asked.slice(0, 3)).toEqual([
+      { code: 'invalid_date_range', days: year },
+      { code: 'invalid_date_range', days: Math.ceil(year / 2) },
+      { code: '', days: Math.ceil(Math.ceil(year / 2) / 2) },
+    ]);
+    expect(asked.slice(3).every((a) => a.code === '' && a.days <= 100)).toBe(true);
+    expect(reads.every((j) => j.attended)).toBe(true);
+    const ok = reads.filter((j) => j.httpStatus === 200).map((j) => ({ from: dayOf(j.windowFrom!), to: dayOf(j.windowTo!) }));
+    expect(ok[0]!.to).toBe(today);
+    for (let i = 1; i < ok.length; i += 1) expect(ok[i]!.to).toBe(addDays(ok[i - 1]!.from, -1));
+    expect(ok[ok.length - 1]!.from).toBe(earliest);
+    expect(eventsOf(c.id, 'transactions').map((e) => dayOf(e.window!.to!))).toEqual(ok.map((w) => w.to));
+    expect(dead.length).toBe(deadBefore);
+  });
+
+  it('a range refused after the post-consent window is not split (it would spend the unattended budget): the history ends there', async () => {
+    await admin('PATCH', '/switches', { maxRangeDays: 100 });
+    const { fetcher } = makeFetcher({ backfillWindowMonths: 12, postConsentWindowMs: 1 });
+    const c = await connect('small', 'small', { psuIp: PSU_IP });
+    advance(1_000);
+    await fetcher.runBackfill(c.id);
+    const doc = await conn(c.id);
+    expect(doc.backfill).toBe('partial');
+    expect(doc.backfillNote).toMatch(/stopped at invalid_date_range/);
+    const reads = (await journalOf(c.id)).filter((j) => j.endpoint.endsWith('/accounts/{account_id}/transactions'));
+    // one refused read per account, unattended, and no narrower one after it
+    const accounts = Object.values(doc.resources).filter((r) => !r.isCard).length;
+    expect(accounts).toBeGreaterThan(0);
+    expect(reads.map((j) => [j.errorCode, j.attended])).toEqual(Array.from({ length: accounts }, () => ['invalid_date_range', false]));
   });
 
   // ------------------------------------------------------------------------------------------------------------

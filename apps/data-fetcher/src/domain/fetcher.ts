@@ -27,7 +27,7 @@ import { trace, type Attributes } from '@opentelemetry/api';
 import { accountKey, cardKey, connectionKey, UNATTENDED_CALLS_PER_WINDOW, type BudgetEndpoint, type BudgetKey, type CallBudget } from './call-budget';
 import type { CircuitBreakers, Decision, ErrorPolicy, NextStep } from './error-policy';
 import type { FetchMetrics } from './fetch-metrics';
-import { addDays, dayOf, incrementalWindow, nextBackfillWindow, postConsentWindowMs, refreshIntervalMs, spreadOffsetMs, windowBounds, type DayWindow } from './plan';
+import { addDays, capWindow, dayOf, incrementalWindow, nextBackfillWindow, postConsentWindowMs, splitWindow, windowDays, refreshIntervalMs, spreadOffsetMs, windowBounds, type DayWindow } from './plan';
 import { rawAccount, rawBalance, rawCard, rawDirectDebit, rawIdentity, rawStandingOrder, rawTransaction } from './raw-mapping';
 import { resourceKey, type FetchConnectionDoc, type FetchStateStore, type FetchTaskDoc, type Kind, type RefreshedItemDoc, type ResourceState } from '../data/fetch-state.store';
 
@@ -265,6 +265,9 @@ const errorCodeOf = (error: unknown): { code: string; httpStatus: number; descri
 };
 
 
+
+/** A backfill window refused with one of these is split (see runBackfill), else the history ends there. */
+const SPLIT_ON = new Set(['sca_exceeded', 'invalid_date_range']);
 
 const TOKEN_STOP_CODES = new Set(['reauth_required', 'expired', 'revoked', 'no_tokens', 'no_refresh_token', 'connection_not_found']);
 
@@ -562,9 +565,10 @@ export class Fetcher {
         this.deps.logger.warn({ connectionId: conn._id, code: outcome.code }, 'consent gone: scheduling stopped until the user re-consents');
         return;
       case 'fail':
-        // A backfill window refused past the SCA window is where the provider's history ends: runBackfill records
-        // it in the note and marks the resource done; a replay would only be refused again.
-        if (mode === 'backfill' && outcome.action === 'narrow_window') return;
+        // A backfill window refused past the SCA window, or as a range the bank does not serve, is split or is where
+        // the provider's history ends: runBackfill records it in the note and marks the resource done; a replay
+        // would only be refused again.
+        if (mode === 'backfill' && (outcome.action === 'narrow_window' || SPLIT_ON.has(outcome.code))) return;
         await this.deadLetter(conn, unit, mode, outcome.code, `failed: ${outcome.next.reason}`);
         return;
       case 'reschedule':
@@ -604,9 +608,12 @@ export class Fetcher {
   // Runs
 
   private postConsentIp(conn: FetchConnectionDoc): string | undefined {
-    if (!conn.psuIp) return undefined;
-    const open = conn.authorizedAt.getTime() + postConsentWindowMs(conn.providerId, this.deps.settings.postConsentWindowMs);
-    return this.now().getTime() < open ? conn.psuIp : undefined;
+    return conn.psuIp && this.postConsentOpen(conn) ? conn.psuIp : undefined;
+  }
+
+  /** Inside the SCA window after the consent: the bank serves the full history (reference §8). */
+  private postConsentOpen(conn: FetchConnectionDoc): boolean {
+    return this.now().getTime() < conn.authorizedAt.getTime() + postConsentWindowMs(conn.providerId, this.deps.settings.postConsentWindowMs);
   }
 
   private nextRefreshAt(conn: FetchConnectionDoc, from: Date): Date {
@@ -657,16 +664,38 @@ export class Fetcher {
           if (!out.ok && (await wait(out))) return;
         }
         let from = res.backfillFrom;
+        // The widest window this bank took for this resource once it refused a wider one (days; this run only).
+        let widest: number | undefined;
+        // The bank served history older than it serves outside the SCA window in this run: its SCA window is open,
+        // so an `sca_exceeded` now may be the depth of its history, not the window closing (reference §8).
+        let servedOld = false;
+        const oldBefore = addDays(today, -this.deps.settings.historyDaysOutsideSca);
         while (!res.backfillDone) {
-          const w = nextBackfillWindow(today, from, this.deps.settings.backfillWindowMonths, earliest);
-          if (!w) {
+          const next = nextBackfillWindow(today, from, this.deps.settings.backfillWindowMonths, earliest);
+          if (!next) {
             await this.deps.store.update(connectionId, { [`resources.${rk}.backfillDone`]: true });
             break;
           }
-          const out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: w.to === today }));
+          let w = capWindow(next, widest);
+          let out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: w.to === today }));
+          // Refused as too wide or too old while the post-consent window is open: the widest range a bank serves
+          // per request is unpublished, so ask for the newer half, down to about a month, and keep that width.
+          // Only while the window is open: these calls are attended; after it they would spend the unattended
+          // budget, and an old window is refused for its age then anyway (the history ends below).
+          const splittable = (o: UnitOutcome): o is Extract<UnitOutcome, { ok: false }> =>
+            !o.ok && o.next.kind === 'fail' && (o.code === 'invalid_date_range' || (o.code === 'sca_exceeded' && servedOld)) && this.postConsentOpen(conn!);
+          while (splittable(out)) {
+            const half = splitWindow(w);
+            if (!half) break;
+            this.deps.logger.info({ connectionId, resource: rk, refused: w, asking: half, code: out.code }, 'backfill window refused: asking for its newer half');
+            w = half;
+            widest = windowDays(half);
+            out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx());
+          }
           if (out.ok) {
             // a narrowed window read less than asked: the next window starts where the read one really began
             from = out.window?.from ?? w.from;
+            if (from < oldBefore) servedOld = true;
             await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: from });
             continue;
           }
@@ -691,7 +720,7 @@ export class Fetcher {
     await this.deps.store.update(
       connectionId,
       { backfill: notes.length > 0 ? 'partial' : 'done', backfillNote: notes.join('; '), nextDueAt: this.nextRefreshAt(conn, now) },
-      ['psuIp'],
+      ['psuIp', 'scaDeadline'],
     );
     this.deps.logger.info({ connectionId, fetchId, backfill: notes.length > 0 ? 'partial' : 'done' }, 'post-consent fetch finished');
   }

@@ -1,5 +1,5 @@
 import { REGULATORY_WINDOW_MS } from './call-budget';
-import { addDays, addMonths, backfillWindows, DAY_MS, dayOf, incrementalWindow, nextBackfillWindow, postConsentWindowMs, refreshIntervalMs, spreadOffsetMs, type DayWindow } from './plan';
+import { addDays, addMonths, backfillWindows, capWindow, DAY_MS, dayOf, incrementalWindow, MIN_SPLIT_WINDOW_DAYS, nextBackfillWindow, postConsentWindowMs, refreshIntervalMs, splitWindow, spreadOffsetMs, windowDays, type DayWindow } from './plan';
 
 /** Every day from `from` to `to`, both inclusive. */
 function daysBetween(from: string, to: string): string[] {
@@ -171,5 +171,25 @@ describe('plan: refresh spacing', () => {
     expect(postConsentWindowMs('ob-barclays', 5 * 60_000)).toBe(5 * 60_000);
     expect(postConsentWindowMs('ob-halifax', 60 * 60_000)).toBe(60 * 60_000);
     expect(DAY_MS).toBe(86_400_000);
+  });
+});
+
+describe('splitting a refused backfill window', () => {
+  it('asks for the newer half, rounded up, down to about a month; capping keeps the newest days', () => {
+    const year = { from: '2025-12-03', to: '2026-12-02' };
+    expect(windowDays(year)).toBe(365);
+    const widths: number[] = [];
+    for (let w: DayWindow | undefined = year; w; w = splitWindow(w)) {
+      expect(w.to).toBe(year.to);
+      widths.push(windowDays(w));
+    }
+    expect(widths).toEqual([365, 183, 92, 46, MIN_SPLIT_WINDOW_DAYS]);
+    expect(splitWindow({ from: '2026-11-01', to: '2026-12-01' })).toBeUndefined();
+    expect(capWindow(year, 92)).toEqual({ from: '2026-09-02', to: '2026-12-02' });
+    expect(capWindow(year, undefined)).toBe(year);
+    expect(capWindow({ from: '2026-12-01', to: '2026-12-02' }, 92)).toEqual({ from: '2026-12-01', to: '2026-12-02' });
+    // consecutive capped windows still touch: the next one ends the day before the capped one began
+    const next = nextBackfillWindow('2026-12-02', capWindow(year, 92).from, 12, '2020-01-01')!;
+    expect(next.to).toBe('2026-09-01');
   });
 });

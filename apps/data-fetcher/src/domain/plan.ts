@@ -46,6 +46,31 @@ export function nextBackfillWindow(today: string, before: string | undefined, mo
   return { from: candidate < earliest ? earliest : candidate, to };
 }
 
+/** Days in a window, both ends counted. */
+export function windowDays(w: DayWindow): number {
+  return Math.round((Date.parse(`${w.to}T00:00:00Z`) - Date.parse(`${w.from}T00:00:00Z`)) / DAY_MS) + 1;
+}
+
+/** A window no wider than `days`: its newest `days` days (unchanged when it is narrower already). */
+export function capWindow(w: DayWindow, days: number | undefined): DayWindow {
+  if (days === undefined || windowDays(w) <= days) return w;
+  return { from: addDays(w.to, -(days - 1)), to: w.to };
+}
+
+/** A backfill window is never split below this (about a month): a refusal of a narrower one ends the history there. */
+export const MIN_SPLIT_WINDOW_DAYS = 31;
+
+/**
+ * The window to ask instead after the bank refused `w` as too wide or too old while the post-consent window is
+ * open (`sca_exceeded` or `invalid_date_range`; the widest range a bank serves per request is unpublished): its
+ * newer half, rounded up. Undefined when `w` is already at most {@link MIN_SPLIT_WINDOW_DAYS} days wide.
+ */
+export function splitWindow(w: DayWindow): DayWindow | undefined {
+  const days = windowDays(w);
+  if (days <= MIN_SPLIT_WINDOW_DAYS) return undefined;
+  return capWindow(w, Math.max(MIN_SPLIT_WINDOW_DAYS, Math.ceil(days / 2)));
+}
+
 /** Every backfill window, newest first (what a run without errors reads). */
 export function backfillWindows(today: string, months: number, earliest: string): DayWindow[] {
   const out: DayWindow[] = [];

@@ -37,6 +37,8 @@ export interface Provider {
   unsupportedEndpoints?: string[];
   /** Provider-specific SCA window (Lloyds Banking Group: 45 min per reference §8). */
   scaWindowSeconds?: number;
+  /** The widest transactions range per request, in days (see the `maxRangeDays` switch). */
+  maxRangeDays?: number;
   /** Timestamp style of transaction timestamps (providers differ; clients must parse leniently). */
   timestampStyle: 'naive' | 'offset';
 }

@@ -16,6 +16,12 @@ export interface Switches {
   scaWindowSeconds: number;
   /** History available outside the SCA window, in days. */
   historyDaysOutsideSca: number;
+  /**
+   * The widest `from`..`to` range (days, both ends counted) the bank serves per transactions request; a wider one
+   * is refused with 400 `invalid_date_range` (TrueLayer publishes no limit; banks differ). 0 = no limit. A provider's
+   * own value wins.
+   */
+  maxRangeDays: number;
   /** Unattended calls allowed per connection × account × endpoint per rolling 24 h. */
   unattendedCallLimit: number;
   accessTokenTtlSeconds: number;
@@ -48,6 +54,7 @@ export const DEFAULT_SWITCHES: Readonly<Switches> = Object.freeze({
   cacheTtlSeconds: 3600,
   scaWindowSeconds: 300,
   historyDaysOutsideSca: 90,
+  maxRangeDays: 0,
   unattendedCallLimit: 4,
   accessTokenTtlSeconds: 3600,
   authCodeTtlSeconds: 300,

@@ -159,6 +159,9 @@ function produce(ctx: SandboxContext, input: CallInput, now: number): unknown[] 
       historyDaysOutsideSca: sw.historyDaysOutsideSca,
     });
     if (r instanceof TlError) throw r;
+    // the bank's own limit on one request's range (the parameters were valid, so TrueLayer asked the bank)
+    const maxDays = provider.maxRangeDays ?? sw.maxRangeDays;
+    if (maxDays > 0 && Number.isFinite(r.fromMs) && Math.floor(r.toMs / DAY) - Math.floor(r.fromMs / DAY) + 1 > maxDays) throw dataError('invalid_date_range');
     return r;
   };
   const accountId = input.params['account_id'] ?? '';
