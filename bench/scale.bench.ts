@@ -36,6 +36,7 @@ const A = {
   USERS: (process.env['SCALE_USERS'] ?? '10000,100000,1000000').split(',').map(Number),
   TX_PER_USER_DAY: num('TX_PER_USER_DAY', 3.4), // the bench's users: 2,500 booked transactions in 24 months
   HISTORY_MONTHS: num('HISTORY_MONTHS', 24), // history stored per user (what the backfill brings, then kept)
+  BACKFILL_WINDOW_MONTHS: num('BACKFILL_WINDOW_MONTHS', 12), // data-fetcher BACKFILL_WINDOW_MONTHS: months per backfill call
   ACCOUNTS: num('ACCOUNTS', 2), // per connection (a current account and a savings account)
   CARDS: num('CARDS', 1), // per connection (a credit card)
   CONNECTIONS_PER_USER: num('CONNECTIONS_PER_USER', 1),
@@ -140,7 +141,7 @@ function main(): void {
   const callsPerRefresh = 3 + 5 * A.ACCOUNTS + 3 * A.CARDS; // identity, accounts, cards; per account transactions, balance, pending, standing orders, direct debits; per card transactions, balance, pending
   const callsPerConnDay = A.REFRESHES_PER_DAY * callsPerRefresh;
   const backfillTx = A.TX_PER_USER_DAY * 30.44 * A.HISTORY_MONTHS;
-  const backfillCalls = (A.ACCOUNTS + A.CARDS) * (Math.ceil(A.HISTORY_MONTHS / 3) + 1) + callsPerRefresh; // 3-month windows + the other kinds
+  const backfillCalls = (A.ACCOUNTS + A.CARDS) * (Math.ceil(A.HISTORY_MONTHS / A.BACKFILL_WINDOW_MONTHS) + 1) + callsPerRefresh; // the windows + the other kinds
   const txRereadPerUserDay = A.CONNECTIONS_PER_USER * A.REFRESHES_PER_DAY * (A.OVERLAP_DAYS + 1 / Math.max(1, A.REFRESHES_PER_DAY)) * A.TX_PER_USER_DAY;
   const txPerUserDay = txRereadPerUserDay + A.NEW_USERS_PER_DAY * backfillTx; // through the pipeline
   const newTxPerUserDay = A.TX_PER_USER_DAY + A.NEW_USERS_PER_DAY * backfillTx; // stored, on the change feed

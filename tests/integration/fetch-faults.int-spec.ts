@@ -28,6 +28,9 @@ describe('data-fetcher with 10% injected faults', () => {
         TASK_POLL_INTERVAL_MS: '500',
         // a task the bank never finishes (an injected hang) is started anew after 5 s
         TASK_MAX_AGE_MS: '5000',
+        // 3-month windows: about 3x the SYNC reads of the 12-month default, so that each injected kind is met
+        // (with the default a run once met no hung SYNC read, only hung tasks)
+        BACKFILL_WINDOW_MONTHS: '3',
       },
     });
     await stack.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0 });
