@@ -30,7 +30,9 @@ export function parseSlow(text: string | undefined): BurstOptions['slow'] {
 }
 
 async function main(): Promise<void> {
-  const stackDir = resolve(arg('--stack-dir') ?? process.env['AIS_STACK_DIR'] ?? join(REPO_ROOT, '.infra'));
+  // the stack: --stack-dir, else AIS_STACK_DIR, else the directory of AIS_STACK_ENV (as the benches take it), else .infra
+  const envFile = process.env['AIS_STACK_ENV'];
+  const stackDir = resolve(arg('--stack-dir') ?? process.env['AIS_STACK_DIR'] ?? (envFile ? dirname(envFile) : join(REPO_ROOT, '.infra')));
   // the harness reads the servers' addresses from the environment, as under jest's globalSetup
   Object.assign(process.env, readStackEnv(join(stackDir, 'stack.env')), { AIS_STACK_DIR: stackDir });
   const out = resolve(arg('--out') ?? join(REPO_ROOT, 'bench/results/burst.json'));
