@@ -670,6 +670,12 @@ export class Fetcher {
         // so an `sca_exceeded` now may be the depth of its history, not the window closing (reference §8).
         let servedOld = false;
         const oldBefore = addDays(today, -this.deps.settings.historyDaysOutsideSca);
+        // Refused as too wide or too old while the post-consent window is open: the widest range a bank serves
+        // per request is unpublished, so ask for the newer half, down to about a month, and keep that width.
+        // Only while the window is open: these calls are attended; after it they would spend the unattended
+        // budget, and an old window is refused for its age then anyway (the history ends below).
+        const splittable = (o: UnitOutcome): o is Extract<UnitOutcome, { ok: false }> =>
+          !o.ok && o.next.kind === 'fail' && (o.code === 'invalid_date_range' || (o.code === 'sca_exceeded' && servedOld)) && this.postConsentOpen(conn!);
         while (!res.backfillDone) {
           const next = nextBackfillWindow(today, from, this.deps.settings.backfillWindowMonths, earliest);
           if (!next) {
@@ -678,12 +684,6 @@ export class Fetcher {
           }
           let w = capWindow(next, widest);
           let out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: w.to === today }));
-          // Refused as too wide or too old while the post-consent window is open: the widest range a bank serves
-          // per request is unpublished, so ask for the newer half, down to about a month, and keep that width.
-          // Only while the window is open: these calls are attended; after it they would spend the unattended
-          // budget, and an old window is refused for its age then anyway (the history ends below).
-          const splittable = (o: UnitOutcome): o is Extract<UnitOutcome, { ok: false }> =>
-            !o.ok && o.next.kind === 'fail' && (o.code === 'invalid_date_range' || (o.code === 'sca_exceeded' && servedOld)) && this.postConsentOpen(conn!);
           while (splittable(out)) {
             const half = splitWindow(w);
             if (!half) break;

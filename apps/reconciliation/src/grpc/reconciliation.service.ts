@@ -167,10 +167,10 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
   /**
    * The user probe beside the reads a handler needs anyway: one round trip to the store instead of two. The
    * reads are only the user's own rows (keyed by user id), and nothing of them is returned unless the probe
-   * found the user under this client, so an unknown user still gets `user_not_found` and learns nothing.
+   * found the user under this client, so an unknown user still gets `user_not_found` and learns nothing. The
+   * reads have started when this runs: the caller checks the ids first.
    */
   async function withUser<T extends unknown[]>(clientId: string, userId: string, reads: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
-    requireIds({ client_id: clientId, user_id: userId });
     const [known, ...rest] = await Promise.all([q.userKnown(clientId, userId), ...reads]);
     knownOrThrow(known as boolean);
     return rest as T;
@@ -178,7 +178,10 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
 
   async function requireAccount(clientId: string, userId: string, accountId: string): Promise<AccountDoc> {
     requireIds({ client_id: clientId, user_id: userId, account_id: accountId });
-    const account = await q.account(clientId, userId, accountId);
+    return accountOrThrow(await q.account(clientId, userId, accountId));
+  }
+
+  function accountOrThrow(account: AccountDoc | undefined): AccountDoc {
     if (!account) throw AppError.notFound('account_not_found', 'no such account for this user');
     return account;
   }
@@ -283,7 +286,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       if (v.length > 0) throw AppError.invalid('invalid_filter', v.map((x) => `${x.field}: ${x.description}`).join('; '), v);
       if (req.accountId) {
         requireIds({ account_id: req.accountId });
-        if (!account) throw AppError.notFound('account_not_found', 'no such account for this user');
+        accountOrThrow(account);
       }
       const filter: TxFilter = {
         ...(req.accountId ? { accountId: req.accountId } : {}),
@@ -364,11 +367,11 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       }
       // an edit names its transaction: read the row (it must be live and this client's)
       const editedIds = [...modified].filter(([, d]) => d === undefined).map(([id]) => id);
-      const accountRows = accountIds.size > 0 ? q.accounts.find({ _id: { $in: [...accountIds] }, clientId: req.clientId, userId: req.userId }).toArray() : Promise.resolve([]);
-      // a rejection of accountRows while the edited rows are read is handled where it is awaited below
-      accountRows.catch(() => undefined);
+      const [rows, accountDocs] = await Promise.all([
+        editedIds.length > 0 ? q.transactions.find({ _id: { $in: editedIds }, clientId: req.clientId, userId: req.userId, removed: false }).toArray() : [],
+        accountIds.size > 0 ? q.accounts.find({ _id: { $in: [...accountIds] }, clientId: req.clientId, userId: req.userId }).toArray() : [],
+      ]);
       if (editedIds.length > 0) {
-        const rows = await q.transactions.find({ _id: { $in: editedIds }, clientId: req.clientId, userId: req.userId, removed: false }).toArray();
         const byId = new Map(rows.map((r) => [r._id, r]));
         for (const id of editedIds) {
           const row = byId.get(id);
@@ -376,7 +379,6 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
           else modified.delete(id);
         }
       }
-      const accountDocs = accountIds.size > 0 ? await accountRows : [];
       const modifiedDocs = [...modified.values()].filter((d): d is TransactionDoc => d !== undefined);
       const [addedViews, modifiedViews, accountViewsOut] = await Promise.all([transactionViews(req.userId, added), transactionViews(req.userId, modifiedDocs), accountViews(req.userId, accountDocs)]);
       return {
