@@ -185,6 +185,28 @@ describe('reconciliation store (real server)', () => {
     expect(kept).toMatchObject({ categoryOverride: 'Groceries', notes: 'split with Bob', tags: ['shared'], seq: edit.firstSeq });
   });
 
+  it('the upsert key is unique per user; a store with the former compound index gets the new one', async () => {
+    // a store created by an earlier release: transactions with the compound unique {userId, dedupeKey} index
+    const db = `it_recon_${randomBytes(4).toString('hex')}`;
+    const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db, logger });
+    dbs.push(db);
+    conns.push(conn);
+    await conn.collection('transactions').createIndex({ userId: 1, dedupeKey: 1 }, { name: 'transactions_dedupe', unique: true });
+    const store = new ReconciliationStore(conn, RULES);
+    await store.ensureIndexes();
+    await store.ensureIndexes(); // a restart finds nothing left to drop
+    const indexes = await store.transactions.listIndexes().toArray();
+    expect(indexes.map((i) => i['name'])).not.toContain('transactions_dedupe');
+    expect(indexes.find((i) => i['name'] === RECON_INDEXES.transactionsDedupe)).toMatchObject({ key: { dedupeKey: 1 }, unique: true });
+    // the data written through it: a replayed sync adds nothing, and a second row under a stored key is refused
+    await applyAll(store, 'u6', firstSync());
+    const count = await store.transactions.countDocuments({ userId: 'u6' });
+    expect(await applyAll(store, 'u6', firstSync())).toBe(0);
+    expect(await store.transactions.countDocuments({ userId: 'u6' })).toBe(count);
+    const stored = (await store.transactions.findOne({ userId: 'u6' }))!;
+    await expect(store.transactions.insertOne({ ...stored, _id: 'txn_copy' })).rejects.toMatchObject({ code: 11000 });
+  });
+
   describe('hot queries use their named indexes', () => {
     let store: ReconciliationStore;
     const USERS = 60;
@@ -298,6 +320,7 @@ describe('reconciliation store (real server)', () => {
       await uses(store.cursors.timeline('seed-7', 'acc_7_1', 50, { bookedAt: new Date(T0.getTime() + 40 * 3600_000), id: 'txn_7_40' }), RECON_INDEXES.transactionsTimeline);
       await uses(store.cursors.window('seed-7', 'acc_7_1', T0, new Date(T0.getTime() + DAY)), RECON_INDEXES.transactionsTimeline);
       await uses(store.cursors.livePending('seed-7', 'acc_7_0'), RECON_INDEXES.transactionsPending);
+      await uses(store.cursors.byDedupeKey('n:acc_7_1:txn-1'), RECON_INDEXES.transactionsDedupe);
       await uses(store.cursors.transactionChanges('seed-7', 50, 100), RECON_INDEXES.transactionsChanges);
       // the keyset pages walk the account newest first without gaps or repeats
       const seen: string[] = [];

@@ -5,9 +5,10 @@
  * - `accounts`: internal accounts, stable across re-consents (domain/identity.ts); `providerAccountIds` holds every
  *   TrueLayer id an account has had, so a raw event's `account_id` finds its internal account
  *   (`accounts_provider_id`).
- * - `transactions`: booked and pending rows, unique per user on `dedupeKey` (`transactions_dedupe`, the upsert key,
- *   domain/dedupe.ts says why it is never `transaction_id`); removed pending rows stay as tombstones
- *   (`removed: true`) so that the change feed can say so.
+ * - `transactions`: booked and pending rows, unique per user on `dedupeKey` (`transactions_dedupe_key`, the upsert
+ *   key, domain/dedupe.ts says why it is never `transaction_id`); removed pending rows stay as tombstones
+ *   (`removed: true`) so that the change feed can say so. See `ensureIndexes` for why that index is on `dedupeKey`
+ *   alone.
  * - `balances`: snapshots per account and `asOf`, kept only when they differ from the one before (domain/balance.ts).
  * - `user_edits`: the user's category override, notes, tags and hide flag, per transaction or account. Syncs never
  *   write this collection, so an edit survives every later sync (invariant 8).
@@ -47,7 +48,7 @@ export const RECON_INDEXES = {
   accountsByUser: 'accounts_user',
   accountsProviderId: 'accounts_provider_id',
   accountsChanges: 'accounts_changes',
-  transactionsDedupe: 'transactions_dedupe',
+  transactionsDedupe: 'transactions_dedupe_key',
   transactionsChanges: 'transactions_changes',
   transactionsTimeline: 'transactions_timeline',
   transactionsPending: 'transactions_pending',
@@ -56,6 +57,21 @@ export const RECON_INDEXES = {
   editsChanges: 'user_edits_changes',
   statePublishPending: 'user_state_publish_pending',
 } as const;
+
+/** The compound unique {userId, dedupeKey} index of earlier releases, replaced by `transactions_dedupe_key`. */
+const LEGACY_TRANSACTIONS_DEDUPE = 'transactions_dedupe';
+
+/**
+ * The filter of a transaction's upsert: its key alone, which is unique across users (see `ensureIndexes`). Not
+ * {userId, dedupeKey}: the local store plans an update by itself (it ignores `hint` on updates and cannot explain
+ * them) and served that filter from `transactions_pending`, whose userId prefix matches every row of the user, so
+ * each upsert read the user's whole history (a heavy user's backfill: over 5 s per bulk write). With the key alone
+ * an upsert costs the same at any history size (one-off script: 500 upserts 150-180 ms at 0, 2,500 and 5,000 rows
+ * of one user, against 200, 515 and 824 ms with the user id in the filter).
+ */
+function dedupeFilter(dedupeKey: string): { dedupeKey: string } {
+  return { dedupeKey };
+}
 
 export type ChangeKind = 'added' | 'modified' | 'removed';
 
@@ -255,11 +271,25 @@ export class ReconciliationStore {
     this.state = conn.collection<UserStateDoc>('user_state');
   }
 
+  /**
+   * Uniqueness of `dedupeKey` per user is enforced by a unique index on `dedupeKey` alone. That is the same rule as
+   * {userId, dedupeKey}: a key always embeds the internal account id (`dedupeKeyFor`), and an account id is a hash
+   * over the user id among others (`newAccountId`, 132 bits of SHA-256), so two users never share a key. Every read
+   * still filters on `userId`; the upsert filters on the key alone (`dedupeFilter` says why).
+   *
+   * Why not the compound index: on the local store (DocumentDB) a unique index is an exclusion constraint, and with
+   * a compound key its check reads every row that shares the user id, so each insert cost grew with the user's
+   * history: 20,000 rows of one user took 33 s to insert with the compound unique index against 3.1 s with a unique
+   * index on `dedupeKey` (1.2 s with none; a one-off script, insertMany of 1,000 at a time; docs/BENCHMARKS.md,
+   * consent). MongoDB serves both in O(log n).
+   * The index of earlier releases (`transactions_dedupe`, compound) is dropped here once.
+   */
   async ensureIndexes(): Promise<void> {
+    await this.dropLegacyIndexes();
     await this.accounts.createIndex({ clientId: 1, userId: 1, _id: 1 }, { name: RECON_INDEXES.accountsByUser });
     await this.accounts.createIndex({ userId: 1, providerAccountIds: 1 }, { name: RECON_INDEXES.accountsProviderId });
     await this.accounts.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.accountsChanges });
-    await this.transactions.createIndex({ userId: 1, dedupeKey: 1 }, { name: RECON_INDEXES.transactionsDedupe, unique: true });
+    await this.transactions.createIndex({ dedupeKey: 1 }, { name: RECON_INDEXES.transactionsDedupe, unique: true });
     await this.transactions.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.transactionsChanges });
     await this.transactions.createIndex({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 }, { name: RECON_INDEXES.transactionsTimeline });
     await this.transactions.createIndex({ userId: 1, accountId: 1, status: 1, removed: 1 }, { name: RECON_INDEXES.transactionsPending });
@@ -267,6 +297,17 @@ export class ReconciliationStore {
     await this.balances.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.balancesChanges });
     await this.edits.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.editsChanges });
     await this.state.createIndex({ publishPending: 1, pendingSince: 1 }, { name: RECON_INDEXES.statePublishPending });
+  }
+
+  /** Indexes of earlier releases that a store may still have (see `ensureIndexes`); absent ones are no error. */
+  private async dropLegacyIndexes(): Promise<void> {
+    try {
+      await this.transactions.dropIndex(LEGACY_TRANSACTIONS_DEDUPE);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      // 26 NamespaceNotFound (a new store), 27 IndexNotFound (dropped already)
+      if (code !== 26 && code !== 27) throw err;
+    }
   }
 
   /**
@@ -294,6 +335,8 @@ export class ReconciliationStore {
     /** Stored rows of an account in a posting-time range (what a batch is reconciled against). */
     window: (userId: string, accountId: string, from: Date, to: Date) =>
       this.transactions.find({ userId, accountId, bookedAt: { $gte: from, $lte: to } }).sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 }),
+    /** A row by its upsert key: the filter of every insert (`applyBatch`), served by `transactions_dedupe_key`. */
+    byDedupeKey: (dedupeKey: string) => this.transactions.find(dedupeFilter(dedupeKey)),
     livePending: (userId: string, accountId: string) => this.transactions.find({ userId, accountId, status: 'pending', removed: false }),
     transactionChanges: (userId: string, afterSeq: number, limit: number) => this.transactions.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
     accountChanges: (userId: string, afterSeq: number, limit: number) => this.accounts.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
@@ -534,7 +577,7 @@ export class ReconciliationStore {
           };
           seq += 1;
           // upsert on the unique key: if the row exists after all (outside the window read), it is left as it is
-          return { updateOne: { filter: { userId, dedupeKey: o.dedupeKey }, update: { $setOnInsert: doc }, upsert: true } };
+          return { updateOne: { filter: dedupeFilter(o.dedupeKey), update: { $setOnInsert: doc }, upsert: true } };
         }
         case 'modify': {
           const set = {
