@@ -15,7 +15,7 @@ import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { READ_INDEXES, ReadQueries } from '../src/data/queries';
+import { READ_INDEXES, ReadQueries, type TxFilter, type TxKey } from '../src/data/queries';
 import { RECON_INDEXES, ReconciliationStore, type Batch, type TransactionDoc } from '../src/data/store';
 import type { FetchedTransaction } from '../src/domain/dedupe';
 import { reconciliationHandlers, type EditSink } from '../src/grpc/reconciliation.service';
@@ -457,6 +457,56 @@ describe('reconciliation read API (gRPC, real server)', () => {
     expect(r.series).toEqual([expect.objectContaining({ seriesId: 's1', cadence: 'monthly', amount: '-10.99', nextExpectedDate: new Date('2026-03-03T00:00:00Z'), occurrences: 6, active: true, primaryCategory: 'ENTERTAINMENT' })]);
   });
 
+  it('a page read window by window holds the rows, in the order, of the unbounded query', async () => {
+    // one user's rows: a dense month, ties on the same instant, sparse years back to 2004 and one in 1986, future-dated holds
+    const spots: number[] = [];
+    for (let i = 0; i < 120; i += 1) spots.push(T0.getTime() - (i % 40) * 6 * 3600_000); // 3 rows per instant
+    for (let y = 1; y <= 22; y += 1) spots.push(T0.getTime() - y * 365 * DAY - y * 3600_000);
+    spots.push(T0.getTime() - 40 * 365 * DAY); // below every bounded window: only the last, open one finds it
+    for (let i = 0; i < 9; i += 1) spots.push(T0.getTime() - (200 + i * 37) * DAY);
+    spots.push(Date.now() + 3 * DAY, Date.now() + 40 * DAY);
+    const U_W = 'win-user';
+    const CLIENT = U.clientId;
+    await store.transactions.insertMany(
+      spots.map((at, i) => ({
+        _id: `w_${String(i).padStart(3, '0')}`, userId: U_W, clientId: CLIENT, accountId: `wa_${i % 2}`, dedupeKey: `w:${i}`, transactionId: `t${i}`, fingerprint: 'f', contentHash: 'h',
+        status: 'booked', bookedAt: new Date(at), amount: '-1', currency: 'GBP', description: i % 5 === 0 ? 'COFFEE' : 'SHOP', transactionType: 'DEBIT', transactionCategory: 'PURCHASE',
+        classification: [], merchantName: '', runningBalance: null, meta: {}, normalisedProviderTransactionId: '', providerTransactionId: '', removed: false, missingSince: null,
+        lastFetchId: null, changeReason: 'content', seq: i + 1, createdSeq: i + 1, changeKind: 'added', createdAt: T0, updatedAt: T0,
+        enrichment: { primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE', merchantName: 'M', merchantKey: `wm${i % 3}`, source: 'rule', reason: '', confidence: 1, version: 'v', taxonomy: 't' },
+      })) as never,
+    );
+    const walk = async (f: TxFilter, size: number, read: (after?: TxKey) => Promise<TransactionDoc[]>): Promise<string[]> => {
+      const ids: string[] = [];
+      let after: TxKey | undefined;
+      for (;;) {
+        const page = await read(after);
+        ids.push(...page.map((d) => d._id));
+        if (page.length < size) return ids;
+        after = { bookedAt: page.at(-1)!.bookedAt, id: page.at(-1)!._id };
+      }
+    };
+    const filters: TxFilter[] = [
+      {},
+      { accountId: 'wa_1' },
+      { merchantKey: 'wm2' },
+      { text: 'coffee' },
+      { from: new Date(T0.getTime() - 3 * 365 * DAY), to: new Date(T0.getTime() - 2 * DAY) },
+      { to: new Date(T0.getTime() - 400 * DAY) },
+    ];
+    for (const f of filters) {
+      for (const size of [1, 7, 50, 500]) {
+        const windowed = await walk(f, size, (after) => queries.transactionPage(CLIENT, U_W, f, size, after));
+        const unbounded = await walk(f, size, (after) => queries.cursors.transactions(CLIENT, U_W, f, size, after).toArray());
+        expect({ f, size, ids: windowed }).toEqual({ f, size, ids: unbounded });
+      }
+    }
+    // and the walk saw every row once (the unfiltered one)
+    const all = await walk({}, 7, (after) => queries.transactionPage(CLIENT, U_W, {}, 7, after));
+    expect(new Set(all).size).toBe(spots.length);
+    expect(all).toHaveLength(spots.length);
+  });
+
   describe('hot reads use their named indexes', () => {
     const USERS = 40;
     const PER = 80;
@@ -489,6 +539,11 @@ describe('reconciliation read API (gRPC, real server)', () => {
       await uses(c.transactions('client-ix', 'ix-7', { from: T0, to: new Date(T0.getTime() + DAY) }, 51), READ_INDEXES.transactionsUserTimeline);
       await uses(c.transactions('client-ix', 'ix-7', { merchantKey: 'm3' }, 51, after), READ_INDEXES.transactionsUserMerchant);
       await uses(c.transactions('client-ix', 'ix-7', { accountId: 'ixa_7_1' }, 51, after), RECON_INDEXES.transactionsTimeline);
+      // bounded to a window (transactionPage)
+      const win = { from: new Date(T0.getTime() - 31 * DAY), to: T0 };
+      await uses(c.transactions('client-ix', 'ix-7', {}, 51, after, win), READ_INDEXES.transactionsUserTimeline);
+      await uses(c.transactions('client-ix', 'ix-7', { merchantKey: 'm3' }, 51, after, win), READ_INDEXES.transactionsUserMerchant);
+      await uses(c.transactions('client-ix', 'ix-7', { accountId: 'ixa_7_1' }, 51, undefined, win), RECON_INDEXES.transactionsTimeline);
       await uses(c.bookedInRange('client-ix', 'ix-7', T0, new Date(T0.getTime() + 2 * DAY)), READ_INDEXES.transactionsUserTimeline);
       await uses(c.latestTransaction('client-ix', 'ix-7'), READ_INDEXES.transactionsUserTimeline);
       await uses(c.transactionEdits('ix-7'), RECON_INDEXES.editsChanges);

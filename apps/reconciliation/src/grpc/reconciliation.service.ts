@@ -302,7 +302,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
         filter.overridden = [...edits.overrides.keys()];
         filter.overriddenTo = [...edits.overrides].filter(([, c]) => c === req.category || primaryOfDetailed(c) === req.category).map(([id]) => id);
       }
-      const docs = await q.cursors.transactions(req.clientId, req.userId, filter, size + 1, after).toArray();
+      const docs = await q.transactionPage(req.clientId, req.userId, filter, size + 1, after);
       const page = docs.slice(0, size);
       const last = page[page.length - 1];
       return {
