@@ -21,7 +21,7 @@
  *   with unpublished changes, and the change feed (ais.ledger.v1) has at least N events.
  * - Ceiling, same run: (a) Kafka produce of the raw events (timed while producing them above) and a plain kafkajs
  *   consumer reading the same raw topic start to end (group join to last message, no decode); (b) an unordered bulk upsert
- *   (bulkWrite of updateOne + upsert on the unique `dedupeKey`, the pipeline's own filter, ordered: false, 500 per call, serial)
+ *   (bulkWrite of updateOne + upsert by `_id`, as the pipeline adds a row, ordered: false, 500 per call, serial)
  *   of the very transaction documents the pipeline stored, into a fresh collection with the same indexes (copied
  *   from the pipeline's transactions collection). The ceiling the pipeline is compared with is SERIAL: the sum of
  *   the per-transaction costs of Kafka consume and bulk upsert, which is what the two stages cost when they share
@@ -689,7 +689,7 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
     }
     const flush = async (docs: Document[]) => {
       const ops: AnyBulkWriteOperation[] = docs.map(({ _id, ...rest }) => ({
-        updateOne: { filter: { dedupeKey: rest['dedupeKey'] }, update: { $set: rest, $setOnInsert: { _id } }, upsert: true },
+        updateOne: { filter: { _id }, update: { $set: rest }, upsert: true },
       }));
       const t = process.hrtime.bigint();
       const res = await target.bulkWrite(ops, { ordered: false });

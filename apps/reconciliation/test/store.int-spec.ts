@@ -205,6 +205,16 @@ describe('reconciliation store (real server)', () => {
     expect(await store.transactions.countDocuments({ userId: 'u6' })).toBe(count);
     const stored = (await store.transactions.findOne({ userId: 'u6' }))!;
     await expect(store.transactions.insertOne({ ...stored, _id: 'txn_copy' })).rejects.toMatchObject({ code: 11000 });
+
+    // a row stored under the key with another id, outside the window a batch reads: the batch's add changes nothing
+    const row = (await store.transactions.findOne({ userId: 'u6', normalisedProviderTransactionId: 'txn-5' }))!;
+    await store.transactions.deleteOne({ _id: row._id });
+    const moved = { ...row, _id: 'txn_moved', bookedAt: new Date(T0.getTime() - 400 * DAY) };
+    await store.transactions.insertOne(moved);
+    await expect(applyAll(store, 'u6', firstSync())).resolves.toBeGreaterThanOrEqual(0);
+    expect(await store.transactions.countDocuments({ userId: 'u6' })).toBe(count);
+    expect(await store.transactions.findOne({ _id: 'txn_moved' })).toEqual(moved);
+    expect(await store.transactions.findOne({ _id: row._id })).toBeNull();
   });
 
   describe('hot queries use their named indexes', () => {

@@ -62,15 +62,19 @@ export const RECON_INDEXES = {
 const LEGACY_TRANSACTIONS_DEDUPE = 'transactions_dedupe';
 
 /**
- * The filter of a transaction's upsert: its key alone, which is unique across users (see `ensureIndexes`). Not
- * {userId, dedupeKey}: the local store plans an update by itself (it ignores `hint` on updates and cannot explain
- * them) and served that filter from `transactions_pending`, whose userId prefix matches every row of the user, so
- * each upsert read the user's whole history (a heavy user's backfill: over 5 s per bulk write). With the key alone
- * an upsert costs the same at any history size (one-off script: 500 upserts 150-180 ms at 0, 2,500 and 5,000 rows
- * of one user, against 200, 515 and 824 ms with the user id in the filter).
+ * A transaction by its key alone, which is unique across users (see `ensureIndexes`): what a reader asks when it has
+ * the key. The writers never filter on it: the local store plans an update by itself (it ignores `hint` on updates
+ * and cannot explain them) and served {userId, dedupeKey} from `transactions_pending`, whose userId prefix matches
+ * every row of the user (500 upserts: 200 ms at 0 rows of one user, 824 ms at 5,000), and {dedupeKey} alone, on a
+ * fresh collection, from scans of the primary key (the pipeline bench at 100k: 4,640 index rows read per scan; its
+ * 10k ceiling: 5.2 ms per upsert). An add upserts by its id (`applyTransactions`), which is always a key lookup.
  */
 function dedupeFilter(dedupeKey: string): { dedupeKey: string } {
   return { dedupeKey };
+}
+
+function seqRange(afterSeq: number, upTo?: number): { $gt: number; $lte?: number } {
+  return upTo === undefined ? { $gt: afterSeq } : { $gt: afterSeq, $lte: upTo };
 }
 
 export type ChangeKind = 'added' | 'modified' | 'removed';
@@ -275,7 +279,7 @@ export class ReconciliationStore {
    * Uniqueness of `dedupeKey` per user is enforced by a unique index on `dedupeKey` alone. That is the same rule as
    * {userId, dedupeKey}: a key always embeds the internal account id (`dedupeKeyFor`), and an account id is a hash
    * over the user id among others (`newAccountId`, 132 bits of SHA-256), so two users never share a key. Every read
-   * still filters on `userId`; the upsert filters on the key alone (`dedupeFilter` says why).
+   * still filters on `userId`; an add upserts by the id derived from the key (`dedupeFilter` says why).
    *
    * Why not the compound index: on the local store (DocumentDB) a unique index is an exclusion constraint, and with
    * a compound key its check reads every row that shares the user id, so each insert cost grew with the user's
@@ -297,6 +301,22 @@ export class ReconciliationStore {
     await this.balances.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.balancesChanges });
     await this.edits.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.editsChanges });
     await this.state.createIndex({ publishPending: 1, pendingSince: 1 }, { name: RECON_INDEXES.statePublishPending });
+  }
+
+  /**
+   * Writes a batch's operations (unordered). An add whose key is already stored under another id is refused by the
+   * unique `transactions_dedupe_key` (11000) and changes nothing, as an upsert on the key would: its sequence number
+   * stays unused (a gap). Any other refusal is an error.
+   */
+  private async bulkWriteTransactionOps(ops: TxOp[], writes: mongo.AnyBulkWriteOperation<TransactionDoc>[]): Promise<void> {
+    try {
+      await this.transactions.bulkWrite(writes, { ordered: false });
+    } catch (err) {
+      const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
+      const list = (Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : []) as { code?: number; index?: number }[];
+      const keyTaken = (e: { code?: number; index?: number }) => e.code === 11000 && e.index !== undefined && ops[e.index]?.op === 'add';
+      if (list.length === 0 || !list.every(keyTaken)) throw err;
+    }
   }
 
   /** Indexes of earlier releases that a store may still have (see `ensureIndexes`); absent ones are no error. */
@@ -335,13 +355,14 @@ export class ReconciliationStore {
     /** Stored rows of an account in a posting-time range (what a batch is reconciled against). */
     window: (userId: string, accountId: string, from: Date, to: Date) =>
       this.transactions.find({ userId, accountId, bookedAt: { $gte: from, $lte: to } }).sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 }),
-    /** A row by its upsert key: the filter of every insert (`applyBatch`), served by `transactions_dedupe_key`. */
+    /** A row by its key, served by `transactions_dedupe_key`. */
     byDedupeKey: (dedupeKey: string) => this.transactions.find(dedupeFilter(dedupeKey)),
     livePending: (userId: string, accountId: string) => this.transactions.find({ userId, accountId, status: 'pending', removed: false }),
-    transactionChanges: (userId: string, afterSeq: number, limit: number) => this.transactions.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
-    accountChanges: (userId: string, afterSeq: number, limit: number) => this.accounts.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
-    balanceChanges: (userId: string, afterSeq: number, limit: number) => this.balances.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
-    editChanges: (userId: string, afterSeq: number, limit: number) => this.edits.find({ userId, seq: { $gt: afterSeq } }).sort({ userId: 1, seq: 1 }).limit(limit),
+    /** A user's changes after `afterSeq` (and up to `upTo` when given: the store then sorts only that range). */
+    transactionChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.transactions.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
+    accountChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.accounts.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
+    balanceChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.balances.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
+    editChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.edits.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
     /** Users whose committed changes may be unpublished since `before` or earlier (the publisher's sweep). */
     publishPending: (before: Date, limit: number) =>
       this.state.find({ publishPending: true, pendingSince: { $lte: before } }).sort({ publishPending: 1, pendingSince: 1 }).limit(limit),
@@ -576,8 +597,10 @@ export class ReconciliationStore {
             updatedAt: at,
           };
           seq += 1;
-          // upsert on the unique key: if the row exists after all (outside the window read), it is left as it is
-          return { updateOne: { filter: dedupeFilter(o.dedupeKey), update: { $setOnInsert: doc }, upsert: true } };
+          // upsert by the id derived from the key (a replay finds its row and leaves it as it is); a row stored
+          // under this key with another id (a pending row that settled to it, outside the window read) refuses the
+          // insert through the unique key, and is left as it is too (`bulkWriteTransactionOps`)
+          return { updateOne: { filter: { _id: o.id }, update: { $setOnInsert: doc }, upsert: true } };
         }
         case 'modify': {
           const set = {
@@ -608,7 +631,7 @@ export class ReconciliationStore {
           return { updateOne: { filter: { _id: o.id, userId }, update: { $set: { lastFetchId: o.lastFetchId, missingSince: o.missingSince } } } };
       }
     });
-    await this.transactions.bulkWrite(writes, { ordered: false });
+    await this.bulkWriteTransactionOps(ops, writes);
     if (changes > 0) await this.commitSeq(userId, seq - 1);
     return changes > 0 ? { changes, firstSeq: first, lastSeq: seq - 1, touched: ops.length - changes } : { changes: 0, touched: ops.length };
   }
