@@ -457,6 +457,50 @@ describe('reconciliation read API (gRPC, real server)', () => {
     expect(r.series).toEqual([expect.objectContaining({ seriesId: 's1', cadence: 'monthly', amount: '-10.99', nextExpectedDate: new Date('2026-03-03T00:00:00Z'), occurrences: 6, active: true, primaryCategory: 'ENTERTAINMENT' })]);
   });
 
+  it('changes read in windows of sequence numbers: every committed change once, across gaps, at any count', async () => {
+    // a user whose sequence numbers have a reserved-but-unused gap of 4,878 and uncommitted rows past committedSeq
+    const USER = 'seq-win';
+    const acc = (await store.accounts.findOne({ userId: 'u1' }))!;
+    const bal = (await store.balances.findOne({ userId: 'u1' }))!;
+    const tx = (await store.transactions.findOne({ userId: 'u1', removed: false }))!;
+    await store.accounts.insertOne({ ...acc, _id: 'sw_acc', userId: USER, providerAccountIds: ['sw-tl'], seq: 1, createdSeq: 1 });
+    const seqs = [...Array.from({ length: 120 }, (_, i) => i + 2), ...Array.from({ length: 40 }, (_, i) => 5_000 + i), 5_045];
+    await store.transactions.insertMany(
+      // every third of the first rows is another API client's (same user id): never shown, and never a reason to skip
+      seqs.map((seq) => ({ ...tx, _id: `sw_${seq}`, userId: USER, clientId: seq < 200 && seq % 3 === 0 ? 'client-2' : U.clientId, accountId: 'sw_acc', dedupeKey: `sw:${seq}`, seq, createdSeq: seq, changeKind: 'added' as const, bookedAt: new Date(T0.getTime() + seq * 60_000) })),
+    );
+    await store.balances.insertMany([
+      { ...bal, _id: 'sw_bal_1', userId: USER, accountId: 'sw_acc', asOf: new Date(T0.getTime() + DAY), seq: 122, createdSeq: 122 },
+      { ...bal, _id: 'sw_bal_2', userId: USER, accountId: 'sw_acc', asOf: new Date(T0.getTime() + 2 * DAY), seq: 5_040, createdSeq: 5_040 },
+    ]);
+    await store.state.insertOne({ _id: USER, seq: 5_050, committedSeq: 5_040, links: [] } as never);
+    const committedIds = seqs.filter((q) => q <= 5_040 && !(q < 200 && q % 3 === 0)).map((q) => `sw_${q}`);
+    let lastCursor: string | undefined;
+    for (const count of [1, 7, 50, 500]) {
+      const out = { added: [] as string[], accounts: new Set<string>(), others: 0, cursor: '', pages: 0 };
+      for (;;) {
+        const r = await client.getChanges({ clientId: U.clientId, userId: USER, cursor: out.cursor, count });
+        out.pages += 1;
+        out.added.push(...r.added.map((t) => t.transactionId));
+        for (const a of r.accounts) out.accounts.add(a.accountId);
+        out.others += r.modified.length + r.removed.length;
+        expect(r.added.length + r.modified.length + r.removed.length + r.accounts.length).toBeLessThanOrEqual(count);
+        out.cursor = r.nextCursor;
+        if (!r.hasMore) break;
+      }
+      expect({ count, added: out.added }).toEqual({ count, added: committedIds });
+      expect(out.accounts).toEqual(new Set(['sw_acc']));
+      expect(out.others).toBe(0);
+      if (lastCursor !== undefined) expect(out.cursor).toBe(lastCursor);
+      lastCursor = out.cursor;
+    }
+    // the end cursor stands at the committed sequence: the uncommitted row comes once it is committed
+    await store.state.updateOne({ _id: USER }, { $set: { committedSeq: 5_050 } });
+    const next = await client.getChanges({ clientId: U.clientId, userId: USER, cursor: lastCursor!, count: 1 });
+    expect(next.added.map((t) => t.transactionId)).toEqual(['sw_5045']);
+    expect(next.hasMore).toBe(false);
+  });
+
   it('a page read window by window holds the rows, in the order, of the unbounded query', async () => {
     // one user's rows: a dense month, ties on the same instant, sparse years back to 2004 and one in 1986, future-dated holds
     const spots: number[] = [];
@@ -544,6 +588,7 @@ describe('reconciliation read API (gRPC, real server)', () => {
       await uses(c.transactions('client-ix', 'ix-7', {}, 51, after, win), READ_INDEXES.transactionsUserTimeline);
       await uses(c.transactions('client-ix', 'ix-7', { merchantKey: 'm3' }, 51, after, win), READ_INDEXES.transactionsUserMerchant);
       await uses(c.transactions('client-ix', 'ix-7', { accountId: 'ixa_7_1' }, 51, undefined, win), RECON_INDEXES.transactionsTimeline);
+      await uses(store.cursors.transactionChanges('ix-7', 10, 51, 112), RECON_INDEXES.transactionsChanges);
       await uses(c.bookedInRange('client-ix', 'ix-7', T0, new Date(T0.getTime() + 2 * DAY)), READ_INDEXES.transactionsUserTimeline);
       await uses(c.latestTransaction('client-ix', 'ix-7'), READ_INDEXES.transactionsUserTimeline);
       await uses(c.transactionEdits('ix-7'), RECON_INDEXES.editsChanges);

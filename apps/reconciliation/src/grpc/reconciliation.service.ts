@@ -17,7 +17,7 @@ import { trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { erasureView, type Erasures } from '../data/erasure';
 import type { ReadQueries, TxFilter, TxKey } from '../data/queries';
-import type { AccountDoc, TransactionDoc, UserEditDoc } from '../data/store';
+import type { AccountDoc, BalanceDoc, TransactionDoc, UserEditDoc } from '../data/store';
 import { accountView, balanceView, primaryOfDetailed, signedAmount, transactionView } from '../domain/view';
 import { DecimalSum, magnitude } from './money';
 
@@ -84,6 +84,9 @@ export function decodeCursor(cursor: string): number {
 }
 
 // ---- validation ----
+
+/** The first window of a change-feed page spans this many times count+1 sequence numbers (see getChanges). */
+const CHANGE_WINDOW_FACTOR = 2;
 
 function pageSize(value: number, def: number, max: number, field = 'page_size'): number {
   if (value === 0) return def;
@@ -323,28 +326,51 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
         await requireUser(req.clientId, req.userId);
         throw e;
       }
-      // Each source's first count+1 changes after the cursor hold the first count+1 of all of them (merged by seq).
-      // They are read beside the user probe and the user's state (one round trip): rows past the committed
-      // sequence are dropped below, and a cursor ahead of the state is refused before anything is used.
+      // The changes are read in windows of sequence numbers, because the local store sorts every row a query
+      // matches (see ReadQueries.transactionPage): a heavy user's feed read from the beginning would sort the whole
+      // history for each page. In a window, each source's first count+1 changes hold the first count+1 of all of
+      // them (merged by seq); a source that fills its limit is known only up to its last seq (`bound`), and the next
+      // window starts there. The first window is read beside the user probe and the user's state (one round trip):
+      // rows past the committed sequence are dropped, and a cursor ahead of the state is refused before anything is
+      // used.
       const c = q.store.cursors;
-      const [state, txs, accounts, balances, edits] = await withUser(req.clientId, req.userId, [
-        q.store.userState(req.userId),
-        c.transactionChanges(req.userId, since, count + 1).toArray(),
-        c.accountChanges(req.userId, since, count + 1).toArray(),
-        c.balanceChanges(req.userId, since, count + 1).toArray(),
-        c.editChanges(req.userId, since, count + 1).toArray(),
-      ] as const);
+      const L = count + 1;
+      const readWindow = (after: number, upTo: number) =>
+        [
+          c.transactionChanges(req.userId, after, L, upTo).toArray(),
+          c.accountChanges(req.userId, after, L, upTo).toArray(),
+          c.balanceChanges(req.userId, after, L, upTo).toArray(),
+          c.editChanges(req.userId, after, L, upTo).toArray(),
+        ] as const;
+      let span = CHANGE_WINDOW_FACTOR * L;
+      const [state, ...first] = await withUser(req.clientId, req.userId, [q.store.userState(req.userId), ...readWindow(since, since + span)] as const);
       const committed = state?.committedSeq ?? 0;
       if (since > (state?.seq ?? 0)) throw AppError.invalid('invalid_cursor', 'cursor is ahead of this user’s changes', [{ field: 'cursor', description: 'unknown position' }]);
       type Item = { seq: number; kind: 'tx'; doc: TransactionDoc } | { seq: number; kind: 'account'; id: string } | { seq: number; kind: 'edit'; doc: UserEditDoc };
-      const items: Item[] = [
-        ...txs.filter((d) => d.clientId === req.clientId).map((doc) => ({ seq: doc.seq, kind: 'tx' as const, doc })),
-        ...accounts.filter((d) => d.clientId === req.clientId).map((d) => ({ seq: d.seq, kind: 'account' as const, id: d._id })),
-        ...balances.map((d) => ({ seq: d.seq, kind: 'account' as const, id: d.accountId })),
-        ...edits.map((doc) => ({ seq: doc.seq, kind: 'edit' as const, doc })),
-      ]
-        .filter((i) => i.seq <= committed)
-        .sort((a, b) => a.seq - b.seq);
+      const items: Item[] = [];
+      let after = since;
+      let window: [TransactionDoc[], AccountDoc[], BalanceDoc[], UserEditDoc[]] = first;
+      for (;;) {
+        const upTo = after + span;
+        const [txs, accounts, balances, edits] = window;
+        let bound = Math.min(upTo, committed);
+        for (const page of [txs, accounts, balances, edits]) if (page.length === L) bound = Math.min(bound, page[page.length - 1]!.seq);
+        items.push(
+          ...[
+            ...txs.filter((d) => d.clientId === req.clientId).map((doc) => ({ seq: doc.seq, kind: 'tx' as const, doc })),
+            ...accounts.filter((d) => d.clientId === req.clientId).map((d) => ({ seq: d.seq, kind: 'account' as const, id: d._id })),
+            ...balances.map((d) => ({ seq: d.seq, kind: 'account' as const, id: d.accountId })),
+            ...edits.map((doc) => ({ seq: doc.seq, kind: 'edit' as const, doc })),
+          ]
+            .filter((i) => i.seq <= bound)
+            .sort((a, b) => a.seq - b.seq),
+        );
+        if (items.length > count || bound >= committed) break;
+        // a full source: the rest of this window next; a complete window: the next one, four times as wide
+        if (bound === upTo) span *= 4;
+        after = bound;
+        window = await Promise.all(readWindow(after, after + span));
+      }
       const taken = items.slice(0, count);
       const hasMore = items.length > count;
       const nextSeq = hasMore ? taken[taken.length - 1]!.seq : Math.max(since, committed);
