@@ -166,9 +166,9 @@ export class ReadQueries {
    * from the index"), so a page over a user's whole history costs that whole history, and paging through a heavy
    * user's 31,607 rows cost n²/page rows. Here each query is also bounded to a time window below the page's start
    * (its cursor, `to`, or now), and the store sorts only that window: first `PAGE_WINDOW_DAYS`, each next window
-   * below the last and four times as wide, the last one open downwards (31 d, 124 d, 1.4 y, 5.4 y, 22 y, then open). The rows and their order are those of the
-   * unbounded query (read-api.int-spec compares the two across sparse and dense histories); on MongoDB, which walks
-   * the index, an unfilled window costs one more round trip.
+   * below the last and four times as wide, the last one open downwards (31 d, 124 d, 1.4 y, 5.4 y, 22 y, then
+   * open). The rows and their order are those of the unbounded query (read-api.int-spec compares the two across
+   * sparse and dense histories); on MongoDB, which walks the index, an unfilled window costs one more round trip.
    */
   async transactionPage(clientId: string, userId: string, f: TxFilter, limit: number, after?: TxKey): Promise<TransactionDoc[]> {
     const out: TransactionDoc[] = [];
