@@ -61,18 +61,6 @@ export const RECON_INDEXES = {
 /** The compound unique {userId, dedupeKey} index of earlier releases, replaced by `transactions_dedupe_key`. */
 const LEGACY_TRANSACTIONS_DEDUPE = 'transactions_dedupe';
 
-/**
- * A transaction by its key alone, which is unique across users (see `ensureIndexes`): what a reader asks when it has
- * the key. The writers never filter on it: the local store plans an update by itself (it ignores `hint` on updates
- * and cannot explain them) and served {userId, dedupeKey} from `transactions_pending`, whose userId prefix matches
- * every row of the user (500 upserts: 200 ms at 0 rows of one user, 824 ms at 5,000), and {dedupeKey} alone, on a
- * fresh collection, from scans of the primary key (the pipeline bench at 100k: 4,640 index rows read per scan; its
- * 10k ceiling: 5.2 ms per upsert). An add upserts by its id (`applyTransactions`), which is always a key lookup.
- */
-function dedupeFilter(dedupeKey: string): { dedupeKey: string } {
-  return { dedupeKey };
-}
-
 function seqRange(afterSeq: number, upTo?: number): { $gt: number; $lte?: number } {
   return upTo === undefined ? { $gt: afterSeq } : { $gt: afterSeq, $lte: upTo };
 }
@@ -279,14 +267,14 @@ export class ReconciliationStore {
    * Uniqueness of `dedupeKey` per user is enforced by a unique index on `dedupeKey` alone. That is the same rule as
    * {userId, dedupeKey}: a key always embeds the internal account id (`dedupeKeyFor`), and an account id is a hash
    * over the user id among others (`newAccountId`, 132 bits of SHA-256), so two users never share a key. Every read
-   * still filters on `userId`; an add upserts by the id derived from the key (`dedupeFilter` says why).
+   * still filters on `userId`.
    *
    * Why not the compound index: on the local store (DocumentDB) a unique index is an exclusion constraint, and with
    * a compound key its check reads every row that shares the user id, so each insert cost grew with the user's
    * history: 20,000 rows of one user took 33 s to insert with the compound unique index against 3.1 s with a unique
    * index on `dedupeKey` (1.2 s with none; a one-off script, insertMany of 1,000 at a time; docs/BENCHMARKS.md,
-   * consent). MongoDB serves both in O(log n).
-   * The index of earlier releases (`transactions_dedupe`, compound) is dropped here once.
+   * consent). MongoDB serves both in O(log n). The index of earlier releases (`transactions_dedupe`, compound) is
+   * dropped here when a store still has it.
    */
   async ensureIndexes(): Promise<void> {
     await this.dropLegacyIndexes();
@@ -355,8 +343,8 @@ export class ReconciliationStore {
     /** Stored rows of an account in a posting-time range (what a batch is reconciled against). */
     window: (userId: string, accountId: string, from: Date, to: Date) =>
       this.transactions.find({ userId, accountId, bookedAt: { $gte: from, $lte: to } }).sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 }),
-    /** A row by its key, served by `transactions_dedupe_key`. */
-    byDedupeKey: (dedupeKey: string) => this.transactions.find(dedupeFilter(dedupeKey)),
+    /** A row by its key (unique across users, see `ensureIndexes`), served by `transactions_dedupe_key`. */
+    byDedupeKey: (dedupeKey: string) => this.transactions.find({ dedupeKey }),
     livePending: (userId: string, accountId: string) => this.transactions.find({ userId, accountId, status: 'pending', removed: false }),
     /** A user's changes after `afterSeq` (and up to `upTo` when given: the store then sorts only that range). */
     transactionChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.transactions.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
@@ -597,9 +585,13 @@ export class ReconciliationStore {
             updatedAt: at,
           };
           seq += 1;
-          // upsert by the id derived from the key (a replay finds its row and leaves it as it is); a row stored
-          // under this key with another id (a pending row that settled to it, outside the window read) refuses the
-          // insert through the unique key, and is left as it is too (`bulkWriteTransactionOps`)
+          // Upsert by the id derived from the key: a replay finds its row and leaves it as it is; a row stored under
+          // this key with another id (a pending row that settled to it, outside the window read) refuses the insert
+          // through the unique key and is left as it is too (`bulkWriteTransactionOps`). Not by the key: the local
+          // store ignores `hint` on updates and planned {userId, dedupeKey} through `transactions_pending` (every row
+          // of the user read per upsert: 500 upserts 200 ms at 0 rows, 824 ms at 5,000) and {dedupeKey} on a fresh
+          // collection as scans of the primary key (pipeline bench at 100k: 4,640 index rows per upsert); an `_id`
+          // equality is always a key lookup.
           return { updateOne: { filter: { _id: o.id }, update: { $setOnInsert: doc }, upsert: true } };
         }
         case 'modify': {
