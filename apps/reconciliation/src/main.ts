@@ -4,7 +4,7 @@ import { createGrpcClient } from '@ais/platform-grpc';
 import { EventProducer, withStartupRetry } from '@ais/platform-kafka';
 import { Service } from '@ais/platform-runtime';
 import { loadConfig } from './config';
-import { Analysis } from './data/analysis';
+import { Analysis, refreshesAfter } from './data/analysis';
 import { ChangeFeedPublisher } from './data/changefeed';
 import { Erasures } from './data/erasure';
 import { ReadQueries } from './data/queries';
@@ -46,12 +46,13 @@ async function main(): Promise<void> {
       topicPrefix: prefix,
       fromBeginning: true,
       // derived data, written by the same consumer (the user's only writer): standing orders and direct debits are
-      // stored, then recurring series and own-account transfers are brought up to date after every applied message
-      // (not per Kafka batch, whose bounds differ between a live run and a replay: data/analysis.ts)
+      // stored, then recurring series and own-account transfers are brought up to date after each applied message
+      // that can change them (decided by the message, not per Kafka batch, whose bounds differ between a live run
+      // and a replay: data/analysis.ts, "When it runs")
       hooks: {
         onOtherPayload: (userId, event) => applyMandates(analysis, userId, event),
-        afterEvent: async (userId, { at }) => {
-          await analysis.refresh(userId, at);
+        afterEvent: async (userId, { at, data }) => {
+          if (!data || refreshesAfter(data)) await analysis.refresh(userId, at);
         },
         // the history cache is valid only while the users' partitions stay ours (data/analysis.ts)
         onGroupJoin: () => analysis.forgetAll(),

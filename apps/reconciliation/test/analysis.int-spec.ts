@@ -384,15 +384,26 @@ describe('analysis is a function of the data, not of the batching (real server)'
       async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', [{ ...pendingCoffee, transactionId: 'coffee-b' }]), fetchedAt: AT3 }), AT3),
       async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current), fetchedAt: AT4 }), AT4),
     ];
+    const rowsRead: number[] = [];
     const feed = async (target: { analysis: Analysis; store: ReconciliationStore }) => {
       const out: (AnalysisResult | null)[] = [];
-      for (const step of messages) out.push(await target.analysis.refresh(U, await step(target.analysis, target.store)));
+      rowsRead.length = 0;
+      for (const step of messages) {
+        out.push(await target.analysis.refresh(U, await step(target.analysis, target.store)));
+        rowsRead.push(target.analysis.stats.historyRowsRead);
+      }
       return out;
     };
     const reading = await run([]);
     const caching = await run([], 4);
     const results = await feed(reading);
+    const readWithoutCache = rowsRead.at(-1)!;
     expect(await feed(caching)).toEqual(results);
+    // with the cache, the first run reads the window and later runs read nothing back: the store told the cache what
+    // it wrote (new rows, settled and re-enriched ones); without it every run reads the window again
+    expect(rowsRead[0]).toBeGreaterThan(0);
+    expect(rowsRead.every((n) => n === rowsRead[0])).toBe(true);
+    expect(readWithoutCache).toBeGreaterThan(rowsRead[0]! * 4);
     // the runs did real work: series were found and rows changed, and the last day cleared rows that left the window
     expect(results.filter((r) => r && r.changes > 0).length).toBeGreaterThanOrEqual(3);
     expect(await caching.store.checksum(U)).toBe(await reading.store.checksum(U));

@@ -27,9 +27,22 @@
  * version kept the values of rows that had left the window, and pairs whose partner had: those values came from
  * whichever run last saw them, on whatever part of a backfill had arrived by then, so a replay differed.)
  *
- * The documents are the same too (sequence numbers, `updatedAt`), because `refresh` runs after every applied
- * message of the user (kafka/enriched.consumer.ts `afterEvent`), not once per consumed Kafka batch: how Kafka
- * batches a partition differs between a live run and a replay, and each run's changes take sequence numbers.
+ * The documents are the same too (sequence numbers, `updatedAt`), because whether `refresh` runs after a message
+ * depends on the message alone (kafka/enriched.consumer.ts `afterEvent`, `refreshesAfter` below), never on how Kafka
+ * batched the partition: that differs between a live run and a replay, and each run's changes take sequence numbers.
+ *
+ * ## When it runs: `refreshesAfter`
+ *
+ * After every message that can change what `analyse` reads: the last message of a booked-transactions result (a
+ * result is split into messages of at most 500 items, and the earlier parts' rows are analysed with the last),
+ * an accounts or cards list, the last message of a standing-order or direct-debit list, and every message that is
+ * not a fetch result (edits, re-enrichment, erasures). Not after balances, identity or pending transactions:
+ * analysis reads booked rows, accounts and mandates only. Skipping a message changes nothing but when a run
+ * happens; a skipped message's data time is picked up by the next run (`refresh` takes the latest). Measured on
+ * the pipeline bench (docs/BENCHMARKS.md): analysis after every message was half of reconciliation's CPU, and a
+ * heavy user's backfill (31,600 rows in 12-month results of about 1,500 rows, 3 messages each) ran it 3 times as
+ * often as needed, each run over the whole history so far. If the last message of a split result is
+ * dead-lettered, its earlier parts are analysed at the user's next run.
  *
  * `analyse` writes `recurring` and `transferPairId` on the transactions whose value changes, and those writes are
  * change-feed changes: each takes the user's next sequence number through `store.reserveSeq` / `store.commitSeq`.
@@ -49,12 +62,17 @@
  * rows), so a message's cost grows with the user's history; with 2,500-row users on a fresh stack the difference
  * was within the run-to-run spread (docs/BENCHMARKS.md, "The cache's size"). With the cache on, the first run of a user
  * reads the window per account through `transactions_timeline` as before and keeps the rows (the analysed fields
- * only) in memory; every later run reads only the rows changed since (`seq` past the cached one, through
- * `transactions_changes`) and computes on the same rows, in the same order, that a full read would give, so the
- * results and the documents written are the same (test/analysis.int-spec.ts runs a cold instance after a cached one
- * and finds nothing to change). This relies on two things:
+ * only) in memory. After that the store tells the cache what it writes (`written`, a `TransactionWriteListener`:
+ * the whole document of a new row, the fields set on a changed one), so a later run reads nothing back; it reads
+ * the rows changed since (`seq` past the cached one, through `transactions_changes`) only when a change was not told
+ * (a write that failed part-way drops the cache, `unknown`). Either way it computes on the same rows, in the same
+ * order, that a full read would give, so the results and the documents written are the same
+ * (test/analysis.int-spec.ts runs a cold instance after a cached one and finds nothing to change, and counts the
+ * rows read). Reading back what a batch had just written cost as much as writing it on the local store (about
+ * 240 µs a row). This relies on three things:
  * - every write to a transaction field that analysis reads takes a sequence number (applyBatch, applyReEnrichment,
  *   analysis itself; `touch` writes only `lastFetchId` and `missingSince`), so `seq` finds every change;
+ * - those writes are the store's (told to the listeners) or analysis' own (applied to the cached rows);
  * - the SINGLE WRITER PER USER: while this consumer owns the user's partition nothing else deletes the user's rows.
  *   The one deletion, an erasure, is applied by this consumer and calls `forget`; when the group rebalances, the
  *   consumer calls `forgetAll`, since another member may have owned the user (and erased it) in between.
@@ -69,7 +87,7 @@ import { canonicalAmount, normaliseDescription } from '../domain/dedupe';
 import { applyMandates, detectSeries, type MandateInput, type RecurringTx, type Series } from '../domain/recurring';
 import { pairTransfers, type TransferTx } from '../domain/transfers';
 import { signedAmount } from '../domain/view';
-import { RECON_INDEXES, type ReconciliationStore, type TransactionDoc } from './store';
+import { RECON_INDEXES, type ReconciliationStore, type StoredEnrichment, type TransactionDoc, type TransactionWriteListener, type WrittenTx } from './store';
 
 export const ANALYSIS_INDEXES = {
   seriesByUser: 'recurring_series_user',
@@ -158,6 +176,21 @@ export interface AnalysisResult {
 const DAY = 86_400_000;
 const FAR_FUTURE_YEAR = 9000;
 
+/** Whether `refresh` runs after a fetch result message of this kind (see "When it runs" above). */
+export function refreshesAfter(data: { kind: string; lastOfResult: boolean }): boolean {
+  switch (data.kind) {
+    case 'accounts':
+      return true;
+    case 'transactions':
+    case 'standing_orders':
+    case 'direct_debits':
+      return data.lastOfResult;
+    default:
+      // balance, pending_transactions, identity
+      return false;
+  }
+}
+
 /** 00:00 UTC of `at`'s day. */
 function dayOf(at: Date): Date {
   return new Date(Math.floor(at.getTime() / DAY) * DAY);
@@ -186,9 +219,32 @@ const TRACER = 'reconciliation';
 
 /** What `analyse` reads of a stored transaction. */
 type HistoryRow = Pick<TransactionDoc, '_id' | 'accountId' | 'bookedAt' | 'status' | 'removed' | 'amount' | 'transactionType' | 'currency' | 'description' | 'merchantName' | 'transactionCategory' | 'enrichment' | 'recurring' | 'transferPairId'>;
-const HISTORY_FIELDS = Object.fromEntries(
-  ['_id', 'accountId', 'bookedAt', 'status', 'removed', 'amount', 'transactionType', 'currency', 'description', 'merchantName', 'transactionCategory', 'enrichment.merchantKey', 'enrichment.merchantName', 'enrichment.primary', 'enrichment.detailed', 'recurring', 'transferPairId'].map((f) => [f, 1]),
-);
+
+/**
+ * The fields `analyse` reads of a stored row (a third of it), picked in memory. Not a projection in the query: on
+ * the local store (DocumentDB) a projected read costs more than the whole documents (500 rows of one user by
+ * `transactions_changes`: 122 ms whole, 184 ms with these fields, 182 ms with the feed's unused fields left out;
+ * medians of 14 interleaved reads on a quiet machine, 2026-12-02).
+ */
+function historyRow(d: TransactionDoc): HistoryRow {
+  const e = d.enrichment;
+  return {
+    _id: d._id,
+    accountId: d.accountId,
+    bookedAt: d.bookedAt,
+    status: d.status,
+    removed: d.removed,
+    amount: d.amount,
+    transactionType: d.transactionType,
+    currency: d.currency,
+    description: d.description,
+    merchantName: d.merchantName,
+    transactionCategory: d.transactionCategory,
+    enrichment: e ? ({ merchantKey: e.merchantKey, merchantName: e.merchantName, primary: e.primary, detailed: e.detailed } as StoredEnrichment) : e,
+    recurring: d.recurring,
+    transferPairId: d.transferPairId,
+  };
+}
 
 /** A user's analysed rows as of `seq` (see "The history cache" above). */
 interface HistoryCache {
@@ -214,7 +270,7 @@ export interface AnalysisOptions {
   historyCacheUsers?: number;
 }
 
-export class Analysis {
+export class Analysis implements TransactionWriteListener {
   readonly series: mongo.Collection<SeriesDoc>;
   readonly mandates: mongo.Collection<MandateDoc>;
   readonly state: mongo.Collection<AnalysisStateDoc>;
@@ -222,6 +278,8 @@ export class Analysis {
   private readonly cacheUsers: number;
   /** Map order is use order (least recently used first). */
   private readonly cache = new Map<string, HistoryCache>();
+  /** Transaction rows read from the store for the analysis (the history cache's effect shows here). */
+  readonly stats = { historyRowsRead: 0 };
 
   constructor(
     conn: Connection,
@@ -233,6 +291,30 @@ export class Analysis {
     this.series = conn.collection<SeriesDoc>('recurring_series');
     this.mandates = conn.collection<MandateDoc>('mandates');
     this.state = conn.collection<AnalysisStateDoc>('analysis_state');
+    if (this.cacheUsers > 0) store.listen(this);
+  }
+
+  /**
+   * The store wrote these rows of the user (see "The history cache"): the cached rows follow, and the cache is
+   * complete up to `lastSeq`. A changed row the cache does not hold (booked before the window it read) drops the
+   * user's cache: only its changed fields are known here.
+   */
+  written(userId: string, rows: readonly WrittenTx[], lastSeq: number): void {
+    const cached = this.cache.get(userId);
+    if (!cached) return;
+    for (const r of rows) {
+      const before = cached.rows.get(r.id);
+      if (r.doc) cached.rows.set(r.id, historyRow(r.doc));
+      // a new object, never the cached one changed: the caller's rows of the last run stay as they were
+      else if (before) cached.rows.set(r.id, historyRow({ ...before, ...r.set } as TransactionDoc));
+      else return void this.cache.delete(userId);
+    }
+    cached.seq = Math.max(cached.seq, lastSeq);
+  }
+
+  /** A write of the user's rows failed part-way: the cache is dropped (the next run reads the window again). */
+  unknown(userId: string): void {
+    this.cache.delete(userId);
   }
 
   /** Drops the user's cached history (its rows were deleted: an erasure). */
@@ -257,20 +339,20 @@ export class Analysis {
   readonly cursors = {
     /**
      * An account's rows posted since `from` (booked and pending; filtered in memory), all of them for null; only the
-     * fields the analysis reads (a third of a stored row).
+     * fields the analysis reads (`historyRow`).
      */
     accountHistory: (userId: string, accountId: string, from: Date | null) =>
       this.store.transactions
         .find(from ? { userId, accountId, bookedAt: { $gte: from } } : { userId, accountId })
-        .project<HistoryRow>(HISTORY_FIELDS)
         .sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 })
-        .hint(RECON_INDEXES.transactionsTimeline),
+        .hint(RECON_INDEXES.transactionsTimeline)
+        .map(historyRow),
     /** The user's rows changed after `seq` (the history cache's catch-up), the same fields. */
     historyChanges: (userId: string, seq: number) =>
       this.store.transactions
         .find({ userId, seq: { $gt: seq } })
-        .project<HistoryRow>(HISTORY_FIELDS)
-        .hint(RECON_INDEXES.transactionsChanges),
+        .hint(RECON_INDEXES.transactionsChanges)
+        .map(historyRow),
     userSeries: (userId: string) => this.series.find({ userId }).sort({ userId: 1, seriesId: 1 }),
     userMandates: (userId: string) => this.mandates.find({ userId }).sort({ userId: 1, accountId: 1, kind: 1 }),
     accountMandates: (userId: string, accountId: string, kind: MandateKind) => this.mandates.find({ userId, accountId, kind }),
@@ -507,10 +589,16 @@ export class Analysis {
     const fromMs = from?.getTime() ?? -Infinity;
     let cached = this.cacheUsers > 0 ? this.cache.get(userId) : undefined;
     if (cached && cached.from <= fromMs && cached.seq <= committed) {
-      for (const row of await this.cursors.historyChanges(userId, cached.seq).toArray()) cached.rows.set(row._id, row);
+      // rows changed since, unless every change up to `committed` is in already (the store's writes: `written`)
+      if (cached.seq < committed) {
+        const changed = await this.cursors.historyChanges(userId, cached.seq).toArray();
+        this.stats.historyRowsRead += changed.length;
+        for (const row of changed) cached.rows.set(row._id, row);
+      }
       cached.seq = committed;
     } else {
       const read = await Promise.all(accountIds.map((a) => this.cursors.accountHistory(userId, a, from).toArray()));
+      this.stats.historyRowsRead += read.reduce((n, r) => n + r.length, 0);
       if (this.cacheUsers === 0) return read;
       cached = { seq: committed, from: fromMs, rows: new Map(read.flat().map((r) => [r._id, r])) };
     }

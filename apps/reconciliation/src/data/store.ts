@@ -236,6 +236,21 @@ export interface ReEnrichResult extends ApplyResult {
 }
 
 /** The hash `enrichmentHash` holds ('' for none). */
+/** A transaction row changed by a completed write: its whole document (a new row) or the fields set on it. */
+export type WrittenTx = { id: string; doc: TransactionDoc; set?: undefined } | { id: string; doc?: undefined; set: Partial<TransactionDoc> };
+
+/**
+ * Told of every write to `transactions` that takes sequence numbers (`applyBatch`, `applyReEnrichment`), in the
+ * writing process, so that a cache of a user's rows can follow them without reading them back (data/analysis.ts,
+ * "The history cache"). Analysis' own writes and erasures keep that cache themselves.
+ */
+export interface TransactionWriteListener {
+  /** The changed rows of a completed write; the user's sequence numbers up to `lastSeq` are taken. */
+  written(userId: string, rows: readonly WrittenTx[], lastSeq: number): void;
+  /** A write failed part-way: which of its rows were stored is unknown. */
+  unknown(userId: string): void;
+}
+
 export function enrichmentHashOf(e: StoredEnrichment | null | undefined): string {
   return e ? contentHash(e) : '';
 }
@@ -251,6 +266,7 @@ export class ReconciliationStore {
   readonly balances: mongo.Collection<BalanceDoc>;
   readonly edits: mongo.Collection<UserEditDoc>;
   readonly state: mongo.Collection<UserStateDoc>;
+  private readonly listeners = new Set<TransactionWriteListener>();
 
   constructor(
     conn: Connection,
@@ -294,16 +310,34 @@ export class ReconciliationStore {
   /**
    * Writes a batch's operations (unordered). An add whose key is already stored under another id is refused by the
    * unique `transactions_dedupe_key` (11000) and changes nothing, as an upsert on the key would: its sequence number
-   * stays unused (a gap). Any other refusal is an error.
+   * stays unused (a gap). Any other refusal is an error. Returns the indexes of the adds that inserted a row (an
+   * add whose `_id` is stored already changes nothing), or undefined when the server did not say.
    */
-  private async bulkWriteTransactionOps(ops: TxOp[], writes: mongo.AnyBulkWriteOperation<TransactionDoc>[]): Promise<void> {
+  private async bulkWriteTransactionOps(ops: TxOp[], writes: mongo.AnyBulkWriteOperation<TransactionDoc>[]): Promise<Set<number> | undefined> {
+    const insertedOf = (upserted: Record<number, unknown> | undefined) => (upserted ? new Set(Object.keys(upserted).map(Number)) : undefined);
     try {
-      await this.transactions.bulkWrite(writes, { ordered: false });
+      return insertedOf((await this.transactions.bulkWrite(writes, { ordered: false })).upsertedIds);
     } catch (err) {
       const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
       const list = (Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : []) as { code?: number; index?: number }[];
       const keyTaken = (e: { code?: number; index?: number }) => e.code === 11000 && e.index !== undefined && ops[e.index]?.op === 'add';
       if (list.length === 0 || !list.every(keyTaken)) throw err;
+      return insertedOf((err as { upsertedIds?: Record<number, unknown> }).upsertedIds);
+    }
+  }
+
+  /** Registers a listener of the writes to `transactions` (see `TransactionWriteListener`). */
+  listen(listener: TransactionWriteListener): void {
+    this.listeners.add(listener);
+  }
+
+  /** Runs `write` (a bulk write of the user's transactions); on failure the listeners learn that its rows are unknown. */
+  private async tellingListeners<T>(userId: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      for (const l of this.listeners) l.unknown(userId);
+      throw err;
     }
   }
 
@@ -559,7 +593,9 @@ export class ReconciliationStore {
       const e = enrichments[row];
       return e ? { enrichment: e, enrichmentHash: enrichmentHashOf(e) } : {};
     };
-    const writes: mongo.AnyBulkWriteOperation<TransactionDoc>[] = ops.map((o) => {
+    // what each op with a sequence number writes, for the listeners (index = the op's)
+    const written: (WrittenTx | undefined)[] = [];
+    const writes: mongo.AnyBulkWriteOperation<TransactionDoc>[] = ops.map((o, i) => {
       switch (o.op) {
         case 'add': {
           const doc: TransactionDoc = {
@@ -585,6 +621,7 @@ export class ReconciliationStore {
             updatedAt: at,
           };
           seq += 1;
+          written[i] = { id: o.id, doc };
           // Upsert by the id derived from the key: a replay finds its row and leaves it as it is; a row stored under
           // this key with another id (a pending row that settled to it, outside the window read) refuses the insert
           // through the unique key and is left as it is too (`bulkWriteTransactionOps`). Not by the key: the local
@@ -612,19 +649,29 @@ export class ReconciliationStore {
             updatedAt: at,
           };
           seq += 1;
+          written[i] = { id: o.id, set };
           return { updateOne: { filter: { _id: o.id, userId }, update: { $set: set } } };
         }
         case 'remove': {
           const set = { removed: true, missingSince: o.missingSince, seq, changeKind: 'removed' as const, changeReason: 'pending_gone', updatedAt: at };
           seq += 1;
+          written[i] = { id: o.id, set };
           return { updateOne: { filter: { _id: o.id, userId }, update: { $set: set } } };
         }
         case 'touch':
           return { updateOne: { filter: { _id: o.id, userId }, update: { $set: { lastFetchId: o.lastFetchId, missingSince: o.missingSince } } } };
       }
     });
-    await this.bulkWriteTransactionOps(ops, writes);
-    if (changes > 0) await this.commitSeq(userId, seq - 1);
+    const inserted = await this.tellingListeners(userId, () => this.bulkWriteTransactionOps(ops, writes));
+    if (changes > 0) {
+      // an add counts when it inserted its row; modifies and removes change rows read just before (single writer)
+      const rows = written.filter((w, i): w is WrittenTx => w !== undefined && (ops[i]!.op !== 'add' || inserted?.has(i) === true));
+      for (const l of this.listeners) {
+        if (inserted) l.written(userId, rows, seq - 1);
+        else l.unknown(userId);
+      }
+      await this.commitSeq(userId, seq - 1);
+    }
     return changes > 0 ? { changes, firstSeq: first, lastSeq: seq - 1, touched: ops.length - changes } : { changes: 0, touched: ops.length };
   }
 
@@ -670,19 +717,13 @@ export class ReconciliationStore {
     const unknown = ids.length - byId.size;
     if (changed.length === 0) return { changes: 0, touched: 0, unknown };
     const first = await this.reserveSeq(userId, changed.length);
-    await this.transactions.bulkWrite(
-      changed.map((id, i) => {
-        const enrichment = wanted.get(id)!;
-        return {
-          updateOne: {
-            filter: { _id: id, userId },
-            update: { $set: { enrichment, enrichmentHash: enrichmentHashOf(enrichment), sourceAt: at, seq: first + i, changeKind: 'modified' as const, changeReason: 'enrichment', updatedAt: at } },
-          },
-        };
-      }),
-      { ordered: false },
-    );
+    const sets = changed.map((id, i) => {
+      const enrichment = wanted.get(id)!;
+      return { id, set: { enrichment, enrichmentHash: enrichmentHashOf(enrichment), sourceAt: at, seq: first + i, changeKind: 'modified' as const, changeReason: 'enrichment', updatedAt: at } };
+    });
+    await this.tellingListeners(userId, () => this.transactions.bulkWrite(sets.map(({ id, set }) => ({ updateOne: { filter: { _id: id, userId }, update: { $set: set } } })), { ordered: false }));
     const last = first + changed.length - 1;
+    for (const l of this.listeners) l.written(userId, sets, last);
     await this.commitSeq(userId, last);
     return { changes: changed.length, firstSeq: first, lastSeq: last, touched: 0, unknown };
   }

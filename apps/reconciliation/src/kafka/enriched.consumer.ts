@@ -46,6 +46,16 @@ export interface UserBatchResult {
   lastAt?: Date;
 }
 
+/**
+ * What a fetch result message carried: its payload kind and whether it is the last message of its result (a
+ * result is split into messages of at most 500 items; see BatchPosition). Content, not Kafka batching: a replay
+ * of the same events gives the same values.
+ */
+export interface AppliedData {
+  kind: BatchPayload['kind'] | 'standing_orders' | 'direct_debits' | 'identity';
+  lastOfResult: boolean;
+}
+
 export interface EnrichedConsumerHooks {
   /** Identity, standing-order and direct-debit payloads (stored by analysis). Same retry rules as the store. */
   onOtherPayload?: (userId: string, event: eventsV1.EnrichedEvent) => Promise<void>;
@@ -53,7 +63,7 @@ export interface EnrichedConsumerHooks {
    * After each applied message, before its offset is resolved, with its data time. Writes that must not depend on
    * how Kafka batched the partition (a replay batches differently) go here, not in `afterUser`.
    */
-  afterEvent?: (userId: string, applied: { result: ApplyResult; at?: Date }) => Promise<void>;
+  afterEvent?: (userId: string, applied: { result: ApplyResult; at?: Date; data?: AppliedData }) => Promise<void>;
   /** Once per user after each consumed Kafka batch that touched the user, before the user's changes are published. */
   afterUser?: (userId: string, result: UserBatchResult) => Promise<void>;
   /** Each time the consumer (re)joins its group: its partitions, so the users it writes, may have changed. */
@@ -137,6 +147,25 @@ export function toBatchPayload(raw: eventsV1.RawDataEvent, enrichments: eventsV1
   }
 }
 
+/** The kind of a fetch result message and whether it is its result's last message (a known payload is assumed). */
+export function appliedDataOf(raw: eventsV1.RawDataEvent): AppliedData {
+  const lastOfResult = (raw.batch?.index ?? 0) + 1 >= (raw.batch?.count ?? 1);
+  const kinds: Record<NonNullable<eventsV1.RawDataEvent['payload']>['$case'], AppliedData['kind'] | undefined> = {
+    accounts: 'accounts',
+    cards: 'accounts',
+    transactions: 'transactions',
+    pendingTransactions: 'pending_transactions',
+    balance: 'balance',
+    standingOrders: 'standing_orders',
+    directDebits: 'direct_debits',
+    identity: 'identity',
+    erasure: undefined,
+  };
+  const kind = raw.payload ? kinds[raw.payload.$case] : undefined;
+  if (!kind) throw invalid('unknown_payload', 'raw event without a known fetch result payload');
+  return { kind, lastOfResult };
+}
+
 export function toUserEdit(c: eventsV1.UserEditCommand): UserEdit {
   const edit: UserEdit = {};
   if (c.setCategoryOverride) edit.categoryOverride = c.categoryOverride || null;
@@ -145,6 +174,8 @@ export function toUserEdit(c: eventsV1.UserEditCommand): UserEdit {
   if (c.setHidden) edit.hidden = c.hidden;
   return edit;
 }
+
+type Applied = { userId: string; result: ApplyResult; at?: Date; data?: AppliedData };
 
 export class EnrichedConsumer {
   private readonly consumer: Consumer;
@@ -224,7 +255,10 @@ export class EnrichedConsumer {
       if (!isRunning() || isStale()) break;
       const applied = await this.processOne(batch.topic, batch.partition, message, isRunning);
       const afterEvent = this.o.hooks?.afterEvent;
-      if (applied && afterEvent) await this.hook('afterEvent', applied.userId, isRunning, () => afterEvent(applied.userId, applied.at ? { result: applied.result, at: applied.at } : { result: applied.result }));
+      if (applied && afterEvent) {
+        const { result, at, data } = applied;
+        await this.hook('afterEvent', applied.userId, isRunning, () => afterEvent(applied.userId, { result, ...(at ? { at } : {}), ...(data ? { data } : {}) }));
+      }
       if (applied) {
         const r = touched.get(applied.userId) ?? { events: 0, changes: 0 };
         r.events += 1;
@@ -273,7 +307,7 @@ export class EnrichedConsumer {
     }
   }
 
-  private async processOne(topic: string, partition: number, message: KafkaMessage, isRunning: () => boolean): Promise<{ userId: string; result: ApplyResult; at?: Date } | null> {
+  private async processOne(topic: string, partition: number, message: KafkaMessage, isRunning: () => boolean): Promise<Applied | null> {
     return inConsumerSpan({ topic, partition, groupId: this.groupId }, message, async (span, headers) => {
       try {
         return await this.retrying('apply', { topic, offset: message.offset, eventId: headers[HEADERS.eventId] }, isRunning, () =>
@@ -309,8 +343,8 @@ export class EnrichedConsumer {
     this.o.logger.info({ connectionId: a.connectionId, previousConnectionId: a.previousConnectionId }, 'connection renewal recorded');
   }
 
-  /** `at` is set for fetched data only (what derived data is computed from): its `fetched_at`. */
-  private async handleEnriched(message: KafkaMessage): Promise<{ userId: string; result: ApplyResult; at?: Date }> {
+  /** `at` and `data` are set for fetched data only (what derived data is computed from): its `fetched_at` and kind. */
+  private async handleEnriched(message: KafkaMessage): Promise<Applied> {
     const event = this.decode(message, eventsV1.EnrichedEvent);
     const meta = event.meta;
     if (!meta?.eventId) throw invalid('missing_envelope', 'event has no meta.event_id');
@@ -329,10 +363,11 @@ export class EnrichedConsumer {
           return { userId, result: { changes: 0, touched: 0 } };
         }
         const payload = toBatchPayload(raw, p.batch.enrichments);
+        const data = appliedDataOf(raw);
         if (!payload) {
           if (this.o.hooks?.onOtherPayload) await this.o.hooks.onOtherPayload(userId, event);
           const when = raw.fetchedAt ?? at;
-          return when ? { userId, result: { changes: 0, touched: 0 }, at: when } : { userId, result: { changes: 0, touched: 0 } };
+          return when ? { userId, result: { changes: 0, touched: 0 }, at: when, data } : { userId, result: { changes: 0, touched: 0 }, data };
         }
         const fetchedAt = raw.fetchedAt ?? at;
         if (!fetchedAt) throw invalid('missing_time', 'raw event without fetched_at or occurred_at');
@@ -345,7 +380,7 @@ export class EnrichedConsumer {
           fetchedAt,
           payload,
         });
-        return { userId, result, at: fetchedAt };
+        return { userId, result, at: fetchedAt, data };
       }
       case 'reEnrichment': {
         if (!at) throw invalid('missing_time', 're-enrichment without occurred_at');
