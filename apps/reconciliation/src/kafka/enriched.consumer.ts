@@ -17,7 +17,10 @@
  * one partition, and this consumer (the partition's owner in the group) is the only code that writes the user's
  * accounts, transactions, balances and edits, one message at a time, in order. The store's per-user sequence
  * (`reserveSeq`, a read-then-write) is correct only because of that. Edits arrive as commands on this topic for
- * the same reason; the gRPC handlers never write the store.
+ * the same reason; the gRPC handlers never write the store. Partitions may be applied at the same time
+ * (`partitionsConsumedConcurrently`, KAFKA_PARTITIONS_CONCURRENTLY): each partition's messages stay in order and a
+ * user lives on one partition, so one user's writes never overlap; the in-process state they share (analysis'
+ * history cache, the publisher's chains) is kept per user.
  *
  * Errors: undecodable messages, messages without envelope or user, unknown accounts (data before its account
  * list) and other non-retriable AppErrors go to the dead-letter topic with the reason, and consumption moves on.
