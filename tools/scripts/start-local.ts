@@ -254,8 +254,14 @@ async function main(): Promise<void> {
   say(`summary at ${secs()}`);
   if (once) {
     await stopAll();
-    // the services flush their spans as they stop: the journey's trace is complete in the trace UI now
-    const t = await traceFacts(stack.ZIPKIN_URL, trace.traceId);
+    // the services flush their spans as they stop; the trace UI stores what it receives asynchronously, so the trace
+    // is read until every service's spans are in it (or 15 s passed: then it shows what arrived)
+    const names = [gw, tv, df, en, rc].map((p) => p.name);
+    let t = await traceFacts(stack.ZIPKIN_URL, trace.traceId);
+    for (const deadline = Date.now() + 15_000; names.some((n) => !t.services.has(n)) && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      t = await traceFacts(stack.ZIPKIN_URL, trace.traceId);
+    }
     console.log(`journey trace: ${[...t.services.values()].reduce((a, b) => a + b, 0)} spans from ${[...t.services.keys()].sort().join(', ') || 'no service'}`);
     console.log(`journey trace: ${t.truelayerCalls} Data API calls (${t.endpoints} endpoints), ${t.withCorrelationId} with TrueLayer's correlation id; provider ${t.providers.join(', ') || '–'}; fetch mode ${t.modes.join(', ') || '–'}`);
     say(`done in ${secs()}`);
