@@ -56,7 +56,11 @@ async function main(): Promise<void> {
           if (!data || refreshesAfter(data)) await analysis.refresh(userId, at);
         },
         // the history cache is valid only while the users' partitions stay ours (data/analysis.ts)
-        onGroupJoin: () => analysis.forgetAll(),
+        // and so is what the change feed remembers of their writes (data/feed-memory.ts)
+        onGroupJoin: () => {
+          analysis.forgetAll();
+          store.feed.forgetAll();
+        },
       },
     });
     service.lifecycle.on('intake', 'kafka-consumer', async () => {

@@ -332,6 +332,7 @@ describe('reconciliation store (real server)', () => {
       await uses(store.cursors.livePending('seed-7', 'acc_7_0'), RECON_INDEXES.transactionsPending);
       await uses(store.cursors.byDedupeKey('n:acc_7_1:txn-1'), RECON_INDEXES.transactionsDedupe);
       await uses(store.cursors.transactionChanges('seed-7', 50, 100), RECON_INDEXES.transactionsChanges);
+      await uses(store.cursors.transactionsBySeq('seed-7', [51, 52, 60]), RECON_INDEXES.transactionsChanges);
       // the keyset pages walk the account newest first without gaps or repeats
       const seen: string[] = [];
       let after: { bookedAt: Date; id: string } | undefined;

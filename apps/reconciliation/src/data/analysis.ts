@@ -558,6 +558,8 @@ export class Analysis implements TransactionWriteListener {
     changed.sort((a, b) => (a.doc._id < b.doc._id ? -1 : 1));
     // numbers before documents, commit after (store.ts: a crash leaves a gap, never a reused number)
     const first = await this.store.reserveSeq(userId, changed.length);
+    // the change feed reads these rows back by number (data/feed-memory.ts): only the analysed fields are held here
+    this.store.feed.elsewhere(userId, changed.map((c, i) => ({ id: c.doc._id, seq: first + i })));
     await this.store.transactions.bulkWrite(
       changed.map((c, i) => ({
         updateOne: {

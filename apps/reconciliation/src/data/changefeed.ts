@@ -35,6 +35,7 @@ import type { EventProducer } from '@ais/platform-kafka';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { accountView, balanceView, transactionView, userEditView } from '../domain/view';
 import { erasureView, type ErasureDoc, type Erasures } from './erasure';
+import type { RememberedChanges } from './feed-memory';
 import type { AccountDoc, BalanceDoc, ChangeFields, ReconciliationStore, TransactionDoc, UserEditDoc } from './store';
 
 const SERVICE = 'reconciliation';
@@ -125,9 +126,10 @@ export class ChangeFeedPublisher {
     while (cursor < upto) {
       const L = this.pageSize;
       const c = this.store.cursors;
+      const remembered = this.store.feed.changes(userId, cursor, upto);
       const [accounts, transactions, balances, edits, erasures] = await Promise.all([
         c.accountChanges(userId, cursor, L).toArray(),
-        c.transactionChanges(userId, cursor, L).toArray(),
+        remembered ? this.rememberedTransactions(userId, remembered, L) : c.transactionChanges(userId, cursor, L).toArray(),
         c.balanceChanges(userId, cursor, L).toArray(),
         c.editChanges(userId, cursor, L).toArray(),
         this.options.erasures ? this.options.erasures.changes(userId, cursor, L).toArray() : Promise.resolve([]),
@@ -152,6 +154,16 @@ export class ChangeFeedPublisher {
       cursor = bound;
     }
     return { published, fromSeq: start, toSeq: cursor };
+  }
+
+  /**
+   * The transaction changes of a range the store's feed memory covers (data/feed-memory.ts): the documents as this
+   * process wrote them, and those of analysis and re-enrichment read by number; the first `limit` in seq order, as
+   * `transactionChanges` would give them.
+   */
+  private async rememberedTransactions(userId: string, remembered: RememberedChanges, limit: number): Promise<TransactionDoc[]> {
+    const read = remembered.fromStore.length > 0 ? await this.store.cursors.transactionsBySeq(userId, remembered.fromStore).toArray() : [];
+    return [...remembered.docs, ...read].sort((a, b) => a.seq - b.seq).slice(0, limit);
   }
 
   private async toEvents(userId: string, changes: Change[], start: number): Promise<eventsV1.ChangeEvent[]> {

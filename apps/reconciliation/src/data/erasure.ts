@@ -97,6 +97,10 @@ export class Erasures {
       const inAccounts = { userId, accountId: { $in: accountIds } };
       // edits name their target: account ids, or the ids of the transactions about to go
       const txIds = whole ? [] : (await this.store.transactions.find(inAccounts, { projection: { _id: 1 } }).toArray()).map((t) => t._id);
+      // the only deletion of transactions: nothing held in memory may keep them (analysis' cached history, what the
+      // change feed remembers of the user's writes), dropped before the deletes so that a failure part-way keeps none
+      this.analysis.forget(userId);
+      this.store.feed.forget(userId);
       const results = await Promise.all([
         this.store.transactions.deleteMany(inAccounts),
         this.store.balances.deleteMany(inAccounts),
@@ -106,8 +110,6 @@ export class Erasures {
       ]);
       deleted = results.reduce((n, r) => n + r.deletedCount, 0);
       deleted += (await this.store.accounts.deleteMany({ userId, _id: { $in: accountIds } })).deletedCount;
-      // the only deletion of transactions: analysis's cached history of the user must not keep them
-      this.analysis.forget(userId);
     }
     if (whole) {
       await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });

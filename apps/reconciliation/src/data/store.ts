@@ -36,6 +36,7 @@
  * Determinism: every time written comes from the event (`fetchedAt`) and every new id is derived from the data, so
  * replaying the same events into an empty store gives the same documents (`checksum`).
  */
+import { FeedMemory } from './feed-memory';
 import { AppError } from '@ais/platform-errors';
 import type { Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
@@ -267,6 +268,8 @@ export class ReconciliationStore {
   readonly edits: mongo.Collection<UserEditDoc>;
   readonly state: mongo.Collection<UserStateDoc>;
   private readonly listeners = new Set<TransactionWriteListener>();
+  /** What this process wrote of its users' transactions, for the change feed (data/feed-memory.ts). */
+  readonly feed = new FeedMemory();
 
   constructor(
     conn: Connection,
@@ -337,6 +340,7 @@ export class ReconciliationStore {
       return await write();
     } catch (err) {
       for (const l of this.listeners) l.unknown(userId);
+      this.feed.forget(userId);
       throw err;
     }
   }
@@ -382,6 +386,8 @@ export class ReconciliationStore {
     livePending: (userId: string, accountId: string) => this.transactions.find({ userId, accountId, status: 'pending', removed: false }),
     /** A user's changes after `afterSeq` (and up to `upTo` when given: the store then sorts only that range). */
     transactionChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.transactions.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
+    /** The rows carrying these numbers (the change feed's reads of rows it does not hold, data/feed-memory.ts). */
+    transactionsBySeq: (userId: string, seqs: number[]) => this.transactions.find({ userId, seq: { $in: seqs } }).sort({ userId: 1, seq: 1 }),
     accountChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.accounts.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
     balanceChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.balances.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
     editChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.edits.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
@@ -403,6 +409,7 @@ export class ReconciliationStore {
     const state = await this.state.findOne({ _id: userId });
     const first = (state?.seq ?? 0) + 1;
     await this.state.updateOne({ _id: userId }, { $set: { seq: first + n - 1 }, $setOnInsert: { committedSeq: 0, links: [] } }, { upsert: true });
+    this.feed.reserved(userId, first, n);
     return first;
   }
 
@@ -419,6 +426,7 @@ export class ReconciliationStore {
    */
   async markPublished(userId: string, seq: number): Promise<void> {
     await this.state.updateOne({ _id: userId }, { $max: { publishedSeq: seq } });
+    this.feed.published(userId, seq);
     await this.state.updateOne({ _id: userId, committedSeq: { $lte: seq } }, { $set: { publishPending: false }, $unset: { pendingSince: '' } });
   }
 
@@ -556,7 +564,11 @@ export class ReconciliationStore {
       this.cursors.livePending(userId, account._id).toArray(),
     ]);
     const stored = new Map<string, StoredTx>();
-    for (const d of [...inWindow, ...pending]) stored.set(d._id, { ...d, id: d._id });
+    const docs = new Map<string, TransactionDoc>();
+    for (const d of [...inWindow, ...pending]) {
+      stored.set(d._id, { ...d, id: d._id });
+      docs.set(d._id, d);
+    }
     const enrichments = p.enrichments ?? [];
     if (enrichments.length > 0 && enrichments.length !== p.transactions.length) {
       throw new AppError({
@@ -579,10 +591,11 @@ export class ReconciliationStore {
       completeResult: p.batch.complete && p.batch.index === p.batch.count - 1,
       rules: this.rules,
     });
-    return this.writeTransactionOps(userId, batch, account, ops, enrichments);
+    return this.writeTransactionOps(userId, batch, account, ops, enrichments, docs);
   }
 
-  private async writeTransactionOps(userId: string, batch: Batch, account: AccountDoc, ops: TxOp[], enrichments: readonly (StoredEnrichment | null)[]): Promise<ApplyResult> {
+  /** `docs`: the stored documents the ops were computed from (by id; what a modify, remove or touch changes). */
+  private async writeTransactionOps(userId: string, batch: Batch, account: AccountDoc, ops: TxOp[], enrichments: readonly (StoredEnrichment | null)[], docs: ReadonlyMap<string, TransactionDoc>): Promise<ApplyResult> {
     if (ops.length === 0) return { changes: 0, touched: 0 };
     const changes = ops.filter((o) => o.op !== 'touch').length;
     let seq = changes > 0 ? await this.reserveSeq(userId, changes) : 0;
@@ -659,13 +672,28 @@ export class ReconciliationStore {
           return { updateOne: { filter: { _id: o.id, userId }, update: { $set: set } } };
         }
         case 'touch':
-          return { updateOne: { filter: { _id: o.id, userId }, update: { $set: { lastFetchId: o.lastFetchId, missingSince: o.missingSince } } } };
+          written[i] = { id: o.id, set: { lastFetchId: o.lastFetchId, missingSince: o.missingSince } };
+          return { updateOne: { filter: { _id: o.id, userId }, update: { $set: written[i].set } } };
       }
     });
     const inserted = await this.tellingListeners(userId, () => this.bulkWriteTransactionOps(ops, writes));
+    if (!inserted) this.feed.forget(userId);
+    // an add counts when it inserted its row; modifies and removes change rows read just before (single writer)
+    const changed = (w: WrittenTx | undefined, i: number): w is WrittenTx => w !== undefined && ops[i]!.op !== 'touch' && (ops[i]!.op !== 'add' || inserted?.has(i) === true);
+    if (inserted) {
+      ops.forEach((o, i) => {
+        const w = written[i];
+        if (!w) return;
+        if (o.op === 'touch') return this.feed.touched(userId, w.id, w.set!);
+        if (o.op === 'add' && !inserted.has(i)) return; // its number carries no row: a gap
+        const before = docs.get(w.id);
+        if (w.doc) this.feed.wrote(userId, w.doc.seq, w.doc);
+        else if (before) this.feed.wrote(userId, w.set.seq!, { ...before, ...w.set });
+        else this.feed.elsewhere(userId, [{ id: w.id, seq: w.set.seq! }]);
+      });
+    }
     if (changes > 0) {
-      // an add counts when it inserted its row; modifies and removes change rows read just before (single writer)
-      const rows = written.filter((w, i): w is WrittenTx => w !== undefined && (ops[i]!.op !== 'add' || inserted?.has(i) === true));
+      const rows = written.filter(changed);
       for (const l of this.listeners) {
         if (inserted) l.written(userId, rows, seq - 1);
         else l.unknown(userId);
@@ -721,6 +749,7 @@ export class ReconciliationStore {
       const enrichment = wanted.get(id)!;
       return { id, set: { enrichment, enrichmentHash: enrichmentHashOf(enrichment), sourceAt: at, seq: first + i, changeKind: 'modified' as const, changeReason: 'enrichment', updatedAt: at } };
     });
+    this.feed.elsewhere(userId, sets.map(({ id, set }) => ({ id, seq: set.seq })));
     await this.tellingListeners(userId, () => this.transactions.bulkWrite(sets.map(({ id, set }) => ({ updateOne: { filter: { _id: id, userId }, update: { $set: set } } })), { ordered: false }));
     const last = first + changed.length - 1;
     for (const l of this.listeners) l.written(userId, sets, last);
