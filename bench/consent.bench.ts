@@ -28,7 +28,8 @@
  *   baseline: the CPU ratio holds up on a shared machine, where wall-clock time depends on the other load.
  *
  * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 2;
- *      BENCH_RESULTS_DIR for another results directory). Writes consent.json.
+ *      BENCH_RESULTS_DIR for another results directory; BENCH_RECONCILIATION_<VAR> sets <VAR> on reconciliation).
+ *      Writes consent.json.
  */
 import { bindings, TOPICS, topicName } from '@ais/contracts-events';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
@@ -56,6 +57,10 @@ const SCOPES = ['info', 'accounts', 'balance', 'cards', 'transactions', 'direct_
 const WINDOW_MONTHS = Number(process.env['BENCH_CONSENT_WINDOW_MONTHS'] ?? 12);
 const INSERT_BATCH = 500;
 const TARGET_RATIO = 1.5;
+
+/** BENCH_RECONCILIATION_<VAR>: <VAR> set on reconciliation (tuning experiments, a profiler through NODE_OPTIONS). */
+const reconciliationEnv = (): Record<string, string> =>
+  Object.fromEntries(Object.entries(process.env).flatMap(([k, v]) => (k.startsWith('BENCH_RECONCILIATION_') && v !== undefined ? [[k.slice('BENCH_RECONCILIATION_'.length), v]] : [])));
 
 class BenchFailure extends Error {}
 
@@ -123,7 +128,7 @@ async function main(): Promise<void> {
   /** A Kafka admin answer slower than 10 s counts as "not yet" (the poll goes on; the run's deadline still holds). */
   const withTimeout = (p: Promise<boolean>) => Promise.race([p.catch(() => false), sleep(10_000).then(() => false)]);
   try {
-    fs = await startFetchStack({ pipeline: true, metrics: false, fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS) } });
+    fs = await startFetchStack({ pipeline: true, metrics: false, fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS) }, reconciliationEnv: reconciliationEnv() });
     const s = fs;
     await s.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 });
     // connection.authorized events: their occurred_at is t0
