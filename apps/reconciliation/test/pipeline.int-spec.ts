@@ -470,6 +470,36 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
     }
   });
 
+  it('a user holding many unpublished changes is published after the message, not only at the end of the Kafka batch', async () => {
+    const s = await freshStore();
+    const events: eventsV1.ChangeEvent[] = [];
+    const capture = { publish: async (_b: unknown, list: eventsV1.ChangeEvent[]) => void events.push(...list) } as unknown as EventProducer;
+    const early = new ChangeFeedPublisher({ store: s, producer: capture, logger, topicPrefix: prefix });
+    const runs = jest.spyOn(early, 'publishUser');
+    const applied = jest.spyOn(s, 'applyBatch');
+    const c = new EnrichedConsumer({ kafka, store: s, producer, logger, publisher: early, groupId: `${groupId}-early`, topicPrefix: prefix, fromBeginning: true, maxWaitTimeMs: 200, publishEarlyAt: 1 });
+    await c.start({ budgetMs: 30_000 });
+    try {
+      const last = (await store.userState('ua'))!.committedSeq;
+      await waitFor('early replay published', async () => ((await s.userState('ua'))?.publishedSeq === last ? true : undefined));
+      // each of ua's messages that wrote transaction rows left documents held, so each was published right after it
+      // (the whole topic arrives in one to three Kafka batches: publishing per batch alone would be that many runs)
+      let held = 0;
+      for (const [i, [u, b]] of applied.mock.calls.entries()) {
+        const r = (await applied.mock.results[i]!.value.catch(() => undefined)) as ApplyResult | undefined;
+        if (u === 'ua' && (b.payload.kind === 'transactions' || b.payload.kind === 'pending_transactions') && r && r.changes > 0) held += 1;
+      }
+      expect(held).toBeGreaterThanOrEqual(4);
+      expect(runs.mock.calls.filter(([u]) => u === 'ua').length).toBeGreaterThanOrEqual(held);
+      const seqs = events.filter((e) => e.userId === 'ua').map((e) => Number(e.seq));
+      expect(seqs).toEqual([...new Set(seqs)].sort((x, y) => x - y));
+      expect(seqs.at(-1)).toBe(last);
+      expect(s.feed.held('ua')).toBe(0);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('the new hot queries use their named indexes', async () => {
     const s = await freshStore();
     await s.state.insertMany(

@@ -4,7 +4,8 @@
  * After the consumer has applied a user's events (kafka/enriched.consumer.ts calls `publishUser`), the changes with
  * seq in (publishedSeq, committedSeq] are read from the four collections through their `*_changes` indexes
  * ({userId, seq}), merged into seq order, mapped with domain/view.ts, produced in batches, and then `publishedSeq`
- * is recorded on user_state (`store.markPublished`).
+ * is recorded on user_state (`store.markPublished`). Transactions this process has just written come from the
+ * store's feed memory instead (data/feed-memory.ts: the same documents, not read back) when it covers the range.
  *
  * ## Delivery guarantee: at least once, with stable event ids
  *

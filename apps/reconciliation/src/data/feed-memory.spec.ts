@@ -61,6 +61,17 @@ describe('FeedMemory: what the change feed may send without reading the store', 
     expect(m.changes('u2', 0, 1)).toBeUndefined();
   });
 
+  it('a user holding more unpublished documents than its bound is forgotten (the store answers)', () => {
+    const m = new FeedMemory(2);
+    m.reserved(U, 1, 3);
+    m.wrote(U, 1, doc('a', 1));
+    m.wrote(U, 2, doc('b', 2));
+    expect(m.held(U)).toBe(2);
+    m.wrote(U, 3, doc('c', 3));
+    expect(m.held(U)).toBe(0);
+    expect(m.changes(U, 0, 3)).toBeUndefined();
+  });
+
   it('a number it did not see reserved makes the user unknown', () => {
     const m = new FeedMemory();
     m.reserved(U, 1, 2);

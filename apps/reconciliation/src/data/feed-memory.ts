@@ -41,6 +41,13 @@ export interface RememberedChanges {
 export class FeedMemory {
   private readonly users = new Map<string, UserFeed>();
 
+  /**
+   * `maxDocsPerUser`: a user holding more unpublished documents than this is forgotten (its changes are then read
+   * from the store), a bound on memory if nothing publishes; the consumer publishes a user early well before it
+   * (kafka/enriched.consumer.ts, `publishEarlyAt`).
+   */
+  constructor(private readonly maxDocsPerUser = 10_000) {}
+
   /** `n` numbers from `first` were reserved for the user. */
   reserved(userId: string, first: number, n: number): void {
     const u = this.users.get(userId);
@@ -54,8 +61,14 @@ export class FeedMemory {
     if (!u) return;
     const before = u.seqOf.get(doc._id);
     if (before !== undefined) u.docs.delete(before);
+    if (u.docs.size >= this.maxDocsPerUser) return void this.users.delete(userId);
     u.docs.set(seq, doc);
     u.seqOf.set(doc._id, seq);
+  }
+
+  /** Unpublished documents held for the user. */
+  held(userId: string): number {
+    return this.users.get(userId)?.docs.size ?? 0;
   }
 
   /** Fields set on a row without a new number (a `touch`: fetch bookkeeping). */

@@ -67,7 +67,10 @@ export interface EnrichedConsumerHooks {
    * how Kafka batched the partition (a replay batches differently) go here, not in `afterUser`.
    */
   afterEvent?: (userId: string, applied: { result: ApplyResult; at?: Date; data?: AppliedData }) => Promise<void>;
-  /** Once per user after each consumed Kafka batch that touched the user, before the user's changes are published. */
+  /**
+   * Once per user after each consumed Kafka batch that touched the user, before the batch's last publish of the user
+   * (a user with many unpublished changes held in memory is published earlier too: `publishEarlyAt`).
+   */
   afterUser?: (userId: string, result: UserBatchResult) => Promise<void>;
   /** Each time the consumer (re)joins its group: its partitions, so the users it writes, may have changed. */
   onGroupJoin?: () => void;
@@ -89,6 +92,12 @@ export interface EnrichedConsumerOptions {
   retryBackoffMs?: number;
   maxWaitTimeMs?: number;
   sessionTimeoutMs?: number;
+  /**
+   * A user whose unpublished changes held in memory (the store's feed memory, data/feed-memory.ts) reach this many
+   * documents is published right after the message, not at the end of the Kafka batch: a batch of large messages
+   * (a heavy user's backfill, 500 rows each) would otherwise hold them all (default 2,000, about 5 MB).
+   */
+  publishEarlyAt?: number;
 }
 
 
@@ -262,6 +271,7 @@ export class EnrichedConsumer {
         const { result, at, data } = applied;
         await this.hook('afterEvent', applied.userId, isRunning, () => afterEvent(applied.userId, { result, ...(at ? { at } : {}), ...(data ? { data } : {}) }));
       }
+      if (applied && this.o.publisher && this.o.store.feed.held(applied.userId) >= (this.o.publishEarlyAt ?? 2_000)) await this.publish(applied.userId);
       if (applied) {
         const r = touched.get(applied.userId) ?? { events: 0, changes: 0 };
         r.events += 1;
@@ -277,10 +287,14 @@ export class EnrichedConsumer {
     for (const [userId, result] of touched) {
       const after = this.o.hooks?.afterUser;
       if (after) await this.hook('afterUser', userId, isRunning, () => after(userId, result));
-      // a failed publish is not retried here: the user stays flagged publishPending and the sweep sends it
-      if (this.o.publisher) await this.o.publisher.publishUser(userId).catch((error) => this.o.logger.warn({ err: error, userId }, 'change feed publish failed; the sweep retries'));
+      await this.publish(userId);
     }
     await commitOffsetsIfNecessary();
+  }
+
+  /** Publishes the user's committed changes; a failure is not retried here: the user stays flagged publishPending and the sweep sends it. */
+  private async publish(userId: string): Promise<void> {
+    if (this.o.publisher) await this.o.publisher.publishUser(userId).catch((error) => this.o.logger.warn({ err: error, userId }, 'change feed publish failed; the sweep retries'));
   }
 
   /**
