@@ -36,7 +36,6 @@
  * Determinism: every time written comes from the event (`fetchedAt`) and every new id is derived from the data, so
  * replaying the same events into an empty store gives the same documents (`checksum`).
  */
-import { FeedMemory } from './feed-memory';
 import { AppError } from '@ais/platform-errors';
 import type { Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
@@ -44,6 +43,7 @@ import { balanceAsOf, balanceId, normaliseBalance, sameBalance, type BalanceValu
 import { canonicalJson, contentHash, sha256Hex } from '../domain/canonical';
 import { DEFAULT_RULES, reconcileTransactions, type FetchedTransaction, type ReconcileRules, type StoredTx, type TxContent, type TxOp } from '../domain/dedupe';
 import { matchAccounts, newAccountId, type AccountKind, type FetchedAccount, type MatchRule } from '../domain/identity';
+import { FeedMemory } from './feed-memory';
 
 export const RECON_INDEXES = {
   accountsByUser: 'accounts_user',
@@ -236,7 +236,6 @@ export interface ReEnrichResult extends ApplyResult {
   unknown: number;
 }
 
-/** The hash `enrichmentHash` holds ('' for none). */
 /** A transaction row changed by a completed write: its whole document (a new row) or the fields set on it. */
 export type WrittenTx = { id: string; doc: TransactionDoc; set?: undefined } | { id: string; doc?: undefined; set: Partial<TransactionDoc> };
 
@@ -252,6 +251,7 @@ export interface TransactionWriteListener {
   unknown(userId: string): void;
 }
 
+/** The hash `enrichmentHash` holds ('' for none). */
 export function enrichmentHashOf(e: StoredEnrichment | null | undefined): string {
   return e ? contentHash(e) : '';
 }
