@@ -44,7 +44,7 @@ import { addDays, backfillWindows, dayOf, type DayWindow } from '../apps/data-fe
 import { authorizeMockUser } from '../apps/data-fetcher/test/support/mock-user';
 import { readApi, startFetchStack, type FetchStack } from '../tests/integration/fetch-harness';
 import { committedToEnd } from './kafka';
-import { cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, seconds, sleep, stackPids } from './proc';
+import { benchServiceEnv, cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, seconds, sleep, stackPids } from './proc';
 
 const LOGIN = process.env['BENCH_CONSENT_USER'] ?? 'heavy';
 const RUNS = Number(process.env['BENCH_CONSENT_RUNS'] ?? 2);
@@ -57,10 +57,6 @@ const SCOPES = ['info', 'accounts', 'balance', 'cards', 'transactions', 'direct_
 const WINDOW_MONTHS = Number(process.env['BENCH_CONSENT_WINDOW_MONTHS'] ?? 12);
 const INSERT_BATCH = 500;
 const TARGET_RATIO = 1.5;
-
-/** BENCH_RECONCILIATION_<VAR>: <VAR> set on reconciliation (tuning experiments, a profiler through NODE_OPTIONS). */
-const reconciliationEnv = (): Record<string, string> =>
-  Object.fromEntries(Object.entries(process.env).flatMap(([k, v]) => (k.startsWith('BENCH_RECONCILIATION_') && v !== undefined ? [[k.slice('BENCH_RECONCILIATION_'.length), v]] : [])));
 
 class BenchFailure extends Error {}
 
@@ -128,7 +124,7 @@ async function main(): Promise<void> {
   /** A Kafka admin answer slower than 10 s counts as "not yet" (the poll goes on; the run's deadline still holds). */
   const withTimeout = (p: Promise<boolean>) => Promise.race([p.catch(() => false), sleep(10_000).then(() => false)]);
   try {
-    fs = await startFetchStack({ pipeline: true, metrics: false, fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS) }, reconciliationEnv: reconciliationEnv() });
+    fs = await startFetchStack({ pipeline: true, metrics: false, fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS) }, reconciliationEnv: benchServiceEnv('reconciliation') });
     const s = fs;
     await s.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 });
     // connection.authorized events: their occurred_at is t0

@@ -50,7 +50,7 @@ import { join } from 'node:path';
 import { kafkaRawSink } from '../apps/data-fetcher/src/domain/fetcher';
 import { loadLabelledSet } from '../apps/enrichment/src/quality/labelled-set';
 import { endOffsets } from './kafka';
-import { childPids, cpuSeconds, peakRssMb, resultsDir } from './proc';
+import { benchServiceEnv, childPids, cpuSeconds, peakRssMb, resultsDir } from './proc';
 
 const SIZES = (process.env['BENCH_PIPELINE_SIZES'] ?? '10000,100000').split(',').map(Number);
 const PER_USER = Number(process.env['BENCH_PIPELINE_TX_PER_USER'] ?? 2_500);
@@ -62,11 +62,6 @@ const PUBLISH_CHUNK = 8; // data-fetcher's fetcherSettings().publishChunk
 const UPSERT_BATCH = 500;
 const DAY = 86_400_000;
 const CLK_TCK = 100;
-/** BENCH_ENRICHMENT_<VAR> / BENCH_RECONCILIATION_<VAR>: <VAR> set on that service (tuning experiments). */
-const serviceEnv = (service: string): Record<string, string> => {
-  const pre = `BENCH_${service.toUpperCase()}_`;
-  return Object.fromEntries(Object.entries(process.env).flatMap(([k, v]) => (k.startsWith(pre) && v !== undefined ? [[k.slice(pre.length), v]] : [])));
-};
 
 class BenchFailure extends Error {}
 
@@ -610,10 +605,10 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
       KAFKA_GROUP_ID: `reconciliation-${ns}`,
       GRPC_PORT: String(await freePort()),
       ENRICHMENT_ADDR: `127.0.0.1:${enrichmentPort}`,
-      ...serviceEnv('reconciliation'),
+      ...benchServiceEnv('reconciliation'),
     });
     procs.push(reconciliation);
-    const enrichment = await startService('enrichment', { ...common, MONGODB_DB: enDb, KAFKA_GROUP_ID: `enrichment-${ns}`, GRPC_PORT: String(enrichmentPort), ...serviceEnv('enrichment') });
+    const enrichment = await startService('enrichment', { ...common, MONGODB_DB: enDb, KAFKA_GROUP_ID: `enrichment-${ns}`, GRPC_PORT: String(enrichmentPort), ...benchServiceEnv('enrichment') });
     procs.push(enrichment);
     await hooks.started?.({ enrichment, reconciliation, rawTopic });
     const t0 = process.hrtime.bigint();
@@ -824,7 +819,7 @@ async function main(): Promise<void> {
     benchmark: 'pipeline: raw events through enrichment and reconciliation to the store and change feed, vs Kafka consume + bulk upsert of the same messages and documents',
     date: started.toISOString(),
     machine,
-    settings: { service_env: { enrichment: serviceEnv('enrichment'), reconciliation: serviceEnv('reconciliation') }, sizes: SIZES, transactions_per_user: PER_USER, months: MONTHS, window_months: WINDOW_MONTHS, tracing: TRACING, raw_topic_partitions: 3, upsert_batch: UPSERT_BATCH },
+    settings: { service_env: { enrichment: benchServiceEnv('enrichment'), reconciliation: benchServiceEnv('reconciliation') }, sizes: SIZES, transactions_per_user: PER_USER, months: MONTHS, window_months: WINDOW_MONTHS, tracing: TRACING, raw_topic_partitions: 3, upsert_batch: UPSERT_BATCH },
     ceiling_definition:
       'serial: per-transaction cost of a plain kafkajs consumer reading the raw topic start to end plus that of an unordered bulk upsert (bulkWrite updateOne+upsert, ordered:false, 500 per call, one call at a time) of the stored transaction documents into a fresh collection with the same indexes; ratio = ceiling µs/tx / pipeline µs/tx (1 = as fast as the ceiling). The slowest single stage is reported beside it.',
     targets: { ratio_pipeline_to_serial_ceiling_at_least: 0.5, per_tx_1m_over_10k_at_most: 1.2 },

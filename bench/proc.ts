@@ -19,6 +19,12 @@ export function resultsDir(): string {
   return out;
 }
 
+/** BENCH_<SERVICE>_<VAR> (service name upper-cased, `-` as `_`): <VAR> set on that service (tuning experiments, a profiler through NODE_OPTIONS). */
+export function benchServiceEnv(service: string): Record<string, string> {
+  const pre = `BENCH_${service.toUpperCase().replace(/-/g, '_')}_`;
+  return Object.fromEntries(Object.entries(process.env).flatMap(([k, v]) => (k.startsWith(pre) && v !== undefined ? [[k.slice(pre.length), v]] : [])));
+}
+
 export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 export const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
