@@ -677,23 +677,20 @@ export class ReconciliationStore {
       }
     });
     const inserted = await this.tellingListeners(userId, () => this.bulkWriteTransactionOps(ops, writes));
+    // the rows changed: an add that inserted its row (one that did not leaves a gap), every modify and remove (rows
+    // read just before: single writer); touches take no number
+    const rows = inserted ? written.filter((w, i): w is WrittenTx => w !== undefined && ops[i]!.op !== 'touch' && (ops[i]!.op !== 'add' || inserted.has(i))) : [];
     if (!inserted) this.feed.forget(userId);
-    // an add counts when it inserted its row; modifies and removes change rows read just before (single writer)
-    const changed = (w: WrittenTx | undefined, i: number): w is WrittenTx => w !== undefined && ops[i]!.op !== 'touch' && (ops[i]!.op !== 'add' || inserted?.has(i) === true);
-    if (inserted) {
-      ops.forEach((o, i) => {
-        const w = written[i];
-        if (!w) return;
-        if (o.op === 'touch') return this.feed.touched(userId, w.id, w.set!);
-        if (o.op === 'add' && !inserted.has(i)) return; // its number carries no row: a gap
-        const before = docs.get(w.id);
-        if (w.doc) this.feed.wrote(userId, w.doc.seq, w.doc);
-        else if (before) this.feed.wrote(userId, w.set.seq!, { ...before, ...w.set });
-        else this.feed.elsewhere(userId, [{ id: w.id, seq: w.set.seq! }]);
-      });
+    else {
+      for (const [i, o] of ops.entries()) if (o.op === 'touch') this.feed.touched(userId, o.id, written[i]!.set!);
+      for (const r of rows) {
+        const before = docs.get(r.id);
+        if (r.doc) this.feed.wrote(userId, r.doc.seq, r.doc);
+        else if (before) this.feed.wrote(userId, r.set.seq!, { ...before, ...r.set });
+        else this.feed.elsewhere(userId, [{ id: r.id, seq: r.set.seq! }]);
+      }
     }
     if (changes > 0) {
-      const rows = written.filter(changed);
       for (const l of this.listeners) {
         if (inserted) l.written(userId, rows, seq - 1);
         else l.unknown(userId);
