@@ -185,7 +185,7 @@ describe('reconciliation store (real server)', () => {
     expect(kept).toMatchObject({ categoryOverride: 'Groceries', notes: 'split with Bob', tags: ['shared'], seq: edit.firstSeq });
   });
 
-  it('the upsert key is unique per user; a store with the former compound index gets the new one', async () => {
+  it('the row key is unique per user; a store with the former compound index gets the new one', async () => {
     // a store created by an earlier release: transactions with the compound unique {userId, dedupeKey} index
     const db = `it_recon_${randomBytes(4).toString('hex')}`;
     const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db, logger });
@@ -211,10 +211,21 @@ describe('reconciliation store (real server)', () => {
     await store.transactions.deleteOne({ _id: row._id });
     const moved = { ...row, _id: 'txn_moved', bookedAt: new Date(T0.getTime() - 400 * DAY) };
     await store.transactions.insertOne(moved);
+    const told: string[] = [];
+    store.listen({ written: (_u, rows) => told.push(...rows.map((r) => r.id)), unknown: () => told.push('unknown') });
+    const before = (await store.state.findOne({ _id: 'u6' }))!.seq;
     await expect(applyAll(store, 'u6', firstSync())).resolves.toBeGreaterThanOrEqual(0);
     expect(await store.transactions.countDocuments({ userId: 'u6' })).toBe(count);
     expect(await store.transactions.findOne({ _id: 'txn_moved' })).toEqual(moved);
     expect(await store.transactions.findOne({ _id: row._id })).toBeNull();
+    // the refused add was not written: no listener hears of it, and the change feed has no change for it (its
+    // number is a gap), whether published from memory or read from the store
+    expect(told).not.toContain(row._id);
+    expect(told).not.toContain('unknown');
+    const after = (await store.state.findOne({ _id: 'u6' }))!.seq;
+    const remembered = store.feed.changes('u6', before, after);
+    expect(remembered).toBeDefined();
+    expect(remembered!.docs.map((d) => d._id)).not.toContain(row._id);
   });
 
   describe('hot queries use their named indexes', () => {
