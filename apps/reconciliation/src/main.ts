@@ -59,7 +59,7 @@ async function main(): Promise<void> {
         // and so is what the change feed remembers of their writes (data/feed-memory.ts)
         onGroupJoin: () => {
           analysis.forgetAll();
-          store.feed.forgetAll();
+          store.forgetAll();
         },
       },
     });

@@ -100,7 +100,7 @@ export class Erasures {
       // the only deletion of transactions: nothing held in memory may keep them (analysis' cached history, what the
       // change feed remembers of the user's writes), dropped before the deletes so that a failure part-way keeps none
       this.analysis.forget(userId);
-      this.store.feed.forget(userId);
+      this.store.forget(userId);
       const results = await Promise.all([
         this.store.transactions.deleteMany(inAccounts),
         this.store.balances.deleteMany(inAccounts),

@@ -261,6 +261,23 @@ export const EDIT_REQUEST_IDS_KEPT = 50;
 
 const DAY = 86_400_000;
 
+/**
+ * The rows one message of a transactions result was reconciled against (the account's rows in the read range and
+ * its live pending rows), as they are after that message's write: what the result's next message would read.
+ */
+interface ResultRows {
+  accountId: string;
+  fetchId: string;
+  status: 'booked' | 'pending';
+  from: number;
+  to: number;
+  docs: Map<string, TransactionDoc>;
+}
+
+/** Bounds on `resultRows`: rows kept for one user, and users kept (the oldest goes first). */
+const RESULT_ROWS_MAX = 10_000;
+const RESULT_ROWS_USERS = 16;
+
 export class ReconciliationStore {
   readonly accounts: mongo.Collection<AccountDoc>;
   readonly transactions: mongo.Collection<TransactionDoc>;
@@ -270,6 +287,8 @@ export class ReconciliationStore {
   private readonly listeners = new Set<TransactionWriteListener>();
   /** What this process wrote of its users' transactions, for the change feed (data/feed-memory.ts). */
   readonly feed = new FeedMemory();
+  /** Per user, the rows the next message of a split result reads (see `applyTransactions`). */
+  private readonly resultRows = new Map<string, ResultRows>();
 
   constructor(
     conn: Connection,
@@ -343,7 +362,7 @@ export class ReconciliationStore {
       return await write();
     } catch (err) {
       for (const l of this.listeners) l.unknown(userId);
-      this.feed.forget(userId);
+      this.forget(userId);
       throw err;
     }
   }
@@ -409,6 +428,8 @@ export class ReconciliationStore {
    * user's partition is the only caller. The reservation is written before the documents that carry the numbers.
    */
   async reserveSeq(userId: string, n: number): Promise<number> {
+    // any write that takes numbers may change rows a held result read covers (analysis, re-enrichment): read again
+    this.resultRows.delete(userId);
     const state = await this.state.findOne({ _id: userId });
     const first = (state?.seq ?? 0) + 1;
     await this.state.updateOne({ _id: userId }, { $set: { seq: first + n - 1 }, $setOnInsert: { committedSeq: 0, links: [] } }, { upsert: true });
@@ -559,20 +580,30 @@ export class ReconciliationStore {
 
   private async applyTransactions(userId: string, batch: Batch, p: Extract<BatchPayload, { kind: 'transactions' | 'pending_transactions' }>): Promise<ApplyResult> {
     const account = await this.internalAccount(userId, p.providerAccountId);
-    const status = p.kind === 'transactions' ? 'booked' : 'pending';
+    const status = p.kind === 'transactions' ? ('booked' as const) : ('pending' as const);
     const times = p.transactions.map((t) => (t.timestamp ?? new Date(0)).getTime());
     const lo = Math.min(p.window?.from.getTime() ?? Infinity, ...times, batch.fetchedAt.getTime());
     const hi = Math.max(p.window?.to.getTime() ?? -Infinity, ...times);
-    const [inWindow, pending] = await Promise.all([
-      this.cursors.window(userId, account._id, new Date(lo - 2 * DAY), new Date(hi + 2 * DAY)).toArray(),
-      this.cursors.livePending(userId, account._id).toArray(),
-    ]);
-    const stored = new Map<string, StoredTx>();
-    const docs = new Map<string, TransactionDoc>();
-    for (const d of [...inWindow, ...pending]) {
-      stored.set(d._id, { ...d, id: d._id });
-      docs.set(d._id, d);
+    const from = lo - 2 * DAY;
+    const to = hi + 2 * DAY;
+    // A result of more than 500 rows arrives as several messages, one after another on the user's partition, each
+    // reconciled against the same rows: the previous message's rows, brought up to date with its write, are what a
+    // read would return now, because nothing else wrote the user's transactions in between. That holds under the
+    // SINGLE WRITER PER USER (file comment): every other write of them takes numbers (`reserveSeq` drops the held
+    // rows) or is an erasure or a failed write (`forget`), and a rebalance drops them all (`forgetAll`).
+    const held = this.resultRows.get(userId);
+    this.resultRows.delete(userId);
+    let docs: Map<string, TransactionDoc>;
+    if (held && held.accountId === account._id && held.fetchId === batch.fetchId && held.status === status && held.from === from && held.to === to) {
+      docs = held.docs;
+    } else {
+      const [inWindow, pending] = await Promise.all([
+        this.cursors.window(userId, account._id, new Date(from), new Date(to)).toArray(),
+        this.cursors.livePending(userId, account._id).toArray(),
+      ]);
+      docs = new Map([...inWindow, ...pending].map((d) => [d._id, d]));
     }
+    const stored = new Map<string, StoredTx>([...docs.values()].map((d) => [d._id, { ...d, id: d._id }]));
     const enrichments = p.enrichments ?? [];
     if (enrichments.length > 0 && enrichments.length !== p.transactions.length) {
       throw new AppError({
@@ -595,12 +626,51 @@ export class ReconciliationStore {
       completeResult: p.batch.complete && p.batch.index === p.batch.count - 1,
       rules: this.rules,
     });
-    return this.writeTransactionOps(userId, batch, account, ops, enrichments, docs);
+    const more = p.batch.index < p.batch.count - 1;
+    const keep = more ? { accountId: account._id, fetchId: batch.fetchId, status, from, to } : undefined;
+    return this.writeTransactionOps(userId, batch, account, ops, enrichments, docs, keep);
+  }
+
+  /** The rows of `docs` after a write (`changed`: id → the document now stored), limited to what the read covers. */
+  private keepResultRows(userId: string, keep: Omit<ResultRows, 'docs'>, docs: ReadonlyMap<string, TransactionDoc>, changed: ReadonlyMap<string, TransactionDoc>): void {
+    const next = new Map(docs);
+    for (const [id, doc] of changed) next.set(id, doc);
+    // what the two reads return: rows booked in the range, and the account's live pending rows
+    for (const [id, d] of next) {
+      const t = d.bookedAt.getTime();
+      if (!((t >= keep.from && t <= keep.to) || (d.status === 'pending' && !d.removed))) next.delete(id);
+    }
+    if (next.size > RESULT_ROWS_MAX) return;
+    if (this.resultRows.size >= RESULT_ROWS_USERS) this.resultRows.delete(this.resultRows.keys().next().value!);
+    this.resultRows.set(userId, { ...keep, docs: next });
+  }
+
+  /** Drops what this process holds of a user's rows (an erasure, a write that failed part-way). */
+  forget(userId: string): void {
+    this.resultRows.delete(userId);
+    this.feed.forget(userId);
+  }
+
+  /** Drops what this process holds of every user's rows (the consumer group rebalanced). */
+  forgetAll(): void {
+    this.resultRows.clear();
+    this.feed.forgetAll();
   }
 
   /** `docs`: the stored documents the ops were computed from (by id; what a modify, remove or touch changes). */
-  private async writeTransactionOps(userId: string, batch: Batch, account: AccountDoc, ops: TxOp[], enrichments: readonly (StoredEnrichment | null)[], docs: ReadonlyMap<string, TransactionDoc>): Promise<ApplyResult> {
-    if (ops.length === 0) return { changes: 0, touched: 0 };
+  private async writeTransactionOps(
+    userId: string,
+    batch: Batch,
+    account: AccountDoc,
+    ops: TxOp[],
+    enrichments: readonly (StoredEnrichment | null)[],
+    docs: ReadonlyMap<string, TransactionDoc>,
+    keep?: Omit<ResultRows, 'docs'>,
+  ): Promise<ApplyResult> {
+    if (ops.length === 0) {
+      if (keep) this.keepResultRows(userId, keep, docs, new Map());
+      return { changes: 0, touched: 0 };
+    }
     const changes = ops.filter((o) => o.op !== 'touch').length;
     let seq = changes > 0 ? await this.reserveSeq(userId, changes) : 0;
     const first = seq;
@@ -684,17 +754,32 @@ export class ReconciliationStore {
     // the rows changed: an add that inserted its row (one that did not leaves a gap), every modify and remove (rows
     // read just before: single writer); touches take no number
     const rows = written.filter((w, i): w is WrittenTx => w !== undefined && ops[i]!.op !== 'touch' && (ops[i]!.op !== 'add' || inserted.has(i)));
-    for (const [i, o] of ops.entries()) if (o.op === 'touch') this.feed.touched(userId, o.id, written[i]!.set!);
+    // id → the document now stored, for the rows this write changed and whose stored document was read
+    const changed = new Map<string, TransactionDoc>();
+    for (const [i, o] of ops.entries()) {
+      if (o.op !== 'touch') continue;
+      const set = written[i]!.set!;
+      this.feed.touched(userId, o.id, set);
+      const before = docs.get(o.id);
+      if (before) changed.set(o.id, { ...before, ...set });
+    }
     for (const r of rows) {
       const before = docs.get(r.id);
+      if (r.doc) changed.set(r.id, r.doc);
+      else if (before) changed.set(r.id, { ...before, ...r.set });
       if (r.doc) this.feed.wrote(userId, r.doc.seq, r.doc);
-      else if (before) this.feed.wrote(userId, r.set.seq!, { ...before, ...r.set });
+      else if (before) this.feed.wrote(userId, r.set.seq!, changed.get(r.id)!);
       else this.feed.elsewhere(userId, [{ id: r.id, seq: r.set.seq! }]);
     }
     if (changes > 0) {
       for (const l of this.listeners) l.written(userId, rows, seq - 1);
       await this.commitSeq(userId, seq - 1);
     }
+    // held for the result's next message only when every changed row is known: not after a refused add (the row
+    // stored under its key or id was outside the read) nor a change of a row that was not read
+    const refused = ops.some((o, i) => o.op === 'add' && !inserted.has(i));
+    const unread = ops.some((o) => o.op !== 'add' && !docs.has(o.id));
+    if (keep && !refused && !unread) this.keepResultRows(userId, keep, docs, changed);
     return changes > 0 ? { changes, firstSeq: first, lastSeq: seq - 1, touched: ops.length - changes } : { changes: 0, touched: ops.length };
   }
 
