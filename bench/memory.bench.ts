@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { readApi, startFetchStack, waitFor, waitForStoreSettled } from '../tests/integration/fetch-harness';
 import { ReconciliationStore } from '../apps/reconciliation/src/data/store';
 import { kafkaLogBytes, runSize, storeFootprint, type Footprint, type SizeResult } from './pipeline.bench';
-import { cpuSeconds } from './proc';
+import { benchServiceEnv, cpuSeconds } from './proc';
 import { RssSampler, type RssStats } from './rss';
 
 const SERVICES = ['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'] as const;
@@ -177,14 +177,19 @@ const bareMessages = (c: Child): number => Number(/messages (\d+)\s*$/.exec(c.ou
 // ---------------------------------------------------------------------------------------------------------------
 // The data plane
 
+/** The image's ENV that shapes a process' memory: V8's flags and glibc's allocator. */
+const MEMORY_ENV = new Set(['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_']);
+
 /** The env each service gets on top of the harness's: the image's ENV in bundle mode, and the heap sampler. */
 function serviceEnv(service: ServiceName): Record<string, string> {
   const image = RUNTIME === 'bundle' ? dockerfileEnv(readFileSync(join(REPO_ROOT, 'apps', service, 'Dockerfile'), 'utf8')) : {};
   // the harness's own settings win over the image's (loopback hosts, ports, no TLS, so not NODE_ENV=production,
   // which refuses insecure gRPC): only what shapes memory is kept
-  const kept = Object.fromEntries(Object.entries(image).filter(([k]) => k === 'NODE_OPTIONS'));
-  const nodeOptions = [kept['NODE_OPTIONS'], process.env[`BENCH_${service.toUpperCase().replace('-', '_')}_NODE_OPTIONS`], HEAP_REQUIRE].filter(Boolean).join(' ');
-  return { ...kept, NODE_OPTIONS: nodeOptions, HEAP_STATS_DIR: heapDir };
+  const kept = Object.fromEntries(Object.entries(image).filter(([k]) => MEMORY_ENV.has(k)));
+  // BENCH_<SERVICE>_<VAR> (bench/proc.ts) for experiments; its NODE_OPTIONS are added to the image's
+  const bench = benchServiceEnv(service);
+  const nodeOptions = [kept['NODE_OPTIONS'], bench['NODE_OPTIONS'], HEAP_REQUIRE].filter(Boolean).join(' ');
+  return { ...kept, ...bench, NODE_OPTIONS: nodeOptions, HEAP_STATS_DIR: heapDir };
 }
 
 async function dataPlane(stack: StackHandle): Promise<{ phases: Phase[]; bare: Phase[]; detail: Record<string, unknown> }> {
@@ -345,9 +350,10 @@ async function main(): Promise<void> {
     plane = await dataPlane(stack);
 
     console.log(`==> the pipeline load: ${PIPELINE_SIZE} transactions (bench/pipeline.bench.ts)`);
-    for (const s of ['enrichment', 'reconciliation'] as const) process.env[`BENCH_${s.toUpperCase()}_NODE_OPTIONS`] = serviceEnv(s).NODE_OPTIONS!;
-    process.env['BENCH_ENRICHMENT_HEAP_STATS_DIR'] = heapDir;
-    process.env['BENCH_RECONCILIATION_HEAP_STATS_DIR'] = heapDir;
+    // runSize starts these two with benchServiceEnv: hand it the same env as the data plane's (heap sampler included)
+    for (const s of ['enrichment', 'reconciliation'] as const) {
+      for (const [k, v] of Object.entries(serviceEnv(s))) process.env[`BENCH_${s.toUpperCase()}_${k}`] = v;
+    }
     let sampler: RssSampler | undefined;
     let bare: Child | undefined;
     let pids: Record<string, number> = {};

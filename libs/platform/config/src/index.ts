@@ -94,6 +94,16 @@ export const commonSchema = z.object({
     .describe(
       'Read by Node.js itself, before the service starts. Each image sets V8 heap limits here (`--max-old-space-size`, `--max-semi-space-size`) so that the service stays under its memory target; measured in docs/BENCHMARKS.md, "Resident memory". A value set in a deployment replaces the image\'s, so keep those flags in it.',
     ),
+  MALLOC_ARENA_MAX: z
+    .string()
+    .regex(/^[1-9]\d*$/, 'a positive integer')
+    .optional()
+    .describe('Read by glibc\'s allocator, not the service: how many malloc arenas the process may use. Each image sets 2 (glibc\'s default is 8 per core, each holding on to freed memory); measured with MALLOC_MMAP_THRESHOLD_ in docs/BENCHMARKS.md, "Resident memory".'),
+  MALLOC_MMAP_THRESHOLD_: z
+    .string()
+    .regex(/^\d+$/, 'a number of bytes')
+    .optional()
+    .describe('Read by glibc\'s allocator, not the service: allocations of at least this many bytes get their own memory map, returned to the system when freed. Each image sets 131072 (128 KiB), which also stops glibc from raising the threshold as it does by default, after which the driver\'s and Kafka\'s large transient buffers stay in the heap as resident memory; measured in docs/BENCHMARKS.md, "Resident memory".'),
 });
 
 /** The Prometheus endpoint (`GET /metrics`, its own HTTP server): METRICS_PORT 0 or unset = off. */
