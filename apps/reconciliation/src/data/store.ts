@@ -613,8 +613,9 @@ export class ReconciliationStore {
         retriable: false,
       });
     }
+    const enrichmentHashes = enrichments.map(enrichmentHashOf);
     const ops = reconcileTransactions({
-      enrichmentHashes: enrichments.map(enrichmentHashOf),
+      enrichmentHashes,
       userId,
       accountId: account._id,
       status,
@@ -628,7 +629,7 @@ export class ReconciliationStore {
     });
     const more = p.batch.index < p.batch.count - 1;
     const keep = more ? { accountId: account._id, fetchId: batch.fetchId, status, from, to } : undefined;
-    return this.writeTransactionOps(userId, batch, account, ops, enrichments, docs, keep);
+    return this.writeTransactionOps(userId, batch, account, ops, enrichments, enrichmentHashes, docs, keep);
   }
 
   /** The rows of `docs` after a write (`changed`: id → the document now stored), limited to what the read covers. */
@@ -664,6 +665,7 @@ export class ReconciliationStore {
     account: AccountDoc,
     ops: TxOp[],
     enrichments: readonly (StoredEnrichment | null)[],
+    enrichmentHashes: readonly string[],
     docs: ReadonlyMap<string, TransactionDoc>,
     keep?: Omit<ResultRows, 'docs'>,
   ): Promise<ApplyResult> {
@@ -678,7 +680,7 @@ export class ReconciliationStore {
     // a row that comes without enrichment keeps the stored one (no field written)
     const enrichmentOf = (row: number): Pick<TransactionDoc, 'enrichment' | 'enrichmentHash'> => {
       const e = enrichments[row];
-      return e ? { enrichment: e, enrichmentHash: enrichmentHashOf(e) } : {};
+      return e ? { enrichment: e, enrichmentHash: enrichmentHashes[row]! } : {};
     };
     // what each op with a sequence number writes, for the listeners (index = the op's)
     const written: (WrittenTx | undefined)[] = [];
