@@ -603,7 +603,7 @@ export class ReconciliationStore {
       ]);
       docs = new Map([...inWindow, ...pending].map((d) => [d._id, d]));
     }
-    const stored = new Map<string, StoredTx>([...docs.values()].map((d) => [d._id, { ...d, id: d._id }]));
+    const stored: StoredTx[] = [...docs.values()].map((d) => ({ ...d, id: d._id }));
     const enrichments = p.enrichments ?? [];
     if (enrichments.length > 0 && enrichments.length !== p.transactions.length) {
       throw new AppError({
@@ -620,7 +620,7 @@ export class ReconciliationStore {
       accountId: account._id,
       status,
       rows: p.transactions,
-      stored: [...stored.values()],
+      stored,
       fetchId: batch.fetchId,
       fetchedAt: batch.fetchedAt,
       window: p.window,
@@ -756,32 +756,29 @@ export class ReconciliationStore {
     // the rows changed: an add that inserted its row (one that did not leaves a gap), every modify and remove (rows
     // read just before: single writer); touches take no number
     const rows = written.filter((w, i): w is WrittenTx => w !== undefined && ops[i]!.op !== 'touch' && (ops[i]!.op !== 'add' || inserted.has(i)));
-    // id → the document now stored, for the rows this write changed and whose stored document was read
+    // held for the result's next message only when every changed row is known: not after a refused add (the row
+    // stored under its key or id was outside the read) nor a change of a row that was not read
+    const keeping = keep !== undefined && ops.every((o, i) => (o.op === 'add' ? inserted.has(i) : docs.has(o.id)));
+    // id → the document now stored (kept rows only)
     const changed = new Map<string, TransactionDoc>();
     for (const [i, o] of ops.entries()) {
       if (o.op !== 'touch') continue;
       const set = written[i]!.set!;
       this.feed.touched(userId, o.id, set);
-      const before = docs.get(o.id);
-      if (before) changed.set(o.id, { ...before, ...set });
+      if (keeping) changed.set(o.id, { ...docs.get(o.id)!, ...set });
     }
     for (const r of rows) {
       const before = docs.get(r.id);
-      if (r.doc) changed.set(r.id, r.doc);
-      else if (before) changed.set(r.id, { ...before, ...r.set });
-      if (r.doc) this.feed.wrote(userId, r.doc.seq, r.doc);
-      else if (before) this.feed.wrote(userId, r.set.seq!, changed.get(r.id)!);
-      else this.feed.elsewhere(userId, [{ id: r.id, seq: r.set.seq! }]);
+      const now = r.doc ?? (before ? { ...before, ...r.set } : undefined);
+      if (now) this.feed.wrote(userId, now.seq, now);
+      else this.feed.elsewhere(userId, [{ id: r.id, seq: r.set!.seq! }]);
+      if (keeping && now) changed.set(r.id, now);
     }
     if (changes > 0) {
       for (const l of this.listeners) l.written(userId, rows, seq - 1);
       await this.commitSeq(userId, seq - 1);
     }
-    // held for the result's next message only when every changed row is known: not after a refused add (the row
-    // stored under its key or id was outside the read) nor a change of a row that was not read
-    const refused = ops.some((o, i) => o.op === 'add' && !inserted.has(i));
-    const unread = ops.some((o) => o.op !== 'add' && !docs.has(o.id));
-    if (keep && !refused && !unread) this.keepResultRows(userId, keep, docs, changed);
+    if (keeping) this.keepResultRows(userId, keep, docs, changed);
     return changes > 0 ? { changes, firstSeq: first, lastSeq: seq - 1, touched: ops.length - changes } : { changes: 0, touched: ops.length };
   }
 
