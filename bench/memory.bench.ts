@@ -178,7 +178,7 @@ const bareMessages = (c: Child): number => Number(/messages (\d+)\s*$/.exec(c.ou
 // The data plane
 
 /** The image's ENV that shapes a process' memory: V8's flags and glibc's allocator. */
-const MEMORY_ENV = new Set(['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_']);
+const MEMORY_ENV = new Set(['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_']);
 
 /** The env each service gets on top of the harness's: the image's ENV in bundle mode, and the heap sampler. */
 function serviceEnv(service: ServiceName): Record<string, string> {
