@@ -103,7 +103,7 @@ export const commonSchema = z.object({
     .string()
     .regex(/^\d+$/, 'a number of bytes')
     .optional()
-    .describe('Read by glibc\'s allocator, not the service: allocations of at least this many bytes get their own memory map, returned to the system when freed. Each image sets 131072 (128 KiB), which also stops glibc from raising the threshold as it does by default, after which the driver\'s and Kafka\'s large transient buffers stay in the heap as resident memory; measured in docs/BENCHMARKS.md, "Resident memory".'),
+    .describe('Read by glibc\'s allocator, not the service: allocations of at least this many bytes get their own memory map, returned to the system when freed. Each image sets 131072 (128 KiB), which also stops glibc from raising the threshold as it does by default, after which the driver\'s and Kafka\'s large transient buffers stay resident in malloc\'s arenas; measured in docs/BENCHMARKS.md, "Resident memory".'),
 });
 
 /** The Prometheus endpoint (`GET /metrics`, its own HTTP server): METRICS_PORT 0 or unset = off. */
