@@ -12,12 +12,13 @@ import { AppError } from '@ais/platform-errors';
 import { createGrpcClient, GrpcServer, type GrpcClient } from '@ais/platform-grpc';
 import { stackGrpcTls } from '@ais/testing';
 import { createLogger } from '@ais/platform-logger';
-import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
+import { connectMongo, explainBoundsBothEnds, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { READ_INDEXES, ReadQueries, type TxFilter, type TxKey } from '../src/data/queries';
 import { RECON_INDEXES, ReconciliationStore, type Batch, type TransactionDoc } from '../src/data/store';
 import type { FetchedTransaction } from '../src/domain/dedupe';
+import { transactionView, type TransactionViewDoc } from '../src/domain/view';
 import { reconciliationHandlers, type EditSink } from '../src/grpc/reconciliation.service';
 
 const logger = createLogger({ service: 'reconciliation-read-int', level: 'warn' });
@@ -518,9 +519,11 @@ describe('reconciliation read API (gRPC, real server)', () => {
         classification: [], merchantName: '', runningBalance: null, meta: {}, normalisedProviderTransactionId: '', providerTransactionId: '', removed: false, missingSince: null,
         lastFetchId: null, changeReason: 'content', seq: i + 1, createdSeq: i + 1, changeKind: 'added', createdAt: T0, updatedAt: T0,
         enrichment: { primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE', merchantName: 'M', merchantKey: `wm${i % 3}`, source: 'rule', reason: '', confidence: 1, version: 'v', taxonomy: 't' },
+        recurring: i % 4 === 0 ? { seriesId: `ws_${i % 3}`, cadence: 'monthly' } : null,
+        transferPairId: i % 6 === 0 ? `w_pair_${i}` : null,
       })) as never,
     );
-    const walk = async (f: TxFilter, size: number, read: (after?: TxKey) => Promise<TransactionDoc[]>): Promise<string[]> => {
+    const walk = async (f: TxFilter, size: number, read: (after?: TxKey) => Promise<TransactionViewDoc[]>): Promise<string[]> => {
       const ids: string[] = [];
       let after: TxKey | undefined;
       for (;;) {
@@ -549,6 +552,12 @@ describe('reconciliation read API (gRPC, real server)', () => {
     const all = await walk({}, 7, (after) => queries.transactionPage(CLIENT, U_W, {}, 7, after));
     expect(new Set(all).size).toBe(spots.length);
     expect(all).toHaveLength(spots.length);
+    // a page carries only the view's fields, and shows each row as its whole stored document does
+    const page = await queries.transactionPage(CLIENT, U_W, {}, 500);
+    const stored = new Map((await store.transactions.find({ userId: U_W }).toArray()).map((d) => [d._id, d]));
+    expect(page).toHaveLength(spots.length);
+    expect(page[0]).not.toHaveProperty('dedupeKey');
+    expect(page.map((d) => transactionView(d, undefined))).toEqual(page.map((d) => transactionView(stored.get(d._id)!, undefined)));
   });
 
   describe('hot reads use their named indexes', () => {
@@ -588,6 +597,17 @@ describe('reconciliation read API (gRPC, real server)', () => {
       await uses(c.transactions('client-ix', 'ix-7', {}, 51, after, win), READ_INDEXES.transactionsUserTimeline);
       await uses(c.transactions('client-ix', 'ix-7', { merchantKey: 'm3' }, 51, after, win), READ_INDEXES.transactionsUserMerchant);
       await uses(c.transactions('client-ix', 'ix-7', { accountId: 'ixa_7_1' }, 51, undefined, win), RECON_INDEXES.transactionsTimeline);
+      // a later page's window is cut above by its keyset position, in the index's range: else each page reads every
+      // newer row of the user, and paging through a history costs its square
+      const below = { from: new Date(T0.getTime() - 31 * DAY) };
+      for (const [f, index] of [
+        [{}, READ_INDEXES.transactionsUserTimeline],
+        [{ merchantKey: 'm3' }, READ_INDEXES.transactionsUserMerchant],
+        [{ accountId: 'ixa_7_1' }, RECON_INDEXES.transactionsTimeline],
+      ] as const) {
+        const plan = await c.transactions('client-ix', 'ix-7', f, 51, after, below).explain();
+        expect({ f, bounded: explainBoundsBothEnds(plan, index, 'bookedAt') }).toEqual({ f, bounded: true });
+      }
       await uses(store.cursors.transactionChanges('ix-7', 10, 51, 112), RECON_INDEXES.transactionsChanges);
       await uses(c.bookedInRange('client-ix', 'ix-7', T0, new Date(T0.getTime() + 2 * DAY)), READ_INDEXES.transactionsUserTimeline);
       await uses(c.latestTransaction('client-ix', 'ix-7'), READ_INDEXES.transactionsUserTimeline);

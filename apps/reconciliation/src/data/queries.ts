@@ -13,6 +13,7 @@
 import type { Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
 import type { SeriesDoc } from './analysis';
+import { TRANSACTION_VIEW_FIELDS, type TransactionViewDoc } from '../domain/view';
 import { RECON_INDEXES, type AccountDoc, type BalanceDoc, type ReconciliationStore, type TransactionDoc, type UserEditDoc } from './store';
 
 export const READ_INDEXES = {
@@ -25,6 +26,7 @@ export const READ_INDEXES = {
 export type RecurringSeriesDoc = SeriesDoc;
 
 const DAY_MS = 86_400_000;
+const VIEW_PROJECTION: mongo.Document = Object.fromEntries(TRANSACTION_VIEW_FIELDS.map((k) => [k, 1]));
 /** The first window of a transactions page, in days (see `transactionPage`). */
 export const PAGE_WINDOW_DAYS = 31;
 const PAGE_WINDOWS = 6;
@@ -121,7 +123,10 @@ export class ReadQueries {
       const from = later(f.from, window?.from);
       const to = earlier(f.to, window?.to);
       if (from) range['$gte'] = from;
-      if (to) range['$lt'] = to;
+      // The keyset clause implies bookedAt <= the previous page's last row; said as a bound on the index's range, or
+      // the local store scans every newer row of the user for each page (each later page of a history cost more).
+      if (after && (!to || to.getTime() > after.bookedAt.getTime())) range['$lte'] = after.bookedAt;
+      else if (to) range['$lt'] = to;
       const filter: mongo.Filter<TransactionDoc> = {
         clientId,
         userId,
@@ -133,17 +138,11 @@ export class ReadQueries {
         ...(Object.keys(range).length > 0 ? { bookedAt: range } : {}),
         ...(and.length > 0 ? { $and: and } : {}),
       };
-      if (f.accountId) {
-        return this.transactions.find(filter).sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 }).hint(RECON_INDEXES.transactionsTimeline).limit(limit);
-      }
-      if (f.merchantKey) {
-        return this.transactions
-          .find(filter)
-          .sort({ clientId: 1, userId: 1, 'enrichment.merchantKey': 1, bookedAt: -1, _id: -1 })
-          .hint(READ_INDEXES.transactionsUserMerchant)
-          .limit(limit);
-      }
-      return this.transactions.find(filter).sort({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 }).hint(READ_INDEXES.transactionsUserTimeline).limit(limit);
+      // only the fields the view shows, in one batch (without batchSize the store answers 101 rows, then the rest)
+      const find = (sort: mongo.Sort, index: string) => this.transactions.find(filter).sort(sort).hint(index).limit(limit).batchSize(limit).project<TransactionViewDoc>(VIEW_PROJECTION);
+      if (f.accountId) return find({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 }, RECON_INDEXES.transactionsTimeline);
+      if (f.merchantKey) return find({ clientId: 1, userId: 1, 'enrichment.merchantKey': 1, bookedAt: -1, _id: -1 }, READ_INDEXES.transactionsUserMerchant);
+      return find({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 }, READ_INDEXES.transactionsUserTimeline);
     },
     /** Booked live transactions in a time range (spending summary). */
     bookedInRange: (clientId: string, userId: string, from: Date, to: Date, accountId?: string) =>
@@ -170,8 +169,8 @@ export class ReadQueries {
    * open). The rows and their order are those of the unbounded query (read-api.int-spec compares the two across
    * sparse and dense histories); on MongoDB, which walks the index, an unfilled window costs one more round trip.
    */
-  async transactionPage(clientId: string, userId: string, f: TxFilter, limit: number, after?: TxKey): Promise<TransactionDoc[]> {
-    const out: TransactionDoc[] = [];
+  async transactionPage(clientId: string, userId: string, f: TxFilter, limit: number, after?: TxKey): Promise<TransactionViewDoc[]> {
+    const out: TransactionViewDoc[] = [];
     // rows after `now` (a bank's future-dated booking) are inside the first window, which is open upwards
     const start = (after?.bookedAt ?? f.to ?? new Date()).getTime();
     let to: Date | undefined;

@@ -43,7 +43,37 @@ export function userEditView(edit: UserEditDoc | undefined): reconciliationV1.Us
   };
 }
 
-export function transactionView(doc: TransactionDoc, edit: UserEditDoc | undefined): reconciliationV1.Transaction {
+/**
+ * The stored fields a transaction's view reads. The read API's pages fetch only these (data/queries.ts): a stored
+ * row also carries its dedupe keys, hashes, the bank's meta and change bookkeeping, about 40% of its bytes, and the
+ * local store's cost of returning a row grows with its size. `transactionView` takes this shape, so a field it
+ * starts to read must be added here or it does not compile.
+ */
+export const TRANSACTION_VIEW_FIELDS = [
+  '_id',
+  'accountId',
+  'status',
+  'bookedAt',
+  'amount',
+  'currency',
+  'description',
+  'transactionType',
+  'transactionCategory',
+  'classification',
+  'merchantName',
+  'enrichment',
+  'recurring',
+  'transferPairId',
+  'runningBalance',
+  'providerTransactionId',
+  'normalisedProviderTransactionId',
+  'updatedAt',
+  'seq',
+] as const satisfies readonly (keyof TransactionDoc)[];
+
+export type TransactionViewDoc = Pick<TransactionDoc, (typeof TRANSACTION_VIEW_FIELDS)[number]>;
+
+export function transactionView(doc: TransactionViewDoc, edit: UserEditDoc | undefined): reconciliationV1.Transaction {
   const enriched = category(doc.enrichment);
   const override = edit?.categoryOverride ?? '';
   const effective: reconciliationV1.Category | undefined = override

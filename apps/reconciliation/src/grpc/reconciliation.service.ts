@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { erasureView, type Erasures } from '../data/erasure';
 import type { ReadQueries, TxFilter, TxKey } from '../data/queries';
 import type { AccountDoc, BalanceDoc, TransactionDoc, UserEditDoc } from '../data/store';
-import { accountView, balanceView, primaryOfDetailed, signedAmount, transactionView } from '../domain/view';
+import { accountView, balanceView, primaryOfDetailed, signedAmount, transactionView, type TransactionViewDoc } from '../domain/view';
 import { DecimalSum, magnitude } from './money';
 
 // ---- opaque tokens (base64url JSON, validated field by field: anything else is INVALID_ARGUMENT) ----
@@ -189,7 +189,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
     return account;
   }
 
-  async function transactionViews(userId: string, docs: TransactionDoc[]): Promise<reconciliationV1.Transaction[]> {
+  async function transactionViews(userId: string, docs: TransactionViewDoc[]): Promise<reconciliationV1.Transaction[]> {
     const edits = await q.editsByTarget(userId, 'transaction', docs.map((d) => d._id));
     return docs.map((d) => transactionView(d, edits.get(d._id)));
   }

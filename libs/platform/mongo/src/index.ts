@@ -208,3 +208,41 @@ export function explainUsesIndex(explain: unknown, indexName: string): boolean {
   }
   return false;
 }
+
+const UNBOUNDED_KEY = /^(MaxKey|MinKey|new Date\(-?922337203685477580[78]\)|(-?inf(inity)?))$/i;
+
+/**
+ * Whether the scan of the index `indexName` in a query plan is bounded on `field` from both sides: the range it
+ * reads is cut above and below by the query, not only filtered row by row after it was read. A keyset page with no
+ * upper bound on its sort field reads every row above its position, so its cost grows with the depth of the page.
+ * MongoDB gives the IXSCAN stage's `indexBounds[field]` (strings like `[new Date(…), new Date(…)]`; an open end is
+ * MinKey/MaxKey or the infinite date). The local server gives PostgreSQL's `Index Cond`, whose operands are BSON
+ * documents in hex of one key each: `@>=`/`@>` bound below, `@<=`/`@<` above, `@=` both.
+ */
+export function explainBoundsBothEnds(explain: unknown, indexName: string, field: string): boolean {
+  const planner = (explain as { queryPlanner?: { winningPlan?: unknown; Plan?: unknown } } | null)?.queryPlanner;
+  const stack: unknown[] = [planner?.winningPlan ?? planner?.Plan ?? explain];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (Array.isArray(node)) stack.push(...(node as unknown[]));
+    else if (node && typeof node === 'object') {
+      const record = node as Record<string, unknown>;
+      if (record['indexName'] === indexName) {
+        const bounds = (record['indexBounds'] as Record<string, string[]> | undefined)?.[field];
+        if (!bounds || bounds.length === 0) return false;
+        return bounds.every((b) => b.replace(/^[[(]|[\])]$/g, '').split(/,\s*/).every((end) => !UNBOUNDED_KEY.test(end.trim())));
+      }
+      if (record['Index Name'] === indexName) {
+        const sides = new Set<string>();
+        for (const m of String(record['Index Cond'] ?? '').matchAll(/@(<=|<|>=|>|=)\)? '?BSONHEX([0-9a-f]+)/g)) {
+          if (!Object.keys(mongoose.mongo.BSON.deserialize(Buffer.from(m[2]!, 'hex'))).includes(field)) continue;
+          if (m[1] !== '<' && m[1] !== '<=') sides.add('lower');
+          if (m[1] !== '>' && m[1] !== '>=') sides.add('upper');
+        }
+        return sides.size === 2;
+      }
+      stack.push(...Object.values(record));
+    }
+  }
+  return false;
+}
