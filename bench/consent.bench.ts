@@ -28,7 +28,8 @@
  *   baseline: the CPU ratio holds up on a shared machine, where wall-clock time depends on the other load.
  *
  * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 2;
- *      BENCH_RESULTS_DIR for another results directory; BENCH_RECONCILIATION_<VAR> sets <VAR> on reconciliation).
+ *      BENCH_RESULTS_DIR for another results directory; BENCH_<SERVICE>_<VAR> sets <VAR> on that service, e.g.
+ *      BENCH_RECONCILIATION_NODE_OPTIONS).
  *      Writes consent.json.
  */
 import { bindings, TOPICS, topicName } from '@ais/contracts-events';
@@ -124,7 +125,15 @@ async function main(): Promise<void> {
   /** A Kafka admin answer slower than 10 s counts as "not yet" (the poll goes on; the run's deadline still holds). */
   const withTimeout = (p: Promise<boolean>) => Promise.race([p.catch(() => false), sleep(10_000).then(() => false)]);
   try {
-    fs = await startFetchStack({ pipeline: true, metrics: false, fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS) }, reconciliationEnv: benchServiceEnv('reconciliation') });
+    fs = await startFetchStack({
+      pipeline: true,
+      metrics: false,
+      fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS), ...benchServiceEnv('data-fetcher') },
+      gatewayEnv: benchServiceEnv('auth-gateway'),
+      tokenVaultEnv: benchServiceEnv('token-vault'),
+      enrichmentEnv: benchServiceEnv('enrichment'),
+      reconciliationEnv: benchServiceEnv('reconciliation'),
+    });
     const s = fs;
     await s.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 });
     // connection.authorized events: their occurred_at is t0
