@@ -15,7 +15,7 @@ import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainBoundsBothEnds, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { READ_INDEXES, ReadQueries, type TxFilter, type TxKey } from '../src/data/queries';
+import { MAX_WINDOW_MS, MIN_WINDOW_MS, READ_INDEXES, ReadQueries, windowHint, type TxFilter, type TxKey } from '../src/data/queries';
 import { RECON_INDEXES, ReconciliationStore, type Batch, type TransactionDoc } from '../src/data/store';
 import type { FetchedTransaction } from '../src/domain/dedupe';
 import { transactionView, type TransactionViewDoc } from '../src/domain/view';
@@ -523,14 +523,16 @@ describe('reconciliation read API (gRPC, real server)', () => {
         transferPairId: i % 6 === 0 ? `w_pair_${i}` : null,
       })) as never,
     );
-    const walk = async (f: TxFilter, size: number, read: (after?: TxKey) => Promise<TransactionViewDoc[]>): Promise<string[]> => {
+    // the next page's key: the last row, and a first window as the handler hints it (`windowHint`) or fixed
+    const walk = async (f: TxFilter, size: number, read: (after?: TxKey) => Promise<TransactionViewDoc[]>, hint?: number | 'hint'): Promise<string[]> => {
       const ids: string[] = [];
       let after: TxKey | undefined;
       for (;;) {
         const page = await read(after);
         ids.push(...page.map((d) => d._id));
         if (page.length < size) return ids;
-        after = { bookedAt: page.at(-1)!.bookedAt, id: page.at(-1)!._id };
+        const windowMs = hint === 'hint' ? windowHint(page) : hint;
+        after = { bookedAt: page.at(-1)!.bookedAt, id: page.at(-1)!._id, ...(windowMs ? { windowMs } : {}) };
       }
     };
     const filters: TxFilter[] = [
@@ -543,9 +545,12 @@ describe('reconciliation read API (gRPC, real server)', () => {
     ];
     for (const f of filters) {
       for (const size of [1, 7, 50, 500]) {
-        const windowed = await walk(f, size, (after) => queries.transactionPage(CLIENT, U_W, f, size, after));
         const unbounded = await walk(f, size, (after) => queries.cursors.transactions(CLIENT, U_W, f, size, after).toArray());
-        expect({ f, size, ids: windowed }).toEqual({ f, size, ids: unbounded });
+        // fixed first windows at the sizes of a few pages (size 1 walks every row, 154 pages)
+        for (const hint of size === 1 ? ([undefined, 'hint'] as const) : ([undefined, 'hint', MIN_WINDOW_MS, 40 * DAY, MAX_WINDOW_MS] as const)) {
+          const windowed = await walk(f, size, (after) => queries.transactionPage(CLIENT, U_W, f, size, after), hint);
+          expect({ f, size, hint, ids: windowed }).toEqual({ f, size, hint, ids: unbounded });
+        }
       }
     }
     // and the walk saw every row once (the unfiltered one)

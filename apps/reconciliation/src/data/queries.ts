@@ -30,6 +30,8 @@ const VIEW_PROJECTION: mongo.Document = Object.fromEntries(TRANSACTION_VIEW_FIEL
 /** The first window of a transactions page, in days (see `transactionPage`). */
 export const PAGE_WINDOW_DAYS = 31;
 const PAGE_WINDOWS = 6;
+/** The default lower ends of a page's bounded windows, below its start: 31 d, then each window 4× the last. */
+const WINDOW_ENDS_MS = Array.from({ length: PAGE_WINDOWS - 1 }, (_, i) => (PAGE_WINDOW_DAYS * DAY_MS * (4 ** (i + 1) - 1)) / 3);
 
 /** A bookedAt range: `from` inclusive, `to` exclusive. */
 export interface TimeWindow {
@@ -49,6 +51,24 @@ function earlier(a?: Date, b?: Date): Date | undefined {
 export interface TxKey {
   bookedAt: Date;
   id: string;
+  /**
+   * The width of the next page's first window, in ms (see `transactionPage`): the time the previous page's rows
+   * spanned, a little more. Only what a page costs depends on it, never its rows; bounded by `windowHint`.
+   */
+  windowMs?: number;
+}
+
+/** The narrowest and the widest first window a page token may ask for. */
+export const MIN_WINDOW_MS = 3_600_000;
+export const MAX_WINDOW_MS = 366 * DAY_MS;
+
+/**
+ * The first window for the page after `page` (its rows, newest first, `limit` of them): the time they spanned,
+ * a quarter more, so that on an even history the next page is one query; at least an hour, at most a year.
+ */
+export function windowHint(page: readonly { bookedAt: Date }[]): number {
+  const span = page.length > 1 ? page[0]!.bookedAt.getTime() - page[page.length - 1]!.bookedAt.getTime() : 0;
+  return Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, Math.round(span * 1.25)));
 }
 
 export interface TxFilter {
@@ -166,17 +186,20 @@ export class ReadQueries {
    * user's 31,607 rows cost n²/page rows. Here each query is also bounded to a time window below the page's start
    * (its cursor, `to`, or now), and the store sorts only that window: first `PAGE_WINDOW_DAYS`, each next window
    * below the last and four times as wide, the last one open downwards (31 d, 124 d, 1.4 y, 5.4 y, 22 y, then
-   * open). The rows and their order are those of the unbounded query (read-api.int-spec compares the two across
-   * sparse and dense histories); on MongoDB, which walks the index, an unfilled window costs one more round trip.
+   * open). After the first page the first window is the token's `windowMs` instead (the previous page's span, a
+   * quarter more: `windowHint`), so a page of an even history is one query. The rows and their order are those of
+   * the unbounded query whatever the windows (read-api.int-spec compares the two across sparse and dense histories
+   * and hints); on MongoDB, which walks the index, an unfilled window costs one more round trip.
    */
   async transactionPage(clientId: string, userId: string, f: TxFilter, limit: number, after?: TxKey): Promise<TransactionViewDoc[]> {
     const out: TransactionViewDoc[] = [];
     // rows after `now` (a bank's future-dated booking) are inside the first window, which is open upwards
     const start = (after?.bookedAt ?? f.to ?? new Date()).getTime();
+    // the lower ends of the bounded windows, below `start`: the hint's, then the default series' past it
+    const ends = after?.windowMs ? [after.windowMs, ...WINDOW_ENDS_MS.filter((e) => e > after.windowMs!)] : WINDOW_ENDS_MS;
     let to: Date | undefined;
-    for (let i = 0; i < PAGE_WINDOWS; i += 1) {
-      const last = i === PAGE_WINDOWS - 1;
-      const from = last ? undefined : new Date(start - PAGE_WINDOW_DAYS * DAY_MS * (4 ** (i + 1) - 1) / 3);
+    for (let i = 0; i <= ends.length; i += 1) {
+      const from = i < ends.length ? new Date(start - ends[i]!) : undefined;
       const rows = await this.cursors.transactions(clientId, userId, f, limit - out.length, after, { ...(from ? { from } : {}), ...(to ? { to } : {}) }).toArray();
       out.push(...rows);
       if (out.length >= limit || !from || (f.from && from.getTime() <= f.from.getTime())) break;

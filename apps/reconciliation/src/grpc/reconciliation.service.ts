@@ -16,7 +16,7 @@ import { newMeta, type TopicBinding } from '@ais/platform-kafka';
 import { trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { erasureView, type Erasures } from '../data/erasure';
-import type { ReadQueries, TxFilter, TxKey } from '../data/queries';
+import { MAX_WINDOW_MS, MIN_WINDOW_MS, windowHint, type ReadQueries, type TxFilter, type TxKey } from '../data/queries';
 import type { AccountDoc, BalanceDoc, TransactionDoc, UserEditDoc } from '../data/store';
 import { accountView, balanceView, primaryOfDetailed, signedAmount, transactionView, type TransactionViewDoc } from '../domain/view';
 import { DecimalSum, magnitude } from './money';
@@ -53,14 +53,18 @@ export function decodePageToken(token: string): string | undefined {
 }
 
 export function encodeTxToken(key: TxKey): string {
-  return encode({ b: key.bookedAt.toISOString(), i: key.id });
+  return encode({ b: key.bookedAt.toISOString(), i: key.id, ...(key.windowMs ? { w: key.windowMs } : {}) });
 }
 
+/** A token's window hint only changes what the page costs; one outside `windowHint`'s bounds is refused. */
 export function decodeTxToken(token: string): TxKey | undefined {
   if (token === '') return undefined;
-  const { b, i } = decode(token, 'page_token');
+  const { b, i, w } = decode(token, 'page_token');
   const at = typeof b === 'string' ? new Date(b) : undefined;
-  if (at && !Number.isNaN(at.getTime()) && at.toISOString() === b && typeof i === 'string' && isOpaqueId(i)) return { bookedAt: at, id: i };
+  const hinted = w === undefined || (Number.isInteger(w) && (w as number) >= MIN_WINDOW_MS && (w as number) <= MAX_WINDOW_MS);
+  if (at && !Number.isNaN(at.getTime()) && at.toISOString() === b && typeof i === 'string' && isOpaqueId(i) && hinted) {
+    return { bookedAt: at, id: i, ...(w === undefined ? {} : { windowMs: w as number }) };
+  }
   throw badToken('page_token');
 }
 
@@ -310,7 +314,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       const last = page[page.length - 1];
       return {
         transactions: await transactionViews(req.userId, page),
-        nextPageToken: docs.length > size && last ? encodeTxToken({ bookedAt: last.bookedAt, id: last._id }) : '',
+        nextPageToken: docs.length > size && last ? encodeTxToken({ bookedAt: last.bookedAt, id: last._id, windowMs: windowHint(page) }) : '',
       };
     },
 
