@@ -5,7 +5,8 @@
  *
  * - GET /v1/users/:userId/transactions?page_size=N   (default 50, at most 500): the user's live transactions,
  *   newest first: find {clientId, userId, removed: false}, sort {clientId, userId, bookedAt: -1, _id: -1}, hint
- *   `transactions_user_timeline`, limit N + 1 (data/queries.ts `cursors.transactions` without filters).
+ *   `transactions_user_timeline`, limit N + 1 (data/queries.ts `cursors.transactions` without filters, which since
+ *   7360408 also projects the view's fields: this server fetches whole documents, as a first driver version would).
  * - GET /v1/users/:userId/changes?cursor=C&count=N   (default 100, at most 500; cursor = reconciliation's opaque
  *   {s: seq}): the transaction changes after seq C: find {userId, seq > C}, sort {userId, seq}, limit N + 1
  *   (data/store.ts `cursors.transactionChanges`), rows of this client only.
