@@ -1,4 +1,4 @@
-import { explainBoundsBothEnds, explainUsesIndex } from './index';
+import { explainBoundsBothEnds, explainUsesIndex, mongoose } from './index';
 
 describe('explainUsesIndex', () => {
   // The shape MongoDB 7 returns for find(...).explain(): the chosen plan, and plans it rejected.
@@ -43,7 +43,7 @@ describe('explainBoundsBothEnds', () => {
 
   // Index Cond as FerretDB 2 over DocumentDB prints it: clientId = c, userId = u, bookedAt >= 2024-09-23, then
   // (in the second plan) bookedAt <= 2025-10-28.
-  const eq = (k: string, v: string) => `(document OPERATOR(documentdb_api_catalog.@=) '${bsonHex(k, v)}'::documentdb_core.bson)`;
+  const eq = (k: string, v: string) => `(document OPERATOR(documentdb_api_catalog.@=) 'BSONHEX${Buffer.from(mongoose.mongo.BSON.serialize({ [k]: v })).toString('hex')}'::documentdb_core.bson)`;
   const GTE = `(document OPERATOR(documentdb_api_catalog.@>=) 'BSONHEX1700000009626f6f6b656441740022a84f1f9201000000'::documentdb_core.bson)`;
   const LTE = `(document OPERATOR(documentdb_api_catalog.@<=) 'BSONHEX1700000009626f6f6b656441740022984b229401000000'::documentdb_core.bson)`;
   const local = (cond: string) => ({ queryPlanner: { Plan: { 'Node Type': 'Limit', Plans: [{ 'Node Type': 'Sort', Plans: [{ 'Node Type': 'Index Scan', 'Index Name': 'timeline', 'Index Cond': cond }] }] } } });
@@ -55,14 +55,3 @@ describe('explainBoundsBothEnds', () => {
     expect(explainBoundsBothEnds(local(`(${eq('clientId', 'c')} AND ${eq('userId', 'u')})`), 'timeline', 'accountId')).toBe(false);
   });
 });
-
-/** `BSONHEX` and a one-key document {k: v} (a string), as in DocumentDB's plans. */
-function bsonHex(k: string, v: string): string {
-  const key = Buffer.from(`${k}\0`);
-  const str = Buffer.concat([Buffer.alloc(4), Buffer.from(`${v}\0`)]);
-  str.writeInt32LE(v.length + 1, 0);
-  const body = Buffer.concat([Buffer.from([0x02]), key, str, Buffer.from([0])]);
-  const doc = Buffer.concat([Buffer.alloc(4), body]);
-  doc.writeInt32LE(doc.length, 0);
-  return `BSONHEX${doc.toString('hex')}`;
-}

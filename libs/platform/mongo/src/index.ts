@@ -194,19 +194,23 @@ export class Leases {
  * `Index Name`. Used by tests that pin every hot query to its named index.
  */
 export function explainUsesIndex(explain: unknown, indexName: string): boolean {
+  return indexScanOf(explain, indexName) !== undefined;
+}
+
+/** The winning plan's node that scans `indexName` (MongoDB's `indexName`, PostgreSQL's `Index Name`), if any. */
+function indexScanOf(explain: unknown, indexName: string): Record<string, unknown> | undefined {
   const planner = (explain as { queryPlanner?: { winningPlan?: unknown; Plan?: unknown } } | null)?.queryPlanner;
-  const root = planner?.winningPlan ?? planner?.Plan ?? explain;
-  const stack: unknown[] = [root];
+  const stack: unknown[] = [planner?.winningPlan ?? planner?.Plan ?? explain];
   while (stack.length > 0) {
     const node = stack.pop();
     if (Array.isArray(node)) stack.push(...(node as unknown[]));
     else if (node && typeof node === 'object') {
       const record = node as Record<string, unknown>;
-      if (record['indexName'] === indexName || record['Index Name'] === indexName) return true;
+      if (record['indexName'] === indexName || record['Index Name'] === indexName) return record;
       stack.push(...Object.values(record));
     }
   }
-  return false;
+  return undefined;
 }
 
 const UNBOUNDED_KEY = /^(MaxKey|MinKey|new Date\(-?922337203685477580[78]\)|(-?inf(inity)?))$/i;
@@ -220,29 +224,18 @@ const UNBOUNDED_KEY = /^(MaxKey|MinKey|new Date\(-?922337203685477580[78]\)|(-?i
  * documents in hex of one key each: `@>=`/`@>` bound below, `@<=`/`@<` above, `@=` both.
  */
 export function explainBoundsBothEnds(explain: unknown, indexName: string, field: string): boolean {
-  const planner = (explain as { queryPlanner?: { winningPlan?: unknown; Plan?: unknown } } | null)?.queryPlanner;
-  const stack: unknown[] = [planner?.winningPlan ?? planner?.Plan ?? explain];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (Array.isArray(node)) stack.push(...(node as unknown[]));
-    else if (node && typeof node === 'object') {
-      const record = node as Record<string, unknown>;
-      if (record['indexName'] === indexName) {
-        const bounds = (record['indexBounds'] as Record<string, string[]> | undefined)?.[field];
-        if (!bounds || bounds.length === 0) return false;
-        return bounds.every((b) => b.replace(/^[[(]|[\])]$/g, '').split(/,\s*/).every((end) => !UNBOUNDED_KEY.test(end.trim())));
-      }
-      if (record['Index Name'] === indexName) {
-        const sides = new Set<string>();
-        for (const m of String(record['Index Cond'] ?? '').matchAll(/@(<=|<|>=|>|=)\)? '?BSONHEX([0-9a-f]+)/g)) {
-          if (!Object.keys(mongoose.mongo.BSON.deserialize(Buffer.from(m[2]!, 'hex'))).includes(field)) continue;
-          if (m[1] !== '<' && m[1] !== '<=') sides.add('lower');
-          if (m[1] !== '>' && m[1] !== '>=') sides.add('upper');
-        }
-        return sides.size === 2;
-      }
-      stack.push(...Object.values(record));
-    }
+  const scan = indexScanOf(explain, indexName);
+  if (!scan) return false;
+  if (scan['indexName'] === indexName) {
+    const bounds = (scan['indexBounds'] as Record<string, string[]> | undefined)?.[field];
+    if (!bounds || bounds.length === 0) return false;
+    return bounds.every((b) => b.replace(/^[[(]|[\])]$/g, '').split(/,\s*/).every((end) => !UNBOUNDED_KEY.test(end.trim())));
   }
-  return false;
+  const sides = new Set<string>();
+  for (const m of String(scan['Index Cond'] ?? '').matchAll(/@(<=|<|>=|>|=)\)? '?BSONHEX([0-9a-f]+)/g)) {
+    if (!Object.keys(mongoose.mongo.BSON.deserialize(Buffer.from(m[2]!, 'hex'))).includes(field)) continue;
+    if (m[1] !== '<' && m[1] !== '<=') sides.add('lower');
+    if (m[1] !== '>' && m[1] !== '>=') sides.add('upper');
+  }
+  return sides.size === 2;
 }
