@@ -38,6 +38,10 @@ describe('explainBoundsBothEnds', () => {
     expect(explainBoundsBothEnds(ixscan(['[new Date(1764633600000), new Date(1761955200000)]']), 'timeline', 'bookedAt')).toBe(true);
     expect(explainBoundsBothEnds(ixscan(['[new Date(9223372036854775807), new Date(1761955200000)]']), 'timeline', 'bookedAt')).toBe(false);
     expect(explainBoundsBothEnds(ixscan(['[MaxKey, MinKey]']), 'timeline', 'bookedAt')).toBe(false);
+    // a number's open ends, as MongoDB prints them
+    expect(explainBoundsBothEnds(ixscan(['[5.0, inf.0]']), 'timeline', 'bookedAt')).toBe(false);
+    expect(explainBoundsBothEnds(ixscan(['[-inf.0, 5.0)']), 'timeline', 'bookedAt')).toBe(false);
+    expect(explainBoundsBothEnds(ixscan(['[1.0, 5.0)']), 'timeline', 'bookedAt')).toBe(true);
     expect(explainBoundsBothEnds(ixscan(['[new Date(1764633600000), new Date(1761955200000)]']), 'other', 'bookedAt')).toBe(false);
   });
 

@@ -213,14 +213,14 @@ function indexScanOf(explain: unknown, indexName: string): Record<string, unknow
   return undefined;
 }
 
-const UNBOUNDED_KEY = /^(MaxKey|MinKey|new Date\(-?922337203685477580[78]\)|(-?inf(inity)?))$/i;
+const UNBOUNDED_KEY = /^(MaxKey|MinKey|new Date\(-?922337203685477580[78]\)|-?inf(\.0|inity)?)$/i;
 
 /**
  * Whether the scan of the index `indexName` in a query plan is bounded on `field` from both sides: the range it
  * reads is cut above and below by the query, not only filtered row by row after it was read. A keyset page with no
  * upper bound on its sort field reads every row above its position, so its cost grows with the depth of the page.
  * MongoDB gives the IXSCAN stage's `indexBounds[field]` (strings like `[new Date(…), new Date(…)]`; an open end is
- * MinKey/MaxKey or the infinite date). The local server gives PostgreSQL's `Index Cond`, whose operands are BSON
+ * MinKey/MaxKey, the infinite date, or a number's inf.0 / -inf.0). The local server gives PostgreSQL's `Index Cond`, whose operands are BSON
  * documents in hex of one key each: `@>=`/`@>` bound below, `@<=`/`@<` above, `@=` both.
  */
 export function explainBoundsBothEnds(explain: unknown, indexName: string, field: string): boolean {
