@@ -229,7 +229,7 @@ const PROVIDER = 'ob-lloyds';
 function rawEventsOf(d: UserData, end: number): eventsV1.RawDataEvent[][] {
   const r = rng(d.userId.length * 31 + d.current.items.length);
   const fetchedAt = new Date(end);
-  const base = (eventType: string, fetchId: string, index: number, count: number, resource?: Resource, window?: { from: Date; to: Date }): Omit<eventsV1.RawDataEvent, 'payload'> => ({
+  const base = (eventType: string, fetchId: string, index: number, count: number, resource?: Resource, window?: { from: Date; to: Date }, moreWindowsFollow = false): Omit<eventsV1.RawDataEvent, 'payload'> => ({
     meta: newMeta('data-fetcher', eventType, RAW_EVENT_SCHEMA_VERSION, fetchId),
     userId: d.userId,
     clientId: CLIENT_ID,
@@ -244,6 +244,7 @@ function rawEventsOf(d: UserData, end: number): eventsV1.RawDataEvent[][] {
     batch: { index, count, complete: true },
     correlationIds: [r.hex(32)],
     fetchedAt,
+    moreWindowsFollow,
   });
   const results: eventsV1.RawDataEvent[][] = [];
   const account = (x: Resource, type: string, name: string) =>
@@ -292,16 +293,21 @@ function rawEventsOf(d: UserData, end: number): eventsV1.RawDataEvent[][] {
         }),
       };
     });
-    // newest window first, as the backfill reads them
+    // newest window first, as the backfill reads them; every window but the resource's last says another follows
+    const read: { from: number; to: number; items: eventsV1.RawTransaction[] }[] = [];
     for (let w = 0; w < windows; w += 1) {
       const to = end - w * windowDays * DAY;
       const from = to - windowDays * DAY;
       const inWindow = rows.filter((row) => row.at >= from && row.at < to).map((row) => row.tx);
       if (w === windows - 1 && inWindow.length === 0) continue;
-      const fetchId = r.hex(32);
-      const chunks = splitRawItems(inWindow);
-      results.push(chunks.map((c, i) => ({ ...base(EVENT_TYPES.rawTransactions, fetchId, i, chunks.length, x, { from: new Date(from), to: new Date(to - 1) }), payload: { $case: 'transactions', transactions: { transactions: c } } })));
+      read.push({ from, to, items: inWindow });
     }
+    read.forEach(({ from, to, items }, w) => {
+      const fetchId = r.hex(32);
+      const chunks = splitRawItems(items);
+      const window = { from: new Date(from), to: new Date(to - 1) };
+      results.push(chunks.map((c, i) => ({ ...base(EVENT_TYPES.rawTransactions, fetchId, i, chunks.length, x, window, w < read.length - 1), payload: { $case: 'transactions', transactions: { transactions: c } } })));
+    });
   }
   return results;
 }

@@ -56,6 +56,8 @@ describe('Fetcher against the simulator and the real store', () => {
   };
 
   const raw: eventsV1.RawDataEvent[] = [];
+  /** Called after each publish (a spec's hook). */
+  let onPublish: ((events: eventsV1.RawDataEvent[]) => Promise<void>) | undefined;
   const dead: { work: eventsV1.FetchRequested; code: string; reason: string }[] = [];
   const tokens = new Map<string, { access: string; refresh: string; forced: number }>();
   const sleeps: number[] = [];
@@ -114,7 +116,12 @@ describe('Fetcher against the simulator and the real store', () => {
         },
       },
       data: tl.data,
-      raw: { publish: async (events) => void raw.push(...events) },
+      raw: {
+        publish: async (events) => {
+          raw.push(...events);
+          await onPublish?.(events);
+        },
+      },
       deadLetters: { send: async (work, code, reason) => void dead.push({ work, code, reason }) },
       clock,
       logger,
@@ -152,6 +159,22 @@ describe('Fetcher against the simulator and the real store', () => {
 
   const conn = async (id: string): Promise<FetchConnectionDoc> => (await store.get(id))!;
   const eventsOf = (connectionId: string, kase?: string) => raw.filter((e) => e.connectionId === connectionId && (!kase || e.payload?.$case === kase));
+  /**
+   * Per account or card, in publish order: each transactions result's `moreWindowsFollow` (every message of a result
+   * must carry the same: a result's messages are published together).
+   */
+  const windowMarks = (connectionId: string): Record<string, boolean[]> => {
+    const out: Record<string, boolean[]> = {};
+    const seen = new Map<string, boolean>();
+    for (const e of eventsOf(connectionId, 'transactions')) {
+      const key = `${e.accountId}|${e.fetchId}|${e.window!.from!.toISOString()}`;
+      const mark = seen.get(key);
+      if (mark === undefined) (out[e.accountId] ??= []).push(e.moreWindowsFollow);
+      else expect(e.moreWindowsFollow).toBe(mark);
+      seen.set(key, e.moreWindowsFollow);
+    }
+    return out;
+  };
   const journalOf = (connectionId: string) => store.journal.find({ connectionId }).sort({ at: 1, _id: 1 }).toArray();
 
   /** A connection whose accounts are known (read with the user present), and its first account. */
@@ -368,6 +391,45 @@ describe('Fetcher against the simulator and the real store', () => {
     for (let i = 1; i < ok.length; i += 1) expect(ok[i]!.to).toBe(addDays(ok[i - 1]!.from, -1));
     expect(ok[ok.length - 1]!.from).toBe(earliest);
     expect(eventsOf(c.id, 'transactions').map((e) => dayOf(e.window!.to!))).toEqual(ok.map((w) => w.to));
+    // every window but the last says that another follows (reconciliation analyses the history once, after it)
+    expect(Object.values(windowMarks(c.id))).toEqual([[...ok.slice(1).map(() => true), false]]);
+  });
+
+  it('a window that fails after its predecessor was read: the predecessor goes out unmarked, and the resumed backfill reads on from it, every day once', async () => {
+    const { fetcher } = makeFetcher({ backfillWindowMonths: 3 });
+    const c = await connect('small', 'small', { psuIp: PSU_IP });
+    let armed = false;
+    onPublish = async (events) => {
+      if (armed || !events.some((e) => e.connectionId === c.id && e.payload?.$case === 'transactions')) return;
+      armed = true;
+      // the first window is published once the second has been read: from now on the bank is down
+      await fault({ endpoint: 'account.transactions', provider: PROVIDER, error: 'provider_error' });
+    };
+    try {
+      await fetcher.runBackfill(c.id);
+    } finally {
+      onPublish = undefined;
+    }
+    let doc = await conn(c.id);
+    expect(doc.backfill).toBe('running');
+    expect(doc.backfillNote).toBe('waiting: provider_error');
+    const [account] = Object.keys(windowMarks(c.id));
+    expect(windowMarks(c.id)).toEqual({ [account!]: [true, false] });
+    // the published windows are the stored position: the resumed run starts right below the second
+    const second = eventsOf(c.id, 'transactions')[1]!;
+    expect(Object.values(doc.resources).map((r) => r.backfillFrom)).toEqual([dayOf(second.window!.from!)]);
+
+    await admin('DELETE', '/faults');
+    await makeFetcher({ backfillWindowMonths: 3 }).fetcher.runBackfill(c.id);
+    doc = await conn(c.id);
+    expect(doc.backfill).toBe('done');
+    const marks = windowMarks(c.id)[account!]!;
+    expect(marks.length).toBeGreaterThan(4);
+    expect(marks).toEqual([true, false, ...marks.slice(2, -1).map(() => true), false]);
+    const read = eventsOf(c.id, 'transactions').map((e) => ({ from: dayOf(e.window!.from!), to: dayOf(e.window!.to!) }));
+    expect(read[0]!.to).toBe(dayOf(clock.now()));
+    for (let i = 1; i < read.length; i += 1) expect(read[i]!.to).toBe(addDays(read[i - 1]!.from, -1));
+    expect(read[read.length - 1]!.from).toBe(addDays(dayOf(clock.now()), -Math.round(24 * 30.44)));
   });
 
   it('past the SCA window: the newest window narrows to 90 days, the next (older) one ends the backfill as partial with a note, no dead letter', async () => {
@@ -387,6 +449,8 @@ describe('Fetcher against the simulator and the real store', () => {
       ['sca_exceeded', addDays(addMonths(addDays(today, -90), -6), 1), addDays(today, -90)],
     ]);
     expect(dead.length).toBe(deadBefore);
+    // the window read is published unmarked: the next was refused, so no window follows it
+    expect(Object.values(windowMarks(c.id))).toEqual([[false]]);
     // the rest of the backfill still ran
     expect(eventsOf(c.id, 'balance')).toHaveLength(1);
     expect(Object.values(doc.resources).every((r) => r.backfillDone)).toBe(true);
@@ -420,6 +484,8 @@ describe('Fetcher against the simulator and the real store', () => {
     for (let i = 1; i < ok.length; i += 1) expect(ok[i]!.to).toBe(addDays(ok[i - 1]!.from, -1));
     expect(ok[ok.length - 1]!.from).toBe(earliest);
     expect(eventsOf(c.id, 'transactions').map((e) => dayOf(e.window!.to!))).toEqual(ok.map((w) => w.to));
+    // the refusals came before any window was read; after them every window but the last says another follows
+    expect(Object.values(windowMarks(c.id))).toEqual([[...ok.slice(1).map(() => true), false]]);
     expect(dead.length).toBe(deadBefore);
   });
 

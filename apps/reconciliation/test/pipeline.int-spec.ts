@@ -91,6 +91,7 @@ function enriched(userId: string, fetchedAt: Date, accountId: string, payload: R
     batch: { index: 0, count: 1, complete: true },
     correlationIds: [],
     fetchedAt,
+    moreWindowsFollow: false,
     payload,
   };
   return { meta: newMeta('enrichment', EVENT_TYPES.enrichedBatch), userId, clientId: 'client-1', payload: { $case: 'batch', batch: { raw, enrichments } } };

@@ -246,6 +246,14 @@ export type UnitOutcome =
       notSent?: boolean;
     };
 
+/** A result read and not yet delivered. */
+interface ReadResult {
+  /** The unit as last sent (a narrowed window is what the result covers). */
+  unit: Unit;
+  results: unknown[];
+  correlationIds: string[];
+}
+
 interface RunContext {
   mode: Mode;
   fetchId: string;
@@ -450,15 +458,18 @@ export class Fetcher {
   // ------------------------------------------------------------------------------------------------------------
   // Results → raw events and state
 
-  /** Publishes one result as raw events (≤ 500 items each) and records the success. */
-  async deliver(conn: FetchConnectionDoc, unit: Unit, mode: Mode, fetchId: string, results: unknown[], correlationIds: string[]): Promise<number> {
-    const events = this.rawEvents(conn, unit, mode, fetchId, results, correlationIds);
+  /**
+   * Publishes one result as raw events (≤ 500 items each) and records the success. `moreWindowsFollow`: the next
+   * backfill window of the same resource has been read already and is published next (see runBackfill).
+   */
+  async deliver(conn: FetchConnectionDoc, unit: Unit, mode: Mode, fetchId: string, results: unknown[], correlationIds: string[], moreWindowsFollow = false): Promise<number> {
+    const events = this.rawEvents(conn, unit, mode, fetchId, results, correlationIds, moreWindowsFollow);
     for (let i = 0; i < events.length; i += this.deps.settings.publishChunk) await this.deps.raw.publish(events.slice(i, i + this.deps.settings.publishChunk));
     await this.recordSuccess(conn, unit, results);
     return results.length;
   }
 
-  rawEvents(conn: FetchConnectionDoc, unit: Unit, mode: Mode, fetchId: string, results: unknown[], correlationIds: string[]): eventsV1.RawDataEvent[] {
+  rawEvents(conn: FetchConnectionDoc, unit: Unit, mode: Mode, fetchId: string, results: unknown[], correlationIds: string[], moreWindowsFollow = false): eventsV1.RawDataEvent[] {
     const fetchedAt = this.now();
     const base = (eventType: string, index: number, count: number): Omit<eventsV1.RawDataEvent, 'payload'> => ({
       meta: { ...newMeta('data-fetcher', eventType, RAW_EVENT_SCHEMA_VERSION, fetchId) },
@@ -475,6 +486,7 @@ export class Fetcher {
       batch: { index, count, complete: true },
       correlationIds,
       fetchedAt,
+      moreWindowsFollow,
     });
     const many = <T>(items: T[], eventType: string, payload: (chunk: T[]) => eventsV1.RawDataEvent['payload']): eventsV1.RawDataEvent[] => {
       const chunks = splitRawItems(items);
@@ -595,13 +607,19 @@ export class Fetcher {
 
   /** A SYNC read of one unit, delivered; failures settled. */
   async runUnit(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<UnitOutcome> {
+    const { outcome, read } = await this.readUnit(conn, unit, ctx);
+    if (read) await this.deliver(conn, read.unit, ctx.mode, ctx.fetchId, read.results, read.correlationIds);
+    return outcome;
+  }
+
+  /** A SYNC read of one unit, not yet delivered (`read`, when it returned data); failures settled. */
+  private async readUnit(conn: FetchConnectionDoc, unit: Unit, ctx: RunContext): Promise<{ outcome: UnitOutcome; read?: ReadResult }> {
     // `sent` is the unit as last sent: a narrowed window is what the result covers
     const { outcome, response, unit: sent } = await this.call(conn, unit, ctx);
     if (outcome.ok && response) {
-      await this.deliver(conn, sent, ctx.mode, ctx.fetchId, response.results, outcome.correlationIds);
-      return sent.window ? { ...outcome, window: sent.window } : outcome;
+      return { outcome: sent.window ? { ...outcome, window: sent.window } : outcome, read: { unit: sent, results: response.results, correlationIds: outcome.correlationIds } };
     } else if (!outcome.ok) await this.settleFailure(conn, unit, ctx.mode, outcome);
-    return outcome;
+    return { outcome };
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -676,29 +694,48 @@ export class Fetcher {
         // budget, and an old window is refused for its age then anyway (the history ends below).
         const splittable = (o: UnitOutcome): o is Extract<UnitOutcome, { ok: false }> =>
           !o.ok && o.next.kind === 'fail' && (o.code === 'invalid_date_range' || (o.code === 'sca_exceeded' && servedOld)) && this.postConsentOpen(conn!);
+        // The window read last, not yet published. It goes out once the next window of this resource has been read
+        // (marked `moreWindowsFollow`: reconciliation leaves the analysis of the history to the last window, which it
+        // ran after each of the 7 windows of a heavy user's account) or when the history ends here (unmarked: the
+        // newest window is the last, or the next is refused or fails). A mark is therefore never a prediction: the
+        // result it promises is in memory. The resource's `backfillFrom` moves only once a window is published, so
+        // a crash while one is held reads it again on resume.
+        let held: ReadResult | undefined;
+        const release = async (moreWindowsFollow: boolean): Promise<void> => {
+          if (!held) return;
+          const h = held;
+          held = undefined;
+          await this.deliver(conn!, h.unit, ctx().mode, fetchId, h.results, h.correlationIds, moreWindowsFollow);
+          await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: h.unit.window!.from });
+        };
         while (!res.backfillDone) {
           const next = nextBackfillWindow(today, from, this.deps.settings.backfillWindowMonths, earliest);
           if (!next) {
+            await release(false);
             await this.deps.store.update(connectionId, { [`resources.${rk}.backfillDone`]: true });
             break;
           }
           let w = capWindow(next, widest);
-          let out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: w.to === today }));
+          let { outcome: out, read } = await this.readUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: w.to === today }));
           while (splittable(out)) {
             const half = splitWindow(w);
             if (!half) break;
             this.deps.logger.info({ connectionId, resource: rk, refused: w, asking: half, code: out.code }, 'backfill window refused: asking for its newer half');
             w = half;
             widest = windowDays(half);
-            out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx());
+            ({ outcome: out, read } = await this.readUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx()));
           }
           if (out.ok) {
+            if (read) {
+              await release(true);
+              held = read;
+            }
             // a narrowed window read less than asked: the next window starts where the read one really began
             from = out.window?.from ?? w.from;
             if (from < oldBefore) servedOld = true;
-            await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: from });
             continue;
           }
+          await release(false);
           if (out.next.kind === 'fail' || out.next.kind === 'skip_endpoint' || out.action === 'narrow_window') {
             // The provider's limit (sca_exceeded past the window, invalid_date_range): the history ends here.
             notes.push(`${res.isCard ? 'card' : 'account'} ${res.id}: history read back to ${from ?? today}, stopped at ${out.code}`);

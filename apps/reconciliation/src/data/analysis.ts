@@ -34,15 +34,19 @@
  * ## When it runs: `refreshesAfter`
  *
  * After every message that can change what `analyse` reads: the last message of a booked-transactions result (a
- * result is split into messages of at most 500 items, and the earlier parts' rows are analysed with the last),
- * an accounts or cards list, the last message of a standing-order or direct-debit list, and every message that is
+ * result is split into messages of at most 500 items, and the earlier parts' rows are analysed with the last)
+ * unless the message says that the next backfill window of the same account follows (`moreWindowsFollow`: data-fetcher
+ * marks a window only once it has read the next one, and publishes that next, so the rows are analysed with the
+ * resource's last window), an accounts or cards list, the last message of a standing-order or direct-debit list, and every message that is
  * not a fetch result (edits, re-enrichment, erasures). Not after balances, identity or pending transactions:
  * analysis reads booked rows, accounts and mandates only. Skipping a message changes nothing but when a run
  * happens; a skipped message's data time is picked up by the next run (`refresh` takes the latest). Measured on
  * the pipeline bench (docs/BENCHMARKS.md): analysis after every message was half of reconciliation's CPU, and a
  * heavy user's backfill (31,600 rows in 12-month results of about 1,500 rows, 3 messages each) ran it 3 times as
- * often as needed, each run over the whole history so far. If the last message of a split result is
- * dead-lettered, its earlier parts are analysed at the user's next run.
+ * often as needed, each run over the whole history so far; after every result it still ran 21 times, once per
+ * 12-month window of its 3 resources, and `moreWindowsFollow` makes that 3 (docs/BENCHMARKS.md). If the last
+ * message of a split result is dead-lettered, or a marked window's successor is, its rows are analysed at the
+ * user's next run.
  *
  * `analyse` writes `recurring` and `transferPairId` on the transactions whose value changes, and those writes are
  * change-feed changes: each takes the user's next sequence number through `store.reserveSeq` / `store.commitSeq`.
@@ -177,11 +181,12 @@ const DAY = 86_400_000;
 const FAR_FUTURE_YEAR = 9000;
 
 /** Whether `refresh` runs after a fetch result message of this kind (see "When it runs" above). */
-export function refreshesAfter(data: { kind: string; lastOfResult: boolean }): boolean {
+export function refreshesAfter(data: { kind: string; lastOfResult: boolean; moreWindowsFollow: boolean }): boolean {
   switch (data.kind) {
     case 'accounts':
       return true;
     case 'transactions':
+      return data.lastOfResult && !data.moreWindowsFollow;
     case 'standing_orders':
     case 'direct_debits':
       return data.lastOfResult;

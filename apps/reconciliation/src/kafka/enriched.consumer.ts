@@ -50,13 +50,15 @@ export interface UserBatchResult {
 }
 
 /**
- * What a fetch result message carried: its payload kind and whether it is the last message of its result (a
- * result is split into messages of at most 500 items; see BatchPosition). Content, not Kafka batching: a replay
- * of the same events gives the same values.
+ * What a fetch result message carried: its payload kind, whether it is the last message of its result (a result is
+ * split into messages of at most 500 items; see BatchPosition), and whether data-fetcher had read the next backfill
+ * window of the same resource when it published it (RawDataEvent.more_windows_follow). Content, not Kafka batching:
+ * a replay of the same events gives the same values.
  */
 export interface AppliedData {
   kind: BatchPayload['kind'] | 'standing_orders' | 'direct_debits' | 'identity';
   lastOfResult: boolean;
+  moreWindowsFollow: boolean;
 }
 
 export interface EnrichedConsumerHooks {
@@ -159,7 +161,7 @@ export function toBatchPayload(raw: eventsV1.RawDataEvent, enrichments: eventsV1
   }
 }
 
-/** The kind of a fetch result message and whether it is its result's last message (a known payload is assumed). */
+/** The kind of a fetch result message, whether it is its result's last message and whether more windows follow (a known payload is assumed). */
 export function appliedDataOf(raw: eventsV1.RawDataEvent): AppliedData {
   const lastOfResult = (raw.batch?.index ?? 0) + 1 >= (raw.batch?.count ?? 1);
   const kinds: Record<NonNullable<eventsV1.RawDataEvent['payload']>['$case'], AppliedData['kind'] | undefined> = {
@@ -175,7 +177,7 @@ export function appliedDataOf(raw: eventsV1.RawDataEvent): AppliedData {
   };
   const kind = raw.payload ? kinds[raw.payload.$case] : undefined;
   if (!kind) throw invalid('unknown_payload', 'raw event without a known fetch result payload');
-  return { kind, lastOfResult };
+  return { kind, lastOfResult, moreWindowsFollow: raw.moreWindowsFollow };
 }
 
 export function toUserEdit(c: eventsV1.UserEditCommand): UserEdit {

@@ -60,6 +60,7 @@ describe('raw data events (ais.raw.v1)', () => {
     batch: { index: 0, count: 1, complete: true },
     correlationIds: ['tl-corr-1', 'tl-corr-2'],
     fetchedAt: at('2026-01-02T03:04:05Z'),
+    moreWindowsFollow: true,
     payload,
   });
 

@@ -308,7 +308,17 @@ export interface RawDataEvent {
   /** X-TL-Correlation-Id of every TrueLayer call behind this result (retries, async task and its results). */
   correlationIds: string[];
   /** When data-fetcher received the data from TrueLayer. */
-  fetchedAt?: Date | undefined;
+  fetchedAt?:
+    | Date
+    | undefined;
+  /**
+   * True on every message of a post-consent backfill's transactions result when data-fetcher has already read the
+   * next (older) window of the same account or card: that result follows on this partition, after this one. A
+   * consumer may leave work that the end of a result triggers to the last result (reconciliation's analysis of the
+   * history). Set only once the next window was read, never predicted: a window that is refused or fails leaves the
+   * result before it false.
+   */
+  moreWindowsFollow: boolean;
   payload?:
     | { $case: "transactions"; transactions: RawTransactionBatch }
     | { $case: "pendingTransactions"; pendingTransactions: RawTransactionBatch }
@@ -3405,6 +3415,7 @@ function createBaseRawDataEvent(): RawDataEvent {
     batch: undefined,
     correlationIds: [],
     fetchedAt: undefined,
+    moreWindowsFollow: false,
     payload: undefined,
   };
 }
@@ -3452,6 +3463,9 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
     }
     if (message.fetchedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.fetchedAt), writer.uint32(114).fork()).join();
+    }
+    if (message.moreWindowsFollow !== false) {
+      writer.uint32(120).bool(message.moreWindowsFollow);
     }
     switch (message.payload?.$case) {
       case "transactions":
@@ -3610,6 +3624,14 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
             message.fetchedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.moreWindowsFollow = reader.bool();
+            continue;
+          }
           case 20: {
             if (tag !== 162) {
               break;
@@ -3762,6 +3784,11 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
         : isSet(object.fetched_at)
         ? fromJsonTimestamp(object.fetched_at)
         : undefined,
+      moreWindowsFollow: isSet(object.moreWindowsFollow)
+        ? globalThis.Boolean(object.moreWindowsFollow)
+        : isSet(object.more_windows_follow)
+        ? globalThis.Boolean(object.more_windows_follow)
+        : false,
       payload: isSet(object.transactions)
         ? { $case: "transactions", transactions: RawTransactionBatch.fromJSON(object.transactions) }
         : isSet(object.pendingTransactions)
@@ -3840,6 +3867,9 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
     if (message.fetchedAt !== undefined) {
       obj.fetchedAt = message.fetchedAt.toISOString();
     }
+    if (message.moreWindowsFollow !== false) {
+      obj.moreWindowsFollow = message.moreWindowsFollow;
+    }
     if (message.payload?.$case === "transactions") {
       obj.transactions = RawTransactionBatch.toJSON(message.payload.transactions);
     } else if (message.payload?.$case === "pendingTransactions") {
@@ -3885,6 +3915,7 @@ export const RawDataEvent: MessageFns<RawDataEvent> = {
       : undefined;
     message.correlationIds = object.correlationIds?.map((e) => e) || [];
     message.fetchedAt = object.fetchedAt ?? undefined;
+    message.moreWindowsFollow = object.moreWindowsFollow ?? false;
     switch (object.payload?.$case) {
       case "transactions": {
         if (object.payload?.transactions !== undefined && object.payload?.transactions !== null) {
