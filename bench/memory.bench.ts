@@ -25,7 +25,7 @@
  *    10,000 of 4 users): enrichment and reconciliation sampled from enrichment's readiness to the drain, a second
  *    bare kafkajs consumer reading the same raw topic meanwhile. Its µs per transaction is reported beside it.
  *
- * Run: npm run bench -- memory      Writes bench/results/memory.json.
+ * Run: npm run bench -- memory      Writes bench/results/memory.json (or to BENCH_RESULTS_DIR).
  */
 import { bindings } from '@ais/contracts-events';
 import { connectMockUser, dockerfileEnv, ensureStack, REPO_ROOT, stopStack, type StackHandle } from '@ais/testing';
@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { readApi, startFetchStack, waitFor, waitForStoreSettled } from '../tests/integration/fetch-harness';
 import { ReconciliationStore } from '../apps/reconciliation/src/data/store';
 import { kafkaLogBytes, runSize, storeFootprint, type Footprint, type SizeResult } from './pipeline.bench';
-import { benchServiceEnv, cpuSeconds } from './proc';
+import { benchServiceEnv, cpuSeconds, resultsDir } from './proc';
 import { RssSampler, type RssStats } from './rss';
 
 const SERVICES = ['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'] as const;
@@ -430,7 +430,7 @@ async function main(): Promise<void> {
     data_plane: plane.detail,
     table,
   };
-  const file = join(REPO_ROOT, 'bench/results/memory.json');
+  const file = join(resultsDir(), 'memory.json');
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\n${machine.platform}, ${machine.cores} cores, ${machine.cpu}, ${machine.memory_gb} GB, node ${machine.node}; load ${load0.join(' ')} -> ${machine.loadavg_1_5_15_at_end.join(' ')}\n\n${table}\n`);
   console.log(`written ${file}`);
