@@ -705,7 +705,7 @@ export class Fetcher {
           if (!held) return;
           const h = held;
           held = undefined;
-          await this.deliver(conn!, h.unit, ctx().mode, fetchId, h.results, h.correlationIds, moreWindowsFollow);
+          await this.deliver(conn!, h.unit, 'backfill', fetchId, h.results, h.correlationIds, moreWindowsFollow);
           await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: h.unit.window!.from });
         };
         while (!res.backfillDone) {

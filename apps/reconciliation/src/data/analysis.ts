@@ -35,10 +35,10 @@
  *
  * After every message that can change what `analyse` reads: the last message of a booked-transactions result (a
  * result is split into messages of at most 500 items, and the earlier parts' rows are analysed with the last)
- * unless the message says that the next backfill window of the same account follows (`moreWindowsFollow`: data-fetcher
- * marks a window only once it has read the next one, and publishes that next, so the rows are analysed with the
- * resource's last window), an accounts or cards list, the last message of a standing-order or direct-debit list, and every message that is
- * not a fetch result (edits, re-enrichment, erasures). Not after balances, identity or pending transactions:
+ * unless the message says that the next backfill window of the same account follows (`moreWindowsFollow`:
+ * data-fetcher marks a window only once it has read the next one, and publishes that next, so the rows are analysed
+ * with the resource's last window), an accounts or cards list, the last message of a standing-order or direct-debit
+ * list, and every message that is not a fetch result (edits, re-enrichment, erasures). Not after balances, identity or pending transactions:
  * analysis reads booked rows, accounts and mandates only. Skipping a message changes nothing but when a run
  * happens; a skipped message's data time is picked up by the next run (`refresh` takes the latest). Measured on
  * the pipeline bench (docs/BENCHMARKS.md): analysis after every message was half of reconciliation's CPU, and a

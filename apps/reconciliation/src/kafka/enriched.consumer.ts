@@ -161,7 +161,10 @@ export function toBatchPayload(raw: eventsV1.RawDataEvent, enrichments: eventsV1
   }
 }
 
-/** The kind of a fetch result message, whether it is its result's last message and whether more windows follow (a known payload is assumed). */
+/**
+ * The kind of a fetch result message, whether it is its result's last message and whether more windows follow (a
+ * known payload is assumed).
+ */
 export function appliedDataOf(raw: eventsV1.RawDataEvent): AppliedData {
   const lastOfResult = (raw.batch?.index ?? 0) + 1 >= (raw.batch?.count ?? 1);
   const kinds: Record<NonNullable<eventsV1.RawDataEvent['payload']>['$case'], AppliedData['kind'] | undefined> = {
