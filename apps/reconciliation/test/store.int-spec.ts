@@ -76,12 +76,12 @@ function firstSync(): Batch[] {
 describe('reconciliation store (real server)', () => {
   const dbs: string[] = [];
   const conns: Connection[] = [];
-  async function freshStore(): Promise<ReconciliationStore> {
+  async function freshStore(writeParallelism?: number): Promise<ReconciliationStore> {
     const db = `it_recon_${randomBytes(4).toString('hex')}`;
     const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db, logger });
     dbs.push(db);
     conns.push(conn);
-    const store = new ReconciliationStore(conn, RULES);
+    const store = new ReconciliationStore(conn, RULES, writeParallelism === undefined ? {} : { writeParallelism });
     await store.ensureIndexes();
     return store;
   }
@@ -226,6 +226,62 @@ describe('reconciliation store (real server)', () => {
     const remembered = store.feed.changes('u6', before, after);
     expect(remembered).toBeDefined();
     expect(remembered!.docs.map((d) => d._id)).not.toContain(row._id);
+  });
+
+  it('a message of 500 rows is written as two bulk writes at once: the rows each one refused are told apart from those written, and the rest is stored as by one bulk write', async () => {
+    const at = new Date(T0.getTime() + 25 * DAY);
+    const [cur] = accountsOf('1');
+    const rows: FetchedTransaction[] = Array.from({ length: 500 }, (_, i) => ({
+      transactionId: `big-${i}`,
+      normalisedProviderTransactionId: `big-txn-${i}`,
+      providerTransactionId: `big-bank-${i}`,
+      timestamp: new Date(T0.getTime() + (i % 30) * DAY + i * 1000),
+      description: `SHOP ${i % 11}`,
+      amount: `-${i + 1}.10`,
+      currency: 'GBP',
+      transactionType: 'DEBIT',
+      transactionCategory: 'PURCHASE',
+      transactionClassification: [],
+      merchantName: '',
+      meta: {},
+    }));
+    const messages = [
+      batch('conn-1', at, { kind: 'accounts', accounts: [cur!] }, { eventId: 'ev-accounts' }),
+      batch('conn-1', at, { kind: 'transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: rows }, { eventId: 'ev-big' }),
+    ];
+    // the reference: one bulk write a message
+    const one = await freshStore(1);
+    await applyAll(one, 'u7', messages);
+    const reference = await one.transactions.find({ userId: 'u7' }).sort({ seq: 1 }).toArray();
+    expect(reference).toHaveLength(500);
+
+    // two bulk writes at once, into a store holding four of the rows' keys under other ids outside the window read
+    // (rows that settled there): their adds are refused, two in each half of the message
+    const two = await freshStore(2);
+    await two.applyBatch('u7', messages[0]!);
+    const moved = [7, 123, 260, 499].map((i) => ({ ...reference.find((d) => d.normalisedProviderTransactionId === `big-txn-${i}`)!, _id: `txn_moved_${i}`, bookedAt: new Date(T0.getTime() - 400 * DAY) }));
+    await two.transactions.insertMany(moved);
+    const told: string[] = [];
+    two.listen({ written: (_u, written) => told.push(...written.map((r) => r.id)), unknown: () => told.push('unknown') });
+    const before = (await two.state.findOne({ _id: 'u7' }))!.seq;
+    const result = await two.applyBatch('u7', messages[1]!);
+    expect(result).toMatchObject({ changes: 500, firstSeq: before + 1, lastSeq: before + 500 });
+
+    const stored = await two.transactions.find({ userId: 'u7', _id: { $not: /^txn_moved_/ } }).sort({ seq: 1 }).toArray();
+    const refused = new Set(moved.map((d) => d.dedupeKey));
+    // every row but the refused four is stored as the single bulk write stored it, numbers included
+    expect(stored).toEqual(reference.filter((d) => !refused.has(d.dedupeKey)));
+    expect(await two.transactions.find({ _id: { $in: moved.map((d) => d._id) } }).sort({ _id: 1 }).toArray()).toEqual([...moved].sort((a, b) => a._id.localeCompare(b._id)));
+    // the refused adds' numbers are gaps in both halves of the message's range
+    const taken = new Set(stored.map((d) => d.seq));
+    const gaps = Array.from({ length: 500 }, (_, i) => before + 1 + i).filter((q) => !taken.has(q));
+    expect(gaps).toHaveLength(4);
+    expect(gaps.filter((q) => q <= before + 250)).toHaveLength(2);
+    // listeners and the change feed know exactly the rows written
+    expect(told.sort()).toEqual(stored.map((d) => d._id).sort());
+    const remembered = two.feed.changes('u7', before, before + 500);
+    expect(remembered?.fromStore).toEqual([]);
+    expect(remembered?.docs.map((d) => [d._id, d.seq])).toEqual(stored.map((d) => [d._id, d.seq]));
   });
 
   describe('hot queries use their named indexes', () => {

@@ -278,6 +278,32 @@ interface ResultRows {
 const RESULT_ROWS_MAX = 10_000;
 const RESULT_ROWS_USERS = 16;
 
+/**
+ * How many bulk writes one message's transaction operations are split into, sent at the same time on the pool's
+ * connections. The server applies an unordered bulk write as independent writes in no promised order, and so it
+ * applies the parts: the result is the same, and the parts run on more than one core of the server. Measured on the
+ * local store (a one-off script: 20,000 rows of a heavy user inserted in messages of 500 into a collection with the
+ * transactions indexes): 5.6-5.9 s as one bulk write a message, 3.7 s as two, 3.7 s as four.
+ */
+export const WRITE_PARALLELISM = 2;
+/** Operations below which a message's write stays one bulk write (a part must be worth a round trip). */
+export const WRITE_SPLIT_MIN = 200;
+
+/**
+ * The [start, end) ranges of `ops` written as separate bulk writes: at most `parallelism` parts of about equal size,
+ * and one part when `ops` is small or names a row twice (two operations on one row keep their relative order only
+ * within one bulk write; reconcileTransactions never emits that, but the write does not depend on it).
+ */
+export function writeChunks(ops: readonly TxOp[], parallelism: number): [number, number][] {
+  const n = ops.length;
+  const parts = Math.min(parallelism, Math.floor(n / (WRITE_SPLIT_MIN / 2)));
+  if (parts <= 1 || new Set(ops.map((o) => o.id)).size !== n) return n > 0 ? [[0, n]] : [];
+  const size = Math.ceil(n / parts);
+  const out: [number, number][] = [];
+  for (let start = 0; start < n; start += size) out.push([start, Math.min(n, start + size)]);
+  return out;
+}
+
 export class ReconciliationStore {
   readonly accounts: mongo.Collection<AccountDoc>;
   readonly transactions: mongo.Collection<TransactionDoc>;
@@ -290,10 +316,15 @@ export class ReconciliationStore {
   /** Per user, the rows the next message of a split result reads (see `applyTransactions`). */
   private readonly resultRows = new Map<string, ResultRows>();
 
+  /** Bulk writes of transactions sent at once, each a part of one message's operations (see `writeChunks`). */
+  private readonly writeParallelism: number;
+
   constructor(
     conn: Connection,
     private readonly rules: ReconcileRules = DEFAULT_RULES,
+    options: { writeParallelism?: number } = {},
   ) {
+    this.writeParallelism = Math.max(1, Math.floor(options.writeParallelism ?? WRITE_PARALLELISM));
     this.accounts = conn.collection<AccountDoc>('accounts');
     this.transactions = conn.collection<TransactionDoc>('transactions');
     this.balances = conn.collection<BalanceDoc>('balances');
@@ -330,25 +361,33 @@ export class ReconciliationStore {
   }
 
   /**
-   * Writes a batch's operations (unordered). An add is an insert: one whose `_id` is stored already (a replay), or
+   * Writes a batch's operations (unordered), as the parts `writeChunks` gives, sent at once. An add is an insert: one whose `_id` is stored already (a replay), or
    * whose key is stored under another id, is refused by the primary or the unique `transactions_dedupe_key` index
    * (11000) and changes nothing, as an upsert would: its sequence number stays unused (a gap). Any other refusal is
    * an error. Returns the indexes of the adds that inserted a row: every add the server did not refuse.
    */
   private async bulkWriteTransactionOps(ops: TxOp[], writes: mongo.AnyBulkWriteOperation<TransactionDoc>[]): Promise<Set<number>> {
-    const adds = () => new Set(ops.flatMap((o, i) => (o.op === 'add' ? [i] : [])));
-    try {
-      await this.transactions.bulkWrite(writes, { ordered: false });
-      return adds();
-    } catch (err) {
+    const inserted = new Set(ops.flatMap((o, i) => (o.op === 'add' ? [i] : [])));
+    const parts = await Promise.all(
+      writeChunks(ops, this.writeParallelism).map(([start, end]) =>
+        this.transactions.bulkWrite(writes.slice(start, end), { ordered: false }).then(
+          () => ({ start, err: undefined as unknown }),
+          (err: unknown) => ({ start, err }),
+        ),
+      ),
+    );
+    // every part has ended (none is left running behind an error); a refused add of any part is a replay
+    let failure: unknown;
+    for (const { start, err } of parts) {
+      if (err === undefined) continue;
       const writeErrors = (err as { writeErrors?: unknown }).writeErrors;
       const list = (Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : []) as { code?: number; index?: number }[];
-      const keyTaken = (e: { code?: number; index?: number }) => e.code === 11000 && e.index !== undefined && ops[e.index]?.op === 'add';
-      if (list.length === 0 || !list.every(keyTaken)) throw err;
-      const inserted = adds();
-      for (const e of list) inserted.delete(e.index!);
-      return inserted;
+      const keyTaken = (e: { code?: number; index?: number }) => e.code === 11000 && e.index !== undefined && ops[start + e.index]?.op === 'add';
+      if (list.length === 0 || !list.every(keyTaken)) failure ??= err;
+      else for (const e of list) inserted.delete(start + e.index!);
     }
+    if (failure !== undefined) throw failure;
+    return inserted;
   }
 
   /** Registers a listener of the writes to `transactions` (see `TransactionWriteListener`). */
