@@ -128,6 +128,8 @@ async function main(): Promise<void> {
     fs = await startFetchStack({
       pipeline: true,
       metrics: false,
+      // the dead letters only: the harness decoding the raw events would take CPU from the services measured
+      collectRawEvents: false,
       fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS), ...benchServiceEnv('data-fetcher') },
       gatewayEnv: benchServiceEnv('auth-gateway'),
       tokenVaultEnv: benchServiceEnv('token-vault'),

@@ -34,6 +34,11 @@ export interface FetchStackOptions {
   clock?: string;
   /** How long each service may take to log `service ready` (default startService's 60 s). */
   startTimeoutMs?: number;
+  /**
+   * Whether `raw` decodes and keeps every raw event (default true). A benchmark that only needs the dead letters
+   * turns it off: decoding a heavy backfill's events in the harness takes CPU from the services it measures.
+   */
+  collectRawEvents?: boolean;
 }
 
 export interface FetchStack {
@@ -83,12 +88,14 @@ export function shiftedClockSpec(spec: string, offsetMs: number, realNow: number
   return formatClockSpec({ ...parsed, simAnchorMs: parsed.simAnchorMs + Math.round(offsetMs) });
 }
 
-/** Every raw event and every dead letter of the stack's topics, decoded, in arrival order. */
+/** Every raw event (unless `withRawEvents` is false) and every dead letter of the stack's topics, decoded, in arrival order. */
 export class RawCollector {
   readonly events: eventsV1.RawDataEvent[] = [];
   readonly deadLetters: eventsV1.DeadLetter[] = [];
   private consumer: Consumer | undefined;
   private stopping = false;
+
+  constructor(private readonly withRawEvents = true) {}
 
   async start(brokers: string[], prefix: string): Promise<void> {
     const binding = bindings.raw(prefix);
@@ -98,7 +105,7 @@ export class RawCollector {
     // restart outlives the test that owns it.
     this.consumer = kafka.consumer({ groupId: `raw-collector-${prefix}`, maxWaitTimeInMs: 200, retry: { restartOnFailure: async () => !this.stopping } });
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [binding.topic, dlq], fromBeginning: true });
+    await this.consumer.subscribe({ topics: this.withRawEvents ? [binding.topic, dlq] : [dlq], fromBeginning: true });
     await this.consumer.run({
       eachMessage: async ({ topic, message }) => {
         if (!message.value) return;
@@ -128,7 +135,7 @@ export async function startFetchStack(o: FetchStackOptions = {}): Promise<FetchS
   const tracing: Record<string, string> = o.tracing ? { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_SIMPLE_SPAN_PROCESSOR: 'true' } : { OTEL_TRACES_EXPORTER: 'none' };
   const common = { ...infra, LOG_LEVEL: 'info', KAFKA_TOPIC_PREFIX: prefix, KAFKA_CREATE_TOPICS: 'false', SHUTDOWN_TIMEOUT_MS: '10000', ...tracing };
   await provisionTopics({ brokers: infra['KAFKA_BROKERS']!, prefix });
-  const raw = new RawCollector();
+  const raw = new RawCollector(o.collectRawEvents ?? true);
   await raw.start(infra['KAFKA_BROKERS']!.split(','), prefix);
   const stopAll = async (): Promise<void> => {
     await raw.stop().catch(() => undefined);
