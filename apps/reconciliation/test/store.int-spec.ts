@@ -231,19 +231,15 @@ describe('reconciliation store (real server)', () => {
   it('a message of 500 rows is written as two bulk writes at once: the rows each one refused are told apart from those written, and the rest is stored as by one bulk write', async () => {
     const at = new Date(T0.getTime() + 25 * DAY);
     const [cur] = accountsOf('1');
+    const like = booked('big')[0]!;
     const rows: FetchedTransaction[] = Array.from({ length: 500 }, (_, i) => ({
+      ...like,
       transactionId: `big-${i}`,
       normalisedProviderTransactionId: `big-txn-${i}`,
       providerTransactionId: `big-bank-${i}`,
       timestamp: new Date(T0.getTime() + (i % 30) * DAY + i * 1000),
       description: `SHOP ${i % 11}`,
       amount: `-${i + 1}.10`,
-      currency: 'GBP',
-      transactionType: 'DEBIT',
-      transactionCategory: 'PURCHASE',
-      transactionClassification: [],
-      merchantName: '',
-      meta: {},
     }));
     const messages = [
       batch('conn-1', at, { kind: 'accounts', accounts: [cur!] }, { eventId: 'ev-accounts' }),
