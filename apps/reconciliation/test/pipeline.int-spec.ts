@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { ChangeFeedPublisher, changeEventId } from '../src/data/changefeed';
 import { reenrichUser, type CategorizeClient } from '../src/data/reenrich';
 import { RECON_INDEXES, ReconciliationStore, type ApplyResult, type Batch } from '../src/data/store';
-import { EnrichedConsumer, type UserBatchResult } from '../src/kafka/enriched.consumer';
+import { EnrichedConsumer, toBatchPayload, type UserBatchResult } from '../src/kafka/enriched.consumer';
 
 const logger = createLogger({ service: 'reconciliation-pipeline-int', level: 'warn' });
 const DAY = 86_400_000;
@@ -517,5 +517,65 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
     const sweep = await s.cursors.publishPending(new Date(), 100).explain();
     expect(explainUsesIndex(sweep, RECON_INDEXES.statePublishPending)).toBe(true);
     expect((await s.cursors.publishPending(new Date(), 100).toArray()).map((d) => d._id).sort()).toEqual(Array.from({ length: 10 }, (_, k) => `u${k * 40}`).sort());
+  });
+});
+
+describe('a result of several messages through the consumer (real Kafka and MongoDB-wire server)', () => {
+  const prefix = `it${randomBytes(3).toString('hex')}`;
+  let kafka: Kafka;
+  let producer: EventProducer;
+  const conns: Connection[] = [];
+  afterAll(async () => {
+    await producer?.disconnect();
+    for (const c of conns) {
+      await c.dropDatabase().catch(() => undefined);
+      await c.close();
+    }
+  });
+
+  it('the consumer tells the store which message comes next: each part after the first is reconciled during the write before it, and the store is the one applying each message alone gives', async () => {
+    const brokers = process.env['KAFKA_BROKERS']!;
+    await provisionTopics({ brokers, prefix, topics: [TOPICS.enriched, TOPICS.connection, TOPICS.ledger, TOPICS.deadLetter] });
+    kafka = createKafka({ brokers: brokers.split(','), clientId: `it-${prefix}`, logger, connectionTimeoutMs: 10_000 });
+    producer = new EventProducer(kafka, { service: 'it' });
+    await producer.connect();
+    const stores: ReconciliationStore[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_pipe_${randomBytes(4).toString('hex')}`, logger });
+      conns.push(conn);
+      const s = new ReconciliationStore(conn);
+      await s.ensureIndexes();
+      stores.push(s);
+    }
+    const [viaConsumer, alone] = stores as [ReconciliationStore, ReconciliationStore];
+    // one fetch's result of 1,200 rows as data-fetcher splits it (500, 500, 200), after the account list
+    const rows = Array.from({ length: 1_200 }, (_, i) => row({ normalisedProviderTransactionId: `big-${i}`, description: `SHOP ${i % 9}`, amount: `-${i + 1}.00`, timestamp: at(-(i % 25)) }));
+    const parts = [0, 1, 2].map((k) => {
+      const e = txBatch('uc', at(1), 'tl-cur-uc', 'transactions', rows.slice(k * 500, (k + 1) * 500));
+      if (e.payload?.$case === 'batch' && e.payload.batch.raw) e.payload.batch.raw.batch = { index: k, count: 3, complete: true };
+      return e;
+    });
+    const events = [accounts('uc'), ...parts];
+    await producer.publish(bindings.enriched(prefix), events);
+
+    const c = new EnrichedConsumer({ kafka, store: viaConsumer, producer, logger, groupId: `reconciliation-${prefix}`, topicPrefix: prefix, fromBeginning: true, maxWaitTimeMs: 200 });
+    await c.start({ budgetMs: 30_000 });
+    try {
+      await waitFor('the result applied', async () => ((await viaConsumer.userState('uc'))?.committedSeq === 1_201 ? true : undefined));
+    } finally {
+      await c.stop();
+    }
+    // the four messages arrive in one Kafka batch: parts 1 and 2 were reconciled ahead
+    expect(viaConsumer.lookahead).toEqual({ used: 2, discarded: 0 });
+
+    for (const e of events) {
+      if (e.payload?.$case !== 'batch' || !e.payload.batch.raw) throw new Error('not a fetch result');
+      const raw = e.payload.batch.raw;
+      const payload = toBatchPayload(raw, e.payload.batch.enrichments)!;
+      await alone.applyBatch('uc', { eventId: e.meta!.eventId, clientId: e.clientId, connectionId: raw.connectionId, providerId: raw.providerId, fetchId: raw.fetchId, fetchedAt: raw.fetchedAt!, payload });
+    }
+    expect(alone.lookahead).toEqual({ used: 0, discarded: 0 });
+    expect(await viaConsumer.transactions.countDocuments({ userId: 'uc' })).toBe(1_200);
+    expect(await viaConsumer.checksum('uc')).toBe(await alone.checksum('uc'));
   });
 });

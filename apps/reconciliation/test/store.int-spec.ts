@@ -46,6 +46,20 @@ function booked(idSalt: string): FetchedTransaction[] {
   return rows;
 }
 
+/** `n` booked rows of the current account (ids `<salt>-<i>`, `<salt>-txn-<i>`, `<salt>-bank-<i>`) over `days` days from T0. */
+function manyBooked(salt: string, n: number, days: number): FetchedTransaction[] {
+  const like = booked(salt)[0]!;
+  return Array.from({ length: n }, (_, i) => ({
+    ...like,
+    transactionId: `${salt}-${i}`,
+    normalisedProviderTransactionId: `${salt}-txn-${i}`,
+    providerTransactionId: `${salt}-bank-${i}`,
+    timestamp: new Date(T0.getTime() + (i % days) * DAY + i * 1000),
+    description: `SHOP ${i % 11}`,
+    amount: `-${i + 1}.10`,
+  }));
+}
+
 function batch(connectionId: string, at: Date, payload: Batch['payload'], extra: Partial<Batch> = {}): Batch {
   return { eventId: `ev-${Math.random()}`, clientId: 'client-1', connectionId, providerId: 'ob-lloyds', fetchId: `fetch-${connectionId}-${at.toISOString()}`, fetchedAt: at, payload, ...extra };
 }
@@ -231,16 +245,7 @@ describe('reconciliation store (real server)', () => {
   it('a message of 500 rows is written as two bulk writes at once: the rows each one refused are told apart from those written, and the rest is stored as by one bulk write', async () => {
     const at = new Date(T0.getTime() + 25 * DAY);
     const [cur] = accountsOf('1');
-    const like = booked('big')[0]!;
-    const rows: FetchedTransaction[] = Array.from({ length: 500 }, (_, i) => ({
-      ...like,
-      transactionId: `big-${i}`,
-      normalisedProviderTransactionId: `big-txn-${i}`,
-      providerTransactionId: `big-bank-${i}`,
-      timestamp: new Date(T0.getTime() + (i % 30) * DAY + i * 1000),
-      description: `SHOP ${i % 11}`,
-      amount: `-${i + 1}.10`,
-    }));
+    const rows = manyBooked('big', 500, 30);
     const messages = [
       batch('conn-1', at, { kind: 'accounts', accounts: [cur!] }, { eventId: 'ev-accounts' }),
       batch('conn-1', at, { kind: 'transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: rows }, { eventId: 'ev-big' }),
@@ -278,6 +283,56 @@ describe('reconciliation store (real server)', () => {
     const remembered = two.feed.changes('u7', before, before + 500);
     expect(remembered?.fromStore).toEqual([]);
     expect(remembered?.docs.map((d) => [d._id, d.seq])).toEqual(stored.map((d) => [d._id, d.seq]));
+  });
+
+  describe('a result of several messages: the next one is reconciled while the write before it is in flight', () => {
+    const at = new Date(T0.getTime() + 25 * DAY);
+    const rows = manyBooked('ahead', 1_200, 28);
+    const [cur] = accountsOf('1');
+    const accounts = batch('conn-1', at, { kind: 'accounts', accounts: [cur!] }, { eventId: 'ev-accounts' });
+    // one fetch's result split as data-fetcher splits it: 500, 500, 200
+    const parts = [0, 1, 2].map((k) =>
+      batch('conn-1', at, { kind: 'transactions', providerAccountId: 'tl-cur-1', window, batch: { index: k, count: 3, complete: true }, transactions: rows.slice(k * 500, (k + 1) * 500) }, { eventId: `ev-part-${k}` }),
+    );
+
+    /** A store with the accounts and `between` applied, then the parts in order, each told `next[k]` as its look-ahead. */
+    async function run(next: (k: number) => Batch | undefined, between?: (store: ReconciliationStore) => Promise<void>): Promise<{ store: ReconciliationStore; sum: string }> {
+      const store = await freshStore();
+      await store.applyBatch('u8', accounts);
+      for (const [k, part] of parts.entries()) {
+        await store.applyBatch('u8', part, () => next(k));
+        if (k === 0 && between) await between(store);
+      }
+      expect(await store.transactions.countDocuments({ userId: 'u8' })).toBe(1_200);
+      return { store, sum: await store.checksum('u8') };
+    }
+
+    it('used when the next message is the next part: the store is the one applying each message alone gives', async () => {
+      const plain = await run(() => undefined);
+      expect(plain.store.lookahead).toEqual({ used: 0, discarded: 0 });
+      const ahead = await run((k) => parts[k + 1]);
+      // parts 1 and 2 were reconciled during the writes of parts 0 and 1
+      expect(ahead.store.lookahead).toEqual({ used: 2, discarded: 0 });
+      expect(ahead.sum).toBe(plain.sum);
+    });
+
+    it('dropped when another write of the user comes between, or another message than the one reconciled is applied', async () => {
+      // a re-enrichment of one of part 0's rows between parts 0 and 1: it takes numbers, so the rows are read again
+      const reEnrich = async (store: ReconciliationStore): Promise<void> => {
+        const row = (await store.transactions.findOne({ userId: 'u8', normalisedProviderTransactionId: 'ahead-txn-7' }))!;
+        const enrichment = { primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE', merchantName: 'Pret', merchantKey: 'pret', source: 'rule', reason: 'rule:test', confidence: 0.9, version: '1.0.0', taxonomy: 'plaid-pfc-v1' };
+        expect((await store.applyReEnrichment('u8', [{ transactionId: row._id, enrichment }], at)).changes).toBe(1);
+      };
+      const plain = await run(() => undefined, reEnrich);
+      const ahead = await run((k) => parts[k + 1], reEnrich);
+      expect(ahead.store.lookahead).toEqual({ used: 1, discarded: 1 });
+      expect(ahead.sum).toBe(plain.sum);
+
+      // part 0 told that part 2 comes next, then part 1 applied: what was reconciled ahead is not part 1's
+      const wrong = await run((k) => parts[k === 0 ? 2 : k + 1]);
+      expect(wrong.store.lookahead).toEqual({ used: 1, discarded: 1 });
+      expect(wrong.sum).toBe((await run(() => undefined)).sum);
+    });
   });
 
   describe('hot queries use their named indexes', () => {

@@ -304,6 +304,32 @@ export function writeChunks(ops: readonly TxOp[], parallelism: number): [number,
   return out;
 }
 
+type TransactionsPayload = Extract<BatchPayload, { kind: 'transactions' | 'pending_transactions' }>;
+
+/** One transactions message reconciled: its operations, and what its write needs besides them. */
+interface Reconciled {
+  ops: TxOp[];
+  enrichments: readonly (StoredEnrichment | null)[];
+  enrichmentHashes: string[];
+  /** Set when more messages of the result follow: the read its rows are held for. */
+  keep: Omit<ResultRows, 'docs'> | undefined;
+}
+
+/** A message reconciled ahead (`prepareNext`): valid for that event, against exactly `basis`. */
+interface Prepared {
+  eventId: string;
+  basis: ResultRows;
+  reconciled: Reconciled;
+}
+
+/** The stored rows a transactions message is reconciled against: its account's rows booked in [from, to], ±2 days. */
+function readRangeOf(batch: Batch, p: TransactionsPayload): { status: 'booked' | 'pending'; from: number; to: number } {
+  const times = p.transactions.map((t) => (t.timestamp ?? new Date(0)).getTime());
+  const lo = Math.min(p.window?.from.getTime() ?? Infinity, ...times, batch.fetchedAt.getTime());
+  const hi = Math.max(p.window?.to.getTime() ?? -Infinity, ...times);
+  return { status: p.kind === 'transactions' ? 'booked' : 'pending', from: lo - 2 * DAY, to: hi + 2 * DAY };
+}
+
 export class ReconciliationStore {
   readonly accounts: mongo.Collection<AccountDoc>;
   readonly transactions: mongo.Collection<TransactionDoc>;
@@ -315,6 +341,10 @@ export class ReconciliationStore {
   readonly feed = new FeedMemory();
   /** Per user, the rows the next message of a split result reads (see `applyTransactions`). */
   private readonly resultRows = new Map<string, ResultRows>();
+  /** Per user, the next message reconciled while the previous one was written (`prepareNext`). */
+  private readonly prepared = new Map<string, Prepared>();
+  /** Messages whose reconciliation done ahead was used, and those for which it was dropped (for tests and metrics). */
+  readonly lookahead = { used: 0, discarded: 0 };
 
   /** Bulk writes of transactions sent at once, each a part of one message's operations (see `writeChunks`). */
   private readonly writeParallelism: number;
@@ -361,10 +391,11 @@ export class ReconciliationStore {
   }
 
   /**
-   * Writes a batch's operations (unordered), as the parts `writeChunks` gives, sent at once. An add is an insert: one whose `_id` is stored already (a replay), or
-   * whose key is stored under another id, is refused by the primary or the unique `transactions_dedupe_key` index
-   * (11000) and changes nothing, as an upsert would: its sequence number stays unused (a gap). Any other refusal is
-   * an error. Returns the indexes of the adds that inserted a row: every add the server did not refuse.
+   * Writes a batch's operations (unordered), as the parts `writeChunks` gives, sent at once. An add is an insert: one
+   * whose `_id` is stored already (a replay), or whose key is stored under another id, is refused by the primary or
+   * the unique `transactions_dedupe_key` index (11000) and changes nothing, as an upsert would: its sequence number
+   * stays unused (a gap). Any other refusal, in any part, is an error. Returns the indexes of the adds that inserted
+   * a row: every add the server did not refuse.
    */
   private async bulkWriteTransactionOps(ops: TxOp[], writes: mongo.AnyBulkWriteOperation<TransactionDoc>[]): Promise<Set<number>> {
     const inserted = new Set(ops.flatMap((o, i) => (o.op === 'add' ? [i] : [])));
@@ -510,19 +541,22 @@ export class ReconciliationStore {
 
   /**
    * Applies one message of a fetch result for `userId`: computes the changes against what is stored and writes them
-   * with one unordered bulk write through the driver (new rows inserted, changed ones updated by `_id`), each change
-   * with the user's next sequence number. Idempotent:
-   * the same batch again (redelivery, replay) computes no change and takes no number. Single writer: see the file
-   * comment.
+   * with unordered bulk writes through the driver (new rows inserted, changed ones updated by `_id`; `writeChunks`),
+   * each change with the user's next sequence number. Idempotent: the same batch again (redelivery, replay) computes
+   * no change and takes no number. Single writer: see the file comment.
+   *
+   * `next`, when the caller knows it: the user's message that will be applied right after this one (called, and so
+   * decoded, only when it is needed). A look-ahead only (it is applied by its own call): when it is the next part of
+   * the same result, it is reconciled while this message's write is in flight (`prepareNext`).
    */
-  async applyBatch(userId: string, batch: Batch): Promise<ApplyResult> {
+  async applyBatch(userId: string, batch: Batch, next?: () => Batch | undefined): Promise<ApplyResult> {
     const p = batch.payload;
     switch (p.kind) {
       case 'accounts':
         return this.applyAccounts(userId, batch, p.accounts);
       case 'transactions':
       case 'pending_transactions':
-        return this.applyTransactions(userId, batch, p);
+        return this.applyTransactions(userId, batch, p, next);
       case 'balance':
         return this.applyBalance(userId, batch, p.providerAccountId, p.balance);
     }
@@ -617,14 +651,9 @@ export class ReconciliationStore {
     return found[0]!;
   }
 
-  private async applyTransactions(userId: string, batch: Batch, p: Extract<BatchPayload, { kind: 'transactions' | 'pending_transactions' }>): Promise<ApplyResult> {
+  private async applyTransactions(userId: string, batch: Batch, p: TransactionsPayload, next?: () => Batch | undefined): Promise<ApplyResult> {
     const account = await this.internalAccount(userId, p.providerAccountId);
-    const status = p.kind === 'transactions' ? ('booked' as const) : ('pending' as const);
-    const times = p.transactions.map((t) => (t.timestamp ?? new Date(0)).getTime());
-    const lo = Math.min(p.window?.from.getTime() ?? Infinity, ...times, batch.fetchedAt.getTime());
-    const hi = Math.max(p.window?.to.getTime() ?? -Infinity, ...times);
-    const from = lo - 2 * DAY;
-    const to = hi + 2 * DAY;
+    const { status, from, to } = readRangeOf(batch, p);
     // A result of more than 500 rows arrives as several messages, one after another on the user's partition, each
     // reconciled against the same rows: the previous message's rows, brought up to date with its write, are what a
     // read would return now, because nothing else wrote the user's transactions in between. That holds under the
@@ -632,6 +661,8 @@ export class ReconciliationStore {
     // rows) or is an erasure or a failed write (`forget`), and a rebalance drops them all (`forgetAll`).
     const held = this.resultRows.get(userId);
     this.resultRows.delete(userId);
+    const prepared = this.prepared.get(userId);
+    this.prepared.delete(userId);
     let docs: Map<string, TransactionDoc>;
     if (held && held.accountId === account._id && held.fetchId === batch.fetchId && held.status === status && held.from === from && held.to === to) {
       docs = held.docs;
@@ -642,6 +673,22 @@ export class ReconciliationStore {
       ]);
       docs = new Map([...inWindow, ...pending].map((d) => [d._id, d]));
     }
+    // reconciled beside the previous message's write (`prepareNext`): the same function of the same rows, used only
+    // when those rows are the very ones that write left held (nothing else wrote in between)
+    let r: Reconciled;
+    if (prepared && prepared.eventId === batch.eventId && held !== undefined && prepared.basis === held && docs === held.docs) {
+      r = prepared.reconciled;
+      this.lookahead.used += 1;
+    } else {
+      if (prepared) this.lookahead.discarded += 1;
+      r = this.reconcileMessage(userId, batch, p, account._id, docs);
+    }
+    return this.writeTransactionOps(userId, batch, account, r.ops, r.enrichments, r.enrichmentHashes, docs, r.keep, next);
+  }
+
+  /** One transactions message reconciled against `docs` (the stored rows its read covers). */
+  private reconcileMessage(userId: string, batch: Batch, p: TransactionsPayload, accountId: string, docs: ReadonlyMap<string, TransactionDoc>): Reconciled {
+    const { status, from, to } = readRangeOf(batch, p);
     const stored: StoredTx[] = [...docs.values()].map((d) => ({ ...d, id: d._id }));
     const enrichments = p.enrichments ?? [];
     if (enrichments.length > 0 && enrichments.length !== p.transactions.length) {
@@ -656,7 +703,7 @@ export class ReconciliationStore {
     const ops = reconcileTransactions({
       enrichmentHashes,
       userId,
-      accountId: account._id,
+      accountId,
       status,
       rows: p.transactions,
       stored,
@@ -667,12 +714,30 @@ export class ReconciliationStore {
       rules: this.rules,
     });
     const more = p.batch.index < p.batch.count - 1;
-    const keep = more ? { accountId: account._id, fetchId: batch.fetchId, status, from, to } : undefined;
-    return this.writeTransactionOps(userId, batch, account, ops, enrichments, enrichmentHashes, docs, keep);
+    return { ops, enrichments, enrichmentHashes, keep: more ? { accountId, fetchId: batch.fetchId, status, from, to } : undefined };
+  }
+
+  /**
+   * Reconciles `next`, the message after the one being written, against `basis`: the rows that message's write leaves
+   * held if every add of it inserts. Pure CPU, run while the store applies the write; `applyTransactions` uses the
+   * result only when `next` is the very next message applied and `basis` is still what is held then. Anything that
+   * does not fit (another account or fetch, another read range, a malformed message) is left to the normal path.
+   */
+  private prepareNext(userId: string, accountId: string, basis: ResultRows, nextOf: () => Batch | undefined): void {
+    try {
+      const next = nextOf();
+      const p = next?.payload;
+      if (!next || !p || (p.kind !== 'transactions' && p.kind !== 'pending_transactions')) return;
+      const { status, from, to } = readRangeOf(next, p);
+      if (basis.accountId !== accountId || basis.fetchId !== next.fetchId || basis.status !== status || basis.from !== from || basis.to !== to) return;
+      this.prepared.set(userId, { eventId: next.eventId, basis, reconciled: this.reconcileMessage(userId, next, p, accountId, basis.docs) });
+    } catch {
+      // nothing prepared: the message itself is applied, or refused with its reason, in its own turn
+    }
   }
 
   /** The rows of `docs` after a write (`changed`: id → the document now stored), limited to what the read covers. */
-  private keepResultRows(userId: string, keep: Omit<ResultRows, 'docs'>, docs: ReadonlyMap<string, TransactionDoc>, changed: ReadonlyMap<string, TransactionDoc>): void {
+  private resultRowsAfter(keep: Omit<ResultRows, 'docs'>, docs: ReadonlyMap<string, TransactionDoc>, changed: ReadonlyMap<string, TransactionDoc>): ResultRows | undefined {
     const next = new Map(docs);
     for (const [id, doc] of changed) next.set(id, doc);
     // what the two reads return: rows booked in the range, and the account's live pending rows
@@ -680,24 +745,33 @@ export class ReconciliationStore {
       const t = d.bookedAt.getTime();
       if (!((t >= keep.from && t <= keep.to) || (d.status === 'pending' && !d.removed))) next.delete(id);
     }
-    if (next.size > RESULT_ROWS_MAX) return;
+    return next.size > RESULT_ROWS_MAX ? undefined : { ...keep, docs: next };
+  }
+
+  private holdResultRows(userId: string, rows: ResultRows | undefined): void {
+    if (!rows) return;
     if (this.resultRows.size >= RESULT_ROWS_USERS) this.resultRows.delete(this.resultRows.keys().next().value!);
-    this.resultRows.set(userId, { ...keep, docs: next });
+    this.resultRows.set(userId, rows);
   }
 
   /** Drops what this process holds of a user's rows (an erasure, a write that failed part-way). */
   forget(userId: string): void {
     this.resultRows.delete(userId);
+    this.prepared.delete(userId);
     this.feed.forget(userId);
   }
 
   /** Drops what this process holds of every user's rows (the consumer group rebalanced). */
   forgetAll(): void {
     this.resultRows.clear();
+    this.prepared.clear();
     this.feed.forgetAll();
   }
 
-  /** `docs`: the stored documents the ops were computed from (by id; what a modify, remove or touch changes). */
+  /**
+   * `docs`: the stored documents the ops were computed from (by id; what a modify, remove or touch changes). `next`:
+   * the message applied after this one, reconciled while this write is in flight when this one's rows are held for it.
+   */
   private async writeTransactionOps(
     userId: string,
     batch: Batch,
@@ -707,9 +781,10 @@ export class ReconciliationStore {
     enrichmentHashes: readonly string[],
     docs: ReadonlyMap<string, TransactionDoc>,
     keep?: Omit<ResultRows, 'docs'>,
+    next?: () => Batch | undefined,
   ): Promise<ApplyResult> {
     if (ops.length === 0) {
-      if (keep) this.keepResultRows(userId, keep, docs, new Map());
+      if (keep) this.holdResultRows(userId, this.resultRowsAfter(keep, docs, new Map()));
       return { changes: 0, touched: 0 };
     }
     const changes = ops.filter((o) => o.op !== 'touch').length;
@@ -791,33 +866,58 @@ export class ReconciliationStore {
           return { updateOne: { filter: { _id: o.id, userId }, update: { $set: written[i].set } } };
       }
     });
-    const inserted = await this.tellingListeners(userId, () => this.bulkWriteTransactionOps(ops, writes));
+    // held for the result's next message only when every changed row is known: not after a refused add (the row
+    // stored under its key or id was outside the read) nor a change of a row that was not read
+    const keepable = keep !== undefined && ops.every((o) => o.op === 'add' || docs.has(o.id));
+    // what the result's next message reads if every add inserts: each row as this write stores it
+    let basis: ResultRows | undefined;
+    if (keepable) {
+      const changed = new Map<string, TransactionDoc>();
+      for (const [i, o] of ops.entries()) {
+        const w = written[i]!;
+        changed.set(o.id, w.doc ?? { ...docs.get(o.id)!, ...w.set });
+      }
+      basis = this.resultRowsAfter(keep, docs, changed);
+    }
+    const writing = this.tellingListeners(userId, () => this.bulkWriteTransactionOps(ops, writes));
+    // the next message is reconciled while the store applies this write: the driver has sent it by the next turn of
+    // the event loop, and reconciling is CPU only (`prepareNext`)
+    const preparing =
+      basis && next
+        ? new Promise<void>((resolve) =>
+            setImmediate(() => {
+              try {
+                this.prepareNext(userId, account._id, basis, next);
+              } finally {
+                resolve();
+              }
+            }),
+          )
+        : undefined;
+    const inserted = await writing
+      .finally(() => preparing)
+      .catch((err: unknown) => {
+        this.prepared.delete(userId);
+        throw err;
+      });
     // the rows changed: an add that inserted its row (one that did not leaves a gap), every modify and remove (rows
     // read just before: single writer); touches take no number
     const rows = written.filter((w, i): w is WrittenTx => w !== undefined && ops[i]!.op !== 'touch' && (ops[i]!.op !== 'add' || inserted.has(i)));
-    // held for the result's next message only when every changed row is known: not after a refused add (the row
-    // stored under its key or id was outside the read) nor a change of a row that was not read
-    const keeping = keep !== undefined && ops.every((o, i) => (o.op === 'add' ? inserted.has(i) : docs.has(o.id)));
-    // id → the document now stored (kept rows only)
-    const changed = new Map<string, TransactionDoc>();
-    for (const [i, o] of ops.entries()) {
-      if (o.op !== 'touch') continue;
-      const set = written[i]!.set!;
-      this.feed.touched(userId, o.id, set);
-      if (keeping) changed.set(o.id, { ...docs.get(o.id)!, ...set });
-    }
+    const keeping = keepable && ops.every((o, i) => o.op !== 'add' || inserted.has(i));
+    for (const [i, o] of ops.entries()) if (o.op === 'touch') this.feed.touched(userId, o.id, written[i]!.set!);
     for (const r of rows) {
       const before = docs.get(r.id);
       const now = r.doc ?? (before ? { ...before, ...r.set } : undefined);
       if (now) this.feed.wrote(userId, now.seq, now);
       else this.feed.elsewhere(userId, [{ id: r.id, seq: r.set!.seq! }]);
-      if (keeping && now) changed.set(r.id, now);
     }
     if (changes > 0) {
       for (const l of this.listeners) l.written(userId, rows, seq - 1);
       await this.commitSeq(userId, seq - 1);
     }
-    if (keeping) this.keepResultRows(userId, keep, docs, changed);
+    // the very rows `prepareNext` reconciled the next message against, when it ran
+    if (keeping) this.holdResultRows(userId, basis);
+    else this.prepared.delete(userId);
     return changes > 0 ? { changes, firstSeq: first, lastSeq: seq - 1, touched: ops.length - changes } : { changes: 0, touched: ops.length };
   }
 

@@ -35,7 +35,7 @@ import { inConsumerSpan, KafkaStartupError, withStartupRetry, type EventProducer
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { ChangeFeedPublisher } from '../data/changefeed';
 import type { Erasures } from '../data/erasure';
-import type { ApplyResult, BatchPayload, ReconciliationStore, StoredEnrichment, UserEdit } from '../data/store';
+import type { ApplyResult, Batch, BatchPayload, ReconciliationStore, StoredEnrichment, UserEdit } from '../data/store';
 import { fromRawAccount, fromRawBalance, fromRawCard, fromRawTransaction } from '../domain/raw';
 
 /** What the consumer applied for one user within one Kafka batch. */
@@ -194,6 +194,13 @@ export function toUserEdit(c: eventsV1.UserEditCommand): UserEdit {
 
 type Applied = { userId: string; result: ApplyResult; at?: Date; data?: AppliedData };
 
+/** The store's batch of an enriched fetch result, or null when it has no time (neither fetched_at nor occurred_at). */
+function fetchBatchOf(event: eventsV1.EnrichedEvent, raw: eventsV1.RawDataEvent, payload: BatchPayload): Batch | null {
+  const fetchedAt = raw.fetchedAt ?? event.meta?.occurredAt;
+  if (!fetchedAt) return null;
+  return { eventId: event.meta?.eventId ?? '', clientId: event.clientId || raw.clientId, connectionId: raw.connectionId, providerId: raw.providerId, fetchId: raw.fetchId, fetchedAt, payload };
+}
+
 export class EnrichedConsumer {
   private readonly consumer: Consumer;
   private readonly enrichedTopic: string;
@@ -202,6 +209,8 @@ export class EnrichedConsumer {
   private readonly groupId: string;
   private joined = false;
   private crashed = false;
+  /** Messages decoded as a look-ahead (`lookaheadOf`), for their own turn (partitions are applied at the same time). */
+  private readonly decodedAhead = new WeakMap<KafkaMessage, eventsV1.EnrichedEvent>();
 
   constructor(private readonly o: EnrichedConsumerOptions) {
     this.groupId = o.groupId ?? 'reconciliation';
@@ -268,9 +277,9 @@ export class EnrichedConsumer {
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const touched = new Map<string, UserBatchResult>();
-    for (const message of batch.messages) {
+    for (const [i, message] of batch.messages.entries()) {
       if (!isRunning() || isStale()) break;
-      const applied = await this.processOne(batch.topic, batch.partition, message, isRunning);
+      const applied = await this.processOne(batch.topic, batch.partition, message, isRunning, batch.messages[i + 1]);
       const afterEvent = this.o.hooks?.afterEvent;
       if (applied && afterEvent) {
         const { result, at, data } = applied;
@@ -329,11 +338,12 @@ export class EnrichedConsumer {
     }
   }
 
-  private async processOne(topic: string, partition: number, message: KafkaMessage, isRunning: () => boolean): Promise<Applied | null> {
+  /** `next`: the message after this one in the batch (a look-ahead for the store, see `lookaheadOf`). */
+  private async processOne(topic: string, partition: number, message: KafkaMessage, isRunning: () => boolean, next?: KafkaMessage): Promise<Applied | null> {
     return inConsumerSpan({ topic, partition, groupId: this.groupId }, message, async (span, headers) => {
       try {
         return await this.retrying('apply', { topic, offset: message.offset, eventId: headers[HEADERS.eventId] }, isRunning, () =>
-          topic === this.connectionTopic ? this.handleConnection(message).then(() => null) : this.handleEnriched(message),
+          topic === this.connectionTopic ? this.handleConnection(message).then(() => null) : this.handleEnriched(message, next),
         );
       } catch (error) {
         if (!isPoison(error)) throw error;
@@ -365,9 +375,33 @@ export class EnrichedConsumer {
     this.o.logger.info({ connectionId: a.connectionId, previousConnectionId: a.previousConnectionId }, 'connection renewal recorded');
   }
 
+  /**
+   * The next message as the store's look-ahead (`ReconciliationStore.applyBatch`): the same user's fetch result of
+   * transactions, as its own apply will see it. Anything else, or a message that does not decode, is none (it is
+   * then applied, or dead-lettered, by its own turn). The decoded event is kept for that turn.
+   */
+  private lookaheadOf(message: KafkaMessage, userId: string): Batch | undefined {
+    let event: eventsV1.EnrichedEvent;
+    try {
+      event = this.decode(message, eventsV1.EnrichedEvent);
+    } catch {
+      return undefined;
+    }
+    this.decodedAhead.set(message, event);
+    const p = event.payload;
+    if (event.userId !== userId || p?.$case !== 'batch' || !p.batch.raw || !event.meta?.eventId) return undefined;
+    try {
+      const payload = toBatchPayload(p.batch.raw, p.batch.enrichments);
+      return payload && (payload.kind === 'transactions' || payload.kind === 'pending_transactions') ? (fetchBatchOf(event, p.batch.raw, payload) ?? undefined) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** `at` and `data` are set for fetched data only (what derived data is computed from): its `fetched_at` and kind. */
-  private async handleEnriched(message: KafkaMessage): Promise<Applied> {
-    const event = this.decode(message, eventsV1.EnrichedEvent);
+  private async handleEnriched(message: KafkaMessage, next?: KafkaMessage): Promise<Applied> {
+    const event = this.decodedAhead.get(message) ?? this.decode(message, eventsV1.EnrichedEvent);
+    this.decodedAhead.delete(message);
     const meta = event.meta;
     if (!meta?.eventId) throw invalid('missing_envelope', 'event has no meta.event_id');
     const userId = event.userId;
@@ -391,18 +425,10 @@ export class EnrichedConsumer {
           const when = raw.fetchedAt ?? at;
           return when ? { userId, result: { changes: 0, touched: 0 }, at: when, data } : { userId, result: { changes: 0, touched: 0 }, data };
         }
-        const fetchedAt = raw.fetchedAt ?? at;
-        if (!fetchedAt) throw invalid('missing_time', 'raw event without fetched_at or occurred_at');
-        const result = await store.applyBatch(userId, {
-          eventId: meta.eventId,
-          clientId: event.clientId || raw.clientId,
-          connectionId: raw.connectionId,
-          providerId: raw.providerId,
-          fetchId: raw.fetchId,
-          fetchedAt,
-          payload,
-        });
-        return { userId, result, at: fetchedAt, data };
+        const fetched = fetchBatchOf(event, raw, payload);
+        if (!fetched) throw invalid('missing_time', 'raw event without fetched_at or occurred_at');
+        const result = await store.applyBatch(userId, fetched, next ? () => this.lookaheadOf(next, userId) : undefined);
+        return { userId, result, at: fetched.fetchedAt, data };
       }
       case 'reEnrichment': {
         if (!at) throw invalid('missing_time', 're-enrichment without occurred_at');
