@@ -681,14 +681,20 @@ export class ReconciliationStore {
       this.lookahead.used += 1;
     } else {
       if (prepared) this.lookahead.discarded += 1;
-      r = this.reconcileMessage(userId, batch, p, account._id, docs);
+      r = this.reconcileMessage(userId, batch, p, account._id, docs, { status, from, to });
     }
     return this.writeTransactionOps(userId, batch, account, r.ops, r.enrichments, r.enrichmentHashes, docs, r.keep, next);
   }
 
   /** One transactions message reconciled against `docs` (the stored rows its read covers). */
-  private reconcileMessage(userId: string, batch: Batch, p: TransactionsPayload, accountId: string, docs: ReadonlyMap<string, TransactionDoc>): Reconciled {
-    const { status, from, to } = readRangeOf(batch, p);
+  private reconcileMessage(
+    userId: string,
+    batch: Batch,
+    p: TransactionsPayload,
+    accountId: string,
+    docs: ReadonlyMap<string, TransactionDoc>,
+    { status, from, to }: ReturnType<typeof readRangeOf>,
+  ): Reconciled {
     const stored: StoredTx[] = [...docs.values()].map((d) => ({ ...d, id: d._id }));
     const enrichments = p.enrichments ?? [];
     if (enrichments.length > 0 && enrichments.length !== p.transactions.length) {
@@ -728,9 +734,9 @@ export class ReconciliationStore {
       const next = nextOf();
       const p = next?.payload;
       if (!next || !p || (p.kind !== 'transactions' && p.kind !== 'pending_transactions')) return;
-      const { status, from, to } = readRangeOf(next, p);
-      if (basis.accountId !== accountId || basis.fetchId !== next.fetchId || basis.status !== status || basis.from !== from || basis.to !== to) return;
-      this.prepared.set(userId, { eventId: next.eventId, basis, reconciled: this.reconcileMessage(userId, next, p, accountId, basis.docs) });
+      const range = readRangeOf(next, p);
+      if (basis.accountId !== accountId || basis.fetchId !== next.fetchId || basis.status !== range.status || basis.from !== range.from || basis.to !== range.to) return;
+      this.prepared.set(userId, { eventId: next.eventId, basis, reconciled: this.reconcileMessage(userId, next, p, accountId, basis.docs, range) });
     } catch {
       // nothing prepared: the message itself is applied, or refused with its reason, in its own turn
     }
@@ -869,25 +875,26 @@ export class ReconciliationStore {
     // held for the result's next message only when every changed row is known: not after a refused add (the row
     // stored under its key or id was outside the read) nor a change of a row that was not read
     const keepable = keep !== undefined && ops.every((o) => o.op === 'add' || docs.has(o.id));
-    // what the result's next message reads if every add inserts: each row as this write stores it
-    let basis: ResultRows | undefined;
-    if (keepable) {
+    // what the result's next message reads if every add inserts (each row as this write stores it): built once, after
+    // the write is sent, by the look-ahead or after the write
+    let basis: { rows: ResultRows | undefined } | undefined;
+    const basisOf = (k: Omit<ResultRows, 'docs'>): ResultRows | undefined => {
+      if (basis) return basis.rows;
       const changed = new Map<string, TransactionDoc>();
-      for (const [i, o] of ops.entries()) {
-        const w = written[i]!;
-        changed.set(o.id, w.doc ?? { ...docs.get(o.id)!, ...w.set });
-      }
-      basis = this.resultRowsAfter(keep, docs, changed);
-    }
+      for (const [i, o] of ops.entries()) changed.set(o.id, written[i]!.doc ?? { ...docs.get(o.id)!, ...written[i]!.set });
+      basis = { rows: this.resultRowsAfter(k, docs, changed) };
+      return basis.rows;
+    };
     const writing = this.tellingListeners(userId, () => this.bulkWriteTransactionOps(ops, writes));
     // the next message is reconciled while the store applies this write: the driver has sent it by the next turn of
     // the event loop, and reconciling is CPU only (`prepareNext`)
     const preparing =
-      basis && next
+      keepable && next
         ? new Promise<void>((resolve) =>
             setImmediate(() => {
               try {
-                this.prepareNext(userId, account._id, basis, next);
+                const rows = basisOf(keep);
+                if (rows) this.prepareNext(userId, account._id, rows, next);
               } finally {
                 resolve();
               }
@@ -916,7 +923,7 @@ export class ReconciliationStore {
       await this.commitSeq(userId, seq - 1);
     }
     // the very rows `prepareNext` reconciled the next message against, when it ran
-    if (keeping) this.holdResultRows(userId, basis);
+    if (keeping) this.holdResultRows(userId, basisOf(keep));
     else this.prepared.delete(userId);
     return changes > 0 ? { changes, firstSeq: first, lastSeq: seq - 1, touched: ops.length - changes } : { changes: 0, touched: ops.length };
   }
