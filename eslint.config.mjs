@@ -94,6 +94,12 @@ export default [
     },
   },
   {
+    // Benchmarks drive the services' own modules (the store, the fetch planner, the harness) next to a bare
+    // baseline, by path like the integration tests; they are no project any code depends on.
+    files: ['bench/**/*.ts'],
+    rules: { '@nx/enforce-module-boundaries': 'off' },
+  },
+  {
     files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/test/**/*.ts', 'tools/**/*', 'bench/**/*'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },
