@@ -25,7 +25,9 @@
  * - Where the time goes: the subject's phases (authorized → backfill done as data-fetcher records it → store
  *   complete → read API done), the CPU seconds of every service, the simulator and the store during the subject
  *   (the bench's own polling left out of its ratio), and of the bench, the simulator and the store during the
- *   baseline: the CPU ratio holds up on a shared machine, where wall-clock time depends on the other load.
+ *   baseline: the CPU ratio holds up on a shared machine, where wall-clock time depends on the other load. And
+ *   reconciliation's own account, its stage histogram scraped before and after each run: the seconds of the
+ *   messages it applied, of their store writes, of analysis and of change-feed publish runs.
  *
  * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 2;
  *      BENCH_RESULTS_DIR for another results directory; BENCH_<SERVICE>_<VAR> sets <VAR> on that service, e.g.
@@ -34,7 +36,7 @@
  */
 import { bindings, TOPICS, topicName } from '@ais/contracts-events';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
-import { connectMockUser, ensureStack, stopStack } from '@ais/testing';
+import { connectMockUser, ensureStack, scrapeMetrics, stopStack } from '@ais/testing';
 import { createTrueLayerClient, createTrueLayerDataClient, customEnvironment } from '@ais/truelayer-client';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Document } from 'mongodb';
@@ -108,7 +110,25 @@ interface Run {
   baseline_cpu_seconds: Record<string, number>;
   ratio_cpu: number;
   other_processes_cpu_seconds: number;
+  /** reconciliation's own account of the run (`ais_reconciliation_stage_duration_seconds`): seconds and count per stage. */
+  reconciliation_stages: Record<string, { seconds: number; count: number }>;
 }
+
+/** reconciliation's stage histogram (apps/reconciliation/src/metrics.ts), summed seconds and counts per stage. */
+async function reconciliationStages(port: number): Promise<Record<string, { seconds: number; count: number }>> {
+  const out: Record<string, { seconds: number; count: number }> = {};
+  for (const x of (await scrapeMetrics(port)).samples) {
+    const stage = x.labels['stage'];
+    if (!stage || !x.name.startsWith('ais_reconciliation_stage_duration_seconds_')) continue;
+    const e = (out[stage] ??= { seconds: 0, count: 0 });
+    if (x.name.endsWith('_sum')) e.seconds += x.value;
+    if (x.name.endsWith('_count')) e.count += x.value;
+  }
+  return out;
+}
+
+const stagesDelta = (a: Record<string, { seconds: number; count: number }>, b: Record<string, { seconds: number; count: number }>) =>
+  Object.fromEntries(Object.entries(b).map(([k, v]) => [k, { seconds: round(v.seconds - (a[k]?.seconds ?? 0), 2), count: v.count - (a[k]?.count ?? 0) }]));
 
 const sum = (c: Record<string, number>, except: string[] = []) => Object.entries(c).reduce((a, [k, v]) => a + (except.includes(k) ? 0 : v), 0);
 
@@ -127,7 +147,8 @@ async function main(): Promise<void> {
   try {
     fs = await startFetchStack({
       pipeline: true,
-      metrics: false,
+      // scraped once before and once after each run, for reconciliation's stage histogram
+      metrics: true,
       // the dead letters only: the harness decoding the raw events would take CPU from the services measured
       collectRawEvents: false,
       fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS), ...benchServiceEnv('data-fetcher') },
@@ -184,6 +205,8 @@ async function main(): Promise<void> {
     const runs: Run[] = [];
     for (let run = 1; run <= RUNS; run += 1) {
       const userId = `bench-consent-${s.ns}-${run}`;
+      const stagesPort = Number(s.reconciliation!.ready['metricsPort']);
+      const stages0 = await reconciliationStages(stagesPort);
       const cpu0 = cpuSnapshot(pids);
       const busy0 = machineBusySeconds();
       const c = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId, username: LOGIN, password: passwordOf(LOGIN), providerId: PROVIDER });
@@ -229,6 +252,7 @@ async function main(): Promise<void> {
       const t1 = Date.now();
       const cpu = cpuDelta(cpu0, cpuSnapshot(pids));
       const busy = machineBusySeconds() - busy0;
+      const stages = stagesDelta(stages0, await reconciliationStages(stagesPort));
       const t0 = authorizedAt.get(c.connectionId);
       if (!t0) throw new BenchFailure(`run ${run}: no connection.authorized event for ${c.connectionId}`);
       const subject = (t1 - t0.getTime()) / 1000;
@@ -278,6 +302,7 @@ async function main(): Promise<void> {
         // the subject's CPU without the bench's own polling and reading back (the baseline's client is the bench)
         ratio_cpu: round(sum(cpu, ['bench']) / sum(baseCpu, ['kafka']), 2),
         other_processes_cpu_seconds: round(Math.max(0, busy - Object.values(cpu).reduce((a, b) => a + b, 0)), 1),
+        reconciliation_stages: stages,
       };
       runs.push(r);
       console.log(JSON.stringify(r));
@@ -310,6 +335,12 @@ async function main(): Promise<void> {
           `| ${r.run} | ${r.transactions} | ${r.subject_s} | ${r.phases_s.authorized_to_backfill_done} | ${round(r.phases_s.authorized_to_backfill_done + r.phases_s.backfill_done_to_store_complete, 2)} | ${r.phases_s.api_read} | ${r.raw_read_s} | ${r.bulk_insert_s} | ${r.baseline_s} | ${r.ratio} | ${Math.round(r.transactions / r.subject_s)} | ${Math.round(r.transactions / r.baseline_s)} | ${round(sum(r.cpu_seconds, ['bench']), 1)} / ${round(sum(r.baseline_cpu_seconds, ['kafka']), 1)} | ${r.ratio_cpu} |`,
       ),
     ].join('\n');
+    const st = (r: Run, k: string) => `${r.reconciliation_stages[k]?.seconds ?? 0} (${r.reconciliation_stages[k]?.count ?? 0})`;
+    const stagesTable = [
+      "| run | messages applied s (count) | of it: store writes s (count) | analysis s (count) | change-feed publish runs s (count) |",
+      '|---|---|---|---|---|',
+      ...runs.map((r) => `| ${r.run} | ${st(r, 'message')} | ${st(r, 'store_write')} | ${st(r, 'analysis')} | ${st(r, 'change_feed')} |`),
+    ].join('\n');
     const out = {
       benchmark: 'consent: connection.authorized to the full history through the read API vs raw Data API read + bulk insert of the same transactions',
       date: started.toISOString(),
@@ -327,11 +358,12 @@ async function main(): Promise<void> {
       peak_rss_mb: peakRss,
       runs,
       table,
+      reconciliation_stages_table: stagesTable,
     };
     const file = join(resultsDir(), 'consent.json');
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     console.log(`\n${machine.platform}, ${machine.cores} cores, ${machine.cpu}, node ${machine.node}; load ${machine.loadavg_1_5_15_at_start.join(' ')} -> ${machine.loadavg_1_5_15_at_end.join(' ')}`);
-    console.log(`\n${table}\n\nmedians: subject ${subjectMedian} s, baseline ${baselineMedian} s, ratio ${ratio} (target <= ${TARGET_RATIO})`);
+    console.log(`\n${table}\n\nreconciliation's stages during each run (ais_reconciliation_stage_duration_seconds):\n${stagesTable}\n\nmedians: subject ${subjectMedian} s, baseline ${baselineMedian} s, ratio ${ratio} (target <= ${TARGET_RATIO})`);
     console.log(`written ${file}`);
   } finally {
     await consumer.disconnect().catch(() => undefined);

@@ -116,6 +116,35 @@ describe('metrics after a connect journey and its post-consent fetch', () => {
     expect(sum(of('data-fetcher'), 'ais_dead_letters_total')).toBe(0);
   });
 
+  it('reconciliation reports where its time goes: each message, its store writes, analysis and change-feed runs', async () => {
+    const port = Number(stack.reconciliation!.ready['metricsPort']);
+    const stage = (samples: MetricSample[], suffix: string, name: string, le?: string) => sum(samples, `ais_reconciliation_stage_duration_seconds_${suffix}`, { stage: name, ...(le ? { le } : {}) });
+    const state = stack.reconDb!.getClient().db(`rc_${stack.ns}`).collection<{ _id: string; committedSeq?: number; publishedSeq?: number }>('user_state');
+    // once the user's changes are all published, every stage has run at least once for them
+    const samples = await waitFor(
+      "the user's changes applied and published",
+      async () => {
+        const st = await state.findOne({ _id: userId });
+        if (!st?.committedSeq || st.publishedSeq !== st.committedSeq) return undefined;
+        const scraped = (await scrapeMetrics(port)).samples;
+        return stage(scraped, 'count', 'change_feed') > 0 ? scraped : undefined;
+      },
+      120_000,
+      500,
+    );
+    const series = samples.filter((s) => s.name === 'ais_reconciliation_stage_duration_seconds_count');
+    expect(new Set(series.map((s) => s.labels['stage']))).toEqual(new Set(['message', 'store_write', 'analysis', 'change_feed']));
+    // the journey's accounts, balances and transactions: several messages, the transactions ones written in bulk
+    expect(stage(samples, 'count', 'message')).toBeGreaterThanOrEqual(3);
+    expect(stage(samples, 'count', 'store_write')).toBeGreaterThanOrEqual(1);
+    expect(stage(samples, 'count', 'store_write')).toBeLessThan(stage(samples, 'count', 'message'));
+    expect(stage(samples, 'count', 'analysis')).toBeGreaterThanOrEqual(1);
+    // a message's store writes are part of its time
+    expect(stage(samples, 'sum', 'store_write')).toBeGreaterThan(0);
+    expect(stage(samples, 'sum', 'store_write')).toBeLessThan(stage(samples, 'sum', 'message'));
+    for (const name of ['message', 'store_write', 'analysis', 'change_feed']) expect(stage(samples, 'bucket', name, '+Inf')).toBe(stage(samples, 'count', name));
+  });
+
   it('has no id or secret of the journey, nor anything that looks like one, as a label value', async () => {
     const accounts = (await stack.sandbox.admin<{ accounts: { account_id: string }[] }>('GET', `/ledger/accounts?credentials_id=${encodeURIComponent(journey.credentialsId)}`)).accounts.map((a) => a.account_id);
     const known = [userId, journey.connectionId, stack.apiKey, ...accounts, ...journey.secrets].filter((v) => v.length >= 6);

@@ -36,6 +36,7 @@ import type { EventProducer } from '@ais/platform-kafka';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { accountView, balanceView, transactionView, userEditView } from '../domain/view';
 import { erasureView, type ErasureDoc, type Erasures } from './erasure';
+import { timed } from '../metrics';
 import type { RememberedChanges } from './feed-memory';
 import type { AccountDoc, BalanceDoc, ChangeFields, ReconciliationStore, TransactionDoc, UserEditDoc } from './store';
 
@@ -100,7 +101,7 @@ export class ChangeFeedPublisher {
   private async publishNow(userId: string): Promise<PublishResult> {
     return tracer.startActiveSpan('ledger publish', { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': this.binding.topic } }, async (span) => {
       try {
-        const result = await this.publishPages(userId);
+        const result = await timed('change_feed', () => this.publishPages(userId));
         span.setAttributes({ 'ais.ledger.published': result.published, 'ais.ledger.to_seq': result.toSeq });
         if (result.published > 0) this.options.logger.debug({ userId, ...result }, 'change feed published');
         return result;

@@ -43,6 +43,7 @@ import { balanceAsOf, balanceId, normaliseBalance, sameBalance, type BalanceValu
 import { canonicalJson, contentHash, sha256Hex } from '../domain/canonical';
 import { DEFAULT_RULES, reconcileTransactions, type FetchedTransaction, type ReconcileRules, type StoredTx, type TxContent, type TxOp } from '../domain/dedupe';
 import { matchAccounts, newAccountId, type AccountKind, type FetchedAccount, type MatchRule } from '../domain/identity';
+import { timed } from '../metrics';
 import { FeedMemory } from './feed-memory';
 
 export const RECON_INDEXES = {
@@ -885,7 +886,7 @@ export class ReconciliationStore {
       basis = { rows: this.resultRowsAfter(k, docs, changed) };
       return basis.rows;
     };
-    const writing = this.tellingListeners(userId, () => this.bulkWriteTransactionOps(ops, writes));
+    const writing = timed('store_write', () => this.tellingListeners(userId, () => this.bulkWriteTransactionOps(ops, writes)));
     // the next message is reconciled while the store applies this write: the driver has sent it by the next turn of
     // the event loop, and reconciling is CPU only (`prepareNext`)
     const preparing =

@@ -37,6 +37,7 @@ import type { ChangeFeedPublisher } from '../data/changefeed';
 import type { Erasures } from '../data/erasure';
 import type { ApplyResult, Batch, BatchPayload, ReconciliationStore, StoredEnrichment, UserEdit } from '../data/store';
 import { fromRawAccount, fromRawBalance, fromRawCard, fromRawTransaction } from '../domain/raw';
+import { timed } from '../metrics';
 
 /** What the consumer applied for one user within one Kafka batch. */
 export interface UserBatchResult {
@@ -279,11 +280,11 @@ export class EnrichedConsumer {
     const touched = new Map<string, UserBatchResult>();
     for (const [i, message] of batch.messages.entries()) {
       if (!isRunning() || isStale()) break;
-      const applied = await this.processOne(batch.topic, batch.partition, message, isRunning, batch.messages[i + 1]);
+      const applied = await timed('message', () => this.processOne(batch.topic, batch.partition, message, isRunning, batch.messages[i + 1]));
       const afterEvent = this.o.hooks?.afterEvent;
       if (applied && afterEvent) {
         const { result, at, data } = applied;
-        await this.hook('afterEvent', applied.userId, isRunning, () => afterEvent(applied.userId, { result, ...(at ? { at } : {}), ...(data ? { data } : {}) }));
+        await timed('analysis', () => this.hook('afterEvent', applied.userId, isRunning, () => afterEvent(applied.userId, { result, ...(at ? { at } : {}), ...(data ? { data } : {}) })));
       }
       if (applied && this.o.publisher && this.o.store.feed.held(applied.userId) >= (this.o.publishEarlyAt ?? 2_000)) await this.publish(applied.userId);
       if (applied) {
