@@ -14,7 +14,7 @@
  * A partition's turn is `message` + `analysis` + the consumer's `change_feed` runs, one after another; their sums
  * say which one to work on when the change feed lags (docs/METRICS.md).
  */
-import { metrics, type Histogram } from '@opentelemetry/api';
+import { lazyInstruments } from '@ais/platform-telemetry';
 
 export const METER_NAME = 'reconciliation';
 
@@ -23,23 +23,13 @@ export type Stage = 'message' | 'store_write' | 'analysis' | 'change_feed';
 /** Seconds: a message takes milliseconds (a balance) to seconds (500 rows on a busy store). */
 export const STAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-let cached: { provider: unknown; value: Histogram } | undefined;
-
-/** Created on first use and again when the global MeterProvider changes (no-op until one is registered). */
-function histogram(): Histogram {
-  const provider = metrics.getMeterProvider();
-  if (cached?.provider !== provider) {
-    cached = {
-      provider,
-      value: provider.getMeter(METER_NAME).createHistogram('ais_reconciliation_stage_duration_seconds', {
-        description: 'Time reconciliation spends per stage: a message applied, its store writes, analysis after it, a change-feed publish run',
-        unit: 's',
-        advice: { explicitBucketBoundaries: STAGE_BUCKETS },
-      }),
-    };
-  }
-  return cached.value;
-}
+const histogram = lazyInstruments(METER_NAME, (meter) =>
+  meter.createHistogram('ais_reconciliation_stage_duration_seconds', {
+    description: 'Time reconciliation spends per stage: a message applied, its store writes, analysis after it, a change-feed publish run',
+    unit: 's',
+    advice: { explicitBucketBoundaries: STAGE_BUCKETS },
+  }),
+);
 
 /** Runs `fn` and records its duration under `stage`, whether it succeeds or fails. */
 export async function timed<T>(stage: Stage, fn: () => Promise<T>): Promise<T> {
