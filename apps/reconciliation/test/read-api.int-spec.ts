@@ -10,7 +10,7 @@ import { bindings } from '@ais/contracts-events';
 import { eventsV1, reconciliationV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { createGrpcClient, GrpcServer, type GrpcClient } from '@ais/platform-grpc';
-import { stackGrpcTls } from '@ais/testing';
+import { stackGrpcTls, startTestMetrics } from '@ais/testing';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainBoundsBothEnds, explainUsesIndex, type Connection } from '@ais/platform-mongo';
 import { randomBytes } from 'node:crypto';
@@ -563,6 +563,52 @@ describe('reconciliation read API (gRPC, real server)', () => {
     expect(page).toHaveLength(spots.length);
     expect(page[0]).not.toHaveProperty('dedupeKey');
     expect(page.map((d) => transactionView(d, undefined))).toEqual(page.map((d) => transactionView(stored.get(d._id)!, undefined)));
+  });
+
+  it('a paging client gets its next page read ahead: the same rows, and never a page from before a change', async () => {
+    const m = startTestMetrics();
+    try {
+      const R = { clientId: U.clientId, userId: 'ra-user' };
+      const at = new Date(T0.getTime() + 40 * DAY);
+      await store.applyBatch(R.userId, batch(R.clientId, 'conn-ra', at, { kind: 'accounts', accounts: [{ kind: 'account', accountId: 'tl-ra', providerId: 'ob-lloyds', displayName: 'RA', currency: 'GBP', type: 'TRANSACTION', sortCode: '30-94-57', number: '55554444' }] }));
+      await store.applyBatch(R.userId, batch(R.clientId, 'conn-ra', at, { kind: 'transactions', providerAccountId: 'tl-ra', window, batch: single, transactions: Array.from({ length: 14 }, (_, i) => row(2 * i)) }));
+      const expected = (await store.transactions.find({ userId: R.userId, removed: false }).toArray()).sort((a, b) => b.bookedAt.getTime() - a.bookedAt.getTime() || (a._id < b._id ? 1 : -1)).map((d) => d._id);
+      const outcome = (o: string) => m.value('ais_reconciliation_read_ahead_total', { outcome: o });
+      const page = (token = '') => client.listTransactions({ ...reconciliationV1.ListTransactionsRequest.fromPartial(R), pageSize: 3, pageToken: token });
+
+      // 14 rows in pages of 3: page 1 (no token) reads no further; pages 2-4 each read the next one, which is served
+      const walked: string[] = [];
+      let token = '';
+      do {
+        const p = await page(token);
+        walked.push(...p.transactions.map((t) => t.transactionId));
+        token = p.nextPageToken;
+      } while (token);
+      expect(walked).toEqual(expected);
+      expect(await outcome('started')).toBe(3);
+      expect(await outcome('hit')).toBe(3);
+
+      // page 2 reads page 3 ahead; then the user hides page 3's first row: page 3 is read again, without it
+      const p1 = await page();
+      const p2 = await page(p1.nextPageToken);
+      await store.applyEdit(R.userId, 'transaction', expected[6]!, { hidden: true }, new Date());
+      const p3 = await page(p2.nextPageToken);
+      expect(p3.transactions.map((t) => t.transactionId)).toEqual(expected.slice(7, 10));
+      expect(await outcome('stale')).toBe(1);
+      await store.applyEdit(R.userId, 'transaction', expected[6]!, { hidden: null }, new Date());
+
+      // page 2 reads page 3 ahead; then a sync stores a row that belongs on page 3: page 3 shows it
+      const q2 = await page((await page()).nextPageToken);
+      const onPage3 = (await store.transactions.findOne({ _id: expected[7]! }))!;
+      await store.applyBatch(R.userId, batch(R.clientId, 'conn-ra', new Date(at.getTime() + DAY), { kind: 'transactions', providerAccountId: 'tl-ra', window, batch: { index: 0, count: 1, complete: false }, transactions: [row(201, { timestamp: new Date(onPage3.bookedAt.getTime() + 60_000) })] }));
+      const q3 = await page(q2.nextPageToken);
+      const added = (await store.transactions.findOne({ userId: R.userId, transactionId: 'tid-201' }))!;
+      expect(q3.transactions.map((t) => t.transactionId)).toEqual([expected[6]!, added._id, expected[7]!]);
+      expect(await outcome('stale')).toBe(2);
+      expect(await outcome('hit')).toBe(3);
+    } finally {
+      await m.stop();
+    }
   });
 
   describe('hot reads use their named indexes', () => {

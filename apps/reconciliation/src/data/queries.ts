@@ -71,6 +71,12 @@ export function windowHint(page: readonly { bookedAt: Date }[]): number {
   return Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, Math.round(span * 1.25)));
 }
 
+/** A user's write version: `seq` and `committedSeq` of `user_state` (both 0 for a user with no state yet). */
+export interface UserVersion {
+  seq: number;
+  committedSeq: number;
+}
+
 export interface TxFilter {
   accountId?: string;
   merchantKey?: string;
@@ -206,6 +212,12 @@ export class ReadQueries {
       to = from;
     }
     return out;
+  }
+
+  /** The user's write version (grpc/read-ahead.ts): `user_state`'s sequence numbers, 0 before the first change. */
+  async userVersion(userId: string): Promise<UserVersion> {
+    const st = await this.store.userState(userId);
+    return { seq: st?.seq ?? 0, committedSeq: st?.committedSeq ?? 0 };
   }
 
   async userKnown(clientId: string, userId: string): Promise<boolean> {

@@ -20,6 +20,7 @@ import { MAX_WINDOW_MS, MIN_WINDOW_MS, windowHint, type ReadQueries, type TxFilt
 import type { AccountDoc, BalanceDoc, TransactionDoc, UserEditDoc } from '../data/store';
 import { accountView, balanceView, primaryOfDetailed, signedAmount, transactionView, type TransactionViewDoc } from '../domain/view';
 import { DecimalSum, magnitude } from './money';
+import { ReadAhead, type ReadAheadOptions } from './read-ahead';
 
 // ---- opaque tokens (base64url JSON, validated field by field: anything else is INVALID_ARGUMENT) ----
 
@@ -155,12 +156,18 @@ export interface ReadApiDeps {
   logger?: Logger;
   /** The deletion log (GetErasure answers UNAVAILABLE without it). */
   erasures?: Erasures;
+  /** Read-ahead of the next transactions page for a paging client (grpc/read-ahead.ts); default DEFAULT_READ_AHEAD. */
+  readAhead?: ReadAheadOptions;
 }
+
+/** 16 pages of at most 500 rows of the view's fields (a few MB at most), each served within 10 s of its read. */
+export const DEFAULT_READ_AHEAD: ReadAheadOptions = { maxEntries: 16, ttlMs: 10_000 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeof reconciliationV1.ReconciliationServiceService> {
   const q = deps.queries;
+  const readAhead = new ReadAhead<TransactionViewDoc>(deps.readAhead ?? DEFAULT_READ_AHEAD);
 
   async function requireUser(clientId: string, userId: string): Promise<void> {
     requireIds({ client_id: clientId, user_id: userId });
@@ -278,9 +285,11 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
 
     async listTransactions(req) {
       requireIds({ client_id: req.clientId, user_id: req.userId });
-      const [edits, account] = await withUser(req.clientId, req.userId, [
+      const [edits, account, version] = await withUser(req.clientId, req.userId, [
         q.transactionEditSets(req.userId),
         req.accountId ? q.account(req.clientId, req.userId, req.accountId) : Promise.resolve(undefined),
+        // read-ahead only concerns a client already paging (a page token): a first page costs no extra read
+        req.pageToken ? q.userVersion(req.userId) : Promise.resolve(undefined),
       ] as const);
       const size = pageSize(req.pageSize, 50, 500);
       const after = decodeTxToken(req.pageToken);
@@ -309,13 +318,16 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
         filter.overridden = [...edits.overrides.keys()];
         filter.overriddenTo = [...edits.overrides].filter(([, c]) => c === req.category || primaryOfDetailed(c) === req.category).map(([id]) => id);
       }
-      const docs = await q.transactionPage(req.clientId, req.userId, filter, size + 1, after);
+      const filterKey = JSON.stringify(filter);
+      const pageKey = (token: string) => JSON.stringify([req.clientId, req.userId, size, token]);
+      const docs = (after && version && (await readAhead.take(pageKey(req.pageToken), version, filterKey))) || (await q.transactionPage(req.clientId, req.userId, filter, size + 1, after));
       const page = docs.slice(0, size);
       const last = page[page.length - 1];
-      return {
-        transactions: await transactionViews(req.userId, page),
-        nextPageToken: docs.length > size && last ? encodeTxToken({ bookedAt: last.bookedAt, id: last._id, windowMs: windowHint(page) }) : '',
-      };
+      const next = docs.length > size && last ? { bookedAt: last.bookedAt, id: last._id, windowMs: windowHint(page) } : undefined;
+      const nextPageToken = next ? encodeTxToken(next) : '';
+      // a client already paging (this page came with a token) asks for the next one next: read it while this one travels
+      if (after && version && next) readAhead.start(pageKey(nextPageToken), version, filterKey, () => q.transactionPage(req.clientId, req.userId, filter, size + 1, next));
+      return { transactions: await transactionViews(req.userId, page), nextPageToken };
     },
 
     async getChanges(req) {

@@ -1,0 +1,99 @@
+/**
+ * Read-ahead of keyset pages: a client paging through a history asks for page n+1 as soon as page n arrives, and
+ * while page n travels (gRPC, the gateway's JSON, the client) the store would sit idle. So once a page that was
+ * itself asked for with a page token goes out with a next token, the handler starts the next page's store query,
+ * and the request that brings that token takes its rows instead of querying again.
+ *
+ * Rows read ahead are only served if nothing the page shows can have changed since the read began. The version is
+ * the user's `user_state` (`seq`, `committedSeq`) read at the start of the request that began the read: every
+ * stored change of a user's data (transaction, account, balance, user edit) takes a sequence number before it is
+ * written (data/store.ts, "The change feed and the single writer"), so an unchanged `seq` means no write began in
+ * between, and `seq === committedSeq` at the start means none was in flight. The serving request reads the version
+ * again (beside its user probe, no extra round trip) and also compares the page's whole filter (hidden ids, the
+ * overrides of a category filter). Anything else, or rows older than `ttlMs`, and the request queries as usual.
+ *
+ * Per process and bounded: at most `maxEntries` reads in memory (the oldest dropped first), each one page of the
+ * view's fields. Behind several instances a token may reach another one, which then queries as usual. A client that
+ * stops paging leaves one unused read behind per stop: `ais_reconciliation_read_ahead_total{outcome}` counts them.
+ */
+import { lazyInstruments } from '@ais/platform-telemetry';
+import type { UserVersion } from '../data/queries';
+import { METER_NAME } from '../metrics';
+
+export type ReadAheadOutcome = 'started' | 'hit' | 'stale' | 'expired' | 'dropped' | 'failed';
+
+const counter = lazyInstruments(METER_NAME, (meter) =>
+  meter.createCounter('ais_reconciliation_read_ahead_total', {
+    description: 'Transaction pages read ahead for a paging client, by what became of them: started, hit (served), stale (the user changed), expired, dropped (the cache was full), failed',
+  }),
+);
+
+interface Entry<T> {
+  version: number;
+  filter: string;
+  at: number;
+  rows: Promise<T[] | undefined>;
+}
+
+export interface ReadAheadOptions {
+  /** Reads held at once (0 turns read-ahead off). */
+  maxEntries: number;
+  /** How long read rows may be served after their read began. */
+  ttlMs: number;
+  now?: () => number;
+}
+
+export class ReadAhead<T> {
+  private readonly entries = new Map<string, Entry<T>>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: ReadAheadOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Starts `read` for the page `key` names, unless read-ahead is off or a write was in flight when `version` was read.
+   * `filter` is the page's whole filter as the serving request must find it.
+   */
+  start(key: string, version: UserVersion, filter: string, read: () => Promise<T[]>): void {
+    if (this.o.maxEntries <= 0 || version.seq !== version.committedSeq) return;
+    const old = this.entries.get(key);
+    if (old) this.entries.delete(key);
+    while (this.entries.size >= this.o.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+      counter().add(1, { outcome: 'dropped' });
+    }
+    const rows = read().catch(() => {
+      counter().add(1, { outcome: 'failed' });
+      return undefined;
+    });
+    this.entries.set(key, { version: version.seq, filter, at: this.now(), rows });
+    counter().add(1, { outcome: 'started' });
+  }
+
+  /**
+   * The rows read ahead for `key`, if they may be served now (same version, same filter, not expired); else
+   * undefined and the caller queries. Either way the entry is gone: a page is served from it at most once.
+   */
+  async take(key: string, version: UserVersion, filter: string): Promise<T[] | undefined> {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.entries.delete(key);
+    if (this.now() - e.at > this.o.ttlMs) {
+      counter().add(1, { outcome: 'expired' });
+      return undefined;
+    }
+    if (e.version !== version.seq || version.seq !== version.committedSeq || e.filter !== filter) {
+      counter().add(1, { outcome: 'stale' });
+      return undefined;
+    }
+    const rows = await e.rows;
+    if (rows) counter().add(1, { outcome: 'hit' });
+    return rows;
+  }
+}
