@@ -27,7 +27,8 @@
  *   (the bench's own polling left out of its ratio), and of the bench, the simulator and the store during the
  *   baseline: the CPU ratio holds up on a shared machine, where wall-clock time depends on the other load. And
  *   reconciliation's own account, its stage histogram scraped before and after each run: the seconds of the
- *   messages it applied, of their store writes, of analysis and of change-feed publish runs.
+ *   messages it applied, of their store writes, of analysis and of change-feed publish runs; and how many pages of
+ *   the read-back it read ahead and served (`ais_reconciliation_read_ahead_total`, apps/reconciliation/src/grpc/read-ahead.ts).
  *
  * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 2;
  *      BENCH_RESULTS_DIR for another results directory; BENCH_<SERVICE>_<VAR> sets <VAR> on that service, e.g.
@@ -112,6 +113,8 @@ interface Run {
   other_processes_cpu_seconds: number;
   /** reconciliation's own account of the run (`ais_reconciliation_stage_duration_seconds`): seconds and count per stage. */
   reconciliation_stages: Record<string, { seconds: number; count: number }>;
+  /** Pages of the read-back that reconciliation read ahead, by outcome (`ais_reconciliation_read_ahead_total`). */
+  read_ahead: Record<string, number>;
 }
 
 /** reconciliation's stage histogram (apps/reconciliation/src/metrics.ts), summed seconds and counts per stage. */
@@ -126,6 +129,18 @@ async function reconciliationStages(port: number): Promise<Record<string, { seco
   }
   return out;
 }
+
+/** reconciliation's read-ahead of transaction pages (apps/reconciliation/src/grpc/read-ahead.ts), counts per outcome. */
+async function readAheadCounts(port: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const x of (await scrapeMetrics(port)).samples) {
+    const outcome = x.labels['outcome'];
+    if (outcome && x.name.startsWith('ais_reconciliation_read_ahead')) out[outcome] = (out[outcome] ?? 0) + x.value;
+  }
+  return out;
+}
+
+const countsDelta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]));
 
 const stagesDelta = (a: Record<string, { seconds: number; count: number }>, b: Record<string, { seconds: number; count: number }>) =>
   Object.fromEntries(Object.entries(b).map(([k, v]) => [k, { seconds: round(v.seconds - (a[k]?.seconds ?? 0), 2), count: v.count - (a[k]?.count ?? 0) }]));
@@ -207,6 +222,7 @@ async function main(): Promise<void> {
       const userId = `bench-consent-${s.ns}-${run}`;
       const stagesPort = Number(s.reconciliation!.ready['metricsPort']);
       const stages0 = await reconciliationStages(stagesPort);
+      const readAhead0 = await readAheadCounts(stagesPort);
       const cpu0 = cpuSnapshot(pids);
       const busy0 = machineBusySeconds();
       const c = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId, username: LOGIN, password: passwordOf(LOGIN), providerId: PROVIDER });
@@ -253,6 +269,7 @@ async function main(): Promise<void> {
       const cpu = cpuDelta(cpu0, cpuSnapshot(pids));
       const busy = machineBusySeconds() - busy0;
       const stages = stagesDelta(stages0, await reconciliationStages(stagesPort));
+      const readAhead = countsDelta(readAhead0, await readAheadCounts(stagesPort));
       const t0 = authorizedAt.get(c.connectionId);
       if (!t0) throw new BenchFailure(`run ${run}: no connection.authorized event for ${c.connectionId}`);
       const subject = (t1 - t0.getTime()) / 1000;
@@ -303,6 +320,7 @@ async function main(): Promise<void> {
         ratio_cpu: round(sum(cpu, ['bench']) / sum(baseCpu, ['kafka']), 2),
         other_processes_cpu_seconds: round(Math.max(0, busy - Object.values(cpu).reduce((a, b) => a + b, 0)), 1),
         reconciliation_stages: stages,
+        read_ahead: readAhead,
       };
       runs.push(r);
       console.log(JSON.stringify(r));
@@ -337,9 +355,9 @@ async function main(): Promise<void> {
     ].join('\n');
     const st = (r: Run, k: string) => `${r.reconciliation_stages[k]?.seconds ?? 0} (${r.reconciliation_stages[k]?.count ?? 0})`;
     const stagesTable = [
-      "| run | messages applied s (count) | of it: store writes s (count) | analysis s (count) | change-feed publish runs s (count) |",
-      '|---|---|---|---|---|',
-      ...runs.map((r) => `| ${r.run} | ${st(r, 'message')} | ${st(r, 'store_write')} | ${st(r, 'analysis')} | ${st(r, 'change_feed')} |`),
+      "| run | messages applied s (count) | of it: store writes s (count) | analysis s (count) | change-feed publish runs s (count) | read-back pages read ahead: served / started |",
+      '|---|---|---|---|---|---|',
+      ...runs.map((r) => `| ${r.run} | ${st(r, 'message')} | ${st(r, 'store_write')} | ${st(r, 'analysis')} | ${st(r, 'change_feed')} | ${r.read_ahead['hit'] ?? 0} / ${r.read_ahead['started'] ?? 0} |`),
     ].join('\n');
     const out = {
       benchmark: 'consent: connection.authorized to the full history through the read API vs raw Data API read + bulk insert of the same transactions',
