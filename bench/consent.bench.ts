@@ -30,7 +30,11 @@
  *   messages it applied, of their store writes, of analysis and of change-feed publish runs; and how many pages of
  *   the read-back it read ahead and served (`ais_reconciliation_read_ahead_total`, apps/reconciliation/src/grpc/read-ahead.ts).
  *
- * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 2;
+ * - Runs: the first of a fresh stack and freshly started services is the slow one (the store's new collections and
+ *   the services' first pass through their hot code: 4-7 s more each time, docs/BENCHMARKS.md), so the default is
+ *   three runs and their median; every run is reported.
+ *
+ * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 3, the median of them;
  *      BENCH_RESULTS_DIR for another results directory; BENCH_<SERVICE>_<VAR> sets <VAR> on that service, e.g.
  *      BENCH_RECONCILIATION_NODE_OPTIONS).
  *      Writes consent.json.
@@ -51,7 +55,7 @@ import { committedToEnd } from './kafka';
 import { benchServiceEnv, cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, seconds, sleep, stackPids } from './proc';
 
 const LOGIN = process.env['BENCH_CONSENT_USER'] ?? 'heavy';
-const RUNS = Number(process.env['BENCH_CONSENT_RUNS'] ?? 2);
+const RUNS = Number(process.env['BENCH_CONSENT_RUNS'] ?? 3);
 /** The simulator's mock logins: heavy/heavy, small/small, john/doe, johnN/doeN. */
 const passwordOf = (login: string) => (login === 'heavy' || login === 'small' ? login : login.replace(/^john/, 'doe'));
 const PROVIDER = 'ob-barclays';
