@@ -10,7 +10,7 @@ import { Erasures } from './data/erasure';
 import { ReadQueries } from './data/queries';
 import { reenrichUser } from './data/reenrich';
 import { ReconciliationStore } from './data/store';
-import { reconciliationHandlers } from './grpc/reconciliation.service';
+import { DEFAULT_READ_AHEAD, reconciliationHandlers } from './grpc/reconciliation.service';
 import { EnrichedConsumer } from './kafka/enriched.consumer';
 
 async function main(): Promise<void> {
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     service.lifecycle.on('intake', 're-enrichment', () => Promise.allSettled([...reenriching]).then(() => undefined));
     const grpc = service
       .grpcServer(tls)
-      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: prefix, logger: service.logger, userRules, erasures }));
+      .add('ais.reconciliation.v1.ReconciliationService', reconciliationV1.ReconciliationServiceService, reconciliationHandlers({ queries, producer, topicPrefix: prefix, logger: service.logger, userRules, erasures, readAhead: { ...DEFAULT_READ_AHEAD, maxEntries: config.READ_AHEAD_PAGES } }));
     await service.serve(grpc, config, async () => {
       await consumer.start(service.kafkaStartup);
       publisher.startSweep(config.CHANGEFEED_SWEEP_MS, config.CHANGEFEED_SWEEP_MIN_AGE_MS);
