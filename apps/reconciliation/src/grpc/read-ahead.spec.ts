@@ -54,6 +54,16 @@ describe('ReadAhead', () => {
     expect(await outcome('hit')).toBe(0);
   });
 
+  it('deletes a read nobody asked for once ttlMs has passed', async () => {
+    const ra = new ReadAhead<string>({ maxEntries: 4, ttlMs: 30 });
+    ra.start('p2', settled(1), 'f', async () => ['a']);
+    expect(ra.size).toBe(1);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(ra.size).toBe(0);
+    expect(await outcome('expired')).toBe(1);
+    await expect(ra.take('p2', settled(1), 'f')).resolves.toBeUndefined();
+  });
+
   it('holds at most maxEntries reads (the oldest dropped first); 0 turns read-ahead off', async () => {
     const ra = make(2);
     for (const k of ['p1', 'p2', 'p3']) ra.start(k, settled(1), 'f', async () => [k]);

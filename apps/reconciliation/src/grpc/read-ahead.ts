@@ -13,7 +13,8 @@
  * overrides of a category filter). Anything else, or rows older than `ttlMs`, and the request queries as usual.
  *
  * Per process and bounded: at most `maxEntries` reads in memory (the oldest dropped first), each one page of the
- * view's fields. Behind several instances a token may reach another one, which then queries as usual. A client that
+ * view's fields, each deleted once `ttlMs` has passed (so rows nobody asked for are not kept, an erased user's
+ * included). Behind several instances a token may reach another one, which then queries as usual. A client that
  * stops paging leaves one unused read behind per stop: `ais_reconciliation_read_ahead_total{outcome}` counts them.
  */
 import { lazyInstruments } from '@ais/platform-telemetry';
@@ -33,6 +34,8 @@ interface Entry<T> {
   filter: string;
   at: number;
   rows: Promise<T[] | undefined>;
+  /** Deletes the entry once it may no longer be served, so a page nobody asks for is not kept in memory. */
+  timer: NodeJS.Timeout;
 }
 
 export interface ReadAheadOptions {
@@ -61,19 +64,29 @@ export class ReadAhead<T> {
    */
   start(key: string, version: UserVersion, filter: string, read: () => Promise<T[]>): void {
     if (this.o.maxEntries <= 0 || version.seq !== version.committedSeq) return;
-    const old = this.entries.get(key);
-    if (old) this.entries.delete(key);
+    this.remove(key);
     while (this.entries.size >= this.o.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
+      this.remove(this.entries.keys().next().value as string);
       counter().add(1, { outcome: 'dropped' });
     }
     const rows = read().catch(() => {
       counter().add(1, { outcome: 'failed' });
       return undefined;
     });
-    this.entries.set(key, { version: version.seq, filter, at: this.now(), rows });
+    const timer = setTimeout(() => {
+      if (this.remove(key)) counter().add(1, { outcome: 'expired' });
+    }, this.o.ttlMs);
+    timer.unref();
+    this.entries.set(key, { version: version.seq, filter, at: this.now(), rows, timer });
     counter().add(1, { outcome: 'started' });
+  }
+
+  private remove(key: string): Entry<T> | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    clearTimeout(e.timer);
+    this.entries.delete(key);
+    return e;
   }
 
   /**
@@ -81,9 +94,8 @@ export class ReadAhead<T> {
    * undefined and the caller queries. Either way the entry is gone: a page is served from it at most once.
    */
   async take(key: string, version: UserVersion, filter: string): Promise<T[] | undefined> {
-    const e = this.entries.get(key);
+    const e = this.remove(key);
     if (!e) return undefined;
-    this.entries.delete(key);
     if (this.now() - e.at > this.o.ttlMs) {
       counter().add(1, { outcome: 'expired' });
       return undefined;

@@ -318,7 +318,9 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
         filter.overridden = [...edits.overrides.keys()];
         filter.overriddenTo = [...edits.overrides].filter(([, c]) => c === req.category || primaryOfDetailed(c) === req.category).map(([id]) => id);
       }
-      const filterKey = JSON.stringify(filter);
+      // the edit sets come in no particular order: sorted, the same edits give the same key
+      const sorted = (ids?: string[]) => (ids ? [...ids].sort() : undefined);
+      const filterKey = JSON.stringify({ ...filter, hidden: sorted(filter.hidden), overridden: sorted(filter.overridden), overriddenTo: sorted(filter.overriddenTo) });
       const pageKey = (token: string) => JSON.stringify([req.clientId, req.userId, size, token]);
       const docs = (after && version && (await readAhead.take(pageKey(req.pageToken), version, filterKey))) || (await q.transactionPage(req.clientId, req.userId, filter, size + 1, after));
       const page = docs.slice(0, size);
