@@ -121,27 +121,25 @@ interface Run {
   read_ahead: Record<string, number>;
 }
 
-/** reconciliation's stage histogram (apps/reconciliation/src/metrics.ts), summed seconds and counts per stage. */
-async function reconciliationStages(port: number): Promise<Record<string, { seconds: number; count: number }>> {
-  const out: Record<string, { seconds: number; count: number }> = {};
+/**
+ * One scrape of reconciliation's metrics: its stage histogram (apps/reconciliation/src/metrics.ts), summed seconds
+ * and counts per stage, and its read-ahead of transaction pages (apps/reconciliation/src/grpc/read-ahead.ts), counts
+ * per outcome.
+ */
+async function reconciliationMetrics(port: number): Promise<{ stages: Record<string, { seconds: number; count: number }>; readAhead: Record<string, number> }> {
+  const stages: Record<string, { seconds: number; count: number }> = {};
+  const readAhead: Record<string, number> = {};
   for (const x of (await scrapeMetrics(port)).samples) {
     const stage = x.labels['stage'];
-    if (!stage || !x.name.startsWith('ais_reconciliation_stage_duration_seconds_')) continue;
-    const e = (out[stage] ??= { seconds: 0, count: 0 });
-    if (x.name.endsWith('_sum')) e.seconds += x.value;
-    if (x.name.endsWith('_count')) e.count += x.value;
-  }
-  return out;
-}
-
-/** reconciliation's read-ahead of transaction pages (apps/reconciliation/src/grpc/read-ahead.ts), counts per outcome. */
-async function readAheadCounts(port: number): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const x of (await scrapeMetrics(port)).samples) {
+    if (stage && x.name.startsWith('ais_reconciliation_stage_duration_seconds_')) {
+      const e = (stages[stage] ??= { seconds: 0, count: 0 });
+      if (x.name.endsWith('_sum')) e.seconds += x.value;
+      if (x.name.endsWith('_count')) e.count += x.value;
+    }
     const outcome = x.labels['outcome'];
-    if (outcome && x.name.startsWith('ais_reconciliation_read_ahead')) out[outcome] = (out[outcome] ?? 0) + x.value;
+    if (outcome && x.name.startsWith('ais_reconciliation_read_ahead')) readAhead[outcome] = (readAhead[outcome] ?? 0) + x.value;
   }
-  return out;
+  return { stages, readAhead };
 }
 
 const countsDelta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]));
@@ -225,8 +223,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= RUNS; run += 1) {
       const userId = `bench-consent-${s.ns}-${run}`;
       const stagesPort = Number(s.reconciliation!.ready['metricsPort']);
-      const stages0 = await reconciliationStages(stagesPort);
-      const readAhead0 = await readAheadCounts(stagesPort);
+      const metrics0 = await reconciliationMetrics(stagesPort);
       const cpu0 = cpuSnapshot(pids);
       const busy0 = machineBusySeconds();
       const c = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId, username: LOGIN, password: passwordOf(LOGIN), providerId: PROVIDER });
@@ -272,8 +269,9 @@ async function main(): Promise<void> {
       const t1 = Date.now();
       const cpu = cpuDelta(cpu0, cpuSnapshot(pids));
       const busy = machineBusySeconds() - busy0;
-      const stages = stagesDelta(stages0, await reconciliationStages(stagesPort));
-      const readAhead = countsDelta(readAhead0, await readAheadCounts(stagesPort));
+      const metrics1 = await reconciliationMetrics(stagesPort);
+      const stages = stagesDelta(metrics0.stages, metrics1.stages);
+      const readAhead = countsDelta(metrics0.readAhead, metrics1.readAhead);
       const t0 = authorizedAt.get(c.connectionId);
       if (!t0) throw new BenchFailure(`run ${run}: no connection.authorized event for ${c.connectionId}`);
       const subject = (t1 - t0.getTime()) / 1000;

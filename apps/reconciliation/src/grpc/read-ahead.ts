@@ -28,6 +28,7 @@ const counter = lazyInstruments(METER_NAME, (meter) =>
     description: 'Transaction pages read ahead for a paging client, by what became of them: started, hit (served), stale (the user changed), expired, dropped (the cache was full), failed',
   }),
 );
+const count = (outcome: ReadAheadOutcome) => counter().add(1, { outcome });
 
 interface Entry<T> {
   version: number;
@@ -67,18 +68,18 @@ export class ReadAhead<T> {
     this.remove(key);
     while (this.entries.size >= this.o.maxEntries) {
       this.remove(this.entries.keys().next().value as string);
-      counter().add(1, { outcome: 'dropped' });
+      count('dropped');
     }
     const rows = read().catch(() => {
-      counter().add(1, { outcome: 'failed' });
+      count('failed');
       return undefined;
     });
     const timer = setTimeout(() => {
-      if (this.remove(key)) counter().add(1, { outcome: 'expired' });
+      if (this.remove(key)) count('expired');
     }, this.o.ttlMs);
     timer.unref();
     this.entries.set(key, { version: version.seq, filter, at: this.now(), rows, timer });
-    counter().add(1, { outcome: 'started' });
+    count('started');
   }
 
   private remove(key: string): Entry<T> | undefined {
@@ -97,15 +98,15 @@ export class ReadAhead<T> {
     const e = this.remove(key);
     if (!e) return undefined;
     if (this.now() - e.at > this.o.ttlMs) {
-      counter().add(1, { outcome: 'expired' });
+      count('expired');
       return undefined;
     }
     if (e.version !== version.seq || version.seq !== version.committedSeq || e.filter !== filter) {
-      counter().add(1, { outcome: 'stale' });
+      count('stale');
       return undefined;
     }
     const rows = await e.rows;
-    if (rows) counter().add(1, { outcome: 'hit' });
+    if (rows) count('hit');
     return rows;
   }
 }

@@ -318,17 +318,17 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
         filter.overridden = [...edits.overrides.keys()];
         filter.overriddenTo = [...edits.overrides].filter(([, c]) => c === req.category || primaryOfDetailed(c) === req.category).map(([id]) => id);
       }
-      // the edit sets come in no particular order: sorted, the same edits give the same key
+      // read-ahead keys, for a paging request only; the edit sets come in no particular order: sorted, the same edits give the same key
       const sorted = (ids?: string[]) => (ids ? [...ids].sort() : undefined);
-      const filterKey = JSON.stringify({ ...filter, hidden: sorted(filter.hidden), overridden: sorted(filter.overridden), overriddenTo: sorted(filter.overriddenTo) });
+      const paging = after && version ? { version, filterKey: JSON.stringify({ ...filter, hidden: sorted(filter.hidden), overridden: sorted(filter.overridden), overriddenTo: sorted(filter.overriddenTo) }) } : undefined;
       const pageKey = (token: string) => JSON.stringify([req.clientId, req.userId, size, token]);
-      const docs = (after && version && (await readAhead.take(pageKey(req.pageToken), version, filterKey))) || (await q.transactionPage(req.clientId, req.userId, filter, size + 1, after));
+      const docs = (paging && (await readAhead.take(pageKey(req.pageToken), paging.version, paging.filterKey))) || (await q.transactionPage(req.clientId, req.userId, filter, size + 1, after));
       const page = docs.slice(0, size);
       const last = page[page.length - 1];
       const next = docs.length > size && last ? { bookedAt: last.bookedAt, id: last._id, windowMs: windowHint(page) } : undefined;
       const nextPageToken = next ? encodeTxToken(next) : '';
       // a client already paging (this page came with a token) asks for the next one next: read it while this one travels
-      if (after && version && next) readAhead.start(pageKey(nextPageToken), version, filterKey, () => q.transactionPage(req.clientId, req.userId, filter, size + 1, next));
+      if (paging && next) readAhead.start(pageKey(nextPageToken), paging.version, paging.filterKey, () => q.transactionPage(req.clientId, req.userId, filter, size + 1, next));
       return { transactions: await transactionViews(req.userId, page), nextPageToken };
     },
 
