@@ -10,6 +10,13 @@ import { Leases } from '@ais/platform-mongo';
 import { FETCH_INDEXES, FetchStateStore, type FetchConnectionDoc, type FetchTaskDoc, type JournalDoc } from '../src/data/fetch-state.store';
 import type { Fetcher } from '../src/domain/fetcher';
 import { Scheduler } from '../src/domain/scheduler';
+import { subscribeConnections } from '../src/kafka/fetch.consumers';
+import { EVENT_TYPES } from '@ais/contracts-events';
+import type { eventsV1 } from '@ais/contracts-proto-ts';
+import { newMeta, type EventConsumer, type EventHandler } from '@ais/platform-kafka';
+import { context, trace, type SpanContext } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 const logger = createLogger({ service: 'fetch-state-int', level: 'warn' });
 const N = 4_000;
@@ -185,6 +192,52 @@ describe('data-fetcher state: hot queries use their indexes', () => {
     expect(runs).toHaveLength(3);
     expect((await store.get(id))!.runFailures).toBeUndefined();
     await store.connections.deleteOne({ _id: id });
+  });
+
+  it('the post-consent fetch continues the consent\'s trace whichever tick runs it; every other run starts a trace of its own', async () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    const spans = new InMemorySpanExporter();
+    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
+    const tracer = trace.getTracer('it');
+    const id = `conn-consent-${randomBytes(3).toString('hex')}`;
+    try {
+      const box: { scheduler?: Scheduler } = {};
+      // where each run found itself: the span that would be its parent (none: it starts a new trace)
+      const parents = new Map<string, SpanContext | undefined>();
+      const record = async (cid: string) => void parents.set(cid, trace.getSpanContext(context.active()));
+      const fetcher = { runBackfill: record, runScheduled: record, completeTask: async () => 'skipped' } as unknown as Fetcher;
+      const scheduler = new Scheduler({ store, fetcher, leases, instance: 'it-trace', clock: { now: () => now }, logger, tickMs: 60_000, batch: 20, leaseMs: 60_000, concurrency: 1 });
+      box.scheduler = scheduler;
+      // the intake as data-fetcher runs it, handed the event inside its consumer span (as platform-kafka does)
+      let handle: EventHandler<eventsV1.ConnectionEvent> | undefined;
+      subscribeConnections({ on: (_b: unknown, h: EventHandler<eventsV1.ConnectionEvent>) => void (handle = h) } as unknown as EventConsumer, '', {
+        store, fetcher, clock: { now: () => now }, logger, kick: () => box.scheduler!.kick(), postConsentWindowMs: 3_600_000,
+      });
+      // the flaky path: a tick is running when the consent arrives, so the kick only marks new work
+      (scheduler as unknown as { running: Promise<void> }).running = Promise.resolve();
+      const authorized = { connectionId: id, userId: 'user-consent', clientId: 'client-1', providerId: 'ob-mock', scopes: ['accounts'], previousConnectionId: '', credentialsId: 'cred-consent', psuIp: '', authenticatedAt: now };
+      const consent = await tracer.startActiveSpan('ais.connection.v1 process', async (span) => {
+        await handle!({ event: { meta: newMeta('token-vault', EVENT_TYPES.connectionAuthorized), payload: { $case: 'authorized', authorized } }, meta: newMeta('token-vault', EVENT_TYPES.connectionAuthorized) } as never);
+        span.end();
+        return span.spanContext();
+      });
+      expect((await store.get(id))!.consentTrace).toBe(`00-${consent.traceId}-${consent.spanId}-01`);
+      // the next tick, inheriting another request's context (the kick of someone else's consent)
+      await tracer.startActiveSpan('another consent', async (other) => {
+        await scheduler.tick();
+        other.end();
+      });
+      await scheduler.stop();
+      expect(parents.get(id)).toMatchObject({ traceId: consent.traceId, spanId: consent.spanId });
+      // the fixture's refreshes and its post-consent fetches recorded without a trace ran in that tick too: on their own
+      const others = [...parents].filter(([cid]) => cid !== id);
+      expect(others.length).toBeGreaterThan(5);
+      expect(others.filter(([, p]) => p !== undefined)).toEqual([]);
+    } finally {
+      trace.disable();
+      context.disable();
+      await store.connections.deleteOne({ _id: id });
+    }
   });
 
   it('the scheduler finds due connections through fetch_connections_due, oldest first', async () => {

@@ -74,6 +74,11 @@ export interface FetchConnectionDoc {
   /** `consent_status` of TrueLayer's `/me`, when read. */
   consentStatus?: string;
   previousConnectionId?: string;
+  /**
+   * The consent's trace (W3C `traceparent` of the span that processed `connection.authorized`): the post-consent
+   * fetch continues it, whichever scheduler tick or instance runs it (domain/scheduler.ts). Not a secret.
+   */
+  consentTrace?: string;
   /** The consenting user's IP, kept only while the post-consent fetch may use it (then unset). */
   psuIp?: string;
   /**

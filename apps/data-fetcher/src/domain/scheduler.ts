@@ -8,9 +8,17 @@
  *    that arrives while a tick runs (`kick`) goes ahead of what the tick has not started yet;
  * 2. polls the async tasks whose webhook is late, and takes over tasks whose claimant died.
  * Ticks never overlap; `stop()` waits for the running one.
+ *
+ * Traces: a tick belongs to no request, so it runs in the root context whatever was active when its timer was set (a
+ * `kick` comes from the consumer span of a consent). A post-consent fetch continues its consent's trace (the
+ * `consentTrace` recorded with `connection.authorized`), whichever tick or instance runs it; every other run starts
+ * a trace of its own. Before, a consent that arrived while a tick ran was fetched in whatever trace the next tick
+ * inherited, and the journey's trace lost its fetch (the npm-start spec, now and then).
  */
 import type { Logger } from '@ais/platform-logger';
 import type { Leases } from '@ais/platform-mongo';
+import { contextOfTraceparent } from '@ais/platform-telemetry';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { FetchConnectionDoc, FetchStateStore } from '../data/fetch-state.store';
 import type { Fetcher } from './fetcher';
 
@@ -71,7 +79,8 @@ export class Scheduler {
   private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.running = this.tick()
+      this.running = context
+        .with(ROOT_CONTEXT, () => this.tick())
         .then(() => undefined)
         .catch((error: unknown) => this.o.logger.error({ err: error }, 'scheduler tick failed'))
         .finally(() => {
@@ -117,7 +126,7 @@ export class Scheduler {
     let tasks = 0;
     await this.pool(late, async (task) => {
       if (this.stopped) return;
-      const r = await this.o.fetcher.completeTask(task._id, 'poll');
+      const r = await context.with(ROOT_CONTEXT, () => this.o.fetcher.completeTask(task._id, 'poll'));
       if (r !== 'skipped') tasks += 1;
     });
     return { connections, tasks };
@@ -140,8 +149,8 @@ export class Scheduler {
       // Re-read under the lease: another instance may have just run it.
       const fresh = await this.o.store.get(conn._id);
       if (!fresh || fresh.status !== 'active' || fresh.nextDueAt.getTime() > this.o.clock.now().getTime()) return false;
-      if (fresh.backfill === 'pending' || fresh.backfill === 'running') await this.o.fetcher.runBackfill(conn._id);
-      else await this.o.fetcher.runScheduled(conn._id);
+      if (fresh.backfill === 'pending' || fresh.backfill === 'running') await context.with(contextOfTraceparent(fresh.consentTrace), () => this.o.fetcher.runBackfill(conn._id));
+      else await context.with(ROOT_CONTEXT, () => this.o.fetcher.runScheduled(conn._id));
       if (fresh.runFailures) await this.o.store.update(conn._id, {}, ['runFailures']);
       return true;
     } catch (error) {

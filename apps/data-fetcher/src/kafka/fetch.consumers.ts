@@ -13,6 +13,7 @@ import { eventsV1, type erasureV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import { newMeta, type EventConsumer } from '@ais/platform-kafka';
+import { activeTraceparent } from '@ais/platform-telemetry';
 import type { FetchStateStore } from '../data/fetch-state.store';
 import type { Fetcher } from '../domain/fetcher';
 import { postConsentWindowMs } from '../domain/plan';
@@ -63,6 +64,8 @@ export function subscribeConnections(consumer: EventConsumer, prefix: string, de
         }
         const previous = a.previousConnectionId ? await deps.store.get(a.previousConnectionId) : null;
         const authorizedAt = a.authenticatedAt ?? meta.occurredAt ?? deps.clock.now();
+        // this event's span: the post-consent fetch runs later, from a scheduler tick, and continues this trace
+        const consentTrace = activeTraceparent();
         await deps.store.upsertAuthorized(
           {
             _id: a.connectionId,
@@ -77,6 +80,7 @@ export function subscribeConnections(consumer: EventConsumer, prefix: string, de
             ...(a.consentExpiresAt ? { consentExpiresAt: a.consentExpiresAt } : {}),
             ...(a.previousConnectionId ? { previousConnectionId: a.previousConnectionId } : {}),
             ...(a.psuIp ? { psuIp: a.psuIp } : {}),
+            ...(consentTrace ? { consentTrace } : {}),
             backfill: 'pending',
             nextDueAt: deps.clock.now(),
           },

@@ -2,4 +2,4 @@ export { startTelemetry, telemetry, telemetrySchema, type TelemetryHandle, type 
 export { startMetrics, lazyInstruments, labelValue, type MetricsHandle, type MetricsSettings } from './metrics';
 export { FUNNEL_STAGES, NO_PROVIDER, recordFunnelStage, type FunnelStage } from './funnel';
 export { RedactingExporter, scrubAttributes, scrubSpan, scrubString, MASK } from './redaction';
-export { inSpan } from './span';
+export { activeTraceparent, contextOfTraceparent, inSpan } from './span';
