@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, teeOutput } from '@ais/testing';
 
@@ -109,7 +109,11 @@ const SMOKES: { name: string; env: Record<string, string>; check(json: Json): vo
     check(json) {
       positives(json, ['transactions', 'subject_median_s', 'baseline_median_s', 'ratio_of_medians']);
       const [run] = json['runs'] as Json[];
-      positives(run, ['subject_s', 'raw_read_s', 'raw_read_calls', 'bulk_insert_s', 'baseline_s', 'ratio', 'phases_s.authorized_to_backfill_done', 'phases_s.api_read']);
+      positives(run, ['subject_s', 'raw_read_s', 'raw_read_calls', 'bulk_insert_s', 'baseline_s', 'ratio', 'phases_s.authorized_to_backfill_done', 'phases_s.api_read', 'cpu_floor_s', 'cpu_floor_ratio', 'machine_busy_share']);
+      // the floor is the subject's CPU (the bench's own left out) over the cores; the busy share a fraction of them
+      const cpu = Object.entries(at(run, 'cpu_seconds') as Record<string, number>).reduce((a, [k, v]) => a + (k === 'bench' ? 0 : v), 0);
+      expect(at(run, 'cpu_floor_s') as number).toBeCloseTo(cpu / cpus().length, 1);
+      expect(at(run, 'machine_busy_share') as number).toBeLessThanOrEqual(1.05);
       expect(typeof json['target_met']).toBe('boolean');
     },
   },
