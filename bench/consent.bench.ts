@@ -27,11 +27,9 @@
  *   (the bench's own polling left out of its ratio), and of the bench, the simulator and the store during the
  *   baseline (the subject's counted from the end of the connect journey, whose last step is `authorized`, so the
  *   journey's own CPU is not in it): the CPU ratio holds up on a shared machine, where wall-clock time depends on
- *   the other load. The
- *   CPU floor: the subject's CPU over the machine's cores, the shortest it could take here with every core busy
- *   the whole time (a wall-clock ratio below that needs less CPU, not better overlap), beside how busy the machine
- *   was. And
- *   reconciliation's own account, its stage histogram scraped before and after each run: the seconds of the
+ *   the other load. The CPU floor: the subject's CPU over the machine's cores, the shortest it could take here with
+ *   every core busy the whole time (a wall-clock ratio below that needs less CPU, not better overlap), beside how
+ *   busy the machine was. And reconciliation's own account, its stage histogram scraped before and after each run: the seconds of the
  *   messages it applied, of their store writes, of analysis and of change-feed publish runs; and how many pages of
  *   the read-back it read ahead and served (`ais_reconciliation_read_ahead_total`, apps/reconciliation/src/grpc/read-ahead.ts).
  *

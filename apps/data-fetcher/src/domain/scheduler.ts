@@ -12,8 +12,8 @@
  * Traces: a tick belongs to no request, so it runs in the root context whatever was active when its timer was set (a
  * `kick` comes from the consumer span of a consent). A post-consent fetch continues its consent's trace (the
  * `consentTrace` recorded with `connection.authorized`), whichever tick or instance runs it; every other run starts
- * a trace of its own. Before, a consent that arrived while a tick ran was fetched in whatever trace the next tick
- * inherited, and the journey's trace lost its fetch (the npm-start spec, now and then).
+ * a trace of its own (a consent that arrives while a tick runs would otherwise be fetched in whatever trace the next
+ * tick inherits).
  */
 import type { Logger } from '@ais/platform-logger';
 import type { Leases } from '@ais/platform-mongo';
@@ -79,8 +79,7 @@ export class Scheduler {
   private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.running = context
-        .with(ROOT_CONTEXT, () => this.tick())
+      this.running = this.tick()
         .then(() => undefined)
         .catch((error: unknown) => this.o.logger.error({ err: error }, 'scheduler tick failed'))
         .finally(() => {
@@ -93,8 +92,12 @@ export class Scheduler {
     }, ms);
   }
 
-  /** One pass over due connections and late tasks; returns how many connections and tasks it ran. */
-  async tick(): Promise<{ connections: number; tasks: number }> {
+  /** One pass over due connections and late tasks, in the root context (see the file comment); returns how many connections and tasks it ran. */
+  tick(): Promise<{ connections: number; tasks: number }> {
+    return context.with(ROOT_CONTEXT, () => this.pass());
+  }
+
+  private async pass(): Promise<{ connections: number; tasks: number }> {
     const now = this.o.clock.now();
     this.urgentArrived = false;
     const queue = await this.dueInOrder(now);
@@ -126,7 +129,7 @@ export class Scheduler {
     let tasks = 0;
     await this.pool(late, async (task) => {
       if (this.stopped) return;
-      const r = await context.with(ROOT_CONTEXT, () => this.o.fetcher.completeTask(task._id, 'poll'));
+      const r = await this.o.fetcher.completeTask(task._id, 'poll');
       if (r !== 'skipped') tasks += 1;
     });
     return { connections, tasks };
@@ -150,7 +153,7 @@ export class Scheduler {
       const fresh = await this.o.store.get(conn._id);
       if (!fresh || fresh.status !== 'active' || fresh.nextDueAt.getTime() > this.o.clock.now().getTime()) return false;
       if (fresh.backfill === 'pending' || fresh.backfill === 'running') await context.with(contextOfTraceparent(fresh.consentTrace), () => this.o.fetcher.runBackfill(conn._id));
-      else await context.with(ROOT_CONTEXT, () => this.o.fetcher.runScheduled(conn._id));
+      else await this.o.fetcher.runScheduled(conn._id);
       if (fresh.runFailures) await this.o.store.update(conn._id, {}, ['runFailures']);
       return true;
     } catch (error) {
