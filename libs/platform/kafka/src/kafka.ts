@@ -5,7 +5,11 @@
 import { Kafka, logLevel, type ITopicConfig, type LogEntry, type Admin, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '@ais/platform-logger';
+import { fixRequestQueueTimerLoop } from './request-queue';
 import { isAlreadyExists, withStartupRetry } from './startup';
+
+// every Kafka client of the process, this library's or not: no timer loop on idle connections (request-queue.ts)
+fixRequestQueueTimerLoop();
 
 export interface KafkaSettings {
   brokers: string[];

@@ -16,6 +16,7 @@ import {
   ensureTopics,
   EventConsumer,
   EventProducer,
+  kafkajsRequestQueue,
   newMeta,
   replayDeadLetter,
   type IdempotencyGuard,
@@ -105,6 +106,31 @@ describe('platform-kafka on a real broker', () => {
     await admin.disconnect();
     expect(cluster.brokers.length).toBeGreaterThan(0);
     expect(meta.topics[0]?.partitions).toHaveLength(3);
+  });
+
+  it('leaves idle connections without a timer loop (kafkajs request queue, src/request-queue.ts), and still delivers', async () => {
+    // a topic of its own: the other cases read theirs from the beginning
+    const idle: TopicBinding<eventsV1.DiagnosticsEvent> = { ...binding, topic: `${TOPIC}.idle` };
+    await ensureTopics(kafka, [{ topic: idle.topic, numPartitions: 1 }]);
+    const got: string[] = [];
+    const consumer = new EventConsumer(kafka, { groupId: `idle-${ns}`, logger, producer, deadLetterTopic: DLQ, fromBeginning: true }).on(idle, async (m) => {
+      got.push(m.event.payload?.$case === 'probeRequested' ? m.event.payload.probeRequested.origin : '');
+    });
+    consumers.push(consumer);
+    await consumer.start();
+    await consumer.waitUntilReady();
+    const checks = jest.spyOn(kafkajsRequestQueue().prototype, 'checkPendingRequests');
+    try {
+      // a producer and a consumer group connected, nothing to send or read for 2 s: the consumer's fetches (1 s
+      // broker wait) and heartbeats each check once; unpatched kafkajs 2.2.4 checks about 1,000 times a second per
+      // connection
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(checks.mock.calls.length).toBeLessThan(100);
+      await producer.publish(idle, [probe('idle-key', 'after-idle')]);
+      await until(() => got.includes('after-idle'));
+    } finally {
+      checks.mockRestore();
+    }
   });
 
   it('delivers a batch in order per key to a consumer group, with envelope headers and the trace context', async () => {
