@@ -1,5 +1,5 @@
 export { createKafka, ensureTopics, kafkaSecurityOptions, type EnsureTopicsOptions, type KafkaSecurity, type KafkaSettings, type TopicSpec } from './kafka';
-export { fixRequestQueueTimerLoop, kafkajsRequestQueue, kafkajsVersion, PATCHED_KAFKAJS_VERSION } from './request-queue';
+export { kafkajsRequestQueue } from './request-queue';
 export { isAlreadyExists, isRetriableKafkaError, KafkaStartupError, RETRIABLE_TYPES, withStartupRetry, type StartupRetryOptions } from './startup';
 export { EventProducer, newMeta, headersFor, type ProducerSettings } from './producer';
 export {
