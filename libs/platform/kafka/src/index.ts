@@ -1,5 +1,6 @@
 export { createKafka, ensureTopics, kafkaSecurityOptions, type EnsureTopicsOptions, type KafkaSecurity, type KafkaSettings, type TopicSpec } from './kafka';
 export { kafkajsRequestQueue } from './request-queue';
+export { produceEncodings } from './produce-encoding';
 export { isAlreadyExists, isRetriableKafkaError, KafkaStartupError, RETRIABLE_TYPES, withStartupRetry, type StartupRetryOptions } from './startup';
 export { EventProducer, newMeta, headersFor, type ProducerSettings } from './producer';
 export {

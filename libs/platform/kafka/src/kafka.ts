@@ -5,11 +5,14 @@
 import { Kafka, logLevel, type ITopicConfig, type LogEntry, type Admin, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '@ais/platform-logger';
+import { fastProduceEncoding } from './produce-encoding';
 import { fixRequestQueueTimerLoop } from './request-queue';
 import { isAlreadyExists, withStartupRetry } from './startup';
 
-// every Kafka client of the process, this library's or not: no timer loop on idle connections (request-queue.ts)
+// every Kafka client of the process, this library's or not: no timer loop on idle connections (request-queue.ts),
+// and produce requests written into one buffer (produce-encoding.ts)
 fixRequestQueueTimerLoop();
+fastProduceEncoding();
 
 export interface KafkaSettings {
   brokers: string[];

@@ -18,6 +18,7 @@ import {
   EventProducer,
   kafkajsRequestQueue,
   newMeta,
+  produceEncodings,
   replayDeadLetter,
   type IdempotencyGuard,
   type MessageContext,
@@ -137,6 +138,7 @@ describe('platform-kafka on a real broker', () => {
     const got: MessageContext<eventsV1.DiagnosticsEvent>[] = [];
     const parent: SpanContext = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: 1 };
     const events = Array.from({ length: 20 }, (_, i) => probe(`key-${i % 2}`, `n${i}`));
+    const encoded = { ...produceEncodings };
     await context.with(trace.setSpan(context.active(), trace.wrapSpanContext(parent)), () => producer.publish(binding, events));
     const seenTrace: string[] = [];
     await startConsumer('order', async (m) => {
@@ -152,6 +154,9 @@ describe('platform-kafka on a real broker', () => {
     expect(got[0]!.headers[HEADERS.eventId]).toBe(got[0]!.meta.eventId);
     expect(got[0]!.headers[HEADERS.eventType]).toBe('diagnostics.probe_requested');
     expect(got[0]!.headers['traceparent']).toContain(parent.traceId);
+    // the broker took them as this library writes produce requests (src/produce-encoding.ts), not kafkajs' encoder
+    expect(produceEncodings.fast).toBeGreaterThan(encoded.fast);
+    expect(produceEncodings.kafkajs).toBe(encoded.kafkajs);
     // the handler ran inside the producer's trace
     expect(new Set(seenTrace)).toEqual(new Set([parent.traceId]));
   });
