@@ -307,6 +307,23 @@ export function writeChunks(ops: readonly TxOp[], parallelism: number): [number,
 
 type TransactionsPayload = Extract<BatchPayload, { kind: 'transactions' | 'pending_transactions' }>;
 
+/**
+ * The view `reconcileTransactions` takes of a stored row (its `_id` as `id`), made once per document object. The
+ * rows held for a split result (`resultRows`) are never changed in place: a written row is a new object
+ * (`resultRowsAfter`), and so is every row read. So each message of a result no longer copies every row its earlier
+ * messages stored (thousands of documents of 30-odd fields, a copy each per message).
+ */
+const storedViews = new WeakMap<TransactionDoc, StoredTx>();
+
+function storedView(d: TransactionDoc): StoredTx {
+  let v = storedViews.get(d);
+  if (v === undefined) {
+    v = { ...d, id: d._id };
+    storedViews.set(d, v);
+  }
+  return v;
+}
+
 /** One transactions message reconciled: its operations, and what its write needs besides them. */
 interface Reconciled {
   ops: TxOp[];
@@ -696,7 +713,8 @@ export class ReconciliationStore {
     docs: ReadonlyMap<string, TransactionDoc>,
     { status, from, to }: ReturnType<typeof readRangeOf>,
   ): Reconciled {
-    const stored: StoredTx[] = [...docs.values()].map((d) => ({ ...d, id: d._id }));
+    const stored: StoredTx[] = [];
+    for (const d of docs.values()) stored.push(storedView(d));
     const enrichments = p.enrichments ?? [];
     if (enrichments.length > 0 && enrichments.length !== p.transactions.length) {
       throw new AppError({
@@ -743,7 +761,10 @@ export class ReconciliationStore {
     }
   }
 
-  /** The rows of `docs` after a write (`changed`: id → the document now stored), limited to what the read covers. */
+  /**
+   * The rows of `docs` after a write (`changed`: id → the document now stored, a new object), limited to what the
+   * read covers. Held rows are replaced, never changed in place (`storedView` depends on it).
+   */
   private resultRowsAfter(keep: Omit<ResultRows, 'docs'>, docs: ReadonlyMap<string, TransactionDoc>, changed: ReadonlyMap<string, TransactionDoc>): ResultRows | undefined {
     const next = new Map(docs);
     for (const [id, doc] of changed) next.set(id, doc);

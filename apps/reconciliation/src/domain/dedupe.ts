@@ -286,6 +286,10 @@ export function settles(pending: Pick<TxContent, 'bookedAt' | 'amount' | 'curren
   );
 }
 
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
 /**
  * The operations that bring the account's stored rows in line with one message of a fetch result. Deterministic
  * (the order of operations is the order sequence numbers are given in); applying the same input to the store it
@@ -294,32 +298,43 @@ export function settles(pending: Pick<TxContent, 'bookedAt' | 'amount' | 'curren
 export function reconcileTransactions(input: ReconcileInput): TxOp[] {
   const rules = input.rules ?? DEFAULT_RULES;
   const { accountId, status, rows, fetchId } = input;
-  const stored = [...input.stored].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const stored = input.stored;
   const fps = fingerprints(accountId, rows);
   const claimed = new Set<string>();
   const ops: TxOp[] = [];
   const unmatched: number[] = [];
   const pendingFetch = status === 'pending' ? fetchId : null;
 
-  // stored rows by each key of the hierarchy (a row is looked up by key, never by scanning the account)
-  const byKey = new Map<string, StoredTx[]>();
-  const put = (k: string, s: StoredTx): void => void (byKey.get(k) ?? byKey.set(k, []).get(k)!).push(s);
+  // stored rows by each key of the hierarchy, one map per level (a row is looked up by key, never by scanning the
+  // account), each list in id order: the order candidates are tried in. Only lists of more than one row are sorted,
+  // and the rows are not copied or sorted as a whole: a message of a split result is reconciled against every row
+  // the result's earlier messages stored (thousands), and most keys name one row.
+  const byT = new Map<string, StoredTx[]>();
+  const byN = new Map<string, StoredTx[]>();
+  const byP = new Map<string, StoredTx[]>();
+  const byF = new Map<string, StoredTx[]>();
+  const put = (m: Map<string, StoredTx[]>, k: string, s: StoredTx): void => {
+    const list = m.get(k);
+    if (list) list.push(s);
+    else m.set(k, [s]);
+  };
   for (const s of stored) {
-    if (s.transactionId) put(`t:${s.transactionId}`, s);
-    if (s.normalisedProviderTransactionId) put(`n:${s.normalisedProviderTransactionId}`, s);
-    if (s.providerTransactionId) put(`p:${s.providerTransactionId}`, s);
-    put(`f:${s.fingerprint}`, s);
-    if (s.settledFingerprint) put(`f:${s.settledFingerprint}`, s);
+    if (s.transactionId) put(byT, s.transactionId, s);
+    if (s.normalisedProviderTransactionId) put(byN, s.normalisedProviderTransactionId, s);
+    if (s.providerTransactionId) put(byP, s.providerTransactionId, s);
+    put(byF, s.fingerprint, s);
+    if (s.settledFingerprint) put(byF, s.settledFingerprint, s);
   }
-  const LEVELS: [MatchLevel, (r: FetchedTransaction, fp: string) => string][] = [
-    ['transaction_id', (r) => (r.transactionId ? `t:${r.transactionId}` : '')],
-    ['normalised_provider_transaction_id', (r) => (r.normalisedProviderTransactionId ? `n:${r.normalisedProviderTransactionId}` : '')],
-    ['provider_transaction_id', (r) => (r.providerTransactionId ? `p:${r.providerTransactionId}` : '')],
-    ['fingerprint', (_r, fp) => `f:${fp}`],
+  for (const m of [byT, byN, byP, byF]) for (const list of m.values()) if (list.length > 1) list.sort(byId);
+  const LEVELS: [MatchLevel, Map<string, StoredTx[]>, (r: FetchedTransaction, fp: string) => string][] = [
+    ['transaction_id', byT, (r) => r.transactionId],
+    ['normalised_provider_transaction_id', byN, (r) => r.normalisedProviderTransactionId],
+    ['provider_transaction_id', byP, (r) => r.providerTransactionId],
+    ['fingerprint', byF, (_r, fp) => fp],
   ];
   rows.forEach((row, i) => {
     let match: StoredTx | undefined;
-    for (const [level, keyOf] of LEVELS) {
+    for (const [level, byKey, keyOf] of LEVELS) {
       const k = keyOf(row, fps[i]!);
       match = k ? byKey.get(k)?.find((s) => !claimed.has(s.id) && matchLevel(s, row, fps[i]!) === level) : undefined;
       if (match) break;
@@ -352,7 +367,8 @@ export function reconcileTransactions(input: ReconcileInput): TxOp[] {
   const batchKeys = new Set<string>();
   // the rows a booked one may settle, found once: filtering every stored row for each new row cost a first sync
   // (every row new, thousands stored around the window) a fifth of reconciliation's CPU
-  const livePending = stored.filter((s) => s.status === 'pending' && !s.removed);
+  // (in id order: the order of the missing-pending operations below)
+  const livePending = stored.filter((s) => s.status === 'pending' && !s.removed).sort(byId);
   for (const i of unmatched) {
     const row = rows[i]!;
     const content = toContent(row, status);
@@ -376,8 +392,8 @@ export function reconcileTransactions(input: ReconcileInput): TxOp[] {
   // Pending rows gone from a complete pending result are marked missing; after the grace period they are removed.
   const now = input.fetchedAt.getTime();
   const window = input.window;
-  for (const s of stored) {
-    if (s.status !== 'pending' || s.removed || claimed.has(s.id)) continue;
+  for (const s of livePending) {
+    if (claimed.has(s.id)) continue;
     let missingSince = s.missingSince ?? null;
     const inWindow = !window || (s.bookedAt >= window.from && s.bookedAt <= window.to);
     // rows seen by an earlier message of this same fetch carry its id
