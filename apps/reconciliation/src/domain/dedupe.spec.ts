@@ -278,3 +278,43 @@ describe('redelivered older messages', () => {
     expect(step(store, 'booked', [{ ...r, merchantName: 'New' }], new Date('2026-03-04T00:00:00Z'), 'c')).toEqual([expect.objectContaining({ op: 'modify', reason: 'content' })]);
   });
 });
+
+describe('reconcileTransactions and the order of the stored rows', () => {
+  /** A stored row as the store holds it (fingerprint as reconciliation gives it). */
+  function stored(id: string, status: TxStatus, row: FetchedTransaction, over: Partial<StoredTx> = {}): StoredTx {
+    const content = toContent(row, status);
+    const fingerprint = fingerprints(ACC, [row])[0]!;
+    return { ...content, id, dedupeKey: dedupeKeyFor(ACC, row, fingerprint), transactionId: row.transactionId, fingerprint, contentHash: contentHash(content), removed: false, missingSince: null, lastFetchId: 'f-old', ...over };
+  }
+
+  /** Every rotation and the reversal of `rows`: the orders a store may return them in. */
+  function orders<T>(rows: T[]): T[][] {
+    return [...rows.map((_, k) => [...rows.slice(k), ...rows.slice(0, k)]), [...rows].reverse()];
+  }
+
+  it('gives the same operations whatever order the store returns the rows in: ties go to the smallest id', () => {
+    // two stored rows with one provider id (the bank reused it): an incoming row with that id matches the smaller id
+    const shared = tx({ providerTransactionId: 'bank-7', description: 'RENT', amount: '-900' });
+    const rows = [
+      stored('txn_b', 'booked', { ...shared, transactionId: 'old-b' }),
+      stored('txn_a', 'booked', { ...shared, transactionId: 'old-a', description: 'RENT MARCH' }),
+      stored('txn_c', 'booked', tx({ description: 'COFFEE' })),
+    ];
+    const results = orders(rows).map((order) =>
+      reconcileTransactions({ userId: 'u1', accountId: ACC, status: 'booked', rows: [{ ...shared, transactionId: 'new', description: 'RENT APRIL' }], stored: order, fetchId: 'f', fetchedAt: new Date('2026-03-03T00:00:00Z'), completeResult: true }),
+    );
+    expect(results[0]).toEqual([expect.objectContaining({ op: 'modify', id: 'txn_a', reason: 'content' })]);
+    for (const r of results) expect(r).toEqual(results[0]);
+  });
+
+  it('marks pending rows missing from a complete pending result in id order, whatever order they come in', () => {
+    const day = new Date('2026-03-02T09:00:00Z');
+    const rows = ['p3', 'p1', 'p4', 'p2'].map((id, i) => stored(`txn_${id}`, 'pending', tx({ timestamp: day, description: `SHOP ${i}` })));
+    const window = { from: new Date('2026-03-01T00:00:00Z'), to: new Date('2026-03-04T00:00:00Z') };
+    const results = orders(rows).map((order) =>
+      reconcileTransactions({ userId: 'u1', accountId: ACC, status: 'pending', rows: [], stored: order, fetchId: 'f-new', fetchedAt: new Date('2026-03-03T00:00:00Z'), window, completeResult: true }),
+    );
+    expect(results[0]!.map((o) => [o.op, o.id])).toEqual(['txn_p1', 'txn_p2', 'txn_p3', 'txn_p4'].map((id) => ['touch', id]));
+    for (const r of results) expect(r).toEqual(results[0]);
+  });
+});
