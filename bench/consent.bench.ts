@@ -29,9 +29,12 @@
  *   journey's own CPU is not in it): the CPU ratio holds up on a shared machine, where wall-clock time depends on
  *   the other load. The CPU floor: the subject's CPU over the machine's cores, the shortest it could take here with
  *   every core busy the whole time (a wall-clock ratio below that needs less CPU, not better overlap), beside how
- *   busy the machine was. And reconciliation's own account, its stage histogram scraped before and after each run: the seconds of the
+ *   busy the machine was and how busy it would have to be, with the same CPU, to meet the target. And
+ *   reconciliation's own account, its stage histogram scraped before and after each run: the seconds of the
  *   messages it applied, of their store writes, of analysis and of change-feed publish runs; and how many pages of
  *   the read-back it read ahead and served (`ais_reconciliation_read_ahead_total`, apps/reconciliation/src/grpc/read-ahead.ts).
+ *   And the read-back's own CPU by process (from store complete to t1: the gateway, reconciliation, the store, the
+ *   bench as the API's client), the part of the subject no pipeline overlaps.
  *
  * - Runs: the first of a fresh stack and freshly started services is the slow one (the store's new collections and
  *   the services' first pass through their hot code: 4-7 s more each time, docs/BENCHMARKS.md), so the default is
@@ -115,6 +118,8 @@ interface Run {
   baseline_s: number;
   ratio: number;
   cpu_seconds: Record<string, number>;
+  /** Of `cpu_seconds`, the part from store complete to t1: the read-back through the read API (the last one, when the store had to be polled again). */
+  read_back_cpu_seconds: Record<string, number>;
   baseline_cpu_seconds: Record<string, number>;
   ratio_cpu: number;
   /**
@@ -124,6 +129,12 @@ interface Run {
    */
   cpu_floor_s: number;
   cpu_floor_ratio: number;
+  /**
+   * The share of the machine's cores the subject's CPU (without the bench's) would have to keep busy, the whole time,
+   * to finish within the target (`TARGET_RATIO` × baseline): `cpu_floor_ratio` over the target. Above 1 the target
+   * needs less CPU whatever the overlap; compare with `machine_busy_share`.
+   */
+  busy_needed_for_target: number;
   /** The machine's busy share while the subject's CPU was counted (all processes, over cores × those seconds). */
   machine_busy_share: number;
   other_processes_cpu_seconds: number;
@@ -248,6 +259,7 @@ async function main(): Promise<void> {
       let backfillDone: number | undefined;
       let storeComplete: number | undefined;
       let apiRead = 0;
+      let cpuRead = cpu0;
       const deadline = Date.now() + 1_800_000;
       let lastLog = Date.now();
       let status = 'connected';
@@ -271,6 +283,7 @@ async function main(): Promise<void> {
           if (stored >= ledger.ids.size) {
             console.log(`  run ${run}: store complete ${round((Date.now() - (authorizedAt.get(c.connectionId)?.getTime() ?? Date.now())) / 1000, 1)} s after authorized; reading the history through the read API`);
             storeComplete ??= Date.now();
+            cpuRead = cpuSnapshot(pids);
             const tr = process.hrtime.bigint();
             const all = await readApi(s, userId).allTransactions('&status=booked');
             apiRead = seconds(tr);
@@ -283,7 +296,9 @@ async function main(): Promise<void> {
         await sleep(250);
       }
       const t1 = Date.now();
-      const cpu = cpuDelta(cpu0, cpuSnapshot(pids));
+      const cpuEnd = cpuSnapshot(pids);
+      const cpu = cpuDelta(cpu0, cpuEnd);
+      const readBackCpu = cpuDelta(cpuRead, cpuEnd);
       const busy = machineBusySeconds() - busy0;
       const metrics1 = await reconciliationMetrics(stagesPort);
       const stages = stagesDelta(metrics0.stages, metrics1.stages);
@@ -333,11 +348,13 @@ async function main(): Promise<void> {
         baseline_s: round(baseline, 2),
         ratio: round(subject / baseline, 2),
         cpu_seconds: cpu,
+        read_back_cpu_seconds: readBackCpu,
         baseline_cpu_seconds: baseCpu,
         // the subject's CPU without the bench's own polling and reading back (the baseline's client is the bench)
         ratio_cpu: round(sum(cpu, ['bench']) / sum(baseCpu, ['kafka']), 2),
         cpu_floor_s: round(sum(cpu, ['bench']) / cpus().length, 2),
         cpu_floor_ratio: round(sum(cpu, ['bench']) / cpus().length / baseline, 2),
+        busy_needed_for_target: round(sum(cpu, ['bench']) / cpus().length / baseline / TARGET_RATIO, 2),
         machine_busy_share: round(busy / (cpus().length * ((t1 - cpuFrom) / 1000)), 2),
         other_processes_cpu_seconds: round(Math.max(0, busy - Object.values(cpu).reduce((a, b) => a + b, 0)), 1),
         reconciliation_stages: stages,
@@ -367,11 +384,11 @@ async function main(): Promise<void> {
     };
     const peakRss = Object.fromEntries(Object.entries(pids).filter(([k]) => !['kafka', 'ferretdb', 'postgres', 'bench'].includes(k)).map(([k, pid]) => [k, peakRssMb(pid)]));
     const table = [
-      '| run | transactions | subject s (authorized → history via read API) | backfill done s | store complete s | API read s | raw read s | bulk insert s | baseline s | subject / baseline (target ≤ 1.5) | subject tx/s | baseline tx/s | CPU s subject / baseline | ratio (CPU) | CPU floor s (÷ baseline) | machine busy |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| run | transactions | subject s (authorized → history via read API) | backfill done s | store complete s | API read s | raw read s | bulk insert s | baseline s | subject / baseline (target ≤ 1.5) | subject tx/s | baseline tx/s | CPU s subject / baseline | ratio (CPU) | CPU floor s (÷ baseline) | machine busy | busy needed for ≤ 1.5 |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...runs.map(
         (r) =>
-          `| ${r.run} | ${r.transactions} | ${r.subject_s} | ${r.phases_s.authorized_to_backfill_done} | ${round(r.phases_s.authorized_to_backfill_done + r.phases_s.backfill_done_to_store_complete, 2)} | ${r.phases_s.api_read} | ${r.raw_read_s} | ${r.bulk_insert_s} | ${r.baseline_s} | ${r.ratio} | ${Math.round(r.transactions / r.subject_s)} | ${Math.round(r.transactions / r.baseline_s)} | ${round(sum(r.cpu_seconds, ['bench']), 1)} / ${round(sum(r.baseline_cpu_seconds, ['kafka']), 1)} | ${r.ratio_cpu} | ${r.cpu_floor_s} (${r.cpu_floor_ratio}) | ${Math.round(r.machine_busy_share * 100)}% |`,
+          `| ${r.run} | ${r.transactions} | ${r.subject_s} | ${r.phases_s.authorized_to_backfill_done} | ${round(r.phases_s.authorized_to_backfill_done + r.phases_s.backfill_done_to_store_complete, 2)} | ${r.phases_s.api_read} | ${r.raw_read_s} | ${r.bulk_insert_s} | ${r.baseline_s} | ${r.ratio} | ${Math.round(r.transactions / r.subject_s)} | ${Math.round(r.transactions / r.baseline_s)} | ${round(sum(r.cpu_seconds, ['bench']), 1)} / ${round(sum(r.baseline_cpu_seconds, ['kafka']), 1)} | ${r.ratio_cpu} | ${r.cpu_floor_s} (${r.cpu_floor_ratio}) | ${Math.round(r.machine_busy_share * 100)}% | ${Math.round(r.busy_needed_for_target * 100)}% |`,
       ),
     ].join('\n');
     const st = (r: Run, k: string) => `${r.reconciliation_stages[k]?.seconds ?? 0} (${r.reconciliation_stages[k]?.count ?? 0})`;
@@ -379,6 +396,13 @@ async function main(): Promise<void> {
       "| run | messages applied s (count) | of it: store writes s (count) | analysis s (count) | change-feed publish runs s (count) | read-back pages read ahead: served / started |",
       '|---|---|---|---|---|---|',
       ...runs.map((r) => `| ${r.run} | ${st(r, 'message')} | ${st(r, 'store_write')} | ${st(r, 'analysis')} | ${st(r, 'change_feed')} | ${r.read_ahead['hit'] ?? 0} / ${r.read_ahead['started'] ?? 0} |`),
+    ].join('\n');
+    // the read-back's CPU by process: what each of its 64 pages costs where (the store: FerretDB + PostgreSQL)
+    const rb = (r: Run, ...ks: string[]) => round(ks.reduce((a, k) => a + (r.read_back_cpu_seconds[k] ?? 0), 0), 2);
+    const readBackTable = [
+      '| run | API read s | CPU s: gateway | reconciliation | store | the client (bench) | all |',
+      '|---|---|---|---|---|---|---|',
+      ...runs.map((r) => `| ${r.run} | ${r.phases_s.api_read} | ${rb(r, 'auth-gateway')} | ${rb(r, 'reconciliation')} | ${rb(r, 'ferretdb', 'postgres')} | ${rb(r, 'bench')} | ${round(sum(r.read_back_cpu_seconds), 2)} |`),
     ].join('\n');
     const out = {
       benchmark: 'consent: connection.authorized to the full history through the read API vs raw Data API read + bulk insert of the same transactions',
@@ -398,11 +422,12 @@ async function main(): Promise<void> {
       runs,
       table,
       reconciliation_stages_table: stagesTable,
+      read_back_cpu_table: readBackTable,
     };
     const file = join(resultsDir(), 'consent.json');
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     console.log(`\n${machine.platform}, ${machine.cores} cores, ${machine.cpu}, node ${machine.node}; load ${machine.loadavg_1_5_15_at_start.join(' ')} -> ${machine.loadavg_1_5_15_at_end.join(' ')}`);
-    console.log(`\n${table}\n\nreconciliation's stages during each run (ais_reconciliation_stage_duration_seconds):\n${stagesTable}\n\nmedians: subject ${subjectMedian} s, baseline ${baselineMedian} s, ratio ${ratio} (target <= ${TARGET_RATIO})`);
+    console.log(`\n${table}\n\nreconciliation's stages during each run (ais_reconciliation_stage_duration_seconds):\n${stagesTable}\n\nthe read-back's CPU by process:\n${readBackTable}\n\nmedians: subject ${subjectMedian} s, baseline ${baselineMedian} s, ratio ${ratio} (target <= ${TARGET_RATIO})`);
     console.log(`written ${file}`);
   } finally {
     await consumer.disconnect().catch(() => undefined);

@@ -114,6 +114,17 @@ const SMOKES: { name: string; env: Record<string, string>; check(json: Json): vo
       const cpu = Object.entries(at(run, 'cpu_seconds') as Record<string, number>).reduce((a, [k, v]) => a + (k === 'bench' ? 0 : v), 0);
       expect(at(run, 'cpu_floor_s') as number).toBeCloseTo(cpu / cpus().length, 1);
       expect(at(run, 'machine_busy_share') as number).toBeLessThanOrEqual(1.05);
+      // the read-back's CPU, per process, is a part of the subject's (the small user's one page may take under a tick)
+      const readBack = at(run, 'read_back_cpu_seconds') as Record<string, number>;
+      const subjectCpu = at(run, 'cpu_seconds') as Record<string, number>;
+      expect(Object.keys(readBack).sort()).toEqual(Object.keys(subjectCpu).sort());
+      for (const [k, v] of Object.entries(readBack)) {
+        expect(v).toBeGreaterThanOrEqual(0);
+        expect(v).toBeLessThanOrEqual(subjectCpu[k]! + 0.01);
+      }
+      // the share of the cores the target would need with this CPU: the floor's ratio over the target
+      // (both rounded to hundredths)
+      expect(Math.abs((at(run, 'busy_needed_for_target') as number) * 1.5 - (at(run, 'cpu_floor_ratio') as number))).toBeLessThanOrEqual(0.013);
       expect(typeof json['target_met']).toBe('boolean');
     },
   },
