@@ -162,4 +162,37 @@ describe('change feed from memory (real server)', () => {
     // message (15 messages)
     expect(windowReads.map((w) => w.mock.calls.length)).toEqual([7, 15]);
   });
+
+  it('leaves out the reads of the other collections only for a range of transaction changes it holds whole', async () => {
+    const memory = await consumer();
+    const reading = await consumer();
+    const c = memory.store.cursors;
+    const others = [jest.spyOn(c, 'accountChanges'), jest.spyOn(c, 'balanceChanges'), jest.spyOn(c, 'editChanges')];
+    const readsOfOthers = () => others.reduce((n, o) => n + o.mock.calls.length, 0);
+    const unique = booked.filter((r, i) => booked.findIndex((x) => x.transactionId === r.transactionId) === i);
+    const more = [tx('later-1', 3, '-7.00', 'SHOP 7'), tx('later-2', 3, '-8.00', 'SHOP 8')];
+    const publish = async (step: (s: ReconciliationStore) => Promise<unknown>): Promise<number> => {
+      const before = readsOfOthers();
+      for (const x of [memory, reading]) {
+        await step(x.store);
+        if (x === reading) x.store.forgetAll();
+        await x.publisher.publishUser(U);
+      }
+      return readsOfOthers() - before;
+    };
+    // the account list: a change of another collection, read from there
+    expect(await publish((s) => s.applyBatch(U, batch(at(1), { kind: 'accounts', accounts: [{ kind: 'account', accountId: 'tl-cur', providerId: 'ob-lloyds', displayName: 'Club Lloyds', currency: 'GBP', type: 'TRANSACTION', sortCode: '30-94-57', number: '12345678' }] })))).toBe(3);
+    // a result of 16 new rows in messages of 5: every number is a row the memory holds, so no other reads
+    expect(await publish((s) => applyResult(s, transactions(at(1), unique), () => undefined))).toBe(0);
+    // a balance between two results: the range holds a number of another collection, so the reads run again
+    expect(
+      await publish(async (s) => {
+        await s.applyBatch(U, balance(at(2), '100.00'));
+        await s.applyBatch(U, transactions(at(3), [...unique, ...more]));
+      }),
+    ).toBe(3);
+    expect(memory.events).toEqual(reading.events);
+    expect(memory.events.filter((e) => e.entity?.$case === 'balance')).toHaveLength(1);
+    expect(memory.events.filter((e) => e.entity?.$case === 'transaction')).toHaveLength(unique.length + more.length);
+  });
 });

@@ -82,6 +82,15 @@ type Change =
   | { collection: 'user_edits'; doc: UserEditDoc }
   | { collection: 'erasures'; doc: ErasureDoc };
 
+/** Whether the remembered transaction changes take every number of (afterSeq, upTo]. */
+export function coversRange(remembered: RememberedChanges, afterSeq: number, upTo: number): boolean {
+  const seqs = new Set(remembered.fromStore);
+  for (const d of remembered.docs) seqs.add(d.seq);
+  if (seqs.size !== upTo - afterSeq) return false;
+  for (const s of seqs) if (s <= afterSeq || s > upTo) return false;
+  return true;
+}
+
 export class ChangeFeedPublisher {
   private readonly store: ReconciliationStore;
   private readonly pageSize: number;
@@ -139,12 +148,18 @@ export class ChangeFeedPublisher {
       const L = this.pageSize;
       const c = this.store.cursors;
       const remembered = this.store.feed.changes(userId, cursor, upto);
+      // When every number of the range is a transaction change the memory holds, no other collection has a change in
+      // it (a number belongs to one document of one collection), so their reads are left out: a heavy user's backfill
+      // publishes 28 such runs, each four reads fewer. A number the memory does not account for (another
+      // collection's change, a gap, a row written twice) and the four reads run as before.
+      const others = !remembered || !coversRange(remembered, cursor, upto);
+      const none = <T>(): Promise<T[]> => Promise.resolve([]);
       const [accounts, transactions, balances, edits, erasures] = await Promise.all([
-        c.accountChanges(userId, cursor, L).toArray(),
+        others ? c.accountChanges(userId, cursor, L).toArray() : none<AccountDoc>(),
         remembered ? this.rememberedTransactions(userId, remembered, L) : c.transactionChanges(userId, cursor, L).toArray(),
-        c.balanceChanges(userId, cursor, L).toArray(),
-        c.editChanges(userId, cursor, L).toArray(),
-        this.options.erasures ? this.options.erasures.changes(userId, cursor, L).toArray() : Promise.resolve([]),
+        others ? c.balanceChanges(userId, cursor, L).toArray() : none<BalanceDoc>(),
+        others ? c.editChanges(userId, cursor, L).toArray() : none<UserEditDoc>(),
+        others && this.options.erasures ? this.options.erasures.changes(userId, cursor, L).toArray() : none<ErasureDoc>(),
       ]);
       // a full page may have more after its last seq: nothing beyond the smallest such bound is known yet
       let bound = upto;
