@@ -55,11 +55,12 @@ async function main(): Promise<void> {
         afterEvent: async (userId, { at, data }) => {
           if (!data || refreshesAfter(data)) await analysis.refresh(userId, at);
         },
-        // the history cache is valid only while the users' partitions stay ours (data/analysis.ts)
-        // and so is what the change feed remembers of their writes (data/feed-memory.ts)
+        // the history cache is valid only while the users' partitions stay ours (data/analysis.ts), and so are what
+        // the change feed remembers of their writes (data/feed-memory.ts) and the connections found not erased
         onGroupJoin: () => {
           analysis.forgetAll();
           store.forgetAll();
+          erasures.forgetAll();
         },
       },
     });

@@ -45,9 +45,15 @@ export interface ErasureDoc extends ChangeFields {
   steps: { service: string; documentsDeleted: number; completedAt: Date; detail: string }[];
 }
 
+/** Connections remembered not erased, at most (a bound on memory: past it the set starts again). */
+const NOT_ERASED_MAX = 10_000;
+const notErasedKey = (userId: string, connectionId: string) => `${userId}\u0000${connectionId}`;
+
 export class Erasures {
   readonly log: mongo.Collection<ErasureDoc>;
   readonly erased: mongo.Collection<{ _id: string; at: Date }>;
+  /** `isErased`'s memory: user and connection ids found not erased while this process owns the user's partition. */
+  private readonly notErased = new Set<string>();
 
   constructor(
     conn: Connection,
@@ -64,9 +70,28 @@ export class Erasures {
     await this.erased.createIndex({ at: 1 }, { name: ERASURE_INDEXES.erasedTtl, expireAfterSeconds: ERASED_RETENTION_S });
   }
 
-  /** Whether data of this connection must be dropped (its erasure came first). One `_id` lookup. */
-  async isErased(connectionId: string): Promise<boolean> {
-    return connectionId !== '' && (await this.erased.countDocuments({ _id: connectionId }, { limit: 1 })) === 1;
+  /**
+   * Whether data of this user's connection must be dropped (its erasure came first). One `_id` lookup the first time:
+   * a connection found not erased is remembered, because under the SINGLE WRITER PER USER (file comment) only `apply`,
+   * in the consumer that owns the user's partition, erases one of the user's connections, and it drops what is
+   * remembered of them first; the consumer calls `forgetAll` when its partitions may have changed. A heavy user's
+   * backfill is about 94 messages of one connection: one lookup instead of 94 (3 ms each on the loaded local store).
+   */
+  async isErased(userId: string, connectionId: string): Promise<boolean> {
+    if (connectionId === '') return false;
+    const key = notErasedKey(userId, connectionId);
+    if (this.notErased.has(key)) return false;
+    const erased = (await this.erased.countDocuments({ _id: connectionId }, { limit: 1 })) === 1;
+    if (!erased) {
+      if (this.notErased.size >= NOT_ERASED_MAX) this.notErased.clear();
+      this.notErased.add(key);
+    }
+    return erased;
+  }
+
+  /** The consumer's partitions may have changed: no connection is known not to be erased any more. */
+  forgetAll(): void {
+    this.notErased.clear();
   }
 
   /** The user's erasures after `afterSeq`, in seq order (`erasures_changes`). */
@@ -83,6 +108,9 @@ export class Erasures {
   async apply(userId: string, e: erasureV1.UserErasure, at: Date): Promise<ApplyResult & { accountIds: string[] }> {
     if (await this.log.findOne({ _id: e.erasureId }, { projection: { _id: 1 } })) return { changes: 0, touched: 0, accountIds: [] };
     if (e.connectionIds.length > 0) {
+      // before the write: from here on, data of these connections is looked up again (and found erased)
+      const ids = new Set(e.connectionIds);
+      for (const key of this.notErased) if (ids.has(key.slice(key.indexOf('\u0000') + 1))) this.notErased.delete(key);
       await this.erased.bulkWrite(
         e.connectionIds.map((_id) => ({ updateOne: { filter: { _id }, update: { $setOnInsert: { at } }, upsert: true } })),
         { ordered: false },

@@ -415,7 +415,7 @@ export class EnrichedConsumer {
       case 'batch': {
         const raw = p.batch.raw;
         if (!raw) throw invalid('missing_raw', 'enriched batch without raw event');
-        if (this.o.erasures && (await this.o.erasures.isErased(raw.connectionId))) {
+        if (this.o.erasures && (await this.o.erasures.isErased(userId, raw.connectionId))) {
           this.o.logger.info({ connectionId: raw.connectionId, eventId: meta.eventId }, 'fetch result of an erased connection; dropped');
           return { userId, result: { changes: 0, touched: 0 } };
         }
