@@ -5,7 +5,8 @@
  * seq in (publishedSeq, committedSeq] are read from the four collections through their `*_changes` indexes
  * ({userId, seq}), merged into seq order, mapped with domain/view.ts, produced in batches, and then `publishedSeq`
  * is recorded on user_state (`store.markPublished`). Transactions this process has just written come from the
- * store's feed memory instead (data/feed-memory.ts: the same documents, not read back) when it covers the range.
+ * store's feed memory instead (data/feed-memory.ts: the same documents, not read back) when it covers the range, and
+ * when they are all of the range the other collections are not read (`coversRange`).
  *
  * ## Delivery guarantee: at least once, with stable event ids
  *
@@ -49,9 +50,10 @@ export function changeEventId(userId: string, seq: number): string {
 }
 
 /**
- * Changes per page. A page costs a read of each of the other four collections, the edits of its rows and a
- * `markPublished` whatever its size (about 13 ms on the local store); the consumer publishes a user once 2,000
- * written rows are held (`publishEarlyAt`), so a page of 2,000 takes such a run in one page instead of four.
+ * Changes per page. A page costs a read of each of the other four collections (unless the feed memory holds every
+ * number of its range), the edits of its rows and a `markPublished` whatever its size (about 13 ms on the local
+ * store); the consumer publishes a user once 2,000 written rows are held (`publishEarlyAt`), so a page of 2,000 takes
+ * such a run in one page instead of four.
  */
 export const PAGE_SIZE = 2_000;
 
