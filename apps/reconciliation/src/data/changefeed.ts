@@ -84,6 +84,8 @@ type Change =
   | { collection: 'user_edits'; doc: UserEditDoc }
   | { collection: 'erasures'; doc: ErasureDoc };
 
+const none = <T>(): Promise<T[]> => Promise.resolve([]);
+
 /** Whether the remembered transaction changes take every number of (afterSeq, upTo]. */
 export function coversRange(remembered: RememberedChanges, afterSeq: number, upTo: number): boolean {
   const seqs = new Set(remembered.fromStore);
@@ -155,7 +157,6 @@ export class ChangeFeedPublisher {
       // publishes 28 such runs, each four reads fewer. A number the memory does not account for (another
       // collection's change, a gap, a row written twice) and the four reads run as before.
       const others = !remembered || !coversRange(remembered, cursor, upto);
-      const none = <T>(): Promise<T[]> => Promise.resolve([]);
       const [accounts, transactions, balances, edits, erasures] = await Promise.all([
         others ? c.accountChanges(userId, cursor, L).toArray() : none<AccountDoc>(),
         remembered ? this.rememberedTransactions(userId, remembered, L) : c.transactionChanges(userId, cursor, L).toArray(),

@@ -45,15 +45,14 @@ export interface ErasureDoc extends ChangeFields {
   steps: { service: string; documentsDeleted: number; completedAt: Date; detail: string }[];
 }
 
-/** Connections remembered not erased, at most (a bound on memory: past it the set starts again). */
+/** Connections remembered not erased, at most (a bound on memory: past it the memory starts again). */
 const NOT_ERASED_MAX = 10_000;
-const notErasedKey = (userId: string, connectionId: string) => `${userId}\u0000${connectionId}`;
 
 export class Erasures {
   readonly log: mongo.Collection<ErasureDoc>;
   readonly erased: mongo.Collection<{ _id: string; at: Date }>;
-  /** `isErased`'s memory: user and connection ids found not erased while this process owns the user's partition. */
-  private readonly notErased = new Set<string>();
+  /** `isErased`'s memory: connection id → the user ids it was found not erased for, while this process owns their partitions. */
+  private readonly notErased = new Map<string, Set<string>>();
 
   constructor(
     conn: Connection,
@@ -79,12 +78,12 @@ export class Erasures {
    */
   async isErased(userId: string, connectionId: string): Promise<boolean> {
     if (connectionId === '') return false;
-    const key = notErasedKey(userId, connectionId);
-    if (this.notErased.has(key)) return false;
+    if (this.notErased.get(connectionId)?.has(userId)) return false;
     const erased = (await this.erased.countDocuments({ _id: connectionId }, { limit: 1 })) === 1;
     if (!erased) {
       if (this.notErased.size >= NOT_ERASED_MAX) this.notErased.clear();
-      this.notErased.add(key);
+      const users = this.notErased.get(connectionId) ?? new Set<string>();
+      this.notErased.set(connectionId, users.add(userId));
     }
     return erased;
   }
@@ -109,8 +108,7 @@ export class Erasures {
     if (await this.log.findOne({ _id: e.erasureId }, { projection: { _id: 1 } })) return { changes: 0, touched: 0, accountIds: [] };
     if (e.connectionIds.length > 0) {
       // before the write: from here on, data of these connections is looked up again (and found erased)
-      const ids = new Set(e.connectionIds);
-      for (const key of this.notErased) if (ids.has(key.slice(key.indexOf('\u0000') + 1))) this.notErased.delete(key);
+      for (const id of e.connectionIds) this.notErased.delete(id);
       await this.erased.bulkWrite(
         e.connectionIds.map((_id) => ({ updateOne: { filter: { _id }, update: { $setOnInsert: { at } }, upsert: true } })),
         { ordered: false },
