@@ -5,7 +5,7 @@
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, type Histogram } from '@opentelemetry/sdk-metrics';
 
-/** One sample: a counter or gauge value, or a histogram's count and sum. */
+/** One sample: a counter or gauge value, or a histogram's count, sum or cumulative bucket (`le`). */
 export interface MetricSample {
   name: string;
   labels: Record<string, string>;
@@ -21,7 +21,7 @@ class CollectingReader extends MetricReader {
 }
 
 export interface TestMetrics {
-  /** Everything recorded so far (histograms as `<name>_count` and `<name>_sum`). */
+  /** Everything recorded so far (histograms as `<name>_count`, `<name>_sum` and `<name>_bucket{le}`). */
   collect(): Promise<MetricSample[]>;
   /** The sum of the samples of `name` whose labels include `labels` (0 when none). */
   value(name: string, labels?: Record<string, string>): Promise<number>;
@@ -44,6 +44,13 @@ export function startTestMetrics(): TestMetrics {
           if (metric.dataPointType === DataPointType.HISTOGRAM) {
             const h = point.value as Histogram;
             out.push({ name: `${metric.descriptor.name}_count`, labels, value: h.count }, { name: `${metric.descriptor.name}_sum`, labels, value: h.sum ?? 0 });
+            // cumulative buckets, as the Prometheus exposition has them
+            let below = 0;
+            h.buckets.boundaries.forEach((le, i) => {
+              below += h.buckets.counts[i] ?? 0;
+              out.push({ name: `${metric.descriptor.name}_bucket`, labels: { ...labels, le: String(le) }, value: below });
+            });
+            out.push({ name: `${metric.descriptor.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: h.count });
           } else {
             out.push({ name: metric.descriptor.name, labels, value: point.value as number });
           }
