@@ -214,6 +214,7 @@ export function supportReport(over: Partial<fetcherV1.GetSupportReportResponse> 
     taskId: '',
     items: 12,
     action: '',
+    dueAt: new Date('2026-11-25T10:55:00Z'),
     ...o,
   });
   const failed = entry({ at: new Date('2026-11-25T11:30:00Z'), httpStatus: 503, errorCode: 'provider_error', errorDescription: 'The bank is unavailable', correlationId: 'corr-err-1', items: 0, action: 'retry' });

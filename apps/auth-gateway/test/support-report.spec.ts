@@ -45,6 +45,7 @@ describe('GET /admin/connections/{connectionId}/support-report', () => {
         task_id: null,
         items: 0,
         action: 'retry',
+        due_at: '2026-11-25T10:55:00.000Z',
       },
     ]);
     expect(res.body.timeline).toHaveLength(2);
@@ -61,6 +62,9 @@ describe('GET /admin/connections/{connectionId}/support-report', () => {
     for (const id of ['support-report', 'summary', 'errors', 'budget', 'last-success', 'timeline', 'support-hint']) expect(res.text).toContain(`data-testid="${id}"`);
     expect(res.text).toContain('<span class="corr" data-testid="correlation-id">corr-err-1</span>');
     expect(res.text).toMatch(/quote the <strong>correlation ids<\/strong>/);
+    // a background refresh's calls show when it was due (how late it ran)
+    expect(res.text).toContain('<th>Due</th>');
+    expect(res.text).toContain('2026-11-25T10:55:00.000Z');
     expect(res.text).not.toMatch(/<script|<link|src=/i);
     const viaQuery = await request(h.admin).get(`${path}?format=html`).expect(200);
     expect(viaQuery.headers['content-type']).toContain('text/html');

@@ -10,14 +10,15 @@ import { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, type Connection } from '@ais/platform-mongo';
-import { startSandboxProcess, type SandboxProcess } from '@ais/testing';
+import { startSandboxProcess, startTestMetrics, type SandboxProcess } from '@ais/testing';
 import { createTrueLayerClient, customEnvironment, SYNTHETIC_ERROR_CODES, type TrueLayerClient } from '@ais/truelayer-client';
 import { MongoCallBudgetStore } from '../src/data/call-budget.store';
 import { FetchStateStore, type FetchConnectionDoc } from '../src/data/fetch-state.store';
 import { accountKey, CallBudget, REGULATORY_WINDOW_MS, UNATTENDED_CALLS_PER_WINDOW } from '../src/domain/call-budget';
 import { CircuitBreakers, errorPolicyTable, ErrorPolicy, type CircuitTransition, type FetchErrorAction } from '../src/domain/error-policy';
+import { FetchMetrics } from '../src/domain/fetch-metrics';
 import { Fetcher, type FetcherSettings, type Unit } from '../src/domain/fetcher';
-import { addDays, addMonths, backfillWindows, dayOf, windowDays } from '../src/domain/plan';
+import { addDays, addMonths, backfillWindows, dayOf, refreshIntervalMs, windowDays } from '../src/domain/plan';
 import { fetcherHandlers } from '../src/grpc/fetcher.service';
 import { authorizeMockUser } from './support/mock-user';
 
@@ -95,7 +96,7 @@ describe('Fetcher against the simulator and the real store', () => {
     ...over,
   });
 
-  function makeFetcher(over: Partial<FetcherSettings> = {}, breakerOptions: { failureThreshold?: number; coolDownMs?: number; onTransition?: (t: CircuitTransition) => void } = {}) {
+  function makeFetcher(over: Partial<FetcherSettings> = {}, breakerOptions: { failureThreshold?: number; coolDownMs?: number; onTransition?: (t: CircuitTransition) => void } = {}, metrics?: FetchMetrics) {
     const breakers = new CircuitBreakers({ clock, ...breakerOptions });
     const fetcher = new Fetcher({
       store,
@@ -127,6 +128,7 @@ describe('Fetcher against the simulator and the real store', () => {
       logger,
       settings: settings(over),
       instance: `it-${randomUUID().slice(0, 8)}`,
+      ...(metrics ? { metrics } : {}),
       sleep: async (ms) => {
         sleeps.push(ms);
         await new Promise((r) => setTimeout(r, ms));
@@ -592,6 +594,59 @@ describe('Fetcher against the simulator and the real store', () => {
     for (const [key, n] of snapshot) expect([key, n]).toEqual([key, UNATTENDED_CALLS_PER_WINDOW]);
     for (const u of await budget.usage(c.id, clock.now())) expect(u.used).toBeLessThanOrEqual(UNATTENDED_CALLS_PER_WINDOW);
     expect((await conn(c.id)).refreshes).toBe(6);
+  });
+
+  it('a background refresh journals when it was planned for and measures its delay from the plan, a pause after a run that threw included', async () => {
+    const tm = startTestMetrics();
+    const fm = new FetchMetrics(() => nowMs);
+    try {
+      const { fetcher } = makeFetcher({ asyncRefresh: false }, {}, fm);
+      const c = await connect('john', 'doe', { psuIp: PSU_IP });
+      await fetcher.runBackfill(c.id);
+      const afterBackfill = await conn(c.id);
+      expect(afterBackfill.plannedAt).toEqual(afterBackfill.nextDueAt);
+      expect(afterBackfill.plannedAt!.getTime()).toBeGreaterThan(nowMs);
+      // Time moves on (set back instead of forward: the simulator's day must not end before the fetcher's): the plan
+      // came 7 minutes ago.
+      const plan1 = new Date(nowMs - 7 * MIN);
+      await store.update(c.id, { plannedAt: plan1, nextDueAt: plan1 });
+      onPublish = async () => advance(1_000); // the clock moves while the run works: it ends after its last grant
+      await fetcher.runScheduled(c.id).finally(() => {
+        onPublish = undefined;
+      });
+      const run1 = (await journalOf(c.id)).filter((j) => j.mode === 'scheduled');
+      expect(run1.length).toBeGreaterThanOrEqual(5);
+      for (const j of run1) expect(j.dueAt).toEqual(plan1);
+      for (const j of (await journalOf(c.id)).filter((x) => x.mode !== 'scheduled')) expect(j.dueAt).toBeUndefined();
+      expect(await tm.value('ais_fetch_refresh_delay_seconds_count')).toBe(1);
+      expect(await tm.value('ais_fetch_refresh_delay_seconds_sum')).toBe(7 * 60);
+      // The run planned the next one from its latest grant (the journal has each call at its grant's time, the ledger's
+      // own), not from when it ended: one interval later while fewer than four are known.
+      const afterRun = await conn(c.id);
+      const lastGrant = Math.max(...run1.map((j) => j.at.getTime()));
+      expect(lastGrant).toBeLessThan(nowMs);
+      expect(afterRun.refreshEnds!.map((d) => d.getTime())).toEqual([lastGrant]);
+      expect(afterRun.plannedAt).toEqual(afterRun.nextDueAt);
+      expect(afterRun.plannedAt!.getTime()).toBe(lastGrant + refreshIntervalMs(budget.windowMs));
+      // The next one was planned 40 minutes ago and threw; the scheduler paused the connection by moving nextDueAt
+      // alone (scheduler.ts, runLeased), and the retry runs now: its calls and its delay count from the plan.
+      advance(MIN);
+      const plan2 = new Date(nowMs - 40 * MIN);
+      await store.update(c.id, { plannedAt: plan2, nextDueAt: new Date(nowMs - 10 * MIN), runFailures: 1 });
+      await fetcher.runScheduled(c.id);
+      const run2 = (await journalOf(c.id)).filter((j) => j.mode === 'scheduled' && j.dueAt?.getTime() !== plan1.getTime());
+      expect(run2.length).toBe(run1.length);
+      for (const j of run2) expect(j.dueAt).toEqual(plan2);
+      expect(await tm.value('ais_fetch_refresh_delay_seconds_count')).toBe(2);
+      expect(await tm.value('ais_fetch_refresh_delay_seconds_sum')).toBe(7 * 60 + 40 * 60);
+      // the operator's view of the timeline carries it
+      const handlers = fetcherHandlers({ probes: {} as never, store, fetcher, budget, breakers: new CircuitBreakers({ clock }), leases: {} as never, instance: 'it', clock, userLeaseMs: 1_000, webhookGraceMs: 0 });
+      const report = await handlers.getSupportReport({ connectionId: c.id, limit: 500 }, {} as never);
+      expect(report.timeline.filter((e) => e.mode === 'scheduled').map((e) => e.dueAt?.getTime()).sort()).toEqual([...run1, ...run2].map((j) => j.dueAt!.getTime()).sort());
+    } finally {
+      fm.stop();
+      await tm.stop();
+    }
   });
 
   // ------------------------------------------------------------------------------------------------------------

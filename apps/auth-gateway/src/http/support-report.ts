@@ -25,6 +25,7 @@ function entryJson(e: fetcherV1.JournalEntry): Record<string, unknown> {
     task_id: e.taskId || null,
     items: e.items,
     action: e.action || null,
+    due_at: iso(e.dueAt),
   };
 }
 
@@ -104,7 +105,7 @@ export function supportReportPage(r: fetcherV1.GetSupportReportResponse): string
   );
   const timeline = table(
     'timeline',
-    ['At', 'Mode', 'Endpoint', 'Account', 'Window', 'HTTP', 'Error', 'Correlation id', 'ms', 'User present', 'Task', 'Items', 'Action', 'Trace id'],
+    ['At', 'Mode', 'Endpoint', 'Account', 'Window', 'HTTP', 'Error', 'Correlation id', 'ms', 'User present', 'Task', 'Items', 'Action', 'Due', 'Trace id'],
     r.timeline.map((e) => [
       time(e.at),
       text(e.mode),
@@ -119,6 +120,7 @@ export function supportReportPage(r: fetcherV1.GetSupportReportResponse): string
       text(e.taskId),
       text(e.items),
       text(e.action),
+      time(e.dueAt),
       text(e.traceId),
     ]),
     'No TrueLayer calls recorded.',

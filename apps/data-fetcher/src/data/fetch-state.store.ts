@@ -96,6 +96,12 @@ export interface FetchConnectionDoc {
   /** When data (anything but /me) was first delivered for this connection (set once). */
   firstDataAt?: Date;
   nextDueAt: Date;
+  /**
+   * When the next background refresh was planned for (the budget rule, or the first one after the post-consent
+   * fetch). `nextDueAt` moves without it when a run that threw pauses the connection or a run starts (its
+   * provisional due), so a refresh's delay, journaled and measured, counts from the plan (the pauses included).
+   */
+  plannedAt?: Date;
   /** Consecutive scheduled runs that threw (the scheduler backs off; unset by the next run that completes). */
   runFailures?: number;
   lastRefreshAt?: Date;
@@ -104,7 +110,10 @@ export interface FetchConnectionDoc {
    * answer is recorded, and CheckWebhook waits for the task only then.
    */
   startingTasksUntil?: Date;
-  /** When the last background refreshes (at most 4) finished issuing their calls: the next one is planned from them. */
+  /**
+   * The last background refreshes (at most 4), each by its latest ledger grant (when it took none, when it ended):
+   * the next one is planned from them (nextRefreshTime).
+   */
   refreshEnds?: Date[];
   /** Background refreshes started (one per due run). */
   refreshes: number;
@@ -179,6 +188,8 @@ export interface JournalDoc {
   taskId: string;
   items: number;
   action: string;
+  /** A background refresh's calls: when that refresh was planned for (its delay is `at` minus this). */
+  dueAt?: Date;
 }
 
 export class FetchStateStore {

@@ -49,6 +49,22 @@ describe('data-fetcher metrics', () => {
     fm.stop();
   });
 
+  it('records how late each background refresh started against its plan, per provider, never below zero', async () => {
+    const fm = new FetchMetrics();
+    fm.refreshDelay('mock', 0.5);
+    fm.refreshDelay('mock', 420);
+    fm.refreshDelay('mock', -3); // clocks of two instances a little apart: on time
+    fm.refreshDelay('ob-lloyds', 4 * 3600 + 1);
+    expect(await m.value('ais_fetch_refresh_delay_seconds_count', { provider: 'mock' })).toBe(3);
+    expect(await m.value('ais_fetch_refresh_delay_seconds_sum', { provider: 'mock' })).toBe(420.5);
+    expect(await m.value('ais_fetch_refresh_delay_seconds_bucket', { provider: 'mock', le: '1' })).toBe(2);
+    expect(await m.value('ais_fetch_refresh_delay_seconds_bucket', { provider: 'mock', le: '300' })).toBe(2);
+    expect(await m.value('ais_fetch_refresh_delay_seconds_bucket', { provider: 'mock', le: '900' })).toBe(3);
+    expect(await m.value('ais_fetch_refresh_delay_seconds_bucket', { provider: 'ob-lloyds', le: '14400' })).toBe(0);
+    expect(await m.value('ais_fetch_refresh_delay_seconds_bucket', { provider: 'ob-lloyds', le: '43200' })).toBe(1);
+    fm.stop();
+  });
+
   it('shows a provider circuit as open from the breaker\'s transitions until a probe closes it', async () => {
     const fm = new FetchMetrics();
     let t = 0;

@@ -8,6 +8,10 @@
  *   the account × endpoint in its rolling window at each decision: after a grant, what the ledger read just before it
  *   minus one; 0 for a denial or a budget the bank said was spent. Its `le="0"` share is the share of unattended calls
  *   that spent (or found spent) the last slot: near 1 when refreshes use the budget fully, the plan's intent.
+ * - `ais_fetch_refresh_delay_seconds{provider}`: a histogram of how late each background refresh started against its
+ *   plan (the budget rule), in the clock's seconds; a run that threw and was paused counts from the plan, pauses
+ *   included. Whether the instances keep up with the schedule: a growing tail means too few instances (or too low a
+ *   `SCHEDULER_CONCURRENCY`) for the connections, and every late refresh leaves budget unused.
  * - `ais_fetch_last_success_age_seconds{kind}`: seconds since this instance last fetched each data kind
  *   successfully (absent until the first success after start).
  * - `ais_fetch_circuit_open{provider}` (1 open or half-open, 0 closed) and `ais_fetch_circuit_transitions_total`.
@@ -24,6 +28,7 @@ export class FetchMetrics {
   private readonly circuits = new Map<string, CircuitState>();
   private readonly budget: Counter;
   private readonly budgetLeft: Histogram;
+  private readonly delay: Histogram;
   private readonly transitions: Counter;
   private readonly age: ObservableGauge;
   private readonly open: ObservableGauge;
@@ -44,6 +49,11 @@ export class FetchMetrics {
       unit: '{call}',
       advice: { explicitBucketBoundaries: [0, 1, 2, 3] },
     });
+    this.delay = meter.createHistogram('ais_fetch_refresh_delay_seconds', {
+      description: 'How late each background refresh started against its plan',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600] },
+    });
     this.transitions = meter.createCounter('ais_fetch_circuit_transitions_total', { description: 'Provider circuit breaker state changes, by provider and new state' });
     this.age = meter.createObservableGauge('ais_fetch_last_success_age_seconds', { description: 'Seconds since the last successful fetch of each data kind by this instance', unit: 's' });
     this.open = meter.createObservableGauge('ais_fetch_circuit_open', { description: '1 while the provider circuit is open or half-open, 0 when closed' });
@@ -55,6 +65,11 @@ export class FetchMetrics {
   budgetDecision(provider: string, outcome: BudgetDecision, left = 0): void {
     this.budget.add(1, { provider: labelValue(provider), outcome });
     this.budgetLeft.record(outcome === 'granted' ? Math.max(0, left) : 0, { provider: labelValue(provider) });
+  }
+
+  /** A background refresh started `seconds` after it was planned for (clamped at 0). */
+  refreshDelay(provider: string, seconds: number): void {
+    this.delay.record(Math.max(0, seconds), { provider: labelValue(provider) });
   }
 
   succeeded(kind: string): void {

@@ -263,6 +263,10 @@ interface RunContext {
   async?: boolean;
   /** Narrowing an SCA-refused window is allowed (the newest window only). */
   allowNarrow?: boolean;
+  /** A background refresh: when it was planned for (journaled with each call). */
+  dueAt?: Date;
+  /** Shared by the run's units (copies of the context keep the object): its latest ledger grant, set by each call. */
+  grants?: { last?: Date };
 }
 
 const errorCodeOf = (error: unknown): { code: string; httpStatus: number; description: string; retryAfterMs?: number; correlationId: string } => {
@@ -332,16 +336,19 @@ export class Fetcher {
       }
       let grant: Awaited<ReturnType<CallBudget['tryConsume']>> | undefined;
       const budgetKey = ctx.psuIp ? undefined : budgetKeyOf(conn._id, current);
+      // An unattended call is journaled at the time the ledger recorded it, so that the journal and the ledger agree
+      // to the millisecond on when each slot frees (`at` + the window).
+      const at = this.now();
       if (budgetKey) {
-        grant = await this.deps.budget.tryConsume(budgetKey, this.now(), { reason: ctx.mode, correlationId: ctx.fetchId });
+        grant = await this.deps.budget.tryConsume(budgetKey, at, { reason: ctx.mode, correlationId: ctx.fetchId });
         this.deps.metrics?.budgetDecision(conn.providerId, grant.granted ? 'granted' : 'denied', grant.granted ? grant.left : 0);
         if (!grant.granted) {
           if (permit.probe) this.deps.breakers.record(conn.providerId, 'wait_for_budget');
           return { unit: current, outcome: { ok: false, code: 'budget_spent', action: 'wait_for_budget', next: { kind: 'reschedule', notBefore: grant.nextAvailableAt }, correlationId: '', correlationIds, notSent: true } };
         }
       }
+      if (grant?.granted && ctx.grants && (!ctx.grants.last || at > ctx.grants.last)) ctx.grants.last = at;
       const started = Date.now();
-      const at = this.now();
       let token: string;
       try {
         token = await this.deps.tokens.get(conn._id, forceToken);
@@ -451,6 +458,7 @@ export class Fetcher {
         taskId: r.taskId ?? '',
         items: r.items ?? 0,
         action: r.action ?? '',
+        ...(ctx.dueAt ? { dueAt: ctx.dueAt } : {}),
       })
       .catch((error: unknown) => this.deps.logger.warn({ err: error, connectionId: conn._id }, 'journal write failed'));
   }
@@ -754,9 +762,10 @@ export class Fetcher {
       conn = (await this.deps.store.get(connectionId))!;
     }
     const now = this.now();
+    const planned = this.nextRefreshAt(conn, now);
     await this.deps.store.update(
       connectionId,
-      { backfill: notes.length > 0 ? 'partial' : 'done', backfillNote: notes.join('; '), nextDueAt: this.nextRefreshAt(conn, now) },
+      { backfill: notes.length > 0 ? 'partial' : 'done', backfillNote: notes.join('; '), nextDueAt: planned, plannedAt: planned },
       ['psuIp', 'scaDeadline'],
     );
     this.deps.logger.info({ connectionId, fetchId, backfill: notes.length > 0 ? 'partial' : 'done' }, 'post-consent fetch finished');
@@ -785,6 +794,9 @@ export class Fetcher {
     if (!conn || conn.status !== 'active') return;
     const now = this.now();
     const fetchId = randomUUID();
+    // the plan, not the pause of a run that threw (which moved only nextDueAt): the delay counts from it
+    const dueAt = conn.plannedAt ?? conn.nextDueAt;
+    this.deps.metrics?.refreshDelay(conn.providerId, (now.getTime() - dueAt.getTime()) / 1000);
     // provisional; the run's end sets the real one (the lease already keeps other instances out)
     await this.deps.store.update(connectionId, {
       lastRefreshAt: now,
@@ -794,8 +806,9 @@ export class Fetcher {
     });
     let waitUntil: Date | undefined;
     const async = this.deps.settings.asyncRefresh;
+    const grants: { last?: Date } = {};
     for (const unit of this.refreshUnits(conn, dayOf(now))) {
-      const ctx: RunContext = { mode: 'scheduled', fetchId, async, allowNarrow: true };
+      const ctx: RunContext = { mode: 'scheduled', fetchId, async, allowNarrow: true, dueAt, grants };
       if (!async) {
         const out = await this.runUnit(conn, unit, ctx);
         if (!out.ok && out.next.kind === 'stop_connection') return;
@@ -815,10 +828,12 @@ export class Fetcher {
         }
       }
     }
-    const end = this.now();
+    // The run's end for the plan: its latest grant (every slot it took frees at most a window after it; the journal
+    // has the grants' times as `at`), or now when it took none.
+    const end = grants.last ?? this.now();
     const ends = [...(conn.refreshEnds ?? []), end].slice(-UNATTENDED_CALLS_PER_WINDOW);
     const nextDueAt = new Date(Math.max(nextRefreshTime(ends, this.deps.budget.windowMs, this.intervalMs), waitUntil?.getTime() ?? 0));
-    await this.deps.store.update(connectionId, { nextDueAt, refreshEnds: ends }, ['startingTasksUntil']);
+    await this.deps.store.update(connectionId, { nextDueAt, plannedAt: nextDueAt, refreshEnds: ends }, ['startingTasksUntil']);
   }
 
   /** Reads a task's results (after its webhook, or when polling). Exactly one caller wins the claim. */

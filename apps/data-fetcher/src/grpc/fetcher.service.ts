@@ -53,6 +53,7 @@ const toEntry = (j: JournalDoc): fetcherV1.JournalEntry => ({
   taskId: j.taskId,
   items: j.items,
   action: j.action,
+  dueAt: j.dueAt,
 });
 
 export function fetcherHandlers(deps: FetcherServiceDeps): ServiceHandlers<typeof fetcherV1.FetcherServiceService> {

@@ -122,6 +122,8 @@ export interface JournalEntry {
   items: number;
   /** What data-fetcher did about an error (retry, wait_for_budget, reauth_required, ...). */
   action: string;
+  /** A background refresh's call: when that refresh was planned for (the budget rule); how late it ran is at - due_at. */
+  dueAt?: Date | undefined;
 }
 
 /** The unattended budget of one account (or card, or the connection) × endpoint over the rolling window. */
@@ -1249,6 +1251,7 @@ function createBaseJournalEntry(): JournalEntry {
     taskId: "",
     items: 0,
     action: "",
+    dueAt: undefined,
   };
 }
 
@@ -1301,6 +1304,9 @@ export const JournalEntry: MessageFns<JournalEntry> = {
     }
     if (message.action !== "") {
       writer.uint32(130).string(message.action);
+    }
+    if (message.dueAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.dueAt), writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -1446,6 +1452,14 @@ export const JournalEntry: MessageFns<JournalEntry> = {
             message.action = reader.string();
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.dueAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1516,6 +1530,11 @@ export const JournalEntry: MessageFns<JournalEntry> = {
         : "",
       items: isSet(object.items) ? globalThis.Number(object.items) : 0,
       action: isSet(object.action) ? globalThis.String(object.action) : "",
+      dueAt: isSet(object.dueAt)
+        ? fromJsonTimestamp(object.dueAt)
+        : isSet(object.due_at)
+        ? fromJsonTimestamp(object.due_at)
+        : undefined,
     };
   },
 
@@ -1569,6 +1588,9 @@ export const JournalEntry: MessageFns<JournalEntry> = {
     if (message.action !== "") {
       obj.action = message.action;
     }
+    if (message.dueAt !== undefined) {
+      obj.dueAt = message.dueAt.toISOString();
+    }
     return obj;
   },
 
@@ -1593,6 +1615,7 @@ export const JournalEntry: MessageFns<JournalEntry> = {
     message.taskId = object.taskId ?? "";
     message.items = object.items ?? 0;
     message.action = object.action ?? "";
+    message.dueAt = object.dueAt ?? undefined;
     return message;
   },
 };
