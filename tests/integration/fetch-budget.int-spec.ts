@@ -160,7 +160,9 @@ describe('unattended budget: 3 data-fetcher instances, fast clock, 3 simulated d
       expect(j.dueAt).toBeInstanceOf(Date);
       const runs = runsOf.get(j.connectionId) ?? new Map<number, number[]>();
       runsOf.set(j.connectionId, runs);
-      runs.set(j.dueAt!.getTime(), [...(runs.get(j.dueAt!.getTime()) ?? []), j.at.getTime()]);
+      const calls = runs.get(j.dueAt!.getTime()) ?? [];
+      runs.set(j.dueAt!.getTime(), calls);
+      calls.push(j.at.getTime());
     }
     expect(runsOf.size).toBe(CONNECTIONS);
     const delays: number[] = [];
