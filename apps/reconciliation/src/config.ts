@@ -14,7 +14,7 @@ export const schema = commonSchema
     KAFKA_GROUP_ID: z.string().min(1).default('reconciliation').describe('Consumer group of ais.enriched.v1 and ais.connection.v1.'),
     KAFKA_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3).describe('Partitions of ais.enriched.v1 one instance applies at the same time; each partition stays in order (one writer per user). 3 against 1: pipeline bench 100k 1,223 against 1,409 us per transaction (docs/BENCHMARKS.md).'),
     CHANGEFEED_SWEEP_MS: env.ms.default(10_000).describe('How often the change feed looks for users with unpublished changes (after a crash).'),
-    CHANGEFEED_SWEEP_MIN_AGE_MS: env.ms.default(30_000).describe('How long a user\'s changes stay unpublished before the sweep takes them (the consumer publishes first).'),
+    CHANGEFEED_SWEEP_MIN_AGE_MS: env.ms.default(30_000).describe('How long a user\'s changes stay unpublished before the sweep takes them (the consumer publishes first). Each instance sweeps only the users of the ais.enriched.v1 partitions it holds.'),
     ENRICHMENT_ADDR: z.string().default('127.0.0.1:50054').describe('enrichment\'s gRPC address (host:port), for the re-enrichment command.'),
     GRPC_DEADLINE_MS: env.ms.default(30_000).describe('Deadline of a gRPC call to enrichment.'),
     READ_AHEAD_PAGES: z.coerce.number().int().min(0).max(1000).default(16).describe('Transaction pages the read API may hold read ahead for clients that are paging (grpc/read-ahead.ts), each at most 500 rows of the view\'s fields, served within 10 s; 0 turns read-ahead off (behind many instances a page token often reaches another one). With it the heavy user\'s 31,624-row read-back took 4.2-5.9 s against 6.1-7.8 (docs/BENCHMARKS.md, consent).'),

@@ -34,8 +34,9 @@ async function main(): Promise<void> {
     const erasures = new Erasures(mongo, store, analysis);
     await erasures.ensureIndexes();
 
-    const publisher = new ChangeFeedPublisher({ store, producer, logger: service.logger, topicPrefix: prefix, erasures });
-    const consumer = new EnrichedConsumer({
+    // the sweep publishes only the users of the partitions this instance holds: one publisher per user (changefeed.ts)
+    const publisher: ChangeFeedPublisher = new ChangeFeedPublisher({ store, producer, logger: service.logger, topicPrefix: prefix, erasures, owns: (userId): boolean => consumer.ownsUser(userId) });
+    const consumer: EnrichedConsumer = new EnrichedConsumer({
       kafka,
       store,
       producer,

@@ -17,11 +17,16 @@
  *   then it carries a newer seq and its older seq is never sent again). Consumers dedupe on event id or
  *   (user_id, seq).
  * - Per user, events go out in seq order; a run never starts while another run for the same user is active in
- *   this process (a per-user chain). Two processes can overlap only when a partition moves during a crash
- *   recovery; then a consumer can see a range twice (same ids), never a gap.
+ *   this process (a per-user chain), and only the process that owns the user publishes it: the consumer after each
+ *   batch of the user's partition, and the sweep only for users of the partitions this process holds (`owns`, the
+ *   consumer's `ownsUser`). Two processes can overlap only when a partition moves while a run is in flight (a crash,
+ *   or a member that lost its partition mid-run); then a consumer can see a range twice (same ids), never a gap.
  * - Nothing stays unpublished after a crash: `commitSeq` sets `publishPending` on user_state, the publisher clears
  *   it once `publishedSeq` reaches `committedSeq`, and `sweep` (run periodically) finds flagged users through the
- *   `user_state_publish_pending` index.
+ *   `user_state_publish_pending` index. The sweep of every instance reads that index, and each publishes its own
+ *   users: before, any instance's sweep took any user pending for `CHANGEFEED_SWEEP_MIN_AGE_MS`, so a user whose
+ *   backfill outlasted it (its flag stays up until the feed catches up) was published by the owner and by every other
+ *   instance at once, the same ranges twice or more, interleaved.
  *
  * Erasures (data/erasure.ts) are in the feed too: the deletion log's documents take a sequence number like any
  * change, and go out as `ChangeEvent.erasure` (kind REMOVED, reason `user_request` or `retention`), the
@@ -69,7 +74,15 @@ export interface ChangeFeedOptions {
   pageSize?: number;
   /** The deletion log, whose documents are the erasure confirmations. */
   erasures?: Erasures;
+  /**
+   * Whether this process owns the user (holds its ais.enriched.v1 partition: EnrichedConsumer.ownsUser). The sweep
+   * publishes only such users. Without it (a single process, tools, tests) the sweep takes every flagged user.
+   */
+  owns?: (userId: string) => boolean;
 }
+
+/** Flagged users the sweep reads per round when it must pick its own among them (`owns`): the other instances' too. */
+const SWEEP_SCAN = 5_000;
 
 export interface PublishResult {
   published: number;
@@ -247,17 +260,25 @@ export class ChangeFeedPublisher {
     });
   }
 
-  /** Publishes every user flagged `publishPending` since `minAgeMs` or longer (index-served); returns how many users. */
+  /**
+   * Publishes up to `limit` users flagged `publishPending` since `minAgeMs` or longer (index-served), of those this
+   * process owns when `owns` is set (asked right before each user's run); returns how many users it published.
+   */
   async sweep(minAgeMs: number, limit = 100): Promise<number> {
-    const users = await this.store.cursors.publishPending(new Date(Date.now() - minAgeMs), limit).toArray();
+    const owns = this.options.owns;
+    const users = await this.store.cursors.publishPending(new Date(Date.now() - minAgeMs), owns ? SWEEP_SCAN : limit).toArray();
+    let swept = 0;
     for (const u of users) {
+      if (swept >= limit) break;
+      if (owns && !owns(u._id)) continue;
+      swept += 1;
       try {
         await this.publishUser(u._id);
       } catch (error) {
         this.options.logger.warn({ err: error, userId: u._id }, 'change feed sweep: publish failed; retried on the next sweep');
       }
     }
-    return users.length;
+    return swept;
   }
 
   /** Runs `sweep` every `intervalMs` (users pending for at least `minAgeMs`, so live publishing is not raced). */

@@ -503,7 +503,7 @@ export class ReconciliationStore {
     editChanges: (userId: string, afterSeq: number, limit: number, upTo?: number) => this.edits.find({ userId, seq: seqRange(afterSeq, upTo) }).sort({ userId: 1, seq: 1 }).limit(limit),
     /** Users whose committed changes may be unpublished since `before` or earlier (the publisher's sweep). */
     publishPending: (before: Date, limit: number) =>
-      this.state.find({ publishPending: true, pendingSince: { $lte: before } }).sort({ publishPending: 1, pendingSince: 1 }).limit(limit),
+      this.state.find({ publishPending: true, pendingSince: { $lte: before } }, { projection: { _id: 1 } }).sort({ publishPending: 1, pendingSince: 1 }).limit(limit),
     balanceHistory: (userId: string, accountId: string, limit: number, before?: Date) =>
       this.balances.find({ userId, accountId, ...(before ? { asOf: { $lte: before } } : {}) }).sort({ userId: 1, accountId: 1, asOf: -1 }).limit(limit),
   };

@@ -32,7 +32,7 @@ import { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError, isAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
 import { inConsumerSpan, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type PartitionMetadata } from 'kafkajs';
 import type { ChangeFeedPublisher } from '../data/changefeed';
 import type { Erasures } from '../data/erasure';
 import type { ApplyResult, Batch, BatchPayload, ReconciliationStore, StoredEnrichment, UserEdit } from '../data/store';
@@ -103,6 +103,23 @@ export interface EnrichedConsumerOptions {
   publishEarlyAt?: number;
 }
 
+
+const defaultPartitioner = Partitioners.DefaultPartitioner();
+const partitionLists = new Map<number, PartitionMetadata[]>();
+
+/**
+ * The partition of `count` that the platform's producers (EventProducer: kafkajs' default partitioner, murmur2 of the
+ * key as the Java client) put a message keyed `key` on. Keyed by user id on ais.enriched.v1, it names the consumer
+ * that owns the user.
+ */
+export function partitionOfKey(key: string, count: number): number {
+  let list = partitionLists.get(count);
+  if (!list) {
+    list = Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    partitionLists.set(count, list);
+  }
+  return defaultPartitioner({ topic: '', partitionMetadata: list, message: { key, value: null } });
+}
 
 /** Errors that say the message itself is bad: dead-lettered. Everything else is retried. */
 function isPoison(error: unknown): error is AppError {
@@ -210,6 +227,13 @@ export class EnrichedConsumer {
   private readonly groupId: string;
   private joined = false;
   private crashed = false;
+  /**
+   * The partitions of ais.enriched.v1 this member holds since its last join, and the topic's partition count: which
+   * users it owns (`ownsUser`). Undefined from the start of a rebalance until the count is known after the join.
+   */
+  private owned: { partitions: ReadonlySet<number>; count: number } | undefined;
+  /** Counts joins and rebalances: an ownership worked out for an earlier join is dropped. */
+  private generation = 0;
   /** Messages decoded as a look-ahead (`lookaheadOf`), for their own turn (partitions are applied at the same time). */
   private readonly decodedAhead = new WeakMap<KafkaMessage, eventsV1.EnrichedEvent>();
 
@@ -226,12 +250,17 @@ export class EnrichedConsumer {
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
     });
-    const { GROUP_JOIN, CRASH, STOP } = this.consumer.events;
-    this.consumer.on(GROUP_JOIN, () => {
+    const { GROUP_JOIN, CRASH, STOP, REBALANCING } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, (event) => {
       o.hooks?.onGroupJoin?.();
       this.joined = true;
+      void this.learnOwnership(event.payload.memberAssignment[this.enrichedTopic] ?? []);
     });
-    this.consumer.on(STOP, () => void (this.joined = false));
+    this.consumer.on(REBALANCING, () => this.disown());
+    this.consumer.on(STOP, () => {
+      this.joined = false;
+      this.disown();
+    });
     this.consumer.on(CRASH, (event) => {
       const restart = Boolean((event.payload as { restart?: boolean }).restart);
       o.logger.error({ err: event.payload.error, groupId: this.groupId, restart }, 'reconciliation consumer crashed');
@@ -241,6 +270,43 @@ export class EnrichedConsumer {
 
   get healthy(): boolean {
     return !this.crashed;
+  }
+
+  /**
+   * Whether this member owns the user (holds the ais.enriched.v1 partition the user's events go to), so is the only
+   * one that writes and publishes the user. False while the group rebalances and before the first join. The change
+   * feed's sweep asks it before it publishes a user (data/changefeed.ts).
+   */
+  ownsUser(userId: string): boolean {
+    const o = this.owned;
+    return o !== undefined && o.partitions.size > 0 && o.partitions.has(partitionOfKey(userId, o.count));
+  }
+
+  private disown(): void {
+    this.generation += 1;
+    this.owned = undefined;
+  }
+
+  /** After a join: the enriched topic's partition count (an admin metadata read, retried), then the ownership. */
+  private async learnOwnership(partitions: number[]): Promise<void> {
+    const generation = (this.generation += 1);
+    this.owned = undefined;
+    for (let attempt = 1; generation === this.generation; attempt += 1) {
+      const admin = this.o.kafka.admin();
+      try {
+        await admin.connect();
+        const { topics } = await admin.fetchTopicMetadata({ topics: [this.enrichedTopic] });
+        const count = topics[0]?.partitions.length ?? 0;
+        if (count === 0) throw new Error(`no partitions listed for ${this.enrichedTopic}`);
+        if (generation === this.generation) this.owned = { partitions: new Set(partitions), count };
+        return;
+      } catch (error) {
+        this.o.logger.warn({ err: error, attempt, groupId: this.groupId }, 'partition count of the enriched topic not read; the change feed sweep waits for it');
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * attempt)));
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    }
   }
 
   get ready(): boolean {
