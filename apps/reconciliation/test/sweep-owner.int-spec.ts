@@ -6,7 +6,7 @@
  *
  * The consumers here apply without a publisher, so every user's changes wait for a sweep, as after a crash. One
  * instance sweeps, then the other: each must publish its own users and no other, and the ledger topic must carry
- * every (user, seq) once.
+ * every (user, seq) once. And a sweep's run that loses the user to a rebalance stops before its next page.
  */
 import { bindings, EVENT_TYPES } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
@@ -17,7 +17,7 @@ import { provisionTopics } from '@ais/testing';
 import type { Consumer, Kafka } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { ChangeFeedPublisher } from '../src/data/changefeed';
-import { ReconciliationStore } from '../src/data/store';
+import { ReconciliationStore, type Batch } from '../src/data/store';
 import { EnrichedConsumer, partitionOfKey } from '../src/kafka/enriched.consumer';
 
 const logger = createLogger({ service: 'reconciliation-sweep-owner-int', level: 'warn' });
@@ -203,4 +203,47 @@ describe('change feed sweep: one publisher per user across instances (real Kafka
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     for (const u of users) expect(ledger.filter((e) => e.userId === u).map((e) => Number(e.seq))).toEqual(Array.from({ length: ROWS + 1 }, (_, i) => i + 1));
   }, 180_000);
+
+  it("a sweep's run stops producing once the user is no longer this instance's, and the new owner goes on from there", async () => {
+    const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `${db}_moved`, logger });
+    conns.push(conn);
+    const store = new ReconciliationStore(conn);
+    await store.ensureIndexes();
+    const u = 'user-moved';
+    const batch = (payload: Batch['payload']): Batch => ({ eventId: `ev-${payload.kind}`, clientId: 'client-1', connectionId: 'conn-1', providerId: 'ob-lloyds', fetchId: 'fetch-1', fetchedAt: T, payload });
+    await store.applyBatch(u, batch({ kind: 'accounts', accounts: [{ kind: 'account', accountId: 'tl-cur', providerId: 'ob-lloyds', displayName: 'Club Lloyds', currency: 'GBP', type: 'TRANSACTION', sortCode: '30-94-57', number: '12345678' }] }));
+    const rows = Array.from({ length: 9 }, (_, i) => ({
+      transactionId: `tl-${i}`,
+      normalisedProviderTransactionId: `txn-${i}`,
+      providerTransactionId: '',
+      timestamp: new Date(T.getTime() - (i + 1) * 86_400_000),
+      description: `SHOP ${i}`,
+      amount: `-${i + 1}.00`,
+      currency: 'GBP',
+      transactionType: 'DEBIT',
+      transactionCategory: 'PURCHASE',
+      transactionClassification: [],
+      merchantName: '',
+      meta: {},
+    }));
+    await store.applyBatch(u, batch({ kind: 'transactions', providerAccountId: 'tl-cur', window: { from: new Date(T.getTime() - 30 * 86_400_000), to: T }, batch: { index: 0, count: 1, complete: true }, transactions: rows, enrichments: [] }));
+    expect((await store.userState(u))?.committedSeq).toBe(10);
+
+    const sent: eventsV1.ChangeEvent[] = [];
+    const fake = { publish: async (_b: unknown, events: eventsV1.ChangeEvent[]) => void sent.push(...events) } as unknown as EventProducer;
+    // owned while the first page is produced (the account and 4 transactions: pages of 4 a collection), then moved
+    // away by a rebalance
+    let ownedNow = true;
+    const first = new ChangeFeedPublisher({ store, producer: { publish: async (b: unknown, events: eventsV1.ChangeEvent[]) => { await fake.publish(b as never, events); ownedNow = false; } } as unknown as EventProducer, logger, pageSize: 4, owns: () => ownedNow });
+    expect(await first.sweep(0)).toBe(1);
+    expect(sent.map((e) => Number(e.seq))).toEqual([1, 2, 3, 4, 5]);
+    const after = await store.userState(u);
+    expect(after?.publishedSeq).toBe(5);
+    expect(after?.publishPending).toBe(true);
+    // the new owner's sweep publishes the rest, each change once
+    const next = new ChangeFeedPublisher({ store, producer: fake, logger, pageSize: 4, owns: () => true });
+    expect(await next.sweep(0)).toBe(1);
+    expect(sent.map((e) => Number(e.seq))).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect((await store.userState(u))?.publishPending).toBe(false);
+  });
 });

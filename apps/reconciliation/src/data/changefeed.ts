@@ -123,10 +123,15 @@ export class ChangeFeedPublisher {
     this.binding = bindings.ledger(options.topicPrefix ?? '');
   }
 
-  /** Publishes the user's committed, unpublished changes (serialised per user). */
-  publishUser(userId: string): Promise<PublishResult> {
+  /**
+   * Publishes the user's committed, unpublished changes (serialised per user). `owned`, when given, is asked before
+   * each page is produced, and a false answer ends the run there (the rest stays flagged for the user's new owner):
+   * the sweep's runs pass it, since a rebalance may move the user away meanwhile. The consumer's runs do not: they run
+   * inside the batch of the user's partition, and kafkajs rejoins the group only after that batch.
+   */
+  publishUser(userId: string, owned?: () => boolean): Promise<PublishResult> {
     const previous = this.running.get(userId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.publishNow(userId));
+    const run = previous.catch(() => undefined).then(() => this.publishNow(userId, owned));
     this.running.set(userId, run);
     void run.finally(() => {
       if (this.running.get(userId) === run) this.running.delete(userId);
@@ -134,10 +139,10 @@ export class ChangeFeedPublisher {
     return run;
   }
 
-  private async publishNow(userId: string): Promise<PublishResult> {
+  private async publishNow(userId: string, owned?: () => boolean): Promise<PublishResult> {
     return tracer.startActiveSpan('ledger publish', { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': this.binding.topic } }, async (span) => {
       try {
-        const result = await timed('change_feed', () => this.publishPages(userId));
+        const result = await timed('change_feed', () => this.publishPages(userId, owned));
         span.setAttributes({ 'ais.ledger.published': result.published, 'ais.ledger.to_seq': result.toSeq });
         if (result.published > 0) this.options.logger.debug({ userId, ...result }, 'change feed published');
         return result;
@@ -151,7 +156,7 @@ export class ChangeFeedPublisher {
     });
   }
 
-  private async publishPages(userId: string): Promise<PublishResult> {
+  private async publishPages(userId: string, owned?: () => boolean): Promise<PublishResult> {
     const state = await this.store.userState(userId);
     const start = state?.publishedSeq ?? 0;
     const upto = state?.committedSeq ?? 0;
@@ -190,6 +195,8 @@ export class ChangeFeedPublisher {
         .filter((ch) => ch.doc.seq <= bound)
         .sort((a, b) => a.doc.seq - b.doc.seq);
       const events = await this.toEvents(userId, changes, start);
+      // a sweep's run stops where the user stopped being this process's (a rebalance): its new owner goes on from here
+      if (owned && !owned()) break;
       for (let i = 0; i < events.length; i += L) await this.options.producer.publish(this.binding, events.slice(i, i + L));
       // recorded after the produce: a crash in between re-publishes the same events (at least once)
       await this.store.markPublished(userId, bound);
@@ -273,7 +280,7 @@ export class ChangeFeedPublisher {
       if (owns && !owns(u._id)) continue;
       swept += 1;
       try {
-        await this.publishUser(u._id);
+        await this.publishUser(u._id, owns ? () => owns(u._id) : undefined);
       } catch (error) {
         this.options.logger.warn({ err: error, userId: u._id }, 'change feed sweep: publish failed; retried on the next sweep');
       }
