@@ -12,6 +12,7 @@ import { reenrichUser } from './data/reenrich';
 import { ReconciliationStore } from './data/store';
 import { DEFAULT_READ_AHEAD, reconciliationHandlers } from './grpc/reconciliation.service';
 import { EnrichedConsumer } from './kafka/enriched.consumer';
+import { KafkaLedgerPosition } from './kafka/ledger-position';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -34,8 +35,10 @@ async function main(): Promise<void> {
     const erasures = new Erasures(mongo, store, analysis);
     await erasures.ensureIndexes();
 
-    // the sweep publishes only the users of the partitions this instance holds: one publisher per user (changefeed.ts)
-    const publisher: ChangeFeedPublisher = new ChangeFeedPublisher({ store, producer, logger: service.logger, topicPrefix: prefix, erasures, owns: (userId): boolean => consumer.ownsUser(userId) });
+    // the sweep publishes only the users of the partitions this instance holds: one publisher per user; a run cut
+    // short (a crash, a rebalance) is resumed after what it put on the ledger, read back (changefeed.ts)
+    const position = new KafkaLedgerPosition({ kafka, topicPrefix: prefix, groupId: config.KAFKA_GROUP_ID, logger: service.logger });
+    const publisher: ChangeFeedPublisher = new ChangeFeedPublisher({ store, producer, logger: service.logger, topicPrefix: prefix, erasures, position, owns: (userId): boolean => consumer.ownsUser(userId) });
     const consumer: EnrichedConsumer = new EnrichedConsumer({
       kafka,
       store,
@@ -62,12 +65,14 @@ async function main(): Promise<void> {
           analysis.forgetAll();
           store.forgetAll();
           erasures.forgetAll();
+          publisher.forgetAll();
         },
       },
     });
     service.lifecycle.on('intake', 'kafka-consumer', async () => {
       await consumer.stop();
       await publisher.stop();
+      await position.close();
     });
     service.readiness(() => consumer.healthy);
     service.consumerLag(kafka, config.KAFKA_GROUP_ID, [topicName(TOPICS.enriched, prefix), topicName(TOPICS.connection, prefix)]);

@@ -8,19 +8,31 @@
  * store's feed memory instead (data/feed-memory.ts: the same documents, not read back) when it covers the range, and
  * when they are all of the range the other collections are not read (`coversRange`).
  *
- * ## Delivery guarantee: at least once, with stable event ids
+ * ## Delivery guarantee: each change once, resumed exactly after an interruption; stable event ids
  *
- * - A change is produced before its number is recorded as published, so a crash between the two re-publishes it
- *   on the next run; it is never lost.
+ * - A change is produced before its number is recorded as published, so it is never lost. Before a run produces
+ *   anything it records `publishingFrom` on user_state (`store.markPublishing`): the user's ledger partition and an
+ *   offset at or before where its records will land (`LedgerPosition.endBound`, kept fresh by the produce
+ *   acknowledgements); the run's last record clears it. A run that stops in between (its process died, its record
+ *   failed, its user's partition moved away) leaves it, and the next run resumes exactly after what is on the ledger:
+ *   - in the same process, from what this process produced for the user since it last joined its group (`produced`,
+ *     acknowledged requests included when a later one failed);
+ *   - in a process that does not know (another instance, or this one after a rebalance: `forgetAll`), by reading the
+ *     partition back from that offset for the user's highest seq (kafka/ledger-position.ts), once per user and join.
+ *   So no (user, seq) is produced twice, also across a SIGKILL (apps/reconciliation/test/feed-resume.int-spec.ts;
+ *   tests/integration/chaos.ts fails a repeated number). What remains at least once: a produce request the broker
+ *   stored but could not acknowledge (its restart) is sent again by kafkajs (the producer is not idempotent:
+ *   platform-kafka's producer.ts), and two processes publishing one user at once (below) can both send a range.
  * - The event id is a UUID derived from (user id, seq), and `occurred_at` is the document's own `updatedAt`, so a
- *   re-published change is byte-for-byte the same event (when the document has not changed again in between;
- *   then it carries a newer seq and its older seq is never sent again). Consumers dedupe on event id or
- *   (user_id, seq).
+ *   change sent again is byte-for-byte the same event (when the document has not changed again in between; then it
+ *   carries a newer seq and its older seq is never sent again). Consumers dedupe on event id or (user_id, seq), as a
+ *   Kafka consumer must anyway (its own restart reads past its last commit again).
  * - Per user, events go out in seq order; a run never starts while another run for the same user is active in
  *   this process (a per-user chain), and only the process that owns the user publishes it: the consumer after each
  *   batch of the user's partition, and the sweep only for users of the partitions this process holds (`owns`, the
- *   consumer's `ownsUser`). Two processes can overlap only when a partition moves while a run is in flight (a crash,
- *   or a member that lost its partition mid-run); then a consumer can see a range twice (same ids), never a gap.
+ *   consumer's `ownsUser`). Two processes can overlap only when a partition moves while a run is in flight and its
+ *   process is still alive (a member that lost its partition mid-page); then a consumer can see a range twice (same
+ *   ids), never a gap. A sweep's run checks that it still owns the user before each page.
  * - Nothing stays unpublished after a crash: `commitSeq` sets `publishPending` on user_state, the publisher clears
  *   it once `publishedSeq` reaches `committedSeq`, and `sweep` (run periodically) finds flagged users through the
  *   `user_state_publish_pending` index. The sweep of every instance reads that index, and each publishes its own
@@ -44,6 +56,7 @@ import { accountView, balanceView, transactionView, userEditView } from '../doma
 import { erasureView, type ErasureDoc, type Erasures } from './erasure';
 import { timed } from '../metrics';
 import type { RememberedChanges } from './feed-memory';
+import type { LedgerPosition } from '../kafka/ledger-position';
 import type { AccountDoc, BalanceDoc, ChangeFields, ReconciliationStore, TransactionDoc, UserEditDoc } from './store';
 
 const SERVICE = 'reconciliation';
@@ -79,6 +92,12 @@ export interface ChangeFeedOptions {
    * publishes only such users. Without it (a single process, tools, tests) the sweep takes every flagged user.
    */
   owns?: (userId: string) => boolean;
+  /**
+   * Exact resume (see the file comment): where a user's changes land on ais.ledger.v1 and, after an interrupted run,
+   * how far it got (kafka/ledger-position.ts). Without it (tests, tools) a run cut short is published again from the
+   * recorded number: at least once.
+   */
+  position?: LedgerPosition;
 }
 
 /** Flagged users the sweep reads per round when it must pick its own among them (`owns`): the other instances' too. */
@@ -114,6 +133,10 @@ export class ChangeFeedPublisher {
   private readonly binding: ReturnType<typeof bindings.ledger>;
   /** Per-user chain: runs for one user never overlap in this process. */
   private readonly running = new Map<string, Promise<unknown>>();
+  /** Per user, the highest seq this process has produced since it last joined its group (acknowledged by Kafka). */
+  private readonly produced = new Map<string, number>();
+  /** Users whose position on the ledger this process knows since it last joined (it read it back, or no run was open). */
+  private readonly known = new Set<string>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> = Promise.resolve();
 
@@ -158,11 +181,28 @@ export class ChangeFeedPublisher {
 
   private async publishPages(userId: string, owned?: () => boolean): Promise<PublishResult> {
     const state = await this.store.userState(userId);
-    const start = state?.publishedSeq ?? 0;
+    const recorded = state?.publishedSeq ?? 0;
+    // what this process produced itself since it owns the user, recorded or not (a failed record, a failed request)
+    let start = Math.max(recorded, this.produced.get(userId) ?? 0);
+    const position = this.options.position;
+    if (position && state?.publishingFrom && !this.known.has(userId)) {
+      // a run this process does not know of (another process, or this one before a rebalance) may have produced past
+      // the recorded number and stopped before recording it: what is on the ledger is not produced again
+      const found = await position.highestSeq(userId, state.publishingFrom.partition, state.publishingFrom.offset);
+      if (found > start) {
+        this.options.logger.warn({ userId, recorded, found }, 'change feed: an interrupted run had published past the recorded sequence; going on after it');
+        start = found;
+      }
+    }
+    this.known.add(userId);
     const upto = state?.committedSeq ?? 0;
     if (!state || upto <= start) {
-      if (state?.publishPending) await this.store.markPublished(userId, start);
+      if (state?.publishPending || state?.publishingFrom || start > recorded) await this.store.markPublished(userId, start, true);
       return { published: 0, fromSeq: start, toSeq: start };
+    }
+    if (position && !state.publishingFrom) {
+      const partition = await position.partitionOf(userId);
+      await this.store.markPublishing(userId, { partition, offset: await position.endBound(partition) });
     }
     let cursor = start;
     let published = 0;
@@ -197,9 +237,17 @@ export class ChangeFeedPublisher {
       const events = await this.toEvents(userId, changes, start);
       // a sweep's run stops where the user stopped being this process's (a rebalance): its new owner goes on from here
       if (owned && !owned()) break;
-      for (let i = 0; i < events.length; i += L) await this.options.producer.publish(this.binding, events.slice(i, i + L));
-      // recorded after the produce: a crash in between re-publishes the same events (at least once)
-      await this.store.markPublished(userId, bound);
+      for (let i = 0; i < events.length; i += L) {
+        const part = events.slice(i, i + L);
+        await this.options.producer.publish(this.binding, part, (n, landed) => {
+          this.produced.set(userId, Number(part[n - 1]!.seq));
+          for (const l of landed) position?.landed(l.partition, l.baseOffset);
+        });
+        if (part.length > 0) this.produced.set(userId, Number(part[part.length - 1]!.seq));
+      }
+      // recorded after the produce: a run that stops in between leaves `publishingFrom`, and whoever publishes the user
+      // next reads the ledger back from there (or knows it: `produced`)
+      await this.store.markPublished(userId, bound, bound >= upto);
       published += events.length;
       cursor = bound;
     }
@@ -298,6 +346,15 @@ export class ChangeFeedPublisher {
         });
     };
     this.sweepTimer = setTimeout(tick, intervalMs);
+  }
+
+  /**
+   * Forgets what this process knows of its users' positions on the ledger: the group rebalanced, and a user that
+   * comes back may have been published by another process meanwhile.
+   */
+  forgetAll(): void {
+    this.produced.clear();
+    this.known.clear();
   }
 
   /** Stops the sweep and waits for runs in progress. */

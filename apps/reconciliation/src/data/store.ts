@@ -191,6 +191,12 @@ export interface UserStateDoc {
   publishedSeq?: number;
   publishPending?: boolean;
   pendingSince?: Date;
+  /**
+   * Set before a publish run produces anything, cleared when a run has recorded everything it produced: a run may
+   * have put changes past `publishedSeq` on the ledger partition `partition` at or after `offset` (data/changefeed.ts,
+   * "Delivery guarantee"). Bookkeeping too.
+   */
+  publishingFrom?: { partition: number; offset: number };
 }
 
 /** What applyBatch needs of a raw (or enriched) data event; the Kafka consumer maps RawDataEvent to it. */
@@ -536,10 +542,16 @@ export class ReconciliationStore {
    * The publisher sent everything up to `seq`: records it, and clears `publishPending` when nothing committed is
    * left (a commit after the publisher read `committedSeq` keeps the flag set).
    */
-  async markPublished(userId: string, seq: number): Promise<void> {
-    await this.state.updateOne({ _id: userId }, { $max: { publishedSeq: seq } });
+  async markPublished(userId: string, seq: number, runDone = false): Promise<void> {
+    // runDone: the run recorded everything it produced, so nothing on the ledger is past `publishedSeq`
+    await this.state.updateOne({ _id: userId }, runDone ? { $max: { publishedSeq: seq }, $unset: { publishingFrom: '' } } : { $max: { publishedSeq: seq } });
     this.feed.published(userId, seq);
     await this.state.updateOne({ _id: userId, committedSeq: { $lte: seq } }, { $set: { publishPending: false }, $unset: { pendingSince: '' } });
+  }
+
+  /** Before a publish run produces: where its changes may land (kept when an earlier run's is still there: it is older). */
+  async markPublishing(userId: string, from: { partition: number; offset: number }): Promise<void> {
+    await this.state.updateOne({ _id: userId, publishingFrom: { $exists: false } }, { $set: { publishingFrom: from } });
   }
 
   async userState(userId: string): Promise<UserStateDoc | null> {
@@ -1082,7 +1094,7 @@ export class ReconciliationStore {
     }
     const found = await this.state.findOne({ _id: userId });
     // the change feed's bookkeeping (how far publishing got) is not stored data
-    const { publishedSeq: _p, publishPending: _f, pendingSince: _s, ...state } = found ?? ({} as UserStateDoc);
+    const { publishedSeq: _p, publishPending: _f, pendingSince: _s, publishingFrom: _i, ...state } = found ?? ({} as UserStateDoc);
     parts.push('user_state', canonicalJson(found ? { ...state, links: [...state.links].sort((a, b) => canonicalJson(a).localeCompare(canonicalJson(b))) } : null));
     return sha256Hex(parts.join('\n'));
   }

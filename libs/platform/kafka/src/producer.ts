@@ -100,9 +100,11 @@ export class EventProducer {
   /**
    * Publishes events of one topic (acks=all): in one request, or in several in order when they exceed
    * `maxRequestBytes` (a fetch window of thousands of transactions does). Every event must carry `meta`. If a later
-   * request fails, the earlier ones stay published: consumers are idempotent (event ids, dedupe keys).
+   * request fails, the earlier ones stay published: consumers are idempotent (event ids, dedupe keys). `onAcked`, when
+   * given, hears after each acknowledged request how many of `events` are published so far and where that request
+   * landed (the first offset of its records in each partition), so a caller knows how far a failed publish got.
    */
-  async publish<T extends WithMeta>(binding: TopicBinding<T>, events: T[]): Promise<void> {
+  async publish<T extends WithMeta>(binding: TopicBinding<T>, events: T[], onAcked?: (published: number, landed: { partition: number; baseOffset: number }[]) => void): Promise<void> {
     if (!this.connected) throw AppError.unavailable('kafka_not_connected', 'producer is not connected');
     if (events.length === 0) return;
     const messages: Message[] = events.map((event) => {
@@ -113,13 +115,16 @@ export class EventProducer {
         headers: headersFor(event.meta),
       };
     });
+    let published = 0;
     for (const chunk of requestChunks(messages, this.settings.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES)) {
-      await this.producer.send({
+      const metadata = await this.producer.send({
         topic: binding.topic,
         acks: -1,
         messages: chunk,
         ...(this.settings.compression ? { compression: CompressionTypes.GZIP } : {}),
       });
+      published += chunk.length;
+      onAcked?.(published, metadata.flatMap((m) => (m.baseOffset === undefined ? [] : [{ partition: m.partition, baseOffset: Number(m.baseOffset) }])));
     }
   }
 

@@ -58,9 +58,11 @@ export function changeKindToJSON(object: ChangeKind): string {
 
 /**
  * Topic ais.ledger.v1 (the downstream change feed), key = user_id. One message per stored change, in the user's
- * sequence order. Delivery is at least once: after a crash the publisher resumes from the last sequence it recorded
- * as published, so a consumer may see a sequence again; meta.event_id is derived from user and sequence (the same
- * change always has the same id), so a consumer is idempotent on it, or on (user_id, seq). A gap in seq is normal
+ * sequence order. Each (user_id, seq) is sent once: a publisher interrupted mid-run (a crash, a rebalance) is resumed
+ * after what it put on the partition. Two cases still send a sequence again, as the same event: a produce request the
+ * broker stored but could not acknowledge (a broker restart), and a publisher that lost the user's partition while it
+ * was sending. meta.event_id is derived from user and sequence (the same change always has the same id), so a
+ * consumer is idempotent on it, or on (user_id, seq), as it must be for its own restarts. A gap in seq is normal
  * (a number reserved by a write that crashed, or a change superseded before it was published: the feed carries the
  * document's latest state, and its seq is the latest change's).
  */
