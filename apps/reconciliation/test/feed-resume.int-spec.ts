@@ -15,11 +15,11 @@ import { provisionTopics } from '@ais/testing';
 import type { Consumer, Kafka } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { ChangeFeedPublisher } from '../src/data/changefeed';
-import { ReconciliationStore, type Batch } from '../src/data/store';
+import { ReconciliationStore } from '../src/data/store';
 import { KafkaLedgerPosition } from '../src/kafka/ledger-position';
+import { committedUser } from './feed-fixtures';
 
 const logger = createLogger({ service: 'reconciliation-feed-resume-int', level: 'warn' });
-const T = new Date('2026-03-25T12:00:00Z');
 const CHANGES = 10; // an account and 9 transactions
 
 async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
@@ -70,27 +70,7 @@ describe('change feed: exact resume after an interrupted run (real Kafka and Mon
     return p;
   };
 
-  /** A user with CHANGES committed changes, none published. */
-  async function user(u: string): Promise<void> {
-    const batch = (payload: Batch['payload']): Batch => ({ eventId: `ev-${u}-${payload.kind}`, clientId: 'client-1', connectionId: `conn-${u}`, providerId: 'ob-lloyds', fetchId: `fetch-${u}`, fetchedAt: T, payload });
-    await store.applyBatch(u, batch({ kind: 'accounts', accounts: [{ kind: 'account', accountId: `tl-${u}`, providerId: 'ob-lloyds', displayName: 'Club Lloyds', currency: 'GBP', type: 'TRANSACTION', sortCode: '30-94-57', number: '12345678' }] }));
-    const rows = Array.from({ length: CHANGES - 1 }, (_, i) => ({
-      transactionId: `tl-${i}`,
-      normalisedProviderTransactionId: `txn-${i}`,
-      providerTransactionId: '',
-      timestamp: new Date(T.getTime() - (i + 1) * 86_400_000),
-      description: `SHOP ${i}`,
-      amount: `-${i + 1}.00`,
-      currency: 'GBP',
-      transactionType: 'DEBIT',
-      transactionCategory: 'PURCHASE',
-      transactionClassification: [],
-      merchantName: '',
-      meta: {},
-    }));
-    await store.applyBatch(u, batch({ kind: 'transactions', providerAccountId: `tl-${u}`, window: { from: new Date(T.getTime() - 30 * 86_400_000), to: T }, batch: { index: 0, count: 1, complete: true }, transactions: rows, enrichments: [] }));
-    expect((await store.userState(u))?.committedSeq).toBe(CHANGES);
-  }
+  const user = (u: string) => committedUser(store, u, CHANGES - 1);
 
   /** The store as a process sees it that dies right after producing its first page: recording it fails. */
   function dyingAfterFirstPage(): ReconciliationStore {

@@ -20,6 +20,7 @@ import { ChangeFeedPublisher, changeEventId } from '../src/data/changefeed';
 import { reenrichUser, type CategorizeClient } from '../src/data/reenrich';
 import { RECON_INDEXES, ReconciliationStore, type ApplyResult, type Batch } from '../src/data/store';
 import { EnrichedConsumer, toBatchPayload, type UserBatchResult } from '../src/kafka/enriched.consumer';
+import { enrichedEvent } from './feed-fixtures';
 
 const logger = createLogger({ service: 'reconciliation-pipeline-int', level: 'warn' });
 const DAY = 86_400_000;
@@ -76,25 +77,7 @@ const booked = (n: number, day: number): eventsV1.RawTransaction => row({ normal
 type RawPayload = NonNullable<eventsV1.RawDataEvent['payload']>;
 
 function enriched(userId: string, fetchedAt: Date, accountId: string, payload: RawPayload, enrichments: eventsV1.TransactionEnrichment[] = []): eventsV1.EnrichedEvent {
-  const raw: eventsV1.RawDataEvent = {
-    meta: newMeta('data-fetcher', EVENT_TYPES.rawTransactions),
-    userId,
-    clientId: 'client-1',
-    connectionId: `conn-${userId}`,
-    providerId: 'ob-lloyds',
-    credentialsId: 'cred',
-    accountId,
-    isCard: false,
-    fetchId: `fetch-${fetchedAt.toISOString()}`,
-    mode: eventsV1.FetchMode.FETCH_MODE_UNSPECIFIED,
-    window: { from: at(-30), to: at(5) },
-    batch: { index: 0, count: 1, complete: true },
-    correlationIds: [],
-    fetchedAt,
-    moreWindowsFollow: false,
-    payload,
-  };
-  return { meta: newMeta('enrichment', EVENT_TYPES.enrichedBatch), userId, clientId: 'client-1', payload: { $case: 'batch', batch: { raw, enrichments } } };
+  return enrichedEvent({ userId, accountId, payload, fetchedAt, fetchId: `fetch-${fetchedAt.toISOString()}`, window: { from: at(-30), to: at(5) }, enrichments });
 }
 
 function txBatch(userId: string, fetchedAt: Date, accountId: string, kind: 'transactions' | 'pendingTransactions', rows: eventsV1.RawTransaction[], enrichments = rows.map((r) => enrich(r.description))): eventsV1.EnrichedEvent {

@@ -8,20 +8,20 @@
  * instance sweeps, then the other: each must publish its own users and no other, and the ledger topic must carry
  * every (user, seq) once. And a sweep's run that loses the user to a rebalance stops before its next page.
  */
-import { bindings, EVENT_TYPES } from '@ais/contracts-events';
+import { bindings } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
-import { createKafka, EventProducer, newMeta } from '@ais/platform-kafka';
+import { createKafka, EventProducer } from '@ais/platform-kafka';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, type Connection } from '@ais/platform-mongo';
 import { provisionTopics } from '@ais/testing';
 import type { Consumer, Kafka } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { ChangeFeedPublisher } from '../src/data/changefeed';
-import { ReconciliationStore, type Batch } from '../src/data/store';
+import { ReconciliationStore } from '../src/data/store';
 import { EnrichedConsumer, partitionOfKey } from '../src/kafka/enriched.consumer';
+import { committedUser, DAY, enrichedEvent, shopRows, T } from './feed-fixtures';
 
 const logger = createLogger({ service: 'reconciliation-sweep-owner-int', level: 'warn' });
-const T = new Date('2026-03-25T12:00:00Z');
 const PARTITIONS = 3;
 const ROWS = 3;
 
@@ -33,27 +33,8 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
   }
 }
 
-function enriched(userId: string, accountId: string, payload: NonNullable<eventsV1.RawDataEvent['payload']>, enrichments: eventsV1.TransactionEnrichment[] = []): eventsV1.EnrichedEvent {
-  const raw: eventsV1.RawDataEvent = {
-    meta: newMeta('data-fetcher', EVENT_TYPES.rawTransactions),
-    userId,
-    clientId: 'client-1',
-    connectionId: `conn-${userId}`,
-    providerId: 'ob-lloyds',
-    credentialsId: 'cred',
-    accountId,
-    isCard: false,
-    fetchId: `fetch-${userId}`,
-    mode: eventsV1.FetchMode.FETCH_MODE_UNSPECIFIED,
-    window: { from: new Date(T.getTime() - 30 * 86_400_000), to: T },
-    batch: { index: 0, count: 1, complete: true },
-    correlationIds: [],
-    fetchedAt: T,
-    moreWindowsFollow: false,
-    payload,
-  };
-  return { meta: newMeta('enrichment', EVENT_TYPES.enrichedBatch), userId, clientId: 'client-1', payload: { $case: 'batch', batch: { raw, enrichments } } };
-}
+const enriched = (userId: string, accountId: string, payload: NonNullable<eventsV1.RawDataEvent['payload']>): eventsV1.EnrichedEvent =>
+  enrichedEvent({ userId, accountId, payload, fetchedAt: T, fetchId: `fetch-${userId}`, window: { from: new Date(T.getTime() - 30 * DAY), to: T } });
 
 /** A user's account list, then ROWS booked transactions: ROWS + 1 changes. */
 function history(userId: string): eventsV1.EnrichedEvent[] {
@@ -74,20 +55,7 @@ function history(userId: string): eventsV1.EnrichedEvent[] {
       ],
     },
   });
-  const rows: eventsV1.RawTransaction[] = Array.from({ length: ROWS }, (_, i) => ({
-    transactionId: `tid-${userId}-${i}`,
-    normalisedProviderTransactionId: `txn-${userId}-${i}`,
-    providerTransactionId: '',
-    timestamp: new Date(T.getTime() - (i + 1) * 86_400_000),
-    description: `SHOP ${i}`,
-    amount: `-${i + 1}.00`,
-    currency: 'GBP',
-    transactionType: 'DEBIT',
-    transactionCategory: 'PURCHASE',
-    transactionClassification: [],
-    merchantName: '',
-    meta: {},
-  }));
+  const rows: eventsV1.RawTransaction[] = shopRows(ROWS, userId);
   return [list, enriched(userId, account, { $case: 'transactions', transactions: { transactions: rows } })];
 }
 
@@ -210,24 +178,7 @@ describe('change feed sweep: one publisher per user across instances (real Kafka
     const store = new ReconciliationStore(conn);
     await store.ensureIndexes();
     const u = 'user-moved';
-    const batch = (payload: Batch['payload']): Batch => ({ eventId: `ev-${payload.kind}`, clientId: 'client-1', connectionId: 'conn-1', providerId: 'ob-lloyds', fetchId: 'fetch-1', fetchedAt: T, payload });
-    await store.applyBatch(u, batch({ kind: 'accounts', accounts: [{ kind: 'account', accountId: 'tl-cur', providerId: 'ob-lloyds', displayName: 'Club Lloyds', currency: 'GBP', type: 'TRANSACTION', sortCode: '30-94-57', number: '12345678' }] }));
-    const rows = Array.from({ length: 9 }, (_, i) => ({
-      transactionId: `tl-${i}`,
-      normalisedProviderTransactionId: `txn-${i}`,
-      providerTransactionId: '',
-      timestamp: new Date(T.getTime() - (i + 1) * 86_400_000),
-      description: `SHOP ${i}`,
-      amount: `-${i + 1}.00`,
-      currency: 'GBP',
-      transactionType: 'DEBIT',
-      transactionCategory: 'PURCHASE',
-      transactionClassification: [],
-      merchantName: '',
-      meta: {},
-    }));
-    await store.applyBatch(u, batch({ kind: 'transactions', providerAccountId: 'tl-cur', window: { from: new Date(T.getTime() - 30 * 86_400_000), to: T }, batch: { index: 0, count: 1, complete: true }, transactions: rows, enrichments: [] }));
-    expect((await store.userState(u))?.committedSeq).toBe(10);
+    await committedUser(store, u, 9);
 
     const sent: eventsV1.ChangeEvent[] = [];
     const fake = { publish: async (_b: unknown, events: eventsV1.ChangeEvent[]) => void sent.push(...events) } as unknown as EventProducer;
