@@ -9,6 +9,15 @@ import type { ReconciliationStore, Batch } from '../src/data/store';
 import type { FetchedTransaction } from '../src/domain/dedupe';
 
 export const T = new Date('2026-03-25T12:00:00Z');
+
+/** Polls `check` every 100 ms until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 export const DAY = 86_400_000;
 
 /** `n` booked debits of the days before T, ids derived from `tag` and the index (the generated RawTransaction's shape). */

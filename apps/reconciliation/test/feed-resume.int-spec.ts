@@ -17,18 +17,10 @@ import { randomBytes } from 'node:crypto';
 import { ChangeFeedPublisher } from '../src/data/changefeed';
 import { ReconciliationStore } from '../src/data/store';
 import { KafkaLedgerPosition } from '../src/kafka/ledger-position';
-import { committedUser } from './feed-fixtures';
+import { committedUser, waitFor } from './feed-fixtures';
 
 const logger = createLogger({ service: 'reconciliation-feed-resume-int', level: 'warn' });
 const CHANGES = 10; // an account and 9 transactions
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('change feed: exact resume after an interrupted run (real Kafka and MongoDB-wire server)', () => {
   const prefix = `it${randomBytes(3).toString('hex')}`;

@@ -19,19 +19,11 @@ import { randomBytes } from 'node:crypto';
 import { ChangeFeedPublisher } from '../src/data/changefeed';
 import { ReconciliationStore } from '../src/data/store';
 import { EnrichedConsumer, partitionOfKey } from '../src/kafka/enriched.consumer';
-import { committedUser, DAY, enrichedEvent, shopRows, T } from './feed-fixtures';
+import { committedUser, DAY, enrichedEvent, shopRows, T, waitFor } from './feed-fixtures';
 
 const logger = createLogger({ service: 'reconciliation-sweep-owner-int', level: 'warn' });
 const PARTITIONS = 3;
 const ROWS = 3;
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const enriched = (userId: string, accountId: string, payload: NonNullable<eventsV1.RawDataEvent['payload']>): eventsV1.EnrichedEvent =>
   enrichedEvent({ userId, accountId, payload, fetchedAt: T, fetchId: `fetch-${userId}`, window: { from: new Date(T.getTime() - 30 * DAY), to: T } });

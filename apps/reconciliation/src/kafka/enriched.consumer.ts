@@ -279,7 +279,7 @@ export class EnrichedConsumer {
    */
   ownsUser(userId: string): boolean {
     const o = this.owned;
-    return o !== undefined && o.partitions.size > 0 && o.partitions.has(partitionOfKey(userId, o.count));
+    return o !== undefined && o.partitions.has(partitionOfKey(userId, o.count));
   }
 
   private disown(): void {
