@@ -31,7 +31,9 @@ describe('data-fetcher state: hot queries use their indexes', () => {
 
   beforeAll(async () => {
     conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db, logger });
-    store = new FetchStateStore(conn, 30 * DAY);
+    // the journal's retention (its TTL index) must outlast the fixture's dates, which are fixed around `now` (1 June
+    // 2026): with 30 days the store's TTL pass deleted the seeded journal whenever it ran before the timeline case
+    store = new FetchStateStore(conn, 20 * 365 * DAY);
     await store.ensureIndexes();
     leases = new Leases(conn);
     await leases.ensureIndexes();
