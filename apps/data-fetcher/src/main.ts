@@ -98,7 +98,8 @@ async function main(): Promise<void> {
       breakers,
       tokens: {
         get: async (connectionId, force) => {
-          const { accessToken } = await tokenVault.getAccessToken({ connectionId, forceRefresh: force });
+          // a token-vault restart is waited out within the call's deadline (GRPC_DEADLINE_MS) instead of failing the fetch at once
+          const { accessToken } = await tokenVault.getAccessToken({ connectionId, forceRefresh: force }, { waitForReady: true });
           registerSecret(accessToken); // masked in any log line or span of this process
           return accessToken;
         },

@@ -7,7 +7,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { eventsV1 } from '@ais/contracts-proto-ts';
-import { AppError } from '@ais/platform-errors';
+import { AppError, fromGrpcStatus } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, type Connection } from '@ais/platform-mongo';
 import { startSandboxProcess, startTestMetrics, type SandboxProcess } from '@ais/testing';
@@ -62,6 +62,8 @@ describe('Fetcher against the simulator and the real store', () => {
   const dead: { work: eventsV1.FetchRequested; code: string; reason: string }[] = [];
   const tokens = new Map<string, { access: string; refresh: string; forced: number }>();
   const sleeps: number[] = [];
+  /** What token-vault answers next, one failure per ask, before it serves tokens again (a test's outage). */
+  const tokenOutage: Error[] = [];
 
   const admin = <T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown) => sandbox.admin<T>(method, path, body);
   const fault = (rule: Record<string, unknown>) => admin<{ id: string }>('POST', '/faults', rule);
@@ -105,6 +107,8 @@ describe('Fetcher against the simulator and the real store', () => {
       breakers,
       tokens: {
         async get(connectionId, force) {
+          const down = tokenOutage.shift();
+          if (down) throw down;
           const t = tokens.get(connectionId);
           if (!t) throw AppError.notFound('connection_not_found', 'no tokens');
           if (force) {
@@ -208,6 +212,7 @@ describe('Fetcher against the simulator and the real store', () => {
   });
 
   afterEach(async () => {
+    tokenOutage.length = 0;
     await admin('DELETE', '/faults');
     await admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 86_400, unattendedCallLimit: 1_000, dropWebhooks: false, maxRangeDays: 0 });
   });
@@ -539,6 +544,65 @@ describe('Fetcher against the simulator and the real store', () => {
     expect(transitions).toEqual(['closed->open', 'open->half_open', 'half_open->closed']);
     expect(breakers.state(PROVIDER)).toBe('closed');
     expect(eventsOf(c.id, 'balance')).toHaveLength(1);
+  });
+
+  // ------------------------------------------------------------------------------------------------------------
+  // token-vault failing before the bank is asked
+
+  it('token-vault unavailable for a moment (a restart): the call asks again after the backoff and goes through, one budget slot spent', async () => {
+    const { fetcher } = makeFetcher();
+    const c = await withAccount(fetcher);
+    const unit: Unit = { kind: 'balance', accountId: c.accountId, isCard: false };
+    const bank = await unattendedAt(c.credentialsId, c.accountId, 'account.balance');
+    sleeps.length = 0;
+    tokenOutage.push(fromGrpcStatus(14, 'No connection established', {}), fromGrpcStatus(4, 'Deadline exceeded', {}));
+    expect(await fetcher.runUnit(await conn(c.id), unit, { mode: 'scheduled', fetchId: randomUUID() })).toMatchObject({ ok: true });
+    expect(tokenOutage).toHaveLength(0);
+    expect(eventsOf(c.id, 'balance')).toHaveLength(1);
+    // the policy's backoff of this fetcher (5 ms base, 50 ms cap), not a reschedule of the run
+    expect(sleeps).toHaveLength(2);
+    for (const ms of sleeps) expect(ms).toBeLessThan(50);
+    const balance = (await journalOf(c.id)).filter((j) => j.endpoint.endsWith('/balance'));
+    expect(balance.map((j) => [j.httpStatus, j.errorCode, j.action])).toEqual([
+      [0, 'grpc_14', 'retry'],
+      [0, 'grpc_4', 'retry'],
+      [200, '', ''],
+    ]);
+    // the two asks that found no token were refunded: one slot for the one call the bank saw
+    expect(await unattendedAt(c.credentialsId, c.accountId, 'account.balance')).toBe(bank + 1);
+    expect((await budget.remaining(accountKey(c.id, c.accountId, 'balance'), clock.now())).used).toBe(1);
+  });
+
+  it('token-vault down for longer than the attempts: the unit is rescheduled, the bank not asked, no budget spent; a final answer is not asked again', async () => {
+    const { fetcher } = makeFetcher();
+    const c = await withAccount(fetcher);
+    const unit: Unit = { kind: 'balance', accountId: c.accountId, isCard: false };
+    const bank = await unattendedAt(c.credentialsId, c.accountId, 'account.balance');
+    sleeps.length = 0;
+    tokenOutage.push(...Array.from({ length: 6 }, () => fromGrpcStatus(14, 'No connection established', {})));
+    const before = clock.now().getTime();
+    const out = await fetcher.runUnit(await conn(c.id), unit, { mode: 'scheduled', fetchId: randomUUID() });
+    expect(out).toMatchObject({ ok: false, code: 'grpc_14', action: 'retry', notSent: true, next: { kind: 'reschedule' } });
+    const next = (out as { next: { notBefore: Date } }).next;
+    expect(next.notBefore.getTime()).toBeGreaterThan(before);
+    // the policy's 4 attempts, 3 pauses between them
+    expect(tokenOutage).toHaveLength(2);
+    expect(sleeps).toHaveLength(3);
+    expect(await unattendedAt(c.credentialsId, c.accountId, 'account.balance')).toBe(bank);
+    expect((await budget.remaining(accountKey(c.id, c.accountId, 'balance'), clock.now())).used).toBe(0);
+
+    // the consent is gone: token-vault's answer is final, the connection stops at the first one
+    tokenOutage.length = 0;
+    sleeps.length = 0;
+    tokenOutage.push(new AppError({ code: 'reauth_required', message: 'the refresh token was revoked', kind: 'failed_precondition' }));
+    expect(await fetcher.runUnit(await conn(c.id), unit, { mode: 'scheduled', fetchId: randomUUID() })).toMatchObject({
+      ok: false,
+      code: 'reauth_required',
+      action: 'reauth_required',
+      next: { kind: 'stop_connection' },
+    });
+    expect(sleeps).toHaveLength(0);
+    expect(await unattendedAt(c.credentialsId, c.accountId, 'account.balance')).toBe(bank);
   });
 
   // ------------------------------------------------------------------------------------------------------------

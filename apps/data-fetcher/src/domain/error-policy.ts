@@ -211,6 +211,18 @@ export class ErrorPolicy {
     this.budgetWaitMs = options.budgetWaitMs ?? DAY_MS;
   }
 
+  /**
+   * The pause before asking again after attempt `attempt` (1-based) of something that failed on our side of the call,
+   * before TrueLayer was asked (token-vault restarting or briefly unreachable): the same backoff and attempt limit as
+   * a TrueLayer retry. Undefined when the attempts are spent or the pause would be longer than an inline wait: the
+   * caller reschedules instead.
+   */
+  inlineRetryDelay(attempt: number): number | undefined {
+    if (attempt >= this.maxAttempts) return undefined;
+    const delay = backoffDelay(attempt, this.backoff, this.options.random);
+    return delay > this.maxInlineDelayMs ? undefined : delay;
+  }
+
   decide(failure: CallFailure, context: FailureContext): Decision {
     const action = actionFor(failure.code, failure.httpStatus);
     const now = this.options.clock.now();

@@ -328,6 +328,7 @@ export class Fetcher {
     let attempt = 1;
     let forceToken = false;
     let tokenRefreshed = false;
+    let tokenAttempts = 0;
     let current: Unit = unit;
     for (;;) {
       const permit = this.deps.breakers.acquire(conn.providerId);
@@ -357,7 +358,21 @@ export class Fetcher {
         if (permit.probe) this.deps.breakers.record(conn.providerId, 'success');
         const code = error instanceof AppError ? error.code : 'token_vault_unavailable';
         const stop = error instanceof AppError && TOKEN_STOP_CODES.has(error.code);
+        // token-vault restarting or briefly unreachable (UNAVAILABLE, a deadline): ask again after the policy's
+        // backoff, as for a TrueLayer retry, before giving the run up; rescheduled at the first failure, a run waited a
+        // minute for an outage of seconds (docs/CHAOS.md, kill:token-vault). The bank has not been called.
+        tokenAttempts += 1;
+        const transient = !stop && (!(error instanceof AppError) || error.retriable);
+        const pauseMs = transient ? this.deps.policy.inlineRetryDelay(tokenAttempts) : undefined;
         await this.journal(conn, current, ctx, at, started, { httpStatus: 0, errorCode: code, errorDescription: 'token-vault: ' + (error instanceof Error ? error.message : ''), action: stop ? 'reauth_required' : 'retry' });
+        this.deps.logger.warn(
+          { connectionId: conn._id, endpoint: endpointOf(current), code, attempt: tokenAttempts, next: stop ? 'stop_connection' : pauseMs === undefined ? 'reschedule' : 'repeat', ...(pauseMs === undefined ? {} : { afterMs: pauseMs }), mode: ctx.mode },
+          'no access token from token-vault',
+        );
+        if (pauseMs !== undefined) {
+          await this.sleep(pauseMs);
+          continue;
+        }
         return {
           unit: current,
           outcome: { ok: false, code, action: stop ? 'reauth_required' : 'retry', next: stop ? { kind: 'stop_connection' } : { kind: 'reschedule', notBefore: new Date(this.now().getTime() + 60_000) }, correlationId: '', correlationIds, notSent: true },

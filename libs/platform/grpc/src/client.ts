@@ -12,7 +12,25 @@ export interface CallOptions {
   metadata?: Record<string, string>;
   /** Retry UNAVAILABLE up to this many extra times (idempotent methods only). */
   retries?: number;
+  /**
+   * Wait, up to the deadline, for a peer that cannot be reached (restarting, not up yet) instead of failing at once
+   * with UNAVAILABLE: for background work that has nobody waiting on it (data-fetcher asking token-vault for a
+   * token), never for a request a user waits on.
+   */
+  waitForReady?: boolean;
 }
+
+/**
+ * The reconnect backoff of a channel to a peer service: first retry after 0.5 s, at most 5 s apart (grpc-js: 1 s,
+ * then up to 120 s). A peer that restarts is back within seconds; with the default ceiling a channel that had been
+ * failing for a minute could wait another minute or two after the peer was back, every call without
+ * `waitForReady` failing at once with UNAVAILABLE meanwhile. A peer that is down costs one connect attempt per
+ * channel every 5 s.
+ */
+export const RECONNECT_OPTIONS: grpc.ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 500,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+};
 
 type UnaryMethod<Req, Res> = (
   request: Req,
@@ -57,7 +75,7 @@ export function createGrpcClient<C extends grpc.Client>(
   defaultDeadlineMs: number,
   security: ChannelSecurity,
 ): GrpcClient<C> {
-  const client = new Ctor(address, security.credentials, { ...KEEPALIVE_OPTIONS, ...security.options });
+  const client = new Ctor(address, security.credentials, { ...KEEPALIVE_OPTIONS, ...RECONNECT_OPTIONS, ...security.options });
   const call = <Req, Res>(name: string, request: Req, options: CallOptions = {}): Promise<Res> => {
     const method = (client as unknown as Record<string, UnaryMethod<Req, Res>>)[name];
     if (typeof method !== 'function') return Promise.reject(new Error(`no such method ${name}`));
@@ -65,6 +83,7 @@ export function createGrpcClient<C extends grpc.Client>(
       new Promise<Res>((resolve, reject) => {
         const md = new grpc.Metadata();
         for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
+        if (options.waitForReady) md.setOptions({ waitForReady: true });
         const deadline = Date.now() + (options.deadlineMs ?? defaultDeadlineMs);
         method.call(client, request, md, { deadline }, (err, res) => (err ? reject(err) : resolve(res)));
       }).catch((err: unknown) => {

@@ -20,8 +20,16 @@ describe('GrpcServer + createGrpcClient', () => {
     // enrichment's server, called as reconciliation (the caller its access policy allows), over mTLS
     const [serverTls, clientTls] = await Promise.all([ca.tls('enrichment'), ca.tls('reconciliation')]);
     operator = await ca.tls('operator');
-    server = new GrpcServer({ logger, tls: serverTls, reflectionProtoRoot: join(__dirname, '../../../../proto') });
-    server.add('ais.enrichment.v1.EnrichmentService', enrichmentV1.EnrichmentServiceService, {
+    server = enrichmentServer(serverTls);
+    const port = await server.listen('127.0.0.1', 0);
+    address = `127.0.0.1:${port}`;
+    client = createGrpcClient(enrichmentV1.EnrichmentServiceClient, address, 2000, clientTls.channel('enrichment'));
+  });
+
+  /** enrichment's server, with a categorize that answers by its description. */
+  function enrichmentServer(tls: GrpcTls): GrpcServer {
+    const s = new GrpcServer({ logger, tls, reflectionProtoRoot: join(__dirname, '../../../../proto') });
+    s.add('ais.enrichment.v1.EnrichmentService', enrichmentV1.EnrichmentServiceService, {
       categorize: async (req) => {
         if (req.description === '') throw AppError.invalid('empty_description', 'description is required', [{ field: 'description', description: 'empty' }]);
         if (req.description === 'slow') await new Promise((r) => setTimeout(r, 500));
@@ -34,10 +42,8 @@ describe('GrpcServer + createGrpcClient', () => {
       listUserRules: async () => ({ rules: [] }),
       deleteUserRule: async () => ({ deleted: false }),
     });
-    const port = await server.listen('127.0.0.1', 0);
-    address = `127.0.0.1:${port}`;
-    client = createGrpcClient(enrichmentV1.EnrichmentServiceClient, address, 2000, clientTls.channel('enrichment'));
-  });
+    return s;
+  }
 
   afterAll(async () => {
     client.close();
@@ -61,6 +67,30 @@ describe('GrpcServer + createGrpcClient', () => {
     const err = (await client.categorize(req('boom')).catch((e: unknown) => e)) as AppError;
     expect(err.kind).toBe('internal');
     expect(err.message).not.toContain('secret internals');
+  });
+
+  it('a peer that restarts: a call that waits for ready gets through within its deadline, one that does not fails at once', async () => {
+    const [serverTls, clientTls] = await Promise.all([ca.tls('enrichment'), ca.tls('reconciliation')]);
+    let peer = enrichmentServer(serverTls);
+    const port = await peer.listen('127.0.0.1', 0);
+    const c = createGrpcClient(enrichmentV1.EnrichmentServiceClient, `127.0.0.1:${port}`, 8000, clientTls.channel('enrichment'));
+    try {
+      await expect(c.categorize(req('TESCO STORES'))).resolves.toMatchObject({ category: 'Groceries' });
+      await peer.shutdown();
+      const t0 = Date.now();
+      const failed = (await c.categorize(req('TESCO STORES')).catch((e: unknown) => e)) as AppError;
+      expect(failed).toBeInstanceOf(AppError);
+      expect(failed.kind).toBe('unavailable');
+      expect(Date.now() - t0).toBeLessThan(4000); // not the 8 s deadline
+      const waiting = c.categorize(req('TESCO STORES'), { waitForReady: true });
+      await new Promise((r) => setTimeout(r, 1500));
+      peer = enrichmentServer(serverTls);
+      await peer.listen('127.0.0.1', port);
+      await expect(waiting).resolves.toMatchObject({ category: 'Groceries' });
+    } finally {
+      c.close();
+      await peer.shutdown();
+    }
   });
 
   it('enforces the deadline', async () => {
