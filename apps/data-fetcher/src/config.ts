@@ -1,6 +1,6 @@
 import type { ErrorPolicyOptions } from './domain/error-policy';
 import type { FetcherSettings } from './domain/fetcher';
-import { checkSecurity, commonSchema, metricsSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkSecurity, commonSchema, metricsSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, kafkaConsumerSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -8,6 +8,7 @@ export const schema = commonSchema
   .extend(metricsSchema.shape)
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
+  .extend(kafkaConsumerSchema.shape)
   .extend(grpcServerSchema.shape)
   .extend(grpcTlsSchema.shape)
   .extend(vaultOptionalSchema.shape)

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
       concurrency: config.SCHEDULER_CONCURRENCY,
     });
 
-    const consumer = new EventConsumer(kafka, { groupId: config.KAFKA_GROUP_ID, logger: service.logger, producer, deadLetterTopic, idempotency });
+    const consumer = new EventConsumer(kafka, { groupId: config.KAFKA_GROUP_ID, logger: service.logger, producer, deadLetterTopic, idempotency, sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS });
     subscribeDiagnostics(consumer, probes, prefix);
     const intake = { store, fetcher, clock, logger: service.logger, kick: () => scheduler.kick(), postConsentWindowMs: config.POST_CONSENT_WINDOW_MS, budget: budgetStore, raw: kafkaRawSink(producer, prefix) };
     subscribeConnections(consumer, prefix, intake);

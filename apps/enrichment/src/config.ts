@@ -1,9 +1,10 @@
-import { checkSecurity, commonSchema, metricsSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
+import { checkSecurity, commonSchema, metricsSchema, grpcServerSchema, grpcTlsSchema, vaultOptionalSchema, kafkaSchema, kafkaConsumerSchema, loadConfigOrExit, mongoSchema, z, env } from '@ais/platform-config';
 
 export const schema = commonSchema
   .extend(metricsSchema.shape)
   .extend(mongoSchema.shape)
   .extend(kafkaSchema.shape)
+  .extend(kafkaConsumerSchema.shape)
   .extend(grpcServerSchema.shape)
   .extend(grpcTlsSchema.shape)
   .extend(vaultOptionalSchema.shape)

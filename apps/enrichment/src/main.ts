@@ -26,6 +26,7 @@ async function main(): Promise<void> {
       deadLetterTopic: topicName(TOPICS.deadLetter, prefix),
       fromBeginning: config.KAFKA_FROM_BEGINNING,
       partitionsConsumedConcurrently: config.KAFKA_PARTITIONS_CONCURRENTLY,
+      sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     });
     // Intake stops first (the current batch finishes and commits), then the producer and Mongo flush.
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());

@@ -50,6 +50,7 @@ async function main(): Promise<void> {
       topicPrefix: prefix,
       fromBeginning: true,
       partitionsConsumedConcurrently: config.KAFKA_PARTITIONS_CONCURRENTLY,
+      sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
       // derived data, written by the same consumer (the user's only writer): standing orders and direct debits are
       // stored, then recurring series and own-account transfers are brought up to date after each applied message
       // that can change them (decided by the message, not per Kafka batch, whose bounds differ between a live run

@@ -22,7 +22,7 @@
 import { bindings, EVENT_TYPES, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
 import { eventsV1, type erasureV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
-import { headersFor, inConsumerSpan, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
+import { DEFAULT_SESSION_TIMEOUT_MS, headersFor, heartbeatIntervalFor, inConsumerSpan, KafkaStartupError, keepHeartbeating, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
 import { context, propagation } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message } from 'kafkajs';
@@ -43,6 +43,7 @@ export interface RawConsumerSettings {
   rules: UserRuleSource & { deleteUser?(clientId: string, userId: string): Promise<number> };
   logger: Logger;
   fromBeginning?: boolean;
+  /** The group drops this consumer after this long without a heartbeat (default 10 s: @ais/platform-kafka group-session.ts). */
   sessionTimeoutMs?: number;
   maxWaitTimeMs?: number;
   partitionsConsumedConcurrently?: number;
@@ -86,7 +87,8 @@ export class RawEnrichmentConsumer {
     this.deadLetterTopic = settings.deadLetterTopic;
     this.consumer = kafka.consumer({
       groupId: settings.groupId,
-      sessionTimeout: settings.sessionTimeoutMs ?? 30_000,
+      sessionTimeout: settings.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+      heartbeatInterval: heartbeatIntervalFor(settings.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS),
       maxWaitTimeInMs: settings.maxWaitTimeMs ?? 1_000,
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
@@ -153,12 +155,18 @@ export class RawEnrichmentConsumer {
     if (taken.length === 0) return;
     const rules = new Map<string, Promise<readonly UserRule[]>>();
     const outcomes: Outcome[] = [];
-    for (const message of taken) outcomes.push(await this.processOne(batch.topic, batch.partition, message, rules));
-    await this.send(this.deadLetterTopic, outcomes.flatMap((o) => (o.kind === 'dead' ? [o.message] : [])));
-    await this.send(this.enrichedTopic, outcomes.flatMap((o) => (o.kind === 'enriched' ? [o.message] : [])));
-    resolveOffset(taken[taken.length - 1]!.offset);
-    await heartbeat();
-    await commitOffsetsIfNecessary();
+    // a batch is enriched and produced as a whole: heartbeats go on meanwhile (group-session.ts)
+    const stopHeartbeats = keepHeartbeating(heartbeat, heartbeatIntervalFor(this.settings.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS));
+    try {
+      for (const message of taken) outcomes.push(await this.processOne(batch.topic, batch.partition, message, rules));
+      await this.send(this.deadLetterTopic, outcomes.flatMap((o) => (o.kind === 'dead' ? [o.message] : [])));
+      await this.send(this.enrichedTopic, outcomes.flatMap((o) => (o.kind === 'enriched' ? [o.message] : [])));
+      resolveOffset(taken[taken.length - 1]!.offset);
+      await heartbeat();
+      await commitOffsetsIfNecessary();
+    } finally {
+      stopHeartbeats();
+    }
     const enriched = outcomes.filter((o) => o.kind === 'enriched');
     this.settings.onBatch?.({
       enriched: enriched.length,

@@ -31,7 +31,7 @@ import { bindings, HEADERS, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError, isAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
-import { inConsumerSpan, KafkaStartupError, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
+import { DEFAULT_SESSION_TIMEOUT_MS, heartbeatIntervalFor, inConsumerSpan, KafkaStartupError, keepHeartbeating, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type PartitionMetadata } from 'kafkajs';
 import type { ChangeFeedPublisher } from '../data/changefeed';
 import type { Erasures } from '../data/erasure';
@@ -94,6 +94,7 @@ export interface EnrichedConsumerOptions {
   partitionsConsumedConcurrently?: number;
   retryBackoffMs?: number;
   maxWaitTimeMs?: number;
+  /** The group drops this consumer after this long without a heartbeat (default 10 s: @ais/platform-kafka group-session.ts). */
   sessionTimeoutMs?: number;
   /**
    * A user whose unpublished changes held in memory (the store's feed memory, data/feed-memory.ts) reach this many
@@ -245,7 +246,8 @@ export class EnrichedConsumer {
     this.deadLetterTopic = topicName(TOPICS.deadLetter, prefix);
     this.consumer = o.kafka.consumer({
       groupId: this.groupId,
-      sessionTimeout: o.sessionTimeoutMs ?? 30_000,
+      sessionTimeout: o.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+      heartbeatInterval: heartbeatIntervalFor(o.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS),
       maxWaitTimeInMs: o.maxWaitTimeMs ?? 1_000,
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
@@ -342,6 +344,18 @@ export class EnrichedConsumer {
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { heartbeat } = payload;
+    // one message may take longer than the session (retries through a store outage, a change-feed run, a ledger
+    // read-back): heartbeats go on meanwhile (@ais/platform-kafka group-session.ts)
+    const stopHeartbeats = keepHeartbeating(heartbeat, heartbeatIntervalFor(this.o.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS));
+    try {
+      await this.consumeBatch(payload);
+    } finally {
+      stopHeartbeats();
+    }
+  }
+
+  private async consumeBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const touched = new Map<string, UserBatchResult>();
     for (const [i, message] of batch.messages.entries()) {

@@ -136,6 +136,19 @@ export const kafkaSchema = z.object({
   KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional().describe('File holding the Kafka user\'s password (mounted, e.g. rendered by Vault Agent); never the password itself.'),
 });
 
+/** A service that consumes Kafka topics in a consumer group. */
+export const kafkaConsumerSchema = z.object({
+  KAFKA_SESSION_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(6_000)
+    .max(300_000)
+    .default(10_000)
+    .describe(
+      "The consumer group drops an instance after this long without a heartbeat, and only then gives its partitions to another (or to the instance's own replacement after a crash). Heartbeats go every third of it, during long messages too. At least 6 s (the broker's group.min.session.timeout.ms).",
+    ),
+});
+
 /** The Kafka client's security settings from {@link kafkaSchema}'s variables. */
 export function kafkaSecurityFrom(cfg: {
   KAFKA_TLS?: boolean;

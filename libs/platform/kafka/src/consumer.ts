@@ -17,6 +17,7 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Span, type 
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { TopicBinding, WithMeta } from './codec';
 import type { EventProducer } from './producer';
+import { DEFAULT_SESSION_TIMEOUT_MS, heartbeatIntervalFor, keepHeartbeating } from './group-session';
 import { KafkaStartupError, withStartupRetry } from './startup';
 
 export interface IdempotencyGuard {
@@ -47,6 +48,7 @@ export interface ConsumerSettings {
   retryBackoffMs?: number;
   fromBeginning?: boolean;
   partitionsConsumedConcurrently?: number;
+  /** The group drops this consumer after this long without a heartbeat (default 10 s: group-session.ts). */
   sessionTimeoutMs?: number;
   /** Long-poll wait of an empty fetch; also bounds how long a disconnect waits (default 1000 ms). */
   maxWaitTimeMs?: number;
@@ -121,13 +123,18 @@ export class EventConsumer {
   private running = false;
   private lastCrash: unknown;
 
+  private get sessionTimeoutMs(): number {
+    return this.settings.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
+  }
+
   constructor(
     kafka: Kafka,
     private readonly settings: ConsumerSettings,
   ) {
     this.consumer = kafka.consumer({
       groupId: settings.groupId,
-      sessionTimeout: settings.sessionTimeoutMs ?? 30_000,
+      sessionTimeout: this.sessionTimeoutMs,
+      heartbeatInterval: heartbeatIntervalFor(this.sessionTimeoutMs),
       maxWaitTimeInMs: settings.maxWaitTimeMs ?? 1_000,
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
@@ -225,13 +232,18 @@ export class EventConsumer {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const sub = this.subscriptions.get(batch.topic);
     if (!sub) return;
-    for (const message of batch.messages) {
-      if (!isRunning() || isStale()) break;
-      await this.processOne(sub, batch.topic, batch.partition, message);
-      resolveOffset(message.offset);
-      await heartbeat();
+    const stopHeartbeats = keepHeartbeating(heartbeat, heartbeatIntervalFor(this.sessionTimeoutMs));
+    try {
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        await this.processOne(sub, batch.topic, batch.partition, message);
+        resolveOffset(message.offset);
+        await heartbeat();
+      }
+      await commitOffsetsIfNecessary();
+    } finally {
+      stopHeartbeats();
     }
-    await commitOffsetsIfNecessary();
   }
 
   private async processOne(sub: Subscription, topic: string, partition: number, message: KafkaMessage): Promise<void> {

@@ -220,4 +220,32 @@ describe('platform-kafka on a real broker', () => {
     expect(handled.find((h) => h.startsWith('poison:'))).toBe(`poison:${poison!.eventId}`);
     await dlq.disconnect();
   });
+
+  it('a message that takes longer than the session: the consumer keeps its partition, heartbeating meanwhile, and the message is handled once', async () => {
+    const slowTopic = `it.${ns}.slow`;
+    await ensureTopics(kafka, [{ topic: slowTopic, numPartitions: 1 }]);
+    const slowBinding: TopicBinding<eventsV1.DiagnosticsEvent> = { ...binding, topic: slowTopic };
+    const SESSION_MS = 6_000; // the broker's minimum
+    const handled: { by: string; origin: string }[] = [];
+    let slowDone = false;
+    const member = async (name: string) => {
+      const consumer = new EventConsumer(kafka, { groupId: `slow-${ns}`, logger, producer, deadLetterTopic: DLQ, fromBeginning: true, sessionTimeoutMs: SESSION_MS }).on(slowBinding, async (m) => {
+        const origin = m.event.payload?.$case === 'probeRequested' ? m.event.payload.probeRequested.origin : '';
+        if (origin === 'slow' && handled.length === 0) await new Promise((r) => setTimeout(r, SESSION_MS * 1.6)); // a store outage being retried
+        handled.push({ by: name, origin });
+        if (origin === 'slow') slowDone = true;
+      });
+      consumers.push(consumer);
+      await consumer.start();
+      await consumer.waitUntilReady();
+    };
+    // two members: the one without the partition would take it over if the busy one were dropped
+    await Promise.all([member('a'), member('b')]);
+    await producer.publish(slowBinding, [probe('k', 'slow'), probe('k', 'next')]);
+    await until(() => slowDone && handled.some((h) => h.origin === 'next'), 60_000);
+    // long enough for a dropped member's partition to move and its message to be handled again
+    await new Promise((r) => setTimeout(r, SESSION_MS));
+    expect(handled.map((h) => h.origin)).toEqual(['slow', 'next']);
+    expect(new Set(handled.map((h) => h.by)).size).toBe(1);
+  });
 });
