@@ -4,6 +4,7 @@
  * ignored SIGTERM until SIGKILL because its logger looped on EPIPE).
  */
 import { provisionTopics, startService, type ServiceProcess } from '@ais/testing';
+import { MongoClient } from 'mongodb';
 import { stackEnv, uniqueSuffix } from './stack-env';
 
 jest.setTimeout(120_000);
@@ -38,5 +39,53 @@ describe('shutdown of an orphaned service', () => {
     const code = await waitExit(proc, SHUTDOWN_TIMEOUT_MS + 3_000);
     expect(code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(SHUTDOWN_TIMEOUT_MS + 3_000);
+  });
+
+  it('data-fetcher exits on SIGTERM within the hard timeout while a fetch waits for a token-vault it cannot reach', async () => {
+    // a backfill due at once: its first call asks token-vault (nothing listens at TOKEN_VAULT_ADDR) and waits for it
+    // (wait-for-ready, up to GRPC_DEADLINE_MS, longer than the shutdown timeout); the shutdown must end that wait
+    const db = `sd_df_${uniqueSuffix()}`;
+    const client = await MongoClient.connect(infra['MONGODB_URI']!);
+    try {
+      const connectionId = `conn-${uniqueSuffix()}`;
+      const now = new Date();
+      // as data-fetcher records connection.authorized (FetchStateStore.upsertAuthorized)
+      await client.db(db).collection<{ _id: string; [field: string]: unknown }>('fetch_connections').insertOne({
+        _id: connectionId,
+        userId: `user-${connectionId}`,
+        clientId: 'client-sd',
+        providerId: 'mock',
+        credentialsId: `cred-${connectionId}`,
+        scopes: ['info', 'accounts', 'balance', 'transactions', 'offline_access'],
+        status: 'active',
+        authorizedAt: now,
+        backfill: 'pending',
+        nextDueAt: new Date(now.getTime() - 1_000),
+        resources: {},
+        lastSuccess: {},
+        unsupported: [],
+        refreshes: 0,
+        createdAt: now,
+        updatedAt: now,
+      });
+      const proc = await startService('data-fetcher', { ...env, MONGODB_DB: db, GRPC_DEADLINE_MS: '60000', SCHEDULER_TICK_MS: '200' });
+      started.push(proc);
+      // the run has started once it holds the connection's lease
+      const leases = client.db(db).collection<{ _id: string }>('leases');
+      const until = Date.now() + 30_000;
+      while (!(await leases.findOne({ _id: `fetch:${connectionId}` }))) {
+        if (Date.now() > until) throw new Error('the backfill did not start within 30 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 500)); // into the token call's wait
+      const t0 = Date.now();
+      process.kill(proc.pid, 'SIGTERM');
+      const code = await waitExit(proc, SHUTDOWN_TIMEOUT_MS + 3_000);
+      expect(code).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+    } finally {
+      await client.db(db).dropDatabase().catch(() => undefined);
+      await client.close();
+    }
   });
 });

@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     await leases.ensureIndexes();
 
     const tls = await service.grpcTls(config);
+    /** Aborted when the service stops: calls that wait on a peer give up (see the token getter below). */
+    const stopping = new AbortController();
     const tokenVault = createGrpcClient(tokenvaultV1.TokenVaultServiceClient, config.TOKEN_VAULT_ADDR, config.GRPC_DEADLINE_MS, tls.channel('token-vault'));
     const environment = environmentFor({ env: config.TRUELAYER_ENV, authUrl: config.TRUELAYER_AUTH_URL, apiUrl: config.TRUELAYER_API_URL });
     // The Data API needs only the user's bearer token: data-fetcher holds no client credentials (token-vault does).
@@ -98,8 +100,9 @@ async function main(): Promise<void> {
       breakers,
       tokens: {
         get: async (connectionId, force) => {
-          // a token-vault restart is waited out within the call's deadline (GRPC_DEADLINE_MS) instead of failing the fetch at once
-          const { accessToken } = await tokenVault.getAccessToken({ connectionId, forceRefresh: force }, { waitForReady: true });
+          // a token-vault restart is waited out within the call's deadline (GRPC_DEADLINE_MS) instead of failing the
+          // fetch at once; a shutdown stops the wait (the run ends and is picked up again)
+          const { accessToken } = await tokenVault.getAccessToken({ connectionId, forceRefresh: force }, { waitForReady: true, signal: stopping.signal });
           registerSecret(accessToken); // masked in any log line or span of this process
           return accessToken;
         },
@@ -132,7 +135,10 @@ async function main(): Promise<void> {
     subscribeConnections(consumer, prefix, intake);
     subscribeFetchWork(consumer, prefix, intake);
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());
-    service.lifecycle.on('intake', 'scheduler', () => scheduler.stop());
+    service.lifecycle.on('intake', 'scheduler', () => {
+      stopping.abort();
+      return scheduler.stop();
+    });
     service.lifecycle.on('flush', 'grpc-clients', () => tokenVault.close());
     service.readiness(() => consumer.healthy);
     service.consumerLag(kafka, config.KAFKA_GROUP_ID, consumer.topics);

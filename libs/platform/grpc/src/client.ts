@@ -3,7 +3,7 @@
  * from status + metadata, and retries only for methods the caller marks idempotent.
  */
 import * as grpc from '@grpc/grpc-js';
-import { AppError, fromGrpcStatus } from '@ais/platform-errors';
+import { AppError, fromGrpcStatus, isAppError } from '@ais/platform-errors';
 import { KEEPALIVE_OPTIONS } from './server';
 import type { ChannelSecurity } from './tls';
 
@@ -18,6 +18,8 @@ export interface CallOptions {
    * token), never for a request a user waits on.
    */
   waitForReady?: boolean;
+  /** Cancels the call (status CANCELLED) when aborted: a service shutting down stops waiting on its peers. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -79,16 +81,25 @@ export function createGrpcClient<C extends grpc.Client>(
   const call = <Req, Res>(name: string, request: Req, options: CallOptions = {}): Promise<Res> => {
     const method = (client as unknown as Record<string, UnaryMethod<Req, Res>>)[name];
     if (typeof method !== 'function') return Promise.reject(new Error(`no such method ${name}`));
+    const { signal } = options;
     const attempt = (left: number): Promise<Res> =>
       new Promise<Res>((resolve, reject) => {
+        if (signal?.aborted) return reject(fromGrpcStatus(grpc.status.CANCELLED, 'cancelled before it started', {}));
         const md = new grpc.Metadata();
         for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
         if (options.waitForReady) md.setOptions({ waitForReady: true });
         const deadline = Date.now() + (options.deadlineMs ?? defaultDeadlineMs);
-        method.call(client, request, md, { deadline }, (err, res) => (err ? reject(err) : resolve(res)));
+        const onAbort = () => pending.cancel();
+        const pending = method.call(client, request, md, { deadline }, (err, res) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (err) reject(err);
+          else resolve(res);
+        });
+        signal?.addEventListener('abort', onAbort, { once: true });
       }).catch((err: unknown) => {
+        if (isAppError(err)) throw err;
         const se = err as grpc.ServiceError;
-        if (left > 0 && se.code === grpc.status.UNAVAILABLE) return attempt(left - 1);
+        if (left > 0 && se.code === grpc.status.UNAVAILABLE && !signal?.aborted) return attempt(left - 1);
         throw typeof se.code === 'number' ? fromServiceError(se) : err;
       });
     return attempt(options.retries ?? 0);

@@ -93,6 +93,29 @@ describe('GrpcServer + createGrpcClient', () => {
     }
   });
 
+  it('a call that waits for a peer stops waiting when its signal aborts (a service shutting down)', async () => {
+    const [serverTls, clientTls] = await Promise.all([ca.tls('enrichment'), ca.tls('reconciliation')]);
+    const peer = enrichmentServer(serverTls);
+    const port = await peer.listen('127.0.0.1', 0);
+    await peer.shutdown(); // nobody listens there now
+    const c = createGrpcClient(enrichmentV1.EnrichmentServiceClient, `127.0.0.1:${port}`, 30_000, clientTls.channel('enrichment'));
+    try {
+      const stopping = new AbortController();
+      const t0 = Date.now();
+      const waiting = c.categorize(req('TESCO STORES'), { waitForReady: true, signal: stopping.signal, retries: 3 }).catch((e: unknown) => e);
+      setTimeout(() => stopping.abort(), 300);
+      const err = (await waiting) as AppError;
+      expect(err).toBeInstanceOf(AppError);
+      expect(err.code).toBe(`grpc_${grpc.status.CANCELLED}`);
+      expect(err.retriable).toBe(false);
+      expect(Date.now() - t0).toBeLessThan(5_000); // not the 30 s deadline
+      // aborted already: not sent at all
+      await expect(c.categorize(req('TESCO STORES'), { waitForReady: true, signal: stopping.signal })).rejects.toMatchObject({ code: `grpc_${grpc.status.CANCELLED}` });
+    } finally {
+      c.close();
+    }
+  });
+
   it('enforces the deadline', async () => {
     const err = (await client.categorize(req('slow'), { deadlineMs: 100 }).catch((e: unknown) => e)) as AppError;
     expect(err.kind).toBe('deadline_exceeded');
