@@ -4,7 +4,7 @@
  * The broker drops a member that sends no heartbeat for the session timeout; until then it holds that member's
  * partitions, and a replacement's first join waits for the drop (kafkajs has no static membership). With kafkajs's
  * 30 s default a SIGKILLed service's input waited about 30 s after the restart (docs/CHAOS.md, "down" of the kills);
- * 10 s is the broker's lower bound of 6 s with room for a heartbeat or two lost on a loaded machine.
+ * 10 s keeps clear of the broker's lower bound (6 s) with room for a heartbeat or two lost on a loaded machine.
  *
  * kafkajs sends a heartbeat only when the consumer asks (between messages, `heartbeat()` in `eachBatch`), so one
  * message that takes longer than the session (a handler retrying through a store outage, a change-feed run) would
