@@ -22,7 +22,7 @@
 import { bindings, EVENT_TYPES, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
 import { eventsV1, type erasureV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
-import { DEFAULT_SESSION_TIMEOUT_MS, headersFor, heartbeatIntervalFor, inConsumerSpan, KafkaStartupError, keepHeartbeating, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
+import { groupSession, headersFor, inConsumerSpan, KafkaStartupError, keepHeartbeating, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
 import { context, propagation } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message } from 'kafkajs';
@@ -70,6 +70,7 @@ type Outcome = { kind: 'enriched'; message: Message; transactions: number } | { 
 
 export class RawEnrichmentConsumer {
   private readonly consumer: Consumer;
+  private readonly session: ReturnType<typeof groupSession>;
   private readonly enrichedTopic: string;
   private readonly rawBinding;
   private readonly deadLetterTopic: string;
@@ -85,10 +86,10 @@ export class RawEnrichmentConsumer {
     this.rawBinding = bindings.raw(settings.prefix);
     this.enrichedTopic = bindings.enriched(settings.prefix).topic;
     this.deadLetterTopic = settings.deadLetterTopic;
+    this.session = groupSession(settings.sessionTimeoutMs);
     this.consumer = kafka.consumer({
       groupId: settings.groupId,
-      sessionTimeout: settings.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
-      heartbeatInterval: heartbeatIntervalFor(settings.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS),
+      ...this.session,
       maxWaitTimeInMs: settings.maxWaitTimeMs ?? 1_000,
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
@@ -156,7 +157,7 @@ export class RawEnrichmentConsumer {
     const rules = new Map<string, Promise<readonly UserRule[]>>();
     const outcomes: Outcome[] = [];
     // a batch is enriched and produced as a whole: heartbeats go on meanwhile (group-session.ts)
-    const stopHeartbeats = keepHeartbeating(heartbeat, heartbeatIntervalFor(this.settings.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS));
+    const stopHeartbeats = keepHeartbeating(heartbeat, this.session.heartbeatInterval);
     try {
       for (const message of taken) outcomes.push(await this.processOne(batch.topic, batch.partition, message, rules));
       await this.send(this.deadLetterTopic, outcomes.flatMap((o) => (o.kind === 'dead' ? [o.message] : [])));

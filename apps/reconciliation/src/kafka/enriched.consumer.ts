@@ -31,7 +31,7 @@ import { bindings, HEADERS, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError, isAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
-import { DEFAULT_SESSION_TIMEOUT_MS, heartbeatIntervalFor, inConsumerSpan, KafkaStartupError, keepHeartbeating, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
+import { groupSession, inConsumerSpan, KafkaStartupError, keepHeartbeating, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
 import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type PartitionMetadata } from 'kafkajs';
 import type { ChangeFeedPublisher } from '../data/changefeed';
 import type { Erasures } from '../data/erasure';
@@ -222,6 +222,7 @@ function fetchBatchOf(event: eventsV1.EnrichedEvent, raw: eventsV1.RawDataEvent,
 
 export class EnrichedConsumer {
   private readonly consumer: Consumer;
+  private readonly session: ReturnType<typeof groupSession>;
   private readonly enrichedTopic: string;
   private readonly connectionTopic: string;
   private readonly deadLetterTopic: string;
@@ -244,10 +245,10 @@ export class EnrichedConsumer {
     this.enrichedTopic = bindings.enriched(prefix).topic;
     this.connectionTopic = bindings.connection(prefix).topic;
     this.deadLetterTopic = topicName(TOPICS.deadLetter, prefix);
+    this.session = groupSession(o.sessionTimeoutMs);
     this.consumer = o.kafka.consumer({
       groupId: this.groupId,
-      sessionTimeout: o.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
-      heartbeatInterval: heartbeatIntervalFor(o.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS),
+      ...this.session,
       maxWaitTimeInMs: o.maxWaitTimeMs ?? 1_000,
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
@@ -347,7 +348,7 @@ export class EnrichedConsumer {
     const { heartbeat } = payload;
     // one message may take longer than the session (retries through a store outage, a change-feed run, a ledger
     // read-back): heartbeats go on meanwhile (@ais/platform-kafka group-session.ts)
-    const stopHeartbeats = keepHeartbeating(heartbeat, heartbeatIntervalFor(this.o.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS));
+    const stopHeartbeats = keepHeartbeating(heartbeat, this.session.heartbeatInterval);
     try {
       await this.consumeBatch(payload);
     } finally {

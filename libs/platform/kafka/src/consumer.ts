@@ -17,7 +17,7 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Span, type 
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { TopicBinding, WithMeta } from './codec';
 import type { EventProducer } from './producer';
-import { DEFAULT_SESSION_TIMEOUT_MS, heartbeatIntervalFor, keepHeartbeating } from './group-session';
+import { groupSession, keepHeartbeating } from './group-session';
 import { KafkaStartupError, withStartupRetry } from './startup';
 
 export interface IdempotencyGuard {
@@ -123,18 +123,16 @@ export class EventConsumer {
   private running = false;
   private lastCrash: unknown;
 
-  private get sessionTimeoutMs(): number {
-    return this.settings.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
-  }
+  private readonly session: ReturnType<typeof groupSession>;
 
   constructor(
     kafka: Kafka,
     private readonly settings: ConsumerSettings,
   ) {
+    this.session = groupSession(settings.sessionTimeoutMs);
     this.consumer = kafka.consumer({
       groupId: settings.groupId,
-      sessionTimeout: this.sessionTimeoutMs,
-      heartbeatInterval: heartbeatIntervalFor(this.sessionTimeoutMs),
+      ...this.session,
       maxWaitTimeInMs: settings.maxWaitTimeMs ?? 1_000,
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
@@ -232,7 +230,7 @@ export class EventConsumer {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const sub = this.subscriptions.get(batch.topic);
     if (!sub) return;
-    const stopHeartbeats = keepHeartbeating(heartbeat, heartbeatIntervalFor(this.sessionTimeoutMs));
+    const stopHeartbeats = keepHeartbeating(heartbeat, this.session.heartbeatInterval);
     try {
       for (const message of batch.messages) {
         if (!isRunning() || isStale()) break;

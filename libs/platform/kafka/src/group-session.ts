@@ -17,9 +17,13 @@ import type { EachBatchPayload } from 'kafkajs';
 /** Default session timeout of the platform's consumers (`KAFKA_SESSION_TIMEOUT_MS`). */
 export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 
-/** Heartbeat interval for a session timeout: a third of it (kafkajs's ratio, 3 s of 30 s), at least 1 s. */
-export function heartbeatIntervalFor(sessionTimeoutMs: number): number {
-  return Math.max(1_000, Math.floor(sessionTimeoutMs / 3));
+/**
+ * A consumer's session timeout (default {@link DEFAULT_SESSION_TIMEOUT_MS}) and its heartbeat interval, a third of
+ * it (kafkajs's ratio, 3 s of 30 s), at least 1 s: spread into `kafka.consumer({...})`, and the interval given to
+ * {@link keepHeartbeating}.
+ */
+export function groupSession(sessionTimeoutMs = DEFAULT_SESSION_TIMEOUT_MS): { sessionTimeout: number; heartbeatInterval: number } {
+  return { sessionTimeout: sessionTimeoutMs, heartbeatInterval: Math.max(1_000, Math.floor(sessionTimeoutMs / 3)) };
 }
 
 /**

@@ -2,7 +2,7 @@ export { createKafka, ensureTopics, kafkaSecurityOptions, type EnsureTopicsOptio
 export { kafkajsRequestQueue } from './request-queue';
 export { produceEncodings } from './produce-encoding';
 export { isAlreadyExists, isRetriableKafkaError, KafkaStartupError, RETRIABLE_TYPES, withStartupRetry, type StartupRetryOptions } from './startup';
-export { DEFAULT_SESSION_TIMEOUT_MS, heartbeatIntervalFor, keepHeartbeating } from './group-session';
+export { groupSession, keepHeartbeating } from './group-session';
 export { EventProducer, newMeta, headersFor, type ProducerSettings } from './producer';
 export {
   EventConsumer,
