@@ -549,12 +549,18 @@ describe('Fetcher against the simulator and the real store', () => {
   // ------------------------------------------------------------------------------------------------------------
   // token-vault failing before the bank is asked
 
-  it('token-vault unavailable for a moment (a restart): the call asks again after the backoff and goes through, one budget slot spent', async () => {
+  /** A connection with a known account, its balance as the unit, the bank's unattended count of it before, no sleeps recorded. */
+  async function balanceCase() {
     const { fetcher } = makeFetcher();
     const c = await withAccount(fetcher);
     const unit: Unit = { kind: 'balance', accountId: c.accountId, isCard: false };
     const bank = await unattendedAt(c.credentialsId, c.accountId, 'account.balance');
     sleeps.length = 0;
+    return { fetcher, c, unit, bank };
+  }
+
+  it('token-vault unavailable for a moment (a restart): the call asks again after the backoff and goes through, one budget slot spent', async () => {
+    const { fetcher, c, unit, bank } = await balanceCase();
     tokenOutage.push(fromGrpcStatus(14, 'No connection established', {}), fromGrpcStatus(4, 'Deadline exceeded', {}));
     expect(await fetcher.runUnit(await conn(c.id), unit, { mode: 'scheduled', fetchId: randomUUID() })).toMatchObject({ ok: true });
     expect(tokenOutage).toHaveLength(0);
@@ -574,11 +580,7 @@ describe('Fetcher against the simulator and the real store', () => {
   });
 
   it('token-vault down for longer than the attempts: the unit is rescheduled, the bank not asked, no budget spent; a final answer is not asked again', async () => {
-    const { fetcher } = makeFetcher();
-    const c = await withAccount(fetcher);
-    const unit: Unit = { kind: 'balance', accountId: c.accountId, isCard: false };
-    const bank = await unattendedAt(c.credentialsId, c.accountId, 'account.balance');
-    sleeps.length = 0;
+    const { fetcher, c, unit, bank } = await balanceCase();
     tokenOutage.push(...Array.from({ length: 6 }, () => fromGrpcStatus(14, 'No connection established', {})));
     const before = clock.now().getTime();
     const out = await fetcher.runUnit(await conn(c.id), unit, { mode: 'scheduled', fetchId: randomUUID() });
