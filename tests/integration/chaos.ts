@@ -10,7 +10,8 @@
  *
  * A fault strikes mid-run: once the raw topic holds `strikeAt` of the raw events the undisturbed run produced
  * (mid-backfill), or, for enrichment and reconciliation, once the store holds `strikeAt` of its transactions
- * (mid-pipeline). Faults: SIGKILL of one service and a restart on the same ports (as an orchestrator would), 10%
+ * (mid-pipeline). Faults: SIGKILL of one service and a restart on the same ports (as an orchestrator would), a
+ * SIGTERM of data-fetcher and a restart (a rolling deploy: the running backfill is handed over, not waited for), 10%
  * TrueLayer faults for the whole backfill (5xx, hung calls, 429 with Retry-After; the simulator's fault rules), a
  * restart of the Kafka broker or of the MongoDB-wire store (infra/stack.sh restart: same ports, same data).
  *
@@ -50,7 +51,9 @@ import { readApi, startFetchStack, waitFor, type FetchStack, type RestartableSer
 import { stackEnv } from './stack-env';
 
 export const SERVICE_FAULTS = ['kill:data-fetcher', 'kill:enrichment', 'kill:reconciliation', 'kill:token-vault', 'kill:auth-gateway'] as const;
-export const FAULTS = [...SERVICE_FAULTS, 'truelayer-faults', 'restart:kafka', 'restart:store'] as const;
+/** A graceful stop (SIGTERM, as a rolling deploy sends) and a restart: the running backfill is handed over. */
+export const STOP_FAULTS = ['stop:data-fetcher'] as const;
+export const FAULTS = [...SERVICE_FAULTS, ...STOP_FAULTS, 'truelayer-faults', 'restart:kafka', 'restart:store'] as const;
 export type FaultName = (typeof FAULTS)[number];
 
 export interface ChaosUser {
@@ -539,8 +542,8 @@ export async function runOnce(fault: FaultName | 'none', o: Required<Pick<ChaosO
       struckAt = Date.now();
       struckWhen = `${s.raw.events.length}/${baseline.raw} raw events, ${await storedTransactions()}/${baseline.transactions} stored transactions`;
       log(`strikes at +${struckAt - started} ms (${struckWhen})`);
-      if (fault.startsWith('kill:')) {
-        const r = await s.restartService(fault.slice(5) as RestartableService, { signal: 'SIGKILL', downMs: o.downMs });
+      if (fault.startsWith('kill:') || fault.startsWith('stop:')) {
+        const r = await s.restartService(fault.slice(5) as RestartableService, { signal: fault.startsWith('kill:') ? 'SIGKILL' : 'SIGTERM', downMs: o.downMs });
         downtimeMs = r.readyAt - struckAt;
       } else {
         const server = fault === 'restart:kafka' ? 'kafka' : 'mongo';

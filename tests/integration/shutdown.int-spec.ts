@@ -41,9 +41,10 @@ describe('shutdown of an orphaned service', () => {
     expect(Date.now() - t0).toBeLessThan(SHUTDOWN_TIMEOUT_MS + 3_000);
   });
 
-  it('data-fetcher exits on SIGTERM within the hard timeout while a fetch waits for a token-vault it cannot reach', async () => {
+  it('data-fetcher exits on SIGTERM within the hard timeout while a fetch waits for a token-vault it cannot reach, and hands the fetch over', async () => {
     // a backfill due at once: its first call asks token-vault (nothing listens at TOKEN_VAULT_ADDR) and waits for it
-    // (wait-for-ready, up to GRPC_DEADLINE_MS, longer than the shutdown timeout); the shutdown must end that wait
+    // (wait-for-ready, up to GRPC_DEADLINE_MS, longer than the shutdown timeout); the shutdown must end that wait, and
+    // leave the connection due at once for another instance (not a minute later, nor held under its lease)
     const db = `sd_df_${uniqueSuffix()}`;
     const client = await MongoClient.connect(infra['MONGODB_URI']!);
     try {
@@ -83,6 +84,11 @@ describe('shutdown of an orphaned service', () => {
       const code = await waitExit(proc, SHUTDOWN_TIMEOUT_MS + 3_000);
       expect(code).toBe(0);
       expect(Date.now() - t0).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+      const doc = await client.db(db).collection<{ _id: string; nextDueAt: Date; backfill: string; backfillNote?: string }>('fetch_connections').findOne({ _id: connectionId });
+      expect(doc).toMatchObject({ backfill: 'running', backfillNote: 'handed over: instance_stopping' });
+      expect(doc!.nextDueAt.getTime()).toBeGreaterThanOrEqual(t0 - 1_000);
+      expect(doc!.nextDueAt.getTime()).toBeLessThanOrEqual(Date.now());
+      expect(await leases.countDocuments({ _id: `fetch:${connectionId}` })).toBe(0);
     } finally {
       await client.db(db).dropDatabase().catch(() => undefined);
       await client.close();

@@ -38,7 +38,11 @@ export const schema = commonSchema
     SCHEDULER_TICK_MS: env.ms.default(1_000).describe('How often the scheduler looks for connections due a refresh.'),
     SCHEDULER_BATCH: count(1, 1000).default(50).describe('Connections the scheduler claims per tick.'),
     SCHEDULER_CONCURRENCY: count(1, 64).default(4).describe('Connections fetched at the same time by one instance.'),
-    FETCH_LEASE_MS: env.ms.default(120_000).describe('Real-time lease on a connection while it is fetched (renewed during long runs).'),
+    FETCH_LEASE_MS: env.ms
+      .default(30_000)
+      .describe(
+        "Real-time lease on a connection while it is fetched, renewed every third of it: how long a crashed instance's connections wait before another instance takes them over (a stopping instance hands its post-consent fetches over at once).",
+      ),
     USER_REFRESH_LEASE_MS: env.ms.default(60_000).describe('Lease on a connection while a user-requested refresh runs.'),
     TASK_POLL_AFTER_MS: env.ms.default(5 * 60_000).describe('Clock time after which a task without webhook is polled.'),
     TASK_POLL_INTERVAL_MS: env.ms.default(60_000).describe('Period of polling an async task without webhook.'),

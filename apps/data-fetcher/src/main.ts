@@ -136,8 +136,11 @@ async function main(): Promise<void> {
     subscribeFetchWork(consumer, prefix, intake);
     service.lifecycle.on('intake', 'kafka-consumer', () => consumer.stop());
     service.lifecycle.on('intake', 'scheduler', () => {
+      // the scheduler first: its runs learn they are stopping (and hand their connections over) before the token
+      // waits it cancels next fail them
+      const stopped = scheduler.stop();
       stopping.abort();
-      return scheduler.stop();
+      return stopped;
     });
     service.lifecycle.on('flush', 'grpc-clients', () => tokenVault.close());
     service.readiness(() => consumer.healthy);

@@ -8,7 +8,7 @@ import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-m
 import { randomBytes } from 'node:crypto';
 import { Leases } from '@ais/platform-mongo';
 import { FETCH_INDEXES, FetchStateStore, type FetchConnectionDoc, type FetchTaskDoc, type JournalDoc } from '../src/data/fetch-state.store';
-import type { Fetcher } from '../src/domain/fetcher';
+import { STOP_REASONS, type Fetcher } from '../src/domain/fetcher';
 import { Scheduler } from '../src/domain/scheduler';
 import { subscribeConnections } from '../src/kafka/fetch.consumers';
 import { EVENT_TYPES } from '@ais/contracts-events';
@@ -194,6 +194,57 @@ describe('data-fetcher state: hot queries use their indexes', () => {
     expect(runs).toHaveLength(3);
     expect((await store.get(id))!.runFailures).toBeUndefined();
     await store.connections.deleteOne({ _id: id });
+  });
+
+  it('a running post-consent fetch is told to stop when its lease renewal finds the lease another instance\'s, and when the scheduler stops', async () => {
+    const id = `conn-lease-${randomBytes(3).toString('hex')}`;
+    const key = `fetch:${id}`;
+    const t = new Date(now.getTime() + 2 * 86_400_000);
+    await store.connections.insertOne({
+      _id: id, userId: 'user-lease', clientId: 'client-1', providerId: 'ob-mock', credentialsId: 'cred-lease', scopes: ['accounts'], status: 'active',
+      authorizedAt: t, backfill: 'pending', scaDeadline: new Date(t.getTime() + 300_000), unsupported: [], resources: {}, lastSuccess: {},
+      nextDueAt: t, refreshes: 0, createdAt: now, updatedAt: now,
+    });
+    // a backfill that runs until its signal says stop, and records why
+    const reasons: unknown[] = [];
+    let started: () => void = () => undefined;
+    const fetcher = {
+      runBackfill: async (cid: string, signal: AbortSignal) => {
+        if (cid !== id) return;
+        started();
+        await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+        reasons.push(signal.reason);
+      },
+      runScheduled: async () => undefined,
+      completeTask: async () => 'skipped',
+    } as unknown as Fetcher;
+    const running = () => new Promise<void>((r) => (started = r));
+    try {
+      // renewed every second (a third of 3 s): another instance took the lease over (this one's renewals failed for
+      // longer than the lease, say); the next renewal finds it and the run is told
+      const a = new Scheduler({ store, fetcher, leases, instance: 'it-lease-a', clock: { now: () => t }, logger, tickMs: 60_000, batch: 1, leaseMs: 3_000, concurrency: 1 });
+      let run = running();
+      const tickA = a.tick();
+      await run;
+      await conn.collection<{ _id: string; owner: string }>('leases').updateOne({ _id: key }, { $set: { owner: 'it-lease-b' } });
+      const t0 = Date.now();
+      await tickA;
+      expect(reasons).toEqual([STOP_REASONS.leaseLost]);
+      expect(Date.now() - t0).toBeLessThan(2_500);
+      expect(await leases.holds(key, 'it-lease-b')).toBe(true); // the run's end released nothing of the holder's
+
+      // the holder stops: its run is told so, stop() returns once the run has, and the lease is free
+      await leases.release(key, 'it-lease-b');
+      const b = new Scheduler({ store, fetcher, leases, instance: 'it-lease-b', clock: { now: () => t }, logger, tickMs: 60_000, batch: 1, leaseMs: 60_000, concurrency: 1 });
+      run = running();
+      b.start();
+      await run;
+      await b.stop();
+      expect(reasons).toEqual([STOP_REASONS.leaseLost, STOP_REASONS.stopping]);
+      expect(await conn.collection<{ _id: string }>('leases').countDocuments({ _id: key })).toBe(0);
+    } finally {
+      await store.connections.deleteOne({ _id: id });
+    }
   });
 
   it('the post-consent fetch continues the consent\'s trace whichever tick runs it; every other run starts a trace of its own', async () => {

@@ -17,7 +17,7 @@ import { FetchStateStore, type FetchConnectionDoc } from '../src/data/fetch-stat
 import { accountKey, CallBudget, REGULATORY_WINDOW_MS, UNATTENDED_CALLS_PER_WINDOW } from '../src/domain/call-budget';
 import { CircuitBreakers, errorPolicyTable, ErrorPolicy, type CircuitTransition, type FetchErrorAction } from '../src/domain/error-policy';
 import { FetchMetrics } from '../src/domain/fetch-metrics';
-import { Fetcher, type FetcherSettings, type Unit } from '../src/domain/fetcher';
+import { Fetcher, STOP_REASONS, type FetcherSettings, type Unit } from '../src/domain/fetcher';
 import { addDays, addMonths, backfillWindows, dayOf, refreshIntervalMs, windowDays } from '../src/domain/plan';
 import { fetcherHandlers } from '../src/grpc/fetcher.service';
 import { authorizeMockUser } from './support/mock-user';
@@ -417,7 +417,7 @@ describe('Fetcher against the simulator and the real store', () => {
     } finally {
       onPublish = undefined;
     }
-    let doc = await conn(c.id);
+    const doc = await conn(c.id);
     expect(doc.backfill).toBe('running');
     expect(doc.backfillNote).toBe('waiting: provider_error');
     const [account] = Object.keys(windowMarks(c.id));
@@ -427,16 +427,91 @@ describe('Fetcher against the simulator and the real store', () => {
     expect(Object.values(doc.resources).map((r) => r.backfillFrom)).toEqual([dayOf(second.window!.from!)]);
 
     await admin('DELETE', '/faults');
-    await makeFetcher({ backfillWindowMonths: 3 }).fetcher.runBackfill(c.id);
-    doc = await conn(c.id);
-    expect(doc.backfill).toBe('done');
-    const marks = windowMarks(c.id)[account!]!;
+    await resumesFromSecondWindow(c.id, account!);
+  });
+
+  /**
+   * A backfill of 3-month windows whose first run published two windows, the second unmarked: another fetcher (as
+   * another instance) resumes it and reads on from the second, every day of the 24 months once, marked as one history.
+   */
+  async function resumesFromSecondWindow(connectionId: string, account: string): Promise<void> {
+    await makeFetcher({ backfillWindowMonths: 3 }).fetcher.runBackfill(connectionId);
+    expect((await conn(connectionId)).backfill).toBe('done');
+    const marks = windowMarks(connectionId)[account]!;
     expect(marks.length).toBeGreaterThan(4);
     expect(marks).toEqual([true, false, ...marks.slice(2, -1).map(() => true), false]);
-    const read = eventsOf(c.id, 'transactions').map((e) => ({ from: dayOf(e.window!.from!), to: dayOf(e.window!.to!) }));
+    const read = eventsOf(connectionId, 'transactions').map((e) => ({ from: dayOf(e.window!.from!), to: dayOf(e.window!.to!) }));
     expect(read[0]!.to).toBe(dayOf(clock.now()));
     for (let i = 1; i < read.length; i += 1) expect(read[i]!.to).toBe(addDays(read[i - 1]!.from, -1));
     expect(read[read.length - 1]!.from).toBe(addDays(dayOf(clock.now()), -Math.round(24 * 30.44)));
+  }
+
+  /** Runs a backfill of 3-month windows whose signal is aborted with `reason` once its first window is published. */
+  async function backfillStoppedAfterFirstWindow(reason: string) {
+    const { fetcher } = makeFetcher({ backfillWindowMonths: 3 });
+    const c = await connect('small', 'small', { psuIp: PSU_IP });
+    const before = await conn(c.id);
+    const stop = new AbortController();
+    onPublish = async (events) => {
+      if (events.some((e) => e.connectionId === c.id && e.payload?.$case === 'transactions')) stop.abort(reason);
+    };
+    const callsBefore = await dataCalls(c.credentialsId);
+    try {
+      await fetcher.runBackfill(c.id, stop.signal);
+    } finally {
+      onPublish = undefined;
+    }
+    const doc = await conn(c.id);
+    expect(doc.backfill).toBe('running');
+    const [account] = Object.keys(windowMarks(c.id));
+    // the bank saw the two windows last (the second was read before the first went out), and nothing after the stop
+    const journal = await journalOf(c.id);
+    expect(journal.map((j) => j.endpoint).slice(-3)).toEqual([expect.not.stringContaining('transactions'), expect.stringContaining('transactions'), expect.stringContaining('transactions')]);
+    expect((await dataCalls(c.credentialsId)) - callsBefore).toBe(journal.length);
+    return { c, before, doc, account: account! };
+  }
+
+  it('a backfill told its instance is stopping: the window in hand goes out, the connection is due again at once, and another instance reads on from it', async () => {
+    const { c, doc, account } = await backfillStoppedAfterFirstWindow(STOP_REASONS.stopping);
+    expect(doc.nextDueAt.getTime()).toBe(clock.now().getTime());
+    expect(doc.backfillNote).toBe('handed over: instance_stopping');
+    expect(windowMarks(c.id)).toEqual({ [account]: [true, false] });
+    const second = eventsOf(c.id, 'transactions')[1]!;
+    expect(Object.values(doc.resources).map((r) => r.backfillFrom)).toEqual([dayOf(second.window!.from!)]);
+    expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
+    await resumesFromSecondWindow(c.id, account);
+  });
+
+  it("a stop during a Retry-After pause ends the pause, no dead letter, and the connection is due when the bank's pause ends", async () => {
+    const { fetcher } = makeFetcher({ backfillWindowMonths: 3 });
+    const c = await connect('small', 'small', { psuIp: PSU_IP });
+    await fault({ endpoint: 'account.transactions', provider: PROVIDER, error: 'provider_too_many_requests', status: 429, retryAfterSeconds: 4, count: 1 });
+    const stop = new AbortController();
+    const pausesBefore = sleeps.length;
+    const run = fetcher.runBackfill(c.id, stop.signal);
+    const until = Date.now() + 10_000;
+    while (!sleeps.slice(pausesBefore).includes(4_000) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const stoppedAt = Date.now();
+    stop.abort(STOP_REASONS.stopping);
+    await run;
+    // the 4 s pause ended at the stop, not when it was due (the policy's cap for inline pauses is 5 s here)
+    expect(Date.now() - stoppedAt).toBeLessThan(1_500);
+    const doc = await conn(c.id);
+    expect(doc).toMatchObject({ backfill: 'running', backfillNote: 'handed over: instance_stopping', nextDueAt: new Date(clock.now().getTime() + 4_000) });
+    expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
+    expect((await journalOf(c.id)).map((j) => j.errorCode).filter(Boolean)).toEqual(['provider_too_many_requests']);
+    expect(eventsOf(c.id, 'transactions')).toEqual([]);
+  });
+
+  it('a backfill whose lease went to another instance: it stops and writes nothing more, the window in hand is dropped', async () => {
+    const { c, before, doc, account } = await backfillStoppedAfterFirstWindow(STOP_REASONS.leaseLost);
+    expect(windowMarks(c.id)).toEqual({ [account]: [true] });
+    const first = eventsOf(c.id, 'transactions')[0]!;
+    // the first window's position, written as it went out; not the second's, and no hand-over
+    expect(Object.values(doc.resources).map((r) => r.backfillFrom)).toEqual([dayOf(first.window!.from!)]);
+    expect(doc.nextDueAt.getTime()).toBe(before.nextDueAt.getTime());
+    expect(doc.backfillNote).toBeUndefined();
+    expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
   });
 
   it('past the SCA window: the newest window narrows to 90 days, the next (older) one ends the backfill as partial with a note, no dead letter', async () => {

@@ -219,7 +219,8 @@ export interface FetcherDeps {
   logger: Logger;
   settings: FetcherSettings;
   instance: string;
-  sleep?: (ms: number) => Promise<void>;
+  /** The pause before an inline retry (a signal that aborts ends it early). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Budget decisions, fetch lag and the funnel's first data (absent: not recorded). */
   metrics?: FetchMetrics;
 }
@@ -267,7 +268,21 @@ interface RunContext {
   dueAt?: Date;
   /** Shared by the run's units (copies of the context keep the object): its latest ledger grant, set by each call. */
   grants?: { last?: Date };
+  /** Aborted when the run must end early: its reason is a {@link StopReason}. */
+  signal?: AbortSignal | undefined;
 }
+
+/**
+ * Why a post-consent fetch is told to stop before it is done (the `reason` of its AbortSignal, from the scheduler).
+ * - `instance_stopping`: this instance is shutting down (SIGTERM, a rolling deploy). The run ends at its next call
+ *   boundary, publishes the window it holds, and leaves the connection due at once, so another instance (or this one,
+ *   restarted) goes on from there instead of after the lease lapses or a minute's pause.
+ * - `lease_lost`: another instance holds the connection's lease now (this one could not renew it in time, e.g. a
+ *   store outage longer than the lease). The run ends at its next call boundary and writes nothing more: the state is
+ *   the holder's.
+ */
+export const STOP_REASONS = { stopping: 'instance_stopping', leaseLost: 'lease_lost' } as const;
+export type StopReason = (typeof STOP_REASONS)[keyof typeof STOP_REASONS];
 
 const errorCodeOf = (error: unknown): { code: string; httpStatus: number; description: string; retryAfterMs?: number; correlationId: string } => {
   if (isTrueLayerError(error)) {
@@ -281,15 +296,55 @@ const errorCodeOf = (error: unknown): { code: string; httpStatus: number; descri
 /** A backfill window refused with one of these is split (see runBackfill), else the history ends there. */
 const SPLIT_ON = new Set(['sca_exceeded', 'invalid_date_range']);
 
+/** The default pause: a timer that an aborted signal clears. */
+function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * A unit the run's signal ended before it was done (see {@link StopReason}). `interrupted` is no retry policy's
+ * action, so no dead letter is written for it (settleFailure); `notBefore` keeps a pause the bank asked for.
+ */
+function interrupted(code: string, notBefore: Date, correlationIds: string[], notSent = false): Extract<UnitOutcome, { ok: false }> {
+  return { ok: false, code, action: 'interrupted', next: { kind: 'reschedule', notBefore }, correlationId: '', correlationIds, ...(notSent ? { notSent } : {}) };
+}
+
 const TOKEN_STOP_CODES = new Set(['reauth_required', 'expired', 'revoked', 'no_tokens', 'no_refresh_token', 'connection_not_found']);
 
 export class Fetcher {
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly intervalMs: number;
 
   constructor(private readonly deps: FetcherDeps) {
-    this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.sleep = deps.sleep ?? sleepUnlessAborted;
     this.intervalMs = refreshIntervalMs(deps.budget.windowMs, deps.settings.refreshesPerWindow);
+  }
+
+  /** Waits `ms` before an inline retry; true when the run's signal ended the wait (or had already). */
+  private async pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+    if (!signal) {
+      await this.sleep(ms);
+      return false;
+    }
+    if (signal.aborted) return true;
+    let onAbort: () => void = () => undefined;
+    const aborted = new Promise<true>((resolve) => {
+      onAbort = () => resolve(true);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([this.sleep(ms, signal).then(() => signal.aborted), aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   private now(): Date {
@@ -362,6 +417,9 @@ export class Fetcher {
         // backoff, as for a TrueLayer retry, before giving the run up; rescheduled at the first failure, a run waited a
         // minute for an outage of seconds (docs/CHAOS.md, kill:token-vault). The bank has not been called.
         tokenAttempts += 1;
+        // the run was told to stop while it waited for token-vault (a shutdown also cancels that wait): not a failure
+        // of token-vault, and the run goes on elsewhere at once (runBackfill)
+        if (!stop && ctx.signal?.aborted) return { unit: current, outcome: interrupted(code, this.now(), correlationIds, true) };
         const transient = !stop && (!(error instanceof AppError) || error.retriable);
         const pauseMs = transient ? this.deps.policy.inlineRetryDelay(tokenAttempts) : undefined;
         await this.journal(conn, current, ctx, at, started, { httpStatus: 0, errorCode: code, errorDescription: 'token-vault: ' + (error instanceof Error ? error.message : ''), action: stop ? 'reauth_required' : 'retry' });
@@ -370,7 +428,7 @@ export class Fetcher {
           'no access token from token-vault',
         );
         if (pauseMs !== undefined) {
-          await this.sleep(pauseMs);
+          if (await this.pause(pauseMs, ctx.signal)) return { unit: current, outcome: interrupted(code, this.now(), correlationIds, true) };
           continue;
         }
         return {
@@ -406,10 +464,13 @@ export class Fetcher {
           'TrueLayer call failed',
         );
         switch (decision.next.kind) {
-          case 'repeat':
-            await this.sleep(decision.next.afterMs);
+          case 'repeat': {
+            // a stop during the pause: not before the pause would have ended (a 429's Retry-After holds for whoever goes on)
+            const until = new Date(this.now().getTime() + decision.next.afterMs);
+            if (await this.pause(decision.next.afterMs, ctx.signal)) return { unit: current, outcome: interrupted(e.code, until, correlationIds) };
             attempt += 1;
             continue;
+          }
           case 'refresh_and_repeat':
             forceToken = true;
             tokenRefreshed = true;
@@ -665,21 +726,42 @@ export class Fetcher {
     return Object.values(conn.resources ?? {}).filter((r) => !r.gone);
   }
 
-  /** The post-consent fetch (also resumes an interrupted one). Returns when done, stopped or waiting. */
-  runBackfill(connectionId: string): Promise<void> {
-    return inSpan('data-fetcher', 'fetch.backfill', { 'ais.connection_id': connectionId }, () => this.runBackfillInner(connectionId));
+  /**
+   * The post-consent fetch (also resumes an interrupted one). Returns when done, stopped or waiting. `signal` ends it
+   * early, at its next call boundary ({@link StopReason}).
+   */
+  runBackfill(connectionId: string, signal?: AbortSignal): Promise<void> {
+    return inSpan('data-fetcher', 'fetch.backfill', { 'ais.connection_id': connectionId }, () => this.runBackfillInner(connectionId, signal));
   }
 
-  private async runBackfillInner(connectionId: string): Promise<void> {
+  private async runBackfillInner(connectionId: string, signal: AbortSignal | undefined): Promise<void> {
     let conn = await this.deps.store.get(connectionId);
     if (!conn || conn.status !== 'active') return;
     const fetchId = randomUUID();
     // re-evaluated per call: the post-consent window may close while the backfill runs
-    const ctx = (extra: Partial<RunContext> = {}): RunContext => ({ mode: 'backfill', fetchId, psuIp: this.postConsentIp(conn!), ...extra });
+    const ctx = (extra: Partial<RunContext> = {}): RunContext => ({ mode: 'backfill', fetchId, psuIp: this.postConsentIp(conn!), signal, ...extra });
     await this.deps.store.update(connectionId, { backfill: 'running' });
     const notes: string[] = [];
+    /**
+     * Ends the run if its signal says so (true). Stopping: due again at once (or when the bank's pause ends), so the
+     * run goes on elsewhere from the published position. The lease lost: nothing is written, the holder goes on.
+     */
+    const stopped = async (notBefore?: Date): Promise<boolean> => {
+      if (!signal?.aborted) return false;
+      const reason = signal.reason as StopReason;
+      if (reason === STOP_REASONS.leaseLost) {
+        this.deps.logger.warn({ connectionId, fetchId }, 'post-consent fetch stopped: another instance holds its lease now');
+        return true;
+      }
+      const now = this.now();
+      const dueAt = notBefore && notBefore > now ? notBefore : now;
+      await this.deps.store.update(connectionId, { nextDueAt: dueAt, backfillNote: `handed over: ${reason}` });
+      this.deps.logger.info({ connectionId, fetchId, reason, dueAt }, 'post-consent fetch handed over: due again for any instance');
+      return true;
+    };
     const wait = async (outcome: Extract<UnitOutcome, { ok: false }>): Promise<boolean> => {
       if (outcome.next.kind === 'stop_connection') return true;
+      if (await stopped(outcome.next.kind === 'reschedule' ? outcome.next.notBefore : undefined)) return true;
       if (outcome.next.kind === 'reschedule') {
         await this.deps.store.update(connectionId, { nextDueAt: outcome.next.notBefore, backfillNote: `waiting: ${outcome.code}` });
         return true;
@@ -689,6 +771,7 @@ export class Fetcher {
     for (const kind of ['me', 'identity', 'accounts', 'cards'] as const) {
       if (!allowed(conn, kind)) continue;
       if (kind === 'identity' && conn.lastSuccess?.identity) continue;
+      if (await stopped()) return;
       const out = await this.runUnit(conn, { kind, accountId: '', isCard: false }, ctx());
       if (!out.ok && (kind !== 'identity' || out.next.kind === 'stop_connection') && (await wait(out))) return;
     }
@@ -700,6 +783,7 @@ export class Fetcher {
       if (allowed(conn, 'transactions', res.isCard)) {
         if (res.syncedTo && res.backfillDone) {
           // A renewal: the history is there; read only what is new since the last sync.
+          if (await stopped()) return;
           const w = incrementalWindow(today, res.syncedTo, this.deps.settings.overlapDays, this.deps.settings.historyDaysOutsideSca);
           const out = await this.runUnit(conn, { kind: 'transactions', accountId: res.id, isCard: res.isCard, window: w }, ctx({ allowNarrow: true }));
           if (!out.ok && (await wait(out))) return;
@@ -728,10 +812,17 @@ export class Fetcher {
           if (!held) return;
           const h = held;
           held = undefined;
+          // the lease is another instance's now: it reads this window again from the published position
+          if (signal?.aborted && signal.reason === STOP_REASONS.leaseLost) return;
           await this.deliver(conn!, h.unit, 'backfill', fetchId, h.results, h.correlationIds, moreWindowsFollow);
           await this.deps.store.update(connectionId, { [`resources.${rk}.backfillFrom`]: h.unit.window!.from });
         };
         while (!res.backfillDone) {
+          if (signal?.aborted) {
+            await release(false); // the window in hand goes out, unmarked: nothing more is read here
+            await stopped();
+            return;
+          }
           const next = nextBackfillWindow(today, from, this.deps.settings.backfillWindowMonths, earliest);
           if (!next) {
             await release(false);
@@ -771,6 +862,7 @@ export class Fetcher {
       }
       for (const kind of res.isCard ? CARD_KINDS : ACCOUNT_KINDS) {
         if (!allowed(conn, kind, res.isCard)) continue;
+        if (await stopped()) return;
         const out = await this.runUnit(conn, { kind, accountId: res.id, isCard: res.isCard }, ctx());
         if (!out.ok && out.next.kind === 'stop_connection') return;
       }

@@ -9,6 +9,12 @@
  * 2. polls the async tasks whose webhook is late, and takes over tasks whose claimant died.
  * Ticks never overlap; `stop()` waits for the running one.
  *
+ * A running post-consent fetch is told to end early (at its next call boundary, Fetcher.runBackfill) when this
+ * instance stops, and hands the connection over, due again at once; and when its lease renewal finds the lease
+ * another instance's, and then writes nothing more. A shutdown therefore does not wait for a whole backfill (which
+ * outlasts SHUTDOWN_TIMEOUT_MS against a slow bank), and a rolling deploy delays a user's history by one tick of
+ * another instance, not by the lease. A refresh is short and runs to its end.
+ *
  * Traces: a tick belongs to no request, so it runs in the root context whatever was active when its timer was set (a
  * `kick` comes from the consumer span of a consent). A post-consent fetch continues its consent's trace (the
  * `consentTrace` recorded with `connection.authorized`), whichever tick or instance runs it; every other run starts
@@ -20,7 +26,7 @@ import type { Leases } from '@ais/platform-mongo';
 import { contextOfTraceparent } from '@ais/platform-telemetry';
 import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { FetchConnectionDoc, FetchStateStore } from '../data/fetch-state.store';
-import type { Fetcher } from './fetcher';
+import { STOP_REASONS, type Fetcher } from './fetcher';
 
 export interface SchedulerOptions {
   store: FetchStateStore;
@@ -49,6 +55,8 @@ export class Scheduler {
   private running: Promise<void> | undefined;
   private stopped = false;
   private kicked = false;
+  /** Aborted by `stop()`: the running post-consent fetches hand their connections over. */
+  private stopping = new AbortController();
   /** New consents arrived during the running tick: its queue is re-read for deadlines before the next start. */
   private urgentArrived = false;
 
@@ -56,6 +64,7 @@ export class Scheduler {
 
   start(): void {
     this.stopped = false;
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
     this.schedule(0);
   }
 
@@ -72,6 +81,7 @@ export class Scheduler {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort(STOP_REASONS.stopping);
     if (this.timer) clearTimeout(this.timer);
     await this.running;
   }
@@ -145,14 +155,23 @@ export class Scheduler {
   private async runLeased(conn: FetchConnectionDoc): Promise<boolean> {
     const key = `fetch:${conn._id}`;
     if (!(await this.o.leases.acquire(key, this.o.instance, this.o.leaseMs))) return false;
+    const lost = new AbortController();
     const renew = setInterval(() => {
-      this.o.leases.renew(key, this.o.instance, this.o.leaseMs).catch((error: unknown) => this.o.logger.warn({ err: error, connectionId: conn._id }, 'lease renewal failed'));
+      this.o.leases
+        .renew(key, this.o.instance, this.o.leaseMs)
+        .then((held) => {
+          if (held || lost.signal.aborted) return;
+          this.o.logger.warn({ connectionId: conn._id }, 'lease lost: another instance holds the connection now');
+          lost.abort(STOP_REASONS.leaseLost);
+        })
+        .catch((error: unknown) => this.o.logger.warn({ err: error, connectionId: conn._id }, 'lease renewal failed'));
     }, Math.max(1_000, Math.floor(this.o.leaseMs / 3)));
     try {
       // Re-read under the lease: another instance may have just run it.
       const fresh = await this.o.store.get(conn._id);
       if (!fresh || fresh.status !== 'active' || fresh.nextDueAt.getTime() > this.o.clock.now().getTime()) return false;
-      if (fresh.backfill === 'pending' || fresh.backfill === 'running') await context.with(contextOfTraceparent(fresh.consentTrace), () => this.o.fetcher.runBackfill(conn._id));
+      const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
+      if (fresh.backfill === 'pending' || fresh.backfill === 'running') await context.with(contextOfTraceparent(fresh.consentTrace), () => this.o.fetcher.runBackfill(conn._id, signal));
       else await this.o.fetcher.runScheduled(conn._id);
       if (fresh.runFailures) await this.o.store.update(conn._id, {}, ['runFailures']);
       return true;
