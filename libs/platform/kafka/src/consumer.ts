@@ -135,7 +135,8 @@ export class EventConsumer {
       ...this.session,
       maxWaitTimeInMs: settings.maxWaitTimeMs ?? 1_000,
       allowAutoTopicCreation: false,
-      retry: { retries: 10 },
+      // the client's retry (KAFKA_RETRY: at most 2 s apart) for about a minute before the consumer crashes and restarts
+      retry: { retries: 30 },
     });
     const { GROUP_JOIN, CRASH, STOP } = this.consumer.events;
     this.consumer.on(GROUP_JOIN, () => {
