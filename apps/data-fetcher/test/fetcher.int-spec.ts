@@ -6,6 +6,7 @@
  * The engine's clock is the test's (the budget, breaker and scheduling see it); the simulator keeps real time.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError, fromGrpcStatus } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
@@ -133,9 +134,9 @@ describe('Fetcher against the simulator and the real store', () => {
       settings: settings(over),
       instance: `it-${randomUUID().slice(0, 8)}`,
       ...(metrics ? { metrics } : {}),
-      sleep: async (ms) => {
+      sleep: async (ms, signal) => {
         sleeps.push(ms);
-        await new Promise((r) => setTimeout(r, ms));
+        await delay(ms, undefined, { signal }).catch(() => undefined);
       },
     });
     return { fetcher, breakers };

@@ -16,6 +16,7 @@
  * order on one partition.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { bindings, EVENT_TYPES, RAW_EVENT_SCHEMA_VERSION, splitRawItems } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
@@ -219,7 +220,7 @@ export interface FetcherDeps {
   logger: Logger;
   settings: FetcherSettings;
   instance: string;
-  /** The pause before an inline retry (a signal that aborts ends it early). */
+  /** The pause before an inline retry; it must end early, without throwing, when `signal` aborts. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Budget decisions, fetch lag and the funnel's first data (absent: not recorded). */
   metrics?: FetchMetrics;
@@ -296,19 +297,6 @@ const errorCodeOf = (error: unknown): { code: string; httpStatus: number; descri
 /** A backfill window refused with one of these is split (see runBackfill), else the history ends there. */
 const SPLIT_ON = new Set(['sca_exceeded', 'invalid_date_range']);
 
-/** The default pause: a timer that an aborted signal clears. */
-function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 /**
  * A unit the run's signal ended before it was done (see {@link StopReason}). `interrupted` is no retry policy's
  * action, so no dead letter is written for it (settleFailure); `notBefore` keeps a pause the bank asked for.
@@ -324,27 +312,15 @@ export class Fetcher {
   readonly intervalMs: number;
 
   constructor(private readonly deps: FetcherDeps) {
-    this.sleep = deps.sleep ?? sleepUnlessAborted;
+    this.sleep = deps.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }).catch(() => undefined));
     this.intervalMs = refreshIntervalMs(deps.budget.windowMs, deps.settings.refreshesPerWindow);
   }
 
   /** Waits `ms` before an inline retry; true when the run's signal ended the wait (or had already). */
   private async pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-    if (!signal) {
-      await this.sleep(ms);
-      return false;
-    }
-    if (signal.aborted) return true;
-    let onAbort: () => void = () => undefined;
-    const aborted = new Promise<true>((resolve) => {
-      onAbort = () => resolve(true);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      return await Promise.race([this.sleep(ms, signal).then(() => signal.aborted), aborted]);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
+    if (signal?.aborted) return true;
+    await this.sleep(ms, signal);
+    return signal?.aborted ?? false;
   }
 
   private now(): Date {

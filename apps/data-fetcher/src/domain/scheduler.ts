@@ -170,9 +170,10 @@ export class Scheduler {
       // Re-read under the lease: another instance may have just run it.
       const fresh = await this.o.store.get(conn._id);
       if (!fresh || fresh.status !== 'active' || fresh.nextDueAt.getTime() > this.o.clock.now().getTime()) return false;
-      const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
-      if (fresh.backfill === 'pending' || fresh.backfill === 'running') await context.with(contextOfTraceparent(fresh.consentTrace), () => this.o.fetcher.runBackfill(conn._id, signal));
-      else await this.o.fetcher.runScheduled(conn._id);
+      if (fresh.backfill === 'pending' || fresh.backfill === 'running') {
+        const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
+        await context.with(contextOfTraceparent(fresh.consentTrace), () => this.o.fetcher.runBackfill(conn._id, signal));
+      } else await this.o.fetcher.runScheduled(conn._id);
       if (fresh.runFailures) await this.o.store.update(conn._id, {}, ['runFailures']);
       return true;
     } catch (error) {
