@@ -41,10 +41,13 @@ describe('shutdown of an orphaned service', () => {
     expect(Date.now() - t0).toBeLessThan(SHUTDOWN_TIMEOUT_MS + 3_000);
   });
 
-  it('data-fetcher exits on SIGTERM within the hard timeout while a fetch waits for a token-vault it cannot reach, and hands the fetch over', async () => {
-    // a backfill due at once: its first call asks token-vault (nothing listens at TOKEN_VAULT_ADDR) and waits for it
-    // (wait-for-ready, up to GRPC_DEADLINE_MS, longer than the shutdown timeout); the shutdown must end that wait, and
-    // leave the connection due at once for another instance (not a minute later, nor held under its lease)
+  /**
+   * data-fetcher with one connection due at once (`fields` make it a post-consent fetch or a refresh), stopped while
+   * its first call waits for token-vault: nothing listens at TOKEN_VAULT_ADDR, and the ask waits for it
+   * (wait-for-ready, up to GRPC_DEADLINE_MS, longer than the shutdown timeout). The shutdown must end that wait and
+   * hand the run over (each case checks how), within the timeout, with no `fetch:<id>` lease left.
+   */
+  async function stoppedDuringTokenWait(fields: Record<string, unknown>): Promise<{ doc: Record<string, unknown> & { nextDueAt: Date }; t0: number }> {
     const db = `sd_df_${uniqueSuffix()}`;
     const client = await MongoClient.connect(infra['MONGODB_URI']!);
     try {
@@ -68,6 +71,7 @@ describe('shutdown of an orphaned service', () => {
         refreshes: 0,
         createdAt: now,
         updatedAt: now,
+        ...fields,
       });
       const proc = await startService('data-fetcher', { ...env, MONGODB_DB: db, GRPC_DEADLINE_MS: '60000', SCHEDULER_TICK_MS: '200' });
       started.push(proc);
@@ -75,7 +79,7 @@ describe('shutdown of an orphaned service', () => {
       const leases = client.db(db).collection<{ _id: string }>('leases');
       const until = Date.now() + 30_000;
       while (!(await leases.findOne({ _id: `fetch:${connectionId}` }))) {
-        if (Date.now() > until) throw new Error('the backfill did not start within 30 s');
+        if (Date.now() > until) throw new Error('the run did not start within 30 s');
         await new Promise((r) => setTimeout(r, 100));
       }
       await new Promise((r) => setTimeout(r, 500)); // into the token call's wait
@@ -84,14 +88,29 @@ describe('shutdown of an orphaned service', () => {
       const code = await waitExit(proc, SHUTDOWN_TIMEOUT_MS + 3_000);
       expect(code).toBe(0);
       expect(Date.now() - t0).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
-      const doc = await client.db(db).collection<{ _id: string; nextDueAt: Date; backfill: string; backfillNote?: string }>('fetch_connections').findOne({ _id: connectionId });
-      expect(doc).toMatchObject({ backfill: 'running', backfillNote: 'handed over: instance_stopping' });
+      const doc = await client.db(db).collection<{ _id: string; nextDueAt: Date }>('fetch_connections').findOne({ _id: connectionId });
+      expect(await leases.countDocuments({ _id: `fetch:${connectionId}` })).toBe(0);
+      // due again at once, for whichever instance runs next (not a minute later, nor held under its lease)
       expect(doc!.nextDueAt.getTime()).toBeGreaterThanOrEqual(t0 - 1_000);
       expect(doc!.nextDueAt.getTime()).toBeLessThanOrEqual(Date.now());
-      expect(await leases.countDocuments({ _id: `fetch:${connectionId}` })).toBe(0);
+      return { doc: doc!, t0 };
     } finally {
       await client.db(db).dropDatabase().catch(() => undefined);
       await client.close();
     }
+  }
+
+  it('data-fetcher exits on SIGTERM within the hard timeout while a post-consent fetch waits for a token-vault it cannot reach, and hands the fetch over', async () => {
+    const { doc } = await stoppedDuringTokenWait({});
+    expect(doc).toMatchObject({ backfill: 'running', backfillNote: 'handed over: instance_stopping' });
+  });
+
+  it('data-fetcher exits on SIGTERM within the hard timeout while a background refresh waits for a token-vault it cannot reach, and leaves the whole refresh to the next run', async () => {
+    const plannedAt = new Date(Date.now() - 1_000);
+    const resources = { 'a_YWNjLXNk': { id: 'acc-sd', isCard: false, gone: false, lastSuccess: {} } };
+    const { doc } = await stoppedDuringTokenWait({ backfill: 'done', plannedAt, nextDueAt: plannedAt, resources });
+    // its first unit (the accounts list) did not get a token: every unit is left, the refresh counted once, not ended
+    expect(doc).toMatchObject({ refreshLeft: ['accounts', 'transactions|a_YWNjLXNk', 'balance|a_YWNjLXNk', 'pending_transactions|a_YWNjLXNk'], refreshes: 1, plannedAt });
+    expect(doc['refreshEnds']).toBeUndefined();
   });
 });

@@ -41,7 +41,7 @@ export const schema = commonSchema
     FETCH_LEASE_MS: env.ms
       .default(30_000)
       .describe(
-        "Real-time lease on a connection while it is fetched, renewed every third of it: how long a crashed instance's connections wait before another instance takes them over (a stopping instance hands its post-consent fetches over at once).",
+        "Real-time lease on a connection while it is fetched, renewed every third of it: how long a crashed instance's connections wait before another instance takes them over (a stopping instance hands its post-consent fetches and background refreshes over at once).",
       ),
     USER_REFRESH_LEASE_MS: env.ms.default(60_000).describe('Lease on a connection while a user-requested refresh runs.'),
     TASK_POLL_AFTER_MS: env.ms.default(5 * 60_000).describe('Clock time after which a task without webhook is polled.'),

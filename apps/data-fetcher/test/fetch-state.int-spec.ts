@@ -196,7 +196,7 @@ describe('data-fetcher state: hot queries use their indexes', () => {
     await store.connections.deleteOne({ _id: id });
   });
 
-  it('a running post-consent fetch is told to stop when its lease renewal finds the lease another instance\'s, and when the scheduler stops', async () => {
+  it('a running post-consent fetch is told to stop when its lease renewal finds the lease another instance\'s, and when the scheduler stops; a refresh when the scheduler stops', async () => {
     const id = `conn-lease-${randomBytes(3).toString('hex')}`;
     const key = `fetch:${id}`;
     const t = new Date(now.getTime() + 2 * 86_400_000);
@@ -205,19 +205,16 @@ describe('data-fetcher state: hot queries use their indexes', () => {
       authorizedAt: t, backfill: 'pending', scaDeadline: new Date(t.getTime() + 300_000), unsupported: [], resources: {}, lastSuccess: {},
       nextDueAt: t, refreshes: 0, createdAt: now, updatedAt: now,
     });
-    // a backfill that runs until its signal says stop, and records why
+    // a run that goes on until its signal says stop, and records why
     const reasons: unknown[] = [];
     let started: () => void = () => undefined;
-    const fetcher = {
-      runBackfill: async (cid: string, signal: AbortSignal) => {
-        if (cid !== id) return;
-        started();
-        await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
-        reasons.push(signal.reason);
-      },
-      runScheduled: async () => undefined,
-      completeTask: async () => 'skipped',
-    } as unknown as Fetcher;
+    const untilStopped = async (cid: string, signal: AbortSignal) => {
+      if (cid !== id) return;
+      started();
+      await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+      reasons.push(signal.reason);
+    };
+    const fetcher = { runBackfill: untilStopped, runScheduled: untilStopped, completeTask: async () => 'skipped' } as unknown as Fetcher;
     const running = () => new Promise<void>((r) => (started = r));
     try {
       // renewed every second (a third of 3 s): another instance took the lease over (this one's renewals failed for
@@ -242,6 +239,16 @@ describe('data-fetcher state: hot queries use their indexes', () => {
       await b.stop();
       expect(reasons).toEqual([STOP_REASONS.leaseLost, STOP_REASONS.stopping]);
       expect(await conn.collection<{ _id: string }>('leases').countDocuments({ _id: key })).toBe(0);
+
+      // a background refresh (the post-consent fetch done) is told too when its instance stops (due before the other
+      // specs' connections: the scheduler takes the oldest first, one a tick here)
+      await store.connections.updateOne({ _id: id }, { $set: { backfill: 'done', nextDueAt: new Date(0) }, $unset: { scaDeadline: '' } });
+      const c = new Scheduler({ store, fetcher, leases, instance: 'it-lease-c', clock: { now: () => t }, logger, tickMs: 60_000, batch: 1, leaseMs: 60_000, concurrency: 1 });
+      run = running();
+      c.start();
+      await run;
+      await c.stop();
+      expect(reasons).toEqual([STOP_REASONS.leaseLost, STOP_REASONS.stopping, STOP_REASONS.stopping]);
     } finally {
       await store.connections.deleteOne({ _id: id });
     }

@@ -18,7 +18,7 @@ import { FetchStateStore, type FetchConnectionDoc } from '../src/data/fetch-stat
 import { accountKey, CallBudget, REGULATORY_WINDOW_MS, UNATTENDED_CALLS_PER_WINDOW } from '../src/domain/call-budget';
 import { CircuitBreakers, errorPolicyTable, ErrorPolicy, type CircuitTransition, type FetchErrorAction } from '../src/domain/error-policy';
 import { FetchMetrics } from '../src/domain/fetch-metrics';
-import { Fetcher, STOP_REASONS, type FetcherSettings, type Unit } from '../src/domain/fetcher';
+import { Fetcher, STOP_REASONS, unitKey, type FetcherSettings, type Unit } from '../src/domain/fetcher';
 import { addDays, addMonths, backfillWindows, dayOf, refreshIntervalMs, windowDays } from '../src/domain/plan';
 import { fetcherHandlers } from '../src/grpc/fetcher.service';
 import { authorizeMockUser } from './support/mock-user';
@@ -512,6 +512,58 @@ describe('Fetcher against the simulator and the real store', () => {
     expect(Object.values(doc.resources).map((r) => r.backfillFrom)).toEqual([dayOf(first.window!.from!)]);
     expect(doc.nextDueAt.getTime()).toBe(before.nextDueAt.getTime());
     expect(doc.backfillNote).toBeUndefined();
+    expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
+  });
+
+  it("a refresh told its instance is stopping during a Retry-After pause: it ends at once, and the next run asks only the units left, as the same refresh", async () => {
+    const { fetcher } = makeFetcher({ asyncRefresh: false });
+    const c = await connect('john', 'doe', { psuIp: PSU_IP });
+    await fetcher.runBackfill(c.id); // with the user present: outside the budget
+    const planned = await conn(c.id);
+    const units = fetcher.refreshUnits(planned, dayOf(clock.now())).map(unitKey);
+    expect(units.length).toBeGreaterThan(6);
+    const journalBefore = (await journalOf(c.id)).length;
+    // the first account's balance, a few units into the refresh
+    await fault({ endpoint: 'account.balance', provider: PROVIDER, error: 'provider_too_many_requests', status: 429, retryAfterSeconds: 4, count: 1 });
+    const stop = new AbortController();
+    const pausesBefore = sleeps.length;
+    const run = fetcher.runScheduled(c.id, stop.signal);
+    const until = Date.now() + 10_000;
+    while (!sleeps.slice(pausesBefore).includes(4_000) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const stoppedAt = Date.now();
+    stop.abort(STOP_REASONS.stopping);
+    await run;
+    // the 4 s pause ended at the stop (the policy's cap for inline pauses is 5 s here)
+    expect(Date.now() - stoppedAt).toBeLessThan(1_500);
+    const first = (await journalOf(c.id)).slice(journalBefore);
+    expect(first.at(-1)).toMatchObject({ errorCode: 'provider_too_many_requests', endpoint: expect.stringContaining('/balance') });
+    expect(first.slice(0, -1).every((j) => j.errorCode === '')).toBe(true);
+    const handed = await conn(c.id);
+    // the refused unit and every one after it, due when the bank's pause ends; the refresh counted once, not ended
+    expect(handed.refreshLeft).toEqual(units.slice(first.length - 1));
+    expect(handed.nextDueAt).toEqual(new Date(clock.now().getTime() + 4_000));
+    expect(handed.refreshes).toBe(1);
+    expect(handed.refreshEnds).toBeUndefined();
+    expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
+
+    // another instance, once the pause is over
+    advance(4_000);
+    const { fetcher: other } = makeFetcher({ asyncRefresh: false });
+    await other.runScheduled(c.id);
+    const second = (await journalOf(c.id)).slice(journalBefore + first.length);
+    expect(second.map((j) => j.errorCode)).toEqual(handed.refreshLeft!.map(() => ''));
+    // between the two runs every unit was read once: no unit spent its budget twice
+    const read = [...first, ...second].filter((j) => j.errorCode === '').map((j) => `${j.endpoint}|${j.accountId}`);
+    expect(read).toHaveLength(units.length);
+    expect(new Set(read).size).toBe(units.length);
+    const refused = `${c.credentialsId}|${first.at(-1)!.accountId}|account.balance`;
+    for (const [key, n] of Object.entries((await counters()).unattended_budget).filter(([k]) => k.startsWith(`${c.credentialsId}|`) && k !== refused)) expect([key, n]).toEqual([key, 1]);
+    for (const j of [...first, ...second]) expect(j.dueAt).toEqual(planned.plannedAt);
+    const done = await conn(c.id);
+    expect(done.refreshLeft).toBeUndefined();
+    expect(done.refreshes).toBe(1);
+    expect(done.refreshEnds).toHaveLength(1);
+    expect(done.nextDueAt.getTime()).toBeGreaterThan(clock.now().getTime() + MIN);
     expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
   });
 

@@ -115,6 +115,11 @@ export interface FetchConnectionDoc {
    * the next one is planned from them (nextRefreshTime).
    */
   refreshEnds?: Date[];
+  /**
+   * The units (`unitKey`) a background refresh stopped before finishing, when its instance shut down: the next run
+   * asks only these, as the same refresh (Fetcher.runScheduled). Unset by the run that finishes them.
+   */
+  refreshLeft?: string[];
   /** Background refreshes started (one per due run). */
   refreshes: number;
   lastUserRefresh?: { fetchId: string; startedAt: Date; finishedAt: Date; items: RefreshedItemDoc[] };

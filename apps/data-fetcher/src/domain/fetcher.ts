@@ -158,6 +158,11 @@ export function endpointOf(unit: Unit): string {
   return `GET /data/v1${ENDPOINT_TEMPLATE[dataRequestOf(unit).resource] ?? ''}`;
 }
 
+/** A refresh unit's name in `refreshLeft`: its kind and account or card (a transactions window is planned anew). */
+export function unitKey(unit: Pick<Unit, 'kind' | 'accountId' | 'isCard'>): string {
+  return unit.accountId ? `${unit.kind}|${resourceKey(unit.accountId, unit.isCard)}` : unit.kind;
+}
+
 /** Whether the connection may be asked for `kind`: scope granted and not known to be unsupported. */
 export function allowed(conn: Pick<FetchConnectionDoc, 'scopes' | 'unsupported'>, kind: Kind, isCard = false): boolean {
   if (conn.unsupported.includes(kind)) return false;
@@ -867,33 +872,46 @@ export class Fetcher {
     return units;
   }
 
-  /** A background refresh: every unit as an ASYNC task (or SYNC when async is off), each inside the budget. */
-  runScheduled(connectionId: string): Promise<void> {
-    return inSpan('data-fetcher', 'fetch.scheduled', { 'ais.connection_id': connectionId }, () => this.runScheduledInner(connectionId));
+  /**
+   * A background refresh: every unit as an ASYNC task (or SYNC when async is off), each inside the budget.
+   *
+   * `signal` (the scheduler's, aborted when this instance stops) ends it at its next unit, or at once during a pause
+   * before a retry. The units it has not finished are recorded (`refreshLeft`) and the connection is due again at
+   * once, or when a pause the bank asked for ends: the next run, on whichever instance, asks only those, as the same
+   * refresh. So a shutdown does not wait out a Retry-After of up to a minute (past SHUTDOWN_TIMEOUT_MS, a hard exit
+   * would leave the rest of the refresh to the next one, hours later), and no unit already read spends its budget twice.
+   */
+  runScheduled(connectionId: string, signal?: AbortSignal): Promise<void> {
+    return inSpan('data-fetcher', 'fetch.scheduled', { 'ais.connection_id': connectionId }, () => this.runScheduledInner(connectionId, signal));
   }
 
-  private async runScheduledInner(connectionId: string): Promise<void> {
+  private async runScheduledInner(connectionId: string, signal: AbortSignal | undefined): Promise<void> {
     const conn = await this.deps.store.get(connectionId);
     if (!conn || conn.status !== 'active') return;
     const now = this.now();
     const fetchId = randomUUID();
     // the plan, not the pause of a run that threw (which moved only nextDueAt): the delay counts from it
     const dueAt = conn.plannedAt ?? conn.nextDueAt;
-    this.deps.metrics?.refreshDelay(conn.providerId, (now.getTime() - dueAt.getTime()) / 1000);
+    // the rest of a refresh a stopping instance handed over: the same refresh (counted and measured once)
+    const left = conn.refreshLeft ? new Set(conn.refreshLeft) : undefined;
+    if (!left) this.deps.metrics?.refreshDelay(conn.providerId, (now.getTime() - dueAt.getTime()) / 1000);
     // provisional; the run's end sets the real one (the lease already keeps other instances out)
     await this.deps.store.update(connectionId, {
       lastRefreshAt: now,
       nextDueAt: new Date(now.getTime() + this.intervalMs),
-      refreshes: (conn.refreshes ?? 0) + 1,
+      ...(left ? {} : { refreshes: (conn.refreshes ?? 0) + 1 }),
       ...(this.deps.settings.asyncRefresh ? { startingTasksUntil: new Date(now.getTime() + this.deps.settings.taskClaimMs) } : {}),
     });
     let waitUntil: Date | undefined;
     const async = this.deps.settings.asyncRefresh;
     const grants: { last?: Date } = {};
-    for (const unit of this.refreshUnits(conn, dayOf(now))) {
-      const ctx: RunContext = { mode: 'scheduled', fetchId, async, allowNarrow: true, dueAt, grants };
+    const units = this.refreshUnits(conn, dayOf(now)).filter((u) => !left || left.has(unitKey(u)));
+    for (const [i, unit] of units.entries()) {
+      if (signal?.aborted) return this.handRefreshOver(connectionId, fetchId, units.slice(i), this.now());
+      const ctx: RunContext = { mode: 'scheduled', fetchId, async, allowNarrow: true, dueAt, grants, signal };
       if (!async) {
         const out = await this.runUnit(conn, unit, ctx);
+        if (!out.ok && out.action === 'interrupted' && out.next.kind === 'reschedule') return this.handRefreshOver(connectionId, fetchId, units.slice(i), out.next.notBefore);
         if (!out.ok && out.next.kind === 'stop_connection') return;
         continue;
       }
@@ -903,6 +921,7 @@ export class Fetcher {
         continue;
       }
       if (!outcome.ok) {
+        if (outcome.action === 'interrupted' && outcome.next.kind === 'reschedule') return this.handRefreshOver(connectionId, fetchId, units.slice(i), outcome.next.notBefore);
         await this.settleFailure(conn, unit, 'scheduled', outcome);
         if (outcome.next.kind === 'stop_connection') return;
         if (outcome.next.kind === 'reschedule' && outcome.code === 'budget_spent' && (!waitUntil || outcome.next.notBefore > waitUntil)) {
@@ -916,7 +935,13 @@ export class Fetcher {
     const end = grants.last ?? this.now();
     const ends = [...(conn.refreshEnds ?? []), end].slice(-UNATTENDED_CALLS_PER_WINDOW);
     const nextDueAt = new Date(Math.max(nextRefreshTime(ends, this.deps.budget.windowMs, this.intervalMs), waitUntil?.getTime() ?? 0));
-    await this.deps.store.update(connectionId, { nextDueAt, plannedAt: nextDueAt, refreshEnds: ends }, ['startingTasksUntil']);
+    await this.deps.store.update(connectionId, { nextDueAt, plannedAt: nextDueAt, refreshEnds: ends }, ['startingTasksUntil', 'refreshLeft']);
+  }
+
+  /** A refresh stopped with `units` not finished: they are what the next run asks, from `notBefore` (runScheduled). */
+  private async handRefreshOver(connectionId: string, fetchId: string, units: Unit[], notBefore: Date): Promise<void> {
+    await this.deps.store.update(connectionId, { nextDueAt: notBefore, refreshLeft: units.map(unitKey) }, ['startingTasksUntil']);
+    this.deps.logger.info({ connectionId, fetchId, left: units.length, nextDueAt: notBefore }, 'background refresh handed over: instance_stopping');
   }
 
   /** Reads a task's results (after its webhook, or when polling). Exactly one caller wins the claim. */

@@ -13,7 +13,9 @@
  * instance stops, and hands the connection over, due again at once; and when its lease renewal finds the lease
  * another instance's, and then writes nothing more. A shutdown therefore does not wait for a whole backfill (which
  * outlasts SHUTDOWN_TIMEOUT_MS against a slow bank), and a rolling deploy delays a user's history by one tick of
- * another instance, not by the lease. A refresh is short and runs to its end.
+ * another instance, not by the lease. A background refresh is told too when this instance stops (not when its lease
+ * is lost: it set its next due time in the future as it began, so no other instance runs it meanwhile): it ends at
+ * its next unit, or during a pause before a retry, and leaves the units it did not finish to the next run, due at once.
  *
  * Traces: a tick belongs to no request, so it runs in the root context whatever was active when its timer was set (a
  * `kick` comes from the consumer span of a consent). A post-consent fetch continues its consent's trace (the
@@ -173,7 +175,7 @@ export class Scheduler {
       if (fresh.backfill === 'pending' || fresh.backfill === 'running') {
         const signal = AbortSignal.any([this.stopping.signal, lost.signal]);
         await context.with(contextOfTraceparent(fresh.consentTrace), () => this.o.fetcher.runBackfill(conn._id, signal));
-      } else await this.o.fetcher.runScheduled(conn._id);
+      } else await this.o.fetcher.runScheduled(conn._id, this.stopping.signal);
       if (fresh.runFailures) await this.o.store.update(conn._id, {}, ['runFailures']);
       return true;
     } catch (error) {
