@@ -4,7 +4,7 @@
  * about 2,700 transactions) connects through the real flow and is backfilled through the whole pipeline, once
  * undisturbed and once per fault: by default SIGKILL and restart of data-fetcher and of reconciliation, 10%
  * TrueLayer faults and a Kafka broker restart (CHAOS_FAULTS=all adds the kills of enrichment, token-vault and
- * auth-gateway and the store restart; or a comma-separated list). Each run's store must equal
+ * auth-gateway, the graceful stops of all five and the store restart; or a comma-separated list). Each run's store must equal
  * the undisturbed run's (counts and the canonical checksum), its change feed must be complete and in order, the
  * unattended budget must hold and dead letters must be gone after a replay.
  *

@@ -52,7 +52,7 @@ import { stackEnv } from './stack-env';
 
 export const SERVICE_FAULTS = ['kill:data-fetcher', 'kill:enrichment', 'kill:reconciliation', 'kill:token-vault', 'kill:auth-gateway'] as const;
 /** A graceful stop (SIGTERM, as a rolling deploy sends) and a restart: the running backfill is handed over. */
-export const STOP_FAULTS = ['stop:data-fetcher'] as const;
+export const STOP_FAULTS = ['stop:data-fetcher', 'stop:enrichment', 'stop:reconciliation', 'stop:token-vault', 'stop:auth-gateway'] as const;
 export const FAULTS = [...SERVICE_FAULTS, ...STOP_FAULTS, 'truelayer-faults', 'restart:kafka', 'restart:store'] as const;
 export type FaultName = (typeof FAULTS)[number];
 
@@ -515,7 +515,7 @@ export async function runOnce(fault: FaultName | 'none', o: Required<Pick<ChaosO
     let faultError: unknown;
     const strike = async (): Promise<void> => {
       if (fault === 'none' || !baseline) return;
-      const pipelineFault = fault === 'kill:enrichment' || fault === 'kill:reconciliation';
+      const pipelineFault = ['kill:enrichment', 'kill:reconciliation', 'stop:enrichment', 'stop:reconciliation'].includes(fault);
       if (fault === 'truelayer-faults') {
         // The bank's faults (the Data API's account and card endpoints), not the auth server's: a code exchange is
         // single-use and never retried, by design. On from before the first connect, for the whole backfill.

@@ -7,7 +7,8 @@
  *
  * Users are simulator logins (`john1` … `john100` with `doe1` … `doe100`, `john`/`doe`, `heavy`/`heavy`, `small`/
  * `small`). Faults: kill:data-fetcher, kill:enrichment, kill:reconciliation, kill:token-vault, kill:auth-gateway,
- * stop:data-fetcher (SIGTERM and a restart, as a rolling deploy), truelayer-faults, restart:kafka, restart:store
+ * stop:data-fetcher, stop:enrichment, stop:reconciliation, stop:token-vault, stop:auth-gateway (SIGTERM and a
+ * restart, as a rolling deploy), truelayer-faults, restart:kafka, restart:store
  * (default all). It uses the stack of `--stack-dir` (default
  * $AIS_STACK_DIR, else .infra; started with `npm run stack:up` or infra/stack.sh up), starts a Kafka broker and
  * store of its own for the two restart faults (--restart-shared: restarts the stack's instead), writes the JSON
