@@ -14,7 +14,7 @@ import { connectMongo, type Connection } from '@ais/platform-mongo';
 import { startSandboxProcess, startTestMetrics, type SandboxProcess } from '@ais/testing';
 import { createTrueLayerClient, customEnvironment, SYNTHETIC_ERROR_CODES, type TrueLayerClient } from '@ais/truelayer-client';
 import { MongoCallBudgetStore } from '../src/data/call-budget.store';
-import { FetchStateStore, type FetchConnectionDoc } from '../src/data/fetch-state.store';
+import { FetchStateStore, type FetchConnectionDoc, type JournalDoc } from '../src/data/fetch-state.store';
 import { accountKey, CallBudget, REGULATORY_WINDOW_MS, UNATTENDED_CALLS_PER_WINDOW } from '../src/domain/call-budget';
 import { CircuitBreakers, errorPolicyTable, ErrorPolicy, type CircuitTransition, type FetchErrorAction } from '../src/domain/error-policy';
 import { FetchMetrics } from '../src/domain/fetch-metrics';
@@ -63,6 +63,8 @@ describe('Fetcher against the simulator and the real store', () => {
   const dead: { work: eventsV1.FetchRequested; code: string; reason: string }[] = [];
   const tokens = new Map<string, { access: string; refresh: string; forced: number }>();
   const sleeps: number[] = [];
+  /** Called at each token ask (a spec's hook). */
+  let onTokenAsk: (() => void) | undefined;
   /** What token-vault answers next, one failure per ask, before it serves tokens again (a test's outage). */
   const tokenOutage: Error[] = [];
 
@@ -108,6 +110,7 @@ describe('Fetcher against the simulator and the real store', () => {
       breakers,
       tokens: {
         async get(connectionId, force) {
+          onTokenAsk?.();
           const down = tokenOutage.shift();
           if (down) throw down;
           const t = tokens.get(connectionId);
@@ -515,48 +518,41 @@ describe('Fetcher against the simulator and the real store', () => {
     expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
   });
 
-  it("a refresh told its instance is stopping during a Retry-After pause: it ends at once, and the next run asks only the units left, as the same refresh", async () => {
-    const { fetcher } = makeFetcher({ asyncRefresh: false });
+  /** A connection backfilled with the user present (outside the budget), its refresh units, and where its journal stands. */
+  async function refreshable(over: Partial<FetcherSettings>) {
+    const { fetcher } = makeFetcher(over);
     const c = await connect('john', 'doe', { psuIp: PSU_IP });
-    await fetcher.runBackfill(c.id); // with the user present: outside the budget
+    await fetcher.runBackfill(c.id);
     const planned = await conn(c.id);
     const units = fetcher.refreshUnits(planned, dayOf(clock.now())).map(unitKey);
     expect(units.length).toBeGreaterThan(6);
-    const journalBefore = (await journalOf(c.id)).length;
-    // the first account's balance, a few units into the refresh
-    await fault({ endpoint: 'account.balance', provider: PROVIDER, error: 'provider_too_many_requests', status: 429, retryAfterSeconds: 4, count: 1 });
-    const stop = new AbortController();
-    const pausesBefore = sleeps.length;
-    const run = fetcher.runScheduled(c.id, stop.signal);
-    const until = Date.now() + 10_000;
-    while (!sleeps.slice(pausesBefore).includes(4_000) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    const stoppedAt = Date.now();
-    stop.abort(STOP_REASONS.stopping);
-    await run;
-    // the 4 s pause ended at the stop (the policy's cap for inline pauses is 5 s here)
-    expect(Date.now() - stoppedAt).toBeLessThan(1_500);
-    const first = (await journalOf(c.id)).slice(journalBefore);
-    expect(first.at(-1)).toMatchObject({ errorCode: 'provider_too_many_requests', endpoint: expect.stringContaining('/balance') });
-    expect(first.slice(0, -1).every((j) => j.errorCode === '')).toBe(true);
+    return { fetcher, c, planned, units, journalBefore: (await journalOf(c.id)).length };
+  }
+
+  /**
+   * After a refresh handed over with `first` journaled: the hand-over recorded, then another instance's run asks only
+   * the units left, and the two runs together asked every unit once, as one refresh (counted once, one end).
+   */
+  async function continuesAsTheSameRefresh(r: Awaited<ReturnType<typeof refreshable>>, first: JournalDoc[], dueIn: number, over: Partial<FetcherSettings>, refused?: string) {
+    const { c, planned, units, journalBefore } = r;
     const handed = await conn(c.id);
-    // the refused unit and every one after it, due when the bank's pause ends; the refresh counted once, not ended
-    expect(handed.refreshLeft).toEqual(units.slice(first.length - 1));
-    expect(handed.nextDueAt).toEqual(new Date(clock.now().getTime() + 4_000));
+    expect(handed.refreshLeft).toEqual(units.slice(first.filter((j) => j.errorCode === '').length));
+    expect(handed.nextDueAt).toEqual(new Date(clock.now().getTime() + dueIn));
     expect(handed.refreshes).toBe(1);
     expect(handed.refreshEnds).toBeUndefined();
+    expect(handed.startingTasksUntil).toBeUndefined(); // no webhook waits for a task this run would start
     expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
 
-    // another instance, once the pause is over
-    advance(4_000);
-    const { fetcher: other } = makeFetcher({ asyncRefresh: false });
+    // another instance, once any pause is over
+    advance(dueIn);
+    const { fetcher: other } = makeFetcher(over);
     await other.runScheduled(c.id);
     const second = (await journalOf(c.id)).slice(journalBefore + first.length);
     expect(second.map((j) => j.errorCode)).toEqual(handed.refreshLeft!.map(() => ''));
-    // between the two runs every unit was read once: no unit spent its budget twice
-    const read = [...first, ...second].filter((j) => j.errorCode === '').map((j) => `${j.endpoint}|${j.accountId}`);
-    expect(read).toHaveLength(units.length);
-    expect(new Set(read).size).toBe(units.length);
-    const refused = `${c.credentialsId}|${first.at(-1)!.accountId}|account.balance`;
+    // between the two runs every unit was asked once: no unit spent its budget twice
+    const asked = [...first, ...second].filter((j) => j.errorCode === '').map((j) => `${j.endpoint}|${j.accountId}`);
+    expect(asked).toHaveLength(units.length);
+    expect(new Set(asked).size).toBe(units.length);
     for (const [key, n] of Object.entries((await counters()).unattended_budget).filter(([k]) => k.startsWith(`${c.credentialsId}|`) && k !== refused)) expect([key, n]).toEqual([key, 1]);
     for (const j of [...first, ...second]) expect(j.dueAt).toEqual(planned.plannedAt);
     const done = await conn(c.id);
@@ -565,6 +561,49 @@ describe('Fetcher against the simulator and the real store', () => {
     expect(done.refreshEnds).toHaveLength(1);
     expect(done.nextDueAt.getTime()).toBeGreaterThan(clock.now().getTime() + MIN);
     expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
+  }
+
+  it('a refresh told its instance is stopping during a Retry-After pause: it ends at once, and the next run asks only the units left, as the same refresh', async () => {
+    const over = { asyncRefresh: false };
+    const r = await refreshable(over);
+    // the first account's balance, a few units into the refresh
+    await fault({ endpoint: 'account.balance', provider: PROVIDER, error: 'provider_too_many_requests', status: 429, retryAfterSeconds: 4, count: 1 });
+    const stop = new AbortController();
+    const pausesBefore = sleeps.length;
+    const run = r.fetcher.runScheduled(r.c.id, stop.signal);
+    const until = Date.now() + 10_000;
+    while (!sleeps.slice(pausesBefore).includes(4_000) && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
+    const stoppedAt = Date.now();
+    stop.abort(STOP_REASONS.stopping);
+    await run;
+    // the 4 s pause ended at the stop (the policy's cap for inline pauses is 5 s here)
+    expect(Date.now() - stoppedAt).toBeLessThan(1_500);
+    const first = (await journalOf(r.c.id)).slice(r.journalBefore);
+    expect(first.at(-1)).toMatchObject({ errorCode: 'provider_too_many_requests', endpoint: expect.stringContaining('/balance') });
+    expect(first.slice(0, -1).every((j) => j.errorCode === '')).toBe(true);
+    // the refused unit and every one after it are left, due when the bank's pause ends
+    await continuesAsTheSameRefresh(r, first, 4_000, over, `${r.c.credentialsId}|${first.at(-1)!.accountId}|account.balance`);
+  });
+
+  it('an ASYNC refresh told its instance is stopping between two task starts: the next run starts only the tasks not started, as the same refresh', async () => {
+    const over = { asyncRefresh: true, webhookUri: 'http://127.0.0.1:9/webhooks/truelayer' };
+    const r = await refreshable(over);
+    const stop = new AbortController();
+    let asks = 0;
+    // told while the fourth unit asks for its token: that unit's task still starts, and the run ends before the fifth
+    onTokenAsk = () => {
+      if (++asks === 4) stop.abort(STOP_REASONS.stopping);
+    };
+    try {
+      await r.fetcher.runScheduled(r.c.id, stop.signal);
+    } finally {
+      onTokenAsk = undefined;
+    }
+    const first = (await journalOf(r.c.id)).slice(r.journalBefore);
+    expect(first.map((j) => [j.httpStatus, j.errorCode])).toEqual([0, 1, 2, 3].map(() => [202, '']));
+    // the four tasks it started are recorded, to be completed by webhook or polling as any
+    expect((await store.tasks.find({ connectionId: r.c.id }).toArray()).map((t) => t._id).sort()).toEqual(first.map((j) => j.taskId).sort());
+    await continuesAsTheSameRefresh(r, first, 0, over);
   });
 
   it('past the SCA window: the newest window narrows to 90 days, the next (older) one ends the backfill as partial with a note, no dead letter', async () => {
