@@ -33,7 +33,7 @@
  * - the dead-letter topic: whatever was dead-lettered was replayed, and the replay dead-lettered nothing new.
  * Time to recover: from the strike until the store first equals the undisturbed run's (polled every 2 s).
  */
-import { bindings, TOPICS, topicName } from '@ais/contracts-events';
+import { ALL_TOPICS, bindings, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { scaledClockSpec } from '@ais/platform-config';
 import { connectMockUser, parseEnvFile, REPO_ROOT, type MockUserConnection } from '@ais/testing';
@@ -654,8 +654,16 @@ export async function runOnce(fault: FaultName | 'none', o: Required<Pick<ChaosO
     log(`${result.ok ? 'OK' : 'FAILED'}: settled in ${settledMs} ms, recovered in ${String(recoverMs)} ms${violations.length ? `; ${violations.join(' || ')}` : ''}`);
     return { result, canonical: canonicalNow };
   } finally {
-    await admin.disconnect().catch(() => undefined);
-    await s.stop();
+    try {
+      await s.stop();
+      // The run's topics go with it (no other run reads them). Left behind, every earlier run's topics are partitions
+      // the broker recovers after restart:kafka's SIGKILL before it serves again: in the `all` run after the four new
+      // graceful stops, 13 runs' worth, it was not back within infra/stack.sh's 120 s.
+      const topics = ALL_TOPICS.map((t) => topicName(t, s.prefix));
+      await admin.deleteTopics({ topics, timeout: 30_000 }).catch((e: unknown) => log(`could not delete the run's topics: ${String(e)}`));
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 }
 
