@@ -51,7 +51,7 @@ import { readApi, startFetchStack, waitFor, type FetchStack, type RestartableSer
 import { stackEnv } from './stack-env';
 
 export const SERVICE_FAULTS = ['kill:data-fetcher', 'kill:enrichment', 'kill:reconciliation', 'kill:token-vault', 'kill:auth-gateway'] as const;
-/** A graceful stop (SIGTERM, as a rolling deploy sends) and a restart: the running backfill is handed over. */
+/** A graceful stop (SIGTERM, as a rolling deploy sends) and a restart: data-fetcher hands its running backfill over, a consumer leaves its group. */
 export const STOP_FAULTS = ['stop:data-fetcher', 'stop:enrichment', 'stop:reconciliation', 'stop:token-vault', 'stop:auth-gateway'] as const;
 export const FAULTS = [...SERVICE_FAULTS, ...STOP_FAULTS, 'truelayer-faults', 'restart:kafka', 'restart:store'] as const;
 export type FaultName = (typeof FAULTS)[number];

@@ -450,6 +450,24 @@ describe('Fetcher against the simulator and the real store', () => {
     expect(read[read.length - 1]!.from).toBe(addDays(dayOf(clock.now()), -Math.round(24 * 30.44)));
   }
 
+  /**
+   * Starts `run` with a signal while the bank answers `endpoint` once with a 429 and `Retry-After: 4`, and tells it that
+   * its instance is stopping once its 4 s pause has begun: the pause ends at the stop, not when it was due (the
+   * policy's cap for inline pauses is 5 s here).
+   */
+  async function stoppedDuringRetryAfter(endpoint: string, run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    await fault({ endpoint, provider: PROVIDER, error: 'provider_too_many_requests', status: 429, retryAfterSeconds: 4, count: 1 });
+    const stop = new AbortController();
+    const pausesBefore = sleeps.length;
+    const running = run(stop.signal);
+    const until = Date.now() + 10_000;
+    while (!sleeps.slice(pausesBefore).includes(4_000) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const stoppedAt = Date.now();
+    stop.abort(STOP_REASONS.stopping);
+    await running;
+    expect(Date.now() - stoppedAt).toBeLessThan(1_500);
+  }
+
   /** Runs a backfill of 3-month windows whose signal is aborted with `reason` once its first window is published. */
   async function backfillStoppedAfterFirstWindow(reason: string) {
     const { fetcher } = makeFetcher({ backfillWindowMonths: 3 });
@@ -489,17 +507,7 @@ describe('Fetcher against the simulator and the real store', () => {
   it("a stop during a Retry-After pause ends the pause, no dead letter, and the connection is due when the bank's pause ends", async () => {
     const { fetcher } = makeFetcher({ backfillWindowMonths: 3 });
     const c = await connect('small', 'small', { psuIp: PSU_IP });
-    await fault({ endpoint: 'account.transactions', provider: PROVIDER, error: 'provider_too_many_requests', status: 429, retryAfterSeconds: 4, count: 1 });
-    const stop = new AbortController();
-    const pausesBefore = sleeps.length;
-    const run = fetcher.runBackfill(c.id, stop.signal);
-    const until = Date.now() + 10_000;
-    while (!sleeps.slice(pausesBefore).includes(4_000) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    const stoppedAt = Date.now();
-    stop.abort(STOP_REASONS.stopping);
-    await run;
-    // the 4 s pause ended at the stop, not when it was due (the policy's cap for inline pauses is 5 s here)
-    expect(Date.now() - stoppedAt).toBeLessThan(1_500);
+    await stoppedDuringRetryAfter('account.transactions', (signal) => fetcher.runBackfill(c.id, signal));
     const doc = await conn(c.id);
     expect(doc).toMatchObject({ backfill: 'running', backfillNote: 'handed over: instance_stopping', nextDueAt: new Date(clock.now().getTime() + 4_000) });
     expect(dead.filter((d) => d.work.connectionId === c.id)).toEqual([]);
@@ -567,17 +575,7 @@ describe('Fetcher against the simulator and the real store', () => {
     const over = { asyncRefresh: false };
     const r = await refreshable(over);
     // the first account's balance, a few units into the refresh
-    await fault({ endpoint: 'account.balance', provider: PROVIDER, error: 'provider_too_many_requests', status: 429, retryAfterSeconds: 4, count: 1 });
-    const stop = new AbortController();
-    const pausesBefore = sleeps.length;
-    const run = r.fetcher.runScheduled(r.c.id, stop.signal);
-    const until = Date.now() + 10_000;
-    while (!sleeps.slice(pausesBefore).includes(4_000) && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
-    const stoppedAt = Date.now();
-    stop.abort(STOP_REASONS.stopping);
-    await run;
-    // the 4 s pause ended at the stop (the policy's cap for inline pauses is 5 s here)
-    expect(Date.now() - stoppedAt).toBeLessThan(1_500);
+    await stoppedDuringRetryAfter('account.balance', (signal) => r.fetcher.runScheduled(r.c.id, signal));
     const first = (await journalOf(r.c.id)).slice(r.journalBefore);
     expect(first.at(-1)).toMatchObject({ errorCode: 'provider_too_many_requests', endpoint: expect.stringContaining('/balance') });
     expect(first.slice(0, -1).every((j) => j.errorCode === '')).toBe(true);
