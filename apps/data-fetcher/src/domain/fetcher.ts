@@ -310,6 +310,11 @@ function interrupted(code: string, notBefore: Date, correlationIds: string[], no
   return { ok: false, code, action: 'interrupted', next: { kind: 'reschedule', notBefore }, correlationId: '', correlationIds, ...(notSent ? { notSent } : {}) };
 }
 
+/** When a unit the run's signal ended may be asked again (the end of a pause the bank asked for, else now); undefined for any other outcome. */
+function interruptedUntil(outcome: UnitOutcome): Date | undefined {
+  return !outcome.ok && outcome.action === 'interrupted' && outcome.next.kind === 'reschedule' ? outcome.next.notBefore : undefined;
+}
+
 const TOKEN_STOP_CODES = new Set(['reauth_required', 'expired', 'revoked', 'no_tokens', 'no_refresh_token', 'connection_not_found']);
 
 export class Fetcher {
@@ -911,7 +916,8 @@ export class Fetcher {
       const ctx: RunContext = { mode: 'scheduled', fetchId, async, allowNarrow: true, dueAt, grants, signal };
       if (!async) {
         const out = await this.runUnit(conn, unit, ctx);
-        if (!out.ok && out.action === 'interrupted' && out.next.kind === 'reschedule') return this.handRefreshOver(connectionId, fetchId, units.slice(i), out.next.notBefore);
+        const until = interruptedUntil(out);
+        if (until) return this.handRefreshOver(connectionId, fetchId, units.slice(i), until);
         if (!out.ok && out.next.kind === 'stop_connection') return;
         continue;
       }
@@ -921,7 +927,8 @@ export class Fetcher {
         continue;
       }
       if (!outcome.ok) {
-        if (outcome.action === 'interrupted' && outcome.next.kind === 'reschedule') return this.handRefreshOver(connectionId, fetchId, units.slice(i), outcome.next.notBefore);
+        const until = interruptedUntil(outcome);
+        if (until) return this.handRefreshOver(connectionId, fetchId, units.slice(i), until);
         await this.settleFailure(conn, unit, 'scheduled', outcome);
         if (outcome.next.kind === 'stop_connection') return;
         if (outcome.next.kind === 'reschedule' && outcome.code === 'budget_spent' && (!waitUntil || outcome.next.notBefore > waitUntil)) {
