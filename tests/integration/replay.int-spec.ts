@@ -15,6 +15,7 @@
  * fresh pipeline (every message a redelivery): the store stays identical.
  */
 import { bindings } from '@ais/contracts-events';
+import { DEFAULT_MAX_REQUEST_BYTES, requestChunks } from '@ais/platform-kafka';
 import { connectMockUser, provisionTopics, reauthMockUser, startService, type MockUserConnection, type ServiceProcess } from '@ais/testing';
 import { Kafka, logLevel, type IHeaders, type Producer } from 'kafkajs';
 import mongoose from 'mongoose';
@@ -143,10 +144,9 @@ describe('raw replay end to end (invariant 6)', () => {
 
   /** Produces the messages onto `topic`, each on its original partition, in order. */
   const produce = async (topic: string, messages: RawMessage[]): Promise<void> => {
-    // a raw message carries up to 500 rows: a few per request stay under the broker's request size
-    for (let i = 0; i < messages.length; i += 5) {
-      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 5).map((m) => ({ partition: m.partition, key: m.key, value: m.value, headers: m.headers })) });
-    }
+    // requests under the broker's size limit, as the services send them (a raw message carries up to 320 KiB of rows)
+    const all = messages.map((m) => ({ partition: m.partition, key: m.key, value: m.value, headers: m.headers }));
+    for (const chunk of requestChunks(all, DEFAULT_MAX_REQUEST_BYTES)) await producer.send({ topic, acks: -1, messages: chunk });
   };
 
   const startFresh = async (): Promise<FreshPipeline> => {

@@ -52,7 +52,7 @@ export const TOPIC_DOCS: Record<TopicKey, TopicDoc> = {
     key: 'user id',
     producers: ['data-fetcher'],
     consumers: ['enrichment'],
-    summary: 'Raw TrueLayer data as fetched: transactions, pending transactions, balances, accounts, cards, standing orders, direct debits, identity (at most 500 items per message), and erasures.',
+    summary: 'Raw TrueLayer data as fetched: transactions, pending transactions, balances, accounts, cards, standing orders, direct debits, identity (at most 1,000 items and 320 KiB of them per message), and erasures.',
     dedupe: `${EVENT_ID_DEDUPE} A re-fetch of the same window is a new event with new ids; the store deduplicates transactions by content.`,
   },
   enriched: {

@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { bindings, EVENT_TYPES, RAW_EVENT_SCHEMA_VERSION, splitRawItems } from '@ais/contracts-events';
+import { bindings, EVENT_TYPES, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, splitRawItems } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
 import { AppError } from '@ais/platform-errors';
@@ -529,7 +529,7 @@ export class Fetcher {
   // Results → raw events and state
 
   /**
-   * Publishes one result as raw events (≤ 500 items each) and records the success. `moreWindowsFollow`: the next
+   * Publishes one result as raw events (≤ RAW_EVENT_MAX_ITEMS items and RAW_EVENT_MAX_BYTES each) and records the success. `moreWindowsFollow`: the next
    * backfill window of the same resource has been read already and is published next (see runBackfill).
    */
   async deliver(conn: FetchConnectionDoc, unit: Unit, mode: Mode, fetchId: string, results: unknown[], correlationIds: string[], moreWindowsFollow = false): Promise<number> {
@@ -558,8 +558,10 @@ export class Fetcher {
       fetchedAt,
       moreWindowsFollow,
     });
-    const many = <T>(items: T[], eventType: string, payload: (chunk: T[]) => eventsV1.RawDataEvent['payload']): eventsV1.RawDataEvent[] => {
-      const chunks = splitRawItems(items);
+    // split by count and by encoded bytes (RAW_EVENT_MAX_BYTES: a bank's long descriptions and meta make smaller
+    // messages, never one the broker refuses); an item's bytes in its list: its encoding plus the field's tag and length
+    const many = <T>(items: T[], codec: { encode(item: T): { finish(): Uint8Array } }, eventType: string, payload: (chunk: T[]) => eventsV1.RawDataEvent['payload']): eventsV1.RawDataEvent[] => {
+      const chunks = splitRawItems(items, RAW_EVENT_MAX_ITEMS, (item) => codec.encode(item).finish().length + 4);
       return chunks.map((chunk, i) => ({ ...base(eventType, i, chunks.length), payload: payload(chunk) }));
     };
     const r = results as never[];
@@ -567,19 +569,19 @@ export class Fetcher {
       case 'me':
         return [];
       case 'transactions':
-        return many(r.map(rawTransaction), EVENT_TYPES.rawTransactions, (c) => ({ $case: 'transactions', transactions: { transactions: c } }));
+        return many(r.map(rawTransaction), eventsV1.RawTransaction, EVENT_TYPES.rawTransactions, (c) => ({ $case: 'transactions', transactions: { transactions: c } }));
       case 'pending_transactions':
-        return many(r.map(rawTransaction), EVENT_TYPES.rawPendingTransactions, (c) => ({ $case: 'pendingTransactions', pendingTransactions: { transactions: c } }));
+        return many(r.map(rawTransaction), eventsV1.RawTransaction, EVENT_TYPES.rawPendingTransactions, (c) => ({ $case: 'pendingTransactions', pendingTransactions: { transactions: c } }));
       case 'accounts':
-        return many(r.map(rawAccount), EVENT_TYPES.rawAccounts, (c) => ({ $case: 'accounts', accounts: { accounts: c } }));
+        return many(r.map(rawAccount), eventsV1.RawAccount, EVENT_TYPES.rawAccounts, (c) => ({ $case: 'accounts', accounts: { accounts: c } }));
       case 'cards':
-        return many(r.map(rawCard), EVENT_TYPES.rawCards, (c) => ({ $case: 'cards', cards: { cards: c } }));
+        return many(r.map(rawCard), eventsV1.RawCard, EVENT_TYPES.rawCards, (c) => ({ $case: 'cards', cards: { cards: c } }));
       case 'standing_orders':
-        return many(r.map(rawStandingOrder), EVENT_TYPES.rawStandingOrders, (c) => ({ $case: 'standingOrders', standingOrders: { standingOrders: c } }));
+        return many(r.map(rawStandingOrder), eventsV1.RawStandingOrder, EVENT_TYPES.rawStandingOrders, (c) => ({ $case: 'standingOrders', standingOrders: { standingOrders: c } }));
       case 'direct_debits':
-        return many(r.map(rawDirectDebit), EVENT_TYPES.rawDirectDebits, (c) => ({ $case: 'directDebits', directDebits: { directDebits: c } }));
+        return many(r.map(rawDirectDebit), eventsV1.RawDirectDebit, EVENT_TYPES.rawDirectDebits, (c) => ({ $case: 'directDebits', directDebits: { directDebits: c } }));
       case 'identity':
-        return many(r.map(rawIdentity), EVENT_TYPES.rawIdentity, (c) => ({ $case: 'identity', identity: { identities: c } }));
+        return many(r.map(rawIdentity), eventsV1.RawIdentity, EVENT_TYPES.rawIdentity, (c) => ({ $case: 'identity', identity: { identities: c } }));
       case 'balance': {
         const balances = r.map(rawBalance);
         return balances.map((balance, i) => ({ ...base(EVENT_TYPES.rawBalance, i, balances.length), payload: { $case: 'balance', balance } }));

@@ -34,7 +34,7 @@
  * ## When it runs: `refreshesAfter`
  *
  * After every message that can change what `analyse` reads: the last message of a booked-transactions result (a
- * result is split into messages of at most 500 items, and the earlier parts' rows are analysed with the last)
+ * result is split into messages of at most 1,000 items, and the earlier parts' rows are analysed with the last)
  * unless the message says that the next backfill window of the same account follows (`moreWindowsFollow`:
  * data-fetcher marks a window only once it has read the next one, and publishes that next, so the rows are analysed
  * with the resource's last window), an accounts or cards list, the last message of a standing-order or direct-debit

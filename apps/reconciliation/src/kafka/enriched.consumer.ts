@@ -52,7 +52,7 @@ export interface UserBatchResult {
 
 /**
  * What a fetch result message carried: its payload kind, whether it is the last message of its result (a result is
- * split into messages of at most 500 items; see BatchPosition), and whether data-fetcher had read the next backfill
+ * split into messages of at most 1,000 items; see BatchPosition), and whether data-fetcher had read the next backfill
  * window of the same resource when it published it (RawDataEvent.more_windows_follow). Content, not Kafka batching:
  * a replay of the same events gives the same values.
  */
@@ -99,7 +99,7 @@ export interface EnrichedConsumerOptions {
   /**
    * A user whose unpublished changes held in memory (the store's feed memory, data/feed-memory.ts) reach this many
    * documents is published right after the message, not at the end of the Kafka batch: a batch of large messages
-   * (a heavy user's backfill, 500 rows each) would otherwise hold them all (default 2,000, about 5 MB).
+   * (a heavy user's backfill, up to 1,000 rows each) would otherwise hold them all (default 2,000, about 5 MB).
    */
   publishEarlyAt?: number;
 }

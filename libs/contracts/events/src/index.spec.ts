@@ -1,5 +1,5 @@
 import { eventsV1 } from '@ais/contracts-proto-ts';
-import { bindings, EVENT_TYPES, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, rawItemCount, splitRawItems, toDecimalString, TOPICS, topicName } from './index';
+import { bindings, EVENT_TYPES, RAW_EVENT_MAX_BYTES, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, rawItemCount, splitRawItems, toDecimalString, TOPICS, topicName } from './index';
 
 describe('event contracts', () => {
   it('keeps topic names unique, versioned and prefixable', () => {
@@ -216,22 +216,32 @@ describe('raw data events (ais.raw.v1)', () => {
     }
   });
 
-  it('splits a result into messages of at most 500 items, and an empty result into one empty message', () => {
-    const items = Array.from({ length: 1201 }, (_, i) => i);
+  it('splits a result into messages of at most RAW_EVENT_MAX_ITEMS items, and an empty result into one empty message', () => {
+    const items = Array.from({ length: 2 * RAW_EVENT_MAX_ITEMS + 201 }, (_, i) => i);
     const parts = splitRawItems(items);
-    expect(parts.map((p) => p.length)).toEqual([500, 500, 201]);
+    expect(parts.map((p) => p.length)).toEqual([RAW_EVENT_MAX_ITEMS, RAW_EVENT_MAX_ITEMS, 201]);
     expect(parts.flat()).toEqual(items);
-    expect(splitRawItems(items.slice(0, 500)).map((p) => p.length)).toEqual([500]);
+    expect(splitRawItems(items.slice(0, RAW_EVENT_MAX_ITEMS)).map((p) => p.length)).toEqual([RAW_EVENT_MAX_ITEMS]);
     expect(splitRawItems([])).toEqual([[]]);
     expect(() => splitRawItems(items, 0)).toThrow(RangeError);
   });
 
-  it('keeps a full 500-transaction message well under Kafka\'s default 1 MB limit', () => {
-    const part = splitRawItems(Array.from({ length: 1200 }, (_, i) => transaction(i)))[0]!;
+  it('with sizeOf, also splits by bytes: in order, each part at most maxBytes, an item larger than that alone', () => {
+    const sizes = [100, 200, 150, 600, 50, 50, 50, 400, 100, 1];
+    const parts = splitRawItems(sizes, 3, (n) => n, 500);
+    expect(parts).toEqual([[100, 200, 150], [600], [50, 50, 50], [400, 100], [1]]);
+    expect(parts.flat()).toEqual(sizes);
+    // the count still bounds parts of small items; an empty result is still one empty message
+    expect(splitRawItems([1, 1, 1, 1, 1], 2, (n) => n, 500).map((p) => p.length)).toEqual([2, 2, 1]);
+    expect(splitRawItems([], 2, (n: number) => n, 500)).toEqual([[]]);
+  });
+
+  it('keeps a full message of ordinary transactions under RAW_EVENT_MAX_BYTES, so the byte bound leaves it at RAW_EVENT_MAX_ITEMS', () => {
+    const sizeOf = (t: eventsV1.RawTransaction) => eventsV1.RawTransaction.encode(t).finish().length + 4;
+    const part = splitRawItems(Array.from({ length: 2400 }, (_, i) => transaction(i)), RAW_EVENT_MAX_ITEMS, sizeOf)[0]!;
     const event = envelope({ $case: 'transactions', transactions: { transactions: part } }, EVENT_TYPES.rawTransactions);
     expect(rawItemCount(event)).toBe(RAW_EVENT_MAX_ITEMS);
-    const size = eventsV1.RawDataEvent.encode(event).finish().length;
-    expect(size).toBeLessThan(1_000_000 / 3);
+    expect(eventsV1.RawDataEvent.encode(event).finish().length).toBeLessThan(RAW_EVENT_MAX_BYTES);
   });
 
   it('writes amounts as decimal strings without exponent or float noise', () => {

@@ -167,24 +167,55 @@ export const bindings = {
 
 /**
  * Most items one RawDataEvent carries (transactions, accounts, cards, standing orders, direct debits or
- * identities). 500 transactions encode to roughly 150 KB, well under Kafka's default 1 MB message limit, and a
- * consumer upserts one message in one bulk write.
+ * identities). Every message costs its consumers a fixed part besides its rows (reconciliation: the account lookup,
+ * the sequence reservation and commit, an analysis run), so a heavy user's 12-month window of about 1,500
+ * transactions goes as two messages, not four: docs/BENCHMARKS.md (consent) measured 500 against 1,000.
  */
-export const RAW_EVENT_MAX_ITEMS = 500;
+export const RAW_EVENT_MAX_ITEMS = 1000;
+
+/**
+ * Most encoded bytes of the items of one RawDataEvent (`splitRawItems`' `sizeOf`). The broker refuses a record over
+ * its `message.max.bytes` (1 MiB by default), and the enriched event made of a raw one is larger: enrichment adds a
+ * merchant name (at most the description again) and a few short fields per transaction. 1,000 of the simulator's
+ * transactions encode to 273 KB (415 KB enriched); a bank with long descriptions and meta gets fewer items per
+ * message instead of a refused one.
+ */
+export const RAW_EVENT_MAX_BYTES = 320 * 1024;
 
 /** The schema version raw events carry in their envelope. */
 export const RAW_EVENT_SCHEMA_VERSION = 1;
 
 /**
- * Splits one fetch result into the item lists of its messages, at most `max` each. Always at least one list: an
- * empty result is published as one message with no items, so that a consumer learns that everything it held for
- * the window (e.g. pending transactions) is gone.
+ * Splits one fetch result into the item lists of its messages, in order: at most `max` items each and, when
+ * `sizeOf` (an item's encoded bytes) is given, at most `maxBytes` of them (an item larger than that alone). Always at
+ * least one list: an empty result is published as one message with no items, so that a consumer learns that
+ * everything it held for the window (e.g. pending transactions) is gone.
  */
-export function splitRawItems<T>(items: readonly T[], max = RAW_EVENT_MAX_ITEMS): T[][] {
+export function splitRawItems<T>(items: readonly T[], max = RAW_EVENT_MAX_ITEMS, sizeOf?: (item: T) => number, maxBytes = RAW_EVENT_MAX_BYTES): T[][] {
   if (!Number.isInteger(max) || max < 1) throw new RangeError('max must be a positive integer');
   if (items.length === 0) return [[]];
+  return consecutiveRuns(items, sizeOf ?? (() => 0), maxBytes, max);
+}
+
+/**
+ * Consecutive runs of `items`, in order, each of at most `maxItems` items and at most `maxBytes` by `sizeOf` (an
+ * item larger than that alone in its run). No runs for no items.
+ */
+export function consecutiveRuns<T>(items: readonly T[], sizeOf: (item: T) => number, maxBytes: number, maxItems = Infinity): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < items.length; i += max) out.push(items.slice(i, i + max));
+  let run: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const n = sizeOf(item);
+    if (run.length > 0 && (run.length >= maxItems || bytes + n > maxBytes)) {
+      out.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(item);
+    bytes += n;
+  }
+  if (run.length > 0) out.push(run);
   return out;
 }
 

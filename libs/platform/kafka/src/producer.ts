@@ -3,7 +3,7 @@
  * Each message carries the envelope fields as headers too (so a dead-letter or a tool can read them without
  * decoding) and the W3C trace context of the caller.
  */
-import { HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
+import { consecutiveRuns, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { context, propagation } from '@opentelemetry/api';
@@ -38,21 +38,7 @@ function messageBytes(m: Message): number {
 
 /** Consecutive runs of messages of at most `max` bytes each (a larger message alone in its run). */
 export function requestChunks(messages: Message[], max: number): Message[][] {
-  const out: Message[][] = [];
-  let run: Message[] = [];
-  let bytes = 0;
-  for (const m of messages) {
-    const size = messageBytes(m);
-    if (run.length > 0 && bytes + size > max) {
-      out.push(run);
-      run = [];
-      bytes = 0;
-    }
-    run.push(m);
-    bytes += size;
-  }
-  if (run.length > 0) out.push(run);
-  return out;
+  return consecutiveRuns(messages, messageBytes, max);
 }
 
 export function newMeta(service: string, eventType: string, schemaVersion = 1, correlationId = ''): eventsV1.EventMeta {

@@ -73,7 +73,10 @@ export interface FetchWindow {
   to?: Date | undefined;
 }
 
-/** Where a message sits in the result of one fetch, which is split into messages of at most 500 items. */
+/**
+ * Where a message sits in the result of one fetch, which is split into messages of at most 1,000 items and 320 KiB
+ * of them (RAW_EVENT_MAX_ITEMS, RAW_EVENT_MAX_BYTES in libs/contracts/events).
+ */
 export interface BatchPosition {
   /** 0-based index of this message among the result's messages. */
   index: number;
@@ -282,7 +285,8 @@ export interface RawIdentityList {
 
 /**
  * Topic ais.raw.v1, key = user_id: everything of one user is in order on one partition, and one consumer at a
- * time writes a user's data. One message carries at most 500 items (RAW_EVENT_MAX_ITEMS in libs/contracts/events).
+ * time writes a user's data. One message carries at most 1,000 items
+ * and 320 KiB of them (RAW_EVENT_MAX_ITEMS, RAW_EVENT_MAX_BYTES in libs/contracts/events).
  */
 export interface RawDataEvent {
   meta?: EventMeta | undefined;
