@@ -7,7 +7,7 @@
  *   credit card, 24 months of history), produced to a fresh topic prefix as data-fetcher's backfill produces them:
  *   per user an accounts event, a cards event, one balance event per account or card, then one fetch result per
  *   window of BENCH_PIPELINE_WINDOW_MONTHS (default 12, data-fetcher's BACKFILL_WINDOW_MONTHS) and resource, split
- *   into RawDataEvents of at most 500 items (splitRawItems), published through data-fetcher's own kafkaRawSink
+ *   into RawDataEvents of at most RAW_EVENT_MAX_ITEMS (splitRawItems; 1,000 since 5 December, 500 before), published through data-fetcher's own kafkaRawSink
  *   on EventProducer (acks=all, key = user id), 8 events per request (its publishChunk). Descriptions are the enrichment labelled set's UK descriptions (every run of 3+ digits, store
  *   and card numbers, redrawn per transaction) plus each user's salary, rent, direct debits, card repayments and
  *   transfers between the user's own accounts, so the categoriser, the dedupe, the recurring-series and the
