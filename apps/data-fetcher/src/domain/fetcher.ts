@@ -529,8 +529,9 @@ export class Fetcher {
   // Results → raw events and state
 
   /**
-   * Publishes one result as raw events (≤ RAW_EVENT_MAX_ITEMS items and RAW_EVENT_MAX_BYTES each) and records the success. `moreWindowsFollow`: the next
-   * backfill window of the same resource has been read already and is published next (see runBackfill).
+   * Publishes one result as raw events (each at most RAW_EVENT_MAX_ITEMS items and RAW_EVENT_MAX_BYTES of them) and
+   * records the success. `moreWindowsFollow`: the next backfill window of the same resource has been read already
+   * and is published next (see runBackfill).
    */
   async deliver(conn: FetchConnectionDoc, unit: Unit, mode: Mode, fetchId: string, results: unknown[], correlationIds: string[], moreWindowsFollow = false): Promise<number> {
     const events = this.rawEvents(conn, unit, mode, fetchId, results, correlationIds, moreWindowsFollow);

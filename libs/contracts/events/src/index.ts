@@ -168,15 +168,16 @@ export const bindings = {
 /**
  * Most items one RawDataEvent carries (transactions, accounts, cards, standing orders, direct debits or
  * identities). Every message costs its consumers a fixed part besides its rows (reconciliation: the account lookup,
- * the sequence reservation and commit, an analysis run), so a heavy user's 12-month window of about 1,500
- * transactions goes as two messages, not four: docs/BENCHMARKS.md (consent) measured 500 against 1,000.
+ * the sequence reservation and commit, an analysis check), so a heavy user's 12-month window of about 1,500
+ * transactions goes as two messages, not three: docs/BENCHMARKS.md (consent) measured 500 against 1,000.
  */
 export const RAW_EVENT_MAX_ITEMS = 1000;
 
 /**
  * Most encoded bytes of the items of one RawDataEvent (`splitRawItems`' `sizeOf`). The broker refuses a record over
  * its `message.max.bytes` (1 MiB by default), and the enriched event made of a raw one is larger: enrichment adds a
- * merchant name (at most the description again) and a few short fields per transaction. 1,000 of the simulator's
+ * merchant name and key (each at most as long as a text the item already carries) and a few short fields per
+ * transaction, so at most about three times the raw bytes, 960 KiB at this bound. 1,000 of the simulator's
  * transactions encode to 273 KB (415 KB enriched); a bank with long descriptions and meta gets fewer items per
  * message instead of a refused one.
  */
