@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { bindings, EVENT_TYPES, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, splitRawItems } from '@ais/contracts-events';
+import { bindings, EVENT_TYPES, listItemBytes, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, splitRawItems } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
 import { AppError } from '@ais/platform-errors';
@@ -560,9 +560,9 @@ export class Fetcher {
       moreWindowsFollow,
     });
     // split by count and by encoded bytes (RAW_EVENT_MAX_BYTES: a bank's long descriptions and meta make smaller
-    // messages, never one the broker refuses); an item's bytes in its list: its encoding plus the field's tag and length
+    // messages, never one the broker refuses)
     const many = <T>(items: T[], codec: { encode(item: T): { finish(): Uint8Array } }, eventType: string, payload: (chunk: T[]) => eventsV1.RawDataEvent['payload']): eventsV1.RawDataEvent[] => {
-      const chunks = splitRawItems(items, RAW_EVENT_MAX_ITEMS, (item) => codec.encode(item).finish().length + 4);
+      const chunks = splitRawItems(items, RAW_EVENT_MAX_ITEMS, listItemBytes(codec));
       return chunks.map((chunk, i) => ({ ...base(eventType, i, chunks.length), payload: payload(chunk) }));
     };
     const r = results as never[];

@@ -684,11 +684,12 @@ export class ReconciliationStore {
   private async applyTransactions(userId: string, batch: Batch, p: TransactionsPayload, next?: () => Batch | undefined): Promise<ApplyResult> {
     const account = await this.internalAccount(userId, p.providerAccountId);
     const { status, from, to } = readRangeOf(batch, p);
-    // A result of more than 1,000 rows (or 320 KiB) arrives as several messages, one after another on the user's partition, each
-    // reconciled against the same rows: the previous message's rows, brought up to date with its write, are what a
-    // read would return now, because nothing else wrote the user's transactions in between. That holds under the
-    // SINGLE WRITER PER USER (file comment): every other write of them takes numbers (`reserveSeq` drops the held
-    // rows) or is an erasure or a failed write (`forget`), and a rebalance drops them all (`forgetAll`).
+    // A result of more than 1,000 rows (or 320 KiB) arrives as several messages, one after another on the user's
+    // partition, each reconciled against the same rows: the previous message's rows, brought up to date with its
+    // write, are what a read would return now, because nothing else wrote the user's transactions in between. That
+    // holds under the SINGLE WRITER PER USER (file comment): every other write of them takes numbers (`reserveSeq`
+    // drops the held rows) or is an erasure or a failed write (`forget`), and a rebalance drops them all
+    // (`forgetAll`).
     const held = this.resultRows.get(userId);
     this.resultRows.delete(userId);
     const prepared = this.prepared.get(userId);

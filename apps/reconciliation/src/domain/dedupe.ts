@@ -55,8 +55,8 @@
  * content and enrichment is no operation. A row that arrives without enrichment keeps the stored one.
  *
  * Known limit: the occurrence index is counted within one message; a day whose id-less identical rows straddle two
- * messages of one result (results are split at 1,000 items or 320 KiB) would number them from 0 again. Rows with a stable id are
- * unaffected.
+ * messages of one result (results are split at 1,000 items or 320 KiB) would number them from 0 again. Rows with a
+ * stable id are unaffected.
  */
 import { contentHash, sha256Hex } from './canonical';
 

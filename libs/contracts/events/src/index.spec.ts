@@ -1,5 +1,5 @@
 import { eventsV1 } from '@ais/contracts-proto-ts';
-import { bindings, EVENT_TYPES, RAW_EVENT_MAX_BYTES, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, rawItemCount, splitRawItems, toDecimalString, TOPICS, topicName } from './index';
+import { bindings, EVENT_TYPES, listItemBytes, RAW_EVENT_MAX_BYTES, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, rawItemCount, splitRawItems, toDecimalString, TOPICS, topicName } from './index';
 
 describe('event contracts', () => {
   it('keeps topic names unique, versioned and prefixable', () => {
@@ -237,8 +237,7 @@ describe('raw data events (ais.raw.v1)', () => {
   });
 
   it('keeps a full message of ordinary transactions under RAW_EVENT_MAX_BYTES, so the byte bound leaves it at RAW_EVENT_MAX_ITEMS', () => {
-    const sizeOf = (t: eventsV1.RawTransaction) => eventsV1.RawTransaction.encode(t).finish().length + 4;
-    const part = splitRawItems(Array.from({ length: 2400 }, (_, i) => transaction(i)), RAW_EVENT_MAX_ITEMS, sizeOf)[0]!;
+    const part = splitRawItems(Array.from({ length: 2400 }, (_, i) => transaction(i)), RAW_EVENT_MAX_ITEMS, listItemBytes(eventsV1.RawTransaction))[0]!;
     const event = envelope({ $case: 'transactions', transactions: { transactions: part } }, EVENT_TYPES.rawTransactions);
     expect(rawItemCount(event)).toBe(RAW_EVENT_MAX_ITEMS);
     expect(eventsV1.RawDataEvent.encode(event).finish().length).toBeLessThan(RAW_EVENT_MAX_BYTES);

@@ -183,6 +183,11 @@ export const RAW_EVENT_MAX_ITEMS = 1000;
  */
 export const RAW_EVENT_MAX_BYTES = 320 * 1024;
 
+/** An item's bytes in the list of a raw event (`splitRawItems`' `sizeOf`): its encoding, plus its field's tag and length. */
+export function listItemBytes<T>(codec: { encode(item: T): { finish(): Uint8Array } }): (item: T) => number {
+  return (item) => codec.encode(item).finish().length + 4;
+}
+
 /** The schema version raw events carry in their envelope. */
 export const RAW_EVENT_SCHEMA_VERSION = 1;
 
