@@ -597,6 +597,14 @@ describe('reconciliation read API (gRPC, real server)', () => {
       expect(await outcome('stale')).toBe(1);
       await store.applyEdit(R.userId, 'transaction', expected[6]!, { hidden: null }, new Date());
 
+      // a page is read ahead with its views, the user's edits included: a note added meanwhile is on the page served
+      const n2 = await page((await page()).nextPageToken);
+      await store.applyEdit(R.userId, 'transaction', expected[7]!, { notes: 'split with Sam' }, new Date());
+      const n3 = await page(n2.nextPageToken);
+      expect(n3.transactions.map((t) => [t.transactionId, t.userEdit?.notes ?? ''])).toEqual([[expected[6]!, ''], [expected[7]!, 'split with Sam'], [expected[8]!, '']]);
+      expect(await outcome('stale')).toBe(2);
+      await store.applyEdit(R.userId, 'transaction', expected[7]!, { notes: null }, new Date());
+
       // page 2 reads page 3 ahead; then a sync stores a row that belongs on page 3: page 3 shows it
       const q2 = await page((await page()).nextPageToken);
       const onPage3 = (await store.transactions.findOne({ _id: expected[7]! }))!;
@@ -604,7 +612,7 @@ describe('reconciliation read API (gRPC, real server)', () => {
       const q3 = await page(q2.nextPageToken);
       const added = (await store.transactions.findOne({ userId: R.userId, transactionId: 'tid-201' }))!;
       expect(q3.transactions.map((t) => t.transactionId)).toEqual([expected[6]!, added._id, expected[7]!]);
-      expect(await outcome('stale')).toBe(2);
+      expect(await outcome('stale')).toBe(3);
       expect(await outcome('hit')).toBe(3);
     } finally {
       await m.stop();

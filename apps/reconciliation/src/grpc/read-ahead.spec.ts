@@ -6,7 +6,7 @@ describe('ReadAhead', () => {
   let now = 0;
   const settled = (seq: number) => ({ seq, committedSeq: seq });
   const outcome = (o: string) => m.value('ais_reconciliation_read_ahead_total', { outcome: o });
-  const make = (maxEntries = 4, ttlMs = 1_000) => new ReadAhead<string>({ maxEntries, ttlMs, now: () => now });
+  const make = (maxEntries = 4, ttlMs = 1_000) => new ReadAhead<string[]>({ maxEntries, ttlMs, now: () => now });
 
   beforeEach(() => {
     now = 0;
@@ -55,7 +55,7 @@ describe('ReadAhead', () => {
   });
 
   it('deletes a read nobody asked for once ttlMs has passed', async () => {
-    const ra = new ReadAhead<string>({ maxEntries: 4, ttlMs: 30 });
+    const ra = new ReadAhead<string[]>({ maxEntries: 4, ttlMs: 30 });
     ra.start('p2', settled(1), 'f', async () => ['a']);
     expect(ra.size).toBe(1);
     await new Promise((r) => setTimeout(r, 80));

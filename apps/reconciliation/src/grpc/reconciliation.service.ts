@@ -160,14 +160,20 @@ export interface ReadApiDeps {
   readAhead?: ReadAheadOptions;
 }
 
-/** 16 pages of at most 500 rows of the view's fields (a few MB at most), each served within 10 s of its read. */
+/** A transactions page as served: its views, and the key of the next page when there is one. */
+interface BuiltPage {
+  transactions: reconciliationV1.Transaction[];
+  next: TxKey | undefined;
+}
+
+/** 16 pages of at most 500 transaction views (a few MB at most), each served within 10 s of its read. */
 export const DEFAULT_READ_AHEAD: ReadAheadOptions = { maxEntries: 16, ttlMs: 10_000 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeof reconciliationV1.ReconciliationServiceService> {
   const q = deps.queries;
-  const readAhead = new ReadAhead<TransactionViewDoc>(deps.readAhead ?? DEFAULT_READ_AHEAD);
+  const readAhead = new ReadAhead<BuiltPage>(deps.readAhead ?? DEFAULT_READ_AHEAD);
 
   async function requireUser(clientId: string, userId: string): Promise<void> {
     requireIds({ client_id: clientId, user_id: userId });
@@ -322,14 +328,20 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       const sorted = (ids?: string[]) => (ids ? [...ids].sort() : undefined);
       const paging = after && version ? { version, filterKey: JSON.stringify({ ...filter, hidden: sorted(filter.hidden), overridden: sorted(filter.overridden), overriddenTo: sorted(filter.overriddenTo) }) } : undefined;
       const pageKey = (token: string) => JSON.stringify([req.clientId, req.userId, size, token]);
-      const docs = (paging && (await readAhead.take(pageKey(req.pageToken), paging.version, paging.filterKey))) || (await q.transactionPage(req.clientId, req.userId, filter, size + 1, after));
-      const page = docs.slice(0, size);
-      const last = page[page.length - 1];
-      const next = docs.length > size && last ? { bookedAt: last.bookedAt, id: last._id, windowMs: windowHint(page) } : undefined;
+      // a page: its rows (one more read, so that a next page is known), their views with the user's edits, the next key
+      const build = async (from: TxKey | undefined): Promise<BuiltPage> => {
+        const docs = await q.transactionPage(req.clientId, req.userId, filter, size + 1, from);
+        const rows = docs.slice(0, size);
+        const last = rows[rows.length - 1];
+        const next = docs.length > size && last ? { bookedAt: last.bookedAt, id: last._id, windowMs: windowHint(rows) } : undefined;
+        return { transactions: await transactionViews(req.userId, rows), next };
+      };
+      const page = (paging && (await readAhead.take(pageKey(req.pageToken), paging.version, paging.filterKey))) || (await build(after));
+      const next = page.next;
       const nextPageToken = next ? encodeTxToken(next) : '';
-      // a client already paging (this page came with a token) asks for the next one next: read it while this one travels
-      if (paging && next) readAhead.start(pageKey(nextPageToken), paging.version, paging.filterKey, () => q.transactionPage(req.clientId, req.userId, filter, size + 1, next));
-      return { transactions: await transactionViews(req.userId, page), nextPageToken };
+      // a client already paging (this page came with a token) asks for the next one next: build it while this one travels
+      if (paging && next) readAhead.start(pageKey(nextPageToken), paging.version, paging.filterKey, () => build(next));
+      return { transactions: page.transactions, nextPageToken };
     },
 
     async getChanges(req) {
