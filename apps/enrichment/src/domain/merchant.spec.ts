@@ -1,4 +1,4 @@
-import { clean, normalise, slug } from './merchant';
+import { clean, lookup, normalise, slug } from './merchant';
 
 describe('normalise', () => {
   it.each([
@@ -38,6 +38,21 @@ describe('normalise', () => {
   it('keys are stable across noise variants of one merchant', () => {
     const keys = ['COSTA COFFEE 43011 READING', 'CRD 9921 COSTA COFFEE 12MAR', 'SQ *COSTA', 'COSTA COFFEE LTD LONDON GB'].map((d) => normalise(d).key);
     expect(new Set(keys)).toEqual(new Set(['costa']));
+  });
+
+  it('answers a text the same after many others, and hands out answers no caller can change', () => {
+    const first = normalise('CRD 1234 TESCO STORES 2341 LONDON GB');
+    const tesco = lookup('Tesco Stores');
+    expect(tesco?.entry.key).toBe('tesco');
+    // more distinct texts than the lookups kept: the first ones are looked up again, with the same answers
+    for (let i = 0; i < 12_000; i += 1) expect(lookup(`UNKNOWN SHOP ${i}`)).toBeUndefined();
+    expect(normalise('CRD 1234 TESCO STORES 2341 LONDON GB')).toEqual(first);
+    expect(lookup('tesco   stores')).toEqual(tesco);
+    expect(Object.isFrozen(lookup('Tesco Stores'))).toBe(true);
+    expect(() => {
+      (lookup('Tesco Stores') as { matched: string }).matched = 'ALDI';
+    }).toThrow(TypeError);
+    expect(lookup('TESCO STORES')?.matched).toBe(tesco?.matched);
   });
 
   it('clean and slug', () => {

@@ -155,15 +155,32 @@ export interface DictionaryMatch {
   matched: string;
 }
 
+/**
+ * Answers of `lookup` by canonical text, the most recent `LOOKUPS_KEPT` (the oldest goes first). A lookup tries the
+ * dictionary's patterns in turn (about 300), and statement texts repeat: a shop's merchant name and cleaned
+ * description, a standing order's reference. Texts only, with no user or transaction id; each answer is frozen,
+ * since every caller gets the same object.
+ */
+const LOOKUPS_KEPT = 10_000;
+const lookups = new Map<string, DictionaryMatch | null>();
+
 /** The dictionary family a text belongs to, if any (first match in dictionary order). */
 export function lookup(text: string): DictionaryMatch | undefined {
   const s = canonical(text);
   if (s === '') return undefined;
+  const known = lookups.get(s);
+  if (known !== undefined) return known ?? undefined;
+  let answer: DictionaryMatch | null = null;
   for (const entry of MERCHANTS) {
     const found = entry.pattern.exec(s);
-    if (found) return { entry, matched: found[0] };
+    if (found) {
+      answer = Object.freeze({ entry, matched: found[0] });
+      break;
+    }
   }
-  return undefined;
+  if (lookups.size >= LOOKUPS_KEPT) lookups.delete(lookups.keys().next().value as string);
+  lookups.set(s, answer);
+  return answer ?? undefined;
 }
 
 /** Words that name a kind of business, not a brand: a group matched on them is named by the description. */
