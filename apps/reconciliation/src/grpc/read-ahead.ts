@@ -12,7 +12,7 @@
  * between, and `seq === committedSeq` at the start means none was in flight. The serving request reads the version
  * again (beside its user probe, no extra round trip) and also compares the page's whole filter (hidden ids, the
  * overrides of a category filter). A page's views carry the user's edits of its rows (notes, tags, overrides),
- * which take sequence numbers too. Anything else, or a page older than `ttlMs`, and the request queries as usual.
+ * which take sequence numbers too. Anything else, or a page older than `ttlMs`, and the request builds the page itself.
  *
  * Per process and bounded: at most `maxEntries` reads in memory (the oldest dropped first), each one page of
  * views, each deleted once `ttlMs` has passed (so rows nobody asked for are not kept, an erased user's
@@ -94,7 +94,7 @@ export class ReadAhead<T> {
 
   /**
    * The page read ahead for `key`, if it may be served now (same version, same filter, not expired); else
-   * undefined and the caller queries. Either way the entry is gone: a page is served from it at most once.
+   * undefined and the caller builds the page. Either way the entry is gone: a page is served from it at most once.
    */
   async take(key: string, version: UserVersion, filter: string): Promise<T | undefined> {
     const e = this.remove(key);
