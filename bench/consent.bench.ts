@@ -221,9 +221,8 @@ async function main(): Promise<void> {
     const data = createTrueLayerDataClient({ environment, timeoutMs: 30_000 });
     const own = await authorizeMockUser(s.sandbox, tl.auth, { username: LOGIN, password: passwordOf(LOGIN), scopes: SCOPES, providerId: PROVIDER });
     // The simulator's booked ledger grows whenever its clock passes a pending transaction's settlement time
-    // (apps/truelayer-sandbox/src/domain/dataset.ts), so a count read minutes earlier can be one short: each run
-    // reads it again, and a count that differs from it is compared once more with the ledger of that moment before
-    // the run fails.
+    // (apps/truelayer-sandbox/src/domain/dataset.ts), so a count read minutes earlier can be one short: a count that
+    // differs from it is compared once more with the ledger of that moment (read again then) before the run fails.
     let baseLedger = await ledgerOf(s, own.credentialsId);
     const sameAsLedger = async (n: number, what: string) => {
       if (n === baseLedger.ids.size) return;
@@ -256,7 +255,6 @@ async function main(): Promise<void> {
     const runs: Run[] = [];
     for (let run = 1; run <= RUNS; run += 1) {
       const userId = `bench-consent-${s.ns}-${run}`;
-      baseLedger = await ledgerOf(s, own.credentialsId);
       const stagesPort = Number(s.reconciliation!.ready['metricsPort']);
       const metrics0 = await reconciliationMetrics(stagesPort);
       const c = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId, username: LOGIN, password: passwordOf(LOGIN), providerId: PROVIDER });
