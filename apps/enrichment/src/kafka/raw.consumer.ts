@@ -1,14 +1,16 @@
 /**
  * ais.raw.v1 -> ais.enriched.v1, one consumed batch at a time.
  *
- * Order: both topics are keyed by user id and a partition's messages are enriched and produced in offset order, in
- * one send per batch (chunked by size), so each user's enriched events keep the order of their raw events. The
- * consumer group owns a user's partition alone (single writer per user), which is what reconciliation relies on
- * downstream; enrichment itself keeps no per-user state besides the user rules, which it only reads here.
+ * Order: both topics are keyed by user id and a partition's messages are enriched and produced in offset order,
+ * each output sent on as soon as it is made with one request in flight per partition (forwarder.ts), so each user's
+ * enriched events keep the order of their raw events, and reconciliation starts on a batch before all of it is
+ * enriched. The consumer group owns a user's partition alone (single writer per user), which is what reconciliation
+ * relies on downstream; enrichment itself keeps no per-user state besides the user rules, which it only reads here.
  *
- * Delivery: offsets are committed only after the batch's enriched events and dead letters are acknowledged
- * (acks=all); a failure (Kafka, MongoDB) throws, and kafkajs redelivers the batch. Enriched event ids are derived
- * from the raw event ids, so a redelivered batch produces the same ids and reconciliation skips them.
+ * Delivery: a message's offset is resolved, and committed, only after its enriched event or dead letter is
+ * acknowledged (acks=all); a failure (Kafka, MongoDB) throws, and kafkajs redelivers from the last committed offset.
+ * Enriched event ids are derived from the raw event ids, so a redelivered message produces the same id and
+ * reconciliation skips it.
  *
  * Erasure (erasure.proto): a raw `erasure` event for a user request deletes the user's rules, and goes on to
  * ais.enriched.v1 in its place in the user's order, with enrichment's step added.
@@ -28,11 +30,12 @@ import { suppressTracing } from '@opentelemetry/core';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message } from 'kafkajs';
 import type { UserRule, UserRuleSource } from '../domain/categorize';
 import { carriesTransactions, enrichedEventId, enrichRaw, PoisonEvent } from '../domain/enrich-raw';
+import { Forwarder, idle } from './forwarder';
 
 export const ENRICHED_SCHEMA_VERSION = 1;
 /**
- * Bytes of encoded messages per producer request. The broker's message.max.bytes (1 MB by default) bounds each
- * partition's record batch in a request, so one request stays below it whatever the partitioning.
+ * Bytes of encoded messages per producer request (at least one message). The broker's message.max.bytes (1 MB by
+ * default) bounds each partition's record batch in a request, so one request stays below it whatever the partitioning.
  */
 const MAX_SEND_BYTES = 768 * 1024;
 
@@ -148,57 +151,55 @@ export class RawEnrichmentConsumer {
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     if (batch.topic !== this.rawBinding.topic) return;
-    const taken: KafkaMessage[] = [];
-    for (const m of batch.messages) {
-      if (!isRunning() || isStale()) break;
-      taken.push(m);
-    }
-    if (taken.length === 0) return;
     const rules = new Map<string, Promise<readonly UserRule[]>>();
-    const outcomes: Outcome[] = [];
-    // a batch is enriched and produced as a whole: heartbeats go on meanwhile (group-session.ts)
+    const stats = { enriched: 0, deadLettered: 0, transactions: 0 };
+    // each message's output goes on as soon as it is made (one request in flight, forwarder.ts): reconciliation
+    // starts on the batch's first event while the rest is enriched; an offset is resolved once its output is acked
+    const out = new Forwarder<Outcome>(
+      (outcomes) => this.sendOutcomes(outcomes),
+      async (offset) => {
+        resolveOffset(offset);
+        await heartbeat();
+      },
+      MAX_SEND_BYTES,
+    );
+    // heartbeats go on meanwhile (group-session.ts)
     const stopHeartbeats = keepHeartbeating(heartbeat, this.session.heartbeatInterval);
     try {
-      for (const message of taken) outcomes.push(await this.processOne(batch.topic, batch.partition, message, rules));
-      await this.send(this.deadLetterTopic, outcomes.flatMap((o) => (o.kind === 'dead' ? [o.message] : [])));
-      await this.send(this.enrichedTopic, outcomes.flatMap((o) => (o.kind === 'enriched' ? [o.message] : [])));
-      resolveOffset(taken[taken.length - 1]!.offset);
-      await heartbeat();
-      await commitOffsetsIfNecessary();
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        const outcome = await this.processOne(batch.topic, batch.partition, message, rules);
+        if (outcome.kind === 'enriched') {
+          stats.enriched += 1;
+          stats.transactions += outcome.transactions;
+        } else stats.deadLettered += 1;
+        out.push({ offset: message.offset, out: outcome, bytes: (outcome.message.value as Buffer).length });
+        if (out.busy) await idle();
+      }
     } finally {
+      // what was enriched is sent and its offsets resolved even when a later message failed (that one is redelivered)
+      await out.drain().catch(() => undefined);
       stopHeartbeats();
     }
-    const enriched = outcomes.filter((o) => o.kind === 'enriched');
-    this.settings.onBatch?.({
-      enriched: enriched.length,
-      deadLettered: outcomes.length - enriched.length,
-      transactions: enriched.reduce((n, o) => n + (o.kind === 'enriched' ? o.transactions : 0), 0),
-    });
+    await out.drain();
+    await commitOffsetsIfNecessary();
+    if (stats.enriched + stats.deadLettered > 0) this.settings.onBatch?.(stats);
+  }
+
+  /** One request's outcomes: dead letters first, then the enriched events, each in offset order. */
+  private async sendOutcomes(outcomes: Outcome[]): Promise<void> {
+    await this.send(this.deadLetterTopic, outcomes.flatMap((o) => (o.kind === 'dead' ? [o.message] : [])));
+    await this.send(this.enrichedTopic, outcomes.flatMap((o) => (o.kind === 'enriched' ? [o.message] : [])));
   }
 
   /**
-   * One producer request per MAX_SEND_BYTES of messages, in order. The kafkajs instrumentation would stamp every
-   * message of a request with the one context active at send time; tracing is suppressed for the request so each
-   * message keeps the traceparent of its own raw message's CONSUMER span (set in enrichOne / dead).
+   * The kafkajs instrumentation would stamp every message of a request with the one context active at send time;
+   * tracing is suppressed for the request so each message keeps the traceparent of its own raw message's CONSUMER
+   * span (set in enrichOne / dead).
    */
   private async send(topic: string, messages: Message[]): Promise<void> {
-    await context.with(suppressTracing(context.active()), () => this.sendChunks(topic, messages));
-  }
-
-  private async sendChunks(topic: string, messages: Message[]): Promise<void> {
-    let chunk: Message[] = [];
-    let bytes = 0;
-    for (const m of messages) {
-      const size = (m.value as Buffer).length;
-      if (chunk.length > 0 && bytes + size > MAX_SEND_BYTES) {
-        await this.settings.producer.sendRaw(topic, chunk);
-        chunk = [];
-        bytes = 0;
-      }
-      chunk.push(m);
-      bytes += size;
-    }
-    if (chunk.length > 0) await this.settings.producer.sendRaw(topic, chunk);
+    if (messages.length === 0) return;
+    await context.with(suppressTracing(context.active()), () => this.settings.producer.sendRaw(topic, messages));
   }
 
   private async processOne(topic: string, partition: number, message: KafkaMessage, rules: Map<string, Promise<readonly UserRule[]>>): Promise<Outcome> {
