@@ -78,6 +78,14 @@ describe('enrichment forwards enriched events as they are made', () => {
     await producer?.disconnect();
   });
 
+  /** Polls `done` until it holds or `ms` pass; whether it holds. */
+  const until = async (done: () => boolean, ms: number): Promise<boolean> => {
+    const end = Date.now() + ms;
+    while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    return done();
+  };
+  const seenOf = (userId: string): number => received.filter((r) => r.userId === userId).length;
+
   const member = (rulesFor: (clientId: string, userId: string) => Promise<readonly UserRule[]>): RawEnrichmentConsumer => {
     const c = new RawEnrichmentConsumer(kafka, {
       groupId,
@@ -105,14 +113,11 @@ describe('enrichment forwards enriched events as they are made', () => {
     let bReleasedBy: 'A on the topic' | 'timeout' | undefined;
     const a = member(async (_clientId, userId) => {
       if (userId !== userB) return [];
-      const until = Date.now() + HOLD_MS;
-      while (received.filter((r) => r.userId === userA).length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      bReleasedBy = received.filter((r) => r.userId === userA).length >= 3 ? 'A on the topic' : 'timeout';
+      bReleasedBy = (await until(() => seenOf(userA) >= 3, HOLD_MS)) ? 'A on the topic' : 'timeout';
       return [];
     });
     await a.start();
-    const until = Date.now() + 60_000;
-    while (received.length < events.length && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    await until(() => received.length >= events.length, 60_000);
 
     expect(bReleasedBy).toBe('A on the topic');
     expect(received.map((r) => r.rawEventId)).toEqual(events.map((e) => e.meta!.eventId));
@@ -123,8 +128,7 @@ describe('enrichment forwards enriched events as they are made', () => {
     await b.start();
     const more = [rawEvent(userB, 2)];
     await producer.sendRaw(raw.topic, more.map((e) => ({ partition: 0, key: e.userId, value: Buffer.from(raw.codec.encode(e).finish()) })));
-    const until2 = Date.now() + 60_000;
-    while (received.length < events.length + 1 && Date.now() < until2) await new Promise((r) => setTimeout(r, 100));
+    await until(() => received.length >= events.length + 1, 60_000);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(received.map((r) => r.rawEventId)).toEqual([...events, ...more].map((e) => e.meta!.eventId));
   });
