@@ -1,8 +1,10 @@
 /**
  * The canonical store on the real MongoDB-wire server: idempotent batches (the same events twice, or replayed into
  * an empty store, give the same checksum and no new sequence numbers), re-consent with changed TrueLayer ids keeps
- * internal accounts and adds no transaction, pending→booked replaces, user edits survive syncs, and every hot query
- * is served by its named index (explain(), with enough documents that a scan would be the planner's other choice).
+ * internal accounts and adds no transaction, pending→booked replaces, user edits survive syncs, sequence numbers
+ * reserved at once never overlap, the change feed's pending flag is cleared only when nothing newer is committed, and
+ * every hot query is served by its named index (explain(), with enough documents that a scan would be the planner's
+ * other choice).
  */
 import { createLogger } from '@ais/platform-logger';
 import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
@@ -130,6 +132,59 @@ describe('reconciliation store (real server)', () => {
     const replay = await freshStore();
     await applyAll(replay, 'u1', events);
     expect(await replay.checksum('u1')).toBe(sum);
+  });
+
+  it('sequence numbers: reservations made at once get disjoint ranges; a renewal link made first is kept', async () => {
+    const store = await freshStore();
+    const firsts = await Promise.all(Array.from({ length: 12 }, () => store.reserveSeq('uq', 5)));
+    expect([...firsts].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => 1 + 5 * i));
+    expect(await store.userState('uq')).toMatchObject({ seq: 60, committedSeq: 0, links: [] });
+
+    await store.linkConnection('ul', 'conn-2', 'conn-1');
+    expect(await store.reserveSeq('ul', 3)).toBe(1);
+    expect(await store.reserveSeq('ul', 1)).toBe(4);
+    expect(await store.userState('ul')).toMatchObject({ seq: 4, committedSeq: 0, links: [{ connectionId: 'conn-2', previousConnectionId: 'conn-1' }] });
+  });
+
+  it('data is filed under the account as its latest listing left it, not as an earlier message found it', async () => {
+    const store = await freshStore();
+    await applyAll(store, 'u1', firstSync());
+    const at = new Date(T0.getTime() + 26 * DAY);
+    const [cur, sav] = accountsOf('1');
+    // the same accounts listed for another client of the platform: the account documents change
+    expect((await store.applyBatch('u1', batch('conn-1', at, { kind: 'accounts', accounts: [cur!, sav!] }, { clientId: 'client-2' }))).changes).toBe(2);
+    const rows = manyBooked('later', 3, 3);
+    await store.applyBatch('u1', batch('conn-1', at, { kind: 'transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: rows }, { clientId: 'client-2' }));
+    const stored = await store.transactions.find({ userId: 'u1', normalisedProviderTransactionId: { $in: rows.map((r) => r.normalisedProviderTransactionId) } }).toArray();
+    expect(stored.map((d) => d.clientId)).toEqual(['client-2', 'client-2', 'client-2']);
+    await expect(store.internalAccount('u1', 'tl-cur-1')).resolves.toMatchObject({ clientId: 'client-2' });
+  });
+
+  it('publishing clears the pending flag only when nothing was committed past the published number', async () => {
+    const store = await freshStore();
+    const state = async () => {
+      const s = await store.userState('up');
+      return { publishedSeq: s?.publishedSeq, publishPending: s?.publishPending, pending: s?.pendingSince !== undefined, publishing: s?.publishingFrom !== undefined };
+    };
+    await store.reserveSeq('up', 10);
+    await store.commitSeq('up', 10);
+    await store.markPublishing('up', { partition: 0, offset: 7 });
+    await store.markPublished('up', 10, true);
+    expect(await state()).toEqual({ publishedSeq: 10, publishPending: false, pending: false, publishing: false });
+
+    await store.reserveSeq('up', 10);
+    await store.commitSeq('up', 20);
+    await store.markPublishing('up', { partition: 0, offset: 9 });
+    // a page of the run, then a commit came after the run read committedSeq
+    await store.markPublished('up', 15);
+    expect(await state()).toEqual({ publishedSeq: 15, publishPending: true, pending: true, publishing: true });
+    await store.markPublished('up', 12, true);
+    expect(await state()).toEqual({ publishedSeq: 15, publishPending: true, pending: true, publishing: false });
+    await store.markPublished('up', 20, true);
+    expect(await state()).toEqual({ publishedSeq: 20, publishPending: false, pending: false, publishing: false });
+    // no state document: nothing is created
+    await store.markPublished('nobody', 3, true);
+    expect(await store.userState('nobody')).toBeNull();
   });
 
   it('re-consent with new account ids and new transaction ids keeps internal accounts and adds no transaction', async () => {

@@ -50,7 +50,7 @@
  *
  * `analyse` writes `recurring` and `transferPairId` on the transactions whose value changes, and those writes are
  * change-feed changes: each takes the user's next sequence number through `store.reserveSeq` / `store.commitSeq`.
- * That read-then-write numbering, and `analysis_state`, are correct only under the SINGLE-WRITER-PER-USER rule
+ * Committing those numbers, and `analysis_state`, are correct only under the SINGLE-WRITER-PER-USER rule
  * (data/store.ts): `refresh`, `analyse` and `applyMandates` must be called by the consumer that owns the user's
  * partition, after it applied the user's message, never from a gRPC handler or a timer.
  *

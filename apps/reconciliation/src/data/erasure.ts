@@ -16,9 +16,10 @@
  * result published after the erasure (a fetch in flight in another data-fetcher instance) is dropped instead of
  * bringing data back.
  *
- * SINGLE WRITER PER USER: `apply` runs in the consumer that owns the user's ais.enriched.v1 partition (it reserves a
- * sequence number with the store's read-then-write `reserveSeq`). Idempotent: a redelivered erasure finds its log
- * document and does nothing; a crash before the log is written re-runs the deletes, which find nothing.
+ * SINGLE WRITER PER USER: `apply` runs in the consumer that owns the user's ais.enriched.v1 partition (it reserves and
+ * commits a sequence number, which only one writer of the user may do: data/store.ts). Idempotent: a redelivered
+ * erasure finds its log document and does nothing; a crash before the log is written re-runs the deletes, which find
+ * nothing.
  */
 import type { erasureV1 } from '@ais/contracts-proto-ts';
 import type { Connection } from '@ais/platform-mongo';

@@ -22,11 +22,13 @@
  * reads a user's changes after a sequence number through the `*_changes` indexes ({userId, seq}), up to
  * `committedSeq`, and sends `added` when `createdSeq` is past its cursor, else `modified`/`removed`.
  *
- * The numbers come from a plain read-then-write of `user_state.seq`, without an atomic increment. That is only
- * correct because there is ONE WRITER PER USER: pipeline events are keyed by user id, so one consumer (one
- * partition owner) applies a user's events at a time, in order, and everything that writes a user's data here
- * (`applyBatch`, `applyEdit`, `linkConnection`) is called from that consumer. A user edit therefore travels over the
- * user-keyed pipeline too; a gRPC handler must not call `applyEdit` directly. See `reserveSeq`.
+ * The numbers come from an atomic increment of `user_state.seq` (`reserveSeq`, one round trip), so no number is ever
+ * handed out twice, even to two processes. What needs ONE WRITER PER USER is the commit: `committedSeq` says that
+ * every number up to it has its document written, which holds only when one writer at a time reserves, writes and
+ * commits a user's numbers, in that order. Pipeline events are keyed by user id, so one consumer (one partition
+ * owner) applies a user's events at a time, in order, and everything that writes a user's data here (`applyBatch`,
+ * `applyEdit`, `linkConnection`) is called from that consumer. A user edit therefore travels over the user-keyed
+ * pipeline too; a gRPC handler must not call `applyEdit` directly.
  *
  * Crash safety without transactions (the local server has none): numbers are reserved (written to `seq`) before
  * the documents are written, so a crash between the two leaves a gap, never a number used twice; `committedSeq` is
@@ -37,7 +39,7 @@
  * replaying the same events into an empty store gives the same documents (`checksum`).
  */
 import { AppError } from '@ais/platform-errors';
-import type { Connection } from '@ais/platform-mongo';
+import { isDuplicateKeyError, type Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
 import { balanceAsOf, balanceId, normaliseBalance, sameBalance, type BalanceValues } from '../domain/balance';
 import { canonicalJson, contentHash, sha256Hex } from '../domain/canonical';
@@ -284,6 +286,8 @@ interface ResultRows {
 /** Bounds on `resultRows`: rows kept for one user, and users kept (the oldest goes first). */
 const RESULT_ROWS_MAX = 10_000;
 const RESULT_ROWS_USERS = 16;
+/** Users whose internal accounts `internalAccount` keeps (the oldest goes first); a user has a few. */
+const ACCOUNT_USERS = 256;
 
 /**
  * How many bulk writes one message's transaction operations are split into, sent at the same time on the pool's
@@ -367,6 +371,8 @@ export class ReconciliationStore {
   private readonly resultRows = new Map<string, ResultRows>();
   /** Per user, the next message reconciled while the previous one was written (`prepareNext`). */
   private readonly prepared = new Map<string, Prepared>();
+  /** Per user, internal accounts by provider account id, as `internalAccount` found them. */
+  private readonly accountsByProviderId = new Map<string, Map<string, AccountDoc>>();
   /** Messages whose reconciliation done ahead was used, and those for which it was dropped (for tests and metrics). */
   readonly lookahead = { used: 0, discarded: 0 };
 
@@ -517,16 +523,24 @@ export class ReconciliationStore {
   // ---- sequence numbers ----
 
   /**
-   * Reserves `n` sequence numbers for `userId` and returns the first. Read, then write: no atomic increment, which
-   * is correct ONLY under the single-writer-per-user rule (see the file comment): the consumer that owns the
-   * user's partition is the only caller. The reservation is written before the documents that carry the numbers.
+   * Reserves `n` sequence numbers for `userId` and returns the first: one atomic `$inc` of `seq` (an upsert for a new
+   * user), so concurrent reservations get disjoint ranges. The reservation is written before the documents that carry
+   * the numbers; committing them (`commitSeq`) still needs the single writer (file comment), which the consumer that
+   * owns the user's partition is.
    */
   async reserveSeq(userId: string, n: number): Promise<number> {
     // any write that takes numbers may change rows a held result read covers (analysis, re-enrichment): read again
     this.resultRows.delete(userId);
-    const state = await this.state.findOne({ _id: userId });
-    const first = (state?.seq ?? 0) + 1;
-    await this.state.updateOne({ _id: userId }, { $set: { seq: first + n - 1 }, $setOnInsert: { committedSeq: 0, links: [] } }, { upsert: true });
+    const reserve = () =>
+      this.state.findOneAndUpdate({ _id: userId }, { $inc: { seq: n }, $setOnInsert: { committedSeq: 0, links: [] } }, { upsert: true, returnDocument: 'after', projection: { seq: 1 } });
+    // two upserts of a user's first state document at once: one inserts, the other is refused (11000) and retries as
+    // an update of the document the first inserted
+    const state = await reserve().catch((err: unknown) => {
+      if (isDuplicateKeyError(err)) return reserve();
+      throw err;
+    });
+    if (!state || typeof state.seq !== 'number') throw new AppError({ code: 'sequence_not_reserved', message: 'user_state returned no sequence number', kind: 'internal', retriable: true });
+    const first = state.seq - n + 1;
     this.feed.reserved(userId, first, n);
     return first;
   }
@@ -544,9 +558,15 @@ export class ReconciliationStore {
    */
   async markPublished(userId: string, seq: number, runDone = false): Promise<void> {
     // runDone: the run recorded everything it produced, so nothing on the ledger is past `publishedSeq`
-    await this.state.updateOne({ _id: userId }, runDone ? { $max: { publishedSeq: seq }, $unset: { publishingFrom: '' } } : { $max: { publishedSeq: seq } });
+    // one round trip when nothing was committed past `seq` (the usual case: the consumer publishes what it has just
+    // committed); else the flag stays up and only the number is recorded. One document update each, so a commit
+    // cannot slip between the check of `committedSeq` and the clearing of the flag.
+    const cleared = await this.state.updateOne(
+      { _id: userId, committedSeq: { $lte: seq } },
+      { $max: { publishedSeq: seq }, $set: { publishPending: false }, $unset: runDone ? { pendingSince: '', publishingFrom: '' } : { pendingSince: '' } },
+    );
+    if (cleared.matchedCount === 0) await this.state.updateOne({ _id: userId }, runDone ? { $max: { publishedSeq: seq }, $unset: { publishingFrom: '' } } : { $max: { publishedSeq: seq } });
     this.feed.published(userId, seq);
-    await this.state.updateOne({ _id: userId, committedSeq: { $lte: seq } }, { $set: { publishPending: false }, $unset: { pendingSince: '' } });
   }
 
   /** Before a publish run produces: where its changes may land (kept when an earlier run's is still there: it is older). */
@@ -593,6 +613,7 @@ export class ReconciliationStore {
   }
 
   private async applyAccounts(userId: string, batch: Batch, fetched: FetchedAccount[]): Promise<ApplyResult> {
+    this.accountsByProviderId.delete(userId);
     const known = await this.cursors.userAccounts(userId).toArray();
     const previous = batch.previousConnectionId ?? (await this.userState(userId))?.links.find((l) => l.connectionId === batch.connectionId)?.previousConnectionId;
     const results = matchAccounts(
@@ -665,8 +686,15 @@ export class ReconciliationStore {
     return { changes: planned.length, firstSeq: first, lastSeq: last, touched: 0 };
   }
 
-  /** The internal account of a TrueLayer account or card id; an `unknown_account` / `ambiguous_account` error otherwise. */
+  /**
+   * The internal account of a TrueLayer account or card id; an `unknown_account` / `ambiguous_account` error otherwise.
+   * Kept once found: every message of the user's data asks, and under the SINGLE WRITER PER USER (file comment) only
+   * `applyAccounts` (which drops what is kept of the user first) and an erasure (`forget`) change a user's accounts
+   * while this process owns the user; a rebalance drops everything (`forgetAll`).
+   */
   async internalAccount(userId: string, providerAccountId: string): Promise<AccountDoc> {
+    const kept = this.accountsByProviderId.get(userId)?.get(providerAccountId);
+    if (kept) return kept;
     const found = await this.cursors.accountByProviderId(userId, providerAccountId).toArray();
     if (found.length !== 1) {
       // The accounts (or cards) list of a connection precedes its data on the user's partition; data for an unknown
@@ -678,6 +706,13 @@ export class ReconciliationStore {
         retriable: false,
       });
     }
+    let byProviderId = this.accountsByProviderId.get(userId);
+    if (!byProviderId) {
+      if (this.accountsByProviderId.size >= ACCOUNT_USERS) this.accountsByProviderId.delete(this.accountsByProviderId.keys().next().value!);
+      byProviderId = new Map();
+      this.accountsByProviderId.set(userId, byProviderId);
+    }
+    byProviderId.set(providerAccountId, found[0]!);
     return found[0]!;
   }
 
@@ -799,6 +834,7 @@ export class ReconciliationStore {
   forget(userId: string): void {
     this.resultRows.delete(userId);
     this.prepared.delete(userId);
+    this.accountsByProviderId.delete(userId);
     this.feed.forget(userId);
   }
 
@@ -806,6 +842,7 @@ export class ReconciliationStore {
   forgetAll(): void {
     this.resultRows.clear();
     this.prepared.clear();
+    this.accountsByProviderId.clear();
     this.feed.forgetAll();
   }
 

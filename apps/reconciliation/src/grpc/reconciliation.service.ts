@@ -3,8 +3,8 @@
  * scoped by client_id and user_id: a user unknown to the calling client is NOT_FOUND, never visible.
  *
  * Edits are not written here: the handler publishes a UserEditCommand on ais.enriched.v1 keyed by the user, and the
- * consumer that owns the user's partition applies it (SINGLE WRITER PER USER: the store's per-user sequence is a
- * read-then-write that is only correct with one writer; see data/store.ts). The handler then waits for the edit
+ * consumer that owns the user's partition applies it (SINGLE WRITER PER USER: the store's commit of a user's sequence
+ * numbers is only correct with one writer; see data/store.ts). The handler then waits for the edit
  * document to carry the request id.
  */
 import { bindings, EVENT_TYPES, isDetailed, isPrimary } from '@ais/contracts-events';

@@ -15,9 +15,9 @@
  *
  * SINGLE WRITER PER USER is relied on here: ais.enriched.v1 is keyed by user id, so all of a user's events are on
  * one partition, and this consumer (the partition's owner in the group) is the only code that writes the user's
- * accounts, transactions, balances and edits, one message at a time, in order. The store's per-user sequence
- * (`reserveSeq`, a read-then-write) is correct only because of that. Edits arrive as commands on this topic for
- * the same reason; the gRPC handlers never write the store. Partitions may be applied at the same time
+ * accounts, transactions, balances and edits, one message at a time, in order. The store's commit of a user's
+ * sequence numbers (`commitSeq` after the documents) is correct only because of that. Edits arrive as commands on
+ * this topic for the same reason; the gRPC handlers never write the store. Partitions may be applied at the same time
  * (`partitionsConsumedConcurrently`, KAFKA_PARTITIONS_CONCURRENTLY): each partition's messages stay in order and a
  * user lives on one partition, so one user's writes never overlap; the in-process state they share (analysis'
  * history cache, the publisher's chains) is kept per user.
