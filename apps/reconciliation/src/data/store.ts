@@ -22,10 +22,10 @@
  * reads a user's changes after a sequence number through the `*_changes` indexes ({userId, seq}), up to
  * `committedSeq`, and sends `added` when `createdSeq` is past its cursor, else `modified`/`removed`.
  *
- * The numbers come from an atomic increment of `user_state.seq` (`reserveSeq`, one round trip), so no number is ever
- * handed out twice, even to two processes. What needs ONE WRITER PER USER is the commit: `committedSeq` says that
- * every number up to it has its document written, which holds only when one writer at a time reserves, writes and
- * commits a user's numbers, in that order. Pipeline events are keyed by user id, so one consumer (one partition
+ * The numbers come from an increment of `user_state.seq` (`reserveSeq`, one round trip), so reservations made at once
+ * get disjoint ranges (on the local store once the document exists: see `reserveSeq`). What needs ONE WRITER PER
+ * USER is the commit: `committedSeq` says that every number up to it has its document written, which holds only
+ * when one writer at a time reserves, writes and commits a user's numbers, in that order. Pipeline events are keyed by user id, so one consumer (one partition
  * owner) applies a user's events at a time, in order, and everything that writes a user's data here (`applyBatch`,
  * `applyEdit`, `linkConnection`) is called from that consumer. A user edit therefore travels over the user-keyed
  * pipeline too; a gRPC handler must not call `applyEdit` directly.
@@ -523,10 +523,12 @@ export class ReconciliationStore {
   // ---- sequence numbers ----
 
   /**
-   * Reserves `n` sequence numbers for `userId` and returns the first: one atomic `$inc` of `seq` (an upsert for a new
-   * user), so concurrent reservations get disjoint ranges. The reservation is written before the documents that carry
-   * the numbers; committing them (`commitSeq`) still needs the single writer (file comment), which the consumer that
-   * owns the user's partition is.
+   * Reserves `n` sequence numbers for `userId` and returns the first: one `$inc` of `seq` (an upsert for a new user),
+   * so reservations made at once get disjoint ranges. (On the local store, FerretDB 2.7, that holds once the user's
+   * state document exists: upserts that create a document at the same time lose increments, measured 5 December;
+   * MongoDB has no such gap.) The reservation is written before the documents that carry the numbers; committing
+   * them (`commitSeq`) still needs the single writer (file comment), which the consumer that owns the user's
+   * partition is.
    */
   async reserveSeq(userId: string, n: number): Promise<number> {
     // any write that takes numbers may change rows a held result read covers (analysis, re-enrichment): read again
