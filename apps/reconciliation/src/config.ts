@@ -13,7 +13,7 @@ export const schema = commonSchema
     KAFKA_CLIENT_ID: z.string().min(1).default('reconciliation').describe('Kafka client id (broker logs and quotas).'),
     KAFKA_CREATE_TOPICS: env.bool.default(true).describe('Create the topics the service uses at start if they are missing (off where topics are provisioned).'),
     KAFKA_GROUP_ID: z.string().min(1).default('reconciliation').describe('Consumer group of ais.enriched.v1 and ais.connection.v1.'),
-    KAFKA_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3).describe('Partitions of ais.enriched.v1 one instance applies at the same time, and users: the users of a consumed batch are applied in lanes, one per user, each in order (one writer per user), at most this many users at once over all partitions. 3 partitions against 1: pipeline bench 100k 1,223 against 1,409 us per transaction (docs/BENCHMARKS.md).'),
+    KAFKA_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3).describe('Partitions of ais.enriched.v1 one instance applies at the same time; each partition stays in order (one writer per user). 3 against 1: pipeline bench 100k 1,223 against 1,409 us per transaction (docs/BENCHMARKS.md).'),
     CHANGEFEED_SWEEP_MS: env.ms.default(10_000).describe('How often the change feed looks for users with unpublished changes (after a crash).'),
     CHANGEFEED_SWEEP_MIN_AGE_MS: env.ms.default(30_000).describe('How long a user\'s changes stay unpublished before the sweep takes them (the consumer publishes first). Each instance sweeps only the users of the ais.enriched.v1 partitions it holds.'),
     ENRICHMENT_ADDR: z.string().default('127.0.0.1:50054').describe('enrichment\'s gRPC address (host:port), for the re-enrichment command.'),

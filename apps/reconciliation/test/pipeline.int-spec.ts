@@ -3,9 +3,10 @@
  * through the consumer into the store, and the change-feed publisher puts exactly the expected ChangeEvents on
  * ais.ledger.v1 (added / modified on settle and on new enrichment / removed after the pending grace), once each,
  * in strictly increasing seq per user. Redelivery of the same events changes nothing and publishes nothing; one
- * edit request id is applied once; data for an unknown account is dead-lettered with its reason while later
- * messages flow; after a crash (publishedSeq behind committedSeq) the sweep publishes the rest with the same event
- * ids; a replay of the topic into a fresh database gives the same checksum (invariant 6).
+ * edit request id is applied once; data for an unknown account, an undecodable message and an event keyed by another
+ * user than its own are dead-lettered with their reasons while later messages flow; after a crash (publishedSeq
+ * behind committedSeq) the sweep publishes the rest with the same event ids; a replay of the topic into a fresh
+ * database gives the same checksum (invariant 6).
  */
 import { bindings, EVENT_TYPES, HEADERS, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1, type enrichmentV1 } from '@ais/contracts-proto-ts';
@@ -272,6 +273,12 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
     await producer.sendRaw(enrichedBinding.topic, [{ key: 'ua', value: Buffer.from([0xff, 0xff, 0xff, 0x07]) }]);
     const garbage = await waitFor('decode dead letter', async () => dlq.find((d) => d.errorCode === 'decode_failed'));
     expect(garbage.errorMessage).not.toBe('');
+    // an event keyed by another user than its own too: the key chose its partition, and so its writer
+    const stray = accounts('uz');
+    await producer.sendRaw(enrichedBinding.topic, [{ key: 'ua', value: Buffer.from(eventsV1.EnrichedEvent.encode(stray).finish()) }]);
+    const mismatch = await waitFor('key mismatch dead letter', async () => dlq.find((d) => d.errorCode === 'key_mismatch'));
+    expect(Buffer.from(mismatch.originalKey).toString()).toBe('ua');
+    expect(await store.userState('uz')).toBeNull();
     // hooks: the standing orders went to onOtherPayload; afterUser ran per user with what was applied
     expect(other).toEqual([['ua', 'standingOrders']]);
     expect(after.filter(([u]) => u === 'ua').reduce((n, [, r]) => n + r.changes, 0)).toBe(10);
@@ -451,7 +458,7 @@ describe('reconciliation pipeline (real Kafka and MongoDB-wire server)', () => {
         await waitFor(`checksum of ${u}`, async () => ((await flaky.checksum(u)) === want ? true : undefined), 15_000);
       }
       // the retried messages were not dead-lettered (only the known poison ones of the topic were, again)
-      expect(dlq.slice(dead).every((d) => d.errorCode === 'unknown_account' || d.errorCode === 'decode_failed')).toBe(true);
+      expect(dlq.slice(dead).every((d) => ['unknown_account', 'decode_failed', 'key_mismatch'].includes(d.errorCode))).toBe(true);
     } finally {
       await c.stop();
     }

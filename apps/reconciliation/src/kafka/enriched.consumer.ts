@@ -18,11 +18,9 @@
  * accounts, transactions, balances and edits, one message at a time, in order. The store's commit of a user's
  * sequence numbers (`commitSeq` after the documents) is correct only because of that. Edits arrive as commands on
  * this topic for the same reason; the gRPC handlers never write the store. Partitions may be applied at the same time
- * (`partitionsConsumedConcurrently`, KAFKA_PARTITIONS_CONCURRENTLY), and so may the users of one batch (lanes,
- * kafka/lanes.ts: one per message key, which must be the event's user, else the event is dead-lettered): each user's
- * messages stay in offset order and a user lives on one partition, so one user's writes never overlap; at most
- * `usersConcurrently` users are applied at once; the in-process state they share (analysis' history cache, the
- * publisher's chains) is kept per user.
+ * (`partitionsConsumedConcurrently`, KAFKA_PARTITIONS_CONCURRENTLY): each partition's messages stay in order and a
+ * user lives on one partition, so one user's writes never overlap; the in-process state they share (analysis'
+ * history cache, the publisher's chains) is kept per user.
  *
  * Errors: undecodable messages, messages without envelope or user, unknown accounts (data before its account
  * list) and other non-retriable AppErrors go to the dead-letter topic with the reason, and consumption moves on.
@@ -40,7 +38,6 @@ import type { Erasures } from '../data/erasure';
 import type { ApplyResult, Batch, BatchPayload, ReconciliationStore, StoredEnrichment, UserEdit } from '../data/store';
 import { fromRawAccount, fromRawBalance, fromRawCard, fromRawTransaction } from '../domain/raw';
 import { timed } from '../metrics';
-import { InOrderOffsets, lanesOf, Slots } from './lanes';
 
 /** What the consumer applied for one user within one Kafka batch. */
 export interface UserBatchResult {
@@ -95,11 +92,6 @@ export interface EnrichedConsumerOptions {
   topicPrefix?: string;
   fromBeginning?: boolean;
   partitionsConsumedConcurrently?: number;
-  /**
-   * Users this process applies at the same time, over all its partitions (lanes: kafka/lanes.ts); default
-   * `partitionsConsumedConcurrently`, so at most as many users at once as before lanes, and the memory they hold.
-   */
-  usersConcurrently?: number;
   retryBackoffMs?: number;
   maxWaitTimeMs?: number;
   /** The group drops this consumer after this long without a heartbeat (default 10 s: @ais/platform-kafka group-session.ts). */
@@ -246,8 +238,6 @@ export class EnrichedConsumer {
   private generation = 0;
   /** Messages decoded as a look-ahead (`lookaheadOf`), for their own turn (partitions are applied at the same time). */
   private readonly decodedAhead = new WeakMap<KafkaMessage, eventsV1.EnrichedEvent>();
-  /** Users applied at the same time by this process, over all its partitions (`usersConcurrently`). */
-  private readonly slots: Slots;
 
   constructor(private readonly o: EnrichedConsumerOptions) {
     this.groupId = o.groupId ?? 'reconciliation';
@@ -256,7 +246,6 @@ export class EnrichedConsumer {
     this.connectionTopic = bindings.connection(prefix).topic;
     this.deadLetterTopic = topicName(TOPICS.deadLetter, prefix);
     this.session = groupSession(o.sessionTimeoutMs);
-    this.slots = new Slots(o.usersConcurrently ?? o.partitionsConsumedConcurrently ?? 1);
     this.consumer = o.kafka.consumer({
       groupId: this.groupId,
       ...this.session,
@@ -367,38 +356,12 @@ export class EnrichedConsumer {
     }
   }
 
-  /**
-   * A batch of ais.enriched.v1 is applied in lanes, one per user (message key), at the same time: each lane in
-   * offset order, each taking one of the process's `slots` while it runs (kafka/lanes.ts). Offsets are resolved in
-   * offset order as messages finish. A batch of ais.connection.v1 is one lane.
-   */
   private async consumeBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, commitOffsetsIfNecessary } = payload;
-    const offsets = new InOrderOffsets(
-      batch.messages.map((m) => m.offset),
-      (offset) => resolveOffset(offset),
-    );
-    if (batch.topic !== this.enrichedTopic) {
-      await this.consumeLane(payload, batch.messages.map((_, i) => i), offsets);
-    } else {
-      const lanes = lanesOf(batch.messages);
-      // every lane runs to its end (or its stop) before the batch returns, also when another one failed
-      const ended = await Promise.allSettled(lanes.map((lane) => this.slots.with(() => this.consumeLane(payload, lane, offsets))));
-      const failed = ended.find((e): e is PromiseRejectedResult => e.status === 'rejected');
-      if (failed) throw failed.reason;
-    }
-    await commitOffsetsIfNecessary();
-  }
-
-  /** The messages `lane` (indexes into the batch, in offset order) one after another, then its users' hooks and publish. */
-  private async consumeLane(payload: EachBatchPayload, lane: readonly number[], offsets: InOrderOffsets): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale } = payload;
+    const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const touched = new Map<string, UserBatchResult>();
-    for (const [k, i] of lane.entries()) {
+    for (const [i, message] of batch.messages.entries()) {
       if (!isRunning() || isStale()) break;
-      const message = batch.messages[i]!;
-      const next = lane[k + 1];
-      const applied = await timed('message', () => this.processOne(batch.topic, batch.partition, message, isRunning, next === undefined ? undefined : batch.messages[next]));
+      const applied = await timed('message', () => this.processOne(batch.topic, batch.partition, message, isRunning, batch.messages[i + 1]));
       const afterEvent = this.o.hooks?.afterEvent;
       if (applied && afterEvent) {
         const { result, at, data } = applied;
@@ -414,7 +377,7 @@ export class EnrichedConsumer {
         if (applied.at && (!r.lastAt || applied.at > r.lastAt)) r.lastAt = applied.at;
         touched.set(applied.userId, r);
       }
-      offsets.finish(i);
+      resolveOffset(message.offset);
       await heartbeat();
     }
     for (const [userId, result] of touched) {
@@ -422,6 +385,7 @@ export class EnrichedConsumer {
       if (after) await this.hook('afterUser', userId, isRunning, () => after(userId, result));
       await this.publish(userId);
     }
+    await commitOffsetsIfNecessary();
   }
 
   /** Publishes the user's committed changes; a failure is not retried here: the user stays flagged publishPending and the sweep sends it. */
@@ -524,7 +488,7 @@ export class EnrichedConsumer {
     if (!meta?.eventId) throw invalid('missing_envelope', 'event has no meta.event_id');
     const userId = event.userId;
     if (!userId) throw invalid('missing_user_id', 'enriched event without user_id');
-    // the key is the user: it chose the partition (so the one writer of the user) and the lane
+    // the key chose the partition, so the one writer of the user: an event keyed otherwise may be another writer's
     if (!message.key || message.key.toString() !== userId) throw invalid('key_mismatch', 'enriched event whose Kafka key is not its user_id');
     const at = meta.occurredAt ?? null;
     const p = event.payload;
