@@ -33,7 +33,9 @@
  *
  * Run: npm run bench -- pipeline     (BENCH_PIPELINE_SIZES, default 10000,100000; by hand 10000,100000,1000000;
  *      smoke: BENCH_PIPELINE_SIZES=2000)
- * Writes bench/results/pipeline.json.
+ * Writes bench/results/pipeline.json, or <BENCH_PIPELINE_RESULT>.json: the scale model's per-message cost comes from
+ * `BENCH_PIPELINE_RESULT=pipeline-small-users BENCH_PIPELINE_TX_PER_USER=100 BENCH_PIPELINE_SIZES=10000` run beside
+ * the full run (bench/scale.bench.ts).
  */
 import { splitRawItems, toDecimalString, TOPICS, topicName, EVENT_TYPES, RAW_EVENT_SCHEMA_VERSION } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
@@ -55,6 +57,8 @@ import { benchServiceEnv, childPids, cpuSeconds, peakRssMb, resultsDir } from '.
 const SIZES = (process.env['BENCH_PIPELINE_SIZES'] ?? '10000,100000').split(',').map(Number);
 const PER_USER = Number(process.env['BENCH_PIPELINE_TX_PER_USER'] ?? 2_500);
 const TRACING = process.env['BENCH_PIPELINE_TRACING'] ?? 'none';
+const RESULT_NAME = process.env['BENCH_PIPELINE_RESULT'] ?? 'pipeline';
+if (!/^pipeline[a-z0-9-]*$/.test(RESULT_NAME)) throw new Error(`BENCH_PIPELINE_RESULT must start with "pipeline" and hold only a-z, 0-9 and -, not ${JSON.stringify(RESULT_NAME)}`);
 const MONTHS = 24;
 /** Months per backfill result: data-fetcher's BACKFILL_WINDOW_MONTHS default (12; earlier runs of this bench used 3). */
 const WINDOW_MONTHS = Number(process.env['BENCH_PIPELINE_WINDOW_MONTHS'] ?? 12);
@@ -837,7 +841,7 @@ async function main(): Promise<void> {
     cpu_table: cpuTable,
     cpu_per_tx_table: cpuPerTxTable,
   };
-  const file = join(resultsDir(), 'pipeline.json');
+  const file = join(resultsDir(), `${RESULT_NAME}.json`);
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\n${machine.platform}, ${machine.cores} cores, ${machine.cpu}, ${machine.memory_gb} GB, node ${machine.node}; load ${machine.loadavg_1_5_15_at_start.join(' ')} -> ${machine.loadavg_1_5_15_at_end.join(' ')}`);
   console.log(`\n${table}\n\n${cpuTable}\n\n${cpuPerTxTable}\n`);

@@ -4,7 +4,10 @@
  * written-down assumptions. It measures nothing itself and starts no server: it reads
  *
  * - bench/results/pipeline.json: CPU µs per transaction of enrichment, reconciliation, Kafka and the store at the
- *   largest size run (the services' and servers' own CPU from /proc);
+ *   largest size run (the services' and servers' own CPU from /proc), and, with bench/results/pipeline-small-users.json
+ *   (the same 10k transactions as small users, run beside it), what each raw event (message) costs beyond its
+ *   transactions: cpu = per-tx × transactions + per-message × messages, solved from the two 10k runs. A refresh is
+ *   16 small messages, so per-transaction costs alone (the model before 5 December) undercount it;
  * - bench/results/memory.json: each service's peak RSS under load; and what measured runs left behind: the pipeline
  *   load's store collections (collStats: data + index bytes) and Kafka log segments (bytes per message and per
  *   transaction on ais.raw.v1, ais.enriched.v1, ais.ledger.v1), and the heavy user's connection through the whole
@@ -16,10 +19,11 @@
  *
  * Every assumption is a SCALE_<NAME> variable (defaults below, printed with the table and written to the JSON).
  *
- * Run: npm run bench -- scale      (after `npm run bench -- memory` and `npm run bench -- pipeline`)
+ * Run: npm run bench -- scale      (after `npm run bench -- memory`, `npm run bench -- pipeline` and
+ *      `BENCH_PIPELINE_RESULT=pipeline-small-users BENCH_PIPELINE_TX_PER_USER=100 BENCH_PIPELINE_SIZES=10000 npm run bench -- pipeline`)
  * Writes bench/results/scale.json.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@ais/testing';
 
@@ -58,6 +62,32 @@ const A = {
 
 type Json = Record<string, unknown>;
 const read = (name: string): Json => JSON.parse(readFileSync(join(REPO_ROOT, 'bench/results', `${name}.json`), 'utf8')) as Json;
+
+/** The processes whose CPU the pipeline bench counts, as the model groups them. */
+const CPU_PARTS = { enrichment: ['enrichment'], reconciliation: ['reconciliation'], kafka: ['kafka'], store: ['ferretdb', 'postgres'] } as const;
+type CpuPart = keyof typeof CPU_PARTS;
+const partSeconds = (result: Json, part: CpuPart): number => {
+  const s = ((result['pipeline'] as Json)['cpu'] as { cpu_seconds: Record<string, number> }).cpu_seconds;
+  return CPU_PARTS[part].reduce((a, k) => a + (s[k] ?? 0), 0);
+};
+
+/**
+ * CPU seconds per raw event beyond its transactions, per part: from two runs of the same size, one of heavy users
+ * (few large messages) and one of small users (many small ones), cpu = a × transactions + b × messages. Both must be
+ * of one host and hour (their difference is the estimate), so the small-users run is required within 3 h of it.
+ */
+function perMessageSeconds(heavy: Json, heavyDate: string, small: Json | undefined): { seconds: Record<CpuPart, number>; from: string } {
+  const how = 'BENCH_PIPELINE_RESULT=pipeline-small-users BENCH_PIPELINE_TX_PER_USER=100 BENCH_PIPELINE_SIZES=10000 npm run bench -- pipeline, beside the full pipeline run';
+  if (!small) throw new Error(`bench/results/pipeline-small-users.json is missing: ${how}`);
+  const sr = (small['results'] as Json[])[0]!;
+  const hr = (heavy['results'] as Json[]).find((x) => x['transactions'] === sr['transactions']);
+  if (!hr) throw new Error(`pipeline.json has no run of ${String(sr['transactions'])} transactions to set against pipeline-small-users.json`);
+  const apart = Math.abs(Date.parse(String(small['date'])) - Date.parse(heavyDate)) / 3_600_000;
+  if (!(apart <= 3)) throw new Error(`pipeline-small-users.json (${String(small['date'])}) is not of the hour of pipeline.json (${heavyDate}): ${how}`);
+  const dm = Number(sr['raw_events']) - Number(hr['raw_events']);
+  const seconds = Object.fromEntries((Object.keys(CPU_PARTS) as CpuPart[]).map((p) => [p, Math.max(0, (partSeconds(sr, p) - partSeconds(hr, p)) / dm)])) as Record<CpuPart, number>;
+  return { seconds, from: `pipeline.json and pipeline-small-users.json at ${String(sr['transactions'])} transactions: ${String(hr['raw_events'])} against ${String(sr['raw_events'])} raw events (${String(hr['users'])} against ${String(sr['users'])} users)` };
+}
 const r = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 const GB = 1e9;
@@ -81,7 +111,14 @@ function main(): void {
   const largest = results.reduce((a, b) => (Number(b['transactions']) > Number(a['transactions']) ? b : a));
   const n = Number(largest['transactions']);
   const cpu = (largest['pipeline'] as Json)['cpu'] as { cpu_seconds: Record<string, number> };
-  const cpuUsPerTx = (k: string) => ((cpu.cpu_seconds[k] ?? 0) * 1e6) / n;
+  const perMessage = perMessageSeconds(pipeline, String(pipeline['date']), existsSync(join(REPO_ROOT, 'bench/results/pipeline-small-users.json')) ? read('pipeline-small-users') : undefined);
+  const largestMessages = Number(largest['raw_events']);
+  // per transaction at the largest size, its messages' share taken out (they are costed per message below)
+  const cpuUsPerTx = (k: string) => {
+    const part = (Object.keys(CPU_PARTS) as CpuPart[]).find((p) => (CPU_PARTS[p] as readonly string[]).includes(k));
+    const share = part ? (perMessage.seconds[part] * largestMessages) / CPU_PARTS[part].length : 0;
+    return (Math.max(0, (cpu.cpu_seconds[k] ?? 0) - share) * 1e6) / n;
+  };
 
   const mp = memory['pipeline'] as Json;
   const fp = mp['footprint'] as { kafka_log_bytes: Record<string, number>; store: Record<string, Record<string, Coll>> };
@@ -133,8 +170,15 @@ function main(): void {
       'token-vault': (cores * 1e3) / Math.max(...((tokenBench['runs'] as Json[]).filter((x) => String(x['name']).startsWith('GetAccessToken')).map((x) => Number(x['throughput'])))),
     },
     cpu_ms_per_read: { 'auth-gateway': readRequests ? (Math.max(0, (reads.cpu_seconds['auth-gateway'] ?? 0) - idleRate('auth-gateway') * reads.seconds) * 1e3) / readRequests : 0 },
+    cpu_ms_per_message: {
+      enrichment: perMessage.seconds.enrichment * 1e3,
+      reconciliation: perMessage.seconds.reconciliation * 1e3,
+      kafka: perMessage.seconds.kafka * 1e3,
+      store: perMessage.seconds.store * 1e3,
+    },
     calls_measured: calls,
-    pipeline_cpu_from: `pipeline.json at ${n} transactions`,
+    pipeline_cpu_from: `pipeline.json at ${n} transactions (${largestMessages} raw events, their per-message share taken out)`,
+    per_message_from: perMessage.from,
   };
 
   // per user and day
@@ -146,17 +190,21 @@ function main(): void {
   const txPerUserDay = txRereadPerUserDay + A.NEW_USERS_PER_DAY * backfillTx; // through the pipeline
   const newTxPerUserDay = A.TX_PER_USER_DAY + A.NEW_USERS_PER_DAY * backfillTx; // stored, on the change feed
   const callsPerUserDay = A.CONNECTIONS_PER_USER * callsPerConnDay + A.NEW_USERS_PER_DAY * backfillCalls;
+  // every call's result is one raw event (data-fetcher splits a result over 1,000 items; a refresh's are far smaller,
+  // a backfill window of TX_PER_USER_DAY is about 400 rows an account)
+  const messagesPerUserDay = callsPerUserDay;
 
   const instances = (cores: number) => Math.max(A.MIN_REPLICAS, Math.ceil((cores * A.PEAK_FACTOR) / (A.TARGET_UTILISATION * A.INSTANCE_CPU)));
   const rows = A.USERS.map((users) => {
     const txPerS = (users * txPerUserDay) / 86_400;
     const callsPerS = (users * callsPerUserDay) / 86_400;
     const readsPerS = (users * A.READS_PER_USER_DAY) / 86_400;
+    const messagesPerS = (users * messagesPerUserDay) / 86_400;
     const cores = {
       'data-fetcher': (callsPerS * unit.cpu_ms_per_call['data-fetcher']) / 1e3 + (txPerS * unit.cpu_us_per_tx['data-fetcher']) / 1e6,
       'token-vault': (callsPerS * unit.cpu_ms_per_call['token-vault']) / 1e3,
-      enrichment: (txPerS * unit.cpu_us_per_tx.enrichment) / 1e6,
-      reconciliation: (txPerS * unit.cpu_us_per_tx.reconciliation) / 1e6,
+      enrichment: (txPerS * unit.cpu_us_per_tx.enrichment) / 1e6 + (messagesPerS * unit.cpu_ms_per_message.enrichment) / 1e3,
+      reconciliation: (txPerS * unit.cpu_us_per_tx.reconciliation) / 1e6 + (messagesPerS * unit.cpu_ms_per_message.reconciliation) / 1e3,
       'auth-gateway': (readsPerS * unit.cpu_ms_per_read['auth-gateway']) / 1e3,
     };
     const inst = Object.fromEntries(Object.entries(cores).map(([k, c]) => [k, instances(c)])) as Record<keyof typeof cores, number>;
@@ -174,6 +222,7 @@ function main(): void {
       truelayer_calls_per_s: r(callsPerS),
       pipeline_tx_per_day: Math.round(users * txPerUserDay),
       pipeline_tx_per_s_mean: r(txPerS),
+      pipeline_messages_per_s_mean: r(messagesPerS),
       kafka: {
         partitions: { 'ais.raw.v1': partitions(inst.enrichment), 'ais.enriched.v1': partitions(inst.reconciliation), 'ais.fetch.v1': partitions(inst['data-fetcher']), 'ais.ledger.v1': A.MIN_PARTITIONS },
         bytes_per_day_gb: r(kafkaDayBytes / GB, 2),
@@ -183,7 +232,7 @@ function main(): void {
         documents_millions: r((users * unit.store_documents_per_user * (storedTxPerUser / (mTx / mUsers))) / 1e6, 1), // reconciliation's documents scale with the history kept
         data_gb_one_copy: r((users * mongoUserBytes) / GB, 1),
         disk_gb_replicated: r((users * mongoUserBytes * A.MONGO_REPLICAS) / GB, 1),
-        store_cpu_cores_mean: r((txPerS * unit.cpu_us_per_tx.store) / 1e6, 2),
+        store_cpu_cores_mean: r((txPerS * unit.cpu_us_per_tx.store) / 1e6 + (messagesPerS * unit.cpu_ms_per_message.store) / 1e3, 2),
       },
       cores_mean: Object.fromEntries(Object.entries(cores).map(([k, c]) => [k, r(c, 2)])),
       instances: inst,
@@ -203,11 +252,12 @@ function main(): void {
   const units = [
     `per transaction: Kafka raw ${Math.round(unit.kafka_raw_bytes_per_tx)} B, enriched ${Math.round(unit.kafka_enriched_bytes_per_tx)} B; ledger ${Math.round(unit.kafka_ledger_bytes_per_event)} B per event (${r(unit.ledger_events_per_tx, 2)} events per tx); store (reconciliation, data + indexes) ${Math.round(unit.store_reconciliation_bytes_per_tx)} B (the transaction document alone ${Math.round(unit.store_transaction_doc_bytes)} B)`,
     `CPU µs per transaction: enrichment ${Math.round(unit.cpu_us_per_tx.enrichment)}, reconciliation ${Math.round(unit.cpu_us_per_tx.reconciliation)}, Kafka ${Math.round(unit.cpu_us_per_tx.kafka)}, store ${Math.round(unit.cpu_us_per_tx.store)} (${unit.pipeline_cpu_from})`,
+    `CPU ms per raw event beyond its transactions: enrichment ${r(unit.cpu_ms_per_message.enrichment, 2)}, reconciliation ${r(unit.cpu_ms_per_message.reconciliation, 2)}, Kafka ${r(unit.cpu_ms_per_message.kafka, 2)}, store ${r(unit.cpu_ms_per_message.store, 2)} (${unit.per_message_from}); ${r(messagesPerUserDay, 1)} raw events per user and day`,
     `data-fetcher: ${Math.round(unit.cpu_us_per_tx['data-fetcher'])} µs per fetched transaction (fetch.json, upper bound) + ${A.FETCH_CPU_MS_PER_CALL} ms per call (assumed); token-vault ${r(unit.cpu_ms_per_call['token-vault'], 2)} ms per GetAccessToken (get-access-token.json, upper bound); gateway ${r(unit.cpu_ms_per_read['auth-gateway'], 2)} ms per read request (memory.json reads phase, above its idle rate)`,
     `per connection (data bytes × ${r(unit.store_overhead_factor, 2)}, the store's overhead on transactions): journal ${Math.round(unit.store_journal_bytes_per_call)} B per call, data-fetcher state ${Math.round(unit.store_fetcher_other_bytes_per_connection / 1024)} KB, token-vault ${Math.round(unit.store_token_vault_bytes_per_connection / 1024)} KB, gateway ${Math.round(unit.store_gateway_bytes_per_connection / 1024)} KB; enrichment ${Math.round(unit.store_enrichment_bytes_per_user / 1024)} KB per user`,
     `per user and day: ${r(callsPerUserDay, 1)} TrueLayer calls (${callsPerRefresh} per refresh × ${A.REFRESHES_PER_DAY}, plus backfills), ${r(txPerUserDay, 1)} transactions through the pipeline (${r(txRereadPerUserDay, 1)} re-read by refreshes, ${r(A.NEW_USERS_PER_DAY * backfillTx, 1)} from backfills), ${r(newTxPerUserDay, 1)} new`,
   ];
-  const out = { model: 'scale model from measured unit costs (bench/scale.bench.ts)', inputs: { pipeline: String(pipeline['date']), memory: String(memory['date']) }, assumptions: A, derived: { calls_per_refresh: callsPerRefresh, calls_per_connection_day: callsPerConnDay, backfill_transactions: r(backfillTx, 0), backfill_calls: backfillCalls, tx_per_user_day: r(txPerUserDay, 2), new_tx_per_user_day: r(newTxPerUserDay, 2) }, unit_costs: unit, rows, table, units };
+  const out = { model: 'scale model from measured unit costs (bench/scale.bench.ts)', inputs: { pipeline: String(pipeline['date']), memory: String(memory['date']), per_message: perMessage.from }, assumptions: A, derived: { calls_per_refresh: callsPerRefresh, calls_per_connection_day: callsPerConnDay, messages_per_user_day: r(messagesPerUserDay, 2), backfill_transactions: r(backfillTx, 0), backfill_calls: backfillCalls, tx_per_user_day: r(txPerUserDay, 2), new_tx_per_user_day: r(newTxPerUserDay, 2) }, unit_costs: unit, rows, table, units };
   writeFileSync(join(REPO_ROOT, 'bench/results/scale.json'), `${JSON.stringify(out, null, 2)}\n`);
   console.log(`assumptions: ${JSON.stringify(A)}\n\n${units.join('\n')}\n\n${table}\n\nwritten bench/results/scale.json`);
 }
