@@ -110,15 +110,10 @@ function main(): void {
   const results = pipeline['results'] as Json[];
   const largest = results.reduce((a, b) => (Number(b['transactions']) > Number(a['transactions']) ? b : a));
   const n = Number(largest['transactions']);
-  const cpu = (largest['pipeline'] as Json)['cpu'] as { cpu_seconds: Record<string, number> };
   const perMessage = perMessageSeconds(pipeline, String(pipeline['date']), existsSync(join(REPO_ROOT, 'bench/results/pipeline-small-users.json')) ? read('pipeline-small-users') : undefined);
   const largestMessages = Number(largest['raw_events']);
   // per transaction at the largest size, its messages' share taken out (they are costed per message below)
-  const cpuUsPerTx = (k: string) => {
-    const part = (Object.keys(CPU_PARTS) as CpuPart[]).find((p) => (CPU_PARTS[p] as readonly string[]).includes(k));
-    const share = part ? (perMessage.seconds[part] * largestMessages) / CPU_PARTS[part].length : 0;
-    return (Math.max(0, (cpu.cpu_seconds[k] ?? 0) - share) * 1e6) / n;
-  };
+  const cpuUsPerTx = (part: CpuPart) => (Math.max(0, partSeconds(largest, part) - perMessage.seconds[part] * largestMessages) * 1e6) / n;
 
   const mp = memory['pipeline'] as Json;
   const fp = mp['footprint'] as { kafka_log_bytes: Record<string, number>; store: Record<string, Record<string, Coll>> };
@@ -162,7 +157,7 @@ function main(): void {
       enrichment: cpuUsPerTx('enrichment'),
       reconciliation: cpuUsPerTx('reconciliation'),
       kafka: cpuUsPerTx('kafka'),
-      store: cpuUsPerTx('ferretdb') + cpuUsPerTx('postgres'),
+      store: cpuUsPerTx('store'),
       'data-fetcher': (cores * 1e6) / Number((fetchBench['subject'] as Json)['median']),
     },
     cpu_ms_per_call: {

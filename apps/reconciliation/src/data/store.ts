@@ -25,10 +25,10 @@
  * The numbers come from an increment of `user_state.seq` (`reserveSeq`, one round trip), so reservations made at once
  * get disjoint ranges (on the local store once the document exists: see `reserveSeq`). What needs ONE WRITER PER
  * USER is the commit: `committedSeq` says that every number up to it has its document written, which holds only
- * when one writer at a time reserves, writes and commits a user's numbers, in that order. Pipeline events are keyed by user id, so one consumer (one partition
- * owner) applies a user's events at a time, in order, and everything that writes a user's data here (`applyBatch`,
- * `applyEdit`, `linkConnection`) is called from that consumer. A user edit therefore travels over the user-keyed
- * pipeline too; a gRPC handler must not call `applyEdit` directly.
+ * when one writer at a time reserves, writes and commits a user's numbers, in that order. Pipeline events are keyed
+ * by user id, so one consumer (one partition owner) applies a user's events at a time, in order, and everything that
+ * writes a user's data here (`applyBatch`, `applyEdit`, `linkConnection`) is called from that consumer. A user edit
+ * therefore travels over the user-keyed pipeline too; a gRPC handler must not call `applyEdit` directly.
  *
  * Crash safety without transactions (the local server has none): numbers are reserved (written to `seq`) before
  * the documents are written, so a crash between the two leaves a gap, never a number used twice; `committedSeq` is
