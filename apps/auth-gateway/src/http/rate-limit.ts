@@ -17,7 +17,7 @@
  * the store is left alone for `retryAfterFailureMs` so that requests do not each wait for the timeout.
  */
 import type { Logger } from '@ais/platform-logger';
-import { isDuplicateKeyError, type Connection } from '@ais/platform-mongo';
+import { upsertRetryingDuplicate, type Connection } from '@ais/platform-mongo';
 import { AppError } from '@ais/platform-errors';
 import type { Response } from 'express';
 import { createHmac, hkdfSync } from 'node:crypto';
@@ -64,13 +64,8 @@ export class MongoRateStore implements RateStore {
   async add(id: string, inc: Counters, expiresAt: Date): Promise<Counters> {
     const run = () =>
       this.col.findOneAndUpdate({ _id: id }, { $inc: inc as { n?: number; f?: number }, $setOnInsert: { expiresAt } }, { upsert: true, returnDocument: 'after', maxTimeMS: this.maxTimeMs });
-    try {
-      return countersOf(await run());
-    } catch (error) {
-      // Two first requests of a window may both try to insert; the loser's retry finds the document.
-      if (!isDuplicateKeyError(error)) throw error;
-      return countersOf(await run());
-    }
+    // two first requests of a window may both try to insert; the loser's retry finds the document
+    return countersOf(await upsertRetryingDuplicate(run));
   }
 }
 

@@ -39,7 +39,7 @@
  * replaying the same events into an empty store gives the same documents (`checksum`).
  */
 import { AppError } from '@ais/platform-errors';
-import { isDuplicateKeyError, type Connection } from '@ais/platform-mongo';
+import { upsertRetryingDuplicate, type Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
 import { balanceAsOf, balanceId, normaliseBalance, sameBalance, type BalanceValues } from '../domain/balance';
 import { canonicalJson, contentHash, sha256Hex } from '../domain/canonical';
@@ -535,12 +535,7 @@ export class ReconciliationStore {
     this.resultRows.delete(userId);
     const reserve = () =>
       this.state.findOneAndUpdate({ _id: userId }, { $inc: { seq: n }, $setOnInsert: { committedSeq: 0, links: [] } }, { upsert: true, returnDocument: 'after', projection: { seq: 1 } });
-    // two upserts of a user's first state document at once: one inserts, the other is refused (11000) and retries as
-    // an update of the document the first inserted
-    const state = await reserve().catch((err: unknown) => {
-      if (isDuplicateKeyError(err)) return reserve();
-      throw err;
-    });
+    const state = await upsertRetryingDuplicate(reserve);
     if (!state || typeof state.seq !== 'number') throw new AppError({ code: 'sequence_not_reserved', message: 'user_state returned no sequence number', kind: 'internal', retriable: true });
     const first = state.seq - n + 1;
     this.feed.reserved(userId, first, n);
