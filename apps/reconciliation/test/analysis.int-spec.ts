@@ -8,7 +8,7 @@
  * `enrichment` on the seeded rows with a direct update, as the enriched-batch path would.
  */
 import { createLogger } from '@ais/platform-logger';
-import { connectMongo, explainUsesIndex, type Connection } from '@ais/platform-mongo';
+import { connectMongo, explainUsesIndex, mongoose, type Connection } from '@ais/platform-mongo';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import { randomBytes } from 'node:crypto';
 import { ANALYSIS_INDEXES, Analysis, type AnalysisResult, type MandateDoc, type SeriesDoc } from '../src/data/analysis';
@@ -264,8 +264,16 @@ describe('analysis is a function of the data, not of the batching (real server)'
 
   type Part = { at: Date; cur: FetchedTransaction[]; sav: FetchedTransaction[] };
   /** Stores the parts in order in a fresh database, analysing after each; returns every row's derived values. */
-  async function run(parts: Part[], historyCacheUsers = 0): Promise<{ derived: Record<string, unknown>; analysis: Analysis; store: ReconciliationStore; conn: Connection }> {
-    const conn = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_batching_${randomBytes(4).toString('hex')}`, logger });
+  /** Counts the reads (`find` commands) a connection sends, by collection. */
+  type Reads = Map<string, number>;
+  async function run(parts: Part[], historyCacheUsers = 0, reads?: Reads): Promise<{ derived: Record<string, unknown>; analysis: Analysis; store: ReconciliationStore; conn: Connection }> {
+    const db = `it_batching_${randomBytes(4).toString('hex')}`;
+    const conn = reads
+      ? await mongoose.createConnection(process.env['MONGODB_URI']!, { dbName: db, monitorCommands: true, retryWrites: false }).asPromise()
+      : await connectMongo({ uri: process.env['MONGODB_URI']!, db, logger });
+    conn.getClient().on('commandStarted', (e) => {
+      if (e.commandName === 'find') reads?.set(String(e.command['find']), (reads.get(String(e.command['find'])) ?? 0) + 1);
+    });
     conns.push(conn);
     const store = new ReconciliationStore(conn);
     const analysis = new Analysis(conn, store, { windowDays: WINDOW_DAYS, historyCacheUsers });
@@ -416,5 +424,71 @@ describe('analysis is a function of the data, not of the batching (real server)'
     const cold = await new Analysis(caching.conn, caching.store, { windowDays: WINDOW_DAYS }).analyse(U, AT4);
     expect(cold).toMatchObject({ changes: 0, seriesWritten: 0 });
     expect(cold.rows).toBeGreaterThan(0);
+  });
+
+  it('the writer keeps what a run reads besides the rows: the same documents, one read of each input, none for a refresh that finds nothing to do', async () => {
+    const AT3 = new Date('2026-06-24T08:00:00Z');
+    const gymDd = directDebit('dd-gym', 'PUREGYM', '30.00', d('2026-06-10'), 'GYM-1');
+    const mandateMeta = { clientId: 'client-1', connectionId: 'conn-1', providerAccountId: 'tl-cur', fetchedAt: AT2, complete: true };
+    type Step = (a: Analysis, s: ReconciliationStore) => Promise<Date>;
+    const messages: Step[] = [
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current.filter(before)), fetchedAt: AT1 }), AT1),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-sav', into), fetchedAt: AT1 }), AT1),
+      async (a) => (await a.applyMandates(U, mandateMeta, 'direct_debits', [gymDd]), AT2),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current.filter((t) => !before(t))), fetchedAt: AT2 }), AT2),
+      async (_a, st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current), fetchedAt: AT3 }), AT3),
+    ];
+    const feed = async (target: { analysis: Analysis; store: ReconciliationStore }) => {
+      const out: (AnalysisResult | null)[] = [];
+      for (const step of messages) out.push(await target.analysis.refresh(U, await step(target.analysis, target.store)));
+      return out;
+    };
+    const readingReads: Reads = new Map();
+    const keepingReads: Reads = new Map();
+    const reading = await run([], 0, readingReads);
+    const keeping = await run([], 4, keepingReads);
+    const results = await feed(reading);
+    expect(await feed(keeping)).toEqual(results);
+    // what the runs read (the checks below read too)
+    const readBy = { reading: new Map(readingReads), keeping: new Map(keepingReads) };
+    expect(results.filter((r) => r && r.changes > 0).length).toBeGreaterThanOrEqual(2);
+    expect(await keeping.store.checksum(U)).toBe(await reading.store.checksum(U));
+    const seriesOf = (a: Analysis) => a.series.find({ userId: U }).sort({ _id: 1 }).toArray();
+    expect(await seriesOf(keeping.analysis)).toEqual(await seriesOf(reading.analysis));
+    const stateOf = (a: Analysis) => a.state.findOne({ _id: U });
+    expect(await stateOf(keeping.analysis)).toEqual(await stateOf(reading.analysis));
+    // every refresh of the reading instance reads the run's state and the mandates; the keeping one reads each once,
+    // the mandates again after applyMandates wrote them
+    expect(readBy.reading.get('analysis_state')).toBe(messages.length);
+    expect(readBy.reading.get('mandates')).toBe(messages.length + 1); // applyMandates reads its account's list
+    expect(readBy.keeping.get('analysis_state')).toBe(1);
+    expect(readBy.keeping.get('recurring_series')).toBe(1);
+    expect(readBy.keeping.get('mandates')).toBe(3); // the first refresh, applyMandates' list, the refresh after it
+    // the store keeps the writer's accounts and committed number: the accounts list's own read and one after it
+    // (internal account lookups and every run share it); user_state is read by the accounts list (the connection's
+    // links) and once for the committed number
+    expect(readBy.keeping.get('accounts')).toBe(2);
+    expect(readBy.keeping.get('user_state')).toBe(2);
+
+    // the same messages again (a redelivery): every refresh is skipped, and the only reads are the messages' own (the
+    // rows' windows, the mandate list) and the mandates once after applyMandates
+    keepingReads.clear();
+    expect(await feed(keeping)).toEqual([null, null, null, null, null]);
+    expect([...keepingReads.keys()].sort()).toEqual(['mandates', 'transactions']);
+    expect(keepingReads.get('mandates')).toBe(2);
+
+    // what was kept ends with the partitions (a rebalance) or the user's erasure: read again, and still nothing to do
+    keeping.analysis.forgetAll();
+    keeping.store.forgetAll();
+    keepingReads.clear();
+    expect(await keeping.analysis.refresh(U, AT3)).toBeNull();
+    expect(keepingReads.get('analysis_state')).toBe(1);
+    expect(keepingReads.get('user_state')).toBe(1);
+    // a commit by this writer is kept: a change makes the next refresh run, without reading user_state again
+    keepingReads.clear();
+    await keeping.store.applyBatch(U, { ...txBatch('tl-sav', [...into, row('late-in', d('2026-06-18'), '5.00', 'CREDIT', 'INTEREST', 'CREDIT')]), fetchedAt: AT3 });
+    expect(await keeping.analysis.refresh(U, AT3)).not.toBeNull();
+    expect(keepingReads.get('user_state')).toBeUndefined();
+    expect((await keeping.store.userState(U))?.committedSeq).toBe(await keeping.store.committedSeq(U));
   });
 });

@@ -260,6 +260,35 @@ interface HistoryCache {
   rows: Map<string, HistoryRow>;
 }
 
+/**
+ * What `writeSeries` needs of a stored series: whether its content changed, and what it becomes when no longer
+ * found. Kept per user between runs (see "What a run reads besides the rows"), a few hundred bytes a series.
+ */
+interface StoredSeries {
+  contentHash: string;
+  createdAt: Date;
+  found: boolean;
+  active: boolean;
+  /** The content hash of the series marked no longer found (`found` and `active` false). */
+  unfoundHash: string;
+}
+
+function storedSeries(s: SeriesDoc): StoredSeries {
+  const { _id, userId: _u, contentHash: hash, createdAt, updatedAt: _a, ...content } = s;
+  return { contentHash: hash, createdAt, found: s.found, active: s.active, unfoundHash: contentHash({ ...content, found: false, active: false }) };
+}
+
+/** A user's analysis inputs other than rows, as the last run read or wrote them (see the file comment). */
+interface KnownInputs {
+  state: AnalysisStateDoc | null;
+  /** Absent once `applyMandates` wrote the user's mandates: read again. */
+  mandateDocs?: MandateDoc[];
+  series?: Map<string, StoredSeries>;
+}
+
+/** Users whose `KnownInputs` are kept (the oldest goes first). */
+const KNOWN_USERS = 512;
+
 /** The order of `transactions_timeline` within an account: bookedAt descending, then _id descending. */
 function timelineOrder(a: HistoryRow, b: HistoryRow): number {
   const ta = a.bookedAt?.getTime() ?? -Infinity;
@@ -283,6 +312,8 @@ export class Analysis implements TransactionWriteListener {
   private readonly cacheUsers: number;
   /** Map order is use order (least recently used first). */
   private readonly cache = new Map<string, HistoryCache>();
+  /** Per user, the last run's inputs other than rows (kept when the history cache is on). */
+  private readonly known = new Map<string, KnownInputs>();
   /** Transaction rows read from the store for the analysis (the history cache's effect shows here). */
   readonly stats = { historyRowsRead: 0 };
 
@@ -325,11 +356,21 @@ export class Analysis implements TransactionWriteListener {
   /** Drops the user's cached history (its rows were deleted: an erasure). */
   forget(userId: string): void {
     this.cache.delete(userId);
+    this.known.delete(userId);
   }
 
   /** Drops every cached history (the consumer's partitions were reassigned). */
   forgetAll(): void {
     this.cache.clear();
+    this.known.clear();
+  }
+
+  /** Records what a run read or wrote of the user's inputs (only while the history cache is on). */
+  private remember(userId: string, inputs: KnownInputs): void {
+    if (this.cacheUsers === 0) return;
+    this.known.delete(userId);
+    if (this.known.size >= KNOWN_USERS) this.known.delete(this.known.keys().next().value!);
+    this.known.set(userId, inputs);
   }
 
   /**
@@ -376,6 +417,9 @@ export class Analysis implements TransactionWriteListener {
   async applyMandates(userId: string, meta: MandateMeta, kind: 'direct_debits', items: eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }>;
   async applyMandates(userId: string, meta: MandateMeta, kind: 'standing_orders' | 'direct_debits', items: eventsV1.RawStandingOrder[] | eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }> {
     const list = { kind, items } as MandateItems;
+    // the user's mandates change here: the next run reads them again
+    const known = this.known.get(userId);
+    if (known) delete known.mandateDocs;
     return inSpan(TRACER, 'reconciliation.mandates.apply', {}, async (span) => {
       const res = await this.storeMandates(userId, meta, list);
       span.setAttributes({ 'ais.mandates.kind': list.kind, 'ais.mandates.items': list.items.length, 'ais.mandates.written': res.written, 'ais.mandates.unlisted': res.unlisted });
@@ -459,10 +503,15 @@ export class Analysis implements TransactionWriteListener {
    * Returns null when skipped. Single writer: see the file comment.
    */
   async refresh(userId: string, at?: Date): Promise<AnalysisResult | null> {
-    const [state, user, mandateDocs] = await Promise.all([this.state.findOne({ _id: userId }), this.store.userState(userId), this.cursors.userMandates(userId).toArray()]);
+    const known = this.known.get(userId);
+    const [state, committed, mandateDocs] = await Promise.all([
+      known ? known.state : this.state.findOne({ _id: userId }),
+      this.store.committedSeq(userId),
+      known?.mandateDocs ?? this.cursors.userMandates(userId).toArray(),
+    ]);
+    this.remember(userId, { ...known, state, mandateDocs });
     const runAt = state && (!at || state.at > at) ? state.at : at;
     if (!runAt) return null;
-    const committed = user?.committedSeq ?? 0;
     if (state && state.seq === committed && state.mandates === mandatesHash(mandateDocs) && dayOf(runAt).getTime() === dayOf(state.at).getTime()) return null;
     return this.analyse(userId, runAt, { state, committed, mandateDocs });
   }
@@ -474,7 +523,11 @@ export class Analysis implements TransactionWriteListener {
    */
   async analyse(userId: string, at: Date, known?: { state: AnalysisStateDoc | null; committed: number; mandateDocs: MandateDoc[] }): Promise<AnalysisResult> {
     return inSpan(TRACER, 'reconciliation.analyse', {}, async (span) => {
-      const res = await this.recompute(userId, at, known);
+      const res = await this.recompute(userId, at, known).catch((error: unknown) => {
+        // what was written before the failure is not known here: the next run reads its inputs again
+        this.known.delete(userId);
+        throw error;
+      });
       span.setAttributes({ 'ais.analysis.series': res.series, 'ais.analysis.series_written': res.seriesWritten, 'ais.analysis.pairs': res.pairs, 'ais.analysis.changes': res.changes, 'ais.analysis.rows': res.rows });
       return res;
     });
@@ -483,15 +536,16 @@ export class Analysis implements TransactionWriteListener {
   private async recompute(userId: string, at: Date, known?: { state: AnalysisStateDoc | null; committed: number; mandateDocs: MandateDoc[] }): Promise<AnalysisResult> {
     const day = dayOf(at);
     const from = new Date(day.getTime() - this.windowDays * DAY);
-    const [state, committed] = known ? [known.state, known.committed] : await Promise.all([this.state.findOne({ _id: userId }), this.store.userState(userId).then((u) => u?.committedSeq ?? 0)]);
+    const kept = this.known.get(userId);
+    const [state, committed] = known ? [known.state, known.committed] : await Promise.all([kept ? kept.state : this.state.findOne({ _id: userId }), this.store.committedSeq(userId)]);
     // rows that left the window since the last run are read too, to clear them; without a recorded run (a user's
     // first, or data stored before analysis_state existed) every row is read once
     const readFrom = state ? new Date(Math.min(state.from.getTime(), from.getTime())) : null;
-    const accounts = await this.store.cursors.userAccounts(userId).toArray();
-    const [histories, mandateDocs, storedSeries] = await Promise.all([
+    const accounts = await this.store.userAccounts(userId);
+    const [histories, mandateDocs, stored] = await Promise.all([
       this.history(userId, accounts.map((a) => a._id), readFrom, committed),
-      known ? known.mandateDocs : this.cursors.userMandates(userId).toArray(),
-      this.cursors.userSeries(userId).toArray(),
+      known ? known.mandateDocs : (kept?.mandateDocs ?? this.cursors.userMandates(userId).toArray()),
+      kept?.series ?? this.cursors.userSeries(userId).toArray().then((docs) => new Map(docs.map((d) => [d._id, storedSeries(d)]))),
     ]);
     const rows = histories.flat();
     const booked = rows.filter((r) => r.status === 'booked' && !r.removed && r.bookedAt >= from);
@@ -530,7 +584,7 @@ export class Analysis implements TransactionWriteListener {
       accounts.map((a) => ({ id: a._id, kind: a.kind, displayName: a.displayName, number: a.number, sortCode: a.sortCode, partialCardNumber: a.partialCardNumber, cardNetwork: a.cardNetwork })),
     );
 
-    const seriesWritten = await this.writeSeries(userId, series, storedSeries, at);
+    const seriesWritten = await this.writeSeries(userId, series, stored, at);
 
     // the value each row in the window should carry
     const wantRecurring = new Map<string, { seriesId: string; cadence: string }>();
@@ -554,8 +608,12 @@ export class Analysis implements TransactionWriteListener {
       changed.push({ doc, recurring, transferPairId });
     }
     const result: AnalysisResult = { rows: rows.length, series: series.length, seriesWritten, pairs: pairs.length, changes: changed.length };
-    const record = (seq: number) =>
-      this.state.replaceOne({ _id: userId }, { seq, mandates: mandatesHash(mandateDocs), at, from }, { upsert: true });
+    const record = async (seq: number) => {
+      const doc: AnalysisStateDoc = { _id: userId, seq, mandates: mandatesHash(mandateDocs), at, from };
+      await this.state.replaceOne({ _id: userId }, doc, { upsert: true });
+      // `stored` is what the series are now (writeSeries brought it up to date)
+      this.remember(userId, { state: doc, mandateDocs, series: stored });
+    };
     if (changed.length === 0) {
       await record(committed);
       return result;
@@ -621,25 +679,27 @@ export class Analysis implements TransactionWriteListener {
     return accountIds.map((a) => byAccount.get(a)!.sort(timelineOrder));
   }
 
-  private async writeSeries(userId: string, series: Series[], stored: SeriesDoc[], at: Date): Promise<number> {
-    const byId = new Map(stored.map((s) => [s._id, s]));
+  /** Writes what changed of the user's series and brings `stored` (what is stored, by id) up to date with it. */
+  private async writeSeries(userId: string, series: Series[], stored: Map<string, StoredSeries>, at: Date): Promise<number> {
     const ops: mongo.AnyBulkWriteOperation<SeriesDoc>[] = [];
+    const after = new Map<string, StoredSeries>();
     const found = new Set<string>();
     for (const s of series) {
       found.add(s.seriesId);
       const hash = contentHash({ ...s, found: true });
-      const prev = byId.get(s.seriesId);
+      const prev = stored.get(s.seriesId);
       if (prev?.contentHash === hash) continue;
       const doc: SeriesDoc = { ...s, _id: s.seriesId, userId, found: true, contentHash: hash, createdAt: prev?.createdAt ?? at, updatedAt: at };
       ops.push({ replaceOne: { filter: { _id: doc._id, userId }, replacement: doc, upsert: true } });
+      after.set(doc._id, storedSeries(doc));
     }
-    for (const prev of stored) {
-      if (found.has(prev._id) || (!prev.found && !prev.active)) continue;
-      const { _id, userId: _u, contentHash: _h, createdAt: _c, updatedAt: _a, ...content } = prev;
-      const hash = contentHash({ ...content, found: false, active: false });
-      ops.push({ updateOne: { filter: { _id, userId }, update: { $set: { found: false, active: false, contentHash: hash, updatedAt: at } } } });
+    for (const [_id, prev] of stored) {
+      if (found.has(_id) || (!prev.found && !prev.active)) continue;
+      ops.push({ updateOne: { filter: { _id, userId }, update: { $set: { found: false, active: false, contentHash: prev.unfoundHash, updatedAt: at } } } });
+      after.set(_id, { ...prev, found: false, active: false, contentHash: prev.unfoundHash });
     }
     if (ops.length > 0) await this.series.bulkWrite(ops, { ordered: false });
+    for (const [id, s] of after) stored.set(id, s);
     return ops.length;
   }
 }

@@ -286,8 +286,17 @@ interface ResultRows {
 /** Bounds on `resultRows`: rows kept for one user, and users kept (the oldest goes first). */
 const RESULT_ROWS_MAX = 10_000;
 const RESULT_ROWS_USERS = 16;
-/** Users whose internal accounts `internalAccount` keeps (the oldest goes first); a user has a few. */
+/** Users whose accounts `userAccounts` keeps (the oldest goes first); a user has a few. */
 const ACCOUNT_USERS = 256;
+/** Users whose `committedSeq` `committedSeq` keeps (the oldest goes first): a number each. */
+const COMMITTED_USERS = 4096;
+
+/** Adds `key` to a map used as a bounded cache: the oldest entry goes first when it is full. */
+function keep<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  if (map.size >= max) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
 
 /**
  * How many bulk writes one message's transaction operations are split into, sent at the same time on the pool's
@@ -371,8 +380,10 @@ export class ReconciliationStore {
   private readonly resultRows = new Map<string, ResultRows>();
   /** Per user, the next message reconciled while the previous one was written (`prepareNext`). */
   private readonly prepared = new Map<string, Prepared>();
-  /** Per user, internal accounts by provider account id, as `internalAccount` found them. */
-  private readonly accountsByProviderId = new Map<string, Map<string, AccountDoc>>();
+  /** Per user, the accounts as `userAccounts` read them. */
+  private readonly accountLists = new Map<string, readonly AccountDoc[]>();
+  /** Per user, `committedSeq` as this process read or last committed it (see `committedSeq`). */
+  private readonly committed = new Map<string, number>();
   /** Messages whose reconciliation done ahead was used, and those for which it was dropped (for tests and metrics). */
   readonly lookahead = { used: 0, discarded: 0 };
 
@@ -546,7 +557,26 @@ export class ReconciliationStore {
   async commitSeq(userId: string, lastSeq: number): Promise<void> {
     // publishPending: the change feed's sweep finds users with unpublished changes through an index
     // (wall-clock pendingSince is bookkeeping only, outside `checksum`)
+    const kept = this.committed.get(userId);
+    // unknown until the update answers (it may have been applied even when it failed)
+    this.committed.delete(userId);
     await this.state.updateOne({ _id: userId }, { $max: { committedSeq: lastSeq }, $set: { publishPending: true }, $min: { pendingSince: new Date() } });
+    if (kept !== undefined) keep(this.committed, userId, Math.max(kept, lastSeq), COMMITTED_USERS);
+  }
+
+  /**
+   * The user's `committedSeq`, for the user's writer (analysis' refresh asks after every message). Kept once read:
+   * under the SINGLE WRITER PER USER (file comment) only this process's `commitSeq` changes it while this process
+   * owns the user, and it keeps what it commits; a rebalance drops everything (`forgetAll`). Reads that may run
+   * beside the writer (the read API, the change feed's sweep) read `userState` instead.
+   */
+  async committedSeq(userId: string): Promise<number> {
+    const kept = this.committed.get(userId);
+    if (kept !== undefined) return kept;
+    const state = await this.state.findOne({ _id: userId }, { projection: { committedSeq: 1 } });
+    const committed = state?.committedSeq ?? 0;
+    keep(this.committed, userId, committed, COMMITTED_USERS);
+    return committed;
   }
 
   /**
@@ -610,8 +640,9 @@ export class ReconciliationStore {
   }
 
   private async applyAccounts(userId: string, batch: Batch, fetched: FetchedAccount[]): Promise<ApplyResult> {
-    this.accountsByProviderId.delete(userId);
-    const known = await this.cursors.userAccounts(userId).toArray();
+    const known = await this.userAccounts(userId);
+    // read again after this write (a write that fails part-way leaves what it leaves)
+    this.accountLists.delete(userId);
     const previous = batch.previousConnectionId ?? (await this.userState(userId))?.links.find((l) => l.connectionId === batch.connectionId)?.previousConnectionId;
     const results = matchAccounts(
       fetched,
@@ -684,15 +715,23 @@ export class ReconciliationStore {
   }
 
   /**
-   * The internal account of a TrueLayer account or card id; an `unknown_account` / `ambiguous_account` error otherwise.
-   * Kept once found: every message of the user's data asks, and under the SINGLE WRITER PER USER (file comment) only
-   * `applyAccounts` (which drops what is kept of the user first) and an erasure (`forget`) change a user's accounts
-   * while this process owns the user; a rebalance drops everything (`forgetAll`).
+   * The user's accounts (and cards), in the order of `cursors.userAccounts`. Kept once read: every message of the
+   * user's data asks (`internalAccount`), and so does every analysis run; under the SINGLE WRITER PER USER (file
+   * comment) only `applyAccounts` (which drops what is kept of the user before it writes) and an erasure (`forget`)
+   * change a user's accounts while this process owns the user, and a rebalance drops everything (`forgetAll`). The
+   * list is shared: callers must not change it.
    */
-  async internalAccount(userId: string, providerAccountId: string): Promise<AccountDoc> {
-    const kept = this.accountsByProviderId.get(userId)?.get(providerAccountId);
+  async userAccounts(userId: string): Promise<readonly AccountDoc[]> {
+    const kept = this.accountLists.get(userId);
     if (kept) return kept;
-    const found = await this.cursors.accountByProviderId(userId, providerAccountId).toArray();
+    const read = await this.cursors.userAccounts(userId).toArray();
+    keep(this.accountLists, userId, read, ACCOUNT_USERS);
+    return read;
+  }
+
+  /** The internal account of a TrueLayer account or card id; an `unknown_account` / `ambiguous_account` error otherwise. */
+  async internalAccount(userId: string, providerAccountId: string): Promise<AccountDoc> {
+    const found = (await this.userAccounts(userId)).filter((a) => a.providerAccountIds.includes(providerAccountId));
     if (found.length !== 1) {
       // The accounts (or cards) list of a connection precedes its data on the user's partition; data for an unknown
       // account is a poison message (dead-lettered, replayable once the list is stored).
@@ -703,13 +742,6 @@ export class ReconciliationStore {
         retriable: false,
       });
     }
-    let byProviderId = this.accountsByProviderId.get(userId);
-    if (!byProviderId) {
-      if (this.accountsByProviderId.size >= ACCOUNT_USERS) this.accountsByProviderId.delete(this.accountsByProviderId.keys().next().value!);
-      byProviderId = new Map();
-      this.accountsByProviderId.set(userId, byProviderId);
-    }
-    byProviderId.set(providerAccountId, found[0]!);
     return found[0]!;
   }
 
@@ -831,7 +863,8 @@ export class ReconciliationStore {
   forget(userId: string): void {
     this.resultRows.delete(userId);
     this.prepared.delete(userId);
-    this.accountsByProviderId.delete(userId);
+    this.accountLists.delete(userId);
+    this.committed.delete(userId);
     this.feed.forget(userId);
   }
 
@@ -839,7 +872,8 @@ export class ReconciliationStore {
   forgetAll(): void {
     this.resultRows.clear();
     this.prepared.clear();
-    this.accountsByProviderId.clear();
+    this.accountLists.clear();
+    this.committed.clear();
     this.feed.forgetAll();
   }
 
