@@ -63,6 +63,13 @@ const MONTHS = 24;
 /** Months per backfill result: data-fetcher's BACKFILL_WINDOW_MONTHS default (12; earlier runs of this bench used 3). */
 const WINDOW_MONTHS = Number(process.env['BENCH_PIPELINE_WINDOW_MONTHS'] ?? 12);
 const PUBLISH_CHUNK = 8; // data-fetcher's fetcherSettings().publishChunk
+/**
+ * Scheduled refreshes of every user after the backfill, one round after another (`refreshEventsOf`); the CPU of each
+ * round is measured like the pipeline's and the scale model costs a refresh from the last one (0: none).
+ */
+const REFRESH_ROUNDS = Number(process.env['BENCH_PIPELINE_REFRESH_ROUNDS'] ?? 0);
+/** data-fetcher's SYNC_OVERLAP_DAYS: each refresh re-reads this many days. */
+const REFRESH_OVERLAP_DAYS = 7;
 const UPSERT_BATCH = 500;
 const DAY = 86_400_000;
 const CLK_TCK = 100;
@@ -70,6 +77,7 @@ const CLK_TCK = 100;
 class BenchFailure extends Error {}
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+const round3 = (x: number) => round(x, 3);
 const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -157,6 +165,21 @@ interface UserData {
   current: Resource;
   savings: Resource;
   card: Resource;
+  /** The current account's mandates, listed by refreshes: the rent's standing order and the direct debits. */
+  landlord: string;
+  rent: number;
+  dds: readonly (readonly [string, number])[];
+}
+
+/**
+ * What a user's scheduled refreshes send again (kept from its backfill): the accounts and the card as listed, and
+ * per account or card its balance and the rows of the last REFRESH_OVERLAP_DAYS, which every refresh re-reads.
+ */
+interface RefreshSource {
+  d: UserData;
+  accounts: eventsV1.RawAccount[];
+  card: eventsV1.RawCard;
+  resources: { x: Resource; balanceMinor: number; recent: eventsV1.RawTransaction[] }[];
 }
 
 /** One user's `count` booked transactions over MONTHS months ending `end`. */
@@ -223,14 +246,14 @@ function userData(ns: string, u: number, count: number, end: number): UserData {
   fill(savings, nSav, [t('TRANSFER FROM J SMITH', 2500, 'TRANSFER'), t('INTEREST PAID', 300, 'INTEREST')], false);
   fill(card, nCard, CARD_LINES, true);
   for (const x of [current, savings, card]) x.items.sort((a, b) => a.at - b.at);
-  return { userId: `bench-${ns}-user-${String(u).padStart(5, '0')}`, connectionId: `bench-conn-${ns}-${u}`, credentialsId: r.hex(24), current, savings, card };
+  return { userId: `bench-${ns}-user-${String(u).padStart(5, '0')}`, connectionId: `bench-conn-${ns}-${u}`, credentialsId: r.hex(24), current, savings, card, landlord, rent, dds };
 }
 
 const CLIENT_ID = 'bench-client';
 const PROVIDER = 'ob-lloyds';
 
-/** The user's raw events in data-fetcher's backfill order, with the number of transactions they carry. */
-function rawEventsOf(d: UserData, end: number): eventsV1.RawDataEvent[][] {
+/** The user's raw events in data-fetcher's backfill order; `keep` receives what its refreshes send again. */
+function rawEventsOf(d: UserData, end: number, keep?: (source: RefreshSource) => void): eventsV1.RawDataEvent[][] {
   const r = rng(d.userId.length * 31 + d.current.items.length);
   const fetchedAt = new Date(end);
   const base = (eventType: string, fetchId: string, index: number, count: number, resource?: Resource, window?: { from: Date; to: Date }, moreWindowsFollow = false): Omit<eventsV1.RawDataEvent, 'payload'> => ({
@@ -262,12 +285,15 @@ function rawEventsOf(d: UserData, end: number): eventsV1.RawDataEvent[][] {
       updateTimestamp: fetchedAt,
     });
   let fid = r.hex(32);
-  results.push([{ ...base(EVENT_TYPES.rawAccounts, fid, 0, 1), payload: { $case: 'accounts', accounts: { accounts: [account(d.current, 'TRANSACTION', 'Classic Account'), account(d.savings, 'SAVINGS', 'Easy Saver')] } } }]);
+  const accounts = [account(d.current, 'TRANSACTION', 'Classic Account'), account(d.savings, 'SAVINGS', 'Easy Saver')];
+  results.push([{ ...base(EVENT_TYPES.rawAccounts, fid, 0, 1), payload: { $case: 'accounts', accounts: { accounts } } }]);
   fid = r.hex(32);
   const card = eventsV1.RawCard.fromPartial({ accountId: d.card.id, cardNetwork: 'VISA', cardType: 'CREDIT', currency: 'GBP', displayName: 'Platinum Card', partialCardNumber: r.digits(4), nameOnCard: 'J SMITH', validFrom: '2022-01', validTo: '2029-01', providerId: PROVIDER, updateTimestamp: fetchedAt });
   results.push([{ ...base(EVENT_TYPES.rawCards, fid, 0, 1), payload: { $case: 'cards', cards: { cards: [card] } } }]);
+  const source: RefreshSource = { d, accounts, card, resources: [] };
   for (const x of [d.current, d.savings, d.card]) {
     const balanceMinor = x.openingMinor + x.items.reduce((s, i) => s + i.amountMinor, 0);
+    source.resources.push({ x, balanceMinor, recent: [] });
     const balance = eventsV1.RawBalance.fromPartial({ currency: 'GBP', current: toDecimalString(balanceMinor / 100), available: toDecimalString((balanceMinor + 100_000) / 100), overdraft: x.isCard ? '' : '1000', creditLimit: x.isCard ? '3300' : '', updateTimestamp: fetchedAt });
     results.push([{ ...base(EVENT_TYPES.rawBalance, r.hex(32), 0, 1, x), payload: { $case: 'balance', balance } }]);
   }
@@ -297,6 +323,7 @@ function rawEventsOf(d: UserData, end: number): eventsV1.RawDataEvent[][] {
         }),
       };
     });
+    source.resources.find((s) => s.x === x)!.recent = rows.filter((row) => row.at >= end - REFRESH_OVERLAP_DAYS * DAY).map((row) => row.tx);
     // newest window first, as the backfill reads them; every window but the resource's last says another follows
     const read: { from: number; to: number; items: eventsV1.RawTransaction[] }[] = [];
     for (let w = 0; w < windows; w += 1) {
@@ -313,7 +340,61 @@ function rawEventsOf(d: UserData, end: number): eventsV1.RawDataEvent[][] {
       results.push(chunks.map((c, i) => ({ ...base(EVENT_TYPES.rawTransactions, fetchId, i, chunks.length, x, window, w < read.length - 1), payload: { $case: 'transactions', transactions: { transactions: c } } })));
     });
   }
+  keep?.(source);
   return results;
+}
+
+/**
+ * A scheduled refresh of the user `round` × 6 hours after its backfill, in data-fetcher's order: one raw event per
+ * TrueLayer call, 16 for two accounts and a card (identity, accounts, cards; per account and card its balance,
+ * transactions since REFRESH_OVERLAP_DAYS before the backfill's end and pending transactions; per account its
+ * standing orders and direct debits). No new transaction (new rows are costed per transaction): the transactions
+ * re-read are the stored ones, the balances move, the accounts and the card are listed again with the refresh's
+ * `update_timestamp`, there is nothing pending, and the mandates are the current account's rent and direct debits
+ * (stored by the first refresh, the same after).
+ */
+function refreshEventsOf(src: RefreshSource, end: number, round: number): eventsV1.RawDataEvent[] {
+  const { d } = src;
+  const r = rng(d.userId.length * 131 + round * 7 + d.current.items.length);
+  const fetchedAt = new Date(end + round * 6 * 3_600_000);
+  const out: eventsV1.RawDataEvent[] = [];
+  const add = (eventType: string, payload: eventsV1.RawDataEvent['payload'], resource?: Resource, window?: { from: Date; to: Date }) => {
+    const fetchId = r.hex(32);
+    out.push({
+      meta: newMeta('data-fetcher', eventType, RAW_EVENT_SCHEMA_VERSION, fetchId),
+      userId: d.userId,
+      clientId: CLIENT_ID,
+      connectionId: d.connectionId,
+      providerId: PROVIDER,
+      credentialsId: d.credentialsId,
+      accountId: resource?.id ?? '',
+      isCard: resource?.isCard ?? false,
+      fetchId,
+      mode: eventsV1.FetchMode.FETCH_MODE_SCHEDULED,
+      window,
+      batch: { index: 0, count: 1, complete: true },
+      correlationIds: [r.hex(32)],
+      fetchedAt,
+      moreWindowsFollow: false,
+      payload,
+    });
+  };
+  add(EVENT_TYPES.rawIdentity, { $case: 'identity', identity: { identities: [eventsV1.RawIdentity.fromPartial({ fullName: 'J SMITH', updateTimestamp: fetchedAt })] } });
+  add(EVENT_TYPES.rawAccounts, { $case: 'accounts', accounts: { accounts: src.accounts.map((a) => ({ ...a, updateTimestamp: fetchedAt })) } });
+  add(EVENT_TYPES.rawCards, { $case: 'cards', cards: { cards: [{ ...src.card, updateTimestamp: fetchedAt }] } });
+  for (const { x, balanceMinor, recent } of src.resources) {
+    const minor = balanceMinor - round * 1_000;
+    add(EVENT_TYPES.rawBalance, { $case: 'balance', balance: eventsV1.RawBalance.fromPartial({ currency: 'GBP', current: toDecimalString(minor / 100), available: toDecimalString((minor + 100_000) / 100), overdraft: x.isCard ? '' : '1000', creditLimit: x.isCard ? '3300' : '', updateTimestamp: fetchedAt }) }, x);
+    add(EVENT_TYPES.rawTransactions, { $case: 'transactions', transactions: { transactions: recent } }, x, { from: new Date(end - REFRESH_OVERLAP_DAYS * DAY), to: fetchedAt });
+    add(EVENT_TYPES.rawPendingTransactions, { $case: 'pendingTransactions', pendingTransactions: { transactions: [] } }, x);
+    if (x.isCard) continue;
+    const current = x === d.current;
+    const so = eventsV1.RawStandingOrder.fromPartial({ frequency: 'IntrvlMnthDay:01:01', status: 'Active', timestamp: fetchedAt, currency: 'GBP', nextPaymentDate: new Date(Date.UTC(2026, 11, 1)), nextPaymentAmount: toDecimalString(d.rent / 100), firstPaymentDate: new Date(Date.UTC(2024, 0, 1)), firstPaymentAmount: toDecimalString(d.rent / 100), finalPaymentDate: new Date(Date.UTC(9999, 11, 31)), payee: d.landlord, reference: 'RENT' });
+    add(EVENT_TYPES.rawStandingOrders, { $case: 'standingOrders', standingOrders: { standingOrders: current ? [so] : [] } }, x);
+    const dds = d.dds.map(([name, minor], i) => eventsV1.RawDirectDebit.fromPartial({ directDebitId: `dd-${i}-${round}`, timestamp: fetchedAt, name, status: 'Active', previousPaymentTimestamp: new Date(Date.UTC(2026, 10, 1 + i)), previousPaymentAmount: toDecimalString(minor / 100), currency: 'GBP', meta: { provider_mandate_identification: `MANDATE-${i}` } }));
+    add(EVENT_TYPES.rawDirectDebits, { $case: 'directDebits', directDebits: { directDebits: current ? dds : [] } }, x);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -461,6 +542,20 @@ export interface Footprint {
   store: Record<string, Record<string, { count: number; size: number; storageSize: number; totalIndexSize: number }>>;
 }
 
+export interface RefreshRound {
+  round: number;
+  users: number;
+  raw_events: number;
+  /** Transactions the round's results carried (re-read: all stored already). */
+  transactions_reread: number;
+  /** From the first event produced to both groups' commits at the ends of their topics. */
+  seconds: number;
+  ledger_events: number;
+  cpu: ReturnType<typeof cpuDelta>;
+  /** CPU ms per refresh (per user) by process. */
+  cpu_ms_per_refresh: Record<string, number>;
+}
+
 export interface SizeResult {
   footprint?: Footprint;
   transactions: number;
@@ -478,6 +573,8 @@ export interface SizeResult {
     peak_rss_mb: { enrichment?: number; reconciliation?: number };
     cpu: ReturnType<typeof cpuDelta>;
   };
+  /** BENCH_PIPELINE_REFRESH_ROUNDS > 0: each round of scheduled refreshes of every user, after the backfill. */
+  refresh_rounds?: RefreshRound[];
   ceiling: {
     kafka_produce: { seconds: number; tx_per_s: number; us_per_tx: number };
     kafka_consume: { seconds: number; tx_per_s: number; us_per_tx: number };
@@ -565,10 +662,11 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
   let produceSeconds = 0;
   let rawEvents = 0;
   let produced = 0;
+  const sources: RefreshSource[] = [];
   try {
     for (let u = 0; u < users; u += 1) {
       const count = Math.min(PER_USER, n - u * PER_USER);
-      const results = rawEventsOf(userData(ns, u, count, end), end);
+      const results = rawEventsOf(userData(ns, u, count, end), end, REFRESH_ROUNDS > 0 ? (src) => sources.push(src) : undefined);
       for (const events of results) {
         for (const e of events) if (e.payload?.$case === 'transactions') produced += e.payload.transactions.transactions.length;
         for (let i = 0; i < events.length; i += PUBLISH_CHUNK) {
@@ -607,6 +705,7 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
   let pipelineStartMs = 0;
   let cpu: ReturnType<typeof cpuDelta>;
   const rss: { enrichment?: number; reconciliation?: number } = {};
+  const refreshRounds: RefreshRound[] = [];
   try {
     const enrichmentPort = await freePort();
     const reconciliation = await startService('reconciliation', {
@@ -626,26 +725,59 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
     // CPU from enrichment's readiness on (the services' start-up is not the pipeline's)
     const pids = { ...stackPids(stack), reconciliation: reconciliation.pid, enrichment: enrichment.pid, bench: process.pid };
     const before = cpuSnapshot(pids);
-    let enrichedEnds: Map<number, bigint> | undefined;
     const deadline = Date.now() + Math.max(600_000, n * 60); // 60 ms per transaction: far beyond any run, even on a loaded machine
     let lastLog = Date.now();
-    for (;;) {
-      if (!enrichedEnds && (await committedAll(admin, `enrichment-${ns}`, rawTopic, rawEnds))) enrichedEnds = await endOffsets(kafka, enrichedTopic);
-      if (enrichedEnds && (await committedAll(admin, `reconciliation-${ns}`, enrichedTopic, enrichedEnds))) break;
-      if (Date.now() > deadline) throw new BenchFailure(`the pipeline did not finish ${n} transactions in ${Math.round(seconds(t0))} s`);
-      for (const p of procs) if ((await Promise.race([p.exited, sleep(0).then(() => undefined)])) !== undefined) throw new BenchFailure(`${p.name} exited during the run: ${p.output().slice(-2000)}`);
-      if (Date.now() - lastLog > 30_000) {
-        lastLog = Date.now();
-        log(`  ... ${Math.round(seconds(t0))} s, enrichment ${enrichedEnds ? 'done' : 'running'}, ledger events so far ${total(await endOffsets(kafka, ledgerTopic))}`);
+    /** Until enrichment's group committed the raw topic's `ends` and then reconciliation's the enriched topic's. */
+    const drain = async (ends: Map<number, bigint>, what: string) => {
+      let enrichedEnds: Map<number, bigint> | undefined;
+      for (;;) {
+        if (!enrichedEnds && (await committedAll(admin, `enrichment-${ns}`, rawTopic, ends))) enrichedEnds = await endOffsets(kafka, enrichedTopic);
+        if (enrichedEnds && (await committedAll(admin, `reconciliation-${ns}`, enrichedTopic, enrichedEnds))) break;
+        if (Date.now() > deadline) throw new BenchFailure(`the pipeline did not finish ${what} in ${Math.round(seconds(t0))} s`);
+        for (const p of procs) if ((await Promise.race([p.exited, sleep(0).then(() => undefined)])) !== undefined) throw new BenchFailure(`${p.name} exited during the run: ${p.output().slice(-2000)}`);
+        if (Date.now() - lastLog > 30_000) {
+          lastLog = Date.now();
+          log(`  ... ${Math.round(seconds(t0))} s, enrichment ${enrichedEnds ? 'done' : 'running'}, ledger events so far ${total(await endOffsets(kafka, ledgerTopic))}`);
+        }
+        await sleep(250);
       }
-      await sleep(250);
-    }
+    };
+    await drain(rawEnds, `${n} transactions`);
     pipelineSeconds = seconds(t0);
     await hooks.drained?.();
     const after = cpuSnapshot(pids);
     cpu = cpuDelta(before, after, pipelineSeconds);
     rss.enrichment = peakRssMb(enrichment.pid);
     rss.reconciliation = peakRssMb(reconciliation.pid);
+
+    // scheduled refreshes of the stored users: produced and drained round by round, CPU from the first produce on
+    // (the produce's own CPU is the bench's, left out below)
+    for (let k = 1; k <= REFRESH_ROUNDS; k += 1) {
+      const ledgerBefore = total(await endOffsets(kafka, ledgerTopic));
+      const refreshProducer = new EventProducer(kafka, { service: 'data-fetcher' });
+      await refreshProducer.connect();
+      const roundBefore = cpuSnapshot(pids);
+      const tr = process.hrtime.bigint();
+      let events = 0;
+      let reread = 0;
+      try {
+        const refreshSink = kafkaRawSink(refreshProducer, prefix);
+        for (const src of sources) {
+          const batch = refreshEventsOf(src, end, k);
+          for (const e of batch) if (e.payload?.$case === 'transactions') reread += e.payload.transactions.transactions.length;
+          for (let i = 0; i < batch.length; i += PUBLISH_CHUNK) await refreshSink.publish(batch.slice(i, i + PUBLISH_CHUNK));
+          events += batch.length;
+        }
+      } finally {
+        await refreshProducer.disconnect();
+      }
+      await drain(await endOffsets(kafka, rawTopic), `refresh round ${k}`);
+      const roundSeconds = seconds(tr);
+      const roundCpu = cpuDelta(roundBefore, cpuSnapshot(pids), roundSeconds);
+      const perRefresh = Object.fromEntries(Object.entries(roundCpu.cpu_seconds).filter(([k]) => k !== 'bench').map(([k, v]) => [k, round3((v * 1e3) / sources.length)]));
+      refreshRounds.push({ round: k, users: sources.length, raw_events: events, transactions_reread: reread, seconds: round3(roundSeconds), ledger_events: Number(total(await endOffsets(kafka, ledgerTopic)) - ledgerBefore), cpu: roundCpu, cpu_ms_per_refresh: perRefresh });
+      log(`  refresh round ${k}: ${sources.length} users, ${events} raw events, ${reread} transactions re-read, ${round3(roundSeconds)} s; CPU ms per refresh ${JSON.stringify(perRefresh)}`);
+    }
   } finally {
     await admin.disconnect();
     await Promise.all(procs.map((p) => p.stop(15_000).catch(() => undefined)));
@@ -755,6 +887,7 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
       peak_rss_mb: rss,
       cpu: cpu!,
     },
+    ...(refreshRounds.length > 0 ? { refresh_rounds: refreshRounds } : {}),
     ceiling: {
       kafka_produce: produce,
       kafka_consume: consume,
