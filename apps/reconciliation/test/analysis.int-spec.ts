@@ -458,37 +458,49 @@ describe('analysis is a function of the data, not of the batching (real server)'
     const stateOf = (a: Analysis) => a.state.findOne({ _id: U });
     expect(await stateOf(keeping.analysis)).toEqual(await stateOf(reading.analysis));
     // every refresh of the reading instance reads the run's state and the mandates; the keeping one reads each once,
-    // the mandates again after applyMandates wrote them
+    // and the mandates again after applyMandates wrote one (applyMandates reads none: the kept list holds its account's)
     expect(readBy.reading.get('analysis_state')).toBe(messages.length);
     expect(readBy.reading.get('mandates')).toBe(messages.length + 1); // applyMandates reads its account's list
     expect(readBy.keeping.get('analysis_state')).toBe(1);
     expect(readBy.keeping.get('recurring_series')).toBe(1);
-    expect(readBy.keeping.get('mandates')).toBe(3); // the first refresh, applyMandates' list, the refresh after it
-    // the store keeps the writer's accounts and committed number: the accounts list's own read and one after it
-    // (internal account lookups and every run share it); user_state is read by the accounts list (the connection's
-    // links) and once for the committed number
-    expect(readBy.keeping.get('accounts')).toBe(2);
+    expect(readBy.keeping.get('mandates')).toBe(2);
+    // the store keeps the writer's accounts and numbers: the accounts list's own read, one after it (internal account
+    // lookups and every run share it) and one for the highest account number; user_state is read by the accounts list
+    // (the connection's links) and once for the committed number
+    expect(readBy.keeping.get('accounts')).toBe(3);
     expect(readBy.keeping.get('user_state')).toBe(2);
 
-    // the same messages again (a redelivery): every refresh is skipped, and the only reads are the messages' own (the
-    // rows' windows, the mandate list) and the mandates once after applyMandates
+    // the same messages again (a redelivery): every refresh is skipped, and the only reads are the rows' windows
     keepingReads.clear();
     expect(await feed(keeping)).toEqual([null, null, null, null, null]);
-    expect([...keepingReads.keys()].sort()).toEqual(['mandates', 'transactions']);
-    expect(keepingReads.get('mandates')).toBe(2);
+    expect([...keepingReads.keys()]).toEqual(['transactions']);
 
-    // what was kept ends with the partitions (a rebalance) or the user's erasure: read again, and still nothing to do
+    // what was kept ends with the partitions (a rebalance) or the user's erasure: read again (the run's state, the
+    // mandates, and the highest numbers of the user's transactions and accounts), and still nothing to do
     keeping.analysis.forgetAll();
     keeping.store.forgetAll();
     keepingReads.clear();
     expect(await keeping.analysis.refresh(U, AT3)).toBeNull();
-    expect(keepingReads.get('analysis_state')).toBe(1);
-    expect(keepingReads.get('user_state')).toBe(1);
-    // a commit by this writer is kept: a change makes the next refresh run, without reading user_state again
-    keepingReads.clear();
-    await keeping.store.applyBatch(U, { ...txBatch('tl-sav', [...into, row('late-in', d('2026-06-18'), '5.00', 'CREDIT', 'INTEREST', 'CREDIT')]), fetchedAt: AT3 });
+    expect(Object.fromEntries(keepingReads)).toEqual({ analysis_state: 1, mandates: 1, transactions: 1, accounts: 1 });
+
+    // a balance takes a number, but analysis reads no balance: no run, here and on a cold instance (what a restart or
+    // another group member would decide from the stored data alone), and on the one that reads everything every time
+    const balance = (current: string) => ({ ...batch({ kind: 'balance', providerAccountId: 'tl-cur', balance: { currency: 'GBP', current, available: current, overdraft: '', creditLimit: '', updateTimestamp: AT3 } }), fetchedAt: AT3 });
+    expect((await keeping.store.applyBatch(U, balance('812.40'))).changes).toBe(1);
+    expect((await reading.store.applyBatch(U, balance('812.40'))).changes).toBe(1);
+    expect(await keeping.analysis.refresh(U, AT3)).toBeNull();
+    expect(await reading.analysis.refresh(U, AT3)).toBeNull();
+    const cold = new ReconciliationStore(keeping.conn);
+    expect(await new Analysis(keeping.conn, cold, { windowDays: WINDOW_DAYS, historyCacheUsers: 4 }).refresh(U, AT3)).toBeNull();
+    // a transaction change makes the next refresh run, on every instance, with the same documents
+    const late = { ...txBatch('tl-sav', [...into, row('late-in', d('2026-06-18'), '5.00', 'CREDIT', 'INTEREST', 'CREDIT')]), fetchedAt: AT3 };
+    await keeping.store.applyBatch(U, late);
+    await reading.store.applyBatch(U, late);
+    expect(await cold.analysedInputsSeq(U)).toBeLessThan(await keeping.store.analysedInputsSeq(U));
     expect(await keeping.analysis.refresh(U, AT3)).not.toBeNull();
-    expect(keepingReads.get('user_state')).toBeUndefined();
+    expect(await reading.analysis.refresh(U, AT3)).not.toBeNull();
+    expect(await keeping.store.checksum(U)).toBe(await reading.store.checksum(U));
+    expect(await new ReconciliationStore(keeping.conn).analysedInputsSeq(U)).toBe(await keeping.store.analysedInputsSeq(U));
     expect((await keeping.store.userState(U))?.committedSeq).toBe(await keeping.store.committedSeq(U));
   });
 });

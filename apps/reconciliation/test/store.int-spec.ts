@@ -190,6 +190,42 @@ describe('reconciliation store (real server)', () => {
     expect(await store.userState('nobody')).toBeNull();
   });
 
+  it("balances: the writer keeps each account's latest and stores what a store reading every time stores (repeats, late arrivals, the same instant again)", async () => {
+    const keeping = await freshStore();
+    const readingDb = await freshStore();
+    const readingConn = conns.at(-1)!;
+    const [cur, sav] = accountsOf('1');
+    const t = (h: number) => new Date(T0.getTime() + 25 * DAY + h * 3_600_000);
+    const balance = (at: Date, current: string, updateTimestamp: Date | undefined = at) =>
+      batch('conn-1', at, { kind: 'balance', providerAccountId: 'tl-cur-1', balance: { currency: 'GBP', current, available: current, overdraft: '', creditLimit: '', ...(updateTimestamp ? { updateTimestamp } : {}) } });
+    const messages = [
+      batch('conn-1', t(0), { kind: 'accounts', accounts: [cur!, sav!] }),
+      balance(t(1), '100.00'),
+      balance(t(2), '100.0'), // the same values later: no change
+      balance(t(5), '90.00'),
+      balance(t(6), '95.00', t(3)), // as of an earlier instant, arriving late: stored beside the latest
+      balance(t(7), '91.00', t(5)), // the latest instant again with other values: modified
+      balance(t(8), '91.00'), // as the latest: no change
+      balance(t(9), '92.00'),
+    ];
+    const changes = { keeping: [] as number[], reading: [] as number[] };
+    for (const m of messages) {
+      changes.keeping.push((await keeping.applyBatch('u-bal', m)).changes);
+      // a store instance per message keeps nothing: it reads the latest balance every time
+      changes.reading.push((await new ReconciliationStore(readingConn, RULES).applyBatch('u-bal', m)).changes);
+    }
+    expect(changes.keeping).toEqual([2, 1, 0, 1, 1, 1, 0, 1]);
+    expect(changes.reading).toEqual(changes.keeping);
+    expect(await keeping.checksum('u-bal')).toBe(await readingDb.checksum('u-bal'));
+    const stored = await keeping.balances.find({ userId: 'u-bal' }).sort({ asOf: 1 }).toArray();
+    expect(stored.map((b) => [b.asOf.toISOString(), b.current, b.changeKind])).toEqual([
+      [t(1).toISOString(), '100', 'added'],
+      [t(3).toISOString(), '95', 'added'],
+      [t(5).toISOString(), '91', 'modified'],
+      [t(9).toISOString(), '92', 'added'],
+    ]);
+  });
+
   it('re-consent with new account ids and new transaction ids keeps internal accounts and adds no transaction', async () => {
     const store = await freshStore();
     await applyAll(store, 'u2', firstSync());

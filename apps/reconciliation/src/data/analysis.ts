@@ -54,8 +54,16 @@
  * (data/store.ts): `refresh`, `analyse` and `applyMandates` must be called by the consumer that owns the user's
  * partition, after it applied the user's message, never from a gRPC handler or a timer.
  *
- * Cost: `refresh` reads three small documents / lists by id and user index, and most messages stop there (nothing
- * the analysis reads changed, same day). `analyse` needs the user's rows booked since the window start (since the
+ * Whether a run is needed is a function of the stored data too: a run is skipped when no transaction or account
+ * changed since the last run (the store's `analysedInputsSeq`, the highest number of such a change, is not past the
+ * last run's `committedSeq`: balances and edits take numbers but analysis reads neither, so a scheduled refresh,
+ * whose balances move, makes no run when its transactions are the ones stored), the mandates are the same and the
+ * day is. Until 5 December any new number made a run (3 per refresh of a user with two accounts and a card, each
+ * over the whole window, writing nothing but `analysis_state`).
+ *
+ * Cost: `refresh` reads three small documents / lists by id and user index (none while the writer keeps them: "What
+ * a run reads besides the rows"), and most messages stop there (nothing the analysis reads changed, same day).
+ * `analyse` needs the user's rows booked since the window start (since the
  * previous run's window start, to clear what left it in between), the user's mandates and series (their user
  * indexes), and does O(n log n) work in memory for n rows in the window; writes are proportional to what changed
  * (nothing when nothing did).
@@ -81,6 +89,17 @@
  *   The one deletion, an erasure, is applied by this consumer and calls `forget`; when the group rebalances, the
  *   consumer calls `forgetAll`, since another member may have owned the user (and erased it) in between.
  * The cache holds the `historyCacheUsers` users used last (about 2 MB per 2,500-row user, 750 bytes a row).
+ *
+ * ## What a run reads besides the rows (kept while the history cache is on)
+ *
+ * The last run's `analysis_state`, the user's mandates and a compact form of its series (`StoredSeries`: hashes and
+ * what `writeSeries` needs, a few hundred bytes a series) are kept per user (512 users), and the store keeps the
+ * user's accounts, `committedSeq` and `analysedInputsSeq` (data/store.ts). Under the SINGLE WRITER PER USER only this
+ * consumer writes them: a run keeps what it wrote, `applyMandates` keeps the mandates when it wrote none and drops
+ * them when it wrote any, a failed run drops everything of the user, and `forget` (an erasure) and `forgetAll` (a
+ * rebalance) drop it as they drop the history. A refresh that finds nothing to do then sends no read at all
+ * (test/analysis.int-spec.ts counts them); on the pipeline bench's 100 users of 100 rows this took the refresh's
+ * three reads and the recompute's account and series reads off every message that runs `refresh`.
  */
 import { inSpan } from '@ais/platform-telemetry';
 import type { Connection } from '@ais/platform-mongo';
@@ -417,17 +436,20 @@ export class Analysis implements TransactionWriteListener {
   async applyMandates(userId: string, meta: MandateMeta, kind: 'direct_debits', items: eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }>;
   async applyMandates(userId: string, meta: MandateMeta, kind: 'standing_orders' | 'direct_debits', items: eventsV1.RawStandingOrder[] | eventsV1.RawDirectDebit[]): Promise<{ written: number; unlisted: number }> {
     const list = { kind, items } as MandateItems;
-    // the user's mandates change here: the next run reads them again
+    // the user's mandates may change here: unless nothing was written, the next run reads them again
     const known = this.known.get(userId);
+    const kept = known?.mandateDocs;
     if (known) delete known.mandateDocs;
     return inSpan(TRACER, 'reconciliation.mandates.apply', {}, async (span) => {
-      const res = await this.storeMandates(userId, meta, list);
+      const res = await this.storeMandates(userId, meta, list, kept);
+      if (known && kept && res.written + res.unlisted === 0 && this.known.get(userId) === known) known.mandateDocs = kept;
       span.setAttributes({ 'ais.mandates.kind': list.kind, 'ais.mandates.items': list.items.length, 'ais.mandates.written': res.written, 'ais.mandates.unlisted': res.unlisted });
       return res;
     });
   }
 
-  private async storeMandates(userId: string, meta: MandateMeta, list: MandateItems): Promise<{ written: number; unlisted: number }> {
+  /** `kept`: the user's mandates as kept (see the file comment), which hold the account's stored list. */
+  private async storeMandates(userId: string, meta: MandateMeta, list: MandateItems, kept?: MandateDoc[]): Promise<{ written: number; unlisted: number }> {
     const account = await this.store.internalAccount(userId, meta.providerAccountId);
     const kind: MandateKind = list.kind === 'standing_orders' ? 'standing_order' : 'direct_debit';
     const docs = new Map<string, Omit<MandateDoc, 'contentHash' | 'updatedAt'>>();
@@ -476,7 +498,7 @@ export class Analysis implements TransactionWriteListener {
         });
       }
     }
-    const stored = new Map((await this.cursors.accountMandates(userId, account._id, kind).toArray()).map((d) => [d._id, d]));
+    const stored = new Map((kept ? kept.filter((d) => d.accountId === account._id && d.kind === kind) : await this.cursors.accountMandates(userId, account._id, kind).toArray()).map((d) => [d._id, d]));
     const ops: mongo.AnyBulkWriteOperation<MandateDoc>[] = [];
     for (const d of docs.values()) {
       // the hash leaves out when and through which request it was fetched, so a re-fetch of the same list is no change
@@ -499,21 +521,23 @@ export class Analysis implements TransactionWriteListener {
   /**
    * Brings the user's derived data up to date after one applied message (`at`: its data time, absent for edits
    * and re-enrichments): runs `analyse` at the latest event time seen, unless nothing it reads changed since the
-   * last run (the user's `committedSeq`, the mandates) and the day is the same, when a run would write nothing.
+   * last run (no transaction or account change past its `committedSeq`, the same mandates) and the day is the same,
+   * when a run would write nothing.
    * Returns null when skipped. Single writer: see the file comment.
    */
   async refresh(userId: string, at?: Date): Promise<AnalysisResult | null> {
     const known = this.known.get(userId);
-    const [state, committed, mandateDocs] = await Promise.all([
+    const [state, inputs, mandateDocs] = await Promise.all([
       known ? known.state : this.state.findOne({ _id: userId }),
-      this.store.committedSeq(userId),
+      this.store.analysedInputsSeq(userId),
       known?.mandateDocs ?? this.cursors.userMandates(userId).toArray(),
     ]);
     this.remember(userId, { ...known, state, mandateDocs });
     const runAt = state && (!at || state.at > at) ? state.at : at;
     if (!runAt) return null;
-    if (state && state.seq === committed && state.mandates === mandatesHash(mandateDocs) && dayOf(runAt).getTime() === dayOf(state.at).getTime()) return null;
-    return this.analyse(userId, runAt, { state, committed, mandateDocs });
+    // the last run saw every transaction and account change up to state.seq (the committedSeq of then)
+    if (state && inputs <= state.seq && state.mandates === mandatesHash(mandateDocs) && dayOf(runAt).getTime() === dayOf(state.at).getTime()) return null;
+    return this.analyse(userId, runAt, { state, committed: await this.store.committedSeq(userId), mandateDocs });
   }
 
   /**
@@ -543,7 +567,7 @@ export class Analysis implements TransactionWriteListener {
     const readFrom = state ? new Date(Math.min(state.from.getTime(), from.getTime())) : null;
     const accounts = await this.store.userAccounts(userId);
     const [histories, mandateDocs, stored] = await Promise.all([
-      this.history(userId, accounts.map((a) => a._id), readFrom, committed),
+      this.history(userId, accounts.map((a) => a._id), readFrom, committed, await this.store.analysedInputsSeq(userId)),
       known ? known.mandateDocs : (kept?.mandateDocs ?? this.cursors.userMandates(userId).toArray()),
       kept?.series ?? this.cursors.userSeries(userId).toArray().then((docs) => new Map(docs.map((d) => [d._id, storedSeries(d)]))),
     ]);
@@ -650,12 +674,14 @@ export class Analysis implements TransactionWriteListener {
    * `transactions_timeline` order: read through that index, or from the history cache caught up by `seq`
    * (`committed`: the user's committedSeq now). See "The history cache".
    */
-  private async history(userId: string, accountIds: string[], from: Date | null, committed: number): Promise<HistoryRow[][]> {
+  private async history(userId: string, accountIds: string[], from: Date | null, committed: number, inputs: number): Promise<HistoryRow[][]> {
     const fromMs = from?.getTime() ?? -Infinity;
     let cached = this.cacheUsers > 0 ? this.cache.get(userId) : undefined;
     if (cached && cached.from <= fromMs && cached.seq <= committed) {
-      // rows changed since, unless every change up to `committed` is in already (the store's writes: `written`)
-      if (cached.seq < committed) {
+      // rows changed since, unless every change up to `committed` is in already (the store's writes: `written`), or
+      // no transaction changed after the cached ones (`inputs`: the highest number of a transaction or account
+      // change; the numbers in between were balances' or edits')
+      if (cached.seq < inputs) {
         const changed = await this.cursors.historyChanges(userId, cached.seq).toArray();
         this.stats.historyRowsRead += changed.length;
         for (const row of changed) cached.rows.set(row._id, row);

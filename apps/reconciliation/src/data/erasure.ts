@@ -138,11 +138,10 @@ export class Erasures {
       deleted = results.reduce((n, r) => n + r.deletedCount, 0);
       deleted += (await this.store.accounts.deleteMany({ userId, _id: { $in: accountIds } })).deletedCount;
     }
-    if (whole) {
-      await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });
-      // what analysis last saw of the user; without it the refresh after this message has nothing to run on
-      deleted += (await this.analysis.state.deleteOne({ _id: userId })).deletedCount;
-    }
+    if (whole) await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });
+    // what analysis last saw of the user: the deletions above leave no sequence number on the rows analysis reads, so
+    // without its state the refresh after this message runs and reads every remaining row (data/analysis.ts)
+    deleted += (await this.analysis.state.deleteOne({ _id: userId })).deletedCount;
     // the confirmation takes the user's next number: published like any change, after everything before it
     const seq = await this.store.reserveSeq(userId, 1);
     const steps = [

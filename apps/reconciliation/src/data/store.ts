@@ -384,6 +384,10 @@ export class ReconciliationStore {
   private readonly accountLists = new Map<string, readonly AccountDoc[]>();
   /** Per user, `committedSeq` as this process read or last committed it (see `committedSeq`). */
   private readonly committed = new Map<string, number>();
+  /** Per user, the highest number of a change analysis reads (see `analysedInputsSeq`). */
+  private readonly inputs = new Map<string, number>();
+  /** Per user and internal account, its latest stored balance as this process read or wrote it (`applyBalance`). */
+  private readonly latestBalances = new Map<string, Map<string, BalanceDoc>>();
   /** Messages whose reconciliation done ahead was used, and those for which it was dropped (for tests and metrics). */
   readonly lookahead = { used: 0, discarded: 0 };
 
@@ -553,15 +557,41 @@ export class ReconciliationStore {
     return first;
   }
 
-  /** After the documents are written: the publisher may read up to `lastSeq`. */
-  async commitSeq(userId: string, lastSeq: number): Promise<void> {
+  /**
+   * After the documents are written: the publisher may read up to `lastSeq`. `analysed`: whether the numbers are
+   * changes of what analysis reads (transactions, accounts) or an erasure; balances and edits pass false.
+   */
+  async commitSeq(userId: string, lastSeq: number, analysed = true): Promise<void> {
     // publishPending: the change feed's sweep finds users with unpublished changes through an index
     // (wall-clock pendingSince is bookkeeping only, outside `checksum`)
     const kept = this.committed.get(userId);
+    const keptInputs = this.inputs.get(userId);
     // unknown until the update answers (it may have been applied even when it failed)
     this.committed.delete(userId);
+    if (analysed) this.inputs.delete(userId);
     await this.state.updateOne({ _id: userId }, { $max: { committedSeq: lastSeq }, $set: { publishPending: true }, $min: { pendingSince: new Date() } });
     if (kept !== undefined) keep(this.committed, userId, Math.max(kept, lastSeq), COMMITTED_USERS);
+    if (analysed && keptInputs !== undefined) keep(this.inputs, userId, Math.max(keptInputs, lastSeq), COMMITTED_USERS);
+  }
+
+  /**
+   * The highest sequence number of the user's stored transactions and accounts: what analysis reads (data/analysis.ts
+   * runs again only when it rose past its last run's `committedSeq`, so a balance or an edit, which take numbers too,
+   * makes no run). A function of the stored data: two reads through the `*_changes` indexes, then kept like
+   * `committedSeq`: under the SINGLE WRITER PER USER (file comment) the writer's commits of such changes raise it
+   * (`commitSeq`), and a rebalance or an erasure drops it. (An erasure deletes rows, which leaves no number behind:
+   * it deletes analysis' state of the user, so the next run reads every row again: data/erasure.ts.)
+   */
+  async analysedInputsSeq(userId: string): Promise<number> {
+    const kept = this.inputs.get(userId);
+    if (kept !== undefined) return kept;
+    const [tx, acc] = await Promise.all([
+      this.transactions.find({ userId }, { projection: { seq: 1 } }).sort({ userId: 1, seq: -1 }).hint(RECON_INDEXES.transactionsChanges).limit(1).toArray(),
+      this.accounts.find({ userId }, { projection: { seq: 1 } }).sort({ userId: 1, seq: -1 }).hint(RECON_INDEXES.accountsChanges).limit(1).toArray(),
+    ]);
+    const highest = Math.max(0, tx[0]?.seq ?? 0, acc[0]?.seq ?? 0);
+    keep(this.inputs, userId, highest, COMMITTED_USERS);
+    return highest;
   }
 
   /**
@@ -641,8 +671,6 @@ export class ReconciliationStore {
 
   private async applyAccounts(userId: string, batch: Batch, fetched: FetchedAccount[]): Promise<ApplyResult> {
     const known = await this.userAccounts(userId);
-    // read again after this write (a write that fails part-way leaves what it leaves)
-    this.accountLists.delete(userId);
     const previous = batch.previousConnectionId ?? (await this.userState(userId))?.links.find((l) => l.connectionId === batch.connectionId)?.previousConnectionId;
     const results = matchAccounts(
       fetched,
@@ -698,6 +726,8 @@ export class ReconciliationStore {
       planned.push(existing ? { doc, existing } : { doc });
     }
     if (planned.length === 0) return { changes: 0, touched: 0 };
+    // the kept list is read again after this write (a write that fails part-way leaves what it leaves)
+    this.accountLists.delete(userId);
     const first = await this.reserveSeq(userId, planned.length);
     const ops: mongo.AnyBulkWriteOperation<AccountDoc>[] = planned.map(({ doc, existing }, i) => {
       doc.seq = first + i;
@@ -865,6 +895,8 @@ export class ReconciliationStore {
     this.prepared.delete(userId);
     this.accountLists.delete(userId);
     this.committed.delete(userId);
+    this.inputs.delete(userId);
+    this.latestBalances.delete(userId);
     this.feed.forget(userId);
   }
 
@@ -874,6 +906,8 @@ export class ReconciliationStore {
     this.prepared.clear();
     this.accountLists.clear();
     this.committed.clear();
+    this.inputs.clear();
+    this.latestBalances.clear();
     this.feed.forgetAll();
   }
 
@@ -1035,10 +1069,15 @@ export class ReconciliationStore {
     const account = await this.internalAccount(userId, providerAccountId);
     const values = normaliseBalance(raw);
     const asOf = balanceAsOf(raw.updateTimestamp, batch.fetchedAt);
-    const [before] = await this.cursors.balanceHistory(userId, account._id, 1, asOf).toArray();
+    // the latest stored balance, when it is not after asOf, is the one a read would find (SINGLE WRITER PER USER:
+    // only this method writes balances, and an erasure or a rebalance drops what is kept)
+    const latest = this.latestBalances.get(userId)?.get(account._id);
+    const [before] = latest && latest.asOf.getTime() <= asOf.getTime() ? [latest] : await this.cursors.balanceHistory(userId, account._id, 1, asOf).toArray();
     if (before && sameBalance(before, values)) return { changes: 0, touched: 0 };
     const seq = await this.reserveSeq(userId, 1);
     const id = balanceId(userId, account._id, asOf);
+    // unknown while written (a write that fails part-way leaves what it leaves)
+    this.latestBalances.get(userId)?.delete(account._id);
     const doc: BalanceDoc = { _id: id, userId, accountId: account._id, asOf, ...values, seq, createdSeq: seq, changeKind: 'added', createdAt: batch.fetchedAt, updatedAt: batch.fetchedAt };
     if (before && before.asOf.getTime() === asOf.getTime()) {
       // the same instant with other values: the later delivery wins
@@ -1047,7 +1086,14 @@ export class ReconciliationStore {
     } else {
       await this.balances.bulkWrite([{ updateOne: { filter: { _id: id }, update: { $setOnInsert: doc }, upsert: true } }], { ordered: false });
     }
-    await this.commitSeq(userId, seq);
+    await this.commitSeq(userId, seq, false);
+    // kept as the account's latest when nothing later was known to be stored (this one did not arrive late); the
+    // values are what a read finds, whichever of the two writes above ran
+    if (!latest || latest.asOf.getTime() <= asOf.getTime()) {
+      const byAccount = this.latestBalances.get(userId) ?? new Map<string, BalanceDoc>();
+      byAccount.set(account._id, doc);
+      keep(this.latestBalances, userId, byAccount, ACCOUNT_USERS);
+    }
     return { changes: 1, firstSeq: seq, lastSeq: seq, touched: 0 };
   }
 
@@ -1127,7 +1173,7 @@ export class ReconciliationStore {
       ],
       { ordered: false },
     );
-    await this.commitSeq(userId, seq);
+    await this.commitSeq(userId, seq, false);
     return { changes: 1, firstSeq: seq, lastSeq: seq, touched: 0 };
   }
 
