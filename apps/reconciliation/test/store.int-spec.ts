@@ -276,6 +276,16 @@ describe('reconciliation store (real server)', () => {
       ['modified', seq + 1],
       ['removed', seq + 3],
     ]);
+
+    // pending lists as data-fetcher sends them, without a window: an empty one spans no time (no booked rows to read)
+    // and still finds a live pending row missing, then removes it after the grace period
+    const hire: FetchedTransaction = { ...hold, transactionId: 'h2', description: 'CAR HIRE HOLD', timestamp: day3 };
+    const pendingList = (on: Date, transactions: FetchedTransaction[]) => batch('conn-1', on, { kind: 'pending_transactions', providerAccountId: 'tl-cur-1', batch: single, transactions });
+    expect((await store.applyBatch('u3', pendingList(day3, [hire]))).changes).toBe(1);
+    const day4 = new Date(at.getTime() + 4 * DAY);
+    expect(await store.applyBatch('u3', pendingList(day4, []))).toEqual({ changes: 0, touched: 1 });
+    expect((await store.applyBatch('u3', pendingList(new Date(at.getTime() + 6 * DAY), []))).changes).toBe(1);
+    expect(await store.transactions.findOne({ userId: 'u3', description: 'CAR HIRE HOLD' })).toMatchObject({ removed: true, changeKind: 'removed', changeReason: 'pending_gone', missingSince: day4 });
   });
 
   it('a user edit survives a later sync that changes the transaction', async () => {

@@ -793,7 +793,8 @@ export class ReconciliationStore {
       docs = held.docs;
     } else {
       const [inWindow, pending] = await Promise.all([
-        this.cursors.window(userId, account._id, new Date(from), new Date(to)).toArray(),
+        // an empty range (a pending list that is empty: no window, no rows) has no rows to read
+        from <= to ? this.cursors.window(userId, account._id, new Date(from), new Date(to)).toArray() : [],
         this.cursors.livePending(userId, account._id).toArray(),
       ]);
       docs = new Map([...inWindow, ...pending].map((d) => [d._id, d]));
