@@ -8,9 +8,12 @@
 #   npm run bench -- memory       RSS of the five services idle and under load (their shipped bundles) next to a
 #                                 bare Node process and a bare kafkajs consumer (not in the default list: a heavy
 #                                 user's backfill and a 10k pipeline, 5-15 min; BENCH_MEMORY_MOCK_USER=john is quicker)
+#                                 (BENCH_PIPELINE_REFRESH_ROUNDS=2: then two rounds of scheduled refreshes of the stored
+#                                 users, each measured; BENCH_PIPELINE_REFRESH_SIZES=100000 only at that size)
 #   npm run bench -- scale        the scale model (docs/SCALE.md) from bench/results/{pipeline,pipeline-small-users,memory}.json;
 #                                 no servers (pipeline-small-users: BENCH_PIPELINE_RESULT=pipeline-small-users
-#                                 BENCH_PIPELINE_TX_PER_USER=100 BENCH_PIPELINE_SIZES=10000, beside the full pipeline run)
+#                                 BENCH_PIPELINE_TX_PER_USER=100 BENCH_PIPELINE_SIZES=10000, beside the full pipeline run,
+#                                 which needs BENCH_PIPELINE_REFRESH_ROUNDS=2 BENCH_PIPELINE_REFRESH_SIZES=100000)
 #   npm run bench -- read-api     the gateway's transactions page and change feed under load next to a bare
 #                                 Express + MongoDB driver server (same query, same data)
 #   npm run bench -- consent      connection.authorized to the full history through the read API, next to the raw

@@ -5,9 +5,13 @@
  *
  * - bench/results/pipeline.json: CPU µs per transaction of enrichment, reconciliation, Kafka and the store at the
  *   largest size run (the services' and servers' own CPU from /proc), and, with bench/results/pipeline-small-users.json
- *   (the same 10k transactions as small users, run beside it), what each raw event (message) costs beyond its
- *   transactions: cpu = per-tx × transactions + per-message × messages, solved from the two 10k runs. A refresh is
- *   16 small messages, so per-transaction costs alone (the model before 5 December) undercount it;
+ *   (the same 10k transactions as small users, run beside it), what each raw event (message) of a backfill costs
+ *   beyond its transactions: cpu = per-tx × transactions + per-message × messages, solved from the two 10k runs;
+ * - scheduled refreshes of the stored users (pipeline.json's refresh rounds at 100k transactions, 40 users of
+ *   2,500: BENCH_PIPELINE_REFRESH_ROUNDS=2 BENCH_PIPELINE_REFRESH_SIZES=100000): what one refresh of such a user
+ *   costs, measured (16 raw events, one new transaction, its balances moved, its last 7 days re-read). Before
+ *   5 December a refresh was costed as 16 backfill messages of new rows plus its rows as new transactions; the rows
+ *   a refresh carries beyond the measured one's (other assumptions) are still costed as new transactions;
  * - bench/results/memory.json: each service's peak RSS under load; and what measured runs left behind: the pipeline
  *   load's store collections (collStats: data + index bytes) and Kafka log segments (bytes per message and per
  *   transaction on ais.raw.v1, ais.enriched.v1, ais.ledger.v1), and the heavy user's connection through the whole
@@ -20,7 +24,8 @@
  * Every assumption is a SCALE_<NAME> variable (defaults below, printed with the table and written to the JSON).
  *
  * Run: npm run bench -- scale      (after `npm run bench -- memory`, `npm run bench -- pipeline` and
- *      `BENCH_PIPELINE_RESULT=pipeline-small-users BENCH_PIPELINE_TX_PER_USER=100 BENCH_PIPELINE_SIZES=10000 npm run bench -- pipeline`)
+ *      `BENCH_PIPELINE_RESULT=pipeline-small-users BENCH_PIPELINE_TX_PER_USER=100 BENCH_PIPELINE_SIZES=10000 npm run bench -- pipeline`;
+ *      the full pipeline run with BENCH_PIPELINE_REFRESH_ROUNDS=2 BENCH_PIPELINE_REFRESH_SIZES=100000)
  * Writes bench/results/scale.json.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -77,7 +82,7 @@ const partSeconds = (result: Json, part: CpuPart): number => {
  * of one host and hour (their difference is the estimate), so the small-users run is required within 3 h of it.
  */
 function perMessageSeconds(heavy: Json, heavyDate: string, small: Json | undefined): { seconds: Record<CpuPart, number>; from: string } {
-  const how = 'BENCH_PIPELINE_RESULT=pipeline-small-users BENCH_PIPELINE_TX_PER_USER=100 BENCH_PIPELINE_SIZES=10000 npm run bench -- pipeline, beside the full pipeline run';
+  const how = SMALL_USERS_HOW;
   if (!small) throw new Error(`bench/results/pipeline-small-users.json is missing: ${how}`);
   const sr = (small['results'] as Json[])[0]!;
   const hr = (heavy['results'] as Json[]).find((x) => x['transactions'] === sr['transactions']);
@@ -87,6 +92,23 @@ function perMessageSeconds(heavy: Json, heavyDate: string, small: Json | undefin
   const dm = Number(sr['raw_events']) - Number(hr['raw_events']);
   const seconds = Object.fromEntries((Object.keys(CPU_PARTS) as CpuPart[]).map((p) => [p, Math.max(0, (partSeconds(sr, p) - partSeconds(hr, p)) / dm)])) as Record<CpuPart, number>;
   return { seconds, from: `pipeline.json and pipeline-small-users.json at ${String(sr['transactions'])} transactions: ${String(hr['raw_events'])} against ${String(sr['raw_events'])} raw events (${String(hr['users'])} against ${String(sr['users'])} users)` };
+}
+const SMALL_USERS_HOW = 'BENCH_PIPELINE_RESULT=pipeline-small-users BENCH_PIPELINE_TX_PER_USER=100 BENCH_PIPELINE_SIZES=10000 npm run bench -- pipeline, beside the full pipeline run';
+
+type RoundJson = { round: number; users: number; raw_events: number; transactions_reread: number; new_transactions?: number; cpu_ms_per_refresh: Record<string, number> };
+
+/**
+ * CPU ms of one scheduled refresh of a stored user, per part: the last refresh round of pipeline.json's largest size
+ * that has two or more (the first stores the mandates; the second is what every later refresh does).
+ */
+function refreshCost(pipeline: Json): { ms: Record<CpuPart, number>; rowsPerRefresh: number; messagesPerRefresh: number; from: string } {
+  const sized = (pipeline['results'] as Json[]).filter((x) => ((x['refresh_rounds'] ?? []) as RoundJson[]).length >= 2);
+  const result = sized.reduce<Json | undefined>((a, b) => (!a || Number(b['transactions']) > Number(a['transactions']) ? b : a), undefined);
+  if (!result) throw new Error('pipeline.json has no size with 2 refresh rounds: run the pipeline bench with BENCH_PIPELINE_REFRESH_ROUNDS=2 BENCH_PIPELINE_REFRESH_SIZES=100000');
+  const last = (result['refresh_rounds'] as RoundJson[]).at(-1)!;
+  const ms = Object.fromEntries((Object.keys(CPU_PARTS) as CpuPart[]).map((p) => [p, CPU_PARTS[p].reduce((a, k) => a + (last.cpu_ms_per_refresh[k] ?? 0), 0)])) as Record<CpuPart, number>;
+  const rows = last.transactions_reread + (last.new_transactions ?? 0);
+  return { ms, rowsPerRefresh: rows / last.users, messagesPerRefresh: last.raw_events / last.users, from: `pipeline.json refresh round ${last.round} at ${String(result['transactions'])} transactions, ${last.users} users (${last.raw_events} raw events, ${rows} transactions of which ${last.new_transactions ?? 0} new)` };
 }
 const r = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
@@ -110,7 +132,9 @@ function main(): void {
   const results = pipeline['results'] as Json[];
   const largest = results.reduce((a, b) => (Number(b['transactions']) > Number(a['transactions']) ? b : a));
   const n = Number(largest['transactions']);
-  const perMessage = perMessageSeconds(pipeline, String(pipeline['date']), existsSync(join(REPO_ROOT, 'bench/results/pipeline-small-users.json')) ? read('pipeline-small-users') : undefined);
+  const small = existsSync(join(REPO_ROOT, 'bench/results/pipeline-small-users.json')) ? read('pipeline-small-users') : undefined;
+  const perMessage = perMessageSeconds(pipeline, String(pipeline['date']), small);
+  const refresh = refreshCost(pipeline);
   const largestMessages = Number(largest['raw_events']);
   // per transaction at the largest size, its messages' share taken out (they are costed per message below)
   const cpuUsPerTx = (part: CpuPart) => (Math.max(0, partSeconds(largest, part) - perMessage.seconds[part] * largestMessages) * 1e6) / n;
@@ -171,6 +195,9 @@ function main(): void {
       kafka: perMessage.seconds.kafka * 1e3,
       store: perMessage.seconds.store * 1e3,
     },
+    cpu_ms_per_refresh: refresh.ms,
+    refresh_measured_rows_per_refresh: refresh.rowsPerRefresh,
+    refresh_from: refresh.from,
     calls_measured: calls,
     pipeline_cpu_from: `pipeline.json at ${n} transactions (${largestMessages} raw events, their per-message share taken out)`,
     per_message_from: perMessage.from,
@@ -188,6 +215,18 @@ function main(): void {
   // every call's result is one raw event (data-fetcher splits a result over 1,000 items; a refresh's are far smaller,
   // a backfill window of TX_PER_USER_DAY is about 400 rows an account)
   const messagesPerUserDay = callsPerUserDay;
+  // a refresh is costed as measured; the rows it re-reads beyond the measured refresh's are costed as new transactions
+  // (an upper bound), and so are its new rows. Backfills: per transaction and per message.
+  const refreshesPerUserDay = A.CONNECTIONS_PER_USER * A.REFRESHES_PER_DAY;
+  const rowsPerRefresh = A.OVERLAP_DAYS * A.TX_PER_USER_DAY + A.TX_PER_USER_DAY / Math.max(1, A.REFRESHES_PER_DAY);
+  const rowsPerRefreshBeyondMeasured = Math.max(0, rowsPerRefresh - refresh.rowsPerRefresh);
+  const backfillTxPerUserDay = A.NEW_USERS_PER_DAY * backfillTx;
+  const backfillMessagesPerUserDay = A.NEW_USERS_PER_DAY * backfillCalls;
+  /** Cores a part needs on average for `users`. */
+  const partCores = (users: number, part: CpuPart): number => {
+    const perDay = refreshesPerUserDay * (unit.cpu_ms_per_refresh[part] / 1e3 + (rowsPerRefreshBeyondMeasured * unit.cpu_us_per_tx[part]) / 1e6) + (backfillTxPerUserDay * unit.cpu_us_per_tx[part]) / 1e6 + (backfillMessagesPerUserDay * unit.cpu_ms_per_message[part]) / 1e3;
+    return (users * perDay) / 86_400;
+  };
 
   const instances = (cores: number) => Math.max(A.MIN_REPLICAS, Math.ceil((cores * A.PEAK_FACTOR) / (A.TARGET_UTILISATION * A.INSTANCE_CPU)));
   const rows = A.USERS.map((users) => {
@@ -198,8 +237,8 @@ function main(): void {
     const cores = {
       'data-fetcher': (callsPerS * unit.cpu_ms_per_call['data-fetcher']) / 1e3 + (txPerS * unit.cpu_us_per_tx['data-fetcher']) / 1e6,
       'token-vault': (callsPerS * unit.cpu_ms_per_call['token-vault']) / 1e3,
-      enrichment: (txPerS * unit.cpu_us_per_tx.enrichment) / 1e6 + (messagesPerS * unit.cpu_ms_per_message.enrichment) / 1e3,
-      reconciliation: (txPerS * unit.cpu_us_per_tx.reconciliation) / 1e6 + (messagesPerS * unit.cpu_ms_per_message.reconciliation) / 1e3,
+      enrichment: partCores(users, 'enrichment'),
+      reconciliation: partCores(users, 'reconciliation'),
       'auth-gateway': (readsPerS * unit.cpu_ms_per_read['auth-gateway']) / 1e3,
     };
     const inst = Object.fromEntries(Object.entries(cores).map(([k, c]) => [k, instances(c)])) as Record<keyof typeof cores, number>;
@@ -227,7 +266,7 @@ function main(): void {
         documents_millions: r((users * unit.store_documents_per_user * (storedTxPerUser / (mTx / mUsers))) / 1e6, 1), // reconciliation's documents scale with the history kept
         data_gb_one_copy: r((users * mongoUserBytes) / GB, 1),
         disk_gb_replicated: r((users * mongoUserBytes * A.MONGO_REPLICAS) / GB, 1),
-        store_cpu_cores_mean: r((txPerS * unit.cpu_us_per_tx.store) / 1e6 + (messagesPerS * unit.cpu_ms_per_message.store) / 1e3, 2),
+        store_cpu_cores_mean: r(partCores(users, 'store'), 2),
       },
       cores_mean: Object.fromEntries(Object.entries(cores).map(([k, c]) => [k, r(c, 2)])),
       instances: inst,
@@ -247,12 +286,13 @@ function main(): void {
   const units = [
     `per transaction: Kafka raw ${Math.round(unit.kafka_raw_bytes_per_tx)} B, enriched ${Math.round(unit.kafka_enriched_bytes_per_tx)} B; ledger ${Math.round(unit.kafka_ledger_bytes_per_event)} B per event (${r(unit.ledger_events_per_tx, 2)} events per tx); store (reconciliation, data + indexes) ${Math.round(unit.store_reconciliation_bytes_per_tx)} B (the transaction document alone ${Math.round(unit.store_transaction_doc_bytes)} B)`,
     `CPU µs per transaction: enrichment ${Math.round(unit.cpu_us_per_tx.enrichment)}, reconciliation ${Math.round(unit.cpu_us_per_tx.reconciliation)}, Kafka ${Math.round(unit.cpu_us_per_tx.kafka)}, store ${Math.round(unit.cpu_us_per_tx.store)} (${unit.pipeline_cpu_from})`,
-    `CPU ms per raw event beyond its transactions: enrichment ${r(unit.cpu_ms_per_message.enrichment, 2)}, reconciliation ${r(unit.cpu_ms_per_message.reconciliation, 2)}, Kafka ${r(unit.cpu_ms_per_message.kafka, 2)}, store ${r(unit.cpu_ms_per_message.store, 2)} (${unit.per_message_from}); ${r(messagesPerUserDay, 1)} raw events per user and day`,
+    `CPU ms per backfill raw event beyond its transactions: enrichment ${r(unit.cpu_ms_per_message.enrichment, 2)}, reconciliation ${r(unit.cpu_ms_per_message.reconciliation, 2)}, Kafka ${r(unit.cpu_ms_per_message.kafka, 2)}, store ${r(unit.cpu_ms_per_message.store, 2)} (${unit.per_message_from}); ${r(backfillMessagesPerUserDay, 2)} backfill raw events per user and day`,
+    `CPU ms per scheduled refresh (${r(refresh.messagesPerRefresh, 0)} raw events, ${r(refresh.rowsPerRefresh, 1)} rows): enrichment ${r(unit.cpu_ms_per_refresh.enrichment, 1)}, reconciliation ${r(unit.cpu_ms_per_refresh.reconciliation, 1)}, Kafka ${r(unit.cpu_ms_per_refresh.kafka, 1)}, store ${r(unit.cpu_ms_per_refresh.store, 1)} (${unit.refresh_from}); ${r(refreshesPerUserDay, 1)} refreshes per user and day, each ${r(rowsPerRefresh, 1)} rows (${r(rowsPerRefreshBeyondMeasured, 1)} beyond the measured refresh's costed as new transactions)`,
     `data-fetcher: ${Math.round(unit.cpu_us_per_tx['data-fetcher'])} µs per fetched transaction (fetch.json, upper bound) + ${A.FETCH_CPU_MS_PER_CALL} ms per call (assumed); token-vault ${r(unit.cpu_ms_per_call['token-vault'], 2)} ms per GetAccessToken (get-access-token.json, upper bound); gateway ${r(unit.cpu_ms_per_read['auth-gateway'], 2)} ms per read request (memory.json reads phase, above its idle rate)`,
     `per connection (data bytes × ${r(unit.store_overhead_factor, 2)}, the store's overhead on transactions): journal ${Math.round(unit.store_journal_bytes_per_call)} B per call, data-fetcher state ${Math.round(unit.store_fetcher_other_bytes_per_connection / 1024)} KB, token-vault ${Math.round(unit.store_token_vault_bytes_per_connection / 1024)} KB, gateway ${Math.round(unit.store_gateway_bytes_per_connection / 1024)} KB; enrichment ${Math.round(unit.store_enrichment_bytes_per_user / 1024)} KB per user`,
     `per user and day: ${r(callsPerUserDay, 1)} TrueLayer calls (${callsPerRefresh} per refresh × ${A.REFRESHES_PER_DAY}, plus backfills), ${r(txPerUserDay, 1)} transactions through the pipeline (${r(txRereadPerUserDay, 1)} re-read by refreshes, ${r(A.NEW_USERS_PER_DAY * backfillTx, 1)} from backfills), ${r(newTxPerUserDay, 1)} new`,
   ];
-  const out = { model: 'scale model from measured unit costs (bench/scale.bench.ts)', inputs: { pipeline: String(pipeline['date']), memory: String(memory['date']), per_message: perMessage.from }, assumptions: A, derived: { calls_per_refresh: callsPerRefresh, calls_per_connection_day: callsPerConnDay, messages_per_user_day: r(messagesPerUserDay, 2), backfill_transactions: r(backfillTx, 0), backfill_calls: backfillCalls, tx_per_user_day: r(txPerUserDay, 2), new_tx_per_user_day: r(newTxPerUserDay, 2) }, unit_costs: unit, rows, table, units };
+  const out = { model: 'scale model from measured unit costs (bench/scale.bench.ts)', inputs: { pipeline: String(pipeline['date']), memory: String(memory['date']), per_message: perMessage.from, refresh: refresh.from }, assumptions: A, derived: { refreshes_per_user_day: refreshesPerUserDay, rows_per_refresh: r(rowsPerRefresh, 2), rows_per_refresh_beyond_measured: r(rowsPerRefreshBeyondMeasured, 2), calls_per_refresh: callsPerRefresh, calls_per_connection_day: callsPerConnDay, messages_per_user_day: r(messagesPerUserDay, 2), backfill_transactions: r(backfillTx, 0), backfill_calls: backfillCalls, tx_per_user_day: r(txPerUserDay, 2), new_tx_per_user_day: r(newTxPerUserDay, 2) }, unit_costs: unit, rows, table, units };
   writeFileSync(join(REPO_ROOT, 'bench/results/scale.json'), `${JSON.stringify(out, null, 2)}\n`);
   console.log(`assumptions: ${JSON.stringify(A)}\n\n${units.join('\n')}\n\n${table}\n\nwritten bench/results/scale.json`);
 }

@@ -73,10 +73,22 @@ const SMOKES: { name: string; env: Record<string, string>; check(json: Json): vo
   },
   {
     name: 'pipeline',
-    env: { BENCH_PIPELINE_SIZES: '2000' },
+    env: { BENCH_PIPELINE_SIZES: '2000', BENCH_PIPELINE_REFRESH_ROUNDS: '2' },
     check(json) {
       const [r] = json['results'] as Json[];
-      expect(at(r, 'pipeline.stored_transactions')).toBe(2000);
+      // the backfill's 2,000 and then two scheduled refreshes of the one user: 16 raw events each, one new transaction
+      // each (stored: the store holds 2,002 at the end)
+      expect(at(r, 'pipeline.stored_transactions')).toBe(2002);
+      const rounds = at(r, 'refresh_rounds') as Json[];
+      expect(rounds.map((x) => [x['round'], x['users'], x['raw_events'], x['new_transactions']])).toEqual([
+        [1, 1, 16, 1],
+        [2, 1, 16, 1],
+      ]);
+      for (const x of rounds) {
+        positives(x, ['seconds', 'transactions_reread', 'ledger_events']);
+        expect(typeof at(x, 'cpu_ms_per_refresh.reconciliation')).toBe('number');
+      }
+      expect(at(r, 'ceiling.bulk_upsert.tx_per_s')).toBeGreaterThan(0);
       positives(r, [
         'pipeline.tx_per_s',
         'pipeline.us_per_tx',
