@@ -2,7 +2,13 @@
  * Rate limits shared by every gateway instance: fixed one-minute windows counted in MongoDB `rate_buckets`.
  *
  * One document per (scope, key, window): `_id = <scope>:<HMAC(key)>:<window start ms>`, counters raised with `$inc`
- * in one `findOneAndUpdate` upsert by `_id` (the `_id_` index serves every query), whose result is the count.
+ * in one `findOneAndUpdate` by `_id` (the `_id_` index serves every query), whose result is the count. The first
+ * request of a window finds no document: it inserts the bucket with no count (a duplicate key: another request did)
+ * and increments it like the others. Neither an upsert creates the document nor an upsert is sent to it: on the
+ * local store (FerretDB 2.7) upserts that create a document at the same time lose increments (twelve at once left
+ * counts of 1 to 12, measured 5 December), and so did an upsert that only set `expiresAt` beside increments of the
+ * document it found (one lost in some of 20 trials of 12); an increment of an existing document is atomic there
+ * as on MongoDB.
  * `expiresAt` (the window's end) carries a TTL index, so old buckets delete themselves.
  *
  * Fixed rather than sliding windows: one atomic write per request and one small document per key and minute; a
@@ -17,7 +23,7 @@
  * the store is left alone for `retryAfterFailureMs` so that requests do not each wait for the timeout.
  */
 import type { Logger } from '@ais/platform-logger';
-import { upsertRetryingDuplicate, type Connection } from '@ais/platform-mongo';
+import type { Connection } from '@ais/platform-mongo';
 import { AppError } from '@ais/platform-errors';
 import type { Response } from 'express';
 import { createHmac, hkdfSync } from 'node:crypto';
@@ -62,10 +68,16 @@ export class MongoRateStore implements RateStore {
   }
 
   async add(id: string, inc: Counters, expiresAt: Date): Promise<Counters> {
-    const run = () =>
-      this.col.findOneAndUpdate({ _id: id }, { $inc: inc as { n?: number; f?: number }, $setOnInsert: { expiresAt } }, { upsert: true, returnDocument: 'after', maxTimeMS: this.maxTimeMs });
-    // two first requests of a window may both try to insert; the loser's retry finds the document
-    return countersOf(await upsertRetryingDuplicate(run));
+    const increment = () => this.col.findOneAndUpdate({ _id: id }, { $inc: inc as { n?: number; f?: number } }, { returnDocument: 'after', maxTimeMS: this.maxTimeMs });
+    const counted = await increment();
+    if (counted) return countersOf(counted);
+    // the window's first request: create the bucket (first requests at once all try; one inserts), then count
+    await this.col.insertOne({ _id: id, expiresAt }, { maxTimeMS: this.maxTimeMs }).catch((error: unknown) => {
+      if ((error as { code?: unknown }).code !== 11000) throw error;
+    });
+    const created = await increment();
+    if (!created) throw AppError.unavailable('rate_bucket_missing', 'the rate bucket was not found after it was created');
+    return countersOf(created);
   }
 }
 
