@@ -555,6 +555,7 @@ describe('reconciliation store (real server)', () => {
       await uses(store.cursors.byDedupeKey('n:acc_7_1:txn-1'), RECON_INDEXES.transactionsDedupe);
       await uses(store.cursors.transactionChanges('seed-7', 50, 100), RECON_INDEXES.transactionsChanges);
       await uses(store.cursors.transactionsBySeq('seed-7', [51, 52, 60]), RECON_INDEXES.transactionsChanges);
+      await uses(store.cursors.highestTransactionSeq('seed-7'), RECON_INDEXES.transactionsChanges);
       // the keyset pages walk the account newest first without gaps or repeats
       const seen: string[] = [];
       let after: { bookedAt: Date; id: string } | undefined;
@@ -571,9 +572,9 @@ describe('reconciliation store (real server)', () => {
     it('accounts, balances and edits', async () => {
       await uses(store.cursors.accountsPage('client-1', 'seed-3', 10), RECON_INDEXES.accountsByUser);
       await uses(store.cursors.accountsPage('client-1', 'seed-3', 10, 'acc_3_0'), RECON_INDEXES.accountsByUser);
-      await uses(store.cursors.accountByProviderId('seed-3', 'tl-10'), RECON_INDEXES.accountsProviderId);
       await uses(store.cursors.userAccounts('seed-3'), RECON_INDEXES.accountsProviderId);
       await uses(store.cursors.accountChanges('seed-3', 0, 10), RECON_INDEXES.accountsChanges);
+      await uses(store.cursors.highestAccountSeq('seed-3'), RECON_INDEXES.accountsChanges);
       await uses(store.cursors.balanceHistory('seed-3', 'acc_3_0', 10), RECON_INDEXES.balancesHistory);
       await uses(store.cursors.balanceHistory('seed-3', 'acc_3_0', 1, new Date(T0.getTime() + 3000 * 60_000)), RECON_INDEXES.balancesHistory);
       await uses(store.cursors.balanceChanges('seed-3', 10, 10), RECON_INDEXES.balancesChanges);

@@ -30,6 +30,13 @@
  * writes a user's data here (`applyBatch`, `applyEdit`, `linkConnection`) is called from that consumer. A user edit
  * therefore travels over the user-keyed pipeline too; a gRPC handler must not call `applyEdit` directly.
  *
+ * What the writer keeps between messages, valid only while it owns the user (an erasure drops the user's: `forget`;
+ * a rebalance everything: `forgetAll`): the rows of a split result (`resultRows`), the next message reconciled ahead
+ * (`prepared`), the user's accounts (`userAccounts`), its `committedSeq` and `analysedInputsSeq`, and each account's
+ * latest balance (`applyBalance`). Each is dropped before a write that changes it and set again once the write has
+ * answered, so a write that fails part-way leaves it to be read again; each is a bounded map (the oldest user goes
+ * first). Reads that may run beside the writer (the read API, the change feed's sweep) never use them.
+ *
  * Crash safety without transactions (the local server has none): numbers are reserved (written to `seq`) before
  * the documents are written, so a crash between the two leaves a gap, never a number used twice; `committedSeq` is
  * written after the documents, so a publisher never reads past a number whose document may still be missing.
@@ -500,7 +507,9 @@ export class ReconciliationStore {
   readonly cursors = {
     accountsPage: (clientId: string, userId: string, limit: number, after?: string) =>
       this.accounts.find(after ? { clientId, userId, _id: { $gt: after } } : { clientId, userId }).sort({ clientId: 1, userId: 1, _id: 1 }).limit(limit),
-    accountByProviderId: (userId: string, providerAccountId: string) => this.accounts.find({ userId, providerAccountIds: providerAccountId }).limit(2),
+    /** The user's highest transaction and account numbers (`analysedInputsSeq`). */
+    highestTransactionSeq: (userId: string) => this.transactions.find({ userId }, { projection: { seq: 1 } }).sort({ userId: 1, seq: -1 }).hint(RECON_INDEXES.transactionsChanges).limit(1),
+    highestAccountSeq: (userId: string) => this.accounts.find({ userId }, { projection: { seq: 1 } }).sort({ userId: 1, seq: -1 }).hint(RECON_INDEXES.accountsChanges).limit(1),
     userAccounts: (userId: string) => this.accounts.find({ userId }).hint(RECON_INDEXES.accountsProviderId),
     /** Keyset page of an account's live transactions, newest first; `after` is the last row of the previous page. */
     timeline: (userId: string, accountId: string, limit: number, after?: { bookedAt: Date; id: string }) =>
@@ -585,10 +594,7 @@ export class ReconciliationStore {
   async analysedInputsSeq(userId: string): Promise<number> {
     const kept = this.inputs.get(userId);
     if (kept !== undefined) return kept;
-    const [tx, acc] = await Promise.all([
-      this.transactions.find({ userId }, { projection: { seq: 1 } }).sort({ userId: 1, seq: -1 }).hint(RECON_INDEXES.transactionsChanges).limit(1).toArray(),
-      this.accounts.find({ userId }, { projection: { seq: 1 } }).sort({ userId: 1, seq: -1 }).hint(RECON_INDEXES.accountsChanges).limit(1).toArray(),
-    ]);
+    const [tx, acc] = await Promise.all([this.cursors.highestTransactionSeq(userId).toArray(), this.cursors.highestAccountSeq(userId).toArray()]);
     const highest = Math.max(0, tx[0]?.seq ?? 0, acc[0]?.seq ?? 0);
     keep(this.inputs, userId, highest, COMMITTED_USERS);
     return highest;
