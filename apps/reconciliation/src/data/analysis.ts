@@ -245,11 +245,16 @@ const TRACER = 'reconciliation';
 type HistoryRow = Pick<TransactionDoc, '_id' | 'accountId' | 'bookedAt' | 'status' | 'removed' | 'amount' | 'transactionType' | 'currency' | 'description' | 'merchantName' | 'transactionCategory' | 'enrichment' | 'recurring' | 'transferPairId'>;
 
 /**
- * The fields `analyse` reads of a stored row (a third of it), picked in memory. Not a projection in the query: on
- * the local store (DocumentDB) a projected read costs more than the whole documents (500 rows of one user by
- * `transactions_changes`: 122 ms whole, 184 ms with these fields, 182 ms with the feed's unused fields left out;
- * medians of 14 interleaved reads on a quiet machine, 2026-12-02).
+ * The fields `analyse` reads of a stored row (a third of it), read as a projection (`HISTORY_FIELDS`) and picked
+ * again in memory (the enrichment's four). Measured 5 December 15:24 on the local store, one user's 2,600-row window
+ * through `transactions_timeline`, 15 interleaved reads each: whole documents 149-155 ms (medians), 128-135 ms of the
+ * reader's CPU and 69 of the store's; projected 80-90 ms, 51-65 ms and 49-52 (the enrichment whole or its four
+ * fields). On 2 December the projection had measured slower on this store (500 rows by `transactions_changes`:
+ * 122 ms whole, 184 projected), so analysis read whole documents until then; a MongoDB server sends less either way.
+ * It matters when the history cache misses: every scheduled refresh with a new row (docs/BENCHMARKS.md).
  */
+const HISTORY_FIELDS = { _id: 1, accountId: 1, bookedAt: 1, status: 1, removed: 1, amount: 1, transactionType: 1, currency: 1, description: 1, merchantName: 1, transactionCategory: 1, enrichment: 1, recurring: 1, transferPairId: 1 } as const;
+
 function historyRow(d: TransactionDoc): HistoryRow {
   const e = d.enrichment;
   return {
@@ -408,14 +413,14 @@ export class Analysis implements TransactionWriteListener {
      */
     accountHistory: (userId: string, accountId: string, from: Date | null) =>
       this.store.transactions
-        .find(from ? { userId, accountId, bookedAt: { $gte: from } } : { userId, accountId })
+        .find(from ? { userId, accountId, bookedAt: { $gte: from } } : { userId, accountId }, { projection: HISTORY_FIELDS })
         .sort({ userId: 1, accountId: 1, bookedAt: -1, _id: -1 })
         .hint(RECON_INDEXES.transactionsTimeline)
         .map(historyRow),
     /** The user's rows changed after `seq` (the history cache's catch-up), the same fields. */
     historyChanges: (userId: string, seq: number) =>
       this.store.transactions
-        .find({ userId, seq: { $gt: seq } })
+        .find({ userId, seq: { $gt: seq } }, { projection: HISTORY_FIELDS })
         .hint(RECON_INDEXES.transactionsChanges)
         .map(historyRow),
     userSeries: (userId: string) => this.series.find({ userId }).sort({ userId: 1, seriesId: 1 }),
