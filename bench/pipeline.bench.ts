@@ -256,27 +256,37 @@ function userData(ns: string, u: number, count: number, end: number): UserData {
 const CLIENT_ID = 'bench-client';
 const PROVIDER = 'ob-lloyds';
 
-/** The user's raw events in data-fetcher's backfill order; `keep` receives what its refreshes send again. */
-function rawEventsOf(d: UserData, end: number, keep?: (source: RefreshSource) => void): eventsV1.RawDataEvent[][] {
-  const r = rng(d.userId.length * 31 + d.current.items.length);
-  const fetchedAt = new Date(end);
-  const base = (eventType: string, fetchId: string, index: number, count: number, resource?: Resource, window?: { from: Date; to: Date }, moreWindowsFollow = false): Omit<eventsV1.RawDataEvent, 'payload'> => ({
-    meta: newMeta('data-fetcher', eventType, RAW_EVENT_SCHEMA_VERSION, fetchId),
+/** A raw event's envelope as data-fetcher makes it (every field but the payload). */
+function envelope(
+  d: UserData,
+  r: Rng,
+  e: { eventType: string; fetchId: string; mode: eventsV1.FetchMode; fetchedAt: Date; index: number; count: number; resource?: Resource | undefined; window?: { from: Date; to: Date } | undefined; moreWindowsFollow: boolean },
+): Omit<eventsV1.RawDataEvent, 'payload'> {
+  return {
+    meta: newMeta('data-fetcher', e.eventType, RAW_EVENT_SCHEMA_VERSION, e.fetchId),
     userId: d.userId,
     clientId: CLIENT_ID,
     connectionId: d.connectionId,
     providerId: PROVIDER,
     credentialsId: d.credentialsId,
-    accountId: resource?.id ?? '',
-    isCard: resource?.isCard ?? false,
-    fetchId,
-    mode: eventsV1.FetchMode.FETCH_MODE_BACKFILL,
-    window,
-    batch: { index, count, complete: true },
+    accountId: e.resource?.id ?? '',
+    isCard: e.resource?.isCard ?? false,
+    fetchId: e.fetchId,
+    mode: e.mode,
+    window: e.window,
+    batch: { index: e.index, count: e.count, complete: true },
     correlationIds: [r.hex(32)],
-    fetchedAt,
-    moreWindowsFollow,
-  });
+    fetchedAt: e.fetchedAt,
+    moreWindowsFollow: e.moreWindowsFollow,
+  };
+}
+
+/** The user's raw events in data-fetcher's backfill order; `keep` receives what its refreshes send again. */
+function rawEventsOf(d: UserData, end: number, keep?: (source: RefreshSource) => void): eventsV1.RawDataEvent[][] {
+  const r = rng(d.userId.length * 31 + d.current.items.length);
+  const fetchedAt = new Date(end);
+  const base = (eventType: string, fetchId: string, index: number, count: number, resource?: Resource, window?: { from: Date; to: Date }, moreWindowsFollow = false) =>
+    envelope(d, r, { eventType, fetchId, mode: eventsV1.FetchMode.FETCH_MODE_BACKFILL, fetchedAt, index, count, resource, window, moreWindowsFollow });
   const results: eventsV1.RawDataEvent[][] = [];
   const account = (x: Resource, type: string, name: string) =>
     eventsV1.RawAccount.fromPartial({
@@ -364,24 +374,7 @@ function refreshEventsOf(src: RefreshSource, end: number, round: number): events
   const out: eventsV1.RawDataEvent[] = [];
   const add = (eventType: string, payload: eventsV1.RawDataEvent['payload'], resource?: Resource, window?: { from: Date; to: Date }) => {
     const fetchId = r.hex(32);
-    out.push({
-      meta: newMeta('data-fetcher', eventType, RAW_EVENT_SCHEMA_VERSION, fetchId),
-      userId: d.userId,
-      clientId: CLIENT_ID,
-      connectionId: d.connectionId,
-      providerId: PROVIDER,
-      credentialsId: d.credentialsId,
-      accountId: resource?.id ?? '',
-      isCard: resource?.isCard ?? false,
-      fetchId,
-      mode: eventsV1.FetchMode.FETCH_MODE_SCHEDULED,
-      window,
-      batch: { index: 0, count: 1, complete: true },
-      correlationIds: [r.hex(32)],
-      fetchedAt,
-      moreWindowsFollow: false,
-      payload,
-    });
+    out.push({ ...envelope(d, r, { eventType, fetchId, mode: eventsV1.FetchMode.FETCH_MODE_SCHEDULED, fetchedAt, index: 0, count: 1, resource, window, moreWindowsFollow: false }), payload });
   };
   add(EVENT_TYPES.rawIdentity, { $case: 'identity', identity: { identities: [eventsV1.RawIdentity.fromPartial({ fullName: 'J SMITH', updateTimestamp: fetchedAt })] } });
   add(EVENT_TYPES.rawAccounts, { $case: 'accounts', accounts: { accounts: src.accounts.map((a) => ({ ...a, updateTimestamp: fetchedAt })) } });
