@@ -15,6 +15,7 @@ import { ANALYSIS_INDEXES, Analysis, type AnalysisResult, type MandateDoc, type 
 import { RECON_INDEXES, ReconciliationStore, type Batch, type StoredEnrichment } from '../src/data/store';
 import type { FetchedTransaction } from '../src/domain/dedupe';
 import { seriesIdOf } from '../src/domain/recurring';
+import { bankRow } from './feed-fixtures';
 
 const logger = createLogger({ service: 'reconciliation-analysis-int', level: 'warn' });
 const DAY = 86_400_000;
@@ -28,22 +29,7 @@ function payday(year: number, month: number, day: number): Date {
   return new Date(due.getTime() - (dow === 6 ? 1 : dow === 0 ? 2 : 0) * DAY);
 }
 
-function row(id: string, at: Date, amount: string, type: 'DEBIT' | 'CREDIT', description: string, category = 'PURCHASE'): FetchedTransaction {
-  return {
-    transactionId: `tl-${id}`,
-    normalisedProviderTransactionId: `txn-${id}`,
-    providerTransactionId: '',
-    timestamp: at,
-    description,
-    amount,
-    currency: 'GBP',
-    transactionType: type,
-    transactionCategory: category,
-    transactionClassification: [],
-    merchantName: '',
-    meta: {},
-  };
-}
+const row = bankRow;
 
 const current: FetchedTransaction[] = [
   ...[0, 1, 2, 3, 4, 5].map((m) => row(`nflx-${m}`, new Date(Date.UTC(2026, m, 14)), '-10.99', 'DEBIT', 'NETFLIX.COM 866-579-7172', 'DIRECT_DEBIT')),

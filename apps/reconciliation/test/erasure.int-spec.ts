@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Analysis } from '../src/data/analysis';
 import { Erasures } from '../src/data/erasure';
 import { ReconciliationStore, type Batch } from '../src/data/store';
-import type { FetchedTransaction } from '../src/domain/dedupe';
+import { bankRow } from './feed-fixtures';
 
 const logger = createLogger({ service: 'reconciliation-erasure-int', level: 'warn' });
 const U = 'user-erased';
@@ -67,20 +67,7 @@ describe('erased connections (real server)', () => {
     const V = 'user-partial';
     const at = new Date('2026-06-20T12:00:00Z');
     const b = (connectionId: string, payload: Batch['payload']): Batch => ({ eventId: `ev-${Math.random()}`, clientId: 'client-1', connectionId, providerId: 'ob-lloyds', fetchId: `f-${Math.random()}`, fetchedAt: at, payload });
-    const tx = (id: string, day: string, amount: string, type: 'DEBIT' | 'CREDIT', description: string, category: string): FetchedTransaction => ({
-      transactionId: `tl-${id}`,
-      normalisedProviderTransactionId: `txn-${id}`,
-      providerTransactionId: '',
-      timestamp: new Date(`${day}T00:00:00Z`),
-      description,
-      amount,
-      currency: 'GBP',
-      transactionType: type,
-      transactionCategory: category,
-      transactionClassification: [],
-      merchantName: '',
-      meta: {},
-    });
+    const tx = (id: string, day: string, amount: string, type: 'DEBIT' | 'CREDIT', description: string, category: string) => bankRow(id, new Date(`${day}T00:00:00Z`), amount, type, description, category);
     const window = { from: new Date('2026-01-01T00:00:00Z'), to: at };
     const single = { index: 0, count: 1, complete: true };
     // the current account on one connection, the savings account on another, and a transfer between them

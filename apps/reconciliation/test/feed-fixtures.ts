@@ -20,6 +20,24 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 }
 export const DAY = 86_400_000;
 
+/** A booked row as TrueLayer sends it: ids `tl-<id>`, `txn-<id>`. */
+export function bankRow(id: string, at: Date, amount: string, type: 'DEBIT' | 'CREDIT', description: string, category = 'PURCHASE'): FetchedTransaction {
+  return {
+    transactionId: `tl-${id}`,
+    normalisedProviderTransactionId: `txn-${id}`,
+    providerTransactionId: '',
+    timestamp: at,
+    description,
+    amount,
+    currency: 'GBP',
+    transactionType: type,
+    transactionCategory: category,
+    transactionClassification: [],
+    merchantName: '',
+    meta: {},
+  };
+}
+
 /** `n` booked debits of the days before T, ids derived from `tag` and the index (the generated RawTransaction's shape). */
 export function shopRows(n: number, tag: string): FetchedTransaction[] {
   return Array.from({ length: n }, (_, i) => ({
