@@ -110,7 +110,7 @@ import { canonicalAmount, normaliseDescription } from '../domain/dedupe';
 import { applyMandates, detectSeries, type MandateInput, type RecurringTx, type Series } from '../domain/recurring';
 import { pairTransfers, type TransferTx } from '../domain/transfers';
 import { signedAmount } from '../domain/view';
-import { RECON_INDEXES, type ReconciliationStore, type StoredEnrichment, type TransactionDoc, type TransactionWriteListener, type WrittenTx } from './store';
+import { keep, RECON_INDEXES, type ReconciliationStore, type StoredEnrichment, type TransactionDoc, type TransactionWriteListener, type WrittenTx } from './store';
 
 export const ANALYSIS_INDEXES = {
   seriesByUser: 'recurring_series_user',
@@ -391,10 +391,7 @@ export class Analysis implements TransactionWriteListener {
 
   /** Records what a run read or wrote of the user's inputs (only while the history cache is on). */
   private remember(userId: string, inputs: KnownInputs): void {
-    if (this.cacheUsers === 0) return;
-    this.known.delete(userId);
-    if (this.known.size >= KNOWN_USERS) this.known.delete(this.known.keys().next().value!);
-    this.known.set(userId, inputs);
+    if (this.cacheUsers > 0) keep(this.known, userId, inputs, KNOWN_USERS);
   }
 
   /**

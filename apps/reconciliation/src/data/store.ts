@@ -299,7 +299,7 @@ const ACCOUNT_USERS = 256;
 const COMMITTED_USERS = 4096;
 
 /** Adds `key` to a map used as a bounded cache: the oldest entry goes first when it is full. */
-function keep<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+export function keep<V>(map: Map<string, V>, key: string, value: V, max: number): void {
   map.delete(key);
   if (map.size >= max) map.delete(map.keys().next().value!);
   map.set(key, value);
