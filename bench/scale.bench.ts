@@ -215,8 +215,8 @@ function main(): void {
   // every call's result is one raw event (data-fetcher splits a result over 1,000 items; a refresh's are far smaller,
   // a backfill window of TX_PER_USER_DAY is about 400 rows an account)
   const messagesPerUserDay = callsPerUserDay;
-  // a refresh is costed as measured; the rows it re-reads beyond the measured refresh's are costed as new transactions
-  // (an upper bound), and so are its new rows. Backfills: per transaction and per message.
+  // a refresh is costed as measured (its re-read rows and its new one included); the rows it carries beyond the
+  // measured refresh's are costed as new transactions (an upper bound). Backfills: per transaction and per message.
   const refreshesPerUserDay = A.CONNECTIONS_PER_USER * A.REFRESHES_PER_DAY;
   const rowsPerRefresh = A.OVERLAP_DAYS * A.TX_PER_USER_DAY + A.TX_PER_USER_DAY / Math.max(1, A.REFRESHES_PER_DAY);
   const rowsPerRefreshBeyondMeasured = Math.max(0, rowsPerRefresh - refresh.rowsPerRefresh);
