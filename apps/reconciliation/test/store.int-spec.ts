@@ -136,17 +136,35 @@ describe('reconciliation store (real server)', () => {
 
   it('sequence numbers: reservations made at once get disjoint ranges; a renewal link made first is kept', async () => {
     const store = await freshStore();
-    // the user's first reservation creates its state document; concurrent upserts that create a document lose
-    // increments on the local store (FerretDB 2.7), not on MongoDB, and the single writer never makes them
-    expect(await store.reserveSeq('uq', 2)).toBe(1);
+    // the first of them create the user's state document at once: with upserts that lost increments on the local
+    // store (FerretDB 2.7), so the state is created by a plain insert
     const firsts = await Promise.all(Array.from({ length: 12 }, () => store.reserveSeq('uq', 5)));
-    expect([...firsts].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => 3 + 5 * i));
+    expect([...firsts].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => 1 + 5 * i));
+    expect(await store.reserveSeq('uq', 2)).toBe(61);
     expect(await store.userState('uq')).toMatchObject({ seq: 62, committedSeq: 0, links: [] });
 
     await store.linkConnection('ul', 'conn-2', 'conn-1');
     expect(await store.reserveSeq('ul', 3)).toBe(1);
     expect(await store.reserveSeq('ul', 1)).toBe(4);
     expect(await store.userState('ul')).toMatchObject({ seq: 4, committedSeq: 0, links: [{ connectionId: 'conn-2', previousConnectionId: 'conn-1' }] });
+  });
+
+  it("a renewal link recorded while the user's first numbers are reserved loses neither the link nor a number", async () => {
+    // linkConnection runs on the connection topic's consumer, beside the user's writer, so it may create the user's
+    // state document at the moment the writer's first reservation does: on the local store (FerretDB 2.7) two
+    // upserts that create one document at once could leave the reservation's increment out
+    const store = await freshStore();
+    const users = Array.from({ length: 40 }, (_, i) => `race-${i}`);
+    const results = await Promise.all(
+      users.map(async (u) => {
+        const [first] = await Promise.all([store.reserveSeq(u, 3), store.linkConnection(u, `${u}-new`, `${u}-old`)]);
+        return { u, first, next: await store.reserveSeq(u, 1) };
+      }),
+    );
+    for (const { u, first, next } of results) {
+      expect({ u, first, next }).toEqual({ u, first: 1, next: 4 });
+      expect(await store.userState(u)).toMatchObject({ seq: 4, committedSeq: 0, links: [{ connectionId: `${u}-new`, previousConnectionId: `${u}-old` }] });
+    }
   });
 
   it('data is filed under the account as its latest listing left it, not as an earlier message found it', async () => {

@@ -46,7 +46,7 @@
  * replaying the same events into an empty store gives the same documents (`checksum`).
  */
 import { AppError } from '@ais/platform-errors';
-import { upsertRetryingDuplicate, type Connection } from '@ais/platform-mongo';
+import { isDuplicateKeyError, type Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
 import { balanceAsOf, balanceId, normaliseBalance, sameBalance, type BalanceValues } from '../domain/balance';
 import { canonicalJson, contentHash, sha256Hex } from '../domain/canonical';
@@ -547,19 +547,17 @@ export class ReconciliationStore {
   // ---- sequence numbers ----
 
   /**
-   * Reserves `n` sequence numbers for `userId` and returns the first: one `$inc` of `seq` (an upsert for a new user),
-   * so reservations made at once get disjoint ranges. (On the local store, FerretDB 2.7, that holds once the user's
-   * state document exists: upserts that create a document at the same time lose increments, measured 5 December;
-   * MongoDB has no such gap.) The reservation is written before the documents that carry the numbers; committing
-   * them (`commitSeq`) still needs the single writer (file comment), which the consumer that owns the user's
-   * partition is.
+   * Reserves `n` sequence numbers for `userId` and returns the first: one `$inc` of `seq`, so reservations made at
+   * once get disjoint ranges. The user's state document is never created by an upsert (`stateOf`): on the local
+   * store, FerretDB 2.7, upserts that create one document at the same time lose increments (measured 5 December;
+   * MongoDB has no such gap), and `linkConnection`, which runs beside the writer, creates it too. The reservation is
+   * written before the documents that carry the numbers; committing them (`commitSeq`) still needs the single
+   * writer (file comment), which the consumer that owns the user's partition is.
    */
   async reserveSeq(userId: string, n: number): Promise<number> {
     // any write that takes numbers may change rows a held result read covers (analysis, re-enrichment): read again
     this.resultRows.delete(userId);
-    const reserve = () =>
-      this.state.findOneAndUpdate({ _id: userId }, { $inc: { seq: n }, $setOnInsert: { committedSeq: 0, links: [] } }, { upsert: true, returnDocument: 'after', projection: { seq: 1 } });
-    const state = await upsertRetryingDuplicate(reserve);
+    const state = await this.stateOf(userId, () => this.state.findOneAndUpdate({ _id: userId }, { $inc: { seq: n } }, { returnDocument: 'after', projection: { seq: 1 } }));
     if (!state || typeof state.seq !== 'number') throw new AppError({ code: 'sequence_not_reserved', message: 'user_state returned no sequence number', kind: 'internal', retriable: true });
     const first = state.seq - n + 1;
     this.feed.reserved(userId, first, n);
@@ -643,11 +641,26 @@ export class ReconciliationStore {
 
   /** Records that `connectionId` renews `previousConnectionId` (token-vault's authorized event); idempotent. */
   async linkConnection(userId: string, connectionId: string, previousConnectionId: string): Promise<void> {
-    await this.state.updateOne(
-      { _id: userId },
-      { $addToSet: { links: { connectionId, previousConnectionId } }, $setOnInsert: { seq: 0, committedSeq: 0 } },
-      { upsert: true },
-    );
+    await this.stateOf(userId, async () => {
+      const res = await this.state.updateOne({ _id: userId }, { $addToSet: { links: { connectionId, previousConnectionId } } });
+      return res.matchedCount === 1 ? res : null;
+    });
+  }
+
+  /**
+   * Runs `update` on the user's state document (it answers null when there is none) and, when there was none,
+   * creates the document with a plain insert (a concurrent creator's duplicate key ignored) and runs it again. Never
+   * an upsert: see `reserveSeq`.
+   */
+  private async stateOf<T>(userId: string, update: () => Promise<T | null>): Promise<T | null> {
+    const first = await update();
+    if (first !== null) return first;
+    try {
+      await this.state.insertOne({ _id: userId, seq: 0, committedSeq: 0, links: [] } as UserStateDoc);
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+    }
+    return update();
   }
 
   // ---- applying a batch ----
