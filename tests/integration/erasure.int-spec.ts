@@ -124,6 +124,8 @@ describe('data lifecycle: erase a user everywhere; erase a revoked connection af
     expect(accounts.length).toBeGreaterThan(0);
     const rc = s.reconDb!;
     for (const c of ['accounts', 'transactions', 'balances', 'user_edits', 'recurring_series']) expect(await countFor(rc, c, { userId: ERASED })).toBeGreaterThan(0);
+    // analysis' stored history: copies of the rows' descriptions and amounts
+    expect(await countFor(rc, 'analysis_history', { _id: ERASED })).toBe(1);
     expect(await countFor(dbs['en']!, 'user_rules', { userId: ERASED })).toBeGreaterThan(0);
     expect(await countFor(s.fetcherDb, 'fetch_connections', { userId: ERASED })).toBe(1);
     expect(await countFor(dbs['tv']!, 'connections', { userId: ERASED })).toBe(1);
@@ -142,6 +144,7 @@ describe('data lifecycle: erase a user everywhere; erase a revoked connection af
     // nothing left anywhere
     for (const c of ['accounts', 'transactions', 'balances', 'user_edits', 'recurring_series', 'mandates']) expect(await countFor(rc, c, { userId: ERASED })).toBe(0);
     expect(await countFor(rc, 'analysis_state', { _id: ERASED })).toBe(0);
+    expect(await countFor(rc, 'analysis_history', { _id: ERASED })).toBe(0);
     expect(await countFor(dbs['en']!, 'user_rules', { userId: ERASED })).toBe(0);
     for (const c of ['fetch_connections', 'fetch_tasks']) expect(await countFor(s.fetcherDb, c, { userId: ERASED })).toBe(0);
     expect(await countFor(s.fetcherDb, 'fetch_journal', { connectionId: erased.connectionId })).toBe(0);

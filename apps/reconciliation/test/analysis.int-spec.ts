@@ -252,7 +252,7 @@ describe('analysis is a function of the data, not of the batching (real server)'
   /** Stores the parts in order in a fresh database, analysing after each; returns every row's derived values. */
   /** Counts the reads (`find` commands) a connection sends, by collection. */
   type Reads = Map<string, number>;
-  async function run(parts: Part[], historyCacheUsers = 0, reads?: Reads): Promise<{ derived: Record<string, unknown>; analysis: Analysis; store: ReconciliationStore; conn: Connection }> {
+  async function run(parts: Part[], historyCacheUsers = 0, reads?: Reads, historySnapshotRows = 0): Promise<{ derived: Record<string, unknown>; analysis: Analysis; store: ReconciliationStore; conn: Connection }> {
     const db = `it_batching_${randomBytes(4).toString('hex')}`;
     const conn = reads
       ? await mongoose.createConnection(process.env['MONGODB_URI']!, { dbName: db, monitorCommands: true, retryWrites: false }).asPromise()
@@ -262,7 +262,7 @@ describe('analysis is a function of the data, not of the batching (real server)'
     });
     conns.push(conn);
     const store = new ReconciliationStore(conn);
-    const analysis = new Analysis(conn, store, { windowDays: WINDOW_DAYS, historyCacheUsers });
+    const analysis = new Analysis(conn, store, { windowDays: WINDOW_DAYS, historyCacheUsers, historySnapshotRows });
     await store.ensureIndexes();
     await analysis.ensureIndexes();
     const at0 = { ...batch({ kind: 'accounts', accounts: [] }), fetchedAt: AT1 };
@@ -410,6 +410,89 @@ describe('analysis is a function of the data, not of the batching (real server)'
     const cold = await new Analysis(caching.conn, caching.store, { windowDays: WINDOW_DAYS }).analyse(U, AT4);
     expect(cold).toMatchObject({ changes: 0, seriesWritten: 0 });
     expect(cold.rows).toBeGreaterThan(0);
+  });
+
+  it('the stored history: the same documents as reading the window every run; a cold instance reads it and only the rows changed since', async () => {
+    const AT3 = new Date('2026-06-24T08:00:00Z');
+    // a later day: the window (60 days) moves past April, so rows leave it and lose their values
+    const AT4 = new Date('2026-07-05T08:00:00Z');
+    const pendingCoffee = row('coffee-p', d('2026-06-24'), '-5.00', 'DEBIT', 'COFFEE CLUB WEEKLY');
+    const pendingBatch = (rows: FetchedTransaction[]) => batch({ kind: 'pending_transactions', providerAccountId: 'tl-cur', batch: single, transactions: rows });
+    type Step = (s: ReconciliationStore) => Promise<Date>;
+    const messages: Step[] = [
+      async (st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current.filter((t) => !before(t))), fetchedAt: AT1 }), AT1),
+      async (st) => (await st.applyBatch(U, { ...txBatch('tl-sav', into), fetchedAt: AT1 }), AT1),
+      async (st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current.filter(before)), fetchedAt: AT2 }), AT2),
+      // re-enrichment moves the coffee rows to another merchant key: their series (and its id) changes
+      async (st) => {
+        const coffeeRows = await st.transactions.find({ userId: U, description: /COFFEE/ }).sort({ _id: 1 }).toArray();
+        const bean = { ...netflixEnrichment, merchantKey: 'bean-there', merchantName: 'Bean There', primary: 'FOOD_AND_DRINK', detailed: 'FOOD_AND_DRINK_COFFEE' };
+        await st.applyReEnrichment(U, coffeeRows.map((t) => ({ transactionId: t._id, enrichment: bean })), AT3);
+        return AT3;
+      },
+      // a pending coffee, then its booked counterpart (the pending row is modified into the booked one)
+      async (st) => (await st.applyBatch(U, { ...pendingBatch([pendingCoffee]), fetchedAt: AT3 }), AT3),
+      async (st) => (await st.applyBatch(U, { ...txBatch('tl-cur', [{ ...pendingCoffee, transactionId: 'coffee-b' }]), fetchedAt: AT3 }), AT3),
+      async (st) => (await st.applyBatch(U, { ...txBatch('tl-cur', current), fetchedAt: AT4 }), AT4),
+    ];
+    // each message on a new instance (what a scheduled refresh meets: the memory cache holds other users by then)
+    const feed = async (target: { conn: Connection; analysis: Analysis }, snapshotRows: number) => {
+      const out: (AnalysisResult | null)[] = [];
+      const stats = { historyRowsRead: 0, snapshotsRead: 0, snapshotsWritten: 0 };
+      for (const step of messages) {
+        const st = new ReconciliationStore(target.conn);
+        const a = new Analysis(target.conn, st, { windowDays: WINDOW_DAYS, historySnapshotRows: snapshotRows });
+        out.push(await a.refresh(U, await step(st)));
+        for (const k of Object.keys(stats) as (keyof typeof stats)[]) stats[k] += a.stats[k];
+      }
+      return { out, stats };
+    };
+    const reading = await run([]);
+    const storing = await run([], 0, undefined, 10_000);
+    const read = await feed(reading, 0);
+    const stored = await feed(storing, 10_000);
+    expect(stored.out).toEqual(read.out);
+    expect(read.out.filter((r) => r && r.changes > 0).length).toBeGreaterThanOrEqual(3);
+    expect(await storing.store.checksum(U)).toBe(await reading.store.checksum(U));
+    const seriesOf = (a: Analysis) => a.series.find({ userId: U }).sort({ _id: 1 }).toArray();
+    expect(await seriesOf(storing.analysis)).toEqual(await seriesOf(reading.analysis));
+    expect(await storing.analysis.state.findOne({ _id: U })).toEqual(await reading.analysis.state.findOne({ _id: U }));
+    // the first run read the window and stored it; every later one read the stored history and the rows changed since
+    expect(read.stats).toMatchObject({ snapshotsRead: 0, snapshotsWritten: 0 });
+    expect(stored.stats.snapshotsRead).toBe(messages.length - 1);
+    // (on this small history every catch-up stays under the rewrite bound: only the first run stored it)
+    expect(stored.stats.snapshotsWritten).toBe(1);
+    expect(await storing.analysis.snapshots.countDocuments()).toBe(1);
+    expect(await reading.analysis.snapshots.countDocuments()).toBe(0);
+
+    // a run that caught it up by more rows than the bound (here: any) stores it again
+    const rewriting = new Analysis(storing.conn, new ReconciliationStore(storing.conn), { windowDays: WINDOW_DAYS, historySnapshotRows: 10_000, historySnapshotRewriteRows: 0 });
+    expect(await rewriting.analyse(U, AT4)).toMatchObject({ changes: 0 });
+    expect(rewriting.stats).toMatchObject({ snapshotsRead: 1, snapshotsWritten: 1 });
+    expect(rewriting.stats.historyRowsRead).toBeGreaterThan(0);
+
+    // a refresh with one new row: the stored history and that row are read, not the window
+    const refresh = { ...txBatch('tl-sav', [...into, row('late-in', d('2026-07-04'), '5.00', 'CREDIT', 'INTEREST', 'CREDIT')]), fetchedAt: AT4 };
+    const outcomes = [];
+    for (const target of [reading, storing]) {
+      await target.store.applyBatch(U, refresh);
+      const a = new Analysis(target.conn, new ReconciliationStore(target.conn), { windowDays: WINDOW_DAYS, historySnapshotRows: target === storing ? 10_000 : 0 });
+      outcomes.push({ result: await a.refresh(U, AT4), stats: { ...a.stats } });
+    }
+    expect(outcomes[1]!.result).toEqual(outcomes[0]!.result);
+    expect(outcomes[0]!.stats).toMatchObject({ snapshotsRead: 0, historyRowsRead: outcomes[0]!.result!.rows });
+    expect(outcomes[1]!.stats).toMatchObject({ snapshotsRead: 1, historyRowsRead: 1, snapshotsWritten: 0 });
+    expect(outcomes[1]!.result!.rows).toBeGreaterThan(10);
+    expect(await storing.store.checksum(U)).toBe(await reading.store.checksum(U));
+    // and a cold instance that reads the window finds nothing to change
+    expect(await new Analysis(storing.conn, new ReconciliationStore(storing.conn), { windowDays: WINDOW_DAYS }).analyse(U, AT4)).toMatchObject({ changes: 0, seriesWritten: 0 });
+
+    // a stored history that does not cover the window (its start later than the run's) is not used: the window is read
+    await storing.analysis.snapshots.updateOne({ _id: U }, { $set: { from: AT4 } });
+    const later = new Analysis(storing.conn, new ReconciliationStore(storing.conn), { windowDays: WINDOW_DAYS, historySnapshotRows: 10_000 });
+    await later.analyse(U, AT4);
+    expect(later.stats).toMatchObject({ snapshotsRead: 0, snapshotsWritten: 1 });
+    expect(later.stats.historyRowsRead).toBeGreaterThan(1);
   });
 
   it('the writer keeps what a run reads besides the rows: the same documents, one read of each input, none for a refresh that finds nothing to do', async () => {

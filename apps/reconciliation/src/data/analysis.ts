@@ -100,6 +100,23 @@
  * rebalance) drop it as they drop the history. A refresh that finds nothing to do then sends no read at all
  * (test/analysis.int-spec.ts counts them); on the pipeline bench's 100 users of 100 rows this took the refresh's
  * three reads and the recompute's account and series reads off every message that runs `refresh`.
+ *
+ * ## The stored history (`historySnapshotRows` > 0: ANALYSIS_HISTORY_ROWS)
+ *
+ * The memory cache holds a few users, so a scheduled refresh (one user's few new rows, hours after its last run)
+ * always misses it, and its run read the user's whole window again: most of what a refresh cost reconciliation
+ * and the store (docs/BENCHMARKS.md, docs/SCALE.md). So the cache's content is also stored, one document per user in
+ * `analysis_history` (`_id` = user id): the analysed fields of every row booked since the run's window start, and
+ * the number they are complete up to. A run the memory cache misses reads it and catches it up exactly as the
+ * memory cache is caught up (rows with `seq` past it, through `transactions_changes`), so it computes on the same
+ * rows; it falls back to the window when the document does not cover the window (an older `from`, or none: a
+ * first run, or after an erasure, which deletes it with `analysis_state` before any row) or when more numbers were
+ * taken since it than it has rows (or 1,000): catching up would read more than the window. It is written after a run
+ * that read the window, or caught it up by more than 64 rows (or a sixteenth of it), so a backfill the memory cache
+ * follows writes it once, on its first run, and the first refresh after stores the whole window. The same three
+ * things make it correct as the memory cache (every change of an analysed field takes a number, the erasure is
+ * the one deletion and drops it first, one writer per user), and it is a function of the stored data like the rest
+ * (test/analysis.int-spec.ts runs with it, without it and cold, and compares the documents).
  */
 import { inSpan } from '@ais/platform-telemetry';
 import type { Connection } from '@ais/platform-mongo';
@@ -242,7 +259,7 @@ function realDate(d: Date | undefined): Date | null {
 const TRACER = 'reconciliation';
 
 /** What `analyse` reads of a stored transaction. */
-type HistoryRow = Pick<TransactionDoc, '_id' | 'accountId' | 'bookedAt' | 'status' | 'removed' | 'amount' | 'transactionType' | 'currency' | 'description' | 'merchantName' | 'transactionCategory' | 'enrichment' | 'recurring' | 'transferPairId'>;
+export type HistoryRow = Pick<TransactionDoc, '_id' | 'accountId' | 'bookedAt' | 'status' | 'removed' | 'amount' | 'transactionType' | 'currency' | 'description' | 'merchantName' | 'transactionCategory' | 'enrichment' | 'recurring' | 'transferPairId'>;
 
 /**
  * The fields `analyse` reads of a stored row (a third of it), read as a projection (`HISTORY_FIELDS`) and picked
@@ -321,25 +338,53 @@ function timelineOrder(a: HistoryRow, b: HistoryRow): number {
   return a._id < b._id ? 1 : a._id > b._id ? -1 : 0;
 }
 
+/**
+ * A user's analysed rows as stored in `analysis_history` (see "The stored history"): the history cache's content,
+ * complete up to `seq`, every row booked on or after `from`.
+ */
+export interface HistorySnapshotDoc {
+  _id: string;
+  seq: number;
+  from: Date;
+  rows: HistoryRow[];
+}
+
 export interface AnalysisOptions {
   /** How far back `analyse` reads: 2 years and a month, so a yearly series can show its 3 occurrences. */
   windowDays?: number;
   /** Users whose history stays in memory between runs; 0 (the default) reads it every run. */
   historyCacheUsers?: number;
+  /**
+   * The stored history (see the file comment): kept for users of at most this many rows in the window; 0 (the
+   * default) keeps none and reads the window on every run the memory cache misses.
+   */
+  historySnapshotRows?: number;
+  /** A run that caught the stored history up by more rows than this (or a sixteenth of it) stores it again (64). */
+  historySnapshotRewriteRows?: number;
 }
+
+/**
+ * A stored history is used when at most this many numbers were taken since it (or as many as it has rows): its
+ * catch-up then reads no more than the window would. Older, the window is read and stored again.
+ */
+const SNAPSHOT_STALE_NUMBERS = 1_000;
 
 export class Analysis implements TransactionWriteListener {
   readonly series: mongo.Collection<SeriesDoc>;
   readonly mandates: mongo.Collection<MandateDoc>;
   readonly state: mongo.Collection<AnalysisStateDoc>;
+  /** The stored history per user (`historySnapshotRows` > 0). */
+  readonly snapshots: mongo.Collection<HistorySnapshotDoc>;
   private readonly windowDays: number;
   private readonly cacheUsers: number;
+  private readonly snapshotRows: number;
+  private readonly snapshotRewriteRows: number;
   /** Map order is use order (least recently used first). */
   private readonly cache = new Map<string, HistoryCache>();
   /** Per user, the last run's inputs other than rows (kept when the history cache is on). */
   private readonly known = new Map<string, KnownInputs>();
   /** Transaction rows read from the store for the analysis (the history cache's effect shows here). */
-  readonly stats = { historyRowsRead: 0 };
+  readonly stats = { historyRowsRead: 0, snapshotsRead: 0, snapshotsWritten: 0 };
 
   constructor(
     conn: Connection,
@@ -348,9 +393,12 @@ export class Analysis implements TransactionWriteListener {
   ) {
     this.windowDays = options.windowDays ?? 760;
     this.cacheUsers = options.historyCacheUsers ?? 0;
+    this.snapshotRows = options.historySnapshotRows ?? 0;
+    this.snapshotRewriteRows = options.historySnapshotRewriteRows ?? 64;
     this.series = conn.collection<SeriesDoc>('recurring_series');
     this.mandates = conn.collection<MandateDoc>('mandates');
     this.state = conn.collection<AnalysisStateDoc>('analysis_state');
+    this.snapshots = conn.collection<HistorySnapshotDoc>('analysis_history');
     if (this.cacheUsers > 0) store.listen(this);
   }
 
@@ -568,7 +616,7 @@ export class Analysis implements TransactionWriteListener {
     // first, or data stored before analysis_state existed) every row is read once
     const readFrom = state ? new Date(Math.min(state.from.getTime(), from.getTime())) : null;
     const accounts = await this.store.userAccounts(userId);
-    const [histories, mandateDocs, stored] = await Promise.all([
+    const [{ rows: histories, base, persist }, mandateDocs, stored] = await Promise.all([
       this.history(userId, accounts.map((a) => a._id), readFrom, committed, await this.store.analysedInputsSeq(userId)),
       known ? known.mandateDocs : (kept?.mandateDocs ?? this.cursors.userMandates(userId).toArray()),
       kept?.series ?? this.cursors.userSeries(userId).toArray().then((docs) => new Map(docs.map((d) => [d._id, storedSeries(d)]))),
@@ -639,6 +687,7 @@ export class Analysis implements TransactionWriteListener {
       await this.state.replaceOne({ _id: userId }, doc, { upsert: true });
       // `stored` is what the series are now (writeSeries brought it up to date)
       this.remember(userId, { state: doc, mandateDocs, series: stored });
+      if (persist && base) await this.storeHistory(userId, base, seq, from);
     };
     if (changed.length === 0) {
       await record(committed);
@@ -660,12 +709,11 @@ export class Analysis implements TransactionWriteListener {
     );
     const last = first + changed.length - 1;
     await this.store.commitSeq(userId, last);
-    // the cached rows are the documents just written (same objects), so the cache is complete up to `last`
+    // the cached rows (and those of the history about to be stored) are the documents just written (same objects),
+    // so the cache is complete up to `last`
     const cached = this.cache.get(userId);
-    if (cached) {
-      for (const c of changed) Object.assign(c.doc, { recurring: c.recurring, transferPairId: c.transferPairId });
-      cached.seq = last;
-    }
+    if (cached || (persist && base)) for (const c of changed) Object.assign(c.doc, { recurring: c.recurring, transferPairId: c.transferPairId });
+    if (cached) cached.seq = last;
     // after the commit: a crash before this line makes the next refresh run again, which then finds no change
     await record(last);
     return { ...result, firstSeq: first, lastSeq: last };
@@ -673,38 +721,87 @@ export class Analysis implements TransactionWriteListener {
 
   /**
    * The user's rows booked since `from` (all for null), per account in `accountIds` order, each account's in
-   * `transactions_timeline` order: read through that index, or from the history cache caught up by `seq`
-   * (`committed`: the user's committedSeq now). See "The history cache".
+   * `transactions_timeline` order: read through that index, or from the history cache or the stored history, caught
+   * up by `seq` (`committed`: the user's committedSeq now; `inputs`: the highest number of a transaction or account
+   * change). See "The history cache" and "The stored history". `base`: every row known (the cache's content), for
+   * `storeHistory`; `persist`: whether this run should store it.
    */
-  private async history(userId: string, accountIds: string[], from: Date | null, committed: number, inputs: number): Promise<HistoryRow[][]> {
+  private async history(userId: string, accountIds: string[], from: Date | null, committed: number, inputs: number): Promise<{ rows: HistoryRow[][]; base?: HistoryCache; persist: boolean }> {
     const fromMs = from?.getTime() ?? -Infinity;
     let cached = this.cacheUsers > 0 ? this.cache.get(userId) : undefined;
-    if (cached && cached.from <= fromMs && cached.seq <= committed) {
-      // rows changed since, unless every change up to `committed` is in already (the store's writes: `written`), or
-      // no transaction changed after the cached ones (`inputs`: the highest number of a transaction or account
-      // change; the numbers in between were balances' or edits')
-      if (cached.seq < inputs) {
-        const changed = await this.cursors.historyChanges(userId, cached.seq).toArray();
-        this.stats.historyRowsRead += changed.length;
-        for (const row of changed) cached.rows.set(row._id, row);
+    let persist = false;
+    let stored = false;
+    if (!(cached && cached.from <= fromMs && cached.seq <= committed)) {
+      cached = this.snapshotRows > 0 ? await this.storedHistory(userId, fromMs, committed, inputs) : undefined;
+      stored = cached !== undefined;
+      if (!cached) {
+        const read = await Promise.all(accountIds.map((a) => this.cursors.accountHistory(userId, a, from).toArray()));
+        this.stats.historyRowsRead += read.reduce((n, r) => n + r.length, 0);
+        if (this.cacheUsers === 0 && this.snapshotRows === 0) return { rows: read, persist: false };
+        cached = { seq: committed, from: fromMs, rows: new Map(read.flat().map((r) => [r._id, r])) };
+        persist = this.snapshotRows > 0;
       }
-      cached.seq = committed;
-    } else {
-      const read = await Promise.all(accountIds.map((a) => this.cursors.accountHistory(userId, a, from).toArray()));
-      this.stats.historyRowsRead += read.reduce((n, r) => n + r.length, 0);
-      if (this.cacheUsers === 0) return read;
-      cached = { seq: committed, from: fromMs, rows: new Map(read.flat().map((r) => [r._id, r])) };
     }
-    this.cache.delete(userId); // re-inserted last: most recently used
-    this.cache.set(userId, cached);
-    while (this.cache.size > this.cacheUsers) this.cache.delete(this.cache.keys().next().value!);
+    // rows changed since, unless every change up to `committed` is in already (the store's writes: `written`), or no
+    // transaction changed after the known ones (`inputs`: the numbers in between were balances' or edits')
+    if (cached.seq < inputs) {
+      const changed = await this.cursors.historyChanges(userId, cached.seq).toArray();
+      this.stats.historyRowsRead += changed.length;
+      for (const row of changed) cached.rows.set(row._id, row);
+      // a stored history this far behind is stored again with this run
+      if (stored && changed.length > Math.max(this.snapshotRewriteRows, cached.rows.size / 16)) persist = true;
+    }
+    cached.seq = committed;
+    if (this.cacheUsers > 0) {
+      this.cache.delete(userId); // re-inserted last: most recently used
+      this.cache.set(userId, cached);
+      while (this.cache.size > this.cacheUsers) this.cache.delete(this.cache.keys().next().value!);
+    }
     const byAccount = new Map<string, HistoryRow[]>(accountIds.map((a) => [a, []]));
     for (const row of cached.rows.values()) {
       // what the index read would return: rows of these accounts booked since `from`
       if (from && !(row.bookedAt && row.bookedAt.getTime() >= fromMs)) continue;
       byAccount.get(row.accountId)?.push(row);
     }
-    return accountIds.map((a) => byAccount.get(a)!.sort(timelineOrder));
+    return { rows: accountIds.map((a) => byAccount.get(a)!.sort(timelineOrder)), base: cached, persist };
+  }
+
+  /**
+   * The user's stored history as a cache entry, when it serves a read from `fromMs` at `committed`: it holds every
+   * row booked since then (its `from` is not later), it is not ahead of the user (a number it claims is committed),
+   * and few enough numbers were taken since it (`SNAPSHOT_STALE_NUMBERS`) that catching it up reads no more than the
+   * window would.
+   */
+  private async storedHistory(userId: string, fromMs: number, committed: number, inputs: number): Promise<HistoryCache | undefined> {
+    const doc = await this.snapshots.findOne({ _id: userId });
+    if (!doc || doc.from.getTime() > fromMs || doc.seq > committed) return undefined;
+    if (inputs - doc.seq > Math.max(SNAPSHOT_STALE_NUMBERS, doc.rows.length)) return undefined;
+    this.stats.snapshotsRead += 1;
+    return { seq: doc.seq, from: doc.from.getTime(), rows: new Map(doc.rows.map((r) => [r._id, historyRow(r as TransactionDoc)])) };
+  }
+
+  /**
+   * Stores the user's rows booked since `from` (the run's window start) as known at `seq` (see "The stored history");
+   * a user with more rows than `historySnapshotRows` has none (an older one is deleted). Written after the run is
+   * recorded: when it fails, the message is retried, its refresh finds nothing to do, and the older stored history
+   * stays correct (it is caught up by `seq`).
+   */
+  private async storeHistory(userId: string, base: HistoryCache, seq: number, from: Date): Promise<void> {
+    const rows: HistoryRow[] = [];
+    for (const r of base.rows.values()) if (r.bookedAt && r.bookedAt.getTime() >= from.getTime()) rows.push(r);
+    if (rows.length > this.snapshotRows) {
+      await this.snapshots.deleteOne({ _id: userId });
+      return;
+    }
+    // absent fields stay absent (not null), so the rows read back equal those read from `transactions`; one writer
+    // per user (the file comment), so this upsert never races another creating the document
+    await this.snapshots.replaceOne({ _id: userId }, { seq, from, rows }, { upsert: true, ignoreUndefined: true });
+    this.stats.snapshotsWritten += 1;
+  }
+
+  /** Deletes the user's stored history (an erasure deletes rows, which leaves no number behind: data/erasure.ts). */
+  async dropStoredHistory(userId: string): Promise<number> {
+    return (await this.snapshots.deleteOne({ _id: userId })).deletedCount;
   }
 
   /** Writes what changed of the user's series and brings `stored` (what is stored, by id) up to date with it. */

@@ -59,7 +59,7 @@ export class Erasures {
     conn: Connection,
     private readonly store: ReconciliationStore,
     /** Its collections (series, mandates, analysis_state) are deleted through their `{userId, ...}` indexes, and its cached history of the user dropped. */
-    private readonly analysis: Pick<Analysis, 'series' | 'mandates' | 'state' | 'forget'>,
+    private readonly analysis: Pick<Analysis, 'series' | 'mandates' | 'state' | 'forget' | 'dropStoredHistory'>,
   ) {
     this.log = conn.collection<ErasureDoc>('erasures');
     this.erased = conn.collection<{ _id: string; at: Date }>('erased_connections');
@@ -128,6 +128,8 @@ export class Erasures {
       // change feed remembers of the user's writes), dropped before the deletes so that a failure part-way keeps none
       this.analysis.forget(userId);
       this.store.forget(userId);
+      // analysis' stored history holds copies of the rows (descriptions, amounts): it goes first, for the same reason
+      deleted += await this.analysis.dropStoredHistory(userId);
       const results = await Promise.all([
         this.store.transactions.deleteMany(inAccounts),
         this.store.balances.deleteMany(inAccounts),
@@ -135,7 +137,7 @@ export class Erasures {
         this.analysis.mandates.deleteMany(inAccounts),
         this.store.edits.deleteMany(whole ? { userId } : { userId, targetId: { $in: [...accountIds, ...txIds] } }),
       ]);
-      deleted = results.reduce((n, r) => n + r.deletedCount, 0);
+      deleted += results.reduce((n, r) => n + r.deletedCount, 0);
       deleted += (await this.store.accounts.deleteMany({ userId, _id: { $in: accountIds } })).deletedCount;
     }
     if (whole) await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });
@@ -143,7 +145,7 @@ export class Erasures {
     // without its state the refresh after this message runs and reads every remaining row (data/analysis.ts); what
     // analysis keeps of the user goes with it (also when nothing above matched)
     this.analysis.forget(userId);
-    deleted += (await this.analysis.state.deleteOne({ _id: userId })).deletedCount;
+    deleted += (await this.analysis.state.deleteOne({ _id: userId })).deletedCount + (await this.analysis.dropStoredHistory(userId));
     // the confirmation takes the user's next number: published like any change, after everything before it
     const seq = await this.store.reserveSeq(userId, 1);
     const steps = [
