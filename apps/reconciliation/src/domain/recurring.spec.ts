@@ -1,4 +1,4 @@
-import { applyMandates, cadenceOfFrequency, detectSeries, medianDecimal, seriesIdOf, type MandateInput, type RecurringTx } from './recurring';
+import { anchorDay, applyMandates, cadenceOfFrequency, detectSeries, medianDecimal, seriesIdOf, type MandateInput, type RecurringTx } from './recurring';
 
 const DAY = 86_400_000;
 const d = (iso: string) => new Date(`${iso}T00:00:00Z`);
@@ -199,5 +199,49 @@ describe('standing orders and direct debits', () => {
     expect(out).toEqual([
       expect.objectContaining({ seriesId: seriesIdOf('u1', 'octopus-energy', 'monthly', 'outflow'), source: 'direct_debit', cadence: 'monthly', amount: '-96.4', nextExpectedDate: d('2026-05-12'), active: true, occurrences: 0 }),
     ]);
+  });
+});
+
+describe('anchorDay', () => {
+  // the definition, computed the plain way: every date's distance to the nearest anchor of `day` (clamped to the
+  // month's length) in its month or the two around it
+  const DAY = 86_400_000;
+  function reference(dates: Date[]): number {
+    const anchorOf = (year: number, month: number, day: number) => Date.UTC(year, month, Math.min(day, new Date(Date.UTC(year, month + 1, 0)).getUTCDate())) / DAY;
+    let best = { day: 1, total: Infinity, hits: -1 };
+    for (let day = 1; day <= 31; day += 1) {
+      let total = 0;
+      let hits = 0;
+      for (const d of dates) {
+        const n = Math.floor(d.getTime() / DAY);
+        const dev = Math.min(...[-1, 0, 1].map((k) => Math.abs(n - anchorOf(d.getUTCFullYear(), d.getUTCMonth() + k, day))));
+        total += dev;
+        if (dev === 0) hits += 1;
+      }
+      if (total < best.total || (total === best.total && hits > best.hits)) best = { day, total, hits };
+    }
+    return best.day;
+  }
+
+  it('is the day with the least total distance to the nearest anchors (then most hits, then earliest) on random dates', () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const chosen = new Set<number>();
+    for (let trial = 0; trial < 400; trial += 1) {
+      // monthly-ish dates around a due day (month ends, leap Februaries, year ends), some far off
+      const due = 1 + Math.floor(rand() * 31);
+      const n = 2 + Math.floor(rand() * 10);
+      const start = Date.UTC(2019 + Math.floor(rand() * 8), Math.floor(rand() * 12), 1);
+      const dates = Array.from({ length: n }, (_, i) => {
+        const m = new Date(start);
+        const shift = rand() < 0.8 ? Math.floor(rand() * 7) - 3 : Math.floor(rand() * 40) - 20;
+        return new Date(Date.UTC(m.getUTCFullYear(), m.getUTCMonth() + i * (1 + Math.floor(rand() * 2)), due) + shift * DAY + Math.floor(rand() * DAY));
+      });
+      const got = anchorDay(dates);
+      expect({ trial, got }).toEqual({ trial, got: reference(dates) });
+      chosen.add(got);
+    }
+    // the trials reach most days of the month, so the comparison is not of one answer
+    expect(chosen.size).toBeGreaterThan(25);
   });
 });

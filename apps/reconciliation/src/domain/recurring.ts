@@ -238,14 +238,36 @@ function nearestAnchor(d: Date, anchor: number): { m: number; dev: number } {
  * The day of month the dates are due on: the one (1-31) with the least total distance to the dates' nearest
  * anchors, then the most exact hits, then the earliest day. Unlike a median of days it works across month ends
  * (a bill on the 1st paid on the 30th or 27th when the 1st is a weekend).
+ *
+ * Each date's distance to its nearest anchor is the least over its month and the two around it (`nearestAnchor`),
+ * computed here from each month's first day number and length, found once per month: a scheduled refresh's analysis
+ * spent 14% of reconciliation's CPU in this function when it called `nearestAnchor` 93 times a date (a CPU profile,
+ * docs/BENCHMARKS.md). recurring.spec.ts checks it against that form on random dates.
  */
-function anchorDay(dates: Date[]): number {
+export function anchorDay(dates: Date[]): number {
+  const months = new Map<number, { start: number; length: number }>();
+  const month = (m: number) => {
+    let x = months.get(m);
+    if (!x) {
+      const year = Math.floor(m / 12);
+      // the day number of the month's 1st, less one: day `d` of the month is start + d
+      x = { start: daysFromCivil(year, m - year * 12, 1) - 1, length: daysInMonth(year, m - year * 12) };
+      months.set(m, x);
+    }
+    return x;
+  };
+  const days = dates.map(utcDay);
+  const around = dates.map((d) => {
+    const base = monthIndex(d);
+    return [month(base - 1), month(base), month(base + 1)] as const;
+  });
   let best = { day: 1, total: Infinity, hits: -1 };
   for (let day = 1; day <= 31; day += 1) {
     let total = 0;
     let hits = 0;
-    for (const d of dates) {
-      const { dev } = nearestAnchor(d, day);
+    for (let i = 0; i < days.length; i += 1) {
+      let dev = Infinity;
+      for (const x of around[i]!) dev = Math.min(dev, Math.abs(days[i]! - (x.start + Math.min(day, x.length))));
       total += dev;
       if (dev === 0) hits += 1;
     }
