@@ -493,6 +493,12 @@ describe('analysis is a function of the data, not of the batching (real server)'
     await later.analyse(U, AT4);
     expect(later.stats).toMatchObject({ snapshotsRead: 0, snapshotsWritten: 1 });
     expect(later.stats.historyRowsRead).toBeGreaterThan(1);
+    // a user with more rows than the bound keeps none: its older stored history is deleted, not left behind
+    await storing.analysis.snapshots.updateOne({ _id: U }, { $set: { from: AT4 } });
+    const bounded = new Analysis(storing.conn, new ReconciliationStore(storing.conn), { windowDays: WINDOW_DAYS, historySnapshotRows: 5 });
+    await bounded.analyse(U, AT4);
+    expect(bounded.stats).toMatchObject({ snapshotsRead: 0, snapshotsWritten: 0 });
+    expect(await storing.analysis.snapshots.countDocuments()).toBe(0);
   });
 
   it('the writer keeps what a run reads besides the rows: the same documents, one read of each input, none for a refresh that finds nothing to do', async () => {

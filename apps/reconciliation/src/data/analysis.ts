@@ -340,14 +340,20 @@ function timelineOrder(a: HistoryRow, b: HistoryRow): number {
 
 /**
  * A user's analysed rows as stored in `analysis_history` (see "The stored history"): the history cache's content,
- * complete up to `seq`, every row booked on or after `from`.
+ * complete up to `seq`, every row booked on or after `from`. `rows` is their JSON text (`bookedAt` as an ISO
+ * string; an absent field absent, a null one null, as in the rows read from `transactions`): one string to decode
+ * instead of a BSON document per row, whose decoding was a quarter of a refresh's CPU in reconciliation (a CPU
+ * profile, docs/BENCHMARKS.md).
  */
 export interface HistorySnapshotDoc {
   _id: string;
   seq: number;
   from: Date;
-  rows: HistoryRow[];
+  rows: string;
 }
+
+/** A row of `HistorySnapshotDoc.rows` as parsed. */
+type StoredRow = Omit<HistoryRow, 'bookedAt'> & { bookedAt?: string | null };
 
 export interface AnalysisOptions {
   /** How far back `analyse` reads: 2 years and a month, so a yearly series can show its 3 occurrences. */
@@ -368,6 +374,8 @@ export interface AnalysisOptions {
  * catch-up then reads no more than the window would. Older, the window is read and stored again.
  */
 const SNAPSHOT_STALE_NUMBERS = 1_000;
+/** A stored history larger than this is not written (half the server's document limit). */
+const SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024;
 
 export class Analysis implements TransactionWriteListener {
   readonly series: mongo.Collection<SeriesDoc>;
@@ -777,25 +785,30 @@ export class Analysis implements TransactionWriteListener {
     if (!doc || doc.from.getTime() > fromMs || doc.seq > committed) return undefined;
     if (inputs - doc.seq > Math.max(SNAPSHOT_STALE_NUMBERS, doc.rows.length)) return undefined;
     this.stats.snapshotsRead += 1;
-    return { seq: doc.seq, from: doc.from.getTime(), rows: new Map(doc.rows.map((r) => [r._id, historyRow(r as TransactionDoc)])) };
+    const rows = new Map<string, HistoryRow>();
+    for (const r of JSON.parse(doc.rows) as StoredRow[]) rows.set(r._id, historyRow({ ...r, bookedAt: typeof r.bookedAt === 'string' ? new Date(r.bookedAt) : r.bookedAt } as TransactionDoc));
+    return { seq: doc.seq, from: doc.from.getTime(), rows };
   }
 
   /**
    * Stores the user's rows booked since `from` (the run's window start) as known at `seq` (see "The stored history");
-   * a user with more rows than `historySnapshotRows` has none (an older one is deleted). Written after the run is
+   * a user with more rows than `historySnapshotRows`, or more than `SNAPSHOT_MAX_BYTES` of them, has none (an older one
+   * is deleted). Written after the run is
    * recorded: when it fails, the message is retried, its refresh finds nothing to do, and the older stored history
    * stays correct (it is caught up by `seq`).
    */
   private async storeHistory(userId: string, base: HistoryCache, seq: number, from: Date): Promise<void> {
     const rows: HistoryRow[] = [];
     for (const r of base.rows.values()) if (r.bookedAt && r.bookedAt.getTime() >= from.getTime()) rows.push(r);
-    if (rows.length > this.snapshotRows) {
+    // JSON leaves undefined fields out, so the rows read back equal those read from `transactions`
+    const json = rows.length > this.snapshotRows ? '' : JSON.stringify(rows);
+    // never a document the server refuses (16 MiB), which would fail the message on every retry
+    if (json === '' || Buffer.byteLength(json) > SNAPSHOT_MAX_BYTES) {
       await this.snapshots.deleteOne({ _id: userId });
       return;
     }
-    // absent fields stay absent (not null), so the rows read back equal those read from `transactions`; one writer
-    // per user (the file comment), so this upsert never races another creating the document
-    await this.snapshots.replaceOne({ _id: userId }, { seq, from, rows }, { upsert: true, ignoreUndefined: true });
+    // one writer per user (the file comment), so this upsert never races another creating the document
+    await this.snapshots.replaceOne({ _id: userId }, { seq, from, rows: json }, { upsert: true });
     this.stats.snapshotsWritten += 1;
   }
 
