@@ -487,6 +487,15 @@ describe('analysis is a function of the data, not of the batching (real server)'
     // and a cold instance that reads the window finds nothing to change
     expect(await new Analysis(storing.conn, new ReconciliationStore(storing.conn), { windowDays: WINDOW_DAYS }).analyse(U, AT4)).toMatchObject({ changes: 0, seriesWritten: 0 });
 
+    // one further back than it has rows (or 1,000) numbers is not used either: the window is read, and stored again
+    const many = Array.from({ length: 1_100 }, (_, i) => row(`many-${i}`, new Date(d('2026-06-01').getTime() + (i % 30) * DAY + i * 1000), `-${(i % 50) + 1}.00`, 'DEBIT', `SHOP ${i}`));
+    await storing.store.applyBatch(U, { ...txBatch('tl-cur', many), fetchedAt: AT4 });
+    const behind = new Analysis(storing.conn, new ReconciliationStore(storing.conn), { windowDays: WINDOW_DAYS, historySnapshotRows: 10_000 });
+    await behind.analyse(U, AT4);
+    expect(behind.stats).toMatchObject({ snapshotsRead: 0, snapshotsWritten: 1 });
+    expect(behind.stats.historyRowsRead).toBeGreaterThan(1_100);
+    expect((await storing.analysis.snapshots.findOne({ _id: U }))?.count).toBe(behind.stats.historyRowsRead);
+
     // a stored history that does not cover the window (its start later than the run's) is not used: the window is read
     await storing.analysis.snapshots.updateOne({ _id: U }, { $set: { from: AT4 } });
     const later = new Analysis(storing.conn, new ReconciliationStore(storing.conn), { windowDays: WINDOW_DAYS, historySnapshotRows: 10_000 });
