@@ -571,6 +571,12 @@ export interface RefreshRound {
 
 export interface SizeResult {
   footprint?: Footprint;
+  /**
+   * Analysis' stored history (reconciliation's `analysis_history`, one document per user) after the size's run: its
+   * documents, the rows they hold and their bytes (storage or data, when larger, plus indexes). After refresh rounds
+   * it holds each user's window; after a backfill alone only what the first analysis run read (data/analysis.ts).
+   */
+  stored_history?: { documents: number; rows: number; bytes: number };
   transactions: number;
   users: number;
   raw_events: number;
@@ -812,6 +818,7 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
   let storedCount = 0;
   let indexNames: string[] = [];
   const footprint: Footprint = { kafka_log_bytes: {}, store: {} };
+  let storedHistory: SizeResult['stored_history'];
   for (const [name, topic] of [['raw', rawTopic], ['enriched', enrichedTopic], ['ledger', ledgerTopic]] as const) {
     const b = kafkaLogBytes(stack, topic);
     if (b !== undefined) footprint.kafka_log_bytes[name] = b;
@@ -826,6 +833,9 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
     storedCount = await stored.countDocuments({});
     footprint.store['reconciliation'] = await storeFootprint(client.db(rcDb));
     footprint.store['enrichment'] = await storeFootprint(client.db(enDb));
+    const history = await client.db(rcDb).collection<{ count?: number }>('analysis_history').find({}, { projection: { count: 1 } }).toArray();
+    const hs = footprint.store['reconciliation']['analysis_history'];
+    storedHistory = { documents: history.length, rows: history.reduce((a, d) => a + (d.count ?? 0), 0), bytes: hs ? Math.max(hs.size, hs.storageSize) + hs.totalIndexSize : 0 };
     const expected = n + rounds.reduce((a, x) => a + x.new_transactions, 0);
     if (storedCount !== expected) throw new BenchFailure(`the store holds ${storedCount} transactions, ${expected} were produced`);
     if (deadLetters > 0) throw new BenchFailure(`${deadLetters} dead letters on ${dlqTopic}`);
@@ -890,6 +900,7 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
   const slowest = consume.us_per_tx >= upsert.us_per_tx ? { name: 'kafka_consume', ...consume } : { name: 'bulk_upsert', ...upsert };
   return {
     footprint,
+    ...(storedHistory ? { stored_history: storedHistory } : {}),
     transactions: n,
     users,
     raw_events: rawEvents,

@@ -58,6 +58,7 @@ const A = {
   KAFKA_REPLICATION: num('KAFKA_REPLICATION', 3),
   MONGO_REPLICAS: num('MONGO_REPLICAS', 3),
   JOURNAL_DAYS: num('JOURNAL_DAYS', 30), // data-fetcher JOURNAL_RETENTION_MS
+  ANALYSIS_WINDOW_DAYS: num('ANALYSIS_WINDOW_DAYS', 760), // reconciliation's analysis window, whose rows its stored history holds (data/analysis.ts)
   PEAK_FACTOR: num('PEAK_FACTOR', 2), // busiest hour over the daily mean
   TARGET_UTILISATION: num('TARGET_UTILISATION', 0.5), // of each instance's CPU limit at the peak
   INSTANCE_CPU: num('INSTANCE_CPU', 1), // cores per instance: the Kubernetes CPU limit (infra/k8s)
@@ -101,14 +102,17 @@ type RoundJson = { round: number; users: number; raw_events: number; transaction
  * CPU ms of one scheduled refresh of a stored user, per part: the last refresh round of pipeline.json's largest size
  * that has two or more (the first stores the mandates; the second is what every later refresh does).
  */
-function refreshCost(pipeline: Json): { ms: Record<CpuPart, number>; rowsPerRefresh: number; messagesPerRefresh: number; from: string } {
+function refreshCost(pipeline: Json): { ms: Record<CpuPart, number>; rowsPerRefresh: number; messagesPerRefresh: number; historyBytesPerRow: number; from: string } {
   const sized = (pipeline['results'] as Json[]).filter((x) => ((x['refresh_rounds'] ?? []) as RoundJson[]).length >= 2);
   const result = sized.reduce<Json | undefined>((a, b) => (!a || Number(b['transactions']) > Number(a['transactions']) ? b : a), undefined);
   if (!result) throw new Error('pipeline.json has no size with 2 refresh rounds: run the pipeline bench with BENCH_PIPELINE_REFRESH_ROUNDS=2 BENCH_PIPELINE_REFRESH_SIZES=100000');
   const last = (result['refresh_rounds'] as RoundJson[]).at(-1)!;
   const ms = Object.fromEntries((Object.keys(CPU_PARTS) as CpuPart[]).map((p) => [p, CPU_PARTS[p].reduce((a, k) => a + (last.cpu_ms_per_refresh[k] ?? 0), 0)])) as Record<CpuPart, number>;
   const rows = last.transactions_reread + (last.new_transactions ?? 0);
-  return { ms, rowsPerRefresh: rows / last.users, messagesPerRefresh: last.raw_events / last.users, from: `pipeline.json refresh round ${last.round} at ${String(result['transactions'])} transactions, ${last.users} users (${last.raw_events} raw events, ${rows} transactions of which ${last.new_transactions ?? 0} new)` };
+  // after the refreshes every user's stored history holds its window (0 in results from before it existed)
+  const history = result['stored_history'] as { rows: number; bytes: number } | undefined;
+  const historyBytesPerRow = history && history.rows > 0 ? history.bytes / history.rows : 0;
+  return { ms, rowsPerRefresh: rows / last.users, messagesPerRefresh: last.raw_events / last.users, historyBytesPerRow, from: `pipeline.json refresh round ${last.round} at ${String(result['transactions'])} transactions, ${last.users} users (${last.raw_events} raw events, ${rows} transactions of which ${last.new_transactions ?? 0} new)` };
 }
 const r = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
@@ -165,7 +169,9 @@ function main(): void {
     kafka_enriched_bytes_per_tx: (fp.kafka_log_bytes['enriched'] ?? 0) / mTx,
     kafka_ledger_bytes_per_event: (fp.kafka_log_bytes['ledger'] ?? 0) / Math.max(1, ledgerEvents),
     ledger_events_per_tx: ledgerEvents / mTx,
-    store_reconciliation_bytes_per_tx: dbBytes(fp.store['reconciliation']) / mTx,
+    // analysis' stored history apart (below): after the memory bench's backfill it holds only a first run's rows
+    store_reconciliation_bytes_per_tx: dbBytes(Object.fromEntries(Object.entries(fp.store['reconciliation'] ?? {}).filter(([k]) => k !== 'analysis_history'))) / mTx,
+    store_history_bytes_per_window_row: refresh.historyBytesPerRow,
     store_transaction_doc_bytes: (fp.store['reconciliation']?.['transactions']?.size ?? 0) / Math.max(1, fp.store['reconciliation']?.['transactions']?.count ?? 1),
     store_enrichment_bytes_per_user: dbBytes(fp.store['enrichment']) / mUsers,
     store_documents_per_user: Object.values(fp.store['reconciliation'] ?? {}).reduce((s, c) => s + c.count, 0) / mUsers,
@@ -245,8 +251,10 @@ function main(): void {
     const partitions = (consumers: number) => Math.max(A.MIN_PARTITIONS, pow2(2 * consumers));
     const kafkaDayBytes = users * (txPerUserDay * (unit.kafka_raw_bytes_per_tx + unit.kafka_enriched_bytes_per_tx) + newTxPerUserDay * unit.ledger_events_per_tx * unit.kafka_ledger_bytes_per_event);
     const storedTxPerUser = backfillTx; // the history kept (HISTORY_MONTHS of TX_PER_USER_DAY)
+    const windowTxPerUser = Math.min(storedTxPerUser, A.TX_PER_USER_DAY * A.ANALYSIS_WINDOW_DAYS); // in analysis' stored history
     const mongoUserBytes =
       storedTxPerUser * unit.store_reconciliation_bytes_per_tx +
+      windowTxPerUser * unit.store_history_bytes_per_window_row +
       unit.store_enrichment_bytes_per_user +
       A.CONNECTIONS_PER_USER * (unit.store_fetcher_other_bytes_per_connection + unit.store_token_vault_bytes_per_connection + unit.store_gateway_bytes_per_connection + callsPerConnDay * A.JOURNAL_DAYS * unit.store_journal_bytes_per_call);
     const memGb = Object.entries(inst).reduce((s, [svc, k]) => s + (k * peakMb(svc)) / 1024, 0);
@@ -284,7 +292,7 @@ function main(): void {
     ),
   ].join('\n');
   const units = [
-    `per transaction: Kafka raw ${Math.round(unit.kafka_raw_bytes_per_tx)} B, enriched ${Math.round(unit.kafka_enriched_bytes_per_tx)} B; ledger ${Math.round(unit.kafka_ledger_bytes_per_event)} B per event (${r(unit.ledger_events_per_tx, 2)} events per tx); store (reconciliation, data + indexes) ${Math.round(unit.store_reconciliation_bytes_per_tx)} B (the transaction document alone ${Math.round(unit.store_transaction_doc_bytes)} B)`,
+    `per transaction: Kafka raw ${Math.round(unit.kafka_raw_bytes_per_tx)} B, enriched ${Math.round(unit.kafka_enriched_bytes_per_tx)} B; ledger ${Math.round(unit.kafka_ledger_bytes_per_event)} B per event (${r(unit.ledger_events_per_tx, 2)} events per tx); store (reconciliation, data + indexes) ${Math.round(unit.store_reconciliation_bytes_per_tx)} B (the transaction document alone ${Math.round(unit.store_transaction_doc_bytes)} B), and ${Math.round(unit.store_history_bytes_per_window_row)} B per row of analysis' window in its stored history (after the refresh rounds)`,
     `CPU µs per transaction: enrichment ${Math.round(unit.cpu_us_per_tx.enrichment)}, reconciliation ${Math.round(unit.cpu_us_per_tx.reconciliation)}, Kafka ${Math.round(unit.cpu_us_per_tx.kafka)}, store ${Math.round(unit.cpu_us_per_tx.store)} (${unit.pipeline_cpu_from})`,
     `CPU ms per backfill raw event beyond its transactions: enrichment ${r(unit.cpu_ms_per_message.enrichment, 2)}, reconciliation ${r(unit.cpu_ms_per_message.reconciliation, 2)}, Kafka ${r(unit.cpu_ms_per_message.kafka, 2)}, store ${r(unit.cpu_ms_per_message.store, 2)} (${unit.per_message_from}); ${r(backfillMessagesPerUserDay, 2)} backfill raw events per user and day`,
     `CPU ms per scheduled refresh (${r(refresh.messagesPerRefresh, 0)} raw events, ${r(refresh.rowsPerRefresh, 1)} rows): enrichment ${r(unit.cpu_ms_per_refresh.enrichment, 1)}, reconciliation ${r(unit.cpu_ms_per_refresh.reconciliation, 1)}, Kafka ${r(unit.cpu_ms_per_refresh.kafka, 1)}, store ${r(unit.cpu_ms_per_refresh.store, 1)} (${unit.refresh_from}); ${r(refreshesPerUserDay, 1)} refreshes per user and day, each ${r(rowsPerRefresh, 1)} rows (${r(rowsPerRefreshBeyondMeasured, 1)} beyond the measured refresh's costed as new transactions)`,
