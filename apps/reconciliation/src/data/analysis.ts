@@ -796,9 +796,8 @@ export class Analysis implements TransactionWriteListener {
   /**
    * Stores the user's rows booked since `from` (the run's window start) as known at `seq` (see "The stored history");
    * a user with more rows than `historySnapshotRows`, or more than `SNAPSHOT_MAX_BYTES` of them, has none (an older one
-   * is deleted). Written after the run is
-   * recorded: when it fails, the message is retried, its refresh finds nothing to do, and the older stored history
-   * stays correct (it is caught up by `seq`).
+   * is deleted). Written after the run is recorded: when it fails, the message is retried, its refresh finds nothing
+   * to do, and the older stored history stays correct (it is caught up by `seq`).
    */
   private async storeHistory(userId: string, base: HistoryCache, seq: number, from: Date): Promise<void> {
     const rows: HistoryRow[] = [];
