@@ -352,6 +352,8 @@ export interface HistorySnapshotDoc {
   from: Date;
   /** How many rows `rows` holds. */
   count: number;
+  /** `seq` + `count`: with this many numbers taken or fewer, catching it up reads no more rows than it holds. */
+  reach: number;
   rows: mongo.Binary;
 }
 
@@ -784,7 +786,15 @@ export class Analysis implements TransactionWriteListener {
    * window would.
    */
   private async storedHistory(userId: string, fromMs: number, committed: number, inputs: number): Promise<HistoryCache | undefined> {
-    const doc = await this.snapshots.findOne({ _id: userId });
+    // a first run reads every row (no window start yet): no stored history holds them
+    if (!Number.isFinite(fromMs)) return undefined;
+    // the conditions in the query, so that one that does not serve (a backfill moves past it fast) is not sent
+    const doc = await this.snapshots.findOne({
+      _id: userId,
+      from: { $lte: new Date(fromMs) },
+      seq: { $lte: committed },
+      $or: [{ seq: { $gte: inputs - SNAPSHOT_STALE_NUMBERS } }, { reach: { $gte: inputs } }],
+    });
     if (!doc || doc.from.getTime() > fromMs || doc.seq > committed) return undefined;
     if (inputs - doc.seq > Math.max(SNAPSHOT_STALE_NUMBERS, doc.count)) return undefined;
     this.stats.snapshotsRead += 1;
@@ -810,7 +820,7 @@ export class Analysis implements TransactionWriteListener {
       return;
     }
     // one writer per user (the file comment), so this upsert never races another creating the document
-    await this.snapshots.replaceOne({ _id: userId }, { seq, from, count: rows.length, rows: new mongo.Binary(json) }, { upsert: true });
+    await this.snapshots.replaceOne({ _id: userId }, { seq, from, count: rows.length, reach: seq + rows.length, rows: new mongo.Binary(json) }, { upsert: true });
     this.stats.snapshotsWritten += 1;
   }
 
