@@ -725,7 +725,7 @@ export class Analysis implements TransactionWriteListener {
     // the cached rows (and those of the history about to be stored) are the documents just written (same objects),
     // so the cache is complete up to `last`
     const cached = this.cache.get(userId);
-    if (cached || (persist && base)) for (const c of changed) Object.assign(c.doc, { recurring: c.recurring, transferPairId: c.transferPairId });
+    if (base) for (const c of changed) Object.assign(c.doc, { recurring: c.recurring, transferPairId: c.transferPairId });
     if (cached) cached.seq = last;
     // after the commit: a crash before this line makes the next refresh run again, which then finds no change
     await record(last);
@@ -795,11 +795,14 @@ export class Analysis implements TransactionWriteListener {
       seq: { $lte: committed },
       $or: [{ seq: { $gte: inputs - SNAPSHOT_STALE_NUMBERS } }, { reach: { $gte: inputs } }],
     });
-    if (!doc || doc.from.getTime() > fromMs || doc.seq > committed) return undefined;
-    if (inputs - doc.seq > Math.max(SNAPSHOT_STALE_NUMBERS, doc.count)) return undefined;
+    if (!doc) return undefined;
     this.stats.snapshotsRead += 1;
     const rows = new Map<string, HistoryRow>();
-    for (const r of JSON.parse(doc.rows.toString('utf8')) as StoredRow[]) rows.set(r._id, historyRow({ ...r, bookedAt: typeof r.bookedAt === 'string' ? new Date(r.bookedAt) : r.bookedAt } as TransactionDoc));
+    for (const r of JSON.parse(doc.rows.toString('utf8')) as StoredRow[]) {
+      const row = r as unknown as TransactionDoc;
+      if (typeof r.bookedAt === 'string') row.bookedAt = new Date(r.bookedAt);
+      rows.set(r._id, historyRow(row));
+    }
     return { seq: doc.seq, from: doc.from.getTime(), rows };
   }
 

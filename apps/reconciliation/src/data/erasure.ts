@@ -143,9 +143,10 @@ export class Erasures {
     if (whole) await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });
     // what analysis last saw of the user: the deletions above leave no sequence number on the rows analysis reads, so
     // without its state the refresh after this message runs and reads every remaining row (data/analysis.ts); what
-    // analysis keeps of the user goes with it (also when nothing above matched)
+    // analysis keeps of the user goes with it (also when nothing above matched; its stored history, deleted above with
+    // the rows it copies, is never read without this state)
     this.analysis.forget(userId);
-    deleted += (await this.analysis.state.deleteOne({ _id: userId })).deletedCount + (await this.analysis.dropStoredHistory(userId));
+    deleted += (await this.analysis.state.deleteOne({ _id: userId })).deletedCount;
     // the confirmation takes the user's next number: published like any change, after everything before it
     const seq = await this.store.reserveSeq(userId, 1);
     const steps = [
