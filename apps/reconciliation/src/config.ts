@@ -20,7 +20,7 @@ export const schema = commonSchema
     GRPC_DEADLINE_MS: env.ms.default(30_000).describe('Deadline of a gRPC call to enrichment.'),
     READ_AHEAD_PAGES: z.coerce.number().int().min(0).max(1000).default(16).describe('Transaction pages the read API may hold read ahead for clients that are paging (grpc/read-ahead.ts), each at most 500 transaction views with the user\'s edits, served within 10 s; 0 turns read-ahead off (behind many instances a page token often reaches another one). With it the heavy user\'s 31,624-row read-back took 4.2-5.9 s against 6.1-7.8 (docs/BENCHMARKS.md, consent).'),
     ANALYSIS_CACHE_USERS: z.coerce.number().int().min(0).default(4).describe('Users whose analysed history the consumer keeps in memory between messages (data/analysis.ts); 0 turns it off. About 2 MB per 2,500-row user; 4 measured the same speed as 32 with 185 MB less peak RSS (docs/BENCHMARKS.md).'),
-    ANALYSIS_HISTORY_ROWS: z.coerce.number().int().min(0).default(25_000).describe("Users of at most this many rows in analysis' window keep them stored in one document (analysis_history), read instead of the window when the memory cache misses, e.g. a scheduled refresh (data/analysis.ts); 0 turns it off. About 300 bytes a row."),
+    ANALYSIS_HISTORY_ROWS: z.coerce.number().int().min(0).default(25_000).describe("Users of at most this many rows in analysis' window keep them stored in one document (analysis_history), read instead of the window when the memory cache misses, e.g. a scheduled refresh (data/analysis.ts); 0 turns it off. About 500 bytes of JSON a row (129 stored on the local store, compressed: docs/SCALE.md)."),
   })
   .superRefine(checkSecurity);
 
