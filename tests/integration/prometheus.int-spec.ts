@@ -107,7 +107,17 @@ describe('the stack\'s Prometheus', () => {
         1_000,
       );
       for (const stage of ['link_created', 'consented', 'tokens_stored', 'first_data']) expect([stage, funnel.get(stage)]).toEqual([stage, 1]);
-      const byEndpoint = await promQuery(PROM, `sum by (endpoint) (ais_truelayer_requests_total{${ours('data-fetcher')}})`);
+      // first_data is counted after the first unit with data (the accounts list), so the scrape that shows it may hold
+      // only the calls made before it: wait for the calls the first fetch goes on to make (balances, transactions)
+      const byEndpoint = await waitFor(
+        'three TrueLayer endpoints in Prometheus',
+        async () => {
+          const e = await promQuery(PROM, `sum by (endpoint) (ais_truelayer_requests_total{${ours('data-fetcher')}})`);
+          return e.length >= 3 ? e : undefined;
+        },
+        60_000,
+        1_000,
+      );
       expect(byEndpoint.length).toBeGreaterThanOrEqual(3);
       expect(byEndpoint.every((x) => x.value > 0)).toBe(true);
       const latency = await promQuery(PROM, `sum(ais_truelayer_request_duration_seconds_count{${ours('data-fetcher')}})`);
