@@ -7,7 +7,7 @@ import { consecutiveRuns, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { context, propagation } from '@opentelemetry/api';
-import { CompressionTypes, Partitioners, type Kafka, type Producer, type IHeaders, type Message } from 'kafkajs';
+import { CompressionTypes, Partitioners, type ICustomPartitioner, type Kafka, type Producer, type IHeaders, type Message } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import type { TopicBinding, WithMeta } from './codec';
 import { countDeadLetters } from './metrics';
@@ -57,6 +57,35 @@ export function headersFor(meta: eventsV1.EventMeta): IHeaders {
   return headers;
 }
 
+/**
+ * kafkajs's default partitioner (murmur2 of the key modulo the topic's partition count, as the Java client does, so
+ * every producer of a topic puts a key in the same partition) that remembers its last keyed answer. kafkajs calls the
+ * partitioner once per message, and a publish is mostly one key's messages (the change feed: a user's changes, one
+ * message each), which the default hashes again each time (and copies the partition list for). A message with the
+ * same topic, string key and partition count as the one before it gets the partition computed for that one: the
+ * default's answer depends on nothing else for a keyed message. Anything else goes to the default.
+ */
+export const rememberingPartitioner: ICustomPartitioner = () => {
+  const partitioner = Partitioners.DefaultPartitioner();
+  let topic: string | undefined;
+  let key: string | undefined;
+  let count = -1;
+  let partition = 0;
+  return (args) => {
+    const k = args.message.key;
+    const keyed = typeof k === 'string' && (args.message.partition === undefined || args.message.partition === null);
+    if (keyed && k === key && args.topic === topic && args.partitionMetadata.length === count) return partition;
+    const p = partitioner(args);
+    if (keyed) {
+      topic = args.topic;
+      key = k;
+      count = args.partitionMetadata.length;
+      partition = p;
+    }
+    return p;
+  };
+};
+
 export class EventProducer {
   private readonly producer: Producer;
   private connected = false;
@@ -66,7 +95,7 @@ export class EventProducer {
     private readonly settings: ProducerSettings,
   ) {
     this.producer = kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: rememberingPartitioner,
       // Order per key needs one in-flight request per broker. Not `idempotent`: kafkajs then wants unbounded
       // retries; consumers are idempotent on event_id instead, so a retried send never duplicates data.
       maxInFlightRequests: 1,
