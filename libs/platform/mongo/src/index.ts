@@ -84,19 +84,6 @@ export function isDuplicateKeyError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: number }).code === 11000;
 }
 
-/**
- * Runs an upsert, and once more when it is refused with a duplicate key: two upserts that create the same document at
- * once may both try to insert it, and the loser's second run updates the document the winner inserted.
- */
-export async function upsertRetryingDuplicate<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    if (!isDuplicateKeyError(error)) throw error;
-    return run();
-  }
-}
-
 /** How long processed-event markers are kept by default: well past Kafka's default 7-day retention. */
 export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 14 * 24 * 3600_000;
 
