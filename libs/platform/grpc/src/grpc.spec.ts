@@ -91,7 +91,9 @@ describe('GrpcServer + createGrpcClient', () => {
       c.close();
       await peer.shutdown();
     }
-  });
+    // two certificates, a restart 1.5 s long and the channel's reconnect backoff (0.5 s, then 1.6x, with jitter) took
+    // 5 s on a busy machine (the unit tests run two projects at once): the call's own 8 s deadline is what it must beat
+  }, 15_000);
 
   it('a call that waits for a peer stops waiting when its signal aborts (a service shutting down)', async () => {
     const [serverTls, clientTls] = await Promise.all([ca.tls('enrichment'), ca.tls('reconciliation')]);
