@@ -1,5 +1,6 @@
 import { eventsV1 } from '@ais/contracts-proto-ts';
-import { bindings, EVENT_TYPES, listItemBytes, RAW_EVENT_MAX_BYTES, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, rawItemCount, splitRawItems, toDecimalString, TOPICS, topicName } from './index';
+import { createHash, randomBytes } from 'node:crypto';
+import { bindings, derivedUuid, EVENT_TYPES, listItemBytes, RAW_EVENT_MAX_BYTES, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, rawItemCount, splitRawItems, toDecimalString, TOPICS, topicName } from './index';
 
 describe('event contracts', () => {
   it('keeps topic names unique, versioned and prefixable', () => {
@@ -25,6 +26,33 @@ describe('event contracts', () => {
     };
     const bytes = eventsV1.DiagnosticsEvent.encode(event).finish();
     expect(eventsV1.DiagnosticsEvent.decode(bytes)).toEqual(event);
+  });
+});
+
+describe('derived event ids (derivedUuid)', () => {
+  // change-feed event ids and retention erasure ids: a change published again must carry the id it had, across releases
+  it('gives the ids it always gave', () => {
+    expect(derivedUuid('ais.ledger.v1\u0000user-1\u00001')).toBe('3d5f353b-6561-8921-a1c1-9602785c99c7');
+    expect(derivedUuid('ais.ledger.v1\u0000bench-consent-22094096-1\u000031647')).toBe('e9ee6ea5-df7b-83ac-aec3-aa0389a10bfa');
+    expect(derivedUuid('retention\u0000conn_abc')).toBe('1dae8c61-0be0-8abf-8131-fd400c9249ca');
+    expect(derivedUuid('')).toBe('e3b0c442-98fc-8c14-9afb-f4c8996fb924');
+    expect(derivedUuid('ü\u0000€')).toBe('ef5f51e7-256f-80d5-99da-db4894d986f3');
+  });
+
+  it('is the first 128 bits of the SHA-256 digest with the version 8 and RFC 9562 variant bits, for any text', () => {
+    const reference = (text: string) => {
+      const h = createHash('sha256').update(text).digest();
+      h[6] = (h[6]! & 0x0f) | 0x80;
+      h[8] = (h[8]! & 0x3f) | 0x80;
+      const x = h.subarray(0, 16).toString('hex');
+      return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+    };
+    for (let i = 0; i < 2_000; i++) {
+      const text = randomBytes(i % 64).toString(i % 3 === 0 ? 'latin1' : 'base64');
+      const id = derivedUuid(text);
+      expect([text, id]).toEqual([text, reference(text)]);
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    }
   });
 });
 

@@ -78,11 +78,11 @@ export const EVENT_TYPES = {
  * same thing is published again (change-feed events, retention erasures).
  */
 export function derivedUuid(text: string): string {
-  const h = createHash('sha256').update(text).digest('hex').slice(0, 32).split('');
-  h[12] = '8';
-  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  const x = h.join('');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  // the first 128 bits of the digest, the version nibble (13th hex digit) set to 8 and the variant bits of the 17th
+  // to 10; the change feed takes one per change, so slices rather than an array of characters
+  const h = hash('sha256', text, 'hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** Topic name with an optional deployment prefix (several stacks can share one cluster). */
@@ -91,7 +91,7 @@ export function topicName(topic: TopicName, prefix = ''): string {
 }
 
 import { eventsV1 } from '@ais/contracts-proto-ts';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** How one topic's events are encoded and keyed (structurally the Kafka library's TopicBinding). */
 export interface EventBinding<T> {
