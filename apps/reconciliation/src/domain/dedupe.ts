@@ -375,7 +375,8 @@ export function reconcileTransactions(input: ReconcileInput): TxOp[] {
     const key = dedupeKeyFor(accountId, row, fps[i]!);
     if (batchKeys.has(key)) continue; // the provider listed one stable id twice in one result
     batchKeys.add(key);
-    if (status === 'booked') {
+    // (a first sync has no live pending row: no day to compute for each new row)
+    if (status === 'booked' && livePending.length > 0) {
       const day = Date.parse(utcDay(timeOf(row)));
       const pending = livePending
         .filter((s) => !claimed.has(s.id) && settles(s, row, rules.settleWindowMs))
