@@ -12,13 +12,14 @@ import { bindings } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { createKafka, EventProducer } from '@ais/platform-kafka';
 import { createLogger } from '@ais/platform-logger';
+import { partitionOfKey } from '@ais/platform-kafka';
 import { connectMongo, type Connection } from '@ais/platform-mongo';
 import { provisionTopics } from '@ais/testing';
 import type { Consumer, Kafka } from 'kafkajs';
 import { randomBytes } from 'node:crypto';
 import { ChangeFeedPublisher } from '../src/data/changefeed';
 import { ReconciliationStore } from '../src/data/store';
-import { EnrichedConsumer, partitionOfKey } from '../src/kafka/enriched.consumer';
+import { EnrichedConsumer } from '../src/kafka/enriched.consumer';
 import { committedUser, DAY, enrichedEvent, shopRows, T, waitFor } from './feed-fixtures';
 
 const logger = createLogger({ service: 'reconciliation-sweep-owner-int', level: 'warn' });

@@ -31,8 +31,8 @@ import { bindings, HEADERS, TOPICS, topicName } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError, isAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
-import { groupSession, inConsumerSpan, KafkaStartupError, keepHeartbeating, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
-import { Partitioners, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type PartitionMetadata } from 'kafkajs';
+import { groupSession, inConsumerSpan, KafkaStartupError, keepHeartbeating, partitionOfKey, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { ChangeFeedPublisher } from '../data/changefeed';
 import type { Erasures } from '../data/erasure';
 import type { ApplyResult, Batch, BatchPayload, ReconciliationStore, StoredEnrichment, UserEdit } from '../data/store';
@@ -104,23 +104,6 @@ export interface EnrichedConsumerOptions {
   publishEarlyAt?: number;
 }
 
-
-const defaultPartitioner = Partitioners.DefaultPartitioner();
-const partitionLists = new Map<number, PartitionMetadata[]>();
-
-/**
- * The partition of `count` that the platform's producers (EventProducer: kafkajs' default partitioner, murmur2 of the
- * key as the Java client) put a message keyed `key` on. Keyed by user id on ais.enriched.v1, it names the consumer
- * that owns the user.
- */
-export function partitionOfKey(key: string, count: number): number {
-  let list = partitionLists.get(count);
-  if (!list) {
-    list = Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
-    partitionLists.set(count, list);
-  }
-  return defaultPartitioner({ topic: '', partitionMetadata: list, message: { key, value: null } });
-}
 
 /** Errors that say the message itself is bad: dead-lettered. Everything else is retried. */
 function isPoison(error: unknown): error is AppError {

@@ -11,10 +11,10 @@
  */
 import { bindings } from '@ais/contracts-events';
 import { AppError } from '@ais/platform-errors';
+import { partitionOfKey } from '@ais/platform-kafka';
 import type { Logger } from '@ais/platform-logger';
 import type { Admin, Kafka } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
-import { partitionOfKey } from './enriched.consumer';
 
 export interface LedgerPosition {
   /** The ledger partition of the user (the producers' partitioner; ais.ledger.v1 is keyed by user id). */

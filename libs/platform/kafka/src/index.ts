@@ -3,7 +3,7 @@ export { kafkajsRequestQueue } from './request-queue';
 export { produceEncodings } from './produce-encoding';
 export { isAlreadyExists, isRetriableKafkaError, KafkaStartupError, RETRIABLE_TYPES, withStartupRetry, type StartupRetryOptions } from './startup';
 export { groupSession, keepHeartbeating } from './group-session';
-export { DEFAULT_MAX_REQUEST_BYTES, EventProducer, newMeta, headersFor, requestChunks, type ProducerSettings } from './producer';
+export { DEFAULT_MAX_REQUEST_BYTES, EventProducer, newMeta, headersFor, partitionOfKey, requestChunks, type ProducerSettings } from './producer';
 export {
   EventConsumer,
   replayDeadLetter,

@@ -1,5 +1,5 @@
 import { Partitioners, type PartitionerArgs, type PartitionMetadata } from 'kafkajs';
-import { rememberingPartitioner } from './producer';
+import { partitionOfKey, rememberingPartitioner } from './producer';
 
 const partitions = (n: number, down: number[] = []): PartitionMetadata[] =>
   Array.from({ length: n }, (_, partitionId) => ({ partitionId, leader: down.includes(partitionId) ? -1 : 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
@@ -60,5 +60,14 @@ describe('the producers\' partitioner', () => {
     const other = (first + 1) % 8;
     expect(p({ topic: 't', partitionMetadata: meta, message: { key: 'k', value: null, partition: other } })).toBe(other);
     expect(p({ topic: 't', partitionMetadata: meta, message: { key: 'k', value: null } })).toBe(first);
+  });
+
+  it('names the partition a producer puts a key on (partitionOfKey: the owner of a user, the ledger partition)', () => {
+    const p = rememberingPartitioner();
+    for (const count of [1, 3, 32, 64]) {
+      for (const key of ['user-1', 'u-ä-3', 'a-much-longer-user-id-0123456789abcdef']) {
+        expect([key, count, partitionOfKey(key, count)]).toEqual([key, count, p({ topic: 't', partitionMetadata: partitions(count), message: { key, value: null } })]);
+      }
+    }
   });
 });

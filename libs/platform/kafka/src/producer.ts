@@ -7,7 +7,7 @@ import { consecutiveRuns, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { context, propagation } from '@opentelemetry/api';
-import { CompressionTypes, Partitioners, type ICustomPartitioner, type Kafka, type Producer, type IHeaders, type Message } from 'kafkajs';
+import { CompressionTypes, Partitioners, type ICustomPartitioner, type Kafka, type Producer, type IHeaders, type Message, type PartitionMetadata } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import type { TopicBinding, WithMeta } from './codec';
 import { countDeadLetters } from './metrics';
@@ -85,6 +85,23 @@ export const rememberingPartitioner: ICustomPartitioner = () => {
     return p;
   };
 };
+
+const keyPartitioner = Partitioners.DefaultPartitioner();
+const partitionLists = new Map<number, PartitionMetadata[]>();
+
+/**
+ * The partition of `count` that EventProducer (`rememberingPartitioner`: murmur2 of the key, as the Java client) puts a
+ * message keyed `key` on: on a topic keyed by user id, the partition that holds the user's events, and so the consumer
+ * that owns the user.
+ */
+export function partitionOfKey(key: string, count: number): number {
+  let list = partitionLists.get(count);
+  if (!list) {
+    list = Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    partitionLists.set(count, list);
+  }
+  return keyPartitioner({ topic: '', partitionMetadata: list, message: { key, value: null } });
+}
 
 export class EventProducer {
   private readonly producer: Producer;
