@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     await store.ensureIndexes();
     const queries = new ReadQueries(store, mongo);
     await queries.ensureIndexes();
-    const analysis = new Analysis(mongo, store, { historyCacheUsers: config.ANALYSIS_CACHE_USERS, historySnapshotRows: config.ANALYSIS_HISTORY_ROWS });
+    const analysis = new Analysis(mongo, store, { historyCacheUsers: config.ANALYSIS_CACHE_USERS, historyCacheRows: config.ANALYSIS_CACHE_ROWS, historySnapshotRows: config.ANALYSIS_HISTORY_ROWS });
     await analysis.ensureIndexes();
     const erasures = new Erasures(mongo, store, analysis);
     await erasures.ensureIndexes();

@@ -252,7 +252,13 @@ describe('analysis is a function of the data, not of the batching (real server)'
   /** Stores the parts in order in a fresh database, analysing after each; returns every row's derived values. */
   /** Counts the reads (`find` commands) a connection sends, by collection. */
   type Reads = Map<string, number>;
-  async function run(parts: Part[], historyCacheUsers = 0, reads?: Reads, historySnapshotRows = 0): Promise<{ derived: Record<string, unknown>; analysis: Analysis; store: ReconciliationStore; conn: Connection }> {
+  async function run(
+    parts: Part[],
+    historyCacheUsers = 0,
+    reads?: Reads,
+    historySnapshotRows = 0,
+    historyCacheRows?: number,
+  ): Promise<{ derived: Record<string, unknown>; analysis: Analysis; store: ReconciliationStore; conn: Connection }> {
     const db = `it_batching_${randomBytes(4).toString('hex')}`;
     const conn = reads
       ? await mongoose.createConnection(process.env['MONGODB_URI']!, { dbName: db, monitorCommands: true, retryWrites: false }).asPromise()
@@ -262,7 +268,7 @@ describe('analysis is a function of the data, not of the batching (real server)'
     });
     conns.push(conn);
     const store = new ReconciliationStore(conn);
-    const analysis = new Analysis(conn, store, { windowDays: WINDOW_DAYS, historyCacheUsers, historySnapshotRows });
+    const analysis = new Analysis(conn, store, { windowDays: WINDOW_DAYS, historyCacheUsers, historySnapshotRows, ...(historyCacheRows === undefined ? {} : { historyCacheRows }) });
     await store.ensureIndexes();
     await analysis.ensureIndexes();
     const at0 = { ...batch({ kind: 'accounts', accounts: [] }), fetchedAt: AT1 };
@@ -398,6 +404,18 @@ describe('analysis is a function of the data, not of the batching (real server)'
     expect(rowsRead[0]).toBeGreaterThan(0);
     expect(rowsRead.every((n) => n === rowsRead[0])).toBe(true);
     expect(readWithoutCache).toBeGreaterThan(rowsRead[0]! * 4);
+    // it holds the rows booked since the last run's window start, not every row it ever read or was told of (the
+    // first run read the whole history, and April's rows were written after it)
+    const lastFrom = new Date(Date.UTC(2026, 6, 5) - WINDOW_DAYS * DAY);
+    const held = await caching.store.transactions.countDocuments({ userId: U, bookedAt: { $gte: lastFrom } });
+    expect(caching.analysis.cachedRows).toBe(held);
+    expect(held).toBeLessThan(await caching.store.transactions.countDocuments({ userId: U }));
+    // a row budget below the user's rows keeps nothing: every run reads the window, with the same results
+    const tight = await run([], 4, undefined, 0, 1);
+    expect(await feed(tight)).toEqual(results);
+    expect(tight.analysis.cachedRows).toBe(0);
+    expect(rowsRead.at(-1)).toBe(readWithoutCache);
+    expect(await tight.store.checksum(U)).toBe(await reading.store.checksum(U));
     // the runs did real work: series were found and rows changed, and the last day cleared rows that left the window
     expect(results.filter((r) => r && r.changes > 0).length).toBeGreaterThanOrEqual(3);
     expect(await caching.store.checksum(U)).toBe(await reading.store.checksum(U));

@@ -88,7 +88,13 @@
  * - the SINGLE WRITER PER USER: while this consumer owns the user's partition nothing else deletes the user's rows.
  *   The one deletion, an erasure, is applied by this consumer and calls `forget`; when the group rebalances, the
  *   consumer calls `forgetAll`, since another member may have owned the user (and erased it) in between.
- * The cache holds the `historyCacheUsers` users used last (about 2 MB per 2,500-row user, 750 bytes a row).
+ * The cache holds the `historyCacheUsers` users used last, and at most `historyCacheRows` rows of them together
+ * (about 800 bytes a row): a user's rows are those booked since its last run's window start (`trimHistory`: a
+ * first run reads the whole history, and a backfill writes rows older than the window), and a user whose rows
+ * alone are more than the budget is not kept. Before 5 December only users were counted, and every row of the
+ * first run and every row written after it stayed (31,647 rows for the simulator's `heavy` user): under the heap
+ * limit the images set, the third heavy consent in a row cost reconciliation 45-46 CPU s instead of 9-13, and took
+ * 35 s instead of 15-20 (docs/BENCHMARKS.md, consent).
  *
  * ## What a run reads besides the rows (kept while the history cache is on)
  *
@@ -296,9 +302,25 @@ function historyRow(d: TransactionDoc): HistoryRow {
 interface HistoryCache {
   /** The user's committedSeq the rows are complete up to (later changes are read by `seq`). */
   seq: number;
-  /** Rows booked before this (ms) were not read (-Infinity: all were). */
+  /** Rows booked before this (ms) are not held (-Infinity: all are). */
   from: number;
   rows: Map<string, HistoryRow>;
+}
+
+/** Is a row booked at `bookedAt` one that a read from `fromMs` returns (the index read's `bookedAt >= from`)? */
+function bookedSince(bookedAt: Date | null | undefined, fromMs: number): boolean {
+  return fromMs === -Infinity || (bookedAt instanceof Date && bookedAt.getTime() >= fromMs);
+}
+
+/**
+ * Drops the rows booked before `fromMs` from a user's cached history. A run reads from the last run's window start
+ * or later, so what is older is never read again while the window does not move back (a run that reads from earlier
+ * misses the cache and reads the window). See "The history cache" for what it held without it.
+ */
+function trimHistory(cached: HistoryCache, fromMs: number): void {
+  if (fromMs <= cached.from) return;
+  for (const [id, row] of cached.rows) if (!bookedSince(row.bookedAt, fromMs)) cached.rows.delete(id);
+  cached.from = fromMs;
 }
 
 /**
@@ -366,6 +388,12 @@ export interface AnalysisOptions {
   /** Users whose history stays in memory between runs; 0 (the default) reads it every run. */
   historyCacheUsers?: number;
   /**
+   * At most this many rows in the history cache, all users together (25,000, about 20 MB): the users used longest
+   * ago leave first, and a user whose window alone holds more is not kept (its runs read the window or the stored
+   * history). So the cache's memory is bounded by rows, not by how heavy its few users are.
+   */
+  historyCacheRows?: number;
+  /**
    * The stored history (see the file comment): kept for users of at most this many rows in the window; 0 (the
    * default) keeps none and reads the window on every run the memory cache misses.
    */
@@ -390,6 +418,7 @@ export class Analysis implements TransactionWriteListener {
   readonly snapshots: mongo.Collection<HistorySnapshotDoc>;
   private readonly windowDays: number;
   private readonly cacheUsers: number;
+  private readonly cacheRows: number;
   private readonly snapshotRows: number;
   private readonly snapshotRewriteRows: number;
   /** Map order is use order (least recently used first). */
@@ -406,6 +435,7 @@ export class Analysis implements TransactionWriteListener {
   ) {
     this.windowDays = options.windowDays ?? 760;
     this.cacheUsers = options.historyCacheUsers ?? 0;
+    this.cacheRows = options.historyCacheRows ?? 25_000;
     this.snapshotRows = options.historySnapshotRows ?? 0;
     this.snapshotRewriteRows = options.historySnapshotRewriteRows ?? 64;
     this.series = conn.collection<SeriesDoc>('recurring_series');
@@ -425,12 +455,38 @@ export class Analysis implements TransactionWriteListener {
     if (!cached) return;
     for (const r of rows) {
       const before = cached.rows.get(r.id);
-      if (r.doc) cached.rows.set(r.id, historyRow(r.doc));
+      if (r.doc) {
+        if (bookedSince(r.doc.bookedAt, cached.from)) cached.rows.set(r.id, historyRow(r.doc));
+        // booked before the rows the cache holds (an older backfill window): no run reads it
+        else cached.rows.delete(r.id);
+      }
       // a new object, never the cached one changed: the caller's rows of the last run stay as they were
       else if (before) cached.rows.set(r.id, historyRow({ ...before, ...r.set } as TransactionDoc));
-      else return void this.cache.delete(userId);
+      else {
+        // a row the cache does not hold, booked before what it holds: nothing a run reads changed
+        const bookedAt = r.set.bookedAt ?? r.bookedAt;
+        if (bookedAt instanceof Date && !bookedSince(bookedAt, cached.from)) continue;
+        return void this.cache.delete(userId);
+      }
     }
     cached.seq = Math.max(cached.seq, lastSeq);
+  }
+
+  /** Rows held in the history cache, all users together. */
+  get cachedRows(): number {
+    let n = 0;
+    for (const c of this.cache.values()) n += c.rows.size;
+    return n;
+  }
+
+  /** Drops the users used longest ago until the cache holds at most `cacheUsers` users and `cacheRows` rows. */
+  private evict(): void {
+    let rows = this.cachedRows;
+    while (this.cache.size > this.cacheUsers || (rows > this.cacheRows && this.cache.size > 0)) {
+      const [oldest, c] = this.cache.entries().next().value!;
+      this.cache.delete(oldest);
+      rows -= c.rows.size;
+    }
   }
 
   /** A write of the user's rows failed part-way: the cache is dropped (the next run reads the window again). */
@@ -701,6 +757,12 @@ export class Analysis implements TransactionWriteListener {
       // `stored` is what the series are now (writeSeries brought it up to date)
       this.remember(userId, { state: doc, mandateDocs, series: stored });
       if (persist && base) await this.storeHistory(userId, base, seq, from);
+      // the next run reads from this window's start or later ("The history cache": what it holds)
+      const held = this.cache.get(userId);
+      if (held) {
+        trimHistory(held, from.getTime());
+        this.evict();
+      }
     };
     if (changed.length === 0) {
       await record(committed);
@@ -765,10 +827,12 @@ export class Analysis implements TransactionWriteListener {
       if (stored && changed.length > Math.max(this.snapshotRewriteRows, cached.rows.size / 16)) persist = true;
     }
     cached.seq = committed;
+    // what this run does not read, no later one does (a run reads from the last run's window start or later)
+    trimHistory(cached, fromMs);
     if (this.cacheUsers > 0) {
       this.cache.delete(userId); // re-inserted last: most recently used
       this.cache.set(userId, cached);
-      while (this.cache.size > this.cacheUsers) this.cache.delete(this.cache.keys().next().value!);
+      this.evict();
     }
     const byAccount = new Map<string, HistoryRow[]>(accountIds.map((a) => [a, []]));
     for (const row of cached.rows.values()) {

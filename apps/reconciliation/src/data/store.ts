@@ -252,8 +252,12 @@ export interface ReEnrichResult extends ApplyResult {
   unknown: number;
 }
 
-/** A transaction row changed by a completed write: its whole document (a new row) or the fields set on it. */
-export type WrittenTx = { id: string; doc: TransactionDoc; set?: undefined } | { id: string; doc?: undefined; set: Partial<TransactionDoc> };
+/**
+ * A transaction row changed by a completed write: its whole document (a new row) or the fields set on it, with when
+ * the row is booked when the write knows it and does not set it (for a listener that holds only the rows booked
+ * since some day: data/analysis.ts, "The history cache").
+ */
+export type WrittenTx = { id: string; doc: TransactionDoc; set?: undefined } | { id: string; doc?: undefined; set: Partial<TransactionDoc>; bookedAt?: Date };
 
 /**
  * Told of every write to `transactions` that takes sequence numbers (`applyBatch`, `applyReEnrichment`), in the
@@ -1021,7 +1025,8 @@ export class ReconciliationStore {
         case 'remove': {
           const set = { removed: true, missingSince: o.missingSince, seq, changeKind: 'removed' as const, changeReason: 'pending_gone', updatedAt: at };
           seq += 1;
-          written[i] = { id: o.id, set };
+          const bookedAt = docs.get(o.id)?.bookedAt;
+          written[i] = bookedAt ? { id: o.id, set, bookedAt } : { id: o.id, set };
           return { updateOne: { filter: { _id: o.id, userId }, update: { $set: set } } };
         }
         case 'touch':
@@ -1129,7 +1134,13 @@ export class ReconciliationStore {
     const wanted = new Map<string, StoredEnrichment>();
     for (const it of items) wanted.set(it.transactionId, it.enrichment); // the last one of an id wins
     const ids = [...wanted.keys()].sort();
-    const stored = ids.length > 0 ? await this.transactions.find({ _id: { $in: ids }, userId }).project<Pick<TransactionDoc, '_id' | 'enrichmentHash' | 'removed' | 'sourceAt'>>({ _id: 1, enrichmentHash: 1, removed: 1, sourceAt: 1 }).toArray() : [];
+    const stored =
+      ids.length > 0
+        ? await this.transactions
+            .find({ _id: { $in: ids }, userId })
+            .project<Pick<TransactionDoc, '_id' | 'enrichmentHash' | 'removed' | 'sourceAt' | 'bookedAt'>>({ _id: 1, enrichmentHash: 1, removed: 1, sourceAt: 1, bookedAt: 1 })
+            .toArray()
+        : [];
     const byId = new Map(stored.filter((d) => !d.removed).map((d) => [d._id, d]));
     // a re-enrichment older than the row's last source write (a redelivery) changes nothing
     const changed = ids.filter((id) => {
@@ -1141,7 +1152,9 @@ export class ReconciliationStore {
     const first = await this.reserveSeq(userId, changed.length);
     const sets = changed.map((id, i) => {
       const enrichment = wanted.get(id)!;
-      return { id, set: { enrichment, enrichmentHash: enrichmentHashOf(enrichment), sourceAt: at, seq: first + i, changeKind: 'modified' as const, changeReason: 'enrichment', updatedAt: at } };
+      const set = { enrichment, enrichmentHash: enrichmentHashOf(enrichment), sourceAt: at, seq: first + i, changeKind: 'modified' as const, changeReason: 'enrichment', updatedAt: at };
+      const bookedAt = byId.get(id)!.bookedAt;
+      return bookedAt ? { id, set, bookedAt } : { id, set };
     });
     this.feed.elsewhere(userId, sets.map(({ id, set }) => ({ id, seq: set.seq })));
     await this.tellingListeners(userId, () => this.transactions.bulkWrite(sets.map(({ id, set }) => ({ updateOne: { filter: { _id: id, userId }, update: { $set: set } } })), { ordered: false }));
