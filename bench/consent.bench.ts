@@ -40,6 +40,9 @@
  *   the services' first pass through their hot code: 4-7 s more each time, docs/BENCHMARKS.md), so the default is
  *   three runs and their median; every run is reported.
  *
+ * - Services run with their images' memory settings (`NODE_OPTIONS` heap limits, glibc's arena and mmap settings from
+ *   apps/<service>/Dockerfile), as they ship; BENCH_CONSENT_IMAGE_ENV=0 leaves V8's defaults.
+ *
  * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 3, the median of them;
  *      BENCH_RESULTS_DIR for another results directory; BENCH_<SERVICE>_<VAR> sets <VAR> on that service, e.g.
  *      BENCH_RECONCILIATION_NODE_OPTIONS).
@@ -58,7 +61,7 @@ import { addDays, backfillWindows, dayOf, type DayWindow } from '../apps/data-fe
 import { authorizeMockUser } from '../apps/data-fetcher/test/support/mock-user';
 import { readApi, startFetchStack, type FetchStack } from '../tests/integration/fetch-harness';
 import { committedToEnd } from './kafka';
-import { benchServiceEnv, cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, seconds, sleep, stackPids } from './proc';
+import { benchServiceEnv, cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, seconds, shippedServiceEnv, sleep, stackPids } from './proc';
 
 const LOGIN = process.env['BENCH_CONSENT_USER'] ?? 'heavy';
 const RUNS = Number(process.env['BENCH_CONSENT_RUNS'] ?? 3);
@@ -71,6 +74,13 @@ const SCOPES = ['info', 'accounts', 'balance', 'cards', 'transactions', 'direct_
 const WINDOW_MONTHS = Number(process.env['BENCH_CONSENT_WINDOW_MONTHS'] ?? 12);
 const INSERT_BATCH = 500;
 const TARGET_RATIO = 1.5;
+/**
+ * The services run with their images' memory settings (heap limits and allocator: bench/proc.ts `imageMemoryEnv`),
+ * as they ship and as the memory bench measures them; BENCH_CONSENT_IMAGE_ENV=0 runs them with V8's defaults, as
+ * before 6 December (a heap sized for the machine: reconciliation reached 460-530 MB RSS).
+ */
+const IMAGE_ENV = (process.env['BENCH_CONSENT_IMAGE_ENV'] ?? '1') !== '0';
+const serviceEnv = (service: string): Record<string, string> => (IMAGE_ENV ? shippedServiceEnv(service) : benchServiceEnv(service));
 
 class BenchFailure extends Error {}
 
@@ -193,11 +203,11 @@ async function main(): Promise<void> {
       collectRawEvents: false,
       // the scheduler's default tick (1 s), not the harness's 200 ms for tests: five ticks a second cost the store and
       // data-fetcher about 2.5 CPU s in 30 idle seconds, a load production does not have (a consent kicks a tick at once)
-      fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS), SCHEDULER_TICK_MS: '1000', ...benchServiceEnv('data-fetcher') },
-      gatewayEnv: benchServiceEnv('auth-gateway'),
-      tokenVaultEnv: benchServiceEnv('token-vault'),
-      enrichmentEnv: benchServiceEnv('enrichment'),
-      reconciliationEnv: benchServiceEnv('reconciliation'),
+      fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS), SCHEDULER_TICK_MS: '1000', ...serviceEnv('data-fetcher') },
+      gatewayEnv: serviceEnv('auth-gateway'),
+      tokenVaultEnv: serviceEnv('token-vault'),
+      enrichmentEnv: serviceEnv('enrichment'),
+      reconciliationEnv: serviceEnv('reconciliation'),
     });
     const s = fs;
     await s.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 });
@@ -418,7 +428,15 @@ async function main(): Promise<void> {
       benchmark: 'consent: connection.authorized to the full history through the read API vs raw Data API read + bulk insert of the same transactions',
       date: started.toISOString(),
       machine,
-      settings: { user: LOGIN, provider: PROVIDER, runs: RUNS, window_months: WINDOW_MONTHS, insert_batch: INSERT_BATCH, simulator_switches: { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 } },
+      settings: {
+        user: LOGIN,
+        provider: PROVIDER,
+        runs: RUNS,
+        window_months: WINDOW_MONTHS,
+        insert_batch: INSERT_BATCH,
+        simulator_switches: { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 },
+        service_env: Object.fromEntries(['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'].map((svc) => [svc, serviceEnv(svc)])),
+      },
       transactions: baseLedger.ids.size,
       resources: baseLedger.resources.length,
       windows_per_resource: baseLedger.windows.length,

@@ -28,7 +28,7 @@
  * Run: npm run bench -- memory      Writes bench/results/memory.json (or to BENCH_RESULTS_DIR).
  */
 import { bindings } from '@ais/contracts-events';
-import { connectMockUser, dockerfileEnv, ensureStack, REPO_ROOT, stopStack, type StackHandle } from '@ais/testing';
+import { connectMockUser, ensureStack, REPO_ROOT, stopStack, type StackHandle } from '@ais/testing';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { readApi, startFetchStack, waitFor, waitForStoreSettled } from '../tests/integration/fetch-harness';
 import { ReconciliationStore } from '../apps/reconciliation/src/data/store';
 import { kafkaLogBytes, runSize, storeFootprint, type Footprint, type SizeResult } from './pipeline.bench';
-import { benchServiceEnv, cpuSeconds, resultsDir } from './proc';
+import { benchServiceEnv, cpuSeconds, resultsDir, shippedServiceEnv } from './proc';
 import { RssSampler, type RssStats } from './rss';
 
 const SERVICES = ['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'] as const;
@@ -177,19 +177,12 @@ const bareMessages = (c: Child): number => Number(/messages (\d+)\s*$/.exec(c.ou
 // ---------------------------------------------------------------------------------------------------------------
 // The data plane
 
-/** The image's ENV that shapes a process' memory: V8's flags and glibc's allocator. */
-const MEMORY_ENV = new Set(['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_']);
-
-/** The env each service gets on top of the harness's: the image's ENV in bundle mode, and the heap sampler. */
+/** The env each service gets on top of the harness's: the image's memory settings in bundle mode, and the heap sampler. */
 function serviceEnv(service: ServiceName): Record<string, string> {
-  const image = RUNTIME === 'bundle' ? dockerfileEnv(readFileSync(join(REPO_ROOT, 'apps', service, 'Dockerfile'), 'utf8')) : {};
-  // the harness's own settings win over the image's (loopback hosts, ports, no TLS, so not NODE_ENV=production,
-  // which refuses insecure gRPC): only what shapes memory is kept
-  const kept = Object.fromEntries(Object.entries(image).filter(([k]) => MEMORY_ENV.has(k)));
   // BENCH_<SERVICE>_<VAR> (bench/proc.ts) for experiments; its NODE_OPTIONS are added to the image's
-  const bench = benchServiceEnv(service);
-  const nodeOptions = [kept['NODE_OPTIONS'], bench['NODE_OPTIONS'], HEAP_REQUIRE].filter(Boolean).join(' ');
-  return { ...kept, ...bench, NODE_OPTIONS: nodeOptions, HEAP_STATS_DIR: heapDir };
+  const env = RUNTIME === 'bundle' ? shippedServiceEnv(service) : benchServiceEnv(service);
+  const nodeOptions = [env['NODE_OPTIONS'], HEAP_REQUIRE].filter(Boolean).join(' ');
+  return { ...env, NODE_OPTIONS: nodeOptions, HEAP_STATS_DIR: heapDir };
 }
 
 async function dataPlane(stack: StackHandle): Promise<{ phases: Phase[]; bare: Phase[]; detail: Record<string, unknown> }> {

@@ -3,7 +3,7 @@
  * processes from /proc (the stack's servers with their children), peak RSS, the results directory, and a
  * closed-loop load of N workers over one keep-alive agent.
  */
-import { REPO_ROOT } from '@ais/testing';
+import { dockerfileEnv, REPO_ROOT } from '@ais/testing';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -23,6 +23,30 @@ export function resultsDir(): string {
 export function benchServiceEnv(service: string): Record<string, string> {
   const pre = `BENCH_${service.toUpperCase().replace(/-/g, '_')}_`;
   return Object.fromEntries(Object.entries(process.env).flatMap(([k, v]) => (k.startsWith(pre) && v !== undefined ? [[k.slice(pre.length), v]] : [])));
+}
+
+/** The image's ENV that shapes a process' memory: V8's flags and glibc's allocator. */
+export const MEMORY_ENV: ReadonlySet<string> = new Set(['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_']);
+
+/**
+ * What the service's image sets of MEMORY_ENV (`ENV` in apps/<service>/Dockerfile): the heap limits and allocator
+ * settings it ships with. Only these: the harness's own settings (loopback hosts, ports, no TLS, so not
+ * NODE_ENV=production, which refuses insecure gRPC) win over the rest of the image's.
+ */
+export function imageMemoryEnv(service: string): Record<string, string> {
+  const image = dockerfileEnv(readFileSync(join(REPO_ROOT, 'apps', service, 'Dockerfile'), 'utf8'));
+  return Object.fromEntries(Object.entries(image).filter(([k]) => MEMORY_ENV.has(k)));
+}
+
+/**
+ * The image's memory settings with BENCH_<SERVICE>_<VAR> on top; BENCH_<SERVICE>_NODE_OPTIONS is added after the
+ * image's, so a flag it repeats wins (V8 keeps the last value of a flag).
+ */
+export function shippedServiceEnv(service: string): Record<string, string> {
+  const image = imageMemoryEnv(service);
+  const bench = benchServiceEnv(service);
+  const nodeOptions = [image['NODE_OPTIONS'], bench['NODE_OPTIONS']].filter(Boolean).join(' ');
+  return { ...image, ...bench, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
 }
 
 export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
