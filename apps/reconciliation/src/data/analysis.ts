@@ -89,7 +89,7 @@
  *   The one deletion, an erasure, is applied by this consumer and calls `forget`; when the group rebalances, the
  *   consumer calls `forgetAll`, since another member may have owned the user (and erased it) in between.
  * The cache holds the `historyCacheUsers` users used last, and at most `historyCacheRows` rows of them together
- * (about 800 bytes a row): a user's rows are those booked since its last run's window start (`trimHistory`: a
+ * (about 750 bytes a row): a user's rows are those booked since its last run's window start (`trimHistory`: a
  * first run reads the whole history, and a backfill writes rows older than the window), and a user whose rows
  * alone are more than the budget is not kept. Before 5 December only users were counted, and every row of the
  * first run and every row written after it stayed (31,647 rows for the simulator's `heavy` user): under the heap
@@ -388,7 +388,7 @@ export interface AnalysisOptions {
   /** Users whose history stays in memory between runs; 0 (the default) reads it every run. */
   historyCacheUsers?: number;
   /**
-   * At most this many rows in the history cache, all users together (25,000, about 20 MB): the users used longest
+   * At most this many rows in the history cache, all users together (25,000, about 19 MB): the users used longest
    * ago leave first, and a user whose window alone holds more is not kept (its runs read the window or the stored
    * history). So the cache's memory is bounded by rows, not by how heavy its few users are.
    */
@@ -759,10 +759,7 @@ export class Analysis implements TransactionWriteListener {
       if (persist && base) await this.storeHistory(userId, base, seq, from);
       // the next run reads from this window's start or later ("The history cache": what it holds)
       const held = this.cache.get(userId);
-      if (held) {
-        trimHistory(held, from.getTime());
-        this.evict();
-      }
+      if (held) trimHistory(held, from.getTime());
     };
     if (changed.length === 0) {
       await record(committed);
