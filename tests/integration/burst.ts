@@ -68,7 +68,7 @@ export interface BurstOptions {
 export interface BurstReport {
   startedAt: string;
   machine: string;
-  settings: Record<string, string | number>;
+  settings: Record<string, string | number | Record<string, string>>;
   connects: {
     requested: number;
     completed: number;
@@ -467,7 +467,8 @@ export async function runBurst(options: BurstOptions = {}): Promise<BurstReport>
         slow: o.slow ? `${o.slow.service} frozen ${o.slow.stopMs} ms of every ${o.slow.stopMs + o.slow.runMs} ms` : 'none',
         fetchConcurrency: o.fetchConcurrency,
         fetcherEnv: Object.entries(o.fetcherEnv).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults',
-        nodeOptions: heap('reconciliation')['NODE_OPTIONS'] ?? '',
+        // per service: the images' heap limits differ (reconciliation keeps 4 MB semi-spaces)
+        nodeOptions: Object.fromEntries(BURST_SERVICES.map((svc) => [svc, heap(svc)['NODE_OPTIONS'] ?? ''])),
         rssLimitMb: o.rssLimitMb,
       },
       connects: {
@@ -511,6 +512,14 @@ export async function runBurst(options: BurstOptions = {}): Promise<BurstReport>
   }
 }
 
+/** The services' NODE_OPTIONS as reported: one text when they agree, else per service (older reports hold one text). */
+function nodeOptionsText(v: unknown): string {
+  if (typeof v !== 'object' || v === null) return String(v);
+  const byService = Object.entries(v as Record<string, string>);
+  if (new Set(byService.map(([, o]) => o)).size === 1) return byService[0]?.[1] ?? '';
+  return byService.map(([svc, o]) => `${svc} ${o}`).join('; ');
+}
+
 /** The report as a Markdown table. */
 export function burstMarkdown(r: BurstReport): string {
   const b = r.backPressure;
@@ -520,7 +529,12 @@ export function burstMarkdown(r: BurstReport): string {
     ['history', `${r.backfills.done} post-consent fetches read the full history, ${r.backfills.partial} were cut short, ${r.backfills.waiting} parked until the next budget${r.backfills.notes.length ? ` (${r.backfills.notes.join('; ')})` : ''}`],
     ['everything arrives', `${r.usersEqualToReference}/${r.connects.completed} users' stores equal the reference user's (${r.reference.transactions} transactions each, ${r.transactionsStored} in all); change feed complete for ${r.feed.complete}/${r.feed.users} users (${r.feed.events} events, ${r.feed.redelivered} redelivered); ${r.deadLetters} dead letters`],
     ['budget', `${r.budget.trueLayerCalls} TrueLayer calls (${r.calls.perConnection} per connection, p50 ${r.calls.p50Ms} ms, p99 ${r.calls.p99Ms} ms; ${r.budget.failures} failed); refused ${r.budget.refused}; most unattended calls per account × endpoint in 24 h: ${r.budget.maxUnattendedPer24h}`],
-    ['memory', `${Object.entries(b.peakRssMb).map(([k, v]) => `${k} ${v} MB`).join(', ')} (peak resident, limit ${String(r.settings['rssLimitMb'])} MB; NODE_OPTIONS ${String(r.settings['nodeOptions'])}); exited: ${b.exited.length ? b.exited.join('; ') : 'none'}`],
+    [
+      'memory',
+      `${Object.entries(b.peakRssMb)
+        .map(([k, v]) => `${k} ${v} MB`)
+        .join(', ')} (peak resident, limit ${String(r.settings['rssLimitMb'])} MB; NODE_OPTIONS ${nodeOptionsText(r.settings['nodeOptions'])}); exited: ${b.exited.length ? b.exited.join('; ') : 'none'}`,
+    ],
     ['back-pressure', `most connections fetched at once ${b.mostConnectionsInFlight} (limit ${b.fetchConcurrency}); most backfills waiting ${b.peakPendingBackfills}; peak lag enrichment ${b.peakLag['enrichment']}, reconciliation ${b.peakLag['reconciliation']}; lag at the end ${b.finalLag['enrichment']}/${b.finalLag['reconciliation']}; slow consumer (${String(r.settings['slow'])}) frozen ${(b.slowFrozenMs / 1000).toFixed(1)} s in all`],
   ];
   return [
