@@ -3,7 +3,7 @@
  * processes from /proc (the stack's servers with their children), peak RSS, the results directory, and a
  * closed-loop load of N workers over one keep-alive agent.
  */
-import { dockerfileEnv, REPO_ROOT } from '@ais/testing';
+import { imageEnv, REPO_ROOT } from '@ais/testing';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -34,8 +34,7 @@ export const MEMORY_ENV: ReadonlySet<string> = new Set(['NODE_OPTIONS', 'MALLOC_
  * NODE_ENV=production, which refuses insecure gRPC) win over the rest of the image's.
  */
 export function imageMemoryEnv(service: string): Record<string, string> {
-  const image = dockerfileEnv(readFileSync(join(REPO_ROOT, 'apps', service, 'Dockerfile'), 'utf8'));
-  return Object.fromEntries(Object.entries(image).filter(([k]) => MEMORY_ENV.has(k)));
+  return Object.fromEntries(Object.entries(imageEnv(service)).filter(([k]) => MEMORY_ENV.has(k)));
 }
 
 /**

@@ -28,11 +28,10 @@
  */
 import { bindings, topicName, TOPICS } from '@ais/contracts-events';
 import { scaledClockSpec } from '@ais/platform-config';
-import { connectMockUser, dockerfileEnv, REPO_ROOT, type MockUserConnection, type ServiceProcess } from '@ais/testing';
+import { connectMockUser, imageEnv, type MockUserConnection, type ServiceProcess } from '@ais/testing';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem, platform, release } from 'node:os';
-import { join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { ReconciliationStore } from '../../apps/reconciliation/src/data/store';
@@ -218,8 +217,8 @@ export async function runBurst(options: BurstOptions = {}): Promise<BurstReport>
   const violations: string[] = [];
   // each service with its image's heap limits: out of memory is a crash here as in a container
   const heap = (service: BurstService): Record<string, string> => {
-    const image = dockerfileEnv(readFileSync(join(REPO_ROOT, 'apps', service, 'Dockerfile'), 'utf8'));
-    return image['NODE_OPTIONS'] ? { NODE_OPTIONS: image['NODE_OPTIONS'] } : {};
+    const options = imageEnv(service)['NODE_OPTIONS'];
+    return options ? { NODE_OPTIONS: options } : {};
   };
   const s = await startFetchStack({
     pipeline: true,
@@ -512,9 +511,8 @@ export async function runBurst(options: BurstOptions = {}): Promise<BurstReport>
   }
 }
 
-/** The services' NODE_OPTIONS as reported: one text when they agree, else per service (older reports hold one text). */
+/** The services' NODE_OPTIONS as reported: one text when they agree, else per service. */
 function nodeOptionsText(v: unknown): string {
-  if (typeof v !== 'object' || v === null) return String(v);
   const byService = Object.entries(v as Record<string, string>);
   if (new Set(byService.map(([, o]) => o)).size === 1) return byService[0]?.[1] ?? '';
   return byService.map(([svc, o]) => `${svc} ${o}`).join('; ');

@@ -19,6 +19,11 @@ export interface DeployedEnv {
   complete: boolean;
 }
 
+/** The `ENV` of a service's image (apps/<service>/Dockerfile), as `dockerfileEnv` reads it. */
+export function imageEnv(service: string): Record<string, string> {
+  return dockerfileEnv(readFileSync(join(REPO_ROOT, 'apps', service, 'Dockerfile'), 'utf8'));
+}
+
 /** Stands in for a value Compose takes from the caller's environment (`${VAR:?...}`). */
 export const COMPOSE_PLACEHOLDER = 'compose-placeholder-value';
 

@@ -31,7 +31,7 @@ export {
 export { DEFAULT_GRPC_TLS, stackGrpcTls } from './grpc-identity';
 export { recordSecret, teeOutput, currentScanRun, readLedger, stackLedgerFiles, MIN_SECRET_LENGTH, type LedgerEntry, type ScanRun, type SecretKind } from './secret-ledger';
 export { documentSecrets, documentText, Findings, kafkaMessageSecrets, logLineSecrets, SecretIndex, secretKindsIn, spanSecrets, type KafkaMessageLike } from './secret-scan';
-export { COMPOSE_PLACEHOLDER, TELEMETRY_VARIABLES, composeServiceEnv, deployedEnvs, dockerfileEnv, interpolateCompose, kubernetesEnv, unknownVariables, type DeployedEnv } from './deploy-env';
+export { COMPOSE_PLACEHOLDER, TELEMETRY_VARIABLES, composeServiceEnv, deployedEnvs, dockerfileEnv, imageEnv, interpolateCompose, kubernetesEnv, unknownVariables, type DeployedEnv } from './deploy-env';
 export { parsePrometheusText, scrapeMetrics, startTestMetrics, type MetricSample, type TestMetrics } from './metrics';
 export { describeDeployedEnv } from './deploy-spec';
 export { promQuery, promRules, promTargets, registerScrapeTarget, type PromSeries, type ScrapeTarget } from './prometheus';

@@ -824,8 +824,6 @@ export class Analysis implements TransactionWriteListener {
       if (stored && changed.length > Math.max(this.snapshotRewriteRows, cached.rows.size / 16)) persist = true;
     }
     cached.seq = committed;
-    // what this run does not read, no later one does (a run reads from the last run's window start or later)
-    trimHistory(cached, fromMs);
     if (this.cacheUsers > 0) {
       this.cache.delete(userId); // re-inserted last: most recently used
       this.cache.set(userId, cached);
