@@ -61,7 +61,7 @@ import { addDays, backfillWindows, dayOf, type DayWindow } from '../apps/data-fe
 import { authorizeMockUser } from '../apps/data-fetcher/test/support/mock-user';
 import { readApi, startFetchStack, type FetchStack } from '../tests/integration/fetch-harness';
 import { committedToEnd } from './kafka';
-import { benchServiceEnv, cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, seconds, shippedServiceEnv, sleep, stackPids } from './proc';
+import { cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, runEnv, seconds, sleep, stackPids } from './proc';
 
 const LOGIN = process.env['BENCH_CONSENT_USER'] ?? 'heavy';
 const RUNS = Number(process.env['BENCH_CONSENT_RUNS'] ?? 3);
@@ -76,11 +76,10 @@ const INSERT_BATCH = 500;
 const TARGET_RATIO = 1.5;
 /**
  * The services run with their images' memory settings (heap limits and allocator: bench/proc.ts `imageMemoryEnv`),
- * as they ship and as the memory bench measures them; BENCH_CONSENT_IMAGE_ENV=0 runs them with V8's defaults, as
+ * as they ship and as the memory bench measures them; BENCH_CONSENT_IMAGE_ENV=0 (or BENCH_IMAGE_ENV=0) runs them with V8's defaults, as
  * before 6 December (a heap sized for the machine: reconciliation reached 460-530 MB RSS).
  */
-const IMAGE_ENV = (process.env['BENCH_CONSENT_IMAGE_ENV'] ?? '1') !== '0';
-const serviceEnv = (service: string): Record<string, string> => (IMAGE_ENV ? shippedServiceEnv(service) : benchServiceEnv(service));
+const serviceEnv = (service: string): Record<string, string> => runEnv(service, 'BENCH_CONSENT_IMAGE_ENV');
 
 class BenchFailure extends Error {}
 

@@ -3,6 +3,8 @@
  * read per call to see revocations and refreshes at once) next to a bare grpc-js echo, same client, same
  * concurrency, same mTLS (certificates from the stack's Vault PKI), same run. Writes bench/results/get-access-token.json and prints both side by side.
  *
+ * token-vault runs with its image's memory settings (bench/proc.ts `runEnv`; BENCH_IMAGE_ENV=0: V8's defaults).
+ *
  * Run: npm run bench   (reuses a running stack from .infra/stack.env, or starts a private one)
  */
 import { tokenvaultV1 } from '@ais/contracts-proto-ts';
@@ -15,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startService } from '@ais/testing';
 import { ECHO_DEFINITION } from './echo-server';
-import { resultsDir } from './proc';
+import { resultsDir, runEnv } from './proc';
 
 const DURATION_MS = Number(process.env['BENCH_DURATION_MS'] ?? 10_000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 32);
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
   const vault = new Vault({ addr: stack.env.VAULT_ADDR, token: stack.env.VAULT_TOKEN });
   await vault.kvWrite(`bench/${ns}/truelayer`, { client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
   const tv = await startService('token-vault', {
+    ...runEnv('token-vault'),
     ...stack.env,
     MONGODB_DB: `bench_${ns}`,
     KAFKA_TOPIC_PREFIX: `bench${ns}`,

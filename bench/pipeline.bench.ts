@@ -13,7 +13,9 @@
  *   transfers between the user's own accounts, so the categoriser, the dedupe, the recurring-series and the
  *   own-transfer analysis all do real work.
  * - Pipeline: reconciliation, then enrichment, start as real child processes (@ais/testing startService, their own
- *   config with defaults; fresh databases and consumer groups; tracing off unless BENCH_PIPELINE_TRACING=zipkin).
+ *   config with defaults; fresh databases and consumer groups; tracing off unless BENCH_PIPELINE_TRACING=zipkin),
+ *   with their images' memory settings (bench/proc.ts `runEnv`; BENCH_IMAGE_ENV=0: V8's defaults, as before
+ *   6 December).
  *   The clock starts when enrichment logs `service ready` (its group has joined and fetches ais.raw.v1 from the
  *   start) and stops when reconciliation's group has committed the end of ais.enriched.v1 after enrichment's group
  *   committed the end of ais.raw.v1 (reconciliation commits a batch after its writes, analysis and change-feed
@@ -52,7 +54,7 @@ import { join } from 'node:path';
 import { kafkaRawSink } from '../apps/data-fetcher/src/domain/fetcher';
 import { loadLabelledSet } from '../apps/enrichment/src/quality/labelled-set';
 import { endOffsets } from './kafka';
-import { benchServiceEnv, childPids, cpuSeconds, peakRssMb, resultsDir } from './proc';
+import { childPids, cpuSeconds, peakRssMb, resultsDir, runEnv } from './proc';
 
 const SIZES = (process.env['BENCH_PIPELINE_SIZES'] ?? '10000,100000').split(',').map(Number);
 const PER_USER = Number(process.env['BENCH_PIPELINE_TX_PER_USER'] ?? 2_500);
@@ -734,10 +736,10 @@ export async function runSize(stack: StackHandle, n: number, log: (m: string) =>
       KAFKA_GROUP_ID: `reconciliation-${ns}`,
       GRPC_PORT: String(await freePort()),
       ENRICHMENT_ADDR: `127.0.0.1:${enrichmentPort}`,
-      ...benchServiceEnv('reconciliation'),
+      ...runEnv('reconciliation'),
     });
     procs.push(reconciliation);
-    const enrichment = await startService('enrichment', { ...common, MONGODB_DB: enDb, KAFKA_GROUP_ID: `enrichment-${ns}`, GRPC_PORT: String(enrichmentPort), ...benchServiceEnv('enrichment') });
+    const enrichment = await startService('enrichment', { ...common, MONGODB_DB: enDb, KAFKA_GROUP_ID: `enrichment-${ns}`, GRPC_PORT: String(enrichmentPort), ...runEnv('enrichment') });
     procs.push(enrichment);
     await hooks.started?.({ enrichment, reconciliation, rawTopic });
     const t0 = process.hrtime.bigint();
@@ -991,7 +993,7 @@ async function main(): Promise<void> {
     benchmark: 'pipeline: raw events through enrichment and reconciliation to the store and change feed, vs Kafka consume + bulk upsert of the same messages and documents',
     date: started.toISOString(),
     machine,
-    settings: { service_env: { enrichment: benchServiceEnv('enrichment'), reconciliation: benchServiceEnv('reconciliation') }, sizes: SIZES, transactions_per_user: PER_USER, months: MONTHS, window_months: WINDOW_MONTHS, tracing: TRACING, raw_topic_partitions: 3, upsert_batch: UPSERT_BATCH },
+    settings: { service_env: { enrichment: runEnv('enrichment'), reconciliation: runEnv('reconciliation') }, sizes: SIZES, transactions_per_user: PER_USER, months: MONTHS, window_months: WINDOW_MONTHS, tracing: TRACING, raw_topic_partitions: 3, upsert_batch: UPSERT_BATCH },
     ceiling_definition:
       'serial: per-transaction cost of a plain kafkajs consumer reading the raw topic start to end plus that of an unordered bulk upsert (bulkWrite updateOne+upsert, ordered:false, 500 per call, one call at a time) of the stored transaction documents into a fresh collection with the same indexes; ratio = ceiling µs/tx / pipeline µs/tx (1 = as fast as the ceiling). The slowest single stage is reported beside it.',
     targets: { ratio_pipeline_to_serial_ceiling_at_least: 0.5, per_tx_1m_over_10k_at_most: 1.2 },

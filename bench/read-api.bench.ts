@@ -33,8 +33,10 @@
  *      default 10, BENCH_READ_ROUNDS default 3, BENCH_READ_WARMUP_SECONDS default 3, BENCH_READ_CONCURRENCY 16;
  *      BENCH_RESULTS_DIR for another results directory). Writes read-api.json.
  *      Experiments: BENCH_READ_TRACING=zipkin (the gateway and reconciliation export spans, batched, to the stack's
- *      Zipkin; each scenario gets a span-time breakdown of its gateway rounds), BENCH_READ_GATEWAY_<VAR> /
- *      BENCH_READ_RECONCILIATION_<VAR> (sets <VAR> on that service).
+ *      Zipkin; each scenario gets a span-time breakdown of its gateway rounds), BENCH_<SERVICE>_<VAR> (sets <VAR> on
+ *      that service: BENCH_AUTH_GATEWAY_…, BENCH_RECONCILIATION_…).
+ * The services run with their images' memory settings (bench/proc.ts `runEnv`), as they ship; BENCH_IMAGE_ENV=0
+ * runs them with V8's defaults, as before 6 December.
  */
 import { TOPICS, topicName } from '@ais/contracts-events';
 import { connectMockUser, ensureStack, stopStack } from '@ais/testing';
@@ -45,7 +47,7 @@ import { join } from 'node:path';
 import { encodeCursor } from '../apps/reconciliation/src/grpc/reconciliation.service';
 import { readApi, startFetchStack, waitFor, waitForStoreSettled, type FetchStack } from '../tests/integration/fetch-harness';
 import { committedToEnd } from './kafka';
-import { cpuDelta, cpuSnapshot, machineBusySeconds, percentile, resultsDir, round, runLoad, sleep, stackPids, startBenchProcess, type LoadResult } from './proc';
+import { cpuDelta, cpuSnapshot, machineBusySeconds, percentile, resultsDir, round, runEnv, runLoad, sleep, stackPids, startBenchProcess, type LoadResult } from './proc';
 
 const int = (name: string, def: number, min: number) => {
   const v = Number(process.env[name] ?? def);
@@ -61,11 +63,6 @@ const CONCURRENCY = int('BENCH_READ_CONCURRENCY', 16, 1);
 const TARGET_P99_RATIO = 2;
 /** zipkin: the gateway and reconciliation export spans (batched) and each scenario gets a span-time breakdown. */
 const TRACING = process.env['BENCH_READ_TRACING'] ?? 'none';
-/** BENCH_READ_GATEWAY_<VAR> / BENCH_READ_RECONCILIATION_<VAR>: <VAR> set on that service (experiments). */
-const serviceEnv = (service: string): Record<string, string> => {
-  const pre = `BENCH_READ_${service.toUpperCase()}_`;
-  return Object.fromEntries(Object.entries(process.env).flatMap(([k, v]) => (k.startsWith(pre) && v !== undefined ? [[k.slice(pre.length), v]] : [])));
-};
 
 interface SpanStat {
   span: string;
@@ -120,8 +117,11 @@ async function main(): Promise<void> {
     fs = await startFetchStack({
       pipeline: true,
       metrics: false,
-      gatewayEnv: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_IP_API_PER_MINUTE: '100000000', ...tracing, ...serviceEnv('gateway') },
-      reconciliationEnv: { ...tracing, ...serviceEnv('reconciliation') },
+      gatewayEnv: { DEFAULT_RATE_LIMIT_PER_MINUTE: '100000', RATE_LIMIT_IP_API_PER_MINUTE: '100000000', ...tracing, ...runEnv('auth-gateway') },
+      reconciliationEnv: { ...tracing, ...runEnv('reconciliation') },
+      tokenVaultEnv: runEnv('token-vault'),
+      fetcherEnv: runEnv('data-fetcher'),
+      enrichmentEnv: runEnv('enrichment'),
     });
     const s = fs;
     const reconDb = s.reconDb!;
@@ -317,7 +317,7 @@ async function main(): Promise<void> {
       benchmark: 'read-api: gateway transactions page and changes since cursor under load vs a bare Express + MongoDB driver server, same query, same data',
       date: started.toISOString(),
       machine,
-      settings: { tracing: TRACING, service_env: { gateway: serviceEnv('gateway'), reconciliation: serviceEnv('reconciliation') }, concurrency: CONCURRENCY, seconds_per_round: SECONDS, rounds: ROUNDS, warmup_seconds: WARMUP, users: USERS, heavy: HEAVY, transactions_page_size: 50, changes_count: 100, gateway_env: { DEFAULT_RATE_LIMIT_PER_MINUTE: 100000, RATE_LIMIT_IP_API_PER_MINUTE: 100000000 } },
+      settings: { tracing: TRACING, service_env: Object.fromEntries(['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'].map((svc) => [svc, runEnv(svc)])), concurrency: CONCURRENCY, seconds_per_round: SECONDS, rounds: ROUNDS, warmup_seconds: WARMUP, users: USERS, heavy: HEAVY, transactions_page_size: 50, changes_count: 100, gateway_env: { DEFAULT_RATE_LIMIT_PER_MINUTE: 100000, RATE_LIMIT_IP_API_PER_MINUTE: 100000000 } },
       data: { transactions: totalTx, users: seeded.map(({ cursor: _c, ...u }) => u), seed_seconds: seedSeconds },
       baseline: 'bench/read-api-bare-server.ts: Express + MongoDB driver, its own process, one query per request on the same collection (same filter, sort, hint, limit), bearer key compared in memory',
       targets: { p99_ratio_at_most: TARGET_P99_RATIO },
