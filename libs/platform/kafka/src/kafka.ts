@@ -2,6 +2,8 @@
  * Kafka client factory (kafkajs) with logs bridged into pino, plus topic administration.
  * kafkajs is in maintenance: everything else in the code base goes through this library.
  */
+// first: kafkajs' producer must find the linear grouping in the module cache when it loads (group-messages.ts)
+import './group-messages';
 import { Kafka, logLevel, type ITopicConfig, type LogEntry, type Admin, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '@ais/platform-logger';
@@ -10,7 +12,8 @@ import { fixRequestQueueTimerLoop } from './request-queue';
 import { isAlreadyExists, withStartupRetry } from './startup';
 
 // every Kafka client of the process, this library's or not: no timer loop on idle connections (request-queue.ts),
-// and produce requests written into one buffer (produce-encoding.ts)
+// produce requests written into one buffer (produce-encoding.ts), and a send's messages grouped by partition in
+// linear time (group-messages.ts, installed by its import above)
 fixRequestQueueTimerLoop();
 fastProduceEncoding();
 

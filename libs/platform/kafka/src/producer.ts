@@ -3,6 +3,8 @@
  * Each message carries the envelope fields as headers too (so a dead-letter or a tool can read them without
  * decoding) and the W3C trace context of the caller.
  */
+// before kafkajs: its producer must find the linear grouping in the module cache when it loads (group-messages.ts)
+import './group-messages';
 import { consecutiveRuns, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
