@@ -27,6 +27,10 @@ export type RecurringSeriesDoc = SeriesDoc;
 
 const DAY_MS = 86_400_000;
 const VIEW_PROJECTION: mongo.Document = Object.fromEntries(TRANSACTION_VIEW_FIELDS.map((k) => [k, 1]));
+/** What GetChanges reads of a changed transaction: the view's fields and what it sorts and splits them by. */
+export const CHANGE_VIEW_FIELDS = [...TRANSACTION_VIEW_FIELDS, 'clientId', 'removed', 'createdSeq'] as const satisfies readonly (keyof TransactionDoc)[];
+export type ChangeViewDoc = Pick<TransactionDoc, (typeof CHANGE_VIEW_FIELDS)[number]>;
+const CHANGE_PROJECTION: mongo.Document = Object.fromEntries(CHANGE_VIEW_FIELDS.map((k) => [k, 1]));
 /** The first window of a transactions page, in days (see `transactionPage`). */
 export const PAGE_WINDOW_DAYS = 31;
 const PAGE_WINDOWS = 6;
@@ -170,6 +174,13 @@ export class ReadQueries {
       if (f.merchantKey) return find({ clientId: 1, userId: 1, 'enrichment.merchantKey': 1, bookedAt: -1, _id: -1 }, READ_INDEXES.transactionsUserMerchant);
       return find({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 }, READ_INDEXES.transactionsUserTimeline);
     },
+    /**
+     * A user's transaction changes after `afterSeq` as GetChanges shows them (`transactions_changes`): only the fields
+     * it reads, as the transactions page reads only the view's. A stored row is about 1.4 KB, 40% of it dedupe keys,
+     * hashes, the bank's meta and change bookkeeping, and the local store's cost of returning a row grows with its size.
+     */
+    transactionChangeViews: (userId: string, afterSeq: number, limit: number, upTo?: number) =>
+      this.store.cursors.transactionChanges(userId, afterSeq, limit, upTo).project<ChangeViewDoc>(CHANGE_PROJECTION),
     /** Booked live transactions in a time range (spending summary). */
     bookedInRange: (clientId: string, userId: string, from: Date, to: Date, accountId?: string) =>
       this.transactions

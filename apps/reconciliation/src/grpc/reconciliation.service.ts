@@ -16,8 +16,8 @@ import { newMeta, type TopicBinding } from '@ais/platform-kafka';
 import { trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { erasureView, type Erasures } from '../data/erasure';
-import { MAX_WINDOW_MS, MIN_WINDOW_MS, windowHint, type ReadQueries, type TxFilter, type TxKey } from '../data/queries';
-import type { AccountDoc, BalanceDoc, TransactionDoc, UserEditDoc } from '../data/store';
+import { MAX_WINDOW_MS, MIN_WINDOW_MS, windowHint, type ChangeViewDoc, type ReadQueries, type TxFilter, type TxKey } from '../data/queries';
+import type { AccountDoc, BalanceDoc, UserEditDoc } from '../data/store';
 import { accountView, balanceView, primaryOfDetailed, signedAmount, transactionView, type TransactionViewDoc } from '../domain/view';
 import { DecimalSum, magnitude } from './money';
 import { ReadAhead, type ReadAheadOptions } from './read-ahead';
@@ -367,7 +367,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       const L = count + 1;
       const readWindow = (after: number, upTo: number) =>
         [
-          c.transactionChanges(req.userId, after, L, upTo).toArray(),
+          q.cursors.transactionChangeViews(req.userId, after, L, upTo).toArray(),
           c.accountChanges(req.userId, after, L, upTo).toArray(),
           c.balanceChanges(req.userId, after, L, upTo).toArray(),
           c.editChanges(req.userId, after, L, upTo).toArray(),
@@ -376,10 +376,10 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       const [state, ...first] = await withUser(req.clientId, req.userId, [q.store.userState(req.userId), ...readWindow(since, since + span)] as const);
       const committed = state?.committedSeq ?? 0;
       if (since > (state?.seq ?? 0)) throw AppError.invalid('invalid_cursor', 'cursor is ahead of this user’s changes', [{ field: 'cursor', description: 'unknown position' }]);
-      type Item = { seq: number; kind: 'tx'; doc: TransactionDoc } | { seq: number; kind: 'account'; id: string } | { seq: number; kind: 'edit'; doc: UserEditDoc };
+      type Item = { seq: number; kind: 'tx'; doc: ChangeViewDoc } | { seq: number; kind: 'account'; id: string } | { seq: number; kind: 'edit'; doc: UserEditDoc };
       const items: Item[] = [];
       let after = since;
-      let window: [TransactionDoc[], AccountDoc[], BalanceDoc[], UserEditDoc[]] = first;
+      let window: [ChangeViewDoc[], AccountDoc[], BalanceDoc[], UserEditDoc[]] = first;
       for (;;) {
         const upTo = after + span;
         const [txs, accounts, balances, edits] = window;
@@ -405,9 +405,9 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       const hasMore = items.length > count;
       const nextSeq = hasMore ? taken[taken.length - 1]!.seq : Math.max(since, committed);
 
-      const added: TransactionDoc[] = [];
-      const modified = new Map<string, TransactionDoc | undefined>();
-      const removed: TransactionDoc[] = [];
+      const added: ChangeViewDoc[] = [];
+      const modified = new Map<string, ChangeViewDoc | undefined>();
+      const removed: ChangeViewDoc[] = [];
       const accountIds = new Set<string>();
       const seen = new Set<string>();
       for (const i of taken) {
@@ -435,7 +435,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
           else modified.delete(id);
         }
       }
-      const modifiedDocs = [...modified.values()].filter((d): d is TransactionDoc => d !== undefined);
+      const modifiedDocs = [...modified.values()].filter((d): d is ChangeViewDoc => d !== undefined);
       const [addedViews, modifiedViews, accountViewsOut] = await Promise.all([transactionViews(req.userId, added), transactionViews(req.userId, modifiedDocs), accountViews(req.userId, accountDocs)]);
       return {
         added: addedViews,
