@@ -8,6 +8,7 @@
  * transactions and change streams are not (the local server has neither).
  */
 import mongoose, { type Connection, type ConnectOptions } from 'mongoose';
+import './bson-strings';
 import { readFileSync } from 'node:fs';
 import { AppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
