@@ -181,6 +181,9 @@ export class ReadQueries {
      */
     transactionChangeViews: (userId: string, afterSeq: number, limit: number, upTo?: number) =>
       this.store.cursors.transactionChanges(userId, afterSeq, limit, upTo).project<ChangeViewDoc>(CHANGE_PROJECTION),
+    /** The live rows of these ids of this client's user, with the fields GetChanges shows (the rows a change of an edit names). */
+    liveChangeViews: (clientId: string, userId: string, ids: string[]) =>
+      this.transactions.find({ _id: { $in: ids }, clientId, userId, removed: false }).project<ChangeViewDoc>(CHANGE_PROJECTION),
     /** Booked live transactions in a time range (spending summary). */
     bookedInRange: (clientId: string, userId: string, from: Date, to: Date, accountId?: string) =>
       this.transactions

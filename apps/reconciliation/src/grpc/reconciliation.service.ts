@@ -424,7 +424,7 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
       // an edit names its transaction: read the row (it must be live and this client's)
       const editedIds = [...modified].filter(([, d]) => d === undefined).map(([id]) => id);
       const [rows, accountDocs] = await Promise.all([
-        editedIds.length > 0 ? q.transactions.find({ _id: { $in: editedIds }, clientId: req.clientId, userId: req.userId, removed: false }).toArray() : [],
+        editedIds.length > 0 ? q.cursors.liveChangeViews(req.clientId, req.userId, editedIds).toArray() : [],
         accountIds.size > 0 ? q.accounts.find({ _id: { $in: [...accountIds] }, clientId: req.clientId, userId: req.userId }).toArray() : [],
       ]);
       if (editedIds.length > 0) {
