@@ -49,20 +49,14 @@ export function shippedServiceEnv(service: string): Record<string, string> {
 }
 
 /**
- * Whether the benchmarks run the services as they ship: with their images' memory settings (the default), or with
- * V8's defaults (BENCH_IMAGE_ENV=0: a heap sized for the machine, as every benchmark but memory ran them before
- * 6 December). `override` is a benchmark's own switch, which wins when set (BENCH_CONSENT_IMAGE_ENV).
- */
-export function imageEnvOn(override?: string): boolean {
-  return ((override !== undefined ? process.env[override] : undefined) ?? process.env['BENCH_IMAGE_ENV'] ?? '1') !== '0';
-}
-
-/**
- * The environment a benchmark gives a service it starts: `shippedServiceEnv` (the image's memory settings with
- * BENCH_<SERVICE>_<VAR> on top), or with BENCH_IMAGE_ENV=0 only BENCH_<SERVICE>_<VAR>.
+ * The environment a benchmark gives a service it starts: as it ships, `shippedServiceEnv` (the image's memory
+ * settings with BENCH_<SERVICE>_<VAR> on top); with BENCH_IMAGE_ENV=0 only BENCH_<SERVICE>_<VAR> (V8's defaults: a
+ * heap sized for the machine, as every benchmark but memory ran them before 6 December). `override` names a
+ * benchmark's own switch, which wins when set (BENCH_CONSENT_IMAGE_ENV).
  */
 export function runEnv(service: string, override?: string): Record<string, string> {
-  return imageEnvOn(override) ? shippedServiceEnv(service) : benchServiceEnv(service);
+  const on = ((override !== undefined ? process.env[override] : undefined) ?? process.env['BENCH_IMAGE_ENV'] ?? '1') !== '0';
+  return on ? shippedServiceEnv(service) : benchServiceEnv(service);
 }
 
 export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;

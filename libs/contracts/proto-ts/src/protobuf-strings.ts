@@ -6,19 +6,17 @@
  * of the events reconciliation decoded were 112 MB of the 1,441 MB it allocated (a sampling heap profile,
  * docs/BENCHMARKS.md, consent); the gateway decodes every read-API page the same way.
  *
- * Here a short string read from a Node Buffer (what Kafka and gRPC hand the decoders) is one
+ * Here a string read from a Node Buffer (what Kafka and gRPC hand the decoders) is one
  * `toString('utf8', start, end)`, which allocates the string alone, the text the reader returns: bytes below 128
- * are the same characters either way, and valid UTF-8 decodes to one text. Anything else goes to the reader's own
- * code from the same position: a string of more than 32 bytes, a reader over a plain Uint8Array or with a text
- * decoder of its own, and any string whose text holds a replacement character (invalid UTF-8, refused when the
- * reader is strict and replaced as the reader replaces it when not). protobuf-strings.spec.ts compares the two.
+ * are the same characters either way, and valid UTF-8 decodes to one text (longer strings the reader decodes with
+ * `TextDecoder`, which gives the same). Anything else goes to the reader's own code from the same position: a reader
+ * over a plain Uint8Array or with a text decoder of its own, and any string whose text holds a replacement
+ * character (invalid UTF-8, refused when the reader is strict and replaced as the reader replaces it when not).
+ * protobuf-strings.spec.ts compares the two.
  *
  * Applied once, when this library is loaded, to the prototype the generated code's readers share.
  */
 import { BinaryReader, getTextEncoding } from '@bufbuild/protobuf/wire';
-
-/** Strings of at most this many bytes take the reader's array path (its `ASCII_MAX_LENGTH`). */
-const SHORT_BYTES = 32;
 
 interface ReaderInternals {
   buf: Uint8Array;
@@ -37,7 +35,7 @@ export function originalString(): ReadString {
   return readerString ?? (BinaryReader.prototype.string as ReadString);
 }
 
-/** The replacement: a short string from a Buffer in one call, everything else by the reader's own code. */
+/** The replacement: a string from a Buffer in one call, anything else by the reader's own code. */
 export function readString(this: BinaryReader, strict?: boolean): string {
   const r = this as unknown as ReaderInternals;
   const own = readerString!;
@@ -45,10 +43,6 @@ export function readString(this: BinaryReader, strict?: boolean): string {
   if (!Buffer.isBuffer(buf) || r.decodeUtf8 !== getTextEncoding().decodeUtf8) return own.call(this, strict);
   const at = r.pos;
   const len = r.uint32();
-  if (len > SHORT_BYTES) {
-    r.pos = at;
-    return own.call(this, strict);
-  }
   const start = r.pos;
   r.pos += len;
   r.assertBounds();

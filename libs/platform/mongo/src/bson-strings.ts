@@ -6,11 +6,11 @@
  * allocated, for the 31,800 rows of the history read back through the read API (a sampling heap profile,
  * docs/BENCHMARKS.md, consent), and under the images' heap limits garbage is collection time.
  *
- * Here a short string from a Buffer is one `toString('utf8', start, end)`, which allocates the string alone. It is
- * the string bson returns: bson decodes bytes below 128 one by one, and anything else with the same call. Anything
- * longer, any input that is not a Buffer, and any short string that holds a replacement character when validation
- * is asked for go to bson's own code, so invalid UTF-8 is refused exactly as bson refuses it (bson-strings.spec.ts
- * compares the two).
+ * Here a string from a Buffer is one `toString('utf8', start, end)`, which allocates the string alone. It is the
+ * string bson returns: bson decodes a short string's bytes below 128 one by one, and everything else with this very
+ * call. Any input that is not a Buffer, and any string that holds a replacement character when validation is asked
+ * for, go to bson's own code, so invalid UTF-8 is refused exactly as bson refuses it (bson-strings.spec.ts compares
+ * the two).
  *
  * Applied once, when this library is loaded, to the bson the driver decodes with (`mongoose.mongo.BSON`: the
  * driver and bson read `ByteUtils.toUTF8` from that object at each call).
@@ -18,9 +18,6 @@
 import mongoose from 'mongoose';
 
 type ToUtf8 = (buffer: Uint8Array, start: number, end: number, fatal: boolean) => string;
-
-/** Strings of at most this many bytes take bson's array path (its `tryReadBasicLatin`). */
-const SHORT_BYTES = 20;
 
 const byteUtils = mongoose.mongo.BSON.ByteUtils as unknown as { toUTF8: ToUtf8 };
 
@@ -31,10 +28,10 @@ export function originalToUtf8(): ToUtf8 {
   return bsonToUtf8 ?? byteUtils.toUTF8;
 }
 
-/** The replacement: short strings from a Buffer in one call, everything else by bson. */
+/** The replacement: a string from a Buffer in one call, anything else by bson. */
 export function toUtf8(buffer: Uint8Array, start: number, end: number, fatal: boolean): string {
   const bson = bsonToUtf8!;
-  if (end - start > SHORT_BYTES || !Buffer.isBuffer(buffer)) return bson(buffer, start, end, fatal);
+  if (!Buffer.isBuffer(buffer)) return bson(buffer, start, end, fatal);
   const text = buffer.toString('utf8', start, end);
   return fatal && text.includes('\ufffd') ? bson(buffer, start, end, fatal) : text;
 }
