@@ -1,14 +1,21 @@
 /**
  * Typed, batched, traced event producer. One long-lived instance per process.
  * Each message carries the envelope fields as headers too (so a dead-letter or a tool can read them without
- * decoding) and the W3C trace context of the caller.
+ * decoding) and the W3C trace context of its publish.
+ *
+ * Tracing: one PRODUCER span per `publish` (and per `sendRaw`), `send <topic>`, with the number of messages and of
+ * produce requests; every message of the publish carries that span's context, so each consumer's CONSUMER span
+ * (consumer.ts `inConsumerSpan`) is its child. Not a span per message: the change feed publishes a row per message,
+ * 31,800 of them for a heavy user's consent, and OpenTelemetry's kafkajs instrumentation (a span and a context
+ * injection per message, no longer loaded: @ais/platform-telemetry sdk.ts) made reconciliation use 2-3 times the
+ * CPU with tracing on, and took down the local trace UI (docs/BENCHMARKS.md, consent, "Tracing on").
  */
 // before kafkajs: its producer must find the linear grouping in the module cache when it loads (group-messages.ts)
 import './group-messages';
 import { consecutiveRuns, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
-import { context, propagation } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import { CompressionTypes, Partitioners, type ICustomPartitioner, type Kafka, type Producer, type IHeaders, type Message, type PartitionMetadata } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import type { TopicBinding, WithMeta } from './codec';
@@ -105,6 +112,33 @@ export function partitionOfKey(key: string, count: number): number {
   return keyPartitioner({ topic: '', partitionMetadata: list, message: { key, value: null } });
 }
 
+const tracer = trace.getTracer('@ais/platform-kafka');
+/** Produce requests a publish took (it splits by `maxRequestBytes`), and messages the broker acknowledged. */
+const ATTR_REQUESTS = 'ais.kafka.produce_requests';
+const ATTR_ACKED = 'ais.kafka.acknowledged_messages';
+
+/** Runs `fn` in a PRODUCER span for `count` messages to `topic` (OpenTelemetry's messaging conventions); errors are recorded. */
+async function inProducerSpan<T>(topic: string, count: number, fn: (span: Span) => Promise<T>): Promise<T> {
+  const attributes: Attributes = {
+    'messaging.system': 'kafka',
+    'messaging.operation.type': 'send',
+    'messaging.operation.name': 'send',
+    'messaging.destination.name': topic,
+    'messaging.batch.message_count': count,
+  };
+  return tracer.startActiveSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (error) {
+      span.recordException(error instanceof Error ? error : new Error(String(error)));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
 export class EventProducer {
   private readonly producer: Producer;
   private connected = false;
@@ -141,30 +175,49 @@ export class EventProducer {
   async publish<T extends WithMeta>(binding: TopicBinding<T>, events: T[], onAcked?: (published: number, landed: { partition: number; baseOffset: number }[]) => void): Promise<void> {
     if (!this.connected) throw AppError.unavailable('kafka_not_connected', 'producer is not connected');
     if (events.length === 0) return;
-    const messages: Message[] = events.map((event) => {
-      if (!event.meta?.eventId) throw AppError.invalid('event_without_meta', `event for ${binding.topic} has no envelope`);
-      return {
-        key: binding.keyOf(event),
-        value: Buffer.from(binding.codec.encode(event).finish()),
-        headers: headersFor(event.meta),
-      };
-    });
-    let published = 0;
-    for (const chunk of requestChunks(messages, this.settings.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES)) {
-      const metadata = await this.producer.send({
-        topic: binding.topic,
-        acks: -1,
-        messages: chunk,
-        ...(this.settings.compression ? { compression: CompressionTypes.GZIP } : {}),
+    await inProducerSpan(binding.topic, events.length, async (span) => {
+      // inside the span: headersFor injects its context into every message
+      const messages: Message[] = events.map((event) => {
+        if (!event.meta?.eventId) throw AppError.invalid('event_without_meta', `event for ${binding.topic} has no envelope`);
+        return {
+          key: binding.keyOf(event),
+          value: Buffer.from(binding.codec.encode(event).finish()),
+          headers: headersFor(event.meta),
+        };
       });
-      published += chunk.length;
-      onAcked?.(published, metadata.flatMap((m) => (m.baseOffset === undefined ? [] : [{ partition: m.partition, baseOffset: Number(m.baseOffset) }])));
-    }
+      let published = 0;
+      let requests = 0;
+      try {
+        for (const chunk of requestChunks(messages, this.settings.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES)) {
+          requests += 1;
+          const metadata = await this.producer.send({
+            topic: binding.topic,
+            acks: -1,
+            messages: chunk,
+            ...(this.settings.compression ? { compression: CompressionTypes.GZIP } : {}),
+          });
+          published += chunk.length;
+          onAcked?.(published, metadata.flatMap((m) => (m.baseOffset === undefined ? [] : [{ partition: m.partition, baseOffset: Number(m.baseOffset) }])));
+        }
+      } finally {
+        span.setAttributes({ [ATTR_REQUESTS]: requests, [ATTR_ACKED]: published });
+      }
+    });
   }
 
-  /** Sends raw messages (dead-letter, replay). */
+  /**
+   * Sends raw messages (dead-letter, replay) as they are: their headers keep the trace context they came with (a dead
+   * letter stays in the trace of the event that failed); the send is one PRODUCER span of the caller's trace.
+   */
   async sendRaw(topic: string, messages: Message[]): Promise<void> {
-    for (const chunk of requestChunks(messages, this.settings.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES)) await this.producer.send({ topic, acks: -1, messages: chunk });
+    await inProducerSpan(topic, messages.length, async (span) => {
+      let requests = 0;
+      for (const chunk of requestChunks(messages, this.settings.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES)) {
+        requests += 1;
+        await this.producer.send({ topic, acks: -1, messages: chunk });
+      }
+      span.setAttribute(ATTR_REQUESTS, requests);
+    });
     countDeadLetters(messages);
   }
 

@@ -6,9 +6,10 @@ import { HEADERS } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { createLogger } from '@ais/platform-logger';
-import { context, propagation, trace, type SpanContext } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type SpanContext } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import {
@@ -247,5 +248,70 @@ describe('platform-kafka on a real broker', () => {
     await new Promise((r) => setTimeout(r, SESSION_MS));
     expect(handled.map((h) => h.origin)).toEqual(['slow', 'next']);
     expect(new Set(handled.map((h) => h.by)).size).toBe(1);
+  });
+
+  // last in the file: it registers a tracer provider, and the cases above rely on there being none
+  it('traces a publish as one PRODUCER span whatever its size, and every consumed message as a CONSUMER span under it', async () => {
+    const spans = new InMemorySpanExporter();
+    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
+    try {
+      const traced: TopicBinding<eventsV1.DiagnosticsEvent> = { ...binding, topic: `${TOPIC}.traced` };
+      await ensureTopics(kafka, [{ topic: traced.topic, numPartitions: 2 }]);
+      // 300 events of two keys in one publish, sent as several requests for the size limit (each over 1 KB with its
+      // headers: at most about 80 a request)
+      const small = new EventProducer(kafka, { service: 'kafka-int', maxRequestBytes: 110 * 1024 });
+      await small.connect();
+      const events = Array.from({ length: 300 }, (_, i) => probe(`traced-${i % 2}`, `${i}:${'x'.repeat(900)}`));
+      const root = trace.getTracer('it').startSpan('caller');
+      await context.with(trace.setSpan(context.active(), root), () => small.publish(traced, events));
+      root.end();
+      await small.disconnect();
+      const got: { parent: string; traceparent: string }[] = [];
+      const consumer = new EventConsumer(kafka, { groupId: `traced-${ns}`, logger, producer, deadLetterTopic: DLQ, fromBeginning: true }).on(traced, async (m) => {
+        const span = trace.getActiveSpan() as unknown as { parentSpanContext?: SpanContext } | undefined;
+        got.push({ parent: span?.parentSpanContext?.spanId ?? '', traceparent: m.headers['traceparent'] ?? '' });
+      });
+      consumers.push(consumer);
+      await consumer.start();
+      await consumer.waitUntilReady();
+      await until(() => got.length >= 300);
+
+      const finished = spans.getFinishedSpans();
+      const sends = finished.filter((s) => s.name === `send ${traced.topic}`);
+      // one span for the publish, not one per message (OpenTelemetry's kafkajs instrumentation made 300 here)
+      expect(sends).toHaveLength(1);
+      const send = sends[0]!;
+      expect(send.kind).toBe(SpanKind.PRODUCER);
+      expect(send.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+      expect(send.attributes).toMatchObject({
+        'messaging.system': 'kafka',
+        'messaging.destination.name': traced.topic,
+        'messaging.batch.message_count': 300,
+        'ais.kafka.acknowledged_messages': 300,
+      });
+      expect(send.attributes['ais.kafka.produce_requests']).toBeGreaterThanOrEqual(4);
+      // each message carries the publish span's context, and its consumer's span is that span's child
+      const sendId = send.spanContext().spanId;
+      expect(new Set(got.map((g) => g.traceparent))).toEqual(new Set([`00-${root.spanContext().traceId}-${sendId}-01`]));
+      expect(new Set(got.map((g) => g.parent))).toEqual(new Set([sendId]));
+      const processed = finished.filter((s) => s.name === `${traced.topic} process`);
+      expect(processed.length).toBeGreaterThanOrEqual(300);
+      expect(processed.every((s) => s.kind === SpanKind.CONSUMER && s.spanContext().traceId === root.spanContext().traceId)).toBe(true);
+
+      // a publish that fails is one span with the error
+      const unconnected = new EventProducer(kafka, { service: 'kafka-int' });
+      await expect(unconnected.publish(traced, [probe('traced-0', 'never')])).rejects.toThrow(/not connected/);
+      const oversized = new EventProducer(kafka, { service: 'kafka-int', maxRequestBytes: 64 * 1024 * 1024 });
+      await oversized.connect();
+      const huge = Array.from({ length: 3 }, (_, i) => probe('traced-0', `${i}:${randomBytes(400_000).toString('hex')}`));
+      await expect(oversized.publish(traced, huge)).rejects.toThrow(/larger than the max message size/);
+      await oversized.disconnect();
+      const failed = spans.getFinishedSpans().filter((s) => s.name === `send ${traced.topic}` && s.status.code === SpanStatusCode.ERROR);
+      expect(failed).toHaveLength(1);
+      expect(failed[0]!.attributes).toMatchObject({ 'messaging.batch.message_count': 3, 'ais.kafka.produce_requests': 1, 'ais.kafka.acknowledged_messages': 0 });
+      expect(failed[0]!.events.some((e) => e.name === 'exception')).toBe(true);
+    } finally {
+      trace.disable();
+    }
   });
 });
