@@ -11,7 +11,7 @@ import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 import { loadConfig, z } from '@ais/platform-config';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
-import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
+import { ExpressInstrumentation, ExpressLayerType } from '@opentelemetry/instrumentation-express';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { MongooseInstrumentation } from '@opentelemetry/instrumentation-mongoose';
@@ -93,7 +93,9 @@ export function startTelemetry(env: Readonly<Record<string, string | undefined>>
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => ['/livez', '/readyz', '/metrics'].includes((req.url ?? '').split('?')[0] ?? ''),
       }),
-      new ExpressInstrumentation({ ignoreLayersType: ['middleware' as never] }),
+      // the request handler's span only: a span per middleware, and per router a request passes through on its way
+      // (six for a read-API page), said nothing the server span and the handler's did not
+      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE, ExpressLayerType.ROUTER] }),
       new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch'] }),
       new MongooseInstrumentation({ suppressInternalInstrumentation: true }),
     ],
