@@ -42,6 +42,11 @@
  *
  * - Services run with their images' memory settings (`NODE_OPTIONS` heap limits, glibc's arena and mmap settings from
  *   apps/<service>/Dockerfile), as they ship; BENCH_CONSENT_IMAGE_ENV=0 leaves V8's defaults.
+ * - Tracing is off by default (exporter `none`, as the harness runs tests). BENCH_CONSENT_TRACING=zipkin has every
+ *   service export its spans, batched, to the stack's Zipkin, as `npm start` runs them: what tracing costs. Run it
+ *   with AIS_SERVICE_BUNDLES=dist/apps (the images' bundles, `node tools/scripts/build-app.mjs <service>` first): on
+ *   the sources, tsx's require hook under OpenTelemetry's reads a stack trace for every `require` kafkajs makes on
+ *   its hot path, a cost the images do not have (docs/BENCHMARKS.md, consent, "Tracing on").
  *
  * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 3, the median of them;
  *      BENCH_RESULTS_DIR for another results directory; BENCH_<SERVICE>_<VAR> sets <VAR> on that service, e.g.
@@ -80,6 +85,8 @@ const TARGET_RATIO = 1.5;
  * before 6 December (a heap sized for the machine: reconciliation reached 460-530 MB RSS).
  */
 const serviceEnv = (service: string): Record<string, string> => runEnv(service, 'BENCH_CONSENT_IMAGE_ENV');
+const TRACING = process.env['BENCH_CONSENT_TRACING'] ?? 'none';
+const RUNTIME = process.env['AIS_SERVICE_BUNDLES'] ? `bundles in ${process.env['AIS_SERVICE_BUNDLES']}` : 'tsx on the sources';
 
 class BenchFailure extends Error {}
 
@@ -183,8 +190,10 @@ const sum = (c: Record<string, number>, except: string[] = []) => Object.entries
 
 async function main(): Promise<void> {
   if (!Number.isInteger(RUNS) || RUNS < 1) throw new BenchFailure('BENCH_CONSENT_RUNS must be a positive integer');
+  if (TRACING !== 'none' && TRACING !== 'zipkin') throw new BenchFailure('BENCH_CONSENT_TRACING must be none or zipkin');
   const stack = await ensureStack((m) => console.log(m));
   Object.assign(process.env, stack.env);
+  const tracing: Record<string, string> = TRACING === 'zipkin' ? { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: stack.env.OTEL_EXPORTER_ZIPKIN_ENDPOINT } : {};
   const started = new Date();
   const loadAtStart = loadavg().map((x) => round(x, 2));
   let fs: FetchStack | undefined;
@@ -202,11 +211,11 @@ async function main(): Promise<void> {
       collectRawEvents: false,
       // the scheduler's default tick (1 s), not the harness's 200 ms for tests: five ticks a second cost the store and
       // data-fetcher about 2.5 CPU s in 30 idle seconds, a load production does not have (a consent kicks a tick at once)
-      fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS), SCHEDULER_TICK_MS: '1000', ...serviceEnv('data-fetcher') },
-      gatewayEnv: serviceEnv('auth-gateway'),
-      tokenVaultEnv: serviceEnv('token-vault'),
-      enrichmentEnv: serviceEnv('enrichment'),
-      reconciliationEnv: serviceEnv('reconciliation'),
+      fetcherEnv: { BACKFILL_WINDOW_MONTHS: String(WINDOW_MONTHS), SCHEDULER_TICK_MS: '1000', ...tracing, ...serviceEnv('data-fetcher') },
+      gatewayEnv: { ...tracing, ...serviceEnv('auth-gateway') },
+      tokenVaultEnv: { ...tracing, ...serviceEnv('token-vault') },
+      enrichmentEnv: { ...tracing, ...serviceEnv('enrichment') },
+      reconciliationEnv: { ...tracing, ...serviceEnv('reconciliation') },
     });
     const s = fs;
     await s.sandbox.admin('PATCH', '/switches', { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 });
@@ -435,6 +444,8 @@ async function main(): Promise<void> {
         insert_batch: INSERT_BATCH,
         simulator_switches: { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 },
         service_env: Object.fromEntries(['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'].map((svc) => [svc, serviceEnv(svc)])),
+        tracing: TRACING,
+        runtime: RUNTIME,
       },
       transactions: baseLedger.ids.size,
       resources: baseLedger.resources.length,
