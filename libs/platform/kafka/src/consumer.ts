@@ -13,12 +13,13 @@ import { HEADERS } from '@ais/contracts-events';
 import { eventsV1 } from '@ais/contracts-proto-ts';
 import { dispositionOf, toAppError } from '@ais/platform-errors';
 import type { Logger } from '@ais/platform-logger';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
+import { context, propagation, SpanKind, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { TopicBinding, WithMeta } from './codec';
 import type { EventProducer } from './producer';
 import { groupSession, keepHeartbeating } from './group-session';
 import { KafkaStartupError, withStartupRetry } from './startup';
+import { inEndingSpan, tracer } from './tracing';
 
 export interface IdempotencyGuard {
   has(eventId: string): Promise<boolean>;
@@ -53,8 +54,6 @@ export interface ConsumerSettings {
   /** Long-poll wait of an empty fetch; also bounds how long a disconnect waits (default 1000 ms). */
   maxWaitTimeMs?: number;
 }
-
-const tracer = trace.getTracer('@ais/platform-kafka');
 
 export function headersToRecord(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -99,15 +98,7 @@ export async function inConsumerSpan<T>(
     },
     parent,
   );
-  try {
-    return await context.with(trace.setSpan(parent, span), () => fn(span, headers));
-  } catch (error) {
-    span.recordException(error instanceof Error ? error : new Error(String(error)));
-    span.setStatus({ code: SpanStatusCode.ERROR });
-    throw error;
-  } finally {
-    span.end();
-  }
+  return inEndingSpan(span, parent, () => fn(span, headers));
 }
 
 interface Subscription {

@@ -15,11 +15,12 @@ import './group-messages';
 import { consecutiveRuns, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { context, propagation, SpanKind, type Attributes, type Span } from '@opentelemetry/api';
 import { CompressionTypes, Partitioners, type ICustomPartitioner, type Kafka, type Producer, type IHeaders, type Message, type PartitionMetadata } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import type { TopicBinding, WithMeta } from './codec';
 import { countDeadLetters } from './metrics';
+import { inEndingSpan, tracer } from './tracing';
 
 export interface ProducerSettings {
   /** Producing service, written into every envelope. */
@@ -112,7 +113,6 @@ export function partitionOfKey(key: string, count: number): number {
   return keyPartitioner({ topic: '', partitionMetadata: list, message: { key, value: null } });
 }
 
-const tracer = trace.getTracer('@ais/platform-kafka');
 /** Produce requests a publish took (it splits by `maxRequestBytes`), and messages the broker acknowledged. */
 const ATTR_REQUESTS = 'ais.kafka.produce_requests';
 const ATTR_ACKED = 'ais.kafka.acknowledged_messages';
@@ -126,17 +126,8 @@ async function inProducerSpan<T>(topic: string, count: number, fn: (span: Span) 
     'messaging.destination.name': topic,
     'messaging.batch.message_count': count,
   };
-  return tracer.startActiveSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
-    try {
-      return await fn(span);
-    } catch (error) {
-      span.recordException(error instanceof Error ? error : new Error(String(error)));
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
+  const span = tracer.startSpan(`send ${topic}`, { kind: SpanKind.PRODUCER, attributes });
+  return inEndingSpan(span, context.active(), () => fn(span));
 }
 
 export class EventProducer {
