@@ -7,8 +7,9 @@
  * produce requests; every message of the publish carries that span's context, so each consumer's CONSUMER span
  * (consumer.ts `inConsumerSpan`) is its child. Not a span per message: the change feed publishes a row per message,
  * 31,800 of them for a heavy user's consent, and OpenTelemetry's kafkajs instrumentation (a span and a context
- * injection per message, no longer loaded: @ais/platform-telemetry sdk.ts) made reconciliation use 2-3 times the
- * CPU with tracing on, and took down the local trace UI (docs/BENCHMARKS.md, consent, "Tracing on").
+ * injection per message, no longer loaded: @ais/platform-telemetry sdk.ts) made reconciliation use half as much CPU
+ * again with tracing on (11.0 CPU s a heavy consent against 7.5 off, on the images' bundles), and took down the local
+ * trace UI (docs/BENCHMARKS.md, consent, "Tracing on").
  */
 // before kafkajs: its producer must find the linear grouping in the module cache when it loads (group-messages.ts)
 import './group-messages';
