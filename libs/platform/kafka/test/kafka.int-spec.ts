@@ -298,7 +298,8 @@ describe('platform-kafka on a real broker', () => {
       expect(processed.length).toBeGreaterThanOrEqual(300);
       expect(processed.every((s) => s.kind === SpanKind.CONSUMER && s.spanContext().traceId === root.spanContext().traceId)).toBe(true);
 
-      // a publish that fails is one span with the error
+      // a publish the producer refuses before sending (not connected) makes no span; one the broker refuses is one
+      // span with the error
       const unconnected = new EventProducer(kafka, { service: 'kafka-int' });
       await expect(unconnected.publish(traced, [probe('traced-0', 'never')])).rejects.toThrow(/not connected/);
       const oversized = new EventProducer(kafka, { service: 'kafka-int', maxRequestBytes: 64 * 1024 * 1024 });
