@@ -46,7 +46,15 @@ export interface TelemetryHandle {
   forceFlush(): Promise<void>;
 }
 
-let active: { sdk: NodeSDK; processor: SpanProcessor } | undefined;
+/**
+ * The SDK `register` started, kept on the process, not in this module: an image runs two esbuild bundles,
+ * `register.js` (which starts the SDK) and `main.js` (whose shutdown hook flushes it), each with its own copy of this
+ * module. Held in a module variable, main.js's `telemetry()` saw no SDK, and a SIGTERM lost the spans still queued in
+ * the batch processor (up to 5 s of them).
+ */
+const ACTIVE = Symbol.for('ais.platform-telemetry.active');
+type Active = { sdk: NodeSDK; processor: SpanProcessor };
+const slot = globalThis as typeof globalThis & { [ACTIVE]?: Active };
 
 function makeExporter(cfg: TelemetryConfig): SpanExporter | undefined {
   switch (cfg.OTEL_TRACES_EXPORTER) {
@@ -73,7 +81,7 @@ const diagToStderr: DiagLogger = {
 /** Starts tracing once per process. Must run before the instrumented modules are first required. */
 export function startTelemetry(env: Readonly<Record<string, string | undefined>> = process.env): TelemetryHandle {
   const cfg = loadConfig('telemetry', telemetrySchema, env);
-  if (active) return handle(true);
+  if (slot[ACTIVE]) return handle(true);
   const exporter = cfg.OTEL_SDK_DISABLED === 'true' ? undefined : makeExporter(cfg);
   if (!exporter) return handle(false);
   diag.setLogger(diagToStderr, DiagLogLevel.WARN);
@@ -101,7 +109,7 @@ export function startTelemetry(env: Readonly<Record<string, string | undefined>>
     ],
   });
   sdk.start();
-  active = { sdk, processor };
+  slot[ACTIVE] = { sdk, processor };
   return handle(true);
 }
 
@@ -109,18 +117,18 @@ function handle(enabled: boolean): TelemetryHandle {
   return {
     enabled,
     async shutdown() {
+      const active = slot[ACTIVE];
       if (!active) return;
-      const { sdk } = active;
-      active = undefined;
-      await sdk.shutdown();
+      slot[ACTIVE] = undefined;
+      await active.sdk.shutdown();
     },
     async forceFlush() {
-      await active?.processor.forceFlush();
+      await slot[ACTIVE]?.processor.forceFlush();
     },
   };
 }
 
 /** The handle of the SDK started by `register` (or a no-op one). */
 export function telemetry(): TelemetryHandle {
-  return handle(active !== undefined);
+  return handle(slot[ACTIVE] !== undefined);
 }
