@@ -7,6 +7,7 @@ import { checkHealth } from '@ais/platform-grpc';
 import { stackGrpcTls } from '@ais/testing';
 import { freePort, provisionTopics, REPO_ROOT, servicesIn, startService, waitForTrace, type ServiceProcess } from '@ais/testing';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,7 @@ describe('traced path across services', () => {
       MONGODB_DB: `gw_${ns}`,
       TOKEN_VAULT_ADDR: `127.0.0.1:${String(tokenVault.ready['grpcPort'])}`,
       DATA_FETCHER_ADDR: `127.0.0.1:${String(fetcher.ready['grpcPort'])}`,
+      RECONCILIATION_ADDR: `127.0.0.1:${String(reconciliation.ready['grpcPort'])}`,
     });
     procs.push(gateway);
   });
@@ -185,6 +187,34 @@ describe('traced path across services', () => {
     expect(await r.json()).toMatchObject({ code: 'probe_not_found' });
     const bad = await fetch(`${admin}/diagnostics/probes/${'x'.repeat(300)}`);
     expect(bad.status).toBe(400);
+  });
+
+  it('a read-API request: its server span is named by its route, with no span per Express router it passed through', async () => {
+    const admin = `http://127.0.0.1:${String(gateway.ready['adminPort'])}`;
+    const created = await fetch(`${admin}/admin/api-clients`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `traced-${ns}`, allowed_return_urls: ['http://127.0.0.1/return'] }),
+    });
+    expect(created.status).toBe(201);
+    const { api_key: apiKey } = (await created.json()) as { api_key: string };
+    const traceId = randomBytes(16).toString('hex');
+    // the transactions route is in the last of the gateway's four routers mounted at /v1: the request passes the others
+    const res = await fetch(`http://127.0.0.1:${String(gateway.ready['httpPort'])}/v1/users/nobody-${ns}/transactions`, {
+      headers: { authorization: `Bearer ${apiKey}`, traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+    });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ code: 'user_not_found' });
+    const spans = await waitForTrace(
+      infra['ZIPKIN_URL']!,
+      traceId,
+      (s) => ['auth-gateway', 'reconciliation'].every((svc) => s.some((x) => x.localEndpoint?.serviceName === svc && x.kind === 'SERVER')),
+      60_000,
+    );
+    const server = spans.filter((s) => s.localEndpoint?.serviceName === 'auth-gateway' && s.kind === 'SERVER');
+    expect(server.map((s) => [s.name, s.tags?.['http.route']])).toEqual([['get /v1/users/:userid/transactions', '/v1/users/:userId/transactions']]);
+    expect(spans.filter((s) => s.tags?.['express.type'] === 'request_handler').map((s) => s.tags?.['http.route'])).toEqual(['/v1/users/:userId/transactions']);
+    expect(spans.filter((s) => s.tags?.['express.type'] === 'router')).toEqual([]);
   });
 
   it('every service shuts down gracefully on SIGTERM (exit 0, shutdown logged)', async () => {

@@ -7,11 +7,11 @@
  * message. OpenTelemetry's kafkajs instrumentation is not loaded: it adds a span and a context injection per produced
  * message (31,800 for a heavy consent's change feed) and a second span per consumed one (producer.ts says what it cost).
  */
-import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
+import { diag, DiagLogLevel, type Context, type DiagLogger } from '@opentelemetry/api';
 import { loadConfig, z } from '@ais/platform-config';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
-import { ExpressInstrumentation, ExpressLayerType } from '@opentelemetry/instrumentation-express';
+import { AttributeNames as ExpressAttributes, ExpressInstrumentation, ExpressLayerType } from '@opentelemetry/instrumentation-express';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { MongooseInstrumentation } from '@opentelemetry/instrumentation-mongoose';
@@ -21,6 +21,8 @@ import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
   SimpleSpanProcessor,
+  type ReadableSpan,
+  type Span,
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
@@ -70,6 +72,30 @@ function makeExporter(cfg: TelemetryConfig): SpanExporter | undefined {
   }
 }
 
+/**
+ * Leaves out the span Express makes for each router a request passes through (six for a read-API page, half of the
+ * gateway's spans in a heavy consent's read-back). Each is ended as soon as it starts and is never a parent, so
+ * nothing points at it. They are dropped here, not by the instrumentation's `ignoreLayersType`: an ignored router
+ * keeps its mount path on the request's route (the instrumentation removes it in the `next` wrapper that ignored
+ * layers do not get), so each of the gateway's `/v1` routers a request passed through added a `/v1` to its
+ * `http.route` and server span name (`/v1/v1/v1/v1/users/:userId/transactions`).
+ */
+export class WithoutRouterSpans implements SpanProcessor {
+  constructor(private readonly inner: SpanProcessor) {}
+  onStart(span: Span, parentContext: Context): void {
+    this.inner.onStart(span, parentContext);
+  }
+  onEnd(span: ReadableSpan): void {
+    if (span.attributes[ExpressAttributes.EXPRESS_TYPE] !== ExpressLayerType.ROUTER) this.inner.onEnd(span);
+  }
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
+
 const diagToStderr: DiagLogger = {
   error: (msg, ...args) => process.stderr.write(`${JSON.stringify({ level: 'error', msg: `otel: ${msg}`, args: args.map(String) })}\n`),
   warn: (msg, ...args) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg: `otel: ${msg}`, args: args.map(String) })}\n`),
@@ -86,8 +112,9 @@ export function startTelemetry(env: Readonly<Record<string, string | undefined>>
   if (!exporter) return handle(false);
   diag.setLogger(diagToStderr, DiagLogLevel.WARN);
   const redacting = new RedactingExporter(exporter);
-  const processor =
-    cfg.OTEL_SIMPLE_SPAN_PROCESSOR === 'true' ? new SimpleSpanProcessor(redacting) : new BatchSpanProcessor(redacting);
+  const processor = new WithoutRouterSpans(
+    cfg.OTEL_SIMPLE_SPAN_PROCESSOR === 'true' ? new SimpleSpanProcessor(redacting) : new BatchSpanProcessor(redacting),
+  );
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({
       'service.name': cfg.OTEL_SERVICE_NAME,
@@ -101,9 +128,9 @@ export function startTelemetry(env: Readonly<Record<string, string | undefined>>
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => ['/livez', '/readyz', '/metrics'].includes((req.url ?? '').split('?')[0] ?? ''),
       }),
-      // the request handler's span only: a span per middleware, and per router a request passes through on its way
-      // (six for a read-API page), said nothing the server span and the handler's did not
-      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE, ExpressLayerType.ROUTER] }),
+      // the request handler's span only: a span per middleware said nothing the server span and the handler's did
+      // not (the routers' spans are left out by WithoutRouterSpans)
+      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
       new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch'] }),
       new MongooseInstrumentation({ suppressInternalInstrumentation: true }),
     ],
