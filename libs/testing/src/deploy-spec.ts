@@ -2,6 +2,7 @@
 // A service's deployment spec, shared by apps/*/src/deployment.spec.ts. jest's globals are used only when the
 // function runs (in jest); loading this module needs none of them, so every process can import @ais/testing, and
 // the reference above lets code type-checked without jest's globals (bench/) compile it.
+import { telemetrySchema } from '@ais/platform-telemetry';
 import { deployedEnvs, unknownVariables } from './deploy-env';
 
 interface ConfigSchema {
@@ -33,6 +34,15 @@ export function describeDeployedEnv(service: string, schema: ConfigSchema): void
       }
       const invalid = Object.entries(env).filter(([k, v]) => schema.shape[k] && !schema.shape[k].safeParse(v).success);
       expect(invalid).toEqual([]);
+    });
+
+    // The image's CMD loads the telemetry bootstrap (register.js) first, and it exits 78 on a configuration it refuses
+    // (OTEL_SERVICE_NAME is required): what the container gets is the image's ENV, then what compose or Kubernetes set.
+    it("lets the telemetry bootstrap start (the image's ENV with what this artefact sets)", () => {
+      const image = artefacts.find((a) => a.source === 'Dockerfile')?.env ?? {};
+      const parsed = telemetrySchema.safeParse({ ...image, ...env });
+      expect(parsed.error?.issues ?? []).toEqual([]);
+      expect(parsed.data?.OTEL_SERVICE_NAME).toBe(service);
     });
   });
 }

@@ -29,7 +29,7 @@ import {
 import { RedactingExporter } from './redaction';
 
 export const telemetrySchema = z.object({
-  OTEL_SERVICE_NAME: z.string().min(1).describe('service.name of the spans (set by each service\'s start-up to its name).'),
+  OTEL_SERVICE_NAME: z.string().min(1).describe('service.name of the spans: each image\'s ENV sets it to the service\'s name (as the test harness and npm start do); without it the telemetry bootstrap exits 78.'),
   OTEL_SERVICE_VERSION: z.string().default('0.1.0').describe('service.version of the spans (the images set it to the service\'s version).'),
   DEPLOYMENT_ENVIRONMENT: z.string().default('local').describe('deployment.environment of the spans.'),
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false').describe('`true` turns tracing off.'),
