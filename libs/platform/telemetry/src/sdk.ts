@@ -80,7 +80,7 @@ function makeExporter(cfg: TelemetryConfig): SpanExporter | undefined {
  * layers do not get), so each of the gateway's `/v1` routers a request passed through added a `/v1` to its
  * `http.route` and server span name (`/v1/v1/v1/v1/users/:userId/transactions`).
  */
-export class WithoutRouterSpans implements SpanProcessor {
+class WithoutRouterSpans implements SpanProcessor {
   constructor(private readonly inner: SpanProcessor) {}
   onStart(span: Span, parentContext: Context): void {
     this.inner.onStart(span, parentContext);
