@@ -39,14 +39,13 @@ export function describeDeployedEnv(service: string, schema: ConfigSchema): void
     // The image's CMD loads the telemetry bootstrap (register.js) first, and it exits 78 on a configuration it refuses
     // (OTEL_SERVICE_NAME is required): what the container gets is the image's ENV, then what compose or Kubernetes set.
     it("lets the telemetry bootstrap start (the image's ENV with what this artefact sets), and names where spans go", () => {
-      const image = artefacts.find((a) => a.source === 'Dockerfile')?.env ?? {};
-      const parsed = telemetrySchema.safeParse({ ...image, ...env });
+      const merged: Record<string, string | undefined> = { ...artefacts.find((a) => a.source === 'Dockerfile')?.env, ...env };
+      const parsed = telemetrySchema.safeParse(merged);
       expect(parsed.error?.issues ?? []).toEqual([]);
       expect(parsed.data?.OTEL_SERVICE_NAME).toBe(service);
       if (!complete || parsed.data?.OTEL_SDK_DISABLED === 'true') return;
       // and a deployment names where its spans go: the exporters' defaults are a collector on the container's loopback
       const exporter = parsed.data?.OTEL_TRACES_EXPORTER;
-      const merged: Record<string, string | undefined> = { ...image, ...env };
       const endpoint =
         exporter === 'otlp' ? (merged['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? merged['OTEL_EXPORTER_OTLP_ENDPOINT']) : exporter === 'zipkin' ? merged['OTEL_EXPORTER_ZIPKIN_ENDPOINT'] : 'none needed';
       expect({ exporter, endpoint }).toEqual({ exporter, endpoint: expect.any(String) });
