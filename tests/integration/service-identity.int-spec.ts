@@ -11,6 +11,7 @@ import { Vault } from '@ais/platform-vault';
 import { runToExit, stackGrpcTls, startSandboxProcess, startService, type SandboxProcess, type ServiceProcess } from '@ais/testing';
 import * as grpc from '@grpc/grpc-js';
 import * as tls from 'node:tls';
+import { waitFor } from './fetch-harness';
 import { stackEnv, tokenVaultAgainst, uniqueSuffix } from './stack-env';
 
 jest.setTimeout(120_000);
@@ -88,7 +89,8 @@ describe('service identity: mTLS from Vault PKI with per-caller permissions', ()
     asGateway.close();
     expect(err.kind).toBe('permission_denied');
     expect(err.code).toBe('caller_not_allowed');
-    const denied = tv.logs.find((l) => l['msg'] === 'gRPC call denied');
+    // logged before the refusal is sent, but its pipe and the gRPC socket are read in whichever order they arrive
+    const denied = await waitFor('the denial in token-vault’s log', () => Promise.resolve(tv.logs.find((l) => l['msg'] === 'gRPC call denied')), 5_000, 50);
     expect(denied).toMatchObject({ caller: 'auth-gateway', method: '/ais.tokenvault.v1.TokenVaultService/GetAccessToken', reason: 'not_allowed' });
     expect(JSON.stringify(denied)).not.toMatch(/access_token|Bearer/i);
   });
