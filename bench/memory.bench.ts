@@ -28,7 +28,7 @@
  * Run: npm run bench -- memory      Writes bench/results/memory.json (or to BENCH_RESULTS_DIR).
  */
 import { bindings } from '@ais/contracts-events';
-import { connectMockUser, ensureStack, REPO_ROOT, stopStack, type StackHandle } from '@ais/testing';
+import { buildServiceBundle, connectMockUser, ensureStack, REPO_ROOT, stopStack, type StackHandle } from '@ais/testing';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -321,7 +321,7 @@ async function main(): Promise<void> {
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim() !== '';
   if (RUNTIME === 'bundle') {
-    for (const s of SERVICES) execFileSync(process.execPath, [join(REPO_ROOT, 'tools/scripts/build-app.mjs'), s], { cwd: REPO_ROOT, stdio: 'ignore' });
+    for (const s of SERVICES) await buildServiceBundle(s);
     process.env['AIS_SERVICE_BUNDLES'] = 'dist/apps';
   }
   const stack = await ensureStack((m) => console.log(m));

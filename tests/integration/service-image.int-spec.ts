@@ -8,7 +8,7 @@
  */
 import { enrichmentV1 } from '@ais/contracts-proto-ts';
 import { createGrpcClient } from '@ais/platform-grpc';
-import { dockerfileEnv, freePort, REPO_ROOT, stackGrpcTls, startService, type ServiceProcess } from '@ais/testing';
+import { buildServiceBundle, dockerfileEnv, freePort, REPO_ROOT, stackGrpcTls, startService, type ServiceProcess } from '@ais/testing';
 import { Vault } from '@ais/platform-vault';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,7 +65,7 @@ describe(`${SERVICE} image entry points on its bundle`, () => {
       });
     });
     await new Promise<void>((r) => collector!.listen(0, '127.0.0.1', r));
-    await run(process.execPath, ['tools/scripts/build-app.mjs', SERVICE], { cwd: REPO_ROOT });
+    await buildServiceBundle(SERVICE);
     // what the Vault Agent renders in a pod (infra/k8s/<service>/deployment.yaml), from the stack's PKI
     const vault = new Vault({ addr: infra['VAULT_ADDR']!, token: infra['VAULT_TOKEN']! });
     const leaf = await vault.issueCertificate('pki', SERVICE, { common_name: SERVICE, uri_sans: `spiffe://ais-platform/${SERVICE}`, ttl: '1h' });

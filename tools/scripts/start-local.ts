@@ -16,6 +16,7 @@
  * variables to one service only (to try a failure, or a setting).
  */
 import {
+  buildServiceBundle,
   connectMockUser,
   freePort,
   pidAlive,
@@ -31,10 +32,8 @@ import {
   type ServiceProcess,
 } from '@ais/testing';
 import { Vault } from '@ais/platform-vault';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { formatSummary, JourneyTrace, prometheusFacts, readSummary, traceFacts, waitForPipelineDrained } from './demo-journey';
 
 const once = process.argv.includes('--once');
@@ -95,37 +94,14 @@ function track<T extends { name: string; pid: number; stop(graceMs?: number): Pr
 }
 
 /**
- * Builds the service's bundle (dist/apps/<name>, tools/scripts/build-app.mjs: what its image runs, about 0.4 s) from
- * the sources as they are now. The services run the bundles, not tsx on the sources, so the main job runs what ships.
- * They are also ready sooner (all five 5.1 s after the start, against 7.4 on tsx with its cache warm) and smaller
- * (126-144 MB resident each at rest, against 157-255), and with tracing on (as here) tsx's require hook would read a
- * stack trace on every module kafkajs requires per request (docs/BENCHMARKS.md, consent, "Tracing on"). Source maps
- * still point stack traces at the sources.
+ * The services run their bundles (built by main() at the outset, beside the topics and the simulator), not tsx on the
+ * sources, so the main job runs what ships. They are also ready sooner (all five 5.1 s after the start, against 7.4 on
+ * tsx with its cache warm) and smaller (126-144 MB resident each at rest, against 157-255), and with tracing on (as
+ * here) tsx's require hook would read a stack trace on every module kafkajs requires per request (docs/BENCHMARKS.md,
+ * consent, "Tracing on"). Source maps still point stack traces at the sources.
  */
-async function build(name: string): Promise<string> {
-  try {
-    await promisify(execFile)(process.execPath, [join(root, 'tools/scripts/build-app.mjs'), name], { cwd: root });
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`building ${name}: ${(err.stderr ?? '').trim().split('\n').slice(-1)[0] || err.message}`);
-  }
-  return join(root, 'dist/apps', name);
-}
-
-/** Each service's build, started once (main() starts all five at the outset, beside the topics and the simulator). */
-const builds = new Map<string, Promise<string>>();
-function bundleOf(name: string): Promise<string> {
-  let p = builds.get(name);
-  if (!p) {
-    p = build(name);
-    p.catch(() => undefined); // awaited (and reported) by service(); this only keeps an early failure from going unhandled
-    builds.set(name, p);
-  }
-  return p;
-}
-
 async function service(name: string, env: Record<string, string>): Promise<ServiceProcess> {
-  const bundleDir = await bundleOf(name);
+  const bundleDir = join(root, 'dist/apps', name);
   // metrics: each service's /metrics on a free loopback port (ready['metricsPort']) unless the overrides set METRICS_PORT
   return startService(name, { ...env, ...overrides(name) }, { timeoutMs: 90_000, onSpawn: (p) => void track(p), metrics: true, bundleDir });
 }
@@ -146,7 +122,8 @@ async function demoApiKey(admin: string, gwBase: string, keyFile: string): Promi
 
 async function main(): Promise<void> {
   const stack = readStackEnv(join(stackDir, 'stack.env'));
-  for (const name of ['token-vault', 'data-fetcher', 'enrichment', 'reconciliation', 'auth-gateway']) void bundleOf(name);
+  const built = Promise.all(['token-vault', 'data-fetcher', 'enrichment', 'reconciliation', 'auth-gateway'].map(buildServiceBundle));
+  built.catch(() => undefined); // awaited (and reported) before the services start; this only keeps an early failure handled
   const created = await provisionTopics({ brokers: stack.KAFKA_BROKERS });
   say(`kafka topics ready (${created.length > 0 ? `created ${created.join(', ')}` : 'all existed'}) at ${secs()}`);
 
@@ -158,6 +135,7 @@ async function main(): Promise<void> {
   await vault.kvWrite('ais/truelayer', { client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
 
   const common: Record<string, string> = { ...stack, OTEL_TRACES_EXPORTER: 'zipkin', LOG_LEVEL: 'info' };
+  await built;
   const tvPort = await freePort();
   const enPort = await freePort();
   const [tv, df, en, rc] = await Promise.all([

@@ -9,7 +9,7 @@ export {
   type StackProviderRequest,
 } from './stack-provider';
 export { ensureStack, STACK_PROVIDERS, type StackProvider, freePort, integrationEnv, stopStack, readStackEnv, parseEnvFile, stackAlive, REPO_ROOT, type StackEnv, type StackHandle } from './stack';
-export { pidAlive, startService, runToExit, ServiceStartError, type ServiceProcess, type StartServiceOptions } from './service-process';
+export { buildServiceBundle, pidAlive, startService, runToExit, ServiceStartError, type ServiceProcess, type StartServiceOptions } from './service-process';
 export { provisionTopics, type ProvisionOptions } from './topics';
 export { getTrace, waitForTrace, servicesIn, type ZipkinSpan } from './zipkin';
 export { startSandboxProcess, type SandboxProcess, type SandboxProcessOptions } from './sandbox-process';

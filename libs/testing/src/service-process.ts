@@ -2,10 +2,25 @@
  * Starts a service as a real child process (as it runs in production: its own telemetry SDK, its own
  * service.name), captures its JSON log lines, waits for its `service ready` line, and stops it by its PID.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { teeOutput } from './secret-ledger';
 import { freePort, REPO_ROOT } from './stack';
+
+/**
+ * Builds a service's esbuild bundle from the sources as they are now (tools/scripts/build-app.mjs: what its image
+ * runs, about half a second) and returns its directory, dist/apps/<name>, for `startService`'s `bundleDir`.
+ */
+export async function buildServiceBundle(name: string): Promise<string> {
+  try {
+    await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'tools/scripts/build-app.mjs'), name], { cwd: REPO_ROOT });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`building ${name}: ${(err.stderr ?? '').trim().split('\n').slice(-1)[0] || err.message}`);
+  }
+  return join(REPO_ROOT, 'dist/apps', name);
+}
 
 /** Whether a process with this PID exists (signal 0: nothing is sent). */
 export function pidAlive(pid: number): boolean {
