@@ -3,10 +3,12 @@
 #                [--fresh] [--signal TERM|KILL]
 #
 # Runs the local infrastructure as native background processes on free 127.0.0.1 ports:
-#   kafka  - Apache Kafka (KRaft, single combined broker+controller)
+#   kafka  - Apache Kafka (KRaft, single combined broker+controller); its data (DIR/data/kafka) survives down/up
 #   mongo  - FerretDB 2 (MongoDB wire protocol) over PostgreSQL 15 with the DocumentDB extension; its data
 #            (DIR/data/mongo) survives down/up, `up --fresh` wipes it
-#   vault  - OpenBao dev server (Vault API; KV v2 at secret/, Transit at transit/, PKI at pki/ for gRPC mTLS)
+#   vault  - OpenBao server with file storage (Vault API; KV v2 at secret/, Transit at transit/, PKI at pki/ for gRPC
+#            mTLS); its data (DIR/data/vault, the unseal key and root token included) survives down/up like the
+#            store's and the broker's, `up --fresh` wipes all three
 #   zipkin - Zipkin server, in-memory storage, UI at /zipkin/
 #   prometheus - Prometheus server (built from the Go module proxy): scrapes every service whose metrics endpoint is
 #            listed in DIR/run/prometheus-targets/*.json (file-based discovery; tools/scripts/start-local.ts and
@@ -82,11 +84,6 @@ secs_since() { local d=$(( $(now_ms) - $1 )); printf '%d.%02d' $((d / 1000)) $((
 java_bin() {
   if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then printf '%s\n' "$JAVA_HOME/bin/java"; return; fi
   command -v java || die "java not found (need Java 17+)"
-}
-
-random_token() {
-  if command -v openssl >/dev/null 2>&1; then openssl rand -hex 24
-  else od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; echo; fi
 }
 
 kafka_cluster_id() { # 16 random bytes, URL-safe base64 without padding (Kafka Uuid format)
@@ -267,8 +264,10 @@ auto.create.topics.enable=true
 num.network.threads=2
 num.io.threads=2
 EOF
+  # a broker dir formatted by an earlier `up` keeps its topics, offsets and committed positions (this start's ports
+  # are in the config written above; the controller quorum is static, so a new port is all it needs)
   # shellcheck disable=SC2086  # JVM flag lists are meant to be split
-  if ! env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
+  if [[ ! -f "$data/logs/meta.properties" ]] && ! env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
       "$java" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Djava.io.tmpdir="$data/tmp" -cp "$KAFKA_HOME/lib/*" \
       kafka.tools.StorageTool format -t "$(kafka_cluster_id)" -c "$cfg" </dev/null >"$LOGS/kafka-format.log" 2>&1; then
     err "kafka: storage format failed"
@@ -360,24 +359,68 @@ EOF
   secs_since "$t0" >"$RUN/mongo.ready"
 }
 
+# OpenBao as a server with file storage under DIR/data/vault, so its keys and secrets survive down/up as the store's
+# data does (a Transit-encrypted token in the store is only readable with the Transit key that sealed it). The first
+# start initialises it (one unseal key share), keeps the unseal key and the root token in DIR/data/vault (mode 600,
+# never in argv or the log) and runs infra/vault-setup.sh; later starts unseal it and check that the mounts are
+# there. `up --fresh` wipes it with the rest of the data.
 start_vault() {
   local port="$1" t0; t0="$(now_ms)"
-  local data="$DATA/vault" logf="$LOGS/vault.log" addr="http://127.0.0.1:$1" token
-  mkdir -p "$data"
-  token="$(random_token)"
-  [[ ${#token} -ge 32 ]] || { err "vault: could not generate a root token"; return 1; }
-  # token goes in through the environment (not argv); the header file keeps it out of curl's argv
-  (umask 077; printf 'X-Vault-Token: %s\n' "$token" >"$RUN/vault.hdr")
-  spawn vault "$logf" env -i PATH="$PATH" HOME="$data" AIS_INFRA_STACK_DIR="$DIR" \
-    BAO_DEV_ROOT_TOKEN_ID="$token" \
-    "$BAO_BIN" server -dev -dev-listen-address="127.0.0.1:$port" -dev-no-store-token
+  local data="$DATA/vault" logf="$LOGS/vault.log" addr="http://127.0.0.1:$1" cfg="$DATA/vault/server.hcl"
+  local keyf="$DATA/vault/unseal.json" hdr="$DATA/vault/root.hdr" out first=0
+  mkdir -p "$data/db"
+  chmod 700 "$data"
+  if [[ ! -s "$keyf" || ! -s "$hdr" ]]; then
+    # never initialised, or initialised without its keys kept (a start that died half-way): nothing in it is readable
+    rm -rf "$data/db" "$keyf" "$hdr"; mkdir -p "$data/db"; first=1
+  fi
+  cat >"$cfg" <<EOF
+storage "pebbledb" {
+  path = "$data/db"
+}
+listener "tcp" {
+  address     = "127.0.0.1:$port"
+  tls_disable = true
+}
+api_addr      = "$addr"
+cluster_addr  = "http://127.0.0.1:$((port + 1))"
+ui            = false
+EOF
+  spawn vault "$logf" env -i PATH="$PATH" HOME="$data" AIS_INFRA_STACK_DIR="$DIR" "$BAO_BIN" server -config="$cfg"
   local pid="$SPAWNED_PID"
+  vault_listening() { tcp_open 127.0.0.1 "$port"; }
+  wait_until vault "$pid" "$TIMEOUT" vault_listening || { fail_with_log vault "$logf"; return 1; }
+  if (( first )); then
+    out="$(curl -sS -f --max-time 30 -X PUT --data '{"secret_shares":1,"secret_threshold":1}' "$addr/v1/sys/init" 2>>"$logf")" \
+      || { err "vault: initialisation failed"; fail_with_log vault "$logf"; return 1; }
+    local key token
+    key="$(sed -n 's/.*"keys_base64":\["\([^"]*\)".*/\1/p' <<<"$out")"
+    token="$(sed -n 's/.*"root_token":"\([^"]*\)".*/\1/p' <<<"$out")"
+    [[ -n "$key" && -n "$token" ]] || { err "vault: initialisation answered without a key or a root token"; return 1; }
+    (umask 077; printf '{"key":"%s"}\n' "$key" >"$keyf"; printf 'X-Vault-Token: %s\n' "$token" >"$hdr")
+  fi
+  # the key goes in on stdin, not argv
+  curl -sS -f --max-time 30 -X PUT --data @- "$addr/v1/sys/unseal" <"$keyf" >/dev/null 2>>"$logf" \
+    || { err "vault: unseal failed"; fail_with_log vault "$logf"; return 1; }
   vault_ready() { http_ok "$addr/v1/sys/health"; }
   wait_until vault "$pid" "$TIMEOUT" vault_ready || { fail_with_log vault "$logf"; return 1; }
+  (umask 077; cp "$hdr" "$RUN/vault.hdr")
 
-  # Transit, KV v2 and PKI: the same steps as the testcontainers stack (infra/vault-setup.sh)
   local rc=0
-  bash "$SCRIPT_DIR/vault-setup.sh" "$addr" "$RUN/vault.hdr" >>"$LOGS/vault-setup.log" 2>&1 || rc=$?
+  if (( first )); then
+    # KV v2 at secret/ (what the dev server mounts by itself), then Transit, KV v2 and PKI: the same steps as the
+    # testcontainers stack (infra/vault-setup.sh)
+    curl -sS -f --max-time 10 -X POST -H @"$hdr" --data '{"type":"kv","options":{"version":"2"}}' "$addr/v1/sys/mounts/secret" \
+      >>"$LOGS/vault-setup.log" 2>&1 || { err "vault: mounting KV v2 at secret/ failed"; fail_with_log vault "$LOGS/vault-setup.log" "$logf"; return 1; }
+    bash "$SCRIPT_DIR/vault-setup.sh" "$addr" "$hdr" >>"$LOGS/vault-setup.log" 2>&1 || rc=$?
+  else
+    # kept from an earlier start: the three mounts must be there
+    out="$(curl -sS -f --max-time 10 -H @"$hdr" "$addr/v1/sys/mounts" 2>>"$LOGS/vault-setup.log")" || rc=2
+    if (( rc == 0 )); then
+      [[ "$out" == *'"secret/"'* && "$out" == *'"transit/"'* ]] || rc=2
+      [[ "$out" == *'"pki/"'* ]] || rc=3
+    fi
+  fi
   if (( rc == 2 )); then
     err "vault: enabling transit / KV v2 + transit smoke test failed"
     fail_with_log vault "$LOGS/vault-setup.log" "$logf"; return 1
@@ -385,7 +428,7 @@ start_vault() {
     err "vault: enabling PKI (CA, roles, policies) failed"
     fail_with_log vault "$LOGS/vault-setup.log" "$logf"; return 1
   fi
-  printf 'VAULT_ADDR=%s\nVAULT_TOKEN=%s\n' "$addr" "$token" >"$RUN/vault.env"
+  printf 'VAULT_ADDR=%s\nVAULT_TOKEN=%s\n' "$addr" "$(sed -n 's/^X-Vault-Token: //p' "$hdr")" >"$RUN/vault.env"
   secs_since "$t0" >"$RUN/vault.ready"
 }
 
@@ -627,8 +670,9 @@ cmd_up() {
   fi
   command -v curl >/dev/null || die "curl is required"
 
-  # 3. fresh runtime dirs; the store's data survives (a second `up` reuses it) unless --fresh
-  if (( FRESH )); then rm -rf "$DATA"; else find "$DATA" -mindepth 1 -maxdepth 1 ! -name mongo -exec rm -rf {} + 2>/dev/null || true; fi
+  # 3. fresh runtime dirs; the data of the store, the broker and Vault survives (a second `up` reuses it: the store's
+  # tokens need Vault's keys, its change-feed positions the broker's topics) unless --fresh
+  if (( FRESH )); then rm -rf "$DATA"; else find "$DATA" -mindepth 1 -maxdepth 1 ! -name mongo ! -name kafka ! -name vault -exec rm -rf {} + 2>/dev/null || true; fi
   rm -rf "$LOGS" "$RUN"
   mkdir -p "$DATA" "$LOGS" "$RUN" "$PIDS"
   chmod 700 "$DIR" "$RUN"

@@ -3,10 +3,13 @@
  * exits non-zero naming that service and why, after stopping every process it started (services and simulator);
  * when it is itself stopped with SIGTERM, it stops them too. With --once it prints the journey's summary (accounts with
  * balances, transactions and their dates, last month's top categories, recurring payments, the journey's trace, what
- * the stack's Prometheus scraped) and stops; a second start reuses the API client and the stored data.
+ * the stack's Prometheus scraped) and stops; a second start reuses the API client and the stored data, also after
+ * `npm run stack:down` stopped the stack in between (its store, broker and Vault keep their data).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pidAlive, REPO_ROOT, teeOutput } from '@ais/testing';
 
 jest.setTimeout(480_000);
@@ -111,6 +114,36 @@ describe('npm start', () => {
     expect(nb).toBeGreaterThanOrEqual(na);
     expect(nb - na).toBeLessThanOrEqual(5);
     expect([...spawnedPids(second.output)].filter(([, pid]) => pidAlive(pid))).toEqual([]);
+  });
+
+  it('after `npm run stack:down`, a start on the same stack dir finds the API client and the user\'s data again', async () => {
+    // the README's path: `npm start`, later `npm run stack:down`, later `npm start` again (own stack dir: the shared
+    // one must stay up). Before the broker and Vault kept their data, the second start made a new API client (the
+    // key's pepper was gone with Vault) and failed with 0 transactions for demo-user.
+    const dir = mkdtempSync(join(tmpdir(), 'ais-restart-'));
+    const env = { AIS_STACK_DIR: dir };
+    const down = async () => (await startLocal(['npm', 'run', 'stack:down', '--', '--dir', dir], env).done).code;
+    try {
+      const first = await startLocal(['npm', 'start', '--', '--once'], env).done;
+      expect(first.code).toBe(0);
+      expect(first.output).toContain('[start] API client local-demo created');
+      const transactionsOf = (output: string) => Number(/^transactions: (\d+) from /m.exec(output)?.[1] ?? NaN);
+      const accountsOf = (output: string) => Number(/^accounts: (\d+)$/m.exec(output)?.[1] ?? NaN);
+      expect(await down()).toBe(0);
+
+      const second = await startLocal(['npm', 'start', '--', '--once'], env).done;
+      expect(second.code).toBe(0);
+      expect(second.output).toContain('[start] API client local-demo reused');
+      expect(second.output).toMatch(/^== demo-user: connected again \(1 earlier connection; the stored data is reused and reconciled, not duplicated\) ==$/m);
+      expect(accountsOf(second.output)).toBe(accountsOf(first.output));
+      const [na, nb] = [transactionsOf(first.output), transactionsOf(second.output)];
+      expect(na).toBeGreaterThan(0);
+      expect(nb).toBeGreaterThanOrEqual(na);
+      expect(nb - na).toBeLessThanOrEqual(5); // the simulator's history moves with the clock; a duplicate would double it
+    } finally {
+      await down();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('stops every process it started when it is sent SIGTERM', async () => {

@@ -1,6 +1,8 @@
 /**
- * The local store as `infra/stack.sh` runs it (FerretDB 2 + PostgreSQL with DocumentDB, in a stack dir of its
- * own): what was written survives `down` and `up`, `up --fresh` starts empty, and `down` leaves no process of
+ * The local store, broker and Vault as `infra/stack.sh` runs them (FerretDB 2 + PostgreSQL with DocumentDB, Kafka,
+ * OpenBao, in a stack dir of its own): what was written to any of the three survives `down` and `up` (a store whose
+ * tokens were sealed by a Vault that forgot its keys, or whose change-feed positions point into a broker that forgot
+ * its topics, is no use), `up --fresh` starts all three empty, and `down` leaves no process of
  * it behind (PostgreSQL's backends included). `restart` (the chaos suite's store and broker restarts) brings a
  * crashed server back on the same port with the same data, stack.env unchanged.
  */
@@ -39,6 +41,39 @@ function processesOf(dir: string): number[] {
 
 const logger = createLogger({ service: 'store-stack-int', level: 'error' });
 
+function kafkaOf(dir: string): Kafka {
+  const brokers = parseEnvFile(readFileSync(join(dir, 'stack.env'), 'utf8'))['KAFKA_BROKERS']!.split(',');
+  return new Kafka({ clientId: 'store-stack-it', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+}
+
+/** The next message `group` reads from `topic` (from its committed offset). */
+async function nextMessage(kafka: Kafka, topic: string, group: string): Promise<string> {
+  const consumer = kafka.consumer({ groupId: group });
+  await consumer.connect();
+  await consumer.subscribe({ topic });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no message on ${topic} within 60 s`)), 60_000);
+      void consumer.run({ eachMessage: async ({ message }) => (clearTimeout(t), resolve(String(message.value))) });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+/** One call to the stack's Vault API with its root token: the JSON answer, or null for a 404. */
+async function vault(dir: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown> | null> {
+  const env = parseEnvFile(readFileSync(join(dir, 'stack.env'), 'utf8'));
+  const res = await fetch(`${env['VAULT_ADDR']}/v1/${path}`, {
+    method,
+    headers: { 'X-Vault-Token': env['VAULT_TOKEN']!, 'Content-Type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (res.status === 404) return null;
+  if (!res.ok) throw new Error(`Vault ${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.status === 204 ? {} : ((await res.json()) as Record<string, unknown>);
+}
+
 async function withStore<T>(dir: string, fn: (conn: Connection) => Promise<T>): Promise<T> {
   const env = parseEnvFile(readFileSync(join(dir, 'stack.env'), 'utf8'));
   const conn = await connectMongo({ uri: env['MONGODB_URI']!, db: 'restart_it', logger });
@@ -57,31 +92,60 @@ describe('the local store under infra/stack.sh', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('keeps its data across down and up, starts empty with --fresh, and leaves no process after down', async () => {
-    stack(dir, 'up');
-    expect(processesOf(dir).length).toBeGreaterThanOrEqual(2); // FerretDB and PostgreSQL (with its backends)
+  it('keeps the data of the store, the broker and Vault across down and up, starts empty with --fresh, and leaves no process after down', async () => {
+    const all = ['--only', 'mongo,kafka,vault'];
+    const topic = `kept-it-${Date.now()}`;
+    const group = `kept-it-${Date.now()}`;
+    stack(dir, 'up', ...all);
+    expect(processesOf(dir).length).toBeGreaterThanOrEqual(4); // FerretDB, PostgreSQL (with its backends), Kafka, OpenBao
     await withStore(dir, async (c) => {
       await c.collection('kept').insertOne({ _id: 'k1' as never, n: 1 });
       await c.collection('kept').createIndex({ n: 1 }, { name: 'n_idx' });
     });
+    // the broker: two messages, the first consumed and its offset committed by a group
+    const kafka = kafkaOf(dir);
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: [{ key: 'k', value: 'one' }, { key: 'k', value: 'two' }] });
+    await producer.disconnect();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '1' }] });
+    await admin.disconnect();
+    // Vault: a KV v2 secret and a Transit ciphertext (what token-vault keeps in the store)
+    await vault(dir, 'POST', 'secret/data/kept-it', { data: { probe: 'kept' } });
+    await vault(dir, 'POST', 'transit/keys/kept-it', {});
+    const { ciphertext } = (await vault(dir, 'POST', 'transit/encrypt/kept-it', { plaintext: Buffer.from('sealed before down').toString('base64') }))!['data'] as { ciphertext: string };
+    const vaultBefore = parseEnvFile(readFileSync(join(dir, 'stack.env'), 'utf8'))['VAULT_TOKEN'];
 
     stack(dir, 'down');
     expect(processesOf(dir)).toEqual([]);
 
-    stack(dir, 'up');
+    stack(dir, 'up', ...all);
     await withStore(dir, async (c) => {
       expect(await c.collection('kept').findOne({ _id: 'k1' as never })).toMatchObject({ n: 1 });
       expect((await c.collection('kept').indexes()).map((i) => i.name)).toContain('n_idx');
     });
+    // the group resumes after the message it had committed
+    expect(await nextMessage(kafkaOf(dir), topic, group)).toBe('two');
+    expect(parseEnvFile(readFileSync(join(dir, 'stack.env'), 'utf8'))['VAULT_TOKEN']).toBe(vaultBefore);
+    expect(((await vault(dir, 'GET', 'secret/data/kept-it'))!['data'] as { data: unknown }).data).toEqual({ probe: 'kept' });
+    const opened = (await vault(dir, 'POST', 'transit/decrypt/kept-it', { ciphertext }))!['data'] as { plaintext: string };
+    expect(Buffer.from(opened.plaintext, 'base64').toString()).toBe('sealed before down');
 
     stack(dir, 'down');
-    stack(dir, 'up', '--fresh');
+    stack(dir, 'up', '--fresh', ...all);
     await withStore(dir, async (c) => {
       expect(await c.collection('kept').countDocuments()).toBe(0);
     });
+    const admin2 = kafkaOf(dir).admin();
+    await admin2.connect();
+    expect(await admin2.listTopics()).not.toContain(topic);
+    await admin2.disconnect();
+    expect(await vault(dir, 'GET', 'secret/data/kept-it')).toBeNull();
     stack(dir, 'down');
     expect(processesOf(dir)).toEqual([]);
-  }, 240_000);
+  }, 300_000);
 
   it('restart (after a SIGKILL) brings the store and the broker back on the same ports with the same data', async () => {
     stack(dir, 'up', '--only', 'mongo,kafka');
