@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     const reenriching = new Set<Promise<unknown>>();
     const userRules = async (clientId: string, userId: string, merchantKey: string, detailedCategory: string): Promise<void> => {
       await enrichment.putUserRule({ rule: { ruleId: `merchant-${merchantKey}`, clientId, userId, detailedCategory, merchantKey, descriptionContains: '', direction: '' } });
-      const run = reenrichUser({ store, enrichment, producer, logger: service.logger, topicPrefix: prefix }, userId).catch((err: unknown) =>
+      const run = reenrichUser({ store, enrichment, producer, logger: service.logger, topicPrefix: prefix }, userId, { clientId }).catch((err: unknown) =>
         service.logger.error({ err, userId }, 're-enrichment after a new merchant rule failed; redo it with apps/reconciliation/scripts/reenrich.ts --user'),
       );
       reenriching.add(run);

@@ -116,7 +116,7 @@ describe('analysis (real server)', () => {
     const stored = await analysis.mandates.find({ userId: U }).sort({ _id: 1 }).toArray();
     expect(stored.every((m) => m.listed)).toBe(true);
     expect(stored).toHaveLength(3);
-    const accountId = (await store.internalAccount(U, 'tl-cur'))._id;
+    const accountId = (await store.internalAccount(U, 'client-1', 'tl-cur'))._id;
     expect(stored.every((m) => m.accountId === accountId)).toBe(true);
     expect(stored.find((m) => m.kind === 'standing_order')).toMatchObject({ name: 'MRS P LANDLORD', amount: '-850', finalPaymentDate: null, nextPaymentDate: d('2026-07-01') });
     await expect(analysis.applyMandates(U, { ...meta, providerAccountId: 'tl-unknown' }, 'direct_debits', dds)).rejects.toMatchObject({ code: 'unknown_account', kind: 'failed_precondition', retriable: false });
@@ -211,7 +211,7 @@ describe('analysis (real server)', () => {
       const plan = await cursor.explain();
       if (!explainUsesIndex(plan, index)) throw new Error(`expected ${index}, got ${JSON.stringify(plan).slice(0, 1500)}`);
     };
-    const acc = await store.internalAccount(U, 'tl-cur');
+    const acc = await store.internalAccount(U, 'client-1', 'tl-cur');
     await uses(analysis.cursors.accountHistory(U, acc._id, d('2025-01-01')), RECON_INDEXES.transactionsTimeline);
     await uses(analysis.cursors.userSeries('seed-3'), ANALYSIS_INDEXES.seriesByUser);
     await uses(analysis.cursors.userMandates('seed-3'), ANALYSIS_INDEXES.mandatesByAccount);

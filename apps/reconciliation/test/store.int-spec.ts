@@ -167,18 +167,34 @@ describe('reconciliation store (real server)', () => {
     }
   });
 
-  it('data is filed under the account as its latest listing left it, not as an earlier message found it', async () => {
+  it('one user id under two API clients: the same bank accounts become each client\'s own, and nothing moves between them', async () => {
     const store = await freshStore();
     await applyAll(store, 'u1', firstSync());
+    const before = await store.accounts.find({ userId: 'u1' }).sort({ _id: 1 }).toArray();
+    const rowsBefore = await store.transactions.countDocuments({ userId: 'u1', clientId: 'client-1' });
     const at = new Date(T0.getTime() + 26 * DAY);
     const [cur, sav] = accountsOf('1');
-    // the same accounts listed for another client of the platform: the account documents change
-    expect((await store.applyBatch('u1', batch('conn-1', at, { kind: 'accounts', accounts: [cur!, sav!] }, { clientId: 'client-2' }))).changes).toBe(2);
+    // another client of the platform lists the same bank accounts (same TrueLayer ids, same numbers) for its own
+    // user "u1": two new accounts of its own. Before, they were matched to client-1's and moved to client-2, while
+    // client-1's transactions stayed client-1's: each client saw half of the data.
+    expect((await store.applyBatch('u1', batch('conn-9', at, { kind: 'accounts', accounts: [cur!, sav!] }, { clientId: 'client-2' }))).changes).toBe(2);
     const rows = manyBooked('later', 3, 3);
-    await store.applyBatch('u1', batch('conn-1', at, { kind: 'transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: rows }, { clientId: 'client-2' }));
+    await store.applyBatch('u1', batch('conn-9', at, { kind: 'transactions', providerAccountId: 'tl-cur-1', window, batch: single, transactions: rows }, { clientId: 'client-2' }));
+    await store.applyBatch('u1', batch('conn-9', at, { kind: 'balance', providerAccountId: 'tl-cur-1', balance: { currency: 'GBP', current: '10.00', available: '10.00', overdraft: '', creditLimit: '', updateTimestamp: at } }, { clientId: 'client-2' }));
+
+    const theirs = await store.internalAccount('u1', 'client-2', 'tl-cur-1');
+    const ours = await store.internalAccount('u1', 'client-1', 'tl-cur-1');
+    expect(theirs).toMatchObject({ clientId: 'client-2', connectionId: 'conn-9', matchedBy: 'new' });
+    expect(ours._id).not.toBe(theirs._id);
+    // client-1's accounts are as they were, and its transactions are all still under them
+    expect(await store.accounts.find({ userId: 'u1', clientId: 'client-1' }).sort({ _id: 1 }).toArray()).toEqual(before);
+    expect(await store.transactions.countDocuments({ userId: 'u1', clientId: 'client-1', accountId: { $in: before.map((a) => a._id) } })).toBe(rowsBefore);
+    // client-2's rows and balance are filed under its own account
     const stored = await store.transactions.find({ userId: 'u1', normalisedProviderTransactionId: { $in: rows.map((r) => r.normalisedProviderTransactionId) } }).toArray();
-    expect(stored.map((d) => d.clientId)).toEqual(['client-2', 'client-2', 'client-2']);
-    await expect(store.internalAccount('u1', 'tl-cur-1')).resolves.toMatchObject({ clientId: 'client-2' });
+    expect(stored.map((d) => [d.clientId, d.accountId])).toEqual(rows.map(() => ['client-2', theirs._id]));
+    expect(await store.balances.find({ userId: 'u1', accountId: theirs._id }).toArray()).toEqual([expect.objectContaining({ clientId: 'client-2', accountId: theirs._id })]);
+    // a client's data for an account only the other client has is refused, not filed under the other's account
+    await expect(store.applyBatch('u1', batch('conn-9', at, { kind: 'transactions', providerAccountId: 'tl-card-1', window, batch: single, transactions: rows }, { clientId: 'client-2' }))).rejects.toMatchObject({ code: 'unknown_account' });
   });
 
   it('publishing clears the pending flag only when nothing was committed past the published number', async () => {

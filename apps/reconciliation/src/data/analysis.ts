@@ -569,7 +569,7 @@ export class Analysis implements TransactionWriteListener {
 
   /** `kept`: the user's mandates as kept (see the file comment), which hold the account's stored list. */
   private async storeMandates(userId: string, meta: MandateMeta, list: MandateItems, kept?: MandateDoc[]): Promise<{ written: number; unlisted: number }> {
-    const account = await this.store.internalAccount(userId, meta.providerAccountId);
+    const account = await this.store.internalAccount(userId, meta.clientId, meta.providerAccountId);
     const kind: MandateKind = list.kind === 'standing_orders' ? 'standing_order' : 'direct_debit';
     const docs = new Map<string, Omit<MandateDoc, 'contentHash' | 'updatedAt'>>();
     const base = { userId, clientId: meta.clientId, connectionId: meta.connectionId, accountId: account._id, kind, listed: true, fetchedAt: meta.fetchedAt };
@@ -722,9 +722,16 @@ export class Analysis implements TransactionWriteListener {
     }));
     // detection sees the day, not the time of day, so the result is the same for every event of one day
     const series = applyMandates(userId, detectSeries(userId, recurringRows, day), recurringRows, mandates, day);
-    const pairs = pairTransfers(
-      recurringRows.map((r): TransferTx => ({ ...r, transactionCategory: byId.get(r.id)!.transactionCategory })),
-      accounts.map((a) => ({ id: a._id, kind: a.kind, displayName: a.displayName, number: a.number, sortCode: a.sortCode, partialCardNumber: a.partialCardNumber, cardNetwork: a.cardNetwork })),
+    // own-account transfers pair within one API client's accounts: the same user id under another client is another
+    // user, whose accounts are not this one's own
+    const clientOf = new Map(accounts.map((a) => [a._id, a.clientId]));
+    const pairs = [...new Set(clientOf.values())].flatMap((clientId) =>
+      pairTransfers(
+        recurringRows.filter((r) => clientOf.get(r.accountId) === clientId).map((r): TransferTx => ({ ...r, transactionCategory: byId.get(r.id)!.transactionCategory })),
+        accounts
+          .filter((a) => a.clientId === clientId)
+          .map((a) => ({ id: a._id, kind: a.kind, displayName: a.displayName, number: a.number, sortCode: a.sortCode, partialCardNumber: a.partialCardNumber, cardNetwork: a.cardNetwork })),
+      ),
     );
 
     const seriesWritten = await this.writeSeries(userId, series, stored, at);

@@ -274,6 +274,7 @@ export class ChangeFeedPublisher {
     ]);
     const editOf = new Map([...txEdits, ...accountEdits].map((e) => [e._id, e]));
     const latestOf = new Map(latest);
+    const legacyClients = await this.legacyClients(userId, changes);
     return changes.map((ch) => {
       const d: ChangeFields & { clientId?: string } = ch.doc;
       const kind = d.changeKind === 'removed' ? eventsV1.ChangeKind.CHANGE_KIND_REMOVED : d.createdSeq > start ? eventsV1.ChangeKind.CHANGE_KIND_ADDED : eventsV1.ChangeKind.CHANGE_KIND_MODIFIED;
@@ -291,9 +292,11 @@ export class ChangeFeedPublisher {
           entity = { $case: 'transaction', transaction: transactionView(ch.doc, editOf.get(`transaction:${ch.doc._id}`)) };
           break;
         case 'balances':
+          clientId = ch.doc.clientId ?? legacyClients.get(ch.doc.accountId) ?? '';
           entity = { $case: 'balance', balance: balanceView(ch.doc) };
           break;
         case 'user_edits':
+          clientId = ch.doc.clientId ?? legacyClients.get(ch.doc.targetId) ?? '';
           reason = 'user_edit';
           entity = { $case: 'userEdit', userEdit: { target: ch.doc.target, targetId: ch.doc.targetId, edit: userEditView(ch.doc) as reconciliationV1.UserEdit } };
           break;
@@ -313,6 +316,23 @@ export class ChangeFeedPublisher {
         reason,
       };
     });
+  }
+
+  /**
+   * The API client of balance snapshots and user edits stored before they carried one (December 2026): their
+   * account's, or their target's. Read only when such a document is in the page.
+   */
+  private async legacyClients(userId: string, changes: Change[]): Promise<Map<string, string>> {
+    const accounts = new Set<string>();
+    const txs = new Set<string>();
+    for (const ch of changes) {
+      if (ch.collection === 'balances' && ch.doc.clientId === undefined) accounts.add(ch.doc.accountId);
+      if (ch.collection === 'user_edits' && ch.doc.clientId === undefined) (ch.doc.target === 'account' ? accounts : txs).add(ch.doc.targetId);
+    }
+    const out = new Map<string, string>();
+    if (accounts.size > 0) for (const a of await this.store.accounts.find({ _id: { $in: [...accounts] }, userId }, { projection: { clientId: 1 } }).toArray()) out.set(a._id, a.clientId);
+    if (txs.size > 0) for (const t of await this.store.transactions.find({ _id: { $in: [...txs] }, userId }, { projection: { clientId: 1 } }).toArray()) out.set(t._id, t.clientId);
+    return out;
   }
 
   /**

@@ -5,7 +5,9 @@
  * - `user_request` (DELETE /v1/users/{id}): every account of the user under the client, with its transactions,
  *   balances, edits, recurring series and mandates, and analysis's record of the user (`analysis_state`).
  *   `user_state` keeps only its sequence counters (so the user's change-feed event ids never repeat if the same user
- *   id connects again); its renewal links go.
+ *   id connects again); its renewal links go. When another API client has a user of the same id (data/store.ts: a
+ *   client's accounts are never matched to another's), that user's accounts, transactions, edits and renewal links
+ *   stay: only the erasing client's go.
  * - `retention`: the accounts whose current connection is one of the erasure's connections (an account a newer
  *   connection took over, through a renewal or identity matching, is not theirs any more), with their data.
  *
@@ -119,11 +121,13 @@ export class Erasures {
     const owned = await this.store.cursors.userAccounts(userId).toArray();
     const accounts = owned.filter((a) => a.clientId === e.clientId && (whole || e.connectionIds.includes(a.connectionId)));
     const accountIds = accounts.map((a) => a._id);
+    // the same user id under another API client is another user: its data stays, whatever the reason
+    const wholeUser = whole && owned.every((a) => a.clientId === e.clientId);
     let deleted = 0;
     if (accountIds.length > 0 || whole) {
       const inAccounts = { userId, accountId: { $in: accountIds } };
       // edits name their target: account ids, or the ids of the transactions about to go
-      const txIds = whole ? [] : (await this.store.transactions.find(inAccounts, { projection: { _id: 1 } }).toArray()).map((t) => t._id);
+      const txIds = wholeUser ? [] : (await this.store.transactions.find(inAccounts, { projection: { _id: 1 } }).toArray()).map((t) => t._id);
       // the only deletion of transactions: nothing held in memory may keep them (analysis' cached history, what the
       // change feed remembers of the user's writes), dropped before the deletes so that a failure part-way keeps none
       this.analysis.forget(userId);
@@ -135,12 +139,16 @@ export class Erasures {
         this.store.balances.deleteMany(inAccounts),
         this.analysis.series.deleteMany(inAccounts),
         this.analysis.mandates.deleteMany(inAccounts),
-        this.store.edits.deleteMany(whole ? { userId } : { userId, targetId: { $in: [...accountIds, ...txIds] } }),
+        this.store.edits.deleteMany(wholeUser ? { userId } : { userId, targetId: { $in: [...accountIds, ...txIds] } }),
       ]);
       deleted += results.reduce((n, r) => n + r.deletedCount, 0);
       deleted += (await this.store.accounts.deleteMany({ userId, _id: { $in: accountIds } })).deletedCount;
     }
-    if (whole) await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });
+    if (wholeUser) await this.store.state.updateOne({ _id: userId }, { $set: { links: [] } });
+    else if (whole) {
+      const connections = [...new Set([...e.connectionIds, ...accounts.map((a) => a.connectionId)])];
+      await this.store.state.updateOne({ _id: userId }, { $pull: { links: { connectionId: { $in: connections } } } });
+    }
     // what analysis last saw of the user: the deletions above leave no sequence number on the rows analysis reads, so
     // without its state the refresh after this message runs and reads every remaining row (data/analysis.ts); what
     // analysis keeps of the user goes with it (also when nothing above matched; its stored history, deleted above with

@@ -33,6 +33,11 @@ export interface ReEnrichOptions {
   eventSize?: number;
   /** Users read per page with `all`. */
   userPageSize?: number;
+  /**
+   * Only the rows of this API client (a new user rule is one client's): the same user id under another client is
+   * another user. Without it every row is re-enriched as its own client's.
+   */
+  clientId?: string;
 }
 
 export interface ReEnrichReport {
@@ -87,22 +92,28 @@ export async function reenrichUser(deps: ReEnrichDeps, userId: string, options: 
         const page = await deps.store.cursors.transactionChanges(userId, after, pageSize).toArray();
         if (page.length === 0) break;
         after = page[page.length - 1]!.seq;
-        const live = page.filter((d) => !d.removed);
+        const live = page.filter((d) => !d.removed && (!options.clientId || d.clientId === options.clientId));
         if (live.length === 0) continue;
-        // a user belongs to one client; every row carries it
-        const clientId = live[0]!.clientId;
-        const res = await deps.enrichment.categorizeBatch({ transactions: live.map((d) => request(d, clientId, userId)) });
+        // each row with its own client's rules (one user id may be used by two API clients)
+        const res = await deps.enrichment.categorizeBatch({ transactions: live.map((d) => request(d, d.clientId, userId)) });
         if (res.results.length !== live.length) throw new Error(`CategorizeBatch returned ${res.results.length} results for ${live.length} transactions`);
-        const items = live.map((d, i) => ({ transactionId: d._id, enrichment: enrichmentOf(res.results[i]!) }));
         version = res.results[0]?.version ?? version;
+        const byClient = new Map<string, { transactionId: string; enrichment: eventsV1.TransactionEnrichment }[]>();
+        live.forEach((d, i) => {
+          const items = byClient.get(d.clientId) ?? [];
+          items.push({ transactionId: d._id, enrichment: enrichmentOf(res.results[i]!) });
+          byClient.set(d.clientId, items);
+        });
         const out: eventsV1.EnrichedEvent[] = [];
-        for (let i = 0; i < items.length; i += eventSize) {
-          out.push({
-            meta: newMeta('reconciliation', EVENT_TYPES.reEnrichment),
-            userId,
-            clientId,
-            payload: { $case: 'reEnrichment', reEnrichment: { items: items.slice(i, i + eventSize), reason: `replay:${version}` } },
-          });
+        for (const [clientId, items] of byClient) {
+          for (let i = 0; i < items.length; i += eventSize) {
+            out.push({
+              meta: newMeta('reconciliation', EVENT_TYPES.reEnrichment),
+              userId,
+              clientId,
+              payload: { $case: 'reEnrichment', reEnrichment: { items: items.slice(i, i + eventSize), reason: `replay:${version}` } },
+            });
+          }
         }
         await deps.producer.publish(binding, out);
         transactions += live.length;

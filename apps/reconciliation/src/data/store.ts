@@ -164,6 +164,8 @@ export interface StoredEnrichment {
 
 export interface BalanceDoc extends ChangeFields, BalanceValues {
   _id: string;
+  /** The account's API client (absent on snapshots stored before December 2026: the account's then). */
+  clientId?: string;
   accountId: string;
   asOf: Date;
 }
@@ -178,6 +180,8 @@ export interface UserEdit {
 export interface UserEditDoc extends ChangeFields, UserEdit {
   /** `<target>:<targetId>`. */
   _id: string;
+  /** The API client whose user made the edit (absent on edits stored before December 2026: the target's then). */
+  clientId?: string;
   target: 'transaction' | 'account';
   targetId: string;
   /**
@@ -693,7 +697,9 @@ export class ReconciliationStore {
   }
 
   private async applyAccounts(userId: string, batch: Batch, fetched: FetchedAccount[]): Promise<ApplyResult> {
-    const known = await this.userAccounts(userId);
+    // only this API client's accounts: the same user id under another client is another user, whose accounts must
+    // never be matched (and so moved to this client) even when they are the same bank accounts
+    const known = (await this.userAccounts(userId)).filter((a) => a.clientId === batch.clientId);
     const previous = batch.previousConnectionId ?? (await this.userState(userId))?.links.find((l) => l.connectionId === batch.connectionId)?.previousConnectionId;
     const results = matchAccounts(
       fetched,
@@ -782,9 +788,12 @@ export class ReconciliationStore {
     return read;
   }
 
-  /** The internal account of a TrueLayer account or card id; an `unknown_account` / `ambiguous_account` error otherwise. */
-  async internalAccount(userId: string, providerAccountId: string): Promise<AccountDoc> {
-    const found = (await this.userAccounts(userId)).filter((a) => a.providerAccountIds.includes(providerAccountId));
+  /**
+   * The internal account of a TrueLayer account or card id, among the accounts of API client `clientId`; an
+   * `unknown_account` / `ambiguous_account` error otherwise.
+   */
+  async internalAccount(userId: string, clientId: string, providerAccountId: string): Promise<AccountDoc> {
+    const found = (await this.userAccounts(userId)).filter((a) => a.clientId === clientId && a.providerAccountIds.includes(providerAccountId));
     if (found.length !== 1) {
       // The accounts (or cards) list of a connection precedes its data on the user's partition; data for an unknown
       // account is a poison message (dead-lettered, replayable once the list is stored).
@@ -799,7 +808,7 @@ export class ReconciliationStore {
   }
 
   private async applyTransactions(userId: string, batch: Batch, p: TransactionsPayload, next?: () => Batch | undefined): Promise<ApplyResult> {
-    const account = await this.internalAccount(userId, p.providerAccountId);
+    const account = await this.internalAccount(userId, batch.clientId, p.providerAccountId);
     const { status, from, to } = readRangeOf(batch, p);
     // A result of more than 1,000 rows (or 320 KiB) arrives as several messages, one after another on the user's
     // partition, each reconciled against the same rows: the previous message's rows, brought up to date with its
@@ -1091,7 +1100,7 @@ export class ReconciliationStore {
   }
 
   private async applyBalance(userId: string, batch: Batch, providerAccountId: string, raw: BalanceValues & { updateTimestamp?: Date | undefined }): Promise<ApplyResult> {
-    const account = await this.internalAccount(userId, providerAccountId);
+    const account = await this.internalAccount(userId, batch.clientId, providerAccountId);
     const values = normaliseBalance(raw);
     const asOf = balanceAsOf(raw.updateTimestamp, batch.fetchedAt);
     // the latest stored balance, when it is not after asOf, is the one a read would find (SINGLE WRITER PER USER:
@@ -1103,7 +1112,7 @@ export class ReconciliationStore {
     const id = balanceId(userId, account._id, asOf);
     // unknown while written (a write that fails part-way leaves what it leaves)
     this.latestBalances.get(userId)?.delete(account._id);
-    const doc: BalanceDoc = { _id: id, userId, accountId: account._id, asOf, ...values, seq, createdSeq: seq, changeKind: 'added', createdAt: batch.fetchedAt, updatedAt: batch.fetchedAt };
+    const doc: BalanceDoc = { _id: id, userId, clientId: account.clientId, accountId: account._id, asOf, ...values, seq, createdSeq: seq, changeKind: 'added', createdAt: batch.fetchedAt, updatedAt: batch.fetchedAt };
     if (before && before.asOf.getTime() === asOf.getTime()) {
       // the same instant with other values: the later delivery wins
       const { _id, createdSeq: _c, createdAt: _a, ...set } = doc;
@@ -1169,8 +1178,9 @@ export class ReconciliationStore {
   /**
    * Sets the user's edit of a transaction or account (a `null` field clears it). Stored apart from fetched data:
    * no sync writes `user_edits`. Single writer: called by the consumer that owns the user (see the file comment).
+   * `clientId`: the API client of the command (the read API checked that the target is that client's).
    */
-  async applyEdit(userId: string, target: 'transaction' | 'account', targetId: string, edit: UserEdit, at: Date, requestId?: string): Promise<ApplyResult> {
+  async applyEdit(userId: string, target: 'transaction' | 'account', targetId: string, edit: UserEdit, at: Date, requestId?: string, clientId?: string): Promise<ApplyResult> {
     const _id = `${target}:${targetId}`;
     const existing = await this.edits.findOne({ _id, userId });
     // idempotency on the request id: a redelivered command does nothing
@@ -1196,7 +1206,7 @@ export class ReconciliationStore {
           updateOne: {
             filter: { _id },
             update: {
-              $set: { ...merged, userId, target, targetId, seq, changeKind: existing ? 'modified' : 'added', updatedAt: at },
+              $set: { ...merged, userId, ...(clientId ? { clientId } : {}), target, targetId, seq, changeKind: existing ? 'modified' : 'added', updatedAt: at },
               $setOnInsert: { createdSeq: seq, createdAt: at },
               ...pushRequest,
             },

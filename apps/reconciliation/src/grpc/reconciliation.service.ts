@@ -529,8 +529,13 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
     },
 
     async listRecurring(req) {
-      await requireUser(req.clientId, req.userId);
-      const docs = await q.cursors.recurring(req.userId).toArray();
+      requireIds({ client_id: req.clientId, user_id: req.userId });
+      const [own, all] = await Promise.all([q.store.accountsPage(req.clientId, req.userId, 1000), q.cursors.recurring(req.userId).toArray()]);
+      knownOrThrow(own.length > 0);
+      // series are found over the user id's rows; a series whose account is another API client's (the same user id
+      // there is another user) is not this client's to see
+      const ids = new Set(own.map((a) => a._id));
+      const docs = all.filter((d) => ids.has(d.accountId));
       return {
         series: docs.map((d) => ({
           seriesId: d.seriesId || d._id,

@@ -514,7 +514,7 @@ export class EnrichedConsumer {
         const when = c.requestedAt ?? at;
         if (!when) throw invalid('missing_time', 'user edit without requested_at or occurred_at');
         // a target that does not exist is still stored: the gRPC handler validated it before publishing
-        const result = await store.applyEdit(userId, c.target, c.targetId, toUserEdit(c), when, c.requestId);
+        const result = await store.applyEdit(userId, c.target, c.targetId, toUserEdit(c), when, c.requestId, event.clientId || undefined);
         return { userId, result };
       }
       case 'erasure': {
