@@ -69,7 +69,11 @@ export function changeKindToJSON(object: ChangeKind): string {
 export interface ChangeEvent {
   meta?: EventMeta | undefined;
   userId: string;
-  /** The API client (tenant) the user belongs to. */
+  /**
+   * The API client (tenant) the user belongs to, on every event (balances and user edits included). The same user_id
+   * under two API clients is two users whose data is kept apart; they share one seq numbering (each sees gaps where
+   * the other's changes are), so (user_id, seq) and the event id stay unique.
+   */
   clientId: string;
   /** The user's sequence number of this change (decimal string, 64-bit). */
   seq: string;
