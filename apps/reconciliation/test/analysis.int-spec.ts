@@ -132,7 +132,7 @@ describe('analysis (real server)', () => {
 
     const series = await analysis.listSeries(U);
     const netflixId = seriesIdOf(U, 'netflix', 'monthly', 'outflow');
-    const byId = new Map(series.map((s) => [s._id, s]));
+    const byId = new Map(series.map((s) => [s.seriesId, s]));
     expect(byId.get(netflixId)).toMatchObject({ cadence: 'monthly', amount: '-10.99', occurrences: 6, source: 'direct_debit', primary: 'ENTERTAINMENT', active: true, found: true, nextExpectedDate: d('2026-07-14'), updatedAt: AT });
     expect(byId.get(seriesIdOf(U, 'acme-widgets-salary', 'monthly', 'inflow'))).toMatchObject({ direction: 'inflow', income: true, detailed: 'INCOME_WAGES', amount: '2500', occurrences: 5 });
     expect(byId.get(seriesIdOf(U, 'octopus-energy', 'monthly', 'outflow'))).toMatchObject({ source: 'direct_debit', occurrences: 0, nextExpectedDate: d('2026-07-02'), active: true });
@@ -168,9 +168,9 @@ describe('analysis (real server)', () => {
     const res = await analysis.analyse(U, later);
     // the added row took one number; analysis adds exactly one change (the new row joining the series)
     expect(res).toMatchObject({ changes: 1, firstSeq: before.seq + 2, lastSeq: before.seq + 2 });
-    const netflix = (await analysis.series.findOne({ _id: seriesIdOf(U, 'netflix', 'monthly', 'outflow') }))!;
+    const netflix = (await analysis.series.findOne({ userId: U, seriesId: seriesIdOf(U, 'netflix', 'monthly', 'outflow') }))!;
     expect(netflix).toMatchObject({ occurrences: 7, lastDate: d('2026-07-14'), nextExpectedDate: d('2026-08-14'), updatedAt: later });
-    expect(await analysis.series.findOne({ _id: seriesIdOf(U, 'octopus-energy', 'monthly', 'outflow') })).toMatchObject({ found: false, active: false, updatedAt: later });
+    expect(await analysis.series.findOne({ userId: U, seriesId: seriesIdOf(U, 'octopus-energy', 'monthly', 'outflow') })).toMatchObject({ found: false, active: false, updatedAt: later });
     expect((await analysis.mandates.findOne({ userId: U, name: 'OCTOPUS ENERGY' }))!.listed).toBe(false);
     expect((await analysis.analyse(U, later)).changes).toBe(0);
   });
@@ -197,7 +197,7 @@ describe('analysis (real server)', () => {
     // a window too short for any series: no row carries one
     await new Analysis(conn, store, { windowDays: 20 }).analyse(U, later);
     expect(await store.transactions.countDocuments({ userId: U, recurring: { $ne: null } })).toBe(0);
-    expect(await analysis.series.findOne({ _id: seriesIdOf(U, 'acme-widgets-salary', 'monthly', 'inflow') })).toMatchObject({ found: false, active: false });
+    expect(await analysis.series.findOne({ userId: U, seriesId: seriesIdOf(U, 'acme-widgets-salary', 'monthly', 'inflow') })).toMatchObject({ found: false, active: false });
     // back to the full window: the values are those of the data and the day, not of the runs in between
     await analysis.analyse(U, later);
     expect(await derived()).toEqual(full);

@@ -671,7 +671,7 @@ describe('reconciliation read API (gRPC, real server)', () => {
       await uses(c.bookedInRange('client-ix', 'ix-7', T0, new Date(T0.getTime() + 2 * DAY)), READ_INDEXES.transactionsUserTimeline);
       await uses(c.latestTransaction('client-ix', 'ix-7'), READ_INDEXES.transactionsUserTimeline);
       await uses(c.transactionEdits('ix-7'), RECON_INDEXES.editsChanges);
-      await uses(c.recurring('ix-7'), READ_INDEXES.recurringByUser);
+      await uses(c.recurring('client-ix', 'ix-7'), READ_INDEXES.recurringByUser);
       await uses(c.userProbe('client-ix', 'ix-7'), RECON_INDEXES.accountsByUser);
       await uses(c.balancePage('ix-7', 'ixa_7_0', 10, T0), RECON_INDEXES.balancesHistory);
       await uses(c.latestBalance('ix-7', 'ixa_7_0'), RECON_INDEXES.balancesHistory);

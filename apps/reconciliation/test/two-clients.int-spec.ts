@@ -117,7 +117,7 @@ describe('one user id under two API clients (real server)', () => {
     expect((await store.userState(U))?.links).toEqual([{ connectionId: 'conn-client-b', previousConnectionId: 'conn-client-b-before' }]);
   });
 
-  it('pairs own-account transfers within one client\'s accounts, and lists a client only the recurring series of its own accounts', async () => {
+  it('finds each client\'s recurring series among its own rows and lists them to it alone, and pairs own-account transfers within one client\'s accounts', async () => {
     const V = 'user-42';
     const day = new Date(T.getTime() - 2 * DAY);
     const at = (clientId: string, payload: Batch['payload']): Batch => ({ eventId: `ev-${clientId}-${Math.random()}`, clientId, connectionId: `conn-${V}-${clientId}`, providerId: 'ob-lloyds', fetchId: `fetch-${V}-${clientId}`, fetchedAt: T, payload });
@@ -140,18 +140,39 @@ describe('one user id under two API clients (real server)', () => {
     expect(pairOf.get('txn-a-out')).toEqual(['client-a', null, expect.any(String)]);
     expect(pairOf.get('txn-b-in-250')).toEqual(['client-b', null, expect.any(String)]);
 
-    // a recurring series is listed to the client whose account it is on, and to no other
-    const accountOf = async (clientId: string) => (await store.internalAccount(V, clientId, 'tl-cur'))._id;
-    const series = (clientId: string, accountId: string) => ({
-      _id: `series-${clientId}`, userId: V, seriesId: `series-${clientId}`, merchantKey: 'netflix', merchantName: 'Netflix', accountId, cadence: 'monthly' as const, amount: '-9.99', currency: 'GBP',
-      lastDate: day, nextExpectedDate: new Date(day.getTime() + 30 * DAY), occurrences: 6, direction: 'outflow' as const, memberIds: [], primary: 'ENTERTAINMENT', detailed: 'ENTERTAINMENT_TV_AND_MOVIES',
-      categorySource: 'enrichment' as const, income: false, source: 'history' as const, mandateId: null, active: true, found: true, contentHash: clientId, createdAt: T, updatedAt: T,
-    });
-    await analysis.series.insertMany([series('client-a', await accountOf('client-a')), series('client-b', await accountOf('client-b'))]);
-    const handlers = reconciliationHandlers({ queries: new ReadQueries(store, conn) });
+    // the same monthly payment on the same bank account, in both clients' copies: each client's user has the series,
+    // found among its own rows, under the same seriesId (a function of the user id and the payment), in a document of
+    // its own
+    const monthly = (n: number) => bankRow(`nflx-${n}`, new Date(T.getTime() - (n * 30 + 1) * DAY), '-9.99', 'DEBIT', 'NETFLIX.COM');
     for (const clientId of ['client-a', 'client-b']) {
-      const listed = await handlers.listRecurring({ clientId, userId: V } as never, undefined as never);
-      expect(listed.series.map((s) => [s.seriesId, s.accountId])).toEqual([[`series-${clientId}`, await accountOf(clientId)]]);
+      await store.applyBatch(V, at(clientId, { kind: 'transactions', providerAccountId: 'tl-cur', window: { from: new Date(T.getTime() - 150 * DAY), to: T }, batch: single, transactions: [0, 1, 2, 3].map(monthly) }));
     }
+    await analysis.refresh(V, new Date(T.getTime() + 1000));
+    const accountOf = async (clientId: string) => (await store.internalAccount(V, clientId, 'tl-cur'))._id;
+    const rowsOf = async (clientId: string) => (await store.transactions.find({ userId: V, clientId, description: 'NETFLIX.COM' }).toArray()).map((t) => t._id).sort();
+    const docs = await analysis.series.find({ userId: V }).sort({ _id: 1 }).toArray();
+    expect(docs.map((d) => [d._id, d.clientId, d.accountId, [...d.memberIds].sort()])).toEqual([
+      [`client-a/${docs[0]!.seriesId}`, 'client-a', await accountOf('client-a'), await rowsOf('client-a')],
+      [`client-b/${docs[0]!.seriesId}`, 'client-b', await accountOf('client-b'), await rowsOf('client-b')],
+    ]);
+    const handlers = reconciliationHandlers({ queries: new ReadQueries(store, conn) });
+    const listed = async (clientId: string) => (await handlers.listRecurring({ clientId, userId: V } as never, undefined as never)).series.map((x) => [x.seriesId, x.accountId, x.occurrences]);
+    for (const clientId of ['client-a', 'client-b']) expect(await listed(clientId)).toEqual([[docs[0]!.seriesId, await accountOf(clientId), 4]]);
+
+    // a store written before series had a client: client-a's series as it was stored then (`_id` = seriesId, no
+    // client) is listed to client-a (its account's client) alone, and the next run replaces it by client-a's
+    // document, with the same seriesId
+    const { _id: _drop, clientId: _c, ...legacy } = docs[0]!;
+    await analysis.series.deleteOne({ _id: docs[0]!._id });
+    await analysis.series.insertOne({ ...legacy, _id: docs[0]!.seriesId, contentHash: 'before' });
+    expect(await listed('client-a')).toEqual([[docs[0]!.seriesId, await accountOf('client-a'), 4]]);
+    expect(await listed('client-b')).toEqual([[docs[0]!.seriesId, await accountOf('client-b'), 4]]);
+    analysis.forget(V);
+    await analysis.state.deleteOne({ _id: V });
+    await analysis.refresh(V, new Date(T.getTime() + 2000));
+    expect((await analysis.series.find({ userId: V }).sort({ _id: 1 }).toArray()).map((d) => [d._id, d.clientId])).toEqual([
+      [`client-a/${docs[0]!.seriesId}`, 'client-a'],
+      [`client-b/${docs[0]!.seriesId}`, 'client-b'],
+    ]);
   });
 });

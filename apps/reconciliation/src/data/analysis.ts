@@ -6,9 +6,12 @@
  * would double every series.
  *
  * Collections (driver collections, no hydration):
- * - `recurring_series`: one document per series (`_id` = `seriesId`, derived from user + merchant key + cadence +
- *   direction). Upserted when its content changes; a series no longer found is marked `active: false` and
- *   `found: false`, never deleted (its id stays on member transactions and in clients' hands).
+ * - `recurring_series`: one document per series of an API client's user (`seriesId` derived from user id + merchant
+ *   key + cadence + direction; `_id` = `<clientId>/<seriesId>`: the same user id under two clients is two users, each
+ *   with its series, found among its own rows). Upserted when its content changes; a series no longer found is marked
+ *   `active: false` and `found: false`, never deleted (its id stays on member transactions and in clients' hands).
+ *   Documents written before December 2026 have `_id` = `seriesId` and no `clientId`; a run replaces each with its
+ *   client's (the client of its account), the same `seriesId`, so nothing a client holds changes.
  * - `mandates`: standing orders and direct debits per user and internal account. `_id` is a content key (kind,
  *   account, payee/name, reference, frequency and first payment for standing orders; the mandate identification,
  *   else the name, for direct debits) because TrueLayer's `direct_debit_id` may change between requests. A mandate
@@ -136,13 +139,16 @@ import { signedAmount } from '../domain/view';
 import { keep, RECON_INDEXES, type ReconciliationStore, type StoredEnrichment, type TransactionDoc, type TransactionWriteListener, type WrittenTx } from './store';
 
 export const ANALYSIS_INDEXES = {
-  seriesByUser: 'recurring_series_user',
+  seriesByUser: 'recurring_series_client',
   mandatesByAccount: 'mandates_account',
 } as const;
 
 export interface SeriesDoc extends Series {
+  /** `<clientId>/<seriesId>` (before December 2026: `seriesId`). */
   _id: string;
   userId: string;
+  /** The API client whose user the series is of (absent on documents written before December 2026). */
+  clientId?: string;
   /** False once the series is no longer found in the history (kept, marked inactive). */
   found: boolean;
   contentHash: string;
@@ -328,6 +334,8 @@ function trimHistory(cached: HistoryCache, fromMs: number): void {
  * found. Kept per user between runs (see "What a run reads besides the rows"), a few hundred bytes a series.
  */
 interface StoredSeries {
+  /** A document written before series had a client: its own `_id` (`seriesId`), to be replaced by the client's. */
+  legacyId?: string;
   contentHash: string;
   createdAt: Date;
   found: boolean;
@@ -338,7 +346,26 @@ interface StoredSeries {
 
 function storedSeries(s: SeriesDoc): StoredSeries {
   const { _id, userId: _u, contentHash: hash, createdAt, updatedAt: _a, ...content } = s;
-  return { contentHash: hash, createdAt, found: s.found, active: s.active, unfoundHash: contentHash({ ...content, found: false, active: false }) };
+  return { ...(s.clientId === undefined ? { legacyId: _id } : {}), contentHash: hash, createdAt, found: s.found, active: s.active, unfoundHash: contentHash({ ...content, found: false, active: false }) };
+}
+
+/** The `_id` of a client's series. */
+export function seriesDocId(clientId: string, seriesId: string): string {
+  return `${clientId}/${seriesId}`;
+}
+
+/** The legacy series index ({userId, seriesId} unique, before series had a client). */
+const LEGACY_SERIES_INDEX = 'recurring_series_user';
+
+/** Drops the legacy series index when a store still has it (a new store, or one done already, is no error). */
+export async function dropLegacySeriesIndex(series: mongo.Collection<SeriesDoc>): Promise<void> {
+  try {
+    await series.dropIndex(LEGACY_SERIES_INDEX);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    // 26 NamespaceNotFound (a new store), 27 IndexNotFound (dropped already)
+    if (code !== 26 && code !== 27) throw err;
+  }
 }
 
 /** A user's analysis inputs other than rows, as the last run read or wrote them (see the file comment). */
@@ -516,7 +543,8 @@ export class Analysis implements TransactionWriteListener {
    * one query per account, so no new index on `transactions` (test/analysis.int-spec.ts proves it with explain()).
    */
   async ensureIndexes(): Promise<void> {
-    await this.series.createIndex({ userId: 1, seriesId: 1 }, { name: ANALYSIS_INDEXES.seriesByUser, unique: true });
+    await dropLegacySeriesIndex(this.series);
+    await this.series.createIndex({ userId: 1, clientId: 1, seriesId: 1 }, { name: ANALYSIS_INDEXES.seriesByUser, unique: true });
     await this.mandates.createIndex({ userId: 1, accountId: 1, kind: 1 }, { name: ANALYSIS_INDEXES.mandatesByAccount });
   }
 
@@ -537,7 +565,7 @@ export class Analysis implements TransactionWriteListener {
         .find({ userId, seq: { $gt: seq } }, { projection: HISTORY_FIELDS })
         .hint(RECON_INDEXES.transactionsChanges)
         .map(historyRow),
-    userSeries: (userId: string) => this.series.find({ userId }).sort({ userId: 1, seriesId: 1 }),
+    userSeries: (userId: string) => this.series.find({ userId }).sort({ userId: 1, clientId: 1, seriesId: 1 }),
     userMandates: (userId: string) => this.mandates.find({ userId }).sort({ userId: 1, accountId: 1, kind: 1 }),
     accountMandates: (userId: string, accountId: string, kind: MandateKind) => this.mandates.find({ userId, accountId, kind }),
   };
@@ -685,10 +713,13 @@ export class Analysis implements TransactionWriteListener {
     // first, or data stored before analysis_state existed) every row is read once
     const readFrom = state ? new Date(Math.min(state.from.getTime(), from.getTime())) : null;
     const accounts = await this.store.userAccounts(userId);
+    const clientOf = new Map(accounts.map((a) => [a._id, a.clientId]));
+    // a legacy series (no client) is its account's client's; one whose account is gone is left as it is
+    const keyOf = (d: SeriesDoc): string | undefined => (d.clientId !== undefined ? d._id : clientOf.has(d.accountId) ? seriesDocId(clientOf.get(d.accountId)!, d.seriesId) : undefined);
     const [{ rows: histories, base, persist }, mandateDocs, stored] = await Promise.all([
       this.history(userId, accounts.map((a) => a._id), readFrom, committed, await this.store.analysedInputsSeq(userId)),
       known ? known.mandateDocs : (kept?.mandateDocs ?? this.cursors.userMandates(userId).toArray()),
-      kept?.series ?? this.cursors.userSeries(userId).toArray().then((docs) => new Map(docs.map((d) => [d._id, storedSeries(d)]))),
+      kept?.series ?? this.cursors.userSeries(userId).toArray().then((docs) => new Map(docs.flatMap((d) => (keyOf(d) ? [[keyOf(d)!, storedSeries(d)] as const] : [])))),
     ]);
     const rows = histories.flat();
     const booked = rows.filter((r) => r.status === 'booked' && !r.removed && r.bookedAt >= from);
@@ -706,7 +737,8 @@ export class Analysis implements TransactionWriteListener {
       primary: r.enrichment?.primary ?? '',
       detailed: r.enrichment?.detailed ?? '',
     }));
-    const mandates: MandateInput[] = mandateDocs.map((m) => ({
+    const mandates: (MandateInput & { clientId: string })[] = mandateDocs.map((m) => ({
+      clientId: m.clientId,
       id: m._id,
       kind: m.kind,
       accountId: m.accountId,
@@ -720,21 +752,25 @@ export class Analysis implements TransactionWriteListener {
       lastPaymentDate: m.lastPaymentDate,
       firstPaymentDate: m.firstPaymentDate,
     }));
-    // detection sees the day, not the time of day, so the result is the same for every event of one day
-    const series = applyMandates(userId, detectSeries(userId, recurringRows, day), recurringRows, mandates, day);
-    // own-account transfers pair within one API client's accounts: the same user id under another client is another
-    // user, whose accounts are not this one's own
-    const clientOf = new Map(accounts.map((a) => [a._id, a.clientId]));
-    const pairs = [...new Set(clientOf.values())].flatMap((clientId) =>
-      pairTransfers(
-        recurringRows.filter((r) => clientOf.get(r.accountId) === clientId).map((r): TransferTx => ({ ...r, transactionCategory: byId.get(r.id)!.transactionCategory })),
+    // Per API client: the same user id under another client is another user, whose rows, mandates and accounts are
+    // not this one's (its series are found among its own rows, its transfers pair within its own accounts). A user of
+    // one client is one group, as before. Detection sees the day, not the time of day, so the result is the same for
+    // every event of one day.
+    const perClient = [...new Set(clientOf.values())].sort().map((clientId) => {
+      const own = recurringRows.filter((r) => clientOf.get(r.accountId) === clientId);
+      const series = applyMandates(userId, detectSeries(userId, own, day), own, mandates.filter((m) => m.clientId === clientId), day);
+      const pairs = pairTransfers(
+        own.map((r): TransferTx => ({ ...r, transactionCategory: byId.get(r.id)!.transactionCategory })),
         accounts
           .filter((a) => a.clientId === clientId)
           .map((a) => ({ id: a._id, kind: a.kind, displayName: a.displayName, number: a.number, sortCode: a.sortCode, partialCardNumber: a.partialCardNumber, cardNetwork: a.cardNetwork })),
-      ),
-    );
+      );
+      return { clientId, series, pairs };
+    });
+    const series = perClient.flatMap((c) => c.series);
+    const pairs = perClient.flatMap((c) => c.pairs);
 
-    const seriesWritten = await this.writeSeries(userId, series, stored, at);
+    const seriesWritten = await this.writeSeries(userId, perClient, stored, at);
 
     // the value each row in the window should carry
     const wantRecurring = new Map<string, { seriesId: string; cadence: string }>();
@@ -898,23 +934,31 @@ export class Analysis implements TransactionWriteListener {
     return (await this.snapshots.deleteOne({ _id: userId })).deletedCount;
   }
 
-  /** Writes what changed of the user's series and brings `stored` (what is stored, by id) up to date with it. */
-  private async writeSeries(userId: string, series: Series[], stored: Map<string, StoredSeries>, at: Date): Promise<number> {
+  /**
+   * Writes what changed of the user's series (each client's) and brings `stored` (what is stored, by `_id`, legacy
+   * documents under their client's `_id`) up to date with it. A legacy document of a series found again is replaced by
+   * its client's; one no longer found is marked so where it is.
+   */
+  private async writeSeries(userId: string, perClient: { clientId: string; series: Series[] }[], stored: Map<string, StoredSeries>, at: Date): Promise<number> {
     const ops: mongo.AnyBulkWriteOperation<SeriesDoc>[] = [];
     const after = new Map<string, StoredSeries>();
     const found = new Set<string>();
-    for (const s of series) {
-      found.add(s.seriesId);
-      const hash = contentHash({ ...s, found: true });
-      const prev = stored.get(s.seriesId);
-      if (prev?.contentHash === hash) continue;
-      const doc: SeriesDoc = { ...s, _id: s.seriesId, userId, found: true, contentHash: hash, createdAt: prev?.createdAt ?? at, updatedAt: at };
-      ops.push({ replaceOne: { filter: { _id: doc._id, userId }, replacement: doc, upsert: true } });
-      after.set(doc._id, storedSeries(doc));
+    for (const { clientId, series } of perClient) {
+      for (const s of series) {
+        const _id = seriesDocId(clientId, s.seriesId);
+        found.add(_id);
+        const hash = contentHash({ ...s, clientId, found: true });
+        const prev = stored.get(_id);
+        if (prev?.contentHash === hash && !prev.legacyId) continue;
+        const doc: SeriesDoc = { ...s, _id, userId, clientId, found: true, contentHash: hash, createdAt: prev?.createdAt ?? at, updatedAt: at };
+        ops.push({ replaceOne: { filter: { _id, userId }, replacement: doc, upsert: true } });
+        if (prev?.legacyId) ops.push({ deleteOne: { filter: { _id: prev.legacyId, userId } } });
+        after.set(_id, storedSeries(doc));
+      }
     }
     for (const [_id, prev] of stored) {
       if (found.has(_id) || (!prev.found && !prev.active)) continue;
-      ops.push({ updateOne: { filter: { _id, userId }, update: { $set: { found: false, active: false, contentHash: prev.unfoundHash, updatedAt: at } } } });
+      ops.push({ updateOne: { filter: { _id: prev.legacyId ?? _id, userId }, update: { $set: { found: false, active: false, contentHash: prev.unfoundHash, updatedAt: at } } } });
       after.set(_id, { ...prev, found: false, active: false, contentHash: prev.unfoundHash });
     }
     if (ops.length > 0) await this.series.bulkWrite(ops, { ordered: false });

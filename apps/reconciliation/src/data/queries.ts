@@ -6,20 +6,21 @@
  * - `transactions_user_timeline` {clientId, userId, bookedAt:-1, _id:-1}: a user's transactions across accounts,
  *   newest first (keyset pages, date ranges, residual filters on status/category/text/hidden), the spending summary.
  * - `transactions_user_merchant` {clientId, userId, enrichment.merchantKey, bookedAt:-1, _id:-1}: the merchant filter.
- * - `recurring_series_user` {userId, seriesId} on `recurring_series` (written by data/analysis.ts, which defines the
- *   index; created here too with the same definition so that the read side does not depend on the order of start-up).
+ * - `recurring_series_client` {userId, clientId, seriesId} on `recurring_series` (written by data/analysis.ts, which
+ *   defines the index; created here too with the same definition so that the read side does not depend on the order
+ *   of start-up).
  * The account filter uses the store's `transactions_timeline`; the change feed the store's `*_changes` indexes.
  */
 import type { Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
-import type { SeriesDoc } from './analysis';
+import { ANALYSIS_INDEXES, dropLegacySeriesIndex, type SeriesDoc } from './analysis';
 import { TRANSACTION_VIEW_FIELDS, type TransactionViewDoc } from '../domain/view';
 import { RECON_INDEXES, type AccountDoc, type BalanceDoc, type ReconciliationStore, type TransactionDoc, type UserEditDoc } from './store';
 
 export const READ_INDEXES = {
   transactionsUserTimeline: 'transactions_user_timeline',
   transactionsUserMerchant: 'transactions_user_merchant',
-  recurringByUser: 'recurring_series_user',
+  recurringByUser: ANALYSIS_INDEXES.seriesByUser,
 } as const;
 
 /** A stored recurring series (data/analysis.ts writes it). */
@@ -124,7 +125,8 @@ export class ReadQueries {
   async ensureIndexes(): Promise<void> {
     await this.transactions.createIndex({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 }, { name: READ_INDEXES.transactionsUserTimeline });
     await this.transactions.createIndex({ clientId: 1, userId: 1, 'enrichment.merchantKey': 1, bookedAt: -1, _id: -1 }, { name: READ_INDEXES.transactionsUserMerchant });
-    await this.recurring.createIndex({ userId: 1, seriesId: 1 }, { name: READ_INDEXES.recurringByUser, unique: true });
+    await dropLegacySeriesIndex(this.recurring);
+    await this.recurring.createIndex({ userId: 1, clientId: 1, seriesId: 1 }, { name: READ_INDEXES.recurringByUser, unique: true });
   }
 
   /** The hot read queries as cursors with the index that serves each (hinted where a planner could pick another). */
@@ -196,7 +198,12 @@ export class ReadQueries {
     transactionEdits: (userId: string) =>
       this.edits.find({ userId, target: 'transaction', $or: [{ hidden: true }, { categoryOverride: { $nin: [null, ''] } }] }).hint(RECON_INDEXES.editsChanges),
     // series carry no client id: the handler first checks that the user is this client's (requireUser)
-    recurring: (userId: string) => this.recurring.find({ userId }).sort({ userId: 1, seriesId: 1 }).limit(1000),
+    /** A client's series of the user, and the legacy ones (no client: filtered by their account). */
+    recurring: (clientId: string, userId: string) =>
+      this.recurring
+        .find({ userId, clientId: { $in: [clientId, null] } } as mongo.Filter<RecurringSeriesDoc>)
+        .sort({ userId: 1, clientId: 1, seriesId: 1 })
+        .limit(1000),
   };
 
   /**

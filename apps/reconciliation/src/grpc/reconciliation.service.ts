@@ -530,12 +530,11 @@ export function reconciliationHandlers(deps: ReadApiDeps): ServiceHandlers<typeo
 
     async listRecurring(req) {
       requireIds({ client_id: req.clientId, user_id: req.userId });
-      const [own, all] = await Promise.all([q.store.accountsPage(req.clientId, req.userId, 1000), q.cursors.recurring(req.userId).toArray()]);
+      const [own, all] = await Promise.all([q.store.accountsPage(req.clientId, req.userId, 1000), q.cursors.recurring(req.clientId, req.userId).toArray()]);
       knownOrThrow(own.length > 0);
-      // series are found over the user id's rows; a series whose account is another API client's (the same user id
-      // there is another user) is not this client's to see
+      // the client's series; a legacy one (written before series had a client) when its account is this client's
       const ids = new Set(own.map((a) => a._id));
-      const docs = all.filter((d) => ids.has(d.accountId));
+      const docs = all.filter((d) => d.clientId === req.clientId || (d.clientId == null && ids.has(d.accountId)));
       return {
         series: docs.map((d) => ({
           seriesId: d.seriesId || d._id,
