@@ -128,7 +128,7 @@
  * (test/analysis.int-spec.ts runs with it, without it and cold, and compares the documents).
  */
 import { inSpan } from '@ais/platform-telemetry';
-import type { Connection } from '@ais/platform-mongo';
+import { dropIndexIfPresent, type Connection } from '@ais/platform-mongo';
 import type { eventsV1 } from '@ais/contracts-proto-ts';
 import { mongo } from 'mongoose';
 import { contentHash, sha256Hex } from '../domain/canonical';
@@ -354,19 +354,8 @@ export function seriesDocId(clientId: string, seriesId: string): string {
   return `${clientId}/${seriesId}`;
 }
 
-/** The legacy series index ({userId, seriesId} unique, before series had a client). */
-const LEGACY_SERIES_INDEX = 'recurring_series_user';
-
-/** Drops the legacy series index when a store still has it (a new store, or one done already, is no error). */
-export async function dropLegacySeriesIndex(series: mongo.Collection<SeriesDoc>): Promise<void> {
-  try {
-    await series.dropIndex(LEGACY_SERIES_INDEX);
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    // 26 NamespaceNotFound (a new store), 27 IndexNotFound (dropped already)
-    if (code !== 26 && code !== 27) throw err;
-  }
-}
+/** The series index of earlier releases ({userId, seriesId} unique, before series had a client). */
+export const LEGACY_SERIES_INDEX = 'recurring_series_user';
 
 /** A user's analysis inputs other than rows, as the last run read or wrote them (see the file comment). */
 interface KnownInputs {
@@ -543,7 +532,7 @@ export class Analysis implements TransactionWriteListener {
    * one query per account, so no new index on `transactions` (test/analysis.int-spec.ts proves it with explain()).
    */
   async ensureIndexes(): Promise<void> {
-    await dropLegacySeriesIndex(this.series);
+    await dropIndexIfPresent(this.series, LEGACY_SERIES_INDEX);
     await this.series.createIndex({ userId: 1, clientId: 1, seriesId: 1 }, { name: ANALYSIS_INDEXES.seriesByUser, unique: true });
     await this.mandates.createIndex({ userId: 1, accountId: 1, kind: 1 }, { name: ANALYSIS_INDEXES.mandatesByAccount });
   }

@@ -11,9 +11,9 @@
  *   of start-up).
  * The account filter uses the store's `transactions_timeline`; the change feed the store's `*_changes` indexes.
  */
-import type { Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
-import { ANALYSIS_INDEXES, dropLegacySeriesIndex, type SeriesDoc } from './analysis';
+import { dropIndexIfPresent, type Connection } from '@ais/platform-mongo';
+import { ANALYSIS_INDEXES, LEGACY_SERIES_INDEX, type SeriesDoc } from './analysis';
 import { TRANSACTION_VIEW_FIELDS, type TransactionViewDoc } from '../domain/view';
 import { RECON_INDEXES, type AccountDoc, type BalanceDoc, type ReconciliationStore, type TransactionDoc, type UserEditDoc } from './store';
 
@@ -125,7 +125,7 @@ export class ReadQueries {
   async ensureIndexes(): Promise<void> {
     await this.transactions.createIndex({ clientId: 1, userId: 1, bookedAt: -1, _id: -1 }, { name: READ_INDEXES.transactionsUserTimeline });
     await this.transactions.createIndex({ clientId: 1, userId: 1, 'enrichment.merchantKey': 1, bookedAt: -1, _id: -1 }, { name: READ_INDEXES.transactionsUserMerchant });
-    await dropLegacySeriesIndex(this.recurring);
+    await dropIndexIfPresent(this.recurring, LEGACY_SERIES_INDEX);
     await this.recurring.createIndex({ userId: 1, clientId: 1, seriesId: 1 }, { name: READ_INDEXES.recurringByUser, unique: true });
   }
 

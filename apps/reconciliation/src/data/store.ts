@@ -46,7 +46,7 @@
  * replaying the same events into an empty store gives the same documents (`checksum`).
  */
 import { AppError } from '@ais/platform-errors';
-import { isDuplicateKeyError, type Connection } from '@ais/platform-mongo';
+import { dropIndexIfPresent, isDuplicateKeyError, type Connection } from '@ais/platform-mongo';
 import type { mongo } from 'mongoose';
 import { balanceAsOf, balanceId, normaliseBalance, sameBalance, type BalanceValues } from '../domain/balance';
 import { canonicalJson, contentHash, sha256Hex } from '../domain/canonical';
@@ -436,7 +436,7 @@ export class ReconciliationStore {
    * dropped here when a store still has it.
    */
   async ensureIndexes(): Promise<void> {
-    await this.dropLegacyIndexes();
+    await dropIndexIfPresent(this.transactions, LEGACY_TRANSACTIONS_DEDUPE);
     await this.accounts.createIndex({ clientId: 1, userId: 1, _id: 1 }, { name: RECON_INDEXES.accountsByUser });
     await this.accounts.createIndex({ userId: 1, providerAccountIds: 1 }, { name: RECON_INDEXES.accountsProviderId });
     await this.accounts.createIndex({ userId: 1, seq: 1 }, { name: RECON_INDEXES.accountsChanges });
@@ -494,17 +494,6 @@ export class ReconciliationStore {
       for (const l of this.listeners) l.unknown(userId);
       this.forget(userId);
       throw err;
-    }
-  }
-
-  /** Indexes of earlier releases that a store may still have (see `ensureIndexes`); absent ones are no error. */
-  private async dropLegacyIndexes(): Promise<void> {
-    try {
-      await this.transactions.dropIndex(LEGACY_TRANSACTIONS_DEDUPE);
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      // 26 NamespaceNotFound (a new store), 27 IndexNotFound (dropped already)
-      if (code !== 26 && code !== 27) throw err;
     }
   }
 

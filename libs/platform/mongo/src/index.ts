@@ -85,6 +85,20 @@ export function isDuplicateKeyError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: number }).code === 11000;
 }
 
+/**
+ * Drops index `name` of `collection` when it is there: an index of an earlier release that a store may still have.
+ * A collection that does not exist yet (26 NamespaceNotFound) or an index dropped already (27 IndexNotFound) is no
+ * error.
+ */
+export async function dropIndexIfPresent(collection: { dropIndex(name: string): Promise<unknown> }, name: string): Promise<void> {
+  try {
+    await collection.dropIndex(name);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code !== 26 && code !== 27) throw err;
+  }
+}
+
 /** How long processed-event markers are kept by default: well past Kafka's default 7-day retention. */
 export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 14 * 24 * 3600_000;
 
