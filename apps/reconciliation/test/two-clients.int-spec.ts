@@ -25,6 +25,7 @@ import { bankRow, DAY, T } from './feed-fixtures';
 const logger = createLogger({ service: 'reconciliation-two-clients-int', level: 'warn' });
 const U = 'ann@example.com';
 const CLIENTS = ['client-a', 'client-b'] as const;
+const V0 = 'user-7';
 
 /** One connection's sync for `clientId`: the same bank account, its rows and a balance, whoever asks. */
 function sync(clientId: string, connectionId: string): Batch[] {
@@ -174,5 +175,28 @@ describe('one user id under two API clients (real server)', () => {
       [`client-a/${docs[0]!.seriesId}`, 'client-a'],
       [`client-b/${docs[0]!.seriesId}`, 'client-b'],
     ]);
+  });
+
+  it('upgrades a store with the series index of earlier releases: the unique {userId, seriesId} gives way to {userId, clientId, seriesId}', async () => {
+    const old = await connectMongo({ uri: process.env['MONGODB_URI']!, db: `it_two_clients_old_${randomBytes(4).toString('hex')}`, logger });
+    try {
+      const series = old.collection('recurring_series');
+      await series.createIndex({ userId: 1, seriesId: 1 }, { name: 'recurring_series_user', unique: true });
+      await series.insertOne({ _id: 'rs_legacy' as never, userId: V0, seriesId: 'rs_legacy' });
+      const s = new ReconciliationStore(old);
+      await s.ensureIndexes();
+      const a = new Analysis(old, s, { historyCacheUsers: 4 });
+      // both writers of the index replace it, in either order, and again at every start
+      for (const ensure of [() => a.ensureIndexes(), () => new ReadQueries(s, old).ensureIndexes(), () => a.ensureIndexes()]) await ensure();
+      const indexes = await series.indexes();
+      expect(indexes.map((i) => i.name)).not.toContain('recurring_series_user');
+      expect(indexes.find((i) => i.name === 'recurring_series_client')).toMatchObject({ key: { userId: 1, clientId: 1, seriesId: 1 }, unique: true });
+      // the same seriesId of the same user id under two clients, beside the legacy document
+      await series.insertMany([{ _id: `client-a/rs_legacy` as never, userId: V0, clientId: 'client-a', seriesId: 'rs_legacy' }, { _id: `client-b/rs_legacy` as never, userId: V0, clientId: 'client-b', seriesId: 'rs_legacy' }]);
+      await expect(series.insertOne({ _id: 'dup' as never, userId: V0, clientId: 'client-a', seriesId: 'rs_legacy' })).rejects.toMatchObject({ code: 11000 });
+    } finally {
+      await old.dropDatabase().catch(() => undefined);
+      await old.close();
+    }
   });
 });
