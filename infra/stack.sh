@@ -6,7 +6,7 @@
 #   kafka  - Apache Kafka (KRaft, single combined broker+controller); its data (DIR/data/kafka) survives down/up
 #   mongo  - FerretDB 2 (MongoDB wire protocol) over PostgreSQL 15 with the DocumentDB extension; its data
 #            (DIR/data/mongo) survives down/up, `up --fresh` wipes it
-#   vault  - OpenBao server with file storage (Vault API; KV v2 at secret/, Transit at transit/, PKI at pki/ for gRPC
+#   vault  - OpenBao server with PebbleDB storage (Vault API; KV v2 at secret/, Transit at transit/, PKI at pki/ for gRPC
 #            mTLS); its data (DIR/data/vault, the unseal key and root token included) survives down/up like the
 #            store's and the broker's, `up --fresh` wipes all three
 #   zipkin - Zipkin server, in-memory storage, UI at /zipkin/
@@ -359,11 +359,11 @@ EOF
   secs_since "$t0" >"$RUN/mongo.ready"
 }
 
-# OpenBao as a server with file storage under DIR/data/vault, so its keys and secrets survive down/up as the store's
-# data does (a Transit-encrypted token in the store is only readable with the Transit key that sealed it). The first
-# start initialises it (one unseal key share), keeps the unseal key and the root token in DIR/data/vault (mode 600,
-# never in argv or the log) and runs infra/vault-setup.sh; later starts unseal it and check that the mounts are
-# there. `up --fresh` wipes it with the rest of the data.
+# OpenBao as a server with its embedded PebbleDB storage under DIR/data/vault, so its keys and secrets survive
+# down/up as the store's data does (a Transit-encrypted token in the store is only readable with the Transit key that
+# sealed it). The first start initialises it (one unseal key share), keeps the unseal key and the root token in
+# DIR/data/vault (mode 600, never in argv or the log) and runs infra/vault-setup.sh; later starts unseal it and check
+# that the mounts are there. `up --fresh` wipes it with the rest of the data.
 start_vault() {
   local port="$1" t0; t0="$(now_ms)"
   local data="$DATA/vault" logf="$LOGS/vault.log" addr="http://127.0.0.1:$1" cfg="$DATA/vault/server.hcl"
