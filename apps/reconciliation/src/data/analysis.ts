@@ -708,7 +708,18 @@ export class Analysis implements TransactionWriteListener {
     const [{ rows: histories, base, persist }, mandateDocs, stored] = await Promise.all([
       this.history(userId, accounts.map((a) => a._id), readFrom, committed, await this.store.analysedInputsSeq(userId)),
       known ? known.mandateDocs : (kept?.mandateDocs ?? this.cursors.userMandates(userId).toArray()),
-      kept?.series ?? this.cursors.userSeries(userId).toArray().then((docs) => new Map(docs.flatMap((d) => (keyOf(d) ? [[keyOf(d)!, storedSeries(d)] as const] : [])))),
+      kept?.series ??
+        this.cursors
+          .userSeries(userId)
+          .toArray()
+          .then((docs) => {
+            const byKey = new Map<string, StoredSeries>();
+            for (const d of docs) {
+              const key = keyOf(d);
+              if (key) byKey.set(key, storedSeries(d));
+            }
+            return byKey;
+          }),
     ]);
     const rows = histories.flat();
     const booked = rows.filter((r) => r.status === 'booked' && !r.removed && r.bookedAt >= from);
