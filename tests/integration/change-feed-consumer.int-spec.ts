@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 // the store's own counters tell when the pipeline has published everything, read as an operator would
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { ReconciliationStore } from '../../apps/reconciliation/src/data/store';
-import { readApi, startFetchStack, waitFor, waitForStoreSettled, type FetchStack } from './fetch-harness';
+import { readApi, startFetchStack, waitForBackfill, waitForStoreSettled, type FetchStack } from './fetch-harness';
 import { stackEnv } from './stack-env';
 
 jest.setTimeout(600_000);
@@ -66,16 +66,7 @@ describe('the example change-feed consumer follows a journey', () => {
     s = await startFetchStack({ pipeline: true, reconciliationEnv: { CHANGEFEED_SWEEP_MS: '1000', CHANGEFEED_SWEEP_MIN_AGE_MS: '1000' } });
     store = new ReconciliationStore(s.reconDb!);
     conn = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId: USER, username: 'john', password: 'doe' });
-    await waitFor(
-      'the post-consent fetch',
-      async () => {
-        const res = await fetch(`${s.admin}/admin/connections/${encodeURIComponent(conn.connectionId)}/support-report`, { headers: { accept: 'application/json' } });
-        const r = (await res.json()) as Json;
-        return r['backfill'] === 'done' || r['backfill'] === 'partial' ? true : undefined;
-      },
-      240_000,
-      1_000,
-    );
+    await waitForBackfill(s, conn.connectionId, 240_000);
     await settled('the pipeline after the post-consent fetch');
   }, 480_000);
 

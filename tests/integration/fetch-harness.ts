@@ -332,6 +332,20 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
+/** Waits until data-fetcher's post-consent fetch of `connectionId` has ended (`done` or `partial` in its support report). */
+export async function waitForBackfill(s: Pick<FetchStack, 'admin'>, connectionId: string, timeoutMs: number): Promise<void> {
+  await waitFor(
+    'the post-consent fetch',
+    async () => {
+      const res = await fetch(`${s.admin}/admin/connections/${encodeURIComponent(connectionId)}/support-report`, { headers: { accept: 'application/json' } });
+      const r = (await res.json()) as Record<string, unknown>;
+      return r['backfill'] === 'done' || r['backfill'] === 'partial' ? true : undefined;
+    },
+    timeoutMs,
+    1_000,
+  );
+}
+
 /**
  * Waits until reconciliation has applied and published everything the fetcher produced so far for `userId`: its
  * user state's seq, committed and published seq agree, and they and the raw-event count have not moved for 3 s.

@@ -20,7 +20,7 @@ import { connectMockUser, reauthMockUser, type MockUserConnection } from '@ais/t
 // the store's own canonical checksum and counters (invariant 6 is about that store), read as an operator would
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { ReconciliationStore } from '../../apps/reconciliation/src/data/store';
-import { readApi, startFetchStack, waitFor, waitForStoreSettled, type FetchStack } from './fetch-harness';
+import { readApi, startFetchStack, waitForBackfill, waitForStoreSettled, type FetchStack } from './fetch-harness';
 
 jest.setTimeout(600_000);
 
@@ -53,18 +53,7 @@ describe('data plane end to end: fetch → enrich → reconcile → read API and
 
   const { get, allTransactions, changesSince } = readApi({ api: (...a) => s.api(...a) }, USER);
   const settled = (what: string): Promise<void> => waitForStoreSettled(store, USER, () => s.raw.events.length, what, 180_000);
-  const backfillDone = async (): Promise<void> => {
-    await waitFor(
-      'the post-consent fetch',
-      async () => {
-        const res = await fetch(`${s.admin}/admin/connections/${encodeURIComponent(conn.connectionId)}/support-report`, { headers: { accept: 'application/json' } });
-        const r = (await res.json()) as Json;
-        return r['backfill'] === 'done' || r['backfill'] === 'partial' ? true : undefined;
-      },
-      180_000,
-      1_000,
-    );
-  };
+  const backfillDone = (): Promise<void> => waitForBackfill(s, conn.connectionId, 180_000);
   /** The simulator's booked ids (normalised) of every account and card, over the span the fetcher read. */
   const bankBooked = async (): Promise<Set<string>> => {
     const listed = await s.sandbox.admin<{ accounts: { account_id: string }[]; cards: { card_id: string }[] }>('GET', `/ledger/accounts?credentials_id=${encodeURIComponent(conn.credentialsId)}`);

@@ -22,7 +22,7 @@ import mongoose from 'mongoose';
 // the store's own canonical checksum and counters, read as an operator would
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { ReconciliationStore } from '../../apps/reconciliation/src/data/store';
-import { startFetchStack, waitFor, type FetchStack } from './fetch-harness';
+import { startFetchStack, waitFor, waitForBackfill, type FetchStack } from './fetch-harness';
 import { stackEnv, uniqueSuffix } from './stack-env';
 
 jest.setTimeout(300_000);
@@ -212,16 +212,7 @@ describe('raw replay end to end (invariant 6)', () => {
     const started = Date.now();
     // the live run: consent (backfill), then a re-consent that changes every TrueLayer id, and a refresh
     conn = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId: USER, username: 'john', password: 'doe' });
-    await waitFor(
-      'the post-consent fetch',
-      async () => {
-        const res = await fetch(`${s.admin}/admin/connections/${encodeURIComponent(conn.connectionId)}/support-report`, { headers: { accept: 'application/json' } });
-        const r = (await res.json()) as Record<string, unknown>;
-        return r['backfill'] === 'done' || r['backfill'] === 'partial' ? true : undefined;
-      },
-      150_000,
-      1_000,
-    );
+    await waitForBackfill(s, conn.connectionId, 150_000);
     await settled('the live store after the backfill', live);
     const r = await reauthMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId: USER, connectionId: conn.connectionId, username: 'john', password: 'doe' });
     expect(r.outcome).toBe('reauth');

@@ -12,7 +12,7 @@ import { connectMockUser } from '@ais/testing';
 // the store's user state, read as the harness reads it to know that the pipeline has settled
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { ReconciliationStore } from '../../apps/reconciliation/src/data/store';
-import { readApi, startFetchStack, waitFor, waitForStoreSettled, type FetchStack } from './fetch-harness';
+import { readApi, startFetchStack, waitFor, waitForBackfill, waitForStoreSettled, type FetchStack } from './fetch-harness';
 
 jest.setTimeout(600_000);
 
@@ -57,16 +57,7 @@ describe('one user id under two API clients, end to end', () => {
   /** Connects USER of the client with `apiKey` to the simulator's john, and waits until the history is stored and published. */
   const connect = async (apiKey: string): Promise<string> => {
     const conn = await connectMockUser({ gatewayUrl: s.base, apiKey, simulatorUrl: s.sandbox.url, userId: USER, username: 'john', password: 'doe' });
-    await waitFor(
-      'the post-consent fetch',
-      async () => {
-        const res = await fetch(`${s.admin}/admin/connections/${encodeURIComponent(conn.connectionId)}/support-report`, { headers: { accept: 'application/json' } });
-        const r = (await res.json()) as Json;
-        return r['backfill'] === 'done' || r['backfill'] === 'partial' ? true : undefined;
-      },
-      180_000,
-      1_000,
-    );
+    await waitForBackfill(s, conn.connectionId, 180_000);
     await waitForStoreSettled(store, USER, () => s.raw.events.length, 'the pipeline after the backfill', 180_000);
     return conn.connectionId;
   };
