@@ -3,12 +3,12 @@
 #                [--fresh] [--signal TERM|KILL]
 #
 # Runs the local infrastructure as native background processes on free 127.0.0.1 ports:
-#   kafka  - Apache Kafka (KRaft, single combined broker+controller); its data (DIR/data/kafka) survives down/up
+#   kafka  - Apache Kafka (KRaft, single combined broker+controller); starts empty at every `up` (see step 3 of cmd_up)
 #   mongo  - FerretDB 2 (MongoDB wire protocol) over PostgreSQL 15 with the DocumentDB extension; its data
 #            (DIR/data/mongo) survives down/up, `up --fresh` wipes it
 #   vault  - OpenBao server with PebbleDB storage (Vault API; KV v2 at secret/, Transit at transit/, PKI at pki/ for gRPC
 #            mTLS); its data (DIR/data/vault, the unseal key and root token included) survives down/up like the
-#            store's and the broker's, `up --fresh` wipes all three
+#            store's, `up --fresh` wipes both
 #   zipkin - Zipkin server, in-memory storage, UI at /zipkin/
 #   prometheus - Prometheus server (built from the Go module proxy): scrapes every service whose metrics endpoint is
 #            listed in DIR/run/prometheus-targets/*.json (file-based discovery; tools/scripts/start-local.ts and
@@ -264,10 +264,8 @@ auto.create.topics.enable=true
 num.network.threads=2
 num.io.threads=2
 EOF
-  # a broker dir formatted by an earlier `up` keeps its topics, offsets and committed positions (this start's ports
-  # are in the config written above; the controller quorum is static, so a new port is all it needs)
   # shellcheck disable=SC2086  # JVM flag lists are meant to be split
-  if [[ ! -f "$data/logs/meta.properties" ]] && ! env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
+  if ! env -i PATH="$PATH" HOME="$HOME" AIS_INFRA_STACK_DIR="$DIR" \
       "$java" -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -Djava.io.tmpdir="$data/tmp" -cp "$KAFKA_HOME/lib/*" \
       kafka.tools.StorageTool format -t "$(kafka_cluster_id)" -c "$cfg" </dev/null >"$LOGS/kafka-format.log" 2>&1; then
     err "kafka: storage format failed"
@@ -670,9 +668,12 @@ cmd_up() {
   fi
   command -v curl >/dev/null || die "curl is required"
 
-  # 3. fresh runtime dirs; the data of the store, the broker and Vault survives (a second `up` reuses it: the store's
-  # tokens need Vault's keys, its change-feed positions the broker's topics) unless --fresh
-  if (( FRESH )); then rm -rf "$DATA"; else find "$DATA" -mindepth 1 -maxdepth 1 ! -name mongo ! -name kafka ! -name vault -exec rm -rf {} + 2>/dev/null || true; fi
+  # 3. fresh runtime dirs; the data of the store and of Vault survives (a second `up` reuses it: the store's tokens and
+  # API keys need Vault's keys) unless --fresh. The broker starts empty: a kept broker recovers every partition it
+  # holds before it is ready, and after a test run against the stack (thousands of partitions) that took longer than
+  # the 120 s timeout here; nothing kept needs the old topics after a stop (consumer offsets start again on empty
+  # topics, and a change-feed run left open is published again from its recorded number: at least once).
+  if (( FRESH )); then rm -rf "$DATA"; else find "$DATA" -mindepth 1 -maxdepth 1 ! -name mongo ! -name vault -exec rm -rf {} + 2>/dev/null || true; fi
   rm -rf "$LOGS" "$RUN"
   mkdir -p "$DATA" "$LOGS" "$RUN" "$PIDS"
   chmod 700 "$DIR" "$RUN"

@@ -4,7 +4,7 @@
  * when it is itself stopped with SIGTERM, it stops them too. With --once it prints the journey's summary (accounts with
  * balances, transactions and their dates, last month's top categories, recurring payments, the journey's trace, what
  * the stack's Prometheus scraped) and stops; a second start reuses the API client and the stored data, also after
- * `npm run stack:down` stopped the stack in between (its store, broker and Vault keep their data).
+ * `npm run stack:down` stopped the stack in between (its store and Vault keep their data).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -118,7 +118,7 @@ describe('npm start', () => {
 
   it('after `npm run stack:down`, a start on the same stack dir finds the API client and the user\'s data again', async () => {
     // the README's path: `npm start`, later `npm run stack:down`, later `npm start` again (own stack dir: the shared
-    // one must stay up). Before the broker and Vault kept their data, the second start made a new API client (the
+    // one must stay up). Before Vault kept its data, the second start made a new API client (the
     // key's pepper was gone with Vault) and failed with 0 transactions for demo-user.
     const dir = mkdtempSync(join(tmpdir(), 'ais-restart-'));
     const env = { AIS_STACK_DIR: dir };

@@ -1,8 +1,8 @@
 /**
  * The local store, broker and Vault as `infra/stack.sh` runs them (FerretDB 2 + PostgreSQL with DocumentDB, Kafka,
- * OpenBao, in a stack dir of its own): what was written to any of the three survives `down` and `up` (a store whose
- * tokens were sealed by a Vault that forgot its keys, or whose change-feed positions point into a broker that forgot
- * its topics, is no use), `up --fresh` starts all three empty, and `down` leaves no process of
+ * OpenBao, in a stack dir of its own): what was written to the store or Vault survives `down` and `up` (a store whose
+ * tokens were sealed by a Vault that forgot its keys is no use), the broker starts empty, `up --fresh` starts the store
+ * and Vault empty too, and `down` leaves no process of
  * it behind (PostgreSQL's backends included). `restart` (the chaos suite's store and broker restarts) brings a
  * crashed server back on the same port with the same data, stack.env unchanged.
  */
@@ -46,18 +46,14 @@ function kafkaOf(dir: string): Kafka {
   return new Kafka({ clientId: 'store-stack-it', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
 }
 
-/** The next message `group` reads from `topic` (from its committed offset). */
-async function nextMessage(kafka: Kafka, topic: string, group: string): Promise<string> {
-  const consumer = kafka.consumer({ groupId: group });
-  await consumer.connect();
-  await consumer.subscribe({ topic });
+/** The topics of the stack's broker. */
+async function topicsOf(dir: string): Promise<string[]> {
+  const admin = kafkaOf(dir).admin();
+  await admin.connect();
   try {
-    return await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no message on ${topic} within 60 s`)), 60_000);
-      void consumer.run({ eachMessage: async ({ message }) => (clearTimeout(t), resolve(String(message.value))) });
-    });
+    return await admin.listTopics();
   } finally {
-    await consumer.disconnect();
+    await admin.disconnect();
   }
 }
 
@@ -92,26 +88,20 @@ describe('the local store under infra/stack.sh', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('keeps the data of the store, the broker and Vault across down and up, starts empty with --fresh, and leaves no process after down', async () => {
+  it('keeps the data of the store and Vault across down and up (the broker starts empty), starts empty with --fresh, and leaves no process after down', async () => {
     const all = ['--only', 'mongo,kafka,vault'];
     const topic = `kept-it-${Date.now()}`;
-    const group = `kept-it-${Date.now()}`;
     stack(dir, 'up', ...all);
     expect(processesOf(dir).length).toBeGreaterThanOrEqual(4); // FerretDB, PostgreSQL (with its backends), Kafka, OpenBao
     await withStore(dir, async (c) => {
       await c.collection('kept').insertOne({ _id: 'k1' as never, n: 1 });
       await c.collection('kept').createIndex({ n: 1 }, { name: 'n_idx' });
     });
-    // the broker: two messages, the first consumed and its offset committed by a group
-    const kafka = kafkaOf(dir);
-    const producer = kafka.producer();
+    // the broker: a topic with a message
+    const producer = kafkaOf(dir).producer();
     await producer.connect();
-    await producer.send({ topic, acks: -1, messages: [{ key: 'k', value: 'one' }, { key: 'k', value: 'two' }] });
+    await producer.send({ topic, acks: -1, messages: [{ key: 'k', value: 'one' }] });
     await producer.disconnect();
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '1' }] });
-    await admin.disconnect();
     // Vault: a KV v2 secret and a Transit ciphertext (what token-vault keeps in the store)
     await vault(dir, 'POST', 'secret/data/kept-it', { data: { probe: 'kept' } });
     await vault(dir, 'POST', 'transit/keys/kept-it', {});
@@ -126,8 +116,8 @@ describe('the local store under infra/stack.sh', () => {
       expect(await c.collection('kept').findOne({ _id: 'k1' as never })).toMatchObject({ n: 1 });
       expect((await c.collection('kept').indexes()).map((i) => i.name)).toContain('n_idx');
     });
-    // the group resumes after the message it had committed
-    expect(await nextMessage(kafkaOf(dir), topic, group)).toBe('two');
+    // the broker starts empty (a kept one recovers every partition before it is ready: minutes after a test run)
+    expect(await topicsOf(dir)).not.toContain(topic);
     expect(parseEnvFile(readFileSync(join(dir, 'stack.env'), 'utf8'))['VAULT_TOKEN']).toBe(vaultBefore);
     expect(((await vault(dir, 'GET', 'secret/data/kept-it'))!['data'] as { data: unknown }).data).toEqual({ probe: 'kept' });
     const opened = (await vault(dir, 'POST', 'transit/decrypt/kept-it', { ciphertext }))!['data'] as { plaintext: string };
@@ -138,10 +128,6 @@ describe('the local store under infra/stack.sh', () => {
     await withStore(dir, async (c) => {
       expect(await c.collection('kept').countDocuments()).toBe(0);
     });
-    const admin2 = kafkaOf(dir).admin();
-    await admin2.connect();
-    expect(await admin2.listTopics()).not.toContain(topic);
-    await admin2.disconnect();
     expect(await vault(dir, 'GET', 'secret/data/kept-it')).toBeNull();
     stack(dir, 'down');
     expect(processesOf(dir)).toEqual([]);
