@@ -43,10 +43,10 @@
  * - Services run with their images' memory settings (`NODE_OPTIONS` heap limits, glibc's arena and mmap settings from
  *   apps/<service>/Dockerfile), as they ship; BENCH_CONSENT_IMAGE_ENV=0 leaves V8's defaults.
  * - Tracing is off by default (exporter `none`, as the harness runs tests). BENCH_CONSENT_TRACING=zipkin has every
- *   service export its spans, batched, to the stack's Zipkin, as `npm start` runs them: what tracing costs. Run it
- *   with AIS_SERVICE_BUNDLES=dist/apps (the images' bundles, `node tools/scripts/build-app.mjs <service>` first): on
- *   the sources, tsx's require hook under OpenTelemetry's reads a stack trace for every `require` kafkajs makes on
- *   its hot path, a cost the images do not have (docs/BENCHMARKS.md, consent, "Tracing on").
+ *   service export its spans, batched, to the stack's Zipkin, as `npm start` runs them: what tracing costs. The
+ *   services run their images' bundles (bench/run.sh builds them); with BENCH_RUNTIME=tsx, on the sources, tsx's
+ *   require hook under OpenTelemetry's reads a stack trace for every `require` kafkajs makes on its hot path, a cost
+ *   the images do not have (docs/BENCHMARKS.md, consent, "Tracing on").
  *
  * Run: npm run bench -- consent     (BENCH_CONSENT_USER default heavy, BENCH_CONSENT_RUNS default 3, the median of them;
  *      BENCH_RESULTS_DIR for another results directory; BENCH_<SERVICE>_<VAR> sets <VAR> on that service, e.g.
@@ -66,7 +66,7 @@ import { addDays, backfillWindows, dayOf, type DayWindow } from '../apps/data-fe
 import { authorizeMockUser } from '../apps/data-fetcher/test/support/mock-user';
 import { readApi, startFetchStack, type FetchStack } from '../tests/integration/fetch-harness';
 import { committedToEnd } from './kafka';
-import { cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, runEnv, seconds, sleep, stackPids } from './proc';
+import { cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, runEnv, seconds, servicesRuntime, sleep, stackPids } from './proc';
 
 const LOGIN = process.env['BENCH_CONSENT_USER'] ?? 'heavy';
 const RUNS = Number(process.env['BENCH_CONSENT_RUNS'] ?? 3);
@@ -86,7 +86,6 @@ const TARGET_RATIO = 1.5;
  */
 const serviceEnv = (service: string): Record<string, string> => runEnv(service, 'BENCH_CONSENT_IMAGE_ENV');
 const TRACING = process.env['BENCH_CONSENT_TRACING'] ?? 'none';
-const RUNTIME = process.env['AIS_SERVICE_BUNDLES'] ? `bundles in ${process.env['AIS_SERVICE_BUNDLES']}` : 'tsx on the sources';
 
 class BenchFailure extends Error {}
 
@@ -445,7 +444,7 @@ async function main(): Promise<void> {
         simulator_switches: { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 },
         service_env: Object.fromEntries(['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'].map((svc) => [svc, serviceEnv(svc)])),
         tracing: TRACING,
-        runtime: RUNTIME,
+        runtime: servicesRuntime(),
       },
       transactions: baseLedger.ids.size,
       resources: baseLedger.resources.length,

@@ -44,7 +44,7 @@ import { Fetcher, kafkaRawSink, type DeadLetterSink, type TokenSource } from '..
 import { addDays, backfillWindows, dayOf, type DayWindow } from '../apps/data-fetcher/src/domain/plan';
 import { authorizeMockUser } from '../apps/data-fetcher/test/support/mock-user';
 import { endOffsets } from './kafka';
-import { resultsDir } from './proc';
+import { resultsDir, servicesRuntime } from './proc';
 
 const RUNS = Number(process.env['BENCH_FETCH_RUNS'] ?? 3);
 const WINDOW_MONTHS = 3;
@@ -391,6 +391,7 @@ async function main(): Promise<void> {
       benchmark: 'fetch: post-consent backfill to Kafka vs raw Data API read, heavy user',
       at: new Date().toISOString(),
       machine,
+      services_runtime: servicesRuntime(),
       simulator: { user: 'heavy', provider: PROVIDER, switches: { cacheTtlSeconds: 0, scaWindowSeconds: 7 * 86_400 } },
       transactions: plan.transactions,
       windows: { months: WINDOW_MONTHS, per_resource: plan.windows.length, from: plan.earliest, to: plan.today, resources: plan.resources.map((r) => ({ id: r.id, card: r.isCard, earliest: r.earliest, transactions: plan.ledger.get(resourceKey(r))!.length })) },

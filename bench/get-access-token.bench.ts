@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startService } from '@ais/testing';
 import { ECHO_DEFINITION } from './echo-server';
-import { resultsDir, runEnv } from './proc';
+import { resultsDir, runEnv, servicesRuntime } from './proc';
 
 const DURATION_MS = Number(process.env['BENCH_DURATION_MS'] ?? 10_000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 32);
@@ -119,6 +119,7 @@ async function main(): Promise<void> {
       benchmark: 'token-vault GetAccessToken, cached path, vs bare gRPC echo',
       at: new Date().toISOString(),
       machine: { node: process.version, cpus: (await import('node:os')).cpus().length },
+      services_runtime: servicesRuntime(),
       concurrency: CONCURRENCY,
       duration_ms: DURATION_MS,
       runs: results,

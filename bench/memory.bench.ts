@@ -323,6 +323,8 @@ async function main(): Promise<void> {
   if (RUNTIME === 'bundle') {
     for (const s of SERVICES) await buildServiceBundle(s);
     process.env['AIS_SERVICE_BUNDLES'] = 'dist/apps';
+  } else {
+    delete process.env['AIS_SERVICE_BUNDLES']; // bench/run.sh sets it for the other benchmarks
   }
   const stack = await ensureStack((m) => console.log(m));
   for (const [k, v] of Object.entries(stack.env)) process.env[k] = v; // the integration harness reads the stack from the environment

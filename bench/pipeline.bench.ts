@@ -54,7 +54,7 @@ import { join } from 'node:path';
 import { kafkaRawSink } from '../apps/data-fetcher/src/domain/fetcher';
 import { loadLabelledSet } from '../apps/enrichment/src/quality/labelled-set';
 import { endOffsets } from './kafka';
-import { childPids, cpuSeconds, peakRssMb, resultsDir, runEnv } from './proc';
+import { childPids, cpuSeconds, peakRssMb, resultsDir, runEnv, servicesRuntime } from './proc';
 
 const SIZES = (process.env['BENCH_PIPELINE_SIZES'] ?? '10000,100000').split(',').map(Number);
 const PER_USER = Number(process.env['BENCH_PIPELINE_TX_PER_USER'] ?? 2_500);
@@ -993,6 +993,7 @@ async function main(): Promise<void> {
     benchmark: 'pipeline: raw events through enrichment and reconciliation to the store and change feed, vs Kafka consume + bulk upsert of the same messages and documents',
     date: started.toISOString(),
     machine,
+    services_runtime: servicesRuntime(),
     settings: { service_env: { enrichment: runEnv('enrichment'), reconciliation: runEnv('reconciliation') }, sizes: SIZES, transactions_per_user: PER_USER, months: MONTHS, window_months: WINDOW_MONTHS, tracing: TRACING, raw_topic_partitions: 3, upsert_batch: UPSERT_BATCH },
     ceiling_definition:
       'serial: per-transaction cost of a plain kafkajs consumer reading the raw topic start to end plus that of an unordered bulk upsert (bulkWrite updateOne+upsert, ordered:false, 500 per call, one call at a time) of the stored transaction documents into a fresh collection with the same indexes; ratio = ceiling µs/tx / pipeline µs/tx (1 = as fast as the ceiling). The slowest single stage is reported beside it.',

@@ -59,6 +59,9 @@ export function runEnv(service: string, override?: string): Record<string, strin
   return on ? shippedServiceEnv(service) : benchServiceEnv(service);
 }
 
+/** How a benchmark's services run (bench/run.sh): the images' bundles, or the sources through tsx (BENCH_RUNTIME=tsx). */
+export const servicesRuntime = (): string => (process.env['AIS_SERVICE_BUNDLES'] ? `bundles in ${process.env['AIS_SERVICE_BUNDLES']}` : 'tsx on the sources');
+
 export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 export const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -47,7 +47,7 @@ import { join } from 'node:path';
 import { encodeCursor } from '../apps/reconciliation/src/grpc/reconciliation.service';
 import { readApi, startFetchStack, waitFor, waitForStoreSettled, type FetchStack } from '../tests/integration/fetch-harness';
 import { committedToEnd } from './kafka';
-import { cpuDelta, cpuSnapshot, machineBusySeconds, percentile, resultsDir, round, runEnv, runLoad, sleep, stackPids, startBenchProcess, type LoadResult } from './proc';
+import { cpuDelta, cpuSnapshot, machineBusySeconds, percentile, resultsDir, round, runEnv, runLoad, servicesRuntime, sleep, stackPids, startBenchProcess, type LoadResult } from './proc';
 
 const int = (name: string, def: number, min: number) => {
   const v = Number(process.env[name] ?? def);
@@ -317,6 +317,7 @@ async function main(): Promise<void> {
       benchmark: 'read-api: gateway transactions page and changes since cursor under load vs a bare Express + MongoDB driver server, same query, same data',
       date: started.toISOString(),
       machine,
+      services_runtime: servicesRuntime(),
       settings: { tracing: TRACING, service_env: Object.fromEntries(['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'].map((svc) => [svc, runEnv(svc)])), concurrency: CONCURRENCY, seconds_per_round: SECONDS, rounds: ROUNDS, warmup_seconds: WARMUP, users: USERS, heavy: HEAVY, transactions_page_size: 50, changes_count: 100, gateway_env: { DEFAULT_RATE_LIMIT_PER_MINUTE: 100000, RATE_LIMIT_IP_API_PER_MINUTE: 100000000 } },
       data: { transactions: totalTx, users: seeded.map(({ cursor: _c, ...u }) => u), seed_seconds: seedSeconds },
       baseline: 'bench/read-api-bare-server.ts: Express + MongoDB driver, its own process, one query per request on the same collection (same filter, sort, hint, limit), bearer key compared in memory',

@@ -20,11 +20,28 @@
 #                                 Data API read + bulk insert of the same transactions
 #   BENCH_RESULTS_DIR=<dir>       results there instead of bench/results (CI's smoke:
 #                                 tests/integration/bench-smoke.int-spec.ts, every benchmark at a small size)
+#   BENCH_RUNTIME=tsx             the services from their sources through tsx, as every benchmark but memory ran them
+#                                 before 6 December 17:00; by default (bundle) they run as their images run them: the
+#                                 esbuild bundles, built here first from the sources as they are (tools/scripts/build-app.mjs;
+#                                 AIS_SERVICE_BUNDLES=<dir> runs bundles already built there instead)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 names=("$@")
+runtime="${BENCH_RUNTIME:-bundle}"
+case "$runtime" in
+  bundle)
+    # what ships: tsx adds work the images never do (its require hook runs for every `require`, and kafkajs requires a
+    # protocol module on each produce, fetch and commit), and its source maps weigh on the services' heaps
+    if [ -z "${AIS_SERVICE_BUNDLES:-}" ]; then
+      for service in auth-gateway token-vault data-fetcher enrichment reconciliation; do node tools/scripts/build-app.mjs "$service" >/dev/null; done
+      export AIS_SERVICE_BUNDLES=dist/apps
+    fi
+    ;;
+  tsx) unset AIS_SERVICE_BUNDLES ;;
+  *) echo "BENCH_RUNTIME must be bundle or tsx, not $runtime" >&2; exit 2 ;;
+esac
 [ ${#names[@]} -gt 0 ] || names=(get-access-token store fetch read-api consent)
 for name in "${names[@]}"; do
   [ -f "bench/$name.bench.ts" ] || { echo "no benchmark bench/$name.bench.ts" >&2; exit 2; }
