@@ -21,7 +21,7 @@
 #   BENCH_RESULTS_DIR=<dir>       results there instead of bench/results (CI's smoke:
 #                                 tests/integration/bench-smoke.int-spec.ts, every benchmark at a small size)
 #   BENCH_RUNTIME=tsx             the services from their sources through tsx, as every benchmark but memory ran them
-#                                 before 6 December 17:00; by default (bundle) they run as their images run them: the
+#                                 before 6 December 16:47; by default (bundle) they run as their images run them: the
 #                                 esbuild bundles, built here first from the sources as they are (tools/scripts/build-app.mjs;
 #                                 AIS_SERVICE_BUNDLES=<dir> runs bundles already built there instead)
 set -euo pipefail
