@@ -321,8 +321,11 @@ async function main(): Promise<void> {
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim() !== '';
   if (RUNTIME === 'bundle') {
-    for (const s of SERVICES) await buildServiceBundle(s);
-    process.env['AIS_SERVICE_BUNDLES'] = 'dist/apps';
+    // bench/run.sh has built them already (and set AIS_SERVICE_BUNDLES) unless BENCH_RUNTIME=tsx
+    if (!process.env['AIS_SERVICE_BUNDLES']) {
+      for (const s of SERVICES) await buildServiceBundle(s);
+      process.env['AIS_SERVICE_BUNDLES'] = 'dist/apps';
+    }
   } else {
     delete process.env['AIS_SERVICE_BUNDLES']; // bench/run.sh sets it for the other benchmarks
   }
