@@ -66,12 +66,11 @@ import { addDays, backfillWindows, dayOf, type DayWindow } from '../apps/data-fe
 import { authorizeMockUser } from '../apps/data-fetcher/test/support/mock-user';
 import { readApi, startFetchStack, type FetchStack } from '../tests/integration/fetch-harness';
 import { committedToEnd } from './kafka';
-import { cpuDelta, cpuSnapshot, machineBusySeconds, peakRssMb, resultsDir, round, runEnv, seconds, servicesRuntime, sleep, stackPids } from './proc';
+import { cpuDelta, cpuSnapshot, machineBusySeconds, mockPassword, peakRssMb, resultsDir, round, runEnv, seconds, servicesRuntime, sleep, stackPids } from './proc';
 
 const LOGIN = process.env['BENCH_CONSENT_USER'] ?? 'heavy';
 const RUNS = Number(process.env['BENCH_CONSENT_RUNS'] ?? 3);
 /** The simulator's mock logins: heavy/heavy, small/small, john/doe, johnN/doeN. */
-const passwordOf = (login: string) => (login === 'heavy' || login === 'small' ? login : login.replace(/^john/, 'doe'));
 const PROVIDER = 'ob-barclays';
 const PSU_IP = '203.0.113.7';
 const SCOPES = ['info', 'accounts', 'balance', 'cards', 'transactions', 'direct_debits', 'standing_orders', 'offline_access'];
@@ -236,7 +235,7 @@ async function main(): Promise<void> {
     const environment = customEnvironment({ authBaseUrl: s.sandbox.url, apiBaseUrl: s.sandbox.url });
     const tl = createTrueLayerClient({ environment, clientId: s.sandbox.clientId, clientSecret: s.sandbox.clientSecret });
     const data = createTrueLayerDataClient({ environment, timeoutMs: 30_000 });
-    const own = await authorizeMockUser(s.sandbox, tl.auth, { username: LOGIN, password: passwordOf(LOGIN), scopes: SCOPES, providerId: PROVIDER });
+    const own = await authorizeMockUser(s.sandbox, tl.auth, { username: LOGIN, password: mockPassword(LOGIN), scopes: SCOPES, providerId: PROVIDER });
     // The simulator's booked ledger grows whenever its clock passes a pending transaction's settlement time
     // (apps/truelayer-sandbox/src/domain/dataset.ts), so a count read minutes earlier can be one short: a count that
     // differs from it is compared once more with the ledger of that moment (read again then) before the run fails.
@@ -274,7 +273,7 @@ async function main(): Promise<void> {
       const userId = `bench-consent-${s.ns}-${run}`;
       const stagesPort = Number(s.reconciliation!.ready['metricsPort']);
       const metrics0 = await reconciliationMetrics(stagesPort);
-      const c = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId, username: LOGIN, password: passwordOf(LOGIN), providerId: PROVIDER });
+      const c = await connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId, username: LOGIN, password: mockPassword(LOGIN), providerId: PROVIDER });
       // CPU from the end of the connect journey (authorized is its last step) to t1: the subject's work, not the journey's
       const cpu0 = cpuSnapshot(pids);
       const busy0 = machineBusySeconds();

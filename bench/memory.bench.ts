@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { readApi, startFetchStack, waitFor, waitForStoreSettled } from '../tests/integration/fetch-harness';
 import { ReconciliationStore } from '../apps/reconciliation/src/data/store';
 import { kafkaLogBytes, runSize, storeFootprint, type Footprint, type SizeResult } from './pipeline.bench';
-import { benchServiceEnv, cpuSeconds, resultsDir, shippedServiceEnv } from './proc';
+import { benchServiceEnv, cpuSeconds, mockPassword, resultsDir, shippedServiceEnv } from './proc';
 import { RssSampler, type RssStats } from './rss';
 
 const SERVICES = ['auth-gateway', 'token-vault', 'data-fetcher', 'enrichment', 'reconciliation'] as const;
@@ -48,7 +48,7 @@ const IDLE_S = Number(process.env['BENCH_MEMORY_IDLE_S'] ?? 10);
 const READ_S = Number(process.env['BENCH_MEMORY_READ_S'] ?? 20);
 const READ_CONCURRENCY = Number(process.env['BENCH_MEMORY_READ_CONCURRENCY'] ?? 4);
 const PIPELINE_SIZE = Number(process.env['BENCH_MEMORY_PIPELINE_SIZE'] ?? 10_000);
-/** The simulator's mock user that connects (username = password): `heavy` (~31,000 transactions) or e.g. `john`. */
+/** The simulator's mock user that connects: `heavy` (~31,000 transactions) or e.g. `john`. */
 const MOCK_USER = process.env['BENCH_MEMORY_MOCK_USER'] ?? 'heavy';
 const USER = `bench-memory-${MOCK_USER}`;
 
@@ -213,7 +213,7 @@ async function dataPlane(stack: StackHandle): Promise<{ phases: Phase[]; bare: P
     const backfill = await phase('backfill', pids(), async () => {
       const t0 = Date.now();
       const procs = [s.gateway, s.tokenVault, ...s.fetchers, s.enrichment!, s.reconciliation!];
-      const connect = () => connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId: USER, username: MOCK_USER, password: MOCK_USER });
+      const connect = () => connectMockUser({ gatewayUrl: s.base, apiKey: s.apiKey, simulatorUrl: s.sandbox.url, userId: USER, username: MOCK_USER, password: mockPassword(MOCK_USER) });
       // a service that died (out of memory under its heap limit, say) fails the bench with its last output; a
       // refused journey with every service alive (a deadline missed on an overloaded machine) is tried once more
       const dead = async () => {

@@ -59,6 +59,9 @@ export function runEnv(service: string, override?: string): Record<string, strin
   return on ? shippedServiceEnv(service) : benchServiceEnv(service);
 }
 
+/** The simulator's password of a mock user (apps/truelayer-sandbox/src/domain/users.ts): `heavy` and `small` are their own, `john`, `john1`… take `doe`, `doe1`…. */
+export const mockPassword = (login: string): string => (login === 'heavy' || login === 'small' ? login : login.replace(/^john/, 'doe'));
+
 /** How a benchmark's services run (bench/run.sh): the images' bundles, or the sources through tsx (BENCH_RUNTIME=tsx). */
 export const servicesRuntime = (): string => (process.env['AIS_SERVICE_BUNDLES'] ? `bundles in ${process.env['AIS_SERVICE_BUNDLES']}` : 'tsx on the sources');
 
