@@ -2,11 +2,19 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseEnvFile } from './stack';
+import { freePort, parseEnvFile } from './stack';
 
 describe('parseEnvFile', () => {
   it('reads KEY=value lines, skipping comments and blanks, keeping = inside values', () => {
     expect(parseEnvFile('# c\nA=1\n\nB="two"\nC=x=y\nbad line\n')).toEqual({ A: '1', B: 'two', C: 'x=y' });
+  });
+});
+
+describe('freePort', () => {
+  it('never gives one process the same port twice, bound or not (start-local picks a service\'s port before another service binds its own)', async () => {
+    const ports: number[] = [];
+    for (let i = 0; i < 1_000; i += 1) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(ports.length);
   });
 });
 

@@ -99,6 +99,13 @@ function canBind(port: number): Promise<boolean> {
 }
 
 /**
+ * The ports `freePort` gave this process. A port is free until its server binds, so a second caller in between (the
+ * services start-local starts at once, each with its metrics port) could be given it again: one of the two servers
+ * then failed with EADDRINUSE. A port is handed out once per process (the range holds some 17,000).
+ */
+const handedOut = new Set<number>();
+
+/**
  * A free TCP port on 127.0.0.1 for a server whose address must be known before it starts (e.g. redirect URIs),
  * chosen below the ephemeral range so that no outgoing connection or bind(0) can take it before the server binds.
  */
@@ -107,7 +114,11 @@ export async function freePort(): Promise<number> {
   const hi = ephemeralLow() - 1;
   for (let attempt = 0; attempt < 500; attempt += 1) {
     const port = lo + Math.floor(Math.random() * (hi - lo));
-    if (await canBind(port)) return port;
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error(`no free port on 127.0.0.1 between ${String(lo)} and ${String(hi)}`);
 }
