@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { bindings, EVENT_TYPES, listItemBytes, RAW_EVENT_MAX_ITEMS, RAW_EVENT_SCHEMA_VERSION, splitRawItems } from '@ais/contracts-events';
-import { eventsV1 } from '@ais/contracts-proto-ts';
+import { eventsV1, type MessageEncoder } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
 import { AppError } from '@ais/platform-errors';
 import { newMeta } from '@ais/platform-kafka';
@@ -561,7 +561,7 @@ export class Fetcher {
     });
     // split by count and by encoded bytes (RAW_EVENT_MAX_BYTES: a bank's long descriptions and meta make smaller
     // messages, never one the broker refuses)
-    const many = <T>(items: T[], codec: { encode(item: T): { finish(): Uint8Array } }, eventType: string, payload: (chunk: T[]) => eventsV1.RawDataEvent['payload']): eventsV1.RawDataEvent[] => {
+    const many = <T>(items: T[], codec: MessageEncoder<T>, eventType: string, payload: (chunk: T[]) => eventsV1.RawDataEvent['payload']): eventsV1.RawDataEvent[] => {
       const chunks = splitRawItems(items, RAW_EVENT_MAX_ITEMS, listItemBytes(codec));
       return chunks.map((chunk, i) => ({ ...base(eventType, i, chunks.length), payload: payload(chunk) }));
     };

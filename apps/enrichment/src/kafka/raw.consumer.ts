@@ -22,7 +22,7 @@
  * headers carry that span's context.
  */
 import { bindings, EVENT_TYPES, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
-import { eventsV1, type erasureV1 } from '@ais/contracts-proto-ts';
+import { encodeMessage, eventsV1, type erasureV1 } from '@ais/contracts-proto-ts';
 import type { Logger } from '@ais/platform-logger';
 import { groupSession, headersFor, inConsumerSpan, KafkaStartupError, keepHeartbeating, withStartupRetry, type EventProducer } from '@ais/platform-kafka';
 import { context, propagation } from '@opentelemetry/api';
@@ -251,7 +251,7 @@ export class RawEnrichmentConsumer {
       kind: 'enriched',
       transactions: enrichments.length,
       // headersFor injects the active context: this message's CONSUMER span.
-      message: { key: raw.userId, value: Buffer.from(eventsV1.EnrichedEvent.encode(event).finish()), headers: headersFor(event.meta!) },
+      message: { key: raw.userId, value: encodeMessage(eventsV1.EnrichedEvent, event), headers: headersFor(event.meta!) },
     };
   }
 
@@ -269,7 +269,7 @@ export class RawEnrichmentConsumer {
       payload: { $case: 'erasure', erasure: { ...e, steps: [...e.steps, { service: 'enrichment', documentsDeleted: String(deleted), completedAt: new Date(), detail: `${deleted} user rules` }] } },
     };
     this.settings.logger.info({ erasureId: e.erasureId, reason: e.reason, rulesDeleted: deleted }, 'erasure: user rules deleted; passed on to ais.enriched.v1');
-    return { kind: 'enriched', transactions: 0, message: { key: raw.userId, value: Buffer.from(eventsV1.EnrichedEvent.encode(event).finish()), headers: headersFor(event.meta!) } };
+    return { kind: 'enriched', transactions: 0, message: { key: raw.userId, value: encodeMessage(eventsV1.EnrichedEvent, event), headers: headersFor(event.meta!) } };
   }
 
   private dead(topic: string, partition: number, message: KafkaMessage, headers: Record<string, string>, code: string, reason: string, eventId = ''): Outcome {

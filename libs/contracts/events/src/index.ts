@@ -90,13 +90,13 @@ export function topicName(topic: TopicName, prefix = ''): string {
   return prefix ? `${prefix}.${topic}` : topic;
 }
 
-import { eventsV1 } from '@ais/contracts-proto-ts';
+import { encodeBytes, eventsV1, type MessageEncoder } from '@ais/contracts-proto-ts';
 import { hash } from 'node:crypto';
 
 /** How one topic's events are encoded and keyed (structurally the Kafka library's TopicBinding). */
 export interface EventBinding<T> {
   topic: string;
-  codec: { encode(message: T): { finish(): Uint8Array }; decode(input: Uint8Array): T };
+  codec: MessageEncoder<T> & { decode(input: Uint8Array): T };
   keyOf(event: T): string;
 }
 
@@ -184,8 +184,8 @@ export const RAW_EVENT_MAX_ITEMS = 1000;
 export const RAW_EVENT_MAX_BYTES = 320 * 1024;
 
 /** An item's bytes in the list of a raw event (`splitRawItems`' `sizeOf`): its encoding, plus its field's tag and length. */
-export function listItemBytes<T>(codec: { encode(item: T): { finish(): Uint8Array } }): (item: T) => number {
-  return (item) => codec.encode(item).finish().length + 4;
+export function listItemBytes<T>(codec: MessageEncoder<T>): (item: T) => number {
+  return (item) => encodeBytes(codec, item).length + 4;
 }
 
 /** The schema version raw events carry in their envelope. */

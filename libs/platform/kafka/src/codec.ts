@@ -1,8 +1,7 @@
-import type { eventsV1 } from '@ais/contracts-proto-ts';
+import type { eventsV1, MessageEncoder } from '@ais/contracts-proto-ts';
 
 /** What the typed producer/consumer need to know about one topic's protobuf message type. */
-export interface EventCodec<T> {
-  encode(message: T): { finish(): Uint8Array };
+export interface EventCodec<T> extends MessageEncoder<T> {
   decode(input: Uint8Array): T;
 }
 

@@ -14,7 +14,7 @@
 // before kafkajs: its producer must find the linear grouping in the module cache when it loads (group-messages.ts)
 import './group-messages';
 import { consecutiveRuns, HEADERS, PROTOBUF_CONTENT_TYPE } from '@ais/contracts-events';
-import type { eventsV1 } from '@ais/contracts-proto-ts';
+import { encodeMessage, type eventsV1 } from '@ais/contracts-proto-ts';
 import { AppError } from '@ais/platform-errors';
 import { context, propagation, SpanKind, type Attributes, type Span } from '@opentelemetry/api';
 import { CompressionTypes, Partitioners, type ICustomPartitioner, type Kafka, type Producer, type IHeaders, type Message, type PartitionMetadata } from 'kafkajs';
@@ -173,7 +173,7 @@ export class EventProducer {
         if (!event.meta?.eventId) throw AppError.invalid('event_without_meta', `event for ${binding.topic} has no envelope`);
         return {
           key: binding.keyOf(event),
-          value: Buffer.from(binding.codec.encode(event).finish()),
+          value: encodeMessage(binding.codec, event),
           headers: headersFor(event.meta),
         };
       });
